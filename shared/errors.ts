@@ -1,0 +1,103 @@
+/**
+ * One error tree for all of Shoal. Code in `shared/` throws these; the HTTP layer maps
+ * them to responses in one place (by `statusCode` and `code`), so no handler builds its
+ * own 4xx and no test matches on message text.
+ */
+export interface ShoalErrorOptions {
+  /** The request or config field at fault, e.g. `vectors[3].values` or `filter`. */
+  field?: string;
+  cause?: unknown;
+  /** Extra machine-readable detail returned to the caller (e.g. the recall numbers of a failed gate). */
+  details?: Record<string, unknown>;
+}
+
+export abstract class ShoalError extends Error {
+  /** Stable, documented error code (`VALIDATION_ERROR`, `NOT_FOUND`, ...). */
+  abstract readonly code: string;
+  /** HTTP status the API maps this error to. */
+  abstract readonly statusCode: number;
+  readonly field?: string;
+  readonly details?: Record<string, unknown>;
+
+  constructor(message: string, options: ShoalErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.field = options.field;
+    this.details = options.details;
+  }
+
+  /** Whether the message may be shown to the caller (never for 5xx). */
+  get expose(): boolean {
+    return this.statusCode < 500;
+  }
+}
+
+/** The caller sent something that breaks a rule; `field` names it. */
+export class ValidationError extends ShoalError {
+  readonly code = 'VALIDATION_ERROR';
+  readonly statusCode = 400;
+}
+
+/** A filter expression or filter object could not be parsed. */
+export class FilterSyntaxError extends ShoalError {
+  readonly code = 'FILTER_SYNTAX_ERROR';
+  readonly statusCode = 400;
+  /** 0-based character offset in the expression (or -1 for JSON filters). */
+  readonly position: number;
+  /** What the parser expected at `position`. */
+  readonly expected: string;
+
+  constructor(message: string, position: number, expected: string, options: ShoalErrorOptions = {}) {
+    super(message, { field: 'filter', ...options, details: { position, expected, ...options.details } });
+    this.position = position;
+    this.expected = expected;
+  }
+}
+
+export class NotFoundError extends ShoalError {
+  readonly code = 'NOT_FOUND';
+  readonly statusCode = 404;
+}
+
+export class ConflictError extends ShoalError {
+  readonly code = 'CONFLICT';
+  readonly statusCode = 409;
+}
+
+export class UnauthorizedError extends ShoalError {
+  readonly code = 'UNAUTHORIZED';
+  readonly statusCode = 401;
+}
+
+/** A limit was exceeded (payload size, shard size, WASM memory). */
+export class LimitExceededError extends ShoalError {
+  readonly code = 'LIMIT_EXCEEDED';
+  readonly statusCode = 413;
+}
+
+/**
+ * A stored object (shard file, bitmap, manifest) failed validation: bad magic, unknown
+ * format version, truncated, checksum mismatch. Never served as garbage results.
+ */
+export class CorruptDataError extends ShoalError {
+  readonly code = 'CORRUPT_DATA';
+  readonly statusCode = 500;
+}
+
+/** A stored object uses a format version this code does not understand. */
+export class UnsupportedFormatError extends ShoalError {
+  readonly code = 'UNSUPPORTED_FORMAT';
+  readonly statusCode = 500;
+}
+
+/** An index engine failed internally (WASM abort, out of memory). */
+export class EngineError extends ShoalError {
+  readonly code = 'ENGINE_ERROR';
+  readonly statusCode = 500;
+}
+
+/** Configuration is missing or invalid: fail fast at start with this. */
+export class ConfigError extends ShoalError {
+  readonly code = 'CONFIG_ERROR';
+  readonly statusCode = 500;
+}
