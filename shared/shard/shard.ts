@@ -1,0 +1,189 @@
+import { exactTopK } from '../engine/distance.js';
+import { getEngine } from '../engine/registry.js';
+import type { EngineName, EngineParams, LoadedIndex } from '../engine/types.js';
+import { ValidationError } from '../errors.js';
+import type { FilterNode } from '../filter/ast.js';
+import { compileFilter } from '../filter/compile.js';
+import type { Hit, Metadata, Metric, RowHit } from '../types.js';
+import { decodeColumns, encodeColumns, type ColumnSet } from './columns.js';
+import { decodeShard, encodeShard } from './format.js';
+
+/**
+ * Filtered-search planning knobs.
+ * - `EXACT_COST_FACTOR` (default 1): exact scan is chosen when
+ *   matches ≤ EXACT_COST_FACTOR · (ef · 2m) / selectivity, i.e. when scanning every
+ *   match costs no more distance computations than HNSW is expected to spend walking
+ *   past non-matching nodes to collect ef matches. Raise it to prefer exact (perfect
+ *   recall, more CPU on big shards); lower it to prefer the graph.
+ * - `EXACT_MIN_ROWS` (default 2048): below this many matches a scan is always cheaper
+ *   than any graph walk, and it is exact.
+ * - `MAX_FILTERED_EF` (default 1024): ceiling for the raised ef of selective HNSW queries.
+ */
+export const FILTER_PLAN = { EXACT_COST_FACTOR: 1, EXACT_MIN_ROWS: 2048, MAX_FILTERED_EF: 1024 };
+
+export interface ShardBuildInput {
+  engine: EngineName;
+  dim: number;
+  metric: Metric;
+  ids: readonly string[];
+  /** ids.length × dim, row-major. */
+  vectors: Float32Array;
+  seqs: ArrayLike<number>;
+  metadata?: ReadonlyArray<Metadata | undefined>;
+  /** Metadata fields to store as filterable columns (all fields when undefined). */
+  fields?: readonly string[];
+  params?: EngineParams;
+  meta?: Record<string, string | number | boolean>;
+}
+
+/** Builds one shard file: engine index + ids + seqs + filterable columns, checksummed. */
+export async function buildShard(input: ShardBuildInput): Promise<Uint8Array> {
+  const count = input.ids.length;
+  if (input.seqs.length !== count) throw new ValidationError('seqs must have one entry per id', { field: 'seqs' });
+  if (input.metadata && input.metadata.length !== count) {
+    throw new ValidationError('metadata must have one entry per id', { field: 'metadata' });
+  }
+  const engine = getEngine(input.engine);
+  const { bytes, params } = await engine.build({ dim: input.dim, metric: input.metric, count, vectors: input.vectors, params: input.params });
+  return encodeShard({
+    engine: input.engine,
+    dim: input.dim,
+    metric: input.metric,
+    count,
+    params,
+    index: bytes,
+    ids: [...input.ids],
+    seqs: Float64Array.from(input.seqs),
+    columns: encodeColumns(input.metadata ?? new Array<Metadata | undefined>(count).fill(undefined), input.fields),
+    meta: input.meta,
+  });
+}
+
+export interface ShardSearchOptions {
+  k: number;
+  ef?: number;
+  filter?: FilterNode;
+  /** Rows deleted or superseded since the shard was built (bit r set = row r is gone). */
+  deleted?: Uint8Array;
+}
+
+/** How a filtered query was answered; returned for tests, benchmarks and explain output. */
+export interface ShardSearchPlan {
+  kind: 'graph' | 'exact' | 'filtered-graph' | 'graph-then-exact' | 'empty';
+  matches: number;
+  ef?: number;
+}
+
+function isDeleted(bits: Uint8Array | undefined, row: number): boolean {
+  return bits !== undefined && (bits[row >>> 3] & (1 << (row & 7))) !== 0;
+}
+
+/** A loaded shard: the engine index plus the tables that turn rows into ids. */
+export class Shard {
+  readonly engine: EngineName;
+  readonly dim: number;
+  readonly metric: Metric;
+  readonly count: number;
+  readonly params: EngineParams;
+  readonly byteLength: number;
+  readonly meta: Record<string, string | number | boolean>;
+  lastPlan: ShardSearchPlan = { kind: 'graph', matches: 0 };
+
+  private constructor(
+    private readonly index: LoadedIndex,
+    readonly ids: readonly string[],
+    readonly seqs: Float64Array,
+    readonly columns: ColumnSet,
+    header: { engine: EngineName; dim: number; metric: Metric; count: number; params: EngineParams; meta?: Record<string, string | number | boolean> },
+    byteLength: number,
+  ) {
+    this.engine = header.engine;
+    this.dim = header.dim;
+    this.metric = header.metric;
+    this.count = header.count;
+    this.params = header.params;
+    this.meta = header.meta ?? {};
+    this.byteLength = byteLength;
+  }
+
+  /** Decodes and verifies a shard file and loads its engine. Corrupt bytes throw typed errors. */
+  static async open(bytes: Uint8Array): Promise<Shard> {
+    const c = decodeShard(bytes);
+    const index = await getEngine(c.engine).load(c.index, { dim: c.dim, metric: c.metric, count: c.count, params: c.params });
+    return new Shard(index, c.ids, c.seqs, decodeColumns(c.columns), c, bytes.byteLength);
+  }
+
+  /** Rows that pass the filter and are not deleted, or undefined when every row passes. */
+  matchingRows(filter: FilterNode | undefined, deleted: Uint8Array | undefined): Int32Array | undefined {
+    if (!filter && !deleted) return undefined;
+    const test = filter ? compileFilter(filter, (ref) => this.columns.getter(ref)) : undefined;
+    const rows = new Int32Array(this.count);
+    let n = 0;
+    for (let row = 0; row < this.count; row++) {
+      if (isDeleted(deleted, row)) continue;
+      if (test && !test(row)) continue;
+      rows[n++] = row;
+    }
+    return rows.subarray(0, n);
+  }
+
+  search(query: Float32Array, options: ShardSearchOptions): Hit[] {
+    return this.searchBatch([query], options)[0];
+  }
+
+  /** Searches several queries with one filter evaluation. */
+  searchBatch(queries: readonly Float32Array[], options: ShardSearchOptions): Hit[][] {
+    for (const q of queries) {
+      if (q.length !== this.dim) throw new ValidationError(`query has ${q.length} dimensions, the shard has ${this.dim}`, { field: 'vector' });
+    }
+    const rows = this.matchingRows(options.filter, options.deleted);
+    return queries.map((q) => this.toHits(this.searchRows(q, options, rows)));
+  }
+
+  private searchRows(query: Float32Array, options: ShardSearchOptions, rows: Int32Array | undefined): RowHit[] {
+    const { k } = options;
+    const ef = Math.max(options.ef ?? this.params.efSearch ?? 64, k);
+    if (rows === undefined) {
+      this.lastPlan = { kind: 'graph', matches: this.count, ef };
+      return this.index.search(query, { k, ef });
+    }
+    const matches = rows.length;
+    if (matches === 0) {
+      this.lastPlan = { kind: 'empty', matches };
+      return [];
+    }
+    const selectivity = matches / this.count;
+    const graphCost = (ef * 2 * (this.params.m ?? 16)) / selectivity;
+    const exact =
+      this.engine === 'flat' || matches <= FILTER_PLAN.EXACT_MIN_ROWS || matches <= FILTER_PLAN.EXACT_COST_FACTOR * graphCost;
+    if (exact) {
+      this.lastPlan = { kind: 'exact', matches };
+      return exactTopK(this.index.vectors(), this.metric, query, k, { rows });
+    }
+    // Selective filters leave fewer matching neighbours per hop; a wider beam keeps recall.
+    const filteredEf = Math.min(Math.max(ef, Math.ceil(ef / Math.sqrt(selectivity))), FILTER_PLAN.MAX_FILTERED_EF);
+    const allowed = new Uint8Array(this.count);
+    for (let i = 0; i < matches; i++) allowed[rows[i]] = 1;
+    const hits = this.index.search(query, { k, ef: filteredEf, allow: (row) => allowed[row] === 1 });
+    if (hits.length >= Math.min(k, matches)) {
+      this.lastPlan = { kind: 'filtered-graph', matches, ef: filteredEf };
+      return hits;
+    }
+    // The graph could not reach k matches (disconnected by the filter): keep the promise exactly.
+    this.lastPlan = { kind: 'graph-then-exact', matches, ef: filteredEf };
+    return exactTopK(this.index.vectors(), this.metric, query, k, { rows });
+  }
+
+  private toHits(rowHits: RowHit[]): Hit[] {
+    return rowHits.map((h) => ({ id: this.ids[h.row], score: h.score, seq: this.seqs[h.row] }));
+  }
+
+  /** Metadata of the filterable fields of a row (full metadata lives in the records table). */
+  metadataOf(row: number): Metadata {
+    return this.columns.row(row);
+  }
+
+  dispose(): void {
+    this.index.dispose();
+  }
+}

@@ -1,0 +1,110 @@
+import { describe, expect, it } from 'vitest';
+import { exactTopK } from '../../shared/engine/distance.js';
+import { MAX_SHARD_HEAP_BYTES, estimateHnswHeapBytes, hnswEngine, resolveHnswParams } from '../../shared/engine/hnsw.js';
+import { CorruptDataError, LimitExceededError, ValidationError } from '../../shared/errors.js';
+import type { Metric } from '../../shared/types.js';
+import { mulberry32, randomVectors } from '../helpers/random.js';
+
+const METRICS: Metric[] = ['l2', 'cosine', 'ip'];
+
+describe('hnswEngine', () => {
+  it.each(METRICS)('builds, exports and reloads a %s index whose results match exact search', async (metric) => {
+    // Prepare
+    const dim = 16;
+    const count = 500;
+    const vectors = randomVectors(mulberry32(7), count, dim);
+    // Act
+    const { bytes, params } = await hnswEngine.build({ dim, count, metric, vectors, params: { efConstruction: 100 } });
+    const index = await hnswEngine.load(bytes, { dim, count, metric, params });
+    // Assess
+    expect(params).toEqual({ m: 16, efConstruction: 100, efSearch: 64, seed: 100 });
+    const view = index.vectors();
+    let agree = 0;
+    for (let q = 0; q < 50; q++) {
+      const query = vectors.subarray(q * dim, q * dim + dim);
+      const got = index.search(query, { k: 10, ef: 128 });
+      const want = exactTopK({ data: vectors, offset: 0, stride: dim, dim, count, normalized: false }, metric, query, 10);
+      expect(got).toHaveLength(10);
+      agree += got.filter((h) => want.some((w) => w.row === h.row)).length;
+      // Scores use Shoal's convention (similarity for cosine/ip, squared distance for l2).
+      const top = got[0];
+      const ref = want.find((w) => w.row === top.row);
+      if (ref) expect(top.score).toBeCloseTo(ref.score, 4);
+      for (let i = 1; i < got.length; i++) {
+        if (metric === 'l2') expect(got[i].score).toBeGreaterThanOrEqual(got[i - 1].score);
+        else expect(got[i].score).toBeLessThanOrEqual(got[i - 1].score);
+      }
+    }
+    expect(agree / 500).toBeGreaterThanOrEqual(0.98);
+    // The vector view reads rows straight out of hnswlib's index bytes.
+    const row3 = Array.from(view.data.subarray(view.offset + 3 * view.stride, view.offset + 3 * view.stride + dim));
+    const input3 = Array.from(vectors.subarray(3 * dim, 4 * dim));
+    if (metric === 'cosine') {
+      const norm = Math.hypot(...input3);
+      row3.forEach((x, j) => expect(x).toBeCloseTo(input3[j] / norm, 5));
+    } else {
+      expect(row3).toEqual(input3);
+    }
+    index.dispose();
+  });
+
+  it('two loads of the same bytes answer identically (deterministic build with a fixed seed)', async () => {
+    const dim = 8;
+    const count = 300;
+    const vectors = randomVectors(mulberry32(3), count, dim);
+    const a = await hnswEngine.build({ dim, count, metric: 'l2', vectors });
+    const b = await hnswEngine.build({ dim, count, metric: 'l2', vectors });
+    expect(Buffer.from(a.bytes).equals(Buffer.from(b.bytes))).toBe(true);
+  });
+
+  it('returns every row when k exceeds the count, and honours allow', async () => {
+    const dim = 4;
+    const count = 40;
+    const vectors = randomVectors(mulberry32(5), count, dim);
+    const { bytes, params } = await hnswEngine.build({ dim, count, metric: 'l2', vectors });
+    const index = await hnswEngine.load(bytes, { dim, count, metric: 'l2', params });
+    const q = vectors.subarray(0, dim);
+    expect(index.search(q, { k: 100 })).toHaveLength(count);
+    const odd = index.search(q, { k: 5, allow: (row) => row % 2 === 1 });
+    expect(odd).toHaveLength(5);
+    expect(odd.every((h) => h.row % 2 === 1)).toBe(true);
+    index.dispose();
+  });
+
+  it('handles an empty shard', async () => {
+    const { bytes, params } = await hnswEngine.build({ dim: 4, count: 0, metric: 'cosine', vectors: new Float32Array(0) });
+    const index = await hnswEngine.load(bytes, { dim: 4, count: 0, metric: 'cosine', params });
+    expect(index.search(new Float32Array([1, 0, 0, 0]), { k: 3 })).toEqual([]);
+    index.dispose();
+  });
+
+  it('rejects index bytes that do not describe the declared shape', async () => {
+    const dim = 4;
+    const count = 20;
+    const { bytes, params } = await hnswEngine.build({ dim, count, metric: 'l2', vectors: randomVectors(mulberry32(1), count, dim) });
+    await expect(hnswEngine.load(bytes, { dim: 5, count, metric: 'l2', params })).rejects.toBeInstanceOf(CorruptDataError);
+    await expect(hnswEngine.load(bytes, { dim, count: count + 1, metric: 'l2', params })).rejects.toBeInstanceOf(CorruptDataError);
+    await expect(hnswEngine.load(bytes.subarray(0, 40), { dim, count, metric: 'l2', params })).rejects.toBeInstanceOf(CorruptDataError);
+  });
+
+  it('refuses a shard that would not fit its share of the 2 GiB WASM heap, before allocating', async () => {
+    // dim=1, m=128 makes each row ~1.1 KB of heap while the input stays small (8 MB).
+    const count = 2 * Math.ceil(MAX_SHARD_HEAP_BYTES / estimateHnswHeapBytes(1, 1, 128));
+    const vectors = new Float32Array(count);
+    const err = await hnswEngine.build({ dim: 1, count, metric: 'l2', vectors, params: { m: 128 } }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(LimitExceededError);
+  });
+
+  it('validates parameters and names the field', () => {
+    expect(() => resolveHnswParams({ m: 1 })).toThrow(ValidationError);
+    const err = (() => {
+      try {
+        resolveHnswParams({ efConstruction: 1.5 });
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(err).toBeInstanceOf(ValidationError);
+    expect((err as ValidationError).field).toBe('index.efConstruction');
+  });
+});
