@@ -9,17 +9,17 @@ import { decodeColumns, encodeColumns, type ColumnSet } from './columns.js';
 import { decodeShard, encodeShard } from './format.js';
 
 /**
- * Filtered-search planning knobs.
- * - `EXACT_COST_FACTOR` (default 1): exact scan is chosen when
- *   matches ≤ EXACT_COST_FACTOR · (ef · 2m) / selectivity, i.e. when scanning every
- *   match costs no more distance computations than HNSW is expected to spend walking
- *   past non-matching nodes to collect ef matches. Raise it to prefer exact (perfect
- *   recall, more CPU on big shards); lower it to prefer the graph.
- * - `EXACT_MIN_ROWS` (default 2048): below this many matches a scan is always cheaper
- *   than any graph walk, and it is exact.
- * - `MAX_FILTERED_EF` (default 1024): ceiling for the raised ef of selective HNSW queries.
+ * Filtered-search planning knobs, calibrated by `probe`-style sweeps on SIFT (128-d),
+ * GloVe (50-d) and MNIST (784-d) and checked by `npm run bench:engine`:
+ * - `GRAPH_ROWS_PER_EF` (default 10): a filtered HNSW query with selectivity s costs
+ *   about as much as an exact scan of GRAPH_ROWS_PER_EF · ef / s rows (measured 7–10
+ *   on all three datasets, independent of dimension, because both sides pay per
+ *   distance). Exact search wins below that many matching rows. Raise it to prefer the
+ *   exact plan (perfect recall, more CPU on big shards); lower it to prefer the graph.
+ * - `EXACT_MIN_ROWS` (default 1000): below this many matches a scan is always chosen.
+ * - `MAX_FILTERED_EF` (default 1024): ceiling for the raised ef of selective graph queries.
  */
-export const FILTER_PLAN = { EXACT_COST_FACTOR: 1, EXACT_MIN_ROWS: 2048, MAX_FILTERED_EF: 1024 };
+export const FILTER_PLAN = { GRAPH_ROWS_PER_EF: 10, EXACT_MIN_ROWS: 1000, MAX_FILTERED_EF: 1024 };
 
 export interface ShardBuildInput {
   engine: EngineName;
@@ -137,10 +137,16 @@ export class Shard {
       if (q.length !== this.dim) throw new ValidationError(`query has ${q.length} dimensions, the shard has ${this.dim}`, { field: 'vector' });
     }
     const rows = this.matchingRows(options.filter, options.deleted);
-    return queries.map((q) => this.toHits(this.searchRows(q, options, rows)));
+    const mask: { allowed?: Uint8Array } = {};
+    return queries.map((q) => this.toHits(this.searchRows(q, options, rows, mask)));
   }
 
-  private searchRows(query: Float32Array, options: ShardSearchOptions, rows: Int32Array | undefined): RowHit[] {
+  private searchRows(
+    query: Float32Array,
+    options: ShardSearchOptions,
+    rows: Int32Array | undefined,
+    mask: { allowed?: Uint8Array },
+  ): RowHit[] {
     const { k } = options;
     const ef = Math.max(options.ef ?? this.params.efSearch ?? 64, k);
     if (rows === undefined) {
@@ -152,19 +158,28 @@ export class Shard {
       this.lastPlan = { kind: 'empty', matches };
       return [];
     }
+    if (matches === this.count) {
+      this.lastPlan = { kind: 'graph', matches, ef };
+      return this.index.search(query, { k, ef });
+    }
     const selectivity = matches / this.count;
-    const graphCost = (ef * 2 * (this.params.m ?? 16)) / selectivity;
     const exact =
-      this.engine === 'flat' || matches <= FILTER_PLAN.EXACT_MIN_ROWS || matches <= FILTER_PLAN.EXACT_COST_FACTOR * graphCost;
+      this.engine === 'flat' ||
+      matches <= FILTER_PLAN.EXACT_MIN_ROWS ||
+      matches <= (FILTER_PLAN.GRAPH_ROWS_PER_EF * ef) / selectivity;
     if (exact) {
       this.lastPlan = { kind: 'exact', matches };
       return exactTopK(this.index.vectors(), this.metric, query, k, { rows });
     }
     // Selective filters leave fewer matching neighbours per hop; a wider beam keeps recall.
     const filteredEf = Math.min(Math.max(ef, Math.ceil(ef / Math.sqrt(selectivity))), FILTER_PLAN.MAX_FILTERED_EF);
-    const allowed = new Uint8Array(this.count);
-    for (let i = 0; i < matches; i++) allowed[rows[i]] = 1;
-    const hits = this.index.search(query, { k, ef: filteredEf, allow: (row) => allowed[row] === 1 });
+    let allowed = mask.allowed;
+    if (!allowed) {
+      allowed = mask.allowed = new Uint8Array(this.count);
+      for (let i = 0; i < matches; i++) allowed[rows[i]] = 1;
+    }
+    const bits = allowed;
+    const hits = this.index.search(query, { k, ef: filteredEf, allow: (row) => bits[row] === 1 });
     if (hits.length >= Math.min(k, matches)) {
       this.lastPlan = { kind: 'filtered-graph', matches, ef: filteredEf };
       return hits;

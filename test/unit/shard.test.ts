@@ -3,7 +3,7 @@ import { exactTopK } from '../../shared/engine/distance.js';
 import { CorruptDataError } from '../../shared/errors.js';
 import { parseFilter } from '../../shared/filter/index.js';
 import { loadDataset } from '../../shared/io/datasets.js';
-import { Shard, buildShard } from '../../shared/shard/shard.js';
+import { FILTER_PLAN, Shard, buildShard } from '../../shared/shard/shard.js';
 import { mulberry32 } from '../helpers/random.js';
 
 /**
@@ -75,6 +75,27 @@ describe('Shard on real data (sift5k)', () => {
       expect(recall / 30).toBeGreaterThanOrEqual(0.95);
     },
   );
+
+  it.each([0.01, 0.05, 0.2])('keeps recall ≥ 0.95 on the filtered-graph plan itself at selectivity %s', (s) => {
+    const saved = { ...FILTER_PLAN };
+    Object.assign(FILTER_PLAN, { GRAPH_ROWS_PER_EF: 0, EXACT_MIN_ROWS: 0 });
+    try {
+      const filter = parseFilter(`r < ${Math.round(s * 100_000)}`)!;
+      const rows = shard.matchingRows(filter, undefined)!;
+      const view = { data: base, offset: 0, stride: dim, dim, count: n, normalized: false };
+      let recall = 0;
+      for (let i = 0; i < 20; i++) {
+        const got = shard.search(q(i), { k: 10, filter });
+        expect(['filtered-graph', 'graph-then-exact']).toContain(shard.lastPlan.kind);
+        expect(got).toHaveLength(10);
+        const want = new Set(exactTopK(view, 'l2', q(i), 10, { rows }).map((h) => `v${h.row}`));
+        recall += got.filter((h) => want.has(h.id)).length / 10;
+      }
+      expect(recall / 20).toBeGreaterThanOrEqual(0.95);
+    } finally {
+      Object.assign(FILTER_PLAN, saved);
+    }
+  });
 
   it('returns fewer than k only when fewer rows match', () => {
     const filter = parseFilter({ r: { $lt: 30 } })!;
