@@ -1,0 +1,99 @@
+/**
+ * Configuration, read once from the environment and validated: a missing or malformed
+ * variable fails the cold start with a message naming it, never a request later.
+ */
+import { z } from 'zod';
+import { ConfigError } from './errors.js';
+
+const csv = z
+  .string()
+  .optional()
+  .transform((s) => (s ? s.split(',').map((x) => x.trim()).filter(Boolean) : []));
+
+const int = (def: number, min: number, max: number) =>
+  z
+    .string()
+    .optional()
+    .transform((s, ctx) => {
+      if (s === undefined || s === '') return def;
+      const n = Number(s);
+      if (!Number.isInteger(n) || n < min || n > max) {
+        ctx.addIssue({ code: 'custom', message: `must be an integer in [${min}, ${max}]` });
+        return z.NEVER;
+      }
+      return n;
+    });
+
+const url = z.string().url().optional();
+
+const schema = z.object({
+  AWS_REGION: z.string().min(1).default('us-east-1'),
+  SHOAL_BUCKET: z.string().min(3),
+  SHOAL_CATALOG_TABLE: z.string().min(3),
+  SHOAL_RECORDS_TABLE: z.string().min(3),
+  SHOAL_BUILD_QUEUE_URL: z.string().url(),
+  /** Endpoints of the embedded emulators (local mode only). */
+  SHOAL_S3_ENDPOINT: url,
+  SHOAL_DYNAMODB_ENDPOINT: url,
+  SHOAL_SQS_ENDPOINT: url,
+  /** Plain API keys accepted by the local gateway (AWS uses the hashed keys in the catalog). */
+  SHOAL_API_KEY: csv,
+  /** Searcher slots for scatter-gather (default 4): more slots = more shards cached warm in parallel, more invocations per query. */
+  SHOAL_SEARCH_SLOTS: int(4, 1, 64),
+  /** In-memory shard cache budget in MiB (default 512): bounded by the 2 GiB WASM heap the hnsw shards live in. */
+  SHOAL_SHARD_CACHE_MB: int(512, 16, 1536),
+  /** Disk tier for shard bytes (default /tmp/shoal-shards; Lambda gives 512 MB–10 GB of /tmp). */
+  SHOAL_SHARD_CACHE_DIR: z.string().default('/tmp/shoal-shards'),
+  /** Disk tier budget in MiB (default 1024). */
+  SHOAL_SHARD_DISK_MB: int(1024, 0, 10240),
+});
+
+export interface ShoalConfig {
+  region: string;
+  bucket: string;
+  catalogTable: string;
+  recordsTable: string;
+  buildQueueUrl: string;
+  endpoints?: { s3?: string; dynamodb?: string; sqs?: string };
+  apiKeys: string[];
+  searchSlots: number;
+  shardCacheBytes: number;
+  shardCacheDir: string;
+  shardDiskBytes: number;
+}
+
+export function parseConfig(env: Record<string, string | undefined>): ShoalConfig {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new ConfigError(`invalid Shoal configuration: ${problems}`, { field: String(parsed.error.issues[0]?.path[0] ?? '') });
+  }
+  const e = parsed.data;
+  const local = e.SHOAL_S3_ENDPOINT || e.SHOAL_DYNAMODB_ENDPOINT || e.SHOAL_SQS_ENDPOINT;
+  return {
+    region: e.AWS_REGION,
+    bucket: e.SHOAL_BUCKET,
+    catalogTable: e.SHOAL_CATALOG_TABLE,
+    recordsTable: e.SHOAL_RECORDS_TABLE,
+    buildQueueUrl: e.SHOAL_BUILD_QUEUE_URL,
+    endpoints: local ? { s3: e.SHOAL_S3_ENDPOINT, dynamodb: e.SHOAL_DYNAMODB_ENDPOINT, sqs: e.SHOAL_SQS_ENDPOINT } : undefined,
+    apiKeys: e.SHOAL_API_KEY,
+    searchSlots: e.SHOAL_SEARCH_SLOTS,
+    shardCacheBytes: e.SHOAL_SHARD_CACHE_MB * 2 ** 20,
+    shardCacheDir: e.SHOAL_SHARD_CACHE_DIR,
+    shardDiskBytes: e.SHOAL_SHARD_DISK_MB * 2 ** 20,
+  };
+}
+
+let cached: ShoalConfig | undefined;
+
+/** The process's configuration, parsed on first use. */
+export function config(): ShoalConfig {
+  cached ??= parseConfig(process.env);
+  return cached;
+}
+
+/** For tests and the local runtime, which set the environment after import. */
+export function resetConfig(): void {
+  cached = undefined;
+}
