@@ -36,6 +36,23 @@ const schema = z.object({
   SHOAL_S3_ENDPOINT: url,
   SHOAL_DYNAMODB_ENDPOINT: url,
   SHOAL_SQS_ENDPOINT: url,
+  SHOAL_LAMBDA_ENDPOINT: url,
+  /** Searcher function name; `{slot}` is replaced by the slot number (0..SHOAL_SEARCH_SLOTS-1). */
+  SHOAL_SHARD_SEARCH_FUNCTION: z.string().default('shoal-shard-search-{slot}'),
+  /** JSON shown by GET /v1/health in local mode (endpoint and credentials of the embedded S3). */
+  SHOAL_LOCAL_INFO: z
+    .string()
+    .optional()
+    .transform((s, ctx) => {
+      if (!s) return undefined;
+      try {
+        return JSON.parse(s) as Record<string, unknown>;
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'must be JSON' });
+        return z.NEVER;
+      }
+    }),
+  SHOAL_GIT_SHA: z.string().optional(),
   /** Plain API keys accepted by the local gateway (AWS uses the hashed keys in the catalog). */
   SHOAL_API_KEY: csv,
   /** Searcher slots for scatter-gather (default 4): more slots = more shards cached warm in parallel, more invocations per query. */
@@ -54,7 +71,10 @@ export interface ShoalConfig {
   catalogTable: string;
   recordsTable: string;
   buildQueueUrl: string;
-  endpoints?: { s3?: string; dynamodb?: string; sqs?: string };
+  endpoints?: { s3?: string; dynamodb?: string; sqs?: string; lambda?: string };
+  shardSearchFunction: string;
+  localInfo?: Record<string, unknown>;
+  gitSha?: string;
   apiKeys: string[];
   searchSlots: number;
   shardCacheBytes: number;
@@ -69,14 +89,19 @@ export function parseConfig(env: Record<string, string | undefined>): ShoalConfi
     throw new ConfigError(`invalid Shoal configuration: ${problems}`, { field: String(parsed.error.issues[0]?.path[0] ?? '') });
   }
   const e = parsed.data;
-  const local = e.SHOAL_S3_ENDPOINT || e.SHOAL_DYNAMODB_ENDPOINT || e.SHOAL_SQS_ENDPOINT;
+  const local = e.SHOAL_S3_ENDPOINT || e.SHOAL_DYNAMODB_ENDPOINT || e.SHOAL_SQS_ENDPOINT || e.SHOAL_LAMBDA_ENDPOINT;
   return {
     region: e.AWS_REGION,
     bucket: e.SHOAL_BUCKET,
     catalogTable: e.SHOAL_CATALOG_TABLE,
     recordsTable: e.SHOAL_RECORDS_TABLE,
     buildQueueUrl: e.SHOAL_BUILD_QUEUE_URL,
-    endpoints: local ? { s3: e.SHOAL_S3_ENDPOINT, dynamodb: e.SHOAL_DYNAMODB_ENDPOINT, sqs: e.SHOAL_SQS_ENDPOINT } : undefined,
+    endpoints: local
+      ? { s3: e.SHOAL_S3_ENDPOINT, dynamodb: e.SHOAL_DYNAMODB_ENDPOINT, sqs: e.SHOAL_SQS_ENDPOINT, lambda: e.SHOAL_LAMBDA_ENDPOINT }
+      : undefined,
+    shardSearchFunction: e.SHOAL_SHARD_SEARCH_FUNCTION,
+    localInfo: e.SHOAL_LOCAL_INFO,
+    gitSha: e.SHOAL_GIT_SHA,
     apiKeys: e.SHOAL_API_KEY,
     searchSlots: e.SHOAL_SEARCH_SLOTS,
     shardCacheBytes: e.SHOAL_SHARD_CACHE_MB * 2 ** 20,

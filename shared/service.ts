@@ -5,15 +5,24 @@
  * the core (`shared/core.ts`) implements it on the storage adapters.
  */
 import type { FilterNode } from './filter/ast.js';
-import type { EngineName, EngineParams } from './engine/types.js';
+import type { EngineName } from './engine/types.js';
 import type { Manifest } from './storage/types.js';
 import type { Metadata, Metric } from './types.js';
+
+/** Index settings as the API shows them: the engine plus its parameters, flat. */
+export interface IndexSpec {
+  engine: EngineName;
+  m?: number;
+  efConstruction?: number;
+  efSearch?: number;
+  seed?: number;
+}
 
 export interface CreateCollectionInput {
   name: string;
   dimension: number;
   metric: Metric;
-  index?: { engine?: EngineName } & EngineParams;
+  index?: Partial<IndexSpec>;
 }
 
 export interface CollectionStats {
@@ -33,7 +42,7 @@ export interface CollectionInfo {
   name: string;
   dimension: number;
   metric: Metric;
-  index: { engine: EngineName } & EngineParams;
+  index: IndexSpec;
   createdAt: string;
   stats?: CollectionStats;
 }

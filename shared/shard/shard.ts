@@ -193,6 +193,24 @@ export class Shard {
     return rowHits.map((h) => ({ id: this.ids[h.row], score: h.score, seq: this.seqs[h.row] }));
   }
 
+  private rowIndex?: Map<string, number>;
+
+  /** Row holding an id, if any (the map is built on first use: only writers and the tail need it). */
+  rowOf(id: string): number | undefined {
+    if (!this.rowIndex) {
+      this.rowIndex = new Map();
+      for (let row = 0; row < this.ids.length; row++) this.rowIndex.set(this.ids[row], row);
+    }
+    return this.rowIndex.get(id);
+  }
+
+  /** The stored vector of a row (normalized for cosine hnsw shards). */
+  vectorOf(row: number): Float32Array {
+    const v = this.index.vectors();
+    const start = v.offset + row * v.stride;
+    return v.data.subarray(start, start + v.dim);
+  }
+
   /** Metadata of the filterable fields of a row (full metadata lives in the records table). */
   metadataOf(row: number): Metadata {
     return this.columns.row(row);

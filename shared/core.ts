@@ -1,0 +1,155 @@
+import { resolveHnswParams } from './engine/hnsw.js';
+import { getEngine } from './engine/registry.js';
+import type { EngineParams } from './engine/types.js';
+import { ValidationError } from './errors.js';
+import { buildIndex, collectGarbage, type BuildResult } from './indexing/builder.js';
+import { collectionKey, deleteVectors, upsertVectors } from './ingest/ingest.js';
+import { currentManifest, readTail, search, type SearchDeps } from './search/coordinator.js';
+import type { ShardCache } from './search/shard-cache.js';
+import type {
+  BuildOutput,
+  CollectionInfo,
+  CreateCollectionInput,
+  SearchInput,
+  SearchOutput,
+  ShoalService,
+  VectorInput,
+  VectorOutput,
+} from './service.js';
+import type { Catalog, CollectionMeta, Manifest, ObjectStore, RecordStore } from './storage/types.js';
+import type { FilterNode } from './filter/ast.js';
+
+export interface CoreDeps {
+  catalog: Catalog;
+  records: RecordStore;
+  objects: ObjectStore;
+  cache: ShardCache;
+  wake(collection: string): Promise<void>;
+  slots: number;
+  scatter?: SearchDeps['scatter'];
+  codeVersion: string;
+  now?: () => number;
+}
+
+function info(meta: CollectionMeta): CollectionInfo {
+  return {
+    name: meta.name,
+    dimension: meta.dimension,
+    metric: meta.metric,
+    index: { engine: meta.index.engine, ...meta.index.params },
+    createdAt: meta.createdAt,
+  };
+}
+
+/** Shoal's core: the service the API functions call, on top of the storage adapters. */
+export class ShoalCore implements ShoalService {
+  constructor(private readonly deps: CoreDeps) {}
+
+  async createCollection(input: CreateCollectionInput): Promise<CollectionInfo> {
+    const { engine: engineName = 'hnsw', ...rest } = input.index ?? {};
+    const engine = getEngine(engineName);
+    const params: EngineParams = engine.name === 'hnsw' ? resolveHnswParams(rest as EngineParams) : {};
+    if (engine.name === 'flat' && Object.keys(rest).length) {
+      throw new ValidationError(`index parameters ${Object.keys(rest).join(', ')} do not apply to the flat engine`, { field: 'index' });
+    }
+    const meta = await this.deps.catalog.createCollection({
+      name: input.name,
+      dimension: input.dimension,
+      metric: input.metric,
+      index: { engine: engine.name, params },
+    });
+    return { ...info(meta), stats: { count: 0, indexed: 0, pending: 0, shards: 0, version: 0, watermark: 0 } };
+  }
+
+  async listCollections(): Promise<CollectionInfo[]> {
+    return (await this.deps.catalog.listCollections()).map(info);
+  }
+
+  async getCollection(name: string): Promise<CollectionInfo> {
+    const meta = await this.deps.catalog.getCollection(name);
+    const manifest = await currentManifest(this.deps.catalog, meta);
+    const watermark = manifest?.watermark ?? 0;
+    const tail = await readTail(this.deps.records, meta, watermark);
+    // Live count: indexed live rows, plus tail ids the index does not hold alive, minus
+    // tail deletes of rows it does. Shard id lookups use the same cache as search.
+    const indexedIds = async (id: string): Promise<boolean> => {
+      for (const ref of manifest?.shards ?? []) {
+        const shard = await this.deps.cache.shard(ref);
+        const row = shard.rowOf(id);
+        if (row === undefined) continue;
+        const bits = await this.deps.cache.bitmap(ref);
+        if (!bits || (bits[row >>> 3] & (1 << (row & 7))) === 0) return true;
+      }
+      return false;
+    };
+    let count = manifest?.stats.liveRows ?? 0;
+    for (const r of tail) {
+      const wasLive = await indexedIds(r.id);
+      if (r.deleted && wasLive) count--;
+      if (!r.deleted && !wasLive) count++;
+    }
+    return {
+      ...info(meta),
+      stats: {
+        count,
+        indexed: manifest?.stats.liveRows ?? 0,
+        pending: tail.length,
+        shards: manifest?.shards.length ?? 0,
+        version: manifest?.version ?? 0,
+        watermark,
+      },
+    };
+  }
+
+  async deleteCollection(name: string): Promise<void> {
+    // Records and objects live under the collection's generation key; a re-created
+    // collection gets a new generation, so leftovers are invisible and collected later.
+    await this.deps.catalog.deleteCollection(name);
+  }
+
+  async upsert(collection: string, vectors: VectorInput[]): Promise<{ upserted: number }> {
+    const meta = await this.deps.catalog.getCollection(collection);
+    return { upserted: await upsertVectors(this.deps, meta, vectors) };
+  }
+
+  async getVectors(collection: string, ids: string[]): Promise<VectorOutput[]> {
+    const meta = await this.deps.catalog.getCollection(collection);
+    const found = await this.deps.records.get(collectionKey(meta), [...new Set(ids)]);
+    const out: VectorOutput[] = [];
+    for (const id of ids) {
+      const r = found.get(id);
+      if (!r || r.deleted || !r.vector) continue;
+      out.push({ id, values: Array.from(r.vector), metadata: r.metadata ?? {} });
+    }
+    return out;
+  }
+
+  async deleteVectors(collection: string, selector: { ids: string[] } | { filter: FilterNode }): Promise<{ deleted: number }> {
+    const meta = await this.deps.catalog.getCollection(collection);
+    return { deleted: await deleteVectors(this.deps, meta, selector) };
+  }
+
+  async search(collection: string, input: SearchInput): Promise<SearchOutput> {
+    const meta = await this.deps.catalog.getCollection(collection);
+    return search(this.deps, meta, input);
+  }
+
+  async buildIndex(collection: string): Promise<BuildOutput> {
+    const r = await buildIndex(this.deps, collection, { force: true });
+    return { version: r.version, built: r.built, kind: r.kind, shards: r.shards, watermark: r.watermark };
+  }
+
+  /** The builder's entry for wake-ups and ticks: builds only when the policy says so. */
+  async maybeBuild(collection: string): Promise<BuildResult> {
+    return buildIndex(this.deps, collection);
+  }
+
+  async collectGarbage(collection: string): Promise<string[]> {
+    return collectGarbage(this.deps, collection);
+  }
+
+  async listVersions(collection: string): Promise<Manifest[]> {
+    const meta = await this.deps.catalog.getCollection(collection);
+    return (await this.deps.catalog.listManifests(collection, 100)).filter((m) => m.generation === meta.generation);
+  }
+}

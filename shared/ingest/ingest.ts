@@ -1,0 +1,105 @@
+import { ValidationError } from '../errors.js';
+import type { FilterNode } from '../filter/ast.js';
+import { matchesMetadata } from '../filter/compile.js';
+import type { VectorInput } from '../service.js';
+import type { Catalog, CollectionMeta, RecordStore, StoredRecord } from '../storage/types.js';
+
+/**
+ * How long a write may hold its block of sequence numbers (default 5 min). The builder
+ * never indexes past an unreleased lease, so a crashed writer delays indexing by at most
+ * this long; a writer that outlives it re-writes under a fresh lease. Must exceed the
+ * longest write (API Lambda timeout 30 s, import batches well under a minute).
+ */
+export const WRITE_LEASE_MS = 5 * 60_000;
+
+export interface IngestDeps {
+  catalog: Catalog;
+  records: RecordStore;
+  /** Sends the builder wake-up; failures are logged, never fail the write (the tick catches up). */
+  wake(collection: string): Promise<void>;
+}
+
+export function collectionKey(meta: Pick<CollectionMeta, 'name' | 'generation'>): string {
+  return `${meta.name}@${meta.generation}`;
+}
+
+/**
+ * Writes records under a seq lease: allocate → write → release. If the lease expired
+ * before release (the builder may have moved past it), the same records are written
+ * again under a fresh lease, so an acknowledged write is always at or above the index
+ * watermark or inside it — never skipped.
+ */
+async function writeWithLease(deps: IngestDeps, meta: CollectionMeta, make: (seq: number, i: number) => StoredRecord, n: number): Promise<void> {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const lease = await deps.catalog.leaseSeqs(meta.name, n, WRITE_LEASE_MS);
+    const records = Array.from({ length: n }, (_, i) => make(lease.first + i, i));
+    await deps.records.put(records);
+    if (await deps.catalog.releaseSeqs(meta.name, lease)) return;
+  }
+  throw new Error(`write to ${meta.name} could not complete within its sequence lease three times`);
+}
+
+async function wake(deps: IngestDeps, name: string): Promise<void> {
+  try {
+    await deps.wake(name);
+  } catch (err) {
+    console.warn(`builder wake-up for ${name} failed (the scheduled tick will catch up):`, err);
+  }
+}
+
+export async function upsertVectors(deps: IngestDeps, meta: CollectionMeta, vectors: VectorInput[]): Promise<number> {
+  const seen = new Map<string, number>();
+  vectors.forEach((v, i) => {
+    if (v.values.length !== meta.dimension) {
+      throw new ValidationError(`vectors[${i}].values has ${v.values.length} dimensions; collection "${meta.name}" has ${meta.dimension}`, {
+        field: `vectors[${i}].values`,
+      });
+    }
+    for (let j = 0; j < v.values.length; j++) {
+      if (!Number.isFinite(v.values[j])) {
+        throw new ValidationError(`vectors[${i}].values[${j}] must be a finite number`, { field: `vectors[${i}].values[${j}]` });
+      }
+    }
+    const prev = seen.get(v.id);
+    if (prev !== undefined) {
+      throw new ValidationError(`vectors[${i}].id "${v.id}" repeats vectors[${prev}].id`, { field: `vectors[${i}].id` });
+    }
+    seen.set(v.id, i);
+  });
+  if (vectors.length === 0) return 0;
+  const ck = collectionKey(meta);
+  await writeWithLease(
+    deps,
+    meta,
+    (seq, i) => ({ collection: ck, id: vectors[i].id, seq, vector: vectors[i].values, metadata: vectors[i].metadata, deleted: false }),
+    vectors.length,
+  );
+  await wake(deps, meta.name);
+  return vectors.length;
+}
+
+/** Deletes by id or by filter; returns how many live vectors were deleted. */
+export async function deleteVectors(
+  deps: IngestDeps,
+  meta: CollectionMeta,
+  selector: { ids: string[] } | { filter: FilterNode },
+): Promise<number> {
+  const ck = collectionKey(meta);
+  let targets: string[];
+  if ('ids' in selector) {
+    const found = await deps.records.get(ck, [...new Set(selector.ids)]);
+    targets = [...found.values()].filter((r) => !r.deleted).map((r) => r.id);
+  } else {
+    targets = [];
+    for await (const batch of deps.records.scan(ck)) {
+      for (const r of batch) if (!r.deleted && matchesMetadata(selector.filter, r.metadata)) targets.push(r.id);
+    }
+  }
+  // Tombstones go in bounded chunks so one huge delete-by-filter holds no lease for long.
+  for (let i = 0; i < targets.length; i += 1000) {
+    const chunk = targets.slice(i, i + 1000);
+    await writeWithLease(deps, meta, (seq, j) => ({ collection: ck, id: chunk[j], seq, deleted: true }), chunk.length);
+  }
+  if (targets.length) await wake(deps, meta.name);
+  return targets.length;
+}

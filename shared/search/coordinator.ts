@@ -1,0 +1,112 @@
+import { createHash } from 'node:crypto';
+import { exactTopK } from '../engine/distance.js';
+import { ValidationError } from '../errors.js';
+import { matchesMetadata } from '../filter/compile.js';
+import { collectionKey } from '../ingest/ingest.js';
+import type { SearchHitOutput, SearchInput, SearchOutput } from '../service.js';
+import type { Catalog, CollectionMeta, Manifest, RecordStore, ShardRef, StoredRecord } from '../storage/types.js';
+import { mergeTopK, type Candidate } from './merge.js';
+import type { ShardCache } from './shard-cache.js';
+import { searchShards, type ShardSearchRequest, type ShardSearchResponse } from './shard-searcher.js';
+
+/**
+ * Scatter policy.
+ * - `IN_PROCESS_MAX_BYTES` (default 64 MiB): when the version's shards total less than
+ *   this, the coordinator searches them itself — an invoke round trip (~10–30 ms) costs
+ *   more than scanning small shards. Above it, shards are spread over searcher slots.
+ */
+export const SCATTER_POLICY = { IN_PROCESS_MAX_BYTES: 64 * 2 ** 20 };
+
+export interface SearchDeps {
+  catalog: Catalog;
+  records: RecordStore;
+  cache: ShardCache;
+  /** Number of searcher slots (each a function with its own warm shard cache). */
+  slots: number;
+  /** Runs a shard-search request on a slot (Lambda invoke); undefined = always in process. */
+  scatter?: (slot: number, request: ShardSearchRequest) => Promise<ShardSearchResponse>;
+}
+
+/** A shard always goes to the same slot, so each slot's warm containers keep their own shards cached. */
+export function slotOf(ref: ShardRef, slots: number): number {
+  return createHash('sha1').update(ref.id).digest().readUInt32BE(0) % slots;
+}
+
+export async function currentManifest(catalog: Catalog, meta: CollectionMeta): Promise<Manifest | undefined> {
+  const m = await catalog.latestManifest(meta.name);
+  return m && m.generation === meta.generation ? m : undefined;
+}
+
+export async function readTail(records: RecordStore, meta: CollectionMeta, after: number): Promise<StoredRecord[]> {
+  const out: StoredRecord[] = [];
+  for await (const batch of records.tail(collectionKey(meta), after)) out.push(...batch);
+  return out;
+}
+
+function tailCandidates(meta: CollectionMeta, tail: StoredRecord[], input: SearchInput): Candidate[][] {
+  const live = tail.filter((r) => !r.deleted && r.vector && (!input.filter || matchesMetadata(input.filter, r.metadata)));
+  if (live.length === 0) return input.queries.map(() => []);
+  const dim = meta.dimension;
+  const data = new Float32Array(live.length * dim);
+  live.forEach((r, i) => data.set(r.vector!, i * dim));
+  const view = { data, offset: 0, stride: dim, dim, count: live.length, normalized: false };
+  return input.queries.map((q) => exactTopK(view, meta.metric, q, input.k).map((h) => ({ id: live[h.row].id, score: h.score, seq: live[h.row].seq })));
+}
+
+export async function search(deps: SearchDeps, meta: CollectionMeta, input: SearchInput): Promise<SearchOutput> {
+  input.queries.forEach((q, i) => {
+    if (q.length !== meta.dimension) {
+      throw new ValidationError(`query ${i} has ${q.length} dimensions; collection "${meta.name}" has ${meta.dimension}`, {
+        field: input.queries.length === 1 ? 'vector' : `vectors[${i}]`,
+      });
+    }
+  });
+  const manifest = await currentManifest(deps.catalog, meta);
+  const watermark = manifest?.watermark ?? 0;
+  // Strong reads see every acknowledged write: the shards plus everything after the watermark.
+  const tail = input.consistency === 'strong' ? await readTail(deps.records, meta, watermark) : [];
+  const newest = new Map<string, { seq: number; deleted: boolean }>();
+  for (const r of tail) newest.set(r.id, { seq: r.seq, deleted: r.deleted });
+
+  const shards = manifest?.shards ?? [];
+  const request: Omit<ShardSearchRequest, 'shards'> = {
+    metric: meta.metric,
+    queries: input.queries.map((q) => Array.from(q)),
+    k: input.k,
+    ef: input.ef,
+    filter: input.filter,
+    exclude: tail.length ? [...newest.keys()] : undefined,
+  };
+  const totalBytes = shards.reduce((s, r) => s + r.bytes, 0);
+  let shardLists: Candidate[][][];
+  if (!deps.scatter || deps.slots <= 1 || totalBytes <= SCATTER_POLICY.IN_PROCESS_MAX_BYTES) {
+    shardLists = shards.length ? [(await searchShards(deps.cache, { ...request, shards })).results] : [];
+  } else {
+    const groups = new Map<number, ShardRef[]>();
+    for (const ref of shards) {
+      const slot = slotOf(ref, deps.slots);
+      groups.set(slot, [...(groups.get(slot) ?? []), ref]);
+    }
+    const scatter = deps.scatter;
+    const responses = await Promise.all([...groups].map(([slot, refs]) => scatter(slot, { ...request, shards: refs })));
+    shardLists = responses.map((r) => r.results);
+  }
+  const tailLists = tailCandidates(meta, tail, input);
+  const merged = input.queries.map((_, q) => mergeTopK([...shardLists.map((l) => l[q]), tailLists[q]], input.k, meta.metric, newest));
+
+  let attach = new Map<string, StoredRecord>();
+  if (input.includeMetadata || input.includeValues) {
+    const ids = [...new Set(merged.flat().map((c) => c.id))];
+    attach = ids.length ? await deps.records.get(collectionKey(meta), ids) : attach;
+  }
+  const results = merged.map((list) =>
+    list.map((c): SearchHitOutput => {
+      const hit: SearchHitOutput = { id: c.id, score: c.score };
+      const rec = attach.get(c.id);
+      if (input.includeMetadata) hit.metadata = rec?.metadata ?? {};
+      if (input.includeValues && rec?.vector) hit.values = Array.from(rec.vector);
+      return hit;
+    }),
+  );
+  return { results, servedBy: { collection: meta.name, version: manifest?.version ?? 0 } };
+}
