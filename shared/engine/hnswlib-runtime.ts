@@ -186,7 +186,8 @@ export function engineFailure(what: string, raw: unknown): Error {
 async function readTransferFile(name: string): Promise<Uint8Array | undefined> {
   const entry = await idbRequest('readonly', (s) => s.get(`${IDB_NAME}/${name}`));
   const contents = (entry as { contents?: unknown } | undefined)?.contents;
-  return contents instanceof Uint8Array ? contents : undefined;
+  // MEMFS hands small files to IDBFS as Int8Array, larger ones as Uint8Array.
+  return ArrayBuffer.isView(contents) ? new Uint8Array(contents.buffer, contents.byteOffset, contents.byteLength) : undefined;
 }
 
 /** Serializes an index to bytes (via MEMFS → IDBFS → IndexedDB). */
@@ -201,10 +202,9 @@ export function exportIndex(lib: RawHnswlib, index: RawHnswIndex): Promise<Uint8
     }
     if (!(await synced)) throw new EngineError('hnswlib IDBFS sync failed after writeIndex');
     let bytes = await readTransferFile(OUT_FILE);
-    // writeIndex saves on an Emscripten async call (a timer), so under load its own sync
-    // can run before the file exists. The save itself runs in one callback, so once the
-    // file reaches IndexedDB it is complete: poll with explicit MEMFS → IndexedDB syncs.
-    for (let attempt = 0; !bytes && attempt < 40; attempt++) {
+    // Defensive: should the library's own post-write sync ever run before the file is
+    // complete in MEMFS, explicit MEMFS → IndexedDB syncs bring it (bounded).
+    for (let attempt = 0; !bytes && attempt < 10; attempt++) {
       await new Promise((resolve) => setTimeout(resolve, Math.min(2 ** attempt, 50)));
       await syncFs(lib, false);
       bytes = await readTransferFile(OUT_FILE);

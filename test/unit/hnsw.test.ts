@@ -71,6 +71,15 @@ describe('hnswEngine', () => {
     index.dispose();
   });
 
+  it.each([1, 2, 7])('round-trips a tiny %i-row index (small files reach IndexedDB as Int8Array)', async (count) => {
+    const dim = 3;
+    const vectors = randomVectors(mulberry32(count), count, dim);
+    const { bytes, params } = await hnswEngine.build({ dim, count, metric: 'l2', vectors });
+    const index = await hnswEngine.load(bytes, { dim, count, metric: 'l2', params });
+    expect(index.search(vectors.subarray(0, dim), { k: count })[0]).toEqual({ row: 0, score: 0 });
+    index.dispose();
+  });
+
   it('handles an empty shard', async () => {
     const { bytes, params } = await hnswEngine.build({ dim: 4, count: 0, metric: 'cosine', vectors: new Float32Array(0) });
     const index = await hnswEngine.load(bytes, { dim: 4, count: 0, metric: 'cosine', params });
