@@ -1,0 +1,512 @@
+/**
+ * Catalog on the single-table DynamoDB Catalog (DESIGN §4). Items:
+ *
+ *   pk=COL#<name>  sk=META              collection meta (top-level attributes)
+ *   pk=COL#<name>  sk=SEQ               seq counter + in-flight leases (see below)
+ *   pk=COL#<name>  sk=IDX#<0000000042>  manifest: `doc` (S, JSON) + `version` (N)
+ *   pk=GEN         sk=<name>            generation counter `gen` (N), bumped by every create;
+ *                                       survives deletes, so a re-created collection gets a
+ *                                       higher generation than any earlier one of that name
+ *
+ * listCollections queries the GEN partition (one item per name ever created, sorted by name)
+ * and batch-gets the META items, skipping names whose META is gone. That reads only the
+ * collection registry, never manifests or other catalog items, which a table Scan would.
+ *
+ * Seq leases. `next` is the last allocated seq. leaseSeqs is ONE UpdateItem that bumps `next`
+ * and registers the lease, keyed by its token, in two map attributes:
+ *   leases.<token> = first seq of the block   (computed server side: old next + 1)
+ *   expiry.<token> = expiresAt (epoch ms)
+ * `first` is only known after the atomic increment, so it cannot be written by the client in the
+ * same request (a String Set entry "<first>:<last>:..." would need it up front); DynamoDB's SET
+ * arithmetic evaluates `if_not_exists(next, 0) + 1` against the item before the update, which gives
+ * exactly the block's first seq. Nested map paths need the maps to exist: the first lease on an
+ * item creates them with one idempotent `if_not_exists` update, then retries.
+ *
+ * Every item read is validated with zod; a malformed one throws CorruptDataError.
+ * No transactions (the embedded emulator lacks them): single-item conditional writes only.
+ */
+import { randomUUID } from 'node:crypto';
+import {
+  BatchGetCommand,
+  DeleteCommand,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+  type DynamoDBDocumentClient,
+  type UpdateCommandOutput,
+} from '@aws-sdk/lib-dynamodb';
+import { z } from 'zod';
+import { ENGINE_NAMES, type EngineName } from '../engine/types.js';
+import { ConflictError, CorruptDataError, NotFoundError, ValidationError } from '../errors.js';
+import { METRICS, type Metric } from '../types.js';
+import {
+  MAX_BATCH_ATTEMPTS,
+  StorageUnavailableError,
+  awsErrorName,
+  backoffDelayMs,
+  batchWriteFully,
+  chunk,
+  sleep,
+} from './clients.js';
+import type { Catalog, CollectionMeta, Manifest, SeqLease } from './types.js';
+
+const META_SK = 'META';
+const SEQ_SK = 'SEQ';
+const IDX_PREFIX = 'IDX#';
+const GEN_PK = 'GEN';
+/** Expired leases removed per UpdateItem by dropExpiredLeases (keeps expressions small). */
+const DROP_BATCH = 50;
+
+// ---------------------------------------------------------------------------------------------
+// Item schemas
+
+const isEngine = (v: unknown): v is EngineName => typeof v === 'string' && (ENGINE_NAMES as readonly string[]).includes(v);
+const isMetric = (v: unknown): v is Metric => typeof v === 'string' && (METRICS as readonly string[]).includes(v);
+const engineSchema = z.custom<EngineName>(isEngine, 'unknown engine');
+const paramsSchema = z.record(z.string(), z.number());
+const nonNegInt = z.number().int().nonnegative();
+
+const metaItemSchema = z.object({
+  pk: z.string(),
+  sk: z.literal(META_SK),
+  name: z.string().min(1),
+  dimension: z.number().int().positive(),
+  metric: z.custom<Metric>(isMetric, 'unknown metric'),
+  index: z.object({ engine: engineSchema, params: paramsSchema }),
+  createdAt: z.string(),
+  generation: z.number().int().positive(),
+});
+
+const genItemSchema = z.object({ pk: z.literal(GEN_PK), sk: z.string(), gen: z.number().int().positive() });
+
+const seqItemSchema = z.object({
+  next: nonNegInt.optional(),
+  leases: z.record(z.string(), nonNegInt).optional(),
+  expiry: z.record(z.string(), z.number()).optional(),
+});
+
+const shardRefSchema = z.object({
+  id: z.string(),
+  key: z.string(),
+  bytes: nonNegInt,
+  count: nonNegInt,
+  live: nonNegInt,
+  engine: engineSchema,
+  sha256: z.string(),
+  minSeq: nonNegInt,
+  maxSeq: nonNegInt,
+  deletes: z.object({ key: z.string(), count: nonNegInt, sha256: z.string() }).optional(),
+});
+
+const manifestSchema = z.object({
+  collection: z.string(),
+  generation: z.number().int().positive(),
+  version: nonNegInt,
+  parent: nonNegInt,
+  watermark: nonNegInt,
+  engine: engineSchema,
+  params: paramsSchema,
+  shards: z.array(shardRefSchema),
+  createdAt: z.string(),
+  codeVersion: z.string(),
+  stats: z.object({
+    rows: nonNegInt,
+    liveRows: nonNegInt,
+    bytes: nonNegInt,
+    buildMs: z.number().nonnegative(),
+    kind: z.enum(['initial', 'delta', 'compaction', 'deletes']),
+  }),
+});
+
+const manifestItemSchema = z.object({ pk: z.string(), sk: z.string(), version: nonNegInt, doc: z.string() });
+
+function parseItem<S extends z.ZodType>(schema: S, raw: unknown, what: string): z.output<S> {
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new CorruptDataError(`malformed ${what}: ${issue ? `${issue.path.join('.')}: ${issue.message}` : 'invalid'}`, {
+      cause: parsed.error,
+    });
+  }
+  return parsed.data;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+export interface DynamoCatalogOptions {
+  ddb: DynamoDBDocumentClient;
+  table: string;
+  /** Clock for lease expiry and createdAt (epoch ms); tests inject one. */
+  now?: () => number;
+}
+
+export class DynamoCatalog implements Catalog {
+  private readonly ddb: DynamoDBDocumentClient;
+  private readonly table: string;
+  private readonly now: () => number;
+
+  constructor(opts: DynamoCatalogOptions) {
+    this.ddb = opts.ddb;
+    this.table = opts.table;
+    this.now = opts.now ?? Date.now;
+  }
+
+  // --- collections -----------------------------------------------------------------------------
+
+  async createCollection(input: Omit<CollectionMeta, 'generation' | 'createdAt'>): Promise<CollectionMeta> {
+    // Bump first: a failed create wastes a generation number, which only has to be monotonic.
+    const bumped = await this.ddb.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { pk: GEN_PK, sk: input.name },
+        UpdateExpression: 'ADD gen :one',
+        ExpressionAttributeValues: { ':one': 1 },
+        ReturnValues: 'UPDATED_NEW',
+      }),
+    );
+    const generation = parseItem(z.object({ gen: z.number().int().positive() }), bumped.Attributes, 'generation counter').gen;
+    const meta: CollectionMeta = {
+      name: input.name,
+      dimension: input.dimension,
+      metric: input.metric,
+      index: { engine: input.index.engine, params: { ...input.index.params } },
+      createdAt: new Date(this.now()).toISOString(),
+      generation,
+    };
+    try {
+      await this.ddb.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: { pk: colPk(input.name), sk: META_SK, ...meta },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      );
+    } catch (err) {
+      if (awsErrorName(err) === 'ConditionalCheckFailedException') {
+        throw new ConflictError(`collection ${JSON.stringify(input.name)} already exists`, { field: 'name' });
+      }
+      throw err;
+    }
+    return meta;
+  }
+
+  async getCollection(name: string): Promise<CollectionMeta> {
+    const res = await this.ddb.send(
+      new GetCommand({ TableName: this.table, Key: { pk: colPk(name), sk: META_SK }, ConsistentRead: true }),
+    );
+    if (!res.Item) throw new NotFoundError(`collection ${JSON.stringify(name)} not found`, { field: 'name' });
+    return toMeta(res.Item, name);
+  }
+
+  async listCollections(): Promise<CollectionMeta[]> {
+    const names: string[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const res = await this.ddb.send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: 'pk = :pk',
+          ExpressionAttributeValues: { ':pk': GEN_PK },
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      for (const raw of res.Items ?? []) names.push(parseItem(genItemSchema, raw, 'generation counter').sk);
+      startKey = res.LastEvaluatedKey;
+    } while (startKey);
+
+    const metas = new Map<string, CollectionMeta>();
+    for (const batch of chunk(names, 100)) {
+      let pending: Array<Record<string, unknown>> = batch.map((n) => ({ pk: colPk(n), sk: META_SK }));
+      for (let attempt = 0; pending.length > 0; attempt++) {
+        if (attempt >= MAX_BATCH_ATTEMPTS) {
+          throw new StorageUnavailableError(`BatchGetItem on ${this.table}: keys still unprocessed`, {
+            details: { table: this.table, unprocessed: pending.length },
+          });
+        }
+        if (attempt > 0) await sleep(backoffDelayMs(attempt));
+        const res = await this.ddb.send(
+          new BatchGetCommand({ RequestItems: { [this.table]: { Keys: pending, ConsistentRead: true } } }),
+        );
+        for (const raw of res.Responses?.[this.table] ?? []) {
+          const meta = toMeta(raw);
+          metas.set(meta.name, meta);
+        }
+        pending = res.UnprocessedKeys?.[this.table]?.Keys ?? [];
+      }
+    }
+    // Names come sorted from the GEN partition; BatchGetItem returns items in any order.
+    return names.flatMap((n) => metas.get(n) ?? []);
+  }
+
+  async deleteCollection(name: string): Promise<void> {
+    await this.getCollection(name); // NotFoundError, and validates the item
+    const pk = colPk(name);
+    // Manifests first, META last: an interrupted delete leaves the collection visible, so it can be retried.
+    const keys: Array<{ pk: string; sk: string }> = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const res = await this.ddb.send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :idx)',
+          ExpressionAttributeValues: { ':pk': pk, ':idx': IDX_PREFIX },
+          ProjectionExpression: 'pk, sk',
+          ConsistentRead: true,
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      for (const raw of res.Items ?? []) keys.push(parseItem(z.object({ pk: z.string(), sk: z.string() }), raw, 'manifest key'));
+      startKey = res.LastEvaluatedKey;
+    } while (startKey);
+    for (const batch of chunk(keys, 25)) {
+      await batchWriteFully(
+        this.ddb,
+        this.table,
+        batch.map((Key) => ({ DeleteRequest: { Key } })),
+      );
+    }
+    await this.ddb.send(new DeleteCommand({ TableName: this.table, Key: { pk, sk: SEQ_SK } }));
+    await this.ddb.send(new DeleteCommand({ TableName: this.table, Key: { pk, sk: META_SK } }));
+  }
+
+  // --- seq leases --------------------------------------------------------------------------------
+
+  async leaseSeqs(collection: string, n: number, leaseMs: number): Promise<SeqLease> {
+    if (!Number.isSafeInteger(n) || n < 1) throw new ValidationError('lease size must be a positive integer', { field: 'n' });
+    if (!Number.isFinite(leaseMs) || leaseMs <= 0) throw new ValidationError('lease duration must be positive', { field: 'leaseMs' });
+    const token = randomUUID();
+    const expiresAt = this.now() + leaseMs;
+    const lease = (): UpdateCommand =>
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { pk: colPk(collection), sk: SEQ_SK },
+        // Both right-hand sides read `next` as it was before this update.
+        UpdateExpression: 'SET #next = if_not_exists(#next, :zero) + :n, leases.#t = if_not_exists(#next, :zero) + :one, expiry.#t = :exp',
+        ConditionExpression: 'attribute_exists(leases) AND attribute_exists(expiry)',
+        ExpressionAttributeNames: { '#next': 'next', '#t': token },
+        ExpressionAttributeValues: { ':zero': 0, ':n': n, ':one': 1, ':exp': expiresAt },
+        ReturnValues: 'UPDATED_NEW',
+      });
+    let res: UpdateCommandOutput | undefined;
+    for (let attempt = 0; !res; attempt++) {
+      try {
+        res = await this.ddb.send(lease());
+      } catch (err) {
+        // Retries bounded: only a concurrent deleteCollection can remove the maps again.
+        if (awsErrorName(err) !== 'ConditionalCheckFailedException' || attempt >= 2) throw err;
+        // First lease on this counter item: create the maps (idempotent; racing initialisers are harmless).
+        await this.ddb.send(
+          new UpdateCommand({
+            TableName: this.table,
+            Key: { pk: colPk(collection), sk: SEQ_SK },
+            UpdateExpression: 'SET leases = if_not_exists(leases, :empty), expiry = if_not_exists(expiry, :empty)',
+            ExpressionAttributeValues: { ':empty': {} },
+          }),
+        );
+      }
+    }
+    const attrs = parseItem(
+      z.object({ next: nonNegInt, leases: z.record(z.string(), nonNegInt) }),
+      res.Attributes,
+      'seq counter update',
+    );
+    const first = attrs.leases[token];
+    const last = attrs.next;
+    if (first === undefined || last - first + 1 !== n) {
+      throw new CorruptDataError(`seq counter of ${collection}: lease [${first}, ${last}] does not span ${n} seqs`);
+    }
+    return { first, last, token, expiresAt };
+  }
+
+  async releaseSeqs(collection: string, lease: SeqLease): Promise<boolean> {
+    try {
+      await this.ddb.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { pk: colPk(collection), sk: SEQ_SK },
+          UpdateExpression: 'REMOVE leases.#t, expiry.#t',
+          ConditionExpression: 'attribute_exists(leases.#t)',
+          ExpressionAttributeNames: { '#t': lease.token },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (awsErrorName(err) === 'ConditionalCheckFailedException') return false;
+      throw err;
+    }
+  }
+
+  async stableSeq(collection: string): Promise<number> {
+    const seq = await this.readSeqItem(collection);
+    if (!seq) return 0;
+    const now = this.now();
+    let lowest = Infinity;
+    for (const [token, first] of Object.entries(seq.leases ?? {})) {
+      const expiresAt = seq.expiry?.[token];
+      // A lease without an expiry is treated as live: never report seqs that may not be durable.
+      if (expiresAt !== undefined && expiresAt <= now) continue;
+      lowest = Math.min(lowest, first);
+    }
+    const next = seq.next ?? 0;
+    return lowest === Infinity ? next : Math.min(next, lowest - 1);
+  }
+
+  /**
+   * Removes leases whose expiry has passed (best effort; a concurrent drop or release of the same
+   * lease is harmless). Returns how many were removed.
+   */
+  async dropExpiredLeases(collection: string): Promise<number> {
+    const seq = await this.readSeqItem(collection);
+    if (!seq?.expiry) return 0;
+    const now = this.now();
+    const expired = Object.entries(seq.expiry).filter(([, at]) => at <= now);
+    let dropped = 0;
+    for (const batch of chunk(expired, DROP_BATCH)) {
+      const names: Record<string, string> = {};
+      const values: Record<string, number> = {};
+      const removes: string[] = [];
+      const conds: string[] = [];
+      batch.forEach(([token, at], i) => {
+        names[`#t${i}`] = token;
+        values[`:x${i}`] = at;
+        removes.push(`leases.#t${i}`, `expiry.#t${i}`);
+        conds.push(`expiry.#t${i} = :x${i}`);
+      });
+      try {
+        await this.ddb.send(
+          new UpdateCommand({
+            TableName: this.table,
+            Key: { pk: colPk(collection), sk: SEQ_SK },
+            UpdateExpression: `REMOVE ${removes.join(', ')}`,
+            ConditionExpression: conds.join(' AND '),
+            ExpressionAttributeNames: names,
+            ExpressionAttributeValues: values,
+          }),
+        );
+        dropped += batch.length;
+      } catch (err) {
+        // Some lease of the batch was released meanwhile: the next call picks up the rest.
+        if (awsErrorName(err) !== 'ConditionalCheckFailedException') throw err;
+      }
+    }
+    return dropped;
+  }
+
+  private async readSeqItem(collection: string): Promise<z.output<typeof seqItemSchema> | undefined> {
+    const res = await this.ddb.send(
+      new GetCommand({ TableName: this.table, Key: { pk: colPk(collection), sk: SEQ_SK }, ConsistentRead: true }),
+    );
+    return res.Item ? parseItem(seqItemSchema, res.Item, `seq counter of ${collection}`) : undefined;
+  }
+
+  // --- manifests ---------------------------------------------------------------------------------
+
+  async commitManifest(manifest: Manifest): Promise<boolean> {
+    const checked = manifestSchema.safeParse(manifest);
+    if (!checked.success) {
+      throw new ValidationError(`invalid manifest: ${checked.error.issues[0]?.message ?? ''}`, { field: 'manifest' });
+    }
+    try {
+      await this.ddb.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: {
+            pk: colPk(manifest.collection),
+            sk: idxSk(manifest.version),
+            version: manifest.version,
+            doc: JSON.stringify(manifest),
+          },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (awsErrorName(err) === 'ConditionalCheckFailedException') return false;
+      throw err;
+    }
+  }
+
+  async latestManifest(collection: string): Promise<Manifest | undefined> {
+    const [latest] = await this.queryManifests(collection, 1);
+    return latest;
+  }
+
+  async getManifest(collection: string, version: number): Promise<Manifest> {
+    const res = await this.ddb.send(
+      new GetCommand({ TableName: this.table, Key: { pk: colPk(collection), sk: idxSk(version) }, ConsistentRead: true }),
+    );
+    if (!res.Item) {
+      throw new NotFoundError(`index version ${version} of ${JSON.stringify(collection)} not found`, { field: 'version' });
+    }
+    return toManifest(res.Item, collection);
+  }
+
+  async listManifests(collection: string, limit?: number): Promise<Manifest[]> {
+    return this.queryManifests(collection, limit);
+  }
+
+  private async queryManifests(collection: string, limit?: number): Promise<Manifest[]> {
+    const out: Manifest[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const res = await this.ddb.send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :idx)',
+          ExpressionAttributeValues: { ':pk': colPk(collection), ':idx': IDX_PREFIX },
+          ScanIndexForward: false,
+          ConsistentRead: true,
+          Limit: limit === undefined ? undefined : limit - out.length,
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      for (const raw of res.Items ?? []) out.push(toManifest(raw, collection));
+      startKey = res.LastEvaluatedKey;
+    } while (startKey && (limit === undefined || out.length < limit));
+    return out;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function colPk(name: string): string {
+  return `COL#${name}`;
+}
+
+function idxSk(version: number): string {
+  if (!Number.isSafeInteger(version) || version < 0 || version >= 1e10) {
+    throw new ValidationError(`index version must be an integer in [0, 1e10), got ${version}`, { field: 'version' });
+  }
+  return `${IDX_PREFIX}${String(version).padStart(10, '0')}`;
+}
+
+function toMeta(raw: Record<string, unknown>, expectedName?: string): CollectionMeta {
+  const item = parseItem(metaItemSchema, raw, 'collection meta item');
+  if (item.pk !== colPk(item.name) || (expectedName !== undefined && item.name !== expectedName)) {
+    throw new CorruptDataError(`collection meta item ${JSON.stringify(item.pk)} names collection ${JSON.stringify(item.name)}`);
+  }
+  return {
+    name: item.name,
+    dimension: item.dimension,
+    metric: item.metric,
+    index: item.index,
+    createdAt: item.createdAt,
+    generation: item.generation,
+  };
+}
+
+function toManifest(raw: Record<string, unknown>, collection: string): Manifest {
+  const item = parseItem(manifestItemSchema, raw, 'manifest item');
+  let doc: unknown;
+  try {
+    doc = JSON.parse(item.doc);
+  } catch (err) {
+    throw new CorruptDataError(`manifest item ${item.sk} of ${collection}: doc is not valid JSON`, { cause: err });
+  }
+  const manifest: Manifest = parseItem(manifestSchema, doc, `manifest ${item.sk} of ${collection}`);
+  if (manifest.collection !== collection || manifest.version !== item.version || item.sk !== idxSk(manifest.version)) {
+    throw new CorruptDataError(`manifest item ${item.sk} of ${collection} does not match its key`);
+  }
+  return manifest;
+}
