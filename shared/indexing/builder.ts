@@ -140,8 +140,10 @@ export async function buildIndex(deps: BuilderDeps, name: string, options: { for
   const now = deps.now?.() ?? Date.now();
   const meta = await deps.catalog.getCollection(name);
   const ck = collectionKey(meta);
-  let current = await deps.catalog.latestManifest(name);
-  if (current && current.generation !== meta.generation) current = undefined;
+  const latest = await deps.catalog.latestManifest(name);
+  // A slow builder of a deleted collection may have committed into the re-created one's
+  // manifest range: its version number is taken, but its content is not ours.
+  const current = latest && latest.generation === meta.generation ? latest : undefined;
   const from = current?.watermark ?? 0;
   const stable = await deps.catalog.stableSeq(name);
   const base = { version: current?.version ?? 0, shards: current?.shards.length ?? 0, watermark: from };
@@ -156,7 +158,7 @@ export async function buildIndex(deps: BuilderDeps, name: string, options: { for
     return { built: false, reason: 'waiting-for-more', ...base };
   }
   const started = performance.now();
-  const version = (current?.version ?? 0) + 1;
+  const version = (latest?.version ?? 0) + 1;
 
   // 1. Rows superseded or deleted by the tail disappear from older shards via new bitmaps.
   const tailIds = new Set(tail.map((r) => r.id));

@@ -1,0 +1,59 @@
+/**
+ * Index builder: woken by the build queue (one message per write batch, duplicates and
+ * losses harmless) and by a scheduled tick that sweeps every collection.
+ */
+import middy from '@middy/core';
+import type { ScheduledEvent, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { NotFoundError } from '../../shared/errors.js';
+import { getRuntime } from '../../shared/runtime.js';
+
+function isSqs(event: SQSEvent | ScheduledEvent): event is SQSEvent {
+  return Array.isArray((event as SQSEvent).Records);
+}
+
+function collectionOf(body: string): string | undefined {
+  try {
+    const parsed = JSON.parse(body) as { collection?: unknown };
+    return typeof parsed.collection === 'string' ? parsed.collection : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function run(event: SQSEvent | ScheduledEvent): Promise<SQSBatchResponse | void> {
+  const { core } = await getRuntime();
+  if (!isSqs(event)) {
+    for (const c of await core.listCollections()) {
+      try {
+        await core.maybeBuild(c.name);
+        await core.collectGarbage(c.name);
+      } catch (err) {
+        console.error(`scheduled build of ${c.name} failed:`, err);
+      }
+    }
+    return;
+  }
+  // Many messages name the same collection: build each once, fail all its messages together.
+  const byCollection = new Map<string, string[]>();
+  const failures: string[] = [];
+  for (const r of event.Records) {
+    const name = collectionOf(r.body);
+    if (!name) {
+      console.error(`dropping malformed build message ${r.messageId}`);
+      continue;
+    }
+    byCollection.set(name, [...(byCollection.get(name) ?? []), r.messageId]);
+  }
+  for (const [name, ids] of byCollection) {
+    try {
+      await core.maybeBuild(name);
+    } catch (err) {
+      if (err instanceof NotFoundError) continue;
+      console.error(`build of ${name} failed:`, err);
+      failures.push(...ids);
+    }
+  }
+  return { batchItemFailures: failures.map((itemIdentifier) => ({ itemIdentifier })) };
+}
+
+export const handler = middy(run);

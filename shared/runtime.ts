@@ -1,0 +1,106 @@
+/**
+ * Builds the process's Shoal runtime once per cold start: configuration, AWS clients,
+ * storage adapters, the shard cache and the core service. Every function handler gets
+ * its dependencies here, so handlers stay thin and never read the environment.
+ */
+import { timingSafeEqual, createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import { config, type ShoalConfig } from './config.js';
+import { ShoalCore } from './core.js';
+import { EngineError } from './errors.js';
+import { ShardCache } from './search/shard-cache.js';
+import type { ShardSearchRequest, ShardSearchResponse } from './search/shard-searcher.js';
+import type { ShoalService } from './service.js';
+import { makeAwsClients } from './storage/clients.js';
+import { DynamoCatalog } from './storage/dynamo-catalog.js';
+import { DynamoRecordStore } from './storage/dynamo-records.js';
+import { S3ObjectStore } from './storage/s3-objects.js';
+
+export interface Runtime {
+  config: ShoalConfig;
+  core: ShoalCore;
+  service: ShoalService;
+  cache: ShardCache;
+  authorize(token: string | undefined): Promise<boolean>;
+  healthExtra(): Record<string, unknown>;
+  version: string;
+}
+
+function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+    return typeof pkg.version === 'string' ? pkg.version : '0.0.0';
+  } catch {
+    // Bundled Lambdas carry no package.json; the build stamps SHOAL_GIT_SHA instead.
+    return '0.0.0';
+  }
+}
+
+function digest(s: string): Buffer {
+  return createHash('sha256').update(s).digest();
+}
+
+function createRuntime(cfg: ShoalConfig): Runtime {
+  const aws = makeAwsClients(cfg);
+  const catalog = new DynamoCatalog({ ddb: aws.ddb, table: cfg.catalogTable });
+  const records = new DynamoRecordStore({ ddb: aws.ddb, table: cfg.recordsTable });
+  const objects = new S3ObjectStore({ s3: aws.s3, bucket: cfg.bucket });
+  const cache = new ShardCache({ objects, memoryBytes: cfg.shardCacheBytes, diskDir: cfg.shardCacheDir, diskBytes: cfg.shardDiskBytes });
+  const lambda = new LambdaClient({ region: cfg.region, ...(cfg.endpoints?.lambda ? { endpoint: cfg.endpoints.lambda } : {}) });
+  const version = `${packageVersion()}${cfg.gitSha ? `+${cfg.gitSha}` : ''}`;
+
+  const scatter = async (slot: number, request: ShardSearchRequest): Promise<ShardSearchResponse> => {
+    const out = await lambda.send(
+      new InvokeCommand({
+        FunctionName: cfg.shardSearchFunction.replace('{slot}', String(slot)),
+        Payload: new TextEncoder().encode(JSON.stringify(request)),
+      }),
+    );
+    const text = new TextDecoder().decode(out.Payload ?? new Uint8Array());
+    if (out.FunctionError) throw new EngineError(`searcher slot ${slot} failed: ${text.slice(0, 500)}`);
+    return JSON.parse(text) as ShardSearchResponse;
+  };
+
+  const core = new ShoalCore({
+    catalog,
+    records,
+    objects,
+    cache,
+    slots: cfg.searchSlots,
+    scatter,
+    codeVersion: version,
+    wake: async (collection) => {
+      await aws.sqs.send(new SendMessageCommand({ QueueUrl: cfg.buildQueueUrl, MessageBody: JSON.stringify({ collection }) }));
+    },
+  });
+  const keys = cfg.apiKeys.map(digest);
+  return {
+    config: cfg,
+    core,
+    service: core,
+    cache,
+    version,
+    // Compare digests in constant time, so key checks leak neither content nor length.
+    authorize: async (token) => {
+      if (!token) return false;
+      const d = digest(token);
+      return keys.some((k) => timingSafeEqual(k, d));
+    },
+    healthExtra: () => (cfg.localInfo ? { local: cfg.localInfo } : {}),
+  };
+}
+
+let runtime: Runtime | undefined;
+
+export async function getRuntime(): Promise<Runtime> {
+  runtime ??= createRuntime(config());
+  return runtime;
+}
+
+/** Drops the cached runtime (tests that restart the local stack in one process). */
+export function resetRuntime(): void {
+  runtime?.cache.clear();
+  runtime = undefined;
+}

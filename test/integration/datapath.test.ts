@@ -1,0 +1,256 @@
+/**
+ * The data path against the embedded emulators (real DynamoDB/S3 protocols, real SDK
+ * clients): DESIGN §3's rules as tests. Faults the emulators cannot produce (a crash
+ * between upload and commit) are provoked by wrapping the real catalog.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { parseConfig } from '../../shared/config.js';
+import { ShoalCore } from '../../shared/core.js';
+import { ConflictError, NotFoundError, ValidationError } from '../../shared/errors.js';
+import { parseFilter } from '../../shared/filter/index.js';
+import { BUILD_POLICY, buildIndex } from '../../shared/indexing/builder.js';
+import { ShardCache } from '../../shared/search/shard-cache.js';
+import type { SearchInput, VectorInput } from '../../shared/service.js';
+import { makeAwsClients } from '../../shared/storage/clients.js';
+import { DynamoCatalog } from '../../shared/storage/dynamo-catalog.js';
+import { DynamoRecordStore } from '../../shared/storage/dynamo-records.js';
+import { S3ObjectStore } from '../../shared/storage/s3-objects.js';
+import { ensureBucket, ensureTables } from '../../shared/storage/tables.js';
+import type { Catalog } from '../../shared/storage/types.js';
+import { startEmulators, type Emulators } from '../../infra/local/emulators.js';
+import { mulberry32, randomVectors } from '../helpers/random.js';
+
+let emulators: Emulators;
+let cacheDir: string;
+let catalog: DynamoCatalog;
+let records: DynamoRecordStore;
+let objects: S3ObjectStore;
+let wakes: string[];
+let clock = Date.now();
+
+function makeCore(overrides: { catalog?: Catalog } = {}): ShoalCore {
+  return new ShoalCore({
+    catalog: overrides.catalog ?? catalog,
+    records,
+    objects,
+    cache: new ShardCache({ objects, memoryBytes: 256 * 2 ** 20, diskDir: cacheDir, diskBytes: 256 * 2 ** 20 }),
+    slots: 1,
+    codeVersion: 'test',
+    now: () => clock,
+    wake: async (c) => {
+      wakes.push(c);
+    },
+  });
+}
+
+function vectors(n: number, dim: number, seed: number, prefix = 'v'): VectorInput[] {
+  const data = randomVectors(mulberry32(seed), n, dim);
+  return Array.from({ length: n }, (_, i) => ({
+    id: `${prefix}${i}`,
+    values: data.slice(i * dim, (i + 1) * dim),
+    metadata: { i, parity: i % 2 === 0 ? 'even' : 'odd' },
+  }));
+}
+
+function query(v: Float32Array, extra: Partial<SearchInput> = {}): SearchInput {
+  return { queries: [v], k: 5, consistency: 'strong', includeMetadata: true, includeValues: false, ...extra };
+}
+
+beforeAll(async () => {
+  emulators = await startEmulators({});
+  cacheDir = await mkdtemp(path.join(tmpdir(), 'shoal-cache-'));
+  process.env.AWS_ACCESS_KEY_ID = emulators.endpoints.credentials.accessKeyId;
+  process.env.AWS_SECRET_ACCESS_KEY = emulators.endpoints.credentials.secretAccessKey;
+  const cfg = parseConfig({
+    AWS_REGION: emulators.endpoints.region,
+    SHOAL_BUCKET: 'shoal-test',
+    SHOAL_CATALOG_TABLE: 'catalog',
+    SHOAL_RECORDS_TABLE: 'records',
+    SHOAL_BUILD_QUEUE_URL: `${emulators.endpoints.sqs}/000000000000/build`,
+    SHOAL_S3_ENDPOINT: emulators.endpoints.s3,
+    SHOAL_DYNAMODB_ENDPOINT: emulators.endpoints.dynamodb,
+    SHOAL_SQS_ENDPOINT: emulators.endpoints.sqs,
+  });
+  const aws = makeAwsClients(cfg);
+  await ensureTables(aws.ddb, { catalog: cfg.catalogTable, records: cfg.recordsTable });
+  await ensureBucket(aws.s3, cfg.bucket);
+  catalog = new DynamoCatalog({ ddb: aws.ddb, table: cfg.catalogTable, now: () => clock });
+  records = new DynamoRecordStore({ ddb: aws.ddb, table: cfg.recordsTable });
+  objects = new S3ObjectStore({ s3: aws.s3, bucket: cfg.bucket });
+}, 60_000);
+
+afterAll(async () => {
+  await emulators?.stop();
+  if (cacheDir) await rm(cacheDir, { recursive: true, force: true });
+});
+
+beforeEach(() => {
+  wakes = [];
+  clock += 10 * 60_000;
+});
+
+describe('write path and strong reads', () => {
+  it('makes an acknowledged write visible to the next strong search, before any build', async () => {
+    const core = makeCore();
+    await core.createCollection({ name: 'fresh', dimension: 8, metric: 'cosine' });
+    const vs = vectors(50, 8, 1);
+    // Act
+    await core.upsert('fresh', vs);
+    const out = await core.search('fresh', query(vs[7].values));
+    // Assess
+    expect(out.results[0][0]).toMatchObject({ id: 'v7', metadata: { i: 7, parity: 'odd' } });
+    expect(out.results[0][0].score).toBeCloseTo(1, 5);
+    expect(out.servedBy).toEqual({ collection: 'fresh', version: 0 });
+    expect(wakes).toEqual(['fresh']);
+    expect((await core.getCollection('fresh')).stats).toMatchObject({ count: 50, pending: 50, indexed: 0, version: 0 });
+  });
+
+  it('upsert replaces, deletes by id and by filter disappear — in the tail and after builds', async () => {
+    const core = makeCore();
+    await core.createCollection({ name: 'mut', dimension: 8, metric: 'l2' });
+    const vs = vectors(40, 8, 2);
+    await core.upsert('mut', vs);
+    await core.buildIndex('mut');
+    // Replace v3 with v10's vector: a search for v10's vector now finds both ids at distance 0.
+    await core.upsert('mut', [{ id: 'v3', values: vs[10].values, metadata: { i: 3, parity: 'replaced' } }]);
+    for (const phase of ['tail', 'built']) {
+      if (phase === 'built') await core.buildIndex('mut');
+      const out = await core.search('mut', query(vs[10].values, { k: 2 }));
+      expect(out.results[0].map((h) => h.id).sort()).toEqual(['v10', 'v3']);
+      expect(out.results[0].find((h) => h.id === 'v3')?.metadata).toEqual({ i: 3, parity: 'replaced' });
+      // The old v3 vector is gone: searching for it exactly no longer returns v3 first.
+      const old = await core.search('mut', query(vs[3].values, { k: 1 }));
+      expect(old.results[0][0].id).not.toBe('v3');
+    }
+    expect(await core.deleteVectors('mut', { ids: ['v10', 'nope'] })).toEqual({ deleted: 1 });
+    expect(await core.deleteVectors('mut', { filter: parseFilter('parity == "even"')! })).toEqual({ deleted: 19 });
+    for (const phase of ['tail', 'built']) {
+      if (phase === 'built') expect((await core.buildIndex('mut')).built).toBe(true);
+      const out = await core.search('mut', query(vs[10].values, { k: 40 }));
+      const ids = out.results[0].map((h) => h.id);
+      expect(ids).not.toContain('v10');
+      expect(ids.filter((id) => Number(id.slice(1)) % 2 === 0 && id !== 'v3')).toEqual([]);
+      expect(ids).toHaveLength(20);
+      expect(await core.getVectors('mut', ['v10', 'v1'])).toHaveLength(1);
+    }
+    expect((await core.getCollection('mut')).stats).toMatchObject({ count: 20, pending: 0 });
+  });
+
+  it('validates dimensions and names the field, writing nothing', async () => {
+    const core = makeCore();
+    await core.createCollection({ name: 'dims', dimension: 4, metric: 'ip' });
+    const bad = [
+      { id: 'a', values: new Float32Array(4) },
+      { id: 'b', values: new Float32Array(3) },
+    ];
+    const err = await core.upsert('dims', bad).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ValidationError);
+    expect((err as ValidationError).field).toBe('vectors[1].values');
+    expect(await core.getVectors('dims', ['a', 'b'])).toEqual([]);
+    await expect(core.createCollection({ name: 'dims', dimension: 4, metric: 'ip' })).rejects.toBeInstanceOf(ConflictError);
+    await expect(core.search('nope', query(new Float32Array(4)))).rejects.toBeInstanceOf(NotFoundError);
+  });
+});
+
+describe('index builder', () => {
+  it('serves from shards after a build, with eventual reads skipping the tail', async () => {
+    const core = makeCore();
+    await core.createCollection({ name: 'built', dimension: 16, metric: 'l2' });
+    const vs = vectors(300, 16, 3);
+    await core.upsert('built', vs);
+    const b = await core.buildIndex('built');
+    expect(b).toMatchObject({ built: true, version: 1, shards: 1 });
+    await core.upsert('built', vectors(5, 16, 4, 'late'));
+    const eventual = await core.search('built', query(vectors(5, 16, 4, 'late')[0].values, { consistency: 'eventual', k: 1 }));
+    expect(eventual.results[0][0].id).not.toBe('late0');
+    const strong = await core.search('built', query(vectors(5, 16, 4, 'late')[0].values, { k: 1 }));
+    expect(strong.results[0][0].id).toBe('late0');
+    expect(strong.servedBy.version).toBe(1);
+    const versions = await core.listVersions('built');
+    expect(versions.map((v) => v.version)).toEqual([1]);
+    expect(versions[0]).toMatchObject({ parent: 0, engine: 'hnsw', codeVersion: 'test', stats: { kind: 'initial', liveRows: 300 } });
+  });
+
+  it('two racing builders commit one version and lose nothing', async () => {
+    const a = makeCore();
+    const b = makeCore();
+    await a.createCollection({ name: 'race', dimension: 8, metric: 'cosine' });
+    const vs = vectors(200, 8, 5);
+    await a.upsert('race', vs);
+    // Act
+    const [ra, rb] = await Promise.all([a.buildIndex('race'), b.buildIndex('race')]);
+    // Assess
+    expect([ra.built, rb.built].sort()).toEqual([false, true]);
+    expect((await a.listVersions('race')).map((v) => v.version)).toEqual([1]);
+    for (const i of [0, 57, 199]) {
+      const out = await b.search('race', query(vs[i].values, { k: 1, consistency: 'eventual' }));
+      expect(out.results[0][0].id).toBe(`v${i}`);
+    }
+  });
+
+  it('is idempotent under duplicate wake-ups and catches up on a lost one via the tick policy', async () => {
+    const core = makeCore();
+    await core.createCollection({ name: 'wake', dimension: 8, metric: 'l2' });
+    await core.upsert('wake', vectors(30, 8, 6));
+    await core.buildIndex('wake');
+    await core.upsert('wake', vectors(10, 8, 7, 'n'));
+    // Duplicate wake-ups right away: the tail is small and the version fresh, nothing to do.
+    expect((await core.maybeBuild('wake')).reason).toBe('waiting-for-more');
+    expect((await core.maybeBuild('wake')).reason).toBe('waiting-for-more');
+    // The wake-up was lost; later the tick runs: the tail is old enough now.
+    clock += BUILD_POLICY.DELTA_MAX_AGE_MS + 1;
+    expect(await core.maybeBuild('wake')).toMatchObject({ built: true, version: 2 });
+    expect(await core.maybeBuild('wake')).toMatchObject({ built: false, reason: 'up-to-date', version: 2 });
+    expect((await core.getCollection('wake')).stats).toMatchObject({ count: 40, indexed: 40, pending: 0, shards: 2 });
+  });
+
+  it('loses nothing when the builder crashes between shard upload and manifest commit', async () => {
+    const crashing: Catalog = Object.create(catalog) as Catalog;
+    crashing.commitManifest = async () => {
+      throw new Error('process killed');
+    };
+    const core = makeCore();
+    await core.createCollection({ name: 'crash', dimension: 8, metric: 'l2' });
+    const vs = vectors(60, 8, 8);
+    await core.upsert('crash', vs);
+    await expect(makeCore({ catalog: crashing }).buildIndex('crash')).rejects.toThrow('process killed');
+    // Nothing committed: searches still see every write through the tail.
+    expect((await core.search('crash', query(vs[5].values, { k: 1 }))).results[0][0].id).toBe('v5');
+    expect((await core.getCollection('crash')).stats?.version).toBe(0);
+    // The next build succeeds; the orphaned upload is collected after the grace period.
+    expect(await core.buildIndex('crash')).toMatchObject({ built: true, version: 1 });
+    clock += BUILD_POLICY.GC_GRACE_MS + 60_000;
+    const keys: string[] = [];
+    for await (const page of objects.list('shards/crash@')) keys.push(...page.map((o) => o.key));
+    const manifest = (await core.listVersions('crash'))[0];
+    const orphans = keys.filter((k) => !manifest.shards.some((s) => s.key === k));
+    const collected = await core.collectGarbage('crash');
+    expect(collected.sort()).toEqual(orphans.sort());
+    expect((await core.search('crash', query(vs[5].values, { k: 1, consistency: 'eventual' }))).results[0][0].id).toBe('v5');
+  });
+
+  it('compacts many delta shards into fewer, keeping every live row', async () => {
+    const core = makeCore();
+    await core.createCollection({ name: 'compact', dimension: 8, metric: 'l2' });
+    const all: VectorInput[] = [];
+    for (let round = 0; round < BUILD_POLICY.MAX_SHARDS + 1; round++) {
+      const vs = vectors(20, 8, 100 + round, `r${round}-`);
+      all.push(...vs);
+      await core.upsert('compact', vs);
+      await buildIndex({ catalog, records, objects, cache: new ShardCache({ objects, memoryBytes: 2 ** 28 }), codeVersion: 'test', now: () => clock }, 'compact', {
+        force: true,
+      });
+    }
+    const latest = (await core.listVersions('compact'))[0];
+    expect(latest.stats.kind).toBe('compaction');
+    expect(latest.shards.length).toBeLessThanOrEqual(BUILD_POLICY.COMPACT_TO + 1);
+    expect(latest.stats.liveRows).toBe(all.length);
+    for (const v of [all[0], all[137], all[all.length - 1]]) {
+      const out = await core.search('compact', { ...query(v.values, { k: 1, consistency: 'eventual' }), includeMetadata: false });
+      expect(out.results[0][0].id).toBe(v.id);
+    }
+  });
+});
