@@ -1,0 +1,53 @@
+/**
+ * Lambda entry of the HTTP API (API Gateway HTTP API, payload format 2.0). Thin: maps
+ * the v2 event onto `createApi(...).handle`; routing, auth, validation and error mapping
+ * live in `shared/api`. The runtime (service, authorizer) comes from `getRuntime`, built
+ * once per container.
+ */
+import middy from '@middy/core';
+import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2 } from 'aws-lambda';
+import { createApi, type Api } from '../../shared/api/router.js';
+import { toErrorResponse } from '../../shared/api/http-errors.js';
+import { getRuntime } from '../../shared/runtime.js';
+
+type Runtime = Awaited<ReturnType<typeof getRuntime>>;
+
+/**
+ * One Api per runtime. `getRuntime` caches the runtime itself (and the local stack resets
+ * it on restart), so key on the runtime object rather than caching the Api blindly.
+ */
+const apis = new WeakMap<Runtime, Api>();
+
+async function loadApi(): Promise<Api> {
+  const runtime = await getRuntime();
+  let api = apis.get(runtime);
+  if (!api) {
+    api = createApi({
+      service: runtime.service,
+      authorize: (token) => runtime.authorize(token),
+      healthExtra: () => runtime.healthExtra(),
+      version: runtime.version,
+    });
+    apis.set(runtime, api);
+  }
+  return api;
+}
+
+export async function apiHandler(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyResultV2> {
+  let instance: Api;
+  try {
+    instance = await loadApi();
+  } catch (err) {
+    const { statusCode, headers, body } = toErrorResponse(err);
+    return { statusCode, headers: { 'Content-Type': 'application/json', ...headers }, body: JSON.stringify(body) };
+  }
+  return instance.handle({
+    method: event.requestContext.http.method,
+    path: event.rawPath,
+    headers: event.headers ?? {},
+    body: event.body,
+    isBase64Encoded: event.isBase64Encoded,
+  });
+}
+
+export const handler = middy(apiHandler);

@@ -1,0 +1,402 @@
+/**
+ * Request bodies of the HTTP API v1: zod schemas that validate the JSON and convert it
+ * straight into the `ShoalService` input shapes (string ids, Float32Array vectors,
+ * parsed filter AST). `parseBody` turns the first zod issue into a `ValidationError`
+ * whose `field` is a JSON path (`vectors[3].values[7]`) and whose message names the rule.
+ *
+ * The hot loops (vector values, metadata) are hand-written checks inside `transform`s, not
+ * per-element zod schemas: an upsert may carry 1000 × 4096 numbers.
+ */
+import { z } from 'zod';
+import { ValidationError } from '../errors.js';
+import type { FilterNode } from '../filter/ast.js';
+import { parseFilter } from '../filter/index.js';
+import type { EngineName } from '../engine/types.js';
+import type { CreateCollectionInput, SearchInput, VectorInput } from '../service.js';
+import type { JsonValue, Metadata } from '../types.js';
+
+// ---------------------------------------------------------------------------------------
+// Limits (documented in the API reference)
+// ---------------------------------------------------------------------------------------
+
+export const LIMITS = {
+  /** Collection names: `^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$`. */
+  collectionName: /^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$/,
+  maxDimension: 4096,
+  /** Vectors per upsert, ids per get/delete. */
+  maxBatch: 1000,
+  /** UTF-8 bytes of a string id. */
+  maxIdBytes: 512,
+  /** Serialized (JSON, UTF-8) bytes of one vector's metadata. */
+  maxMetadataBytes: 40 * 1024,
+  /** Keys at the top level of one vector's metadata. */
+  maxMetadataKeys: 64,
+  /** Nesting depth of metadata; the metadata object itself is level 1. */
+  maxMetadataDepth: 8,
+  maxK: 1000,
+  defaultK: 10,
+  maxEf: 4096,
+  /** Queries per multi-vector search. */
+  maxQueries: 100,
+  /** hnsw parameter ranges, the same as the engine's (`resolveHnswParams`). */
+  hnsw: { m: [2, 128], efConstruction: [8, 4096], efSearch: [1, 4096] },
+} as const;
+
+// ---------------------------------------------------------------------------------------
+// Paths and messages
+// ---------------------------------------------------------------------------------------
+
+const IDENT = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
+
+/** `["vectors", 3, "values", 7]` → `vectors[3].values[7]`; odd keys → `metadata["a b"]`. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const seg of path) {
+    if (typeof seg === 'number') out += `[${seg}]`;
+    else {
+      const key = String(seg);
+      out += IDENT.test(key) ? (out === '' ? key : `.${key}`) : `[${JSON.stringify(key)}]`;
+    }
+  }
+  return out;
+}
+
+/** A short description of a received value, for messages. Never echoes long input. */
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  switch (typeof value) {
+    case 'string':
+      return value.length > 40 ? `a string (${JSON.stringify(value.slice(0, 40))}…)` : `the string ${JSON.stringify(value)}`;
+    case 'number':
+      return Number.isFinite(value) ? String(value) : `${value} (not finite)`;
+    case 'undefined':
+      return 'nothing';
+    case 'object':
+      return 'an object';
+    default:
+      return typeof value;
+  }
+}
+
+const TYPE_NAMES: Record<string, string> = {
+  object: 'a JSON object',
+  array: 'an array',
+  string: 'a string',
+  number: 'a finite number',
+  int: 'an integer',
+  boolean: 'a boolean',
+};
+
+function limitWord(origin: string | undefined): string {
+  if (origin === 'array' || origin === 'set') return 'items';
+  if (origin === 'string') return 'characters';
+  return '';
+}
+
+/** The rule an issue broke, in words (the field is prefixed by the caller). */
+function ruleOf(issue: z.core.$ZodIssue): string {
+  switch (issue.code) {
+    case 'invalid_type': {
+      // parseBody asks zod to report inputs, so an absent field reads as `undefined`.
+      if (issue.input === undefined) return 'is required';
+      return `must be ${TYPE_NAMES[issue.expected] ?? issue.expected}, got ${describe(issue.input)}`;
+    }
+    case 'too_small': {
+      const unit = limitWord(issue.origin);
+      if (unit) return `must have at least ${issue.minimum} ${unit}`;
+      return `must be ${issue.inclusive ? '≥' : '>'} ${issue.minimum}, got ${describe(issue.input)}`;
+    }
+    case 'too_big': {
+      const unit = limitWord(issue.origin);
+      if (unit) return `must have at most ${issue.maximum} ${unit}`;
+      return `must be ${issue.inclusive ? '≤' : '<'} ${issue.maximum}, got ${describe(issue.input)}`;
+    }
+    case 'invalid_value':
+      return `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}, got ${describe(issue.input)}`;
+    case 'unrecognized_keys':
+      return `is not a known field`;
+    case 'invalid_format':
+      return `must match ${issue.pattern ?? issue.format}`;
+    default:
+      return issue.message;
+  }
+}
+
+/**
+ * Validates `body` with `schema` and returns the converted output. The first issue becomes
+ * a `ValidationError` (field = JSON path, message = "<field> <rule>"); all issues (up to
+ * 10) are listed in `details.issues`.
+ */
+export function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
+  const result = schema.safeParse(body, { reportInput: true });
+  if (result.success) return result.data;
+  const issues = result.error.issues.map((issue) => {
+    // An unknown key is reported at the key itself, not at its parent object.
+    const path = issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0]] : issue.path;
+    const field = formatPath(path);
+    const rule = ruleOf(issue);
+    const params = issue.code === 'custom' ? (issue.params as Record<string, unknown> | undefined) : undefined;
+    return { field, rule, params };
+  });
+  const first = issues[0];
+  const subject = first.field === '' ? 'request body' : first.field;
+  throw new ValidationError(`${subject} ${first.rule}`, {
+    field: first.field === '' ? undefined : first.field,
+    details: {
+      ...first.params,
+      issues: issues.slice(0, 10).map((i) => ({ field: i.field || undefined, message: i.rule })),
+    },
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+// Building blocks
+// ---------------------------------------------------------------------------------------
+
+type Ctx = z.core.$RefinementCtx;
+
+function fail(ctx: Ctx, message: string, path: PropertyKey[] = [], params?: Record<string, unknown>): never {
+  ctx.addIssue({ code: 'custom', message, path, params, input: undefined });
+  return z.NEVER;
+}
+
+const LONE_SURROGATE = /\p{Cs}/u;
+const FLOAT32_MAX = 3.4028234663852886e38;
+
+function intIn(min: number, max: number) {
+  return z.number().int().min(min).max(max);
+}
+
+/** A vector id: a string of 1..512 UTF-8 bytes, or a non-negative safe integer (→ its decimal string). */
+export const idSchema = z.unknown().transform((value, ctx): string => {
+  if (typeof value === 'number') {
+    if (Number.isSafeInteger(value) && value >= 0) return String(value);
+    return fail(ctx, `must be a string or a non-negative safe integer, got ${describe(value)}`);
+  }
+  if (typeof value !== 'string') {
+    return fail(ctx, `must be a string or a non-negative safe integer, got ${describe(value)}`);
+  }
+  if (value.length === 0) return fail(ctx, 'must not be empty');
+  if (LONE_SURROGATE.test(value)) return fail(ctx, 'must be valid Unicode (it contains a lone surrogate)');
+  const bytes = Buffer.byteLength(value, 'utf8');
+  if (bytes > LIMITS.maxIdBytes) return fail(ctx, `must be at most ${LIMITS.maxIdBytes} UTF-8 bytes, got ${bytes}`);
+  return value;
+});
+
+/**
+ * Vector components: a non-empty array (≤ 4096) of finite numbers that stay finite as
+ * float32. Whether the length matches the collection's dimension is the service's check.
+ */
+export const valuesSchema = z.unknown().transform((value, ctx): Float32Array => {
+  if (!Array.isArray(value)) return fail(ctx, `must be an array of numbers, got ${describe(value)}`);
+  if (value.length === 0) return fail(ctx, 'must have at least 1 item');
+  if (value.length > LIMITS.maxDimension) {
+    return fail(ctx, `must have at most ${LIMITS.maxDimension} items, got ${value.length}`);
+  }
+  const out = new Float32Array(value.length);
+  for (let i = 0; i < value.length; i++) {
+    const v: unknown = value[i];
+    if (typeof v !== 'number' || !Number.isFinite(v)) {
+      return fail(ctx, `must be a finite number, got ${describe(v)}`, [i]);
+    }
+    if (Math.abs(v) > FLOAT32_MAX) return fail(ctx, `must fit in float32 (|x| ≤ ${FLOAT32_MAX}), got ${v}`, [i]);
+    out[i] = v;
+  }
+  return out;
+});
+
+/** Walks a metadata value; returns an error (with a relative path) or undefined. */
+function checkJson(value: unknown, depth: number, path: PropertyKey[]): { message: string; path: PropertyKey[] } | undefined {
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return undefined;
+  if (typeof value === 'number') {
+    return Number.isFinite(value) ? undefined : { message: `must be a finite number, got ${describe(value)}`, path };
+  }
+  if (typeof value === 'object') {
+    if (depth + 1 > LIMITS.maxMetadataDepth) {
+      return { message: `nests deeper than ${LIMITS.maxMetadataDepth} levels (metadata nesting limit)`, path };
+    }
+    if (Array.isArray(value)) {
+      for (let i = 0; i < value.length; i++) {
+        const err = checkJson(value[i], depth + 1, [...path, i]);
+        if (err) return err;
+      }
+      return undefined;
+    }
+    if (Object.getPrototypeOf(value) !== Object.prototype && Object.getPrototypeOf(value) !== null) {
+      return { message: 'must be a JSON value', path };
+    }
+    for (const [k, v] of Object.entries(value)) {
+      const err = checkJson(v, depth + 1, [...path, k]);
+      if (err) return err;
+    }
+    return undefined;
+  }
+  return { message: `must be a JSON value, got ${describe(value)}`, path };
+}
+
+/** Metadata: a JSON object, ≤ 64 top-level keys, ≤ 8 levels deep, ≤ 40 KB serialized. */
+export const metadataSchema = z.unknown().transform((value, ctx): Metadata => {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return fail(ctx, `must be a JSON object, got ${describe(value)}`);
+  }
+  const keys = Object.keys(value);
+  if (keys.length > LIMITS.maxMetadataKeys) {
+    return fail(ctx, `must have at most ${LIMITS.maxMetadataKeys} top-level keys, got ${keys.length}`);
+  }
+  const err = checkJson(value, 0, []);
+  if (err) return fail(ctx, err.message, err.path);
+  const bytes = Buffer.byteLength(JSON.stringify(value), 'utf8');
+  if (bytes > LIMITS.maxMetadataBytes) {
+    return fail(ctx, `must be at most ${LIMITS.maxMetadataBytes} bytes serialized, got ${bytes}`);
+  }
+  return value as { [key: string]: JsonValue };
+});
+
+/** A filter: expression string or filter object, parsed into the AST (FilterSyntaxError on failure). */
+function toFilter(input: unknown): FilterNode | undefined {
+  return parseFilter(input);
+}
+
+/** Rejects repeated ids (after number → string normalisation), naming both positions. */
+function checkUnique(ids: readonly string[], ctx: Ctx, pathOf: (i: number) => PropertyKey[]): boolean {
+  const seen = new Map<string, number>();
+  for (let i = 0; i < ids.length; i++) {
+    const first = seen.get(ids[i]);
+    if (first !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: pathOf(i),
+        message: `repeats the id ${JSON.stringify(ids[i])} of ${formatPath(pathOf(first))} (ids must be unique within a request)`,
+        params: { id: ids[i], first: formatPath(pathOf(first)), duplicate: formatPath(pathOf(i)) },
+        input: undefined,
+      });
+      return false;
+    }
+    seen.set(ids[i], i);
+  }
+  return true;
+}
+
+const idList = z.array(idSchema).min(1).max(LIMITS.maxBatch);
+
+// ---------------------------------------------------------------------------------------
+// Request bodies
+// ---------------------------------------------------------------------------------------
+
+const hnswParam = (name: keyof typeof LIMITS.hnsw) => intIn(LIMITS.hnsw[name][0], LIMITS.hnsw[name][1]).optional();
+
+/** `POST /v1/collections`. */
+export const createCollectionSchema = z
+  .strictObject({
+    name: z.string().regex(LIMITS.collectionName, { error: `must match ${LIMITS.collectionName.source}` }),
+    dimension: intIn(1, LIMITS.maxDimension),
+    metric: z.enum(['cosine', 'l2', 'ip']),
+    index: z
+      .strictObject({
+        engine: z.enum(['hnsw', 'flat']).optional(),
+        m: hnswParam('m'),
+        efConstruction: hnswParam('efConstruction'),
+        efSearch: hnswParam('efSearch'),
+      })
+      .optional(),
+  })
+  .transform((body, ctx): CreateCollectionInput => {
+    const out: CreateCollectionInput = { name: body.name, dimension: body.dimension, metric: body.metric };
+    if (body.index) {
+      const { engine, ...rest } = body.index;
+      const params: Record<string, number> = {};
+      for (const [key, value] of Object.entries(rest)) {
+        if (value === undefined) continue;
+        if (engine === 'flat') return fail(ctx, 'applies only to the hnsw engine', ['index', key]);
+        params[key] = value;
+      }
+      // `{ engine?: EngineName } & EngineParams` cannot be written as a literal (engine is
+      // not a number), hence the cast.
+      out.index = (engine === undefined ? params : { ...params, engine }) as unknown as { engine?: EngineName } & Record<string, number>;
+    }
+    return out;
+  });
+
+const vectorSchema = z.strictObject({
+  id: idSchema,
+  values: valuesSchema,
+  metadata: metadataSchema.optional(),
+});
+
+/** `POST /v1/collections/{name}/vectors`. */
+export const upsertSchema = z
+  .strictObject({ vectors: z.array(vectorSchema).min(1).max(LIMITS.maxBatch) })
+  .transform((body, ctx): VectorInput[] => {
+    if (!checkUnique(body.vectors.map((v) => v.id), ctx, (i) => ['vectors', i, 'id'])) return z.NEVER;
+    return body.vectors.map((v) => (v.metadata === undefined ? { id: v.id, values: v.values } : { id: v.id, values: v.values, metadata: v.metadata }));
+  });
+
+/** `POST /v1/collections/{name}/vectors/get`. */
+export const getVectorsSchema = z.strictObject({ ids: idList }).transform((body, ctx): string[] => {
+  if (!checkUnique(body.ids, ctx, (i) => ['ids', i])) return z.NEVER;
+  return body.ids;
+});
+
+/** `POST /v1/collections/{name}/vectors/delete`: exactly one of `ids` and `filter`. */
+export const deleteVectorsSchema = z
+  .strictObject({ ids: idList.optional(), filter: z.unknown().optional() })
+  .transform((body, ctx): { ids: string[] } | { filter: FilterNode } => {
+    const hasFilter = body.filter !== undefined && body.filter !== null;
+    if ((body.ids === undefined) === !hasFilter) {
+      return fail(ctx, body.ids === undefined ? 'must contain exactly one of "ids" and "filter"' : 'must not be combined with "filter" (send exactly one)', body.ids === undefined ? [] : ['ids']);
+    }
+    if (body.ids !== undefined) {
+      if (!checkUnique(body.ids, ctx, (i) => ['ids', i])) return z.NEVER;
+      return { ids: body.ids };
+    }
+    return { filter: toFilter(body.filter) as FilterNode };
+  });
+
+/** The parsed search request: the service input plus whether the caller sent one `vector`. */
+export interface ParsedSearch {
+  input: SearchInput;
+  /** True for `{vector}` (results are one list), false for `{vectors}` (a list per query). */
+  single: boolean;
+}
+
+/** `POST /v1/collections/{name}/search`. */
+export const searchSchema = z
+  .strictObject({
+    vector: valuesSchema.optional(),
+    vectors: z.array(valuesSchema).min(1).max(LIMITS.maxQueries).optional(),
+    k: intIn(1, LIMITS.maxK).default(LIMITS.defaultK),
+    filter: z.unknown().optional(),
+    ef: intIn(1, LIMITS.maxEf).optional(),
+    consistency: z.enum(['strong', 'eventual']).default('strong'),
+    include: z.array(z.enum(['metadata', 'values'])).max(2).optional(),
+  })
+  .transform((body, ctx): ParsedSearch => {
+    if ((body.vector === undefined) === (body.vectors === undefined)) {
+      return fail(
+        ctx,
+        body.vector === undefined ? 'must contain exactly one of "vector" and "vectors"' : 'must not be combined with "vector" (send exactly one)',
+        body.vector === undefined ? [] : ['vectors'],
+      );
+    }
+    const include = new Set(body.include ?? []);
+    const input: SearchInput = {
+      queries: body.vector !== undefined ? [body.vector] : (body.vectors as Float32Array[]),
+      k: body.k,
+      consistency: body.consistency,
+      includeMetadata: include.has('metadata'),
+      includeValues: include.has('values'),
+    };
+    const filter = toFilter(body.filter);
+    if (filter !== undefined) input.filter = filter;
+    if (body.ef !== undefined) input.ef = body.ef;
+    return { input, single: body.vector !== undefined };
+  });
+
+/** A collection name taken from the path (validated like the create body's `name`). */
+export function parseCollectionName(name: string): string {
+  if (!LIMITS.collectionName.test(name)) {
+    throw new ValidationError(`collection name must match ${LIMITS.collectionName.source}`, { field: 'name' });
+  }
+  return name;
+}
