@@ -11,8 +11,7 @@ import { z } from 'zod';
 import { ValidationError } from '../errors.js';
 import type { FilterNode } from '../filter/ast.js';
 import { parseFilter } from '../filter/index.js';
-import type { EngineName } from '../engine/types.js';
-import type { CreateCollectionInput, SearchInput, VectorInput } from '../service.js';
+import type { CreateCollectionInput, IndexSpec, SearchInput, VectorInput } from '../service.js';
 import type { JsonValue, Metadata } from '../types.js';
 
 // ---------------------------------------------------------------------------------------
@@ -305,15 +304,15 @@ export const createCollectionSchema = z
     const out: CreateCollectionInput = { name: body.name, dimension: body.dimension, metric: body.metric };
     if (body.index) {
       const { engine, ...rest } = body.index;
-      const params: Record<string, number> = {};
       for (const [key, value] of Object.entries(rest)) {
-        if (value === undefined) continue;
-        if (engine === 'flat') return fail(ctx, 'applies only to the hnsw engine', ['index', key]);
-        params[key] = value;
+        if (value !== undefined && engine === 'flat') return fail(ctx, 'applies only to the hnsw engine', ['index', key]);
       }
-      // `{ engine?: EngineName } & EngineParams` cannot be written as a literal (engine is
-      // not a number), hence the cast.
-      out.index = (engine === undefined ? params : { ...params, engine }) as unknown as { engine?: EngineName } & Record<string, number>;
+      const index: Partial<IndexSpec> = {};
+      if (engine !== undefined) index.engine = engine;
+      if (rest.m !== undefined) index.m = rest.m;
+      if (rest.efConstruction !== undefined) index.efConstruction = rest.efConstruction;
+      if (rest.efSearch !== undefined) index.efSearch = rest.efSearch;
+      out.index = index;
     }
     return out;
   });
