@@ -53,6 +53,10 @@ const schema = z.object({
       }
     }),
   SHOAL_GIT_SHA: z.string().optional(),
+  /** Unindexed writes that trigger a delta shard (default 1000): lower = fresher shards, more of them. */
+  SHOAL_BUILD_DELTA_MIN_ROWS: int(1000, 1, 10_000_000),
+  /** Age of the last index version after which any pending write triggers a build (default 60 s). */
+  SHOAL_BUILD_DELTA_MAX_AGE_S: int(60, 1, 86_400),
   /** Plain API keys accepted by the local gateway (AWS uses the hashed keys in the catalog). */
   SHOAL_API_KEY: csv,
   /** Searcher slots for scatter-gather (default 4): more slots = more shards cached warm in parallel, more invocations per query. */
@@ -73,6 +77,8 @@ export interface ShoalConfig {
   buildQueueUrl: string;
   endpoints?: { s3?: string; dynamodb?: string; sqs?: string; lambda?: string };
   shardSearchFunction: string;
+  buildDeltaMinRows: number;
+  buildDeltaMaxAgeMs: number;
   localInfo?: Record<string, unknown>;
   gitSha?: string;
   apiKeys: string[];
@@ -100,6 +106,8 @@ export function parseConfig(env: Record<string, string | undefined>): ShoalConfi
       ? { s3: e.SHOAL_S3_ENDPOINT, dynamodb: e.SHOAL_DYNAMODB_ENDPOINT, sqs: e.SHOAL_SQS_ENDPOINT, lambda: e.SHOAL_LAMBDA_ENDPOINT }
       : undefined,
     shardSearchFunction: e.SHOAL_SHARD_SEARCH_FUNCTION,
+    buildDeltaMinRows: e.SHOAL_BUILD_DELTA_MIN_ROWS,
+    buildDeltaMaxAgeMs: e.SHOAL_BUILD_DELTA_MAX_AGE_S * 1000,
     localInfo: e.SHOAL_LOCAL_INFO,
     gitSha: e.SHOAL_GIT_SHA,
     apiKeys: e.SHOAL_API_KEY,

@@ -2,7 +2,7 @@ import { resolveHnswParams } from './engine/hnsw.js';
 import { getEngine } from './engine/registry.js';
 import type { EngineParams } from './engine/types.js';
 import { ValidationError } from './errors.js';
-import { buildIndex, collectGarbage, type BuildResult } from './indexing/builder.js';
+import { BUILD_POLICY, buildIndex, collectGarbage, type BuildResult } from './indexing/builder.js';
 import { collectionKey, deleteVectors, upsertVectors } from './ingest/ingest.js';
 import { currentManifest, readTail, search, type SearchDeps } from './search/coordinator.js';
 import type { ShardCache } from './search/shard-cache.js';
@@ -24,11 +24,13 @@ export interface CoreDeps {
   records: RecordStore;
   objects: ObjectStore;
   cache: ShardCache;
-  wake(collection: string): Promise<void>;
+  /** Wakes the index builder for a collection; `force` builds regardless of the batching policy. */
+  wake(collection: string, options?: { force?: boolean }): Promise<void>;
   slots: number;
   scatter?: SearchDeps['scatter'];
   codeVersion: string;
   now?: () => number;
+  policy?: Partial<typeof BUILD_POLICY>;
 }
 
 function info(meta: CollectionMeta): CollectionInfo {
@@ -134,7 +136,16 @@ export class ShoalCore implements ShoalService {
     return search(this.deps, meta, input);
   }
 
+  /** Queues a forced build on the index-builder function: big builds outlive an API request. */
   async buildIndex(collection: string): Promise<BuildOutput> {
+    const meta = await this.deps.catalog.getCollection(collection);
+    const manifest = await currentManifest(this.deps.catalog, meta);
+    await this.deps.wake(collection, { force: true });
+    return { version: manifest?.version ?? 0, built: false, queued: true, shards: manifest?.shards.length ?? 0, watermark: manifest?.watermark ?? 0 };
+  }
+
+  /** Builds in this process, now (the builder function's path, and tests). */
+  async buildNow(collection: string): Promise<BuildOutput> {
     const r = await buildIndex(this.deps, collection, { force: true });
     return { version: r.version, built: r.built, kind: r.kind, shards: r.shards, watermark: r.watermark };
   }

@@ -71,8 +71,10 @@ function createRuntime(cfg: ShoalConfig): Runtime {
     slots: cfg.searchSlots,
     scatter,
     codeVersion: version,
-    wake: async (collection) => {
-      await aws.sqs.send(new SendMessageCommand({ QueueUrl: cfg.buildQueueUrl, MessageBody: JSON.stringify({ collection }) }));
+    policy: { DELTA_MIN_ROWS: cfg.buildDeltaMinRows, DELTA_MAX_AGE_MS: cfg.buildDeltaMaxAgeMs },
+    wake: async (collection, options) => {
+      const body = options?.force ? { collection, force: true } : { collection };
+      await aws.sqs.send(new SendMessageCommand({ QueueUrl: cfg.buildQueueUrl, MessageBody: JSON.stringify(body) }));
     },
   });
   const keys = cfg.apiKeys.map(digest);

@@ -83,9 +83,11 @@ export interface SearchOutput {
 }
 
 export interface BuildOutput {
-  /** Version committed by this call, or the current one when there was nothing to do. */
+  /** Version committed by this call, or the current one when there was nothing to do or the build was queued. */
   version: number;
   built: boolean;
+  /** True when the build was handed to the index-builder function (the API's case: builds outlive an HTTP request). */
+  queued?: boolean;
   kind?: Manifest['stats']['kind'];
   shards: number;
   watermark: number;
@@ -103,6 +105,7 @@ export interface ShoalService {
 
   search(collection: string, input: SearchInput): Promise<SearchOutput>;
 
+  /** Requests a build now (ignoring the batching policy); poll versions for the result. */
   buildIndex(collection: string): Promise<BuildOutput>;
   listVersions(collection: string): Promise<Manifest[]>;
 }

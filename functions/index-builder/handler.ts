@@ -11,10 +11,10 @@ function isSqs(event: SQSEvent | ScheduledEvent): event is SQSEvent {
   return Array.isArray((event as SQSEvent).Records);
 }
 
-function collectionOf(body: string): string | undefined {
+function parseMessage(body: string): { collection: string; force: boolean } | undefined {
   try {
-    const parsed = JSON.parse(body) as { collection?: unknown };
-    return typeof parsed.collection === 'string' ? parsed.collection : undefined;
+    const parsed = JSON.parse(body) as { collection?: unknown; force?: unknown };
+    return typeof parsed.collection === 'string' ? { collection: parsed.collection, force: parsed.force === true } : undefined;
   } catch {
     return undefined;
   }
@@ -34,19 +34,22 @@ async function run(event: SQSEvent | ScheduledEvent): Promise<SQSBatchResponse |
     return;
   }
   // Many messages name the same collection: build each once, fail all its messages together.
-  const byCollection = new Map<string, string[]>();
+  const byCollection = new Map<string, { ids: string[]; force: boolean }>();
   const failures: string[] = [];
   for (const r of event.Records) {
-    const name = collectionOf(r.body);
-    if (!name) {
+    const msg = parseMessage(r.body);
+    if (!msg) {
       console.error(`dropping malformed build message ${r.messageId}`);
       continue;
     }
-    byCollection.set(name, [...(byCollection.get(name) ?? []), r.messageId]);
+    const entry = byCollection.get(msg.collection) ?? { ids: [], force: false };
+    entry.ids.push(r.messageId);
+    entry.force ||= msg.force;
+    byCollection.set(msg.collection, entry);
   }
-  for (const [name, ids] of byCollection) {
+  for (const [name, { ids, force }] of byCollection) {
     try {
-      await core.maybeBuild(name);
+      await (force ? core.buildNow(name) : core.maybeBuild(name));
     } catch (err) {
       if (err instanceof NotFoundError) continue;
       console.error(`build of ${name} failed:`, err);

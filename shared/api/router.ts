@@ -168,7 +168,7 @@ export function createApi(deps: ApiDeps): Api {
     {
       segments: ['v1', 'collections', ':name', 'index'],
       methods: {
-        POST: async (ctx) => ok(await service.buildIndex(ctx.name)),
+        POST: async (ctx) => ok(await service.buildIndex(ctx.name), 202),
       },
     },
     {

@@ -39,7 +39,7 @@ export interface RawHnswIndex {
 
 export interface RawHnswlib {
   HierarchicalNSW: new (space: 'l2' | 'ip' | 'cosine', dim: number, autoSaveFilename: string) => RawHnswIndex;
-  EmscriptenFileSystemManager: { syncFS(read: boolean, callback: () => void): unknown };
+  EmscriptenFileSystemManager: { syncFS(read: boolean, callback: () => void): unknown; checkFileExists(name: string): boolean };
   HEAPU8: Uint8Array;
   setIdbfsSynced(synced: boolean): void;
 }
@@ -72,8 +72,6 @@ interface IdbFactory {
 
 const IDB_NAME = '/hnswlib-index';
 const IDB_STORE = 'FILE_DATA';
-const IN_FILE = 'shoal-in.bin';
-const OUT_FILE = 'shoal-out.bin';
 const CHATTER = /^(b\. jsFS|d\. Calling sync|EmscriptenFileSystemManager:)/;
 
 let loading: Promise<RawHnswlib> | undefined;
@@ -153,23 +151,42 @@ function idbRequest<T>(mode: 'readonly' | 'readwrite', op: (store: IdbStore) => 
   );
 }
 
+/** How long one IDBFS sync may take before we stop waiting and check its effect ourselves. */
+const SYNC_TIMEOUT_MS = 10_000;
+/** Verify-and-retry rounds for a transfer (each one a sync); a healthy transfer needs one. */
+const TRANSFER_ATTEMPTS = 8;
+let transferSeq = 0;
+
 /**
- * Every IDBFS sync the library runs ends in exactly one `setIdbfsSynced` call (after
- * the Emscripten callback, on a timer). Waiting for that call — not for syncFS's own
- * callback, which can fire before the sync has finished — keeps syncs from overlapping.
+ * Starts an IDBFS sync and resolves when the library reports one finished. Every sync the
+ * library runs ends in exactly one `setIdbfsSynced` call (on a timer after Emscripten's
+ * callback), but a sync the library started itself (writeIndex) may report late, so
+ * callers never trust the signal alone: each transfer verifies its outcome and retries.
  */
 function syncFs(lib: RawHnswlib, populateFromIdb: boolean): Promise<void> {
   return new Promise<void>((resolve, reject) => {
-    syncWaiter = (ok) => (ok ? resolve() : reject(new EngineError('hnswlib IDBFS sync failed')));
+    const done = (ok: boolean): void => {
+      clearTimeout(timer);
+      if (ok) resolve();
+      else reject(new EngineError('hnswlib IDBFS sync failed'));
+    };
+    const timer = setTimeout(() => {
+      if (syncWaiter === done) syncWaiter = undefined;
+      resolve();
+    }, SYNC_TIMEOUT_MS);
+    syncWaiter = done;
     lib.EmscriptenFileSystemManager.syncFS(populateFromIdb, () => undefined);
   });
 }
 
-/** Removes our transfer files from IndexedDB and MEMFS so no shard stays resident twice. */
-async function clearTransferFiles(lib: RawHnswlib): Promise<void> {
-  await idbRequest('readwrite', (s) => s.delete(`${IDB_NAME}/${IN_FILE}`));
-  await idbRequest('readwrite', (s) => s.delete(`${IDB_NAME}/${OUT_FILE}`));
-  await syncFs(lib, true);
+/** Removes a transfer file from IndexedDB and MEMFS so no shard stays resident twice. */
+async function removeTransferFile(lib: RawHnswlib, name: string): Promise<void> {
+  for (let attempt = 0; attempt < TRANSFER_ATTEMPTS; attempt++) {
+    await idbRequest('readwrite', (s) => s.delete(`${IDB_NAME}/${name}`));
+    await syncFs(lib, true);
+    if (!lib.EmscriptenFileSystemManager.checkFileExists(name)) return;
+  }
+  console.warn(`hnswlib transfer file ${name} could not be removed from MEMFS (memory held until restart)`);
 }
 
 /** Translates a C++ exception value (embind throws `[type, message]`) into a typed error. */
@@ -193,24 +210,29 @@ async function readTransferFile(name: string): Promise<Uint8Array | undefined> {
 /** Serializes an index to bytes (via MEMFS → IDBFS → IndexedDB). */
 export function exportIndex(lib: RawHnswlib, index: RawHnswIndex): Promise<Uint8Array> {
   return serialize(async () => {
-    const synced = new Promise<boolean>((resolve) => (syncWaiter = resolve));
+    const name = `shoal-out-${++transferSeq}.bin`;
+    const librarySync = new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, SYNC_TIMEOUT_MS);
+      syncWaiter = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
     try {
-      index.writeIndex(OUT_FILE);
+      // Synchronous: the file is complete in MEMFS when this returns; the library then syncs.
+      index.writeIndex(name);
     } catch (raw) {
       syncWaiter = undefined;
       throw engineFailure('hnswlib writeIndex failed', raw);
     }
-    if (!(await synced)) throw new EngineError('hnswlib IDBFS sync failed after writeIndex');
-    let bytes = await readTransferFile(OUT_FILE);
-    // Defensive: should the library's own post-write sync ever run before the file is
-    // complete in MEMFS, explicit MEMFS → IndexedDB syncs bring it (bounded).
-    for (let attempt = 0; !bytes && attempt < 10; attempt++) {
-      await new Promise((resolve) => setTimeout(resolve, Math.min(2 ** attempt, 50)));
+    await librarySync;
+    let bytes = await readTransferFile(name);
+    for (let attempt = 0; !bytes && attempt < TRANSFER_ATTEMPTS; attempt++) {
       await syncFs(lib, false);
-      bytes = await readTransferFile(OUT_FILE);
+      bytes = await readTransferFile(name);
     }
+    await removeTransferFile(lib, name);
     if (!bytes) throw new EngineError('hnswlib writeIndex produced no file');
-    await clearTransferFiles(lib);
     return bytes;
   });
 }
@@ -218,17 +240,25 @@ export function exportIndex(lib: RawHnswlib, index: RawHnswIndex): Promise<Uint8
 /** Loads index bytes into a fresh index object (via IndexedDB → IDBFS → MEMFS). */
 export function importIndex(lib: RawHnswlib, index: RawHnswIndex, bytes: Uint8Array, maxElements: number): Promise<void> {
   return serialize(async () => {
-    // IDBFS copies entries whose timestamp differs, so each transfer gets a fresh one.
-    await idbRequest('readwrite', (s) =>
-      s.put({ timestamp: new Date(), mode: 0o100644, contents: bytes }, `${IDB_NAME}/${IN_FILE}`),
-    );
-    await syncFs(lib, true);
+    const name = `shoal-in-${++transferSeq}.bin`;
+    // IndexedDB structured-clones a view's whole ArrayBuffer: hand it only the index bytes.
+    const contents = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice();
     try {
-      index.readIndex(IN_FILE, maxElements);
-    } catch (raw) {
-      throw engineFailure('hnswlib readIndex failed', raw);
+      let present = false;
+      for (let attempt = 0; !present && attempt < TRANSFER_ATTEMPTS; attempt++) {
+        // Re-put each round: a late library sync (MEMFS → IndexedDB) may have dropped the entry.
+        await idbRequest('readwrite', (s) => s.put({ timestamp: new Date(), mode: 0o100644, contents }, `${IDB_NAME}/${name}`));
+        await syncFs(lib, true);
+        present = lib.EmscriptenFileSystemManager.checkFileExists(name);
+      }
+      if (!present) throw new EngineError('hnswlib index bytes did not reach MEMFS');
+      try {
+        index.readIndex(name, maxElements);
+      } catch (raw) {
+        throw engineFailure('hnswlib readIndex failed', raw);
+      }
     } finally {
-      await clearTransferFiles(lib);
+      await removeTransferFile(lib, name);
     }
   });
 }

@@ -39,6 +39,8 @@ export interface BuilderDeps {
   cache: ShardCache;
   codeVersion: string;
   now?: () => number;
+  /** Deployment overrides of BUILD_POLICY (from configuration). */
+  policy?: Partial<typeof BUILD_POLICY>;
 }
 
 export interface BuildResult {
@@ -138,6 +140,7 @@ async function liveRows(deps: BuilderDeps, refs: ShardRef[]): Promise<Row[]> {
  */
 export async function buildIndex(deps: BuilderDeps, name: string, options: { force?: boolean } = {}): Promise<BuildResult> {
   const now = deps.now?.() ?? Date.now();
+  const policy = { ...BUILD_POLICY, ...deps.policy };
   const meta = await deps.catalog.getCollection(name);
   const ck = collectionKey(meta);
   const latest = await deps.catalog.latestManifest(name);
@@ -151,10 +154,11 @@ export async function buildIndex(deps: BuilderDeps, name: string, options: { for
   const tail = stable > from ? await collectTail(deps.records, ck, from, stable) : [];
   let refs = current?.shards ?? [];
   const needsCompaction =
-    refs.length > BUILD_POLICY.MAX_SHARDS || refs.some((r) => r.count > 0 && 1 - r.live / r.count > BUILD_POLICY.REWRITE_DELETED_FRACTION);
+    refs.length > policy.MAX_SHARDS || refs.some((r) => r.count > 0 && 1 - r.live / r.count > policy.REWRITE_DELETED_FRACTION);
   if (tail.length === 0 && !needsCompaction) return { built: false, reason: 'up-to-date', ...base };
-  const fresh = current && now - Date.parse(current.createdAt) < BUILD_POLICY.DELTA_MAX_AGE_MS;
-  if (!options.force && !needsCompaction && tail.length < BUILD_POLICY.DELTA_MIN_ROWS && fresh) {
+  // Pending writes are at most as old as the last version (or the collection, before one).
+  const fresh = now - Date.parse(current?.createdAt ?? meta.createdAt) < policy.DELTA_MAX_AGE_MS;
+  if (!options.force && !needsCompaction && tail.length < policy.DELTA_MIN_ROWS && fresh) {
     return { built: false, reason: 'waiting-for-more', ...base };
   }
   const started = performance.now();
@@ -191,11 +195,11 @@ export async function buildIndex(deps: BuilderDeps, name: string, options: { for
   refs = [...refs, ...(await writeShards(deps, meta, upserts, kind))];
 
   // 3. Compaction: rewrite sparse shards and merge the smallest while there are too many.
-  const sparse = refs.filter((r) => r.count > 0 && 1 - r.live / r.count > BUILD_POLICY.REWRITE_DELETED_FRACTION);
+  const sparse = refs.filter((r) => r.count > 0 && 1 - r.live / r.count > policy.REWRITE_DELETED_FRACTION);
   let merge = [...sparse];
-  if (refs.length > BUILD_POLICY.MAX_SHARDS) {
+  if (refs.length > policy.MAX_SHARDS) {
     const bySize = refs.filter((r) => !sparse.includes(r)).sort((a, b) => a.live - b.live);
-    const excess = refs.length - BUILD_POLICY.COMPACT_TO + 1;
+    const excess = refs.length - policy.COMPACT_TO + 1;
     merge = [...merge, ...bySize.slice(0, Math.max(0, excess - sparse.length))];
   }
   if (merge.length) {

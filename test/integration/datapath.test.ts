@@ -113,11 +113,11 @@ describe('write path and strong reads', () => {
     await core.createCollection({ name: 'mut', dimension: 8, metric: 'l2' });
     const vs = vectors(40, 8, 2);
     await core.upsert('mut', vs);
-    await core.buildIndex('mut');
+    await core.buildNow('mut');
     // Replace v3 with v10's vector: a search for v10's vector now finds both ids at distance 0.
     await core.upsert('mut', [{ id: 'v3', values: vs[10].values, metadata: { i: 3, parity: 'replaced' } }]);
     for (const phase of ['tail', 'built']) {
-      if (phase === 'built') await core.buildIndex('mut');
+      if (phase === 'built') await core.buildNow('mut');
       const out = await core.search('mut', query(vs[10].values, { k: 2 }));
       expect(out.results[0].map((h) => h.id).sort()).toEqual(['v10', 'v3']);
       expect(out.results[0].find((h) => h.id === 'v3')?.metadata).toEqual({ i: 3, parity: 'replaced' });
@@ -128,7 +128,7 @@ describe('write path and strong reads', () => {
     expect(await core.deleteVectors('mut', { ids: ['v10', 'nope'] })).toEqual({ deleted: 1 });
     expect(await core.deleteVectors('mut', { filter: parseFilter('parity == "even"')! })).toEqual({ deleted: 19 });
     for (const phase of ['tail', 'built']) {
-      if (phase === 'built') expect((await core.buildIndex('mut')).built).toBe(true);
+      if (phase === 'built') expect((await core.buildNow('mut')).built).toBe(true);
       const out = await core.search('mut', query(vs[10].values, { k: 40 }));
       const ids = out.results[0].map((h) => h.id);
       expect(ids).not.toContain('v10');
@@ -161,7 +161,7 @@ describe('index builder', () => {
     await core.createCollection({ name: 'built', dimension: 16, metric: 'l2' });
     const vs = vectors(300, 16, 3);
     await core.upsert('built', vs);
-    const b = await core.buildIndex('built');
+    const b = await core.buildNow('built');
     expect(b).toMatchObject({ built: true, version: 1, shards: 1 });
     await core.upsert('built', vectors(5, 16, 4, 'late'));
     const eventual = await core.search('built', query(vectors(5, 16, 4, 'late')[0].values, { consistency: 'eventual', k: 1 }));
@@ -181,7 +181,7 @@ describe('index builder', () => {
     const vs = vectors(200, 8, 5);
     await a.upsert('race', vs);
     // Act
-    const [ra, rb] = await Promise.all([a.buildIndex('race'), b.buildIndex('race')]);
+    const [ra, rb] = await Promise.all([a.buildNow('race'), b.buildNow('race')]);
     // Assess
     expect([ra.built, rb.built].sort()).toEqual([false, true]);
     expect((await a.listVersions('race')).map((v) => v.version)).toEqual([1]);
@@ -195,7 +195,7 @@ describe('index builder', () => {
     const core = makeCore();
     await core.createCollection({ name: 'wake', dimension: 8, metric: 'l2' });
     await core.upsert('wake', vectors(30, 8, 6));
-    await core.buildIndex('wake');
+    await core.buildNow('wake');
     await core.upsert('wake', vectors(10, 8, 7, 'n'));
     // Duplicate wake-ups right away: the tail is small and the version fresh, nothing to do.
     expect((await core.maybeBuild('wake')).reason).toBe('waiting-for-more');
@@ -216,12 +216,12 @@ describe('index builder', () => {
     await core.createCollection({ name: 'crash', dimension: 8, metric: 'l2' });
     const vs = vectors(60, 8, 8);
     await core.upsert('crash', vs);
-    await expect(makeCore({ catalog: crashing }).buildIndex('crash')).rejects.toThrow('process killed');
+    await expect(makeCore({ catalog: crashing }).buildNow('crash')).rejects.toThrow('process killed');
     // Nothing committed: searches still see every write through the tail.
     expect((await core.search('crash', query(vs[5].values, { k: 1 }))).results[0][0].id).toBe('v5');
     expect((await core.getCollection('crash')).stats?.version).toBe(0);
     // The next build succeeds; the orphaned upload is collected after the grace period.
-    expect(await core.buildIndex('crash')).toMatchObject({ built: true, version: 1 });
+    expect(await core.buildNow('crash')).toMatchObject({ built: true, version: 1 });
     clock += BUILD_POLICY.GC_GRACE_MS + 60_000;
     const keys: string[] = [];
     for await (const page of objects.list('shards/crash@')) keys.push(...page.map((o) => o.key));

@@ -605,7 +605,9 @@ describe('startLocalShoal (what `npm start` runs)', () => {
           { id: 'b', values: [1, 1] },
         ];
         expect((await call('POST', '/v1/collections/smoke/vectors', { vectors })).status).toBeLessThan(300);
-        // The write woke the builder through the build queue (the tick is a minute away).
+        // A build request travels the build queue to the builder (the tick is a minute away;
+        // two rows are below the batching policy, so the write's own wake-up builds nothing).
+        expect((await call('POST', '/v1/collections/smoke/index')).status).toBe(202);
         await waitFor(
           async () => ((await call('GET', '/v1/collections/smoke')).json.stats as { indexed: number }).indexed === 2,
           15_000,

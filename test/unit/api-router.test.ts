@@ -327,7 +327,7 @@ describe('routes', () => {
   it('index build and versions', async () => {
     await setup();
     const built = await call('POST', '/v1/collections/docs/index');
-    expect(built).toMatchObject({ status: 200, json: { version: 1, built: true, kind: 'initial', shards: 1 } });
+    expect(built).toMatchObject({ status: 202, json: { version: 1, built: true, kind: 'initial', shards: 1 } });
     const versions = await call('GET', '/v1/collections/docs/versions');
     expect(versions.json.versions).toHaveLength(1);
     expect(versions.json).toMatchObject({ versions: [{ version: 1, collection: 'docs' }] });
