@@ -13,6 +13,7 @@ import { EngineError } from './errors.js';
 import { ShardCache } from './search/shard-cache.js';
 import type { ShardSearchRequest, ShardSearchResponse } from './search/shard-searcher.js';
 import type { ShoalService } from './service.js';
+import type { ObjectStore } from './storage/types.js';
 import { makeAwsClients } from './storage/clients.js';
 import { DynamoCatalog } from './storage/dynamo-catalog.js';
 import { DynamoRecordStore } from './storage/dynamo-records.js';
@@ -23,6 +24,7 @@ export interface Runtime {
   core: ShoalCore;
   service: ShoalService;
   cache: ShardCache;
+  objects: ObjectStore;
   authorize(token: string | undefined): Promise<boolean>;
   healthExtra(): Record<string, unknown>;
   version: string;
@@ -83,6 +85,7 @@ function createRuntime(cfg: ShoalConfig): Runtime {
     core,
     service: core,
     cache,
+    objects,
     version,
     // Compare digests in constant time, so key checks leak neither content nor length.
     authorize: async (token) => {
