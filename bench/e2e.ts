@@ -47,7 +47,7 @@ async function main(): Promise<void> {
   const machine = `${os.cpus()[0]?.model ?? 'cpu'} × ${os.cpus().length}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`;
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'shoal-bench-'));
   // Index only when asked, so ingest measures the write path alone.
-  process.env.SHOAL_BUILD_DELTA_MIN_ROWS = '100000000';
+  process.env.SHOAL_BUILD_DELTA_MIN_ROWS = '10000000';
   process.env.SHOAL_BUILD_DELTA_MAX_AGE_S = '86400';
   const shoal = await startLocalShoal({ dataDir, port: 0, silent: true, tickMs: 3_600_000, apiKey: 'bench-key' });
   const headers = { authorization: 'Bearer bench-key', 'content-type': 'application/json' };
