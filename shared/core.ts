@@ -6,6 +6,7 @@ import { BUILD_POLICY, buildIndex, collectGarbage, type BuildResult } from './in
 import { collectionKey, deleteVectors, upsertVectors } from './ingest/ingest.js';
 import { currentManifest, readTail, search, type SearchDeps } from './search/coordinator.js';
 import type { ShardCache } from './search/shard-cache.js';
+import type { TailCache } from './search/tail-cache.js';
 import type {
   BuildOutput,
   CollectionInfo,
@@ -31,6 +32,7 @@ export interface CoreDeps {
   codeVersion: string;
   now?: () => number;
   policy?: Partial<typeof BUILD_POLICY>;
+  tails?: TailCache;
 }
 
 function info(meta: CollectionMeta): CollectionInfo {

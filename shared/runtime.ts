@@ -11,6 +11,7 @@ import { config, type ShoalConfig } from './config.js';
 import { ShoalCore } from './core.js';
 import { EngineError } from './errors.js';
 import { ShardCache } from './search/shard-cache.js';
+import { TailCache } from './search/tail-cache.js';
 import type { ShardSearchRequest, ShardSearchResponse } from './search/shard-searcher.js';
 import type { ShoalService } from './service.js';
 import type { ObjectStore } from './storage/types.js';
@@ -73,6 +74,7 @@ function createRuntime(cfg: ShoalConfig): Runtime {
     slots: cfg.searchSlots,
     scatter,
     codeVersion: version,
+    tails: new TailCache(catalog, records),
     policy: { DELTA_MIN_ROWS: cfg.buildDeltaMinRows, DELTA_MAX_AGE_MS: cfg.buildDeltaMaxAgeMs },
     wake: async (collection, options) => {
       const body = options?.force ? { collection, force: true } : { collection };

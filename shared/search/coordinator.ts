@@ -7,6 +7,7 @@ import type { SearchHitOutput, SearchInput, SearchOutput } from '../service.js';
 import type { Catalog, CollectionMeta, Manifest, RecordStore, ShardRef, StoredRecord } from '../storage/types.js';
 import { mergeTopK, type Candidate } from './merge.js';
 import type { ShardCache } from './shard-cache.js';
+import type { TailCache } from './tail-cache.js';
 import { searchShards, type ShardSearchRequest, type ShardSearchResponse } from './shard-searcher.js';
 
 /**
@@ -21,6 +22,8 @@ export interface SearchDeps {
   catalog: Catalog;
   records: RecordStore;
   cache: ShardCache;
+  /** Keeps each collection's unindexed tail between strong searches (reads only new writes). */
+  tails?: TailCache;
   /** Number of searcher slots (each a function with its own warm shard cache). */
   slots: number;
   /** Runs a shard-search request on a slot (Lambda invoke); undefined = always in process. */
@@ -64,7 +67,8 @@ export async function search(deps: SearchDeps, meta: CollectionMeta, input: Sear
   const manifest = await currentManifest(deps.catalog, meta);
   const watermark = manifest?.watermark ?? 0;
   // Strong reads see every acknowledged write: the shards plus everything after the watermark.
-  const tail = input.consistency === 'strong' ? await readTail(deps.records, meta, watermark) : [];
+  const tail =
+    input.consistency !== 'strong' ? [] : deps.tails ? await deps.tails.read(meta, watermark) : await readTail(deps.records, meta, watermark);
   const newest = new Map<string, { seq: number; deleted: boolean }>();
   for (const r of tail) newest.set(r.id, { seq: r.seq, deleted: r.deleted });
 

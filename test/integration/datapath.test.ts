@@ -13,6 +13,8 @@ import { ConflictError, NotFoundError, ValidationError } from '../../shared/erro
 import { parseFilter } from '../../shared/filter/index.js';
 import { BUILD_POLICY, buildIndex } from '../../shared/indexing/builder.js';
 import { ShardCache } from '../../shared/search/shard-cache.js';
+import { TailCache } from '../../shared/search/tail-cache.js';
+import { WRITE_LEASE_MS, collectionKey } from '../../shared/ingest/ingest.js';
 import type { SearchInput, VectorInput } from '../../shared/service.js';
 import { makeAwsClients } from '../../shared/storage/clients.js';
 import { DynamoCatalog } from '../../shared/storage/dynamo-catalog.js';
@@ -38,6 +40,7 @@ function makeCore(overrides: { catalog?: Catalog } = {}): ShoalCore {
     objects,
     cache: new ShardCache({ objects, memoryBytes: 256 * 2 ** 20, diskDir: cacheDir, diskBytes: 256 * 2 ** 20 }),
     slots: 1,
+    tails: new TailCache(overrides.catalog ?? catalog, records),
     codeVersion: 'test',
     now: () => clock,
     wake: async (c) => {
@@ -137,6 +140,23 @@ describe('write path and strong reads', () => {
       expect(await core.getVectors('mut', ['v10', 'v1'])).toHaveLength(1);
     }
     expect((await core.getCollection('mut')).stats).toMatchObject({ count: 20, pending: 0 });
+  });
+
+  it('sees a slow write that lands after later writes were already read (tail cache + leases)', async () => {
+    const core = makeCore();
+    await core.createCollection({ name: 'slow', dimension: 4, metric: 'l2' });
+    const meta = await catalog.getCollection('slow');
+    // A slow writer takes seqs first but has not written yet...
+    const lease = await catalog.leaseSeqs('slow', 1, WRITE_LEASE_MS);
+    // ...while a fast writer's later seqs land and are read by a strong search.
+    await core.upsert('slow', [{ id: 'fast', values: new Float32Array([1, 0, 0, 0]) }]);
+    const q = new Float32Array([0, 0, 0, 1]);
+    expect((await core.search('slow', query(q, { k: 2 }))).results[0].map((h) => h.id)).toEqual(['fast']);
+    // The slow write lands with its older seq and is acknowledged.
+    await records.put([{ collection: collectionKey(meta), id: 'slow', seq: lease.first, vector: q, deleted: false }]);
+    expect(await catalog.releaseSeqs('slow', lease)).toBe(true);
+    // The next strong search must see it, though its seq is below one already read.
+    expect((await core.search('slow', query(q, { k: 2 }))).results[0].map((h) => h.id)).toEqual(['slow', 'fast']);
   });
 
   it('validates dimensions and names the field, writing nothing', async () => {
