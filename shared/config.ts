@@ -53,6 +53,11 @@ const schema = z.object({
       }
     }),
   SHOAL_GIT_SHA: z.string().optional(),
+  /**
+   * Below this many shard bytes per version the coordinator searches the shards itself
+   * (default 64 MiB): an invoke round trip costs more than scanning small shards. 0 = always scatter.
+   */
+  SHOAL_SCATTER_MIN_MB: int(64, 0, 1_000_000),
   /** Unindexed writes that trigger a delta shard (default 1000): lower = fresher shards, more of them. */
   SHOAL_BUILD_DELTA_MIN_ROWS: int(1000, 1, 10_000_000),
   /** Age of the last index version after which any pending write triggers a build (default 60 s). */
@@ -77,6 +82,7 @@ export interface ShoalConfig {
   buildQueueUrl: string;
   endpoints?: { s3?: string; dynamodb?: string; sqs?: string; lambda?: string };
   shardSearchFunction: string;
+  scatterMinBytes: number;
   buildDeltaMinRows: number;
   buildDeltaMaxAgeMs: number;
   localInfo?: Record<string, unknown>;
@@ -106,6 +112,7 @@ export function parseConfig(env: Record<string, string | undefined>): ShoalConfi
       ? { s3: e.SHOAL_S3_ENDPOINT, dynamodb: e.SHOAL_DYNAMODB_ENDPOINT, sqs: e.SHOAL_SQS_ENDPOINT, lambda: e.SHOAL_LAMBDA_ENDPOINT }
       : undefined,
     shardSearchFunction: e.SHOAL_SHARD_SEARCH_FUNCTION,
+    scatterMinBytes: e.SHOAL_SCATTER_MIN_MB * 2 ** 20,
     buildDeltaMinRows: e.SHOAL_BUILD_DELTA_MIN_ROWS,
     buildDeltaMaxAgeMs: e.SHOAL_BUILD_DELTA_MAX_AGE_S * 1000,
     localInfo: e.SHOAL_LOCAL_INFO,

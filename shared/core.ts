@@ -29,6 +29,7 @@ export interface CoreDeps {
   wake(collection: string, options?: { force?: boolean }): Promise<void>;
   slots: number;
   scatter?: SearchDeps['scatter'];
+  scatterMinBytes?: number;
   codeVersion: string;
   now?: () => number;
   policy?: Partial<typeof BUILD_POLICY>;

@@ -73,6 +73,7 @@ function createRuntime(cfg: ShoalConfig): Runtime {
     cache,
     slots: cfg.searchSlots,
     scatter,
+    scatterMinBytes: cfg.scatterMinBytes,
     codeVersion: version,
     tails: new TailCache(catalog, records),
     policy: { DELTA_MIN_ROWS: cfg.buildDeltaMinRows, DELTA_MAX_AGE_MS: cfg.buildDeltaMaxAgeMs },

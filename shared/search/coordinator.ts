@@ -11,12 +11,11 @@ import type { TailCache } from './tail-cache.js';
 import { searchShards, type ShardSearchRequest, type ShardSearchResponse } from './shard-searcher.js';
 
 /**
- * Scatter policy.
- * - `IN_PROCESS_MAX_BYTES` (default 64 MiB): when the version's shards total less than
- *   this, the coordinator searches them itself — an invoke round trip (~10–30 ms) costs
- *   more than scanning small shards. Above it, shards are spread over searcher slots.
+ * Default scatter threshold (64 MiB, env SHOAL_SCATTER_MIN_MB): when a version's shards
+ * total less, the coordinator searches them itself — an invoke round trip (~10–30 ms)
+ * costs more than scanning small shards. Above it, shards are spread over searcher slots.
  */
-export const SCATTER_POLICY = { IN_PROCESS_MAX_BYTES: 64 * 2 ** 20 };
+export const DEFAULT_SCATTER_MIN_BYTES = 64 * 2 ** 20;
 
 export interface SearchDeps {
   catalog: Catalog;
@@ -28,6 +27,8 @@ export interface SearchDeps {
   slots: number;
   /** Runs a shard-search request on a slot (Lambda invoke); undefined = always in process. */
   scatter?: (slot: number, request: ShardSearchRequest) => Promise<ShardSearchResponse>;
+  /** Shard bytes below which the coordinator searches in process (default DEFAULT_SCATTER_MIN_BYTES). */
+  scatterMinBytes?: number;
 }
 
 /** A shard always goes to the same slot, so each slot's warm containers keep their own shards cached. */
@@ -83,7 +84,7 @@ export async function search(deps: SearchDeps, meta: CollectionMeta, input: Sear
   };
   const totalBytes = shards.reduce((s, r) => s + r.bytes, 0);
   let shardLists: Candidate[][][];
-  if (!deps.scatter || deps.slots <= 1 || totalBytes <= SCATTER_POLICY.IN_PROCESS_MAX_BYTES) {
+  if (!deps.scatter || deps.slots <= 1 || shards.length === 0 || totalBytes < (deps.scatterMinBytes ?? DEFAULT_SCATTER_MIN_BYTES)) {
     shardLists = shards.length ? [(await searchShards(deps.cache, { ...request, shards })).results] : [];
   } else {
     const groups = new Map<number, ShardRef[]>();

@@ -64,6 +64,9 @@ beforeAll(async () => {
   // really are answered by the unindexed tail; the explicit build request still runs.
   process.env.SHOAL_BUILD_DELTA_MIN_ROWS = String(10 * N);
   process.env.SHOAL_BUILD_DELTA_MAX_AGE_S = '86400';
+  // Scatter every indexed search over 3 searcher slots through the Lambda Invoke API, as on AWS.
+  process.env.SHOAL_SCATTER_MIN_MB = '0';
+  process.env.SHOAL_SEARCH_SLOTS = '3';
   shoal = await startLocalShoal({ dataDir, port: 0, silent: true, tickMs: 3_600_000, apiKey: 'e2e-key' });
 }, 120_000);
 
@@ -71,6 +74,8 @@ afterAll(async () => {
   await shoal?.stop();
   delete process.env.SHOAL_BUILD_DELTA_MIN_ROWS;
   delete process.env.SHOAL_BUILD_DELTA_MAX_AGE_S;
+  delete process.env.SHOAL_SCATTER_MIN_MB;
+  delete process.env.SHOAL_SEARCH_SLOTS;
   if (dataDir) await rm(dataDir, { recursive: true, force: true });
 });
 

@@ -14,6 +14,7 @@ import { parseFilter } from '../../shared/filter/index.js';
 import { BUILD_POLICY, buildIndex } from '../../shared/indexing/builder.js';
 import { ShardCache } from '../../shared/search/shard-cache.js';
 import { TailCache } from '../../shared/search/tail-cache.js';
+import { searchShards } from '../../shared/search/shard-searcher.js';
 import { WRITE_LEASE_MS, collectionKey } from '../../shared/ingest/ingest.js';
 import type { SearchInput, VectorInput } from '../../shared/service.js';
 import { makeAwsClients } from '../../shared/storage/clients.js';
@@ -192,6 +193,45 @@ describe('index builder', () => {
     const versions = await core.listVersions('built');
     expect(versions.map((v) => v.version)).toEqual([1]);
     expect(versions[0]).toMatchObject({ parent: 0, engine: 'hnsw', codeVersion: 'test', stats: { kind: 'initial', liveRows: 300 } });
+  });
+
+  it('scatters shards over searcher slots (stable assignment) and gathers the same answers', async () => {
+    const calls: Array<{ slot: number; shards: string[] }> = [];
+    const slotCaches = new Map<number, ShardCache>();
+    const scattering = new ShoalCore({
+      catalog,
+      records,
+      objects,
+      cache: new ShardCache({ objects, memoryBytes: 2 ** 28 }),
+      slots: 3,
+      scatterMinBytes: 0,
+      codeVersion: 'test',
+      now: () => clock,
+      wake: async () => undefined,
+      // Each slot searches with its own cache, as a separate searcher function would.
+      scatter: async (slot, request) => {
+        calls.push({ slot, shards: request.shards.map((s) => s.id) });
+        if (!slotCaches.has(slot)) slotCaches.set(slot, new ShardCache({ objects, memoryBytes: 2 ** 28 }));
+        return searchShards(slotCaches.get(slot)!, JSON.parse(JSON.stringify(request)));
+      },
+    });
+    const core = makeCore();
+    await core.createCollection({ name: 'scatter', dimension: 8, metric: 'l2' });
+    for (let round = 0; round < 4; round++) {
+      await core.upsert('scatter', vectors(50, 8, 300 + round, `s${round}-`));
+      await core.buildNow('scatter');
+    }
+    const q = vectors(1, 8, 302, 's2-')[0].values;
+    const direct = await core.search('scatter', query(q, { k: 10, consistency: 'eventual' }));
+    const gathered = await scattering.search('scatter', query(q, { k: 10, consistency: 'eventual' }));
+    expect(gathered.results).toEqual(direct.results);
+    expect(gathered.results[0][0].id).toBe('s2-0');
+    const shardCount = (await core.getCollection('scatter')).stats?.shards ?? 0;
+    expect(calls.flatMap((c) => c.shards)).toHaveLength(shardCount);
+    // The same shard goes to the same slot every time (each slot keeps its own cache warm).
+    await scattering.search('scatter', query(q, { k: 10, consistency: 'eventual' }));
+    const bySlot = (list: typeof calls) => new Map(list.map((c) => [c.slot, c.shards.join(',')]));
+    expect(bySlot(calls.slice(calls.length / 2))).toEqual(bySlot(calls.slice(0, calls.length / 2)));
   });
 
   it('two racing builders commit one version and lose nothing', async () => {
