@@ -32,6 +32,12 @@ const schema = z.object({
   SHOAL_CATALOG_TABLE: z.string().min(3),
   SHOAL_RECORDS_TABLE: z.string().min(3),
   SHOAL_BUILD_QUEUE_URL: z.string().url(),
+  /** Import queue (S3 events, API imports, continuations); optional: without it explicit imports are refused. */
+  SHOAL_IMPORT_QUEUE_URL: url,
+  /** Time left for checkpointing when an import invocation stops (default 30 s). */
+  SHOAL_IMPORT_SAFETY_MARGIN_S: int(30, 1, 600),
+  /** The import queue's maxReceiveCount: on that receive a failing job is marked failed (default 5). */
+  SHOAL_IMPORT_MAX_RECEIVE: int(5, 1, 1000),
   /** Endpoints of the embedded emulators (local mode only). */
   SHOAL_S3_ENDPOINT: url,
   SHOAL_DYNAMODB_ENDPOINT: url,
@@ -80,6 +86,9 @@ export interface ShoalConfig {
   catalogTable: string;
   recordsTable: string;
   buildQueueUrl: string;
+  importQueueUrl?: string;
+  importSafetyMarginMs: number;
+  importMaxReceive: number;
   endpoints?: { s3?: string; dynamodb?: string; sqs?: string; lambda?: string };
   shardSearchFunction: string;
   scatterMinBytes: number;
@@ -108,6 +117,9 @@ export function parseConfig(env: Record<string, string | undefined>): ShoalConfi
     catalogTable: e.SHOAL_CATALOG_TABLE,
     recordsTable: e.SHOAL_RECORDS_TABLE,
     buildQueueUrl: e.SHOAL_BUILD_QUEUE_URL,
+    importQueueUrl: e.SHOAL_IMPORT_QUEUE_URL,
+    importSafetyMarginMs: e.SHOAL_IMPORT_SAFETY_MARGIN_S * 1000,
+    importMaxReceive: e.SHOAL_IMPORT_MAX_RECEIVE,
     endpoints: local
       ? { s3: e.SHOAL_S3_ENDPOINT, dynamodb: e.SHOAL_DYNAMODB_ENDPOINT, sqs: e.SHOAL_SQS_ENDPOINT, lambda: e.SHOAL_LAMBDA_ENDPOINT }
       : undefined,

@@ -19,11 +19,15 @@ import { makeAwsClients } from './storage/clients.js';
 import { DynamoCatalog } from './storage/dynamo-catalog.js';
 import { DynamoRecordStore } from './storage/dynamo-records.js';
 import { S3ObjectStore } from './storage/s3-objects.js';
+import { DynamoImportJobs } from './storage/dynamo-import-jobs.js';
+import { ImportService } from './import/service.js';
 
 export interface Runtime {
   config: ShoalConfig;
   core: ShoalCore;
   service: ShoalService;
+  /** Bulk imports (API routes and the import function). */
+  imports: ImportService;
   cache: ShardCache;
   objects: ObjectStore;
   authorize(token: string | undefined): Promise<boolean>;
@@ -82,11 +86,33 @@ function createRuntime(cfg: ShoalConfig): Runtime {
       await aws.sqs.send(new SendMessageCommand({ QueueUrl: cfg.buildQueueUrl, MessageBody: JSON.stringify(body) }));
     },
   });
+  const importQueueUrl = cfg.importQueueUrl;
+  const imports = new ImportService({
+    s3: aws.s3,
+    bucket: cfg.bucket,
+    jobs: new DynamoImportJobs({ ddb: aws.ddb, table: cfg.catalogTable }),
+    catalog,
+    objects,
+    // The same write path as the API: seq leases, records, builder wake-up.
+    ingest: {
+      catalog,
+      records,
+      wake: async (collection) => {
+        await aws.sqs.send(new SendMessageCommand({ QueueUrl: cfg.buildQueueUrl, MessageBody: JSON.stringify({ collection }) }));
+      },
+    },
+    enqueue: importQueueUrl
+      ? async (message) => {
+          await aws.sqs.send(new SendMessageCommand({ QueueUrl: importQueueUrl, MessageBody: JSON.stringify(message) }));
+        }
+      : undefined,
+  });
   const keys = cfg.apiKeys.map(digest);
   return {
     config: cfg,
     core,
     service: core,
+    imports,
     cache,
     objects,
     version,

@@ -27,6 +27,7 @@ async function loadApi(): Promise<Api> {
       authorize: (token) => runtime.authorize(token),
       healthExtra: () => runtime.healthExtra(),
       version: runtime.version,
+      imports: runtime.imports,
     });
     apis.set(runtime, api);
   }

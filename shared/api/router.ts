@@ -5,10 +5,12 @@
  * Transport-agnostic: the Lambda handler and the tests drive it directly.
  */
 import { NotFoundError, UnauthorizedError, ValidationError } from '../errors.js';
+import type { ImportApi } from '../import/service.js';
 import type { ShoalService } from '../service.js';
 import { InvalidJsonError, MethodNotAllowedError, PayloadTooLargeError, toErrorResponse } from './http-errors.js';
 import {
   createCollectionSchema,
+  createImportSchema,
   deleteVectorsSchema,
   getVectorsSchema,
   parseBody,
@@ -27,6 +29,8 @@ export interface ApiDeps {
   /** Extra fields for `GET /v1/health` (the local runtime adds its emulator endpoints). */
   healthExtra?: () => Record<string, unknown>;
   version: string;
+  /** Bulk imports; without it the import routes answer 404. */
+  imports?: ImportApi;
 }
 
 export interface ApiRequest {
@@ -51,6 +55,8 @@ export interface Api {
 interface RouteContext {
   /** The collection name from the path, validated. */
   name: string;
+  /** Other path parameters (`:jobId`), percent-decoded. */
+  params: Record<string, string>;
   /** The parsed JSON body (INVALID_JSON is thrown lazily, only by routes that read a body). */
   json(): unknown;
 }
@@ -59,7 +65,7 @@ type Result = { status: number; body: unknown };
 type RouteHandler = (ctx: RouteContext) => Promise<Result>;
 
 interface Route {
-  /** Path segments; `:name` is the collection-name parameter. */
+  /** Path segments; `:name` is the collection-name parameter, other `:x` segments are `params.x`. */
   segments: string[];
   methods: Record<string, RouteHandler>;
 }
@@ -112,6 +118,10 @@ function splitPath(path: string): string[] | undefined {
 
 export function createApi(deps: ApiDeps): Api {
   const { service } = deps;
+  const imports = (): ImportApi => {
+    if (!deps.imports) throw new NotFoundError('imports are not enabled on this deployment');
+    return deps.imports;
+  };
 
   const routes: Route[] = [
     {
@@ -172,6 +182,23 @@ export function createApi(deps: ApiDeps): Api {
       },
     },
     {
+      segments: ['v1', 'collections', ':name', 'imports'],
+      methods: {
+        GET: async (ctx) => ok({ jobs: await imports().listImports(ctx.name) }),
+        POST: async (ctx) => {
+          const { uri } = parseBody(createImportSchema, ctx.json());
+          const { job, created } = await imports().createImport(ctx.name, uri);
+          return ok(job, created ? 202 : 200);
+        },
+      },
+    },
+    {
+      segments: ['v1', 'collections', ':name', 'imports', ':jobId'],
+      methods: {
+        GET: async (ctx) => ok(await imports().getImport(ctx.name, ctx.params.jobId)),
+      },
+    },
+    {
       segments: ['v1', 'collections', ':name', 'versions'],
       methods: {
         GET: async (ctx) => ok({ versions: await service.listVersions(ctx.name) }),
@@ -179,10 +206,11 @@ export function createApi(deps: ApiDeps): Api {
     },
   ];
 
-  function match(segments: string[]): { route: Route; name: string | undefined } | undefined {
+  function match(segments: string[]): { route: Route; name: string | undefined; params: Record<string, string> } | undefined {
     for (const route of routes) {
       if (route.segments.length !== segments.length) continue;
       let name: string | undefined;
+      const params: Record<string, string> = {};
       let matched = true;
       for (let i = 0; i < segments.length; i++) {
         const want = route.segments[i];
@@ -192,12 +220,18 @@ export function createApi(deps: ApiDeps): Api {
             break;
           }
           name = segments[i];
+        } else if (want.startsWith(':')) {
+          if (segments[i] === '') {
+            matched = false;
+            break;
+          }
+          params[want.slice(1)] = segments[i];
         } else if (want !== segments[i]) {
           matched = false;
           break;
         }
       }
-      if (matched) return { route, name };
+      if (matched) return { route, name, params };
     }
     return undefined;
   }
@@ -222,10 +256,19 @@ export function createApi(deps: ApiDeps): Api {
       }
       parseCollectionName(name);
     }
+    const params: Record<string, string> = {};
+    for (const [k, v] of Object.entries(found.params)) {
+      try {
+        params[k] = decodeURIComponent(v);
+      } catch {
+        throw new ValidationError(`${k} in the path is not valid percent-encoding`, { field: k });
+      }
+    }
     const text = decodeBody(req);
     let parsed: { value: unknown } | undefined;
     return handler({
       name,
+      params,
       json: () => {
         parsed ??= { value: parseJson(text) };
         return parsed.value;

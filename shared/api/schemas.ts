@@ -399,3 +399,8 @@ export function parseCollectionName(name: string): string {
   }
   return name;
 }
+
+/** `POST /v1/collections/{name}/imports`: the object to import. */
+export const createImportSchema = z.strictObject({
+  uri: z.string().regex(/^s3:\/\/[^/]+\/.+$/, { error: 'must look like s3://bucket/key' }).max(2048),
+});

@@ -1,0 +1,72 @@
+/**
+ * Reject reports. S3 objects are immutable (DESIGN §3.2), so each invocation writes its rejects as
+ * one part object per checkpoint, `reports/imports/<jobId>/<fromRow>-<token>.jsonl`, under a key no
+ * other invocation uses; only parts named in the job item (committed with the checkpoint) count.
+ * When the job ends with rejects, the committed parts are concatenated, in order, into
+ * `reports/imports/<jobId>.jsonl`. Orphan parts of a crashed invocation are never read.
+ *
+ * Each line: `{"line": 17, "id": "doc-9", "code": "WRONG_DIMENSION", "reason": "..."}` (`line`
+ * for text formats, 1-based; `row` for Parquet and .npy, 0-based). At most
+ * `MAX_REPORTED_REJECTS` lines are kept per job; `rowsRejected` still counts every reject.
+ */
+import type { ObjectStore } from '../storage/types.js';
+import type { ImportFormat, ImportRow } from './types.js';
+
+export const MAX_REPORTED_REJECTS = 100_000;
+
+export interface RejectEntry {
+  line?: number;
+  row?: number;
+  id?: string;
+  code: string;
+  reason: string;
+}
+
+export function isTextFormat(format: ImportFormat): boolean {
+  return format !== 'parquet' && format !== 'npy';
+}
+
+export function rejectEntry(format: ImportFormat, row: ImportRow): RejectEntry {
+  const where = isTextFormat(format) ? { line: row.rowNumber } : { row: row.rowNumber };
+  return { ...where, ...(row.id !== undefined ? { id: row.id } : {}), code: row.error?.code ?? 'BAD_ROW', reason: row.error?.message ?? 'rejected' };
+}
+
+export function reportKey(jobId: string): string {
+  return `reports/imports/${jobId}.jsonl`;
+}
+
+export function partKey(jobId: string, fromRows: number, token: string): string {
+  return `reports/imports/${jobId}/${String(fromRows).padStart(12, '0')}-${token.slice(0, 8)}.jsonl`;
+}
+
+function encode(entries: RejectEntry[]): Uint8Array {
+  return new TextEncoder().encode(entries.map((e) => JSON.stringify(e)).join('\n') + '\n');
+}
+
+export async function writePart(objects: ObjectStore, key: string, entries: RejectEntry[]): Promise<void> {
+  await objects.putImmutable(key, encode(entries));
+}
+
+/** Concatenates the committed parts into the final report; returns its key. */
+export async function assembleReport(objects: ObjectStore, jobId: string, parts: string[]): Promise<string> {
+  const bodies = await Promise.all(parts.map((p) => objects.get(p)));
+  const total = bodies.reduce((s, b) => s + b.byteLength, 0);
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const b of bodies) {
+    out.set(b, at);
+    at += b.byteLength;
+  }
+  const key = reportKey(jobId);
+  await objects.putImmutable(key, out);
+  return key;
+}
+
+/** Reads a report (or part) back as entries (tests, tools). */
+export function parseReport(bytes: Uint8Array): RejectEntry[] {
+  return new TextDecoder()
+    .decode(bytes)
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as RejectEntry);
+}

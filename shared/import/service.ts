@@ -1,0 +1,173 @@
+/**
+ * The import side of Shoal: jobs from S3 events and from the API, job listing, and the queue
+ * message handling the `import` function delegates to (docs/imports.md).
+ */
+import type { S3Client } from '@aws-sdk/client-s3';
+import { ConfigError, NotFoundError, ValidationError } from '../errors.js';
+import { detectFormat, isSidecar, sidecarKeys } from './formats/index.js';
+import { emptyProgress, jobIdFor, toView, type ImportJob, type ImportJobView } from './job.js';
+import { runImportJob, type ImportDeps, type ImportJobMessage, type RunOutcome } from './runner.js';
+import { headObject, S3Source } from './s3-source.js';
+
+/** What the HTTP API needs. */
+export interface ImportApi {
+  createImport(collection: string, uri: string): Promise<{ job: ImportJobView; created: boolean }>;
+  listImports(collection: string): Promise<ImportJobView[]>;
+  getImport(collection: string, jobId: string): Promise<ImportJobView>;
+}
+
+/** An object under `imports/<collection>/` named in an S3 event notification. */
+export interface S3ObjectRef {
+  bucket: string;
+  /** Decoded key. */
+  key: string;
+  etag: string;
+  size: number;
+}
+
+const IMPORT_PREFIX = /^imports\/([^/]+)\/(.+)$/;
+
+/** `s3://bucket/key` → parts (ValidationError otherwise). */
+export function parseS3Uri(uri: string): { bucket: string; key: string } {
+  const m = /^s3:\/\/([^/]+)\/(.+)$/.exec(uri);
+  if (!m) throw new ValidationError('uri must look like s3://bucket/key', { field: 'uri' });
+  return { bucket: m[1], key: m[2] };
+}
+
+/** The collection an `imports/<collection>/...` key belongs to. */
+export function collectionOfKey(key: string): string | undefined {
+  return IMPORT_PREFIX.exec(key)?.[1];
+}
+
+export interface ImportServiceDeps extends Omit<ImportDeps, 'openSource' | 'findSidecar' | 'enqueue'> {
+  s3: S3Client;
+  /** Shoal's bucket. */
+  bucket: string;
+  /** Undefined: explicit imports are refused (the import queue is not configured). */
+  enqueue?: ImportDeps['enqueue'];
+}
+
+export class ImportService implements ImportApi {
+  private readonly deps: ImportDeps;
+
+  constructor(private readonly sdeps: ImportServiceDeps) {
+    const s3 = sdeps.s3;
+    this.deps = {
+      ...sdeps,
+      openSource: async (job) => new S3Source(s3, job.bucket, job.key, job.size, job.etag),
+      findSidecar: async (job) => {
+        for (const c of sidecarKeys(job.key)) {
+          try {
+            const h = await headObject(s3, job.bucket, c.key);
+            return { source: new S3Source(s3, job.bucket, c.key, h.size, h.etag), kind: c.kind };
+          } catch (err) {
+            if (!(err instanceof NotFoundError)) throw err;
+          }
+        }
+        return undefined;
+      },
+      enqueue: async (m) => {
+        if (!sdeps.enqueue) throw new ConfigError('the import queue is not configured (SHOAL_IMPORT_QUEUE_URL)');
+        await sdeps.enqueue(m);
+      },
+    };
+  }
+
+  private now(): number {
+    return (this.sdeps.now ?? Date.now)();
+  }
+
+  /** Creates (or finds) the job for an object; a job for an unsupported extension is created failed. */
+  async jobFor(collection: string, obj: S3ObjectRef): Promise<{ job: ImportJob; created: boolean }> {
+    const meta = await this.sdeps.catalog.getCollection(collection);
+    const format = detectFormat(obj.key);
+    const base = { collection, generation: meta.generation, bucket: obj.bucket, key: obj.key, etag: obj.etag };
+    const job: ImportJob = {
+      ...base,
+      ...emptyProgress(),
+      jobId: jobIdFor(base),
+      size: obj.size,
+      state: 'queued',
+      createdAt: new Date(this.now()).toISOString(),
+      invocations: 0,
+    };
+    if (format) job.format = format;
+    const out = await this.sdeps.jobs.create(job);
+    if (out.created && !format) {
+      await this.sdeps.jobs.finish(collection, job.jobId, undefined, { state: 'failed', error: `unsupported file type: ${obj.key} (supported: .jsonl, .jsonl.gz, .csv, .csv.gz, .parquet, .npy)` }, this.now());
+      return { job: (await this.sdeps.jobs.get(collection, job.jobId)) ?? job, created: true };
+    }
+    return out;
+  }
+
+  async createImport(collection: string, uri: string): Promise<{ job: ImportJobView; created: boolean }> {
+    const { bucket, key } = parseS3Uri(uri);
+    await this.sdeps.catalog.getCollection(collection);
+    if (isSidecar(key)) throw new ValidationError(`${key} is an ids sidecar of an .npy file; import the .npy file`, { field: 'uri' });
+    if (!this.sdeps.enqueue) throw new ConfigError('the import queue is not configured (SHOAL_IMPORT_QUEUE_URL)');
+    const head = await headObject(this.sdeps.s3, bucket, key);
+    const { job, created } = await this.jobFor(collection, { bucket, key, etag: head.etag, size: head.size });
+    // Queued jobs are (re)announced: a lost send from an earlier request cannot strand one; duplicates are harmless.
+    if (job.state === 'queued') await this.deps.enqueue({ type: 'import', collection, jobId: job.jobId });
+    return { job: toView(job), created };
+  }
+
+  async listImports(collection: string): Promise<ImportJobView[]> {
+    const meta = await this.sdeps.catalog.getCollection(collection);
+    return (await this.sdeps.jobs.list(collection)).filter((j) => j.generation === meta.generation).map((j) => toView(j));
+  }
+
+  async getImport(collection: string, jobId: string): Promise<ImportJobView> {
+    await this.sdeps.catalog.getCollection(collection);
+    const job = /^[0-9a-f]{24}$/.test(jobId) ? await this.sdeps.jobs.get(collection, jobId) : undefined;
+    if (!job) throw new NotFoundError(`import job ${JSON.stringify(jobId)} not found in collection ${JSON.stringify(collection)}`, { field: 'jobId' });
+    return toView(job);
+  }
+
+  /** Runs a job until done or the deadline (then it continues through the queue). */
+  run(collection: string, jobId: string, deadline: number): Promise<{ outcome: RunOutcome; job?: ImportJob }> {
+    return runImportJob(this.deps, collection, jobId, { deadline });
+  }
+
+  /** An S3 ObjectCreated record: the job for the object (created once), then run. Undefined when the key is not an import. */
+  async onObjectCreated(obj: S3ObjectRef, deadline: number): Promise<{ outcome: RunOutcome | 'ignored'; job?: ImportJob }> {
+    const collection = collectionOfKey(obj.key);
+    if (!collection || obj.key.endsWith('/') || isSidecar(obj.key)) return { outcome: 'ignored' };
+    let created: { job: ImportJob };
+    try {
+      created = await this.jobFor(collection, obj);
+    } catch (err) {
+      if (err instanceof NotFoundError) {
+        console.error(`import of s3://${obj.bucket}/${obj.key} ignored: collection ${JSON.stringify(collection)} does not exist`);
+        return { outcome: 'ignored' };
+      }
+      throw err;
+    }
+    return this.run(collection, created.job.jobId, deadline);
+  }
+
+  /** Fills in ETag and size from a HEAD (events without an ETag). */
+  async complete(obj: S3ObjectRef): Promise<S3ObjectRef> {
+    const h = await headObject(this.sdeps.s3, obj.bucket, obj.key);
+    return { ...obj, etag: h.etag, size: h.size };
+  }
+
+  /** Marks a job failed unless it already ended (poison messages). */
+  async markFailed(collection: string, jobId: string, reason: string): Promise<boolean> {
+    return this.sdeps.jobs.finish(collection, jobId, undefined, { state: 'failed', error: reason }, this.now());
+  }
+
+  /** The job a message or S3 object refers to (for poison handling). */
+  async jobIdOf(obj: S3ObjectRef): Promise<{ collection: string; jobId: string } | undefined> {
+    const collection = collectionOfKey(obj.key);
+    if (!collection) return undefined;
+    try {
+      const meta = await this.sdeps.catalog.getCollection(collection);
+      return { collection, jobId: jobIdFor({ collection, generation: meta.generation, bucket: obj.bucket, key: obj.key, etag: obj.etag }) };
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+export type { ImportJobMessage };

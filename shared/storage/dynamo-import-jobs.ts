@@ -1,0 +1,210 @@
+/**
+ * Import jobs in the Catalog table (DESIGN §4): `pk=COL#<name>`, `sk=IMPORT#<jobId>`, the job's
+ * fields as top-level attributes (checkpoint as a map, report parts as a list). Creation is one
+ * conditional put (`attribute_not_exists`), every transition one conditional update: the lease
+ * token guards progress writes, terminal states are never left. Items are validated with zod.
+ */
+import { GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { z } from 'zod';
+import { CorruptDataError } from '../errors.js';
+import { IMPORT_STATES, type FinishInput, type ImportJob, type ImportJobStore, type ImportProgress } from '../import/job.js';
+import { awsErrorName } from './clients.js';
+
+const SK_PREFIX = 'IMPORT#';
+const colPk = (name: string): string => `COL#${name}`;
+const nonNeg = z.number().nonnegative();
+
+const itemSchema = z.object({
+  jobId: z.string(),
+  collection: z.string(),
+  generation: z.number().int().positive(),
+  bucket: z.string(),
+  key: z.string(),
+  etag: z.string(),
+  size: nonNeg,
+  format: z.enum(['jsonl', 'jsonl.gz', 'csv', 'csv.gz', 'parquet', 'npy']).optional(),
+  state: z.enum(IMPORT_STATES),
+  createdAt: z.string(),
+  startedAt: z.string().optional(),
+  finishedAt: z.string().optional(),
+  error: z.string().optional(),
+  report: z.string().optional(),
+  invocations: z.number().int().nonnegative(),
+  leaseToken: z.string().optional(),
+  leaseUntil: z.number().optional(),
+  rowsRead: nonNeg,
+  rowsWritten: nonNeg,
+  rowsRejected: nonNeg,
+  bytesRead: nonNeg,
+  checkpoint: z.object({ rows: nonNeg, offset: nonNeg.optional(), sidecarOffset: nonNeg.optional() }),
+  reportParts: z.array(z.string()),
+});
+
+function toJob(raw: unknown): ImportJob {
+  const parsed = itemSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new CorruptDataError(`malformed import job: ${issue ? `${issue.path.join('.')}: ${issue.message}` : 'invalid'}`, { cause: parsed.error });
+  }
+  return parsed.data;
+}
+
+function isConditionFailure(err: unknown): boolean {
+  return awsErrorName(err) === 'ConditionalCheckFailedException';
+}
+
+export class DynamoImportJobs implements ImportJobStore {
+  constructor(private readonly opts: { ddb: DynamoDBDocumentClient; table: string }) {}
+
+  private key(collection: string, jobId: string) {
+    return { pk: colPk(collection), sk: `${SK_PREFIX}${jobId}` };
+  }
+
+  async create(job: ImportJob): Promise<{ job: ImportJob; created: boolean }> {
+    try {
+      await this.opts.ddb.send(
+        new PutCommand({ TableName: this.opts.table, Item: { ...this.key(job.collection, job.jobId), ...job }, ConditionExpression: 'attribute_not_exists(pk)' }),
+      );
+      return { job, created: true };
+    } catch (err) {
+      if (!isConditionFailure(err)) throw err;
+      const existing = await this.get(job.collection, job.jobId);
+      if (!existing) throw err;
+      return { job: existing, created: false };
+    }
+  }
+
+  async get(collection: string, jobId: string): Promise<ImportJob | undefined> {
+    const res = await this.opts.ddb.send(new GetCommand({ TableName: this.opts.table, Key: this.key(collection, jobId), ConsistentRead: true }));
+    return res.Item ? toJob(res.Item) : undefined;
+  }
+
+  async list(collection: string, limit = 100): Promise<ImportJob[]> {
+    const jobs: ImportJob[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const res = await this.opts.ddb.send(
+        new QueryCommand({
+          TableName: this.opts.table,
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
+          ExpressionAttributeValues: { ':pk': colPk(collection), ':p': SK_PREFIX },
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      for (const raw of res.Items ?? []) jobs.push(toJob(raw));
+      startKey = res.LastEvaluatedKey;
+    } while (startKey);
+    return jobs.sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : a.jobId < b.jobId ? -1 : 1)).slice(0, limit);
+  }
+
+  async claim(collection: string, jobId: string, token: string, leaseUntil: number, now: number): Promise<ImportJob | undefined> {
+    try {
+      const res = await this.opts.ddb.send(
+        new UpdateCommand({
+          TableName: this.opts.table,
+          Key: this.key(collection, jobId),
+          UpdateExpression: 'SET #s = :running, leaseToken = :t, leaseUntil = :lu, startedAt = if_not_exists(startedAt, :iso) ADD invocations :one',
+          ConditionExpression: 'attribute_exists(pk) AND #s IN (:queued, :running) AND (attribute_not_exists(leaseUntil) OR leaseUntil < :now OR leaseToken = :t)',
+          ExpressionAttributeNames: { '#s': 'state' },
+          ExpressionAttributeValues: {
+            ':running': 'running',
+            ':queued': 'queued',
+            ':t': token,
+            ':lu': leaseUntil,
+            ':now': now,
+            ':iso': new Date(now).toISOString(),
+            ':one': 1,
+          },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return toJob(res.Attributes);
+    } catch (err) {
+      if (isConditionFailure(err)) return undefined;
+      throw err;
+    }
+  }
+
+  private progressSet(progress: ImportProgress): { expr: string; values: Record<string, unknown> } {
+    return {
+      expr: 'rowsRead = :rr, rowsWritten = :rw, rowsRejected = :rj, bytesRead = :br, checkpoint = :cp, reportParts = :parts',
+      values: {
+        ':rr': progress.rowsRead,
+        ':rw': progress.rowsWritten,
+        ':rj': progress.rowsRejected,
+        ':br': progress.bytesRead,
+        ':cp': progress.checkpoint,
+        ':parts': progress.reportParts,
+      },
+    };
+  }
+
+  private async conditional(input: ConstructorParameters<typeof UpdateCommand>[0]): Promise<boolean> {
+    try {
+      await this.opts.ddb.send(new UpdateCommand(input));
+      return true;
+    } catch (err) {
+      if (isConditionFailure(err)) return false;
+      throw err;
+    }
+  }
+
+  async save(collection: string, jobId: string, token: string, progress: ImportProgress, leaseUntil: number): Promise<boolean> {
+    const p = this.progressSet(progress);
+    return this.conditional({
+      TableName: this.opts.table,
+      Key: this.key(collection, jobId),
+      UpdateExpression: `SET ${p.expr}, leaseUntil = :lu`,
+      ConditionExpression: 'leaseToken = :t AND #s = :running',
+      ExpressionAttributeNames: { '#s': 'state' },
+      ExpressionAttributeValues: { ...p.values, ':lu': leaseUntil, ':t': token, ':running': 'running' },
+    });
+  }
+
+  async release(collection: string, jobId: string, token: string, progress: ImportProgress): Promise<boolean> {
+    const p = this.progressSet(progress);
+    return this.conditional({
+      TableName: this.opts.table,
+      Key: this.key(collection, jobId),
+      UpdateExpression: `SET ${p.expr} REMOVE leaseToken, leaseUntil`,
+      ConditionExpression: 'leaseToken = :t AND #s = :running',
+      ExpressionAttributeNames: { '#s': 'state' },
+      ExpressionAttributeValues: { ...p.values, ':t': token, ':running': 'running' },
+    });
+  }
+
+  async finish(collection: string, jobId: string, token: string | undefined, input: FinishInput, now: number): Promise<boolean> {
+    const sets = ['#s = :state', 'finishedAt = :fin'];
+    const values: Record<string, unknown> = { ':state': input.state, ':fin': new Date(now).toISOString() };
+    if (input.error !== undefined) {
+      sets.push('#e = :err');
+      values[':err'] = input.error;
+    }
+    if (input.report !== undefined) {
+      sets.push('report = :rep');
+      values[':rep'] = input.report;
+    }
+    if (input.progress) {
+      const p = this.progressSet(input.progress);
+      sets.push(p.expr);
+      Object.assign(values, p.values);
+    }
+    let condition: string;
+    if (token !== undefined) {
+      condition = 'leaseToken = :t';
+      values[':t'] = token;
+    } else {
+      condition = 'attribute_exists(pk) AND #s IN (:queued, :running)';
+      values[':queued'] = 'queued';
+      values[':running'] = 'running';
+    }
+    return this.conditional({
+      TableName: this.opts.table,
+      Key: this.key(collection, jobId),
+      UpdateExpression: `SET ${sets.join(', ')} REMOVE leaseToken, leaseUntil`,
+      ConditionExpression: condition,
+      ExpressionAttributeNames: { '#s': 'state', ...(input.error !== undefined ? { '#e': 'error' } : {}) },
+      ExpressionAttributeValues: values,
+    });
+  }
+}
