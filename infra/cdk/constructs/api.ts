@@ -1,0 +1,125 @@
+/**
+ * The HTTP API (payload format 2.0): every v1 route of `shared/api/router.ts` as an explicit route
+ * (so API Gateway's detailed metrics give latency per route), plus `$default` so that anything else
+ * still reaches the router and gets its JSON 404/405. All routes share one Lambda integration (the
+ * api function serves them all) and one REQUEST authorizer over hashed API keys, cached 5 minutes.
+ */
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
+import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpLambdaAuthorizer, HttpLambdaResponseType } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
+import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { acknowledge } from '../nag.js';
+import { Construct } from 'constructs';
+import { AUTHORIZER_CACHE_TTL, type ShoalSettings } from '../settings.js';
+
+/** The v1 routes (shared/api/router.ts). `{name}` is the collection. */
+export const V1_ROUTES: ReadonlyArray<{ method: apigwv2.HttpMethod; path: string }> = [
+  { method: apigwv2.HttpMethod.GET, path: '/v1/health' },
+  { method: apigwv2.HttpMethod.GET, path: '/v1/collections' },
+  { method: apigwv2.HttpMethod.POST, path: '/v1/collections' },
+  { method: apigwv2.HttpMethod.GET, path: '/v1/collections/{name}' },
+  { method: apigwv2.HttpMethod.DELETE, path: '/v1/collections/{name}' },
+  { method: apigwv2.HttpMethod.POST, path: '/v1/collections/{name}/vectors' },
+  { method: apigwv2.HttpMethod.POST, path: '/v1/collections/{name}/vectors/get' },
+  { method: apigwv2.HttpMethod.POST, path: '/v1/collections/{name}/vectors/delete' },
+  { method: apigwv2.HttpMethod.POST, path: '/v1/collections/{name}/search' },
+  { method: apigwv2.HttpMethod.POST, path: '/v1/collections/{name}/index' },
+  { method: apigwv2.HttpMethod.GET, path: '/v1/collections/{name}/versions' },
+];
+
+export interface ApiProps {
+  settings: ShoalSettings;
+  handler: lambda.IFunction;
+  authorizer: lambda.IFunction;
+}
+
+export class Api extends Construct {
+  readonly httpApi: apigwv2.HttpApi;
+  readonly stage: apigwv2.HttpStage;
+  readonly accessLogs: logs.LogGroup;
+  readonly url: string;
+
+  constructor(scope: Construct, id: string, props: ApiProps) {
+    super(scope, id);
+    const { settings } = props;
+    const prod = settings.stage === 'prod';
+
+    const authorizer = new HttpLambdaAuthorizer('ApiKey', props.authorizer, {
+      authorizerName: `${settings.prefix}-api-key`,
+      responseTypes: [HttpLambdaResponseType.SIMPLE],
+      identitySource: ['$request.header.Authorization'],
+      resultsCacheTtl: AUTHORIZER_CACHE_TTL,
+    });
+    const integration = new HttpLambdaIntegration('Api', props.handler, {
+      payloadFormatVersion: apigwv2.PayloadFormatVersion.VERSION_2_0,
+    });
+
+    this.httpApi = new apigwv2.HttpApi(this, 'HttpApi', {
+      apiName: `${settings.prefix}-api`,
+      description: 'Shoal vector database, HTTP API v1',
+      createDefaultStage: false,
+      defaultAuthorizer: authorizer,
+      defaultIntegration: integration,
+      corsPreflight: {
+        allowOrigins: settings.corsOrigins,
+        allowMethods: [apigwv2.CorsHttpMethod.GET, apigwv2.CorsHttpMethod.POST, apigwv2.CorsHttpMethod.DELETE],
+        allowHeaders: ['Authorization', 'Content-Type'],
+        maxAge: Duration.hours(1),
+      },
+    });
+    for (const route of V1_ROUTES) {
+      this.httpApi.addRoutes({ path: route.path, methods: [route.method], integration });
+    }
+    // $default (authorized) also catches OPTIONS; this route lets CORS preflights through without a key.
+    // API Gateway answers them from the CORS configuration and never calls the integration.
+    const [preflight] = this.httpApi.addRoutes({
+      path: '/{proxy+}',
+      methods: [apigwv2.HttpMethod.OPTIONS],
+      integration,
+      authorizer: new apigwv2.HttpNoneAuthorizer(),
+    });
+    acknowledge(preflight, 'AwsSolutions-APIG4', 'CORS preflight (OPTIONS) carries no credentials by design; API Gateway answers it from the CORS configuration.');
+
+    this.accessLogs = new logs.LogGroup(this, 'AccessLogs', {
+      retention: prod ? logs.RetentionDays.THREE_MONTHS : logs.RetentionDays.TWO_WEEKS,
+      removalPolicy: prod ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
+    });
+    this.stage = new apigwv2.HttpStage(this, 'DefaultStage', {
+      httpApi: this.httpApi,
+      stageName: '$default',
+      autoDeploy: true,
+      detailedMetricsEnabled: true,
+      throttle: settings.throttle,
+      accessLogSettings: {
+        destination: new apigwv2.LogGroupLogDestination(this.accessLogs),
+        format: apigwv2AccessLogFormat(),
+      },
+    });
+    this.url = this.stage.url;
+  }
+}
+
+/** JSON access-log lines: who (key id from the authorizer), what route, status, latency, errors. */
+function apigwv2AccessLogFormat(): AccessLogFormat {
+  // AccessLogFormat lives in aws-apigateway; custom() takes any $context template.
+  const fields = {
+    requestId: '$context.requestId',
+    ip: '$context.identity.sourceIp',
+    requestTime: '$context.requestTime',
+    routeKey: '$context.routeKey',
+    status: '$context.status',
+    protocol: '$context.protocol',
+    responseLength: '$context.responseLength',
+    latencyMs: '$context.responseLatency',
+    integrationLatencyMs: '$context.integrationLatency',
+    integrationStatus: '$context.integrationStatus',
+    integrationError: '$context.integrationErrorMessage',
+    authorizerError: '$context.authorizer.error',
+    keyId: '$context.authorizer.keyId',
+    userAgent: '$context.identity.userAgent',
+  };
+  return AccessLogFormat.custom(JSON.stringify(fields));
+}

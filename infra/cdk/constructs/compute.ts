@@ -1,0 +1,220 @@
+/**
+ * The functions: api (all v1 routes), index-builder (build queue + 1-minute tick), N shard-search
+ * slots, and the API-key authorizer. Each gets exactly the permissions its code path uses:
+ *
+ * | function      | DynamoDB                               | S3                                   | SQS / Lambda               |
+ * |---------------|----------------------------------------|--------------------------------------|----------------------------|
+ * | api           | read/write Catalog, Records (+bySeq)   | GetObject shards/ deletes/           | SendMessage build queue; Invoke searcher slots |
+ * | index-builder | read/write Catalog, Records (+bySeq)   | Get/Put/Delete shards/ deletes/, List | consume build queue        |
+ * | shard-search  | —                                      | GetObject shards/ deletes/           | —                          |
+ * | authorizer    | GetItem Catalog, keys `APIKEY#…` only  | —                                    | —                          |
+ */
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
+import { acknowledge, acknowledgeFindings } from '../nag.js';
+import { Construct } from 'constructs';
+import { BY_SEQ_INDEX } from '../../../shared/storage/tables.js';
+import {
+  BUILD_TICK,
+  BUILDER_EVENT_SOURCE,
+  FUNCTION_SIZING,
+  shardCacheMb,
+  serviceName,
+  shardDiskMb,
+  type FunctionRole,
+  type ShoalSettings,
+} from '../settings.js';
+import { ShoalFunction } from './shoal-function.js';
+
+export interface ComputeProps {
+  settings: ShoalSettings;
+  bucket: s3.IBucket;
+  catalogTable: dynamodb.ITable;
+  recordsTable: dynamodb.ITable;
+  buildQueue: sqs.IQueue;
+}
+
+/** The DynamoDB actions the storage adapters issue (shared/storage/dynamo-*.ts). */
+export const TABLE_RW_ACTIONS = [
+  'dynamodb:GetItem',
+  'dynamodb:BatchGetItem',
+  'dynamodb:Query',
+  'dynamodb:PutItem',
+  'dynamodb:UpdateItem',
+  'dynamodb:DeleteItem',
+  'dynamodb:ConditionCheckItem',
+];
+
+/** S3 prefixes holding index objects (DESIGN §4). */
+export const INDEX_PREFIXES = ['shards/', 'deletes/'];
+
+/** The searcher function name template (SHOAL_SHARD_SEARCH_FUNCTION); `{slot}` is 0..N-1. */
+export function shardSearchFunctionTemplate(settings: ShoalSettings): string {
+  return `${settings.prefix}-shard-search-{slot}`;
+}
+
+export class Compute extends Construct {
+  readonly api: ShoalFunction;
+  readonly indexBuilder: ShoalFunction;
+  readonly shardSearch: ShoalFunction[];
+  readonly authorizer: ShoalFunction;
+  /** Every Shoal-config function (not the authorizer), by role. */
+  readonly all: Record<string, ShoalFunction>;
+
+  constructor(scope: Construct, id: string, props: ComputeProps) {
+    super(scope, id);
+    const { settings, bucket, catalogTable, recordsTable, buildQueue } = props;
+    const prod = settings.stage === 'prod';
+    const logRetention = prod ? logs.RetentionDays.THREE_MONTHS : logs.RetentionDays.TWO_WEEKS;
+    const removalPolicy = prod ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
+    const template = shardSearchFunctionTemplate(settings);
+
+    // shared/config.ts: every function parses the whole schema at its first request (and fails the
+    // cold start on a missing or malformed variable), so each gets the required set.
+    const baseEnv = (role: FunctionRole): Record<string, string> => {
+      const sizing = FUNCTION_SIZING[role];
+      return {
+        SHOAL_BUCKET: bucket.bucketName,
+        SHOAL_CATALOG_TABLE: catalogTable.tableName,
+        SHOAL_RECORDS_TABLE: recordsTable.tableName,
+        SHOAL_BUILD_QUEUE_URL: buildQueue.queueUrl,
+        SHOAL_SHARD_SEARCH_FUNCTION: template,
+        SHOAL_SEARCH_SLOTS: String(settings.searchSlots),
+        SHOAL_SHARD_CACHE_MB: String(shardCacheMb(sizing.memoryMb)),
+        SHOAL_SHARD_CACHE_DIR: '/tmp/shoal-shards',
+        SHOAL_SHARD_DISK_MB: String(shardDiskMb(sizing.ephemeralMb)),
+        SHOAL_BUILD_DELTA_MIN_ROWS: '1000',
+        SHOAL_BUILD_DELTA_MAX_AGE_S: '60',
+        ...(settings.gitSha ? { SHOAL_GIT_SHA: settings.gitSha } : {}),
+        // For the EMF metrics (docs/operations.md): Powertools reads these.
+        POWERTOOLS_METRICS_NAMESPACE: 'Shoal',
+        POWERTOOLS_SERVICE_NAME: serviceName(settings, role),
+      };
+    };
+    const make = (idPart: string, role: FunctionRole, entry: string, description: string, extra?: { functionName?: string; environment?: Record<string, string> }) => {
+      const sizing = FUNCTION_SIZING[role];
+      return new ShoalFunction(this, idPart, {
+        entry,
+        description,
+        memoryMb: sizing.memoryMb,
+        timeout: sizing.timeout,
+        ephemeralMb: sizing.ephemeralMb,
+        environment: extra?.environment ?? baseEnv(role),
+        logRetention,
+        removalPolicy,
+        ...(extra?.functionName ? { functionName: extra.functionName } : {}),
+      });
+    };
+
+    this.api = make('Api', 'api', 'functions/api/handler.ts', 'Shoal HTTP API v1 (all routes) and search coordinator');
+    this.indexBuilder = make('IndexBuilder', 'indexBuilder', 'functions/index-builder/handler.ts', 'Shoal index builder (build queue + tick)');
+    this.shardSearch = [];
+    for (let slot = 0; slot < settings.searchSlots; slot++) {
+      this.shardSearch.push(
+        make(`ShardSearch${slot}`, 'shardSearch', 'functions/shard-search/handler.ts', `Shoal searcher slot ${slot}`, {
+          functionName: template.replace('{slot}', String(slot)),
+        }),
+      );
+    }
+    this.authorizer = make('Authorizer', 'authorizer', 'functions/authorizer/handler.ts', 'Shoal API-key authorizer (hashed keys in the catalog)', {
+      environment: { SHOAL_CATALOG_TABLE: catalogTable.tableName },
+    });
+    this.all = { api: this.api, indexBuilder: this.indexBuilder, ...Object.fromEntries(this.shardSearch.map((f, i) => [`shardSearch${i}`, f])) };
+
+    // --- Permissions.
+    const recordsIndexArn = `${recordsTable.tableArn}/index/${BY_SEQ_INDEX}`;
+    const objectArns = (prefixes: string[]) => prefixes.map((p) => bucket.arnForObjects(`${p}*`));
+    const tablesRw = new iam.PolicyStatement({
+      sid: 'TablesReadWrite',
+      actions: TABLE_RW_ACTIONS,
+      resources: [catalogTable.tableArn, recordsTable.tableArn, recordsIndexArn],
+    });
+    const readIndexObjects = new iam.PolicyStatement({
+      sid: 'ReadIndexObjects',
+      actions: ['s3:GetObject'],
+      resources: objectArns(INDEX_PREFIXES),
+    });
+
+    // api: rows and catalog, shards for in-process search, wake the builder, invoke the searcher slots.
+    this.api.role.addToPolicy(tablesRw);
+    this.api.role.addToPolicy(readIndexObjects);
+    this.api.role.addToPolicy(new iam.PolicyStatement({ sid: 'WakeBuilder', actions: ['sqs:SendMessage'], resources: [buildQueue.queueArn] }));
+    this.api.role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'InvokeSearcherSlots',
+        actions: ['lambda:InvokeFunction'],
+        resources: this.shardSearch.map((f) => f.fn.functionArn),
+      }),
+    );
+
+    // index-builder: rows and catalog, writes and collects shards and bitmaps.
+    this.indexBuilder.role.addToPolicy(tablesRw);
+    this.indexBuilder.role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'WriteIndexObjects',
+        actions: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'],
+        resources: objectArns(INDEX_PREFIXES),
+      }),
+    );
+    this.indexBuilder.role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'ListIndexObjects',
+        actions: ['s3:ListBucket'],
+        resources: [bucket.bucketArn],
+        conditions: { StringLike: { 's3:prefix': INDEX_PREFIXES.map((p) => `${p}*`) } },
+      }),
+    );
+    this.indexBuilder.fn.addEventSource(
+      new SqsEventSource(buildQueue, {
+        batchSize: BUILDER_EVENT_SOURCE.batchSize,
+        maxConcurrency: BUILDER_EVENT_SOURCE.maxConcurrency,
+        reportBatchItemFailures: true,
+      }),
+    );
+    new events.Rule(this, 'BuildTick', {
+      description: 'Shoal index-builder catch-up tick',
+      schedule: events.Schedule.rate(BUILD_TICK),
+      targets: [new targets.LambdaFunction(this.indexBuilder.fn, { retryAttempts: 0, maxEventAge: Duration.minutes(1) })],
+    });
+
+    // shard-search: shards and bitmaps, nothing else.
+    for (const f of this.shardSearch) f.role.addToPolicy(readIndexObjects);
+
+    // authorizer: one GetItem on API-key items.
+    this.authorizer.role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'ReadApiKeys',
+        actions: ['dynamodb:GetItem'],
+        resources: [catalogTable.tableArn],
+        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['APIKEY#*'] } },
+      }),
+    );
+
+    // --- cdk-nag: the wildcards that remain are scoped to one resource each.
+    for (const f of [this.api, this.indexBuilder, ...this.shardSearch, this.authorizer]) {
+      acknowledgeFindings(f.role, [
+        {
+          // The function's own log group ARN ends in ":*" (its log streams).
+          pattern: /^AwsSolutions-IAM5\[Resource::<[A-Za-z0-9]+Logs[A-Za-z0-9]+\.Arn>\]$|^AwsSolutions-IAM5\[Resource::.*:\*\]$/,
+          reason: "Log-stream wildcard of the function's own log group only (CreateLogStream/PutLogEvents).",
+        },
+        {
+          pattern: /^AwsSolutions-IAM5\[Resource::.*\/(shards|deletes)\/\*\]$/,
+          reason: 'Object-prefix wildcards shards/* and deletes/* of the data bucket: shard and bitmap keys are content-addressed and not known in advance.',
+        },
+        {
+          pattern: /^AwsSolutions-IAM5\[Resource::\*\]$/,
+          reason: 'X-Ray PutTraceSegments/PutTelemetryRecords (active tracing) support no resource-level permissions; the only statement with Resource "*".',
+        },
+      ]);
+      acknowledge(f.fn, 'AwsSolutions-L1', 'nodejs22.x is the runtime Shoal is built and tested for; moving to nodejs24.x is a deliberate, tested change.');
+    }
+  }
+}

@@ -1,0 +1,276 @@
+/**
+ * Dashboard and alarms. Built-in metrics (API Gateway, Lambda, SQS) work from the first deploy; the
+ * Shoal metrics (builder lag, shard-cache hits) are EMF lines the functions emit under the `Shoal`
+ * namespace — their names and dimensions are the contract in docs/operations.md ("Metrics").
+ */
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import type * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
+import * as cw from 'aws-cdk-lib/aws-cloudwatch';
+import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subs from 'aws-cdk-lib/aws-sns-subscriptions';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { serviceName, type FunctionRole, type ShoalSettings } from '../settings.js';
+import { V1_ROUTES } from './api.js';
+import type { ShoalFunction } from './shoal-function.js';
+
+/** The EMF metrics the dashboard and alarms read (namespace `Shoal`, dimension `service`). */
+export const SHOAL_METRICS = {
+  namespace: 'Shoal',
+  /** index-builder, per tick and per build: max over collections of (last allocated seq − manifest watermark). */
+  builderLag: 'BuilderLagSeq',
+  /** shard-search and api (in-process search): shard loads served from memory / disk / S3. */
+  cacheHit: 'ShardCacheHit',
+  cacheMiss: 'ShardCacheMiss',
+} as const;
+
+export interface MonitoringProps {
+  settings: ShoalSettings;
+  httpApi: apigwv2.HttpApi;
+  stage: apigwv2.HttpStage;
+  functions: { api: ShoalFunction; indexBuilder: ShoalFunction; shardSearch: ShoalFunction[]; authorizer: ShoalFunction };
+  buildQueue: sqs.IQueue;
+  buildDlq: sqs.IQueue;
+  importQueue: sqs.IQueue;
+  importDlq: sqs.IQueue;
+}
+
+const MINUTE = Duration.minutes(1);
+const FIVE_MINUTES = Duration.minutes(5);
+
+export class Monitoring extends Construct {
+  readonly dashboard: cw.Dashboard;
+  readonly topic: sns.Topic;
+  readonly alarms: Record<string, cw.Alarm> = {};
+
+  constructor(scope: Construct, id: string, props: MonitoringProps) {
+    super(scope, id);
+    const { settings, httpApi, functions } = props;
+    const prod = settings.stage === 'prod';
+
+    // Alarm topic, encrypted with a key CloudWatch may use (the AWS-managed SNS key does not allow it).
+    const key = new kms.Key(this, 'AlarmTopicKey', {
+      description: `${settings.prefix} alarm topic encryption`,
+      enableKeyRotation: true,
+      removalPolicy: prod ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
+    });
+    key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'AllowCloudWatchAlarms',
+        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        resources: ['*'],
+      }),
+    );
+    this.topic = new sns.Topic(this, 'AlarmTopic', { displayName: `${settings.prefix} alarms`, masterKey: key, enforceSSL: true });
+    if (settings.alarmEmail) this.topic.addSubscription(new subs.EmailSubscription(settings.alarmEmail));
+    const action = new cwActions.SnsAction(this.topic);
+
+    const shoalMetric = (metricName: string, role: FunctionRole, statistic: string): cw.Metric =>
+      new cw.Metric({
+        namespace: SHOAL_METRICS.namespace,
+        metricName,
+        dimensionsMap: { service: serviceName(settings, role) },
+        statistic,
+        period: MINUTE,
+      });
+    const routeMetric = (route: (typeof V1_ROUTES)[number], statistic: string): cw.Metric =>
+      new cw.Metric({
+        namespace: 'AWS/ApiGateway',
+        metricName: 'Latency',
+        // Detailed (per-route) metrics of an HTTP API: ApiId, Stage, Method, Resource.
+        dimensionsMap: { ApiId: httpApi.apiId, Stage: props.stage.stageName, Method: route.method, Resource: route.path },
+        statistic,
+        period: MINUTE,
+        label: `${route.method} ${route.path} ${statistic}`,
+      });
+    const dlqDepth = (q: sqs.IQueue, label?: string) =>
+      q.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period: MINUTE, ...(label ? { label } : {}) });
+
+    // --- Alarms.
+    const add = (alarmId: string, alarm: cw.Alarm) => {
+      alarm.addAlarmAction(action);
+      alarm.addOkAction(action);
+      this.alarms[alarmId] = alarm;
+    };
+    for (const [alarmId, q, what] of [
+      ['BuildDlqNotEmpty', props.buildDlq, 'build'],
+      ['ImportDlqNotEmpty', props.importDlq, 'import'],
+    ] as const) {
+      add(
+        alarmId,
+        new cw.Alarm(this, alarmId, {
+          alarmName: `${settings.prefix}-${what}-dlq-not-empty`,
+          alarmDescription: `Messages in the ${what} dead-letter queue (docs/operations.md#${what}-dlq-not-empty).`,
+          metric: dlqDepth(q),
+          threshold: 1,
+          comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+          evaluationPeriods: 1,
+          treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+        }),
+      );
+    }
+    const requests = httpApi.metricCount({ period: FIVE_MINUTES, statistic: 'Sum' });
+    const errors5xx = httpApi.metricServerError({ period: FIVE_MINUTES, statistic: 'Sum' });
+    const rate5xx = new cw.MathExpression({
+      // Ignore the rate while traffic is too thin to mean anything (< 20 requests in 5 minutes).
+      expression: 'IF(requests >= 20, 100 * errors / requests, 0)',
+      usingMetrics: { requests, errors: errors5xx },
+      period: FIVE_MINUTES,
+      label: '5xx rate (%)',
+    });
+    add(
+      'Api5xxRate',
+      new cw.Alarm(this, 'Api5xxRate', {
+        alarmName: `${settings.prefix}-api-5xx-rate`,
+        alarmDescription: 'More than 1 % of API requests answered 5xx for 10 minutes (docs/operations.md#api-5xx-rate).',
+        metric: rate5xx,
+        threshold: 1,
+        comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 2,
+        treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+      }),
+    );
+    const builderLag = shoalMetric(SHOAL_METRICS.builderLag, 'indexBuilder', 'Maximum');
+    add(
+      'BuilderLag',
+      new cw.Alarm(this, 'BuilderLag', {
+        alarmName: `${settings.prefix}-builder-lag`,
+        alarmDescription: `Unindexed rows (seq − watermark) above ${settings.builderLagAlarmRows} for 15 minutes (docs/operations.md#builder-lag).`,
+        metric: builderLag,
+        threshold: settings.builderLagAlarmRows,
+        comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 15,
+        treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+      }),
+    );
+    add(
+      'BuildQueueAge',
+      new cw.Alarm(this, 'BuildQueueAge', {
+        alarmName: `${settings.prefix}-build-queue-age`,
+        alarmDescription: 'The oldest build wake-up is older than 15 minutes: the builder is not keeping up (docs/operations.md#build-queue-age).',
+        metric: props.buildQueue.metricApproximateAgeOfOldestMessage({ statistic: 'Maximum', period: MINUTE }),
+        threshold: 15 * 60,
+        comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 5,
+        treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+      }),
+    );
+    add(
+      'BuilderErrors',
+      new cw.Alarm(this, 'BuilderErrors', {
+        alarmName: `${settings.prefix}-builder-errors`,
+        alarmDescription: 'The index builder crashed or timed out in 3 of the last 5 minutes (docs/operations.md#builder-errors).',
+        metric: functions.indexBuilder.fn.metricErrors({ period: MINUTE, statistic: 'Sum' }),
+        threshold: 1,
+        comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 5,
+        datapointsToAlarm: 3,
+        treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+      }),
+    );
+    const allFunctions = [functions.api, functions.indexBuilder, ...functions.shardSearch, functions.authorizer];
+    const throttleMetrics = Object.fromEntries(allFunctions.map((f, i) => [`t${i}`, f.fn.metricThrottles({ period: MINUTE, statistic: 'Sum' })]));
+    const throttles = new cw.MathExpression({
+      expression: Object.keys(throttleMetrics).join(' + '),
+      usingMetrics: throttleMetrics,
+      period: MINUTE,
+      label: 'Lambda throttles (all Shoal functions)',
+    });
+    add(
+      'FunctionThrottles',
+      new cw.Alarm(this, 'FunctionThrottles', {
+        alarmName: `${settings.prefix}-function-throttles`,
+        alarmDescription: 'Lambda throttled Shoal functions in 3 of the last 5 minutes (docs/operations.md#function-throttles).',
+        metric: throttles,
+        threshold: 1,
+        comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 5,
+        datapointsToAlarm: 3,
+        treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+      }),
+    );
+
+    // --- Dashboard.
+    const hits = shoalMetric(SHOAL_METRICS.cacheHit, 'shardSearch', 'Sum');
+    const misses = shoalMetric(SHOAL_METRICS.cacheMiss, 'shardSearch', 'Sum');
+    const apiHits = shoalMetric(SHOAL_METRICS.cacheHit, 'api', 'Sum');
+    const apiMisses = shoalMetric(SHOAL_METRICS.cacheMiss, 'api', 'Sum');
+    this.dashboard = new cw.Dashboard(this, 'Dashboard', {
+      dashboardName: `${settings.prefix}`,
+      defaultInterval: Duration.hours(3),
+    });
+    this.dashboard.addWidgets(
+      new cw.TextWidget({
+        markdown: `# Shoal ${settings.stage}\nRunbook: docs/operations.md. Alarms notify SNS topic \`${settings.prefix}\` alarms.`,
+        width: 24,
+        height: 2,
+      }),
+    );
+    this.dashboard.addWidgets(
+      new cw.GraphWidget({ title: 'Latency p50 per route (ms)', left: V1_ROUTES.map((r) => routeMetric(r, 'p50')), width: 12, height: 8, legendPosition: cw.LegendPosition.RIGHT }),
+      new cw.GraphWidget({ title: 'Latency p99 per route (ms)', left: V1_ROUTES.map((r) => routeMetric(r, 'p99')), width: 12, height: 8, legendPosition: cw.LegendPosition.RIGHT }),
+    );
+    this.dashboard.addWidgets(
+      new cw.GraphWidget({
+        title: 'Requests and errors',
+        left: [requests, httpApi.metricClientError({ period: FIVE_MINUTES, statistic: 'Sum' }), errors5xx],
+        right: [rate5xx],
+        width: 8,
+      }),
+      new cw.GraphWidget({
+        title: 'Function errors',
+        left: allFunctions.map((f) => f.fn.metricErrors({ period: MINUTE, statistic: 'Sum', label: f.node.id })),
+        width: 8,
+      }),
+      new cw.GraphWidget({
+        title: 'Function throttles',
+        left: allFunctions.map((f) => f.fn.metricThrottles({ period: MINUTE, statistic: 'Sum', label: f.node.id })),
+        width: 8,
+      }),
+    );
+    this.dashboard.addWidgets(
+      new cw.GraphWidget({
+        title: 'Queues: DLQ depth and build backlog',
+        left: [dlqDepth(props.buildDlq, 'build DLQ'), dlqDepth(props.importDlq, 'import DLQ')],
+        right: [
+          props.buildQueue.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period: MINUTE, label: 'build queue' }),
+          props.importQueue.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period: MINUTE, label: 'import queue' }),
+        ],
+        width: 8,
+      }),
+      new cw.GraphWidget({
+        title: 'Builder lag (rows = seq − watermark)',
+        left: [builderLag],
+        leftAnnotations: [{ value: settings.builderLagAlarmRows, label: 'alarm' }],
+        right: [props.buildQueue.metricApproximateAgeOfOldestMessage({ statistic: 'Maximum', period: MINUTE, label: 'oldest wake-up (s)' })],
+        width: 8,
+      }),
+      new cw.GraphWidget({
+        title: 'Shard-cache hit rate (%)',
+        left: [
+          new cw.MathExpression({ expression: 'IF(h + m > 0, 100 * h / (h + m), 0)', usingMetrics: { h: hits, m: misses }, period: MINUTE, label: 'searcher slots' }),
+          new cw.MathExpression({ expression: 'IF(ah + am > 0, 100 * ah / (ah + am), 0)', usingMetrics: { ah: apiHits, am: apiMisses }, period: MINUTE, label: 'api (in-process)' }),
+        ],
+        leftYAxis: { min: 0, max: 100 },
+        width: 8,
+      }),
+    );
+    this.dashboard.addWidgets(
+      new cw.GraphWidget({
+        title: 'Function duration p99 (ms)',
+        left: allFunctions.map((f) => f.fn.metricDuration({ period: MINUTE, statistic: 'p99', label: f.node.id })),
+        width: 12,
+      }),
+      new cw.GraphWidget({
+        title: 'Concurrent executions',
+        left: allFunctions.map((f) => f.fn.metric('ConcurrentExecutions', { period: MINUTE, statistic: 'Maximum', label: f.node.id })),
+        width: 12,
+      }),
+      new cw.AlarmStatusWidget({ title: 'Alarms', alarms: Object.values(this.alarms), width: 24 }),
+    );
+  }
+}

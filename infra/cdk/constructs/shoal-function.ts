@@ -1,0 +1,107 @@
+/**
+ * One Shoal Lambda function: `NodejsFunction` bundled locally by esbuild (no Docker) into a single
+ * ESM file, nodejs22.x on arm64, its own log group with retention, its own role (no AWS managed
+ * policies: the role may write to its own log group and nothing else until a grant adds more).
+ */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { RemovalPolicy, Size, type Duration } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction, OutputFormat, SourceMapMode } from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+
+/** The repository root (where package.json and package-lock.json live). */
+export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+
+/**
+ * ESM bundles may still contain CommonJS dependencies that call `require` (e.g. node built-ins
+ * inside the AWS SDK's CJS helpers); define it from `createRequire`, and `__filename`/`__dirname`.
+ */
+export const ESM_REQUIRE_BANNER =
+  "import { createRequire as __shoalCreateRequire } from 'node:module';" +
+  "import { fileURLToPath as __shoalFileURLToPath } from 'node:url';" +
+  "import { dirname as __shoalDirname } from 'node:path';" +
+  'const require = __shoalCreateRequire(import.meta.url);' +
+  'const __filename = __shoalFileURLToPath(import.meta.url);' +
+  'const __dirname = __shoalDirname(__filename);';
+
+export interface ShoalFunctionProps {
+  /** Entry file relative to the project root, e.g. `functions/api/handler.ts`. */
+  entry: string;
+  /** Explicit function name (searcher slots need one the coordinator can compute). */
+  functionName?: string;
+  description: string;
+  memoryMb: number;
+  timeout: Duration;
+  ephemeralMb?: number;
+  environment: Record<string, string>;
+  logRetention: logs.RetentionDays;
+  /** Log groups are kept (RETAIN) in prod, destroyed with the stack in dev. */
+  removalPolicy: RemovalPolicy;
+}
+
+export class ShoalFunction extends Construct {
+  readonly fn: NodejsFunction;
+  readonly role: iam.Role;
+  readonly logGroup: logs.LogGroup;
+
+  constructor(scope: Construct, id: string, props: ShoalFunctionProps) {
+    super(scope, id);
+    this.logGroup = new logs.LogGroup(this, 'Logs', {
+      ...(props.functionName ? { logGroupName: `/aws/lambda/${props.functionName}` } : {}),
+      retention: props.logRetention,
+      removalPolicy: props.removalPolicy,
+    });
+    this.role = new iam.Role(this, 'Role', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: `${props.description} (execution role)`,
+    });
+    // Instead of AWSLambdaBasicExecutionRole (logs:* on every log group): this log group only.
+    this.role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        resources: [this.logGroup.logGroupArn],
+      }),
+    );
+
+    this.fn = new NodejsFunction(this, 'Function', {
+      entry: path.join(PROJECT_ROOT, props.entry),
+      handler: 'handler',
+      projectRoot: PROJECT_ROOT,
+      depsLockFilePath: path.join(PROJECT_ROOT, 'package-lock.json'),
+      ...(props.functionName ? { functionName: props.functionName } : {}),
+      description: props.description,
+      runtime: lambda.Runtime.NODEJS_22_X,
+      architecture: lambda.Architecture.ARM_64,
+      memorySize: props.memoryMb,
+      timeout: props.timeout,
+      ephemeralStorageSize: Size.mebibytes(props.ephemeralMb ?? 512),
+      role: this.role,
+      logGroup: this.logGroup,
+      loggingFormat: lambda.LoggingFormat.JSON,
+      tracing: lambda.Tracing.ACTIVE,
+      environment: {
+        // Stack traces through the bundle's source map (sources themselves are not shipped).
+        NODE_OPTIONS: '--enable-source-maps',
+        ...props.environment,
+      },
+      bundling: {
+        format: OutputFormat.ESM,
+        target: 'node22',
+        mainFields: ['module', 'main'],
+        banner: ESM_REQUIRE_BANNER,
+        minify: true,
+        sourceMap: true,
+        sourceMapMode: SourceMapMode.EXTERNAL,
+        sourcesContent: false,
+        // The nodejs22.x runtime ships the AWS SDK v3; everything else (hnswlib-wasm with its
+        // base64-embedded .wasm, fake-indexeddb/auto behind a literal dynamic import, zod, middy,
+        // Powertools) is bundled into the one index.mjs.
+        externalModules: ['@aws-sdk/*'],
+        forceDockerBundling: false,
+      },
+    });
+  }
+}

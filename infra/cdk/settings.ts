@@ -1,0 +1,114 @@
+/**
+ * Deployment settings, read from CDK context (`-c key=value` or `cdk.json`), validated once.
+ * Nothing here looks anything up in an AWS account: `cdk synth` runs offline.
+ */
+import { Duration } from 'aws-cdk-lib';
+import type { Node } from 'constructs';
+
+export type Stage = 'dev' | 'prod';
+
+export interface ShoalSettings {
+  stage: Stage;
+  /** Resource-name prefix, e.g. `shoal-dev`. */
+  prefix: string;
+  /** Searcher slots: one shard-search function per slot (`<prefix>-shard-search-{slot}`). */
+  searchSlots: number;
+  /** Optional e-mail subscribed to the alarm topic. */
+  alarmEmail?: string;
+  /** Stamped into SHOAL_GIT_SHA (CI passes `-c gitSha=$GITHUB_SHA`). */
+  gitSha?: string;
+  /** Allowed CORS origins (comma-separated context `corsOrigins`; default `*`: bearer keys, no cookies). */
+  corsOrigins: string[];
+  /** HTTP API stage throttling. */
+  throttle: { rateLimit: number; burstLimit: number };
+  /** Builder-lag alarm threshold in rows (seq − watermark). */
+  builderLagAlarmRows: number;
+  /** Log retention for function and access logs. */
+  logRetentionDays: number;
+}
+
+/** Per-role function sizing. Memory ≤ 3008 MB so a new account (whose quota is 3008 MB) can deploy. */
+export const FUNCTION_SIZING = {
+  api: { memoryMb: 1769, timeout: Duration.seconds(30), ephemeralMb: 2048 },
+  indexBuilder: { memoryMb: 3008, timeout: Duration.minutes(5), ephemeralMb: 2048 },
+  shardSearch: { memoryMb: 2048, timeout: Duration.seconds(20), ephemeralMb: 2048 },
+  authorizer: { memoryMb: 256, timeout: Duration.seconds(5), ephemeralMb: 512 },
+} as const;
+
+/** The import function (planned) gets this timeout; its queue's visibility follows the same 6× rule. */
+export const IMPORT_FUNCTION_TIMEOUT = Duration.minutes(5);
+
+/** AWS: an SQS event source's visibility timeout should be at least 6× the function timeout. */
+export const VISIBILITY_FACTOR = 6;
+
+export const QUEUE_SETTINGS = {
+  maxReceiveCount: 5,
+  /** DLQs keep messages for the SQS maximum, 14 days. */
+  dlqRetention: Duration.days(14),
+  build: { visibilityTimeout: Duration.seconds(FUNCTION_SIZING.indexBuilder.timeout.toSeconds() * VISIBILITY_FACTOR) },
+  import: { visibilityTimeout: Duration.seconds(IMPORT_FUNCTION_TIMEOUT.toSeconds() * VISIBILITY_FACTOR) },
+} as const;
+
+/** The builder's SQS event source: batch size and the most concurrent builders it may start. */
+export const BUILDER_EVENT_SOURCE = { batchSize: 10, maxConcurrency: 2 } as const;
+
+/** The builder's catch-up tick. */
+export const BUILD_TICK = Duration.minutes(1);
+
+/** HTTP API authorizer cache. */
+export const AUTHORIZER_CACHE_TTL = Duration.minutes(5);
+
+/** Shard-cache memory budget (SHOAL_SHARD_CACHE_MB) for a function of `memoryMb`: half of it, within [16, 1536]. */
+export function shardCacheMb(memoryMb: number): number {
+  return Math.max(16, Math.min(1536, Math.floor(memoryMb / 2)));
+}
+
+/** Disk tier (SHOAL_SHARD_DISK_MB) for `ephemeralMb` of /tmp: three quarters of it. */
+export function shardDiskMb(ephemeralMb: number): number {
+  return Math.floor((ephemeralMb * 3) / 4);
+}
+
+function str(node: Node, key: string): string | undefined {
+  const v: unknown = node.tryGetContext(key);
+  if (v === undefined || v === null || v === '') return undefined;
+  return String(v);
+}
+
+function intIn(node: Node, key: string, def: number, min: number, max: number): number {
+  const raw = str(node, key);
+  if (raw === undefined) return def;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) throw new Error(`context ${key}=${raw}: must be an integer in [${min}, ${max}]`);
+  return n;
+}
+
+export function readSettings(node: Node): ShoalSettings {
+  const stageRaw = str(node, 'stage') ?? 'dev';
+  if (stageRaw !== 'dev' && stageRaw !== 'prod') throw new Error(`context stage=${stageRaw}: must be dev or prod`);
+  const stage: Stage = stageRaw;
+  const prod = stage === 'prod';
+  const alarmEmail = str(node, 'alarmEmail');
+  const gitSha = str(node, 'gitSha');
+  return {
+    stage,
+    prefix: `shoal-${stage}`,
+    // SHOAL_SEARCH_SLOTS accepts 1..64 (shared/config.ts).
+    searchSlots: intIn(node, 'searchSlots', 4, 1, 64),
+    ...(alarmEmail ? { alarmEmail } : {}),
+    ...(gitSha ? { gitSha } : {}),
+    corsOrigins: (str(node, 'corsOrigins') ?? '*').split(',').map((s) => s.trim()).filter(Boolean),
+    throttle: {
+      rateLimit: intIn(node, 'throttleRate', prod ? 500 : 50, 1, 10_000),
+      burstLimit: intIn(node, 'throttleBurst', prod ? 1000 : 100, 1, 5_000),
+    },
+    builderLagAlarmRows: intIn(node, 'builderLagAlarmRows', 100_000, 1, 1_000_000_000),
+    logRetentionDays: prod ? 90 : 14,
+  };
+}
+
+/** Function roles, and the `service` dimension (POWERTOOLS_SERVICE_NAME) each one's EMF metrics carry. */
+export type FunctionRole = keyof typeof FUNCTION_SIZING;
+const ROLE_SLUGS: Record<FunctionRole, string> = { api: 'api', indexBuilder: 'index-builder', shardSearch: 'shard-search', authorizer: 'authorizer' };
+export function serviceName(settings: ShoalSettings, role: FunctionRole): string {
+  return `${settings.prefix}-${ROLE_SLUGS[role]}`;
+}

@@ -1,0 +1,70 @@
+/**
+ * Stateless resources: the functions, the HTTP API and the monitoring. Takes the data stack's
+ * resources as references (one direction only), so it can be replaced freely.
+ */
+import { CfnOutput, Fn, Stack, type StackProps } from 'aws-cdk-lib';
+import type { Construct } from 'constructs';
+import { Api } from '../constructs/api.js';
+import { Compute } from '../constructs/compute.js';
+import { Monitoring } from '../constructs/monitoring.js';
+import type { ShoalSettings } from '../settings.js';
+import type { DataStack } from './data-stack.js';
+
+export interface ServiceStackProps extends StackProps {
+  settings: ShoalSettings;
+  data: DataStack;
+}
+
+export class ServiceStack extends Stack {
+  readonly compute: Compute;
+  readonly api: Api;
+  readonly monitoring: Monitoring;
+
+  constructor(scope: Construct, id: string, props: ServiceStackProps) {
+    super(scope, id, props);
+    const { settings, data } = props;
+
+    this.compute = new Compute(this, 'Compute', {
+      settings,
+      bucket: data.bucket,
+      catalogTable: data.catalogTable,
+      recordsTable: data.recordsTable,
+      buildQueue: data.buildQueue,
+    });
+    this.api = new Api(this, 'Api', { settings, handler: this.compute.api.fn, authorizer: this.compute.authorizer.fn });
+    this.monitoring = new Monitoring(this, 'Monitoring', {
+      settings,
+      httpApi: this.api.httpApi,
+      stage: this.api.stage,
+      functions: {
+        api: this.compute.api,
+        indexBuilder: this.compute.indexBuilder,
+        shardSearch: this.compute.shardSearch,
+        authorizer: this.compute.authorizer,
+      },
+      buildQueue: data.buildQueue,
+      buildDlq: data.buildDlq,
+      importQueue: data.importQueue,
+      importDlq: data.importDlq,
+    });
+
+    new CfnOutput(this, 'ApiUrl', { value: this.api.url, description: 'Shoal API base URL' });
+    new CfnOutput(this, 'BucketName', { value: data.bucket.bucketName, description: 'Data bucket (upload imports to s3://<bucket>/imports/<collection>/)' });
+    new CfnOutput(this, 'CatalogTableName', { value: data.catalogTable.tableName });
+    new CfnOutput(this, 'DashboardUrl', {
+      value: `https://${this.region}.console.aws.amazon.com/cloudwatch/home?region=${this.region}#dashboards:name=${settings.prefix}`,
+    });
+    // The key is generated and hashed locally; only its sha256 reaches DynamoDB (the authorizer hashes the bearer token the same way).
+    new CfnOutput(this, 'CreateApiKeyCommand', {
+      description: 'Creates an API key: prints it once; only its sha256 is stored in the catalog',
+      value: Fn.join('', [
+        'KEY=$(openssl rand -base64 32 | tr "+/" "-_" | tr -d "="); ',
+        'HASH=$(printf %s "$KEY" | openssl dgst -sha256 -r | cut -d" " -f1); ',
+        `aws dynamodb put-item --region ${this.region} --table-name `,
+        data.catalogTable.tableName,
+        ` --condition-expression "attribute_not_exists(pk)" --item "{\\"pk\\":{\\"S\\":\\"APIKEY#$HASH\\"},\\"sk\\":{\\"S\\":\\"META\\"},\\"keyId\\":{\\"S\\":\\"key-$(date +%s)\\"},\\"createdAt\\":{\\"S\\":\\"$(date -u +%FT%TZ)\\"}}" `,
+        '&& echo "API key: $KEY"',
+      ]),
+    });
+  }
+}
