@@ -27,16 +27,17 @@ export interface ShoalSettings {
   logRetentionDays: number;
 }
 
+/** The import function's timeout: each invocation works until 30 s before it, checkpoints and continues. */
+export const IMPORT_FUNCTION_TIMEOUT = Duration.minutes(5);
+
 /** Per-role function sizing. Memory ≤ 3008 MB so a new account (whose quota is 3008 MB) can deploy. */
 export const FUNCTION_SIZING = {
   api: { memoryMb: 1769, timeout: Duration.seconds(30), ephemeralMb: 2048 },
   indexBuilder: { memoryMb: 3008, timeout: Duration.minutes(5), ephemeralMb: 2048 },
   shardSearch: { memoryMb: 2048, timeout: Duration.seconds(20), ephemeralMb: 2048 },
+  importer: { memoryMb: 2048, timeout: IMPORT_FUNCTION_TIMEOUT, ephemeralMb: 1024 },
   authorizer: { memoryMb: 256, timeout: Duration.seconds(5), ephemeralMb: 512 },
 } as const;
-
-/** The import function (planned) gets this timeout; its queue's visibility follows the same 6× rule. */
-export const IMPORT_FUNCTION_TIMEOUT = Duration.minutes(5);
 
 /** AWS: an SQS event source's visibility timeout should be at least 6× the function timeout. */
 export const VISIBILITY_FACTOR = 6;
@@ -51,6 +52,16 @@ export const QUEUE_SETTINGS = {
 
 /** The builder's SQS event source: batch size and the most concurrent builders it may start. */
 export const BUILDER_EVENT_SOURCE = { batchSize: 10, maxConcurrency: 2 } as const;
+
+/**
+ * The import function's SQS event source: one job per invocation (a job runs until the deadline,
+ * so a second message in the batch would only get the leftovers), at most 4 imports at once so bulk
+ * loads do not starve the API of DynamoDB write capacity.
+ */
+export const IMPORTER_EVENT_SOURCE = { batchSize: 1, maxConcurrency: 4 } as const;
+
+/** SHOAL_IMPORT_SAFETY_MARGIN_S: time an import invocation keeps for its checkpoint. */
+export const IMPORT_SAFETY_MARGIN_S = 30;
 
 /** The builder's catch-up tick. */
 export const BUILD_TICK = Duration.minutes(1);
@@ -108,7 +119,13 @@ export function readSettings(node: Node): ShoalSettings {
 
 /** Function roles, and the `service` dimension (POWERTOOLS_SERVICE_NAME) each one's EMF metrics carry. */
 export type FunctionRole = keyof typeof FUNCTION_SIZING;
-const ROLE_SLUGS: Record<FunctionRole, string> = { api: 'api', indexBuilder: 'index-builder', shardSearch: 'shard-search', authorizer: 'authorizer' };
+const ROLE_SLUGS: Record<FunctionRole, string> = {
+  api: 'api',
+  indexBuilder: 'index-builder',
+  shardSearch: 'shard-search',
+  importer: 'import',
+  authorizer: 'authorizer',
+};
 export function serviceName(settings: ShoalSettings, role: FunctionRole): string {
   return `${settings.prefix}-${ROLE_SLUGS[role]}`;
 }

@@ -13,7 +13,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { V1_ROUTES } from '../../infra/cdk/constructs/api.js';
 import { PROJECT_ROOT } from '../../infra/cdk/constructs/shoal-function.js';
 import { nagFindings } from '../../infra/cdk/nag.js';
-import { BUILDER_EVENT_SOURCE, FUNCTION_SIZING, VISIBILITY_FACTOR } from '../../infra/cdk/settings.js';
+import { BUILDER_EVENT_SOURCE, FUNCTION_SIZING, IMPORTER_EVENT_SOURCE, VISIBILITY_FACTOR } from '../../infra/cdk/settings.js';
 import { createShoal, type ShoalStacks } from '../../infra/cdk/shoal.js';
 import { parseConfig } from '../../shared/config.js';
 import { CATALOG_TABLE, RECORDS_TABLE, type TableDefinition } from '../../shared/storage/tables.js';
@@ -285,6 +285,9 @@ describe.each([
     expect(timeout).toBe(FUNCTION_SIZING.indexBuilder.timeout.toSeconds());
     const visibility = (queues[logicalIdOf(stack, stack.buildQueue)].Properties as Json).VisibilityTimeout as number;
     expect(visibility).toBeGreaterThanOrEqual(VISIBILITY_FACTOR * timeout);
+    const importer = s.service.findResources('AWS::Lambda::Function')[logicalIdOf(s.stacks.service, s.stacks.service.compute.importer.fn)];
+    const importVisibility = (queues[logicalIdOf(stack, stack.importQueue)].Properties as Json).VisibilityTimeout as number;
+    expect(importVisibility).toBeGreaterThanOrEqual(VISIBILITY_FACTOR * ((importer.Properties as Json).Timeout as number));
   });
 
   it('runs every function on nodejs22.x arm64 with its own log group, tracing and a validated environment', () => {
@@ -320,7 +323,10 @@ describe.each([
       const cfg = parseConfig({ AWS_REGION: 'eu-west-1', ...env });
       expect(cfg.endpoints).toBeUndefined();
       expect(cfg.searchSlots).toBe(s.slots);
-      expect(cfg.shardCacheBytes).toBeLessThan(FUNCTION_SIZING[role.startsWith('shardSearch') ? 'shardSearch' : (role as 'api' | 'indexBuilder')].memoryMb * 2 ** 20);
+      expect(cfg.shardCacheBytes).toBeLessThan(FUNCTION_SIZING[role.startsWith('shardSearch') ? 'shardSearch' : (role as 'api' | 'indexBuilder' | 'importer')].memoryMb * 2 ** 20);
+      // The import job gives up on the receive that moves its message to the DLQ.
+      expect(cfg.importMaxReceive).toBe(5);
+      expect(cfg.importQueueUrl).toBeDefined();
     }
     const authEnv = (fns[logicalIdOf(stack, stack.compute.authorizer.fn)].Properties as { Environment: { Variables: Json } }).Environment.Variables;
     expect(Object.keys(authEnv).sort()).toEqual(['NODE_OPTIONS', 'SHOAL_CATALOG_TABLE']);
@@ -336,7 +342,13 @@ describe.each([
       FunctionResponseTypes: ['ReportBatchItemFailures'],
       ScalingConfig: { MaximumConcurrency: BUILDER_EVENT_SOURCE.maxConcurrency },
     });
-    s.service.resourceCountIs('AWS::Lambda::EventSourceMapping', 1);
+    s.service.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      FunctionName: { Ref: logicalIdOf(stack, stack.compute.importer.fn) },
+      BatchSize: IMPORTER_EVENT_SOURCE.batchSize,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      ScalingConfig: { MaximumConcurrency: IMPORTER_EVENT_SOURCE.maxConcurrency },
+    });
+    s.service.resourceCountIs('AWS::Lambda::EventSourceMapping', 2);
     s.service.hasResourceProperties('AWS::Events::Rule', {
       ScheduleExpression: 'rate(1 minute)',
       State: 'ENABLED',
@@ -411,6 +423,23 @@ describe.each([
       expect(Annotations.fromStack(stack).findError('*', Match.stringLikeRegexp('AwsSolutions-.*'))).toEqual([]);
       expect(Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('AwsSolutions-.*'))).toEqual([]);
     }
+  });
+});
+
+describe('routes', () => {
+  it('match the router in shared/api/router.ts', () => {
+    const source = readFileSync(path.join(PROJECT_ROOT, 'shared/api/router.ts'), 'utf8');
+    const chunks = source.split(/segments:\s*/).slice(1);
+    const fromRouter: string[] = [];
+    for (const chunk of chunks) {
+      const segs = /^\[([^\]]*)\]/.exec(chunk)?.[1];
+      if (!segs) continue;
+      const p = '/' + segs.split(',').map((x) => x.trim().replace(/^'|'$/g, '').replace(/^:(\w+)$/, '{$1}')).join('/');
+      const methods = chunk.slice(0, chunk.search(/\n\s*\},?\n\s*\{|\n\s*\];/) >>> 0 || undefined);
+      for (const m of methods.matchAll(/^\s+(GET|POST|PUT|PATCH|DELETE):/gm)) fromRouter.push(`${m[1]} ${p}`);
+    }
+    expect(fromRouter.length).toBeGreaterThan(10);
+    expect(V1_ROUTES.map((r) => `${r.method} ${r.path}`).sort()).toEqual(fromRouter.sort());
   });
 });
 

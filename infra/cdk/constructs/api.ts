@@ -15,7 +15,7 @@ import { acknowledge } from '../nag.js';
 import { Construct } from 'constructs';
 import { AUTHORIZER_CACHE_TTL, type ShoalSettings } from '../settings.js';
 
-/** The v1 routes (shared/api/router.ts). `{name}` is the collection. */
+/** The v1 routes (shared/api/router.ts; test/infra checks the two agree). `{name}` is the collection. */
 export const V1_ROUTES: ReadonlyArray<{ method: apigwv2.HttpMethod; path: string }> = [
   { method: apigwv2.HttpMethod.GET, path: '/v1/health' },
   { method: apigwv2.HttpMethod.GET, path: '/v1/collections' },
@@ -27,6 +27,9 @@ export const V1_ROUTES: ReadonlyArray<{ method: apigwv2.HttpMethod; path: string
   { method: apigwv2.HttpMethod.POST, path: '/v1/collections/{name}/vectors/delete' },
   { method: apigwv2.HttpMethod.POST, path: '/v1/collections/{name}/search' },
   { method: apigwv2.HttpMethod.POST, path: '/v1/collections/{name}/index' },
+  { method: apigwv2.HttpMethod.GET, path: '/v1/collections/{name}/imports' },
+  { method: apigwv2.HttpMethod.POST, path: '/v1/collections/{name}/imports' },
+  { method: apigwv2.HttpMethod.GET, path: '/v1/collections/{name}/imports/{jobId}' },
   { method: apigwv2.HttpMethod.GET, path: '/v1/collections/{name}/versions' },
 ];
 

@@ -4,9 +4,10 @@
  *
  * | function      | DynamoDB                               | S3                                   | SQS / Lambda               |
  * |---------------|----------------------------------------|--------------------------------------|----------------------------|
- * | api           | read/write Catalog, Records (+bySeq)   | GetObject shards/ deletes/           | SendMessage build queue; Invoke searcher slots |
+ * | api           | read/write Catalog, Records (+bySeq)   | GetObject shards/ deletes/ imports/, ListBucket | SendMessage build + import queues; Invoke searcher slots |
  * | index-builder | read/write Catalog, Records (+bySeq)   | Get/Put/Delete shards/ deletes/, List | consume build queue        |
  * | shard-search  | —                                      | GetObject shards/ deletes/           | —                          |
+ * | import        | read/write Catalog, Records (+bySeq)   | GetObject imports/, Get/Put reports/, ListBucket | consume import queue; SendMessage import + build queues |
  * | authorizer    | GetItem Catalog, keys `APIKEY#…` only  | —                                    | —                          |
  */
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
@@ -25,6 +26,9 @@ import {
   BUILD_TICK,
   BUILDER_EVENT_SOURCE,
   FUNCTION_SIZING,
+  IMPORT_SAFETY_MARGIN_S,
+  IMPORTER_EVENT_SOURCE,
+  QUEUE_SETTINGS,
   shardCacheMb,
   serviceName,
   shardDiskMb,
@@ -39,6 +43,7 @@ export interface ComputeProps {
   catalogTable: dynamodb.ITable;
   recordsTable: dynamodb.ITable;
   buildQueue: sqs.IQueue;
+  importQueue: sqs.IQueue;
 }
 
 /** The DynamoDB actions the storage adapters issue (shared/storage/dynamo-*.ts). */
@@ -47,6 +52,7 @@ export const TABLE_RW_ACTIONS = [
   'dynamodb:BatchGetItem',
   'dynamodb:Query',
   'dynamodb:PutItem',
+  'dynamodb:BatchWriteItem',
   'dynamodb:UpdateItem',
   'dynamodb:DeleteItem',
   'dynamodb:ConditionCheckItem',
@@ -54,6 +60,9 @@ export const TABLE_RW_ACTIONS = [
 
 /** S3 prefixes holding index objects (DESIGN §4). */
 export const INDEX_PREFIXES = ['shards/', 'deletes/'];
+/** User uploads (read by the import path) and import reports (written by it). */
+export const IMPORT_PREFIX = 'imports/';
+export const REPORT_PREFIX = 'reports/';
 
 /** The searcher function name template (SHOAL_SHARD_SEARCH_FUNCTION); `{slot}` is 0..N-1. */
 export function shardSearchFunctionTemplate(settings: ShoalSettings): string {
@@ -64,13 +73,14 @@ export class Compute extends Construct {
   readonly api: ShoalFunction;
   readonly indexBuilder: ShoalFunction;
   readonly shardSearch: ShoalFunction[];
+  readonly importer: ShoalFunction;
   readonly authorizer: ShoalFunction;
   /** Every Shoal-config function (not the authorizer), by role. */
   readonly all: Record<string, ShoalFunction>;
 
   constructor(scope: Construct, id: string, props: ComputeProps) {
     super(scope, id);
-    const { settings, bucket, catalogTable, recordsTable, buildQueue } = props;
+    const { settings, bucket, catalogTable, recordsTable, buildQueue, importQueue } = props;
     const prod = settings.stage === 'prod';
     const logRetention = prod ? logs.RetentionDays.THREE_MONTHS : logs.RetentionDays.TWO_WEEKS;
     const removalPolicy = prod ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
@@ -85,6 +95,11 @@ export class Compute extends Construct {
         SHOAL_CATALOG_TABLE: catalogTable.tableName,
         SHOAL_RECORDS_TABLE: recordsTable.tableName,
         SHOAL_BUILD_QUEUE_URL: buildQueue.queueUrl,
+        SHOAL_IMPORT_QUEUE_URL: importQueue.queueUrl,
+        SHOAL_IMPORT_SAFETY_MARGIN_S: String(IMPORT_SAFETY_MARGIN_S),
+        // The job is marked failed on the receive that would send its message to the DLQ.
+        SHOAL_IMPORT_MAX_RECEIVE: String(QUEUE_SETTINGS.maxReceiveCount),
+        SHOAL_SCATTER_MIN_MB: '64',
         SHOAL_SHARD_SEARCH_FUNCTION: template,
         SHOAL_SEARCH_SLOTS: String(settings.searchSlots),
         SHOAL_SHARD_CACHE_MB: String(shardCacheMb(sizing.memoryMb)),
@@ -123,10 +138,11 @@ export class Compute extends Construct {
         }),
       );
     }
+    this.importer = make('Import', 'importer', 'functions/import/handler.ts', 'Shoal bulk import (S3 uploads and API import jobs)');
     this.authorizer = make('Authorizer', 'authorizer', 'functions/authorizer/handler.ts', 'Shoal API-key authorizer (hashed keys in the catalog)', {
       environment: { SHOAL_CATALOG_TABLE: catalogTable.tableName },
     });
-    this.all = { api: this.api, indexBuilder: this.indexBuilder, ...Object.fromEntries(this.shardSearch.map((f, i) => [`shardSearch${i}`, f])) };
+    this.all = { api: this.api, indexBuilder: this.indexBuilder, importer: this.importer, ...Object.fromEntries(this.shardSearch.map((f, i) => [`shardSearch${i}`, f])) };
 
     // --- Permissions.
     const recordsIndexArn = `${recordsTable.tableArn}/index/${BY_SEQ_INDEX}`;
@@ -142,10 +158,18 @@ export class Compute extends Construct {
       resources: objectArns(INDEX_PREFIXES),
     });
 
-    // api: rows and catalog, shards for in-process search, wake the builder, invoke the searcher slots.
+    // S3 answers HeadObject on a missing key with 404 (not 403) only to callers that may list the
+    // bucket; the import path relies on that (sidecar probing, "no such upload" errors).
+    const listBucket = new iam.PolicyStatement({ sid: 'ListBucketForHeadObject404', actions: ['s3:ListBucket'], resources: [bucket.bucketArn] });
+
+    // api: rows and catalog, shards for in-process search, import jobs, wake the builder and the importer, invoke the searcher slots.
     this.api.role.addToPolicy(tablesRw);
     this.api.role.addToPolicy(readIndexObjects);
-    this.api.role.addToPolicy(new iam.PolicyStatement({ sid: 'WakeBuilder', actions: ['sqs:SendMessage'], resources: [buildQueue.queueArn] }));
+    this.api.role.addToPolicy(new iam.PolicyStatement({ sid: 'HeadUploads', actions: ['s3:GetObject'], resources: objectArns([IMPORT_PREFIX]) }));
+    this.api.role.addToPolicy(listBucket);
+    this.api.role.addToPolicy(
+      new iam.PolicyStatement({ sid: 'WakeBuilderAndImporter', actions: ['sqs:SendMessage'], resources: [buildQueue.queueArn, importQueue.queueArn] }),
+    );
     this.api.role.addToPolicy(
       new iam.PolicyStatement({
         sid: 'InvokeSearcherSlots',
@@ -184,6 +208,24 @@ export class Compute extends Construct {
       targets: [new targets.LambdaFunction(this.indexBuilder.fn, { retryAttempts: 0, maxEventAge: Duration.minutes(1) })],
     });
 
+    // import: reads uploads, writes reject reports, writes rows like the API, continues itself through its queue.
+    this.importer.role.addToPolicy(tablesRw);
+    this.importer.role.addToPolicy(new iam.PolicyStatement({ sid: 'ReadUploads', actions: ['s3:GetObject'], resources: objectArns([IMPORT_PREFIX]) }));
+    this.importer.role.addToPolicy(
+      new iam.PolicyStatement({ sid: 'WriteReports', actions: ['s3:GetObject', 's3:PutObject'], resources: objectArns([REPORT_PREFIX]) }),
+    );
+    this.importer.role.addToPolicy(listBucket);
+    this.importer.role.addToPolicy(
+      new iam.PolicyStatement({ sid: 'WakeBuilderAndContinue', actions: ['sqs:SendMessage'], resources: [buildQueue.queueArn, importQueue.queueArn] }),
+    );
+    this.importer.fn.addEventSource(
+      new SqsEventSource(importQueue, {
+        batchSize: IMPORTER_EVENT_SOURCE.batchSize,
+        maxConcurrency: IMPORTER_EVENT_SOURCE.maxConcurrency,
+        reportBatchItemFailures: true,
+      }),
+    );
+
     // shard-search: shards and bitmaps, nothing else.
     for (const f of this.shardSearch) f.role.addToPolicy(readIndexObjects);
 
@@ -198,7 +240,7 @@ export class Compute extends Construct {
     );
 
     // --- cdk-nag: the wildcards that remain are scoped to one resource each.
-    for (const f of [this.api, this.indexBuilder, ...this.shardSearch, this.authorizer]) {
+    for (const f of [this.api, this.indexBuilder, this.importer, ...this.shardSearch, this.authorizer]) {
       acknowledgeFindings(f.role, [
         {
           // The function's own log group ARN ends in ":*" (its log streams).
@@ -206,8 +248,9 @@ export class Compute extends Construct {
           reason: "Log-stream wildcard of the function's own log group only (CreateLogStream/PutLogEvents).",
         },
         {
-          pattern: /^AwsSolutions-IAM5\[Resource::.*\/(shards|deletes)\/\*\]$/,
-          reason: 'Object-prefix wildcards shards/* and deletes/* of the data bucket: shard and bitmap keys are content-addressed and not known in advance.',
+          pattern: /^AwsSolutions-IAM5\[Resource::.*\/(shards|deletes|imports|reports)\/\*\]$/,
+          reason:
+            'Object-prefix wildcards of the data bucket (shards/*, deletes/*, imports/*, reports/*): shard and bitmap keys are content-addressed, uploads and reports are named by users and jobs; none is known in advance.',
         },
         {
           pattern: /^AwsSolutions-IAM5\[Resource::\*\]$/,

@@ -31,7 +31,7 @@ export interface MonitoringProps {
   settings: ShoalSettings;
   httpApi: apigwv2.HttpApi;
   stage: apigwv2.HttpStage;
-  functions: { api: ShoalFunction; indexBuilder: ShoalFunction; shardSearch: ShoalFunction[]; authorizer: ShoalFunction };
+  functions: { api: ShoalFunction; indexBuilder: ShoalFunction; shardSearch: ShoalFunction[]; importer: ShoalFunction; authorizer: ShoalFunction };
   buildQueue: sqs.IQueue;
   buildDlq: sqs.IQueue;
   importQueue: sqs.IQueue;
@@ -172,7 +172,7 @@ export class Monitoring extends Construct {
         treatMissingData: cw.TreatMissingData.NOT_BREACHING,
       }),
     );
-    const allFunctions = [functions.api, functions.indexBuilder, ...functions.shardSearch, functions.authorizer];
+    const allFunctions = [functions.api, functions.indexBuilder, functions.importer, ...functions.shardSearch, functions.authorizer];
     const throttleMetrics = Object.fromEntries(allFunctions.map((f, i) => [`t${i}`, f.fn.metricThrottles({ period: MINUTE, statistic: 'Sum' })]));
     const throttles = new cw.MathExpression({
       expression: Object.keys(throttleMetrics).join(' + '),

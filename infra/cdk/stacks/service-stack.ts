@@ -30,6 +30,7 @@ export class ServiceStack extends Stack {
       catalogTable: data.catalogTable,
       recordsTable: data.recordsTable,
       buildQueue: data.buildQueue,
+      importQueue: data.importQueue,
     });
     this.api = new Api(this, 'Api', { settings, handler: this.compute.api.fn, authorizer: this.compute.authorizer.fn });
     this.monitoring = new Monitoring(this, 'Monitoring', {
@@ -40,6 +41,7 @@ export class ServiceStack extends Stack {
         api: this.compute.api,
         indexBuilder: this.compute.indexBuilder,
         shardSearch: this.compute.shardSearch,
+        importer: this.compute.importer,
         authorizer: this.compute.authorizer,
       },
       buildQueue: data.buildQueue,
