@@ -26,8 +26,19 @@ export interface EmulatorEndpoints {
   sqs: string;
 }
 
+/** An S3 event notification as s3rver emits it (the AWS shape; keys are not URL-encoded). */
+export interface S3EventNotification {
+  Records: Array<{
+    eventName: string;
+    s3: { bucket: { name: string }; object: { key: string; size?: number; eTag?: string; sequencer?: string } };
+    [field: string]: unknown;
+  }>;
+}
+
 export interface Emulators {
   endpoints: EmulatorEndpoints;
+  /** Subscribes to S3 object events (create, copy, multipart complete, delete); returns the unsubscribe. */
+  onS3Event(listener: (event: S3EventNotification) => void): () => void;
   stop(): Promise<void>;
 }
 
@@ -73,6 +84,9 @@ interface S3rverInstance {
   /** Koa's middleware stack, composed when callback() is called. */
   middleware: KoaMiddleware[];
   store: S3rverStore;
+  /** s3rver (a Koa app) emits 'event' with an S3 event notification for object writes and deletes. */
+  on(event: 'event', listener: (e: S3EventNotification) => void): void;
+  off(event: 'event', listener: (e: S3EventNotification) => void): void;
   callback(): http.RequestListener;
 }
 type S3rverConstructor = new (options: {
@@ -168,7 +182,18 @@ export async function startEmulators(opts: StartEmulatorsOptions = {}): Promise<
       waitUntilAnswering(`${endpoints.sqs}/health`, 'GET'),
     ]);
 
-    return { endpoints, stop };
+    const onS3Event = (listener: (event: S3EventNotification) => void): (() => void) => {
+      const safe = (e: S3EventNotification): void => {
+        try {
+          listener(e);
+        } catch (err) {
+          console.error('[emulators] S3 event listener failed', err);
+        }
+      };
+      s3rver.on('event', safe);
+      return () => s3rver.off('event', safe);
+    };
+    return { endpoints, onS3Event, stop };
   } catch (err) {
     await stop().catch(() => undefined);
     throw err;

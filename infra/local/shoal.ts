@@ -4,6 +4,8 @@
  *
  *   HTTP gateway (API Gateway v2 events) ─► functions/api
  *   SQS shoal-build (event source mapping, batch ≤ 10, partial failures) ─► functions/index-builder
+ *   S3 ObjectCreated under imports/ (s3rver events, as S3 event notifications) ─► SQS shoal-import
+ *   SQS shoal-import (event source mapping, batch 1, partial failures) ─► functions/import
  *   schedule every `tickMs` (EventBridge Scheduled Event) ─► functions/index-builder
  *   Lambda Invoke API (`SHOAL_LAMBDA_ENDPOINT`), `shoal-shard-search` ─► functions/shard-search
  *
@@ -14,7 +16,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { SQSClient } from '@aws-sdk/client-sqs';
+import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type {
   APIGatewayProxyEventV2,
   APIGatewayProxyResultV2,
@@ -26,7 +28,7 @@ import type {
 import { resetConfig } from '../../shared/config.js';
 import { makeClientConfig } from './aws-clients.js';
 import { bootstrapLocalResources, QUEUE_SETTINGS, type LocalResources } from './bootstrap.js';
-import { startEmulators, type EmulatorEndpoints } from './emulators.js';
+import { startEmulators, type EmulatorEndpoints, type S3EventNotification } from './emulators.js';
 import { startGateway } from './gateway.js';
 import { makeLambdaContext, startLambdaEmulator } from './lambda-emulator.js';
 import { startSchedule } from './scheduler.js';
@@ -40,6 +42,7 @@ export const LOCAL_NAMES = {
   importQueue: 'shoal-import',
   apiFunction: 'shoal-api',
   indexBuilderFunction: 'shoal-index-builder',
+  importFunction: 'shoal-import',
   shardSearchFunction: 'shoal-shard-search',
   buildTickRule: 'shoal-build-tick',
 } as const;
@@ -49,6 +52,8 @@ const TIMEOUTS_MS = {
   api: 30_000,
   indexBuilder: QUEUE_SETTINGS.build.visibilityTimeoutSeconds * 1000,
   shardSearch: 30_000,
+  /** Below the import queue's visibility timeout, so a crashed invocation's lease expires before redelivery. */
+  import: (QUEUE_SETTINGS.import.visibilityTimeoutSeconds - 60) * 1000,
 } as const;
 
 export interface StartLocalShoalOptions {
@@ -90,6 +95,20 @@ export interface LocalShoal {
 type ApiHandler = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyResultV2>;
 type IndexBuilderHandler = (event: SQSEvent | ScheduledEvent, context: Context) => Promise<SQSBatchResponse | void>;
 type ShardSearchHandler = (payload: unknown, context: Context) => Promise<unknown>;
+type ImportHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse | void>;
+
+/**
+ * An s3rver event as S3 delivers it to SQS: keys URL-encoded the way S3 encodes them in
+ * notifications (form encoding: `+` for spaces, `/` kept).
+ */
+export function toS3Notification(event: S3EventNotification): S3EventNotification {
+  return {
+    Records: event.Records.map((r) => ({
+      ...r,
+      s3: { ...r.s3, object: { ...r.s3.object, key: encodeURIComponent(r.s3.object.key).replace(/%20/g, '+').replace(/%2F/g, '/') } },
+    })),
+  };
+}
 
 export async function startLocalShoal(opts: StartLocalShoalOptions): Promise<LocalShoal> {
   const dataDir = path.resolve(opts.dataDir);
@@ -193,15 +212,17 @@ export async function startLocalShoal(opts: StartLocalShoalOptions): Promise<Loc
         region: endpoints.region,
         accessKeyId: endpoints.credentials.accessKeyId,
         secretAccessKey: endpoints.credentials.secretAccessKey,
+        importPrefix: 'imports/<collection>/',
       }),
     );
     resetConfig();
 
-    const [runtimeModule, apiModule, builderModule, shardSearchModule] = await Promise.all([
+    const [runtimeModule, apiModule, builderModule, shardSearchModule, importModule] = await Promise.all([
       import('../../shared/runtime.js'),
       import('../../functions/api/handler.js'),
       import('../../functions/index-builder/handler.js'),
       import('../../functions/shard-search/handler.js'),
+      import('../../functions/import/handler.js'),
     ]);
     // The runtime (clients, caches) is built per configuration: drop one left by an earlier start in
     // this process, and drop ours on stop, so a restart in the same process sees the new endpoints.
@@ -209,6 +230,7 @@ export async function startLocalShoal(opts: StartLocalShoalOptions): Promise<Loc
     resetRuntime = runtimeModule.resetRuntime;
     const api: ApiHandler = apiModule.handler;
     const indexBuilder: IndexBuilderHandler = builderModule.handler;
+    const importFn: ImportHandler = importModule.handler;
     // The payload arrives as parsed JSON, exactly what the handler gets on AWS.
     type ShardSearchPayload = Parameters<typeof shardSearchModule.handler>[0];
     bound.shardSearch = (payload, context) => shardSearchModule.handler(payload as ShardSearchPayload, context);
@@ -235,6 +257,34 @@ export async function startLocalShoal(opts: StartLocalShoalOptions): Promise<Loc
       },
     });
     stops.push({ name: 'build queue poller', stop: () => poller.stop() });
+
+    // S3 event notifications for imports/ → the import queue (the bucket notification of the CDK stack).
+    const unsubscribe = emulators.onS3Event((event) => {
+      const records = event.Records.filter(
+        (r) => r.eventName.startsWith('ObjectCreated') && r.s3.bucket.name === resources.bucket && r.s3.object.key.startsWith('imports/'),
+      );
+      if (!records.length) return;
+      sqs
+        .send(new SendMessageCommand({ QueueUrl: resources.importQueueUrl, MessageBody: JSON.stringify(toS3Notification({ Records: records })) }))
+        .catch((err: unknown) => {
+          if (!opts.silent) console.error('[shoal] forwarding an S3 event to the import queue failed', err);
+        });
+    });
+    stops.push({ name: 's3 event forwarding', stop: async () => unsubscribe() });
+    const importPoller = startSqsPoller({
+      sqs,
+      queueUrl: resources.importQueueUrl,
+      handler: (event) =>
+        importFn(event, makeLambdaContext({ functionName: LOCAL_NAMES.importFunction, timeoutMs: TIMEOUTS_MS.import, region: endpoints.region })),
+      batchSize: 1,
+      waitSeconds: 1,
+      concurrency: 2,
+      region: endpoints.region,
+      onError: (err, ctx) => {
+        if (!opts.silent) console.error(`[shoal] import queue: ${ctx.phase} failed`, err);
+      },
+    });
+    stops.push({ name: 'import queue poller', stop: () => importPoller.stop() });
 
     const schedule = startSchedule({
       name: LOCAL_NAMES.buildTickRule,
@@ -303,6 +353,7 @@ function banner(s: LocalShoal): string {
     `  API key    ${s.apiKey}${keyNote}`,
     `  data dir   ${s.dataDir}`,
     `  S3         ${s.endpoints.s3}  bucket ${s.resources.bucket}  (access key ${s.endpoints.credentials.accessKeyId} / ${s.endpoints.credentials.secretAccessKey}, path-style)`,
+    `  imports    upload to s3://${s.resources.bucket}/imports/<collection>/<file>.{jsonl,csv,parquet,npy}[.gz] (docs/imports.md)`,
     '',
     'Try:',
     `  curl -s -H "Authorization: Bearer ${s.apiKey}" ${s.url}/v1/collections`,

@@ -61,7 +61,34 @@ export async function runImportJob(deps: ImportDeps, collection: string, jobId: 
   const token = randomUUID();
   const claimed = await deps.jobs.claim(collection, jobId, token, opts.deadline + LEASE_GRACE_MS, now());
   if (!claimed) return { outcome: 'skipped', job: await deps.jobs.get(collection, jobId) };
-  const job = claimed;
+  const saved: ImportProgress = {
+    rowsRead: claimed.rowsRead,
+    rowsWritten: claimed.rowsWritten,
+    rowsRejected: claimed.rowsRejected,
+    bytesRead: claimed.bytesRead,
+    checkpoint: claimed.checkpoint,
+    reportParts: [...claimed.reportParts],
+  };
+  try {
+    return await runClaimed(deps, claimed, token, saved, opts.deadline);
+  } catch (err) {
+    // A failure the queue will retry: give the lease back (progress as of the last saved
+    // checkpoint), so the redelivered message can claim the job at once.
+    await deps.jobs.release(collection, jobId, token, saved).catch(() => undefined);
+    throw err;
+  }
+}
+
+async function runClaimed(
+  deps: ImportDeps,
+  job: ImportJob,
+  token: string,
+  saved: ImportProgress,
+  deadline: number,
+): Promise<{ outcome: RunOutcome; job?: ImportJob }> {
+  const now = deps.now ?? Date.now;
+  const { collection, jobId } = job;
+  const opts = { deadline };
   const fail = async (error: string, progress?: ImportProgress): Promise<{ outcome: RunOutcome; job?: ImportJob }> => {
     await deps.jobs.finish(collection, jobId, token, { state: 'failed', error, progress }, now());
     return { outcome: 'finished', job: await deps.jobs.get(collection, jobId) };
@@ -77,14 +104,8 @@ export async function runImportJob(deps: ImportDeps, collection: string, jobId: 
   if (meta.generation !== job.generation) return fail(`collection ${JSON.stringify(collection)} was deleted and re-created after the job was created`);
   if (!job.format) return fail(`unsupported file type: ${job.key} (supported: .jsonl, .jsonl.gz, .csv, .csv.gz, .parquet, .npy)`);
 
-  const progress: ImportProgress = {
-    rowsRead: job.rowsRead,
-    rowsWritten: job.rowsWritten,
-    rowsRejected: job.rowsRejected,
-    bytesRead: job.bytesRead,
-    checkpoint: { ...job.checkpoint },
-    reportParts: [...job.reportParts],
-  };
+  // `progress` is what has been saved (or is about to be); `saved` mirrors each successful save.
+  const progress: ImportProgress = structuredClone(saved);
   const batchRows = deps.batchRows ?? 500;
   const concurrency = deps.concurrency ?? 4;
   const checkpointEveryMs = deps.checkpointEveryMs ?? 10_000;
@@ -179,6 +200,7 @@ export async function runImportJob(deps: ImportDeps, collection: string, jobId: 
           if (!(await deps.jobs.save(collection, jobId, token, progress, opts.deadline + LEASE_GRACE_MS))) {
             return { outcome: 'skipped', job: await deps.jobs.get(collection, jobId) };
           }
+          Object.assign(saved, structuredClone(progress));
           lastSave = now();
         }
       }
