@@ -7,6 +7,7 @@ import { timingSafeEqual, createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { config, type ShoalConfig } from './config.js';
 import { ShoalCore } from './core.js';
 import { EngineError } from './errors.js';
@@ -108,6 +109,7 @@ function createRuntime(cfg: ShoalConfig): Runtime {
       : undefined,
   });
   const keys = cfg.apiKeys.map(digest);
+  const catalogKeys = new CatalogKeyCheck(aws.ddb, cfg.catalogTable);
   return {
     config: cfg,
     core,
@@ -116,14 +118,45 @@ function createRuntime(cfg: ShoalConfig): Runtime {
     cache,
     objects,
     version,
-    // Compare digests in constant time, so key checks leak neither content nor length.
+    // Keys from the environment (local mode), compared as digests in constant time so
+    // checks leak neither content nor length; else the hashed keys in the catalog — the
+    // same items the API Gateway authorizer reads, so AWS and local agree on who is in.
     authorize: async (token) => {
-      if (!token) return false;
+      if (!token || token.length > 512) return false;
       const d = digest(token);
-      return keys.some((k) => timingSafeEqual(k, d));
+      if (keys.some((k) => timingSafeEqual(k, d))) return true;
+      return catalogKeys.check(d.toString('hex'));
     },
     healthExtra: () => (cfg.localInfo ? { local: cfg.localInfo } : {}),
   };
+}
+
+/**
+ * API keys stored hashed in the catalog (`pk = APIKEY#<sha256 hex>, sk = META`, optional
+ * `disabled` and `expiresAt`). Answers are cached per container — accepted for 60 s,
+ * rejected for 10 s — so a revoked key stops working within a minute (API Gateway's own
+ * authorizer cache adds up to 5 minutes on AWS).
+ */
+class CatalogKeyCheck {
+  private readonly cache = new Map<string, { ok: boolean; until: number }>();
+
+  constructor(
+    private readonly ddb: ReturnType<typeof makeAwsClients>['ddb'],
+    private readonly table: string,
+  ) {}
+
+  async check(hash: string): Promise<boolean> {
+    const now = Date.now();
+    const hit = this.cache.get(hash);
+    if (hit && hit.until > now) return hit.ok;
+    const out = await this.ddb.send(new GetCommand({ TableName: this.table, Key: { pk: `APIKEY#${hash}`, sk: 'META' }, ConsistentRead: true }));
+    const item = out.Item as { disabled?: unknown; expiresAt?: unknown } | undefined;
+    const expired = typeof item?.expiresAt === 'string' && Date.parse(item.expiresAt) <= now;
+    const ok = item !== undefined && item.disabled !== true && !expired;
+    if (this.cache.size > 10_000) this.cache.clear();
+    this.cache.set(hash, { ok, until: now + (ok ? 60_000 : 10_000) });
+    return ok;
+  }
 }
 
 let runtime: Runtime | undefined;

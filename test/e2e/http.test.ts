@@ -7,7 +7,10 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { createHash } from 'node:crypto';
+import { DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeClientConfig } from '../../infra/local/aws-clients.js';
 import { exactTopKBatch } from '../../shared/engine/distance.js';
 import { loadDataset } from '../../shared/io/datasets.js';
 import { startLocalShoal, type LocalShoal } from '../../infra/local/shoal.js';
@@ -85,6 +88,16 @@ describe('Shoal over HTTP', () => {
     expect((await call('GET', '/v1/health', undefined, 'wrong')).status).toBe(401);
     const health = await call('GET', '/v1/health');
     expect(health.status).toBe(200);
+    // Keys stored hashed in the catalog (what the AWS authorizer reads) are accepted too.
+    const ddb = new DynamoDBClient(makeClientConfig(shoal.endpoints, 'dynamodb'));
+    const hash = (t: string) => createHash('sha256').update(t).digest('hex');
+    await ddb.send(new PutItemCommand({ TableName: 'shoal-catalog', Item: { pk: { S: `APIKEY#${hash('team-key')}` }, sk: { S: 'META' }, keyId: { S: 'team' } } }));
+    await ddb.send(
+      new PutItemCommand({ TableName: 'shoal-catalog', Item: { pk: { S: `APIKEY#${hash('old-key')}` }, sk: { S: 'META' }, disabled: { BOOL: true } } }),
+    );
+    ddb.destroy();
+    expect((await call('GET', '/v1/health', undefined, 'team-key')).status).toBe(200);
+    expect((await call('GET', '/v1/health', undefined, 'old-key')).status).toBe(401);
     expect(health.json).toMatchObject({ status: 'ok', local: { bucket: 'shoal-local', s3Endpoint: shoal.endpoints.s3 } });
   });
 
