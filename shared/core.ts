@@ -158,6 +158,13 @@ export class ShoalCore implements ShoalService {
     return buildIndex(this.deps, collection);
   }
 
+  /** Writes not yet covered by the index: stable seq − watermark (the builder-lag metric). */
+  async builderLag(collection: string): Promise<number> {
+    const meta = await this.deps.catalog.getCollection(collection);
+    const manifest = await currentManifest(this.deps.catalog, meta);
+    return Math.max(0, (await this.deps.catalog.stableSeq(collection)) - (manifest?.watermark ?? 0));
+  }
+
   async collectGarbage(collection: string): Promise<string[]> {
     return collectGarbage(this.deps, collection);
   }

@@ -8,6 +8,7 @@ import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2 } from 'aws-lambda';
 import { createApi, type Api } from '../../shared/api/router.js';
 import { toErrorResponse } from '../../shared/api/http-errors.js';
+import { flushMetrics, recordShardCache } from '../../shared/metrics.js';
 import { getRuntime } from '../../shared/runtime.js';
 
 type Runtime = Awaited<ReturnType<typeof getRuntime>>;
@@ -34,6 +35,9 @@ async function loadApi(): Promise<Api> {
   return api;
 }
 
+// Configuration is validated during init: a bad deployment fails its cold start.
+await getRuntime();
+
 export async function apiHandler(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyResultV2> {
   let instance: Api;
   try {
@@ -42,13 +46,20 @@ export async function apiHandler(event: APIGatewayProxyEventV2): Promise<APIGate
     const { statusCode, headers, body } = toErrorResponse(err);
     return { statusCode, headers: { 'Content-Type': 'application/json', ...headers }, body: JSON.stringify(body) };
   }
-  return instance.handle({
-    method: event.requestContext.http.method,
-    path: event.rawPath,
-    headers: event.headers ?? {},
-    body: event.body,
-    isBase64Encoded: event.isBase64Encoded,
-  });
+  const { cache } = await getRuntime();
+  const before = cache.stats();
+  try {
+    return await instance.handle({
+      method: event.requestContext.http.method,
+      path: event.rawPath,
+      headers: event.headers ?? {},
+      body: event.body,
+      isBase64Encoded: event.isBase64Encoded,
+    });
+  } finally {
+    recordShardCache(before, cache.stats());
+    flushMetrics();
+  }
 }
 
 export const handler = middy(apiHandler);

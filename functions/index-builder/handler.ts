@@ -5,6 +5,7 @@
 import middy from '@middy/core';
 import type { ScheduledEvent, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { NotFoundError } from '../../shared/errors.js';
+import { flushMetrics, recordBuilderLag } from '../../shared/metrics.js';
 import { getRuntime } from '../../shared/runtime.js';
 
 function isSqs(event: SQSEvent | ScheduledEvent): event is SQSEvent {
@@ -20,17 +21,31 @@ function parseMessage(body: string): { collection: string; force: boolean } | un
   }
 }
 
+// Configuration is validated during init: a bad deployment fails its cold start.
+await getRuntime();
+
 async function run(event: SQSEvent | ScheduledEvent): Promise<SQSBatchResponse | void> {
+  try {
+    return await handle(event);
+  } finally {
+    flushMetrics();
+  }
+}
+
+async function handle(event: SQSEvent | ScheduledEvent): Promise<SQSBatchResponse | void> {
   const { core } = await getRuntime();
   if (!isSqs(event)) {
+    let lag = 0;
     for (const c of await core.listCollections()) {
       try {
         await core.maybeBuild(c.name);
         await core.collectGarbage(c.name);
+        lag = Math.max(lag, await core.builderLag(c.name));
       } catch (err) {
         console.error(`scheduled build of ${c.name} failed:`, err);
       }
     }
+    recordBuilderLag(lag);
     return;
   }
   // Many messages name the same collection: build each once, fail all its messages together.

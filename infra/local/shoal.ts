@@ -156,6 +156,8 @@ export async function startLocalShoal(opts: StartLocalShoalOptions): Promise<Loc
   try {
     // The SDK's Node 20 end-of-support notice (docs/local-emulators.md) is noise here; set before any client exists.
     setEnv('AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED', process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ?? 'true');
+    // EMF metrics are CloudWatch's format; on a laptop they would only flood the terminal.
+    setEnv('POWERTOOLS_METRICS_DISABLED', process.env.POWERTOOLS_METRICS_DISABLED ?? 'true');
     const emulators = await startEmulators({ dataDir, silent: true });
     stops.push({ name: 'emulators', stop: () => emulators.stop() });
     const { endpoints } = emulators;
