@@ -1,7 +1,8 @@
 import { resolveHnswParams } from './engine/hnsw.js';
 import { getEngine } from './engine/registry.js';
 import type { EngineParams } from './engine/types.js';
-import { ValidationError } from './errors.js';
+import { ConflictError, ModelMismatchError, NotFoundError, ValidationError } from './errors.js';
+import type { Alias, Evaluation, LifecycleStore } from './lifecycle/types.js';
 import { BUILD_POLICY, buildIndex, collectGarbage, type BuildResult } from './indexing/builder.js';
 import { collectionKey, deleteVectors, upsertVectors } from './ingest/ingest.js';
 import { currentManifest, readTail, search, type SearchDeps } from './search/coordinator.js';
@@ -14,6 +15,7 @@ import type {
   SearchInput,
   SearchOutput,
   ShoalService,
+  UpsertOptions,
   VectorInput,
   VectorOutput,
 } from './service.js';
@@ -34,16 +36,28 @@ export interface CoreDeps {
   now?: () => number;
   policy?: Partial<typeof BUILD_POLICY>;
   tails?: TailCache;
+  /** Aliases, evaluations, models (DESIGN §6). Without it, names are collections only. */
+  lifecycle?: LifecycleStore;
+}
+
+/** A read endpoint's `{name}` resolved: the collection, plus the alias and pinned version it came through. */
+export interface ResolvedTarget {
+  meta: CollectionMeta;
+  version?: number;
+  alias?: Alias;
 }
 
 function info(meta: CollectionMeta): CollectionInfo {
-  return {
+  const out: CollectionInfo = {
     name: meta.name,
     dimension: meta.dimension,
     metric: meta.metric,
     index: { engine: meta.index.engine, ...meta.index.params },
     createdAt: meta.createdAt,
   };
+  if (meta.minRecall !== undefined) out.minRecall = meta.minRecall;
+  if (meta.model !== undefined) out.model = meta.model;
+  return out;
 }
 
 /** Shoal's core: the service the API functions call, on top of the storage adapters. */
@@ -57,11 +71,29 @@ export class ShoalCore implements ShoalService {
     if (engine.name === 'flat' && Object.keys(rest).length) {
       throw new ValidationError(`index parameters ${Object.keys(rest).join(', ')} do not apply to the flat engine`, { field: 'index' });
     }
+    const lifecycle = this.deps.lifecycle;
+    if (lifecycle && (await lifecycle.getPointer('alias', input.name))) {
+      throw new ConflictError(`${JSON.stringify(input.name)} is an alias; collections and aliases share one namespace`, { field: 'name' });
+    }
+    if (input.model) {
+      if (!lifecycle) throw new ValidationError('model bindings need the lifecycle store', { field: 'model' });
+      const mv = await lifecycle.getModelVersion(input.model.name, input.model.version);
+      if (!mv) throw new ValidationError(`model ${input.model.name} version ${input.model.version} not found`, { field: 'model' });
+      if (mv.state !== 'ready') throw new ValidationError(`model ${input.model.name} version ${input.model.version} is not committed yet`, { field: 'model' });
+      if (mv.dimension !== input.dimension) {
+        throw new ValidationError(`dimension ${input.dimension} does not match model ${mv.name} v${mv.version} (${mv.dimension})`, { field: 'dimension' });
+      }
+      if (mv.metric !== input.metric) {
+        throw new ValidationError(`metric ${input.metric} does not match model ${mv.name} v${mv.version} (${mv.metric})`, { field: 'metric' });
+      }
+    }
     const meta = await this.deps.catalog.createCollection({
       name: input.name,
       dimension: input.dimension,
       metric: input.metric,
       index: { engine: engine.name, params },
+      ...(input.minRecall !== undefined ? { minRecall: input.minRecall } : {}),
+      ...(input.model !== undefined ? { model: input.model } : {}),
     });
     return { ...info(meta), stats: { count: 0, indexed: 0, pending: 0, shards: 0, version: 0, watermark: 0 } };
   }
@@ -70,8 +102,24 @@ export class ShoalCore implements ShoalService {
     return (await this.deps.catalog.listCollections()).map(info);
   }
 
+  /**
+   * Resolves a read endpoint's `{name}`: a collection, else an alias (read on every request,
+   * never cached, so a move is visible to the next request). Names are one namespace.
+   */
+  async resolve(name: string): Promise<ResolvedTarget> {
+    try {
+      return { meta: await this.deps.catalog.getCollection(name) };
+    } catch (err) {
+      if (!(err instanceof NotFoundError) || !this.deps.lifecycle) throw err;
+    }
+    const alias = (await this.deps.lifecycle.getPointer('alias', name)) as Alias | undefined;
+    if (!alias) throw new NotFoundError(`collection or alias ${JSON.stringify(name)} not found`, { field: 'name' });
+    const meta = await this.deps.catalog.getCollection(alias.target.collection);
+    return { meta, version: alias.target.version, alias };
+  }
+
   async getCollection(name: string): Promise<CollectionInfo> {
-    const meta = await this.deps.catalog.getCollection(name);
+    const { meta, alias } = await this.resolve(name);
     const manifest = await currentManifest(this.deps.catalog, meta);
     const watermark = manifest?.watermark ?? 0;
     const tail = await readTail(this.deps.records, meta, watermark);
@@ -93,8 +141,10 @@ export class ShoalCore implements ShoalService {
       if (r.deleted && wasLive) count--;
       if (!r.deleted && !wasLive) count++;
     }
+    const aliasInfo = alias ? { alias: { name: alias.name, revision: alias.revision, ...(alias.target.version !== undefined ? { version: alias.target.version } : {}) } } : {};
     return {
       ...info(meta),
+      ...aliasInfo,
       stats: {
         count,
         indexed: manifest?.stats.liveRows ?? 0,
@@ -112,13 +162,20 @@ export class ShoalCore implements ShoalService {
     await this.deps.catalog.deleteCollection(name);
   }
 
-  async upsert(collection: string, vectors: VectorInput[]): Promise<{ upserted: number }> {
+  async upsert(collection: string, vectors: VectorInput[], options: UpsertOptions = {}): Promise<{ upserted: number }> {
     const meta = await this.deps.catalog.getCollection(collection);
+    const claimed = options.modelVersion;
+    if (claimed && meta.model && (claimed.name !== meta.model.name || claimed.version !== meta.model.version)) {
+      throw new ModelMismatchError(
+        `vectors from model ${claimed.name} v${claimed.version} cannot go into ${JSON.stringify(collection)}, which is bound to ${meta.model.name} v${meta.model.version}`,
+        { field: claimed.name !== meta.model.name ? 'modelVersion.name' : 'modelVersion.version', details: { expected: meta.model, got: claimed } },
+      );
+    }
     return { upserted: await upsertVectors(this.deps, meta, vectors) };
   }
 
   async getVectors(collection: string, ids: string[]): Promise<VectorOutput[]> {
-    const meta = await this.deps.catalog.getCollection(collection);
+    const { meta } = await this.resolve(collection);
     const found = await this.deps.records.get(collectionKey(meta), [...new Set(ids)]);
     const out: VectorOutput[] = [];
     for (const id of ids) {
@@ -135,8 +192,8 @@ export class ShoalCore implements ShoalService {
   }
 
   async search(collection: string, input: SearchInput): Promise<SearchOutput> {
-    const meta = await this.deps.catalog.getCollection(collection);
-    return search(this.deps, meta, input);
+    const { meta, version, alias } = await this.resolve(collection);
+    return search(this.deps, meta, input, { version, alias: alias?.name });
   }
 
   /** Queues a forced build on the index-builder function: big builds outlive an API request. */
@@ -166,11 +223,25 @@ export class ShoalCore implements ShoalService {
   }
 
   async collectGarbage(collection: string): Promise<string[]> {
-    return collectGarbage(this.deps, collection);
+    return collectGarbage({ ...this.deps, pinnedVersions: (c) => this.pinnedVersions(c) }, collection);
   }
 
-  async listVersions(collection: string): Promise<Manifest[]> {
-    const meta = await this.deps.catalog.getCollection(collection);
-    return (await this.deps.catalog.listManifests(collection, 100)).filter((m) => m.generation === meta.generation);
+  /** Index versions of a collection pinned by aliases (kept by the garbage collector). */
+  async pinnedVersions(collection: string): Promise<number[]> {
+    if (!this.deps.lifecycle) return [];
+    const aliases = (await this.deps.lifecycle.listPointers('alias')) as Alias[];
+    return aliases.flatMap((a) => (a.target.collection === collection && a.target.version !== undefined ? [a.target.version] : []));
+  }
+
+  async listVersions(collection: string): Promise<Array<Manifest & { evaluation?: Evaluation }>> {
+    const { meta } = await this.resolve(collection);
+    const manifests = (await this.deps.catalog.listManifests(meta.name, 100)).filter((m) => m.generation === meta.generation);
+    if (!this.deps.lifecycle) return manifests;
+    const evals = new Map<number, Evaluation>();
+    for (const e of await this.deps.lifecycle.listEvaluations(meta.name)) if (e.generation === meta.generation) evals.set(e.version, e);
+    return manifests.map((m) => {
+      const e = evals.get(m.version);
+      return e ? { ...m, evaluation: e } : m;
+    });
   }
 }

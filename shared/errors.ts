@@ -101,3 +101,18 @@ export class ConfigError extends ShoalError {
   readonly code = 'CONFIG_ERROR';
   readonly statusCode = 500;
 }
+
+/**
+ * An alias move was refused by the target collection's quality gate (`minRecall`): the
+ * version is below it or was never evaluated. `details` carries the numbers; `force` overrides.
+ */
+export class QualityGateError extends ShoalError {
+  readonly code = 'QUALITY_GATE';
+  readonly statusCode = 409;
+}
+
+/** Vectors were produced by a model version other than the one the collection is bound to. */
+export class ModelMismatchError extends ShoalError {
+  readonly code = 'MODEL_MISMATCH';
+  readonly statusCode = 400;
+}

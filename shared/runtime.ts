@@ -14,7 +14,7 @@ import { EngineError } from './errors.js';
 import { ShardCache } from './search/shard-cache.js';
 import { TailCache } from './search/tail-cache.js';
 import type { ShardSearchRequest, ShardSearchResponse } from './search/shard-searcher.js';
-import type { ShoalService } from './service.js';
+import type { LifecycleService, ShoalService } from './service.js';
 import type { ObjectStore } from './storage/types.js';
 import { makeAwsClients } from './storage/clients.js';
 import { DynamoCatalog } from './storage/dynamo-catalog.js';
@@ -22,6 +22,8 @@ import { DynamoRecordStore } from './storage/dynamo-records.js';
 import { S3ObjectStore } from './storage/s3-objects.js';
 import { DynamoImportJobs } from './storage/dynamo-import-jobs.js';
 import { ImportService } from './import/service.js';
+import { LifecycleCore } from './lifecycle/service.js';
+import { DynamoLifecycleStore } from './storage/dynamo-lifecycle.js';
 
 export interface Runtime {
   config: ShoalConfig;
@@ -29,9 +31,13 @@ export interface Runtime {
   service: ShoalService;
   /** Bulk imports (API routes and the import function). */
   imports: ImportService;
+  /** Aliases, evaluation, model registry (DESIGN §6). */
+  lifecycle: LifecycleService;
   cache: ShardCache;
   objects: ObjectStore;
   authorize(token: string | undefined): Promise<boolean>;
+  /** The key id of a catalog API key (`keyId` attribute), when known. */
+  identify(token: string | undefined): Promise<string | undefined>;
   healthExtra(): Record<string, unknown>;
   version: string;
 }
@@ -71,7 +77,9 @@ function createRuntime(cfg: ShoalConfig): Runtime {
     return JSON.parse(text) as ShardSearchResponse;
   };
 
+  const lifecycleStore = new DynamoLifecycleStore({ ddb: aws.ddb, table: cfg.catalogTable });
   const core = new ShoalCore({
+    lifecycle: lifecycleStore,
     catalog,
     records,
     objects,
@@ -110,11 +118,14 @@ function createRuntime(cfg: ShoalConfig): Runtime {
   });
   const keys = cfg.apiKeys.map(digest);
   const catalogKeys = new CatalogKeyCheck(aws.ddb, cfg.catalogTable);
+  const lifecycle = new LifecycleCore({ catalog, objects, cache, store: lifecycleStore, getCollection: (n) => core.getCollection(n) });
   return {
     config: cfg,
     core,
     service: core,
     imports,
+    lifecycle,
+    identify: async (token) => (token && token.length <= 512 ? catalogKeys.keyId(digest(token).toString('hex')) : undefined),
     cache,
     objects,
     version,
@@ -138,7 +149,7 @@ function createRuntime(cfg: ShoalConfig): Runtime {
  * authorizer cache adds up to 5 minutes on AWS).
  */
 class CatalogKeyCheck {
-  private readonly cache = new Map<string, { ok: boolean; until: number }>();
+  private readonly cache = new Map<string, { ok: boolean; until: number; keyId?: string }>();
 
   constructor(
     private readonly ddb: ReturnType<typeof makeAwsClients>['ddb'],
@@ -150,12 +161,19 @@ class CatalogKeyCheck {
     const hit = this.cache.get(hash);
     if (hit && hit.until > now) return hit.ok;
     const out = await this.ddb.send(new GetCommand({ TableName: this.table, Key: { pk: `APIKEY#${hash}`, sk: 'META' }, ConsistentRead: true }));
-    const item = out.Item as { disabled?: unknown; expiresAt?: unknown } | undefined;
+    const item = out.Item as { disabled?: unknown; expiresAt?: unknown; keyId?: unknown } | undefined;
     const expired = typeof item?.expiresAt === 'string' && Date.parse(item.expiresAt) <= now;
     const ok = item !== undefined && item.disabled !== true && !expired;
     if (this.cache.size > 10_000) this.cache.clear();
-    this.cache.set(hash, { ok, until: now + (ok ? 60_000 : 10_000) });
+    this.cache.set(hash, { ok, until: now + (ok ? 60_000 : 10_000), ...(typeof item?.keyId === 'string' ? { keyId: item.keyId } : {}) });
     return ok;
+  }
+
+  /** The key's id when it is a catalog key (cached with the check). */
+  async keyId(hash: string): Promise<string | undefined> {
+    const hit = this.cache.get(hash);
+    if (!hit || hit.until <= Date.now()) await this.check(hash);
+    return this.cache.get(hash)?.keyId;
   }
 }
 

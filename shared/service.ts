@@ -8,6 +8,7 @@ import type { FilterNode } from './filter/ast.js';
 import type { EngineName } from './engine/types.js';
 import type { Manifest } from './storage/types.js';
 import type { Metadata, Metric } from './types.js';
+import type { AliasTarget, Evaluation, ModelAliasTarget, ModelVersion, PointerMove } from './lifecycle/types.js';
 
 /** Index settings as the API shows them: the engine plus its parameters, flat. */
 export interface IndexSpec {
@@ -23,6 +24,10 @@ export interface CreateCollectionInput {
   dimension: number;
   metric: Metric;
   index?: Partial<IndexSpec>;
+  /** Quality gate for aliases (0–1). */
+  minRecall?: number;
+  /** Bind the collection to an embedding-model version (dimension and metric must match it). */
+  model?: { name: string; version: number };
 }
 
 export interface CollectionStats {
@@ -45,6 +50,10 @@ export interface CollectionInfo {
   index: IndexSpec;
   createdAt: string;
   stats?: CollectionStats;
+  minRecall?: number;
+  model?: { name: string; version: number };
+  /** Set when the collection was reached through an alias. */
+  alias?: { name: string; version?: number; revision: number };
 }
 
 export interface VectorInput {
@@ -79,7 +88,7 @@ export interface SearchHitOutput {
 export interface SearchOutput {
   /** One list per query, best first. */
   results: SearchHitOutput[][];
-  servedBy: { collection: string; version: number };
+  servedBy: { collection: string; version: number; alias?: string };
 }
 
 export interface BuildOutput {
@@ -93,13 +102,18 @@ export interface BuildOutput {
   watermark: number;
 }
 
+export interface UpsertOptions {
+  /** The model version that produced the vectors; must equal the collection's binding. */
+  modelVersion?: { name: string; version: number };
+}
+
 export interface ShoalService {
   createCollection(input: CreateCollectionInput): Promise<CollectionInfo>;
   listCollections(): Promise<CollectionInfo[]>;
   getCollection(name: string): Promise<CollectionInfo>;
   deleteCollection(name: string): Promise<void>;
 
-  upsert(collection: string, vectors: VectorInput[]): Promise<{ upserted: number }>;
+  upsert(collection: string, vectors: VectorInput[], options?: UpsertOptions): Promise<{ upserted: number }>;
   getVectors(collection: string, ids: string[]): Promise<VectorOutput[]>;
   deleteVectors(collection: string, selector: { ids: string[] } | { filter: FilterNode }): Promise<{ deleted: number }>;
 
@@ -108,4 +122,95 @@ export interface ShoalService {
   /** Requests a build now (ignoring the batching policy); poll versions for the result. */
   buildIndex(collection: string): Promise<BuildOutput>;
   listVersions(collection: string): Promise<Manifest[]>;
+}
+
+// ---------------------------------------------------------------------------------------
+// Lifecycle (DESIGN §6): aliases, evaluation and quality gates, the model registry.
+// ---------------------------------------------------------------------------------------
+
+/** Who makes a change: the API key's id, or `key:<sha256 prefix>` of the bearer token. */
+export interface Caller {
+  actor: string;
+}
+
+export interface PutAliasInput {
+  collection: string;
+  version?: number;
+  /** The revision the caller last saw; a different current revision is a 409 CONFLICT. 0 = must not exist. */
+  expectedRevision?: number;
+  reason?: string;
+  /** Override the target collection's quality gate. */
+  force?: boolean;
+}
+
+export interface AliasView {
+  name: string;
+  collection: string;
+  /** Pinned index version, or null for "latest". */
+  version: number | null;
+  revision: number;
+  createdAt: string;
+  updatedAt: string;
+  /** The running experiment on this alias (not implemented yet: always null). */
+  experiment: null;
+}
+
+export interface EvaluateInput {
+  queries?: Float32Array[];
+  sample: number;
+  k: number;
+  ef?: number;
+}
+
+export interface RegisterModelInput {
+  dimension: number;
+  metric: Metric;
+  framework?: string;
+  description?: string;
+  params?: Record<string, unknown>;
+  metrics?: Record<string, number>;
+  tags?: Record<string, string>;
+  /** Artifact bytes sent inline (base64 in JSON; no presigner is installed). */
+  artifact?: Uint8Array;
+}
+
+export interface ModelComparison {
+  name: string;
+  a: number;
+  b: number;
+  dimension: { a: number; b: number } | null;
+  metric: { a: Metric; b: Metric } | null;
+  params: Record<string, { a: unknown; b: unknown }>;
+  metrics: Record<string, { a: number | null; b: number | null; delta: number | null }>;
+  tags: Record<string, { a: string | null; b: string | null }>;
+}
+
+export interface LifecycleService {
+  putAlias(name: string, input: PutAliasInput, caller: Caller): Promise<{ alias: AliasView; created: boolean }>;
+  listAliases(): Promise<AliasView[]>;
+  getAlias(name: string): Promise<AliasView>;
+  deleteAlias(name: string, caller: Caller, expectedRevision?: number): Promise<void>;
+  /** Newest first. */
+  aliasHistory(name: string): Promise<PointerMove<AliasTarget>[]>;
+  rollbackAlias(name: string, input: { reason?: string; expectedRevision?: number }, caller: Caller): Promise<AliasView>;
+
+  evaluateVersion(collection: string, version: number, input: EvaluateInput, caller: Caller): Promise<Evaluation>;
+  tuneVersion(collection: string, version: number, input: { targetRecall: number; k: number }, caller: Caller): Promise<Evaluation>;
+  updateCollection(name: string, patch: { minRecall?: number | null }): Promise<CollectionInfo>;
+
+  registerModelVersion(name: string, input: RegisterModelInput, caller: Caller): Promise<{ model: ModelVersion; upload: Record<string, unknown> }>;
+  uploadModelArtifact(name: string, version: number, bytes: Uint8Array): Promise<ModelVersion>;
+  commitModelVersion(name: string, version: number, sha256: string): Promise<ModelVersion>;
+  listModels(): Promise<Array<{ name: string; versions: number; latest: number | null }>>;
+  getModel(name: string): Promise<{ name: string; versions: ModelVersion[]; aliases: Array<{ name: string; version: number; revision: number }> }>;
+  getModelVersion(name: string, version: number): Promise<ModelVersion>;
+  compareModelVersions(name: string, a: number, b: number): Promise<ModelComparison>;
+  putModelAlias(
+    name: string,
+    alias: string,
+    input: { version: number; expectedRevision?: number; reason?: string },
+    caller: Caller,
+  ): Promise<{ alias: { name: string; model: string; version: number; revision: number }; created: boolean }>;
+  getModelAlias(name: string, alias: string): Promise<{ name: string; model: string; version: number; revision: number }>;
+  modelAliasHistory(name: string, alias: string): Promise<PointerMove<ModelAliasTarget>[]>;
 }

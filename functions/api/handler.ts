@@ -29,6 +29,8 @@ async function loadApi(): Promise<Api> {
       healthExtra: () => runtime.healthExtra(),
       version: runtime.version,
       imports: runtime.imports,
+      lifecycle: runtime.lifecycle,
+      identify: (token) => runtime.identify(token),
     });
     apis.set(runtime, api);
   }
@@ -52,6 +54,7 @@ export async function apiHandler(event: APIGatewayProxyEventV2): Promise<APIGate
     return await instance.handle({
       method: event.requestContext.http.method,
       path: event.rawPath,
+    query: event.rawQueryString,
       headers: event.headers ?? {},
       body: event.body,
       isBase64Encoded: event.isBase64Encoded,

@@ -4,19 +4,32 @@
  * shapes the JSON. It never throws: every failure goes through `toErrorResponse`.
  * Transport-agnostic: the Lambda handler and the tests drive it directly.
  */
+import { createHash } from 'node:crypto';
 import { NotFoundError, UnauthorizedError, ValidationError } from '../errors.js';
 import type { ImportApi } from '../import/service.js';
-import type { ShoalService } from '../service.js';
+import type { Caller, LifecycleService, ShoalService } from '../service.js';
 import { InvalidJsonError, MethodNotAllowedError, PayloadTooLargeError, toErrorResponse } from './http-errors.js';
 import {
   createCollectionSchema,
+  commitModelSchema,
   createImportSchema,
   deleteVectorsSchema,
+  evaluateSchema,
   getVectorsSchema,
   parseBody,
   parseCollectionName,
+  parseCreateCollection,
+  parseName,
+  parseUpsert,
+  parseVersion,
+  patchCollectionSchema,
+  putAliasSchema,
+  putModelAliasSchema,
+  registerModelSchema,
+  rollbackAliasSchema,
   searchSchema,
-  upsertSchema,
+  tuneSchema,
+  uploadArtifactSchema,
 } from './schemas.js';
 
 /** The Lambda synchronous-invocation payload limit that API Gateway enforces in front of us. */
@@ -31,12 +44,18 @@ export interface ApiDeps {
   version: string;
   /** Bulk imports; without it the import routes answer 404. */
   imports?: ImportApi;
+  /** Aliases, evaluation, models; without it those routes answer 404. */
+  lifecycle?: LifecycleService;
+  /** The key id of a bearer token, when the deployment knows one (else a hash prefix of the token is used). */
+  identify?: (token: string | undefined) => Promise<string | undefined> | string | undefined;
 }
 
 export interface ApiRequest {
   method: string;
   /** The request path, percent-encoded as received (query string, if any, is ignored). */
   path: string;
+  /** The raw query string (without `?`); when absent, a `?…` in `path` is used. */
+  query?: string;
   headers: Record<string, string | undefined>;
   body?: string;
   isBase64Encoded?: boolean;
@@ -59,6 +78,11 @@ interface RouteContext {
   params: Record<string, string>;
   /** The parsed JSON body (INVALID_JSON is thrown lazily, only by routes that read a body). */
   json(): unknown;
+  /** The parsed body, or `{}` when the body is empty (routes whose body is optional). */
+  jsonOrEmpty(): unknown;
+  query: URLSearchParams;
+  /** Who is calling (for lifecycle records). */
+  caller(): Promise<Caller>;
 }
 
 type Result = { status: number; body: unknown };
@@ -122,6 +146,12 @@ export function createApi(deps: ApiDeps): Api {
     if (!deps.imports) throw new NotFoundError('imports are not enabled on this deployment');
     return deps.imports;
   };
+  const lifecycle = (): LifecycleService => {
+    if (!deps.lifecycle) throw new NotFoundError('the lifecycle API is not enabled on this deployment');
+    return deps.lifecycle;
+  };
+  const alias = (ctx: RouteContext): string => parseName(ctx.params.alias, 'alias');
+  const model = (ctx: RouteContext): string => parseName(ctx.params.model, 'model');
 
   const routes: Route[] = [
     {
@@ -134,7 +164,8 @@ export function createApi(deps: ApiDeps): Api {
       segments: ['v1', 'collections'],
       methods: {
         GET: async () => ok({ collections: await service.listCollections() }),
-        POST: async (ctx) => ok(await service.createCollection(parseBody(createCollectionSchema, ctx.json())), 201),
+        POST: async (ctx) =>
+          ok(await service.createCollection(deps.lifecycle ? parseCreateCollection(ctx.json()) : parseBody(createCollectionSchema, ctx.json())), 201),
       },
     },
     {
@@ -145,12 +176,18 @@ export function createApi(deps: ApiDeps): Api {
           await service.deleteCollection(ctx.name);
           return ok({ deleted: true });
         },
+        ...(deps.lifecycle
+          ? { PATCH: async (ctx: RouteContext) => ok(await lifecycle().updateCollection(ctx.name, parseBody(patchCollectionSchema, ctx.json()))) }
+          : {}),
       },
     },
     {
       segments: ['v1', 'collections', ':name', 'vectors'],
       methods: {
-        POST: async (ctx) => ok(await service.upsert(ctx.name, parseBody(upsertSchema, ctx.json()))),
+        POST: async (ctx) => {
+          const { vectors, modelVersion } = parseUpsert(ctx.json());
+          return ok(modelVersion ? await service.upsert(ctx.name, vectors, { modelVersion }) : await service.upsert(ctx.name, vectors));
+        },
       },
     },
     {
@@ -204,6 +241,103 @@ export function createApi(deps: ApiDeps): Api {
         GET: async (ctx) => ok({ versions: await service.listVersions(ctx.name) }),
       },
     },
+    {
+      segments: ['v1', 'collections', ':name', 'versions', ':v', 'evaluate'],
+      methods: {
+        POST: async (ctx) =>
+          ok(await lifecycle().evaluateVersion(ctx.name, parseVersion(ctx.params.v), parseBody(evaluateSchema, ctx.jsonOrEmpty()), await ctx.caller())),
+      },
+    },
+    {
+      segments: ['v1', 'collections', ':name', 'versions', ':v', 'tune'],
+      methods: {
+        POST: async (ctx) => ok(await lifecycle().tuneVersion(ctx.name, parseVersion(ctx.params.v), parseBody(tuneSchema, ctx.json()), await ctx.caller())),
+      },
+    },
+    // --- aliases ---
+    {
+      segments: ['v1', 'aliases'],
+      methods: { GET: async () => ok({ aliases: await lifecycle().listAliases() }) },
+    },
+    {
+      segments: ['v1', 'aliases', ':alias'],
+      methods: {
+        GET: async (ctx) => ok(await lifecycle().getAlias(alias(ctx))),
+        PUT: async (ctx) => {
+          const { alias: view, created } = await lifecycle().putAlias(alias(ctx), parseBody(putAliasSchema, ctx.json()), await ctx.caller());
+          return ok(view, created ? 201 : 200);
+        },
+        DELETE: async (ctx) => {
+          const rev = ctx.query.get('expectedRevision');
+          await lifecycle().deleteAlias(alias(ctx), await ctx.caller(), rev === null ? undefined : parseVersion(rev, 'expectedRevision'));
+          return ok({ deleted: true });
+        },
+      },
+    },
+    {
+      segments: ['v1', 'aliases', ':alias', 'history'],
+      methods: { GET: async (ctx) => ok({ history: await lifecycle().aliasHistory(alias(ctx)) }) },
+    },
+    {
+      segments: ['v1', 'aliases', ':alias', 'rollback'],
+      methods: {
+        POST: async (ctx) => ok(await lifecycle().rollbackAlias(alias(ctx), parseBody(rollbackAliasSchema, ctx.jsonOrEmpty()), await ctx.caller())),
+      },
+    },
+    // --- models ---
+    {
+      segments: ['v1', 'models'],
+      methods: { GET: async () => ok({ models: await lifecycle().listModels() }) },
+    },
+    {
+      segments: ['v1', 'models', ':model'],
+      methods: { GET: async (ctx) => ok(await lifecycle().getModel(model(ctx))) },
+    },
+    {
+      segments: ['v1', 'models', ':model', 'versions'],
+      methods: {
+        GET: async (ctx) => ok({ versions: (await lifecycle().getModel(model(ctx))).versions }),
+        POST: async (ctx) => ok(await lifecycle().registerModelVersion(model(ctx), parseBody(registerModelSchema, ctx.json()), await ctx.caller()), 201),
+      },
+    },
+    {
+      segments: ['v1', 'models', ':model', 'versions', ':v'],
+      methods: { GET: async (ctx) => ok(await lifecycle().getModelVersion(model(ctx), parseVersion(ctx.params.v))) },
+    },
+    {
+      segments: ['v1', 'models', ':model', 'versions', ':v', 'artifact'],
+      methods: {
+        PUT: async (ctx) =>
+          ok(await lifecycle().uploadModelArtifact(model(ctx), parseVersion(ctx.params.v), parseBody(uploadArtifactSchema, ctx.json()).artifact)),
+      },
+    },
+    {
+      segments: ['v1', 'models', ':model', 'versions', ':v', 'commit'],
+      methods: {
+        POST: async (ctx) => ok(await lifecycle().commitModelVersion(model(ctx), parseVersion(ctx.params.v), parseBody(commitModelSchema, ctx.json()).sha256)),
+      },
+    },
+    {
+      segments: ['v1', 'models', ':model', 'compare'],
+      methods: {
+        GET: async (ctx) =>
+          ok(await lifecycle().compareModelVersions(model(ctx), parseVersion(ctx.query.get('a') ?? '', 'a'), parseVersion(ctx.query.get('b') ?? '', 'b'))),
+      },
+    },
+    {
+      segments: ['v1', 'models', ':model', 'aliases', ':alias'],
+      methods: {
+        GET: async (ctx) => ok(await lifecycle().getModelAlias(model(ctx), alias(ctx))),
+        PUT: async (ctx) => {
+          const out = await lifecycle().putModelAlias(model(ctx), alias(ctx), parseBody(putModelAliasSchema, ctx.json()), await ctx.caller());
+          return ok(out.alias, out.created ? 201 : 200);
+        },
+      },
+    },
+    {
+      segments: ['v1', 'models', ':model', 'aliases', ':alias', 'history'],
+      methods: { GET: async (ctx) => ok({ history: await lifecycle().modelAliasHistory(model(ctx), alias(ctx)) }) },
+    },
   ];
 
   function match(segments: string[]): { route: Route; name: string | undefined; params: Record<string, string> } | undefined {
@@ -237,7 +371,8 @@ export function createApi(deps: ApiDeps): Api {
   }
 
   async function dispatch(req: ApiRequest): Promise<Result> {
-    if (!(await deps.authorize(bearerToken(req.headers)))) {
+    const token = bearerToken(req.headers);
+    if (!(await deps.authorize(token))) {
       throw new UnauthorizedError('a valid API key is required (Authorization: Bearer <key>)');
     }
     const segments = splitPath(req.path);
@@ -266,12 +401,24 @@ export function createApi(deps: ApiDeps): Api {
     }
     const text = decodeBody(req);
     let parsed: { value: unknown } | undefined;
+    const q = req.path.indexOf('?');
+    const query = new URLSearchParams(req.query ?? (q === -1 ? '' : req.path.slice(q + 1)));
     return handler({
       name,
       params,
+      query,
       json: () => {
         parsed ??= { value: parseJson(text) };
         return parsed.value;
+      },
+      jsonOrEmpty: () => {
+        if (text === undefined || text.trim() === '') return {};
+        parsed ??= { value: parseJson(text) };
+        return parsed.value;
+      },
+      caller: async () => {
+        const keyId = await deps.identify?.(token);
+        return { actor: keyId ?? `key:${createHash('sha256').update(token ?? '').digest('hex').slice(0, 12)}` };
       },
     });
   }

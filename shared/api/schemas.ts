@@ -404,3 +404,117 @@ export function parseCollectionName(name: string): string {
 export const createImportSchema = z.strictObject({
   uri: z.string().regex(/^s3:\/\/[^/]+\/.+$/, { error: 'must look like s3://bucket/key' }).max(2048),
 });
+
+// ---------------------------------------------------------------------------------------
+// Lifecycle (aliases, evaluation, models)
+// ---------------------------------------------------------------------------------------
+
+const nameRule = z.string().regex(LIMITS.collectionName, { error: `must match ${LIMITS.collectionName.source}` });
+const versionNumber = intIn(1, 9_999_999_999);
+const reasonSchema = z.string().max(1000);
+const modelRef = z.strictObject({ name: nameRule, version: versionNumber });
+
+/** A name from the path (alias, model) — the same rule as collection names. */
+export function parseName(value: string, field: string): string {
+  if (!LIMITS.collectionName.test(value)) throw new ValidationError(`${field} must match ${LIMITS.collectionName.source}`, { field });
+  return value;
+}
+
+/** A version number from the path. */
+export function parseVersion(value: string, field = 'version'): number {
+  const n = Number(value);
+  if (!/^[0-9]+$/.test(value) || !Number.isSafeInteger(n) || n < 1) throw new ValidationError(`${field} must be a positive integer, got ${describe(value)}`, { field });
+  return n;
+}
+
+/** `PUT /v1/aliases/{alias}`. */
+export const putAliasSchema = z.strictObject({
+  collection: nameRule,
+  version: versionNumber.optional(),
+  expectedRevision: intIn(0, Number.MAX_SAFE_INTEGER).optional(),
+  reason: reasonSchema.optional(),
+  force: z.boolean().optional(),
+});
+
+/** `POST /v1/aliases/{alias}/rollback` (body optional). */
+export const rollbackAliasSchema = z.strictObject({
+  reason: reasonSchema.optional(),
+  expectedRevision: intIn(1, Number.MAX_SAFE_INTEGER).optional(),
+});
+
+/** `PATCH /v1/collections/{name}`. */
+export const patchCollectionSchema = z.strictObject({ minRecall: z.number().min(0).max(1).nullable() });
+
+/** Create-collection fields of the lifecycle, accepted next to the data-path ones. */
+export const createCollectionLifecycleSchema = z.object({
+  minRecall: z.number().min(0).max(1).optional(),
+  model: modelRef.optional(),
+});
+
+/** `POST /v1/collections` with the lifecycle fields (`minRecall`, `model`). */
+export function parseCreateCollection(body: unknown): CreateCollectionInput {
+  const isObj = typeof body === 'object' && body !== null && !Array.isArray(body);
+  if (!isObj) return parseBody(createCollectionSchema, body);
+  const { minRecall, model, ...rest } = body as Record<string, unknown>;
+  const out = parseBody(createCollectionSchema, rest);
+  const extra = parseBody(createCollectionLifecycleSchema, { minRecall, model });
+  if (extra.minRecall !== undefined) out.minRecall = extra.minRecall;
+  if (extra.model !== undefined) out.model = extra.model;
+  return out;
+}
+
+/** `POST /v1/collections/{name}/vectors` with an optional `modelVersion` claim. */
+export function parseUpsert(body: unknown): { vectors: VectorInput[]; modelVersion?: { name: string; version: number } } {
+  const isObj = typeof body === 'object' && body !== null && !Array.isArray(body);
+  if (!isObj || !('modelVersion' in body)) return { vectors: parseBody(upsertSchema, body) };
+  const { modelVersion, ...rest } = body as Record<string, unknown>;
+  const vectors = parseBody(upsertSchema, rest);
+  const claim = parseBody(z.strictObject({ modelVersion: modelRef }), { modelVersion });
+  return { vectors, modelVersion: claim.modelVersion };
+}
+
+/** `POST /v1/collections/{name}/versions/{v}/evaluate`. */
+export const evaluateSchema = z.strictObject({
+  queries: z.array(valuesSchema).min(1).max(1000).optional(),
+  sample: intIn(1, 1000).default(100),
+  k: intIn(1, 100).default(10),
+  ef: intIn(1, LIMITS.maxEf).optional(),
+});
+
+/** `POST /v1/collections/{name}/versions/{v}/tune`. */
+export const tuneSchema = z.strictObject({
+  targetRecall: z.number().gt(0).max(1),
+  k: intIn(1, 100).default(10),
+});
+
+const base64Artifact = z.string().transform((value, ctx): Uint8Array => {
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(value)) return fail(ctx, 'must be base64');
+  return new Uint8Array(Buffer.from(value, 'base64'));
+});
+
+/** `POST /v1/models/{name}/versions`. */
+export const registerModelSchema = z.strictObject({
+  dimension: intIn(1, LIMITS.maxDimension),
+  metric: z.enum(['cosine', 'l2', 'ip']),
+  framework: z.string().max(200).optional(),
+  description: z.string().max(4000).optional(),
+  params: z.record(z.string(), z.unknown()).optional(),
+  metrics: z.record(z.string(), z.number()).optional(),
+  tags: z.record(z.string(), z.string().max(256)).optional(),
+  artifact: base64Artifact.optional(),
+});
+
+/** `PUT /v1/models/{name}/versions/{v}/artifact`. */
+export const uploadArtifactSchema = z.strictObject({ artifact: base64Artifact });
+
+/** `POST /v1/models/{name}/versions/{v}/commit`. */
+export const commitModelSchema = z.strictObject({
+  sha256: z.string().regex(/^[0-9a-fA-F]{64}$/, { error: 'must be 64 hex digits' }),
+});
+
+/** `PUT /v1/models/{name}/aliases/{alias}`. */
+export const putModelAliasSchema = z.strictObject({
+  version: versionNumber,
+  expectedRevision: intIn(0, Number.MAX_SAFE_INTEGER).optional(),
+  reason: reasonSchema.optional(),
+});

@@ -1,4 +1,5 @@
 import { MAX_SHARD_HEAP_BYTES, estimateHnswHeapBytes } from '../engine/hnsw.js';
+import { NotFoundError } from '../errors.js';
 import { collectionKey } from '../ingest/ingest.js';
 import { sha256, type ShardCache } from '../search/shard-cache.js';
 import { buildShard } from '../shard/shard.js';
@@ -41,6 +42,8 @@ export interface BuilderDeps {
   now?: () => number;
   /** Deployment overrides of BUILD_POLICY (from configuration). */
   policy?: Partial<typeof BUILD_POLICY>;
+  /** Index versions of a collection that aliases pin: the collector keeps their objects, however old. */
+  pinnedVersions?: (collection: string) => Promise<number[]>;
 }
 
 export interface BuildResult {
@@ -250,6 +253,18 @@ export async function collectGarbage(deps: BuilderDeps, name: string): Promise<s
   const meta = await deps.catalog.getCollection(name);
   const ck = collectionKey(meta);
   const manifests = await deps.catalog.listManifests(name, BUILD_POLICY.KEEP_VERSIONS);
+  // Versions pinned by aliases stay servable, whatever their age.
+  const recent = new Set(manifests.map((m) => m.version));
+  for (const v of (await deps.pinnedVersions?.(name)) ?? []) {
+    if (v > 0 && !recent.has(v)) {
+      const pinned = await deps.catalog.getManifest(name, v).catch((err: unknown) => {
+        // Only a manifest that is really gone may be skipped; any other failure stops the collection.
+        if (err instanceof NotFoundError) return undefined;
+        throw err;
+      });
+      if (pinned && pinned.generation === meta.generation) manifests.push(pinned);
+    }
+  }
   const keep = new Set<string>();
   for (const m of manifests) {
     for (const s of m.shards) {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { exactTopK } from '../engine/distance.js';
-import { ValidationError } from '../errors.js';
+import { NotFoundError, ValidationError } from '../errors.js';
 import { matchesMetadata } from '../filter/compile.js';
 import { collectionKey } from '../ingest/ingest.js';
 import type { SearchHitOutput, SearchInput, SearchOutput } from '../service.js';
@@ -57,7 +57,28 @@ function tailCandidates(meta: CollectionMeta, tail: StoredRecord[], input: Searc
   return input.queries.map((q) => exactTopK(view, meta.metric, q, input.k).map((h) => ({ id: live[h.row].id, score: h.score, seq: live[h.row].seq })));
 }
 
-export async function search(deps: SearchDeps, meta: CollectionMeta, input: SearchInput): Promise<SearchOutput> {
+/**
+ * The manifest a search reads: the pinned `version` when an alias pins one (it must belong
+ * to this generation of the collection), else the latest.
+ */
+export async function manifestFor(catalog: Catalog, meta: CollectionMeta, version?: number): Promise<Manifest | undefined> {
+  if (version === undefined) return currentManifest(catalog, meta);
+  if (version === 0) return undefined;
+  const m = await catalog.getManifest(meta.name, version);
+  if (m.generation !== meta.generation) {
+    throw new NotFoundError(`index version ${version} of ${JSON.stringify(meta.name)} not found`, { field: 'version' });
+  }
+  return m;
+}
+
+export interface SearchTarget {
+  /** Pinned index version (an alias's); undefined = latest. */
+  version?: number;
+  /** The alias the request came through, reported in `servedBy`. */
+  alias?: string;
+}
+
+export async function search(deps: SearchDeps, meta: CollectionMeta, input: SearchInput, target: SearchTarget = {}): Promise<SearchOutput> {
   input.queries.forEach((q, i) => {
     if (q.length !== meta.dimension) {
       throw new ValidationError(`query ${i} has ${q.length} dimensions; collection "${meta.name}" has ${meta.dimension}`, {
@@ -65,7 +86,7 @@ export async function search(deps: SearchDeps, meta: CollectionMeta, input: Sear
       });
     }
   });
-  const manifest = await currentManifest(deps.catalog, meta);
+  const manifest = await manifestFor(deps.catalog, meta, target.version);
   const watermark = manifest?.watermark ?? 0;
   // Strong reads see every acknowledged write: the shards plus everything after the watermark.
   const tail =
@@ -78,7 +99,8 @@ export async function search(deps: SearchDeps, meta: CollectionMeta, input: Sear
     metric: meta.metric,
     queries: input.queries.map((q) => Array.from(q)),
     k: input.k,
-    ef: input.ef,
+    // The collection's default efSearch (auto-tuning may lower or raise it) unless the request sets one.
+    ef: input.ef ?? (meta.index.engine === 'hnsw' ? meta.index.params.efSearch : undefined),
     filter: input.filter,
     exclude: tail.length ? [...newest.keys()] : undefined,
   };
@@ -113,5 +135,7 @@ export async function search(deps: SearchDeps, meta: CollectionMeta, input: Sear
       return hit;
     }),
   );
-  return { results, servedBy: { collection: meta.name, version: manifest?.version ?? 0 } };
+  const servedBy: SearchOutput['servedBy'] = { collection: meta.name, version: manifest?.version ?? 0 };
+  if (target.alias !== undefined) servedBy.alias = target.alias;
+  return { results, servedBy };
 }

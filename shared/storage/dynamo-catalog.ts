@@ -76,6 +76,8 @@ const metaItemSchema = z.object({
   index: z.object({ engine: engineSchema, params: paramsSchema }),
   createdAt: z.string(),
   generation: z.number().int().positive(),
+  minRecall: z.number().min(0).max(1).optional(),
+  model: z.object({ name: z.string(), version: z.number().int().positive() }).optional(),
 });
 
 const genItemSchema = z.object({ pk: z.literal(GEN_PK), sk: z.string(), gen: z.number().int().positive() });
@@ -174,6 +176,8 @@ export class DynamoCatalog implements Catalog {
       createdAt: new Date(this.now()).toISOString(),
       generation,
     };
+    if (input.minRecall !== undefined) meta.minRecall = input.minRecall;
+    if (input.model !== undefined) meta.model = { name: input.model.name, version: input.model.version };
     try {
       await this.ddb.send(
         new PutCommand({
@@ -486,7 +490,7 @@ function toMeta(raw: Record<string, unknown>, expectedName?: string): Collection
   if (item.pk !== colPk(item.name) || (expectedName !== undefined && item.name !== expectedName)) {
     throw new CorruptDataError(`collection meta item ${JSON.stringify(item.pk)} names collection ${JSON.stringify(item.name)}`);
   }
-  return {
+  const meta: CollectionMeta = {
     name: item.name,
     dimension: item.dimension,
     metric: item.metric,
@@ -494,6 +498,9 @@ function toMeta(raw: Record<string, unknown>, expectedName?: string): Collection
     createdAt: item.createdAt,
     generation: item.generation,
   };
+  if (item.minRecall !== undefined) meta.minRecall = item.minRecall;
+  if (item.model !== undefined) meta.model = item.model;
+  return meta;
 }
 
 function toManifest(raw: Record<string, unknown>, collection: string): Manifest {

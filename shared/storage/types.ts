@@ -22,6 +22,10 @@ export interface CollectionMeta {
   createdAt: string;
   /** Monotonic; bumped only by create (a re-created collection gets a new generation, so stale objects never mix in). */
   generation: number;
+  /** Quality gate: an alias may point at a version of this collection only if its evaluated recall is ≥ this. */
+  minRecall?: number;
+  /** The embedding model version the vectors come from (lifecycle, DESIGN §6). */
+  model?: { name: string; version: number };
 }
 
 /** One row as stored in the Records table (one item per id). */

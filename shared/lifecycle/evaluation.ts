@@ -1,0 +1,176 @@
+/**
+ * Evaluation of an index version (DESIGN §6): recall@k of the version's own search against
+ * exact search over the very same live rows, plus the search latency (p50/p95, one query at
+ * a time, in process, warm shards). Queries are the caller's, or held out from the data: a
+ * seeded sample of the version's rows, each query's own id removed from both result lists.
+ *
+ * Runs in the calling process (the API function): the exact side scans every live row once
+ * per query, so it suits collections up to a few hundred thousand rows within the API's 30 s.
+ */
+import { exactTopK } from '../engine/distance.js';
+import { NotFoundError, ValidationError } from '../errors.js';
+import { manifestFor } from '../search/coordinator.js';
+import type { ShardCache } from '../search/shard-cache.js';
+import { searchShards } from '../search/shard-searcher.js';
+import type { Catalog, CollectionMeta, Manifest } from '../storage/types.js';
+import type { Evaluation } from './types.js';
+
+export interface EvalDeps {
+  catalog: Catalog;
+  cache: ShardCache;
+  now: () => number;
+}
+
+export interface VersionCorpus {
+  meta: CollectionMeta;
+  manifest: Manifest;
+  ids: string[];
+  data: Float32Array;
+}
+
+/** Every live row of one index version (read from its shards through the cache). */
+export async function loadVersion(deps: EvalDeps, collection: string, version: number): Promise<VersionCorpus> {
+  const meta = await deps.catalog.getCollection(collection);
+  const manifest = await manifestFor(deps.catalog, meta, version);
+  if (!manifest) throw new NotFoundError(`index version ${version} of ${JSON.stringify(collection)} not found`, { field: 'version' });
+  const ids: string[] = [];
+  const parts: Float32Array[] = [];
+  for (const ref of manifest.shards) {
+    const [shard, bits] = await Promise.all([deps.cache.shard(ref), deps.cache.bitmap(ref)]);
+    for (let row = 0; row < shard.count; row++) {
+      if (bits && (bits[row >>> 3] & (1 << (row & 7))) !== 0) continue;
+      ids.push(shard.ids[row]);
+      parts.push(shard.vectorOf(row));
+    }
+  }
+  const data = new Float32Array(ids.length * meta.dimension);
+  parts.forEach((v, i) => data.set(v, i * meta.dimension));
+  return { meta, manifest, ids, data };
+}
+
+/** Deterministic sample of `n` distinct row numbers out of `count` (seeded partial Fisher–Yates). */
+export function sampleRows(count: number, n: number, seed: number): number[] {
+  let a = seed >>> 0;
+  const rnd = (): number => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const rows = Array.from({ length: count }, (_, i) => i);
+  const take = Math.min(n, count);
+  for (let i = 0; i < take; i++) {
+    const j = i + Math.floor(rnd() * (count - i));
+    [rows[i], rows[j]] = [rows[j], rows[i]];
+  }
+  return rows.slice(0, take);
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return 0;
+  const idx = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[idx];
+}
+
+const round = (x: number, digits = 3): number => Math.round(x * 10 ** digits) / 10 ** digits;
+
+export interface MeasureResult {
+  recall: number;
+  latencyMs: { p50: number; p95: number; mean: number };
+}
+
+export interface PreparedQueries {
+  queries: Float32Array[];
+  /** The query's own id when it was sampled from the data (removed from both lists). */
+  self: Array<string | undefined>;
+  /** Exact top-k ids per query (self removed). */
+  truth: string[][];
+  source: 'sample' | 'supplied';
+}
+
+export function prepareQueries(corpus: VersionCorpus, input: { queries?: Float32Array[]; sample: number; k: number }): PreparedQueries {
+  const { meta, ids, data } = corpus;
+  const dim = meta.dimension;
+  let queries: Float32Array[];
+  let self: Array<string | undefined>;
+  const source = input.queries?.length ? 'supplied' : 'sample';
+  if (input.queries?.length) {
+    input.queries.forEach((q, i) => {
+      if (q.length !== dim) throw new ValidationError(`query ${i} has ${q.length} dimensions; collection has ${dim}`, { field: `queries[${i}]` });
+    });
+    queries = input.queries;
+    self = queries.map(() => undefined);
+  } else {
+    if (ids.length < 2) throw new ValidationError('the version holds fewer than 2 rows; supply queries to evaluate it', { field: 'sample' });
+    const rows = sampleRows(ids.length, input.sample, corpus.manifest.version * 7919 + corpus.meta.generation);
+    queries = rows.map((r) => data.slice(r * dim, (r + 1) * dim));
+    self = rows.map((r) => ids[r]);
+  }
+  const view = { data, offset: 0, stride: dim, dim, count: ids.length, normalized: false };
+  const truth = queries.map((q, i) => {
+    const hits = exactTopK(view, meta.metric, q, input.k + (self[i] !== undefined ? 1 : 0));
+    return hits.map((h) => ids[h.row]).filter((id) => id !== self[i]).slice(0, input.k);
+  });
+  return { queries, self, truth, source };
+}
+
+/** Recall@k and latency of the version's own search (one query per call, warm shards). */
+export async function measure(deps: EvalDeps, corpus: VersionCorpus, prepared: PreparedQueries, k: number, ef?: number): Promise<MeasureResult> {
+  const { manifest, meta } = corpus;
+  const ask = async (q: Float32Array, kk: number) =>
+    (await searchShards(deps.cache, { shards: manifest.shards, metric: meta.metric, queries: [Array.from(q)], k: kk, ef })).results[0];
+  if (prepared.queries.length) await ask(prepared.queries[0], k + 1); // warm-up: load shards
+  const times: number[] = [];
+  let hits = 0;
+  let wanted = 0;
+  for (let i = 0; i < prepared.queries.length; i++) {
+    const self = prepared.self[i];
+    const t0 = performance.now();
+    const got = await ask(prepared.queries[i], k + (self !== undefined ? 1 : 0));
+    times.push(performance.now() - t0);
+    const approx = new Set(got.map((c) => c.id).filter((id) => id !== self).slice(0, k));
+    const truth = prepared.truth[i];
+    wanted += truth.length;
+    hits += truth.filter((id) => approx.has(id)).length;
+  }
+  times.sort((a, b) => a - b);
+  return {
+    recall: wanted === 0 ? 1 : round(hits / wanted, 4),
+    latencyMs: {
+      p50: round(percentile(times, 50)),
+      p95: round(percentile(times, 95)),
+      mean: round(times.reduce((s, t) => s + t, 0) / Math.max(1, times.length)),
+    },
+  };
+}
+
+export async function evaluateVersion(
+  deps: EvalDeps,
+  collection: string,
+  version: number,
+  input: { queries?: Float32Array[]; sample: number; k: number; ef?: number },
+  by?: string,
+): Promise<Evaluation> {
+  const corpus = await loadVersion(deps, collection, version);
+  const prepared = prepareQueries(corpus, input);
+  const m = await measure(deps, corpus, prepared, input.k, input.ef);
+  const ev: Evaluation = {
+    collection: corpus.meta.name,
+    generation: corpus.meta.generation,
+    version: corpus.manifest.version,
+    k: input.k,
+    queries: prepared.queries.length,
+    source: prepared.source,
+    recall: m.recall,
+    latencyMs: m.latencyMs,
+    rows: corpus.ids.length,
+    evaluatedAt: new Date(deps.now()).toISOString(),
+  };
+  if (input.ef !== undefined) ev.ef = input.ef;
+  if (by !== undefined) ev.by = by;
+  return ev;
+}
+
+/** efSearch values the tuner tries, cheapest first. */
+export const TUNE_EFS = [8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512];

@@ -1,0 +1,255 @@
+/**
+ * The lifecycle half of the service (DESIGN §6), on the LifecycleStore plus the data-path
+ * adapters: aliases (moves, history, rollback, quality gates), evaluation and tuning of
+ * index versions, and the model registry with model aliases.
+ */
+import { ConflictError, NotFoundError, ValidationError } from '../errors.js';
+import type { ShardCache } from '../search/shard-cache.js';
+import type {
+  AliasView,
+  Caller,
+  CollectionInfo,
+  EvaluateInput,
+  LifecycleService,
+  ModelComparison,
+  PutAliasInput,
+  RegisterModelInput,
+} from '../service.js';
+import type { Catalog, ObjectStore } from '../storage/types.js';
+import { aliasView, checkAliasTarget, movePointer, pointerHistory, type PointerDeps } from './aliases.js';
+import { TUNE_EFS, evaluateVersion, loadVersion, measure, prepareQueries, type EvalDeps } from './evaluation.js';
+import { commitModelVersion, compareVersions, getModelVersion, registerModelVersion, uploadArtifact, type ModelDeps } from './models.js';
+import type { Alias, AliasTarget, Evaluation, LifecycleStore, ModelAlias, ModelAliasTarget, ModelVersion, PointerMove } from './types.js';
+
+export interface LifecycleDeps {
+  catalog: Catalog;
+  objects: ObjectStore;
+  cache: ShardCache;
+  store: LifecycleStore;
+  /** Collection info with stats (the core's getCollection). */
+  getCollection: (name: string) => Promise<CollectionInfo>;
+  now?: () => number;
+}
+
+const ALIAS = 'alias';
+const modelKind = (model: string): string => `model:${model}`;
+
+export class LifecycleCore implements LifecycleService {
+  private readonly pointers: PointerDeps;
+  private readonly evals: EvalDeps;
+  private readonly models: ModelDeps;
+
+  constructor(private readonly deps: LifecycleDeps) {
+    const now = deps.now ?? Date.now;
+    this.pointers = { store: deps.store, now };
+    this.evals = { catalog: deps.catalog, cache: deps.cache, now };
+    this.models = { store: deps.store, objects: deps.objects, now };
+  }
+
+  // --- aliases ---------------------------------------------------------------------------------
+
+  async putAlias(name: string, input: PutAliasInput, caller: Caller): Promise<{ alias: AliasView; created: boolean }> {
+    const clash = await this.deps.catalog.getCollection(name).catch((err: unknown) => {
+      if (err instanceof NotFoundError) return undefined;
+      throw err;
+    });
+    if (clash) throw new ConflictError(`${JSON.stringify(name)} is a collection; collections and aliases share one namespace`, { field: 'name' });
+    const target: AliasTarget = input.version !== undefined ? { collection: input.collection, version: input.version } : { collection: input.collection };
+    const { forced } = await checkAliasTarget(this.deps.catalog, this.deps.store, target, input.force === true);
+    const { pointer, created } = await movePointer(this.pointers, ALIAS, name, target, {
+      expectedRevision: input.expectedRevision,
+      action: 'move',
+      by: caller.actor,
+      reason: input.reason,
+      forced,
+    });
+    return { alias: aliasView(pointer as Alias), created };
+  }
+
+  async listAliases(): Promise<AliasView[]> {
+    return ((await this.deps.store.listPointers(ALIAS)) as Alias[]).map(aliasView);
+  }
+
+  private async alias(name: string): Promise<Alias> {
+    const a = (await this.deps.store.getPointer(ALIAS, name)) as Alias | undefined;
+    if (!a) throw new NotFoundError(`alias ${JSON.stringify(name)} not found`, { field: 'name' });
+    return a;
+  }
+
+  async getAlias(name: string): Promise<AliasView> {
+    return aliasView(await this.alias(name));
+  }
+
+  async deleteAlias(name: string, _caller: Caller, expectedRevision?: number): Promise<void> {
+    const a = await this.alias(name);
+    const rev = expectedRevision ?? a.revision;
+    if (!(await this.deps.store.deletePointer(ALIAS, name, rev))) {
+      const now = await this.deps.store.getPointer(ALIAS, name);
+      throw new ConflictError(`alias ${JSON.stringify(name)} is at revision ${now?.revision ?? 0}, not ${rev}`, {
+        field: 'expectedRevision',
+        details: { expectedRevision: rev, currentRevision: now?.revision ?? 0 },
+      });
+    }
+  }
+
+  async aliasHistory(name: string): Promise<PointerMove<AliasTarget>[]> {
+    return (await pointerHistory(this.pointers, ALIAS, name)) as PointerMove<AliasTarget>[];
+  }
+
+  /**
+   * Back to the target before the last move, in one call (recorded as a `rollback` move).
+   * The quality gate is not applied: the previous target was already serving.
+   */
+  async rollbackAlias(name: string, input: { reason?: string; expectedRevision?: number }, caller: Caller): Promise<AliasView> {
+    const a = await this.alias(name);
+    const previous = a.lastMove.from as AliasTarget | null;
+    if (!previous) throw new ConflictError(`alias ${JSON.stringify(name)} has no previous target to roll back to`, { field: 'name' });
+    await checkAliasTarget(this.deps.catalog, this.deps.store, previous, true);
+    const { pointer } = await movePointer(this.pointers, ALIAS, name, previous, {
+      expectedRevision: input.expectedRevision ?? a.revision,
+      action: 'rollback',
+      by: caller.actor,
+      reason: input.reason,
+    });
+    return aliasView(pointer as Alias);
+  }
+
+  // --- evaluation ------------------------------------------------------------------------------
+
+  async evaluateVersion(collection: string, version: number, input: EvaluateInput, caller: Caller): Promise<Evaluation> {
+    const ev = await evaluateVersion(this.evals, collection, version, input, caller.actor);
+    const prior = await this.deps.store.getEvaluation(ev.collection, ev.version);
+    if (prior?.tuning && prior.generation === ev.generation) ev.tuning = prior.tuning;
+    await this.deps.store.putEvaluation(ev);
+    return ev;
+  }
+
+  /**
+   * Sweeps efSearch over TUNE_EFS on sampled queries, records the recall/latency table on the
+   * evaluation item, and makes the cheapest ef that meets `targetRecall` the collection's default
+   * efSearch (used by searches that send no `ef`).
+   */
+  async tuneVersion(collection: string, version: number, input: { targetRecall: number; k: number }, caller: Caller): Promise<Evaluation> {
+    const corpus = await loadVersion(this.evals, collection, version);
+    const prepared = prepareQueries(corpus, { sample: 100, k: input.k });
+    const table: Array<{ ef: number; recall: number; p50: number; p95: number }> = [];
+    let chosen: { ef: number; recall: number; latencyMs: Evaluation['latencyMs'] } | undefined;
+    for (const ef of TUNE_EFS) {
+      const m = await measure(this.evals, corpus, prepared, input.k, Math.max(ef, input.k));
+      table.push({ ef, recall: m.recall, p50: m.latencyMs.p50, p95: m.latencyMs.p95 });
+      if (m.recall >= input.targetRecall) {
+        chosen = { ef, recall: m.recall, latencyMs: m.latencyMs };
+        break;
+      }
+    }
+    const last = table[table.length - 1];
+    const ev: Evaluation = {
+      collection: corpus.meta.name,
+      generation: corpus.meta.generation,
+      version: corpus.manifest.version,
+      k: input.k,
+      ef: chosen?.ef ?? last.ef,
+      queries: prepared.queries.length,
+      source: prepared.source,
+      recall: chosen?.recall ?? last.recall,
+      latencyMs: chosen?.latencyMs ?? { p50: last.p50, p95: last.p95, mean: last.p50 },
+      rows: corpus.ids.length,
+      evaluatedAt: new Date((this.deps.now ?? Date.now)()).toISOString(),
+      by: caller.actor,
+      tuning: { targetRecall: input.targetRecall, k: input.k, table, ...(chosen ? { chosenEf: chosen.ef } : {}) },
+    };
+    await this.deps.store.putEvaluation(ev);
+    if (chosen && corpus.meta.index.engine === 'hnsw') {
+      await this.deps.store.updateCollectionSettings(corpus.meta.name, corpus.meta.generation, { efSearch: chosen.ef });
+    }
+    return ev;
+  }
+
+  async updateCollection(name: string, patch: { minRecall?: number | null }): Promise<CollectionInfo> {
+    const meta = await this.deps.catalog.getCollection(name);
+    await this.deps.store.updateCollectionSettings(name, meta.generation, { minRecall: patch.minRecall });
+    return this.deps.getCollection(name);
+  }
+
+  // --- models ------------------------------------------------------------------------------------
+
+  async registerModelVersion(name: string, input: RegisterModelInput, caller: Caller): Promise<{ model: ModelVersion; upload: Record<string, unknown> }> {
+    const model = await registerModelVersion(this.models, name, input, caller.actor);
+    const base = `/v1/models/${encodeURIComponent(name)}/versions/${model.version}`;
+    return {
+      model,
+      upload: {
+        // No presigner is installed: the artifact goes through the API as base64 JSON.
+        uploaded: input.artifact !== undefined,
+        method: 'PUT',
+        path: `${base}/artifact`,
+        body: '{"artifact": "<base64, ≤ 4 MB>"}',
+        commit: `${base}/commit`,
+      },
+    };
+  }
+
+  uploadModelArtifact(name: string, version: number, bytes: Uint8Array): Promise<ModelVersion> {
+    return uploadArtifact(this.models, name, version, bytes);
+  }
+
+  commitModelVersion(name: string, version: number, sha256: string): Promise<ModelVersion> {
+    return commitModelVersion(this.models, name, version, sha256);
+  }
+
+  async listModels(): Promise<Array<{ name: string; versions: number; latest: number | null }>> {
+    const out: Array<{ name: string; versions: number; latest: number | null }> = [];
+    for (const name of await this.deps.store.listModels()) {
+      const versions = await this.deps.store.listModelVersions(name);
+      out.push({ name, versions: versions.length, latest: versions[0]?.version ?? null });
+    }
+    return out;
+  }
+
+  async getModel(name: string): Promise<{ name: string; versions: ModelVersion[]; aliases: Array<{ name: string; version: number; revision: number }> }> {
+    const versions = await this.deps.store.listModelVersions(name);
+    if (!versions.length) throw new NotFoundError(`model ${JSON.stringify(name)} not found`, { field: 'name' });
+    const aliases = ((await this.deps.store.listPointers(modelKind(name))) as ModelAlias[]).map((a) => ({
+      name: a.name,
+      version: a.target.version,
+      revision: a.revision,
+    }));
+    return { name, versions, aliases };
+  }
+
+  getModelVersion(name: string, version: number): Promise<ModelVersion> {
+    return getModelVersion(this.models, name, version);
+  }
+
+  async compareModelVersions(name: string, a: number, b: number): Promise<ModelComparison> {
+    const [x, y] = await Promise.all([getModelVersion(this.models, name, a), getModelVersion(this.models, name, b)]);
+    return compareVersions(x, y);
+  }
+
+  async putModelAlias(
+    name: string,
+    alias: string,
+    input: { version: number; expectedRevision?: number; reason?: string },
+    caller: Caller,
+  ): Promise<{ alias: { name: string; model: string; version: number; revision: number }; created: boolean }> {
+    const mv = await getModelVersion(this.models, name, input.version);
+    if (mv.state !== 'ready') throw new ValidationError(`model ${name} version ${input.version} is not committed yet`, { field: 'version' });
+    const { pointer, created } = await movePointer<ModelAliasTarget>(this.pointers, modelKind(name), alias, { model: name, version: input.version }, {
+      expectedRevision: input.expectedRevision,
+      action: 'move',
+      by: caller.actor,
+      reason: input.reason,
+    });
+    return { alias: { name: alias, model: name, version: pointer.target.version, revision: pointer.revision }, created };
+  }
+
+  async getModelAlias(name: string, alias: string): Promise<{ name: string; model: string; version: number; revision: number }> {
+    const p = (await this.deps.store.getPointer(modelKind(name), alias)) as ModelAlias | undefined;
+    if (!p) throw new NotFoundError(`model alias ${JSON.stringify(alias)} of ${JSON.stringify(name)} not found`, { field: 'alias' });
+    return { name: alias, model: name, version: p.target.version, revision: p.revision };
+  }
+
+  async modelAliasHistory(name: string, alias: string): Promise<PointerMove<ModelAliasTarget>[]> {
+    return (await pointerHistory(this.pointers, modelKind(name), alias)) as PointerMove<ModelAliasTarget>[];
+  }
+}

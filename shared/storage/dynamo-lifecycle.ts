@@ -1,0 +1,419 @@
+/**
+ * LifecycleStore on the single-table Catalog (DESIGN §4). Items:
+ *
+ *   pk=ALIAS#<name>              sk=META                 alias: `doc` (JSON) + `revision` (N)
+ *   pk=ALIAS#<name>              sk=H#<revision, 10 digits> one recorded move: `doc` + `incarnation`
+ *   pk=ALIASES                   sk=<name>               registry of alias names (for listing)
+ *   pk=MALIAS#<model>#<alias>    sk=META / H#…           model aliases, same scheme
+ *   pk=MALIASES#<model>          sk=<alias>              registry of a model's aliases
+ *   pk=COL#<name>                sk=EVAL#<version, 10 digits> evaluation of an index version
+ *   pk=MODEL#<name>              sk=COUNTER              version counter `next` (N, atomic ADD)
+ *   pk=MODEL#<name>              sk=V#<version, 10 digits> model version: `doc` + `state`
+ *   pk=MODELS                    sk=<name>               registry of model names
+ *
+ * Moves: the alias item is replaced with ONE conditional put on its previous revision
+ * (`attribute_not_exists` for a creation) and carries the move that produced it (`lastMove`).
+ * The history item of that revision is written after the move succeeded (and re-written from
+ * `lastMove` before the next move, so a crash in between loses nothing); a failed move never
+ * writes one. History is read only for the alias's current incarnation and revisions ≤ its
+ * current revision, so a deleted-and-re-created alias never shows the old one's moves.
+ *
+ * Every item read is validated with zod (CorruptDataError). No transactions.
+ */
+import {
+  BatchGetCommand,
+  DeleteCommand,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+  type DynamoDBDocumentClient,
+} from '@aws-sdk/lib-dynamodb';
+import { z } from 'zod';
+import { CorruptDataError, NotFoundError } from '../errors.js';
+import type { Evaluation, LifecycleStore, ModelVersion, Pointer, PointerMove } from '../lifecycle/types.js';
+import { awsErrorName, chunk } from './clients.js';
+
+const nonNegInt = z.number().int().nonnegative();
+const targetSchema = z.union([
+  z.object({ model: z.string(), version: nonNegInt }),
+  z.object({ collection: z.string(), version: nonNegInt.optional() }),
+]);
+const moveSchema = z.object({
+  revision: z.number().int().positive(),
+  at: z.string(),
+  by: z.string(),
+  action: z.enum(['create', 'move', 'rollback', 'promote']),
+  from: targetSchema.nullable(),
+  to: targetSchema,
+  reason: z.string().optional(),
+  forced: z.boolean().optional(),
+});
+const pointerSchema = z.object({
+  name: z.string(),
+  target: targetSchema,
+  revision: z.number().int().positive(),
+  incarnation: z.string(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  lastMove: moveSchema,
+});
+const evaluationSchema = z.object({
+  collection: z.string(),
+  generation: z.number().int().positive(),
+  version: nonNegInt,
+  k: z.number().int().positive(),
+  ef: z.number().int().positive().optional(),
+  queries: nonNegInt,
+  source: z.enum(['sample', 'supplied']),
+  recall: z.number().min(0).max(1),
+  latencyMs: z.object({ p50: z.number(), p95: z.number(), mean: z.number() }),
+  rows: nonNegInt,
+  evaluatedAt: z.string(),
+  by: z.string().optional(),
+  tuning: z
+    .object({
+      targetRecall: z.number(),
+      k: z.number().int(),
+      chosenEf: z.number().int().optional(),
+      table: z.array(z.object({ ef: z.number().int(), recall: z.number(), p50: z.number(), p95: z.number() })),
+    })
+    .optional(),
+});
+const modelVersionSchema = z.object({
+  name: z.string(),
+  version: z.number().int().positive(),
+  state: z.enum(['pending', 'ready']),
+  dimension: z.number().int().positive(),
+  metric: z.enum(['cosine', 'l2', 'ip']),
+  framework: z.string().optional(),
+  description: z.string().optional(),
+  params: z.record(z.string(), z.unknown()),
+  metrics: z.record(z.string(), z.number()),
+  tags: z.record(z.string(), z.string()),
+  artifact: z.object({ key: z.string(), sha256: z.string().optional(), bytes: nonNegInt.optional() }),
+  createdAt: z.string(),
+  createdBy: z.string(),
+  committedAt: z.string().optional(),
+});
+const docItem = z.object({ pk: z.string(), sk: z.string(), doc: z.string() });
+
+function parseDoc<S extends z.ZodType>(schema: S, raw: unknown, what: string): z.output<S> {
+  const item = docItem.safeParse(raw);
+  if (!item.success) throw new CorruptDataError(`malformed ${what} item`, { cause: item.error });
+  let doc: unknown;
+  try {
+    doc = JSON.parse(item.data.doc);
+  } catch (err) {
+    throw new CorruptDataError(`${what} item ${item.data.pk}/${item.data.sk}: doc is not valid JSON`, { cause: err });
+  }
+  const parsed = schema.safeParse(doc);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new CorruptDataError(`malformed ${what}: ${issue ? `${issue.path.join('.')}: ${issue.message}` : 'invalid'}`, { cause: parsed.error });
+  }
+  return parsed.data;
+}
+
+const pad = (n: number): string => String(n).padStart(10, '0');
+
+/** `alias` → ALIAS#<name> / ALIASES; `model:<m>` → MALIAS#<m>#<name> / MALIASES#<m>. */
+function pointerKeys(kind: string, name: string): { pk: string; registry: string } {
+  if (kind === 'alias') return { pk: `ALIAS#${name}`, registry: 'ALIASES' };
+  if (kind.startsWith('model:')) {
+    const model = kind.slice('model:'.length);
+    return { pk: `MALIAS#${model}#${name}`, registry: `MALIASES#${model}` };
+  }
+  throw new CorruptDataError(`unknown pointer kind ${kind}`);
+}
+
+export interface DynamoLifecycleOptions {
+  ddb: DynamoDBDocumentClient;
+  table: string;
+}
+
+export class DynamoLifecycleStore implements LifecycleStore {
+  private readonly ddb: DynamoDBDocumentClient;
+  private readonly table: string;
+
+  constructor(opts: DynamoLifecycleOptions) {
+    this.ddb = opts.ddb;
+    this.table = opts.table;
+  }
+
+  // --- pointers (aliases) --------------------------------------------------------------------
+
+  async getPointer(kind: string, name: string): Promise<Pointer | undefined> {
+    const { pk } = pointerKeys(kind, name);
+    const res = await this.ddb.send(new GetCommand({ TableName: this.table, Key: { pk, sk: 'META' }, ConsistentRead: true }));
+    if (!res.Item) return undefined;
+    const p = parseDoc(pointerSchema, res.Item, 'alias') as Pointer;
+    if (p.name !== name || res.Item.revision !== p.revision) throw new CorruptDataError(`alias item ${pk} does not match its key`);
+    return p;
+  }
+
+  async listPointers(kind: string): Promise<Pointer[]> {
+    const { registry } = pointerKeys(kind, '_');
+    const names = await this.queryRegistry(registry);
+    const out: Pointer[] = [];
+    for (const batch of chunk(names, 100)) {
+      const res = await this.ddb.send(
+        new BatchGetCommand({
+          RequestItems: { [this.table]: { Keys: batch.map((n) => ({ pk: pointerKeys(kind, n).pk, sk: 'META' })), ConsistentRead: true } },
+        }),
+      );
+      for (const raw of res.Responses?.[this.table] ?? []) out.push(parseDoc(pointerSchema, raw, 'alias') as Pointer);
+      // Unprocessed keys are read one by one (small registries; keeps this simple).
+      for (const key of res.UnprocessedKeys?.[this.table]?.Keys ?? []) {
+        const one = await this.ddb.send(new GetCommand({ TableName: this.table, Key: key, ConsistentRead: true }));
+        if (one.Item) out.push(parseDoc(pointerSchema, one.Item, 'alias') as Pointer);
+      }
+    }
+    return out.sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  async writePointer(kind: string, next: Pointer, expectedRevision: number): Promise<boolean> {
+    const { pk, registry } = pointerKeys(kind, next.name);
+    if (expectedRevision === 0) {
+      // Registry first: a listed name whose META is missing is skipped by listPointers.
+      await this.ddb.send(new PutCommand({ TableName: this.table, Item: { pk: registry, sk: next.name } }));
+    }
+    try {
+      await this.ddb.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: { pk, sk: 'META', revision: next.revision, doc: JSON.stringify(next) },
+          ConditionExpression: expectedRevision === 0 ? 'attribute_not_exists(pk)' : 'revision = :prev',
+          ExpressionAttributeValues: expectedRevision === 0 ? undefined : { ':prev': expectedRevision },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (awsErrorName(err) === 'ConditionalCheckFailedException') return false;
+      throw err;
+    }
+  }
+
+  async putHistory(kind: string, name: string, incarnation: string, move: PointerMove): Promise<void> {
+    const { pk } = pointerKeys(kind, name);
+    await this.ddb.send(
+      new PutCommand({ TableName: this.table, Item: { pk, sk: `H#${pad(move.revision)}`, incarnation, doc: JSON.stringify(move) } }),
+    );
+  }
+
+  async listHistory(kind: string, name: string, incarnation: string, maxRevision: number): Promise<PointerMove[]> {
+    const { pk } = pointerKeys(kind, name);
+    const out: PointerMove[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const res = await this.ddb.send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: 'pk = :pk AND sk BETWEEN :lo AND :hi',
+          ExpressionAttributeValues: { ':pk': pk, ':lo': `H#${pad(1)}`, ':hi': `H#${pad(maxRevision)}` },
+          ScanIndexForward: false,
+          ConsistentRead: true,
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      for (const raw of res.Items ?? []) {
+        if (raw.incarnation !== incarnation) continue;
+        out.push(parseDoc(moveSchema, raw, 'alias history') as PointerMove);
+      }
+      startKey = res.LastEvaluatedKey;
+    } while (startKey);
+    return out;
+  }
+
+  async deletePointer(kind: string, name: string, expectedRevision: number): Promise<boolean> {
+    const { pk, registry } = pointerKeys(kind, name);
+    try {
+      await this.ddb.send(
+        new DeleteCommand({
+          TableName: this.table,
+          Key: { pk, sk: 'META' },
+          ConditionExpression: 'revision = :prev',
+          ExpressionAttributeValues: { ':prev': expectedRevision },
+        }),
+      );
+    } catch (err) {
+      if (awsErrorName(err) === 'ConditionalCheckFailedException') return false;
+      throw err;
+    }
+    // History items stay (they belong to the old incarnation and are never shown again).
+    // The registry entry goes unless the alias was re-created in between (harmless either way).
+    await this.ddb.send(new DeleteCommand({ TableName: this.table, Key: { pk: registry, sk: name } }));
+    return true;
+  }
+
+  // --- evaluations ----------------------------------------------------------------------------
+
+  async putEvaluation(evaluation: Evaluation): Promise<void> {
+    await this.ddb.send(
+      new PutCommand({
+        TableName: this.table,
+        Item: { pk: `COL#${evaluation.collection}`, sk: `EVAL#${pad(evaluation.version)}`, doc: JSON.stringify(evaluation) },
+      }),
+    );
+  }
+
+  async getEvaluation(collection: string, version: number): Promise<Evaluation | undefined> {
+    const res = await this.ddb.send(
+      new GetCommand({ TableName: this.table, Key: { pk: `COL#${collection}`, sk: `EVAL#${pad(version)}` }, ConsistentRead: true }),
+    );
+    return res.Item ? (parseDoc(evaluationSchema, res.Item, 'evaluation') as Evaluation) : undefined;
+  }
+
+  async listEvaluations(collection: string): Promise<Evaluation[]> {
+    const out: Evaluation[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const res = await this.ddb.send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
+          ExpressionAttributeValues: { ':pk': `COL#${collection}`, ':p': 'EVAL#' },
+          ConsistentRead: true,
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      for (const raw of res.Items ?? []) out.push(parseDoc(evaluationSchema, raw, 'evaluation') as Evaluation);
+      startKey = res.LastEvaluatedKey;
+    } while (startKey);
+    return out;
+  }
+
+  async updateCollectionSettings(
+    collection: string,
+    generation: number,
+    settings: { minRecall?: number | null; efSearch?: number },
+  ): Promise<void> {
+    const sets: string[] = [];
+    const removes: string[] = [];
+    const values: Record<string, unknown> = { ':g': generation };
+    if (settings.minRecall === null) removes.push('minRecall');
+    else if (settings.minRecall !== undefined) {
+      sets.push('minRecall = :r');
+      values[':r'] = settings.minRecall;
+    }
+    if (settings.efSearch !== undefined) {
+      sets.push('#index.params.efSearch = :ef');
+      values[':ef'] = settings.efSearch;
+    }
+    if (!sets.length && !removes.length) return;
+    try {
+      await this.ddb.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { pk: `COL#${collection}`, sk: 'META' },
+          UpdateExpression: [sets.length ? `SET ${sets.join(', ')}` : '', removes.length ? `REMOVE ${removes.join(', ')}` : ''].join(' ').trim(),
+          ConditionExpression: 'generation = :g',
+          ExpressionAttributeNames: settings.efSearch !== undefined ? { '#index': 'index' } : undefined,
+          ExpressionAttributeValues: values,
+        }),
+      );
+    } catch (err) {
+      if (awsErrorName(err) === 'ConditionalCheckFailedException') {
+        throw new NotFoundError(`collection ${JSON.stringify(collection)} not found`, { field: 'name' });
+      }
+      throw err;
+    }
+  }
+
+  // --- models ---------------------------------------------------------------------------------
+
+  async nextModelVersion(name: string): Promise<number> {
+    await this.ddb.send(new PutCommand({ TableName: this.table, Item: { pk: 'MODELS', sk: name } }));
+    const res = await this.ddb.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { pk: `MODEL#${name}`, sk: 'COUNTER' },
+        UpdateExpression: 'ADD #next :one',
+        ExpressionAttributeNames: { '#next': 'next' },
+        ExpressionAttributeValues: { ':one': 1 },
+        ReturnValues: 'UPDATED_NEW',
+      }),
+    );
+    const parsed = z.object({ next: z.number().int().positive() }).safeParse(res.Attributes);
+    if (!parsed.success) throw new CorruptDataError(`model version counter of ${name} is malformed`);
+    return parsed.data.next;
+  }
+
+  async putModelVersion(mv: ModelVersion): Promise<void> {
+    await this.ddb.send(
+      new PutCommand({
+        TableName: this.table,
+        Item: { pk: `MODEL#${mv.name}`, sk: `V#${pad(mv.version)}`, state: mv.state, doc: JSON.stringify(mv) },
+        ConditionExpression: 'attribute_not_exists(pk)',
+      }),
+    );
+  }
+
+  async getModelVersion(name: string, version: number): Promise<ModelVersion | undefined> {
+    const res = await this.ddb.send(
+      new GetCommand({ TableName: this.table, Key: { pk: `MODEL#${name}`, sk: `V#${pad(version)}` }, ConsistentRead: true }),
+    );
+    return res.Item ? (parseDoc(modelVersionSchema, res.Item, 'model version') as ModelVersion) : undefined;
+  }
+
+  async listModelVersions(name: string): Promise<ModelVersion[]> {
+    const out: ModelVersion[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const res = await this.ddb.send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
+          ExpressionAttributeValues: { ':pk': `MODEL#${name}`, ':p': 'V#' },
+          ScanIndexForward: false,
+          ConsistentRead: true,
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      for (const raw of res.Items ?? []) out.push(parseDoc(modelVersionSchema, raw, 'model version') as ModelVersion);
+      startKey = res.LastEvaluatedKey;
+    } while (startKey);
+    return out;
+  }
+
+  async listModels(): Promise<string[]> {
+    return this.queryRegistry('MODELS');
+  }
+
+  async commitModelVersion(mv: ModelVersion): Promise<boolean> {
+    try {
+      await this.ddb.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: { pk: `MODEL#${mv.name}`, sk: `V#${pad(mv.version)}`, state: mv.state, doc: JSON.stringify(mv) },
+          ConditionExpression: '#state = :pending',
+          ExpressionAttributeNames: { '#state': 'state' },
+          ExpressionAttributeValues: { ':pending': 'pending' },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (awsErrorName(err) === 'ConditionalCheckFailedException') return false;
+      throw err;
+    }
+  }
+
+  private async queryRegistry(pk: string): Promise<string[]> {
+    const names: string[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const res = await this.ddb.send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: 'pk = :pk',
+          ExpressionAttributeValues: { ':pk': pk },
+          ConsistentRead: true,
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      for (const raw of res.Items ?? []) if (typeof raw.sk === 'string') names.push(raw.sk);
+      startKey = res.LastEvaluatedKey;
+    } while (startKey);
+    return names;
+  }
+}
