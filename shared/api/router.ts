@@ -177,7 +177,9 @@ export function createApi(deps: ApiDeps): Api {
           return ok({ deleted: true });
         },
         ...(deps.lifecycle
-          ? { PATCH: async (ctx: RouteContext) => ok(await lifecycle().updateCollection(ctx.name, parseBody(patchCollectionSchema, ctx.json()))) }
+          ? {
+              PATCH: async (ctx: RouteContext) => ok(await lifecycle().updateCollection(ctx.name, parseBody(patchCollectionSchema, ctx.json()))),
+            }
           : {}),
       },
     },
@@ -257,7 +259,9 @@ export function createApi(deps: ApiDeps): Api {
     // --- aliases ---
     {
       segments: ['v1', 'aliases'],
-      methods: { GET: async () => ok({ aliases: await lifecycle().listAliases() }) },
+      methods: {
+        GET: async () => ok({ aliases: await lifecycle().listAliases() }),
+      },
     },
     {
       segments: ['v1', 'aliases', ':alias'],
@@ -276,7 +280,9 @@ export function createApi(deps: ApiDeps): Api {
     },
     {
       segments: ['v1', 'aliases', ':alias', 'history'],
-      methods: { GET: async (ctx) => ok({ history: await lifecycle().aliasHistory(alias(ctx)) }) },
+      methods: {
+        GET: async (ctx) => ok({ history: await lifecycle().aliasHistory(alias(ctx)) }),
+      },
     },
     {
       segments: ['v1', 'aliases', ':alias', 'rollback'],
@@ -287,11 +293,15 @@ export function createApi(deps: ApiDeps): Api {
     // --- models ---
     {
       segments: ['v1', 'models'],
-      methods: { GET: async () => ok({ models: await lifecycle().listModels() }) },
+      methods: {
+        GET: async () => ok({ models: await lifecycle().listModels() }),
+      },
     },
     {
       segments: ['v1', 'models', ':model'],
-      methods: { GET: async (ctx) => ok(await lifecycle().getModel(model(ctx))) },
+      methods: {
+        GET: async (ctx) => ok(await lifecycle().getModel(model(ctx))),
+      },
     },
     {
       segments: ['v1', 'models', ':model', 'versions'],
@@ -302,7 +312,9 @@ export function createApi(deps: ApiDeps): Api {
     },
     {
       segments: ['v1', 'models', ':model', 'versions', ':v'],
-      methods: { GET: async (ctx) => ok(await lifecycle().getModelVersion(model(ctx), parseVersion(ctx.params.v))) },
+      methods: {
+        GET: async (ctx) => ok(await lifecycle().getModelVersion(model(ctx), parseVersion(ctx.params.v))),
+      },
     },
     {
       segments: ['v1', 'models', ':model', 'versions', ':v', 'artifact'],
@@ -336,7 +348,9 @@ export function createApi(deps: ApiDeps): Api {
     },
     {
       segments: ['v1', 'models', ':model', 'aliases', ':alias', 'history'],
-      methods: { GET: async (ctx) => ok({ history: await lifecycle().modelAliasHistory(model(ctx), alias(ctx)) }) },
+      methods: {
+        GET: async (ctx) => ok({ history: await lifecycle().modelAliasHistory(model(ctx), alias(ctx)) }),
+      },
     },
   ];
 
