@@ -283,3 +283,19 @@ describe('.npy', () => {
     await expect(collect('npy', memorySource(npy.slice(0, -4)), 3)).rejects.toThrow(/truncated/);
   });
 });
+
+describe('gzip with backpressure', () => {
+  it('reads a CSV header from a large gzip file and stops early without hanging', async () => {
+    const lines = ['id,vector'];
+    for (let i = 0; i < 40_000; i++) lines.push(`r${i},"[${i},${i + 1},${i + 2}]"`);
+    const gz = gzipSync(enc(lines.join('\n')));
+    const rows = await collect('csv.gz', memorySource(gz, 'big.csv.gz', 4096), 3);
+    expect(rows).toHaveLength(40_000);
+    expect(rows.at(-1)!.id).toBe('r39999');
+    let n = 0;
+    for await (const r of openReader('jsonl.gz', memorySource(gzipSync(enc(JSONL.repeat(2000))), 'x', 4096), { dimension: 3 })) {
+      if (r && ++n === 5) break;
+    }
+    expect(n).toBe(5);
+  });
+});

@@ -146,10 +146,22 @@ export async function* readLines(source: ByteSource, opts: { gzip: boolean; from
     const feed = (async () => {
       try {
         for await (const c of raw) {
+          if (gunzip.destroyed) break;
           compressedRead += c.byteLength;
-          if (!gunzip.write(c)) await new Promise<void>((r) => gunzip.once('drain', () => r()));
+          if (!gunzip.write(c)) {
+            // Wait for room, or for the consumer to stop early (the header read, an error).
+            await new Promise<void>((r) => {
+              const done = (): void => {
+                gunzip.off('drain', done);
+                gunzip.off('close', done);
+                r();
+              };
+              gunzip.on('drain', done);
+              gunzip.on('close', done);
+            });
+          }
         }
-        gunzip.end();
+        if (!gunzip.destroyed) gunzip.end();
       } catch (err) {
         gunzip.destroy(err as Error);
       }
@@ -160,6 +172,8 @@ export async function* readLines(source: ByteSource, opts: { gzip: boolean; from
       } catch (err) {
         throw new UnreadableFileError(`${source.name}: gzip data is corrupt: ${(err as Error).message}`, { cause: err });
       } finally {
+        // Stopped early or failed: tear the pipe down so the feeder stops reading the object.
+        gunzip.destroy();
         await feed;
       }
     })();
