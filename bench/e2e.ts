@@ -83,6 +83,11 @@ async function main(): Promise<void> {
       ingestRows.push({ dataset: name, vectors: n, dim, batch, vectors_per_s: n / secs, mb_per_s: bytes / 2 ** 20 / secs });
 
       const runLatency = async (consistency: 'strong' | 'eventual') => {
+        // Warm-up (not timed): the first query after a build loads the shard (see the cold-load table).
+        for (let q = 0; q < 10; q++) {
+          const vector = Array.from(ds.queries.subarray(q * dim, (q + 1) * dim));
+          await call('POST', `/v1/collections/${name}/search`, { vector, k: 10, consistency });
+        }
         for (const pathKind of ['http', 'in-process'] as const) {
           const samples: number[] = [];
           const tStart = performance.now();
