@@ -3,6 +3,7 @@ import { getEngine } from './engine/registry.js';
 import type { EngineParams } from './engine/types.js';
 import { ConflictError, ModelMismatchError, NotFoundError, ValidationError } from './errors.js';
 import type { Alias, Evaluation, LifecycleStore } from './lifecycle/types.js';
+import { searchThroughAlias } from './lifecycle/experiments.js';
 import { BUILD_POLICY, buildIndex, collectGarbage, type BuildResult } from './indexing/builder.js';
 import { collectionKey, deleteVectors, upsertVectors } from './ingest/ingest.js';
 import { currentManifest, readTail, search, type SearchDeps } from './search/coordinator.js';
@@ -38,6 +39,8 @@ export interface CoreDeps {
   tails?: TailCache;
   /** Aliases, evaluations, models (DESIGN §6). Without it, names are collections only. */
   lifecycle?: LifecycleStore;
+  /** Split experiments: draws whether a request also runs the other arm for overlap@k (tests). */
+  experimentRandom?: () => number;
 }
 
 /** A read endpoint's `{name}` resolved: the collection, plus the alias and pinned version it came through. */
@@ -193,7 +196,23 @@ export class ShoalCore implements ShoalService {
 
   async search(collection: string, input: SearchInput): Promise<SearchOutput> {
     const { meta, version, alias } = await this.resolve(collection);
-    return search(this.deps, meta, input, { version, alias: alias?.name });
+    const lifecycle = this.deps.lifecycle;
+    if (!alias || !lifecycle) return search(this.deps, meta, input, { version, alias: alias?.name });
+    // Through an alias: a running experiment may route to (or mirror on) the challenger.
+    return searchThroughAlias(
+      {
+        store: lifecycle,
+        now: this.deps.now ?? Date.now,
+        random: this.deps.experimentRandom,
+        run: async (target, q) => {
+          const m = target.collection === meta.name ? meta : await this.deps.catalog.getCollection(target.collection);
+          return search(this.deps, m, q, { version: target.version, alias: alias.name });
+        },
+      },
+      alias.name,
+      alias.target,
+      input,
+    );
   }
 
   /** Queues a forced build on the index-builder function: big builds outlive an API request. */

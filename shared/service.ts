@@ -8,7 +8,8 @@ import type { FilterNode } from './filter/ast.js';
 import type { EngineName } from './engine/types.js';
 import type { Manifest } from './storage/types.js';
 import type { Metadata, Metric } from './types.js';
-import type { AliasTarget, Evaluation, ModelAliasTarget, ModelVersion, PointerMove } from './lifecycle/types.js';
+import type { AliasTarget, Evaluation, FeedbackEvent, ModelAliasTarget, ModelVersion, PointerMove } from './lifecycle/types.js';
+import type { ExperimentResults, ExperimentSummary, StartExperimentInput } from './lifecycle/experiments.js';
 
 /** Index settings as the API shows them: the engine plus its parameters, flat. */
 export interface IndexSpec {
@@ -76,6 +77,8 @@ export interface SearchInput {
   consistency: 'strong' | 'eventual';
   includeMetadata: boolean;
   includeValues: boolean;
+  /** Through an alias with a split experiment: the key whose hash picks the arm (same key, same arm). */
+  stickyKey?: string;
 }
 
 export interface SearchHitOutput {
@@ -88,7 +91,9 @@ export interface SearchHitOutput {
 export interface SearchOutput {
   /** One list per query, best first. */
   results: SearchHitOutput[][];
-  servedBy: { collection: string; version: number; alias?: string };
+  servedBy: { collection: string; version: number; alias?: string; arm?: 'champion' | 'challenger'; experiment?: string };
+  /** Set on every search through an alias; feedback (`POST /v1/feedback`) refers to it. */
+  queryId?: string;
 }
 
 export interface BuildOutput {
@@ -151,8 +156,8 @@ export interface AliasView {
   revision: number;
   createdAt: string;
   updatedAt: string;
-  /** The running experiment on this alias (not implemented yet: always null). */
-  experiment: null;
+  /** The running experiment on this alias, or null. */
+  experiment: ExperimentSummary | null;
 }
 
 export interface EvaluateInput {
@@ -213,4 +218,11 @@ export interface LifecycleService {
   ): Promise<{ alias: { name: string; model: string; version: number; revision: number }; created: boolean }>;
   getModelAlias(name: string, alias: string): Promise<{ name: string; model: string; version: number; revision: number }>;
   modelAliasHistory(name: string, alias: string): Promise<PointerMove<ModelAliasTarget>[]>;
+
+  startExperiment(alias: string, input: StartExperimentInput, caller: Caller): Promise<ExperimentResults>;
+  /** The alias's running (or last) experiment with per-arm results; checks the guardrails. */
+  getExperiment(alias: string): Promise<ExperimentResults>;
+  promoteExperiment(alias: string, input: { reason?: string; force?: boolean }, caller: Caller): Promise<ExperimentResults>;
+  abortExperiment(alias: string, input: { reason?: string }, caller: Caller): Promise<ExperimentResults>;
+  feedback(input: { queryId: string; id: string; event: FeedbackEvent }): Promise<{ attributed: boolean; experiment?: string; alias?: string; arm?: 'champion' | 'challenger' }>;
 }

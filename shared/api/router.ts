@@ -28,6 +28,10 @@ import {
   registerModelSchema,
   rollbackAliasSchema,
   searchSchema,
+  startExperimentSchema,
+  promoteExperimentSchema,
+  abortExperimentSchema,
+  feedbackSchema,
   tuneSchema,
   uploadArtifactSchema,
 } from './schemas.js';
@@ -210,7 +214,7 @@ export function createApi(deps: ApiDeps): Api {
         POST: async (ctx) => {
           const { input, single } = parseBody(searchSchema, ctx.json());
           const out = await service.search(ctx.name, input);
-          return ok({ results: single ? (out.results[0] ?? []) : out.results, servedBy: out.servedBy });
+          return ok({ results: single ? (out.results[0] ?? []) : out.results, servedBy: out.servedBy, ...(out.queryId !== undefined ? { queryId: out.queryId } : {}) });
         },
       },
     },
@@ -288,6 +292,32 @@ export function createApi(deps: ApiDeps): Api {
       segments: ['v1', 'aliases', ':alias', 'rollback'],
       methods: {
         POST: async (ctx) => ok(await lifecycle().rollbackAlias(alias(ctx), parseBody(rollbackAliasSchema, ctx.jsonOrEmpty()), await ctx.caller())),
+      },
+    },
+    // --- experiments ---
+    {
+      segments: ['v1', 'aliases', ':alias', 'experiment'],
+      methods: {
+        GET: async (ctx) => ok(await lifecycle().getExperiment(alias(ctx))),
+        POST: async (ctx) => ok(await lifecycle().startExperiment(alias(ctx), parseBody(startExperimentSchema, ctx.json()), await ctx.caller()), 201),
+      },
+    },
+    {
+      segments: ['v1', 'aliases', ':alias', 'experiment', 'promote'],
+      methods: {
+        POST: async (ctx) => ok(await lifecycle().promoteExperiment(alias(ctx), parseBody(promoteExperimentSchema, ctx.jsonOrEmpty()), await ctx.caller())),
+      },
+    },
+    {
+      segments: ['v1', 'aliases', ':alias', 'experiment', 'abort'],
+      methods: {
+        POST: async (ctx) => ok(await lifecycle().abortExperiment(alias(ctx), parseBody(abortExperimentSchema, ctx.jsonOrEmpty()), await ctx.caller())),
+      },
+    },
+    {
+      segments: ['v1', 'feedback'],
+      methods: {
+        POST: async (ctx) => ok(await lifecycle().feedback(parseBody(feedbackSchema, ctx.json()))),
       },
     },
     // --- models ---

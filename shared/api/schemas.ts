@@ -369,6 +369,7 @@ export const searchSchema = z
     ef: intIn(1, LIMITS.maxEf).optional(),
     consistency: z.enum(['strong', 'eventual']).default('strong'),
     include: z.array(z.enum(['metadata', 'values'])).max(2).optional(),
+    stickyKey: z.string().min(1).max(256).optional(),
   })
   .transform((body, ctx): ParsedSearch => {
     if ((body.vector === undefined) === (body.vectors === undefined)) {
@@ -389,6 +390,7 @@ export const searchSchema = z
     const filter = toFilter(body.filter);
     if (filter !== undefined) input.filter = filter;
     if (body.ef !== undefined) input.ef = body.ef;
+    if (body.stickyKey !== undefined) input.stickyKey = body.stickyKey;
     return { input, single: body.vector !== undefined };
   });
 
@@ -517,4 +519,48 @@ export const putModelAliasSchema = z.strictObject({
   version: versionNumber,
   expectedRevision: intIn(0, Number.MAX_SAFE_INTEGER).optional(),
   reason: reasonSchema.optional(),
+});
+
+const aliasTargetSchema = z.strictObject({ collection: nameRule, version: versionNumber.optional() });
+
+/** `POST /v1/aliases/{alias}/experiment`. */
+export const startExperimentSchema = z
+  .strictObject({
+    challenger: aliasTargetSchema,
+    mode: z.enum(['split', 'shadow']),
+    weight: intIn(1, 99).optional(),
+    overlapSample: z.number().min(0).max(1).optional(),
+    guardrails: z
+      .strictObject({
+        maxErrorRateDelta: z.number().min(0).max(1).optional(),
+        maxP95Ratio: z.number().gt(0).max(1000).optional(),
+        minSamples: intIn(1, 1_000_000_000).optional(),
+      })
+      .optional(),
+  })
+  .transform((body, ctx) => {
+    if (body.mode === 'shadow' && body.weight !== undefined) return fail(ctx, 'applies to split mode only', ['weight']);
+    if (body.mode === 'shadow' && body.overlapSample !== undefined) return fail(ctx, 'applies to split mode only (shadow measures every request)', ['overlapSample']);
+    const guardrails: { maxErrorRateDelta?: number; maxP95Ratio?: number; minSamples?: number } = {};
+    for (const [k, v] of Object.entries(body.guardrails ?? {})) if (v !== undefined) guardrails[k as keyof typeof guardrails] = v;
+    return {
+      challenger: body.challenger.version !== undefined ? { collection: body.challenger.collection, version: body.challenger.version } : { collection: body.challenger.collection },
+      mode: body.mode,
+      ...(body.weight !== undefined ? { weight: body.weight } : {}),
+      ...(body.overlapSample !== undefined ? { overlapSample: body.overlapSample } : {}),
+      guardrails,
+    };
+  });
+
+/** `POST /v1/aliases/{alias}/experiment/promote` (body optional). */
+export const promoteExperimentSchema = z.strictObject({ reason: reasonSchema.optional(), force: z.boolean().optional() });
+
+/** `POST /v1/aliases/{alias}/experiment/abort` (body optional). */
+export const abortExperimentSchema = z.strictObject({ reason: reasonSchema.optional() });
+
+/** `POST /v1/feedback`. */
+export const feedbackSchema = z.strictObject({
+  queryId: z.string().min(1).max(128),
+  id: z.union([z.string().min(1).max(512), z.number().int().nonnegative()]).transform((v) => String(v)),
+  event: z.enum(['click', 'convert']),
 });

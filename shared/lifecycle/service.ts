@@ -19,7 +19,21 @@ import type { Catalog, ObjectStore } from '../storage/types.js';
 import { aliasView, checkAliasTarget, movePointer, pointerHistory, type PointerDeps } from './aliases.js';
 import { TUNE_EFS, evaluateVersion, loadVersion, measure, prepareQueries, type EvalDeps } from './evaluation.js';
 import { commitModelVersion, compareVersions, getModelVersion, registerModelVersion, uploadArtifact, type ModelDeps } from './models.js';
-import type { Alias, AliasTarget, Evaluation, LifecycleStore, ModelAlias, ModelAliasTarget, ModelVersion, PointerMove } from './types.js';
+import {
+  endExperiment,
+  enforceGuardrails,
+  experimentResults,
+  newExperiment,
+  recordFeedback,
+  requireExperiment,
+  requireRunning,
+  runningExperiment,
+  summary,
+  type ExperimentDeps,
+  type ExperimentResults,
+  type StartExperimentInput,
+} from './experiments.js';
+import type { Alias, AliasTarget, Evaluation, Experiment, FeedbackEvent, LifecycleStore, ModelAlias, ModelAliasTarget, ModelVersion, PointerMove } from './types.js';
 
 export interface LifecycleDeps {
   catalog: Catalog;
@@ -38,12 +52,25 @@ export class LifecycleCore implements LifecycleService {
   private readonly pointers: PointerDeps;
   private readonly evals: EvalDeps;
   private readonly models: ModelDeps;
+  private readonly experiments: ExperimentDeps;
 
   constructor(private readonly deps: LifecycleDeps) {
     const now = deps.now ?? Date.now;
     this.pointers = { store: deps.store, now };
     this.evals = { catalog: deps.catalog, cache: deps.cache, now };
     this.models = { store: deps.store, objects: deps.objects, now };
+    this.experiments = { store: deps.store, now };
+  }
+
+  private async withExperiment(a: Alias): Promise<AliasView> {
+    const e = await runningExperiment(this.deps.store, a.name);
+    return { ...aliasView(a), experiment: e ? summary(e) : null };
+  }
+
+  /** A manual move (or delete) of an alias ends its running experiment: the champion is gone. */
+  private async abortOnMove(name: string, caller: Caller, why: string): Promise<void> {
+    const e = await runningExperiment(this.deps.store, name);
+    if (e) await endExperiment(this.experiments, e, 'aborted', caller.actor, why);
   }
 
   // --- aliases ---------------------------------------------------------------------------------
@@ -63,11 +90,12 @@ export class LifecycleCore implements LifecycleService {
       reason: input.reason,
       forced,
     });
+    if (!created) await this.abortOnMove(name, caller, `alias moved to ${target.collection} (revision ${pointer.revision})`);
     return { alias: aliasView(pointer as Alias), created };
   }
 
   async listAliases(): Promise<AliasView[]> {
-    return ((await this.deps.store.listPointers(ALIAS)) as Alias[]).map(aliasView);
+    return Promise.all(((await this.deps.store.listPointers(ALIAS)) as Alias[]).map((a) => this.withExperiment(a)));
   }
 
   private async alias(name: string): Promise<Alias> {
@@ -77,10 +105,10 @@ export class LifecycleCore implements LifecycleService {
   }
 
   async getAlias(name: string): Promise<AliasView> {
-    return aliasView(await this.alias(name));
+    return this.withExperiment(await this.alias(name));
   }
 
-  async deleteAlias(name: string, _caller: Caller, expectedRevision?: number): Promise<void> {
+  async deleteAlias(name: string, caller: Caller, expectedRevision?: number): Promise<void> {
     const a = await this.alias(name);
     const rev = expectedRevision ?? a.revision;
     if (!(await this.deps.store.deletePointer(ALIAS, name, rev))) {
@@ -90,6 +118,7 @@ export class LifecycleCore implements LifecycleService {
         details: { expectedRevision: rev, currentRevision: now?.revision ?? 0 },
       });
     }
+    await this.abortOnMove(name, caller, 'alias deleted');
   }
 
   async aliasHistory(name: string): Promise<PointerMove<AliasTarget>[]> {
@@ -111,6 +140,7 @@ export class LifecycleCore implements LifecycleService {
       by: caller.actor,
       reason: input.reason,
     });
+    await this.abortOnMove(name, caller, `alias rolled back (revision ${pointer.revision})`);
     return aliasView(pointer as Alias);
   }
 
@@ -251,5 +281,70 @@ export class LifecycleCore implements LifecycleService {
 
   async modelAliasHistory(name: string, alias: string): Promise<PointerMove<ModelAliasTarget>[]> {
     return (await pointerHistory(this.pointers, modelKind(name), alias)) as PointerMove<ModelAliasTarget>[];
+  }
+
+  // --- experiments -------------------------------------------------------------------------------
+
+  private async results(e: Experiment): Promise<ExperimentResults> {
+    return experimentResults(e, await this.deps.store.getArms(e.id));
+  }
+
+  /** Starts a champion/challenger experiment (one conditional write: 409 while another runs). */
+  async startExperiment(name: string, input: StartExperimentInput, caller: Caller): Promise<ExperimentResults> {
+    const a = await this.alias(name);
+    const running = await runningExperiment(this.deps.store, name);
+    if (running) throw new ConflictError(`alias ${JSON.stringify(name)} already runs experiment ${running.id}`, { field: 'alias', details: { experiment: running.id } });
+    const champion = await this.deps.catalog.getCollection(a.target.collection);
+    const challenger = await this.deps.catalog.getCollection(input.challenger.collection).catch((err: unknown) => {
+      if (err instanceof NotFoundError) throw new NotFoundError(`collection ${JSON.stringify(input.challenger.collection)} not found`, { field: 'challenger.collection' });
+      throw err;
+    });
+    // The same query vector goes to either arm: the embeddings must be interchangeable in shape.
+    if (challenger.dimension !== champion.dimension || challenger.metric !== champion.metric) {
+      throw new ValidationError(
+        `the challenger ${challenger.name} (${challenger.dimension}-d ${challenger.metric}) must have the champion ${champion.name}'s dimension and metric (${champion.dimension}-d ${champion.metric})`,
+        { field: 'challenger.collection' },
+      );
+    }
+    if (input.challenger.version !== undefined) await checkAliasTarget(this.deps.catalog, this.deps.store, input.challenger, true);
+    const e = newExperiment(name, a.target, input, caller.actor, (this.deps.now ?? Date.now)());
+    if (!(await this.deps.store.startExperiment(e))) {
+      const now = await runningExperiment(this.deps.store, name);
+      throw new ConflictError(`alias ${JSON.stringify(name)} already runs experiment ${now?.id ?? '(unknown)'}`, { field: 'alias', details: { experiment: now?.id ?? null } });
+    }
+    return this.results(e);
+  }
+
+  async getExperiment(name: string): Promise<ExperimentResults> {
+    await this.alias(name);
+    let e = await requireExperiment(this.deps.store, name);
+    const arms = await this.deps.store.getArms(e.id);
+    if (e.state === 'running') {
+      e = await enforceGuardrails(this.experiments, e, arms);
+    }
+    return experimentResults(e, arms);
+  }
+
+  /** Moves the alias to the challenger (a `promote` move, quality-gated) and ends the experiment as promoted. */
+  async promoteExperiment(name: string, input: { reason?: string; force?: boolean }, caller: Caller): Promise<ExperimentResults> {
+    const a = await this.alias(name);
+    const e = await requireRunning(this.deps.store, name);
+    const { forced } = await checkAliasTarget(this.deps.catalog, this.deps.store, e.challenger, input.force === true);
+    const reason = `experiment ${e.id} promoted${input.reason ? `: ${input.reason}` : ''}`;
+    await movePointer(this.pointers, ALIAS, name, e.challenger, { expectedRevision: a.revision, action: 'promote', by: caller.actor, reason, forced });
+    const ended = await endExperiment(this.experiments, e, 'promoted', caller.actor, reason);
+    return this.results(ended ?? (await requireExperiment(this.deps.store, name)));
+  }
+
+  async abortExperiment(name: string, input: { reason?: string }, caller: Caller): Promise<ExperimentResults> {
+    await this.alias(name);
+    const e = await requireRunning(this.deps.store, name);
+    const ended = await endExperiment(this.experiments, e, 'aborted', caller.actor, input.reason ?? 'aborted');
+    if (!ended) throw new ConflictError(`experiment ${e.id} ended concurrently`, { field: 'alias' });
+    return this.results(ended);
+  }
+
+  feedback(input: { queryId: string; id: string; event: FeedbackEvent }): Promise<{ attributed: boolean; experiment?: string; alias?: string; arm?: 'champion' | 'challenger' }> {
+    return recordFeedback(this.deps.store, input);
   }
 }

@@ -4,6 +4,7 @@
  * and model aliases. Implemented on the Catalog table by `storage/dynamo-lifecycle.ts`.
  */
 import type { Metric } from '../types.js';
+import type { Arm, Guardrails } from './experiment-stats.js';
 
 /** Where an alias points: a collection, optionally pinned to one index version. */
 export interface AliasTarget {
@@ -97,7 +98,82 @@ export interface ModelVersion {
   committedAt?: string;
 }
 
+export type ExperimentMode = 'split' | 'shadow';
+export type ExperimentState = 'running' | 'promoted' | 'aborted';
+
+/** A champion/challenger experiment on an alias (at most one running per alias). */
+export interface Experiment {
+  id: string;
+  alias: string;
+  mode: ExperimentMode;
+  /** Percent of traffic to the challenger in split mode (1–99). */
+  weight: number;
+  /** The alias's target when the experiment started. */
+  champion: AliasTarget;
+  challenger: AliasTarget;
+  guardrails: Guardrails;
+  /** Split mode: fraction of requests on which the other arm also runs, to measure overlap@k. */
+  overlapSample: number;
+  state: ExperimentState;
+  createdAt: string;
+  createdBy: string;
+  endedAt?: string;
+  endedBy?: string;
+  /** Why it ended (promotion, abort, guardrail). */
+  reason?: string;
+}
+
+/** Per-arm counters of an experiment (one item per arm, updated with atomic ADD). */
+export interface ArmCounters {
+  requests: number;
+  errors: number;
+  /** Latency histogram of successful requests (see experiment-stats LAT_*). */
+  latency: number[];
+  latencySumMs: number;
+  overlapSum: number;
+  overlapN: number;
+  clicks: number;
+  clickedQueries: number;
+  converts: number;
+  convertedQueries: number;
+}
+
+/** One measurement recorded on an arm. */
+export interface ArmDelta {
+  requests?: number;
+  errors?: number;
+  latencyMs?: number;
+  overlap?: number;
+}
+
+export interface QueryAttribution {
+  queryId: string;
+  alias: string;
+  experimentId: string;
+  arm: Arm;
+}
+
+export type FeedbackEvent = 'click' | 'convert';
+
 export interface LifecycleStore {
+  // --- experiments ---
+  /** The alias's current (running) or last experiment. */
+  getExperiment(alias: string): Promise<Experiment | undefined>;
+  /** One conditional put: only when the alias has no running experiment. False otherwise. */
+  startExperiment(exp: Experiment): Promise<boolean>;
+  /** Replaces the experiment item, only while it is still experiment `exp.id` and running. False otherwise. */
+  endExperiment(exp: Experiment): Promise<boolean>;
+  /** Atomic ADD of one measurement to an arm's counter item; returns the arm's counters after it. */
+  recordArm(experimentId: string, arm: Arm, delta: ArmDelta): Promise<ArmCounters>;
+  getArms(experimentId: string): Promise<Record<Arm, ArmCounters>>;
+  /** queryId → arm (expires after ttlSeconds, DynamoDB TTL attribute `ttl`). */
+  putQuery(q: QueryAttribution, ttlSeconds: number): Promise<void>;
+  /** Counts a feedback event on the query (atomic ADD); undefined for an unknown or expired queryId. `first`: the query's first event of this kind. */
+  recordQueryFeedback(queryId: string, event: FeedbackEvent): Promise<{ attribution: QueryAttribution; first: boolean } | undefined>;
+  /** Atomic ADD of a feedback event to an arm. */
+  addArmFeedback(experimentId: string, arm: Arm, event: FeedbackEvent, first: boolean): Promise<void>;
+
+
   // --- aliases (collection aliases use kind 'alias', model aliases kind 'model:<name>') ---
   getPointer(kind: string, name: string): Promise<Pointer | undefined>;
   listPointers(kind: string): Promise<Pointer[]>;

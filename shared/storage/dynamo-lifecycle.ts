@@ -10,6 +10,9 @@
  *   pk=MODEL#<name>              sk=COUNTER              version counter `next` (N, atomic ADD)
  *   pk=MODEL#<name>              sk=V#<version, 10 digits> model version: `doc` + `state`
  *   pk=MODELS                    sk=<name>               registry of model names
+ *   pk=ALIAS#<name>              sk=EXPERIMENT           the alias's running (or last) experiment: `doc` + `state` + `experimentId`
+ *   pk=EXP#<id>                  sk=ARM#<arm>            per-arm counters (N attributes, atomic ADD only)
+ *   pk=QUERY#<queryId>           sk=META                 queryId → {alias, experimentId, arm}, `ttl` (epoch s, DynamoDB TTL)
  *
  * Moves: the alias item is replaced with ONE conditional put on its previous revision
  * (`attribute_not_exists` for a creation) and carries the move that produced it (`lastMove`).
@@ -31,7 +34,20 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { z } from 'zod';
 import { CorruptDataError, NotFoundError } from '../errors.js';
-import type { Evaluation, LifecycleStore, ModelVersion, Pointer, PointerMove } from '../lifecycle/types.js';
+import { LAT_BUCKETS, type Arm } from '../lifecycle/experiment-stats.js';
+import type {
+  ArmCounters,
+  ArmDelta,
+  Evaluation,
+  Experiment,
+  FeedbackEvent,
+  LifecycleStore,
+  ModelVersion,
+  Pointer,
+  PointerMove,
+  QueryAttribution,
+} from '../lifecycle/types.js';
+import { latencyBucket } from '../lifecycle/experiment-stats.js';
 import { awsErrorName, chunk } from './clients.js';
 
 const nonNegInt = z.number().int().nonnegative();
@@ -96,6 +112,53 @@ const modelVersionSchema = z.object({
   createdBy: z.string(),
   committedAt: z.string().optional(),
 });
+const experimentSchema = z.object({
+  id: z.string(),
+  alias: z.string(),
+  mode: z.enum(['split', 'shadow']),
+  weight: z.number().min(0).max(100),
+  champion: z.object({ collection: z.string(), version: nonNegInt.optional() }),
+  challenger: z.object({ collection: z.string(), version: nonNegInt.optional() }),
+  guardrails: z.object({ maxErrorRateDelta: z.number(), maxP95Ratio: z.number(), minSamples: nonNegInt }),
+  overlapSample: z.number().min(0).max(1),
+  state: z.enum(['running', 'promoted', 'aborted']),
+  createdAt: z.string(),
+  createdBy: z.string(),
+  endedAt: z.string().optional(),
+  endedBy: z.string().optional(),
+  reason: z.string().optional(),
+});
+const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
+
+function armCounters(item: Record<string, unknown> | undefined): ArmCounters {
+  const i = item ?? {};
+  return {
+    requests: num(i.requests),
+    errors: num(i.errors),
+    latency: Array.from({ length: LAT_BUCKETS }, (_, b) => num(i[`h${b}`])),
+    latencySumMs: num(i.latSum),
+    overlapSum: num(i.ovSum),
+    overlapN: num(i.ovN),
+    clicks: num(i.clicks),
+    clickedQueries: num(i.clickQ),
+    converts: num(i.converts),
+    convertedQueries: num(i.convertQ),
+  };
+}
+
+/** `ADD a :a, b :b` with every attribute name aliased (several are reserved words). */
+function addExpression(adds: Record<string, number>): { UpdateExpression: string; ExpressionAttributeNames: Record<string, string>; ExpressionAttributeValues: Record<string, number> } {
+  const names: Record<string, string> = {};
+  const values: Record<string, number> = {};
+  const parts: string[] = [];
+  Object.entries(adds).forEach(([attr, v], i) => {
+    names[`#a${i}`] = attr;
+    values[`:v${i}`] = v;
+    parts.push(`#a${i} :v${i}`);
+  });
+  return { UpdateExpression: `ADD ${parts.join(', ')}`, ExpressionAttributeNames: names, ExpressionAttributeValues: values };
+}
+
 const docItem = z.object({ pk: z.string(), sk: z.string(), doc: z.string() });
 
 function parseDoc<S extends z.ZodType>(schema: S, raw: unknown, what: string): z.output<S> {
@@ -244,6 +307,129 @@ export class DynamoLifecycleStore implements LifecycleStore {
     // The registry entry goes unless the alias was re-created in between (harmless either way).
     await this.ddb.send(new DeleteCommand({ TableName: this.table, Key: { pk: registry, sk: name } }));
     return true;
+  }
+
+  // --- experiments ---------------------------------------------------------------------------
+
+  async getExperiment(alias: string): Promise<Experiment | undefined> {
+    const res = await this.ddb.send(new GetCommand({ TableName: this.table, Key: { pk: `ALIAS#${alias}`, sk: 'EXPERIMENT' }, ConsistentRead: true }));
+    return res.Item ? (parseDoc(experimentSchema, res.Item, 'experiment') as Experiment) : undefined;
+  }
+
+  async startExperiment(exp: Experiment): Promise<boolean> {
+    try {
+      await this.ddb.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: { pk: `ALIAS#${exp.alias}`, sk: 'EXPERIMENT', state: exp.state, experimentId: exp.id, doc: JSON.stringify(exp) },
+          ConditionExpression: 'attribute_not_exists(pk) OR #state <> :running',
+          ExpressionAttributeNames: { '#state': 'state' },
+          ExpressionAttributeValues: { ':running': 'running' },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (awsErrorName(err) === 'ConditionalCheckFailedException') return false;
+      throw err;
+    }
+  }
+
+  async endExperiment(exp: Experiment): Promise<boolean> {
+    try {
+      await this.ddb.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: { pk: `ALIAS#${exp.alias}`, sk: 'EXPERIMENT', state: exp.state, experimentId: exp.id, doc: JSON.stringify(exp) },
+          ConditionExpression: 'experimentId = :id AND #state = :running',
+          ExpressionAttributeNames: { '#state': 'state' },
+          ExpressionAttributeValues: { ':running': 'running', ':id': exp.id },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (awsErrorName(err) === 'ConditionalCheckFailedException') return false;
+      throw err;
+    }
+  }
+
+  async recordArm(experimentId: string, arm: Arm, delta: ArmDelta): Promise<ArmCounters> {
+    const adds: Record<string, number> = {};
+    if (delta.requests) adds.requests = delta.requests;
+    if (delta.errors) adds.errors = delta.errors;
+    if (delta.latencyMs !== undefined) {
+      adds[`h${latencyBucket(delta.latencyMs)}`] = 1;
+      adds.latSum = delta.latencyMs;
+    }
+    if (delta.overlap !== undefined) {
+      adds.ovSum = delta.overlap;
+      adds.ovN = 1;
+    }
+    if (!Object.keys(adds).length) return (await this.getArms(experimentId))[arm];
+    const res = await this.ddb.send(
+      new UpdateCommand({ TableName: this.table, Key: { pk: `EXP#${experimentId}`, sk: `ARM#${arm}` }, ...addExpression(adds), ReturnValues: 'ALL_NEW' }),
+    );
+    return armCounters(res.Attributes);
+  }
+
+  async getArms(experimentId: string): Promise<Record<Arm, ArmCounters>> {
+    const res = await this.ddb.send(
+      new QueryCommand({
+        TableName: this.table,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
+        ExpressionAttributeValues: { ':pk': `EXP#${experimentId}`, ':p': 'ARM#' },
+        ConsistentRead: true,
+      }),
+    );
+    const items = new Map((res.Items ?? []).map((i) => [i.sk as string, i]));
+    return { champion: armCounters(items.get('ARM#champion')), challenger: armCounters(items.get('ARM#challenger')) };
+  }
+
+  async putQuery(q: QueryAttribution, ttlSeconds: number): Promise<void> {
+    await this.ddb.send(
+      new PutCommand({
+        TableName: this.table,
+        Item: {
+          pk: `QUERY#${q.queryId}`,
+          sk: 'META',
+          alias: q.alias,
+          experimentId: q.experimentId,
+          arm: q.arm,
+          ttl: Math.floor(Date.now() / 1000) + ttlSeconds,
+        },
+      }),
+    );
+  }
+
+  async recordQueryFeedback(queryId: string, event: FeedbackEvent): Promise<{ attribution: QueryAttribution; first: boolean } | undefined> {
+    const counter = event === 'click' ? 'clicks' : 'converts';
+    try {
+      const res = await this.ddb.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { pk: `QUERY#${queryId}`, sk: 'META' },
+          UpdateExpression: 'ADD #c :one',
+          ConditionExpression: 'attribute_exists(pk) AND (attribute_not_exists(#ttl) OR #ttl > :now)',
+          ExpressionAttributeNames: { '#c': counter, '#ttl': 'ttl' },
+          ExpressionAttributeValues: { ':one': 1, ':now': Math.floor(Date.now() / 1000) },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      const parsed = z
+        .object({ alias: z.string(), experimentId: z.string(), arm: z.enum(['champion', 'challenger']), [counter]: z.number() })
+        .safeParse(res.Attributes);
+      if (!parsed.success) throw new CorruptDataError(`query item ${queryId} is malformed`, { cause: parsed.error });
+      const d = parsed.data as { alias: string; experimentId: string; arm: Arm } & Record<string, number>;
+      return { attribution: { queryId, alias: d.alias, experimentId: d.experimentId, arm: d.arm }, first: d[counter] === 1 };
+    } catch (err) {
+      if (awsErrorName(err) === 'ConditionalCheckFailedException') return undefined;
+      throw err;
+    }
+  }
+
+  async addArmFeedback(experimentId: string, arm: Arm, event: FeedbackEvent, first: boolean): Promise<void> {
+    const adds: Record<string, number> = event === 'click' ? { clicks: 1 } : { converts: 1 };
+    if (first) adds[event === 'click' ? 'clickQ' : 'convertQ'] = 1;
+    await this.ddb.send(new UpdateCommand({ TableName: this.table, Key: { pk: `EXP#${experimentId}`, sk: `ARM#${arm}` }, ...addExpression(adds) }));
   }
 
   // --- evaluations ----------------------------------------------------------------------------

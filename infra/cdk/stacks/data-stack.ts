@@ -136,6 +136,8 @@ export class DataStack extends Stack {
       ...tableDefaults,
       partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
       sortKey: { name: 'sk', type: dynamodb.AttributeType.STRING },
+      // queryId → experiment arm items (feedback attribution) expire on their own.
+      timeToLiveAttribute: 'ttl',
     });
     this.recordsTable = new dynamodb.Table(this, 'Records', {
       ...tableDefaults,

@@ -1,0 +1,280 @@
+/**
+ * Champion/challenger experiments on an alias (DESIGN §6).
+ *
+ * - One experiment item per alias (`ALIAS#<name>/EXPERIMENT`), started with ONE conditional
+ *   put (no running experiment) and ended (promoted / aborted) with one put conditional on
+ *   it still being that running experiment.
+ * - Searches through the alias read it on every request. `split`: the arm is a deterministic
+ *   hash of the `stickyKey` (else the queryId) against the weight; `shadow`: the champion
+ *   answers, then the challenger runs the same query for measurement only (awaited in the
+ *   same invocation, every failure swallowed).
+ * - Measurements are atomic ADDs on per-arm counter items (requests, errors, a fixed-bucket
+ *   latency histogram, overlap@k sums, feedback). No transactions.
+ * - Guardrails are checked after each recorded request once the arm has ≥ minSamples, and on
+ *   every results read; a violation aborts the experiment (state `aborted`, reason recorded).
+ */
+import { randomUUID } from 'node:crypto';
+import { ConflictError, NotFoundError, ValidationError } from '../errors.js';
+import type { AliasTarget, ArmCounters, Experiment, ExperimentMode, FeedbackEvent, LifecycleStore } from './types.js';
+import {
+  DEFAULT_GUARDRAILS,
+  chooseArm,
+  guardrailVerdict,
+  histogramQuantile,
+  overlapAtK,
+  proportion,
+  twoProportionZTest,
+  type Arm,
+  type Guardrails,
+  type Proportion,
+  type ZTest,
+} from './experiment-stats.js';
+import type { SearchInput, SearchOutput } from '../service.js';
+
+/** queryId items live this long (DynamoDB TTL): feedback later than that is not attributed. */
+export const QUERY_TTL_SECONDS = 7 * 24 * 3600;
+/** Split mode: fraction of requests on which the other arm also runs to measure overlap@k. */
+export const DEFAULT_OVERLAP_SAMPLE = 0.1;
+
+export interface StartExperimentInput {
+  challenger: AliasTarget;
+  mode: ExperimentMode;
+  weight?: number;
+  guardrails?: Partial<Guardrails>;
+  /** Split mode only (0–1, default 0.1). */
+  overlapSample?: number;
+}
+
+export interface ExperimentSummary {
+  id: string;
+  mode: ExperimentMode;
+  weight: number;
+  state: Experiment['state'];
+  champion: AliasTarget;
+  challenger: AliasTarget;
+  createdAt: string;
+}
+
+export interface ArmResult {
+  target: AliasTarget;
+  requests: number;
+  errors: number;
+  errorRate: number | null;
+  latencyMs: { p50: number | null; p95: number | null; mean: number | null };
+  /** overlap@k with the other arm, over the requests where both ran. */
+  overlapAtK: { mean: number | null; samples: number };
+  clicks: number;
+  converts: number;
+  /** Share of served requests with ≥ 1 click / conversion, Wilson 95 % interval. */
+  clickRate: Proportion;
+  convertRate: Proportion;
+}
+
+export interface ExperimentResults {
+  experiment: Experiment;
+  arms: Record<Arm, ArmResult>;
+  /** Challenger vs champion (mean over every request where both arms ran). */
+  overlapAtK: { mean: number | null; samples: number };
+  /** Two-proportion z-tests of the challenger's rates against the champion's (z > 0: challenger higher). */
+  tests: { click: ZTest | null; convert: ZTest | null };
+}
+
+export interface ExperimentDeps {
+  store: LifecycleStore;
+  now: () => number;
+}
+
+export function summary(e: Experiment): ExperimentSummary {
+  return { id: e.id, mode: e.mode, weight: e.weight, state: e.state, champion: e.champion, challenger: e.challenger, createdAt: e.createdAt };
+}
+
+export function newExperiment(alias: string, champion: AliasTarget, input: StartExperimentInput, by: string, now: number): Experiment {
+  if (input.challenger.collection === champion.collection && input.challenger.version === champion.version) {
+    throw new ValidationError('the challenger is the alias\'s current target (the champion)', { field: 'challenger' });
+  }
+  return {
+    id: randomUUID(),
+    alias,
+    mode: input.mode,
+    weight: input.mode === 'split' ? (input.weight ?? 10) : 0,
+    champion,
+    challenger: input.challenger,
+    guardrails: { ...DEFAULT_GUARDRAILS, ...input.guardrails },
+    overlapSample: input.overlapSample ?? DEFAULT_OVERLAP_SAMPLE,
+    state: 'running',
+    createdAt: new Date(now).toISOString(),
+    createdBy: by,
+  };
+}
+
+export async function runningExperiment(store: LifecycleStore, alias: string): Promise<Experiment | undefined> {
+  const e = await store.getExperiment(alias);
+  return e?.state === 'running' ? e : undefined;
+}
+
+export async function requireExperiment(store: LifecycleStore, alias: string): Promise<Experiment> {
+  const e = await store.getExperiment(alias);
+  if (!e) throw new NotFoundError(`alias ${JSON.stringify(alias)} has no experiment`, { field: 'alias' });
+  return e;
+}
+
+export async function requireRunning(store: LifecycleStore, alias: string): Promise<Experiment> {
+  const e = await requireExperiment(store, alias);
+  if (e.state !== 'running') throw new ConflictError(`experiment ${e.id} on alias ${JSON.stringify(alias)} is ${e.state}, not running`, { field: 'alias', details: { state: e.state } });
+  return e;
+}
+
+/** Ends a running experiment (one conditional write); false when it was not running any more. */
+export async function endExperiment(deps: ExperimentDeps, e: Experiment, state: 'promoted' | 'aborted', by: string, reason: string): Promise<Experiment | undefined> {
+  const ended: Experiment = { ...e, state, endedAt: new Date(deps.now()).toISOString(), endedBy: by, reason };
+  return (await deps.store.endExperiment(ended)) ? ended : undefined;
+}
+
+/** Checks the guardrails on the arms' counters; aborts the experiment when one is violated. */
+export async function enforceGuardrails(deps: ExperimentDeps, e: Experiment, arms?: Record<Arm, ArmCounters>): Promise<Experiment> {
+  if (e.state !== 'running') return e;
+  const a = arms ?? (await deps.store.getArms(e.id));
+  const reason = guardrailVerdict(a.champion, a.challenger, e.guardrails);
+  if (!reason) return e;
+  const ended = await endExperiment(deps, e, 'aborted', 'guardrail', reason);
+  if (ended) console.warn(`[shoal] experiment ${e.id} on alias ${e.alias} aborted: ${reason}`);
+  return ended ?? (await deps.store.getExperiment(e.alias)) ?? e;
+}
+
+function armResult(target: AliasTarget, c: ArmCounters, served: boolean): ArmResult {
+  const ok = c.latency.reduce((s, x) => s + x, 0);
+  const trials = served ? c.requests : 0;
+  return {
+    target,
+    requests: c.requests,
+    errors: c.errors,
+    errorRate: c.requests > 0 ? c.errors / c.requests : null,
+    latencyMs: {
+      p50: histogramQuantile(c.latency, 0.5),
+      p95: histogramQuantile(c.latency, 0.95),
+      mean: ok > 0 ? Number((c.latencySumMs / ok).toPrecision(4)) : null,
+    },
+    overlapAtK: { mean: c.overlapN > 0 ? c.overlapSum / c.overlapN : null, samples: c.overlapN },
+    clicks: c.clicks,
+    converts: c.converts,
+    clickRate: proportion(Math.min(c.clickedQueries, trials), trials),
+    convertRate: proportion(Math.min(c.convertedQueries, trials), trials),
+  };
+}
+
+export function experimentResults(e: Experiment, arms: Record<Arm, ArmCounters>): ExperimentResults {
+  // In shadow mode the challenger never serves: it gets no feedback, so no rates.
+  const champion = armResult(e.champion, arms.champion, true);
+  const challenger = armResult(e.challenger, arms.challenger, e.mode === 'split');
+  const ovN = arms.champion.overlapN + arms.challenger.overlapN;
+  const ovSum = arms.champion.overlapSum + arms.challenger.overlapSum;
+  const test = (a: Proportion, b: Proportion): ZTest | null => (e.mode === 'split' ? twoProportionZTest(a.successes, a.trials, b.successes, b.trials) : null);
+  return {
+    experiment: e,
+    arms: { champion, challenger },
+    overlapAtK: { mean: ovN > 0 ? ovSum / ovN : null, samples: ovN },
+    tests: { click: test(champion.clickRate, challenger.clickRate), convert: test(champion.convertRate, challenger.convertRate) },
+  };
+}
+
+// --- the search path -------------------------------------------------------------------------
+
+export interface AliasSearchDeps extends ExperimentDeps {
+  /** Runs the search on an alias target (champion or challenger). */
+  run: (target: AliasTarget, input: SearchInput) => Promise<SearchOutput>;
+  /** For tests: decides whether a split-mode request also measures overlap (default Math.random). */
+  random?: () => number;
+}
+
+const ids = (out: SearchOutput): string[][] => out.results.map((list) => list.map((h) => h.id));
+
+function meanOverlap(champion: SearchOutput, challenger: SearchOutput): number {
+  const a = ids(champion);
+  const b = ids(challenger);
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += overlapAtK(a[i] ?? [], b[i] ?? []);
+  return a.length ? s / a.length : 1;
+}
+
+async function timed(fn: () => Promise<SearchOutput>): Promise<{ out: SearchOutput; ms: number }> {
+  const t0 = performance.now();
+  const out = await fn();
+  return { out, ms: performance.now() - t0 };
+}
+
+async function quietly(what: string, fn: () => Promise<unknown>): Promise<void> {
+  try {
+    await fn();
+  } catch (err) {
+    console.warn(`[shoal] experiment bookkeeping (${what}) failed:`, err);
+  }
+}
+
+/**
+ * A search through an alias: without a running experiment, the alias's target answers; with
+ * one, the experiment decides the arm and records the request. Every response carries a
+ * `queryId` (feedback is attributed through it while an experiment runs).
+ */
+export async function searchThroughAlias(deps: AliasSearchDeps, alias: string, champion: AliasTarget, input: SearchInput): Promise<SearchOutput> {
+  const queryId = randomUUID();
+  const e = await runningExperiment(deps.store, alias);
+  if (!e) return { ...(await deps.run(champion, input)), queryId };
+  const target = (arm: Arm): AliasTarget => (arm === 'champion' ? champion : e.challenger);
+  const served: Arm = e.mode === 'split' ? chooseArm(e.id, input.stickyKey ?? queryId, e.weight) : 'champion';
+  const other: Arm = served === 'champion' ? 'challenger' : 'champion';
+
+  let result: { out: SearchOutput; ms: number };
+  try {
+    result = await timed(() => deps.run(target(served), input));
+  } catch (err) {
+    await quietly('error count', async () => {
+      const c = await deps.store.recordArm(e.id, served, { requests: 1, errors: 1 });
+      if (c.requests >= e.guardrails.minSamples) await enforceGuardrails(deps, e);
+    });
+    throw err;
+  }
+  const response: SearchOutput = { ...result.out, servedBy: { ...result.out.servedBy, arm: served, experiment: e.id }, queryId };
+
+  // Everything below only measures: it never changes the response or raises.
+  let overlap: number | undefined;
+  let shadow: { ok: boolean; ms?: number } | undefined;
+  const mirror = e.mode === 'shadow' || (deps.random ?? Math.random)() < e.overlapSample;
+  if (mirror) {
+    try {
+      const o = await timed(() => deps.run(target(other), input));
+      overlap = served === 'champion' ? meanOverlap(result.out, o.out) : meanOverlap(o.out, result.out);
+      shadow = { ok: true, ms: o.ms };
+    } catch {
+      shadow = { ok: false };
+    }
+  }
+  let check = false;
+  await quietly('request count', async () => {
+    const c = await deps.store.recordArm(e.id, served, { requests: 1, latencyMs: result.ms, ...(overlap !== undefined && e.mode === 'split' ? { overlap } : {}) });
+    check ||= c.requests >= e.guardrails.minSamples;
+  });
+  if (e.mode === 'shadow' && shadow) {
+    await quietly('shadow count', async () => {
+      const c = await deps.store.recordArm(
+        e.id,
+        'challenger',
+        shadow.ok ? { requests: 1, latencyMs: shadow.ms, ...(overlap !== undefined ? { overlap } : {}) } : { requests: 1, errors: 1 },
+      );
+      check ||= c.requests >= e.guardrails.minSamples;
+    });
+  }
+  await quietly('query attribution', () => deps.store.putQuery({ queryId, alias, experimentId: e.id, arm: served }, QUERY_TTL_SECONDS));
+  if (check) await quietly('guardrails', () => enforceGuardrails(deps, e));
+  return response;
+}
+
+/** Feedback on a search result: counted on the arm that served the query. */
+export async function recordFeedback(
+  store: LifecycleStore,
+  input: { queryId: string; id: string; event: FeedbackEvent },
+): Promise<{ attributed: boolean; experiment?: string; alias?: string; arm?: Arm }> {
+  const hit = await store.recordQueryFeedback(input.queryId, input.event);
+  if (!hit) return { attributed: false };
+  await store.addArmFeedback(hit.attribution.experimentId, hit.attribution.arm, input.event, hit.first);
+  return { attributed: true, experiment: hit.attribution.experimentId, alias: hit.attribution.alias, arm: hit.attribution.arm };
+}
