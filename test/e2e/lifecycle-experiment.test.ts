@@ -1,0 +1,109 @@
+/**
+ * A champion/challenger experiment end to end over HTTP (`startLocalShoal`): alias
+ * `products` on collection A, a split experiment with B as challenger, feedback favouring
+ * B, the results endpoint showing B's higher click rate with a p-value, promote, then a
+ * rollback that restores A for the very next request, and the three moves in the history.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startLocalShoal, type LocalShoal } from '../../infra/local/shoal.js';
+import { mulberry32, randomVectors } from '../helpers/random.js';
+
+const N = 300;
+const DIM = 16;
+const REQUESTS = 200;
+
+let shoal: LocalShoal;
+let dataDir: string;
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+async function call(method: string, route: string, body?: unknown): Promise<{ status: number; json: any }> {
+  const res = await fetch(`${shoal.url}${route}`, {
+    method,
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${shoal.apiKey}` },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, json: text ? JSON.parse(text) : undefined };
+}
+
+const rows = (seed: number): number[][] => {
+  const data = randomVectors(mulberry32(seed), N, DIM);
+  return Array.from({ length: N }, (_, i) => Array.from(data.subarray(i * DIM, (i + 1) * DIM)));
+};
+
+beforeAll(async () => {
+  dataDir = await mkdtemp(path.join(tmpdir(), 'shoal-e2e-exp-'));
+  shoal = await startLocalShoal({ dataDir, port: 0, silent: true, tickMs: 3_600_000, apiKey: 'exp-key' });
+}, 120_000);
+
+afterAll(async () => {
+  await shoal?.stop();
+  if (dataDir) await rm(dataDir, { recursive: true, force: true });
+});
+
+describe('champion/challenger over HTTP', () => {
+  it('splits traffic, attributes feedback, reports B winning, promotes, rolls back for the next request', async () => {
+    for (const [name, seed] of [['cat-a', 1], ['cat-b', 2]] as const) {
+      expect((await call('POST', '/v1/collections', { name, dimension: DIM, metric: 'l2' })).status).toBe(201);
+      const vectors = rows(seed).map((values, i) => ({ id: `item-${i}`, values }));
+      expect((await call('POST', `/v1/collections/${name}/vectors`, { vectors })).status).toBe(200);
+    }
+    expect((await call('PUT', '/v1/aliases/products', { collection: 'cat-a', reason: 'launch' })).status).toBe(201);
+
+    const started = await call('POST', '/v1/aliases/products/experiment', { challenger: { collection: 'cat-b' }, mode: 'split', weight: 50 });
+    expect(started.status).toBe(201);
+    const id = started.json.experiment.id as string;
+    expect(started.json.experiment).toMatchObject({ state: 'running', weight: 50, champion: { collection: 'cat-a' } });
+    expect((await call('POST', '/v1/aliases/products/experiment', { challenger: { collection: 'cat-b' }, mode: 'shadow' })).status).toBe(409);
+    expect((await call('GET', '/v1/aliases/products')).json.experiment).toMatchObject({ id, state: 'running' });
+
+    // Users click B's results far more often (seeded), A's rarely.
+    const rng = mulberry32(7);
+    const queries = randomVectors(mulberry32(99), REQUESTS, DIM);
+    for (let i = 0; i < REQUESTS; i++) {
+      const out = await call('POST', '/v1/collections/products/search', { vector: Array.from(queries.subarray(i * DIM, (i + 1) * DIM)), k: 5, stickyKey: `user-${i % 100}` });
+      expect(out.status).toBe(200);
+      expect(out.json.queryId).toEqual(expect.any(String));
+      const arm = out.json.servedBy.arm as string;
+      expect(out.json.servedBy.collection).toBe(arm === 'challenger' ? 'cat-b' : 'cat-a');
+      if (rng() < (arm === 'challenger' ? 0.5 : 0.1)) {
+        const fb = await call('POST', '/v1/feedback', { queryId: out.json.queryId, id: out.json.results[0].id, event: 'click' });
+        expect(fb.json).toMatchObject({ attributed: true, arm });
+      }
+    }
+    const res = await call('GET', '/v1/aliases/products/experiment');
+    expect(res.status).toBe(200);
+    const { champion, challenger } = res.json.arms;
+    expect(champion.requests + challenger.requests).toBe(REQUESTS);
+    expect(challenger.requests).toBeGreaterThan(50);
+    expect(champion.requests).toBeGreaterThan(50);
+    expect(challenger.clickRate.rate).toBeGreaterThan(champion.clickRate.rate);
+    expect(challenger.clickRate.ci95[0]).toBeGreaterThan(champion.clickRate.ci95[1] - 0.2);
+    expect(res.json.tests.click.z).toBeGreaterThan(0);
+    expect(res.json.tests.click.p).toBeLessThan(0.01);
+    expect(champion.latencyMs.p95).toEqual(expect.any(Number));
+
+    const promoted = await call('POST', '/v1/aliases/products/experiment/promote');
+    expect(promoted.status).toBe(200);
+    expect(promoted.json.experiment).toMatchObject({ state: 'promoted', reason: `experiment ${id} promoted` });
+    const viaB = await call('POST', '/v1/collections/products/search', { vector: rows(2)[5], k: 1 });
+    expect(viaB.json.servedBy).toEqual({ collection: 'cat-b', version: expect.any(Number), alias: 'products' });
+
+    const back = await call('POST', '/v1/aliases/products/rollback', { reason: 'conversions dropped' });
+    expect(back.json).toMatchObject({ collection: 'cat-a', revision: 3 });
+    const viaA = await call('POST', '/v1/collections/products/search', { vector: rows(1)[5], k: 1 });
+    expect(viaA.json.servedBy).toEqual({ collection: 'cat-a', version: expect.any(Number), alias: 'products' });
+    expect(viaA.json.results[0].id).toBe('item-5');
+
+    const history = await call('GET', '/v1/aliases/products/history');
+    expect(history.json.history.map((h: { action: string; to: { collection: string }; reason: string }) => [h.action, h.to.collection, h.reason])).toEqual([
+      ['rollback', 'cat-a', 'conversions dropped'],
+      ['promote', 'cat-b', `experiment ${id} promoted`],
+      ['create', 'cat-a', 'launch'],
+    ]);
+    expect((await call('POST', '/v1/aliases/products/experiment/abort')).status).toBe(409);
+  }, 60_000);
+});
