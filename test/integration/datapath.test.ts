@@ -3,11 +3,7 @@
  * clients): DESIGN §3's rules as tests. Faults the emulators cannot produce (a crash
  * between upload and commit) are provoked by wrapping the real catalog.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { parseConfig } from '../../shared/config.js';
 import { ShoalCore } from '../../shared/core.js';
 import { ConflictError, NotFoundError, ValidationError } from '../../shared/errors.js';
 import { parseFilter } from '../../shared/filter/index.js';
@@ -17,16 +13,14 @@ import { TailCache } from '../../shared/search/tail-cache.js';
 import { searchShards } from '../../shared/search/shard-searcher.js';
 import { WRITE_LEASE_MS, collectionKey } from '../../shared/ingest/ingest.js';
 import type { SearchInput, VectorInput } from '../../shared/service.js';
-import { makeAwsClients } from '../../shared/storage/clients.js';
 import { DynamoCatalog } from '../../shared/storage/dynamo-catalog.js';
 import { DynamoRecordStore } from '../../shared/storage/dynamo-records.js';
 import { S3ObjectStore } from '../../shared/storage/s3-objects.js';
-import { ensureBucket, ensureTables } from '../../shared/storage/tables.js';
 import type { Catalog } from '../../shared/storage/types.js';
-import { startEmulators, type Emulators } from '../../infra/local/emulators.js';
+import { startEmulatedStack, type EmulatedStack } from '../helpers/emulated-stack.js';
 import { mulberry32, randomVectors } from '../helpers/random.js';
 
-let emulators: Emulators;
+let stack: EmulatedStack;
 let cacheDir: string;
 let catalog: DynamoCatalog;
 let records: DynamoRecordStore;
@@ -64,31 +58,12 @@ function query(v: Float32Array, extra: Partial<SearchInput> = {}): SearchInput {
 }
 
 beforeAll(async () => {
-  emulators = await startEmulators({});
-  cacheDir = await mkdtemp(path.join(tmpdir(), 'shoal-cache-'));
-  process.env.AWS_ACCESS_KEY_ID = emulators.endpoints.credentials.accessKeyId;
-  process.env.AWS_SECRET_ACCESS_KEY = emulators.endpoints.credentials.secretAccessKey;
-  const cfg = parseConfig({
-    AWS_REGION: emulators.endpoints.region,
-    SHOAL_BUCKET: 'shoal-test',
-    SHOAL_CATALOG_TABLE: 'catalog',
-    SHOAL_RECORDS_TABLE: 'records',
-    SHOAL_BUILD_QUEUE_URL: `${emulators.endpoints.sqs}/000000000000/build`,
-    SHOAL_S3_ENDPOINT: emulators.endpoints.s3,
-    SHOAL_DYNAMODB_ENDPOINT: emulators.endpoints.dynamodb,
-    SHOAL_SQS_ENDPOINT: emulators.endpoints.sqs,
-  });
-  const aws = makeAwsClients(cfg);
-  await ensureTables(aws.ddb, { catalog: cfg.catalogTable, records: cfg.recordsTable });
-  await ensureBucket(aws.s3, cfg.bucket);
-  catalog = new DynamoCatalog({ ddb: aws.ddb, table: cfg.catalogTable, now: () => clock });
-  records = new DynamoRecordStore({ ddb: aws.ddb, table: cfg.recordsTable });
-  objects = new S3ObjectStore({ s3: aws.s3, bucket: cfg.bucket });
+  stack = await startEmulatedStack({ bucket: 'shoal-test', now: () => clock });
+  ({ catalog, records, objects, cacheDir } = stack);
 }, 60_000);
 
 afterAll(async () => {
-  await emulators?.stop();
-  if (cacheDir) await rm(cacheDir, { recursive: true, force: true });
+  await stack?.stop();
 });
 
 beforeEach(() => {

@@ -3,11 +3,7 @@
  * experiment per alias, split stickiness, shadow mode never changing the response, feedback
  * attribution through queryId, promote (history), abort, guardrail auto-abort.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { parseConfig } from '../../shared/config.js';
 import { ShoalCore } from '../../shared/core.js';
 import { ConflictError, ValidationError } from '../../shared/errors.js';
 import { chooseArm } from '../../shared/lifecycle/experiment-stats.js';
@@ -15,17 +11,12 @@ import { LifecycleCore } from '../../shared/lifecycle/service.js';
 import { ShardCache } from '../../shared/search/shard-cache.js';
 import { TailCache } from '../../shared/search/tail-cache.js';
 import type { SearchInput, VectorInput } from '../../shared/service.js';
-import { makeAwsClients } from '../../shared/storage/clients.js';
-import { DynamoCatalog } from '../../shared/storage/dynamo-catalog.js';
 import { DynamoLifecycleStore } from '../../shared/storage/dynamo-lifecycle.js';
-import { DynamoRecordStore } from '../../shared/storage/dynamo-records.js';
 import { S3ObjectStore } from '../../shared/storage/s3-objects.js';
-import { ensureBucket, ensureTables } from '../../shared/storage/tables.js';
-import { startEmulators, type Emulators } from '../../infra/local/emulators.js';
+import { startEmulatedStack, type EmulatedStack } from '../helpers/emulated-stack.js';
 import { mulberry32, randomVectors } from '../helpers/random.js';
 
-let emulators: Emulators;
-let cacheDir: string;
+let stack: EmulatedStack;
 let core: ShoalCore;
 let life: LifecycleCore;
 let store: DynamoLifecycleStore;
@@ -44,28 +35,11 @@ function query(v: Float32Array, extra: Partial<SearchInput> = {}): SearchInput {
 }
 
 beforeAll(async () => {
-  emulators = await startEmulators({});
-  cacheDir = await mkdtemp(path.join(tmpdir(), 'shoal-exp-'));
-  process.env.AWS_ACCESS_KEY_ID = emulators.endpoints.credentials.accessKeyId;
-  process.env.AWS_SECRET_ACCESS_KEY = emulators.endpoints.credentials.secretAccessKey;
-  const cfg = parseConfig({
-    AWS_REGION: emulators.endpoints.region,
-    SHOAL_BUCKET: 'shoal-exp',
-    SHOAL_CATALOG_TABLE: 'catalog',
-    SHOAL_RECORDS_TABLE: 'records',
-    SHOAL_BUILD_QUEUE_URL: `${emulators.endpoints.sqs}/000000000000/build`,
-    SHOAL_S3_ENDPOINT: emulators.endpoints.s3,
-    SHOAL_DYNAMODB_ENDPOINT: emulators.endpoints.dynamodb,
-    SHOAL_SQS_ENDPOINT: emulators.endpoints.sqs,
-  });
-  const aws = makeAwsClients(cfg);
-  await ensureTables(aws.ddb, { catalog: cfg.catalogTable, records: cfg.recordsTable });
-  await ensureBucket(aws.s3, cfg.bucket);
-  const catalog = new DynamoCatalog({ ddb: aws.ddb, table: cfg.catalogTable, now: () => clock });
-  const records = new DynamoRecordStore({ ddb: aws.ddb, table: cfg.recordsTable });
-  objects = new S3ObjectStore({ s3: aws.s3, bucket: cfg.bucket });
-  store = new DynamoLifecycleStore({ ddb: aws.ddb, table: cfg.catalogTable });
-  const cache = new ShardCache({ objects, memoryBytes: 256 * 2 ** 20, diskDir: cacheDir, diskBytes: 256 * 2 ** 20 });
+  stack = await startEmulatedStack({ bucket: 'shoal-exp', now: () => clock });
+  const { catalog, records } = stack;
+  objects = stack.objects;
+  store = stack.lifecycle;
+  const cache = new ShardCache({ objects, memoryBytes: 256 * 2 ** 20, diskDir: stack.cacheDir, diskBytes: 256 * 2 ** 20 });
   core = new ShoalCore({
     catalog,
     records,
@@ -82,8 +56,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  await emulators?.stop();
-  if (cacheDir) await rm(cacheDir, { recursive: true, force: true });
+  await stack?.stop();
 });
 
 beforeEach(() => {
