@@ -223,6 +223,7 @@ export async function buildIndex(deps: BuilderDeps, name: string, options: { for
     shards: refs,
     createdAt: new Date(now).toISOString(),
     codeVersion: deps.codeVersion,
+    ...(meta.model ? { model: { ...meta.model } } : {}),
     stats: {
       rows: refs.reduce((s, r) => s + r.count, 0),
       liveRows: refs.reduce((s, r) => s + r.live, 0),

@@ -112,6 +112,7 @@ const manifestSchema = z.object({
   shards: z.array(shardRefSchema),
   createdAt: z.string(),
   codeVersion: z.string(),
+  model: z.object({ name: z.string(), version: z.number().int().positive() }).optional(),
   stats: z.object({
     rows: nonNegInt,
     liveRows: nonNegInt,

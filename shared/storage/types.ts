@@ -84,6 +84,8 @@ export interface Manifest {
   createdAt: string;
   /** Code that built it: package version (+ git sha when known). */
   codeVersion: string;
+  /** The embedding model version the indexed vectors come from (lineage), when the collection is bound to one. */
+  model?: { name: string; version: number };
   stats: { rows: number; liveRows: number; bytes: number; buildMs: number; kind: 'initial' | 'delta' | 'compaction' | 'deletes' };
 }
 

@@ -281,5 +281,9 @@ describe('model registry', () => {
     expect(mismatch).toBeInstanceOf(ModelMismatchError);
     expect((mismatch as ModelMismatchError).field).toBe('modelVersion.version');
     expect(await core.upsert('bound', vs, { modelVersion: { name: 'enc', version: 1 } })).toEqual({ upserted: 3 });
+    // Lineage: the index version records the model version its vectors come from.
+    await core.buildNow('bound');
+    const [built] = await core.listVersions('bound');
+    expect(built).toMatchObject({ version: 1, parent: 0, model: { name: 'enc', version: 1 }, codeVersion: 'test', engine: 'hnsw' });
   });
 });
