@@ -31,6 +31,7 @@ import {
   QueryCommand,
   UpdateCommand,
   type DynamoDBDocumentClient,
+  type QueryCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import { z } from 'zod';
 import { CorruptDataError, NotFoundError } from '../errors.js';
@@ -267,24 +268,13 @@ export class DynamoLifecycleStore implements LifecycleStore {
   async listHistory(kind: string, name: string, incarnation: string, maxRevision: number): Promise<PointerMove[]> {
     const { pk } = pointerKeys(kind, name);
     const out: PointerMove[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const res = await this.ddb.send(
-        new QueryCommand({
-          TableName: this.table,
-          KeyConditionExpression: 'pk = :pk AND sk BETWEEN :lo AND :hi',
-          ExpressionAttributeValues: { ':pk': pk, ':lo': `H#${pad(1)}`, ':hi': `H#${pad(maxRevision)}` },
-          ScanIndexForward: false,
-          ConsistentRead: true,
-          ExclusiveStartKey: startKey,
-        }),
-      );
-      for (const raw of res.Items ?? []) {
-        if (raw.incarnation !== incarnation) continue;
-        out.push(parseDoc(moveSchema, raw, 'alias history') as PointerMove);
-      }
-      startKey = res.LastEvaluatedKey;
-    } while (startKey);
+    for await (const raw of this.queryAll({
+      KeyConditionExpression: 'pk = :pk AND sk BETWEEN :lo AND :hi',
+      ExpressionAttributeValues: { ':pk': pk, ':lo': `H#${pad(1)}`, ':hi': `H#${pad(maxRevision)}` },
+      ScanIndexForward: false,
+    })) {
+      if (raw.incarnation === incarnation) out.push(parseDoc(moveSchema, raw, 'alias history') as PointerMove);
+    }
     return out;
   }
 
@@ -452,20 +442,12 @@ export class DynamoLifecycleStore implements LifecycleStore {
 
   async listEvaluations(collection: string): Promise<Evaluation[]> {
     const out: Evaluation[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const res = await this.ddb.send(
-        new QueryCommand({
-          TableName: this.table,
-          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
-          ExpressionAttributeValues: { ':pk': `COL#${collection}`, ':p': 'EVAL#' },
-          ConsistentRead: true,
-          ExclusiveStartKey: startKey,
-        }),
-      );
-      for (const raw of res.Items ?? []) out.push(parseDoc(evaluationSchema, raw, 'evaluation') as Evaluation);
-      startKey = res.LastEvaluatedKey;
-    } while (startKey);
+    for await (const raw of this.queryAll({
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
+      ExpressionAttributeValues: { ':pk': `COL#${collection}`, ':p': 'EVAL#' },
+    })) {
+      out.push(parseDoc(evaluationSchema, raw, 'evaluation') as Evaluation);
+    }
     return out;
   }
 
@@ -544,21 +526,13 @@ export class DynamoLifecycleStore implements LifecycleStore {
 
   async listModelVersions(name: string): Promise<ModelVersion[]> {
     const out: ModelVersion[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const res = await this.ddb.send(
-        new QueryCommand({
-          TableName: this.table,
-          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
-          ExpressionAttributeValues: { ':pk': `MODEL#${name}`, ':p': 'V#' },
-          ScanIndexForward: false,
-          ConsistentRead: true,
-          ExclusiveStartKey: startKey,
-        }),
-      );
-      for (const raw of res.Items ?? []) out.push(parseDoc(modelVersionSchema, raw, 'model version') as ModelVersion);
-      startKey = res.LastEvaluatedKey;
-    } while (startKey);
+    for await (const raw of this.queryAll({
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
+      ExpressionAttributeValues: { ':pk': `MODEL#${name}`, ':p': 'V#' },
+      ScanIndexForward: false,
+    })) {
+      out.push(parseDoc(modelVersionSchema, raw, 'model version') as ModelVersion);
+    }
     return out;
   }
 
@@ -586,20 +560,21 @@ export class DynamoLifecycleStore implements LifecycleStore {
 
   private async queryRegistry(pk: string): Promise<string[]> {
     const names: string[] = [];
+    for await (const raw of this.queryAll({ KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': pk } })) {
+      if (typeof raw.sk === 'string') names.push(raw.sk);
+    }
+    return names;
+  }
+
+  /** Every item of a strongly consistent query, page after page. */
+  private async *queryAll(
+    input: Pick<QueryCommandInput, 'KeyConditionExpression' | 'ExpressionAttributeValues' | 'ScanIndexForward'>,
+  ): AsyncGenerator<Record<string, unknown>> {
     let startKey: Record<string, unknown> | undefined;
     do {
-      const res = await this.ddb.send(
-        new QueryCommand({
-          TableName: this.table,
-          KeyConditionExpression: 'pk = :pk',
-          ExpressionAttributeValues: { ':pk': pk },
-          ConsistentRead: true,
-          ExclusiveStartKey: startKey,
-        }),
-      );
-      for (const raw of res.Items ?? []) if (typeof raw.sk === 'string') names.push(raw.sk);
+      const res = await this.ddb.send(new QueryCommand({ ...input, TableName: this.table, ConsistentRead: true, ExclusiveStartKey: startKey }));
+      yield* res.Items ?? [];
       startKey = res.LastEvaluatedKey;
     } while (startKey);
-    return names;
   }
 }
