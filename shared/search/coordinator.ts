@@ -7,7 +7,7 @@ import type { SearchHitOutput, SearchInput, SearchOutput } from '../service.js';
 import type { Catalog, CollectionMeta, Manifest, RecordStore, ShardRef, StoredRecord } from '../storage/types.js';
 import { mergeTopK, type Candidate } from './merge.js';
 import type { ShardCache } from './shard-cache.js';
-import type { TailCache } from './tail-cache.js';
+import { packTail, type PackedTail, type TailCache, type TailSnapshot } from './tail-cache.js';
 import { searchShards, type ShardSearchRequest, type ShardSearchResponse } from './shard-searcher.js';
 
 /**
@@ -47,14 +47,25 @@ export async function readTail(records: RecordStore, meta: CollectionMeta, after
   return out;
 }
 
-function tailCandidates(meta: CollectionMeta, tail: StoredRecord[], input: SearchInput): Candidate[][] {
-  const live = tail.filter((r) => !r.deleted && r.vector && (!input.filter || matchesMetadata(input.filter, r.metadata)));
+function tailSnapshot(records: StoredRecord[], dim: number): TailSnapshot {
+  let packed: PackedTail | undefined;
+  return { records, packed: () => (packed ??= packTail(records, dim)) };
+}
+
+function tailCandidates(meta: CollectionMeta, packed: PackedTail, input: SearchInput): Candidate[][] {
+  const { live, data } = packed;
   if (live.length === 0) return input.queries.map(() => []);
   const dim = meta.dimension;
-  const data = new Float32Array(live.length * dim);
-  live.forEach((r, i) => data.set(r.vector!, i * dim));
   const view = { data, offset: 0, stride: dim, dim, count: live.length, normalized: false };
-  return input.queries.map((q) => exactTopK(view, meta.metric, q, input.k).map((h) => ({ id: live[h.row].id, score: h.score, seq: live[h.row].seq })));
+  let rows: Int32Array | undefined;
+  if (input.filter) {
+    const filter = input.filter;
+    rows = Int32Array.from(live.flatMap((r, i) => (matchesMetadata(filter, r.metadata) ? [i] : [])));
+    if (rows.length === 0) return input.queries.map(() => []);
+  }
+  return input.queries.map((q) =>
+    exactTopK(view, meta.metric, q, input.k, rows ? { rows } : undefined).map((h) => ({ id: live[h.row].id, score: h.score, seq: live[h.row].seq })),
+  );
 }
 
 /**
@@ -89,8 +100,13 @@ export async function search(deps: SearchDeps, meta: CollectionMeta, input: Sear
   const manifest = await manifestFor(deps.catalog, meta, target.version);
   const watermark = manifest?.watermark ?? 0;
   // Strong reads see every acknowledged write: the shards plus everything after the watermark.
-  const tail =
-    input.consistency !== 'strong' ? [] : deps.tails ? await deps.tails.read(meta, watermark) : await readTail(deps.records, meta, watermark);
+  const snapshot: TailSnapshot | undefined =
+    input.consistency !== 'strong'
+      ? undefined
+      : deps.tails
+        ? await deps.tails.read(meta, watermark)
+        : tailSnapshot(await readTail(deps.records, meta, watermark), meta.dimension);
+  const tail = snapshot?.records ?? [];
   const newest = new Map<string, { seq: number; deleted: boolean }>();
   for (const r of tail) newest.set(r.id, { seq: r.seq, deleted: r.deleted });
 
@@ -118,7 +134,8 @@ export async function search(deps: SearchDeps, meta: CollectionMeta, input: Sear
     const responses = await Promise.all([...groups].map(([slot, refs]) => scatter(slot, { ...request, shards: refs })));
     shardLists = responses.map((r) => r.results);
   }
-  const tailLists = tailCandidates(meta, tail, input);
+  // The packed tail is reused across searches while it is unchanged (no per-query copy).
+  const tailLists = snapshot ? tailCandidates(meta, snapshot.packed(), input) : input.queries.map(() => []);
   const merged = input.queries.map((_, q) => mergeTopK([...shardLists.map((l) => l[q]), tailLists[q]], input.k, meta.metric, newest));
 
   let attach = new Map<string, StoredRecord>();

@@ -1,8 +1,29 @@
 import { collectionKey } from '../ingest/ingest.js';
 import type { Catalog, CollectionMeta, RecordStore, StoredRecord } from '../storage/types.js';
 
+/** The live (non-deleted) tail rows packed row-major, for exact scans without per-query copying. */
+export interface PackedTail {
+  live: StoredRecord[];
+  data: Float32Array;
+}
+
+export function packTail(records: readonly StoredRecord[], dim: number): PackedTail {
+  const live = records.filter((r) => !r.deleted && r.vector);
+  const data = new Float32Array(live.length * dim);
+  live.forEach((r, i) => data.set(r.vector!, i * dim));
+  return { live, data };
+}
+
+export interface TailSnapshot {
+  records: StoredRecord[];
+  /** Packed once per tail state and shared by the searches that see that state. */
+  packed(): PackedTail;
+}
+
 interface Entry {
   watermark: number;
+  /** Packed once per tail state; dropped whenever a read changes the records. */
+  packed?: PackedTail;
   /** Every write with seq ≤ readUpTo was durable when the tail was last read past it. */
   readUpTo: number;
   records: Map<string, StoredRecord>;
@@ -30,7 +51,12 @@ export class TailCache {
     private readonly maxCollections = 64,
   ) {}
 
-  async read(meta: CollectionMeta, watermark: number): Promise<StoredRecord[]> {
+  /**
+   * The tail after `watermark`, plus its packed live rows. The snapshot keeps its own entry:
+   * a concurrent search that moves to a newer index version starts a new entry and cannot
+   * swap this search's tail for one that belongs to another watermark.
+   */
+  async read(meta: CollectionMeta, watermark: number): Promise<TailSnapshot> {
     const ck = collectionKey(meta);
     let entry = this.entries.get(ck);
     if (!entry || entry.watermark !== watermark) {
@@ -44,10 +70,17 @@ export class TailCache {
     for await (const batch of this.records.tail(ck, entry.readUpTo)) {
       for (const r of batch) {
         const known = entry.records.get(r.id);
-        if (!known || known.seq < r.seq) entry.records.set(r.id, r);
+        if (!known || known.seq < r.seq) {
+          entry.records.set(r.id, r);
+          entry.packed = undefined;
+        }
       }
     }
     entry.readUpTo = Math.max(entry.readUpTo, stable);
-    return [...entry.records.values()];
+    const own = entry;
+    return {
+      records: [...own.records.values()],
+      packed: () => (own.packed ??= packTail([...own.records.values()], meta.dimension)),
+    };
   }
 }
