@@ -42,6 +42,8 @@ export interface RawHnswlib {
   EmscriptenFileSystemManager: { syncFS(read: boolean, callback: () => void): unknown; checkFileExists(name: string): boolean };
   HEAPU8: Uint8Array;
   setIdbfsSynced(synced: boolean): void;
+  /** Emscripten's decoder for a thrown C++ exception: `[type, message]`. */
+  getExceptionMessage(exception: unknown): unknown;
 }
 
 /** The slice of the IndexedDB API used here (no DOM lib in a Node project). */
@@ -75,6 +77,8 @@ const IDB_STORE = 'FILE_DATA';
 const CHATTER = /^(b\. jsFS|d\. Calling sync|EmscriptenFileSystemManager:)/;
 
 let loading: Promise<RawHnswlib> | undefined;
+/** The initialised library, once loaded (for decoding C++ exceptions synchronously). */
+let instance: RawHnswlib | undefined;
 let db: IdbDatabase | undefined;
 /** Resolves when the library's own IDBFS sync (started by `writeIndex`) finishes. */
 let syncWaiter: ((ok: boolean) => void) | undefined;
@@ -111,6 +115,7 @@ async function initialise(): Promise<RawHnswlib> {
       syncWaiter = undefined;
       w?.(ok);
     };
+    instance = lib;
     return lib;
   } catch (cause) {
     loading = undefined;
@@ -189,9 +194,24 @@ async function removeTransferFile(lib: RawHnswlib, name: string): Promise<void> 
   console.warn(`hnswlib transfer file ${name} could not be removed from MEMFS (memory held until restart)`);
 }
 
-/** Translates a C++ exception value (embind throws `[type, message]`) into a typed error. */
+/** Text of a C++ exception: embind sometimes throws `[type, message]`, sometimes a WebAssembly.Exception. */
+export function exceptionText(raw: unknown): string {
+  if (Array.isArray(raw)) return raw.join(': ');
+  if (raw instanceof Error) return raw.message;
+  if (instance && typeof raw === 'object' && raw !== null) {
+    try {
+      const decoded = instance.getExceptionMessage(raw);
+      if (Array.isArray(decoded)) return decoded.join(': ');
+    } catch {
+      // Not a C++ exception after all.
+    }
+  }
+  return String(raw);
+}
+
+/** Translates a C++ exception value into a typed error. */
 export function engineFailure(what: string, raw: unknown): Error {
-  const text = Array.isArray(raw) ? raw.join(': ') : raw instanceof Error ? raw.message : String(raw);
+  const text = exceptionText(raw);
   if (/not enough memory|bad_alloc|Cannot enlarge memory/i.test(text)) {
     return new LimitExceededError(`${what}: the hnswlib WASM heap (max ${HNSW_HEAP_LIMIT_BYTES} bytes) is exhausted`, {
       cause: raw,

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { exactTopK } from '../../shared/engine/distance.js';
 import { MAX_SHARD_HEAP_BYTES, estimateHnswHeapBytes, hnswEngine, resolveHnswParams } from '../../shared/engine/hnsw.js';
+import { engineFailure, loadRawHnswlib } from '../../shared/engine/hnswlib-runtime.js';
 import { CorruptDataError, LimitExceededError, ValidationError } from '../../shared/errors.js';
 import type { Metric } from '../../shared/types.js';
 import { mulberry32, randomVectors } from '../helpers/random.js';
@@ -102,6 +103,27 @@ describe('hnswEngine', () => {
     const vectors = new Float32Array(count);
     const err = await hnswEngine.build({ dim: 1, count, metric: 'l2', vectors, params: { m: 128 } }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(LimitExceededError);
+  });
+
+  it('turns a real WASM out-of-memory into LimitExceededError and stays usable', async () => {
+    // Prepare: an index whose level-0 block alone exceeds the 2 GiB heap (no vectors needed).
+    const lib = await loadRawHnswlib();
+    const huge = new lib.HierarchicalNSW('l2', 128, '');
+    // Act
+    let raw: unknown;
+    try {
+      huge.initIndex(4_000_000, 16, 100, 1);
+    } catch (e) {
+      raw = e;
+    } finally {
+      huge.delete();
+    }
+    // Assess
+    expect(engineFailure('initIndex', raw)).toBeInstanceOf(LimitExceededError);
+    const { bytes, params } = await hnswEngine.build({ dim: 2, count: 3, metric: 'l2', vectors: new Float32Array([0, 0, 1, 1, 2, 2]) });
+    const index = await hnswEngine.load(bytes, { dim: 2, count: 3, metric: 'l2', params });
+    expect(index.search(new Float32Array([1, 1]), { k: 1 })[0].row).toBe(1);
+    index.dispose();
   });
 
   it('validates parameters and names the field', () => {
