@@ -7,6 +7,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseConfig } from '../../shared/config.js';
+import { ShoalCore } from '../../shared/core.js';
+import { LifecycleCore } from '../../shared/lifecycle/service.js';
+import { ShardCache } from '../../shared/search/shard-cache.js';
+import { TailCache } from '../../shared/search/tail-cache.js';
 import { makeAwsClients } from '../../shared/storage/clients.js';
 import { DynamoCatalog } from '../../shared/storage/dynamo-catalog.js';
 import { DynamoLifecycleStore } from '../../shared/storage/dynamo-lifecycle.js';
@@ -56,4 +60,24 @@ export async function startEmulatedStack(opts: { bucket: string; now: () => numb
       await rm(cacheDir, { recursive: true, force: true });
     },
   };
+}
+
+/** Shoal's core and lifecycle services on an emulated stack, as the runtime wires them (builds in process). */
+export function lifecycleCores(stack: EmulatedStack, now: () => number): { core: ShoalCore; life: LifecycleCore } {
+  const { catalog, records, objects, lifecycle: store } = stack;
+  const cache = new ShardCache({ objects, memoryBytes: 256 * 2 ** 20, diskDir: stack.cacheDir, diskBytes: 256 * 2 ** 20 });
+  const core = new ShoalCore({
+    catalog,
+    records,
+    objects,
+    cache,
+    slots: 1,
+    tails: new TailCache(catalog, records),
+    codeVersion: 'test',
+    now,
+    lifecycle: store,
+    wake: async () => {},
+  });
+  const life = new LifecycleCore({ catalog, objects, cache, store, getCollection: (n) => core.getCollection(n), now });
+  return { core, life };
 }

@@ -10,18 +10,14 @@ import { ConflictError, ModelMismatchError, NotFoundError, QualityGateError, Val
 import { BUILD_POLICY } from '../../shared/indexing/builder.js';
 import { loadDataset } from '../../shared/io/datasets.js';
 import { LifecycleCore } from '../../shared/lifecycle/service.js';
-import { ShardCache } from '../../shared/search/shard-cache.js';
-import { TailCache } from '../../shared/search/tail-cache.js';
 import type { SearchInput, VectorInput } from '../../shared/service.js';
-import { DynamoLifecycleStore } from '../../shared/storage/dynamo-lifecycle.js';
 import { S3ObjectStore } from '../../shared/storage/s3-objects.js';
-import { startEmulatedStack, type EmulatedStack } from '../helpers/emulated-stack.js';
+import { lifecycleCores, startEmulatedStack, type EmulatedStack } from '../helpers/emulated-stack.js';
 import { mulberry32, randomVectors } from '../helpers/random.js';
 
 let stack: EmulatedStack;
 let core: ShoalCore;
 let life: LifecycleCore;
-let store: DynamoLifecycleStore;
 let objects: S3ObjectStore;
 let clock = Date.now();
 const alice = { actor: 'alice' };
@@ -38,23 +34,8 @@ function query(v: Float32Array, extra: Partial<SearchInput> = {}): SearchInput {
 
 beforeAll(async () => {
   stack = await startEmulatedStack({ bucket: 'shoal-life', now: () => clock });
-  const { catalog, records } = stack;
   objects = stack.objects;
-  store = stack.lifecycle;
-  const cache = new ShardCache({ objects, memoryBytes: 256 * 2 ** 20, diskDir: stack.cacheDir, diskBytes: 256 * 2 ** 20 });
-  core = new ShoalCore({
-    catalog,
-    records,
-    objects,
-    cache,
-    slots: 1,
-    tails: new TailCache(catalog, records),
-    codeVersion: 'test',
-    now: () => clock,
-    lifecycle: store,
-    wake: async () => {},
-  });
-  life = new LifecycleCore({ catalog, objects, cache, store, getCollection: (n) => core.getCollection(n), now: () => clock });
+  ({ core, life } = lifecycleCores(stack, () => clock));
 }, 60_000);
 
 afterAll(async () => {
