@@ -8,7 +8,7 @@
  */
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
-import { BatchWriteCommand, DynamoDBDocumentClient, type BatchWriteCommandInput } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, DynamoDBDocumentClient, QueryCommand, type BatchWriteCommandInput, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
 import { SQSClient, type SQSClientConfig } from '@aws-sdk/client-sqs';
 import type { ShoalConfig } from '../config.js';
 import { ShoalError } from '../errors.js';
@@ -132,4 +132,20 @@ export async function batchWriteFully(ddb: DynamoDBDocumentClient, table: string
     const res = await ddb.send(new BatchWriteCommand({ RequestItems: { [table]: pending } }));
     pending = res.UnprocessedItems?.[table] ?? [];
   }
+}
+
+/**
+ * The pages of a DynamoDB Query, following LastEvaluatedKey until the end (or until the
+ * caller stops iterating). Every adapter pages through this one loop.
+ */
+export async function* queryPages(
+  ddb: DynamoDBDocumentClient,
+  input: Omit<QueryCommandInput, 'ExclusiveStartKey'>,
+): AsyncGenerator<Array<Record<string, unknown>>> {
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    const res = await ddb.send(new QueryCommand({ ...input, ExclusiveStartKey: startKey }));
+    yield res.Items ?? [];
+    startKey = res.LastEvaluatedKey;
+  } while (startKey);
 }

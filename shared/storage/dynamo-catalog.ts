@@ -31,7 +31,6 @@ import {
   DeleteCommand,
   GetCommand,
   PutCommand,
-  QueryCommand,
   UpdateCommand,
   type DynamoDBDocumentClient,
   type UpdateCommandOutput,
@@ -48,6 +47,7 @@ import {
   batchWriteFully,
   chunk,
   sleep,
+  queryPages,
 } from './clients.js';
 import type { Catalog, CollectionMeta, Manifest, SeqLease } from './types.js';
 
@@ -206,19 +206,13 @@ export class DynamoCatalog implements Catalog {
 
   async listCollections(): Promise<CollectionMeta[]> {
     const names: string[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const res = await this.ddb.send(
-        new QueryCommand({
-          TableName: this.table,
-          KeyConditionExpression: 'pk = :pk',
-          ExpressionAttributeValues: { ':pk': GEN_PK },
-          ExclusiveStartKey: startKey,
-        }),
-      );
-      for (const raw of res.Items ?? []) names.push(parseItem(genItemSchema, raw, 'generation counter').sk);
-      startKey = res.LastEvaluatedKey;
-    } while (startKey);
+    for await (const page of queryPages(this.ddb, {
+      TableName: this.table,
+      KeyConditionExpression: 'pk = :pk',
+      ExpressionAttributeValues: { ':pk': GEN_PK },
+    })) {
+      for (const raw of page) names.push(parseItem(genItemSchema, raw, 'generation counter').sk);
+    }
 
     const metas = new Map<string, CollectionMeta>();
     for (const batch of chunk(names, 100)) {
@@ -249,21 +243,15 @@ export class DynamoCatalog implements Catalog {
     const pk = colPk(name);
     // Manifests first, META last: an interrupted delete leaves the collection visible, so it can be retried.
     const keys: Array<{ pk: string; sk: string }> = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const res = await this.ddb.send(
-        new QueryCommand({
-          TableName: this.table,
-          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :idx)',
-          ExpressionAttributeValues: { ':pk': pk, ':idx': IDX_PREFIX },
-          ProjectionExpression: 'pk, sk',
-          ConsistentRead: true,
-          ExclusiveStartKey: startKey,
-        }),
-      );
-      for (const raw of res.Items ?? []) keys.push(parseItem(z.object({ pk: z.string(), sk: z.string() }), raw, 'manifest key'));
-      startKey = res.LastEvaluatedKey;
-    } while (startKey);
+    for await (const page of queryPages(this.ddb, {
+      TableName: this.table,
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :idx)',
+      ExpressionAttributeValues: { ':pk': pk, ':idx': IDX_PREFIX },
+      ProjectionExpression: 'pk, sk',
+      ConsistentRead: true,
+    })) {
+      for (const raw of page) keys.push(parseItem(z.object({ pk: z.string(), sk: z.string() }), raw, 'manifest key'));
+    }
     for (const batch of chunk(keys, 25)) {
       await batchWriteFully(
         this.ddb,
@@ -453,22 +441,17 @@ export class DynamoCatalog implements Catalog {
 
   private async queryManifests(collection: string, limit?: number): Promise<Manifest[]> {
     const out: Manifest[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const res = await this.ddb.send(
-        new QueryCommand({
-          TableName: this.table,
-          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :idx)',
-          ExpressionAttributeValues: { ':pk': colPk(collection), ':idx': IDX_PREFIX },
-          ScanIndexForward: false,
-          ConsistentRead: true,
-          Limit: limit === undefined ? undefined : limit - out.length,
-          ExclusiveStartKey: startKey,
-        }),
-      );
-      for (const raw of res.Items ?? []) out.push(toManifest(raw, collection));
-      startKey = res.LastEvaluatedKey;
-    } while (startKey && (limit === undefined || out.length < limit));
+    for await (const page of queryPages(this.ddb, {
+      TableName: this.table,
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :idx)',
+      ExpressionAttributeValues: { ':pk': colPk(collection), ':idx': IDX_PREFIX },
+      ScanIndexForward: false,
+      ConsistentRead: true,
+      Limit: limit,
+    })) {
+      for (const raw of page) out.push(toManifest(raw, collection));
+      if (limit !== undefined && out.length >= limit) return out.slice(0, limit);
+    }
     return out;
   }
 }

@@ -4,11 +4,11 @@
  * conditional put (`attribute_not_exists`), every transition one conditional update: the lease
  * token guards progress writes, terminal states are never left. Items are validated with zod.
  */
-import { GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { z } from 'zod';
 import { CorruptDataError } from '../errors.js';
 import { IMPORT_STATES, type FinishInput, type ImportJob, type ImportJobStore, type ImportProgress } from '../import/job.js';
-import { awsErrorName } from './clients.js';
+import { awsErrorName, queryPages } from './clients.js';
 
 const SK_PREFIX = 'IMPORT#';
 const colPk = (name: string): string => `COL#${name}`;
@@ -81,19 +81,13 @@ export class DynamoImportJobs implements ImportJobStore {
 
   async list(collection: string, limit = 100): Promise<ImportJob[]> {
     const jobs: ImportJob[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const res = await this.opts.ddb.send(
-        new QueryCommand({
-          TableName: this.opts.table,
-          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
-          ExpressionAttributeValues: { ':pk': colPk(collection), ':p': SK_PREFIX },
-          ExclusiveStartKey: startKey,
-        }),
-      );
-      for (const raw of res.Items ?? []) jobs.push(toJob(raw));
-      startKey = res.LastEvaluatedKey;
-    } while (startKey);
+    for await (const page of queryPages(this.opts.ddb, {
+      TableName: this.opts.table,
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
+      ExpressionAttributeValues: { ':pk': colPk(collection), ':p': SK_PREFIX },
+    })) {
+      for (const raw of page) jobs.push(toJob(raw));
+    }
     return jobs.sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : a.jobId < b.jobId ? -1 : 1)).slice(0, limit);
   }
 

@@ -49,7 +49,7 @@ import type {
   QueryAttribution,
 } from '../lifecycle/types.js';
 import { latencyBucket } from '../lifecycle/experiment-stats.js';
-import { awsErrorName, chunk } from './clients.js';
+import { awsErrorName, chunk, queryPages } from './clients.js';
 
 const nonNegInt = z.number().int().nonnegative();
 const targetSchema = z.union([
@@ -570,11 +570,6 @@ export class DynamoLifecycleStore implements LifecycleStore {
   private async *queryAll(
     input: Pick<QueryCommandInput, 'KeyConditionExpression' | 'ExpressionAttributeValues' | 'ScanIndexForward'>,
   ): AsyncGenerator<Record<string, unknown>> {
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const res = await this.ddb.send(new QueryCommand({ ...input, TableName: this.table, ConsistentRead: true, ExclusiveStartKey: startKey }));
-      yield* res.Items ?? [];
-      startKey = res.LastEvaluatedKey;
-    } while (startKey);
+    for await (const page of queryPages(this.ddb, { ...input, TableName: this.table, ConsistentRead: true })) yield* page;
   }
 }

@@ -9,7 +9,7 @@
  *   del (BOOL) tombstone flag
  * The `collection` argument of every method is the collection KEY (callers build it).
  */
-import { BatchGetCommand, DeleteCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, DeleteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { z } from 'zod';
 import { CorruptDataError, ValidationError } from '../errors.js';
 import type { Metadata } from '../types.js';
@@ -24,6 +24,7 @@ import {
   chunk,
   forEachLimit,
   sleep,
+  queryPages,
 } from './clients.js';
 
 /** BatchWriteItem chunks written in parallel by one put(). */
@@ -137,22 +138,15 @@ export class DynamoRecordStore implements RecordStore {
     values: Record<string, number>,
   ): AsyncGenerator<StoredRecord[]> {
     checkCollectionKey(collection);
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const res = await this.ddb.send(
-        new QueryCommand({
-          TableName: this.table,
-          IndexName: BY_SEQ_INDEX,
-          KeyConditionExpression: keyCondition,
-          ExpressionAttributeValues: { ':ck': collection, ...values },
-          ScanIndexForward: true,
-          ExclusiveStartKey: startKey,
-        }),
-      );
-      const batch = (res.Items ?? []).map((raw) => fromItem(raw, collection));
-      if (batch.length > 0) yield batch;
-      startKey = res.LastEvaluatedKey;
-    } while (startKey);
+    for await (const page of queryPages(this.ddb, {
+      TableName: this.table,
+      IndexName: BY_SEQ_INDEX,
+      KeyConditionExpression: keyCondition,
+      ExpressionAttributeValues: { ':ck': collection, ...values },
+      ScanIndexForward: true,
+    })) {
+      if (page.length > 0) yield page.map((raw) => fromItem(raw, collection));
+    }
   }
 }
 
