@@ -18,7 +18,7 @@ import { DynamoRecordStore } from '../../shared/storage/dynamo-records.js';
 import { S3ObjectStore } from '../../shared/storage/s3-objects.js';
 import type { Catalog } from '../../shared/storage/types.js';
 import { startEmulatedStack, type EmulatedStack } from '../helpers/emulated-stack.js';
-import { mulberry32, randomVectors } from '../helpers/random.js';
+import { vectorInputs } from '../helpers/random.js';
 
 let stack: EmulatedStack;
 let cacheDir: string;
@@ -44,14 +44,8 @@ function makeCore(overrides: { catalog?: Catalog } = {}): ShoalCore {
   });
 }
 
-function vectors(n: number, dim: number, seed: number, prefix = 'v'): VectorInput[] {
-  const data = randomVectors(mulberry32(seed), n, dim);
-  return Array.from({ length: n }, (_, i) => ({
-    id: `${prefix}${i}`,
-    values: data.slice(i * dim, (i + 1) * dim),
-    metadata: { i, parity: i % 2 === 0 ? 'even' : 'odd' },
-  }));
-}
+const vectors = (n: number, dim: number, seed: number, prefix = 'v'): VectorInput[] =>
+  vectorInputs(n, dim, seed, prefix, (i) => ({ i, parity: i % 2 === 0 ? 'even' : 'odd' }));
 
 function query(v: Float32Array, extra: Partial<SearchInput> = {}): SearchInput {
   return { queries: [v], k: 5, consistency: 'strong', includeMetadata: true, includeValues: false, ...extra };

@@ -10,10 +10,10 @@ import { ConflictError, ModelMismatchError, NotFoundError, QualityGateError, Val
 import { BUILD_POLICY } from '../../shared/indexing/builder.js';
 import { loadDataset } from '../../shared/io/datasets.js';
 import { LifecycleCore } from '../../shared/lifecycle/service.js';
-import type { SearchInput, VectorInput } from '../../shared/service.js';
+import type { SearchInput } from '../../shared/service.js';
 import { S3ObjectStore } from '../../shared/storage/s3-objects.js';
 import { lifecycleCores, startEmulatedStack, type EmulatedStack } from '../helpers/emulated-stack.js';
-import { mulberry32, randomVectors } from '../helpers/random.js';
+import { vectorInputs } from '../helpers/random.js';
 
 let stack: EmulatedStack;
 let core: ShoalCore;
@@ -23,10 +23,7 @@ let clock = Date.now();
 const alice = { actor: 'alice' };
 const bob = { actor: 'key:0123456789ab' };
 
-function vectors(n: number, dim: number, seed: number, prefix = 'v'): VectorInput[] {
-  const data = randomVectors(mulberry32(seed), n, dim);
-  return Array.from({ length: n }, (_, i) => ({ id: `${prefix}${i}`, values: data.slice(i * dim, (i + 1) * dim) }));
-}
+const vectors = (n: number, dim: number, seed: number, prefix = 'v') => vectorInputs(n, dim, seed, prefix);
 
 function query(v: Float32Array, extra: Partial<SearchInput> = {}): SearchInput {
   return { queries: [v], k: 3, consistency: 'strong', includeMetadata: false, includeValues: false, ...extra };
