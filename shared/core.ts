@@ -125,7 +125,8 @@ export class ShoalCore implements ShoalService {
     const { meta, alias } = await this.resolve(name);
     const manifest = await currentManifest(this.deps.catalog, meta);
     const watermark = manifest?.watermark ?? 0;
-    const tail = await readTail(this.deps.records, meta, watermark);
+    // The same incremental tail read as strong search, when this process keeps one.
+    const tail = this.deps.tails ? (await this.deps.tails.read(meta, watermark)).records : await readTail(this.deps.records, meta, watermark);
     // Live count: indexed live rows, plus tail ids the index does not hold alive, minus
     // tail deletes of rows it does. Shard id lookups use the same cache as search.
     const indexedIds = async (id: string): Promise<boolean> => {
