@@ -12,21 +12,36 @@
  *   latency histogram, overlap@k sums, feedback). No transactions.
  * - Guardrails are checked after each recorded request once the arm has ≥ minSamples, and on
  *   every results read; a violation aborts the experiment (state `aborted`, reason recorded).
+ * - Feedback rates get two tests: the fixed-horizon z-test (valid for one look at a planned
+ *   sample size) and an always-valid mSPRT (experiment-stats). The mSPRT's running minimum
+ *   p-value and running interval intersection live on `EXP#<id>/SEQ`, tightened with
+ *   conditional writes on every results read and every SEQUENTIAL_CHECKPOINT_EVERY-th
+ *   converted/clicked query of an arm; verdicts come from it only.
  */
 import { randomUUID } from 'node:crypto';
 import { ConflictError, NotFoundError, ValidationError } from '../errors.js';
 import type { AliasTarget, ArmCounters, Experiment, ExperimentMode, FeedbackEvent, LifecycleStore } from './types.js';
 import {
   DEFAULT_GUARDRAILS,
+  DEFAULT_MSPRT_TAU2,
+  SEQUENTIAL_ALPHA,
+  SEQUENTIAL_MIN_TRIALS,
+  SEQUENTIAL_START,
   chooseArm,
+  foldLook,
   guardrailVerdict,
   histogramQuantile,
+  msprtLook,
   overlapAtK,
   proportion,
+  sequentialVerdict,
+  tightens,
   twoProportionZTest,
   type Arm,
   type Guardrails,
   type Proportion,
+  type SequentialState,
+  type Verdict,
   type ZTest,
 } from './experiment-stats.js';
 import type { SearchInput, SearchOutput } from '../service.js';
@@ -35,6 +50,16 @@ import type { SearchInput, SearchOutput } from '../service.js';
 export const QUERY_TTL_SECONDS = 7 * 24 * 3600;
 /** Split mode: fraction of requests on which the other arm also runs to measure overlap@k. */
 export const DEFAULT_OVERLAP_SAMPLE = 0.1;
+/**
+ * Feedback also advances the sequential tests, every this many clicked (converted) queries
+ * of an arm: one Query of the arms and at most one conditional write per metric. Default 20.
+ * Looks between results reads only add power (the running minimum can only drop) and never
+ * validity; smaller values catch a transient peak of the evidence sooner at the cost of more
+ * reads on the feedback path; results reads always look regardless.
+ */
+export const SEQUENTIAL_CHECKPOINT_EVERY = 20;
+/** What the fixed-horizon p-value may be used for: one look at a pre-planned sample size. */
+export const FIXED_HORIZON_VALIDITY = 'valid only when read once, at a sample size fixed before the experiment started; use `sequential` to monitor';
 
 export interface StartExperimentInput {
   challenger: AliasTarget;
@@ -70,13 +95,32 @@ export interface ArmResult {
   convertRate: Proportion;
 }
 
+/** Challenger vs champion on one feedback rate (split mode only). */
+export interface RateTest {
+  /** Challenger rate − champion rate (null until both arms have trials). */
+  difference: number | null;
+  /** Pooled two-proportion z-test (z > 0: challenger higher). Valid for ONE look at a pre-planned sample size only. */
+  fixedHorizon: (ZTest & { validity: string }) | null;
+  /**
+   * Always-valid mSPRT: `p` is the running minimum of 1/Λ over every look so far (never
+   * increases), `ci95` the running intersection of the 95 % intervals for the difference.
+   * Reading it at any time, as often as wished, and stopping once p ≤ 0.05 keeps the
+   * false-positive rate ≤ 5 %.
+   */
+  sequential: { p: number; ci95: [number, number]; tau2: number; minTrials: number };
+  /** From the sequential test only: p ≤ 0.05. */
+  significant: boolean;
+  /** From the sequential test only: the arm with the higher rate once significant. */
+  verdict: Verdict;
+}
+
 export interface ExperimentResults {
   experiment: Experiment;
   arms: Record<Arm, ArmResult>;
   /** Challenger vs champion (mean over every request where both arms ran). */
   overlapAtK: { mean: number | null; samples: number };
-  /** Two-proportion z-tests of the challenger's rates against the champion's (z > 0: challenger higher). */
-  tests: { click: ZTest | null; convert: ZTest | null };
+  /** Click and conversion rate tests; null in shadow mode (the challenger never serves). */
+  tests: { click: RateTest | null; convert: RateTest | null };
 }
 
 export interface ExperimentDeps {
@@ -162,19 +206,70 @@ function armResult(target: AliasTarget, c: ArmCounters, served: boolean): ArmRes
   };
 }
 
-export function experimentResults(e: Experiment, arms: Record<Arm, ArmCounters>): ExperimentResults {
+export type SequentialStates = Partial<Record<FeedbackEvent, SequentialState>>;
+
+/** (successes, trials) of an arm for a metric, as the rates count them. */
+function rateCounts(c: ArmCounters, metric: FeedbackEvent): [number, number] {
+  const x = metric === 'click' ? c.clickedQueries : c.convertedQueries;
+  return [Math.min(x, c.requests), c.requests];
+}
+
+/**
+ * Looks at the current counts with the mSPRT and folds the look into the stored running
+ * state, writing back whatever got tighter (conditional writes, so concurrent looks merge).
+ * Null in shadow mode. The state is read fresh on every call: it is what makes the reported
+ * p-value monotone across reads by different processes.
+ */
+export async function advanceSequential(store: LifecycleStore, e: Experiment, arms: Record<Arm, ArmCounters>): Promise<SequentialStates | null> {
+  if (e.mode !== 'split') return null;
+  const stored = await store.getSequential(e.id);
+  const out: SequentialStates = {};
+  for (const metric of ['click', 'convert'] as const) {
+    const prev = stored[metric] ?? SEQUENTIAL_START;
+    const [x1, n1] = rateCounts(arms.champion, metric);
+    const [x2, n2] = rateCounts(arms.challenger, metric);
+    const next = foldLook(prev, msprtLook(x1, n1, x2, n2));
+    out[metric] = tightens(prev, next) ? await store.tightenSequential(e.id, metric, next) : prev;
+  }
+  return out;
+}
+
+/**
+ * The results as the API shows them. `sequential` is the stored running state (from
+ * advanceSequential); without it the current look alone is shown, which is still valid at
+ * this stopping time but not monotone across reads.
+ */
+export function experimentResults(e: Experiment, arms: Record<Arm, ArmCounters>, sequential?: SequentialStates | null): ExperimentResults {
   // In shadow mode the challenger never serves: it gets no feedback, so no rates.
   const champion = armResult(e.champion, arms.champion, true);
   const challenger = armResult(e.challenger, arms.challenger, e.mode === 'split');
   const ovN = arms.champion.overlapN + arms.challenger.overlapN;
   const ovSum = arms.champion.overlapSum + arms.challenger.overlapSum;
-  const test = (a: Proportion, b: Proportion): ZTest | null => (e.mode === 'split' ? twoProportionZTest(a.successes, a.trials, b.successes, b.trials) : null);
+  const test = (metric: FeedbackEvent, a: Proportion, b: Proportion): RateTest | null => {
+    if (e.mode !== 'split') return null;
+    const z = twoProportionZTest(a.successes, a.trials, b.successes, b.trials);
+    const s = sequential?.[metric] ?? foldLook(SEQUENTIAL_START, msprtLook(a.successes, a.trials, b.successes, b.trials));
+    const verdict = sequentialVerdict(s);
+    return {
+      difference: a.rate !== null && b.rate !== null ? b.rate - a.rate : null,
+      fixedHorizon: z ? { ...z, validity: FIXED_HORIZON_VALIDITY } : null,
+      sequential: { p: s.p, ci95: [s.lo, s.hi], tau2: DEFAULT_MSPRT_TAU2, minTrials: SEQUENTIAL_MIN_TRIALS },
+      significant: s.p <= SEQUENTIAL_ALPHA,
+      verdict,
+    };
+  };
   return {
     experiment: e,
     arms: { champion, challenger },
     overlapAtK: { mean: ovN > 0 ? ovSum / ovN : null, samples: ovN },
-    tests: { click: test(champion.clickRate, challenger.clickRate), convert: test(champion.convertRate, challenger.convertRate) },
+    tests: { click: test('click', champion.clickRate, challenger.clickRate), convert: test('convert', champion.convertRate, challenger.convertRate) },
   };
+}
+
+/** Results with the sequential tests advanced by this look (every results read is a look). */
+export async function evaluateExperiment(store: LifecycleStore, e: Experiment, arms?: Record<Arm, ArmCounters>): Promise<ExperimentResults> {
+  const a = arms ?? (await store.getArms(e.id));
+  return experimentResults(e, a, await advanceSequential(store, e, a));
 }
 
 // --- the search path -------------------------------------------------------------------------
@@ -275,6 +370,13 @@ export async function recordFeedback(
 ): Promise<{ attributed: boolean; experiment?: string; alias?: string; arm?: Arm }> {
   const hit = await store.recordQueryFeedback(input.queryId, input.event);
   if (!hit) return { attributed: false };
-  await store.addArmFeedback(hit.attribution.experimentId, hit.attribution.arm, input.event, hit.first);
+  const c = await store.addArmFeedback(hit.attribution.experimentId, hit.attribution.arm, input.event, hit.first);
+  const successes = input.event === 'click' ? c.clickedQueries : c.convertedQueries;
+  if (hit.first && successes % SEQUENTIAL_CHECKPOINT_EVERY === 0) {
+    await quietly('sequential checkpoint', async () => {
+      const e = await store.getExperiment(hit.attribution.alias);
+      if (e?.id === hit.attribution.experimentId) await advanceSequential(store, e, await store.getArms(e.id));
+    });
+  }
   return { attributed: true, experiment: hit.attribution.experimentId, alias: hit.attribution.alias, arm: hit.attribution.arm };
 }

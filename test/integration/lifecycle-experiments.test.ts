@@ -1,12 +1,16 @@
 /**
  * Champion/challenger experiments on an alias against the embedded emulators: one running
  * experiment per alias, split stickiness, shadow mode never changing the response, feedback
- * attribution through queryId, promote (history), abort, guardrail auto-abort.
+ * attribution through queryId, promote (history), abort, guardrail auto-abort (error rate:
+ * a challenger whose collection is gone; p95 latency: an exact `flat` challenger against an
+ * HNSW champion over real SIFT vectors), and the sequential test's running state persisting
+ * across reads.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ShoalCore } from '../../shared/core.js';
 import { ConflictError, ValidationError } from '../../shared/errors.js';
-import { chooseArm } from '../../shared/lifecycle/experiment-stats.js';
+import { loadDataset } from '../../shared/io/datasets.js';
+import { chooseArm, msprtLook } from '../../shared/lifecycle/experiment-stats.js';
 import { LifecycleCore } from '../../shared/lifecycle/service.js';
 import type { SearchInput } from '../../shared/service.js';
 import { lifecycleCores, startEmulatedStack, type EmulatedStack } from '../helpers/emulated-stack.js';
@@ -101,7 +105,8 @@ describe('experiments', () => {
     expect(res.overlapAtK.samples).toBe(25);
     expect(res.overlapAtK.mean).toBeGreaterThanOrEqual(0);
     expect(res.overlapAtK.mean).toBeLessThan(1);
-    expect(res.tests.click).toMatchObject({ z: expect.any(Number), p: expect.any(Number) });
+    // 25 requests: the z-test has a value, the sequential test has not looked yet (< 30 trials per arm).
+    expect(res.tests.click).toMatchObject({ fixedHorizon: { z: expect.any(Number), p: expect.any(Number) }, sequential: { p: 1, ci95: [-1, 1] }, verdict: 'inconclusive' });
 
     // Promote: the alias moves through a recorded `promote` move; the experiment is over.
     const promoted = await life.promoteExperiment('exp', {}, bob);
@@ -165,4 +170,118 @@ describe('experiments', () => {
     // After the abort the alias serves the champion without an arm.
     expect((await core.search('exp3', query(qv(1)))).servedBy).toEqual({ collection: 'ga', version: 0, alias: 'exp3' });
   }, 30_000);
+});
+
+describe('experiments: guardrails and sequential tests end to end', () => {
+  it('a genuinely slower challenger (exact scan vs HNSW, real SIFT vectors) trips the p95 latency guardrail in split mode', async () => {
+    // 4 500 × 128 SIFT rows. Each request carries QUERIES query vectors, so the engine's work
+    // dominates the fixed per-request DynamoDB round trips: the flat challenger scans all
+    // 4 500 rows per query, HNSW visits a few hundred. Measured on 2 busy cores: p95 ≈ 20 ms
+    // (champion) vs ≈ 90 ms (challenger), > 4× against the 1.5× limit, so timing noise cannot
+    // flip the outcome; the whole test takes ~10 s, mostly ingest and the HNSW build.
+    const QUERIES = 32;
+    const ds = loadDataset('sift5k', { maxQueries: QUERIES });
+    const rows = Array.from({ length: ds.baseCount }, (_, i) => ({ id: `s${i}`, values: ds.base.subarray(i * ds.dim, (i + 1) * ds.dim) }));
+    await core.createCollection({ name: 'lat-hnsw', dimension: ds.dim, metric: 'l2' });
+    await core.createCollection({ name: 'lat-flat', dimension: ds.dim, metric: 'l2', index: { engine: 'flat' } });
+    for (const name of ['lat-hnsw', 'lat-flat']) {
+      await core.upsert(name, rows);
+      await core.buildNow(name);
+    }
+    const queries = Array.from({ length: QUERIES }, (_, i) => ds.queries.subarray(i * ds.dim, (i + 1) * ds.dim));
+    // Bounded reads: both arms search their shards only (no tail), and the shards are loaded
+    // before the experiment so no cold load lands in either arm's histogram.
+    const input: SearchInput = { queries, k: 10, consistency: 'eventual', includeMetadata: false, includeValues: false };
+    for (const name of ['lat-hnsw', 'lat-flat']) {
+      const warm = await core.search(name, input);
+      expect(warm.results).toHaveLength(QUERIES);
+      expect(warm.servedBy.version).toBeGreaterThan(0);
+    }
+
+    await life.putAlias('lat', { collection: 'lat-hnsw' }, alice);
+    const minSamples = 20;
+    const started = await life.startExperiment(
+      'lat',
+      { challenger: { collection: 'lat-flat' }, mode: 'split', weight: 50, overlapSample: 0, guardrails: { minSamples, maxP95Ratio: 1.5 } },
+      alice,
+    );
+    const id = started.experiment.id;
+    let requests = 0;
+    const served = { champion: 0, challenger: 0 };
+    // Each arm needs minSamples requests before the guardrail may judge; with a 50 % split
+    // that takes ~2 × minSamples requests. The cap only bounds a failing run.
+    while (requests < 200 && (await life.getAlias('lat')).experiment !== null) {
+      const out = await core.search('lat', { ...input, stickyKey: `user-${requests}` });
+      served[out.servedBy.arm!]++;
+      requests++;
+    }
+    const res = await life.getExperiment('lat');
+    expect(res.experiment).toMatchObject({ id, state: 'aborted', endedBy: 'guardrail', reason: expect.stringMatching(/p95 latency/) });
+    const { champion, challenger } = res.arms;
+    expect(Math.min(champion.requests, challenger.requests)).toBeGreaterThanOrEqual(minSamples);
+    expect(champion.errors + challenger.errors).toBe(0);
+    expect(challenger.latencyMs.p95!).toBeGreaterThan(1.5 * champion.latencyMs.p95!);
+    expect(served.challenger).toBeGreaterThan(0);
+    // It aborted as soon as both arms had enough samples: no long tail of slow requests.
+    expect(requests).toBeLessThan(120);
+    // The alias was never moved and now serves the champion, without arms.
+    expect(await life.getAlias('lat')).toMatchObject({ collection: 'lat-hnsw', revision: 1, experiment: null });
+    for (let i = 0; i < 5; i++) {
+      const out = await core.search('lat', { ...input, queries: queries.slice(0, 1), stickyKey: `user-${i}` });
+      expect(out.servedBy).toEqual({ collection: 'lat-hnsw', version: expect.any(Number), alias: 'lat' });
+    }
+    console.log(`[latency guardrail] aborted after ${requests} requests: champion p95 ${champion.latencyMs.p95} ms, challenger p95 ${challenger.latencyMs.p95} ms`);
+  }, 60_000);
+
+  it('the sequential p-value is a running minimum kept across reads (and feedback checkpoints), and decides the verdict', async () => {
+    await twoCollections('sa', 'sb');
+    await life.putAlias('seq', { collection: 'sa' }, alice);
+    // Latency is not what this test is about: on unbuilt collections both arms are a few
+    // DynamoDB reads, and the challenger's one extra catalog read alone can exceed 1.5×.
+    const e = await life.startExperiment('seq', { challenger: { collection: 'sb' }, mode: 'split', weight: 50, overlapSample: 0, guardrails: { maxP95Ratio: 1000 } }, alice);
+    const id = e.experiment.id;
+    const keys = Array.from({ length: 400 }, (_, i) => `u${i}`);
+    const challengerKeys = keys.filter((k) => chooseArm(id, k, 50) === 'challenger');
+    const championKeys = keys.filter((k) => chooseArm(id, k, 50) === 'champion');
+    // Bounded reads of unbuilt collections answer from no shards: fast, and feedback does not
+    // check the clicked id, so the test measures the bookkeeping only.
+    const serve = async (key: string, click: boolean) => {
+      const out = await core.search('seq', query(qv(1), { stickyKey: key, consistency: 'eventual' }));
+      if (click) await life.feedback({ queryId: out.queryId!, id: 'item-0', event: 'click' });
+    };
+    // Phase 1: 40 requests per arm; every challenger query is clicked, one in ten of the
+    // champion's: overwhelming evidence for the challenger.
+    for (let i = 0; i < 40; i++) {
+      await serve(challengerKeys[i], true);
+      await serve(championKeys[i], i % 10 === 0);
+    }
+    // Feedback checkpoints (every 20th clicked query of an arm) looked already, before any read.
+    const checkpointed = (await stack.lifecycle.getSequential(id)).click!;
+    expect(checkpointed.p).toBeLessThan(1e-6);
+    const first = await life.getExperiment('seq');
+    const t1 = first.tests.click!;
+    expect(t1.sequential.p).toBeLessThanOrEqual(checkpointed.p);
+    expect(t1.sequential.p).toBeLessThan(1e-6);
+    expect(t1).toMatchObject({ significant: true, verdict: 'challenger' });
+    expect(t1.sequential.ci95[0]).toBeGreaterThan(0);
+    expect(t1.fixedHorizon).toMatchObject({ z: expect.any(Number), p: expect.any(Number), validity: expect.stringMatching(/once/) });
+    // No conversions: nothing to see.
+    expect(first.tests.convert).toMatchObject({ significant: false, verdict: 'inconclusive', sequential: { p: 1 } });
+
+    // Phase 2: 60 more requests per arm, both clicked at 10 %: the current counts alone are
+    // much weaker evidence than at the first read, but the reported p-value never goes back up.
+    for (let i = 40; i < 100; i++) {
+      await serve(challengerKeys[i], i % 10 === 0);
+      await serve(championKeys[i], i % 10 === 0);
+    }
+    const second = await life.getExperiment('seq');
+    const c = second.arms;
+    expect([c.champion.clickRate.successes, c.champion.clickRate.trials, c.challenger.clickRate.successes, c.challenger.clickRate.trials]).toEqual([10, 100, 46, 100]);
+    const now = msprtLook(10, 100, 46, 100)!;
+    expect(now.p).toBeGreaterThan(1e-3);
+    expect(second.tests.click!.sequential.p).toBe(t1.sequential.p);
+    expect(second.tests.click!.sequential.ci95[0]).toBeGreaterThanOrEqual(t1.sequential.ci95[0]);
+    expect(second.tests.click!.verdict).toBe('challenger');
+    await life.abortExperiment('seq', {}, alice);
+  }, 60_000);
 });

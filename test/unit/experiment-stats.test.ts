@@ -1,19 +1,31 @@
 import { describe, expect, it } from 'vitest';
 import {
   DEFAULT_GUARDRAILS,
+  DEFAULT_MSPRT_TAU2,
+  SEQUENTIAL_MIN_TRIALS,
+  SEQUENTIAL_START,
   bucketUpperMs,
   chooseArm,
+  foldLook,
   guardrailVerdict,
   histogramQuantile,
+  joinSequential,
   latencyBucket,
   LAT_BUCKETS,
+  msprtLook,
   normalCdf,
   overlapAtK,
   proportion,
+  sequentialVerdict,
   splitBucket,
+  tightens,
   twoProportionZTest,
   wilson,
+  type SequentialState,
 } from '../../shared/lifecycle/experiment-stats.js';
+import { experimentResults } from '../../shared/lifecycle/experiments.js';
+import type { ArmCounters, Experiment } from '../../shared/lifecycle/types.js';
+import { mulberry32 } from '../helpers/random.js';
 
 describe('Wilson score interval', () => {
   it('matches known values', () => {
@@ -106,5 +118,184 @@ describe('guardrails and overlap', () => {
     expect(overlapAtK(['a', 'b', 'c'], ['c', 'b', 'x'])).toBeCloseTo(2 / 3);
     expect(overlapAtK([], [])).toBe(1);
     expect(overlapAtK(['a'], [])).toBe(0);
+  });
+});
+
+describe('mSPRT (always-valid sequential test of two proportions)', () => {
+  /**
+   * Λ(θ0) by brute-force numerical integration of its definition — the likelihood ratio of
+   * θ̂ ~ N(θ, V) against N(θ0, V), averaged over θ ~ N(θ0, τ²) — independent of the closed
+   * form under test.
+   */
+  function lambdaByIntegration(diff: number, v: number, tau2: number, theta0: number): number {
+    const tau = Math.sqrt(tau2);
+    const lo = theta0 - 12 * tau;
+    const hi = theta0 + 12 * tau;
+    const steps = 200_000;
+    const h = (hi - lo) / steps;
+    let sum = 0;
+    for (let i = 0; i <= steps; i++) {
+      const t = lo + i * h;
+      const ratio = Math.exp(((diff - theta0) ** 2 - (diff - t) ** 2) / (2 * v));
+      const prior = Math.exp(-((t - theta0) ** 2) / (2 * tau2)) / Math.sqrt(2 * Math.PI * tau2);
+      sum += (i === 0 || i === steps ? 0.5 : 1) * ratio * prior;
+    }
+    return sum * h;
+  }
+
+  it('matches the mixture integral, and its interval bounds are exactly where Λ(θ0) = 1/α', () => {
+    const look = msprtLook(100, 1000, 130, 1000)!;
+    expect(look.diff).toBeCloseTo(0.03, 12);
+    // Variance from the (x+1)/(n+2)-shrunk rates.
+    const s1 = 101 / 1002;
+    const s2 = 131 / 1002;
+    expect(look.variance).toBeCloseTo((s1 * (1 - s1)) / 1000 + (s2 * (1 - s2)) / 1000, 12);
+    const integral = lambdaByIntegration(look.diff, look.variance, DEFAULT_MSPRT_TAU2, 0);
+    expect(look.lambda / integral).toBeCloseTo(1, 6);
+    expect(look.p).toBeCloseTo(1 / look.lambda, 12);
+    for (const bound of look.ci) expect(lambdaByIntegration(look.diff, look.variance, DEFAULT_MSPRT_TAU2, bound)).toBeCloseTo(20, 3);
+    // The same data at a fixed horizon: z = 2.06, p = 0.04 — "significant" by the z-test,
+    // while the always-valid test asks for more evidence.
+    const z = twoProportionZTest(100, 1000, 130, 1000)!;
+    expect(z.p).toBeLessThan(0.05);
+    expect(look.p).toBeGreaterThan(0.05);
+    expect(look.ci[0]).toBeLessThan(0);
+  });
+
+  it('does not look below the minimum trials; p is capped at 1; huge evidence does not overflow', () => {
+    expect(msprtLook(0, SEQUENTIAL_MIN_TRIALS - 1, 5, 100)).toBeNull();
+    expect(msprtLook(0, 100, 0, 100)).toMatchObject({ diff: 0, p: 1 });
+    const big = msprtLook(0, 1_000_000, 1_000_000, 1_000_000)!;
+    expect(big.p).toBe(0);
+    expect(Number.isFinite(big.lambda)).toBe(true);
+    expect(big.ci[1]).toBeLessThanOrEqual(1);
+  });
+
+  it('the running state only tightens, joins in any order, and gives the verdict', () => {
+    const a: SequentialState = { p: 0.2, lo: -0.1, hi: 0.3 };
+    const b: SequentialState = { p: 0.04, lo: 0.01, hi: 0.5 };
+    expect(joinSequential(a, b)).toEqual({ p: 0.04, lo: 0.01, hi: 0.3 });
+    expect(joinSequential(b, a)).toEqual(joinSequential(a, b));
+    expect(tightens(a, joinSequential(a, b))).toBe(true);
+    expect(tightens(joinSequential(a, b), a)).toBe(false);
+    // A later, weaker look never loosens what an earlier one showed.
+    const strong = foldLook(SEQUENTIAL_START, msprtLook(100, 2000, 200, 2000));
+    const weaker = foldLook(strong, msprtLook(400, 4000, 420, 4000));
+    expect(weaker.p).toBe(strong.p);
+    expect(weaker.lo).toBeGreaterThanOrEqual(strong.lo);
+    expect(sequentialVerdict(strong)).toBe('challenger');
+    expect(sequentialVerdict(foldLook(SEQUENTIAL_START, msprtLook(200, 2000, 100, 2000)))).toBe('champion');
+    expect(sequentialVerdict(foldLook(SEQUENTIAL_START, msprtLook(100, 1000, 130, 1000)))).toBe('inconclusive');
+    expect(sequentialVerdict(SEQUENTIAL_START)).toBe('inconclusive');
+  });
+
+  /**
+   * A seeded A/B simulation: requests arrive one at a time, each goes to the challenger
+   * with probability `weight` and converts with its arm's rate; every `every` requests the
+   * analyst peeks at both tests and would stop at the first p < 0.05.
+   */
+  function simulate(o: { seed: number; runs: number; pA: number; pB: number; weight: number; every: number; total: number }) {
+    const rng = mulberry32(o.seed);
+    let naive = 0;
+    let sequential = 0;
+    let once = 0;
+    let covered = 0;
+    for (let r = 0; r < o.runs; r++) {
+      let xa = 0, na = 0, xb = 0, nb = 0;
+      let naiveStopped = false;
+      let s = SEQUENTIAL_START;
+      for (let i = 1; i <= o.total; i++) {
+        if (rng() < o.weight) {
+          nb++;
+          if (rng() < o.pB) xb++;
+        } else {
+          na++;
+          if (rng() < o.pA) xa++;
+        }
+        if (i % o.every === 0) {
+          const z = twoProportionZTest(xa, na, xb, nb);
+          if (z && z.p < 0.05) naiveStopped = true;
+          s = foldLook(s, msprtLook(xa, na, xb, nb));
+        }
+      }
+      const z = twoProportionZTest(xa, na, xb, nb);
+      if (z && z.p < 0.05) once++;
+      if (naiveStopped) naive++;
+      if (s.p <= 0.05) sequential++;
+      if (s.lo <= o.pB - o.pA && o.pB - o.pA <= s.hi) covered++;
+    }
+    return { naive: naive / o.runs, sequential: sequential / o.runs, once: once / o.runs, coverage: covered / o.runs };
+  }
+
+  it('under H0, peeking inflates the z-test false-positive rate; the sequential test stays ≤ 5 %', () => {
+    // 1000 runs: the binomial standard error of a 5 % rate is 0.7 points.
+    const h0 = simulate({ seed: 20170601, runs: 1000, pA: 0.1, pB: 0.1, weight: 0.5, every: 50, total: 3000 });
+    // Seeded result: naive peeking 0.306, sequential 0.000, one look at 3000: 0.055.
+    expect(h0.naive).toBeGreaterThan(0.15);
+    expect(h0.sequential).toBeLessThanOrEqual(0.05 + 0.02);
+    // The z-test itself is calibrated when read once, at the planned sample size.
+    expect(h0.once).toBeGreaterThan(0.03);
+    expect(h0.once).toBeLessThan(0.07);
+    expect(h0.coverage).toBeGreaterThanOrEqual(0.95 - 0.02);
+    // Rare events and an uneven split (the Gaussian approximation's worst case here).
+    const rare = simulate({ seed: 7, runs: 600, pA: 0.02, pB: 0.02, weight: 0.2, every: 50, total: 5000 });
+    // Seeded result: naive peeking 0.338, sequential 0.017.
+    expect(rare.naive).toBeGreaterThan(0.15);
+    expect(rare.sequential).toBeLessThanOrEqual(0.05 + 0.02);
+  });
+
+  it('detects a real effect (power) and its interval covers the true difference', () => {
+    const h1 = simulate({ seed: 42, runs: 500, pA: 0.1, pB: 0.15, weight: 0.5, every: 50, total: 5000 });
+    // Seeded result: power 0.976 (a fixed-horizon test read once at 5000: 1.0 — the price of
+    // being allowed to look at any time is needing somewhat more data).
+    expect(h1.sequential).toBeGreaterThan(0.8);
+    expect(h1.coverage).toBeGreaterThanOrEqual(0.95 - 0.02);
+  });
+});
+
+describe('experiment results', () => {
+  const counters = (requests: number, clicked: number): ArmCounters => ({
+    requests,
+    errors: 0,
+    latency: new Array<number>(LAT_BUCKETS).fill(0),
+    latencySumMs: 0,
+    overlapSum: 0,
+    overlapN: 0,
+    clicks: clicked,
+    clickedQueries: clicked,
+    converts: 0,
+    convertedQueries: 0,
+  });
+  const exp = (mode: 'split' | 'shadow'): Experiment => ({
+    id: 'e',
+    alias: 'a',
+    mode,
+    weight: 50,
+    champion: { collection: 'A' },
+    challenger: { collection: 'B' },
+    guardrails: DEFAULT_GUARDRAILS,
+    overlapSample: 0.1,
+    state: 'running',
+    createdAt: '2024-01-01T00:00:00Z',
+    createdBy: 'x',
+  });
+
+  it('reports both tests, labels the fixed-horizon one, and takes the verdict from the sequential one', () => {
+    // z-test p ≈ 0.04 but the sequential evidence is not there yet: not significant.
+    const r = experimentResults(exp('split'), { champion: counters(1000, 100), challenger: counters(1000, 130) });
+    const click = r.tests.click!;
+    expect(click.difference).toBeCloseTo(0.03, 12);
+    expect(click.fixedHorizon!.p).toBeLessThan(0.05);
+    expect(click.fixedHorizon!.validity).toMatch(/once/);
+    expect(click.sequential.p).toBeGreaterThan(0.05);
+    expect(click).toMatchObject({ significant: false, verdict: 'inconclusive' });
+    // A stored running state (an earlier look was decisive) is what the verdict follows.
+    const stored = { click: { p: 0.01, lo: 0.005, hi: 0.08 } };
+    expect(experimentResults(exp('split'), { champion: counters(1000, 100), challenger: counters(1000, 130) }, stored).tests.click).toMatchObject({
+      sequential: { p: 0.01, ci95: [0.005, 0.08] },
+      significant: true,
+      verdict: 'challenger',
+    });
+    expect(experimentResults(exp('shadow'), { champion: counters(100, 10), challenger: counters(100, 0) }).tests).toEqual({ click: null, convert: null });
   });
 });
