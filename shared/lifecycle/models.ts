@@ -1,27 +1,97 @@
 /**
  * Model registry (DESIGN §6): versions of an embedding model, auto-numbered by an atomic
- * counter, with the artifact in S3 at `models/<name>/<version>/artifact`. A version starts
- * `pending`; `commit` checks the stored object's sha256 and makes it `ready` (immutable:
- * no further upload or commit changes it). No S3 presigner is installed in this project,
- * so the artifact travels in the JSON body as base64 (≤ 4 MB decoded), either with the
- * registration or with a separate upload call before commit.
+ * counter. A version starts `pending`; its artifact is uploaded to the staging key
+ * `models/<name>/<version>/artifact` — straight to S3 through a presigned PUT (≤ 5 GiB) or
+ * presigned multipart parts, or through the API as base64 JSON (≤ 4 MB). `commit` streams the
+ * staged object through sha256, and when it matches copies it server-side to the
+ * content-addressed key `models/<name>/<version>/<sha256>` and makes the version `ready`,
+ * pointing at that copy.
+ *
+ * Why the copy: a presigned PUT URL cannot be revoked before it expires, so the staging key
+ * stays writable by whoever holds one, even after commit. The final key is never signed for
+ * anyone, so nothing issued by the API can overwrite a committed artifact; and the copy is
+ * conditional on the ETag that was hashed, so an upload racing the commit cannot slip a different
+ * object in between hash and copy. (Recording an S3 VersionId instead would also pin the bytes,
+ * but needs bucket versioning — the local S3 has none — and leaves the served key overwritable.)
  */
-import { createHash } from 'node:crypto';
 import { ConflictError, LimitExceededError, NotFoundError, ValidationError } from '../errors.js';
 import type { ModelComparison, RegisterModelInput } from '../service.js';
-import type { ObjectStore } from '../storage/types.js';
+import type { DirectUploads, ObjectStore, UploadedPart } from '../storage/types.js';
 import type { LifecycleStore, ModelVersion } from './types.js';
 
 export const MAX_INLINE_ARTIFACT_BYTES = 4 * 1024 * 1024;
+/**
+ * Largest artifact: S3's limit for one PUT and for one server-side CopyObject (5 GiB). Bigger
+ * objects would need a multipart copy (UploadPartCopy), which the local S3 lacks.
+ */
+export const MAX_ARTIFACT_BYTES = 5 * 1024 ** 3;
+/**
+ * Default lifetime of presigned upload URLs (15 min). Longer gives slow clients more time to
+ * *start* the request (S3 checks expiry when a request begins, so a long PUT that began in time
+ * completes); shorter narrows the window in which a leaked URL can write the staging key. A URL
+ * signed with temporary credentials (a Lambda role) also dies when those credentials expire.
+ */
+export const DEFAULT_UPLOAD_URL_TTL_S = 900;
+export const MIN_UPLOAD_URL_TTL_S = 60;
+export const MAX_UPLOAD_URL_TTL_S = 12 * 3600;
+/** S3 multipart rules: parts 1–10000; every part but the last ≥ 5 MiB. */
+export const MAX_PART_NUMBER = 10_000;
+export const MIN_PART_BYTES = 5 * 1024 * 1024;
+/** Part URLs per request: 1000 URLs are ~0.7 MB of JSON, well inside the 6 MB Lambda response limit. */
+export const MAX_PARTS_PER_REQUEST = 1000;
 
 export interface ModelDeps {
   store: LifecycleStore;
-  objects: ObjectStore;
+  objects: ObjectStore & DirectUploads;
   now: () => number;
 }
 
+/** The staging key every upload path writes; commit copies it away. */
 export function artifactKey(name: string, version: number): string {
   return `models/${name}/${version}/artifact`;
+}
+
+/** The content-addressed key of a committed artifact; never signed for a client. */
+export function committedArtifactKey(name: string, version: number, sha256: string): string {
+  return `models/${name}/${version}/${sha256}`;
+}
+
+/** `POST .../versions/{v}/upload`: nothing = one PUT; `parts` = multipart (new, or more URLs for `uploadId`). */
+export interface UploadRequest {
+  parts?: number;
+  firstPart?: number;
+  uploadId?: string;
+  expiresIn?: number;
+}
+
+export interface SingleUpload {
+  method: 'PUT';
+  url: string;
+  expiresAt: string;
+  /** Headers the request must carry: none (only `host` is signed; any content-type is accepted). */
+  headers: Record<string, string>;
+  maxBytes: number;
+}
+
+export interface MultipartUpload {
+  method: 'PUT';
+  uploadId: string;
+  parts: Array<{ partNumber: number; url: string }>;
+  expiresAt: string;
+  headers: Record<string, string>;
+  minPartBytes: number;
+  maxBytes: number;
+}
+
+/** A multipart upload to complete at commit: its id and the ETag of every part. */
+export interface CompletedUpload {
+  uploadId: string;
+  parts: UploadedPart[];
+}
+
+function pending(mv: ModelVersion): ModelVersion {
+  if (mv.state !== 'pending') throw new ConflictError(`model ${mv.name} version ${mv.version} is committed and immutable`, { field: 'version' });
+  return mv;
 }
 
 function checkSize(bytes: Uint8Array): void {
@@ -65,14 +135,64 @@ export async function registerModelVersion(deps: ModelDeps, name: string, input:
 
 export async function uploadArtifact(deps: ModelDeps, name: string, version: number, bytes: Uint8Array): Promise<ModelVersion> {
   checkSize(bytes);
-  const mv = await getModelVersion(deps, name, version);
-  if (mv.state !== 'pending') throw new ConflictError(`model ${name} version ${version} is committed and immutable`, { field: 'version' });
-  // Write-once key: a second upload to a pending version keeps the first object (commit checks its hash).
-  await deps.objects.putImmutable(mv.artifact.key, bytes);
+  const mv = pending(await getModelVersion(deps, name, version));
+  // Write-once through the API: a second inline upload keeps the first object (commit checks its hash).
+  await deps.objects.putImmutable(artifactKey(name, version), bytes);
   return mv;
 }
 
-export async function commitModelVersion(deps: ModelDeps, name: string, version: number, sha256: string): Promise<ModelVersion> {
+/** A presigned PUT of the staging key for a pending version (409 once committed). */
+export async function singleUpload(deps: ModelDeps, name: string, version: number, expiresIn = DEFAULT_UPLOAD_URL_TTL_S): Promise<SingleUpload> {
+  pending(await getModelVersion(deps, name, version));
+  const url = await deps.objects.presignPut(artifactKey(name, version), expiresIn);
+  return { method: 'PUT', url, expiresAt: new Date(deps.now() + expiresIn * 1000).toISOString(), headers: {}, maxBytes: MAX_ARTIFACT_BYTES };
+}
+
+/**
+ * `POST .../upload`: without `parts` a single presigned PUT; with `parts` presigned UploadPart URLs
+ * for parts firstPart … firstPart+parts−1 of a new multipart upload of the staging key, or of the
+ * existing one `uploadId` (fresh URLs after expiry, or more parts). Pending versions only.
+ */
+export async function requestUpload(deps: ModelDeps, name: string, version: number, req: UploadRequest): Promise<SingleUpload | MultipartUpload> {
+  const expiresIn = req.expiresIn ?? DEFAULT_UPLOAD_URL_TTL_S;
+  if (req.parts === undefined) {
+    if (req.uploadId !== undefined || req.firstPart !== undefined) {
+      throw new ValidationError('parts is required with uploadId or firstPart (multipart upload)', { field: 'parts' });
+    }
+    return singleUpload(deps, name, version, expiresIn);
+  }
+  const first = req.firstPart ?? 1;
+  const last = first + req.parts - 1;
+  if (last > MAX_PART_NUMBER) {
+    throw new ValidationError(`parts ${first}…${last} go past part number ${MAX_PART_NUMBER}`, { field: 'parts', details: { firstPart: first, parts: req.parts, maxPartNumber: MAX_PART_NUMBER } });
+  }
+  pending(await getModelVersion(deps, name, version));
+  const key = artifactKey(name, version);
+  const uploadId = req.uploadId ?? (await deps.objects.createMultipart(key));
+  const numbers = Array.from({ length: req.parts }, (_, i) => first + i);
+  const parts = await Promise.all(numbers.map(async (partNumber) => ({ partNumber, url: await deps.objects.presignPart(key, uploadId, partNumber, expiresIn) })));
+  return {
+    method: 'PUT',
+    uploadId,
+    parts,
+    expiresAt: new Date(deps.now() + expiresIn * 1000).toISOString(),
+    headers: {},
+    minPartBytes: MIN_PART_BYTES,
+    maxBytes: MAX_ARTIFACT_BYTES,
+  };
+}
+
+/**
+ * Drops a multipart upload and its parts. Allowed in any state: it can only discard parts,
+ * never change a committed artifact, and lets clients clean up after a commit.
+ */
+export async function abortUpload(deps: ModelDeps, name: string, version: number, uploadId: string): Promise<{ aborted: true; uploadId: string }> {
+  await getModelVersion(deps, name, version);
+  await deps.objects.abortMultipart(artifactKey(name, version), uploadId);
+  return { aborted: true, uploadId };
+}
+
+export async function commitModelVersion(deps: ModelDeps, name: string, version: number, sha256: string, multipart?: CompletedUpload): Promise<ModelVersion> {
   const mv = await getModelVersion(deps, name, version);
   const expected = sha256.toLowerCase();
   if (mv.state === 'ready') {
@@ -82,23 +202,56 @@ export async function commitModelVersion(deps: ModelDeps, name: string, version:
       details: { committed: mv.artifact.sha256 },
     });
   }
-  let bytes: Uint8Array;
+  const staging = artifactKey(name, version);
+  if (multipart) await deps.objects.completeMultipart(staging, multipart.uploadId, multipart.parts);
+
+  // A concurrent commit of the same bytes may finish (and drop the staging object) while this
+  // one runs: losing the object then is that commit's success, not a missing upload.
+  const committedMeanwhile = async (err: unknown): Promise<ModelVersion> => {
+    if (!(err instanceof NotFoundError)) throw err;
+    const now = await getModelVersion(deps, name, version);
+    if (now.state === 'ready' && now.artifact.sha256 === expected) return now;
+    throw new ConflictError(`no artifact has been uploaded for model ${name} version ${version}`, { field: 'artifact' });
+  };
+  let staged: { sha256: string; bytes: number; etag: string };
   try {
-    bytes = await deps.objects.get(mv.artifact.key);
+    staged = await deps.objects.hash(staging);
   } catch (err) {
-    if (err instanceof NotFoundError) throw new ConflictError(`no artifact has been uploaded for model ${name} version ${version}`, { field: 'artifact' });
-    throw err;
+    return committedMeanwhile(err);
   }
-  const actual = createHash('sha256').update(bytes).digest('hex');
-  if (actual !== expected) {
-    throw new ValidationError(`sha256 ${expected} does not match the uploaded artifact`, { field: 'sha256', details: { expected, actual, bytes: bytes.byteLength } });
+  if (staged.sha256 !== expected) {
+    throw new ValidationError(`sha256 ${expected} does not match the uploaded artifact`, {
+      field: 'sha256',
+      details: { expected, actual: staged.sha256, bytes: staged.bytes },
+    });
   }
-  const ready: ModelVersion = { ...mv, state: 'ready', artifact: { ...mv.artifact, sha256: actual, bytes: bytes.byteLength }, committedAt: new Date(deps.now()).toISOString() };
+  if (staged.bytes > MAX_ARTIFACT_BYTES) {
+    throw new LimitExceededError(`artifact is ${staged.bytes} bytes; the limit is ${MAX_ARTIFACT_BYTES} (5 GiB)`, {
+      field: 'artifact',
+      details: { bytes: staged.bytes, limit: MAX_ARTIFACT_BYTES },
+    });
+  }
+  const key = committedArtifactKey(name, version, staged.sha256);
+  try {
+    // Only the object version that was hashed; ConflictError if an upload replaced it meanwhile.
+    await deps.objects.copyIfMatch(staging, key, staged.etag);
+  } catch (err) {
+    return committedMeanwhile(err);
+  }
+  const ready: ModelVersion = {
+    ...mv,
+    state: 'ready',
+    artifact: { key, sha256: staged.sha256, bytes: staged.bytes },
+    committedAt: new Date(deps.now()).toISOString(),
+  };
   if (!(await deps.store.commitModelVersion(ready))) {
     const now = await getModelVersion(deps, name, version);
-    if (now.state === 'ready' && now.artifact.sha256 === actual) return now;
+    if (now.state === 'ready' && now.artifact.sha256 === staged.sha256) return now;
     throw new ConflictError(`model ${name} version ${version} was committed concurrently`, { field: 'version' });
   }
+  // The staging copy is garbage now. Best effort: a failure only leaves an unreferenced object,
+  // and a still-valid presigned URL can re-create it anyway (it is never read again).
+  await deps.objects.delete([staging]).catch((err: unknown) => console.warn(`[shoal] model ${name} v${version}: staging object not deleted`, err));
   return ready;
 }
 

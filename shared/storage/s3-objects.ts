@@ -1,16 +1,24 @@
 /**
  * ObjectStore on S3 (DESIGN §3.2): every object is written once under a content- or
- * version-addressed key and never overwritten.
+ * version-addressed key and never overwritten. Also DirectUploads: presigned requests that
+ * let clients upload model artifacts straight to S3, and the multipart/copy steps around them.
  */
+import { createHash } from 'node:crypto';
 import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CopyObjectCommand,
+  CreateMultipartUploadCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
-  type S3Client,
+  S3Client,
+  UploadPartCommand,
 } from '@aws-sdk/client-s3';
-import { NotFoundError } from '../errors.js';
-import type { ObjectStore } from './types.js';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { ConflictError, NotFoundError, ValidationError } from '../errors.js';
+import type { DirectUploads, ObjectStore, UploadedPart } from './types.js';
 import { StorageUnavailableError, awsErrorName, awsHttpStatus, backoffDelayMs, chunk, sleep } from './clients.js';
 
 /** Retries of a create-only put that S3 answered with 409 ConditionalRequestConflict. */
@@ -21,13 +29,44 @@ export interface S3ObjectStoreOptions {
   bucket: string;
 }
 
-export class S3ObjectStore implements ObjectStore {
+/**
+ * A client that signs URLs for `s3`'s bucket and endpoint, minus flexible checksums. With the
+ * SDK default (`requestChecksumCalculation: 'WHEN_SUPPORTED'`) a presigned PutObject/UploadPart
+ * carries `x-amz-checksum-crc32` of the *empty* body it was signed without (`AAAAAA==`), and S3
+ * then rejects every real upload as a checksum mismatch. `'WHEN_REQUIRED'` leaves it out; the
+ * artifact's integrity is checked by the sha256 at commit instead. Only this client changes: the
+ * one that writes shards keeps its checksums.
+ */
+function presigningClient(s3: S3Client): S3Client {
+  const c = s3.config;
+  return new S3Client({
+    region: c.region,
+    credentials: c.credentials,
+    ...(c.endpoint ? { endpoint: c.endpoint } : {}),
+    forcePathStyle: c.forcePathStyle,
+    useFipsEndpoint: c.useFipsEndpoint,
+    useDualstackEndpoint: c.useDualstackEndpoint,
+    useAccelerateEndpoint: c.useAccelerateEndpoint,
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+  });
+}
+
+/** S3 error codes of a CompleteMultipartUpload whose part list S3 refuses. */
+const BAD_PART_ERRORS = new Set(['InvalidPart', 'InvalidPartOrder', 'EntityTooSmall', 'MalformedXML']);
+
+export class S3ObjectStore implements ObjectStore, DirectUploads {
   private readonly s3: S3Client;
   private readonly bucket: string;
+  private signer: S3Client | undefined;
 
   constructor(opts: S3ObjectStoreOptions) {
     this.s3 = opts.s3;
     this.bucket = opts.bucket;
+  }
+
+  private presigner(): S3Client {
+    this.signer ??= presigningClient(this.s3);
+    return this.signer;
   }
 
   async putImmutable(key: string, bytes: Uint8Array): Promise<void> {
@@ -70,6 +109,87 @@ export class S3ObjectStore implements ObjectStore {
     }
   }
 
+  async hash(key: string): Promise<{ sha256: string; bytes: number; etag: string }> {
+    try {
+      const res = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      const digest = createHash('sha256');
+      let bytes = 0;
+      // The Node body is a Readable: chunks are hashed and dropped, so memory stays flat for any size.
+      for await (const part of (res.Body ?? []) as AsyncIterable<Uint8Array>) {
+        digest.update(part);
+        bytes += part.byteLength;
+      }
+      return { sha256: digest.digest('hex'), bytes, etag: res.ETag ?? '' };
+    } catch (err) {
+      if (awsErrorName(err) === 'NoSuchKey' || awsErrorName(err) === 'NotFound') {
+        throw new NotFoundError(`object ${JSON.stringify(key)} not found`, { field: 'key', cause: err });
+      }
+      throw err;
+    }
+  }
+
+  presignPut(key: string, expiresInSeconds: number): Promise<string> {
+    return getSignedUrl(this.presigner(), new PutObjectCommand({ Bucket: this.bucket, Key: key }), { expiresIn: expiresInSeconds });
+  }
+
+  async createMultipart(key: string): Promise<string> {
+    const res = await this.s3.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key, ContentType: 'application/octet-stream' }));
+    if (!res.UploadId) throw new StorageUnavailableError(`CreateMultipartUpload on ${this.bucket}/${key} returned no UploadId`);
+    return res.UploadId;
+  }
+
+  presignPart(key: string, uploadId: string, partNumber: number, expiresInSeconds: number): Promise<string> {
+    return getSignedUrl(this.presigner(), new UploadPartCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, PartNumber: partNumber }), {
+      expiresIn: expiresInSeconds,
+    });
+  }
+
+  async completeMultipart(key: string, uploadId: string, parts: UploadedPart[]): Promise<void> {
+    try {
+      await this.s3.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: this.bucket,
+          Key: key,
+          UploadId: uploadId,
+          MultipartUpload: { Parts: parts.map((p) => ({ PartNumber: p.partNumber, ETag: p.etag })) },
+        }),
+      );
+    } catch (err) {
+      throw uploadError(err, uploadId) ?? err;
+    }
+  }
+
+  async abortMultipart(key: string, uploadId: string): Promise<void> {
+    try {
+      await this.s3.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }));
+    } catch (err) {
+      throw uploadError(err, uploadId) ?? err;
+    }
+  }
+
+  async copyIfMatch(from: string, to: string, ifMatch: string): Promise<void> {
+    try {
+      await this.s3.send(
+        new CopyObjectCommand({
+          Bucket: this.bucket,
+          Key: to,
+          CopySource: `${this.bucket}/${from.split('/').map(encodeURIComponent).join('/')}`,
+          CopySourceIfMatch: ifMatch,
+          ContentType: 'application/octet-stream',
+          MetadataDirective: 'REPLACE',
+        }),
+      );
+    } catch (err) {
+      if (awsHttpStatus(err) === 412 || awsErrorName(err) === 'PreconditionFailed') {
+        throw new ConflictError(`object ${JSON.stringify(from)} changed while it was being copied`, { field: 'artifact', cause: err });
+      }
+      if (awsErrorName(err) === 'NoSuchKey' || awsErrorName(err) === 'NotFound') {
+        throw new NotFoundError(`object ${JSON.stringify(from)} not found`, { field: 'key', cause: err });
+      }
+      throw err;
+    }
+  }
+
   async *list(prefix: string): AsyncIterable<Array<{ key: string; size: number; lastModified: Date }>> {
     let token: string | undefined;
     do {
@@ -102,4 +222,14 @@ export class S3ObjectStore implements ObjectStore {
       }
     }
   }
+}
+
+/** The typed error for a multipart call S3 refused because of the caller's upload id or part list. */
+function uploadError(err: unknown, uploadId: string): Error | undefined {
+  const name = awsErrorName(err) ?? '';
+  if (name === 'NoSuchUpload') {
+    return new NotFoundError(`multipart upload ${JSON.stringify(uploadId)} does not exist (unknown, completed or aborted)`, { field: 'uploadId', cause: err });
+  }
+  if (BAD_PART_ERRORS.has(name)) return new ValidationError(`S3 refused the part list: ${name}`, { field: 'parts', cause: err, details: { s3Code: name } });
+  return undefined;
 }

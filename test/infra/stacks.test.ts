@@ -166,6 +166,30 @@ describe.each([
     }
   });
 
+  it('lets the api write model artifacts (and what its presigned uploads need) under models/ only; no other role touches models/', () => {
+    const s = get();
+    const stack = s.stacks.service;
+    const policyOf = (role: { node: { defaultChild?: unknown } }): Statement[] =>
+      (
+        resources(s.service, 'AWS::IAM::Policy').find(([, p]) => JSON.stringify(p.Properties?.Roles).includes(logicalIdOf(stack, role)))?.[1].Properties
+          ?.PolicyDocument as { Statement: Statement[] }
+      ).Statement;
+    const api = policyOf(stack.compute.api.role);
+    const models = api.filter((st) => JSON.stringify(st.Resource).includes('/models/*'));
+    expect(models).toHaveLength(1);
+    expect(models[0].Sid).toBe('ModelArtifacts');
+    expect(asArray(models[0].Action).sort()).toEqual(['s3:AbortMultipartUpload', 's3:DeleteObject', 's3:GetObject', 's3:PutObject']);
+    expect(asArray(models[0].Resource)).toHaveLength(1);
+    expect(models[0].Condition).toBeUndefined();
+    // Writes by the api go to models/ and nowhere else.
+    for (const st of api) {
+      if (asArray(st.Action).some((a) => ['s3:PutObject', 's3:DeleteObject', 's3:AbortMultipartUpload'].includes(a))) expect(st.Sid).toBe('ModelArtifacts');
+    }
+    for (const role of [stack.compute.indexBuilder.role, stack.compute.importer.role, ...stack.compute.shardSearch.map((f) => f.role)]) {
+      expect(JSON.stringify(policyOf(role))).not.toContain('/models/');
+    }
+  });
+
   it('encrypts, versions and closes the data bucket, TLS only, with lifecycle for imports/ and reports/', () => {
     const s = get();
     const buckets = resources(s.data, 'AWS::S3::Bucket');

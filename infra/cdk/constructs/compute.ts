@@ -4,7 +4,7 @@
  *
  * | function      | DynamoDB                               | S3                                   | SQS / Lambda               |
  * |---------------|----------------------------------------|--------------------------------------|----------------------------|
- * | api           | read/write Catalog, Records (+bySeq)   | GetObject shards/ deletes/ imports/, ListBucket | SendMessage build + import queues; Invoke searcher slots |
+ * | api           | read/write Catalog, Records (+bySeq)   | GetObject shards/ deletes/ imports/, ListBucket; Get/Put/Delete/AbortMultipartUpload models/ | SendMessage build + import queues; Invoke searcher slots |
  * | index-builder | read/write Catalog, Records (+bySeq)   | Get/Put/Delete shards/ deletes/, List | consume build queue        |
  * | shard-search  | —                                      | GetObject shards/ deletes/           | —                          |
  * | import        | read/write Catalog, Records (+bySeq)   | GetObject imports/, Get/Put reports/, ListBucket | consume import queue; SendMessage import + build queues |
@@ -63,6 +63,8 @@ export const INDEX_PREFIXES = ['shards/', 'deletes/'];
 /** User uploads (read by the import path) and import reports (written by it). */
 export const IMPORT_PREFIX = 'imports/';
 export const REPORT_PREFIX = 'reports/';
+/** Model artifacts (shared/lifecycle/models.ts): staging `models/<name>/<v>/artifact`, committed `models/<name>/<v>/<sha256>`. */
+export const MODELS_PREFIX = 'models/';
 
 /** The searcher function name template (SHOAL_SHARD_SEARCH_FUNCTION); `{slot}` is 0..N-1. */
 export function shardSearchFunctionTemplate(settings: ShoalSettings): string {
@@ -167,6 +169,17 @@ export class Compute extends Construct {
     this.api.role.addToPolicy(readIndexObjects);
     this.api.role.addToPolicy(new iam.PolicyStatement({ sid: 'HeadUploads', actions: ['s3:GetObject'], resources: objectArns([IMPORT_PREFIX]) }));
     this.api.role.addToPolicy(listBucket);
+    // Model artifacts: inline puts, hashing (GetObject), the conditional copy to the committed key
+    // (Get on the source + Put on the target), dropping the staging object, and — through URLs it
+    // presigns, which act with this role's permissions — client PUTs and multipart parts
+    // (s3:PutObject covers Create/UploadPart/CompleteMultipartUpload) and aborts.
+    this.api.role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'ModelArtifacts',
+        actions: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject', 's3:AbortMultipartUpload'],
+        resources: objectArns([MODELS_PREFIX]),
+      }),
+    );
     this.api.role.addToPolicy(
       new iam.PolicyStatement({ sid: 'WakeBuilderAndImporter', actions: ['sqs:SendMessage'], resources: [buildQueue.queueArn, importQueue.queueArn] }),
     );
@@ -248,9 +261,9 @@ export class Compute extends Construct {
           reason: "Log-stream wildcard of the function's own log group only (CreateLogStream/PutLogEvents).",
         },
         {
-          pattern: /^AwsSolutions-IAM5\[Resource::.*\/(shards|deletes|imports|reports)\/\*\]$/,
+          pattern: /^AwsSolutions-IAM5\[Resource::.*\/(shards|deletes|imports|reports|models)\/\*\]$/,
           reason:
-            'Object-prefix wildcards of the data bucket (shards/*, deletes/*, imports/*, reports/*): shard and bitmap keys are content-addressed, uploads and reports are named by users and jobs; none is known in advance.',
+            'Object-prefix wildcards of the data bucket (shards/*, deletes/*, imports/*, reports/*, models/*): shard, bitmap and committed model-artifact keys are content-addressed, uploads, reports and model names are chosen by users and jobs; none is known in advance.',
         },
         {
           pattern: /^AwsSolutions-IAM5\[Resource::\*\]$/,
