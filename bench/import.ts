@@ -89,7 +89,7 @@ async function runInMemory(format: ImportFormat, bytes: Uint8Array): Promise<num
       sample();
     },
   } as unknown as RecordStore;
-  const objects: ObjectStore = { putImmutable: async () => undefined, get: async () => new Uint8Array(), list: async function* () {}, delete: async () => undefined };
+  const objects: ObjectStore = { putImmutable: async () => undefined, get: async () => new Uint8Array(), hash: async () => ({ sha256: '', bytes: 0, etag: '' }), list: async function* () {}, delete: async () => undefined };
   const jobs = new MemoryImportJobStore();
   const base = { collection: 'bench', generation: 1, bucket: 'b', key: `f.${format}`, etag: 'e' };
   const job: ImportJob = { ...base, ...emptyProgress(), jobId: jobIdFor(base), size: bytes.byteLength, format, state: 'queued', createdAt: new Date().toISOString(), invocations: 0 };

@@ -1,26 +1,27 @@
-import { resolveHnswParams } from './engine/hnsw.js';
-import { getEngine } from './engine/registry.js';
-import type { EngineParams } from './engine/types.js';
-import { ConflictError, ModelMismatchError, NotFoundError, ValidationError } from './errors.js';
+import { ConflictError, ModelMismatchError, NotFoundError, QualityGateError, ValidationError } from './errors.js';
 import type { Alias, Evaluation, LifecycleStore } from './lifecycle/types.js';
 import { searchThroughAlias } from './lifecycle/experiments.js';
-import { BUILD_POLICY, buildIndex, collectGarbage, type BuildResult } from './indexing/builder.js';
+import { BUILD_POLICY, buildIndex, collectGarbage, linesOf, type BuildResult } from './indexing/builder.js';
+import { defaultLineName, indexSettings, lineOf, lineView, parseLineName, sameSettings, servingLine, type LineView } from './indexing/lines.js';
 import { collectionKey, deleteVectors, upsertVectors } from './ingest/ingest.js';
 import { currentManifest, readTail, search, type SearchDeps } from './search/coordinator.js';
 import type { ShardCache } from './search/shard-cache.js';
 import type { TailCache } from './search/tail-cache.js';
 import type {
   BuildOutput,
+  BuildRequest,
+  Caller,
   CollectionInfo,
   CreateCollectionInput,
   SearchInput,
   SearchOutput,
+  PromoteOutput,
   ShoalService,
   UpsertOptions,
   VectorInput,
   VectorOutput,
 } from './service.js';
-import type { Catalog, CollectionMeta, Manifest, ObjectStore, RecordStore } from './storage/types.js';
+import { MAIN_LINE, type Catalog, type CollectionMeta, type Manifest, type ObjectStore, type RecordStore } from './storage/types.js';
 import type { FilterNode } from './filter/ast.js';
 
 export interface CoreDeps {
@@ -60,6 +61,8 @@ function info(meta: CollectionMeta): CollectionInfo {
   };
   if (meta.minRecall !== undefined) out.minRecall = meta.minRecall;
   if (meta.model !== undefined) out.model = meta.model;
+  if (meta.index.line !== undefined && meta.index.line !== MAIN_LINE) out.indexLine = meta.index.line;
+  if (meta.candidates) out.candidates = Object.keys(meta.candidates).sort();
   return out;
 }
 
@@ -68,12 +71,7 @@ export class ShoalCore implements ShoalService {
   constructor(private readonly deps: CoreDeps) {}
 
   async createCollection(input: CreateCollectionInput): Promise<CollectionInfo> {
-    const { engine: engineName = 'hnsw', ...rest } = input.index ?? {};
-    const engine = getEngine(engineName);
-    const params: EngineParams = engine.name === 'hnsw' ? resolveHnswParams(rest as EngineParams) : {};
-    if (engine.name === 'flat' && Object.keys(rest).length) {
-      throw new ValidationError(`index parameters ${Object.keys(rest).join(', ')} do not apply to the flat engine`, { field: 'index' });
-    }
+    const settings = indexSettings(input.index ?? {});
     const lifecycle = this.deps.lifecycle;
     if (lifecycle && (await lifecycle.getPointer('alias', input.name))) {
       throw new ConflictError(`${JSON.stringify(input.name)} is an alias; collections and aliases share one namespace`, { field: 'name' });
@@ -94,7 +92,7 @@ export class ShoalCore implements ShoalService {
       name: input.name,
       dimension: input.dimension,
       metric: input.metric,
-      index: { engine: engine.name, params },
+      index: settings,
       ...(input.minRecall !== undefined ? { minRecall: input.minRecall } : {}),
       ...(input.model !== undefined ? { model: input.model } : {}),
     });
@@ -205,9 +203,9 @@ export class ShoalCore implements ShoalService {
         store: lifecycle,
         now: this.deps.now ?? Date.now,
         random: this.deps.experimentRandom,
-        run: async (target, q) => {
+        prepare: async (target) => {
           const m = target.collection === meta.name ? meta : await this.deps.catalog.getCollection(target.collection);
-          return search(this.deps, m, q, { version: target.version, alias: alias.name });
+          return (q) => search(this.deps, m, q, { version: target.version, alias: alias.name });
         },
       },
       alias.name,
@@ -216,18 +214,145 @@ export class ShoalCore implements ShoalService {
     );
   }
 
-  /** Queues a forced build on the index-builder function: big builds outlive an API request. */
-  async buildIndex(collection: string): Promise<BuildOutput> {
+  /**
+   * Queues a forced build on the index-builder function (big builds outlive an API request).
+   * With `index` settings, first adds a candidate line the builder then builds beside the
+   * serving one.
+   */
+  async buildIndex(collection: string, request: BuildRequest = {}, caller?: Caller): Promise<BuildOutput> {
     const meta = await this.deps.catalog.getCollection(collection);
+    let candidate: LineView | undefined;
+    if (request.index) {
+      const settings = indexSettings(request.index);
+      const { efSearch: _a, ...graph } = settings.params;
+      const { efSearch: _b, ...servingGraph } = meta.index.params;
+      if (sameSettings({ engine: settings.engine, params: graph }, { engine: meta.index.engine, params: servingGraph })) {
+        throw new ValidationError(
+          'index: these settings build the same index as the serving line (efSearch is a search-time parameter: send `ef` per search, or tune the version)',
+          { field: 'index' },
+        );
+      }
+      const line = request.candidate !== undefined ? parseLineName(request.candidate) : defaultLineName(settings);
+      const createdAt = new Date((this.deps.now ?? Date.now)()).toISOString();
+      const entry = { ...settings, createdAt, ...(caller ? { createdBy: caller.actor } : {}) };
+      await this.deps.catalog.updateLines(collection, {
+        op: 'add',
+        generation: meta.generation,
+        line,
+        settings: entry,
+        maxCandidates: this.deps.policy?.MAX_CANDIDATES ?? BUILD_POLICY.MAX_CANDIDATES,
+      });
+      candidate = lineView(line, false, entry, undefined, await this.deps.catalog.stableSeq(collection));
+    } else if (request.candidate !== undefined) {
+      throw new ValidationError('candidate: naming a candidate needs `index` settings to build it with', { field: 'candidate' });
+    }
     const manifest = await currentManifest(this.deps.catalog, meta);
     await this.deps.wake(collection, { force: true });
-    return { version: manifest?.version ?? 0, built: false, queued: true, shards: manifest?.shards.length ?? 0, watermark: manifest?.watermark ?? 0 };
+    return {
+      version: manifest?.version ?? 0,
+      built: false,
+      queued: true,
+      shards: manifest?.shards.length ?? 0,
+      watermark: manifest?.watermark ?? 0,
+      ...(candidate ? { candidate } : {}),
+    };
+  }
+
+  async listLines(collection: string): Promise<{ serving: LineView; candidates: LineView[] }> {
+    const { meta } = await this.resolve(collection);
+    const stable = await this.deps.catalog.stableSeq(meta.name);
+    const evaluated = await this.lineEvaluations(meta);
+    const views: LineView[] = [];
+    for (const spec of linesOf(meta)) {
+      const head = await this.deps.catalog.latestManifest(meta.name, spec.line);
+      const settings = spec.serving ? meta.index : meta.candidates![spec.line];
+      views.push(lineView(spec.line, spec.serving, settings, head?.generation === meta.generation ? head : undefined, stable, evaluated.get(spec.line)));
+    }
+    const [serving, ...candidates] = views;
+    return { serving, candidates };
+  }
+
+  async getCandidate(collection: string, line: string): Promise<LineView> {
+    const { candidates } = await this.listLines(collection);
+    const found = candidates.find((c) => c.line === line);
+    if (!found) throw new NotFoundError(`candidate ${JSON.stringify(line)} of ${JSON.stringify(collection)} not found`, { field: 'candidate' });
+    return found;
+  }
+
+  async deleteCandidate(collection: string, line: string): Promise<void> {
+    const meta = await this.deps.catalog.getCollection(collection);
+    await this.deps.catalog.updateLines(collection, { op: 'remove', generation: meta.generation, line });
+  }
+
+  async promoteCandidate(collection: string, line: string, input: { force?: boolean; reason?: string }, caller?: Caller): Promise<PromoteOutput> {
+    const meta = await this.deps.catalog.getCollection(collection);
+    if (!meta.candidates?.[line]) throw new NotFoundError(`candidate ${JSON.stringify(line)} of ${JSON.stringify(collection)} not found`, { field: 'candidate' });
+    const head = await this.deps.catalog.latestManifest(collection, line);
+    if (!head || head.generation !== meta.generation) {
+      throw new ConflictError(`candidate ${JSON.stringify(line)} has not been built yet; poll GET .../candidates/${line} until it has a head`, { field: 'candidate' });
+    }
+    let forced = false;
+    if (meta.minRecall !== undefined) {
+      const ev = (await this.lineEvaluations(meta)).get(line);
+      if (!ev || ev.recall < meta.minRecall) {
+        if (!input.force) {
+          throw new QualityGateError(
+            ev
+              ? `candidate ${JSON.stringify(line)} has recall@${ev.k} ${ev.recall.toFixed(4)} (version ${ev.version}), below the collection's minRecall ${meta.minRecall} (send force: true to override)`
+              : `candidate ${JSON.stringify(line)} has not been evaluated; the collection requires minRecall ${meta.minRecall} (evaluate version ${head.version}, or send force: true)`,
+            { field: 'candidate', details: { collection, candidate: line, version: ev?.version ?? head.version, minRecall: meta.minRecall, recall: ev?.recall ?? null, k: ev?.k ?? null, evaluated: ev !== undefined } },
+          );
+        }
+        forced = true;
+      }
+    }
+    const previous = servingLine(meta);
+    const now = (this.deps.now ?? Date.now)();
+    await this.deps.catalog.updateLines(collection, {
+      op: 'promote',
+      generation: meta.generation,
+      line,
+      expectedServing: previous,
+      at: new Date(now).toISOString(),
+      ...(caller ? { by: caller.actor } : {}),
+    });
+    console.info(JSON.stringify({ event: 'candidate-promoted', collection, line, previous, version: head.version, forced, by: caller?.actor, reason: input.reason }));
+    // Both lines keep tracking writes; the builder brings the new serving line's head up to date.
+    await this.deps.wake(collection);
+    const { serving } = await this.listLines(collection);
+    return { collection, serving, previous, forced, ...(input.reason !== undefined ? { reason: input.reason } : {}) };
+  }
+
+  /** The newest evaluation of each line (by version) among the collection's recent versions. */
+  private async lineEvaluations(meta: CollectionMeta): Promise<Map<string, NonNullable<LineView['evaluation']>>> {
+    const out = new Map<string, NonNullable<LineView['evaluation']>>();
+    if (!this.deps.lifecycle) return out;
+    const lines = new Map<number, string>();
+    for (const m of await this.deps.catalog.listManifests(meta.name, 200)) if (m.generation === meta.generation) lines.set(m.version, lineOf(m));
+    const evals = (await this.deps.lifecycle.listEvaluations(meta.name)).filter((e) => e.generation === meta.generation && lines.has(e.version));
+    evals.sort((a, b) => b.version - a.version);
+    for (const e of evals) {
+      const line = lines.get(e.version)!;
+      if (!out.has(line)) {
+        out.set(line, { version: e.version, recall: e.recall, k: e.k, ...(e.ef !== undefined ? { ef: e.ef } : {}), latencyMs: { p50: e.latencyMs.p50, p95: e.latencyMs.p95 } });
+      }
+    }
+    return out;
   }
 
   /** Builds in this process, now (the builder function's path, and tests). */
   async buildNow(collection: string): Promise<BuildOutput> {
     const r = await buildIndex(this.deps, collection, { force: true });
-    return { version: r.version, built: r.built, kind: r.kind, shards: r.shards, watermark: r.watermark };
+    const out = (b: BuildResult) => ({
+      version: b.version,
+      built: b.built,
+      ...(b.kind ? { kind: b.kind } : {}),
+      ...(b.reason ? { reason: b.reason } : {}),
+      ...(b.line ? { line: b.line } : {}),
+      shards: b.shards,
+      watermark: b.watermark,
+    });
+    return { ...out(r), ...(r.candidates ? { candidates: r.candidates.map(out) } : {}) };
   }
 
   /** The builder's entry for wake-ups and ticks: builds only when the policy says so. */

@@ -118,7 +118,14 @@ function createRuntime(cfg: ShoalConfig): Runtime {
   });
   const keys = cfg.apiKeys.map(digest);
   const catalogKeys = new CatalogKeyCheck(aws.ddb, cfg.catalogTable);
-  const lifecycle = new LifecycleCore({ catalog, objects, cache, store: lifecycleStore, getCollection: (n) => core.getCollection(n) });
+  const lifecycle = new LifecycleCore({
+    catalog,
+    objects,
+    cache,
+    store: lifecycleStore,
+    getCollection: (n) => core.getCollection(n),
+    startCandidate: async (c, index, candidate, caller) => (await core.buildIndex(c, { index, ...(candidate !== undefined ? { candidate } : {}) }, caller)).candidate!,
+  });
   return {
     config: cfg,
     core,

@@ -7,9 +7,16 @@
 import type { FilterNode } from './filter/ast.js';
 import type { EngineName } from './engine/types.js';
 import type { Manifest } from './storage/types.js';
+import type { LineView } from './indexing/lines.js';
 import type { Metadata, Metric } from './types.js';
 import type { AliasTarget, Evaluation, FeedbackEvent, ModelAliasTarget, ModelVersion, PointerMove } from './lifecycle/types.js';
 import type { ExperimentResults, ExperimentSummary, StartExperimentInput } from './lifecycle/experiments.js';
+import type {
+  CompletedUpload as CompletedModelUpload,
+  MultipartUpload as MultipartModelUpload,
+  SingleUpload as SingleModelUpload,
+  UploadRequest as ModelUploadRequest,
+} from './lifecycle/models.js';
 
 /** Index settings as the API shows them: the engine plus its parameters, flat. */
 export interface IndexSpec {
@@ -55,6 +62,10 @@ export interface CollectionInfo {
   model?: { name: string; version: number };
   /** Set when the collection was reached through an alias. */
   alias?: { name: string; version?: number; revision: number };
+  /** The serving index line, when it is not `main` (a candidate was promoted). */
+  indexLine?: string;
+  /** Candidate index lines being built beside the serving one. */
+  candidates?: string[];
 }
 
 export interface VectorInput {
@@ -91,7 +102,7 @@ export interface SearchHitOutput {
 export interface SearchOutput {
   /** One list per query, best first. */
   results: SearchHitOutput[][];
-  servedBy: { collection: string; version: number; alias?: string; arm?: 'champion' | 'challenger'; experiment?: string };
+  servedBy: { collection: string; version: number; line?: string; alias?: string; arm?: 'champion' | 'challenger'; experiment?: string };
   /** Set on every search through an alias; feedback (`POST /v1/feedback`) refers to it. */
   queryId?: string;
 }
@@ -105,6 +116,19 @@ export interface BuildOutput {
   kind?: Manifest['stats']['kind'];
   shards: number;
   watermark: number;
+  /** Why nothing was built (in-process builds): up-to-date, waiting-for-more, lost-race. */
+  reason?: string;
+  /** The candidate line this request created (a build with new index settings). */
+  candidate?: LineView;
+  /** What the same build did for each candidate line (in-process builds). */
+  candidates?: Array<Omit<BuildOutput, 'candidates' | 'candidate'> & { line?: string }>;
+}
+
+/** `POST .../index`: without `index`, rebuild the serving line now; with it, start a candidate line. */
+export interface BuildRequest {
+  index?: Partial<IndexSpec>;
+  /** The candidate's name (default: derived from its settings). */
+  candidate?: string;
 }
 
 export interface UpsertOptions {
@@ -124,9 +148,38 @@ export interface ShoalService {
 
   search(collection: string, input: SearchInput): Promise<SearchOutput>;
 
-  /** Requests a build now (ignoring the batching policy); poll versions for the result. */
-  buildIndex(collection: string): Promise<BuildOutput>;
+  /** Requests a build now (ignoring the batching policy), or starts a candidate line; poll versions for the result. */
+  buildIndex(collection: string, request?: BuildRequest, caller?: Caller): Promise<BuildOutput>;
   listVersions(collection: string): Promise<Manifest[]>;
+  /** The serving line and the candidate lines, with their heads, lag and newest evaluation. */
+  listLines(collection: string): Promise<{ serving: LineView; candidates: LineView[] }>;
+  getCandidate(collection: string, line: string): Promise<LineView>;
+  /** Stops building a candidate line (its versions stay readable until collected; pinned ones are kept). */
+  deleteCandidate(collection: string, line: string): Promise<void>;
+  /**
+   * Makes a candidate line the serving one in one conditional write (quality gate as for aliases:
+   * its newest evaluated version must reach `minRecall` unless forced). The previous serving line
+   * becomes a candidate, so promoting it back reverses the switch.
+   */
+  promoteCandidate(collection: string, line: string, input: { force?: boolean; reason?: string }, caller?: Caller): Promise<PromoteOutput>;
+}
+
+export interface TuneInput {
+  targetRecall: number;
+  k: number;
+  /**
+   * Also sweep m × efConstruction on a sample of the version's rows (trial graphs built in
+   * memory); `candidate` starts a candidate line with the recommendation (true = default name).
+   */
+  graph?: { sample?: number; candidate?: boolean | string };
+}
+
+export interface PromoteOutput {
+  collection: string;
+  serving: LineView;
+  previous: string;
+  forced: boolean;
+  reason?: string;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -175,7 +228,7 @@ export interface RegisterModelInput {
   params?: Record<string, unknown>;
   metrics?: Record<string, number>;
   tags?: Record<string, string>;
-  /** Artifact bytes sent inline (base64 in JSON; no presigner is installed). */
+  /** Artifact bytes sent inline (base64 in JSON, ≤ 4 MB); larger ones go straight to S3 (presigned). */
   artifact?: Uint8Array;
 }
 
@@ -200,12 +253,16 @@ export interface LifecycleService {
   rollbackAlias(name: string, input: { reason?: string; expectedRevision?: number }, caller: Caller): Promise<AliasView>;
 
   evaluateVersion(collection: string, version: number, input: EvaluateInput, caller: Caller): Promise<Evaluation>;
-  tuneVersion(collection: string, version: number, input: { targetRecall: number; k: number }, caller: Caller): Promise<Evaluation>;
+  tuneVersion(collection: string, version: number, input: TuneInput, caller: Caller): Promise<Evaluation>;
   updateCollection(name: string, patch: { minRecall?: number | null }): Promise<CollectionInfo>;
 
   registerModelVersion(name: string, input: RegisterModelInput, caller: Caller): Promise<{ model: ModelVersion; upload: Record<string, unknown> }>;
   uploadModelArtifact(name: string, version: number, bytes: Uint8Array): Promise<ModelVersion>;
-  commitModelVersion(name: string, version: number, sha256: string): Promise<ModelVersion>;
+  /** Presigned URL(s) for a pending version's artifact: one PUT, or multipart parts (`parts`). */
+  requestModelUpload(name: string, version: number, input: ModelUploadRequest): Promise<SingleModelUpload | MultipartModelUpload>;
+  abortModelUpload(name: string, version: number, uploadId: string): Promise<{ aborted: true; uploadId: string }>;
+  /** Completes the multipart upload `multipart` first when given; verifies the sha256 by streaming; freezes the artifact. */
+  commitModelVersion(name: string, version: number, sha256: string, multipart?: CompletedModelUpload): Promise<ModelVersion>;
   listModels(): Promise<Array<{ name: string; versions: number; latest: number | null }>>;
   getModel(name: string): Promise<{ name: string; versions: ModelVersion[]; aliases: Array<{ name: string; version: number; revision: number }> }>;
   getModelVersion(name: string, version: number): Promise<ModelVersion>;

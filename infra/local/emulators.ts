@@ -10,7 +10,7 @@
  *
  * Feature coverage and quirks of each emulator: docs/local-emulators.md.
  */
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
@@ -78,6 +78,8 @@ type KoaMiddleware = (ctx: KoaContext, next: () => Promise<void>) => Promise<voi
 
 interface S3rverStore {
   getMetadata(bucket: string, key: string): Promise<Record<string, string>>;
+  /** `<dir>/<bucket>/<resource>` for key '' (used for the multipart uploads directory). */
+  getResourcePath(bucket: string, key: string | undefined, resource: string): string;
 }
 
 interface S3rverInstance {
@@ -208,7 +210,7 @@ export async function startEmulators(opts: StartEmulatorsOptions = {}): Promise<
 function installS3rverShims(s3rver: S3rverInstance): void {
   const routerIndex = s3rver.middleware.findIndex((fn) => fn.name === 'dispatch');
   if (routerIndex < 0) throw new Error('s3rver: router middleware not found; shims need updating');
-  s3rver.middleware.splice(routerIndex, 0, listObjectsV2Shim, conditionalPutShim(s3rver.store));
+  s3rver.middleware.splice(routerIndex, 0, listObjectsV2Shim, conditionalPutShim(s3rver.store), multipartShim(s3rver.store), copyIfMatchShim(s3rver.store));
 }
 
 /**
@@ -320,6 +322,54 @@ function conditionalPutShim(store: S3rverStore): KoaMiddleware {
       release();
       if (locks.get(lockKey) === chained) locks.delete(lockKey);
     }
+  };
+}
+
+/**
+ * Multipart uploads as S3 checks them. s3rver has no AbortMultipartUpload (DELETE ?uploadId is a
+ * 405), answers UploadPart/CompleteMultipartUpload for an unknown or finished upload id with a 500
+ * (it reads a missing directory), and completes an upload into the key it was created for whatever
+ * key the request names. Here: abort removes the upload; an unknown id, or one created for another
+ * key, is 404 NoSuchUpload, as on S3. Part sizes and ETags are still not checked on complete.
+ */
+function multipartShim(store: S3rverStore): KoaMiddleware {
+  return async (ctx, next) => {
+    const match = /^\/([^/]+)\/(.+)$/.exec(ctx.path);
+    const uploadId = ctx.query.uploadId;
+    if (!match || typeof uploadId !== 'string' || !['PUT', 'POST', 'DELETE'].includes(ctx.method)) return next();
+    const [, bucket, rawKey] = match;
+    const dir = path.join(store.getResourcePath(bucket, undefined, 'uploads'), path.basename(uploadId));
+    const owner = await readFile(path.join(dir, 'key'), 'utf8').catch(() => undefined);
+    if (path.basename(uploadId) !== uploadId || owner !== decodeURIComponent(rawKey)) {
+      xmlError(ctx, 404, 'NoSuchUpload', 'The specified upload does not exist.');
+      return;
+    }
+    if (ctx.method !== 'DELETE') return next();
+    await rm(dir, { recursive: true, force: true });
+    ctx.status = 204;
+    ctx.body = '';
+  };
+}
+
+/**
+ * CopyObject's `x-amz-copy-source-if-match`, which s3rver ignores: 412 PreconditionFailed when the
+ * source's ETag differs, as on S3 (model commits copy only the object version they hashed).
+ */
+function copyIfMatchShim(store: S3rverStore): KoaMiddleware {
+  return async (ctx, next) => {
+    const source = ctx.get('x-amz-copy-source');
+    const ifMatch = ctx.get('x-amz-copy-source-if-match');
+    if (ctx.method !== 'PUT' || !source || !ifMatch) return next();
+    const [bucket, ...key] = decodeURIComponent(source.replace(/^\//, '').split('?')[0]).split('/');
+    const etag = await store.getMetadata(bucket, key.join('/')).then(
+      (m) => m.etag,
+      () => undefined, // missing source: s3rver answers NoSuchKey itself
+    );
+    if (etag !== undefined && !etagMatches(ifMatch, etag)) {
+      xmlError(ctx, 412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold');
+      return;
+    }
+    await next();
   };
 }
 

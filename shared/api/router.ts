@@ -9,9 +9,14 @@ import { NotFoundError, UnauthorizedError, ValidationError } from '../errors.js'
 import type { ImportApi } from '../import/service.js';
 import type { Caller, LifecycleService, ShoalService } from '../service.js';
 import { InvalidJsonError, MethodNotAllowedError, PayloadTooLargeError, toErrorResponse } from './http-errors.js';
+import { parseLineName } from '../indexing/lines.js';
 import {
+  buildRequestSchema,
+  promoteCandidateSchema,
   createCollectionSchema,
   commitModelSchema,
+  abortModelUploadSchema,
+  modelUploadSchema,
   createImportSchema,
   deleteVectorsSchema,
   evaluateSchema,
@@ -221,7 +226,34 @@ export function createApi(deps: ApiDeps): Api {
     {
       segments: ['v1', 'collections', ':name', 'index'],
       methods: {
-        POST: async (ctx) => ok(await service.buildIndex(ctx.name), 202),
+        POST: async (ctx) => {
+          const request = parseBody(buildRequestSchema, ctx.jsonOrEmpty());
+          return ok(await service.buildIndex(ctx.name, request, await ctx.caller()), 202);
+        },
+      },
+    },
+    // --- index lines: candidates built beside the serving line ---
+    {
+      segments: ['v1', 'collections', ':name', 'candidates'],
+      methods: {
+        GET: async (ctx) => ok(await service.listLines(ctx.name)),
+      },
+    },
+    {
+      segments: ['v1', 'collections', ':name', 'candidates', ':candidate'],
+      methods: {
+        GET: async (ctx) => ok(await service.getCandidate(ctx.name, parseLineName(ctx.params.candidate))),
+        DELETE: async (ctx) => {
+          await service.deleteCandidate(ctx.name, parseLineName(ctx.params.candidate));
+          return ok({ deleted: true });
+        },
+      },
+    },
+    {
+      segments: ['v1', 'collections', ':name', 'candidates', ':candidate', 'promote'],
+      methods: {
+        POST: async (ctx) =>
+          ok(await service.promoteCandidate(ctx.name, parseLineName(ctx.params.candidate), parseBody(promoteCandidateSchema, ctx.jsonOrEmpty()), await ctx.caller())),
       },
     },
     {
@@ -356,7 +388,22 @@ export function createApi(deps: ApiDeps): Api {
     {
       segments: ['v1', 'models', ':model', 'versions', ':v', 'commit'],
       methods: {
-        POST: async (ctx) => ok(await lifecycle().commitModelVersion(model(ctx), parseVersion(ctx.params.v), parseBody(commitModelSchema, ctx.json()).sha256)),
+        POST: async (ctx) => {
+          const { sha256, multipart } = parseBody(commitModelSchema, ctx.json());
+          return ok(await lifecycle().commitModelVersion(model(ctx), parseVersion(ctx.params.v), sha256, multipart));
+        },
+      },
+    },
+    {
+      segments: ['v1', 'models', ':model', 'versions', ':v', 'upload'],
+      methods: {
+        POST: async (ctx) => ok(await lifecycle().requestModelUpload(model(ctx), parseVersion(ctx.params.v), parseBody(modelUploadSchema, ctx.jsonOrEmpty()))),
+      },
+    },
+    {
+      segments: ['v1', 'models', ':model', 'versions', ':v', 'upload', 'abort'],
+      methods: {
+        POST: async (ctx) => ok(await lifecycle().abortModelUpload(model(ctx), parseVersion(ctx.params.v), parseBody(abortModelUploadSchema, ctx.json()).uploadId)),
       },
     },
     {

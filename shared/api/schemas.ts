@@ -285,37 +285,46 @@ const idList = z.array(idSchema).min(1).max(LIMITS.maxBatch);
 
 const hnswParam = (name: keyof typeof LIMITS.hnsw) => intIn(LIMITS.hnsw[name][0], LIMITS.hnsw[name][1]).optional();
 
+/** Index settings, flat (`{engine, m, efConstruction, efSearch}`); hnsw parameters refuse the flat engine. */
+const indexSpecSchema = z
+  .strictObject({
+    engine: z.enum(['hnsw', 'flat']).optional(),
+    m: hnswParam('m'),
+    efConstruction: hnswParam('efConstruction'),
+    efSearch: hnswParam('efSearch'),
+  })
+  .transform((body, ctx): Partial<IndexSpec> => {
+    const { engine, ...rest } = body;
+    for (const [key, value] of Object.entries(rest)) {
+      if (value !== undefined && engine === 'flat') return fail(ctx, 'applies only to the hnsw engine', [key]);
+    }
+    const index: Partial<IndexSpec> = {};
+    if (engine !== undefined) index.engine = engine;
+    if (rest.m !== undefined) index.m = rest.m;
+    if (rest.efConstruction !== undefined) index.efConstruction = rest.efConstruction;
+    if (rest.efSearch !== undefined) index.efSearch = rest.efSearch;
+    return index;
+  });
+
 /** `POST /v1/collections`. */
 export const createCollectionSchema = z
   .strictObject({
     name: z.string().regex(LIMITS.collectionName, { error: `must match ${LIMITS.collectionName.source}` }),
     dimension: intIn(1, LIMITS.maxDimension),
     metric: z.enum(['cosine', 'l2', 'ip']),
-    index: z
-      .strictObject({
-        engine: z.enum(['hnsw', 'flat']).optional(),
-        m: hnswParam('m'),
-        efConstruction: hnswParam('efConstruction'),
-        efSearch: hnswParam('efSearch'),
-      })
-      .optional(),
+    index: indexSpecSchema.optional(),
   })
-  .transform((body, ctx): CreateCollectionInput => {
+  .transform((body): CreateCollectionInput => {
     const out: CreateCollectionInput = { name: body.name, dimension: body.dimension, metric: body.metric };
-    if (body.index) {
-      const { engine, ...rest } = body.index;
-      for (const [key, value] of Object.entries(rest)) {
-        if (value !== undefined && engine === 'flat') return fail(ctx, 'applies only to the hnsw engine', ['index', key]);
-      }
-      const index: Partial<IndexSpec> = {};
-      if (engine !== undefined) index.engine = engine;
-      if (rest.m !== undefined) index.m = rest.m;
-      if (rest.efConstruction !== undefined) index.efConstruction = rest.efConstruction;
-      if (rest.efSearch !== undefined) index.efSearch = rest.efSearch;
-      out.index = index;
-    }
+    if (body.index) out.index = body.index;
     return out;
   });
+
+/** `POST /v1/collections/{name}/index` (body optional): `index` starts a candidate line. */
+export const buildRequestSchema = z.strictObject({
+  index: indexSpecSchema.optional(),
+  candidate: z.string().optional(),
+});
 
 const vectorSchema = z.strictObject({
   id: idSchema,
@@ -444,6 +453,9 @@ export const rollbackAliasSchema = z.strictObject({
   expectedRevision: intIn(1, Number.MAX_SAFE_INTEGER).optional(),
 });
 
+/** `POST /v1/collections/{name}/candidates/{candidate}/promote` (body optional). */
+export const promoteCandidateSchema = z.strictObject({ reason: reasonSchema.optional(), force: z.boolean().optional() });
+
 /** `PATCH /v1/collections/{name}`. */
 export const patchCollectionSchema = z.strictObject({ minRecall: z.number().min(0).max(1).nullable() });
 
@@ -487,6 +499,12 @@ export const evaluateSchema = z.strictObject({
 export const tuneSchema = z.strictObject({
   targetRecall: z.number().gt(0).max(1),
   k: intIn(1, 100).default(10),
+  graph: z
+    .strictObject({
+      sample: intIn(100, 20_000).optional(),
+      candidate: z.union([z.boolean(), z.string()]).optional(),
+    })
+    .optional(),
 });
 
 const base64Artifact = z.string().transform((value, ctx): Uint8Array => {
@@ -509,10 +527,44 @@ export const registerModelSchema = z.strictObject({
 /** `PUT /v1/models/{name}/versions/{v}/artifact`. */
 export const uploadArtifactSchema = z.strictObject({ artifact: base64Artifact });
 
-/** `POST /v1/models/{name}/versions/{v}/commit`. */
-export const commitModelSchema = z.strictObject({
-  sha256: z.string().regex(/^[0-9a-fA-F]{64}$/, { error: 'must be 64 hex digits' }),
+const uploadIdSchema = z.string().min(1).max(1024);
+
+/**
+ * `POST /v1/models/{name}/versions/{v}/upload` (body optional): `{}` = one presigned PUT;
+ * `parts` = presigned part URLs firstPart…firstPart+parts−1 of a new multipart upload, or of
+ * `uploadId`. `expiresIn` in seconds (default 900). Bounds: shared/lifecycle/models.ts.
+ */
+export const modelUploadSchema = z.strictObject({
+  parts: intIn(1, 1000).optional(),
+  firstPart: intIn(1, 10_000).optional(),
+  uploadId: uploadIdSchema.optional(),
+  expiresIn: intIn(60, 12 * 3600).optional(),
 });
+
+/** `POST /v1/models/{name}/versions/{v}/upload/abort`. */
+export const abortModelUploadSchema = z.strictObject({ uploadId: uploadIdSchema });
+
+/** `POST /v1/models/{name}/versions/{v}/commit`; `uploadId` + `parts` complete a multipart upload first. */
+export const commitModelSchema = z
+  .strictObject({
+    sha256: z.string().regex(/^[0-9a-fA-F]{64}$/, { error: 'must be 64 hex digits' }),
+    uploadId: uploadIdSchema.optional(),
+    parts: z
+      .array(z.strictObject({ partNumber: intIn(1, 10_000), etag: z.string().min(1).max(256) }))
+      .min(1)
+      .max(10_000)
+      .optional(),
+  })
+  .transform(({ sha256, uploadId, parts }, ctx) => {
+    if (uploadId === undefined && parts === undefined) return { sha256 };
+    if (uploadId === undefined) return fail(ctx, 'is required with parts', ['uploadId']);
+    if (parts === undefined) return fail(ctx, 'is required with uploadId (partNumber and etag of every part)', ['parts']);
+    // S3 wants the parts in ascending order; accept any order, refuse a part number twice.
+    const sorted = [...parts].sort((a, b) => a.partNumber - b.partNumber);
+    const dup = sorted.findIndex((p, i) => i > 0 && p.partNumber === sorted[i - 1].partNumber);
+    if (dup >= 0) return fail(ctx, `lists part ${sorted[dup].partNumber} twice`, ['parts']);
+    return { sha256, multipart: { uploadId, parts: sorted } };
+  });
 
 /** `PUT /v1/models/{name}/aliases/{alias}`. */
 export const putModelAliasSchema = z.strictObject({

@@ -3,7 +3,7 @@ import { NotFoundError } from '../errors.js';
 import { collectionKey } from '../ingest/ingest.js';
 import { sha256, type ShardCache } from '../search/shard-cache.js';
 import { buildShard } from '../shard/shard.js';
-import type { Catalog, CollectionMeta, Manifest, ObjectStore, RecordStore, ShardRef, StoredRecord } from '../storage/types.js';
+import { MAIN_LINE, type Catalog, type CollectionMeta, type Manifest, type ObjectStore, type RecordStore, type ShardRef, type StoredRecord } from '../storage/types.js';
 import type { Metadata } from '../types.js';
 
 /**
@@ -21,6 +21,9 @@ import type { Metadata } from '../types.js';
  * - `KEEP_VERSIONS` (default 10) and `GC_GRACE_MS` (default 1 h): objects referenced by the
  *   newest KEEP_VERSIONS manifests are kept (rollback targets); others are deleted once older
  *   than the grace period, so in-flight searches of an older version never lose a shard.
+ *   The head of every line (serving and candidates) is kept too, however old.
+ * - `MAX_CANDIDATES` (default 2): candidate index lines per collection. Every builder run
+ *   repeats its work for each line, so n candidates cost up to (1 + n)× the build work and storage.
  */
 export const BUILD_POLICY = {
   DELTA_MIN_ROWS: 1000,
@@ -31,6 +34,7 @@ export const BUILD_POLICY = {
   SHARD_HEAP_SHARE: 0.5,
   KEEP_VERSIONS: 10,
   GC_GRACE_MS: 60 * 60_000,
+  MAX_CANDIDATES: 2,
 };
 
 export interface BuilderDeps {
@@ -54,6 +58,8 @@ export interface BuildResult {
   watermark: number;
   /** Why nothing was built, when built = false. */
   reason?: 'up-to-date' | 'waiting-for-more' | 'lost-race';
+  /** The index line (set on candidate results). */
+  line?: string;
 }
 
 interface Row {
@@ -133,39 +139,124 @@ async function liveRows(deps: BuilderDeps, refs: ShardRef[]): Promise<Row[]> {
   return rows;
 }
 
+/** One index line to bring up to date: the serving line or a candidate (DESIGN §6). */
+interface LineSpec {
+  line: string;
+  serving: boolean;
+  /** The collection meta with this line's engine + params as `index` (what writeShards builds with). */
+  meta: CollectionMeta;
+}
+
+/** The serving line first (candidates may be rebuilt from it), then candidates by name. */
+export function linesOf(meta: CollectionMeta): LineSpec[] {
+  const serving = meta.index.line ?? MAIN_LINE;
+  const out: LineSpec[] = [{ line: serving, serving: true, meta }];
+  for (const name of Object.keys(meta.candidates ?? {}).sort()) {
+    const c = meta.candidates![name];
+    out.push({ line: name, serving: false, meta: { ...meta, index: { engine: c.engine, params: c.params, line: name } } });
+  }
+  return out;
+}
+
+interface LineOutcome extends BuildResult {
+  line: string;
+  /** The line's head after this run (undefined when the line has never been built). */
+  head?: Manifest;
+  /** Tombstones this run read from the tail; purged once every line's head covers them. */
+  tombstones: Array<{ id: string; seq: number }>;
+}
+
 /**
- * Brings the index up to the collection's stable seq: applies the unindexed tail as
- * deletion bitmaps on existing shards plus a delta shard, compacts when there are too
- * many or too sparse shards, and commits the next manifest with one conditional write.
- * Everything it uploads is immutable and content addressed, so a crash at any step or a
- * lost race leaves only unreferenced objects (collected by `collectGarbage`) and no
- * change to what searches see.
+ * Brings every index line of the collection up to its stable seq, the serving line first.
+ * Each line applies the unindexed tail as deletion bitmaps on its shards plus a delta shard,
+ * compacts when there are too many or too sparse shards, and commits its next manifest with
+ * one conditional write. A candidate line's first version is rebuilt (with its own params)
+ * from the serving head's live rows plus the tail after it, so it holds exactly the same
+ * rows. Everything uploaded is immutable and content addressed, so a crash at any step or a
+ * lost race leaves only unreferenced objects (collected by `collectGarbage`) and no change
+ * to what searches see.
+ *
+ * Tombstones are purged only up to the lowest watermark of all lines: a candidate that lags
+ * still needs them to hide rows its shards hold, or promoting it would resurrect deletes.
  */
-export async function buildIndex(deps: BuilderDeps, name: string, options: { force?: boolean } = {}): Promise<BuildResult> {
+export async function buildIndex(deps: BuilderDeps, name: string, options: { force?: boolean } = {}): Promise<BuildResult & { candidates?: BuildResult[] }> {
+  const meta = await deps.catalog.getCollection(name);
+  const stable = await deps.catalog.stableSeq(name);
+  const outcomes: LineOutcome[] = [];
+  let servingHead: Manifest | undefined;
+  for (const spec of linesOf(meta)) {
+    const outcome = await buildLine(deps, spec, stable, servingHead, options);
+    if (spec.serving) servingHead = outcome.head;
+    outcomes.push(outcome);
+  }
+  // A line without a head yet will be rebuilt from the serving head, so only built lines bound it.
+  // (Tombstones a since-deleted lagging candidate held back stay as inert items: no tail reads them.)
+  const heads = outcomes.flatMap((o) => (o.head ? [o.head.watermark] : []));
+  const bound = heads.length ? Math.min(...heads) : 0;
+  const seen = new Map<string, { id: string; seq: number }>();
+  for (const o of outcomes) for (const t of o.tombstones) if (t.seq <= bound) seen.set(`${t.id}\u0000${t.seq}`, t);
+  // Tombstones now covered by every line's watermark are no longer needed as rows (bitmaps hold them).
+  if (seen.size) {
+    await deps.records.purge(collectionKey(meta), [...seen.values()]).catch((err) => console.warn(`purging tombstones of ${name} failed (harmless):`, err));
+  }
+  const [serving, ...candidates] = outcomes;
+  const strip = ({ line: _line, head: _head, tombstones: _t, ...r }: LineOutcome): BuildResult => r;
+  return { ...strip(serving), ...(candidates.length ? { candidates: candidates.map((c) => ({ ...strip(c), line: c.line })) } : {}) };
+}
+
+async function buildLine(
+  deps: BuilderDeps,
+  spec: LineSpec,
+  stable: number,
+  servingHead: Manifest | undefined,
+  options: { force?: boolean },
+): Promise<LineOutcome> {
+  const { meta, line } = spec;
+  const name = meta.name;
   const now = deps.now?.() ?? Date.now();
   const policy = { ...BUILD_POLICY, ...deps.policy };
-  const meta = await deps.catalog.getCollection(name);
   const ck = collectionKey(meta);
+  // The overall latest first, then the line's head: our commit takes latest + 1, and any commit
+  // after this read takes that number first, so a successful commit proves the head did not move.
   const latest = await deps.catalog.latestManifest(name);
+  const head = latest && (latest.line ?? MAIN_LINE) === line ? latest : await deps.catalog.latestManifest(name, line);
   // A slow builder of a deleted collection may have committed into the re-created one's
   // manifest range: its version number is taken, but its content is not ours.
-  const current = latest && latest.generation === meta.generation ? latest : undefined;
-  const from = current?.watermark ?? 0;
-  const stable = await deps.catalog.stableSeq(name);
-  const base = { version: current?.version ?? 0, shards: current?.shards.length ?? 0, watermark: from };
+  const current = head && head.generation === meta.generation ? head : undefined;
+  const version = (latest?.version ?? 0) + 1;
+  const none = { line, head: current, tombstones: [] };
 
+  if (!current && !spec.serving) {
+    // A new candidate: the serving head's live rows plus everything written after it.
+    const base = servingHead && servingHead.generation === meta.generation ? servingHead : undefined;
+    const from = base?.watermark ?? 0;
+    const tail = stable > from ? await collectTail(deps.records, ck, from, stable) : [];
+    const started = performance.now();
+    const rows = new Map<string, Row>();
+    for (const r of base ? await liveRows(deps, base.shards) : []) rows.set(r.id, r);
+    for (const r of tail) {
+      if (r.deleted || !r.vector) rows.delete(r.id);
+      else rows.set(r.id, { id: r.id, seq: r.seq, vector: r.vector, metadata: r.metadata });
+    }
+    const refs = await writeShards(deps, meta, [...rows.values()].sort((a, b) => a.seq - b.seq), 'candidate');
+    const manifest = newManifest(deps, meta, { version, line, parent: base?.version ?? 0, watermark: Math.max(stable, from), refs, now, started, kind: 'candidate' });
+    if (!(await deps.catalog.commitManifest(manifest))) return { ...none, built: false, reason: 'lost-race', version, shards: 0, watermark: 0 };
+    return { line, head: manifest, tombstones: tombstonesOf(tail), built: true, version, kind: 'candidate', shards: refs.length, watermark: manifest.watermark };
+  }
+
+  const from = current?.watermark ?? 0;
+  const base = { version: current?.version ?? 0, shards: current?.shards.length ?? 0, watermark: from };
   const tail = stable > from ? await collectTail(deps.records, ck, from, stable) : [];
   let refs = current?.shards ?? [];
   const needsCompaction =
     refs.length > policy.MAX_SHARDS || refs.some((r) => r.count > 0 && 1 - r.live / r.count > policy.REWRITE_DELETED_FRACTION);
-  if (tail.length === 0 && !needsCompaction) return { built: false, reason: 'up-to-date', ...base };
+  if (tail.length === 0 && !needsCompaction) return { ...none, built: false, reason: 'up-to-date', ...base };
   // Pending writes are at most as old as the last version (or the collection, before one).
   const fresh = now - Date.parse(current?.createdAt ?? meta.createdAt) < policy.DELTA_MAX_AGE_MS;
   if (!options.force && !needsCompaction && tail.length < policy.DELTA_MIN_ROWS && fresh) {
-    return { built: false, reason: 'waiting-for-more', ...base };
+    return { ...none, built: false, reason: 'waiting-for-more', ...base };
   }
   const started = performance.now();
-  const version = (latest?.version ?? 0) + 1;
 
   // 1. Rows superseded or deleted by the tail disappear from older shards via new bitmaps.
   const tailIds = new Set(tail.map((r) => r.id));
@@ -212,37 +303,54 @@ export async function buildIndex(deps: BuilderDeps, name: string, options: { for
     kind = 'compaction';
   }
 
-  const manifest: Manifest = {
-    collection: name,
+  const manifest = newManifest(deps, meta, { version, line, parent: current?.version ?? 0, watermark: Math.max(stable, from), refs, now, started, kind });
+  if (!(await deps.catalog.commitManifest(manifest))) {
+    // Another builder committed this version first; our uploads are garbage for the collector.
+    const winner = await deps.catalog.latestManifest(name, line);
+    return {
+      ...none,
+      head: winner && winner.generation === meta.generation ? winner : current,
+      built: false,
+      reason: 'lost-race',
+      version: winner?.version ?? version,
+      shards: winner?.shards.length ?? 0,
+      watermark: winner?.watermark ?? from,
+    };
+  }
+  return { line, head: manifest, tombstones: tombstonesOf(tail), built: true, version, kind, shards: refs.length, watermark: manifest.watermark };
+}
+
+function tombstonesOf(tail: StoredRecord[]): Array<{ id: string; seq: number }> {
+  return tail.filter((r) => r.deleted).map((r) => ({ id: r.id, seq: r.seq }));
+}
+
+function newManifest(
+  deps: BuilderDeps,
+  meta: CollectionMeta,
+  m: { version: number; line: string; parent: number; watermark: number; refs: ShardRef[]; now: number; started: number; kind: Manifest['stats']['kind'] },
+): Manifest {
+  return {
+    collection: meta.name,
     generation: meta.generation,
-    version,
-    parent: current?.version ?? 0,
-    watermark: Math.max(stable, from),
+    version: m.version,
+    // Manifests of the main line carry no `line`, like those written before lines existed.
+    ...(m.line !== MAIN_LINE ? { line: m.line } : {}),
+    parent: m.parent,
+    watermark: m.watermark,
     engine: meta.index.engine,
     params: meta.index.params,
-    shards: refs,
-    createdAt: new Date(now).toISOString(),
+    shards: m.refs,
+    createdAt: new Date(m.now).toISOString(),
     codeVersion: deps.codeVersion,
     ...(meta.model ? { model: { ...meta.model } } : {}),
     stats: {
-      rows: refs.reduce((s, r) => s + r.count, 0),
-      liveRows: refs.reduce((s, r) => s + r.live, 0),
-      bytes: refs.reduce((s, r) => s + r.bytes, 0),
-      buildMs: Math.round(performance.now() - started),
-      kind,
+      rows: m.refs.reduce((s, r) => s + r.count, 0),
+      liveRows: m.refs.reduce((s, r) => s + r.live, 0),
+      bytes: m.refs.reduce((s, r) => s + r.bytes, 0),
+      buildMs: Math.round(performance.now() - m.started),
+      kind: m.kind,
     },
   };
-  if (!(await deps.catalog.commitManifest(manifest))) {
-    // Another builder committed this version first; our uploads are garbage for the collector.
-    const winner = await deps.catalog.latestManifest(name);
-    return { built: false, reason: 'lost-race', version: winner?.version ?? version, shards: winner?.shards.length ?? 0, watermark: winner?.watermark ?? from };
-  }
-  // Tombstones now covered by the watermark are no longer needed as rows (bitmaps hold them).
-  const tombstones = tail.filter((r) => r.deleted).map((r) => ({ id: r.id, seq: r.seq }));
-  if (tombstones.length) {
-    await deps.records.purge(ck, tombstones).catch((err) => console.warn(`purging tombstones of ${name} failed (harmless):`, err));
-  }
-  return { built: true, version, kind, shards: refs.length, watermark: manifest.watermark };
 }
 
 /**
@@ -254,6 +362,11 @@ export async function collectGarbage(deps: BuilderDeps, name: string): Promise<s
   const meta = await deps.catalog.getCollection(name);
   const ck = collectionKey(meta);
   const manifests = await deps.catalog.listManifests(name, BUILD_POLICY.KEEP_VERSIONS);
+  // Every line's head stays servable (a lagging candidate's head may be older than the newest few).
+  for (const spec of linesOf(meta)) {
+    const head = await deps.catalog.latestManifest(name, spec.line);
+    if (head && head.generation === meta.generation) manifests.push(head);
+  }
   // Versions pinned by aliases stay servable, whatever their age.
   const recent = new Set(manifests.map((m) => m.version));
   for (const v of (await deps.pinnedVersions?.(name)) ?? []) {

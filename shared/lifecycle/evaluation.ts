@@ -8,8 +8,9 @@
  * per query, so it suits collections up to a few hundred thousand rows within the API's 30 s.
  */
 import { exactTopK } from '../engine/distance.js';
+import { getEngine } from '../engine/registry.js';
 import { NotFoundError, ValidationError } from '../errors.js';
-import { manifestFor } from '../search/coordinator.js';
+import { defaultEf, manifestFor } from '../search/coordinator.js';
 import type { ShardCache } from '../search/shard-cache.js';
 import { searchShards } from '../search/shard-searcher.js';
 import type { Catalog, CollectionMeta, Manifest } from '../storage/types.js';
@@ -154,7 +155,9 @@ export async function evaluateVersion(
 ): Promise<Evaluation> {
   const corpus = await loadVersion(deps, collection, version);
   const prepared = prepareQueries(corpus, input);
-  const m = await measure(deps, corpus, prepared, input.k, input.ef);
+  // Without `ef`, the efSearch the version serves with (the collection's tuned default for its line).
+  const ef = input.ef ?? defaultEf(corpus.meta, corpus.manifest);
+  const m = await measure(deps, corpus, prepared, input.k, ef);
   const ev: Evaluation = {
     collection: corpus.meta.name,
     generation: corpus.meta.generation,
@@ -167,10 +170,129 @@ export async function evaluateVersion(
     rows: corpus.ids.length,
     evaluatedAt: new Date(deps.now()).toISOString(),
   };
-  if (input.ef !== undefined) ev.ef = input.ef;
+  if (ef !== undefined) ev.ef = ef;
   if (by !== undefined) ev.by = by;
   return ev;
 }
 
 /** efSearch values the tuner tries, cheapest first. */
 export const TUNE_EFS = [8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512];
+
+/**
+ * Graph-parameter grid the tuner tries on a sample (`graph` tuning). m: 8 (smallest index,
+ * lowest recall ceiling) … 32 (≈ 2× the memory of 16, best recall at high dimension);
+ * efConstruction: 64 (fast builds) or 200 (better graphs, ≈ 2–3× build time).
+ */
+export const GRAPH_GRID = { m: [8, 16, 32], efConstruction: [64, 200] } as const;
+
+/**
+ * Default rows the graph sweep builds its trial indexes from (2 000). More rows make the
+ * recall of a trial closer to the full index's (recall falls slowly with size), at the cost
+ * of build time: 6 trial builds run inside the API request (≈ 5–20 s at 128–784 dimensions).
+ */
+export const GRAPH_SAMPLE_ROWS = 2000;
+
+export interface GraphTrial {
+  m: number;
+  efConstruction: number;
+  /** Cheapest efSearch of TUNE_EFS that met the target on the sample (or the largest tried). */
+  ef: number;
+  recall: number;
+  p50: number;
+  p95: number;
+  buildMs: number;
+  bytesPerVector: number;
+  meetsTarget: boolean;
+  /**
+   * efSearch × m: the distance computations a query makes on the bottom layer, the search work
+   * that latency follows. Deterministic, so the front and the choice do not flip with timer
+   * noise on sample-sized indexes (whose sub-millisecond p50s are reported but not compared).
+   */
+  searchCost: number;
+  /** No other trial has both higher-or-equal recall and lower-or-equal search cost (and is better in one). */
+  pareto: boolean;
+}
+
+/**
+ * m × efConstruction sweep (GRAPH_GRID) on a seeded sample of the version's rows: builds each
+ * trial graph in memory, finds the cheapest efSearch meeting `targetRecall` on held-out sample
+ * queries (exact truth within the sample), and marks the recall / search-cost Pareto front.
+ * The recommendation is the cheapest trial meeting the target, else the most accurate.
+ * Latencies are for the sample's size: compare them with each other only.
+ */
+export async function sweepGraph(
+  corpus: VersionCorpus,
+  input: { targetRecall: number; k: number; sample: number },
+): Promise<{ sample: number; queries: number; table: GraphTrial[]; recommendation: GraphTrial }> {
+  const { meta, ids, data } = corpus;
+  const dim = meta.dimension;
+  const rows = sampleRows(ids.length, Math.min(input.sample, ids.length), corpus.manifest.version * 104_729 + 17);
+  if (rows.length < 2 * input.k + 2) {
+    throw new ValidationError(`the version holds ${ids.length} rows; graph tuning needs at least ${2 * input.k + 2}`, { field: 'graph.sample' });
+  }
+  rows.sort((a, b) => a - b);
+  const sampleIds = rows.map((r) => ids[r]);
+  const sampleData = new Float32Array(rows.length * dim);
+  rows.forEach((r, i) => sampleData.set(data.subarray(r * dim, (r + 1) * dim), i * dim));
+  const sub: VersionCorpus = { ...corpus, ids: sampleIds, data: sampleData };
+  const prepared = prepareQueries(sub, { sample: Math.min(100, Math.floor(rows.length / 2)), k: input.k });
+  const engine = getEngine('hnsw');
+  const table: GraphTrial[] = [];
+  for (const m of GRAPH_GRID.m) {
+    for (const efConstruction of GRAPH_GRID.efConstruction) {
+      const t0 = performance.now();
+      const built = await engine.build({ dim, metric: meta.metric, count: rows.length, vectors: sampleData, params: { m, efConstruction, seed: 1 } });
+      const buildMs = performance.now() - t0;
+      const index = await engine.load(built.bytes, { dim, metric: meta.metric, count: rows.length, params: built.params });
+      try {
+        let best: Omit<GraphTrial, 'pareto'> | undefined;
+        for (const ef of TUNE_EFS) {
+          const times: number[] = [];
+          let hits = 0;
+          let wanted = 0;
+          prepared.queries.forEach((q, i) => {
+            const self = prepared.self[i];
+            const t = performance.now();
+            const got = index.search(q, { k: input.k + (self !== undefined ? 1 : 0), ef: Math.max(ef, input.k + 1) });
+            times.push(performance.now() - t);
+            const approx = new Set(got.map((h) => sampleIds[h.row]).filter((id) => id !== self).slice(0, input.k));
+            wanted += prepared.truth[i].length;
+            hits += prepared.truth[i].filter((id) => approx.has(id)).length;
+          });
+          times.sort((a, b) => a - b);
+          const recall = wanted === 0 ? 1 : round(hits / wanted, 4);
+          best = {
+            m,
+            efConstruction,
+            ef,
+            recall,
+            p50: round(percentile(times, 50), 4),
+            p95: round(percentile(times, 95), 4),
+            buildMs: Math.round(buildMs),
+            bytesPerVector: Math.round(built.bytes.byteLength / rows.length),
+            meetsTarget: recall >= input.targetRecall,
+            searchCost: ef * m,
+          };
+          if (best.meetsTarget) break;
+        }
+        table.push({ ...best!, pareto: false });
+      } finally {
+        index.dispose();
+      }
+    }
+  }
+  for (const t of table) {
+    t.pareto = !table.some((o) => o !== t && o.recall >= t.recall && o.searchCost <= t.searchCost && (o.recall > t.recall || o.searchCost < t.searchCost));
+  }
+  const meeting = table.filter((t) => t.meetsTarget);
+  // Cheapest search work; on ties the higher recall (so the choice is on the front), then the
+  // smaller index, then the cheaper build (table order: efConstruction ascending).
+  const rank = (t: GraphTrial): number[] => [t.searchCost, -t.recall, t.bytesPerVector];
+  const cheaper = (a: GraphTrial, b: GraphTrial): GraphTrial => {
+    const [x, y] = [rank(a), rank(b)];
+    const i = x.findIndex((v, j) => v !== y[j]);
+    return i !== -1 && y[i] < x[i] ? b : a;
+  };
+  const recommendation = meeting.length ? meeting.reduce(cheaper) : table.reduce((a, b) => (b.recall > a.recall ? b : a));
+  return { sample: rows.length, queries: prepared.queries.length, table, recommendation };
+}

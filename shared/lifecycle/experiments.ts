@@ -275,8 +275,12 @@ export async function evaluateExperiment(store: LifecycleStore, e: Experiment, a
 // --- the search path -------------------------------------------------------------------------
 
 export interface AliasSearchDeps extends ExperimentDeps {
-  /** Runs the search on an alias target (champion or challenger). */
-  run: (target: AliasTarget, input: SearchInput) => Promise<SearchOutput>;
+  /**
+   * Resolves an alias target (collection meta, reads) and returns the search to run on it. Split
+   * in two so the arms' latency compares the searches only: the champion's meta is already known
+   * to the caller, the challenger's needs a read, and timing that read skewed p95 guardrails.
+   */
+  prepare: (target: AliasTarget) => Promise<(input: SearchInput) => Promise<SearchOutput>>;
   /** For tests: decides whether a split-mode request also measures overlap (default Math.random). */
   random?: () => number;
 }
@@ -313,14 +317,18 @@ async function quietly(what: string, fn: () => Promise<unknown>): Promise<void> 
 export async function searchThroughAlias(deps: AliasSearchDeps, alias: string, champion: AliasTarget, input: SearchInput): Promise<SearchOutput> {
   const queryId = randomUUID();
   const e = await runningExperiment(deps.store, alias);
-  if (!e) return { ...(await deps.run(champion, input)), queryId };
+  if (!e) return { ...(await (await deps.prepare(champion))(input)), queryId };
+  const timedRun = async (t: AliasTarget) => {
+    const run = await deps.prepare(t);
+    return timed(() => run(input));
+  };
   const target = (arm: Arm): AliasTarget => (arm === 'champion' ? champion : e.challenger);
   const served: Arm = e.mode === 'split' ? chooseArm(e.id, input.stickyKey ?? queryId, e.weight) : 'champion';
   const other: Arm = served === 'champion' ? 'challenger' : 'champion';
 
   let result: { out: SearchOutput; ms: number };
   try {
-    result = await timed(() => deps.run(target(served), input));
+    result = await timedRun(target(served));
   } catch (err) {
     await quietly('error count', async () => {
       const c = await deps.store.recordArm(e.id, served, { requests: 1, errors: 1 });
@@ -336,7 +344,7 @@ export async function searchThroughAlias(deps: AliasSearchDeps, alias: string, c
   const mirror = e.mode === 'shadow' || (deps.random ?? Math.random)() < e.overlapSample;
   if (mirror) {
     try {
-      const o = await timed(() => deps.run(target(other), input));
+      const o = await timedRun(target(other));
       overlap = served === 'champion' ? meanOverlap(result.out, o.out) : meanOverlap(o.out, result.out);
       shadow = { ok: true, ms: o.ms };
     } catch {

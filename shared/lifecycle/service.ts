@@ -10,19 +10,37 @@ import type {
   Caller,
   CollectionInfo,
   EvaluateInput,
+  IndexSpec,
   LifecycleService,
   ModelComparison,
   PutAliasInput,
   RegisterModelInput,
+  TuneInput,
 } from '../service.js';
-import type { Catalog, ObjectStore } from '../storage/types.js';
+import { MAIN_LINE, type Catalog, type DirectUploads, type ObjectStore } from '../storage/types.js';
 import { aliasView, checkAliasTarget, movePointer, pointerHistory, type PointerDeps } from './aliases.js';
-import { TUNE_EFS, evaluateVersion, loadVersion, measure, prepareQueries, type EvalDeps } from './evaluation.js';
-import { commitModelVersion, compareVersions, getModelVersion, registerModelVersion, uploadArtifact, type ModelDeps } from './models.js';
+import { GRAPH_SAMPLE_ROWS, TUNE_EFS, evaluateVersion, loadVersion, measure, prepareQueries, sweepGraph, type EvalDeps } from './evaluation.js';
+import type { LineView } from '../indexing/lines.js';
+import {
+  MAX_INLINE_ARTIFACT_BYTES,
+  abortUpload,
+  commitModelVersion,
+  compareVersions,
+  getModelVersion,
+  registerModelVersion,
+  requestUpload,
+  singleUpload,
+  uploadArtifact,
+  type CompletedUpload,
+  type ModelDeps,
+  type MultipartUpload,
+  type SingleUpload,
+  type UploadRequest,
+} from './models.js';
 import {
   endExperiment,
   enforceGuardrails,
-  experimentResults,
+  evaluateExperiment,
   newExperiment,
   recordFeedback,
   requireExperiment,
@@ -37,11 +55,14 @@ import type { Alias, AliasTarget, Evaluation, Experiment, FeedbackEvent, Lifecyc
 
 export interface LifecycleDeps {
   catalog: Catalog;
-  objects: ObjectStore;
+  /** Also signs direct-to-S3 uploads of model artifacts. */
+  objects: ObjectStore & DirectUploads;
   cache: ShardCache;
   store: LifecycleStore;
   /** Collection info with stats (the core's getCollection). */
   getCollection: (name: string) => Promise<CollectionInfo>;
+  /** Starts a candidate index line (the core's buildIndex with settings); graph tuning uses it. */
+  startCandidate?: (collection: string, index: Partial<IndexSpec>, name: string | undefined, caller: Caller) => Promise<LineView>;
   now?: () => number;
 }
 
@@ -156,11 +177,31 @@ export class LifecycleCore implements LifecycleService {
 
   /**
    * Sweeps efSearch over TUNE_EFS on sampled queries, records the recall/latency table on the
-   * evaluation item, and makes the cheapest ef that meets `targetRecall` the collection's default
-   * efSearch (used by searches that send no `ef`).
+   * evaluation item, and makes the cheapest ef that meets `targetRecall` the default efSearch of
+   * the version's line (used by searches that send no `ef`). With `graph`, also sweeps
+   * m × efConstruction on a sample (graph changes need a rebuild: the recommendation can start
+   * a candidate line, which serves only once promoted).
    */
-  async tuneVersion(collection: string, version: number, input: { targetRecall: number; k: number }, caller: Caller): Promise<Evaluation> {
+  async tuneVersion(collection: string, version: number, input: TuneInput, caller: Caller): Promise<Evaluation> {
     const corpus = await loadVersion(this.evals, collection, version);
+    let graph: NonNullable<Evaluation['tuning']>['graph'];
+    if (input.graph) {
+      const sweep = await sweepGraph(corpus, { targetRecall: input.targetRecall, k: input.k, sample: input.graph.sample ?? GRAPH_SAMPLE_ROWS });
+      const r = sweep.recommendation;
+      graph = { sample: sweep.sample, queries: sweep.queries, table: sweep.table, recommendation: { m: r.m, efConstruction: r.efConstruction, efSearch: r.ef } };
+      const same = corpus.manifest.engine === 'hnsw' && corpus.manifest.params.m === r.m && corpus.manifest.params.efConstruction === r.efConstruction;
+      if (input.graph.candidate !== undefined && input.graph.candidate !== false && !same) {
+        if (!this.deps.startCandidate) throw new ValidationError('candidate lines are not available on this deployment', { field: 'graph.candidate' });
+        // Before anything is stored: a refused candidate (limit, name taken) leaves no half-applied tune.
+        const line = await this.deps.startCandidate(
+          corpus.meta.name,
+          { engine: 'hnsw', m: r.m, efConstruction: r.efConstruction, efSearch: r.ef },
+          typeof input.graph.candidate === 'string' ? input.graph.candidate : undefined,
+          caller,
+        );
+        graph.candidate = line.line;
+      }
+    }
     const prepared = prepareQueries(corpus, { sample: 100, k: input.k });
     const table: Array<{ ef: number; recall: number; p50: number; p95: number }> = [];
     let chosen: { ef: number; recall: number; latencyMs: Evaluation['latencyMs'] } | undefined;
@@ -186,11 +227,16 @@ export class LifecycleCore implements LifecycleService {
       rows: corpus.ids.length,
       evaluatedAt: new Date((this.deps.now ?? Date.now)()).toISOString(),
       by: caller.actor,
-      tuning: { targetRecall: input.targetRecall, k: input.k, table, ...(chosen ? { chosenEf: chosen.ef } : {}) },
+      tuning: { targetRecall: input.targetRecall, k: input.k, table, ...(chosen ? { chosenEf: chosen.ef } : {}), ...(graph ? { graph } : {}) },
     };
     await this.deps.store.putEvaluation(ev);
-    if (chosen && corpus.meta.index.engine === 'hnsw') {
-      await this.deps.store.updateCollectionSettings(corpus.meta.name, corpus.meta.generation, { efSearch: chosen.ef });
+    if (chosen && corpus.manifest.engine === 'hnsw') {
+      // The tuned default belongs to the version's line: the serving one, or the candidate it was built by.
+      const line = corpus.manifest.line ?? MAIN_LINE;
+      const candidate = line !== (corpus.meta.index.line ?? MAIN_LINE) && corpus.meta.candidates?.[line] ? line : undefined;
+      if (line === (corpus.meta.index.line ?? MAIN_LINE) || candidate) {
+        await this.deps.store.updateCollectionSettings(corpus.meta.name, corpus.meta.generation, { efSearch: chosen.ef, ...(candidate ? { candidate } : {}) });
+      }
     }
     return ev;
   }
@@ -209,12 +255,11 @@ export class LifecycleCore implements LifecycleService {
     return {
       model,
       upload: {
-        // No presigner is installed: the artifact goes through the API as base64 JSON.
         uploaded: input.artifact !== undefined,
-        method: 'PUT',
-        path: `${base}/artifact`,
-        body: '{"artifact": "<base64, ≤ 4 MB>"}',
-        commit: `${base}/commit`,
+        // A presigned PUT straight to S3; POST `upload` for a fresh one or for multipart.
+        ...(await singleUpload(this.models, name, model.version)),
+        paths: { upload: `${base}/upload`, commit: `${base}/commit`, inline: `${base}/artifact` },
+        maxInlineBytes: MAX_INLINE_ARTIFACT_BYTES,
       },
     };
   }
@@ -223,8 +268,16 @@ export class LifecycleCore implements LifecycleService {
     return uploadArtifact(this.models, name, version, bytes);
   }
 
-  commitModelVersion(name: string, version: number, sha256: string): Promise<ModelVersion> {
-    return commitModelVersion(this.models, name, version, sha256);
+  requestModelUpload(name: string, version: number, input: UploadRequest): Promise<SingleUpload | MultipartUpload> {
+    return requestUpload(this.models, name, version, input);
+  }
+
+  abortModelUpload(name: string, version: number, uploadId: string): Promise<{ aborted: true; uploadId: string }> {
+    return abortUpload(this.models, name, version, uploadId);
+  }
+
+  commitModelVersion(name: string, version: number, sha256: string, multipart?: CompletedUpload): Promise<ModelVersion> {
+    return commitModelVersion(this.models, name, version, sha256, multipart);
   }
 
   async listModels(): Promise<Array<{ name: string; versions: number; latest: number | null }>> {
@@ -286,7 +339,7 @@ export class LifecycleCore implements LifecycleService {
   // --- experiments -------------------------------------------------------------------------------
 
   private async results(e: Experiment): Promise<ExperimentResults> {
-    return experimentResults(e, await this.deps.store.getArms(e.id));
+    return evaluateExperiment(this.deps.store, e);
   }
 
   /** Starts a champion/challenger experiment (one conditional write: 409 while another runs). */
@@ -322,7 +375,8 @@ export class LifecycleCore implements LifecycleService {
     if (e.state === 'running') {
       e = await enforceGuardrails(this.experiments, e, arms);
     }
-    return experimentResults(e, arms);
+    // Every results read is a look of the sequential tests (advances their running state).
+    return evaluateExperiment(this.deps.store, e, arms);
   }
 
   /** Moves the alias to the challenger (a `promote` move, quality-gated) and ends the experiment as promoted. */

@@ -4,7 +4,7 @@
  * and model aliases. Implemented on the Catalog table by `storage/dynamo-lifecycle.ts`.
  */
 import type { Metric } from '../types.js';
-import type { Arm, Guardrails } from './experiment-stats.js';
+import type { Arm, Guardrails, SequentialState } from './experiment-stats.js';
 
 /** Where an alias points: a collection, optionally pinned to one index version. */
 export interface AliasTarget {
@@ -59,6 +59,8 @@ export type Alias = Pointer<AliasTarget>;
 export type ModelAlias = Pointer<ModelAliasTarget>;
 
 /** Recall/latency of one index version, stored next to (not inside) its immutable manifest. */
+import type { GraphTrial } from './evaluation.js';
+
 export interface Evaluation {
   collection: string;
   generation: number;
@@ -76,7 +78,21 @@ export interface Evaluation {
   evaluatedAt: string;
   by?: string;
   /** Auto-tuning sweep (efSearch → recall/latency), when one ran. */
-  tuning?: { targetRecall: number; k: number; chosenEf?: number; table: Array<{ ef: number; recall: number; p50: number; p95: number }> };
+  tuning?: {
+    targetRecall: number;
+    k: number;
+    chosenEf?: number;
+    table: Array<{ ef: number; recall: number; p50: number; p95: number }>;
+    /** The m × efConstruction sweep on a sample (`graph` tuning), when one ran. */
+    graph?: {
+      sample: number;
+      queries: number;
+      table: GraphTrial[];
+      recommendation: { m: number; efConstruction: number; efSearch: number };
+      /** The candidate line started with the recommendation, when asked for. */
+      candidate?: string;
+    };
+  };
 }
 
 export type ModelVersionState = 'pending' | 'ready';
@@ -170,8 +186,15 @@ export interface LifecycleStore {
   putQuery(q: QueryAttribution, ttlSeconds: number): Promise<void>;
   /** Counts a feedback event on the query (atomic ADD); undefined for an unknown or expired queryId. `first`: the query's first event of this kind. */
   recordQueryFeedback(queryId: string, event: FeedbackEvent): Promise<{ attribution: QueryAttribution; first: boolean } | undefined>;
-  /** Atomic ADD of a feedback event to an arm. */
-  addArmFeedback(experimentId: string, arm: Arm, event: FeedbackEvent, first: boolean): Promise<void>;
+  /** Atomic ADD of a feedback event to an arm; returns the arm's counters after it. */
+  addArmFeedback(experimentId: string, arm: Arm, event: FeedbackEvent, first: boolean): Promise<ArmCounters>;
+  /** The sequential tests' running state per metric (absent before the first look). */
+  getSequential(experimentId: string): Promise<Partial<Record<FeedbackEvent, SequentialState>>>;
+  /**
+   * Tightens a metric's stored state to at least `state` (p = min, lo = max, hi = min) with
+   * conditional writes, retrying on a concurrent tightening; returns the stored state after it.
+   */
+  tightenSequential(experimentId: string, metric: FeedbackEvent, state: SequentialState): Promise<SequentialState>;
 
 
   // --- aliases (collection aliases use kind 'alias', model aliases kind 'model:<name>') ---
@@ -195,7 +218,7 @@ export interface LifecycleStore {
   getEvaluation(collection: string, version: number): Promise<Evaluation | undefined>;
   listEvaluations(collection: string): Promise<Evaluation[]>;
   /** Sets collection settings on its META item, only while it is still `generation`. */
-  updateCollectionSettings(collection: string, generation: number, settings: { minRecall?: number | null; efSearch?: number }): Promise<void>;
+  updateCollectionSettings(collection: string, generation: number, settings: { minRecall?: number | null; efSearch?: number; candidate?: string }): Promise<void>;
 
   // --- models ---
   /** Atomic counter: the next version number of a model. */

@@ -4,7 +4,7 @@ import { NotFoundError, ValidationError } from '../errors.js';
 import { matchesMetadata } from '../filter/compile.js';
 import { collectionKey } from '../ingest/ingest.js';
 import type { SearchHitOutput, SearchInput, SearchOutput } from '../service.js';
-import type { Catalog, CollectionMeta, Manifest, RecordStore, ShardRef, StoredRecord } from '../storage/types.js';
+import { MAIN_LINE, type Catalog, type CollectionMeta, type Manifest, type RecordStore, type ShardRef, type StoredRecord } from '../storage/types.js';
 import { mergeTopK, type Candidate } from './merge.js';
 import type { ShardCache } from './shard-cache.js';
 import { packTail, type PackedTail, type TailCache, type TailSnapshot } from './tail-cache.js';
@@ -36,9 +36,24 @@ export function slotOf(ref: ShardRef, slots: number): number {
   return createHash('sha1').update(ref.id).digest().readUInt32BE(0) % slots;
 }
 
+/** The serving line's head: what unpinned searches read. */
 export async function currentManifest(catalog: Catalog, meta: CollectionMeta): Promise<Manifest | undefined> {
-  const m = await catalog.latestManifest(meta.name);
+  const line = meta.index.line ?? MAIN_LINE;
+  // One single-item read in the common case (the newest version is the serving line's).
+  const latest = await catalog.latestManifest(meta.name);
+  const m = latest && (latest.line ?? MAIN_LINE) === line ? latest : await catalog.latestManifest(meta.name, line);
   return m && m.generation === meta.generation ? m : undefined;
+}
+
+/**
+ * The efSearch a search uses without `ef`: the collection's (auto-tuning may have changed it)
+ * for the serving line, else the candidate line's own, else what the version was built with.
+ */
+export function defaultEf(meta: CollectionMeta, manifest: Manifest | undefined): number | undefined {
+  if (!manifest || manifest.engine !== 'hnsw') return undefined;
+  const line = manifest.line ?? MAIN_LINE;
+  if (line === (meta.index.line ?? MAIN_LINE)) return meta.index.params.efSearch ?? manifest.params.efSearch;
+  return meta.candidates?.[line]?.params.efSearch ?? manifest.params.efSearch;
 }
 
 export async function readTail(records: RecordStore, meta: CollectionMeta, after: number): Promise<StoredRecord[]> {
@@ -100,8 +115,11 @@ export async function search(deps: SearchDeps, meta: CollectionMeta, input: Sear
   const manifest = await manifestFor(deps.catalog, meta, target.version);
   const watermark = manifest?.watermark ?? 0;
   // Strong reads see every acknowledged write: the shards plus everything after the watermark.
+  // A pinned version is a snapshot: it never adds later writes (the builder purges tombstones
+  // up to the lines' watermarks, so a tail read from an old pinned watermark could not hide
+  // rows deleted since; serving a snapshot is the only consistent answer).
   const snapshot: TailSnapshot | undefined =
-    input.consistency !== 'strong'
+    input.consistency !== 'strong' || target.version !== undefined
       ? undefined
       : deps.tails
         ? await deps.tails.read(meta, watermark)
@@ -116,7 +134,7 @@ export async function search(deps: SearchDeps, meta: CollectionMeta, input: Sear
     queries: input.queries.map((q) => Array.from(q)),
     k: input.k,
     // The collection's default efSearch (auto-tuning may lower or raise it) unless the request sets one.
-    ef: input.ef ?? (meta.index.engine === 'hnsw' ? meta.index.params.efSearch : undefined),
+    ef: input.ef ?? defaultEf(meta, manifest),
     filter: input.filter,
     exclude: tail.length ? [...newest.keys()] : undefined,
   };
@@ -153,6 +171,7 @@ export async function search(deps: SearchDeps, meta: CollectionMeta, input: Sear
     }),
   );
   const servedBy: SearchOutput['servedBy'] = { collection: meta.name, version: manifest?.version ?? 0 };
+  if (manifest?.line !== undefined) servedBy.line = manifest.line;
   if (target.alias !== undefined) servedBy.alias = target.alias;
   return { results, servedBy };
 }

@@ -1,9 +1,12 @@
 /**
  * Catalog on the single-table DynamoDB Catalog (DESIGN §4). Items:
  *
- *   pk=COL#<name>  sk=META              collection meta (top-level attributes)
+ *   pk=COL#<name>  sk=META              collection meta (top-level attributes; `index.line` names
+ *                                       the serving index line, `candidates` the candidate lines,
+ *                                       `linesRev` serialises changes to both)
  *   pk=COL#<name>  sk=SEQ               seq counter + in-flight leases (see below)
- *   pk=COL#<name>  sk=IDX#<0000000042>  manifest: `doc` (S, JSON) + `version` (N)
+ *   pk=COL#<name>  sk=IDX#<0000000042>  manifest: `doc` (S, JSON) + `version` (N); all lines share
+ *                                       the version sequence, `doc.line` says which one it extends
  *   pk=GEN         sk=<name>            generation counter `gen` (N), bumped by every create;
  *                                       survives deletes, so a re-created collection gets a
  *                                       higher generation than any earlier one of that name
@@ -37,7 +40,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { z } from 'zod';
 import { ENGINE_NAMES, type EngineName } from '../engine/types.js';
-import { ConflictError, CorruptDataError, NotFoundError, ValidationError } from '../errors.js';
+import { ConflictError, CorruptDataError, LimitExceededError, NotFoundError, ValidationError } from '../errors.js';
 import { METRICS, type Metric } from '../types.js';
 import {
   MAX_BATCH_ATTEMPTS,
@@ -49,7 +52,7 @@ import {
   sleep,
   queryPages,
 } from './clients.js';
-import type { Catalog, CollectionMeta, Manifest, SeqLease } from './types.js';
+import { MAIN_LINE, type Catalog, type CollectionMeta, type LineChange, type Manifest, type SeqLease } from './types.js';
 
 const META_SK = 'META';
 const SEQ_SK = 'SEQ';
@@ -73,7 +76,11 @@ const metaItemSchema = z.object({
   name: z.string().min(1),
   dimension: z.number().int().positive(),
   metric: z.custom<Metric>(isMetric, 'unknown metric'),
-  index: z.object({ engine: engineSchema, params: paramsSchema }),
+  index: z.object({ engine: engineSchema, params: paramsSchema, line: z.string().optional() }),
+  candidates: z
+    .record(z.string(), z.object({ engine: engineSchema, params: paramsSchema, createdAt: z.string(), createdBy: z.string().optional() }))
+    .optional(),
+  linesRev: nonNegInt.optional(),
   createdAt: z.string(),
   generation: z.number().int().positive(),
   minRecall: z.number().min(0).max(1).optional(),
@@ -105,6 +112,7 @@ const manifestSchema = z.object({
   collection: z.string(),
   generation: z.number().int().positive(),
   version: nonNegInt,
+  line: z.string().optional(),
   parent: nonNegInt,
   watermark: nonNegInt,
   engine: engineSchema,
@@ -118,7 +126,7 @@ const manifestSchema = z.object({
     liveRows: nonNegInt,
     bytes: nonNegInt,
     buildMs: z.number().nonnegative(),
-    kind: z.enum(['initial', 'delta', 'compaction', 'deletes']),
+    kind: z.enum(['initial', 'delta', 'compaction', 'deletes', 'candidate']),
   }),
 });
 
@@ -420,9 +428,88 @@ export class DynamoCatalog implements Catalog {
     }
   }
 
-  async latestManifest(collection: string): Promise<Manifest | undefined> {
-    const [latest] = await this.queryManifests(collection, 1);
-    return latest;
+  async latestManifest(collection: string, line?: string): Promise<Manifest | undefined> {
+    if (line === undefined) {
+      const [latest] = await this.queryManifests(collection, 1);
+      return latest;
+    }
+    // Lines interleave in one version sequence and every builder run advances each line, so a
+    // line's head is normally within the newest few items: read small pages, newest first.
+    for await (const page of queryPages(this.ddb, {
+      TableName: this.table,
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :idx)',
+      ExpressionAttributeValues: { ':pk': colPk(collection), ':idx': IDX_PREFIX },
+      ScanIndexForward: false,
+      ConsistentRead: true,
+      Limit: 8,
+    })) {
+      for (const raw of page) {
+        const m = toManifest(raw, collection);
+        if ((m.line ?? MAIN_LINE) === line) return m;
+      }
+    }
+    return undefined;
+  }
+
+  async updateLines(collection: string, change: LineChange): Promise<CollectionMeta> {
+    const res = await this.ddb.send(new GetCommand({ TableName: this.table, Key: { pk: colPk(collection), sk: META_SK }, ConsistentRead: true }));
+    if (!res.Item) throw new NotFoundError(`collection ${JSON.stringify(collection)} not found`, { field: 'name' });
+    const item = parseItem(metaItemSchema, res.Item, 'collection meta item');
+    const meta = toMeta(res.Item, collection);
+    if (meta.generation !== change.generation) throw new NotFoundError(`collection ${JSON.stringify(collection)} not found`, { field: 'name' });
+    const serving = meta.index.line ?? MAIN_LINE;
+    const candidates = { ...(meta.candidates ?? {}) };
+    let index: CollectionMeta['index'] = meta.index;
+    if (change.op === 'add') {
+      if (change.line === serving || candidates[change.line]) {
+        throw new ConflictError(`index line ${JSON.stringify(change.line)} already exists in ${JSON.stringify(collection)}`, { field: 'candidate' });
+      }
+      if (Object.keys(candidates).length >= change.maxCandidates) {
+        throw new LimitExceededError(`${JSON.stringify(collection)} already has ${change.maxCandidates} candidate lines; promote or delete one first`, {
+          field: 'candidate',
+          details: { candidates: Object.keys(candidates), limit: change.maxCandidates },
+        });
+      }
+      candidates[change.line] = change.settings;
+    } else if (change.op === 'remove') {
+      if (!candidates[change.line]) throw new NotFoundError(`candidate ${JSON.stringify(change.line)} of ${JSON.stringify(collection)} not found`, { field: 'candidate' });
+      delete candidates[change.line];
+    } else {
+      const next = candidates[change.line];
+      if (!next) throw new NotFoundError(`candidate ${JSON.stringify(change.line)} of ${JSON.stringify(collection)} not found`, { field: 'candidate' });
+      if (serving !== change.expectedServing) {
+        throw new ConflictError(`the serving line of ${JSON.stringify(collection)} changed to ${JSON.stringify(serving)} meanwhile`, { field: 'candidate' });
+      }
+      delete candidates[change.line];
+      candidates[serving] = { engine: meta.index.engine, params: { ...meta.index.params }, createdAt: change.at, ...(change.by ? { createdBy: change.by } : {}) };
+      index = { engine: next.engine, params: { ...next.params }, line: change.line };
+    }
+    const rev = item.linesRev ?? 0;
+    try {
+      await this.ddb.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { pk: colPk(collection), sk: META_SK },
+          UpdateExpression: 'SET #index = :index, candidates = :candidates, linesRev = :next',
+          // linesRev serialises line changes: a concurrent promote/add/remove makes this one fail cleanly.
+          ConditionExpression: 'generation = :g AND ' + (item.linesRev === undefined ? 'attribute_not_exists(linesRev)' : 'linesRev = :rev'),
+          ExpressionAttributeNames: { '#index': 'index' },
+          ExpressionAttributeValues: {
+            ':index': index,
+            ':candidates': candidates,
+            ':next': rev + 1,
+            ':g': change.generation,
+            ...(item.linesRev === undefined ? {} : { ':rev': rev }),
+          },
+        }),
+      );
+    } catch (err) {
+      if (awsErrorName(err) === 'ConditionalCheckFailedException') {
+        throw new ConflictError(`the index lines of ${JSON.stringify(collection)} changed concurrently; retry`, { field: 'candidate' });
+      }
+      throw err;
+    }
+    return { ...meta, index, candidates };
   }
 
   async getManifest(collection: string, version: number): Promise<Manifest> {
@@ -484,6 +571,7 @@ function toMeta(raw: Record<string, unknown>, expectedName?: string): Collection
   };
   if (item.minRecall !== undefined) meta.minRecall = item.minRecall;
   if (item.model !== undefined) meta.model = item.model;
+  if (item.candidates !== undefined && Object.keys(item.candidates).length) meta.candidates = item.candidates;
   return meta;
 }
 

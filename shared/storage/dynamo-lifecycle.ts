@@ -12,6 +12,7 @@
  *   pk=MODELS                    sk=<name>               registry of model names
  *   pk=ALIAS#<name>              sk=EXPERIMENT           the alias's running (or last) experiment: `doc` + `state` + `experimentId`
  *   pk=EXP#<id>                  sk=ARM#<arm>            per-arm counters (N attributes, atomic ADD only)
+ *   pk=EXP#<id>                  sk=SEQ                  sequential tests' running state: `<metric>P`, `<metric>Lo`, `<metric>Hi` (N), only ever tightened
  *   pk=QUERY#<queryId>           sk=META                 queryId → {alias, experimentId, arm}, `ttl` (epoch s, DynamoDB TTL)
  *
  * Moves: the alias item is replaced with ONE conditional put on its previous revision
@@ -35,7 +36,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { z } from 'zod';
 import { CorruptDataError, NotFoundError } from '../errors.js';
-import { LAT_BUCKETS, type Arm } from '../lifecycle/experiment-stats.js';
+import { LAT_BUCKETS, joinSequential, tightens, type Arm, type SequentialState } from '../lifecycle/experiment-stats.js';
 import type {
   ArmCounters,
   ArmDelta,
@@ -94,6 +95,29 @@ const evaluationSchema = z.object({
       k: z.number().int(),
       chosenEf: z.number().int().optional(),
       table: z.array(z.object({ ef: z.number().int(), recall: z.number(), p50: z.number(), p95: z.number() })),
+      graph: z
+        .object({
+          sample: nonNegInt,
+          queries: nonNegInt,
+          table: z.array(
+            z.object({
+              m: z.number().int(),
+              efConstruction: z.number().int(),
+              ef: z.number().int(),
+              recall: z.number(),
+              p50: z.number(),
+              p95: z.number(),
+              buildMs: z.number(),
+              bytesPerVector: z.number(),
+              meetsTarget: z.boolean(),
+              searchCost: z.number(),
+              pareto: z.boolean(),
+            }),
+          ),
+          recommendation: z.object({ m: z.number().int(), efConstruction: z.number().int(), efSearch: z.number().int() }),
+          candidate: z.string().optional(),
+        })
+        .optional(),
     })
     .optional(),
 });
@@ -129,6 +153,7 @@ const experimentSchema = z.object({
   endedBy: z.string().optional(),
   reason: z.string().optional(),
 });
+const sequentialSchema = z.object({ p: z.number().min(0).max(1), lo: z.number(), hi: z.number() });
 const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
 
 function armCounters(item: Record<string, unknown> | undefined): ArmCounters {
@@ -416,10 +441,57 @@ export class DynamoLifecycleStore implements LifecycleStore {
     }
   }
 
-  async addArmFeedback(experimentId: string, arm: Arm, event: FeedbackEvent, first: boolean): Promise<void> {
+  async addArmFeedback(experimentId: string, arm: Arm, event: FeedbackEvent, first: boolean): Promise<ArmCounters> {
     const adds: Record<string, number> = event === 'click' ? { clicks: 1 } : { converts: 1 };
     if (first) adds[event === 'click' ? 'clickQ' : 'convertQ'] = 1;
-    await this.ddb.send(new UpdateCommand({ TableName: this.table, Key: { pk: `EXP#${experimentId}`, sk: `ARM#${arm}` }, ...addExpression(adds) }));
+    const res = await this.ddb.send(
+      new UpdateCommand({ TableName: this.table, Key: { pk: `EXP#${experimentId}`, sk: `ARM#${arm}` }, ...addExpression(adds), ReturnValues: 'ALL_NEW' }),
+    );
+    return armCounters(res.Attributes);
+  }
+
+  async getSequential(experimentId: string): Promise<Partial<Record<FeedbackEvent, SequentialState>>> {
+    const res = await this.ddb.send(new GetCommand({ TableName: this.table, Key: { pk: `EXP#${experimentId}`, sk: 'SEQ' }, ConsistentRead: true }));
+    const out: Partial<Record<FeedbackEvent, SequentialState>> = {};
+    for (const metric of ['click', 'convert'] as const) {
+      const raw = { p: res.Item?.[`${metric}P`], lo: res.Item?.[`${metric}Lo`], hi: res.Item?.[`${metric}Hi`] };
+      if (raw.p === undefined && raw.lo === undefined && raw.hi === undefined) continue;
+      const s = sequentialSchema.safeParse(raw);
+      if (!s.success) throw new CorruptDataError(`sequential state of experiment ${experimentId} (${metric}) is malformed`, { cause: s.error });
+      out[metric] = s.data;
+    }
+    return out;
+  }
+
+  async tightenSequential(experimentId: string, metric: FeedbackEvent, state: SequentialState): Promise<SequentialState> {
+    // Lock-free: the write goes through only if nothing stored is tighter than what we write
+    // (our state already joins what we last read). Otherwise someone else tightened it in
+    // between: re-read, join, retry. Each retry means a strictly tighter state, so this ends
+    // quickly; after a few rounds the last read (a valid state too) is returned.
+    let next = state;
+    for (let attempt = 0; attempt < 5; attempt++) {
+      try {
+        await this.ddb.send(
+          new UpdateCommand({
+            TableName: this.table,
+            Key: { pk: `EXP#${experimentId}`, sk: 'SEQ' },
+            UpdateExpression: 'SET #p = :p, #lo = :lo, #hi = :hi',
+            ConditionExpression: '(attribute_not_exists(#p) OR #p >= :p) AND (attribute_not_exists(#lo) OR #lo <= :lo) AND (attribute_not_exists(#hi) OR #hi >= :hi)',
+            ExpressionAttributeNames: { '#p': `${metric}P`, '#lo': `${metric}Lo`, '#hi': `${metric}Hi` },
+            ExpressionAttributeValues: { ':p': next.p, ':lo': next.lo, ':hi': next.hi },
+          }),
+        );
+        return next;
+      } catch (err) {
+        if (awsErrorName(err) !== 'ConditionalCheckFailedException') throw err;
+      }
+      const stored = (await this.getSequential(experimentId))[metric];
+      if (!stored) continue;
+      const joined = joinSequential(stored, next);
+      if (!tightens(stored, joined)) return stored;
+      next = joined;
+    }
+    return (await this.getSequential(experimentId))[metric] ?? next;
   }
 
   // --- evaluations ----------------------------------------------------------------------------
@@ -454,7 +526,7 @@ export class DynamoLifecycleStore implements LifecycleStore {
   async updateCollectionSettings(
     collection: string,
     generation: number,
-    settings: { minRecall?: number | null; efSearch?: number },
+    settings: { minRecall?: number | null; efSearch?: number; candidate?: string },
   ): Promise<void> {
     const sets: string[] = [];
     const removes: string[] = [];
@@ -464,8 +536,16 @@ export class DynamoLifecycleStore implements LifecycleStore {
       sets.push('minRecall = :r');
       values[':r'] = settings.minRecall;
     }
+    const names: Record<string, string> = {};
     if (settings.efSearch !== undefined) {
-      sets.push('#index.params.efSearch = :ef');
+      // A candidate line's default lives with the candidate; the serving line's in `index`.
+      if (settings.candidate !== undefined) {
+        sets.push('candidates.#line.params.efSearch = :ef');
+        names['#line'] = settings.candidate;
+      } else {
+        sets.push('#index.params.efSearch = :ef');
+        names['#index'] = 'index';
+      }
       values[':ef'] = settings.efSearch;
     }
     if (!sets.length && !removes.length) return;
@@ -476,7 +556,7 @@ export class DynamoLifecycleStore implements LifecycleStore {
           Key: { pk: `COL#${collection}`, sk: 'META' },
           UpdateExpression: [sets.length ? `SET ${sets.join(', ')}` : '', removes.length ? `REMOVE ${removes.join(', ')}` : ''].join(' ').trim(),
           ConditionExpression: 'generation = :g',
-          ExpressionAttributeNames: settings.efSearch !== undefined ? { '#index': 'index' } : undefined,
+          ExpressionAttributeNames: Object.keys(names).length ? names : undefined,
           ExpressionAttributeValues: values,
         }),
       );

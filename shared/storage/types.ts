@@ -13,11 +13,28 @@ export interface IndexSettings {
   params: EngineParams;
 }
 
+/**
+ * Index versions form lines: each line is one sequence of manifests built with one engine +
+ * params, each version derived from the previous one of its line. The collection's `index`
+ * names the serving line; candidate lines are built from the same writes by the same builder
+ * runs (so they track new data) but serve only when promoted or pinned by an alias.
+ */
+export const MAIN_LINE = 'main';
+
+export interface CandidateLine extends IndexSettings {
+  /** ISO-8601. */
+  createdAt: string;
+  createdBy?: string;
+}
+
 export interface CollectionMeta {
   name: string;
   dimension: number;
   metric: Metric;
-  index: IndexSettings;
+  /** The serving line's settings; `line` absent = MAIN_LINE. */
+  index: IndexSettings & { line?: string };
+  /** Candidate lines by name (DESIGN §6): tracked by the builder, served only when promoted or pinned. */
+  candidates?: Record<string, CandidateLine>;
   /** ISO-8601. */
   createdAt: string;
   /** Monotonic; bumped only by create (a re-created collection gets a new generation, so stale objects never mix in). */
@@ -74,7 +91,10 @@ export interface Manifest {
   collection: string;
   generation: number;
   version: number;
-  /** Version this one was derived from (0 for the first). */
+  /** The line this version belongs to; absent = MAIN_LINE (manifests written before lines existed). */
+  line?: string;
+  /** Version this one was derived from (0 for the first): the previous version of its line, or for a
+   * candidate line's first version the serving version whose rows it was rebuilt from. */
   parent: number;
   /** Every write with seq ≤ watermark is reflected in the shards. */
   watermark: number;
@@ -86,7 +106,7 @@ export interface Manifest {
   codeVersion: string;
   /** The embedding model version the indexed vectors come from (lineage), when the collection is bound to one. */
   model?: { name: string; version: number };
-  stats: { rows: number; liveRows: number; bytes: number; buildMs: number; kind: 'initial' | 'delta' | 'compaction' | 'deletes' };
+  stats: { rows: number; liveRows: number; bytes: number; buildMs: number; kind: 'initial' | 'delta' | 'compaction' | 'deletes' | 'candidate' };
 }
 
 export interface Catalog {
@@ -109,12 +129,27 @@ export interface Catalog {
 
   /** One conditional put. Returns false (and writes nothing) when that version already exists. */
   commitManifest(manifest: Manifest): Promise<boolean>;
-  /** Latest committed manifest, strongly consistent; undefined before the first build. */
-  latestManifest(collection: string): Promise<Manifest | undefined>;
+  /**
+   * Latest committed manifest, strongly consistent; undefined before the first build. With
+   * `line`, the latest of that line (versions of all lines share one number sequence).
+   */
+  latestManifest(collection: string, line?: string): Promise<Manifest | undefined>;
+  /**
+   * Changes the collection's lines with one conditional update of its meta item: adds a
+   * candidate, removes one, or promotes one (its settings become `index`; the previously
+   * serving line becomes a candidate, so a promotion can be reversed the same way). Fails
+   * with ConflictError when the collection's serving line or generation moved meanwhile.
+   */
+  updateLines(collection: string, change: LineChange): Promise<CollectionMeta>;
   getManifest(collection: string, version: number): Promise<Manifest>;
   /** Newest first. */
   listManifests(collection: string, limit?: number): Promise<Manifest[]>;
 }
+
+export type LineChange =
+  | { op: 'add'; generation: number; line: string; settings: CandidateLine; maxCandidates: number }
+  | { op: 'remove'; generation: number; line: string }
+  | { op: 'promote'; generation: number; line: string; expectedServing: string; at: string; by?: string };
 
 export interface RecordStore {
   /** Writes items (BatchWriteItem, retrying UnprocessedItems with backoff until all are written). */
@@ -134,6 +169,42 @@ export interface ObjectStore {
   putImmutable(key: string, bytes: Uint8Array): Promise<void>;
   /** Throws NotFoundError when absent. */
   get(key: string): Promise<Uint8Array>;
+  /**
+   * sha256 (hex) and size of an object, read as a stream in constant memory (model artifacts
+   * can be GBs), plus the ETag of the object version that was read. Throws NotFoundError when absent.
+   */
+  hash(key: string): Promise<{ sha256: string; bytes: number; etag: string }>;
   list(prefix: string): AsyncIterable<Array<{ key: string; size: number; lastModified: Date }>>;
   delete(keys: string[]): Promise<void>;
+}
+
+/** One uploaded part of a multipart upload, as the client reports it (ETag from the part's PUT response). */
+export interface UploadedPart {
+  partNumber: number;
+  etag: string;
+}
+
+/**
+ * Uploads that bypass the API (DESIGN §6, model artifacts): presigned requests the client sends
+ * straight to S3, and the server-side steps around them. Implemented by S3ObjectStore.
+ */
+export interface DirectUploads {
+  /** A presigned single PUT of `key`, valid for `expiresInSeconds`. */
+  presignPut(key: string, expiresInSeconds: number): Promise<string>;
+  /** Starts a multipart upload of `key`; returns its upload id. */
+  createMultipart(key: string): Promise<string>;
+  /** A presigned UploadPart of part `partNumber` (1–10000) of the upload. */
+  presignPart(key: string, uploadId: string, partNumber: number, expiresInSeconds: number): Promise<string>;
+  /**
+   * Assembles the parts. Unknown or finished upload → NotFoundError (`uploadId`); parts S3
+   * refuses (wrong ETag, order, a non-last part under 5 MiB) → ValidationError (`parts`).
+   */
+  completeMultipart(key: string, uploadId: string, parts: UploadedPart[]): Promise<void>;
+  /** Drops the upload and its parts. Unknown upload → NotFoundError (`uploadId`). */
+  abortMultipart(key: string, uploadId: string): Promise<void>;
+  /**
+   * Server-side copy (≤ 5 GiB, S3's single-copy limit) that only happens while `from` still has
+   * ETag `ifMatch`; ConflictError when it changed meanwhile, NotFoundError when it is gone.
+   */
+  copyIfMatch(from: string, to: string, ifMatch: string): Promise<void>;
 }

@@ -82,8 +82,11 @@ describe('champion/challenger over HTTP', () => {
     expect(champion.requests).toBeGreaterThan(50);
     expect(challenger.clickRate.rate).toBeGreaterThan(champion.clickRate.rate);
     expect(challenger.clickRate.ci95[0]).toBeGreaterThan(champion.clickRate.ci95[1] - 0.2);
-    expect(res.json.tests.click.z).toBeGreaterThan(0);
-    expect(res.json.tests.click.p).toBeLessThan(0.01);
+    expect(res.json.tests.click.fixedHorizon.z).toBeGreaterThan(0);
+    expect(res.json.tests.click.fixedHorizon.p).toBeLessThan(0.01);
+    // The verdict comes from the always-valid sequential test (safe to read at any time).
+    expect(res.json.tests.click).toMatchObject({ significant: true, verdict: 'challenger' });
+    expect(res.json.tests.click.sequential.ci95[0]).toBeGreaterThan(0);
     expect(champion.latencyMs.p95).toEqual(expect.any(Number));
 
     const promoted = await call('POST', '/v1/aliases/products/experiment/promote');

@@ -78,6 +78,14 @@ export function lifecycleCores(stack: EmulatedStack, now: () => number): { core:
     lifecycle: store,
     wake: async () => {},
   });
-  const life = new LifecycleCore({ catalog, objects, cache, store, getCollection: (n) => core.getCollection(n), now });
+  const life = new LifecycleCore({
+    catalog,
+    objects,
+    cache,
+    store,
+    getCollection: (n) => core.getCollection(n),
+    startCandidate: async (c, index, candidate, caller) => (await core.buildIndex(c, { index, ...(candidate !== undefined ? { candidate } : {}) }, caller)).candidate!,
+    now,
+  });
   return { core, life };
 }

@@ -113,7 +113,7 @@ describe('aliases', () => {
 });
 
 describe('pinned versions and garbage collection', () => {
-  it('serves a pinned version (eventual = frozen view; strong adds the tail) and GC keeps its objects', async () => {
+  it('serves a pinned version as a snapshot (eventual and strong alike) and GC keeps its objects', async () => {
     await core.createCollection({ name: 'pin', dimension: 8, metric: 'l2' });
     const v1 = vectors(50, 8, 7);
     await core.upsert('pin', v1);
@@ -130,9 +130,11 @@ describe('pinned versions and garbage collection', () => {
     const eventual = await core.search('pinned', query(v1[5].values, { consistency: 'eventual', k: 1 }));
     expect(eventual.servedBy).toEqual({ collection: 'pin', version: 1, alias: 'pinned' });
     expect(eventual.results[0][0]).toMatchObject({ id: 'v5', score: 0 });
+    // A pinned version is a snapshot: strong reads do not add later writes to it.
     const strong = await core.search('pinned', query(v1[5].values, { k: 1 }));
     expect(strong.servedBy.version).toBe(1);
-    expect(strong.results[0][0].score).toBeGreaterThan(0); // the tail carries the newer v5
+    expect(strong.results[0][0]).toMatchObject({ id: 'v5', score: 0 });
+    expect((await core.search('pin', query(v1[5].values, { k: 1 }))).results[0][0].score).toBeGreaterThan(0); // unpinned: the newer v5
     const direct = await core.search('pin', query(v1[5].values, { consistency: 'eventual', k: 1 }));
     expect(direct.servedBy.version).toBe(latest);
 
@@ -234,8 +236,11 @@ describe('model registry', () => {
     await expect(life.commitModelVersion('enc', 2, sha)).rejects.toBeInstanceOf(ConflictError);
     const bytes2 = new TextEncoder().encode('weights v2');
     await life.uploadModelArtifact('enc', 2, bytes2);
-    await life.commitModelVersion('enc', 2, createHash('sha256').update(bytes2).digest('hex'));
-    expect(new TextDecoder().decode(await objects.get('models/enc/2/artifact'))).toBe('weights v2');
+    const sha2 = createHash('sha256').update(bytes2).digest('hex');
+    const ready2 = await life.commitModelVersion('enc', 2, sha2);
+    // Committed: the artifact now lives at its content-addressed key (the staging key is dropped).
+    expect(ready2.artifact.key).toBe(`models/enc/2/${sha2}`);
+    expect(new TextDecoder().decode(await objects.get(ready2.artifact.key))).toBe('weights v2');
 
     const diff = await life.compareModelVersions('enc', 1, 2);
     expect(diff).toMatchObject({ dimension: { a: 4, b: 8 }, metric: null, params: { pooling: { a: 'mean', b: 'cls' } }, tags: {} });

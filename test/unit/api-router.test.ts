@@ -22,11 +22,13 @@ import type {
   CreateCollectionInput,
   SearchInput,
   SearchOutput,
+  PromoteOutput,
   ShoalService,
   VectorInput,
   VectorOutput,
 } from '../../shared/service.js';
 import type { Manifest } from '../../shared/storage/types.js';
+import type { LineView } from '../../shared/indexing/lines.js';
 import type { Metadata } from '../../shared/types.js';
 
 /** A real (if naive) ShoalService over Maps: exact search, no shards. */
@@ -176,6 +178,33 @@ class MemoryService implements ShoalService {
   async listVersions(collection: string): Promise<Manifest[]> {
     this.enter('listVersions', collection);
     return this.get(collection).versions;
+  }
+
+  private line(name: string, serving: boolean): LineView {
+    return { line: name, serving, index: { engine: 'hnsw' }, head: null, lagSeq: 0 };
+  }
+
+  async listLines(collection: string): Promise<{ serving: LineView; candidates: LineView[] }> {
+    this.enter('listLines', collection);
+    this.get(collection);
+    return { serving: this.line('main', true), candidates: [] };
+  }
+
+  async getCandidate(collection: string, line: string): Promise<LineView> {
+    this.enter('getCandidate', collection, line);
+    this.get(collection);
+    return this.line(line, false);
+  }
+
+  async deleteCandidate(collection: string, line: string): Promise<void> {
+    this.enter('deleteCandidate', collection, line);
+    this.get(collection);
+  }
+
+  async promoteCandidate(collection: string, line: string, input: { force?: boolean; reason?: string }): Promise<PromoteOutput> {
+    this.enter('promoteCandidate', collection, line, input);
+    this.get(collection);
+    return { collection, serving: this.line(line, true), previous: 'main', forced: input.force ?? false };
   }
 }
 
@@ -331,7 +360,29 @@ describe('routes', () => {
     const versions = await call('GET', '/v1/collections/docs/versions');
     expect(versions.json.versions).toHaveLength(1);
     expect(versions.json).toMatchObject({ versions: [{ version: 1, collection: 'docs' }] });
-    expect((await call('POST', '/v1/collections/docs/index', 'ignored body')).json).toMatchObject({ built: false });
+    expect((await call('POST', '/v1/collections/docs/index', '')).json).toMatchObject({ built: false });
+    expect((await call('POST', '/v1/collections/docs/index', 'not json')).json.error).toMatchObject({ code: 'INVALID_JSON' });
+    const flatWithM = await call('POST', '/v1/collections/docs/index', { index: { engine: 'flat', m: 8 } });
+    expect(flatWithM).toMatchObject({ status: 400, json: { error: { code: 'VALIDATION_ERROR', field: 'index.m' } } });
+    expect((await call('POST', '/v1/collections/docs/index', { index: { m: 1 } })).json.error).toMatchObject({ field: 'index.m' });
+    expect((await call('POST', '/v1/collections/docs/index', { idx: {} })).json.error).toMatchObject({ code: 'VALIDATION_ERROR' });
+    const candidate = await call('POST', '/v1/collections/docs/index', { index: { m: 32, efConstruction: 300 }, candidate: 'wide' });
+    expect(candidate.status).toBe(202);
+    expect(service.calls.at(-1)).toMatchObject({ method: 'buildIndex', args: ['docs'] });
+  });
+
+  it('candidate lines: list, get, delete, promote (names validated in the path)', async () => {
+    await setup();
+    expect(await call('GET', '/v1/collections/docs/candidates')).toMatchObject({ status: 200, json: { serving: { line: 'main' }, candidates: [] } });
+    expect(await call('GET', '/v1/collections/docs/candidates/wide')).toMatchObject({ status: 200, json: { line: 'wide', serving: false } });
+    expect(await call('DELETE', '/v1/collections/docs/candidates/wide')).toMatchObject({ status: 200, json: { deleted: true } });
+    const promoted = await call('POST', '/v1/collections/docs/candidates/wide/promote', { force: true, reason: 'drill' });
+    expect(promoted).toMatchObject({ status: 200, json: { previous: 'main', forced: true } });
+    expect(service.calls.at(-1)).toMatchObject({ method: 'promoteCandidate', args: ['docs', 'wide', { force: true, reason: 'drill' }] });
+    expect((await call('POST', '/v1/collections/docs/candidates/wide/promote')).status).toBe(200);
+    expect(await call('POST', '/v1/collections/docs/candidates/Wide!/promote')).toMatchObject({ status: 400, json: { error: { field: 'candidate' } } });
+    expect(await call('POST', '/v1/collections/docs/candidates/wide/promote', { force: 'yes' })).toMatchObject({ status: 400, json: { error: { field: 'force' } } });
+    expect((await call('PUT', '/v1/collections/docs/candidates/wide')).status).toBe(405);
   });
 
   it('decodes path parameters and validates the collection name', async () => {

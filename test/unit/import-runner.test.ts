@@ -40,6 +40,9 @@ function fakes(opts: { failAfterPuts?: number } = {}) {
       if (!objects.has(k)) objects.set(k, b);
     },
     get: async (k) => objects.get(k)!,
+    hash: async () => {
+      throw new Error('imports never hash objects');
+    },
     list: async function* () {},
     delete: async () => undefined,
   };
