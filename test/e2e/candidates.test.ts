@@ -4,28 +4,15 @@
  * serving and the candidate line, the candidate follows new writes and deletes, and a
  * promotion switches what the collection serves for the very next request.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadDataset } from '../../shared/io/datasets.js';
-import { startLocalShoal, type LocalShoal } from '../../infra/local/shoal.js';
+import { startHttpShoal, type HttpShoal } from '../helpers/local-http.js';
 
 const N = 1000;
-let shoal: LocalShoal;
-let dataDir: string;
+let server: HttpShoal;
 let items: number[][];
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-async function call(method: string, route: string, body?: unknown): Promise<{ status: number; json: any }> {
-  const res = await fetch(`${shoal.url}${route}`, {
-    method,
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${shoal.apiKey}` },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, json: text ? JSON.parse(text) : undefined };
-}
+const call: HttpShoal['call'] = (...args) => server.call(...args);
 
 /** Polls until `ok` holds for the response (the builder runs asynchronously behind the queue). */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -42,13 +29,11 @@ async function until(route: string, ok: (json: any) => boolean, timeoutMs = 30_0
 beforeAll(async () => {
   const ds = loadDataset('sift5k', { maxBase: N, maxQueries: 1 });
   items = Array.from({ length: N }, (_, i) => Array.from(ds.base.subarray(i * ds.dim, (i + 1) * ds.dim)));
-  dataDir = await mkdtemp(path.join(tmpdir(), 'shoal-e2e-cand-'));
-  shoal = await startLocalShoal({ dataDir, port: 0, silent: true, tickMs: 3_600_000, apiKey: 'cand-key' });
+  server = await startHttpShoal('cand');
 }, 120_000);
 
 afterAll(async () => {
-  await shoal?.stop();
-  if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  await server?.stop();
 });
 
 describe('candidate index lines over HTTP', () => {

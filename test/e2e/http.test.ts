@@ -4,41 +4,27 @@
  * search from the tail (before any build) and from the shards (after it), filters,
  * deletes, versions, and a restart on the same data dir.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeClientConfig } from '../../infra/local/aws-clients.js';
 import { exactTopKBatch } from '../../shared/engine/distance.js';
 import { loadDataset } from '../../shared/io/datasets.js';
-import { startLocalShoal, type LocalShoal } from '../../infra/local/shoal.js';
+import { startHttpShoal, type HttpShoal } from '../helpers/local-http.js';
 
 const N = 20_000;
 const NQ = 50;
 const K = 10;
 const COLLECTION = 'mnist';
 
-let shoal: LocalShoal;
-let dataDir: string;
+let server: HttpShoal;
 let base: Float32Array;
 let labels: Uint8Array;
 let queries: Float32Array;
 let truth: number[][];
 const dim = 784;
 
-// Responses are checked field by field below; typing every body would only restate the API.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-async function call(method: string, route: string, body?: unknown, key: string | null = shoal.apiKey): Promise<{ status: number; json: any }> {
-  const res = await fetch(`${shoal.url}${route}`, {
-    method,
-    headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, json: text ? JSON.parse(text) : undefined };
-}
+const call: HttpShoal['call'] = (...args) => server.call(...args);
 
 function recall(results: Array<Array<{ id: string }>>): number {
   let hits = 0;
@@ -62,7 +48,6 @@ beforeAll(async () => {
   queries = ds.queries.subarray(0, NQ * dim);
   const view = { data: base, offset: 0, stride: dim, dim, count: N, normalized: false };
   truth = exactTopKBatch(view, 'l2', queries, NQ, K).map((hits) => hits.map((h) => h.row));
-  dataDir = await mkdtemp(path.join(tmpdir(), 'shoal-e2e-'));
   // Keep the builder's batching policy from indexing during ingest, so the first searches
   // really are answered by the unindexed tail; the explicit build request still runs.
   process.env.SHOAL_BUILD_DELTA_MIN_ROWS = String(10 * N);
@@ -70,16 +55,15 @@ beforeAll(async () => {
   // Scatter every indexed search over 3 searcher slots through the Lambda Invoke API, as on AWS.
   process.env.SHOAL_SCATTER_MIN_MB = '0';
   process.env.SHOAL_SEARCH_SLOTS = '3';
-  shoal = await startLocalShoal({ dataDir, port: 0, silent: true, tickMs: 3_600_000, apiKey: 'e2e-key' });
+  server = await startHttpShoal('http', { apiKey: 'e2e-key' });
 }, 120_000);
 
 afterAll(async () => {
-  await shoal?.stop();
+  await server?.stop();
   delete process.env.SHOAL_BUILD_DELTA_MIN_ROWS;
   delete process.env.SHOAL_BUILD_DELTA_MAX_AGE_S;
   delete process.env.SHOAL_SCATTER_MIN_MB;
   delete process.env.SHOAL_SEARCH_SLOTS;
-  if (dataDir) await rm(dataDir, { recursive: true, force: true });
 });
 
 describe('Shoal over HTTP', () => {
@@ -89,7 +73,7 @@ describe('Shoal over HTTP', () => {
     const health = await call('GET', '/v1/health');
     expect(health.status).toBe(200);
     // Keys stored hashed in the catalog (what the AWS authorizer reads) are accepted too.
-    const ddb = new DynamoDBClient(makeClientConfig(shoal.endpoints, 'dynamodb'));
+    const ddb = new DynamoDBClient(makeClientConfig(server.shoal.endpoints, 'dynamodb'));
     const hash = (t: string) => createHash('sha256').update(t).digest('hex');
     await ddb.send(new PutItemCommand({ TableName: 'shoal-catalog', Item: { pk: { S: `APIKEY#${hash('team-key')}` }, sk: { S: 'META' }, keyId: { S: 'team' } } }));
     await ddb.send(
@@ -98,7 +82,7 @@ describe('Shoal over HTTP', () => {
     ddb.destroy();
     expect((await call('GET', '/v1/health', undefined, 'team-key')).status).toBe(200);
     expect((await call('GET', '/v1/health', undefined, 'old-key')).status).toBe(401);
-    expect(health.json).toMatchObject({ status: 'ok', local: { bucket: 'shoal-local', s3Endpoint: shoal.endpoints.s3 } });
+    expect(health.json).toMatchObject({ status: 'ok', local: { bucket: 'shoal-local', s3Endpoint: server.shoal.endpoints.s3 } });
   });
 
   it('rejects bad input with a stable code and the field, writing nothing', async () => {
@@ -167,8 +151,7 @@ describe('Shoal over HTTP', () => {
   });
 
   it('keeps every collection and vector across a restart on the same data dir', async () => {
-    await shoal.stop();
-    shoal = await startLocalShoal({ dataDir, port: 0, silent: true, tickMs: 3_600_000, apiKey: 'e2e-key' });
+    await server.restart();
     const info = await call('GET', `/v1/collections/${COLLECTION}`);
     expect(info.status).toBe(200);
     expect(info.json.stats).toMatchObject({ count: N - 1, version: 1, pending: 1 });

@@ -5,32 +5,20 @@
  * search finds the rows. Also: the explicit API on the same object returns the same job, and a
  * .npy upload with an ids sidecar and a bad row ends `partial` with its report.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFvecs } from '../../shared/io/vecfiles.js';
 import { datasetDir } from '../../shared/io/datasets.js';
 import { parseReport } from '../../shared/import/report.js';
-import { startLocalShoal, type LocalShoal } from '../../infra/local/shoal.js';
 import { writeNpy } from '../helpers/parquet-writer.js';
+import { startHttpShoal, type HttpShoal } from '../helpers/local-http.js';
 
-let shoal: LocalShoal;
-let dataDir: string;
+let server: HttpShoal;
 let s3: S3Client;
 let bucket: string;
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-async function call(method: string, route: string, body?: unknown): Promise<{ status: number; json: any }> {
-  const res = await fetch(`${shoal.url}${route}`, {
-    method,
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${shoal.apiKey}` },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, json: text ? JSON.parse(text) : undefined };
-}
+const call: HttpShoal['call'] = (...args) => server.call(...args);
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 async function waitForJob(collection: string, uriSuffix: string, timeoutMs = 45_000): Promise<any> {
@@ -46,8 +34,7 @@ async function waitForJob(collection: string, uriSuffix: string, timeoutMs = 45_
 }
 
 beforeAll(async () => {
-  dataDir = await mkdtemp(path.join(tmpdir(), 'shoal-e2e-import-'));
-  shoal = await startLocalShoal({ dataDir, port: 0, silent: true, tickMs: 3_600_000, apiKey: 'import-key' });
+  server = await startHttpShoal('import');
   const health = (await call('GET', '/v1/health')).json;
   const local = health.local as { s3Endpoint: string; bucket: string; region: string; accessKeyId: string; secretAccessKey: string };
   bucket = local.bucket;
@@ -63,8 +50,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   s3?.destroy();
-  await shoal?.stop();
-  if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  await server?.stop();
 });
 
 describe('imports on a local Shoal', () => {

@@ -4,12 +4,9 @@
  * B, the results endpoint showing B's higher click rate with a p-value, promote, then a
  * rollback that restores A for the very next request, and the three moves in the history.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLocalShoal, type LocalShoal } from '../../infra/local/shoal.js';
 import { mulberry32, randomVectors } from '../helpers/random.js';
+import { startHttpShoal, type HttpShoal } from '../helpers/local-http.js';
 
 const N = 300;
 const DIM = 16;
@@ -18,19 +15,9 @@ const DIM = 16;
 // borderline (p ≈ 0.05), by design more conservative than the fixed-horizon z-test.
 const REQUESTS = 300;
 
-let shoal: LocalShoal;
-let dataDir: string;
+let server: HttpShoal;
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-async function call(method: string, route: string, body?: unknown): Promise<{ status: number; json: any }> {
-  const res = await fetch(`${shoal.url}${route}`, {
-    method,
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${shoal.apiKey}` },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, json: text ? JSON.parse(text) : undefined };
-}
+const call: HttpShoal['call'] = (...args) => server.call(...args);
 
 const rows = (seed: number): number[][] => {
   const data = randomVectors(mulberry32(seed), N, DIM);
@@ -38,13 +25,11 @@ const rows = (seed: number): number[][] => {
 };
 
 beforeAll(async () => {
-  dataDir = await mkdtemp(path.join(tmpdir(), 'shoal-e2e-exp-'));
-  shoal = await startLocalShoal({ dataDir, port: 0, silent: true, tickMs: 3_600_000, apiKey: 'exp-key' });
+  server = await startHttpShoal('exp');
 }, 120_000);
 
 afterAll(async () => {
-  await shoal?.stop();
-  if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  await server?.stop();
 });
 
 describe('champion/challenger over HTTP', () => {

@@ -7,33 +7,20 @@
  * model-bound collection refusing vectors of another model version.
  */
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadDataset } from '../../shared/io/datasets.js';
-import { startLocalShoal, type LocalShoal } from '../../infra/local/shoal.js';
 import { mulberry32 } from '../helpers/random.js';
+import { startHttpShoal, type HttpShoal } from '../helpers/local-http.js';
 
 const N = 1000;
 const DIM_B = 64;
 
-let shoal: LocalShoal;
-let dataDir: string;
+let server: HttpShoal;
 let dimA: number;
 let itemsA: number[][];
 let itemsB: number[][];
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-async function call(method: string, route: string, body?: unknown): Promise<{ status: number; json: any }> {
-  const res = await fetch(`${shoal.url}${route}`, {
-    method,
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${shoal.apiKey}` },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, json: text ? JSON.parse(text) : undefined };
-}
+const call: HttpShoal['call'] = (...args) => server.call(...args);
 
 beforeAll(async () => {
   const ds = loadDataset('sift5k', { maxBase: N, maxQueries: 1 });
@@ -44,13 +31,11 @@ beforeAll(async () => {
   const gauss = () => Math.sqrt(-2 * Math.log(1 - rng())) * Math.cos(2 * Math.PI * rng());
   const proj = Array.from({ length: DIM_B }, () => Array.from({ length: dimA }, () => gauss() / Math.sqrt(DIM_B)));
   itemsB = itemsA.map((v) => proj.map((row) => row.reduce((s, w, j) => s + w * v[j], 0)));
-  dataDir = await mkdtemp(path.join(tmpdir(), 'shoal-e2e-life-'));
-  shoal = await startLocalShoal({ dataDir, port: 0, silent: true, tickMs: 3_600_000, apiKey: 'life-key' });
+  server = await startHttpShoal('life');
 }, 120_000);
 
 afterAll(async () => {
-  await shoal?.stop();
-  if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  await server?.stop();
 });
 
 describe('aliases over HTTP', () => {

@@ -5,28 +5,15 @@
  * `POST .../upload {parts}` and `commit {uploadId, parts}`; abort; validation errors name the field.
  */
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLocalShoal, type LocalShoal } from '../../infra/local/shoal.js';
 import { mulberry32 } from '../helpers/random.js';
+import { startHttpShoal, type HttpShoal } from '../helpers/local-http.js';
 
 const MIB = 1024 * 1024;
 
-let shoal: LocalShoal;
-let dataDir: string;
+let server: HttpShoal;
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-async function call(method: string, route: string, body?: unknown): Promise<{ status: number; json: any }> {
-  const res = await fetch(`${shoal.url}${route}`, {
-    method,
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${shoal.apiKey}` },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, json: text ? JSON.parse(text) : undefined };
-}
+const call: HttpShoal['call'] = (...args) => server.call(...args);
 
 function bytes(n: number, seed: number): Buffer {
   const rng = mulberry32(seed);
@@ -36,13 +23,11 @@ function bytes(n: number, seed: number): Buffer {
 const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
 beforeAll(async () => {
-  dataDir = await mkdtemp(path.join(tmpdir(), 'shoal-e2e-models-'));
-  shoal = await startLocalShoal({ dataDir, port: 0, silent: true, tickMs: 3_600_000, apiKey: 'model-key' });
+  server = await startHttpShoal('models', { apiKey: 'model-key' });
 }, 120_000);
 
 afterAll(async () => {
-  await shoal?.stop();
-  if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  await server?.stop();
 });
 
 describe('model artifacts over HTTP', () => {
