@@ -68,6 +68,12 @@ const schema = z.object({
   SHOAL_BUILD_DELTA_MIN_ROWS: int(1000, 1, 10_000_000),
   /** Age of the last index version after which any pending write triggers a build (default 60 s). */
   SHOAL_BUILD_DELTA_MAX_AGE_S: int(60, 1, 86_400),
+  /**
+   * Artifacts above this many MiB are verified (sha256) by the builder function after commit
+   * instead of inside the API request (default 256; 0 = always asynchronously). See
+   * DEFAULT_SYNC_VERIFY_BYTES in shared/lifecycle/models.ts for the trade-off.
+   */
+  SHOAL_ARTIFACT_SYNC_VERIFY_MB: int(256, 0, 5120),
   /** Plain API keys accepted by the local gateway (AWS uses the hashed keys in the catalog). */
   SHOAL_API_KEY: csv,
   /** Searcher slots for scatter-gather (default 4): more slots = more shards cached warm in parallel, more invocations per query. */
@@ -94,6 +100,7 @@ export interface ShoalConfig {
   scatterMinBytes: number;
   buildDeltaMinRows: number;
   buildDeltaMaxAgeMs: number;
+  artifactSyncVerifyBytes: number;
   localInfo?: Record<string, unknown>;
   gitSha?: string;
   apiKeys: string[];
@@ -127,6 +134,7 @@ export function parseConfig(env: Record<string, string | undefined>): ShoalConfi
     scatterMinBytes: e.SHOAL_SCATTER_MIN_MB * 2 ** 20,
     buildDeltaMinRows: e.SHOAL_BUILD_DELTA_MIN_ROWS,
     buildDeltaMaxAgeMs: e.SHOAL_BUILD_DELTA_MAX_AGE_S * 1000,
+    artifactSyncVerifyBytes: e.SHOAL_ARTIFACT_SYNC_VERIFY_MB * 2 ** 20,
     localInfo: e.SHOAL_LOCAL_INFO,
     gitSha: e.SHOAL_GIT_SHA,
     apiKeys: e.SHOAL_API_KEY,

@@ -124,6 +124,13 @@ function createRuntime(cfg: ShoalConfig): Runtime {
     cache,
     store: lifecycleStore,
     getCollection: (n) => core.getCollection(n),
+    // Large artifacts are hashed by the builder function (15 min), not inside a 30 s API request.
+    verifyArtifacts: {
+      maxSyncBytes: cfg.artifactSyncVerifyBytes,
+      enqueue: async (model, version) => {
+        await aws.sqs.send(new SendMessageCommand({ QueueUrl: cfg.buildQueueUrl, MessageBody: JSON.stringify({ kind: 'verify-artifact', model, version }) }));
+      },
+    },
     startCandidate: async (c, index, candidate, caller) => (await core.buildIndex(c, { index, ...(candidate !== undefined ? { candidate } : {}) }, caller)).candidate!,
   });
   return {

@@ -262,7 +262,10 @@ export interface LifecycleService {
   requestModelUpload(name: string, version: number, input: ModelUploadRequest): Promise<SingleModelUpload | MultipartModelUpload>;
   abortModelUpload(name: string, version: number, uploadId: string): Promise<{ aborted: true; uploadId: string }>;
   /** Completes the multipart upload `multipart` first when given; verifies the sha256 by streaming; freezes the artifact. */
+  /** `ready` when verified in the call; `verifying` (HTTP 202) when the builder function hashes a large artifact. */
   commitModelVersion(name: string, version: number, sha256: string, multipart?: CompletedModelUpload): Promise<ModelVersion>;
+  /** Hashes a `verifying` version's artifact and makes it ready (or pending with the reason). */
+  verifyModelArtifact(name: string, version: number): Promise<ModelVersion | undefined>;
   listModels(): Promise<Array<{ name: string; versions: number; latest: number | null }>>;
   getModel(name: string): Promise<{ name: string; versions: ModelVersion[]; aliases: Array<{ name: string; version: number; revision: number }> }>;
   getModelVersion(name: string, version: number): Promise<ModelVersion>;

@@ -1,6 +1,8 @@
 /**
  * Index builder: woken by the build queue (one message per write batch, duplicates and
- * losses harmless) and by a scheduled tick that sweeps every collection.
+ * losses harmless) and by a scheduled tick that sweeps every collection. The same queue
+ * carries `verify-artifact` messages: model artifacts too large to hash inside an API
+ * request are verified here (the builder has the long timeout).
  */
 import middy from '@middy/core';
 import type { ScheduledEvent, SQSBatchResponse, SQSEvent } from 'aws-lambda';
@@ -12,10 +14,17 @@ function isSqs(event: SQSEvent | ScheduledEvent): event is SQSEvent {
   return Array.isArray((event as SQSEvent).Records);
 }
 
-function parseMessage(body: string): { collection: string; force: boolean } | undefined {
+type Message = { kind: 'build'; collection: string; force: boolean } | { kind: 'verify-artifact'; model: string; version: number };
+
+function parseMessage(body: string): Message | undefined {
   try {
-    const parsed = JSON.parse(body) as { collection?: unknown; force?: unknown };
-    return typeof parsed.collection === 'string' ? { collection: parsed.collection, force: parsed.force === true } : undefined;
+    const parsed = JSON.parse(body) as { kind?: unknown; collection?: unknown; force?: unknown; model?: unknown; version?: unknown };
+    if (parsed.kind === 'verify-artifact') {
+      return typeof parsed.model === 'string' && Number.isSafeInteger(parsed.version)
+        ? { kind: 'verify-artifact', model: parsed.model, version: parsed.version as number }
+        : undefined;
+    }
+    return typeof parsed.collection === 'string' ? { kind: 'build', collection: parsed.collection, force: parsed.force === true } : undefined;
   } catch {
     return undefined;
   }
@@ -33,7 +42,7 @@ async function run(event: SQSEvent | ScheduledEvent): Promise<SQSBatchResponse |
 }
 
 async function handle(event: SQSEvent | ScheduledEvent): Promise<SQSBatchResponse | void> {
-  const { core } = await getRuntime();
+  const { core, lifecycle } = await getRuntime();
   if (!isSqs(event)) {
     let lag = 0;
     for (const c of await core.listCollections()) {
@@ -55,6 +64,15 @@ async function handle(event: SQSEvent | ScheduledEvent): Promise<SQSBatchRespons
     const msg = parseMessage(r.body);
     if (!msg) {
       console.error(`dropping malformed build message ${r.messageId}`);
+      continue;
+    }
+    if (msg.kind === 'verify-artifact') {
+      try {
+        await lifecycle.verifyModelArtifact(msg.model, msg.version);
+      } catch (err) {
+        console.error(`verifying model ${msg.model} v${msg.version} failed:`, err);
+        failures.push(r.messageId);
+      }
       continue;
     }
     const entry = byCollection.get(msg.collection) ?? { ids: [], force: false };

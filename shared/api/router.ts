@@ -390,7 +390,8 @@ export function createApi(deps: ApiDeps): Api {
       methods: {
         POST: async (ctx) => {
           const { sha256, multipart } = parseBody(commitModelSchema, ctx.json());
-          return ok(await lifecycle().commitModelVersion(model(ctx), parseVersion(ctx.params.v), sha256, multipart));
+          const mv = await lifecycle().commitModelVersion(model(ctx), parseVersion(ctx.params.v), sha256, multipart);
+          return ok(mv, mv.state === 'verifying' ? 202 : 200);
         },
       },
     },

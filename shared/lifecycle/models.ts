@@ -40,10 +40,21 @@ export const MIN_PART_BYTES = 5 * 1024 * 1024;
 /** Part URLs per request: 1000 URLs are ~0.7 MB of JSON, well inside the 6 MB Lambda response limit. */
 export const MAX_PARTS_PER_REQUEST = 1000;
 
+/**
+ * Default size above which commit verifies asynchronously (256 MiB, env
+ * SHOAL_ARTIFACT_SYNC_VERIFY_MB). Hashing streams the object at roughly S3's per-connection
+ * throughput (~50–100 MB/s in Lambda), and API Gateway ends a request at 30 s: bigger artifacts
+ * are hashed by the builder function (15 min) while the version shows `verifying`. Lower = fewer
+ * requests near the 30 s edge; higher = more commits answered in one call.
+ */
+export const DEFAULT_SYNC_VERIFY_BYTES = 256 * 2 ** 20;
+
 export interface ModelDeps {
   store: LifecycleStore;
   objects: ObjectStore & DirectUploads;
   now: () => number;
+  /** Asynchronous verification of large artifacts; without it every commit hashes in the request. */
+  verifyAsync?: { maxSyncBytes: number; enqueue: (name: string, version: number) => Promise<void> };
 }
 
 /** The staging key every upload path writes; commit copies it away. */
@@ -90,6 +101,9 @@ export interface CompletedUpload {
 }
 
 function pending(mv: ModelVersion): ModelVersion {
+  if (mv.state === 'verifying') {
+    throw new ConflictError(`model ${mv.name} version ${mv.version} is being verified; uploads are closed until it is ready or fails`, { field: 'version' });
+  }
   if (mv.state !== 'pending') throw new ConflictError(`model ${mv.name} version ${mv.version} is committed and immutable`, { field: 'version' });
   return mv;
 }
@@ -192,6 +206,11 @@ export async function abortUpload(deps: ModelDeps, name: string, version: number
   return { aborted: true, uploadId };
 }
 
+/**
+ * Commits a version: completes a named multipart upload, then verifies the staged bytes against
+ * `sha256` — in this call, or (above `verifyAsync.maxSyncBytes`) by the builder function, the
+ * version showing `verifying` meanwhile (the API answers 202; poll the version).
+ */
 export async function commitModelVersion(deps: ModelDeps, name: string, version: number, sha256: string, multipart?: CompletedUpload): Promise<ModelVersion> {
   const mv = await getModelVersion(deps, name, version);
   const expected = sha256.toLowerCase();
@@ -202,9 +221,73 @@ export async function commitModelVersion(deps: ModelDeps, name: string, version:
       details: { committed: mv.artifact.sha256 },
     });
   }
+  if (mv.state === 'verifying') {
+    if (mv.verification?.sha256 !== expected) {
+      throw new ConflictError(`model ${name} version ${version} is being verified against another sha256`, { field: 'sha256', details: { verifying: mv.verification?.sha256 } });
+    }
+    // A retry (perhaps after a lost queue message): ask again; the worker ignores duplicates.
+    await deps.verifyAsync?.enqueue(name, version);
+    return mv;
+  }
   const staging = artifactKey(name, version);
   if (multipart) await deps.objects.completeMultipart(staging, multipart.uploadId, multipart.parts);
+  if (deps.verifyAsync) {
+    const staged = await deps.objects.head(staging).catch((err: unknown) => {
+      if (err instanceof NotFoundError) throw new ConflictError(`no artifact has been uploaded for model ${name} version ${version}`, { field: 'artifact' });
+      throw err;
+    });
+    checkArtifactSize(staged.bytes);
+    if (staged.bytes > deps.verifyAsync.maxSyncBytes) {
+      const verifying: ModelVersion = {
+        ...mv,
+        state: 'verifying',
+        verification: { sha256: expected, bytes: staged.bytes, requestedAt: new Date(deps.now()).toISOString() },
+      };
+      if (!(await deps.store.transitionModelVersion(verifying, ['pending']))) return commitModelVersion(deps, name, version, sha256);
+      await deps.verifyAsync.enqueue(name, version);
+      return verifying;
+    }
+  }
+  return verifyAndCommit(deps, mv, expected);
+}
 
+/**
+ * The builder function's half of an asynchronous commit: hashes the staged artifact of a
+ * `verifying` version and makes it ready, or returns it to `pending` with the reason (a wrong
+ * hash, an upload racing the copy, a missing object) so the client can upload again. Transient
+ * failures throw (the queue retries). Duplicate messages find the version no longer verifying.
+ */
+export async function verifyModelArtifact(deps: ModelDeps, name: string, version: number): Promise<ModelVersion | undefined> {
+  const mv = await deps.store.getModelVersion(name, version);
+  if (!mv || mv.state !== 'verifying' || !mv.verification) return mv;
+  try {
+    return await verifyAndCommit(deps, mv, mv.verification.sha256);
+  } catch (err) {
+    if (!(err instanceof ValidationError || err instanceof ConflictError || err instanceof LimitExceededError)) throw err;
+    const failed: ModelVersion = {
+      ...mv,
+      state: 'pending',
+      verification: { ...mv.verification, error: err.message, finishedAt: new Date(deps.now()).toISOString() },
+    };
+    if (!(await deps.store.transitionModelVersion(failed, ['verifying']))) return deps.store.getModelVersion(name, version);
+    console.warn(`[shoal] model ${name} v${version}: verification failed: ${err.message}`);
+    return failed;
+  }
+}
+
+function checkArtifactSize(bytes: number): void {
+  if (bytes > MAX_ARTIFACT_BYTES) {
+    throw new LimitExceededError(`artifact is ${bytes} bytes; the limit is ${MAX_ARTIFACT_BYTES} (5 GiB)`, {
+      field: 'artifact',
+      details: { bytes, limit: MAX_ARTIFACT_BYTES },
+    });
+  }
+}
+
+/** Hash the staged object, compare, copy it to its content-addressed key, mark the version ready. */
+async function verifyAndCommit(deps: ModelDeps, mv: ModelVersion, expected: string): Promise<ModelVersion> {
+  const { name, version } = mv;
+  const staging = artifactKey(name, version);
   // A concurrent commit of the same bytes may finish (and drop the staging object) while this
   // one runs: losing the object then is that commit's success, not a missing upload.
   const committedMeanwhile = async (err: unknown): Promise<ModelVersion> => {
@@ -225,12 +308,7 @@ export async function commitModelVersion(deps: ModelDeps, name: string, version:
       details: { expected, actual: staged.sha256, bytes: staged.bytes },
     });
   }
-  if (staged.bytes > MAX_ARTIFACT_BYTES) {
-    throw new LimitExceededError(`artifact is ${staged.bytes} bytes; the limit is ${MAX_ARTIFACT_BYTES} (5 GiB)`, {
-      field: 'artifact',
-      details: { bytes: staged.bytes, limit: MAX_ARTIFACT_BYTES },
-    });
-  }
+  checkArtifactSize(staged.bytes);
   const key = committedArtifactKey(name, version, staged.sha256);
   try {
     // Only the object version that was hashed; ConflictError if an upload replaced it meanwhile.
@@ -238,13 +316,15 @@ export async function commitModelVersion(deps: ModelDeps, name: string, version:
   } catch (err) {
     return committedMeanwhile(err);
   }
+  const { verification } = mv;
   const ready: ModelVersion = {
     ...mv,
     state: 'ready',
     artifact: { key, sha256: staged.sha256, bytes: staged.bytes },
     committedAt: new Date(deps.now()).toISOString(),
+    ...(verification ? { verification: { sha256: verification.sha256, bytes: verification.bytes, requestedAt: verification.requestedAt, finishedAt: new Date(deps.now()).toISOString() } } : {}),
   };
-  if (!(await deps.store.commitModelVersion(ready))) {
+  if (!(await deps.store.transitionModelVersion(ready, [mv.state]))) {
     const now = await getModelVersion(deps, name, version);
     if (now.state === 'ready' && now.artifact.sha256 === staged.sha256) return now;
     throw new ConflictError(`model ${name} version ${version} was committed concurrently`, { field: 'version' });

@@ -21,6 +21,7 @@ import { MAIN_LINE, type Catalog, type DirectUploads, type ObjectStore } from '.
 import { aliasView, checkAliasTarget, movePointer, pointerHistory, type PointerDeps } from './aliases.js';
 import { GRAPH_SAMPLE_ROWS, TUNE_EFS, evaluateVersion, loadVersion, measure, prepareQueries, sweepGraph, type EvalDeps } from './evaluation.js';
 import type { LineView } from '../indexing/lines.js';
+import { defaultEf } from '../search/coordinator.js';
 import {
   MAX_INLINE_ARTIFACT_BYTES,
   abortUpload,
@@ -36,6 +37,7 @@ import {
   type MultipartUpload,
   type SingleUpload,
   type UploadRequest,
+  verifyModelArtifact,
 } from './models.js';
 import {
   endExperiment,
@@ -61,6 +63,8 @@ export interface LifecycleDeps {
   store: LifecycleStore;
   /** Collection info with stats (the core's getCollection). */
   getCollection: (name: string) => Promise<CollectionInfo>;
+  /** Large artifacts are verified by the builder function: the size above which, and how to ask it. */
+  verifyArtifacts?: ModelDeps['verifyAsync'];
   /** Starts a candidate index line (the core's buildIndex with settings); graph tuning uses it. */
   startCandidate?: (collection: string, index: Partial<IndexSpec>, name: string | undefined, caller: Caller) => Promise<LineView>;
   now?: () => number;
@@ -79,7 +83,7 @@ export class LifecycleCore implements LifecycleService {
     const now = deps.now ?? Date.now;
     this.pointers = { store: deps.store, now };
     this.evals = { catalog: deps.catalog, cache: deps.cache, now };
-    this.models = { store: deps.store, objects: deps.objects, now };
+    this.models = { store: deps.store, objects: deps.objects, now, ...(deps.verifyArtifacts ? { verifyAsync: deps.verifyArtifacts } : {}) };
     this.experiments = { store: deps.store, now };
   }
 
@@ -193,9 +197,12 @@ export class LifecycleCore implements LifecycleService {
       if (input.graph.candidate !== undefined && input.graph.candidate !== false && !same) {
         if (!this.deps.startCandidate) throw new ValidationError('candidate lines are not available on this deployment', { field: 'graph.candidate' });
         // Before anything is stored: a refused candidate (limit, name taken) leaves no half-applied tune.
+        // The sample's efSearch is optimistic for the full index (a smaller graph is easier to
+        // search: `npm run bench:tune` measures 1.5–3× more ef needed at full size), so the
+        // candidate keeps the efSearch this version serves with; tune its own head once built.
         const line = await this.deps.startCandidate(
           corpus.meta.name,
-          { engine: 'hnsw', m: r.m, efConstruction: r.efConstruction, efSearch: r.ef },
+          { engine: 'hnsw', m: r.m, efConstruction: r.efConstruction, efSearch: defaultEf(corpus.meta, corpus.manifest) ?? Math.max(64, r.ef) },
           typeof input.graph.candidate === 'string' ? input.graph.candidate : undefined,
           caller,
         );
@@ -274,6 +281,11 @@ export class LifecycleCore implements LifecycleService {
 
   abortModelUpload(name: string, version: number, uploadId: string): Promise<{ aborted: true; uploadId: string }> {
     return abortUpload(this.models, name, version, uploadId);
+  }
+
+  /** The builder function's entry for `verify-artifact` messages (large artifacts, asynchronous commit). */
+  verifyModelArtifact(name: string, version: number): Promise<ModelVersion | undefined> {
+    return verifyModelArtifact(this.models, name, version);
   }
 
   commitModelVersion(name: string, version: number, sha256: string, multipart?: CompletedUpload): Promise<ModelVersion> {

@@ -95,7 +95,12 @@ export interface Evaluation {
   };
 }
 
-export type ModelVersionState = 'pending' | 'ready';
+/**
+ * pending (artifact may be uploaded) → ready (verified, immutable). Artifacts too large to hash
+ * inside an API request go pending → verifying (hashed by the builder function) → ready, or
+ * back to pending with `verification.error` when the bytes do not match.
+ */
+export type ModelVersionState = 'pending' | 'verifying' | 'ready';
 
 export interface ModelVersion {
   name: string;
@@ -112,6 +117,8 @@ export interface ModelVersion {
   createdAt: string;
   createdBy: string;
   committedAt?: string;
+  /** The last asynchronous verification: what was asked for, and why it failed when it did. */
+  verification?: { sha256: string; bytes: number; requestedAt: string; error?: string; finishedAt?: string };
 }
 
 export type ExperimentMode = 'split' | 'shadow';
@@ -228,6 +235,6 @@ export interface LifecycleStore {
   getModelVersion(name: string, version: number): Promise<ModelVersion | undefined>;
   listModelVersions(name: string): Promise<ModelVersion[]>;
   listModels(): Promise<string[]>;
-  /** pending → ready, conditional on the version still being pending. False when it was not. */
-  commitModelVersion(mv: ModelVersion): Promise<boolean>;
+  /** Replaces a version conditional on its stored state being one of `from`. False when it was not. */
+  transitionModelVersion(mv: ModelVersion, from: ModelVersionState[]): Promise<boolean>;
 }

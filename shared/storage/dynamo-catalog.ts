@@ -435,19 +435,7 @@ export class DynamoCatalog implements Catalog {
     }
     // Lines interleave in one version sequence and every builder run advances each line, so a
     // line's head is normally within the newest few items: read small pages, newest first.
-    for await (const page of queryPages(this.ddb, {
-      TableName: this.table,
-      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :idx)',
-      ExpressionAttributeValues: { ':pk': colPk(collection), ':idx': IDX_PREFIX },
-      ScanIndexForward: false,
-      ConsistentRead: true,
-      Limit: 8,
-    })) {
-      for (const raw of page) {
-        const m = toManifest(raw, collection);
-        if ((m.line ?? MAIN_LINE) === line) return m;
-      }
-    }
+    for await (const m of this.manifestsNewestFirst(collection, 8)) if ((m.line ?? MAIN_LINE) === line) return m;
     return undefined;
   }
 
@@ -528,18 +516,25 @@ export class DynamoCatalog implements Catalog {
 
   private async queryManifests(collection: string, limit?: number): Promise<Manifest[]> {
     const out: Manifest[] = [];
+    for await (const m of this.manifestsNewestFirst(collection, limit)) {
+      out.push(m);
+      if (limit !== undefined && out.length >= limit) break;
+    }
+    return out;
+  }
+
+  /** Manifests newest first, read lazily in pages of `pageSize` items (all in one page when absent). */
+  private async *manifestsNewestFirst(collection: string, pageSize?: number): AsyncIterable<Manifest> {
     for await (const page of queryPages(this.ddb, {
       TableName: this.table,
       KeyConditionExpression: 'pk = :pk AND begins_with(sk, :idx)',
       ExpressionAttributeValues: { ':pk': colPk(collection), ':idx': IDX_PREFIX },
       ScanIndexForward: false,
       ConsistentRead: true,
-      Limit: limit,
+      Limit: pageSize,
     })) {
-      for (const raw of page) out.push(toManifest(raw, collection));
-      if (limit !== undefined && out.length >= limit) return out.slice(0, limit);
+      for (const raw of page) yield toManifest(raw, collection);
     }
-    return out;
   }
 }
 

@@ -45,6 +45,7 @@ import type {
   FeedbackEvent,
   LifecycleStore,
   ModelVersion,
+  ModelVersionState,
   Pointer,
   PointerMove,
   QueryAttribution,
@@ -124,7 +125,7 @@ const evaluationSchema = z.object({
 const modelVersionSchema = z.object({
   name: z.string(),
   version: z.number().int().positive(),
-  state: z.enum(['pending', 'ready']),
+  state: z.enum(['pending', 'verifying', 'ready']),
   dimension: z.number().int().positive(),
   metric: z.enum(['cosine', 'l2', 'ip']),
   framework: z.string().optional(),
@@ -136,6 +137,9 @@ const modelVersionSchema = z.object({
   createdAt: z.string(),
   createdBy: z.string(),
   committedAt: z.string().optional(),
+  verification: z
+    .object({ sha256: z.string(), bytes: nonNegInt, requestedAt: z.string(), error: z.string().optional(), finishedAt: z.string().optional() })
+    .optional(),
 });
 const experimentSchema = z.object({
   id: z.string(),
@@ -620,15 +624,16 @@ export class DynamoLifecycleStore implements LifecycleStore {
     return this.queryRegistry('MODELS');
   }
 
-  async commitModelVersion(mv: ModelVersion): Promise<boolean> {
+  async transitionModelVersion(mv: ModelVersion, from: ModelVersionState[]): Promise<boolean> {
+    const values = Object.fromEntries(from.map((state, i) => [`:s${i}`, state]));
     try {
       await this.ddb.send(
         new PutCommand({
           TableName: this.table,
           Item: { pk: `MODEL#${mv.name}`, sk: `V#${pad(mv.version)}`, state: mv.state, doc: JSON.stringify(mv) },
-          ConditionExpression: '#state = :pending',
+          ConditionExpression: `#state IN (${Object.keys(values).join(', ')})`,
           ExpressionAttributeNames: { '#state': 'state' },
-          ExpressionAttributeValues: { ':pending': 'pending' },
+          ExpressionAttributeValues: values,
         }),
       );
       return true;

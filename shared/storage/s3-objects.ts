@@ -11,6 +11,7 @@ import {
   CreateMultipartUploadCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
+  HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
@@ -122,6 +123,18 @@ export class S3ObjectStore implements ObjectStore, DirectUploads {
       return { sha256: digest.digest('hex'), bytes, etag: res.ETag ?? '' };
     } catch (err) {
       if (awsErrorName(err) === 'NoSuchKey' || awsErrorName(err) === 'NotFound') {
+        throw new NotFoundError(`object ${JSON.stringify(key)} not found`, { field: 'key', cause: err });
+      }
+      throw err;
+    }
+  }
+
+  async head(key: string): Promise<{ bytes: number; etag: string }> {
+    try {
+      const res = await this.s3.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      return { bytes: res.ContentLength ?? 0, etag: res.ETag ?? '' };
+    } catch (err) {
+      if (awsErrorName(err) === 'NoSuchKey' || awsErrorName(err) === 'NotFound' || awsHttpStatus(err) === 404) {
         throw new NotFoundError(`object ${JSON.stringify(key)} not found`, { field: 'key', cause: err });
       }
       throw err;

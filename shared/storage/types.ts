@@ -189,6 +189,8 @@ export interface UploadedPart {
  * straight to S3, and the server-side steps around them. Implemented by S3ObjectStore.
  */
 export interface DirectUploads {
+  /** Size and ETag of an object without reading it. NotFoundError when absent. */
+  head(key: string): Promise<{ bytes: number; etag: string }>;
   /** A presigned single PUT of `key`, valid for `expiresInSeconds`. */
   presignPut(key: string, expiresInSeconds: number): Promise<string>;
   /** Starts a multipart upload of `key`; returns its upload id. */

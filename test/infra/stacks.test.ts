@@ -166,7 +166,7 @@ describe.each([
     }
   });
 
-  it('lets the api write model artifacts (and what its presigned uploads need) under models/ only; no other role touches models/', () => {
+  it('lets the api write model artifacts (and what its presigned uploads need) under models/ only; only the builder (verification) also touches models/', () => {
     const s = get();
     const stack = s.stacks.service;
     const policyOf = (role: { node: { defaultChild?: unknown } }): Statement[] =>
@@ -185,7 +185,14 @@ describe.each([
     for (const st of api) {
       if (asArray(st.Action).some((a) => ['s3:PutObject', 's3:DeleteObject', 's3:AbortMultipartUpload'].includes(a))) expect(st.Sid).toBe('ModelArtifacts');
     }
-    for (const role of [stack.compute.indexBuilder.role, stack.compute.importer.role, ...stack.compute.shardSearch.map((f) => f.role)]) {
+    // The builder verifies large artifacts asynchronously: hash, copy, delete the staging object — no multipart, nothing else.
+    const builderModels = policyOf(stack.compute.indexBuilder.role).filter((st) => JSON.stringify(st.Resource).includes('/models/'));
+    expect(builderModels).toHaveLength(1);
+    expect(builderModels[0].Sid).toBe('VerifyModelArtifacts');
+    expect(asArray(builderModels[0].Action).sort()).toEqual(['s3:DeleteObject', 's3:GetObject', 's3:PutObject']);
+    expect(asArray(builderModels[0].Resource)).toHaveLength(1);
+    expect(JSON.stringify(builderModels[0].Resource)).toContain('/models/*');
+    for (const role of [stack.compute.importer.role, ...stack.compute.shardSearch.map((f) => f.role)]) {
       expect(JSON.stringify(policyOf(role))).not.toContain('/models/');
     }
   });

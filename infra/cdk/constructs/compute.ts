@@ -5,7 +5,7 @@
  * | function      | DynamoDB                               | S3                                   | SQS / Lambda               |
  * |---------------|----------------------------------------|--------------------------------------|----------------------------|
  * | api           | read/write Catalog, Records (+bySeq)   | GetObject shards/ deletes/ imports/, ListBucket; Get/Put/Delete/AbortMultipartUpload models/ | SendMessage build + import queues; Invoke searcher slots |
- * | index-builder | read/write Catalog, Records (+bySeq)   | Get/Put/Delete shards/ deletes/, List | consume build queue        |
+ * | index-builder | read/write Catalog, Records (+bySeq)   | Get/Put/Delete shards/ deletes/, List; Get/Put/Delete models/ (artifact verification) | consume build queue        |
  * | shard-search  | —                                      | GetObject shards/ deletes/           | —                          |
  * | import        | read/write Catalog, Records (+bySeq)   | GetObject imports/, Get/Put reports/, ListBucket | consume import queue; SendMessage import + build queues |
  * | authorizer    | GetItem Catalog, keys `APIKEY#…` only  | —                                    | —                          |
@@ -198,6 +198,15 @@ export class Compute extends Construct {
         sid: 'WriteIndexObjects',
         actions: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'],
         resources: objectArns(INDEX_PREFIXES),
+      }),
+    );
+    // Asynchronous commits of large model artifacts: hash the staged object, copy it to its
+    // content-addressed key (GetObject on the source, PutObject on the target), drop the staging copy.
+    this.indexBuilder.role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'VerifyModelArtifacts',
+        actions: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'],
+        resources: objectArns([MODELS_PREFIX]),
       }),
     );
     this.indexBuilder.role.addToPolicy(
