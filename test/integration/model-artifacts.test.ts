@@ -8,7 +8,8 @@ import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConflictError, NotFoundError, ValidationError } from '../../shared/errors.js';
 import { MIN_PART_BYTES, artifactKey, type MultipartUpload, type SingleUpload } from '../../shared/lifecycle/models.js';
-import type { LifecycleCore } from '../../shared/lifecycle/service.js';
+import { LifecycleCore } from '../../shared/lifecycle/service.js';
+import { ShardCache } from '../../shared/search/shard-cache.js';
 import { lifecycleCores, startEmulatedStack, type EmulatedStack } from '../helpers/emulated-stack.js';
 import { mulberry32 } from '../helpers/random.js';
 
@@ -190,5 +191,75 @@ describe('copy guard', () => {
     const now = await stack.objects.hash('models/guard/1/artifact');
     await stack.objects.copyIfMatch('models/guard/1/artifact', 'models/guard/1/final', now.etag);
     expect(Array.from(await stack.objects.get('models/guard/1/final'))).toEqual([4, 5, 6]);
+  });
+});
+
+describe('asynchronous verification of large artifacts', () => {
+  /** A lifecycle whose commits above 100 kB hand the hashing to the builder (a queue we drain by hand). */
+  function asyncLife(): { life: LifecycleCore; queue: Array<{ name: string; version: number }> } {
+    const queue: Array<{ name: string; version: number }> = [];
+    const cache = new ShardCache({ objects: stack.objects, memoryBytes: 16 * 2 ** 20 });
+    const life = new LifecycleCore({
+      catalog: stack.catalog,
+      objects: stack.objects,
+      cache,
+      store: stack.lifecycle,
+      getCollection: async () => {
+        throw new Error('not used');
+      },
+      verifyArtifacts: { maxSyncBytes: 100_000, enqueue: async (name, version) => void queue.push({ name, version }) },
+      now: () => clock,
+    });
+    return { life, queue };
+  }
+
+  it('answers verifying, closes uploads, and the builder makes it ready; small artifacts still commit in the call', async () => {
+    const { life: alife, queue } = asyncLife();
+    const { model } = await alife.registerModelVersion('huge', spec, alice);
+    const url = (await alife.requestModelUpload('huge', model.version, {})) as SingleUpload;
+    const artifact = bytes(250_000, 7);
+    expect((await put(url.url, artifact)).status).toBe(200);
+
+    const verifying = await alife.commitModelVersion('huge', model.version, sha256(artifact).toUpperCase());
+    expect(verifying).toMatchObject({ state: 'verifying', verification: { sha256: sha256(artifact), bytes: 250_000 } });
+    expect(queue).toEqual([{ name: 'huge', version: model.version }]);
+    expect((await alife.getModelVersion('huge', model.version)).state).toBe('verifying');
+    // Nothing can change the bytes while they are being verified, and nobody can commit another hash.
+    await expect(alife.requestModelUpload('huge', model.version, {})).rejects.toThrow(/being verified/);
+    await expect(alife.commitModelVersion('huge', model.version, 'a'.repeat(64))).rejects.toBeInstanceOf(ConflictError);
+    // A retried commit (e.g. a lost message) asks again; the worker ignores the duplicate.
+    expect(await alife.commitModelVersion('huge', model.version, sha256(artifact))).toMatchObject({ state: 'verifying' });
+    expect(queue).toHaveLength(2);
+
+    const ready = await alife.verifyModelArtifact('huge', model.version);
+    expect(ready).toMatchObject({ state: 'ready', artifact: { key: `models/huge/${model.version}/${sha256(artifact)}`, bytes: 250_000 } });
+    expect(ready?.verification?.finishedAt).toBeDefined();
+    expect(await alife.verifyModelArtifact('huge', model.version)).toMatchObject({ state: 'ready' }); // duplicate message
+    expect(sha256(await stack.objects.get(ready!.artifact.key))).toBe(sha256(artifact));
+
+    const { model: small } = await alife.registerModelVersion('huge', spec, alice);
+    const tiny = bytes(5_000, 8);
+    await alife.uploadModelArtifact('huge', small.version, tiny);
+    expect(await alife.commitModelVersion('huge', small.version, sha256(tiny))).toMatchObject({ state: 'ready' });
+    expect(queue).toHaveLength(2);
+  });
+
+  it('returns a mismatching artifact to pending with the reason, then accepts a corrected upload', async () => {
+    const { life: alife, queue } = asyncLife();
+    const { model } = await alife.registerModelVersion('bad', spec, alice);
+    const url = (await alife.requestModelUpload('bad', model.version, {})) as SingleUpload;
+    const artifact = bytes(200_000, 9);
+    await put(url.url, artifact);
+    expect(await alife.commitModelVersion('bad', model.version, 'c'.repeat(64))).toMatchObject({ state: 'verifying' });
+    const failed = await alife.verifyModelArtifact('bad', model.version);
+    expect(failed).toMatchObject({ state: 'pending', verification: { sha256: 'c'.repeat(64), error: expect.stringMatching(/does not match/) } });
+    expect(queue).toHaveLength(1);
+
+    // Upload again (uploads are open again) and commit the right hash.
+    const again = (await alife.requestModelUpload('bad', model.version, {})) as SingleUpload;
+    await put(again.url, artifact);
+    expect(await alife.commitModelVersion('bad', model.version, sha256(artifact))).toMatchObject({ state: 'verifying' });
+    expect(await alife.verifyModelArtifact('bad', model.version)).toMatchObject({ state: 'ready', artifact: { sha256: sha256(artifact) } });
+    await expect(alife.commitModelVersion('bad', model.version, sha256(artifact))).resolves.toMatchObject({ state: 'ready' });
   });
 });
