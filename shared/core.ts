@@ -21,7 +21,7 @@ import type {
   VectorInput,
   VectorOutput,
 } from './service.js';
-import { MAIN_LINE, type Catalog, type CollectionMeta, type Manifest, type ObjectStore, type RecordStore } from './storage/types.js';
+import { MAIN_LINE, type Catalog, type CollectionMeta, type LinePromotion, type Manifest, type ObjectStore, type RecordStore } from './storage/types.js';
 import type { FilterNode } from './filter/ast.js';
 
 export interface CoreDeps {
@@ -258,7 +258,7 @@ export class ShoalCore implements ShoalService {
     };
   }
 
-  async listLines(collection: string): Promise<{ serving: LineView; candidates: LineView[] }> {
+  async listLines(collection: string): Promise<{ serving: LineView; candidates: LineView[]; promotions: LinePromotion[] }> {
     const { meta } = await this.resolve(collection);
     const stable = await this.deps.catalog.stableSeq(meta.name);
     const evaluated = await this.lineEvaluations(meta);
@@ -269,7 +269,7 @@ export class ShoalCore implements ShoalService {
       views.push(lineView(spec.line, spec.serving, settings, head?.generation === meta.generation ? head : undefined, stable, evaluated.get(spec.line)));
     }
     const [serving, ...candidates] = views;
-    return { serving, candidates };
+    return { serving, candidates, promotions: await this.deps.catalog.listPromotions(meta.name, 20) };
   }
 
   async getCandidate(collection: string, line: string): Promise<LineView> {
@@ -314,9 +314,11 @@ export class ShoalCore implements ShoalService {
       line,
       expectedServing: previous,
       at: new Date(now).toISOString(),
+      version: head.version,
+      forced,
       ...(caller ? { by: caller.actor } : {}),
+      ...(input.reason !== undefined ? { reason: input.reason } : {}),
     });
-    console.info(JSON.stringify({ event: 'candidate-promoted', collection, line, previous, version: head.version, forced, by: caller?.actor, reason: input.reason }));
     // Both lines keep tracking writes; the builder brings the new serving line's head up to date.
     await this.deps.wake(collection);
     const { serving } = await this.listLines(collection);

@@ -6,7 +6,7 @@
  */
 import type { FilterNode } from './filter/ast.js';
 import type { EngineName } from './engine/types.js';
-import type { Manifest } from './storage/types.js';
+import type { LinePromotion, Manifest } from './storage/types.js';
 import type { LineView } from './indexing/lines.js';
 import type { Metadata, Metric } from './types.js';
 import type { AliasTarget, Evaluation, FeedbackEvent, ModelAliasTarget, ModelVersion, PointerMove } from './lifecycle/types.js';
@@ -151,8 +151,8 @@ export interface ShoalService {
   /** Requests a build now (ignoring the batching policy), or starts a candidate line; poll versions for the result. */
   buildIndex(collection: string, request?: BuildRequest, caller?: Caller): Promise<BuildOutput>;
   listVersions(collection: string): Promise<Manifest[]>;
-  /** The serving line and the candidate lines, with their heads, lag and newest evaluation. */
-  listLines(collection: string): Promise<{ serving: LineView; candidates: LineView[] }>;
+  /** The serving line and the candidate lines (heads, lag, newest evaluation), and the last 20 promotions. */
+  listLines(collection: string): Promise<{ serving: LineView; candidates: LineView[]; promotions: LinePromotion[] }>;
   getCandidate(collection: string, line: string): Promise<LineView>;
   /** Stops building a candidate line (its versions stay readable until collected; pinned ones are kept). */
   deleteCandidate(collection: string, line: string): Promise<void>;

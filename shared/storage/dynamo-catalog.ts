@@ -3,7 +3,10 @@
  *
  *   pk=COL#<name>  sk=META              collection meta (top-level attributes; `index.line` names
  *                                       the serving index line, `candidates` the candidate lines,
- *                                       `linesRev` serialises changes to both)
+ *                                       `linesRev` serialises changes to both, `lastPromotion`
+ *                                       carries the newest switch of the serving line)
+ *   pk=COL#<name>  sk=PROMO#<rev>       promotion history (`doc`), written after the switch and
+ *                                       again from `lastPromotion` before the next line change
  *   pk=COL#<name>  sk=SEQ               seq counter + in-flight leases (see below)
  *   pk=COL#<name>  sk=IDX#<0000000042>  manifest: `doc` (S, JSON) + `version` (N); all lines share
  *                                       the version sequence, `doc.line` says which one it extends
@@ -52,11 +55,12 @@ import {
   sleep,
   queryPages,
 } from './clients.js';
-import { MAIN_LINE, type Catalog, type CollectionMeta, type LineChange, type Manifest, type SeqLease } from './types.js';
+import { MAIN_LINE, type Catalog, type CollectionMeta, type LineChange, type LinePromotion, type Manifest, type SeqLease } from './types.js';
 
 const META_SK = 'META';
 const SEQ_SK = 'SEQ';
 const IDX_PREFIX = 'IDX#';
+const PROMO_PREFIX = 'PROMO#';
 const GEN_PK = 'GEN';
 /** Expired leases removed per UpdateItem by dropExpiredLeases (keeps expressions small). */
 const DROP_BATCH = 50;
@@ -81,10 +85,23 @@ const metaItemSchema = z.object({
     .record(z.string(), z.object({ engine: engineSchema, params: paramsSchema, createdAt: z.string(), createdBy: z.string().optional() }))
     .optional(),
   linesRev: nonNegInt.optional(),
+  lastPromotion: z.lazy(() => promotionSchema).optional(),
   createdAt: z.string(),
   generation: z.number().int().positive(),
   minRecall: z.number().min(0).max(1).optional(),
   model: z.object({ name: z.string(), version: z.number().int().positive() }).optional(),
+});
+
+const promotionSchema = z.object({
+  rev: z.number().int().positive(),
+  generation: z.number().int().positive(),
+  from: z.string(),
+  to: z.string(),
+  version: nonNegInt,
+  at: z.string(),
+  by: z.string().optional(),
+  reason: z.string().optional(),
+  forced: z.boolean(),
 });
 
 const genItemSchema = z.object({ pk: z.literal(GEN_PK), sk: z.string(), gen: z.number().int().positive() });
@@ -251,14 +268,16 @@ export class DynamoCatalog implements Catalog {
     const pk = colPk(name);
     // Manifests first, META last: an interrupted delete leaves the collection visible, so it can be retried.
     const keys: Array<{ pk: string; sk: string }> = [];
-    for await (const page of queryPages(this.ddb, {
-      TableName: this.table,
-      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :idx)',
-      ExpressionAttributeValues: { ':pk': pk, ':idx': IDX_PREFIX },
-      ProjectionExpression: 'pk, sk',
-      ConsistentRead: true,
-    })) {
-      for (const raw of page) keys.push(parseItem(z.object({ pk: z.string(), sk: z.string() }), raw, 'manifest key'));
+    for (const prefix of [IDX_PREFIX, PROMO_PREFIX]) {
+      for await (const page of queryPages(this.ddb, {
+        TableName: this.table,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :idx)',
+        ExpressionAttributeValues: { ':pk': pk, ':idx': prefix },
+        ProjectionExpression: 'pk, sk',
+        ConsistentRead: true,
+      })) {
+        for (const raw of page) keys.push(parseItem(z.object({ pk: z.string(), sk: z.string() }), raw, 'manifest key'));
+      }
     }
     for (const batch of chunk(keys, 25)) {
       await batchWriteFully(
@@ -473,12 +492,29 @@ export class DynamoCatalog implements Catalog {
       index = { engine: next.engine, params: { ...next.params }, line: change.line };
     }
     const rev = item.linesRev ?? 0;
+    // The previous promotion's history item first (it may not have been written if its request
+    // died right after the switch): the history never loses a promotion that happened.
+    if (item.lastPromotion) await this.putPromotion(collection, item.lastPromotion);
+    const promotion: LinePromotion | undefined =
+      change.op === 'promote'
+        ? {
+            rev: rev + 1,
+            generation: change.generation,
+            from: serving,
+            to: change.line,
+            version: change.version,
+            at: change.at,
+            forced: change.forced,
+            ...(change.by !== undefined ? { by: change.by } : {}),
+            ...(change.reason !== undefined ? { reason: change.reason } : {}),
+          }
+        : undefined;
     try {
       await this.ddb.send(
         new UpdateCommand({
           TableName: this.table,
           Key: { pk: colPk(collection), sk: META_SK },
-          UpdateExpression: 'SET #index = :index, candidates = :candidates, linesRev = :next',
+          UpdateExpression: 'SET #index = :index, candidates = :candidates, linesRev = :next' + (promotion ? ', lastPromotion = :promotion' : ''),
           // linesRev serialises line changes: a concurrent promote/add/remove makes this one fail cleanly.
           ConditionExpression: 'generation = :g AND ' + (item.linesRev === undefined ? 'attribute_not_exists(linesRev)' : 'linesRev = :rev'),
           ExpressionAttributeNames: { '#index': 'index' },
@@ -488,6 +524,7 @@ export class DynamoCatalog implements Catalog {
             ':next': rev + 1,
             ':g': change.generation,
             ...(item.linesRev === undefined ? {} : { ':rev': rev }),
+            ...(promotion ? { ':promotion': promotion } : {}),
           },
         }),
       );
@@ -497,7 +534,37 @@ export class DynamoCatalog implements Catalog {
       }
       throw err;
     }
+    // Best effort here; the next line change (or a listing) writes it from `lastPromotion` if this fails.
+    if (promotion) await this.putPromotion(collection, promotion).catch((err: unknown) => console.warn(`[shoal] promotion history of ${collection}:`, err));
     return { ...meta, index, candidates };
+  }
+
+  async listPromotions(collection: string, limit = 50): Promise<LinePromotion[]> {
+    const res = await this.ddb.send(new GetCommand({ TableName: this.table, Key: { pk: colPk(collection), sk: META_SK }, ConsistentRead: true }));
+    if (!res.Item) throw new NotFoundError(`collection ${JSON.stringify(collection)} not found`, { field: 'name' });
+    const item = parseItem(metaItemSchema, res.Item, 'collection meta item');
+    const out: LinePromotion[] = [];
+    for await (const page of queryPages(this.ddb, {
+      TableName: this.table,
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
+      ExpressionAttributeValues: { ':pk': colPk(collection), ':p': PROMO_PREFIX },
+      ScanIndexForward: false,
+      ConsistentRead: true,
+    })) {
+      for (const raw of page) {
+        const p = parseItem(promotionSchema, (raw as { doc?: unknown }).doc, 'promotion history item');
+        // Items of an earlier generation (a deleted and re-created collection) are not this collection's.
+        if (p.generation === item.generation) out.push(p);
+      }
+      if (out.length >= limit) break;
+    }
+    const last = item.lastPromotion;
+    if (last && last.generation === item.generation && out[0]?.rev !== last.rev) out.unshift(last);
+    return out.slice(0, limit);
+  }
+
+  private async putPromotion(collection: string, p: LinePromotion): Promise<void> {
+    await this.ddb.send(new PutCommand({ TableName: this.table, Item: { pk: colPk(collection), sk: `${PROMO_PREFIX}${String(p.rev).padStart(10, '0')}`, doc: p } }));
   }
 
   async getManifest(collection: string, version: number): Promise<Manifest> {

@@ -141,6 +141,8 @@ export interface Catalog {
    * with ConflictError when the collection's serving line or generation moved meanwhile.
    */
   updateLines(collection: string, change: LineChange): Promise<CollectionMeta>;
+  /** Promotions of the collection's current generation, newest first (never one that did not happen). */
+  listPromotions(collection: string, limit?: number): Promise<LinePromotion[]>;
   getManifest(collection: string, version: number): Promise<Manifest>;
   /** Newest first. */
   listManifests(collection: string, limit?: number): Promise<Manifest[]>;
@@ -149,7 +151,22 @@ export interface Catalog {
 export type LineChange =
   | { op: 'add'; generation: number; line: string; settings: CandidateLine; maxCandidates: number }
   | { op: 'remove'; generation: number; line: string }
-  | { op: 'promote'; generation: number; line: string; expectedServing: string; at: string; by?: string };
+  | { op: 'promote'; generation: number; line: string; expectedServing: string; at: string; by?: string; version: number; forced: boolean; reason?: string };
+
+/** One switch of a collection's serving line (who, when, from, to, why), newest first in listings. */
+export interface LinePromotion {
+  /** The collection's `linesRev` after the switch (orders promotions). */
+  rev: number;
+  generation: number;
+  from: string;
+  to: string;
+  /** The promoted line's head version at the switch. */
+  version: number;
+  at: string;
+  by?: string;
+  reason?: string;
+  forced: boolean;
+}
 
 export interface RecordStore {
   /** Writes items (BatchWriteItem, retrying UnprocessedItems with backoff until all are written). */

@@ -5,6 +5,7 @@
  * and reversible, and whose lag holds back tombstone purging (so a promotion can never
  * resurrect deleted rows).
  */
+import { DeleteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ShoalCore } from '../../shared/core.js';
 import { HNSW_DEFAULTS } from '../../shared/engine/hnsw.js';
@@ -134,6 +135,18 @@ describe('candidate index lines', () => {
     expect(back).toMatchObject({ previous: line, forced: true, serving: { line: 'main', head: { version: 6, liveRows: 1646 } } });
     expect((await core.search('items', query(row(1640)))).servedBy).toEqual({ collection: 'items', version: 6 });
 
+    // Every switch is recorded: who, when, from, to, why, forced, the version served.
+    const { promotions } = await core.listLines('items');
+    expect(promotions).toEqual([
+      expect.objectContaining({ from: line, to: 'main', version: 6, forced: true, by: 'alice', reason: 'rollback drill' }),
+      expect.objectContaining({ from: 'main', to: line, version: 4, forced: false, by: 'alice', reason: 'better recall' }),
+    ]);
+    expect(promotions[0].rev).toBeGreaterThan(promotions[1].rev);
+    // A history item lost with a crashed request still shows, from the collection's lastPromotion.
+    const ddb = (stack.catalog as unknown as { ddb: DynamoDBDocumentClient }).ddb;
+    await ddb.send(new DeleteCommand({ TableName: 'catalog', Key: { pk: 'COL#items', sk: `PROMO#${String(promotions[0].rev).padStart(10, '0')}` } }));
+    expect((await core.listLines('items')).promotions).toEqual(promotions);
+
     // Deleting the candidate stops its builds; its pinned version stays servable.
     await core.deleteCandidate('items', line);
     await expect(core.deleteCandidate('items', line)).rejects.toBeInstanceOf(NotFoundError);
@@ -215,5 +228,18 @@ describe('candidate index lines', () => {
     expect(lines.candidates.map((c) => c.index.engine).sort()).toEqual(['flat', 'hnsw']);
     // Not built yet: nothing to promote.
     await expect(core.promoteCandidate('few', lines.candidates[0].line, {})).rejects.toBeInstanceOf(ConflictError);
+    expect(lines.promotions).toEqual([]);
+  });
+
+  it('forgets promotions with the collection (a re-created one starts with none)', async () => {
+    await core.createCollection({ name: 'again', dimension: 4, metric: 'l2' });
+    await core.upsert('again', [{ id: 'a', values: new Float32Array([1, 0, 0, 0]) }]);
+    await core.buildIndex('again', { index: { engine: 'flat' }, candidate: 'exact' });
+    await core.buildNow('again');
+    await core.promoteCandidate('again', 'exact', {});
+    expect((await core.listLines('again')).promotions).toHaveLength(1);
+    await core.deleteCollection('again');
+    await core.createCollection({ name: 'again', dimension: 4, metric: 'l2' });
+    expect(await core.listLines('again')).toMatchObject({ serving: { line: 'main' }, candidates: [], promotions: [] });
   });
 });

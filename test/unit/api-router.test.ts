@@ -184,10 +184,10 @@ class MemoryService implements ShoalService {
     return { line: name, serving, index: { engine: 'hnsw' }, head: null, lagSeq: 0 };
   }
 
-  async listLines(collection: string): Promise<{ serving: LineView; candidates: LineView[] }> {
+  async listLines(collection: string): Promise<{ serving: LineView; candidates: LineView[]; promotions: [] }> {
     this.enter('listLines', collection);
     this.get(collection);
-    return { serving: this.line('main', true), candidates: [] };
+    return { serving: this.line('main', true), candidates: [], promotions: [] };
   }
 
   async getCandidate(collection: string, line: string): Promise<LineView> {
