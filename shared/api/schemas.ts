@@ -582,6 +582,8 @@ export const startExperimentSchema = z
     mode: z.enum(['split', 'shadow']),
     weight: intIn(1, 99).optional(),
     overlapSample: z.number().min(0).max(1).optional(),
+    // τ² of the always-valid test: ~ the squared effect size expected (1e-3 ≈ 3 points of rate).
+    tau2: z.number().min(1e-6).max(0.25).optional(),
     guardrails: z
       .strictObject({
         maxErrorRateDelta: z.number().min(0).max(1).optional(),
@@ -593,6 +595,7 @@ export const startExperimentSchema = z
   .transform((body, ctx) => {
     if (body.mode === 'shadow' && body.weight !== undefined) return fail(ctx, 'applies to split mode only', ['weight']);
     if (body.mode === 'shadow' && body.overlapSample !== undefined) return fail(ctx, 'applies to split mode only (shadow measures every request)', ['overlapSample']);
+    if (body.mode === 'shadow' && body.tau2 !== undefined) return fail(ctx, 'applies to split mode only (shadow collects no feedback to test)', ['tau2']);
     const guardrails: { maxErrorRateDelta?: number; maxP95Ratio?: number; minSamples?: number } = {};
     for (const [k, v] of Object.entries(body.guardrails ?? {})) if (v !== undefined) guardrails[k as keyof typeof guardrails] = v;
     return {
@@ -600,6 +603,7 @@ export const startExperimentSchema = z
       mode: body.mode,
       ...(body.weight !== undefined ? { weight: body.weight } : {}),
       ...(body.overlapSample !== undefined ? { overlapSample: body.overlapSample } : {}),
+      ...(body.tau2 !== undefined ? { tau2: body.tau2 } : {}),
       guardrails,
     };
   });

@@ -68,6 +68,8 @@ export interface StartExperimentInput {
   guardrails?: Partial<Guardrails>;
   /** Split mode only (0–1, default 0.1). */
   overlapSample?: number;
+  /** Split mode only: the sequential test's mixing variance (default DEFAULT_MSPRT_TAU2; see its trade-off). */
+  tau2?: number;
 }
 
 export interface ExperimentSummary {
@@ -145,6 +147,7 @@ export function newExperiment(alias: string, champion: AliasTarget, input: Start
     challenger: input.challenger,
     guardrails: { ...DEFAULT_GUARDRAILS, ...input.guardrails },
     overlapSample: input.overlapSample ?? DEFAULT_OVERLAP_SAMPLE,
+    tau2: input.tau2 ?? DEFAULT_MSPRT_TAU2,
     state: 'running',
     createdAt: new Date(now).toISOString(),
     createdBy: by,
@@ -228,7 +231,7 @@ export async function advanceSequential(store: LifecycleStore, e: Experiment, ar
     const prev = stored[metric] ?? SEQUENTIAL_START;
     const [x1, n1] = rateCounts(arms.champion, metric);
     const [x2, n2] = rateCounts(arms.challenger, metric);
-    const next = foldLook(prev, msprtLook(x1, n1, x2, n2));
+    const next = foldLook(prev, msprtLook(x1, n1, x2, n2, e.tau2 ?? DEFAULT_MSPRT_TAU2));
     out[metric] = tightens(prev, next) ? await store.tightenSequential(e.id, metric, next) : prev;
   }
   return out;
@@ -248,12 +251,13 @@ export function experimentResults(e: Experiment, arms: Record<Arm, ArmCounters>,
   const test = (metric: FeedbackEvent, a: Proportion, b: Proportion): RateTest | null => {
     if (e.mode !== 'split') return null;
     const z = twoProportionZTest(a.successes, a.trials, b.successes, b.trials);
-    const s = sequential?.[metric] ?? foldLook(SEQUENTIAL_START, msprtLook(a.successes, a.trials, b.successes, b.trials));
+    const tau2 = e.tau2 ?? DEFAULT_MSPRT_TAU2;
+    const s = sequential?.[metric] ?? foldLook(SEQUENTIAL_START, msprtLook(a.successes, a.trials, b.successes, b.trials, tau2));
     const verdict = sequentialVerdict(s);
     return {
       difference: a.rate !== null && b.rate !== null ? b.rate - a.rate : null,
       fixedHorizon: z ? { ...z, validity: FIXED_HORIZON_VALIDITY } : null,
-      sequential: { p: s.p, ci95: [s.lo, s.hi], tau2: DEFAULT_MSPRT_TAU2, minTrials: SEQUENTIAL_MIN_TRIALS },
+      sequential: { p: s.p, ci95: [s.lo, s.hi], tau2, minTrials: SEQUENTIAL_MIN_TRIALS },
       significant: s.p <= SEQUENTIAL_ALPHA,
       verdict,
     };

@@ -137,6 +137,11 @@ export interface Experiment {
   guardrails: Guardrails;
   /** Split mode: fraction of requests on which the other arm also runs, to measure overlap@k. */
   overlapSample: number;
+  /**
+   * Mixing variance of the sequential test, fixed at start (absent on experiments started before
+   * it was settable = DEFAULT_MSPRT_TAU2): changing it mid-run would void the running minimum.
+   */
+  tau2?: number;
   state: ExperimentState;
   createdAt: string;
   createdBy: string;

@@ -150,6 +150,7 @@ const experimentSchema = z.object({
   challenger: z.object({ collection: z.string(), version: nonNegInt.optional() }),
   guardrails: z.object({ maxErrorRateDelta: z.number(), maxP95Ratio: z.number(), minSamples: nonNegInt }),
   overlapSample: z.number().min(0).max(1),
+  tau2: z.number().positive().optional(),
   state: z.enum(['running', 'promoted', 'aborted']),
   createdAt: z.string(),
   createdBy: z.string(),

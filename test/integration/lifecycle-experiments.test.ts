@@ -284,4 +284,26 @@ describe('experiments: guardrails and sequential tests end to end', () => {
     expect(second.tests.click!.verdict).toBe('challenger');
     await life.abortExperiment('seq', {}, alice);
   }, 60_000);
+
+  it('uses the τ² fixed at start for every look', async () => {
+    await twoCollections('ta', 'tb');
+    await life.putAlias('tau', { collection: 'ta' }, alice);
+    const e = await life.startExperiment('tau', { challenger: { collection: 'tb' }, mode: 'split', weight: 50, overlapSample: 0, tau2: 0.01, guardrails: { maxP95Ratio: 1000 } }, alice);
+    expect(e.experiment).toMatchObject({ tau2: 0.01 });
+    const keys = Array.from({ length: 200 }, (_, i) => `t${i}`);
+    const challengerKeys = keys.filter((k) => chooseArm(e.experiment.id, k, 50) === 'challenger');
+    const championKeys = keys.filter((k) => chooseArm(e.experiment.id, k, 50) === 'champion');
+    // 35 requests per arm; 15 vs 3 clicks (under 20 per arm: no feedback checkpoint, so the one read is the only look).
+    for (let i = 0; i < 35; i++) {
+      for (const [key, click] of [[challengerKeys[i], i < 15], [championKeys[i], i < 3]] as const) {
+        const out = await core.search('tau', query(qv(1), { stickyKey: key, consistency: 'eventual' }));
+        if (click) await life.feedback({ queryId: out.queryId!, id: 'item-0', event: 'click' });
+      }
+    }
+    const seq = (await life.getExperiment('tau')).tests.click!.sequential;
+    expect(seq.tau2).toBe(0.01);
+    expect(seq.p).toBeCloseTo(msprtLook(3, 35, 15, 35, 0.01)!.p, 10);
+    expect(Math.abs(seq.p - msprtLook(3, 35, 15, 35)!.p)).toBeGreaterThan(1e-4);
+    await life.abortExperiment('tau', {}, alice);
+  }, 60_000);
 });

@@ -9,6 +9,9 @@ import {
   parseBody,
   parseCollectionName,
   searchSchema,
+  startExperimentSchema,
+  tuneSchema,
+  buildRequestSchema,
   upsertSchema,
 } from '../../shared/api/schemas.js';
 import type { z } from 'zod';
@@ -288,5 +291,31 @@ describe('collection names from paths', () => {
   it('validates like the body', () => {
     expect(parseCollectionName('abc')).toBe('abc');
     expect(() => parseCollectionName('a/b')).toThrow(ValidationError);
+  });
+});
+
+describe('lifecycle bodies', () => {
+  it('experiments: tau2 is a split-mode setting within bounds', () => {
+    const split = parseBody(startExperimentSchema, { challenger: { collection: 'b' }, mode: 'split', tau2: 0.004 });
+    expect(split).toMatchObject({ mode: 'split', tau2: 0.004 });
+    expect(parseBody(startExperimentSchema, { challenger: { collection: 'b' }, mode: 'split' })).not.toHaveProperty('tau2');
+    invalid(startExperimentSchema, { challenger: { collection: 'b' }, mode: 'shadow', tau2: 0.004 }, 'tau2', /split mode only/);
+    invalid(startExperimentSchema, { challenger: { collection: 'b' }, mode: 'split', tau2: 0 }, 'tau2');
+    invalid(startExperimentSchema, { challenger: { collection: 'b' }, mode: 'split', tau2: 1 }, 'tau2');
+  });
+
+  it('tune: graph sweep options', () => {
+    expect(parseBody(tuneSchema, { targetRecall: 0.9 })).toEqual({ targetRecall: 0.9, k: 10 });
+    expect(parseBody(tuneSchema, { targetRecall: 0.9, graph: { sample: 500, candidate: 'wide' } })).toMatchObject({ graph: { sample: 500, candidate: 'wide' } });
+    invalid(tuneSchema, { targetRecall: 0.9, graph: { sample: 10 } }, 'graph.sample');
+    invalid(tuneSchema, { targetRecall: 0.9, graph: { m: 16 } }, 'graph.m');
+  });
+
+  it('index builds: optional body, candidate settings validated like a collection\'s', () => {
+    expect(parseBody(buildRequestSchema, {})).toEqual({});
+    expect(parseBody(buildRequestSchema, { index: { m: 32, efConstruction: 400 }, candidate: 'wide' })).toEqual({ index: { m: 32, efConstruction: 400 }, candidate: 'wide' });
+    invalid(buildRequestSchema, { index: { engine: 'flat', efConstruction: 100 } }, 'index.efConstruction', /hnsw/);
+    invalid(buildRequestSchema, { index: { m: 1000 } }, 'index.m');
+    invalid(buildRequestSchema, { params: {} }, 'params');
   });
 });
