@@ -25,7 +25,7 @@ import {
 } from '../../shared/lifecycle/experiment-stats.js';
 import { experimentResults } from '../../shared/lifecycle/experiments.js';
 import type { ArmCounters, Experiment } from '../../shared/lifecycle/types.js';
-import { mulberry32 } from '../helpers/random.js';
+import { simulateAb } from '../helpers/ab-sim.js';
 
 describe('Wilson score interval', () => {
   it('matches known values', () => {
@@ -189,48 +189,12 @@ describe('mSPRT (always-valid sequential test of two proportions)', () => {
     expect(sequentialVerdict(SEQUENTIAL_START)).toBe('inconclusive');
   });
 
-  /**
-   * A seeded A/B simulation: requests arrive one at a time, each goes to the challenger
-   * with probability `weight` and converts with its arm's rate; every `every` requests the
-   * analyst peeks at both tests and would stop at the first p < 0.05.
-   */
-  function simulate(o: { seed: number; runs: number; pA: number; pB: number; weight: number; every: number; total: number }) {
-    const rng = mulberry32(o.seed);
-    let naive = 0;
-    let sequential = 0;
-    let once = 0;
-    let covered = 0;
-    for (let r = 0; r < o.runs; r++) {
-      let xa = 0, na = 0, xb = 0, nb = 0;
-      let naiveStopped = false;
-      let s = SEQUENTIAL_START;
-      for (let i = 1; i <= o.total; i++) {
-        if (rng() < o.weight) {
-          nb++;
-          if (rng() < o.pB) xb++;
-        } else {
-          na++;
-          if (rng() < o.pA) xa++;
-        }
-        if (i % o.every === 0) {
-          const z = twoProportionZTest(xa, na, xb, nb);
-          if (z && z.p < 0.05) naiveStopped = true;
-          s = foldLook(s, msprtLook(xa, na, xb, nb));
-        }
-      }
-      const z = twoProportionZTest(xa, na, xb, nb);
-      if (z && z.p < 0.05) once++;
-      if (naiveStopped) naive++;
-      if (s.p <= 0.05) sequential++;
-      if (s.lo <= o.pB - o.pA && o.pB - o.pA <= s.hi) covered++;
-    }
-    return { naive: naive / o.runs, sequential: sequential / o.runs, once: once / o.runs, coverage: covered / o.runs };
-  }
+  const simulate = simulateAb;
 
   it('under H0, peeking inflates the z-test false-positive rate; the sequential test stays ≤ 5 %', () => {
     // 1000 runs: the binomial standard error of a 5 % rate is 0.7 points.
     const h0 = simulate({ seed: 20170601, runs: 1000, pA: 0.1, pB: 0.1, weight: 0.5, every: 50, total: 3000 });
-    // Seeded result: naive peeking 0.306, sequential 0.000, one look at 3000: 0.055.
+    // The seeded figures: `npm run bench:sequential`.
     expect(h0.naive).toBeGreaterThan(0.15);
     expect(h0.sequential).toBeLessThanOrEqual(0.05 + 0.02);
     // The z-test itself is calibrated when read once, at the planned sample size.
@@ -239,15 +203,14 @@ describe('mSPRT (always-valid sequential test of two proportions)', () => {
     expect(h0.coverage).toBeGreaterThanOrEqual(0.95 - 0.02);
     // Rare events and an uneven split (the Gaussian approximation's worst case here).
     const rare = simulate({ seed: 7, runs: 600, pA: 0.02, pB: 0.02, weight: 0.2, every: 50, total: 5000 });
-    // Seeded result: naive peeking 0.338, sequential 0.017.
     expect(rare.naive).toBeGreaterThan(0.15);
     expect(rare.sequential).toBeLessThanOrEqual(0.05 + 0.02);
   });
 
   it('detects a real effect (power) and its interval covers the true difference', () => {
     const h1 = simulate({ seed: 42, runs: 500, pA: 0.1, pB: 0.15, weight: 0.5, every: 50, total: 5000 });
-    // Seeded result: power 0.976 (a fixed-horizon test read once at 5000: 1.0 — the price of
-    // being allowed to look at any time is needing somewhat more data).
+    // (A fixed-horizon test read once at 5000 has more power: the price of being allowed to
+    // look at any time is needing somewhat more data.)
     expect(h1.sequential).toBeGreaterThan(0.8);
     expect(h1.coverage).toBeGreaterThanOrEqual(0.95 - 0.02);
   });
