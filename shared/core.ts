@@ -48,6 +48,7 @@ export interface CoreDeps {
 export interface ResolvedTarget {
   meta: CollectionMeta;
   version?: number;
+  line?: string;
   alias?: Alias;
 }
 
@@ -116,7 +117,7 @@ export class ShoalCore implements ShoalService {
     const alias = (await this.deps.lifecycle.getPointer('alias', name)) as Alias | undefined;
     if (!alias) throw new NotFoundError(`collection or alias ${JSON.stringify(name)} not found`, { field: 'name' });
     const meta = await this.deps.catalog.getCollection(alias.target.collection);
-    return { meta, version: alias.target.version, alias };
+    return { meta, version: alias.target.version, line: alias.target.line, alias };
   }
 
   async getCollection(name: string): Promise<CollectionInfo> {
@@ -194,9 +195,9 @@ export class ShoalCore implements ShoalService {
   }
 
   async search(collection: string, input: SearchInput): Promise<SearchOutput> {
-    const { meta, version, alias } = await this.resolve(collection);
+    const { meta, version, line, alias } = await this.resolve(collection);
     const lifecycle = this.deps.lifecycle;
-    if (!alias || !lifecycle) return search(this.deps, meta, input, { version, alias: alias?.name });
+    if (!alias || !lifecycle) return search(this.deps, meta, input, { version, line, alias: alias?.name });
     // Through an alias: a running experiment may route to (or mirror on) the challenger.
     return searchThroughAlias(
       {
@@ -205,7 +206,7 @@ export class ShoalCore implements ShoalService {
         random: this.deps.experimentRandom,
         prepare: async (target) => {
           const m = target.collection === meta.name ? meta : await this.deps.catalog.getCollection(target.collection);
-          return (q) => search(this.deps, m, q, { version: target.version, alias: alias.name });
+          return (q) => search(this.deps, m, q, { version: target.version, line: target.line, alias: alias.name });
         },
       },
       alias.name,

@@ -194,6 +194,8 @@ export interface Caller {
 export interface PutAliasInput {
   collection: string;
   version?: number;
+  /** Follow this index line (e.g. a candidate) instead of the serving line; exclusive with `version`. */
+  line?: string;
   /** The revision the caller last saw; a different current revision is a 409 CONFLICT. 0 = must not exist. */
   expectedRevision?: number;
   reason?: string;
@@ -206,6 +208,8 @@ export interface AliasView {
   collection: string;
   /** Pinned index version, or null for "latest". */
   version: number | null;
+  /** The index line followed, when not the collection's serving line. */
+  line?: string;
   revision: number;
   createdAt: string;
   updatedAt: string;

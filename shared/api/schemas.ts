@@ -11,6 +11,7 @@ import { z } from 'zod';
 import { ValidationError } from '../errors.js';
 import type { FilterNode } from '../filter/ast.js';
 import { parseFilter } from '../filter/index.js';
+import { LINE_NAME } from '../indexing/lines.js';
 import type { CreateCollectionInput, IndexSpec, SearchInput, VectorInput } from '../service.js';
 import type { JsonValue, Metadata } from '../types.js';
 
@@ -422,6 +423,8 @@ export const createImportSchema = z.strictObject({
 
 const nameRule = z.string().regex(LIMITS.collectionName, { error: `must match ${LIMITS.collectionName.source}` });
 const versionNumber = intIn(1, 9_999_999_999);
+/** An index line name (`main`, or a candidate's). */
+const lineRule = z.string().regex(LINE_NAME, { error: `must match ${LINE_NAME.source}` });
 const reasonSchema = z.string().max(1000);
 const modelRef = z.strictObject({ name: nameRule, version: versionNumber });
 
@@ -442,9 +445,12 @@ export function parseVersion(value: string, field = 'version'): number {
 export const putAliasSchema = z.strictObject({
   collection: nameRule,
   version: versionNumber.optional(),
+  line: lineRule.optional(),
   expectedRevision: intIn(0, Number.MAX_SAFE_INTEGER).optional(),
   reason: reasonSchema.optional(),
   force: z.boolean().optional(),
+}).superRefine((b, ctx) => {
+  if (b.version !== undefined && b.line !== undefined) ctx.addIssue({ code: 'custom', message: 'pins a version or follows a line, not both', path: ['line'] });
 });
 
 /** `POST /v1/aliases/{alias}/rollback` (body optional). */
@@ -573,7 +579,12 @@ export const putModelAliasSchema = z.strictObject({
   reason: reasonSchema.optional(),
 });
 
-const aliasTargetSchema = z.strictObject({ collection: nameRule, version: versionNumber.optional() });
+const aliasTargetSchema = z
+  .strictObject({ collection: nameRule, version: versionNumber.optional(), line: lineRule.optional() })
+  .transform((t, ctx) => {
+    if (t.version !== undefined && t.line !== undefined) return fail(ctx, 'pins a version or follows a line, not both', ['line']);
+    return { collection: t.collection, ...(t.version !== undefined ? { version: t.version } : {}), ...(t.line !== undefined ? { line: t.line } : {}) };
+  });
 
 /** `POST /v1/aliases/{alias}/experiment`. */
 export const startExperimentSchema = z
@@ -599,7 +610,7 @@ export const startExperimentSchema = z
     const guardrails: { maxErrorRateDelta?: number; maxP95Ratio?: number; minSamples?: number } = {};
     for (const [k, v] of Object.entries(body.guardrails ?? {})) if (v !== undefined) guardrails[k as keyof typeof guardrails] = v;
     return {
-      challenger: body.challenger.version !== undefined ? { collection: body.challenger.collection, version: body.challenger.version } : { collection: body.challenger.collection },
+      challenger: body.challenger,
       mode: body.mode,
       ...(body.weight !== undefined ? { weight: body.weight } : {}),
       ...(body.overlapSample !== undefined ? { overlapSample: body.overlapSample } : {}),

@@ -14,7 +14,7 @@ import type { IndexSpec } from '../service.js';
 import { MAIN_LINE, type CollectionMeta, type IndexSettings, type Manifest } from '../storage/types.js';
 
 /** Line names: short, URL-safe, distinct from version numbers. */
-const LINE_NAME = /^[a-z][a-z0-9-]{0,39}$/;
+export const LINE_NAME = /^[a-z][a-z0-9-]{0,39}$/;
 
 export function parseLineName(value: string, field = 'candidate'): string {
   if (!LINE_NAME.test(value)) {

@@ -22,6 +22,7 @@ export function aliasView(a: Alias): AliasView {
     name: a.name,
     collection: a.target.collection,
     version: a.target.version ?? null,
+    ...(a.target.line !== undefined ? { line: a.target.line } : {}),
     revision: a.revision,
     createdAt: a.createdAt,
     updatedAt: a.updatedAt,
@@ -119,7 +120,8 @@ export async function checkAliasTarget(catalog: Catalog, store: LifecycleStore, 
     if (err instanceof NotFoundError) throw new NotFoundError(`collection ${JSON.stringify(target.collection)} not found`, { field: 'collection' });
     throw err;
   });
-  const manifest = target.version !== undefined ? await manifestFor(catalog, meta, target.version) : await currentManifest(catalog, meta);
+  const manifest =
+    target.version !== undefined || target.line !== undefined ? await manifestFor(catalog, meta, target.version, target.line) : await currentManifest(catalog, meta);
   if (meta.minRecall === undefined) return { forced: false };
   const version = manifest?.version ?? 0;
   const ev = version > 0 ? await store.getEvaluation(meta.name, version) : undefined;

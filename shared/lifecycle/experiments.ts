@@ -135,7 +135,7 @@ export function summary(e: Experiment): ExperimentSummary {
 }
 
 export function newExperiment(alias: string, champion: AliasTarget, input: StartExperimentInput, by: string, now: number): Experiment {
-  if (input.challenger.collection === champion.collection && input.challenger.version === champion.version) {
+  if (input.challenger.collection === champion.collection && input.challenger.version === champion.version && input.challenger.line === champion.line) {
     throw new ValidationError('the challenger is the alias\'s current target (the champion)', { field: 'challenger' });
   }
   return {

@@ -106,7 +106,11 @@ export class LifecycleCore implements LifecycleService {
       throw err;
     });
     if (clash) throw new ConflictError(`${JSON.stringify(name)} is a collection; collections and aliases share one namespace`, { field: 'name' });
-    const target: AliasTarget = input.version !== undefined ? { collection: input.collection, version: input.version } : { collection: input.collection };
+    const target: AliasTarget = {
+      collection: input.collection,
+      ...(input.version !== undefined ? { version: input.version } : {}),
+      ...(input.line !== undefined ? { line: input.line } : {}),
+    };
     const { forced } = await checkAliasTarget(this.deps.catalog, this.deps.store, target, input.force === true);
     const { pointer, created } = await movePointer(this.pointers, ALIAS, name, target, {
       expectedRevision: input.expectedRevision,
@@ -371,7 +375,7 @@ export class LifecycleCore implements LifecycleService {
         { field: 'challenger.collection' },
       );
     }
-    if (input.challenger.version !== undefined) await checkAliasTarget(this.deps.catalog, this.deps.store, input.challenger, true);
+    if (input.challenger.version !== undefined || input.challenger.line !== undefined) await checkAliasTarget(this.deps.catalog, this.deps.store, input.challenger, true);
     const e = newExperiment(name, a.target, input, caller.actor, (this.deps.now ?? Date.now)());
     if (!(await this.deps.store.startExperiment(e))) {
       const now = await runningExperiment(this.deps.store, name);

@@ -9,8 +9,13 @@ import type { Arm, Guardrails, SequentialState } from './experiment-stats.js';
 /** Where an alias points: a collection, optionally pinned to one index version. */
 export interface AliasTarget {
   collection: string;
-  /** Pinned index version; absent = the collection's latest version on every request. */
+  /** Pinned index version (a snapshot); absent = the collection's latest version on every request. */
   version?: number;
+  /**
+   * Follow an index line of the collection instead of its serving line: that line's newest
+   * version on every request (a candidate that keeps tracking writes). Exclusive with `version`.
+   */
+  line?: string;
 }
 
 /** Where a model alias points. */

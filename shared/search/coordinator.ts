@@ -87,7 +87,14 @@ function tailCandidates(meta: CollectionMeta, packed: PackedTail, input: SearchI
  * The manifest a search reads: the pinned `version` when an alias pins one (it must belong
  * to this generation of the collection), else the latest.
  */
-export async function manifestFor(catalog: Catalog, meta: CollectionMeta, version?: number): Promise<Manifest | undefined> {
+export async function manifestFor(catalog: Catalog, meta: CollectionMeta, version?: number, line?: string): Promise<Manifest | undefined> {
+  if (line !== undefined && line !== (meta.index.line ?? MAIN_LINE)) {
+    if (!meta.candidates?.[line]) {
+      throw new NotFoundError(`index line ${JSON.stringify(line)} of ${JSON.stringify(meta.name)} not found (deleted, or never created)`, { field: 'line' });
+    }
+    const head = await catalog.latestManifest(meta.name, line);
+    return head && head.generation === meta.generation ? head : undefined;
+  }
   if (version === undefined) return currentManifest(catalog, meta);
   if (version === 0) return undefined;
   const m = await catalog.getManifest(meta.name, version);
@@ -100,6 +107,8 @@ export async function manifestFor(catalog: Catalog, meta: CollectionMeta, versio
 export interface SearchTarget {
   /** Pinned index version (an alias's); undefined = latest. */
   version?: number;
+  /** An index line to follow instead of the serving one (an alias's); its newest version, tracking writes. */
+  line?: string;
   /** The alias the request came through, reported in `servedBy`. */
   alias?: string;
 }
@@ -112,7 +121,7 @@ export async function search(deps: SearchDeps, meta: CollectionMeta, input: Sear
       });
     }
   });
-  const manifest = await manifestFor(deps.catalog, meta, target.version);
+  const manifest = await manifestFor(deps.catalog, meta, target.version, target.line);
   const watermark = manifest?.watermark ?? 0;
   // Strong reads see every acknowledged write: the shards plus everything after the watermark.
   // A pinned version is a snapshot: it never adds later writes (the builder purges tombstones

@@ -56,7 +56,7 @@ import { awsErrorName, chunk, queryPages } from './clients.js';
 const nonNegInt = z.number().int().nonnegative();
 const targetSchema = z.union([
   z.object({ model: z.string(), version: nonNegInt }),
-  z.object({ collection: z.string(), version: nonNegInt.optional() }),
+  z.object({ collection: z.string(), version: nonNegInt.optional(), line: z.string().optional() }),
 ]);
 const moveSchema = z.object({
   revision: z.number().int().positive(),
@@ -146,8 +146,8 @@ const experimentSchema = z.object({
   alias: z.string(),
   mode: z.enum(['split', 'shadow']),
   weight: z.number().min(0).max(100),
-  champion: z.object({ collection: z.string(), version: nonNegInt.optional() }),
-  challenger: z.object({ collection: z.string(), version: nonNegInt.optional() }),
+  champion: z.object({ collection: z.string(), version: nonNegInt.optional(), line: z.string().optional() }),
+  challenger: z.object({ collection: z.string(), version: nonNegInt.optional(), line: z.string().optional() }),
   guardrails: z.object({ maxErrorRateDelta: z.number(), maxP95Ratio: z.number(), minSamples: nonNegInt }),
   overlapSample: z.number().min(0).max(1),
   tau2: z.number().positive().optional(),

@@ -231,6 +231,45 @@ describe('candidate index lines', () => {
     expect(lines.promotions).toEqual([]);
   });
 
+  it('an alias can follow a candidate line (tracking writes), and an experiment can challenge with it', async () => {
+    await core.createCollection({ name: 'fol', dimension: 4, metric: 'l2' });
+    const unit = (i: number) => new Float32Array([i, 0, 0, 0]);
+    await core.upsert('fol', Array.from({ length: 20 }, (_, i) => ({ id: `f${i}`, values: unit(i) })));
+    await core.buildNow('fol');
+    await core.buildIndex('fol', { index: { engine: 'flat' }, candidate: 'exact' });
+    const built = await core.buildNow('fol');
+    const head = built.candidates![0].version;
+
+    const { alias } = await life.putAlias('fol-next', { collection: 'fol', line: 'exact' }, alice);
+    expect(alias).toMatchObject({ collection: 'fol', version: null, line: 'exact' });
+    expect((await core.search('fol-next', query(unit(3)))).servedBy).toEqual({ collection: 'fol', version: head, line: 'exact', alias: 'fol-next' });
+    // Unlike a pinned version, a followed line tracks writes: strong reads at once, its next version after a build.
+    await core.upsert('fol', [{ id: 'new', values: unit(100) }]);
+    expect((await core.search('fol-next', query(unit(100), { consistency: 'strong' }))).results[0][0].id).toBe('new');
+    const next = (await core.buildNow('fol')).candidates![0].version;
+    expect(next).toBeGreaterThan(head);
+    const eventual = await core.search('fol-next', query(unit(100)));
+    expect(eventual.servedBy.version).toBe(next);
+    expect(eventual.results[0][0].id).toBe('new');
+
+    // Champion: the serving line; challenger: the candidate line.
+    await life.putAlias('fol-live', { collection: 'fol' }, alice);
+    await expect(life.startExperiment('fol-live', { challenger: { collection: 'fol', line: 'nope' }, mode: 'split' }, alice)).rejects.toMatchObject({ field: 'line' });
+    const e = await life.startExperiment('fol-live', { challenger: { collection: 'fol', line: 'exact' }, mode: 'split', weight: 50, guardrails: { maxP95Ratio: 1000 } }, alice);
+    const arms = new Set<string>();
+    for (let i = 0; i < 30; i++) {
+      const out = await core.search('fol-live', query(unit(5), { stickyKey: `u${i}` }));
+      arms.add(`${out.servedBy.arm}:${out.servedBy.line ?? 'main'}`);
+    }
+    expect([...arms].sort()).toEqual(['challenger:exact', 'champion:main']);
+    await life.abortExperiment('fol-live', {}, alice);
+    expect(e.experiment.challenger).toEqual({ collection: 'fol', line: 'exact' });
+
+    // A deleted line is gone for its followers too (404 naming the line), not silently the serving one.
+    await core.deleteCandidate('fol', 'exact');
+    await expect(core.search('fol-next', query(unit(3)))).rejects.toMatchObject({ code: 'NOT_FOUND', field: 'line' });
+  });
+
   it('forgets promotions with the collection (a re-created one starts with none)', async () => {
     await core.createCollection({ name: 'again', dimension: 4, metric: 'l2' });
     await core.upsert('again', [{ id: 'a', values: new Float32Array([1, 0, 0, 0]) }]);

@@ -10,6 +10,7 @@ import {
   parseCollectionName,
   searchSchema,
   startExperimentSchema,
+  putAliasSchema,
   tuneSchema,
   buildRequestSchema,
   upsertSchema,
@@ -302,6 +303,14 @@ describe('lifecycle bodies', () => {
     invalid(startExperimentSchema, { challenger: { collection: 'b' }, mode: 'shadow', tau2: 0.004 }, 'tau2', /split mode only/);
     invalid(startExperimentSchema, { challenger: { collection: 'b' }, mode: 'split', tau2: 0 }, 'tau2');
     invalid(startExperimentSchema, { challenger: { collection: 'b' }, mode: 'split', tau2: 1 }, 'tau2');
+  });
+
+  it('alias targets: a pinned version or a followed line, not both', () => {
+    expect(parseBody(putAliasSchema, { collection: 'items', line: 'cand-1a2b3c4d' })).toEqual({ collection: 'items', line: 'cand-1a2b3c4d' });
+    invalid(putAliasSchema, { collection: 'items', version: 3, line: 'wide' }, 'line', /not both/);
+    invalid(putAliasSchema, { collection: 'items', line: 'Wide!' }, 'line');
+    expect(parseBody(startExperimentSchema, { challenger: { collection: 'items', line: 'wide' }, mode: 'shadow' })).toMatchObject({ challenger: { collection: 'items', line: 'wide' } });
+    invalid(startExperimentSchema, { challenger: { collection: 'items', version: 2, line: 'wide' }, mode: 'shadow' }, 'challenger.line', /not both/);
   });
 
   it('tune: graph sweep options', () => {
