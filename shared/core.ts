@@ -1,4 +1,5 @@
-import { ConflictError, ModelMismatchError, NotFoundError, QualityGateError, ValidationError } from './errors.js';
+import { ConflictError, ModelMismatchError, NotFoundError, ValidationError } from './errors.js';
+import { qualityGate } from './lifecycle/aliases.js';
 import type { Alias, Evaluation, LifecycleStore } from './lifecycle/types.js';
 import { searchThroughAlias } from './lifecycle/experiments.js';
 import { BUILD_POLICY, buildIndex, collectGarbage, linesOf, type BuildResult } from './indexing/builder.js';
@@ -292,21 +293,20 @@ export class ShoalCore implements ShoalService {
     if (!head || head.generation !== meta.generation) {
       throw new ConflictError(`candidate ${JSON.stringify(line)} has not been built yet; poll GET .../candidates/${line} until it has a head`, { field: 'candidate' });
     }
-    let forced = false;
-    if (meta.minRecall !== undefined) {
-      const ev = (await this.lineEvaluations(meta)).get(line);
-      if (!ev || ev.recall < meta.minRecall) {
-        if (!input.force) {
-          throw new QualityGateError(
-            ev
-              ? `candidate ${JSON.stringify(line)} has recall@${ev.k} ${ev.recall.toFixed(4)} (version ${ev.version}), below the collection's minRecall ${meta.minRecall} (send force: true to override)`
-              : `candidate ${JSON.stringify(line)} has not been evaluated; the collection requires minRecall ${meta.minRecall} (evaluate version ${head.version}, or send force: true)`,
-            { field: 'candidate', details: { collection, candidate: line, version: ev?.version ?? head.version, minRecall: meta.minRecall, recall: ev?.recall ?? null, k: ev?.k ?? null, evaluated: ev !== undefined } },
-          );
-        }
-        forced = true;
-      }
-    }
+    // The gate reads the line's newest evaluated version (a candidate's head moves with every build).
+    const { forced } =
+      meta.minRecall === undefined
+        ? { forced: false }
+        : qualityGate({
+            subject: `candidate ${JSON.stringify(line)}`,
+            field: 'candidate',
+            collection,
+            version: head.version,
+            minRecall: meta.minRecall,
+            evaluation: (await this.lineEvaluations(meta)).get(line),
+            force: input.force === true,
+            extra: { candidate: line },
+          });
     const previous = servingLine(meta);
     const now = (this.deps.now ?? Date.now)();
     await this.deps.catalog.updateLines(collection, {

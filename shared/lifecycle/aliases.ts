@@ -126,20 +126,40 @@ export async function checkAliasTarget(catalog: Catalog, store: LifecycleStore, 
   const version = manifest?.version ?? 0;
   const ev = version > 0 ? await store.getEvaluation(meta.name, version) : undefined;
   const evaluation = ev && ev.generation === meta.generation ? ev : undefined;
-  if (evaluation && evaluation.recall >= meta.minRecall) return { forced: false };
-  if (force) return { forced: true };
+  return qualityGate({ subject: `version ${version} of ${JSON.stringify(meta.name)}`, field: 'collection', collection: meta.name, version, minRecall: meta.minRecall, evaluation, force });
+}
+
+/**
+ * The quality-gate decision, shared by alias moves and candidate promotions: passes when the
+ * evaluation reaches `minRecall`, is overridden by `force` (reported as forced), else throws
+ * QualityGateError with the numbers.
+ */
+export function qualityGate(g: {
+  subject: string;
+  field: string;
+  collection: string;
+  version: number;
+  minRecall: number;
+  evaluation?: { recall: number; k: number; version?: number };
+  force: boolean;
+  extra?: Record<string, unknown>;
+}): { forced: boolean } {
+  const { evaluation: ev } = g;
+  if (ev && ev.recall >= g.minRecall) return { forced: false };
+  if (g.force) return { forced: true };
   const details = {
-    collection: meta.name,
-    version,
-    minRecall: meta.minRecall,
-    recall: evaluation?.recall ?? null,
-    k: evaluation?.k ?? null,
-    evaluated: evaluation !== undefined,
+    collection: g.collection,
+    ...g.extra,
+    version: ev?.version ?? g.version,
+    minRecall: g.minRecall,
+    recall: ev?.recall ?? null,
+    k: ev?.k ?? null,
+    evaluated: ev !== undefined,
   };
   throw new QualityGateError(
-    evaluation
-      ? `version ${version} of ${JSON.stringify(meta.name)} has recall@${evaluation.k} ${evaluation.recall.toFixed(4)}, below the collection's minRecall ${meta.minRecall} (send force: true to override)`
-      : `version ${version} of ${JSON.stringify(meta.name)} has not been evaluated; the collection requires minRecall ${meta.minRecall} (evaluate it, or send force: true)`,
-    { field: 'collection', details },
+    ev
+      ? `${g.subject} has recall@${ev.k} ${ev.recall.toFixed(4)}, below the collection's minRecall ${g.minRecall} (send force: true to override)`
+      : `${g.subject} has not been evaluated; the collection requires minRecall ${g.minRecall} (evaluate version ${g.version}, or send force: true)`,
+    { field: g.field, details },
   );
 }
