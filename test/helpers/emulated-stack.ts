@@ -9,6 +9,7 @@ import path from 'node:path';
 import { parseConfig } from '../../shared/config.js';
 import { ShoalCore } from '../../shared/core.js';
 import { LifecycleCore } from '../../shared/lifecycle/service.js';
+import type { SearchInput } from '../../shared/service.js';
 import { ShardCache } from '../../shared/search/shard-cache.js';
 import { TailCache } from '../../shared/search/tail-cache.js';
 import { makeAwsClients } from '../../shared/storage/clients.js';
@@ -18,6 +19,11 @@ import { DynamoRecordStore } from '../../shared/storage/dynamo-records.js';
 import { S3ObjectStore } from '../../shared/storage/s3-objects.js';
 import { ensureBucket, ensureTables } from '../../shared/storage/tables.js';
 import { startEmulators, type Emulators } from '../../infra/local/emulators.js';
+
+/** A one-query SearchInput: k 3, strong reads, no metadata or values unless `extra` says so. */
+export function searchInput(v: Float32Array, extra: Partial<SearchInput> = {}): SearchInput {
+  return { queries: [v], k: 3, consistency: 'strong', includeMetadata: false, includeValues: false, ...extra };
+}
 
 export interface EmulatedStack {
   emulators: Emulators;

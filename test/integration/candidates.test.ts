@@ -16,7 +16,7 @@ import { LifecycleCore } from '../../shared/lifecycle/service.js';
 import { ShardCache } from '../../shared/search/shard-cache.js';
 import type { SearchInput, VectorInput } from '../../shared/service.js';
 import type { Catalog, Manifest } from '../../shared/storage/types.js';
-import { lifecycleCores, startEmulatedStack, type EmulatedStack } from '../helpers/emulated-stack.js';
+import { lifecycleCores, searchInput, startEmulatedStack, type EmulatedStack } from '../helpers/emulated-stack.js';
 
 let stack: EmulatedStack;
 let core: ShoalCore;
@@ -28,14 +28,7 @@ const sift = loadDataset('sift5k', { maxBase: 2000, maxQueries: 5 });
 const row = (i: number): Float32Array => sift.base.slice(i * sift.dim, (i + 1) * sift.dim);
 const inputs = (from: number, to: number): VectorInput[] =>
   Array.from({ length: to - from }, (_, j) => ({ id: `s${from + j}`, values: row(from + j), metadata: { n: from + j } }));
-const query = (v: Float32Array, extra: Partial<SearchInput> = {}): SearchInput => ({
-  queries: [v],
-  k: 1,
-  consistency: 'eventual',
-  includeMetadata: false,
-  includeValues: false,
-  ...extra,
-});
+const query = (v: Float32Array, extra: Partial<SearchInput> = {}): SearchInput => searchInput(v, { k: 1, consistency: 'eventual', ...extra });
 
 beforeAll(async () => {
   stack = await startEmulatedStack({ bucket: 'shoal-cand', now: () => clock });

@@ -13,7 +13,7 @@ import { loadDataset } from '../../shared/io/datasets.js';
 import { chooseArm, msprtLook } from '../../shared/lifecycle/experiment-stats.js';
 import { LifecycleCore } from '../../shared/lifecycle/service.js';
 import type { SearchInput } from '../../shared/service.js';
-import { lifecycleCores, startEmulatedStack, type EmulatedStack } from '../helpers/emulated-stack.js';
+import { lifecycleCores, searchInput, startEmulatedStack, type EmulatedStack } from '../helpers/emulated-stack.js';
 import { mulberry32, randomVectors, vectorInputs } from '../helpers/random.js';
 
 let stack: EmulatedStack;
@@ -25,9 +25,7 @@ const bob = { actor: 'key:0123456789ab' };
 
 const vectors = (n: number, dim: number, seed: number, prefix = 'v') => vectorInputs(n, dim, seed, prefix);
 
-function query(v: Float32Array, extra: Partial<SearchInput> = {}): SearchInput {
-  return { queries: [v], k: 3, consistency: 'strong', includeMetadata: false, includeValues: false, ...extra };
-}
+const query = searchInput;
 
 beforeAll(async () => {
   stack = await startEmulatedStack({ bucket: 'shoal-exp', now: () => clock });

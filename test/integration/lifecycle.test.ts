@@ -10,9 +10,8 @@ import { ConflictError, ModelMismatchError, NotFoundError, QualityGateError, Val
 import { BUILD_POLICY } from '../../shared/indexing/builder.js';
 import { loadDataset } from '../../shared/io/datasets.js';
 import { LifecycleCore } from '../../shared/lifecycle/service.js';
-import type { SearchInput } from '../../shared/service.js';
 import { S3ObjectStore } from '../../shared/storage/s3-objects.js';
-import { lifecycleCores, startEmulatedStack, type EmulatedStack } from '../helpers/emulated-stack.js';
+import { lifecycleCores, searchInput, startEmulatedStack, type EmulatedStack } from '../helpers/emulated-stack.js';
 import { vectorInputs } from '../helpers/random.js';
 
 let stack: EmulatedStack;
@@ -25,9 +24,7 @@ const bob = { actor: 'key:0123456789ab' };
 
 const vectors = (n: number, dim: number, seed: number, prefix = 'v') => vectorInputs(n, dim, seed, prefix);
 
-function query(v: Float32Array, extra: Partial<SearchInput> = {}): SearchInput {
-  return { queries: [v], k: 3, consistency: 'strong', includeMetadata: false, includeValues: false, ...extra };
-}
+const query = searchInput;
 
 beforeAll(async () => {
   stack = await startEmulatedStack({ bucket: 'shoal-life', now: () => clock });
