@@ -38,10 +38,11 @@ export function slotOf(ref: ShardRef, slots: number): number {
 
 /** The serving line's head: what unpinned searches read. */
 export async function currentManifest(catalog: Catalog, meta: CollectionMeta): Promise<Manifest | undefined> {
-  const line = meta.index.line ?? MAIN_LINE;
-  // One single-item read in the common case (the newest version is the serving line's).
-  const latest = await catalog.latestManifest(meta.name);
-  const m = latest && (latest.line ?? MAIN_LINE) === line ? latest : await catalog.latestManifest(meta.name, line);
+  // Every search reads this: one Query in the common case. Each builder run commits one version
+  // per line, so the serving head is among the newest (1 + candidates) items; without candidates
+  // that is a single item, as before lines existed.
+  const lines = 1 + Object.keys(meta.candidates ?? {}).length;
+  const m = await catalog.latestManifest(meta.name, meta.index.line ?? MAIN_LINE, lines);
   return m && m.generation === meta.generation ? m : undefined;
 }
 

@@ -447,14 +447,14 @@ export class DynamoCatalog implements Catalog {
     }
   }
 
-  async latestManifest(collection: string, line?: string): Promise<Manifest | undefined> {
+  async latestManifest(collection: string, line?: string, pageSize = 8): Promise<Manifest | undefined> {
     if (line === undefined) {
       const [latest] = await this.queryManifests(collection, 1);
       return latest;
     }
     // Lines interleave in one version sequence and every builder run advances each line, so a
     // line's head is normally within the newest few items: read small pages, newest first.
-    for await (const m of this.manifestsNewestFirst(collection, 8)) if ((m.line ?? MAIN_LINE) === line) return m;
+    for await (const m of this.manifestsNewestFirst(collection, pageSize)) if ((m.line ?? MAIN_LINE) === line) return m;
     return undefined;
   }
 

@@ -131,9 +131,11 @@ export interface Catalog {
   commitManifest(manifest: Manifest): Promise<boolean>;
   /**
    * Latest committed manifest, strongly consistent; undefined before the first build. With
-   * `line`, the latest of that line (versions of all lines share one number sequence).
+   * `line`, the latest of that line (versions of all lines share one number sequence), read
+   * newest first in pages of `pageSize` items (default 8; the number of interleaving lines is
+   * the right size: one read in the common case).
    */
-  latestManifest(collection: string, line?: string): Promise<Manifest | undefined>;
+  latestManifest(collection: string, line?: string, pageSize?: number): Promise<Manifest | undefined>;
   /**
    * Changes the collection's lines with one conditional update of its meta item: adds a
    * candidate, removes one, or promotes one (its settings become `index`; the previously

@@ -261,6 +261,12 @@ describe('candidate index lines', () => {
     // A deleted line is gone for its followers too (404 naming the line), not silently the serving one.
     await core.deleteCandidate('fol', 'exact');
     await expect(core.search('fol-next', query(unit(3)))).rejects.toMatchObject({ code: 'NOT_FOUND', field: 'line' });
+    // The deleted line's version is the newest manifest now; the collection still serves its own line.
+    const [newest] = await core.listVersions('fol');
+    expect(newest.line).toBe('exact');
+    const served = await core.search('fol', query(unit(3)));
+    expect(served.servedBy).toEqual({ collection: 'fol', version: (await core.listLines('fol')).serving.head!.version });
+    expect(served.servedBy.version).toBeLessThan(newest.version);
   });
 
   it('forgets promotions with the collection (a re-created one starts with none)', async () => {
