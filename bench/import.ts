@@ -21,6 +21,7 @@ import { runImportJob, type ImportDeps } from '../shared/import/runner.js';
 import { memorySource } from '../shared/import/s3-source.js';
 import type { ImportFormat } from '../shared/import/types.js';
 import type { Catalog, CollectionMeta, ObjectStore, RecordStore } from '../shared/storage/types.js';
+import { mulberry32 } from '../shared/random.js';
 import { writeNpy, writeParquet } from '../test/helpers/parquet-writer.js';
 
 const argv = process.argv.slice(2);
@@ -28,16 +29,7 @@ const ROWS = Number(argv[argv.indexOf('--rows') + 1] || 0) || 100_000;
 const DIM = 128;
 const LOCAL = argv.includes('--local');
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 const r = rng(42);
 const data = new Float32Array(ROWS * DIM).map(() => Math.round((r() * 2 - 1) * 1e4) / 1e4);

@@ -294,6 +294,7 @@ export class ShoalCore implements ShoalService {
       throw new ConflictError(`candidate ${JSON.stringify(line)} has not been built yet; poll GET .../candidates/${line} until it has a head`, { field: 'candidate' });
     }
     // The gate reads the line's newest evaluated version (a candidate's head moves with every build).
+    const evaluation = (await this.lineEvaluations(meta)).get(line);
     const { forced } =
       meta.minRecall === undefined
         ? { forced: false }
@@ -303,7 +304,7 @@ export class ShoalCore implements ShoalService {
             collection,
             version: head.version,
             minRecall: meta.minRecall,
-            evaluation: (await this.lineEvaluations(meta)).get(line),
+            evaluation,
             force: input.force === true,
             extra: { candidate: line },
           });
@@ -322,7 +323,8 @@ export class ShoalCore implements ShoalService {
     });
     // Both lines keep tracking writes; the builder brings the new serving line's head up to date.
     await this.deps.wake(collection);
-    const { serving } = await this.listLines(collection);
+    // What was read for the decision is what now serves: no second listing of every line.
+    const serving = lineView(line, true, meta.candidates[line], head, await this.deps.catalog.stableSeq(collection), evaluation);
     return { collection, serving, previous, forced, ...(input.reason !== undefined ? { reason: input.reason } : {}) };
   }
 

@@ -9,6 +9,7 @@
  */
 import { exactTopK } from '../engine/distance.js';
 import { getEngine } from '../engine/registry.js';
+import { mulberry32 } from '../random.js';
 import { NotFoundError, ValidationError } from '../errors.js';
 import { defaultEf, manifestFor } from '../search/coordinator.js';
 import type { ShardCache } from '../search/shard-cache.js';
@@ -51,14 +52,7 @@ export async function loadVersion(deps: EvalDeps, collection: string, version: n
 
 /** Deterministic sample of `n` distinct row numbers out of `count` (seeded partial Fisher–Yates). */
 export function sampleRows(count: number, n: number, seed: number): number[] {
-  let a = seed >>> 0;
-  const rnd = (): number => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rnd = mulberry32(seed);
   const rows = Array.from({ length: count }, (_, i) => i);
   const take = Math.min(n, count);
   for (let i = 0; i < take; i++) {

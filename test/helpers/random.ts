@@ -1,3 +1,4 @@
+import { mulberry32 } from '../../shared/random.js';
 import type { VectorInput } from '../../shared/service.js';
 import type { Metadata } from '../../shared/types.js';
 
@@ -6,17 +7,8 @@ import type { Metadata } from '../../shared/types.js';
  * so a failure seen once can be replayed exactly.
  */
 
-/** Mulberry32: a tiny, fast 32-bit PRNG. Returns floats in [0, 1). Not for cryptography. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Mulberry32 (shared/random.ts): the seeded PRNG behind every helper here. */
+export { mulberry32 };
 
 /** count × dim row-major vectors with components uniform in [-1, 1). */
 export function randomVectors(rng: () => number, count: number, dim: number): Float32Array {

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { FilterSyntaxError } from '../../shared/errors.js';
 import type { CmpOp, FieldRef, FilterNode, Literal } from '../../shared/filter/ast.js';
 import {
   compileFilter,
@@ -10,10 +9,9 @@ import {
   parseFilter,
   type ValueGetter,
 } from '../../shared/filter/index.js';
+import { ROWS, cmp, ref, rowsMatching, syntaxError } from '../helpers/filter-fixtures.js';
 
-const ref = (field: string, ...path: (string | number)[]): FieldRef => ({ field, path });
 const v = ref('v');
-const cmp = (r: FieldRef, op: CmpOp, value: Literal): FilterNode => ({ op: 'cmp', cmp: op, ref: r, value });
 
 /** One row per interesting value of field `v`; row 5 lacks `v` entirely. */
 const VALUES: readonly unknown[] = [1, 2, 3, '2', null, undefined, NaN, true, false, -0, 'b', 'B', 'a'];
@@ -26,33 +24,13 @@ function selectV(node: FilterNode): unknown[] {
     .map((i) => VALUES[i]);
 }
 
-/** Same catalogue as the parser tests. */
-const ROWS: Record<string, unknown>[] = [
-  { title: 'Kind of Blue', genre: 'jazz', year: 1959, rating: 4.9, live: false, tags: ['modal', 'cool'], meta: { label: 'Columbia', sales: { us: 5 } } },
-  { title: 'A Love Supreme', genre: 'jazz', year: 1965, rating: 4.8, live: false, tags: ['spiritual'], meta: { label: 'Impulse!' } },
-  { title: "What's Going On", genre: 'soul', year: 1971, rating: 4.7, live: false, meta: { label: 'Tamla', sales: { us: 2 } } },
-  { title: 'Live at the Apollo', genre: 'soul', year: 1963, rating: null, live: true, tags: ['live'] },
-  { title: '100% Pure', genre: 'ambient', year: '1999', live: 'yes', meta: { label: 'Warp', sales: { us: '7' } } },
-  {},
-  { title: 'Jazz_Standards', genre: 'Jazz', year: 2001.5, rating: NaN, tags: [], meta: null },
-];
 
 function selectRows(filter: unknown): number[] {
   const node = parseFilter(filter);
   if (node === undefined) throw new Error('no filter');
-  const match = compileFilter(node, objectGetter(ROWS));
-  return ROWS.map((_, i) => i).filter(match);
+  return rowsMatching(node);
 }
 
-function syntaxError(fn: () => unknown): FilterSyntaxError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(FilterSyntaxError);
-    return e as FilterSyntaxError;
-  }
-  throw new Error('expected a FilterSyntaxError');
-}
 
 describe('compileFilter: comparisons', () => {
   it.each<[CmpOp, Literal, unknown[]]>([

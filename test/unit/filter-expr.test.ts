@@ -1,46 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { FilterSyntaxError } from '../../shared/errors.js';
 import type { FieldRef, FilterNode, Literal } from '../../shared/filter/ast.js';
-import { compileFilter, objectGetter } from '../../shared/filter/compile.js';
 import { FILTER_MAX_DEPTH, FILTER_MAX_LENGTH, parseFilterExpression } from '../../shared/filter/expr-parser.js';
+import { cmp, ref, rowsMatching, syntaxError } from '../helpers/filter-fixtures.js';
 
-const ref = (field: string, ...path: (string | number)[]): FieldRef => ({ field, path });
-const cmp = (r: FieldRef, op: '==' | '!=' | '<' | '<=' | '>' | '>=', value: Literal): FilterNode => ({
-  op: 'cmp',
-  cmp: op,
-  ref: r,
-  value,
-});
 const x = ref('x');
 const a1 = cmp(ref('a'), '==', 1);
 const b2 = cmp(ref('b'), '==', 2);
 const c3 = cmp(ref('c'), '==', 3);
 
-/** A small catalogue with missing fields, nulls, NaN and wrongly typed values on purpose. */
-const ROWS: Record<string, unknown>[] = [
-  { title: 'Kind of Blue', genre: 'jazz', year: 1959, rating: 4.9, live: false, tags: ['modal', 'cool'], meta: { label: 'Columbia', sales: { us: 5 } } },
-  { title: 'A Love Supreme', genre: 'jazz', year: 1965, rating: 4.8, live: false, tags: ['spiritual'], meta: { label: 'Impulse!' } },
-  { title: "What's Going On", genre: 'soul', year: 1971, rating: 4.7, live: false, meta: { label: 'Tamla', sales: { us: 2 } } },
-  { title: 'Live at the Apollo', genre: 'soul', year: 1963, rating: null, live: true, tags: ['live'] },
-  { title: '100% Pure', genre: 'ambient', year: '1999', live: 'yes', meta: { label: 'Warp', sales: { us: '7' } } },
-  {},
-  { title: 'Jazz_Standards', genre: 'Jazz', year: 2001.5, rating: NaN, tags: [], meta: null },
-];
 
-function selectRows(src: string): number[] {
-  const match = compileFilter(parseFilterExpression(src), objectGetter(ROWS));
-  return ROWS.map((_, i) => i).filter(match);
-}
+const selectRows = (src: string): number[] => rowsMatching(parseFilterExpression(src));
 
-function syntaxError(fn: () => unknown): FilterSyntaxError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(FilterSyntaxError);
-    return e as FilterSyntaxError;
-  }
-  throw new Error('expected a FilterSyntaxError');
-}
 
 describe('parseFilterExpression: comparisons', () => {
   it.each<[string, FilterNode]>([

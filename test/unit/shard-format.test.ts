@@ -13,18 +13,10 @@ import {
   type ShardContents,
 } from '../../shared/shard/format.js';
 import type { Metadata } from '../../shared/types.js';
+import { mulberry32 } from '../helpers/random.js';
 
-/** Deterministic PRNG (mulberry32) so fixtures are identical on every run. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG so fixtures are identical on every run. */
+const rng = mulberry32;
 
 function makeShard(count: number, dim: number, seed = 1, meta: ShardContents['meta'] = undefined): ShardContents {
   const rand = rng(seed);

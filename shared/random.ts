@@ -1,0 +1,15 @@
+/**
+ * Mulberry32: a tiny, fast, seeded 32-bit PRNG returning floats in [0, 1). Used wherever Shoal
+ * needs reproducible sampling (evaluation queries, graph-tuning samples) and by the tests and
+ * benchmarks for deterministic inputs. Not for cryptography.
+ */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
