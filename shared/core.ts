@@ -275,10 +275,12 @@ export class ShoalCore implements ShoalService {
   }
 
   async getCandidate(collection: string, line: string): Promise<LineView> {
-    const { candidates } = await this.listLines(collection);
-    const found = candidates.find((c) => c.line === line);
-    if (!found) throw new NotFoundError(`candidate ${JSON.stringify(line)} of ${JSON.stringify(collection)} not found`, { field: 'candidate' });
-    return found;
+    const { meta } = await this.resolve(collection);
+    const settings = meta.candidates?.[line];
+    if (!settings) throw new NotFoundError(`candidate ${JSON.stringify(line)} of ${JSON.stringify(collection)} not found`, { field: 'candidate' });
+    const head = await this.deps.catalog.latestManifest(meta.name, line);
+    const stable = await this.deps.catalog.stableSeq(meta.name);
+    return lineView(line, false, settings, head?.generation === meta.generation ? head : undefined, stable, (await this.lineEvaluations(meta)).get(line));
   }
 
   async deleteCandidate(collection: string, line: string): Promise<void> {
