@@ -39,7 +39,12 @@ function percentile(sorted: number[], p: number): number {
 
 function summarize(samples: number[]): { p50: number; p95: number; p99: number; mean: number } {
   const s = [...samples].sort((a, b) => a - b);
-  return { p50: percentile(s, 50), p95: percentile(s, 95), p99: percentile(s, 99), mean: s.reduce((a, b) => a + b, 0) / s.length };
+  return {
+    p50: percentile(s, 50),
+    p95: percentile(s, 95),
+    p99: percentile(s, 99),
+    mean: s.reduce((a, b) => a + b, 0) / s.length,
+  };
 }
 
 async function main(): Promise<void> {
@@ -52,13 +57,29 @@ async function main(): Promise<void> {
   const shoal = await startLocalShoal({ dataDir, port: 0, silent: true, tickMs: 3_600_000, apiKey: 'bench-key' });
   const headers = { authorization: 'Bearer bench-key', 'content-type': 'application/json' };
   const call = async (method: string, route: string, body?: unknown): Promise<{ status: number; json: unknown }> => {
-    const res = await fetch(`${shoal.url}${route}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    const res = await fetch(`${shoal.url}${route}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
     const text = await res.text();
     return { status: res.status, json: text ? JSON.parse(text) : undefined };
   };
-  const plan: Array<['sift5k' | 'mnist', number | undefined]> = QUICK ? [['sift5k', undefined]] : [['sift5k', undefined], ['mnist', 20_000]];
+  const plan: Array<['sift5k' | 'mnist', number | undefined]> = QUICK
+    ? [['sift5k', undefined]]
+    : [
+        ['sift5k', undefined],
+        ['mnist', 20_000],
+      ];
   const progress = new Progress(plan.length * 4 + 1);
-  const ingestRows: Array<{ dataset: string; vectors: number; dim: number; batch: number; vectors_per_s: number; mb_per_s: number }> = [];
+  const ingestRows: Array<{
+    dataset: string;
+    vectors: number;
+    dim: number;
+    batch: number;
+    vectors_per_s: number;
+    mb_per_s: number;
+  }> = [];
   const latency: LatencyRow[] = [];
   const { service } = await getRuntime();
 
@@ -73,14 +94,22 @@ async function main(): Promise<void> {
       const t0 = performance.now();
       for (let start = 0; start < n; start += batch) {
         const vectors = [];
-        for (let i = start; i < Math.min(n, start + batch); i++) vectors.push({ id: i, values: Array.from(ds.base.subarray(i * dim, (i + 1) * dim)), metadata: { i } });
+        for (let i = start; i < Math.min(n, start + batch); i++)
+          vectors.push({ id: i, values: Array.from(ds.base.subarray(i * dim, (i + 1) * dim)), metadata: { i } });
         const body = JSON.stringify({ vectors });
         bytes += body.length;
         const res = await fetch(`${shoal.url}/v1/collections/${name}/vectors`, { method: 'POST', headers, body });
         if (res.status !== 200) throw new Error(`ingest failed: ${res.status} ${await res.text()}`);
       }
       const secs = (performance.now() - t0) / 1000;
-      ingestRows.push({ dataset: name, vectors: n, dim, batch, vectors_per_s: n / secs, mb_per_s: bytes / 2 ** 20 / secs });
+      ingestRows.push({
+        dataset: name,
+        vectors: n,
+        dim,
+        batch,
+        vectors_per_s: n / secs,
+        mb_per_s: bytes / 2 ** 20 / secs,
+      });
 
       const runLatency = async (consistency: 'strong' | 'eventual') => {
         // Warm-up (not timed): the first query after a build loads the shard (see the cold-load table).
@@ -98,12 +127,26 @@ async function main(): Promise<void> {
               const res = await call('POST', `/v1/collections/${name}/search`, { vector, k: 10, consistency });
               if (res.status !== 200) throw new Error(`search failed: ${res.status}`);
             } else {
-              await service.search(name, { queries: [Float32Array.from(vector)], k: 10, consistency, includeMetadata: false, includeValues: false });
+              await service.search(name, {
+                queries: [Float32Array.from(vector)],
+                k: 10,
+                consistency,
+                includeMetadata: false,
+                includeValues: false,
+              });
             }
             samples.push(performance.now() - t);
           }
           const s = summarize(samples);
-          latency.push({ dataset: name, path: pathKind, consistency, p50_ms: s.p50, p95_ms: s.p95, p99_ms: s.p99, qps: (SEARCHES * 1000) / (performance.now() - tStart) });
+          latency.push({
+            dataset: name,
+            path: pathKind,
+            consistency,
+            p50_ms: s.p50,
+            p95_ms: s.p95,
+            p99_ms: s.p99,
+            qps: (SEARCHES * 1000) / (performance.now() - tStart),
+          });
         }
       };
       progress.step(`${name}: search latency (shards + tail, ${n} vectors unindexed)`);
@@ -125,7 +168,15 @@ async function main(): Promise<void> {
     progress.step('shard cold loads');
     const sift = await loadDataset('sift5k', {});
     const mnist = await loadDataset('mnist', { maxBase: 20_000 });
-    const coldRows: Array<{ shard: string; rows: number; dim: number; bytes: number; s3_get_ms: number; open_ms: number; total_ms: number }> = [];
+    const coldRows: Array<{
+      shard: string;
+      rows: number;
+      dim: number;
+      bytes: number;
+      s3_get_ms: number;
+      open_ms: number;
+      total_ms: number;
+    }> = [];
     const runtime = await getRuntime();
     for (const [label, ds, rows] of [
       ['sift', sift, 1000],
@@ -146,7 +197,17 @@ async function main(): Promise<void> {
       const key = `bench/${hash}.shard`;
       const { objects } = runtime;
       await objects.putImmutable(key, bytes);
-      const ref = { id: hash.slice(0, 32), key, bytes: bytes.byteLength, count: rows, live: rows, engine: 'hnsw' as const, sha256: hash, minSeq: 1, maxSeq: rows };
+      const ref = {
+        id: hash.slice(0, 32),
+        key,
+        bytes: bytes.byteLength,
+        count: rows,
+        live: rows,
+        engine: 'hnsw' as const,
+        sha256: hash,
+        minSeq: 1,
+        maxSeq: rows,
+      };
       const tGet = performance.now();
       await objects.get(key);
       const getMs = performance.now() - tGet;
@@ -154,7 +215,15 @@ async function main(): Promise<void> {
       const t = performance.now();
       const shard = await cache.shard(ref);
       const total = performance.now() - t;
-      coldRows.push({ shard: `${label} ${rows}×${ds.dim}`, rows, dim: ds.dim, bytes: bytes.byteLength, s3_get_ms: getMs, open_ms: total - getMs, total_ms: total });
+      coldRows.push({
+        shard: `${label} ${rows}×${ds.dim}`,
+        rows,
+        dim: ds.dim,
+        bytes: bytes.byteLength,
+        s3_get_ms: getMs,
+        open_ms: total - getMs,
+        total_ms: total,
+      });
       shard.dispose();
     }
     progress.done();
@@ -169,7 +238,9 @@ async function main(): Promise<void> {
       '',
       '| dataset | vectors | dim | batch | vectors/s | request MB/s |',
       '|---|---:|---:|---:|---:|---:|',
-      ...ingestRows.map((r) => `| ${r.dataset} | ${r.vectors} | ${r.dim} | ${r.batch} | ${f(r.vectors_per_s, 0)} | ${f(r.mb_per_s)} |`),
+      ...ingestRows.map(
+        (r) => `| ${r.dataset} | ${r.vectors} | ${r.dim} | ${r.batch} | ${f(r.vectors_per_s, 0)} | ${f(r.mb_per_s)} |`,
+      ),
       '',
       `## Search latency, k=10, ${SEARCHES} sequential single-vector queries`,
       '',
@@ -186,14 +257,24 @@ async function main(): Promise<void> {
       '',
       '| shard | bytes | S3 GET ms | verify + decode + WASM load ms | total ms |',
       '|---|---:|---:|---:|---:|',
-      ...coldRows.map((r) => `| ${r.shard} | ${r.bytes.toLocaleString('en-US')} | ${f(r.s3_get_ms)} | ${f(r.open_ms)} | ${f(r.total_ms)} |`),
+      ...coldRows.map(
+        (r) =>
+          `| ${r.shard} | ${r.bytes.toLocaleString('en-US')} | ${f(r.s3_get_ms)} | ${f(r.open_ms)} | ${f(r.total_ms)} |`,
+      ),
       '',
     ];
     const md = lines.join('\n');
     const out = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results');
     mkdirSync(out, { recursive: true });
     writeFileSync(path.join(out, `e2e-${started.toISOString().slice(0, 10)}${QUICK ? '-quick' : ''}.md`), md + '\n');
-    writeFileSync(path.join(out, 'e2e-latest.json'), JSON.stringify({ date: started.toISOString(), machine, ingest: ingestRows, latency, coldLoads: coldRows }, null, 2));
+    writeFileSync(
+      path.join(out, 'e2e-latest.json'),
+      JSON.stringify(
+        { date: started.toISOString(), machine, ingest: ingestRows, latency, coldLoads: coldRows },
+        null,
+        2,
+      ),
+    );
     console.log(md);
   } finally {
     await shoal.stop();

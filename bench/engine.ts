@@ -96,7 +96,11 @@ function bestQps(rounds: number, nq: number, pass: () => void): number {
   return (nq * 1000) / best;
 }
 
-async function prepare(name: 'sift5k' | 'glove50' | 'mnist', maxBase: number | undefined, maxQueries: number): Promise<Data> {
+async function prepare(
+  name: 'sift5k' | 'glove50' | 'mnist',
+  maxBase: number | undefined,
+  maxQueries: number,
+): Promise<Data> {
   const ds = await loadDataset(name, { maxBase, maxQueries });
   const nq = Math.min(ds.queryCount, maxQueries);
   const queries = ds.queries.subarray(0, nq * ds.dim);
@@ -120,9 +124,14 @@ async function benchDataset(d: Data, rows: Row[], filterRows: FilterRow[], progr
   const seqs = Float64Array.from({ length: n }, (_, i) => i + 1);
   // A uniform random attribute drives the filtered benchmark: `r < s·100000` has selectivity s.
   let seed = 12345;
-  const rand = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  const rand = () => (seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32;
   const metadata = Array.from({ length: n }, () => ({ r: Math.floor(rand() * 100_000) }));
-  const params = { m: HNSW_DEFAULTS.m, efConstruction: HNSW_DEFAULTS.efConstruction, efSearch: 64, seed: HNSW_DEFAULTS.seed };
+  const params = {
+    m: HNSW_DEFAULTS.m,
+    efConstruction: HNSW_DEFAULTS.efConstruction,
+    efSearch: 64,
+    seed: HNSW_DEFAULTS.seed,
+  };
   const lib = await loadRawHnswlib();
 
   progress.step(`${d.name}: raw hnswlib-wasm build`);
@@ -194,7 +203,11 @@ async function benchDataset(d: Data, rows: Row[], filterRows: FilterRow[], progr
     }
     for (let q = 0; q < nq; q++) {
       rawRecall += recallAt(d.truth, q, rawFound[q]);
-      shoalRecall += recallAt(d.truth, q, shoalFound[q].map((h) => Number(h.id)));
+      shoalRecall += recallAt(
+        d.truth,
+        q,
+        shoalFound[q].map((h) => Number(h.id)),
+      );
     }
     const common = { dataset: d.name, base: n, queries: nq, dim, metric };
     rows.push({
@@ -243,7 +256,12 @@ async function benchDataset(d: Data, rows: Row[], filterRows: FilterRow[], progr
   const fq = Math.min(nq, QUICK ? 50 : 200);
   for (const s of SELECTIVITIES) {
     progress.step(`${d.name}: filtered s=${s}`);
-    const filter = { op: 'cmp' as const, cmp: '<' as const, ref: { field: 'r', path: [] }, value: Math.round(s * 100_000) };
+    const filter = {
+      op: 'cmp' as const,
+      cmp: '<' as const,
+      ref: { field: 'r', path: [] },
+      value: Math.round(s * 100_000),
+    };
     const matchRows = flat.matchingRows(filter, undefined) ?? new Int32Array(0);
     let recall = 0;
     let exactlyK = 0;
@@ -258,7 +276,9 @@ async function benchDataset(d: Data, rows: Row[], filterRows: FilterRow[], progr
     }
     const qps = (fq * 1000) / (performance.now() - t);
     const tf = performance.now();
-    const truths = Array.from({ length: fq }, (_, q) => flat.search(row(d.queries, dim, q), { k: K, filter }).map((h) => h.id));
+    const truths = Array.from({ length: fq }, (_, q) =>
+      flat.search(row(d.queries, dim, q), { k: K, filter }).map((h) => h.id),
+    );
     const flatQps = (fq * 1000) / (performance.now() - tf);
     for (let q = 0; q < fq; q++) {
       const truth = truths[q];
@@ -290,7 +310,10 @@ function fmt(x: number | null, digits = 0): string {
 function report(rows: Row[], filterRows: FilterRow[], machine: string, started: Date): string {
   const lines: string[] = [];
   lines.push(`# Engine benchmark — ${started.toISOString()}`, '', `Machine: ${machine}`, '');
-  lines.push(`Command: \`npm run bench:engine${QUICK ? ' -- --quick' : ''}\`. k=${K}; HNSW m=${HNSW_DEFAULTS.m}, efConstruction=${HNSW_DEFAULTS.efConstruction}, seed=${HNSW_DEFAULTS.seed}; single thread; QPS = best of ${ROUNDS} interleaved passes.`, '');
+  lines.push(
+    `Command: \`npm run bench:engine${QUICK ? ' -- --quick' : ''}\`. k=${K}; HNSW m=${HNSW_DEFAULTS.m}, efConstruction=${HNSW_DEFAULTS.efConstruction}, seed=${HNSW_DEFAULTS.seed}; single thread; QPS = best of ${ROUNDS} interleaved passes.`,
+    '',
+  );
   for (const ds of [...new Set(rows.map((r) => r.dataset))]) {
     const sub = rows.filter((r) => r.dataset === ds);
     const first = sub[0];
@@ -298,7 +321,9 @@ function report(rows: Row[], filterRows: FilterRow[], machine: string, started: 
     const shoal = sub.filter((r) => r.engine === 'shoal-hnsw');
     const raw = sub.filter((r) => r.engine === 'raw-hnswlib-wasm');
     const flat = sub.find((r) => r.engine === 'shoal-flat');
-    lines.push('| ef | Shoal hnsw recall@10 | Shoal QPS | raw hnswlib-wasm recall@10 | raw QPS | Shoal / raw | flat (exact) QPS |');
+    lines.push(
+      '| ef | Shoal hnsw recall@10 | Shoal QPS | raw hnswlib-wasm recall@10 | raw QPS | Shoal / raw | flat (exact) QPS |',
+    );
     lines.push('|---:|---:|---:|---:|---:|---:|---:|');
     for (let i = 0; i < shoal.length; i++) {
       lines.push(
@@ -308,16 +333,28 @@ function report(rows: Row[], filterRows: FilterRow[], machine: string, started: 
     lines.push('');
     lines.push('| | Shoal hnsw shard | raw hnswlib-wasm | flat shard |', '|---|---:|---:|---:|');
     lines.push(`| build (vectors/s) | ${fmt(shoal[0].build_vectors_per_s)} | ${fmt(raw[0].build_vectors_per_s)} | — |`);
-    lines.push(`| bytes per vector | ${fmt(shoal[0].bytes_per_vector, 1)} | ${fmt(raw[0].bytes_per_vector, 1)} | ${fmt(flat?.bytes_per_vector ?? null, 1)} |`);
+    lines.push(
+      `| bytes per vector | ${fmt(shoal[0].bytes_per_vector, 1)} | ${fmt(raw[0].bytes_per_vector, 1)} | ${fmt(flat?.bytes_per_vector ?? null, 1)} |`,
+    );
     lines.push(`| load from bytes (ms) | ${fmt(shoal[0].load_ms, 1)} | ${fmt(raw[0].load_ms, 1)} | — |`);
-    lines.push(`| recall@10 | ${fmt(shoal.find((r) => r.ef === 64)?.recall_at_10 ?? null, 4)} (ef=64) | ${fmt(raw.find((r) => r.ef === 64)?.recall_at_10 ?? null, 4)} (ef=64) | ${fmt(flat?.recall_at_10 ?? null, 4)} |`);
+    lines.push(
+      `| recall@10 | ${fmt(shoal.find((r) => r.ef === 64)?.recall_at_10 ?? null, 4)} (ef=64) | ${fmt(raw.find((r) => r.ef === 64)?.recall_at_10 ?? null, 4)} (ef=64) | ${fmt(flat?.recall_at_10 ?? null, 4)} |`,
+    );
     lines.push('');
     const f = filterRows.filter((r) => r.dataset === ds);
     if (f.length) {
-      lines.push('Filtered search (`r < s·100000`, r uniform; recall vs exact search over the matching rows; ef=64):', '');
-      lines.push('| selectivity | matches | plan (queries) | recall@10 | exactly k | QPS | exact-scan QPS |', '|---:|---:|---|---:|---:|---:|---:|');
+      lines.push(
+        'Filtered search (`r < s·100000`, r uniform; recall vs exact search over the matching rows; ef=64):',
+        '',
+      );
+      lines.push(
+        '| selectivity | matches | plan (queries) | recall@10 | exactly k | QPS | exact-scan QPS |',
+        '|---:|---:|---|---:|---:|---:|---:|',
+      );
       for (const r of f) {
-        lines.push(`| ${(r.selectivity * 100).toFixed(1)} % | ${r.matches} | ${r.plan} | ${fmt(r.recall_at_10, 4)} | ${fmt(r.exactly_k * 100, 0)} % | ${fmt(r.qps)} | ${fmt(r.baseline_qps)} |`);
+        lines.push(
+          `| ${(r.selectivity * 100).toFixed(1)} % | ${r.matches} | ${r.plan} | ${fmt(r.recall_at_10, 4)} | ${fmt(r.exactly_k * 100, 0)} % | ${fmt(r.qps)} | ${fmt(r.baseline_qps)} |`,
+        );
       }
       lines.push('');
     }
@@ -351,11 +388,14 @@ async function main(): Promise<void> {
   const here = path.dirname(fileURLToPath(import.meta.url));
   const out = path.join(here, 'results');
   mkdirSync(out, { recursive: true });
-  writeFileSync(path.join(out, 'engine-latest.json'), JSON.stringify(
+  writeFileSync(
+    path.join(out, 'engine-latest.json'),
+    JSON.stringify(
       [...rows, ...filterRows].map((r) => ({ ...r, date: started.toISOString(), machine, quick: QUICK })),
       null,
       2,
-    ));
+    ),
+  );
   writeFileSync(path.join(out, `engine-${started.toISOString().slice(0, 10)}${QUICK ? '-quick' : ''}.md`), md + '\n');
   console.log(md);
 }

@@ -10,9 +10,15 @@ import { FILTER_PLAN, Shard, buildShard } from '../shared/shard/shard.js';
 
 const Q = 50;
 const saved = { ...FILTER_PLAN };
-console.log('| dataset | rows | selectivity | matches | exact QPS | exact recall | graph QPS | graph recall | planner picks |');
+console.log(
+  '| dataset | rows | selectivity | matches | exact QPS | exact recall | graph QPS | graph recall | planner picks |',
+);
 console.log('|---|---:|---:|---:|---:|---:|---:|---:|---|');
-for (const [name, maxBase] of [['sift5k', undefined], ['glove50', undefined], ['mnist', 20_000]] as const) {
+for (const [name, maxBase] of [
+  ['sift5k', undefined],
+  ['glove50', undefined],
+  ['mnist', 20_000],
+] as const) {
   const ds = await loadDataset(name, { maxBase, maxQueries: Q });
   const { baseCount: n, dim } = ds;
   let seed = 12345;
@@ -20,11 +26,20 @@ for (const [name, maxBase] of [['sift5k', undefined], ['glove50', undefined], ['
   const metadata = Array.from({ length: n }, () => ({ r: Math.floor(rand() * 100_000) }));
   const ids = Array.from({ length: n }, (_, i) => String(i));
   const seqs = ids.map((_, i) => i + 1);
-  const shard = await Shard.open(await buildShard({ engine: 'hnsw', dim, metric: ds.metric, ids, vectors: ds.base, seqs, metadata }));
-  const flat = await Shard.open(await buildShard({ engine: 'flat', dim, metric: ds.metric, ids, vectors: ds.base, seqs, metadata }));
+  const shard = await Shard.open(
+    await buildShard({ engine: 'hnsw', dim, metric: ds.metric, ids, vectors: ds.base, seqs, metadata }),
+  );
+  const flat = await Shard.open(
+    await buildShard({ engine: 'flat', dim, metric: ds.metric, ids, vectors: ds.base, seqs, metadata }),
+  );
   const q = (i: number) => ds.queries.subarray(i * dim, (i + 1) * dim);
   for (const s of [0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5]) {
-    const filter = { op: 'cmp' as const, cmp: '<' as const, ref: { field: 'r', path: [] }, value: Math.round(s * 100_000) };
+    const filter = {
+      op: 'cmp' as const,
+      cmp: '<' as const,
+      ref: { field: 'r', path: [] },
+      value: Math.round(s * 100_000),
+    };
     const truth = Array.from({ length: Q }, (_, i) => new Set(flat.search(q(i), { k: 10, filter }).map((h) => h.id)));
     const measure = (force: Partial<typeof FILTER_PLAN>) => {
       Object.assign(FILTER_PLAN, saved, force);

@@ -37,9 +37,18 @@ const vec = (i: number): number[] => Array.from(data.subarray(i * DIM, (i + 1) *
 
 const enc = new TextEncoder();
 const jsonlBytes = (): Uint8Array =>
-  enc.encode(Array.from({ length: ROWS }, (_, i) => JSON.stringify({ id: `r${i}`, values: vec(i), metadata: { i, tag: i % 7 === 0 ? 'x' : 'y' } })).join('\n') + '\n');
+  enc.encode(
+    Array.from({ length: ROWS }, (_, i) =>
+      JSON.stringify({ id: `r${i}`, values: vec(i), metadata: { i, tag: i % 7 === 0 ? 'x' : 'y' } }),
+    ).join('\n') + '\n',
+  );
 const csvBytes = (): Uint8Array =>
-  enc.encode(['id,vector,i,tag', ...Array.from({ length: ROWS }, (_, i) => `r${i},"${JSON.stringify(vec(i))}",${i},${i % 7 === 0 ? 'x' : 'y'}`)].join('\n') + '\n');
+  enc.encode(
+    [
+      'id,vector,i,tag',
+      ...Array.from({ length: ROWS }, (_, i) => `r${i},"${JSON.stringify(vec(i))}",${i},${i % 7 === 0 ? 'x' : 'y'}`),
+    ].join('\n') + '\n',
+  );
 
 /** One file at a time (built lazily), so RSS shows the import, not every input at once. */
 const FILES: Array<{ format: ImportFormat; make: () => Uint8Array }> = [
@@ -53,7 +62,11 @@ const FILES: Array<{ format: ImportFormat; make: () => Uint8Array }> = [
       writeParquet(
         [
           { name: 'id', kind: 'string', values: Array.from({ length: ROWS }, (_, i) => `r${i}`) },
-          { name: 'vector', kind: 'floatList', values: Array.from({ length: ROWS }, (_, i) => data.subarray(i * DIM, (i + 1) * DIM)) },
+          {
+            name: 'vector',
+            kind: 'floatList',
+            values: Array.from({ length: ROWS }, (_, i) => data.subarray(i * DIM, (i + 1) * DIM)),
+          },
           { name: 'i', kind: 'int32', values: Array.from({ length: ROWS }, (_, i) => i) },
         ],
         10_000,
@@ -65,14 +78,26 @@ const FILES: Array<{ format: ImportFormat; make: () => Uint8Array }> = [
 /** Memory is sampled on a timer and at every batch write (a fast in-memory import may never yield to timers). */
 let sample: () => void = () => undefined;
 
-const META: CollectionMeta = { name: 'bench', dimension: DIM, metric: 'l2', index: { engine: 'flat', params: {} }, createdAt: '', generation: 1 };
+const META: CollectionMeta = {
+  name: 'bench',
+  dimension: DIM,
+  metric: 'l2',
+  index: { engine: 'flat', params: {} },
+  createdAt: '',
+  generation: 1,
+};
 
 async function runInMemory(format: ImportFormat, bytes: Uint8Array): Promise<number> {
   let seq = 0;
   let stored = 0;
   const catalog = {
     getCollection: async () => META,
-    leaseSeqs: async (_c: string, n: number) => ({ first: seq + 1, last: (seq += n), token: 't', expiresAt: Date.now() + 60_000 }),
+    leaseSeqs: async (_c: string, n: number) => ({
+      first: seq + 1,
+      last: (seq += n),
+      token: 't',
+      expiresAt: Date.now() + 60_000,
+    }),
     releaseSeqs: async () => true,
   } as unknown as Catalog;
   const records = {
@@ -81,10 +106,25 @@ async function runInMemory(format: ImportFormat, bytes: Uint8Array): Promise<num
       sample();
     },
   } as unknown as RecordStore;
-  const objects: ObjectStore = { putImmutable: async () => undefined, get: async () => new Uint8Array(), hash: async () => ({ sha256: '', bytes: 0, etag: '' }), list: async function* () {}, delete: async () => undefined };
+  const objects: ObjectStore = {
+    putImmutable: async () => undefined,
+    get: async () => new Uint8Array(),
+    hash: async () => ({ sha256: '', bytes: 0, etag: '' }),
+    list: async function* () {},
+    delete: async () => undefined,
+  };
   const jobs = new MemoryImportJobStore();
   const base = { collection: 'bench', generation: 1, bucket: 'b', key: `f.${format}`, etag: 'e' };
-  const job: ImportJob = { ...base, ...emptyProgress(), jobId: jobIdFor(base), size: bytes.byteLength, format, state: 'queued', createdAt: new Date().toISOString(), invocations: 0 };
+  const job: ImportJob = {
+    ...base,
+    ...emptyProgress(),
+    jobId: jobIdFor(base),
+    size: bytes.byteLength,
+    format,
+    state: 'queued',
+    createdAt: new Date().toISOString(),
+    invocations: 0,
+  };
   await jobs.create(job);
   const deps: ImportDeps = {
     jobs,
@@ -107,7 +147,10 @@ async function runLocal(format: ImportFormat, bytes: Uint8Array, ctx: LocalCtx):
   const key = `imports/${name}/data.${format}`;
   const put = await ctx.s3.send(new PutObjectCommand({ Bucket: ctx.bucket, Key: key, Body: bytes }));
   const etag = (put.ETag ?? '').replace(/"/g, '');
-  const out = await ctx.imports.onObjectCreated({ bucket: ctx.bucket, key, etag, size: bytes.byteLength }, Date.now() + 3_600_000);
+  const out = await ctx.imports.onObjectCreated(
+    { bucket: ctx.bucket, key, etag, size: bytes.byteLength },
+    Date.now() + 3_600_000,
+  );
   if (out.job?.state !== 'succeeded') throw new Error(`${format}: ${JSON.stringify(out.job)}`);
 }
 
@@ -128,7 +171,13 @@ async function startLocal(): Promise<LocalCtx> {
   const shoal = await startLocalShoal({ dataDir: dir, port: 0, silent: true, tickMs: 3_600_000 });
   const { getRuntime } = await import('../shared/runtime.js');
   const rt = await getRuntime();
-  return { s3: new S3Client(makeClientConfig(shoal.endpoints, 's3')), bucket: shoal.resources.bucket, service: rt.service, imports: rt.imports, stop: () => shoal.stop() };
+  return {
+    s3: new S3Client(makeClientConfig(shoal.endpoints, 's3')),
+    bucket: shoal.resources.bucket,
+    service: rt.service,
+    imports: rt.imports,
+    stop: () => shoal.stop(),
+  };
 }
 
 function mb(n: number): string {

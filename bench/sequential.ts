@@ -29,16 +29,25 @@ for (const s of [
   { seed: 7, runs: 600, pA: 0.02, pB: 0.02, weight: 0.2, every: 50, total: 5000 },
 ]) {
   const r = simulateAb(s);
-  lines.push(`| ${pct(s.pA)} vs ${pct(s.pB)} | ${100 - s.weight * 100}/${s.weight * 100} | ${s.total} | ${s.runs} | ${pct(r.naive)} | ${pct(r.sequential)} | ${pct(r.once)} | ${pct(r.coverage)} |`);
+  lines.push(
+    `| ${pct(s.pA)} vs ${pct(s.pB)} | ${100 - s.weight * 100}/${s.weight * 100} | ${s.total} | ${s.runs} | ${pct(r.naive)} | ${pct(r.sequential)} | ${pct(r.once)} | ${pct(r.coverage)} |`,
+  );
 }
-lines.push('', '## Real differences: power and mean requests until the sequential verdict (50/50 split, up to 10 000 requests, 300 runs)', '');
+lines.push(
+  '',
+  '## Real differences: power and mean requests until the sequential verdict (50/50 split, up to 10 000 requests, 300 runs)',
+  '',
+);
 const effects = [
   [0.1, 0.12],
   [0.1, 0.15],
   [0.1, 0.3],
   [0.02, 0.03],
 ] as const;
-lines.push(`| τ² | ${effects.map(([a, b]) => `${pct(a)} → ${pct(b)}`).join(' | ')} |`, `|---|${effects.map(() => '---:').join('|')}|`);
+lines.push(
+  `| τ² | ${effects.map(([a, b]) => `${pct(a)} → ${pct(b)}`).join(' | ')} |`,
+  `|---|${effects.map(() => '---:').join('|')}|`,
+);
 for (const tau2 of [1e-4, 1e-3, 1e-2]) {
   const cells = effects.map(([pA, pB], i) => {
     const r = simulateAb({ seed: 1000 + i, runs: 300, pA, pB, weight: 0.5, every: 50, total: 10_000, tau2 });

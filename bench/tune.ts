@@ -32,11 +32,22 @@ const lines: string[] = [
 ];
 const exactLines: string[] = ['', '| dataset | exact (flat scan) QPS |', '|---|---:|'];
 
-for (const [name, maxBase] of [['sift5k', undefined], ['glove50', undefined], ['mnist', 10_000]] as Array<[DatasetName, number | undefined]>) {
+for (const [name, maxBase] of [
+  ['sift5k', undefined],
+  ['glove50', undefined],
+  ['mnist', 10_000],
+] as Array<[DatasetName, number | undefined]>) {
   const ds = loadDataset(name, { maxBase, maxQueries: Q });
   const { dim, baseCount: n } = ds;
   const ids = Array.from({ length: n }, (_, i) => `r${i}`);
-  const meta = { name, dimension: dim, metric: ds.metric, index: { engine: 'hnsw', params: {} }, createdAt: '', generation: 1 } as CollectionMeta;
+  const meta = {
+    name,
+    dimension: dim,
+    metric: ds.metric,
+    index: { engine: 'hnsw', params: {} },
+    createdAt: '',
+    generation: 1,
+  } as CollectionMeta;
   const corpus: VersionCorpus = { meta, manifest: { version: 1 } as Manifest, ids, data: ds.base };
   process.stderr.write(`${name}: sweeping the sample…\n`);
   const sweep = await sweepGraph(corpus, { targetRecall: TARGET, k: K, sample: GRAPH_SAMPLE_ROWS });
@@ -52,7 +63,13 @@ for (const [name, maxBase] of [['sift5k', undefined], ['glove50', undefined], ['
   for (const trial of sweep.table) {
     process.stderr.write(`${name}: full build m=${trial.m} efC=${trial.efConstruction}…\n`);
     t = performance.now();
-    const built = await engine.build({ dim, metric: ds.metric, count: n, vectors: ds.base, params: { m: trial.m, efConstruction: trial.efConstruction, seed: 1 } });
+    const built = await engine.build({
+      dim,
+      metric: ds.metric,
+      count: n,
+      vectors: ds.base,
+      params: { m: trial.m, efConstruction: trial.efConstruction, seed: 1 },
+    });
     const buildS = (performance.now() - t) / 1000;
     const index = await engine.load(built.bytes, { dim, metric: ds.metric, count: n, params: built.params });
     const recallAt = (ef: number): { recall: number; qps: number } => {

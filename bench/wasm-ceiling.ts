@@ -24,7 +24,9 @@ for (const n of [1_000_000, 2_000_000, 3_000_000, 3_200_000, 4_000_000]) {
   } finally {
     index.delete();
   }
-  console.log(`| ${n.toLocaleString('en-US')} | ${outcome} | ${lib.HEAPU8.length.toLocaleString('en-US')} | ${estimateHnswHeapBytes(n, dim, m).toLocaleString('en-US')} |`);
+  console.log(
+    `| ${n.toLocaleString('en-US')} | ${outcome} | ${lib.HEAPU8.length.toLocaleString('en-US')} | ${estimateHnswHeapBytes(n, dim, m).toLocaleString('en-US')} |`,
+  );
 }
 // The module survives a failed allocation: a small index still works afterwards.
 const probe = new lib.HierarchicalNSW('l2', dim, '');

@@ -8,7 +8,14 @@ import { ConfigError } from './errors.js';
 const csv = z
   .string()
   .optional()
-  .transform((s) => (s ? s.split(',').map((x) => x.trim()).filter(Boolean) : []));
+  .transform((s) =>
+    s
+      ? s
+          .split(',')
+          .map((x) => x.trim())
+          .filter(Boolean)
+      : [],
+  );
 
 const int = (def: number, min: number, max: number) =>
   z
@@ -114,7 +121,9 @@ export function parseConfig(env: Record<string, string | undefined>): ShoalConfi
   const parsed = schema.safeParse(env);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
-    throw new ConfigError(`invalid Shoal configuration: ${problems}`, { field: String(parsed.error.issues[0]?.path[0] ?? '') });
+    throw new ConfigError(`invalid Shoal configuration: ${problems}`, {
+      field: String(parsed.error.issues[0]?.path[0] ?? ''),
+    });
   }
   const e = parsed.data;
   const local = e.SHOAL_S3_ENDPOINT || e.SHOAL_DYNAMODB_ENDPOINT || e.SHOAL_SQS_ENDPOINT || e.SHOAL_LAMBDA_ENDPOINT;
@@ -128,7 +137,12 @@ export function parseConfig(env: Record<string, string | undefined>): ShoalConfi
     importSafetyMarginMs: e.SHOAL_IMPORT_SAFETY_MARGIN_S * 1000,
     importMaxReceive: e.SHOAL_IMPORT_MAX_RECEIVE,
     endpoints: local
-      ? { s3: e.SHOAL_S3_ENDPOINT, dynamodb: e.SHOAL_DYNAMODB_ENDPOINT, sqs: e.SHOAL_SQS_ENDPOINT, lambda: e.SHOAL_LAMBDA_ENDPOINT }
+      ? {
+          s3: e.SHOAL_S3_ENDPOINT,
+          dynamodb: e.SHOAL_DYNAMODB_ENDPOINT,
+          sqs: e.SHOAL_SQS_ENDPOINT,
+          lambda: e.SHOAL_LAMBDA_ENDPOINT,
+        }
       : undefined,
     shardSearchFunction: e.SHOAL_SHARD_SEARCH_FUNCTION,
     scatterMinBytes: e.SHOAL_SCATTER_MIN_MB * 2 ** 20,

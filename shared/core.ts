@@ -3,7 +3,16 @@ import { qualityGate } from './lifecycle/aliases.js';
 import type { Alias, Evaluation, LifecycleStore } from './lifecycle/types.js';
 import { searchThroughAlias } from './lifecycle/experiments.js';
 import { BUILD_POLICY, buildIndex, collectGarbage, linesOf, type BuildResult } from './indexing/builder.js';
-import { defaultLineName, indexSettings, lineOf, lineView, parseLineName, sameSettings, servingLine, type LineView } from './indexing/lines.js';
+import {
+  defaultLineName,
+  indexSettings,
+  lineOf,
+  lineView,
+  parseLineName,
+  sameSettings,
+  servingLine,
+  type LineView,
+} from './indexing/lines.js';
 import { collectionKey, deleteVectors, upsertVectors } from './ingest/ingest.js';
 import { currentManifest, readTail, search, type SearchDeps } from './search/coordinator.js';
 import type { ShardCache } from './search/shard-cache.js';
@@ -22,7 +31,15 @@ import type {
   VectorInput,
   VectorOutput,
 } from './service.js';
-import { MAIN_LINE, type Catalog, type CollectionMeta, type LinePromotion, type Manifest, type ObjectStore, type RecordStore } from './storage/types.js';
+import {
+  MAIN_LINE,
+  type Catalog,
+  type CollectionMeta,
+  type LinePromotion,
+  type Manifest,
+  type ObjectStore,
+  type RecordStore,
+} from './storage/types.js';
 import type { FilterNode } from './filter/ast.js';
 
 export interface CoreDeps {
@@ -76,18 +93,33 @@ export class ShoalCore implements ShoalService {
     const settings = indexSettings(input.index ?? {});
     const lifecycle = this.deps.lifecycle;
     if (lifecycle && (await lifecycle.getPointer('alias', input.name))) {
-      throw new ConflictError(`${JSON.stringify(input.name)} is an alias; collections and aliases share one namespace`, { field: 'name' });
+      throw new ConflictError(
+        `${JSON.stringify(input.name)} is an alias; collections and aliases share one namespace`,
+        { field: 'name' },
+      );
     }
     if (input.model) {
       if (!lifecycle) throw new ValidationError('model bindings need the lifecycle store', { field: 'model' });
       const mv = await lifecycle.getModelVersion(input.model.name, input.model.version);
-      if (!mv) throw new ValidationError(`model ${input.model.name} version ${input.model.version} not found`, { field: 'model' });
-      if (mv.state !== 'ready') throw new ValidationError(`model ${input.model.name} version ${input.model.version} is not committed yet`, { field: 'model' });
+      if (!mv)
+        throw new ValidationError(`model ${input.model.name} version ${input.model.version} not found`, {
+          field: 'model',
+        });
+      if (mv.state !== 'ready')
+        throw new ValidationError(`model ${input.model.name} version ${input.model.version} is not committed yet`, {
+          field: 'model',
+        });
       if (mv.dimension !== input.dimension) {
-        throw new ValidationError(`dimension ${input.dimension} does not match model ${mv.name} v${mv.version} (${mv.dimension})`, { field: 'dimension' });
+        throw new ValidationError(
+          `dimension ${input.dimension} does not match model ${mv.name} v${mv.version} (${mv.dimension})`,
+          { field: 'dimension' },
+        );
       }
       if (mv.metric !== input.metric) {
-        throw new ValidationError(`metric ${input.metric} does not match model ${mv.name} v${mv.version} (${mv.metric})`, { field: 'metric' });
+        throw new ValidationError(
+          `metric ${input.metric} does not match model ${mv.name} v${mv.version} (${mv.metric})`,
+          { field: 'metric' },
+        );
       }
     }
     const meta = await this.deps.catalog.createCollection({
@@ -126,7 +158,9 @@ export class ShoalCore implements ShoalService {
     const manifest = await currentManifest(this.deps.catalog, meta);
     const watermark = manifest?.watermark ?? 0;
     // The same incremental tail read as strong search, when this process keeps one.
-    const tail = this.deps.tails ? (await this.deps.tails.read(meta, watermark)).records : await readTail(this.deps.records, meta, watermark);
+    const tail = this.deps.tails
+      ? (await this.deps.tails.read(meta, watermark)).records
+      : await readTail(this.deps.records, meta, watermark);
     // Live count: indexed live rows, plus tail ids the index does not hold alive, minus
     // tail deletes of rows it does. Shard id lookups use the same cache as search.
     const indexedIds = async (id: string): Promise<boolean> => {
@@ -145,7 +179,15 @@ export class ShoalCore implements ShoalService {
       if (r.deleted && wasLive) count--;
       if (!r.deleted && !wasLive) count++;
     }
-    const aliasInfo = alias ? { alias: { name: alias.name, revision: alias.revision, ...(alias.target.version !== undefined ? { version: alias.target.version } : {}) } } : {};
+    const aliasInfo = alias
+      ? {
+          alias: {
+            name: alias.name,
+            revision: alias.revision,
+            ...(alias.target.version !== undefined ? { version: alias.target.version } : {}),
+          },
+        }
+      : {};
     return {
       ...info(meta),
       ...aliasInfo,
@@ -172,7 +214,10 @@ export class ShoalCore implements ShoalService {
     if (claimed && meta.model && (claimed.name !== meta.model.name || claimed.version !== meta.model.version)) {
       throw new ModelMismatchError(
         `vectors from model ${claimed.name} v${claimed.version} cannot go into ${JSON.stringify(collection)}, which is bound to ${meta.model.name} v${meta.model.version}`,
-        { field: claimed.name !== meta.model.name ? 'modelVersion.name' : 'modelVersion.version', details: { expected: meta.model, got: claimed } },
+        {
+          field: claimed.name !== meta.model.name ? 'modelVersion.name' : 'modelVersion.version',
+          details: { expected: meta.model, got: claimed },
+        },
       );
     }
     return { upserted: await upsertVectors(this.deps, meta, vectors) };
@@ -190,7 +235,10 @@ export class ShoalCore implements ShoalService {
     return out;
   }
 
-  async deleteVectors(collection: string, selector: { ids: string[] } | { filter: FilterNode }): Promise<{ deleted: number }> {
+  async deleteVectors(
+    collection: string,
+    selector: { ids: string[] } | { filter: FilterNode },
+  ): Promise<{ deleted: number }> {
     const meta = await this.deps.catalog.getCollection(collection);
     return { deleted: await deleteVectors(this.deps, meta, selector) };
   }
@@ -228,7 +276,9 @@ export class ShoalCore implements ShoalService {
       const settings = indexSettings(request.index);
       const { efSearch: _a, ...graph } = settings.params;
       const { efSearch: _b, ...servingGraph } = meta.index.params;
-      if (sameSettings({ engine: settings.engine, params: graph }, { engine: meta.index.engine, params: servingGraph })) {
+      if (
+        sameSettings({ engine: settings.engine, params: graph }, { engine: meta.index.engine, params: servingGraph })
+      ) {
         throw new ValidationError(
           'index: these settings build the same index as the serving line (efSearch is a search-time parameter: send `ef` per search, or tune the version)',
           { field: 'index' },
@@ -246,7 +296,9 @@ export class ShoalCore implements ShoalService {
       });
       candidate = lineView(line, false, entry, undefined, await this.deps.catalog.stableSeq(collection));
     } else if (request.candidate !== undefined) {
-      throw new ValidationError('candidate: naming a candidate needs `index` settings to build it with', { field: 'candidate' });
+      throw new ValidationError('candidate: naming a candidate needs `index` settings to build it with', {
+        field: 'candidate',
+      });
     }
     const manifest = await currentManifest(this.deps.catalog, meta);
     await this.deps.wake(collection, { force: true });
@@ -260,7 +312,9 @@ export class ShoalCore implements ShoalService {
     };
   }
 
-  async listLines(collection: string): Promise<{ serving: LineView; candidates: LineView[]; promotions: LinePromotion[] }> {
+  async listLines(
+    collection: string,
+  ): Promise<{ serving: LineView; candidates: LineView[]; promotions: LinePromotion[] }> {
     const { meta } = await this.resolve(collection);
     const stable = await this.deps.catalog.stableSeq(meta.name);
     const evaluated = await this.lineEvaluations(meta);
@@ -268,7 +322,16 @@ export class ShoalCore implements ShoalService {
     for (const spec of linesOf(meta)) {
       const head = await this.deps.catalog.latestManifest(meta.name, spec.line);
       const settings = spec.serving ? meta.index : meta.candidates![spec.line];
-      views.push(lineView(spec.line, spec.serving, settings, head?.generation === meta.generation ? head : undefined, stable, evaluated.get(spec.line)));
+      views.push(
+        lineView(
+          spec.line,
+          spec.serving,
+          settings,
+          head?.generation === meta.generation ? head : undefined,
+          stable,
+          evaluated.get(spec.line),
+        ),
+      );
     }
     const [serving, ...candidates] = views;
     return { serving, candidates, promotions: await this.deps.catalog.listPromotions(meta.name, 20) };
@@ -277,10 +340,20 @@ export class ShoalCore implements ShoalService {
   async getCandidate(collection: string, line: string): Promise<LineView> {
     const { meta } = await this.resolve(collection);
     const settings = meta.candidates?.[line];
-    if (!settings) throw new NotFoundError(`candidate ${JSON.stringify(line)} of ${JSON.stringify(collection)} not found`, { field: 'candidate' });
+    if (!settings)
+      throw new NotFoundError(`candidate ${JSON.stringify(line)} of ${JSON.stringify(collection)} not found`, {
+        field: 'candidate',
+      });
     const head = await this.deps.catalog.latestManifest(meta.name, line);
     const stable = await this.deps.catalog.stableSeq(meta.name);
-    return lineView(line, false, settings, head?.generation === meta.generation ? head : undefined, stable, (await this.lineEvaluations(meta)).get(line));
+    return lineView(
+      line,
+      false,
+      settings,
+      head?.generation === meta.generation ? head : undefined,
+      stable,
+      (await this.lineEvaluations(meta)).get(line),
+    );
   }
 
   async deleteCandidate(collection: string, line: string): Promise<void> {
@@ -288,12 +361,23 @@ export class ShoalCore implements ShoalService {
     await this.deps.catalog.updateLines(collection, { op: 'remove', generation: meta.generation, line });
   }
 
-  async promoteCandidate(collection: string, line: string, input: { force?: boolean; reason?: string }, caller?: Caller): Promise<PromoteOutput> {
+  async promoteCandidate(
+    collection: string,
+    line: string,
+    input: { force?: boolean; reason?: string },
+    caller?: Caller,
+  ): Promise<PromoteOutput> {
     const meta = await this.deps.catalog.getCollection(collection);
-    if (!meta.candidates?.[line]) throw new NotFoundError(`candidate ${JSON.stringify(line)} of ${JSON.stringify(collection)} not found`, { field: 'candidate' });
+    if (!meta.candidates?.[line])
+      throw new NotFoundError(`candidate ${JSON.stringify(line)} of ${JSON.stringify(collection)} not found`, {
+        field: 'candidate',
+      });
     const head = await this.deps.catalog.latestManifest(collection, line);
     if (!head || head.generation !== meta.generation) {
-      throw new ConflictError(`candidate ${JSON.stringify(line)} has not been built yet; poll GET .../candidates/${line} until it has a head`, { field: 'candidate' });
+      throw new ConflictError(
+        `candidate ${JSON.stringify(line)} has not been built yet; poll GET .../candidates/${line} until it has a head`,
+        { field: 'candidate' },
+      );
     }
     // The gate reads the line's newest evaluated version (a candidate's head moves with every build).
     const evaluation = (await this.lineEvaluations(meta)).get(line);
@@ -326,7 +410,14 @@ export class ShoalCore implements ShoalService {
     // Both lines keep tracking writes; the builder brings the new serving line's head up to date.
     await this.deps.wake(collection);
     // What was read for the decision is what now serves: no second listing of every line.
-    const serving = lineView(line, true, meta.candidates[line], head, await this.deps.catalog.stableSeq(collection), evaluation);
+    const serving = lineView(
+      line,
+      true,
+      meta.candidates[line],
+      head,
+      await this.deps.catalog.stableSeq(collection),
+      evaluation,
+    );
     return { collection, serving, previous, forced, ...(input.reason !== undefined ? { reason: input.reason } : {}) };
   }
 
@@ -335,13 +426,22 @@ export class ShoalCore implements ShoalService {
     const out = new Map<string, NonNullable<LineView['evaluation']>>();
     if (!this.deps.lifecycle) return out;
     const lines = new Map<number, string>();
-    for (const m of await this.deps.catalog.listManifests(meta.name, 200)) if (m.generation === meta.generation) lines.set(m.version, lineOf(m));
-    const evals = (await this.deps.lifecycle.listEvaluations(meta.name)).filter((e) => e.generation === meta.generation && lines.has(e.version));
+    for (const m of await this.deps.catalog.listManifests(meta.name, 200))
+      if (m.generation === meta.generation) lines.set(m.version, lineOf(m));
+    const evals = (await this.deps.lifecycle.listEvaluations(meta.name)).filter(
+      (e) => e.generation === meta.generation && lines.has(e.version),
+    );
     evals.sort((a, b) => b.version - a.version);
     for (const e of evals) {
       const line = lines.get(e.version)!;
       if (!out.has(line)) {
-        out.set(line, { version: e.version, recall: e.recall, k: e.k, ...(e.ef !== undefined ? { ef: e.ef } : {}), latencyMs: { p50: e.latencyMs.p50, p95: e.latencyMs.p95 } });
+        out.set(line, {
+          version: e.version,
+          recall: e.recall,
+          k: e.k,
+          ...(e.ef !== undefined ? { ef: e.ef } : {}),
+          latencyMs: { p50: e.latencyMs.p50, p95: e.latencyMs.p95 },
+        });
       }
     }
     return out;
@@ -382,15 +482,20 @@ export class ShoalCore implements ShoalService {
   async pinnedVersions(collection: string): Promise<number[]> {
     if (!this.deps.lifecycle) return [];
     const aliases = (await this.deps.lifecycle.listPointers('alias')) as Alias[];
-    return aliases.flatMap((a) => (a.target.collection === collection && a.target.version !== undefined ? [a.target.version] : []));
+    return aliases.flatMap((a) =>
+      a.target.collection === collection && a.target.version !== undefined ? [a.target.version] : [],
+    );
   }
 
   async listVersions(collection: string): Promise<Array<Manifest & { evaluation?: Evaluation }>> {
     const { meta } = await this.resolve(collection);
-    const manifests = (await this.deps.catalog.listManifests(meta.name, 100)).filter((m) => m.generation === meta.generation);
+    const manifests = (await this.deps.catalog.listManifests(meta.name, 100)).filter(
+      (m) => m.generation === meta.generation,
+    );
     if (!this.deps.lifecycle) return manifests;
     const evals = new Map<number, Evaluation>();
-    for (const e of await this.deps.lifecycle.listEvaluations(meta.name)) if (e.generation === meta.generation) evals.set(e.version, e);
+    for (const e of await this.deps.lifecycle.listEvaluations(meta.name))
+      if (e.generation === meta.generation) evals.set(e.version, e);
     return manifests.map((m) => {
       const e = evals.get(m.version);
       return e ? { ...m, evaluation: e } : m;

@@ -61,8 +61,16 @@ function createRuntime(cfg: ShoalConfig): Runtime {
   const catalog = new DynamoCatalog({ ddb: aws.ddb, table: cfg.catalogTable });
   const records = new DynamoRecordStore({ ddb: aws.ddb, table: cfg.recordsTable });
   const objects = new S3ObjectStore({ s3: aws.s3, bucket: cfg.bucket });
-  const cache = new ShardCache({ objects, memoryBytes: cfg.shardCacheBytes, diskDir: cfg.shardCacheDir, diskBytes: cfg.shardDiskBytes });
-  const lambda = new LambdaClient({ region: cfg.region, ...(cfg.endpoints?.lambda ? { endpoint: cfg.endpoints.lambda } : {}) });
+  const cache = new ShardCache({
+    objects,
+    memoryBytes: cfg.shardCacheBytes,
+    diskDir: cfg.shardCacheDir,
+    diskBytes: cfg.shardDiskBytes,
+  });
+  const lambda = new LambdaClient({
+    region: cfg.region,
+    ...(cfg.endpoints?.lambda ? { endpoint: cfg.endpoints.lambda } : {}),
+  });
   const version = `${packageVersion()}${cfg.gitSha ? `+${cfg.gitSha}` : ''}`;
 
   const scatter = async (slot: number, request: ShardSearchRequest): Promise<ShardSearchResponse> => {
@@ -107,12 +115,16 @@ function createRuntime(cfg: ShoalConfig): Runtime {
       catalog,
       records,
       wake: async (collection) => {
-        await aws.sqs.send(new SendMessageCommand({ QueueUrl: cfg.buildQueueUrl, MessageBody: JSON.stringify({ collection }) }));
+        await aws.sqs.send(
+          new SendMessageCommand({ QueueUrl: cfg.buildQueueUrl, MessageBody: JSON.stringify({ collection }) }),
+        );
       },
     },
     enqueue: importQueueUrl
       ? async (message) => {
-          await aws.sqs.send(new SendMessageCommand({ QueueUrl: importQueueUrl, MessageBody: JSON.stringify(message) }));
+          await aws.sqs.send(
+            new SendMessageCommand({ QueueUrl: importQueueUrl, MessageBody: JSON.stringify(message) }),
+          );
         }
       : undefined,
   });
@@ -128,10 +140,16 @@ function createRuntime(cfg: ShoalConfig): Runtime {
     verifyArtifacts: {
       maxSyncBytes: cfg.artifactSyncVerifyBytes,
       enqueue: async (model, version) => {
-        await aws.sqs.send(new SendMessageCommand({ QueueUrl: cfg.buildQueueUrl, MessageBody: JSON.stringify({ kind: 'verify-artifact', model, version }) }));
+        await aws.sqs.send(
+          new SendMessageCommand({
+            QueueUrl: cfg.buildQueueUrl,
+            MessageBody: JSON.stringify({ kind: 'verify-artifact', model, version }),
+          }),
+        );
       },
     },
-    startCandidate: async (c, index, candidate, caller) => (await core.buildIndex(c, { index, ...(candidate !== undefined ? { candidate } : {}) }, caller)).candidate!,
+    startCandidate: async (c, index, candidate, caller) =>
+      (await core.buildIndex(c, { index, ...(candidate !== undefined ? { candidate } : {}) }, caller)).candidate!,
   });
   return {
     config: cfg,
@@ -139,7 +157,8 @@ function createRuntime(cfg: ShoalConfig): Runtime {
     service: core,
     imports,
     lifecycle,
-    identify: async (token) => (token && token.length <= 512 ? catalogKeys.keyId(digest(token).toString('hex')) : undefined),
+    identify: async (token) =>
+      token && token.length <= 512 ? catalogKeys.keyId(digest(token).toString('hex')) : undefined,
     cache,
     objects,
     version,
@@ -174,12 +193,18 @@ class CatalogKeyCheck {
     const now = Date.now();
     const hit = this.cache.get(hash);
     if (hit && hit.until > now) return hit.ok;
-    const out = await this.ddb.send(new GetCommand({ TableName: this.table, Key: { pk: `APIKEY#${hash}`, sk: 'META' }, ConsistentRead: true }));
+    const out = await this.ddb.send(
+      new GetCommand({ TableName: this.table, Key: { pk: `APIKEY#${hash}`, sk: 'META' }, ConsistentRead: true }),
+    );
     const item = out.Item as { disabled?: unknown; expiresAt?: unknown; keyId?: unknown } | undefined;
     const expired = typeof item?.expiresAt === 'string' && Date.parse(item.expiresAt) <= now;
     const ok = item !== undefined && item.disabled !== true && !expired;
     if (this.cache.size > 10_000) this.cache.clear();
-    this.cache.set(hash, { ok, until: now + (ok ? 60_000 : 10_000), ...(typeof item?.keyId === 'string' ? { keyId: item.keyId } : {}) });
+    this.cache.set(hash, {
+      ok,
+      until: now + (ok ? 60_000 : 10_000),
+      ...(typeof item?.keyId === 'string' ? { keyId: item.keyId } : {}),
+    });
     return ok;
   }
 

@@ -9,7 +9,14 @@ import type { EngineName } from './engine/types.js';
 import type { LinePromotion, Manifest } from './storage/types.js';
 import type { LineView } from './indexing/lines.js';
 import type { Metadata, Metric } from './types.js';
-import type { AliasTarget, Evaluation, FeedbackEvent, ModelAliasTarget, ModelVersion, PointerMove } from './lifecycle/types.js';
+import type {
+  AliasTarget,
+  Evaluation,
+  FeedbackEvent,
+  ModelAliasTarget,
+  ModelVersion,
+  PointerMove,
+} from './lifecycle/types.js';
 import type { ExperimentResults, ExperimentSummary, StartExperimentInput } from './lifecycle/experiments.js';
 import type {
   CompletedUpload as CompletedModelUpload,
@@ -102,7 +109,14 @@ export interface SearchHitOutput {
 export interface SearchOutput {
   /** One list per query, best first. */
   results: SearchHitOutput[][];
-  servedBy: { collection: string; version: number; line?: string; alias?: string; arm?: 'champion' | 'challenger'; experiment?: string };
+  servedBy: {
+    collection: string;
+    version: number;
+    line?: string;
+    alias?: string;
+    arm?: 'champion' | 'challenger';
+    experiment?: string;
+  };
   /** Set on every search through an alias; feedback (`POST /v1/feedback`) refers to it. */
   queryId?: string;
 }
@@ -161,7 +175,12 @@ export interface ShoalService {
    * its newest evaluated version must reach `minRecall` unless forced). The previous serving line
    * becomes a candidate, so promoting it back reverses the switch.
    */
-  promoteCandidate(collection: string, line: string, input: { force?: boolean; reason?: string }, caller?: Caller): Promise<PromoteOutput>;
+  promoteCandidate(
+    collection: string,
+    line: string,
+    input: { force?: boolean; reason?: string },
+    caller?: Caller,
+  ): Promise<PromoteOutput>;
 }
 
 export interface TuneInput {
@@ -254,24 +273,47 @@ export interface LifecycleService {
   deleteAlias(name: string, caller: Caller, expectedRevision?: number): Promise<void>;
   /** Newest first. */
   aliasHistory(name: string): Promise<PointerMove<AliasTarget>[]>;
-  rollbackAlias(name: string, input: { reason?: string; expectedRevision?: number }, caller: Caller): Promise<AliasView>;
+  rollbackAlias(
+    name: string,
+    input: { reason?: string; expectedRevision?: number },
+    caller: Caller,
+  ): Promise<AliasView>;
 
   evaluateVersion(collection: string, version: number, input: EvaluateInput, caller: Caller): Promise<Evaluation>;
   tuneVersion(collection: string, version: number, input: TuneInput, caller: Caller): Promise<Evaluation>;
   updateCollection(name: string, patch: { minRecall?: number | null }): Promise<CollectionInfo>;
 
-  registerModelVersion(name: string, input: RegisterModelInput, caller: Caller): Promise<{ model: ModelVersion; upload: Record<string, unknown> }>;
+  registerModelVersion(
+    name: string,
+    input: RegisterModelInput,
+    caller: Caller,
+  ): Promise<{ model: ModelVersion; upload: Record<string, unknown> }>;
   uploadModelArtifact(name: string, version: number, bytes: Uint8Array): Promise<ModelVersion>;
   /** Presigned URL(s) for a pending version's artifact: one PUT, or multipart parts (`parts`). */
-  requestModelUpload(name: string, version: number, input: ModelUploadRequest): Promise<SingleModelUpload | MultipartModelUpload>;
+  requestModelUpload(
+    name: string,
+    version: number,
+    input: ModelUploadRequest,
+  ): Promise<SingleModelUpload | MultipartModelUpload>;
   abortModelUpload(name: string, version: number, uploadId: string): Promise<{ aborted: true; uploadId: string }>;
   /** Completes the multipart upload `multipart` first when given; verifies the sha256 by streaming; freezes the artifact. */
   /** `ready` when verified in the call; `verifying` (HTTP 202) when the builder function hashes a large artifact. */
-  commitModelVersion(name: string, version: number, sha256: string, multipart?: CompletedModelUpload): Promise<ModelVersion>;
+  commitModelVersion(
+    name: string,
+    version: number,
+    sha256: string,
+    multipart?: CompletedModelUpload,
+  ): Promise<ModelVersion>;
   /** Hashes a `verifying` version's artifact and makes it ready (or pending with the reason). */
   verifyModelArtifact(name: string, version: number): Promise<ModelVersion | undefined>;
   listModels(): Promise<Array<{ name: string; versions: number; latest: number | null }>>;
-  getModel(name: string): Promise<{ name: string; versions: ModelVersion[]; aliases: Array<{ name: string; version: number; revision: number }> }>;
+  getModel(
+    name: string,
+  ): Promise<{
+    name: string;
+    versions: ModelVersion[];
+    aliases: Array<{ name: string; version: number; revision: number }>;
+  }>;
   getModelVersion(name: string, version: number): Promise<ModelVersion>;
   compareModelVersions(name: string, a: number, b: number): Promise<ModelComparison>;
   putModelAlias(
@@ -280,13 +322,24 @@ export interface LifecycleService {
     input: { version: number; expectedRevision?: number; reason?: string },
     caller: Caller,
   ): Promise<{ alias: { name: string; model: string; version: number; revision: number }; created: boolean }>;
-  getModelAlias(name: string, alias: string): Promise<{ name: string; model: string; version: number; revision: number }>;
+  getModelAlias(
+    name: string,
+    alias: string,
+  ): Promise<{ name: string; model: string; version: number; revision: number }>;
   modelAliasHistory(name: string, alias: string): Promise<PointerMove<ModelAliasTarget>[]>;
 
   startExperiment(alias: string, input: StartExperimentInput, caller: Caller): Promise<ExperimentResults>;
   /** The alias's running (or last) experiment with per-arm results; checks the guardrails. */
   getExperiment(alias: string): Promise<ExperimentResults>;
-  promoteExperiment(alias: string, input: { reason?: string; force?: boolean }, caller: Caller): Promise<ExperimentResults>;
+  promoteExperiment(
+    alias: string,
+    input: { reason?: string; force?: boolean },
+    caller: Caller,
+  ): Promise<ExperimentResults>;
   abortExperiment(alias: string, input: { reason?: string }, caller: Caller): Promise<ExperimentResults>;
-  feedback(input: { queryId: string; id: string; event: FeedbackEvent }): Promise<{ attributed: boolean; experiment?: string; alias?: string; arm?: 'champion' | 'challenger' }>;
+  feedback(input: {
+    queryId: string;
+    id: string;
+    event: FeedbackEvent;
+  }): Promise<{ attributed: boolean; experiment?: string; alias?: string; arm?: 'champion' | 'challenger' }>;
 }

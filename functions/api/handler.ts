@@ -54,7 +54,7 @@ export async function apiHandler(event: APIGatewayProxyEventV2): Promise<APIGate
     return await instance.handle({
       method: event.requestContext.http.method,
       path: event.rawPath,
-    query: event.rawQueryString,
+      query: event.rawQueryString,
       headers: event.headers ?? {},
       body: event.body,
       isBase64Encoded: event.isBase64Encoded,

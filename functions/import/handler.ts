@@ -30,14 +30,20 @@ export function parseImportMessage(body: string): Work | undefined {
   }
   if (typeof msg !== 'object' || msg === null) return undefined;
   const m = msg as Record<string, unknown>;
-  if ((m.type === 'import' || m.type === 'continue') && typeof m.collection === 'string' && typeof m.jobId === 'string') {
+  if (
+    (m.type === 'import' || m.type === 'continue') &&
+    typeof m.collection === 'string' &&
+    typeof m.jobId === 'string'
+  ) {
     return { jobs: [{ kind: 'job', collection: m.collection, jobId: m.jobId }] };
   }
   if (m.Event === 's3:TestEvent') return { jobs: [] };
   if (Array.isArray(m.Records)) {
     const jobs: Work['jobs'] = [];
     for (const r of m.Records as Array<Record<string, unknown>>) {
-      const s3 = r?.s3 as { bucket?: { name?: unknown }; object?: { key?: unknown; eTag?: unknown; size?: unknown } } | undefined;
+      const s3 = r?.s3 as
+        | { bucket?: { name?: unknown }; object?: { key?: unknown; eTag?: unknown; size?: unknown } }
+        | undefined;
       if (typeof r?.eventName !== 'string' || !r.eventName.startsWith('ObjectCreated')) continue;
       if (typeof s3?.bucket?.name !== 'string' || typeof s3.object?.key !== 'string') return undefined;
       jobs.push({
@@ -60,7 +66,9 @@ async function handleRecord(record: SQSRecord, deadline: number, maxReceive: num
   const work = parseImportMessage(record.body);
   const receiveCount = Number(record.attributes.ApproximateReceiveCount ?? '1');
   if (!work) {
-    console.error(`import message ${record.messageId} is malformed; it goes to the DLQ after ${maxReceive} receives: ${record.body.slice(0, 200)}`);
+    console.error(
+      `import message ${record.messageId} is malformed; it goes to the DLQ after ${maxReceive} receives: ${record.body.slice(0, 200)}`,
+    );
     return false;
   }
   for (const item of work.jobs) {
@@ -76,7 +84,10 @@ async function handleRecord(record: SQSRecord, deadline: number, maxReceive: num
       console.error(`import message ${record.messageId} failed (receive ${receiveCount} of ${maxReceive}):`, err);
       if (receiveCount >= maxReceive) {
         const target = item.kind === 'job' ? item : await imports.jobIdOf(item.obj);
-        if (target) await imports.markFailed(target.collection, target.jobId, `gave up after ${receiveCount} attempts: ${reason}`).catch(() => undefined);
+        if (target)
+          await imports
+            .markFailed(target.collection, target.jobId, `gave up after ${receiveCount} attempts: ${reason}`)
+            .catch(() => undefined);
       }
       return false;
     }

@@ -14,17 +14,27 @@ function isSqs(event: SQSEvent | ScheduledEvent): event is SQSEvent {
   return Array.isArray((event as SQSEvent).Records);
 }
 
-type Message = { kind: 'build'; collection: string; force: boolean } | { kind: 'verify-artifact'; model: string; version: number };
+type Message =
+  | { kind: 'build'; collection: string; force: boolean }
+  | { kind: 'verify-artifact'; model: string; version: number };
 
 function parseMessage(body: string): Message | undefined {
   try {
-    const parsed = JSON.parse(body) as { kind?: unknown; collection?: unknown; force?: unknown; model?: unknown; version?: unknown };
+    const parsed = JSON.parse(body) as {
+      kind?: unknown;
+      collection?: unknown;
+      force?: unknown;
+      model?: unknown;
+      version?: unknown;
+    };
     if (parsed.kind === 'verify-artifact') {
       return typeof parsed.model === 'string' && Number.isSafeInteger(parsed.version)
         ? { kind: 'verify-artifact', model: parsed.model, version: parsed.version as number }
         : undefined;
     }
-    return typeof parsed.collection === 'string' ? { kind: 'build', collection: parsed.collection, force: parsed.force === true } : undefined;
+    return typeof parsed.collection === 'string'
+      ? { kind: 'build', collection: parsed.collection, force: parsed.force === true }
+      : undefined;
   } catch {
     return undefined;
   }

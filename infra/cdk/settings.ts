@@ -89,7 +89,8 @@ function intIn(node: Node, key: string, def: number, min: number, max: number): 
   const raw = str(node, key);
   if (raw === undefined) return def;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < min || n > max) throw new Error(`context ${key}=${raw}: must be an integer in [${min}, ${max}]`);
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new Error(`context ${key}=${raw}: must be an integer in [${min}, ${max}]`);
   return n;
 }
 
@@ -107,7 +108,10 @@ export function readSettings(node: Node): ShoalSettings {
     searchSlots: intIn(node, 'searchSlots', 4, 1, 64),
     ...(alarmEmail ? { alarmEmail } : {}),
     ...(gitSha ? { gitSha } : {}),
-    corsOrigins: (str(node, 'corsOrigins') ?? '*').split(',').map((s) => s.trim()).filter(Boolean),
+    corsOrigins: (str(node, 'corsOrigins') ?? '*')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
     throttle: {
       rateLimit: intIn(node, 'throttleRate', prod ? 500 : 50, 1, 10_000),
       burstLimit: intIn(node, 'throttleBurst', prod ? 1000 : 100, 1, 5_000),

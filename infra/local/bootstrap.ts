@@ -87,9 +87,8 @@ export async function ensureQueueWithDlq(
   const dlqUrl = await ensureQueue(sqs, `${name}-dlq`, {
     MessageRetentionPeriod: String(QUEUE_SETTINGS.dlqRetentionSeconds),
   });
-  const dlqArn = (
-    await sqs.send(new GetQueueAttributesCommand({ QueueUrl: dlqUrl, AttributeNames: ['QueueArn'] }))
-  ).Attributes?.QueueArn;
+  const dlqArn = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: dlqUrl, AttributeNames: ['QueueArn'] })))
+    .Attributes?.QueueArn;
   if (!dlqArn) throw new Error(`queue ${name}-dlq has no QueueArn`);
   const queueUrl = await ensureQueue(sqs, name, {
     VisibilityTimeout: String(settings.visibilityTimeoutSeconds),

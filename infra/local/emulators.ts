@@ -210,7 +210,14 @@ export async function startEmulators(opts: StartEmulatorsOptions = {}): Promise<
 function installS3rverShims(s3rver: S3rverInstance): void {
   const routerIndex = s3rver.middleware.findIndex((fn) => fn.name === 'dispatch');
   if (routerIndex < 0) throw new Error('s3rver: router middleware not found; shims need updating');
-  s3rver.middleware.splice(routerIndex, 0, listObjectsV2Shim, conditionalPutShim(s3rver.store), multipartShim(s3rver.store), copyIfMatchShim(s3rver.store));
+  s3rver.middleware.splice(
+    routerIndex,
+    0,
+    listObjectsV2Shim,
+    conditionalPutShim(s3rver.store),
+    multipartShim(s3rver.store),
+    copyIfMatchShim(s3rver.store),
+  );
 }
 
 /**

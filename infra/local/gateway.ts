@@ -153,7 +153,12 @@ function writeResult(res: ServerResponse, result: APIGatewayProxyResultV2): void
     return;
   }
   const r = result as APIGatewayProxyStructuredResultV2;
-  const body = r.body === undefined ? Buffer.alloc(0) : r.isBase64Encoded ? Buffer.from(r.body, 'base64') : Buffer.from(r.body, 'utf8');
+  const body =
+    r.body === undefined
+      ? Buffer.alloc(0)
+      : r.isBase64Encoded
+        ? Buffer.from(r.body, 'base64')
+        : Buffer.from(r.body, 'utf8');
   for (const [name, value] of Object.entries(r.headers ?? {})) res.setHeader(name, String(value));
   if (r.cookies && r.cookies.length > 0) res.setHeader('set-cookie', r.cookies);
   res.setHeader('content-length', body.length);
@@ -163,7 +168,10 @@ function writeResult(res: ServerResponse, result: APIGatewayProxyResultV2): void
 
 function writeGatewayError(res: ServerResponse, status: number, message: string, close = false): void {
   const body = JSON.stringify({ message });
-  const headers: Record<string, string | number> = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
+  const headers: Record<string, string | number> = {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+  };
   if (close) headers.connection = 'close';
   res.writeHead(status, headers);
   res.end(body);

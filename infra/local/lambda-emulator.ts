@@ -118,7 +118,8 @@ export async function startLambdaEmulator(opts: LambdaEmulatorOptions): Promise<
     res.setHeader('x-amzn-RequestId', requestId);
     track(
       handle(req, res, requestId).catch((err: unknown) => {
-        if (!res.headersSent) sendError(res, 500, 'ServiceException', err instanceof Error ? err.message : String(err), 'Service');
+        if (!res.headersSent)
+          sendError(res, 500, 'ServiceException', err instanceof Error ? err.message : String(err), 'Service');
         else res.destroy();
       }),
     );
@@ -149,14 +150,24 @@ export async function startLambdaEmulator(opts: LambdaEmulatorOptions): Promise<
     const limit = invocationType === 'Event' ? ASYNC_PAYLOAD_LIMIT : SYNC_PAYLOAD_LIMIT;
     const body = await readBody(req, limit);
     if (body === undefined) {
-      sendError(res, 413, 'RequestTooLargeException', `Request must be smaller than ${limit} bytes for the InvokeFunction operation`);
+      sendError(
+        res,
+        413,
+        'RequestTooLargeException',
+        `Request must be smaller than ${limit} bytes for the InvokeFunction operation`,
+      );
       return;
     }
     let payload: unknown;
     try {
       payload = body.length === 0 ? {} : JSON.parse(body.toString('utf8'));
     } catch (err) {
-      sendError(res, 400, 'InvalidRequestContentException', `Could not parse request body into json: ${(err as Error).message}`);
+      sendError(
+        res,
+        400,
+        'InvalidRequestContentException',
+        `Could not parse request body into json: ${(err as Error).message}`,
+      );
       return;
     }
     let clientContext: ClientContext | undefined;
@@ -246,11 +257,18 @@ export async function startLambdaEmulator(opts: LambdaEmulatorOptions): Promise<
 
 type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown; timedOut: boolean };
 
-async function runWithTimeout(fn: LocalFunction, payload: unknown, context: Context, timeoutMs: number): Promise<Outcome> {
+async function runWithTimeout(
+  fn: LocalFunction,
+  payload: unknown,
+  context: Context,
+  timeoutMs: number,
+): Promise<Outcome> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<Outcome>((resolve) => {
     timer = setTimeout(() => {
-      const err = new Error(`${new Date().toISOString()} ${context.awsRequestId} Task timed out after ${(timeoutMs / 1000).toFixed(2)} seconds`);
+      const err = new Error(
+        `${new Date().toISOString()} ${context.awsRequestId} Task timed out after ${(timeoutMs / 1000).toFixed(2)} seconds`,
+      );
       resolve({ ok: false, error: err, timedOut: true });
     }, timeoutMs);
   });
@@ -269,7 +287,10 @@ async function runWithTimeout(fn: LocalFunction, payload: unknown, context: Cont
 }
 
 /** The Node.js runtime's error document for an unhandled error. */
-function errorPayload(err: unknown, errorTypeOverride?: string): { errorType: string; errorMessage: string; trace: string[] } {
+function errorPayload(
+  err: unknown,
+  errorTypeOverride?: string,
+): { errorType: string; errorMessage: string; trace: string[] } {
   if (err instanceof Error) {
     return {
       errorType: errorTypeOverride ?? err.name ?? err.constructor.name,
@@ -313,7 +334,13 @@ function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer | un
   });
 }
 
-function sendError(res: http.ServerResponse, status: number, type: string, message: string, faultType: 'User' | 'Service' = 'User'): void {
+function sendError(
+  res: http.ServerResponse,
+  status: number,
+  type: string,
+  message: string,
+  faultType: 'User' | 'Service' = 'User',
+): void {
   res
     .writeHead(status, { 'Content-Type': 'application/json', 'X-Amzn-ErrorType': type })
     .end(JSON.stringify({ Type: faultType, message }));

@@ -105,7 +105,10 @@ export function toS3Notification(event: S3EventNotification): S3EventNotificatio
   return {
     Records: event.Records.map((r) => ({
       ...r,
-      s3: { ...r.s3, object: { ...r.s3.object, key: encodeURIComponent(r.s3.object.key).replace(/%20/g, '+').replace(/%2F/g, '/') } },
+      s3: {
+        ...r.s3,
+        object: { ...r.s3.object, key: encodeURIComponent(r.s3.object.key).replace(/%20/g, '+').replace(/%2F/g, '/') },
+      },
     })),
   };
 }
@@ -155,7 +158,10 @@ export async function startLocalShoal(opts: StartLocalShoalOptions): Promise<Loc
 
   try {
     // The SDK's Node 20 end-of-support notice (docs/local-emulators.md) is noise here; set before any client exists.
-    setEnv('AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED', process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ?? 'true');
+    setEnv(
+      'AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED',
+      process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ?? 'true',
+    );
     // EMF metrics are CloudWatch's format; on a laptop they would only flood the terminal.
     setEnv('POWERTOOLS_METRICS_DISABLED', process.env.POWERTOOLS_METRICS_DISABLED ?? 'true');
     const emulators = await startEmulators({ dataDir, silent: true });
@@ -263,11 +269,19 @@ export async function startLocalShoal(opts: StartLocalShoalOptions): Promise<Loc
     // S3 event notifications for imports/ → the import queue (the bucket notification of the CDK stack).
     const unsubscribe = emulators.onS3Event((event) => {
       const records = event.Records.filter(
-        (r) => r.eventName.startsWith('ObjectCreated') && r.s3.bucket.name === resources.bucket && r.s3.object.key.startsWith('imports/'),
+        (r) =>
+          r.eventName.startsWith('ObjectCreated') &&
+          r.s3.bucket.name === resources.bucket &&
+          r.s3.object.key.startsWith('imports/'),
       );
       if (!records.length) return;
       sqs
-        .send(new SendMessageCommand({ QueueUrl: resources.importQueueUrl, MessageBody: JSON.stringify(toS3Notification({ Records: records })) }))
+        .send(
+          new SendMessageCommand({
+            QueueUrl: resources.importQueueUrl,
+            MessageBody: JSON.stringify(toS3Notification({ Records: records })),
+          }),
+        )
         .catch((err: unknown) => {
           if (!opts.silent) console.error('[shoal] forwarding an S3 event to the import queue failed', err);
         });
@@ -277,7 +291,14 @@ export async function startLocalShoal(opts: StartLocalShoalOptions): Promise<Loc
       sqs,
       queueUrl: resources.importQueueUrl,
       handler: (event) =>
-        importFn(event, makeLambdaContext({ functionName: LOCAL_NAMES.importFunction, timeoutMs: TIMEOUTS_MS.import, region: endpoints.region })),
+        importFn(
+          event,
+          makeLambdaContext({
+            functionName: LOCAL_NAMES.importFunction,
+            timeoutMs: TIMEOUTS_MS.import,
+            region: endpoints.region,
+          }),
+        ),
       batchSize: 1,
       waitSeconds: 1,
       concurrency: 2,
@@ -305,7 +326,14 @@ export async function startLocalShoal(opts: StartLocalShoalOptions): Promise<Loc
       port: opts.port ?? 8787,
       host: opts.host ?? '127.0.0.1',
       handler: (event: APIGatewayProxyEventV2) =>
-        api(event, makeLambdaContext({ functionName: LOCAL_NAMES.apiFunction, timeoutMs: TIMEOUTS_MS.api, region: endpoints.region })),
+        api(
+          event,
+          makeLambdaContext({
+            functionName: LOCAL_NAMES.apiFunction,
+            timeoutMs: TIMEOUTS_MS.api,
+            region: endpoints.region,
+          }),
+        ),
     });
     stops.push({ name: 'gateway', stop: () => gateway.close() });
 
@@ -327,10 +355,15 @@ export async function startLocalShoal(opts: StartLocalShoalOptions): Promise<Loc
 }
 
 /** Explicit key, else env SHOAL_API_KEY, else `<dataDir>/api-key`, else a new key saved there (0600). */
-async function resolveApiKey(dataDir: string, explicit: string | undefined): Promise<{ apiKey: string; generated: boolean }> {
+async function resolveApiKey(
+  dataDir: string,
+  explicit: string | undefined,
+): Promise<{ apiKey: string; generated: boolean }> {
   if (explicit) return { apiKey: explicit, generated: false };
   // SHOAL_API_KEY may list several keys (comma-separated); the first is the one shown.
-  const fromEnv = process.env.SHOAL_API_KEY?.split(',').map((k) => k.trim()).find(Boolean);
+  const fromEnv = process.env.SHOAL_API_KEY?.split(',')
+    .map((k) => k.trim())
+    .find(Boolean);
   if (fromEnv) return { apiKey: fromEnv, generated: false };
   const file = path.join(dataDir, 'api-key');
   const saved = await readFile(file, 'utf8').then(

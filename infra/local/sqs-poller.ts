@@ -108,11 +108,16 @@ export function startSqsPoller(opts: SqsPollerOptions): SqsPoller {
       );
       if (res.Failed && res.Failed.length > 0) {
         const ids = res.Failed.map((f) => done[Number(f.Id)]?.messageId ?? f.Id ?? '?');
-        reportError(new Error(`DeleteMessageBatch failed for ${res.Failed.length} message(s): ${res.Failed[0].Message ?? res.Failed[0].Code}`), {
-          phase: 'delete',
-          queueUrl: opts.queueUrl,
-          messageIds: ids,
-        });
+        reportError(
+          new Error(
+            `DeleteMessageBatch failed for ${res.Failed.length} message(s): ${res.Failed[0].Message ?? res.Failed[0].Code}`,
+          ),
+          {
+            phase: 'delete',
+            queueUrl: opts.queueUrl,
+            messageIds: ids,
+          },
+        );
       }
     } catch (err) {
       reportError(err, { phase: 'delete', queueUrl: opts.queueUrl, messageIds: done.map((r) => r.messageId) });

@@ -16,7 +16,10 @@ export class MethodNotAllowedError extends ShoalError {
   readonly allow: readonly string[];
 
   constructor(method: string, allow: readonly string[], options: ShoalErrorOptions = {}) {
-    super(`method ${method} is not allowed here; allowed: ${allow.join(', ')}`, { ...options, details: { allow: [...allow], ...options.details } });
+    super(`method ${method} is not allowed here; allowed: ${allow.join(', ')}`, {
+      ...options,
+      details: { allow: [...allow], ...options.details },
+    });
     this.allow = allow;
   }
 }
@@ -53,7 +56,11 @@ export function toErrorResponse(err: unknown): ErrorResponse {
     if (err.statusCode === 401) headers['WWW-Authenticate'] = 'Bearer';
     if (!err.expose) {
       console.error(`[shoal] ${err.code}:`, err);
-      return { statusCode: err.statusCode, headers, body: { error: { code: err.code, message: GENERIC_INTERNAL_MESSAGE } } };
+      return {
+        statusCode: err.statusCode,
+        headers,
+        body: { error: { code: err.code, message: GENERIC_INTERNAL_MESSAGE } },
+      };
     }
     const error: ErrorBody['error'] = { code: err.code, message: err.message };
     if (err.field !== undefined) error.field = err.field;

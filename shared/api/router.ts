@@ -133,7 +133,8 @@ function decodeBody(req: ApiRequest): string | undefined {
 }
 
 function parseJson(text: string | undefined): unknown {
-  if (text === undefined || text.trim() === '') throw new InvalidJsonError('request body is empty; expected a JSON object');
+  if (text === undefined || text.trim() === '')
+    throw new InvalidJsonError('request body is empty; expected a JSON object');
   try {
     return JSON.parse(text);
   } catch (err) {
@@ -174,7 +175,12 @@ export function createApi(deps: ApiDeps): Api {
       methods: {
         GET: async () => ok({ collections: await service.listCollections() }),
         POST: async (ctx) =>
-          ok(await service.createCollection(deps.lifecycle ? parseCreateCollection(ctx.json()) : parseBody(createCollectionSchema, ctx.json())), 201),
+          ok(
+            await service.createCollection(
+              deps.lifecycle ? parseCreateCollection(ctx.json()) : parseBody(createCollectionSchema, ctx.json()),
+            ),
+            201,
+          ),
       },
     },
     {
@@ -187,7 +193,8 @@ export function createApi(deps: ApiDeps): Api {
         },
         ...(deps.lifecycle
           ? {
-              PATCH: async (ctx: RouteContext) => ok(await lifecycle().updateCollection(ctx.name, parseBody(patchCollectionSchema, ctx.json()))),
+              PATCH: async (ctx: RouteContext) =>
+                ok(await lifecycle().updateCollection(ctx.name, parseBody(patchCollectionSchema, ctx.json()))),
             }
           : {}),
       },
@@ -197,14 +204,19 @@ export function createApi(deps: ApiDeps): Api {
       methods: {
         POST: async (ctx) => {
           const { vectors, modelVersion } = parseUpsert(ctx.json());
-          return ok(modelVersion ? await service.upsert(ctx.name, vectors, { modelVersion }) : await service.upsert(ctx.name, vectors));
+          return ok(
+            modelVersion
+              ? await service.upsert(ctx.name, vectors, { modelVersion })
+              : await service.upsert(ctx.name, vectors),
+          );
         },
       },
     },
     {
       segments: ['v1', 'collections', ':name', 'vectors', 'get'],
       methods: {
-        POST: async (ctx) => ok({ vectors: await service.getVectors(ctx.name, parseBody(getVectorsSchema, ctx.json())) }),
+        POST: async (ctx) =>
+          ok({ vectors: await service.getVectors(ctx.name, parseBody(getVectorsSchema, ctx.json())) }),
       },
     },
     {
@@ -219,7 +231,11 @@ export function createApi(deps: ApiDeps): Api {
         POST: async (ctx) => {
           const { input, single } = parseBody(searchSchema, ctx.json());
           const out = await service.search(ctx.name, input);
-          return ok({ results: single ? (out.results[0] ?? []) : out.results, servedBy: out.servedBy, ...(out.queryId !== undefined ? { queryId: out.queryId } : {}) });
+          return ok({
+            results: single ? (out.results[0] ?? []) : out.results,
+            servedBy: out.servedBy,
+            ...(out.queryId !== undefined ? { queryId: out.queryId } : {}),
+          });
         },
       },
     },
@@ -253,7 +269,14 @@ export function createApi(deps: ApiDeps): Api {
       segments: ['v1', 'collections', ':name', 'candidates', ':candidate', 'promote'],
       methods: {
         POST: async (ctx) =>
-          ok(await service.promoteCandidate(ctx.name, parseLineName(ctx.params.candidate), parseBody(promoteCandidateSchema, ctx.jsonOrEmpty()), await ctx.caller())),
+          ok(
+            await service.promoteCandidate(
+              ctx.name,
+              parseLineName(ctx.params.candidate),
+              parseBody(promoteCandidateSchema, ctx.jsonOrEmpty()),
+              await ctx.caller(),
+            ),
+          ),
       },
     },
     {
@@ -283,13 +306,28 @@ export function createApi(deps: ApiDeps): Api {
       segments: ['v1', 'collections', ':name', 'versions', ':v', 'evaluate'],
       methods: {
         POST: async (ctx) =>
-          ok(await lifecycle().evaluateVersion(ctx.name, parseVersion(ctx.params.v), parseBody(evaluateSchema, ctx.jsonOrEmpty()), await ctx.caller())),
+          ok(
+            await lifecycle().evaluateVersion(
+              ctx.name,
+              parseVersion(ctx.params.v),
+              parseBody(evaluateSchema, ctx.jsonOrEmpty()),
+              await ctx.caller(),
+            ),
+          ),
       },
     },
     {
       segments: ['v1', 'collections', ':name', 'versions', ':v', 'tune'],
       methods: {
-        POST: async (ctx) => ok(await lifecycle().tuneVersion(ctx.name, parseVersion(ctx.params.v), parseBody(tuneSchema, ctx.json()), await ctx.caller())),
+        POST: async (ctx) =>
+          ok(
+            await lifecycle().tuneVersion(
+              ctx.name,
+              parseVersion(ctx.params.v),
+              parseBody(tuneSchema, ctx.json()),
+              await ctx.caller(),
+            ),
+          ),
       },
     },
     // --- aliases ---
@@ -304,12 +342,20 @@ export function createApi(deps: ApiDeps): Api {
       methods: {
         GET: async (ctx) => ok(await lifecycle().getAlias(alias(ctx))),
         PUT: async (ctx) => {
-          const { alias: view, created } = await lifecycle().putAlias(alias(ctx), parseBody(putAliasSchema, ctx.json()), await ctx.caller());
+          const { alias: view, created } = await lifecycle().putAlias(
+            alias(ctx),
+            parseBody(putAliasSchema, ctx.json()),
+            await ctx.caller(),
+          );
           return ok(view, created ? 201 : 200);
         },
         DELETE: async (ctx) => {
           const rev = ctx.query.get('expectedRevision');
-          await lifecycle().deleteAlias(alias(ctx), await ctx.caller(), rev === null ? undefined : parseVersion(rev, 'expectedRevision'));
+          await lifecycle().deleteAlias(
+            alias(ctx),
+            await ctx.caller(),
+            rev === null ? undefined : parseVersion(rev, 'expectedRevision'),
+          );
           return ok({ deleted: true });
         },
       },
@@ -323,7 +369,14 @@ export function createApi(deps: ApiDeps): Api {
     {
       segments: ['v1', 'aliases', ':alias', 'rollback'],
       methods: {
-        POST: async (ctx) => ok(await lifecycle().rollbackAlias(alias(ctx), parseBody(rollbackAliasSchema, ctx.jsonOrEmpty()), await ctx.caller())),
+        POST: async (ctx) =>
+          ok(
+            await lifecycle().rollbackAlias(
+              alias(ctx),
+              parseBody(rollbackAliasSchema, ctx.jsonOrEmpty()),
+              await ctx.caller(),
+            ),
+          ),
       },
     },
     // --- experiments ---
@@ -331,19 +384,41 @@ export function createApi(deps: ApiDeps): Api {
       segments: ['v1', 'aliases', ':alias', 'experiment'],
       methods: {
         GET: async (ctx) => ok(await lifecycle().getExperiment(alias(ctx))),
-        POST: async (ctx) => ok(await lifecycle().startExperiment(alias(ctx), parseBody(startExperimentSchema, ctx.json()), await ctx.caller()), 201),
+        POST: async (ctx) =>
+          ok(
+            await lifecycle().startExperiment(
+              alias(ctx),
+              parseBody(startExperimentSchema, ctx.json()),
+              await ctx.caller(),
+            ),
+            201,
+          ),
       },
     },
     {
       segments: ['v1', 'aliases', ':alias', 'experiment', 'promote'],
       methods: {
-        POST: async (ctx) => ok(await lifecycle().promoteExperiment(alias(ctx), parseBody(promoteExperimentSchema, ctx.jsonOrEmpty()), await ctx.caller())),
+        POST: async (ctx) =>
+          ok(
+            await lifecycle().promoteExperiment(
+              alias(ctx),
+              parseBody(promoteExperimentSchema, ctx.jsonOrEmpty()),
+              await ctx.caller(),
+            ),
+          ),
       },
     },
     {
       segments: ['v1', 'aliases', ':alias', 'experiment', 'abort'],
       methods: {
-        POST: async (ctx) => ok(await lifecycle().abortExperiment(alias(ctx), parseBody(abortExperimentSchema, ctx.jsonOrEmpty()), await ctx.caller())),
+        POST: async (ctx) =>
+          ok(
+            await lifecycle().abortExperiment(
+              alias(ctx),
+              parseBody(abortExperimentSchema, ctx.jsonOrEmpty()),
+              await ctx.caller(),
+            ),
+          ),
       },
     },
     {
@@ -369,7 +444,15 @@ export function createApi(deps: ApiDeps): Api {
       segments: ['v1', 'models', ':model', 'versions'],
       methods: {
         GET: async (ctx) => ok({ versions: (await lifecycle().getModel(model(ctx))).versions }),
-        POST: async (ctx) => ok(await lifecycle().registerModelVersion(model(ctx), parseBody(registerModelSchema, ctx.json()), await ctx.caller()), 201),
+        POST: async (ctx) =>
+          ok(
+            await lifecycle().registerModelVersion(
+              model(ctx),
+              parseBody(registerModelSchema, ctx.json()),
+              await ctx.caller(),
+            ),
+            201,
+          ),
       },
     },
     {
@@ -382,7 +465,13 @@ export function createApi(deps: ApiDeps): Api {
       segments: ['v1', 'models', ':model', 'versions', ':v', 'artifact'],
       methods: {
         PUT: async (ctx) =>
-          ok(await lifecycle().uploadModelArtifact(model(ctx), parseVersion(ctx.params.v), parseBody(uploadArtifactSchema, ctx.json()).artifact)),
+          ok(
+            await lifecycle().uploadModelArtifact(
+              model(ctx),
+              parseVersion(ctx.params.v),
+              parseBody(uploadArtifactSchema, ctx.json()).artifact,
+            ),
+          ),
       },
     },
     {
@@ -398,20 +487,40 @@ export function createApi(deps: ApiDeps): Api {
     {
       segments: ['v1', 'models', ':model', 'versions', ':v', 'upload'],
       methods: {
-        POST: async (ctx) => ok(await lifecycle().requestModelUpload(model(ctx), parseVersion(ctx.params.v), parseBody(modelUploadSchema, ctx.jsonOrEmpty()))),
+        POST: async (ctx) =>
+          ok(
+            await lifecycle().requestModelUpload(
+              model(ctx),
+              parseVersion(ctx.params.v),
+              parseBody(modelUploadSchema, ctx.jsonOrEmpty()),
+            ),
+          ),
       },
     },
     {
       segments: ['v1', 'models', ':model', 'versions', ':v', 'upload', 'abort'],
       methods: {
-        POST: async (ctx) => ok(await lifecycle().abortModelUpload(model(ctx), parseVersion(ctx.params.v), parseBody(abortModelUploadSchema, ctx.json()).uploadId)),
+        POST: async (ctx) =>
+          ok(
+            await lifecycle().abortModelUpload(
+              model(ctx),
+              parseVersion(ctx.params.v),
+              parseBody(abortModelUploadSchema, ctx.json()).uploadId,
+            ),
+          ),
       },
     },
     {
       segments: ['v1', 'models', ':model', 'compare'],
       methods: {
         GET: async (ctx) =>
-          ok(await lifecycle().compareModelVersions(model(ctx), parseVersion(ctx.query.get('a') ?? '', 'a'), parseVersion(ctx.query.get('b') ?? '', 'b'))),
+          ok(
+            await lifecycle().compareModelVersions(
+              model(ctx),
+              parseVersion(ctx.query.get('a') ?? '', 'a'),
+              parseVersion(ctx.query.get('b') ?? '', 'b'),
+            ),
+          ),
       },
     },
     {
@@ -419,7 +528,12 @@ export function createApi(deps: ApiDeps): Api {
       methods: {
         GET: async (ctx) => ok(await lifecycle().getModelAlias(model(ctx), alias(ctx))),
         PUT: async (ctx) => {
-          const out = await lifecycle().putModelAlias(model(ctx), alias(ctx), parseBody(putModelAliasSchema, ctx.json()), await ctx.caller());
+          const out = await lifecycle().putModelAlias(
+            model(ctx),
+            alias(ctx),
+            parseBody(putModelAliasSchema, ctx.json()),
+            await ctx.caller(),
+          );
           return ok(out.alias, out.created ? 201 : 200);
         },
       },
@@ -432,7 +546,9 @@ export function createApi(deps: ApiDeps): Api {
     },
   ];
 
-  function match(segments: string[]): { route: Route; name: string | undefined; params: Record<string, string> } | undefined {
+  function match(
+    segments: string[],
+  ): { route: Route; name: string | undefined; params: Record<string, string> } | undefined {
     for (const route of routes) {
       if (route.segments.length !== segments.length) continue;
       let name: string | undefined;
@@ -510,7 +626,14 @@ export function createApi(deps: ApiDeps): Api {
       },
       caller: async () => {
         const keyId = await deps.identify?.(token);
-        return { actor: keyId ?? `key:${createHash('sha256').update(token ?? '').digest('hex').slice(0, 12)}` };
+        return {
+          actor:
+            keyId ??
+            `key:${createHash('sha256')
+              .update(token ?? '')
+              .digest('hex')
+              .slice(0, 12)}`,
+        };
       },
     });
   }

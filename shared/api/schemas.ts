@@ -67,7 +67,9 @@ function describe(value: unknown): string {
   if (Array.isArray(value)) return 'an array';
   switch (typeof value) {
     case 'string':
-      return value.length > 40 ? `a string (${JSON.stringify(value.slice(0, 40))}…)` : `the string ${JSON.stringify(value)}`;
+      return value.length > 40
+        ? `a string (${JSON.stringify(value.slice(0, 40))}…)`
+        : `the string ${JSON.stringify(value)}`;
     case 'number':
       return Number.isFinite(value) ? String(value) : `${value} (not finite)`;
     case 'undefined':
@@ -207,7 +209,11 @@ export const valuesSchema = z.unknown().transform((value, ctx): Float32Array => 
 });
 
 /** Walks a metadata value; returns an error (with a relative path) or undefined. */
-function checkJson(value: unknown, depth: number, path: PropertyKey[]): { message: string; path: PropertyKey[] } | undefined {
+function checkJson(
+  value: unknown,
+  depth: number,
+  path: PropertyKey[],
+): { message: string; path: PropertyKey[] } | undefined {
   if (value === null || typeof value === 'string' || typeof value === 'boolean') return undefined;
   if (typeof value === 'number') {
     return Number.isFinite(value) ? undefined : { message: `must be a finite number, got ${describe(value)}`, path };
@@ -337,8 +343,17 @@ const vectorSchema = z.strictObject({
 export const upsertSchema = z
   .strictObject({ vectors: z.array(vectorSchema).min(1).max(LIMITS.maxBatch) })
   .transform((body, ctx): VectorInput[] => {
-    if (!checkUnique(body.vectors.map((v) => v.id), ctx, (i) => ['vectors', i, 'id'])) return z.NEVER;
-    return body.vectors.map((v) => (v.metadata === undefined ? { id: v.id, values: v.values } : { id: v.id, values: v.values, metadata: v.metadata }));
+    if (
+      !checkUnique(
+        body.vectors.map((v) => v.id),
+        ctx,
+        (i) => ['vectors', i, 'id'],
+      )
+    )
+      return z.NEVER;
+    return body.vectors.map((v) =>
+      v.metadata === undefined ? { id: v.id, values: v.values } : { id: v.id, values: v.values, metadata: v.metadata },
+    );
   });
 
 /** `POST /v1/collections/{name}/vectors/get`. */
@@ -353,7 +368,13 @@ export const deleteVectorsSchema = z
   .transform((body, ctx): { ids: string[] } | { filter: FilterNode } => {
     const hasFilter = body.filter !== undefined && body.filter !== null;
     if ((body.ids === undefined) === !hasFilter) {
-      return fail(ctx, body.ids === undefined ? 'must contain exactly one of "ids" and "filter"' : 'must not be combined with "filter" (send exactly one)', body.ids === undefined ? [] : ['ids']);
+      return fail(
+        ctx,
+        body.ids === undefined
+          ? 'must contain exactly one of "ids" and "filter"'
+          : 'must not be combined with "filter" (send exactly one)',
+        body.ids === undefined ? [] : ['ids'],
+      );
     }
     if (body.ids !== undefined) {
       if (!checkUnique(body.ids, ctx, (i) => ['ids', i])) return z.NEVER;
@@ -378,14 +399,19 @@ export const searchSchema = z
     filter: z.unknown().optional(),
     ef: intIn(1, LIMITS.maxEf).optional(),
     consistency: z.enum(['strong', 'eventual']).default('strong'),
-    include: z.array(z.enum(['metadata', 'values'])).max(2).optional(),
+    include: z
+      .array(z.enum(['metadata', 'values']))
+      .max(2)
+      .optional(),
     stickyKey: z.string().min(1).max(256).optional(),
   })
   .transform((body, ctx): ParsedSearch => {
     if ((body.vector === undefined) === (body.vectors === undefined)) {
       return fail(
         ctx,
-        body.vector === undefined ? 'must contain exactly one of "vector" and "vectors"' : 'must not be combined with "vector" (send exactly one)',
+        body.vector === undefined
+          ? 'must contain exactly one of "vector" and "vectors"'
+          : 'must not be combined with "vector" (send exactly one)',
         body.vector === undefined ? [] : ['vectors'],
       );
     }
@@ -414,7 +440,10 @@ export function parseCollectionName(name: string): string {
 
 /** `POST /v1/collections/{name}/imports`: the object to import. */
 export const createImportSchema = z.strictObject({
-  uri: z.string().regex(/^s3:\/\/[^/]+\/.+$/, { error: 'must look like s3://bucket/key' }).max(2048),
+  uri: z
+    .string()
+    .regex(/^s3:\/\/[^/]+\/.+$/, { error: 'must look like s3://bucket/key' })
+    .max(2048),
 });
 
 // ---------------------------------------------------------------------------------------
@@ -430,28 +459,33 @@ const modelRef = z.strictObject({ name: nameRule, version: versionNumber });
 
 /** A name from the path (alias, model) — the same rule as collection names. */
 export function parseName(value: string, field: string): string {
-  if (!LIMITS.collectionName.test(value)) throw new ValidationError(`${field} must match ${LIMITS.collectionName.source}`, { field });
+  if (!LIMITS.collectionName.test(value))
+    throw new ValidationError(`${field} must match ${LIMITS.collectionName.source}`, { field });
   return value;
 }
 
 /** A version number from the path. */
 export function parseVersion(value: string, field = 'version'): number {
   const n = Number(value);
-  if (!/^[0-9]+$/.test(value) || !Number.isSafeInteger(n) || n < 1) throw new ValidationError(`${field} must be a positive integer, got ${describe(value)}`, { field });
+  if (!/^[0-9]+$/.test(value) || !Number.isSafeInteger(n) || n < 1)
+    throw new ValidationError(`${field} must be a positive integer, got ${describe(value)}`, { field });
   return n;
 }
 
 /** `PUT /v1/aliases/{alias}`. */
-export const putAliasSchema = z.strictObject({
-  collection: nameRule,
-  version: versionNumber.optional(),
-  line: lineRule.optional(),
-  expectedRevision: intIn(0, Number.MAX_SAFE_INTEGER).optional(),
-  reason: reasonSchema.optional(),
-  force: z.boolean().optional(),
-}).superRefine((b, ctx) => {
-  if (b.version !== undefined && b.line !== undefined) ctx.addIssue({ code: 'custom', message: 'pins a version or follows a line, not both', path: ['line'] });
-});
+export const putAliasSchema = z
+  .strictObject({
+    collection: nameRule,
+    version: versionNumber.optional(),
+    line: lineRule.optional(),
+    expectedRevision: intIn(0, Number.MAX_SAFE_INTEGER).optional(),
+    reason: reasonSchema.optional(),
+    force: z.boolean().optional(),
+  })
+  .superRefine((b, ctx) => {
+    if (b.version !== undefined && b.line !== undefined)
+      ctx.addIssue({ code: 'custom', message: 'pins a version or follows a line, not both', path: ['line'] });
+  });
 
 /** `POST /v1/aliases/{alias}/rollback` (body optional). */
 export const rollbackAliasSchema = z.strictObject({
@@ -460,7 +494,10 @@ export const rollbackAliasSchema = z.strictObject({
 });
 
 /** `POST /v1/collections/{name}/candidates/{candidate}/promote` (body optional). */
-export const promoteCandidateSchema = z.strictObject({ reason: reasonSchema.optional(), force: z.boolean().optional() });
+export const promoteCandidateSchema = z.strictObject({
+  reason: reasonSchema.optional(),
+  force: z.boolean().optional(),
+});
 
 /** `PATCH /v1/collections/{name}`. */
 export const patchCollectionSchema = z.strictObject({ minRecall: z.number().min(0).max(1).nullable() });
@@ -484,7 +521,10 @@ export function parseCreateCollection(body: unknown): CreateCollectionInput {
 }
 
 /** `POST /v1/collections/{name}/vectors` with an optional `modelVersion` claim. */
-export function parseUpsert(body: unknown): { vectors: VectorInput[]; modelVersion?: { name: string; version: number } } {
+export function parseUpsert(body: unknown): {
+  vectors: VectorInput[];
+  modelVersion?: { name: string; version: number };
+} {
   const isObj = typeof body === 'object' && body !== null && !Array.isArray(body);
   if (!isObj || !('modelVersion' in body)) return { vectors: parseBody(upsertSchema, body) };
   const { modelVersion, ...rest } = body as Record<string, unknown>;
@@ -564,7 +604,8 @@ export const commitModelSchema = z
   .transform(({ sha256, uploadId, parts }, ctx) => {
     if (uploadId === undefined && parts === undefined) return { sha256 };
     if (uploadId === undefined) return fail(ctx, 'is required with parts', ['uploadId']);
-    if (parts === undefined) return fail(ctx, 'is required with uploadId (partNumber and etag of every part)', ['parts']);
+    if (parts === undefined)
+      return fail(ctx, 'is required with uploadId (partNumber and etag of every part)', ['parts']);
     // S3 wants the parts in ascending order; accept any order, refuse a part number twice.
     const sorted = [...parts].sort((a, b) => a.partNumber - b.partNumber);
     const dup = sorted.findIndex((p, i) => i > 0 && p.partNumber === sorted[i - 1].partNumber);
@@ -582,8 +623,13 @@ export const putModelAliasSchema = z.strictObject({
 const aliasTargetSchema = z
   .strictObject({ collection: nameRule, version: versionNumber.optional(), line: lineRule.optional() })
   .transform((t, ctx) => {
-    if (t.version !== undefined && t.line !== undefined) return fail(ctx, 'pins a version or follows a line, not both', ['line']);
-    return { collection: t.collection, ...(t.version !== undefined ? { version: t.version } : {}), ...(t.line !== undefined ? { line: t.line } : {}) };
+    if (t.version !== undefined && t.line !== undefined)
+      return fail(ctx, 'pins a version or follows a line, not both', ['line']);
+    return {
+      collection: t.collection,
+      ...(t.version !== undefined ? { version: t.version } : {}),
+      ...(t.line !== undefined ? { line: t.line } : {}),
+    };
   });
 
 /** `POST /v1/aliases/{alias}/experiment`. */
@@ -605,10 +651,13 @@ export const startExperimentSchema = z
   })
   .transform((body, ctx) => {
     if (body.mode === 'shadow' && body.weight !== undefined) return fail(ctx, 'applies to split mode only', ['weight']);
-    if (body.mode === 'shadow' && body.overlapSample !== undefined) return fail(ctx, 'applies to split mode only (shadow measures every request)', ['overlapSample']);
-    if (body.mode === 'shadow' && body.tau2 !== undefined) return fail(ctx, 'applies to split mode only (shadow collects no feedback to test)', ['tau2']);
+    if (body.mode === 'shadow' && body.overlapSample !== undefined)
+      return fail(ctx, 'applies to split mode only (shadow measures every request)', ['overlapSample']);
+    if (body.mode === 'shadow' && body.tau2 !== undefined)
+      return fail(ctx, 'applies to split mode only (shadow collects no feedback to test)', ['tau2']);
     const guardrails: { maxErrorRateDelta?: number; maxP95Ratio?: number; minSamples?: number } = {};
-    for (const [k, v] of Object.entries(body.guardrails ?? {})) if (v !== undefined) guardrails[k as keyof typeof guardrails] = v;
+    for (const [k, v] of Object.entries(body.guardrails ?? {}))
+      if (v !== undefined) guardrails[k as keyof typeof guardrails] = v;
     return {
       challenger: body.challenger,
       mode: body.mode,
@@ -620,7 +669,10 @@ export const startExperimentSchema = z
   });
 
 /** `POST /v1/aliases/{alias}/experiment/promote` (body optional). */
-export const promoteExperimentSchema = z.strictObject({ reason: reasonSchema.optional(), force: z.boolean().optional() });
+export const promoteExperimentSchema = z.strictObject({
+  reason: reasonSchema.optional(),
+  force: z.boolean().optional(),
+});
 
 /** `POST /v1/aliases/{alias}/experiment/abort` (body optional). */
 export const abortExperimentSchema = z.strictObject({ reason: reasonSchema.optional() });

@@ -86,10 +86,23 @@ function invNormOf(a: Float32Array, aOff: number, dim: number): number {
  * results are bit-identical to two `dot` calls.
  */
 function dot2(
-  q: Float32Array, qa: number, qb: number, x: Float32Array, xo: number, dim: number, out: Float64Array, o: number,
+  q: Float32Array,
+  qa: number,
+  qb: number,
+  x: Float32Array,
+  xo: number,
+  dim: number,
+  out: Float64Array,
+  o: number,
 ): void {
-  let a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-  let b0 = 0, b1 = 0, b2 = 0, b3 = 0;
+  let a0 = 0,
+    a1 = 0,
+    a2 = 0,
+    a3 = 0;
+  let b0 = 0,
+    b1 = 0,
+    b2 = 0,
+    b3 = 0;
   const n4 = dim - (dim & 3);
   let i = 0;
   for (; i < n4; i += 4) {
@@ -117,10 +130,23 @@ function dot2(
 
 /** Pair version of `l2sq`; bit-identical to two `l2sq` calls (see `dot2`). */
 function l2sq2(
-  q: Float32Array, qa: number, qb: number, x: Float32Array, xo: number, dim: number, out: Float64Array, o: number,
+  q: Float32Array,
+  qa: number,
+  qb: number,
+  x: Float32Array,
+  xo: number,
+  dim: number,
+  out: Float64Array,
+  o: number,
 ): void {
-  let a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-  let b0 = 0, b1 = 0, b2 = 0, b3 = 0;
+  let a0 = 0,
+    a1 = 0,
+    a2 = 0,
+    a3 = 0;
+  let b0 = 0,
+    b1 = 0,
+    b2 = 0,
+    b3 = 0;
   const n4 = dim - (dim & 3);
   let i = 0;
   for (; i < n4; i += 4) {
@@ -167,18 +193,25 @@ export interface ExactSearchOptions {
 
 function checkView(view: VectorView): void {
   const { data, offset, stride, dim, count } = view;
-  if (!Number.isInteger(dim) || dim <= 0) throw new ValidationError(`vector view dim must be a positive integer, got ${dim}`, { field: 'dim' });
-  if (!Number.isInteger(count) || count < 0) throw new ValidationError(`vector view count must be a non-negative integer, got ${count}`);
+  if (!Number.isInteger(dim) || dim <= 0)
+    throw new ValidationError(`vector view dim must be a positive integer, got ${dim}`, { field: 'dim' });
+  if (!Number.isInteger(count) || count < 0)
+    throw new ValidationError(`vector view count must be a non-negative integer, got ${count}`);
   if (!Number.isInteger(offset) || offset < 0 || !Number.isInteger(stride) || stride < dim) {
-    throw new ValidationError(`vector view needs offset ≥ 0 and stride ≥ dim, got offset ${offset}, stride ${stride}, dim ${dim}`);
+    throw new ValidationError(
+      `vector view needs offset ≥ 0 and stride ≥ dim, got offset ${offset}, stride ${stride}, dim ${dim}`,
+    );
   }
   if (count > 0 && offset + (count - 1) * stride + dim > data.length) {
-    throw new CorruptDataError(`vector view overruns its data: ${count} rows × stride ${stride} + offset ${offset} > ${data.length} floats`);
+    throw new CorruptDataError(
+      `vector view overruns its data: ${count} rows × stride ${stride} + offset ${offset} > ${data.length} floats`,
+    );
   }
 }
 
 function checkK(k: number): number {
-  if (typeof k !== 'number' || Number.isNaN(k) || k < 0) throw new ValidationError(`k must be a non-negative number, got ${k}`, { field: 'k' });
+  if (typeof k !== 'number' || Number.isNaN(k) || k < 0)
+    throw new ValidationError(`k must be a non-negative number, got ${k}`, { field: 'k' });
   return Math.min(Math.floor(k), 0x7fffffff);
 }
 
@@ -250,7 +283,8 @@ function scanBlock(
     for (; b < pairs; b += 2) dot2(queries, (q0 + b) * dim, (q0 + b + 1) * dim, data, xo, dim, scratch, b);
     if (b < nb) scratch[b] = dot(queries, (q0 + b) * dim, data, xo, dim);
     if (isCos) {
-      const inv = invNorms !== undefined ? invNorms[r] : unit ? 1 : rowInv !== null ? rowInv[i] : invNormOf(data, xo, dim);
+      const inv =
+        invNorms !== undefined ? invNorms[r] : unit ? 1 : rowInv !== null ? rowInv[i] : invNormOf(data, xo, dim);
       for (b = 0; b < nb; b++) heaps[b].offer(r, scratch[b] * qInv[b] * inv);
     } else {
       for (b = 0; b < nb; b++) heaps[b].offer(r, scratch[b]);
@@ -259,14 +293,22 @@ function scanBlock(
 }
 
 function runSearch(
-  view: VectorView, metric: Metric, queries: Float32Array, nq: number, k: number, opts: ExactSearchOptions | undefined,
+  view: VectorView,
+  metric: Metric,
+  queries: Float32Array,
+  nq: number,
+  k: number,
+  opts: ExactSearchOptions | undefined,
 ): RowHit[][] {
   checkView(view);
   const kk = checkK(k);
   const dim = view.dim;
-  if (!Number.isInteger(nq) || nq < 0) throw new ValidationError(`query count must be a non-negative integer, got ${nq}`);
+  if (!Number.isInteger(nq) || nq < 0)
+    throw new ValidationError(`query count must be a non-negative integer, got ${nq}`);
   if (queries.length !== nq * dim) {
-    throw new ValidationError(`expected ${nq} queries × ${dim} floats = ${nq * dim}, got ${queries.length}`, { field: 'vector' });
+    throw new ValidationError(`expected ${nq} queries × ${dim} floats = ${nq * dim}, got ${queries.length}`, {
+      field: 'vector',
+    });
   }
   const invNorms = metric === 'cosine' ? opts?.invNorms : undefined;
   if (invNorms !== undefined && invNorms.length < view.count) {
@@ -291,7 +333,8 @@ function runSearch(
   if (metric === 'cosine' && invNorms === undefined && !view.normalized && nq > blockSize) {
     const n = cand === null ? view.count : cand.length;
     rowInv = new Float64Array(n);
-    for (let i = 0; i < n; i++) rowInv[i] = invNormOf(view.data, view.offset + (cand === null ? i : cand[i]) * view.stride, dim);
+    for (let i = 0; i < n; i++)
+      rowInv[i] = invNormOf(view.data, view.offset + (cand === null ? i : cand[i]) * view.stride, dim);
   }
 
   for (let q0 = 0; q0 < nq; q0 += blockSize) {
@@ -308,7 +351,13 @@ function runSearch(
  * product descending, squared L2 ascending; ties by lower row. Zero vectors have cosine 0.
  * Returns min(k, candidate count) hits.
  */
-export function exactTopK(view: VectorView, metric: Metric, query: Float32Array, k: number, opts?: ExactSearchOptions): RowHit[] {
+export function exactTopK(
+  view: VectorView,
+  metric: Metric,
+  query: Float32Array,
+  k: number,
+  opts?: ExactSearchOptions,
+): RowHit[] {
   if (query.length !== view.dim) {
     throw new ValidationError(`query has ${query.length} dimensions, index has ${view.dim}`, { field: 'vector' });
   }
@@ -320,7 +369,12 @@ export function exactTopK(view: VectorView, metric: Metric, query: Float32Array,
  * `exactTopK` per query, but rows are streamed once per block of QUERY_BLOCK queries.
  */
 export function exactTopKBatch(
-  view: VectorView, metric: Metric, queries: Float32Array, nq: number, k: number, opts?: ExactSearchOptions,
+  view: VectorView,
+  metric: Metric,
+  queries: Float32Array,
+  nq: number,
+  k: number,
+  opts?: ExactSearchOptions,
 ): RowHit[][] {
   return runSearch(view, metric, queries, nq, k, opts);
 }

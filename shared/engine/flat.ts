@@ -17,8 +17,10 @@ import type { BuildInput, EngineParams, IndexEngine, LoadedIndex, SearchOptions,
 const LITTLE_ENDIAN_HOST = endianness() === 'LE';
 
 function checkShape(dim: number, count: number): void {
-  if (!Number.isInteger(dim) || dim <= 0) throw new ValidationError(`dim must be a positive integer, got ${dim}`, { field: 'dim' });
-  if (!Number.isInteger(count) || count < 0) throw new ValidationError(`count must be a non-negative integer, got ${count}`, { field: 'count' });
+  if (!Number.isInteger(dim) || dim <= 0)
+    throw new ValidationError(`dim must be a positive integer, got ${dim}`, { field: 'dim' });
+  if (!Number.isInteger(count) || count < 0)
+    throw new ValidationError(`count must be a non-negative integer, got ${count}`, { field: 'count' });
 }
 
 /** 1/‖row‖ per row (0 for zero rows), computed once at load so cosine scans skip it. */
@@ -72,7 +74,9 @@ class FlatIndex implements LoadedIndex {
 export function createFlatIndex(vectors: Float32Array, dim: number, metric: Metric): LoadedIndex {
   checkShape(dim, 0);
   if (vectors.length % dim !== 0) {
-    throw new ValidationError(`vector buffer of ${vectors.length} floats is not a multiple of dim ${dim}`, { field: 'vectors' });
+    throw new ValidationError(`vector buffer of ${vectors.length} floats is not a multiple of dim ${dim}`, {
+      field: 'vectors',
+    });
   }
   return new FlatIndex(vectors, dim, metric, vectors.length / dim);
 }
@@ -86,7 +90,9 @@ export const flatEngine: IndexEngine = {
     const { dim, count, vectors } = input;
     checkShape(dim, count);
     if (vectors.length !== count * dim) {
-      throw new ValidationError(`expected ${count} × ${dim} = ${count * dim} floats, got ${vectors.length}`, { field: 'vectors' });
+      throw new ValidationError(`expected ${count} × ${dim} = ${count * dim} floats, got ${vectors.length}`, {
+        field: 'vectors',
+      });
     }
     const bytes = new Uint8Array(count * dim * 4);
     if (LITTLE_ENDIAN_HOST) {
@@ -98,12 +104,17 @@ export const flatEngine: IndexEngine = {
     return { bytes, params: {} };
   },
 
-  async load(bytes: Uint8Array, info: { dim: number; metric: Metric; count: number; params: EngineParams }): Promise<LoadedIndex> {
+  async load(
+    bytes: Uint8Array,
+    info: { dim: number; metric: Metric; count: number; params: EngineParams },
+  ): Promise<LoadedIndex> {
     const { dim, count, metric } = info;
     checkShape(dim, count);
     const expected = count * dim * 4;
     if (bytes.byteLength !== expected) {
-      throw new CorruptDataError(`flat index is ${bytes.byteLength} bytes, expected ${count} × ${dim} × 4 = ${expected}`);
+      throw new CorruptDataError(
+        `flat index is ${bytes.byteLength} bytes, expected ${count} × ${dim} × 4 = ${expected}`,
+      );
     }
     const n = count * dim;
     let data: Float32Array;

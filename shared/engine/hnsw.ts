@@ -1,6 +1,13 @@
 import { CorruptDataError, LimitExceededError, ValidationError } from '../errors.js';
 import type { Metric, RowHit } from '../types.js';
-import { HNSW_HEAP_LIMIT_BYTES, engineFailure, exportIndex, importIndex, loadRawHnswlib, type RawHnswIndex } from './hnswlib-runtime.js';
+import {
+  HNSW_HEAP_LIMIT_BYTES,
+  engineFailure,
+  exportIndex,
+  importIndex,
+  loadRawHnswlib,
+  type RawHnswIndex,
+} from './hnswlib-runtime.js';
 import type { BuildInput, EngineParams, IndexEngine, LoadedIndex, SearchOptions, VectorView } from './types.js';
 
 /**
@@ -31,7 +38,8 @@ interface HnswLayout {
 
 /** Reads hnswlib's own header so exact scans can read vectors straight out of the index bytes. */
 function parseLayout(bytes: Uint8Array, dim: number, expectedCount: number): HnswLayout {
-  if (bytes.byteLength < HEADER_BYTES) throw new CorruptDataError('hnsw index bytes are shorter than the hnswlib header');
+  if (bytes.byteLength < HEADER_BYTES)
+    throw new CorruptDataError('hnsw index bytes are shorter than the hnswlib header');
   const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const offsetLevel0 = v.getUint32(0, true);
   const count = v.getUint32(8, true);
@@ -53,7 +61,9 @@ function parseLayout(bytes: Uint8Array, dim: number, expectedCount: number): Hns
 function param(params: EngineParams | undefined, name: keyof typeof HNSW_DEFAULTS, min: number, max: number): number {
   const value = params?.[name] ?? HNSW_DEFAULTS[name];
   if (!Number.isInteger(value) || value < min || value > max) {
-    throw new ValidationError(`index.${name} must be an integer in [${min}, ${max}], got ${value}`, { field: `index.${name}` });
+    throw new ValidationError(`index.${name} must be an integer in [${min}, ${max}], got ${value}`, {
+      field: `index.${name}`,
+    });
   }
   return value;
 }
@@ -153,7 +163,14 @@ function emptyIndex(dim: number, metric: Metric): LoadedIndex {
     metric,
     count: 0,
     search: () => [],
-    vectors: () => ({ data: new Float32Array(0), offset: 0, stride: dim, dim, count: 0, normalized: metric === 'cosine' }),
+    vectors: () => ({
+      data: new Float32Array(0),
+      offset: 0,
+      stride: dim,
+      dim,
+      count: 0,
+      normalized: metric === 'cosine',
+    }),
     dispose: () => undefined,
   };
 }
@@ -170,7 +187,9 @@ export const hnswEngine: IndexEngine = {
     const params = resolveHnswParams(input.params);
     const { dim, count, vectors } = input;
     if (vectors.length !== dim * count) {
-      throw new ValidationError(`vectors has ${vectors.length} floats, expected count × dim = ${count * dim}`, { field: 'vectors' });
+      throw new ValidationError(`vectors has ${vectors.length} floats, expected count × dim = ${count * dim}`, {
+        field: 'vectors',
+      });
     }
     const need = estimateHnswHeapBytes(count, dim, params.m);
     if (need > MAX_SHARD_HEAP_BYTES) {

@@ -29,7 +29,11 @@ export interface RawHnswIndex {
   readIndex(filename: string, maxElements: number): unknown;
   writeIndex(filename: string): unknown;
   addPoint(point: Float32Array, label: number, replaceDeleted: boolean): void;
-  searchKnn(query: Float32Array, k: number, filter: ((label: number) => boolean) | undefined): { distances: number[]; neighbors: number[] };
+  searchKnn(
+    query: Float32Array,
+    k: number,
+    filter: ((label: number) => boolean) | undefined,
+  ): { distances: number[]; neighbors: number[] };
   setEfSearch(ef: number): void;
   getEfSearch(): number;
   getCurrentCount(): number;
@@ -39,7 +43,10 @@ export interface RawHnswIndex {
 
 export interface RawHnswlib {
   HierarchicalNSW: new (space: 'l2' | 'ip' | 'cosine', dim: number, autoSaveFilename: string) => RawHnswIndex;
-  EmscriptenFileSystemManager: { syncFS(read: boolean, callback: () => void): unknown; checkFileExists(name: string): boolean };
+  EmscriptenFileSystemManager: {
+    syncFS(read: boolean, callback: () => void): unknown;
+    checkFileExists(name: string): boolean;
+  };
   HEAPU8: Uint8Array;
   setIdbfsSynced(synced: boolean): void;
   /** Emscripten's decoder for a thrown C++ exception: `[type, message]`. */
@@ -224,7 +231,9 @@ async function readTransferFile(name: string): Promise<Uint8Array | undefined> {
   const entry = await idbRequest('readonly', (s) => s.get(`${IDB_NAME}/${name}`));
   const contents = (entry as { contents?: unknown } | undefined)?.contents;
   // MEMFS hands small files to IDBFS as Int8Array, larger ones as Uint8Array.
-  return ArrayBuffer.isView(contents) ? new Uint8Array(contents.buffer, contents.byteOffset, contents.byteLength) : undefined;
+  return ArrayBuffer.isView(contents)
+    ? new Uint8Array(contents.buffer, contents.byteOffset, contents.byteLength)
+    : undefined;
 }
 
 /** Serializes an index to bytes (via MEMFS → IDBFS → IndexedDB). */
@@ -258,7 +267,12 @@ export function exportIndex(lib: RawHnswlib, index: RawHnswIndex): Promise<Uint8
 }
 
 /** Loads index bytes into a fresh index object (via IndexedDB → IDBFS → MEMFS). */
-export function importIndex(lib: RawHnswlib, index: RawHnswIndex, bytes: Uint8Array, maxElements: number): Promise<void> {
+export function importIndex(
+  lib: RawHnswlib,
+  index: RawHnswIndex,
+  bytes: Uint8Array,
+  maxElements: number,
+): Promise<void> {
   return serialize(async () => {
     const name = `shoal-in-${++transferSeq}.bin`;
     // IndexedDB structured-clones a view's whole ArrayBuffer: hand it only the index bytes.
@@ -267,7 +281,9 @@ export function importIndex(lib: RawHnswlib, index: RawHnswIndex, bytes: Uint8Ar
       let present = false;
       for (let attempt = 0; !present && attempt < TRANSFER_ATTEMPTS; attempt++) {
         // Re-put each round: a late library sync (MEMFS → IndexedDB) may have dropped the entry.
-        await idbRequest('readwrite', (s) => s.put({ timestamp: new Date(), mode: 0o100644, contents }, `${IDB_NAME}/${name}`));
+        await idbRequest('readwrite', (s) =>
+          s.put({ timestamp: new Date(), mode: 0o100644, contents }, `${IDB_NAME}/${name}`),
+        );
         await syncFs(lib, true);
         present = lib.EmscriptenFileSystemManager.checkFileExists(name);
       }

@@ -64,5 +64,8 @@ export interface IndexEngine {
   /** Builds the engine's index bytes (opaque to everyone but this engine). */
   build(input: BuildInput): Promise<{ bytes: Uint8Array; params: EngineParams }>;
   /** Loads index bytes produced by `build` of the same engine. */
-  load(bytes: Uint8Array, info: { dim: number; metric: Metric; count: number; params: EngineParams }): Promise<LoadedIndex>;
+  load(
+    bytes: Uint8Array,
+    info: { dim: number; metric: Metric; count: number; params: EngineParams },
+  ): Promise<LoadedIndex>;
 }

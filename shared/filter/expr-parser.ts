@@ -41,9 +41,7 @@ const FLIPPED: Record<CmpOp, CmpOp> = { '==': '==', '!=': '!=', '<': '>', '<=': 
 
 const EXPECT_CONTINUATION = 'and, or or end of input';
 
-type Operand =
-  | { kind: 'ref'; ref: FieldRef; pos: number }
-  | { kind: 'lit'; value: Literal; pos: number };
+type Operand = { kind: 'ref'; ref: FieldRef; pos: number } | { kind: 'lit'; value: Literal; pos: number };
 
 function isIdentChar(c: string | undefined): boolean {
   return c !== undefined && /[A-Za-z0-9_]/.test(c);
@@ -448,11 +446,7 @@ class ExprParser {
   }
 
   private fail(expected: string, at: number = this.pos): never {
-    throw new FilterSyntaxError(
-      `Expected ${expected} at position ${at} but found ${this.describe(at)}`,
-      at,
-      expected,
-    );
+    throw new FilterSyntaxError(`Expected ${expected} at position ${at} but found ${this.describe(at)}`, at, expected);
   }
 
   /** A short quote of the source at `at`, for error messages. */

@@ -170,7 +170,11 @@ class JsonFilterParser {
           fail(path, `unknown operator ${JSON.stringify(op)}`, 'an operator such as $eq, $gt or $in');
         }
         // `{a: {b: 1}}` is ambiguous (sub-document equality in Mongo); dotted keys say it plainly.
-        fail(path, 'expected an operator such as $eq; for nested fields use a dotted key like "a.b"', 'an operator such as $eq, $gt or $in');
+        fail(
+          path,
+          'expected an operator such as $eq; for nested fields use a dotted key like "a.b"',
+          'an operator such as $eq, $gt or $in',
+        );
     }
   }
 }

@@ -74,8 +74,17 @@ export interface ImportJobView {
 }
 
 /** Deterministic job id: sha256 of (collection, generation, bucket, key, ETag), 24 hex chars. */
-export function jobIdFor(o: { collection: string; generation: number; bucket: string; key: string; etag: string }): string {
-  return createHash('sha256').update(JSON.stringify([o.collection, o.generation, o.bucket, o.key, o.etag])).digest('hex').slice(0, 24);
+export function jobIdFor(o: {
+  collection: string;
+  generation: number;
+  bucket: string;
+  key: string;
+  etag: string;
+}): string {
+  return createHash('sha256')
+    .update(JSON.stringify([o.collection, o.generation, o.bucket, o.key, o.etag]))
+    .digest('hex')
+    .slice(0, 24);
 }
 
 export function emptyProgress(): ImportProgress {
@@ -123,16 +132,34 @@ export interface ImportJobStore {
    * token's). Sets state running, startedAt (first time), bumps invocations. Undefined when the
    * job is terminal or another invocation holds a live lease.
    */
-  claim(collection: string, jobId: string, token: string, leaseUntil: number, now: number): Promise<ImportJob | undefined>;
+  claim(
+    collection: string,
+    jobId: string,
+    token: string,
+    leaseUntil: number,
+    now: number,
+  ): Promise<ImportJob | undefined>;
   /** Saves progress and extends the lease; false when the lease was lost. */
-  save(collection: string, jobId: string, token: string, progress: ImportProgress, leaseUntil: number): Promise<boolean>;
+  save(
+    collection: string,
+    jobId: string,
+    token: string,
+    progress: ImportProgress,
+    leaseUntil: number,
+  ): Promise<boolean>;
   /** Saves progress and drops the lease (the continuation claims it next); false when the lease was lost. */
   release(collection: string, jobId: string, token: string, progress: ImportProgress): Promise<boolean>;
   /**
    * Ends the job. With a token: only while holding the lease. Without: only while not terminal
    * (poison messages, unreadable files found before a claim). False when the condition failed.
    */
-  finish(collection: string, jobId: string, token: string | undefined, input: FinishInput, now: number): Promise<boolean>;
+  finish(
+    collection: string,
+    jobId: string,
+    token: string | undefined,
+    input: FinishInput,
+    now: number,
+  ): Promise<boolean>;
 }
 
 /** In-memory store with the same conditions (unit tests, benchmarks). */

@@ -28,7 +28,12 @@ export function isTextFormat(format: ImportFormat): boolean {
 
 export function rejectEntry(format: ImportFormat, row: ImportRow): RejectEntry {
   const where = isTextFormat(format) ? { line: row.rowNumber } : { row: row.rowNumber };
-  return { ...where, ...(row.id !== undefined ? { id: row.id } : {}), code: row.error?.code ?? 'BAD_ROW', reason: row.error?.message ?? 'rejected' };
+  return {
+    ...where,
+    ...(row.id !== undefined ? { id: row.id } : {}),
+    code: row.error?.code ?? 'BAD_ROW',
+    reason: row.error?.message ?? 'rejected',
+  };
 }
 
 export function reportKey(jobId: string): string {

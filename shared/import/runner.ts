@@ -56,7 +56,12 @@ export type RunOutcome = 'finished' | 'continued' | 'skipped';
 /** Extra lease time past the invocation's deadline: covers the final drain and release. */
 export const LEASE_GRACE_MS = 60_000;
 
-export async function runImportJob(deps: ImportDeps, collection: string, jobId: string, opts: { deadline: number }): Promise<{ outcome: RunOutcome; job?: ImportJob }> {
+export async function runImportJob(
+  deps: ImportDeps,
+  collection: string,
+  jobId: string,
+  opts: { deadline: number },
+): Promise<{ outcome: RunOutcome; job?: ImportJob }> {
   const now = deps.now ?? Date.now;
   const token = randomUUID();
   const claimed = await deps.jobs.claim(collection, jobId, token, opts.deadline + LEASE_GRACE_MS, now());
@@ -101,8 +106,10 @@ async function runClaimed(
     if (err instanceof NotFoundError) return fail(`collection ${JSON.stringify(collection)} does not exist`);
     throw err;
   }
-  if (meta.generation !== job.generation) return fail(`collection ${JSON.stringify(collection)} was deleted and re-created after the job was created`);
-  if (!job.format) return fail(`unsupported file type: ${job.key} (supported: .jsonl, .jsonl.gz, .csv, .csv.gz, .parquet, .npy)`);
+  if (meta.generation !== job.generation)
+    return fail(`collection ${JSON.stringify(collection)} was deleted and re-created after the job was created`);
+  if (!job.format)
+    return fail(`unsupported file type: ${job.key} (supported: .jsonl, .jsonl.gz, .csv, .csv.gz, .parquet, .npy)`);
 
   // `progress` is what has been saved (or is about to be); `saved` mirrors each successful save.
   const progress: ImportProgress = structuredClone(saved);
@@ -184,7 +191,11 @@ async function runClaimed(
       } else {
         // A repeated id inside one batch would fail the batch: the later row must win, so flush first.
         if (batchIds.has(row.id)) await flush();
-        batch.push(row.metadata ? { id: row.id, values: row.values, metadata: row.metadata } : { id: row.id, values: row.values });
+        batch.push(
+          row.metadata
+            ? { id: row.id, values: row.values, metadata: row.metadata }
+            : { id: row.id, values: row.values },
+        );
         batchIds.add(row.id);
         if (batch.length >= batchRows) await flush();
       }
@@ -216,13 +227,16 @@ async function runClaimed(
 
   await commitSegment();
   if (outOfTime) {
-    if (!(await deps.jobs.release(collection, jobId, token, progress))) return { outcome: 'skipped', job: await deps.jobs.get(collection, jobId) };
+    if (!(await deps.jobs.release(collection, jobId, token, progress)))
+      return { outcome: 'skipped', job: await deps.jobs.get(collection, jobId) };
     await deps.ingest.wake(collection).catch(() => undefined);
     await deps.enqueue({ type: 'continue', collection, jobId });
     return { outcome: 'continued', job: await deps.jobs.get(collection, jobId) };
   }
 
-  const report = progress.reportParts.length ? await assembleReport(deps.objects, jobId, progress.reportParts) : undefined;
+  const report = progress.reportParts.length
+    ? await assembleReport(deps.objects, jobId, progress.reportParts)
+    : undefined;
   let state: 'succeeded' | 'partial' | 'failed' = 'succeeded';
   let error: string | undefined;
   if (progress.rowsRejected > 0) {

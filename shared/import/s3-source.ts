@@ -44,21 +44,33 @@ export class S3Source implements ByteSource {
     this.name = `s3://${bucket}/${key}`;
   }
 
-  private async get(range: string): Promise<AsyncIterable<Uint8Array> & { transformToByteArray(): Promise<Uint8Array> }> {
+  private async get(
+    range: string,
+  ): Promise<AsyncIterable<Uint8Array> & { transformToByteArray(): Promise<Uint8Array> }> {
     try {
       const res = await this.s3.send(
-        new GetObjectCommand({ Bucket: this.bucket, Key: this.key, Range: range, IfMatch: this.etag ? `"${this.etag}"` : undefined }),
+        new GetObjectCommand({
+          Bucket: this.bucket,
+          Key: this.key,
+          Range: range,
+          IfMatch: this.etag ? `"${this.etag}"` : undefined,
+        }),
       );
       if (this.etag && res.ETag && normalizeEtag(res.ETag) !== this.etag) {
-        throw new ObjectChangedError(`${this.name} changed while importing (ETag ${normalizeEtag(res.ETag)}, job is for ${this.etag})`);
+        throw new ObjectChangedError(
+          `${this.name} changed while importing (ETag ${normalizeEtag(res.ETag)}, job is for ${this.etag})`,
+        );
       }
       if (!res.Body) throw new Error(`GetObject ${this.name} returned no body`);
       return res.Body as unknown as AsyncIterable<Uint8Array> & { transformToByteArray(): Promise<Uint8Array> };
     } catch (err) {
       if (awsHttpStatus(err) === 412 || awsErrorName(err) === 'PreconditionFailed') {
-        throw new ObjectChangedError(`${this.name} changed while importing (job is for ETag ${this.etag})`, { cause: err });
+        throw new ObjectChangedError(`${this.name} changed while importing (job is for ETag ${this.etag})`, {
+          cause: err,
+        });
       }
-      if (awsErrorName(err) === 'NoSuchKey') throw new ObjectChangedError(`${this.name} was deleted while importing`, { cause: err });
+      if (awsErrorName(err) === 'NoSuchKey')
+        throw new ObjectChangedError(`${this.name} was deleted while importing`, { cause: err });
       throw err;
     }
   }
@@ -86,7 +98,8 @@ export function memorySource(bytes: Uint8Array, name = '<memory>', chunkBytes = 
       return bytes.subarray(start, Math.min(end, bytes.byteLength));
     },
     async *stream(start) {
-      for (let at = start; at < bytes.byteLength; at += chunkBytes) yield bytes.subarray(at, Math.min(at + chunkBytes, bytes.byteLength));
+      for (let at = start; at < bytes.byteLength; at += chunkBytes)
+        yield bytes.subarray(at, Math.min(at + chunkBytes, bytes.byteLength));
     },
   };
 }

@@ -94,7 +94,16 @@ export class ImportService implements ImportApi {
     if (format) job.format = format;
     const out = await this.sdeps.jobs.create(job);
     if (out.created && !format) {
-      await this.sdeps.jobs.finish(collection, job.jobId, undefined, { state: 'failed', error: `unsupported file type: ${obj.key} (supported: .jsonl, .jsonl.gz, .csv, .csv.gz, .parquet, .npy)` }, this.now());
+      await this.sdeps.jobs.finish(
+        collection,
+        job.jobId,
+        undefined,
+        {
+          state: 'failed',
+          error: `unsupported file type: ${obj.key} (supported: .jsonl, .jsonl.gz, .csv, .csv.gz, .parquet, .npy)`,
+        },
+        this.now(),
+      );
       return { job: (await this.sdeps.jobs.get(collection, job.jobId)) ?? job, created: true };
     }
     return out;
@@ -103,7 +112,8 @@ export class ImportService implements ImportApi {
   async createImport(collection: string, uri: string): Promise<{ job: ImportJobView; created: boolean }> {
     const { bucket, key } = parseS3Uri(uri);
     await this.sdeps.catalog.getCollection(collection);
-    if (isSidecar(key)) throw new ValidationError(`${key} is an ids sidecar of an .npy file; import the .npy file`, { field: 'uri' });
+    if (isSidecar(key))
+      throw new ValidationError(`${key} is an ids sidecar of an .npy file; import the .npy file`, { field: 'uri' });
     if (!this.sdeps.enqueue) throw new ConfigError('the import queue is not configured (SHOAL_IMPORT_QUEUE_URL)');
     const head = await headObject(this.sdeps.s3, bucket, key);
     const { job, created } = await this.jobFor(collection, { bucket, key, etag: head.etag, size: head.size });
@@ -114,13 +124,19 @@ export class ImportService implements ImportApi {
 
   async listImports(collection: string): Promise<ImportJobView[]> {
     const meta = await this.sdeps.catalog.getCollection(collection);
-    return (await this.sdeps.jobs.list(collection)).filter((j) => j.generation === meta.generation).map((j) => toView(j));
+    return (await this.sdeps.jobs.list(collection))
+      .filter((j) => j.generation === meta.generation)
+      .map((j) => toView(j));
   }
 
   async getImport(collection: string, jobId: string): Promise<ImportJobView> {
     await this.sdeps.catalog.getCollection(collection);
     const job = /^[0-9a-f]{24}$/.test(jobId) ? await this.sdeps.jobs.get(collection, jobId) : undefined;
-    if (!job) throw new NotFoundError(`import job ${JSON.stringify(jobId)} not found in collection ${JSON.stringify(collection)}`, { field: 'jobId' });
+    if (!job)
+      throw new NotFoundError(
+        `import job ${JSON.stringify(jobId)} not found in collection ${JSON.stringify(collection)}`,
+        { field: 'jobId' },
+      );
     return toView(job);
   }
 
@@ -130,7 +146,10 @@ export class ImportService implements ImportApi {
   }
 
   /** An S3 ObjectCreated record: the job for the object (created once), then run. Undefined when the key is not an import. */
-  async onObjectCreated(obj: S3ObjectRef, deadline: number): Promise<{ outcome: RunOutcome | 'ignored'; job?: ImportJob }> {
+  async onObjectCreated(
+    obj: S3ObjectRef,
+    deadline: number,
+  ): Promise<{ outcome: RunOutcome | 'ignored'; job?: ImportJob }> {
     const collection = collectionOfKey(obj.key);
     if (!collection || obj.key.endsWith('/') || isSidecar(obj.key)) return { outcome: 'ignored' };
     let created: { job: ImportJob };
@@ -138,7 +157,9 @@ export class ImportService implements ImportApi {
       created = await this.jobFor(collection, obj);
     } catch (err) {
       if (err instanceof NotFoundError) {
-        console.error(`import of s3://${obj.bucket}/${obj.key} ignored: collection ${JSON.stringify(collection)} does not exist`);
+        console.error(
+          `import of s3://${obj.bucket}/${obj.key} ignored: collection ${JSON.stringify(collection)} does not exist`,
+        );
         return { outcome: 'ignored' };
       }
       throw err;
@@ -163,7 +184,10 @@ export class ImportService implements ImportApi {
     if (!collection) return undefined;
     try {
       const meta = await this.sdeps.catalog.getCollection(collection);
-      return { collection, jobId: jobIdFor({ collection, generation: meta.generation, bucket: obj.bucket, key: obj.key, etag: obj.etag }) };
+      return {
+        collection,
+        jobId: jobIdFor({ collection, generation: meta.generation, bucket: obj.bucket, key: obj.key, etag: obj.etag }),
+      };
     } catch {
       return undefined;
     }

@@ -3,7 +3,16 @@ import { NotFoundError } from '../errors.js';
 import { collectionKey } from '../ingest/ingest.js';
 import { sha256, type ShardCache } from '../search/shard-cache.js';
 import { buildShard } from '../shard/shard.js';
-import { MAIN_LINE, type Catalog, type CollectionMeta, type Manifest, type ObjectStore, type RecordStore, type ShardRef, type StoredRecord } from '../storage/types.js';
+import {
+  MAIN_LINE,
+  type Catalog,
+  type CollectionMeta,
+  type Manifest,
+  type ObjectStore,
+  type RecordStore,
+  type ShardRef,
+  type StoredRecord,
+} from '../storage/types.js';
 import type { Metadata } from '../types.js';
 
 /**
@@ -106,7 +115,12 @@ async function writeShards(deps: BuilderDeps, meta: CollectionMeta, rows: Row[],
       seqs: part.map((r) => r.seq),
       metadata: part.map((r) => r.metadata),
       params: meta.index.params,
-      meta: { collection: meta.name, generation: meta.generation, kind, createdAt: new Date(deps.now?.() ?? Date.now()).toISOString() },
+      meta: {
+        collection: meta.name,
+        generation: meta.generation,
+        kind,
+        createdAt: new Date(deps.now?.() ?? Date.now()).toISOString(),
+      },
     });
     const hash = sha256(bytes);
     const key = `shards/${ck}/${hash.slice(0, 32)}.shard`;
@@ -133,7 +147,12 @@ async function liveRows(deps: BuilderDeps, refs: ShardRef[]): Promise<Row[]> {
     const [shard, bits] = await Promise.all([deps.cache.shard(ref), deps.cache.bitmap(ref)]);
     for (let row = 0; row < shard.count; row++) {
       if (isSet(bits, row)) continue;
-      rows.push({ id: shard.ids[row], seq: shard.seqs[row], vector: shard.vectorOf(row).slice(), metadata: shard.metadataOf(row) });
+      rows.push({
+        id: shard.ids[row],
+        seq: shard.seqs[row],
+        vector: shard.vectorOf(row).slice(),
+        metadata: shard.metadataOf(row),
+      });
     }
   }
   return rows;
@@ -153,7 +172,11 @@ export function linesOf(meta: CollectionMeta): LineSpec[] {
   const out: LineSpec[] = [{ line: serving, serving: true, meta }];
   for (const name of Object.keys(meta.candidates ?? {}).sort()) {
     const c = meta.candidates![name];
-    out.push({ line: name, serving: false, meta: { ...meta, index: { engine: c.engine, params: c.params, line: name } } });
+    out.push({
+      line: name,
+      serving: false,
+      meta: { ...meta, index: { engine: c.engine, params: c.params, line: name } },
+    });
   }
   return out;
 }
@@ -179,7 +202,11 @@ interface LineOutcome extends BuildResult {
  * Tombstones are purged only up to the lowest watermark of all lines: a candidate that lags
  * still needs them to hide rows its shards hold, or promoting it would resurrect deletes.
  */
-export async function buildIndex(deps: BuilderDeps, name: string, options: { force?: boolean } = {}): Promise<BuildResult & { candidates?: BuildResult[] }> {
+export async function buildIndex(
+  deps: BuilderDeps,
+  name: string,
+  options: { force?: boolean } = {},
+): Promise<BuildResult & { candidates?: BuildResult[] }> {
   const meta = await deps.catalog.getCollection(name);
   const stable = await deps.catalog.stableSeq(name);
   const outcomes: LineOutcome[] = [];
@@ -197,11 +224,16 @@ export async function buildIndex(deps: BuilderDeps, name: string, options: { for
   for (const o of outcomes) for (const t of o.tombstones) if (t.seq <= bound) seen.set(`${t.id}\u0000${t.seq}`, t);
   // Tombstones now covered by every line's watermark are no longer needed as rows (bitmaps hold them).
   if (seen.size) {
-    await deps.records.purge(collectionKey(meta), [...seen.values()]).catch((err) => console.warn(`purging tombstones of ${name} failed (harmless):`, err));
+    await deps.records
+      .purge(collectionKey(meta), [...seen.values()])
+      .catch((err) => console.warn(`purging tombstones of ${name} failed (harmless):`, err));
   }
   const [serving, ...candidates] = outcomes;
   const strip = ({ line: _line, head: _head, tombstones: _t, ...r }: LineOutcome): BuildResult => r;
-  return { ...strip(serving), ...(candidates.length ? { candidates: candidates.map((c) => ({ ...strip(c), line: c.line })) } : {}) };
+  return {
+    ...strip(serving),
+    ...(candidates.length ? { candidates: candidates.map((c) => ({ ...strip(c), line: c.line })) } : {}),
+  };
 }
 
 async function buildLine(
@@ -238,10 +270,34 @@ async function buildLine(
       if (r.deleted || !r.vector) rows.delete(r.id);
       else rows.set(r.id, { id: r.id, seq: r.seq, vector: r.vector, metadata: r.metadata });
     }
-    const refs = await writeShards(deps, meta, [...rows.values()].sort((a, b) => a.seq - b.seq), 'candidate');
-    const manifest = newManifest(deps, meta, { version, line, parent: base?.version ?? 0, watermark: Math.max(stable, from), refs, now, started, kind: 'candidate' });
-    if (!(await deps.catalog.commitManifest(manifest))) return { ...none, built: false, reason: 'lost-race', version, shards: 0, watermark: 0 };
-    return { line, head: manifest, tombstones: tombstonesOf(tail), built: true, version, kind: 'candidate', shards: refs.length, watermark: manifest.watermark };
+    const refs = await writeShards(
+      deps,
+      meta,
+      [...rows.values()].sort((a, b) => a.seq - b.seq),
+      'candidate',
+    );
+    const manifest = newManifest(deps, meta, {
+      version,
+      line,
+      parent: base?.version ?? 0,
+      watermark: Math.max(stable, from),
+      refs,
+      now,
+      started,
+      kind: 'candidate',
+    });
+    if (!(await deps.catalog.commitManifest(manifest)))
+      return { ...none, built: false, reason: 'lost-race', version, shards: 0, watermark: 0 };
+    return {
+      line,
+      head: manifest,
+      tombstones: tombstonesOf(tail),
+      built: true,
+      version,
+      kind: 'candidate',
+      shards: refs.length,
+      watermark: manifest.watermark,
+    };
   }
 
   const from = current?.watermark ?? 0;
@@ -249,7 +305,8 @@ async function buildLine(
   const tail = stable > from ? await collectTail(deps.records, ck, from, stable) : [];
   let refs = current?.shards ?? [];
   const needsCompaction =
-    refs.length > policy.MAX_SHARDS || refs.some((r) => r.count > 0 && 1 - r.live / r.count > policy.REWRITE_DELETED_FRACTION);
+    refs.length > policy.MAX_SHARDS ||
+    refs.some((r) => r.count > 0 && 1 - r.live / r.count > policy.REWRITE_DELETED_FRACTION);
   if (tail.length === 0 && !needsCompaction) return { ...none, built: false, reason: 'up-to-date', ...base };
   // Pending writes are at most as old as the last version (or the collection, before one).
   const fresh = now - Date.parse(current?.createdAt ?? meta.createdAt) < policy.DELTA_MAX_AGE_MS;
@@ -279,12 +336,18 @@ async function buildLine(
     const hash = sha256(bits);
     const key = `deletes/${ck}/${ref.id}/${hash.slice(0, 32)}.bits`;
     await deps.objects.putImmutable(key, bits);
-    updated.push({ ...ref, live: ref.live - removed, deletes: { key, count: ref.count - ref.live + removed, sha256: hash } });
+    updated.push({
+      ...ref,
+      live: ref.live - removed,
+      deletes: { key, count: ref.count - ref.live + removed, sha256: hash },
+    });
   }
   refs = updated.filter((r) => r.live > 0);
 
   // 2. The tail's live rows become a delta shard.
-  const upserts: Row[] = tail.filter((r) => !r.deleted && r.vector).map((r) => ({ id: r.id, seq: r.seq, vector: r.vector!, metadata: r.metadata }));
+  const upserts: Row[] = tail
+    .filter((r) => !r.deleted && r.vector)
+    .map((r) => ({ id: r.id, seq: r.seq, vector: r.vector!, metadata: r.metadata }));
   let kind: Manifest['stats']['kind'] = current ? (upserts.length ? 'delta' : 'deletes') : 'initial';
   refs = [...refs, ...(await writeShards(deps, meta, upserts, kind))];
 
@@ -303,7 +366,16 @@ async function buildLine(
     kind = 'compaction';
   }
 
-  const manifest = newManifest(deps, meta, { version, line, parent: current?.version ?? 0, watermark: Math.max(stable, from), refs, now, started, kind });
+  const manifest = newManifest(deps, meta, {
+    version,
+    line,
+    parent: current?.version ?? 0,
+    watermark: Math.max(stable, from),
+    refs,
+    now,
+    started,
+    kind,
+  });
   if (!(await deps.catalog.commitManifest(manifest))) {
     // Another builder committed this version first; our uploads are garbage for the collector.
     const winner = await deps.catalog.latestManifest(name, line);
@@ -317,7 +389,16 @@ async function buildLine(
       watermark: winner?.watermark ?? from,
     };
   }
-  return { line, head: manifest, tombstones: tombstonesOf(tail), built: true, version, kind, shards: refs.length, watermark: manifest.watermark };
+  return {
+    line,
+    head: manifest,
+    tombstones: tombstonesOf(tail),
+    built: true,
+    version,
+    kind,
+    shards: refs.length,
+    watermark: manifest.watermark,
+  };
 }
 
 function tombstonesOf(tail: StoredRecord[]): Array<{ id: string; seq: number }> {
@@ -327,7 +408,16 @@ function tombstonesOf(tail: StoredRecord[]): Array<{ id: string; seq: number }> 
 function newManifest(
   deps: BuilderDeps,
   meta: CollectionMeta,
-  m: { version: number; line: string; parent: number; watermark: number; refs: ShardRef[]; now: number; started: number; kind: Manifest['stats']['kind'] },
+  m: {
+    version: number;
+    line: string;
+    parent: number;
+    watermark: number;
+    refs: ShardRef[];
+    now: number;
+    started: number;
+    kind: Manifest['stats']['kind'];
+  },
 ): Manifest {
   return {
     collection: meta.name,

@@ -18,7 +18,10 @@ export const LINE_NAME = /^[a-z][a-z0-9-]{0,39}$/;
 
 export function parseLineName(value: string, field = 'candidate'): string {
   if (!LINE_NAME.test(value)) {
-    throw new ValidationError(`${field} must match ${LINE_NAME.source} (lowercase letter first, then letters, digits, '-'; ≤ 40 chars)`, { field });
+    throw new ValidationError(
+      `${field} must match ${LINE_NAME.source} (lowercase letter first, then letters, digits, '-'; ≤ 40 chars)`,
+      { field },
+    );
   }
   return value;
 }
@@ -28,7 +31,9 @@ export function indexSettings(spec: Partial<IndexSpec>, field = 'index'): IndexS
   const { engine: engineName = 'hnsw', ...rest } = spec;
   const engine = getEngine(engineName);
   if (engine.name === 'flat' && Object.keys(rest).length) {
-    throw new ValidationError(`index parameters ${Object.keys(rest).join(', ')} do not apply to the flat engine`, { field });
+    throw new ValidationError(`index parameters ${Object.keys(rest).join(', ')} do not apply to the flat engine`, {
+      field,
+    });
   }
   const params: EngineParams = engine.name === 'hnsw' ? resolveHnswParams(rest as EngineParams) : {};
   return { engine: engine.name, params };
@@ -45,7 +50,10 @@ export function sameSettings(a: IndexSettings, b: IndexSettings): boolean {
  * parameters finds the existing candidate (409) instead of building a duplicate line.
  */
 export function defaultLineName(settings: IndexSettings): string {
-  const canonical = JSON.stringify([settings.engine, Object.entries(settings.params).sort(([a], [b]) => a.localeCompare(b))]);
+  const canonical = JSON.stringify([
+    settings.engine,
+    Object.entries(settings.params).sort(([a], [b]) => a.localeCompare(b)),
+  ]);
   return `cand-${createHash('sha256').update(canonical).digest('hex').slice(0, 8)}`;
 }
 
@@ -64,7 +72,15 @@ export interface LineView {
   createdAt?: string;
   createdBy?: string;
   /** The line's newest version; null until the builder has built it. */
-  head: { version: number; watermark: number; liveRows: number; shards: number; bytes: number; createdAt: string; parent: number } | null;
+  head: {
+    version: number;
+    watermark: number;
+    liveRows: number;
+    shards: number;
+    bytes: number;
+    createdAt: string;
+    parent: number;
+  } | null;
   /** Acknowledged writes the head does not cover yet (stable seq − watermark). */
   lagSeq: number;
   /** The newest evaluation of a version of this line (what promotion's quality gate reads). */

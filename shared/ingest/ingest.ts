@@ -29,7 +29,12 @@ export function collectionKey(meta: Pick<CollectionMeta, 'name' | 'generation'>)
  * again under a fresh lease, so an acknowledged write is always at or above the index
  * watermark or inside it — never skipped.
  */
-async function writeWithLease(deps: IngestDeps, meta: CollectionMeta, make: (seq: number, i: number) => StoredRecord, n: number): Promise<void> {
+async function writeWithLease(
+  deps: IngestDeps,
+  meta: CollectionMeta,
+  make: (seq: number, i: number) => StoredRecord,
+  n: number,
+): Promise<void> {
   for (let attempt = 0; attempt < 3; attempt++) {
     const lease = await deps.catalog.leaseSeqs(meta.name, n, WRITE_LEASE_MS);
     const records = Array.from({ length: n }, (_, i) => make(lease.first + i, i));
@@ -51,18 +56,25 @@ export async function upsertVectors(deps: IngestDeps, meta: CollectionMeta, vect
   const seen = new Map<string, number>();
   vectors.forEach((v, i) => {
     if (v.values.length !== meta.dimension) {
-      throw new ValidationError(`vectors[${i}].values has ${v.values.length} dimensions; collection "${meta.name}" has ${meta.dimension}`, {
-        field: `vectors[${i}].values`,
-      });
+      throw new ValidationError(
+        `vectors[${i}].values has ${v.values.length} dimensions; collection "${meta.name}" has ${meta.dimension}`,
+        {
+          field: `vectors[${i}].values`,
+        },
+      );
     }
     for (let j = 0; j < v.values.length; j++) {
       if (!Number.isFinite(v.values[j])) {
-        throw new ValidationError(`vectors[${i}].values[${j}] must be a finite number`, { field: `vectors[${i}].values[${j}]` });
+        throw new ValidationError(`vectors[${i}].values[${j}] must be a finite number`, {
+          field: `vectors[${i}].values[${j}]`,
+        });
       }
     }
     const prev = seen.get(v.id);
     if (prev !== undefined) {
-      throw new ValidationError(`vectors[${i}].id "${v.id}" repeats vectors[${prev}].id`, { field: `vectors[${i}].id` });
+      throw new ValidationError(`vectors[${i}].id "${v.id}" repeats vectors[${prev}].id`, {
+        field: `vectors[${i}].id`,
+      });
     }
     seen.set(v.id, i);
   });
@@ -71,7 +83,14 @@ export async function upsertVectors(deps: IngestDeps, meta: CollectionMeta, vect
   await writeWithLease(
     deps,
     meta,
-    (seq, i) => ({ collection: ck, id: vectors[i].id, seq, vector: vectors[i].values, metadata: vectors[i].metadata, deleted: false }),
+    (seq, i) => ({
+      collection: ck,
+      id: vectors[i].id,
+      seq,
+      vector: vectors[i].values,
+      metadata: vectors[i].metadata,
+      deleted: false,
+    }),
     vectors.length,
   );
   await wake(deps, meta.name);

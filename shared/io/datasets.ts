@@ -78,7 +78,8 @@ interface Parts {
 function readParts(name: DatasetName, dir: string, opts: LoadDatasetOptions): Parts {
   const file = (...p: string[]): string => {
     const f = join(dir, ...p);
-    if (!existsSync(f)) throw new ConfigError(`dataset file ${f} not found (set SHOAL_DATASETS to the datasets folder)`);
+    if (!existsSync(f))
+      throw new ConfigError(`dataset file ${f} not found (set SHOAL_DATASETS to the datasets folder)`);
     return f;
   };
   if (name === 'mnist') {
@@ -87,13 +88,22 @@ function readParts(name: DatasetName, dir: string, opts: LoadDatasetOptions): Pa
     const train = idxImagesToFloat32(trainIdx, opts.maxBase);
     const testIdx = readIdxUbyte(file('mnist', 't10k-images-idx3-ubyte.gz'));
     const test = idxImagesToFloat32(testIdx, opts.maxQueries);
-    if (test.dim !== train.dim) throw new ConfigError(`mnist: test images have dim ${test.dim}, train has ${train.dim}`);
+    if (test.dim !== train.dim)
+      throw new ConfigError(`mnist: test images have dim ${test.dim}, train has ${train.dim}`);
     const labels = readIdxUbyte(file('mnist', 'train-labels-idx1-ubyte.gz')).data;
-    if (labels.length !== trainIdx.dims[0]) throw new ConfigError(`mnist: ${labels.length} labels for ${trainIdx.dims[0]} images`);
+    if (labels.length !== trainIdx.dims[0])
+      throw new ConfigError(`mnist: ${labels.length} labels for ${trainIdx.dims[0]} images`);
     const gt = readIvecs(file('mnist', 'mnist_test_gt100.ivecs'));
     return {
-      metric: 'l2', dim: train.dim, base: train.data, baseTotal: trainIdx.dims[0],
-      queries: test.data, queryTotal: testIdx.dims[0], gt: gt.data, gtK: gt.dim, labels,
+      metric: 'l2',
+      dim: train.dim,
+      base: train.data,
+      baseTotal: trainIdx.dims[0],
+      queries: test.data,
+      queryTotal: testIdx.dims[0],
+      gt: gt.data,
+      gtK: gt.dim,
+      labels,
     };
   }
   const [folder, metric, baseFile, queryFile, gtFile]: [string, 'l2' | 'cosine', string, string, string] =
@@ -105,8 +115,14 @@ function readParts(name: DatasetName, dir: string, opts: LoadDatasetOptions): Pa
   const gt = readIvecs(file(folder, gtFile));
   if (queries.dim !== base.dim) throw new ConfigError(`${name}: queries have dim ${queries.dim}, base has ${base.dim}`);
   return {
-    metric, dim: base.dim, base: base.data, baseTotal: base.count,
-    queries: queries.data, queryTotal: queries.count, gt: gt.data, gtK: gt.dim,
+    metric,
+    dim: base.dim,
+    base: base.data,
+    baseTotal: base.count,
+    queries: queries.data,
+    queryTotal: queries.count,
+    gt: gt.data,
+    gtK: gt.dim,
   };
 }
 

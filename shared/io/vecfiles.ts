@@ -110,7 +110,8 @@ export function readIdxUbyte(source: VecSource, name?: string): IdxFile {
       throw new CorruptDataError(`${label}: gzip stream is damaged`, { cause });
     }
   }
-  if (bytes.byteLength < 4) throw new CorruptDataError(`${label}: ${bytes.byteLength} bytes is too short for an IDX header`);
+  if (bytes.byteLength < 4)
+    throw new CorruptDataError(`${label}: ${bytes.byteLength} bytes is too short for an IDX header`);
   if (bytes[0] !== 0 || bytes[1] !== 0) throw new CorruptDataError(`${label}: not an IDX file (bad magic)`);
   if (bytes[2] !== IDX_UBYTE) {
     throw new CorruptDataError(`${label}: IDX element type 0x${bytes[2].toString(16)} is not unsigned byte (0x08)`);
@@ -129,7 +130,9 @@ export function readIdxUbyte(source: VecSource, name?: string): IdxFile {
   }
   const body = bytes.byteLength - headerBytes;
   if (body !== size) {
-    throw new CorruptDataError(`${label}: IDX header [${dims.join(' × ')}] needs ${size} bytes of data, file has ${body}`);
+    throw new CorruptDataError(
+      `${label}: IDX header [${dims.join(' × ')}] needs ${size} bytes of data, file has ${body}`,
+    );
   }
   return { dims, data: bytes.subarray(headerBytes) };
 }

@@ -62,7 +62,9 @@ export async function movePointer<T extends PointerTarget>(
   if (opts.expectedRevision !== undefined && opts.expectedRevision !== currentRevision) {
     throw current || opts.expectedRevision === 0
       ? conflict(kind, name, opts.expectedRevision, currentRevision)
-      : new NotFoundError(`${kind === 'alias' ? 'alias' : 'model alias'} ${JSON.stringify(name)} not found`, { field: 'name' });
+      : new NotFoundError(`${kind === 'alias' ? 'alias' : 'model alias'} ${JSON.stringify(name)} not found`, {
+          field: 'name',
+        });
   }
   // Re-record the current revision's move first: if the process died between the previous
   // move and its history write, the history is complete again before it moves on.
@@ -103,7 +105,10 @@ export async function movePointer<T extends PointerTarget>(
 /** Moves newest first, including the current one even if its history item is not written yet. */
 export async function pointerHistory(deps: PointerDeps, kind: string, name: string): Promise<PointerMove[]> {
   const p = await deps.store.getPointer(kind, name);
-  if (!p) throw new NotFoundError(`${kind === 'alias' ? 'alias' : 'model alias'} ${JSON.stringify(name)} not found`, { field: 'name' });
+  if (!p)
+    throw new NotFoundError(`${kind === 'alias' ? 'alias' : 'model alias'} ${JSON.stringify(name)} not found`, {
+      field: 'name',
+    });
   const moves = await deps.store.listHistory(kind, name, p.incarnation, p.revision);
   if (moves[0]?.revision !== p.revision) moves.unshift(p.lastMove);
   return moves;
@@ -115,18 +120,34 @@ export async function pointerHistory(deps: PointerDeps, kind: string, name: stri
  * it. Returns whether the gate was overridden (`force`); throws QualityGateError otherwise.
  * Also checks that the target exists (collection, and pinned version of its generation).
  */
-export async function checkAliasTarget(catalog: Catalog, store: LifecycleStore, target: AliasTarget, force: boolean): Promise<{ forced: boolean }> {
+export async function checkAliasTarget(
+  catalog: Catalog,
+  store: LifecycleStore,
+  target: AliasTarget,
+  force: boolean,
+): Promise<{ forced: boolean }> {
   const meta = await catalog.getCollection(target.collection).catch((err: unknown) => {
-    if (err instanceof NotFoundError) throw new NotFoundError(`collection ${JSON.stringify(target.collection)} not found`, { field: 'collection' });
+    if (err instanceof NotFoundError)
+      throw new NotFoundError(`collection ${JSON.stringify(target.collection)} not found`, { field: 'collection' });
     throw err;
   });
   const manifest =
-    target.version !== undefined || target.line !== undefined ? await manifestFor(catalog, meta, target.version, target.line) : await currentManifest(catalog, meta);
+    target.version !== undefined || target.line !== undefined
+      ? await manifestFor(catalog, meta, target.version, target.line)
+      : await currentManifest(catalog, meta);
   if (meta.minRecall === undefined) return { forced: false };
   const version = manifest?.version ?? 0;
   const ev = version > 0 ? await store.getEvaluation(meta.name, version) : undefined;
   const evaluation = ev && ev.generation === meta.generation ? ev : undefined;
-  return qualityGate({ subject: `version ${version} of ${JSON.stringify(meta.name)}`, field: 'collection', collection: meta.name, version, minRecall: meta.minRecall, evaluation, force });
+  return qualityGate({
+    subject: `version ${version} of ${JSON.stringify(meta.name)}`,
+    field: 'collection',
+    collection: meta.name,
+    version,
+    minRecall: meta.minRecall,
+    evaluation,
+    force,
+  });
 }
 
 /**

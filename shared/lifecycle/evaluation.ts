@@ -34,7 +34,10 @@ export interface VersionCorpus {
 export async function loadVersion(deps: EvalDeps, collection: string, version: number): Promise<VersionCorpus> {
   const meta = await deps.catalog.getCollection(collection);
   const manifest = await manifestFor(deps.catalog, meta, version);
-  if (!manifest) throw new NotFoundError(`index version ${version} of ${JSON.stringify(collection)} not found`, { field: 'version' });
+  if (!manifest)
+    throw new NotFoundError(`index version ${version} of ${JSON.stringify(collection)} not found`, {
+      field: 'version',
+    });
   const ids: string[] = [];
   const parts: Float32Array[] = [];
   for (const ref of manifest.shards) {
@@ -84,7 +87,10 @@ export interface PreparedQueries {
   source: 'sample' | 'supplied';
 }
 
-export function prepareQueries(corpus: VersionCorpus, input: { queries?: Float32Array[]; sample: number; k: number }): PreparedQueries {
+export function prepareQueries(
+  corpus: VersionCorpus,
+  input: { queries?: Float32Array[]; sample: number; k: number },
+): PreparedQueries {
   const { meta, ids, data } = corpus;
   const dim = meta.dimension;
   let queries: Float32Array[];
@@ -92,12 +98,18 @@ export function prepareQueries(corpus: VersionCorpus, input: { queries?: Float32
   const source = input.queries?.length ? 'supplied' : 'sample';
   if (input.queries?.length) {
     input.queries.forEach((q, i) => {
-      if (q.length !== dim) throw new ValidationError(`query ${i} has ${q.length} dimensions; collection has ${dim}`, { field: `queries[${i}]` });
+      if (q.length !== dim)
+        throw new ValidationError(`query ${i} has ${q.length} dimensions; collection has ${dim}`, {
+          field: `queries[${i}]`,
+        });
     });
     queries = input.queries;
     self = queries.map(() => undefined);
   } else {
-    if (ids.length < 2) throw new ValidationError('the version holds fewer than 2 rows; supply queries to evaluate it', { field: 'sample' });
+    if (ids.length < 2)
+      throw new ValidationError('the version holds fewer than 2 rows; supply queries to evaluate it', {
+        field: 'sample',
+      });
     const rows = sampleRows(ids.length, input.sample, corpus.manifest.version * 7919 + corpus.meta.generation);
     queries = rows.map((r) => data.slice(r * dim, (r + 1) * dim));
     self = rows.map((r) => ids[r]);
@@ -105,16 +117,33 @@ export function prepareQueries(corpus: VersionCorpus, input: { queries?: Float32
   const view = { data, offset: 0, stride: dim, dim, count: ids.length, normalized: false };
   const truth = queries.map((q, i) => {
     const hits = exactTopK(view, meta.metric, q, input.k + (self[i] !== undefined ? 1 : 0));
-    return hits.map((h) => ids[h.row]).filter((id) => id !== self[i]).slice(0, input.k);
+    return hits
+      .map((h) => ids[h.row])
+      .filter((id) => id !== self[i])
+      .slice(0, input.k);
   });
   return { queries, self, truth, source };
 }
 
 /** Recall@k and latency of the version's own search (one query per call, warm shards). */
-export async function measure(deps: EvalDeps, corpus: VersionCorpus, prepared: PreparedQueries, k: number, ef?: number): Promise<MeasureResult> {
+export async function measure(
+  deps: EvalDeps,
+  corpus: VersionCorpus,
+  prepared: PreparedQueries,
+  k: number,
+  ef?: number,
+): Promise<MeasureResult> {
   const { manifest, meta } = corpus;
   const ask = async (q: Float32Array, kk: number) =>
-    (await searchShards(deps.cache, { shards: manifest.shards, metric: meta.metric, queries: [Array.from(q)], k: kk, ef })).results[0];
+    (
+      await searchShards(deps.cache, {
+        shards: manifest.shards,
+        metric: meta.metric,
+        queries: [Array.from(q)],
+        k: kk,
+        ef,
+      })
+    ).results[0];
   if (prepared.queries.length) await ask(prepared.queries[0], k + 1); // warm-up: load shards
   const times: number[] = [];
   let hits = 0;
@@ -124,7 +153,12 @@ export async function measure(deps: EvalDeps, corpus: VersionCorpus, prepared: P
     const t0 = performance.now();
     const got = await ask(prepared.queries[i], k + (self !== undefined ? 1 : 0));
     times.push(performance.now() - t0);
-    const approx = new Set(got.map((c) => c.id).filter((id) => id !== self).slice(0, k));
+    const approx = new Set(
+      got
+        .map((c) => c.id)
+        .filter((id) => id !== self)
+        .slice(0, k),
+    );
     const truth = prepared.truth[i];
     wanted += truth.length;
     hits += truth.filter((id) => approx.has(id)).length;
@@ -222,7 +256,9 @@ export async function sweepGraph(
   const dim = meta.dimension;
   const rows = sampleRows(ids.length, Math.min(input.sample, ids.length), corpus.manifest.version * 104_729 + 17);
   if (rows.length < 2 * input.k + 2) {
-    throw new ValidationError(`the version holds ${ids.length} rows; graph tuning needs at least ${2 * input.k + 2}`, { field: 'graph.sample' });
+    throw new ValidationError(`the version holds ${ids.length} rows; graph tuning needs at least ${2 * input.k + 2}`, {
+      field: 'graph.sample',
+    });
   }
   rows.sort((a, b) => a - b);
   const sampleIds = rows.map((r) => ids[r]);
@@ -235,9 +271,20 @@ export async function sweepGraph(
   for (const m of GRAPH_GRID.m) {
     for (const efConstruction of GRAPH_GRID.efConstruction) {
       const t0 = performance.now();
-      const built = await engine.build({ dim, metric: meta.metric, count: rows.length, vectors: sampleData, params: { m, efConstruction, seed: 1 } });
+      const built = await engine.build({
+        dim,
+        metric: meta.metric,
+        count: rows.length,
+        vectors: sampleData,
+        params: { m, efConstruction, seed: 1 },
+      });
       const buildMs = performance.now() - t0;
-      const index = await engine.load(built.bytes, { dim, metric: meta.metric, count: rows.length, params: built.params });
+      const index = await engine.load(built.bytes, {
+        dim,
+        metric: meta.metric,
+        count: rows.length,
+        params: built.params,
+      });
       try {
         let best: Omit<GraphTrial, 'pareto'> | undefined;
         for (const ef of TUNE_EFS) {
@@ -249,7 +296,12 @@ export async function sweepGraph(
             const t = performance.now();
             const got = index.search(q, { k: input.k + (self !== undefined ? 1 : 0), ef: Math.max(ef, input.k + 1) });
             times.push(performance.now() - t);
-            const approx = new Set(got.map((h) => sampleIds[h.row]).filter((id) => id !== self).slice(0, input.k));
+            const approx = new Set(
+              got
+                .map((h) => sampleIds[h.row])
+                .filter((id) => id !== self)
+                .slice(0, input.k),
+            );
             wanted += prepared.truth[i].length;
             hits += prepared.truth[i].filter((id) => approx.has(id)).length;
           });
@@ -276,7 +328,13 @@ export async function sweepGraph(
     }
   }
   for (const t of table) {
-    t.pareto = !table.some((o) => o !== t && o.recall >= t.recall && o.searchCost <= t.searchCost && (o.recall > t.recall || o.searchCost < t.searchCost));
+    t.pareto = !table.some(
+      (o) =>
+        o !== t &&
+        o.recall >= t.recall &&
+        o.searchCost <= t.searchCost &&
+        (o.recall > t.recall || o.searchCost < t.searchCost),
+    );
   }
   const meeting = table.filter((t) => t.meetsTarget);
   // Cheapest search work; on ties the higher recall (so the choice is on the front), then the
@@ -287,6 +345,8 @@ export async function sweepGraph(
     const i = x.findIndex((v, j) => v !== y[j]);
     return i !== -1 && y[i] < x[i] ? b : a;
   };
-  const recommendation = meeting.length ? meeting.reduce(cheaper) : table.reduce((a, b) => (b.recall > a.recall ? b : a));
+  const recommendation = meeting.length
+    ? meeting.reduce(cheaper)
+    : table.reduce((a, b) => (b.recall > a.recall ? b : a));
   return { sample: rows.length, queries: prepared.queries.length, table, recommendation };
 }

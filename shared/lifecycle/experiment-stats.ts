@@ -33,7 +33,16 @@ export function erfc(x: number): number {
     Math.exp(
       -z * z -
         1.26551223 +
-        t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
+        t *
+          (1.00002368 +
+            t *
+              (0.37409196 +
+                t *
+                  (0.09678418 +
+                    t *
+                      (-0.18628806 +
+                        t *
+                          (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
     );
   return x >= 0 ? ans : 2 - ans;
 }
@@ -243,7 +252,14 @@ export interface MsprtLook {
  * one pseudo-failure per arm ((x+1)/(n+2), as in the Agresti–Caffo interval) so that it is
  * never 0 while one arm has seen no success yet.
  */
-export function msprtLook(x1: number, n1: number, x2: number, n2: number, tau2 = DEFAULT_MSPRT_TAU2, alpha = SEQUENTIAL_ALPHA): MsprtLook | null {
+export function msprtLook(
+  x1: number,
+  n1: number,
+  x2: number,
+  n2: number,
+  tau2 = DEFAULT_MSPRT_TAU2,
+  alpha = SEQUENTIAL_ALPHA,
+): MsprtLook | null {
   if (n1 < SEQUENTIAL_MIN_TRIALS || n2 < SEQUENTIAL_MIN_TRIALS || !(tau2 > 0)) return null;
   const diff = x2 / n2 - x1 / n1;
   const s1 = (x1 + 1) / (n1 + 2);

@@ -59,7 +59,8 @@ export const DEFAULT_OVERLAP_SAMPLE = 0.1;
  */
 export const SEQUENTIAL_CHECKPOINT_EVERY = 20;
 /** What the fixed-horizon p-value may be used for: one look at a pre-planned sample size. */
-export const FIXED_HORIZON_VALIDITY = 'valid only when read once, at a sample size fixed before the experiment started; use `sequential` to monitor';
+export const FIXED_HORIZON_VALIDITY =
+  'valid only when read once, at a sample size fixed before the experiment started; use `sequential` to monitor';
 
 export interface StartExperimentInput {
   challenger: AliasTarget;
@@ -131,12 +132,30 @@ export interface ExperimentDeps {
 }
 
 export function summary(e: Experiment): ExperimentSummary {
-  return { id: e.id, mode: e.mode, weight: e.weight, state: e.state, champion: e.champion, challenger: e.challenger, createdAt: e.createdAt };
+  return {
+    id: e.id,
+    mode: e.mode,
+    weight: e.weight,
+    state: e.state,
+    champion: e.champion,
+    challenger: e.challenger,
+    createdAt: e.createdAt,
+  };
 }
 
-export function newExperiment(alias: string, champion: AliasTarget, input: StartExperimentInput, by: string, now: number): Experiment {
-  if (input.challenger.collection === champion.collection && input.challenger.version === champion.version && input.challenger.line === champion.line) {
-    throw new ValidationError('the challenger is the alias\'s current target (the champion)', { field: 'challenger' });
+export function newExperiment(
+  alias: string,
+  champion: AliasTarget,
+  input: StartExperimentInput,
+  by: string,
+  now: number,
+): Experiment {
+  if (
+    input.challenger.collection === champion.collection &&
+    input.challenger.version === champion.version &&
+    input.challenger.line === champion.line
+  ) {
+    throw new ValidationError("the challenger is the alias's current target (the champion)", { field: 'challenger' });
   }
   return {
     id: randomUUID(),
@@ -167,18 +186,32 @@ export async function requireExperiment(store: LifecycleStore, alias: string): P
 
 export async function requireRunning(store: LifecycleStore, alias: string): Promise<Experiment> {
   const e = await requireExperiment(store, alias);
-  if (e.state !== 'running') throw new ConflictError(`experiment ${e.id} on alias ${JSON.stringify(alias)} is ${e.state}, not running`, { field: 'alias', details: { state: e.state } });
+  if (e.state !== 'running')
+    throw new ConflictError(`experiment ${e.id} on alias ${JSON.stringify(alias)} is ${e.state}, not running`, {
+      field: 'alias',
+      details: { state: e.state },
+    });
   return e;
 }
 
 /** Ends a running experiment (one conditional write); false when it was not running any more. */
-export async function endExperiment(deps: ExperimentDeps, e: Experiment, state: 'promoted' | 'aborted', by: string, reason: string): Promise<Experiment | undefined> {
+export async function endExperiment(
+  deps: ExperimentDeps,
+  e: Experiment,
+  state: 'promoted' | 'aborted',
+  by: string,
+  reason: string,
+): Promise<Experiment | undefined> {
   const ended: Experiment = { ...e, state, endedAt: new Date(deps.now()).toISOString(), endedBy: by, reason };
   return (await deps.store.endExperiment(ended)) ? ended : undefined;
 }
 
 /** Checks the guardrails on the arms' counters; aborts the experiment when one is violated. */
-export async function enforceGuardrails(deps: ExperimentDeps, e: Experiment, arms?: Record<Arm, ArmCounters>): Promise<Experiment> {
+export async function enforceGuardrails(
+  deps: ExperimentDeps,
+  e: Experiment,
+  arms?: Record<Arm, ArmCounters>,
+): Promise<Experiment> {
   if (e.state !== 'running') return e;
   const a = arms ?? (await deps.store.getArms(e.id));
   const reason = guardrailVerdict(a.champion, a.challenger, e.guardrails);
@@ -223,7 +256,11 @@ function rateCounts(c: ArmCounters, metric: FeedbackEvent): [number, number] {
  * Null in shadow mode. The state is read fresh on every call: it is what makes the reported
  * p-value monotone across reads by different processes.
  */
-export async function advanceSequential(store: LifecycleStore, e: Experiment, arms: Record<Arm, ArmCounters>): Promise<SequentialStates | null> {
+export async function advanceSequential(
+  store: LifecycleStore,
+  e: Experiment,
+  arms: Record<Arm, ArmCounters>,
+): Promise<SequentialStates | null> {
   if (e.mode !== 'split') return null;
   const stored = await store.getSequential(e.id);
   const out: SequentialStates = {};
@@ -242,7 +279,11 @@ export async function advanceSequential(store: LifecycleStore, e: Experiment, ar
  * advanceSequential); without it the current look alone is shown, which is still valid at
  * this stopping time but not monotone across reads.
  */
-export function experimentResults(e: Experiment, arms: Record<Arm, ArmCounters>, sequential?: SequentialStates | null): ExperimentResults {
+export function experimentResults(
+  e: Experiment,
+  arms: Record<Arm, ArmCounters>,
+  sequential?: SequentialStates | null,
+): ExperimentResults {
   // In shadow mode the challenger never serves: it gets no feedback, so no rates.
   const champion = armResult(e.champion, arms.champion, true);
   const challenger = armResult(e.challenger, arms.challenger, e.mode === 'split');
@@ -252,7 +293,8 @@ export function experimentResults(e: Experiment, arms: Record<Arm, ArmCounters>,
     if (e.mode !== 'split') return null;
     const z = twoProportionZTest(a.successes, a.trials, b.successes, b.trials);
     const tau2 = e.tau2 ?? DEFAULT_MSPRT_TAU2;
-    const s = sequential?.[metric] ?? foldLook(SEQUENTIAL_START, msprtLook(a.successes, a.trials, b.successes, b.trials, tau2));
+    const s =
+      sequential?.[metric] ?? foldLook(SEQUENTIAL_START, msprtLook(a.successes, a.trials, b.successes, b.trials, tau2));
     const verdict = sequentialVerdict(s);
     return {
       difference: a.rate !== null && b.rate !== null ? b.rate - a.rate : null,
@@ -266,12 +308,19 @@ export function experimentResults(e: Experiment, arms: Record<Arm, ArmCounters>,
     experiment: e,
     arms: { champion, challenger },
     overlapAtK: { mean: ovN > 0 ? ovSum / ovN : null, samples: ovN },
-    tests: { click: test('click', champion.clickRate, challenger.clickRate), convert: test('convert', champion.convertRate, challenger.convertRate) },
+    tests: {
+      click: test('click', champion.clickRate, challenger.clickRate),
+      convert: test('convert', champion.convertRate, challenger.convertRate),
+    },
   };
 }
 
 /** Results with the sequential tests advanced by this look (every results read is a look). */
-export async function evaluateExperiment(store: LifecycleStore, e: Experiment, arms?: Record<Arm, ArmCounters>): Promise<ExperimentResults> {
+export async function evaluateExperiment(
+  store: LifecycleStore,
+  e: Experiment,
+  arms?: Record<Arm, ArmCounters>,
+): Promise<ExperimentResults> {
   const a = arms ?? (await store.getArms(e.id));
   return experimentResults(e, a, await advanceSequential(store, e, a));
 }
@@ -318,7 +367,12 @@ async function quietly(what: string, fn: () => Promise<unknown>): Promise<void> 
  * one, the experiment decides the arm and records the request. Every response carries a
  * `queryId` (feedback is attributed through it while an experiment runs).
  */
-export async function searchThroughAlias(deps: AliasSearchDeps, alias: string, champion: AliasTarget, input: SearchInput): Promise<SearchOutput> {
+export async function searchThroughAlias(
+  deps: AliasSearchDeps,
+  alias: string,
+  champion: AliasTarget,
+  input: SearchInput,
+): Promise<SearchOutput> {
   const queryId = randomUUID();
   const e = await runningExperiment(deps.store, alias);
   if (!e) return { ...(await (await deps.prepare(champion))(input)), queryId };
@@ -340,7 +394,11 @@ export async function searchThroughAlias(deps: AliasSearchDeps, alias: string, c
     });
     throw err;
   }
-  const response: SearchOutput = { ...result.out, servedBy: { ...result.out.servedBy, arm: served, experiment: e.id }, queryId };
+  const response: SearchOutput = {
+    ...result.out,
+    servedBy: { ...result.out.servedBy, arm: served, experiment: e.id },
+    queryId,
+  };
 
   // Everything below only measures: it never changes the response or raises.
   let overlap: number | undefined;
@@ -357,7 +415,11 @@ export async function searchThroughAlias(deps: AliasSearchDeps, alias: string, c
   }
   let check = false;
   await quietly('request count', async () => {
-    const c = await deps.store.recordArm(e.id, served, { requests: 1, latencyMs: result.ms, ...(overlap !== undefined && e.mode === 'split' ? { overlap } : {}) });
+    const c = await deps.store.recordArm(e.id, served, {
+      requests: 1,
+      latencyMs: result.ms,
+      ...(overlap !== undefined && e.mode === 'split' ? { overlap } : {}),
+    });
     check ||= c.requests >= e.guardrails.minSamples;
   });
   if (e.mode === 'shadow' && shadow) {
@@ -365,12 +427,16 @@ export async function searchThroughAlias(deps: AliasSearchDeps, alias: string, c
       const c = await deps.store.recordArm(
         e.id,
         'challenger',
-        shadow.ok ? { requests: 1, latencyMs: shadow.ms, ...(overlap !== undefined ? { overlap } : {}) } : { requests: 1, errors: 1 },
+        shadow.ok
+          ? { requests: 1, latencyMs: shadow.ms, ...(overlap !== undefined ? { overlap } : {}) }
+          : { requests: 1, errors: 1 },
       );
       check ||= c.requests >= e.guardrails.minSamples;
     });
   }
-  await quietly('query attribution', () => deps.store.putQuery({ queryId, alias, experimentId: e.id, arm: served }, QUERY_TTL_SECONDS));
+  await quietly('query attribution', () =>
+    deps.store.putQuery({ queryId, alias, experimentId: e.id, arm: served }, QUERY_TTL_SECONDS),
+  );
   if (check) await quietly('guardrails', () => enforceGuardrails(deps, e));
   return response;
 }
@@ -390,5 +456,10 @@ export async function recordFeedback(
       if (e?.id === hit.attribution.experimentId) await advanceSequential(store, e, await store.getArms(e.id));
     });
   }
-  return { attributed: true, experiment: hit.attribution.experimentId, alias: hit.attribution.alias, arm: hit.attribution.arm };
+  return {
+    attributed: true,
+    experiment: hit.attribution.experimentId,
+    alias: hit.attribution.alias,
+    arm: hit.attribution.arm,
+  };
 }

@@ -102,18 +102,25 @@ export interface CompletedUpload {
 
 function pending(mv: ModelVersion): ModelVersion {
   if (mv.state === 'verifying') {
-    throw new ConflictError(`model ${mv.name} version ${mv.version} is being verified; uploads are closed until it is ready or fails`, { field: 'version' });
+    throw new ConflictError(
+      `model ${mv.name} version ${mv.version} is being verified; uploads are closed until it is ready or fails`,
+      { field: 'version' },
+    );
   }
-  if (mv.state !== 'pending') throw new ConflictError(`model ${mv.name} version ${mv.version} is committed and immutable`, { field: 'version' });
+  if (mv.state !== 'pending')
+    throw new ConflictError(`model ${mv.name} version ${mv.version} is committed and immutable`, { field: 'version' });
   return mv;
 }
 
 function checkSize(bytes: Uint8Array): void {
   if (bytes.byteLength > MAX_INLINE_ARTIFACT_BYTES) {
-    throw new LimitExceededError(`artifact is ${bytes.byteLength} bytes; inline uploads are limited to ${MAX_INLINE_ARTIFACT_BYTES}`, {
-      field: 'artifact',
-      details: { bytes: bytes.byteLength, limit: MAX_INLINE_ARTIFACT_BYTES },
-    });
+    throw new LimitExceededError(
+      `artifact is ${bytes.byteLength} bytes; inline uploads are limited to ${MAX_INLINE_ARTIFACT_BYTES}`,
+      {
+        field: 'artifact',
+        details: { bytes: bytes.byteLength, limit: MAX_INLINE_ARTIFACT_BYTES },
+      },
+    );
   }
 }
 
@@ -123,7 +130,12 @@ export async function getModelVersion(deps: ModelDeps, name: string, version: nu
   return mv;
 }
 
-export async function registerModelVersion(deps: ModelDeps, name: string, input: RegisterModelInput, by: string): Promise<ModelVersion> {
+export async function registerModelVersion(
+  deps: ModelDeps,
+  name: string,
+  input: RegisterModelInput,
+  by: string,
+): Promise<ModelVersion> {
   if (input.artifact) checkSize(input.artifact);
   const version = await deps.store.nextModelVersion(name);
   const mv: ModelVersion = {
@@ -147,7 +159,12 @@ export async function registerModelVersion(deps: ModelDeps, name: string, input:
   return mv;
 }
 
-export async function uploadArtifact(deps: ModelDeps, name: string, version: number, bytes: Uint8Array): Promise<ModelVersion> {
+export async function uploadArtifact(
+  deps: ModelDeps,
+  name: string,
+  version: number,
+  bytes: Uint8Array,
+): Promise<ModelVersion> {
   checkSize(bytes);
   const mv = pending(await getModelVersion(deps, name, version));
   // Write-once through the API: a second inline upload keeps the first object (commit checks its hash).
@@ -156,10 +173,21 @@ export async function uploadArtifact(deps: ModelDeps, name: string, version: num
 }
 
 /** A presigned PUT of the staging key for a pending version (409 once committed). */
-export async function singleUpload(deps: ModelDeps, name: string, version: number, expiresIn = DEFAULT_UPLOAD_URL_TTL_S): Promise<SingleUpload> {
+export async function singleUpload(
+  deps: ModelDeps,
+  name: string,
+  version: number,
+  expiresIn = DEFAULT_UPLOAD_URL_TTL_S,
+): Promise<SingleUpload> {
   pending(await getModelVersion(deps, name, version));
   const url = await deps.objects.presignPut(artifactKey(name, version), expiresIn);
-  return { method: 'PUT', url, expiresAt: new Date(deps.now() + expiresIn * 1000).toISOString(), headers: {}, maxBytes: MAX_ARTIFACT_BYTES };
+  return {
+    method: 'PUT',
+    url,
+    expiresAt: new Date(deps.now() + expiresIn * 1000).toISOString(),
+    headers: {},
+    maxBytes: MAX_ARTIFACT_BYTES,
+  };
 }
 
 /**
@@ -167,7 +195,12 @@ export async function singleUpload(deps: ModelDeps, name: string, version: numbe
  * for parts firstPart … firstPart+parts−1 of a new multipart upload of the staging key, or of the
  * existing one `uploadId` (fresh URLs after expiry, or more parts). Pending versions only.
  */
-export async function requestUpload(deps: ModelDeps, name: string, version: number, req: UploadRequest): Promise<SingleUpload | MultipartUpload> {
+export async function requestUpload(
+  deps: ModelDeps,
+  name: string,
+  version: number,
+  req: UploadRequest,
+): Promise<SingleUpload | MultipartUpload> {
   const expiresIn = req.expiresIn ?? DEFAULT_UPLOAD_URL_TTL_S;
   if (req.parts === undefined) {
     if (req.uploadId !== undefined || req.firstPart !== undefined) {
@@ -178,13 +211,21 @@ export async function requestUpload(deps: ModelDeps, name: string, version: numb
   const first = req.firstPart ?? 1;
   const last = first + req.parts - 1;
   if (last > MAX_PART_NUMBER) {
-    throw new ValidationError(`parts ${first}…${last} go past part number ${MAX_PART_NUMBER}`, { field: 'parts', details: { firstPart: first, parts: req.parts, maxPartNumber: MAX_PART_NUMBER } });
+    throw new ValidationError(`parts ${first}…${last} go past part number ${MAX_PART_NUMBER}`, {
+      field: 'parts',
+      details: { firstPart: first, parts: req.parts, maxPartNumber: MAX_PART_NUMBER },
+    });
   }
   pending(await getModelVersion(deps, name, version));
   const key = artifactKey(name, version);
   const uploadId = req.uploadId ?? (await deps.objects.createMultipart(key));
   const numbers = Array.from({ length: req.parts }, (_, i) => first + i);
-  const parts = await Promise.all(numbers.map(async (partNumber) => ({ partNumber, url: await deps.objects.presignPart(key, uploadId, partNumber, expiresIn) })));
+  const parts = await Promise.all(
+    numbers.map(async (partNumber) => ({
+      partNumber,
+      url: await deps.objects.presignPart(key, uploadId, partNumber, expiresIn),
+    })),
+  );
   return {
     method: 'PUT',
     uploadId,
@@ -200,7 +241,12 @@ export async function requestUpload(deps: ModelDeps, name: string, version: numb
  * Drops a multipart upload and its parts. Allowed in any state: it can only discard parts,
  * never change a committed artifact, and lets clients clean up after a commit.
  */
-export async function abortUpload(deps: ModelDeps, name: string, version: number, uploadId: string): Promise<{ aborted: true; uploadId: string }> {
+export async function abortUpload(
+  deps: ModelDeps,
+  name: string,
+  version: number,
+  uploadId: string,
+): Promise<{ aborted: true; uploadId: string }> {
   await getModelVersion(deps, name, version);
   await deps.objects.abortMultipart(artifactKey(name, version), uploadId);
   return { aborted: true, uploadId };
@@ -211,7 +257,13 @@ export async function abortUpload(deps: ModelDeps, name: string, version: number
  * `sha256` — in this call, or (above `verifyAsync.maxSyncBytes`) by the builder function, the
  * version showing `verifying` meanwhile (the API answers 202; poll the version).
  */
-export async function commitModelVersion(deps: ModelDeps, name: string, version: number, sha256: string, multipart?: CompletedUpload): Promise<ModelVersion> {
+export async function commitModelVersion(
+  deps: ModelDeps,
+  name: string,
+  version: number,
+  sha256: string,
+  multipart?: CompletedUpload,
+): Promise<ModelVersion> {
   const mv = await getModelVersion(deps, name, version);
   const expected = sha256.toLowerCase();
   if (mv.state === 'ready') {
@@ -223,7 +275,10 @@ export async function commitModelVersion(deps: ModelDeps, name: string, version:
   }
   if (mv.state === 'verifying') {
     if (mv.verification?.sha256 !== expected) {
-      throw new ConflictError(`model ${name} version ${version} is being verified against another sha256`, { field: 'sha256', details: { verifying: mv.verification?.sha256 } });
+      throw new ConflictError(`model ${name} version ${version} is being verified against another sha256`, {
+        field: 'sha256',
+        details: { verifying: mv.verification?.sha256 },
+      });
     }
     // A retry (perhaps after a lost queue message): ask again; the worker ignores duplicates.
     await deps.verifyAsync?.enqueue(name, version);
@@ -233,7 +288,10 @@ export async function commitModelVersion(deps: ModelDeps, name: string, version:
   if (multipart) await deps.objects.completeMultipart(staging, multipart.uploadId, multipart.parts);
   if (deps.verifyAsync) {
     const staged = await deps.objects.head(staging).catch((err: unknown) => {
-      if (err instanceof NotFoundError) throw new ConflictError(`no artifact has been uploaded for model ${name} version ${version}`, { field: 'artifact' });
+      if (err instanceof NotFoundError)
+        throw new ConflictError(`no artifact has been uploaded for model ${name} version ${version}`, {
+          field: 'artifact',
+        });
       throw err;
     });
     checkArtifactSize(staged.bytes);
@@ -243,7 +301,8 @@ export async function commitModelVersion(deps: ModelDeps, name: string, version:
         state: 'verifying',
         verification: { sha256: expected, bytes: staged.bytes, requestedAt: new Date(deps.now()).toISOString() },
       };
-      if (!(await deps.store.transitionModelVersion(verifying, ['pending']))) return commitModelVersion(deps, name, version, sha256);
+      if (!(await deps.store.transitionModelVersion(verifying, ['pending'])))
+        return commitModelVersion(deps, name, version, sha256);
       await deps.verifyAsync.enqueue(name, version);
       return verifying;
     }
@@ -257,19 +316,25 @@ export async function commitModelVersion(deps: ModelDeps, name: string, version:
  * hash, an upload racing the copy, a missing object) so the client can upload again. Transient
  * failures throw (the queue retries). Duplicate messages find the version no longer verifying.
  */
-export async function verifyModelArtifact(deps: ModelDeps, name: string, version: number): Promise<ModelVersion | undefined> {
+export async function verifyModelArtifact(
+  deps: ModelDeps,
+  name: string,
+  version: number,
+): Promise<ModelVersion | undefined> {
   const mv = await deps.store.getModelVersion(name, version);
   if (!mv || mv.state !== 'verifying' || !mv.verification) return mv;
   try {
     return await verifyAndCommit(deps, mv, mv.verification.sha256);
   } catch (err) {
-    if (!(err instanceof ValidationError || err instanceof ConflictError || err instanceof LimitExceededError)) throw err;
+    if (!(err instanceof ValidationError || err instanceof ConflictError || err instanceof LimitExceededError))
+      throw err;
     const failed: ModelVersion = {
       ...mv,
       state: 'pending',
       verification: { ...mv.verification, error: err.message, finishedAt: new Date(deps.now()).toISOString() },
     };
-    if (!(await deps.store.transitionModelVersion(failed, ['verifying']))) return deps.store.getModelVersion(name, version);
+    if (!(await deps.store.transitionModelVersion(failed, ['verifying'])))
+      return deps.store.getModelVersion(name, version);
     console.warn(`[shoal] model ${name} v${version}: verification failed: ${err.message}`);
     return failed;
   }
@@ -294,7 +359,9 @@ async function verifyAndCommit(deps: ModelDeps, mv: ModelVersion, expected: stri
     if (!(err instanceof NotFoundError)) throw err;
     const now = await getModelVersion(deps, name, version);
     if (now.state === 'ready' && now.artifact.sha256 === expected) return now;
-    throw new ConflictError(`no artifact has been uploaded for model ${name} version ${version}`, { field: 'artifact' });
+    throw new ConflictError(`no artifact has been uploaded for model ${name} version ${version}`, {
+      field: 'artifact',
+    });
   };
   let staged: { sha256: string; bytes: number; etag: string };
   try {
@@ -322,7 +389,16 @@ async function verifyAndCommit(deps: ModelDeps, mv: ModelVersion, expected: stri
     state: 'ready',
     artifact: { key, sha256: staged.sha256, bytes: staged.bytes },
     committedAt: new Date(deps.now()).toISOString(),
-    ...(verification ? { verification: { sha256: verification.sha256, bytes: verification.bytes, requestedAt: verification.requestedAt, finishedAt: new Date(deps.now()).toISOString() } } : {}),
+    ...(verification
+      ? {
+          verification: {
+            sha256: verification.sha256,
+            bytes: verification.bytes,
+            requestedAt: verification.requestedAt,
+            finishedAt: new Date(deps.now()).toISOString(),
+          },
+        }
+      : {}),
   };
   if (!(await deps.store.transitionModelVersion(ready, [mv.state]))) {
     const now = await getModelVersion(deps, name, version);
@@ -331,20 +407,24 @@ async function verifyAndCommit(deps: ModelDeps, mv: ModelVersion, expected: stri
   }
   // The staging copy is garbage now. Best effort: a failure only leaves an unreferenced object,
   // and a still-valid presigned URL can re-create it anyway (it is never read again).
-  await deps.objects.delete([staging]).catch((err: unknown) => console.warn(`[shoal] model ${name} v${version}: staging object not deleted`, err));
+  await deps.objects
+    .delete([staging])
+    .catch((err: unknown) => console.warn(`[shoal] model ${name} v${version}: staging object not deleted`, err));
   return ready;
 }
 
 export function compareVersions(a: ModelVersion, b: ModelVersion): ModelComparison {
   const params: ModelComparison['params'] = {};
   for (const key of new Set([...Object.keys(a.params), ...Object.keys(b.params)])) {
-    if (JSON.stringify(a.params[key]) !== JSON.stringify(b.params[key])) params[key] = { a: a.params[key] ?? null, b: b.params[key] ?? null };
+    if (JSON.stringify(a.params[key]) !== JSON.stringify(b.params[key]))
+      params[key] = { a: a.params[key] ?? null, b: b.params[key] ?? null };
   }
   const metrics: ModelComparison['metrics'] = {};
   for (const key of new Set([...Object.keys(a.metrics), ...Object.keys(b.metrics)])) {
     const x = a.metrics[key];
     const y = b.metrics[key];
-    if (x !== y) metrics[key] = { a: x ?? null, b: y ?? null, delta: x !== undefined && y !== undefined ? y - x : null };
+    if (x !== y)
+      metrics[key] = { a: x ?? null, b: y ?? null, delta: x !== undefined && y !== undefined ? y - x : null };
   }
   const tags: ModelComparison['tags'] = {};
   for (const key of new Set([...Object.keys(a.tags), ...Object.keys(b.tags)])) {

@@ -19,7 +19,16 @@ import type {
 } from '../service.js';
 import { MAIN_LINE, type Catalog, type DirectUploads, type ObjectStore } from '../storage/types.js';
 import { aliasView, checkAliasTarget, movePointer, pointerHistory, type PointerDeps } from './aliases.js';
-import { GRAPH_SAMPLE_ROWS, TUNE_EFS, evaluateVersion, loadVersion, measure, prepareQueries, sweepGraph, type EvalDeps } from './evaluation.js';
+import {
+  GRAPH_SAMPLE_ROWS,
+  TUNE_EFS,
+  evaluateVersion,
+  loadVersion,
+  measure,
+  prepareQueries,
+  sweepGraph,
+  type EvalDeps,
+} from './evaluation.js';
 import type { LineView } from '../indexing/lines.js';
 import { defaultEf } from '../search/coordinator.js';
 import {
@@ -53,7 +62,18 @@ import {
   type ExperimentResults,
   type StartExperimentInput,
 } from './experiments.js';
-import type { Alias, AliasTarget, Evaluation, Experiment, FeedbackEvent, LifecycleStore, ModelAlias, ModelAliasTarget, ModelVersion, PointerMove } from './types.js';
+import type {
+  Alias,
+  AliasTarget,
+  Evaluation,
+  Experiment,
+  FeedbackEvent,
+  LifecycleStore,
+  ModelAlias,
+  ModelAliasTarget,
+  ModelVersion,
+  PointerMove,
+} from './types.js';
 
 export interface LifecycleDeps {
   catalog: Catalog;
@@ -66,7 +86,12 @@ export interface LifecycleDeps {
   /** Large artifacts are verified by the builder function: the size above which, and how to ask it. */
   verifyArtifacts?: ModelDeps['verifyAsync'];
   /** Starts a candidate index line (the core's buildIndex with settings); graph tuning uses it. */
-  startCandidate?: (collection: string, index: Partial<IndexSpec>, name: string | undefined, caller: Caller) => Promise<LineView>;
+  startCandidate?: (
+    collection: string,
+    index: Partial<IndexSpec>,
+    name: string | undefined,
+    caller: Caller,
+  ) => Promise<LineView>;
   now?: () => number;
 }
 
@@ -83,7 +108,12 @@ export class LifecycleCore implements LifecycleService {
     const now = deps.now ?? Date.now;
     this.pointers = { store: deps.store, now };
     this.evals = { catalog: deps.catalog, cache: deps.cache, now };
-    this.models = { store: deps.store, objects: deps.objects, now, ...(deps.verifyArtifacts ? { verifyAsync: deps.verifyArtifacts } : {}) };
+    this.models = {
+      store: deps.store,
+      objects: deps.objects,
+      now,
+      ...(deps.verifyArtifacts ? { verifyAsync: deps.verifyArtifacts } : {}),
+    };
     this.experiments = { store: deps.store, now };
   }
 
@@ -105,7 +135,10 @@ export class LifecycleCore implements LifecycleService {
       if (err instanceof NotFoundError) return undefined;
       throw err;
     });
-    if (clash) throw new ConflictError(`${JSON.stringify(name)} is a collection; collections and aliases share one namespace`, { field: 'name' });
+    if (clash)
+      throw new ConflictError(`${JSON.stringify(name)} is a collection; collections and aliases share one namespace`, {
+        field: 'name',
+      });
     const target: AliasTarget = {
       collection: input.collection,
       ...(input.version !== undefined ? { version: input.version } : {}),
@@ -119,7 +152,8 @@ export class LifecycleCore implements LifecycleService {
       reason: input.reason,
       forced,
     });
-    if (!created) await this.abortOnMove(name, caller, `alias moved to ${target.collection} (revision ${pointer.revision})`);
+    if (!created)
+      await this.abortOnMove(name, caller, `alias moved to ${target.collection} (revision ${pointer.revision})`);
     return { alias: aliasView(pointer as Alias), created };
   }
 
@@ -158,10 +192,17 @@ export class LifecycleCore implements LifecycleService {
    * Back to the target before the last move, in one call (recorded as a `rollback` move).
    * The quality gate is not applied: the previous target was already serving.
    */
-  async rollbackAlias(name: string, input: { reason?: string; expectedRevision?: number }, caller: Caller): Promise<AliasView> {
+  async rollbackAlias(
+    name: string,
+    input: { reason?: string; expectedRevision?: number },
+    caller: Caller,
+  ): Promise<AliasView> {
     const a = await this.alias(name);
     const previous = a.lastMove.from as AliasTarget | null;
-    if (!previous) throw new ConflictError(`alias ${JSON.stringify(name)} has no previous target to roll back to`, { field: 'name' });
+    if (!previous)
+      throw new ConflictError(`alias ${JSON.stringify(name)} has no previous target to roll back to`, {
+        field: 'name',
+      });
     await checkAliasTarget(this.deps.catalog, this.deps.store, previous, true);
     const { pointer } = await movePointer(this.pointers, ALIAS, name, previous, {
       expectedRevision: input.expectedRevision ?? a.revision,
@@ -175,7 +216,12 @@ export class LifecycleCore implements LifecycleService {
 
   // --- evaluation ------------------------------------------------------------------------------
 
-  async evaluateVersion(collection: string, version: number, input: EvaluateInput, caller: Caller): Promise<Evaluation> {
+  async evaluateVersion(
+    collection: string,
+    version: number,
+    input: EvaluateInput,
+    caller: Caller,
+  ): Promise<Evaluation> {
     const ev = await evaluateVersion(this.evals, collection, version, input, caller.actor);
     const prior = await this.deps.store.getEvaluation(ev.collection, ev.version);
     if (prior?.tuning && prior.generation === ev.generation) ev.tuning = prior.tuning;
@@ -194,19 +240,39 @@ export class LifecycleCore implements LifecycleService {
     const corpus = await loadVersion(this.evals, collection, version);
     let graph: NonNullable<Evaluation['tuning']>['graph'];
     if (input.graph) {
-      const sweep = await sweepGraph(corpus, { targetRecall: input.targetRecall, k: input.k, sample: input.graph.sample ?? GRAPH_SAMPLE_ROWS });
+      const sweep = await sweepGraph(corpus, {
+        targetRecall: input.targetRecall,
+        k: input.k,
+        sample: input.graph.sample ?? GRAPH_SAMPLE_ROWS,
+      });
       const r = sweep.recommendation;
-      graph = { sample: sweep.sample, queries: sweep.queries, table: sweep.table, recommendation: { m: r.m, efConstruction: r.efConstruction, efSearch: r.ef } };
-      const same = corpus.manifest.engine === 'hnsw' && corpus.manifest.params.m === r.m && corpus.manifest.params.efConstruction === r.efConstruction;
+      graph = {
+        sample: sweep.sample,
+        queries: sweep.queries,
+        table: sweep.table,
+        recommendation: { m: r.m, efConstruction: r.efConstruction, efSearch: r.ef },
+      };
+      const same =
+        corpus.manifest.engine === 'hnsw' &&
+        corpus.manifest.params.m === r.m &&
+        corpus.manifest.params.efConstruction === r.efConstruction;
       if (input.graph.candidate !== undefined && input.graph.candidate !== false && !same) {
-        if (!this.deps.startCandidate) throw new ValidationError('candidate lines are not available on this deployment', { field: 'graph.candidate' });
+        if (!this.deps.startCandidate)
+          throw new ValidationError('candidate lines are not available on this deployment', {
+            field: 'graph.candidate',
+          });
         // Before anything is stored: a refused candidate (limit, name taken) leaves no half-applied tune.
         // The sample's efSearch is optimistic for the full index (a smaller graph is easier to
         // search: `npm run bench:tune` measures 1.5–3× more ef needed at full size), so the
         // candidate keeps the efSearch this version serves with; tune its own head once built.
         const line = await this.deps.startCandidate(
           corpus.meta.name,
-          { engine: 'hnsw', m: r.m, efConstruction: r.efConstruction, efSearch: defaultEf(corpus.meta, corpus.manifest) ?? Math.max(64, r.ef) },
+          {
+            engine: 'hnsw',
+            m: r.m,
+            efConstruction: r.efConstruction,
+            efSearch: defaultEf(corpus.meta, corpus.manifest) ?? Math.max(64, r.ef),
+          },
           typeof input.graph.candidate === 'string' ? input.graph.candidate : undefined,
           caller,
         );
@@ -238,15 +304,25 @@ export class LifecycleCore implements LifecycleService {
       rows: corpus.ids.length,
       evaluatedAt: new Date((this.deps.now ?? Date.now)()).toISOString(),
       by: caller.actor,
-      tuning: { targetRecall: input.targetRecall, k: input.k, table, ...(chosen ? { chosenEf: chosen.ef } : {}), ...(graph ? { graph } : {}) },
+      tuning: {
+        targetRecall: input.targetRecall,
+        k: input.k,
+        table,
+        ...(chosen ? { chosenEf: chosen.ef } : {}),
+        ...(graph ? { graph } : {}),
+      },
     };
     await this.deps.store.putEvaluation(ev);
     if (chosen && corpus.manifest.engine === 'hnsw') {
       // The tuned default belongs to the version's line: the serving one, or the candidate it was built by.
       const line = corpus.manifest.line ?? MAIN_LINE;
-      const candidate = line !== (corpus.meta.index.line ?? MAIN_LINE) && corpus.meta.candidates?.[line] ? line : undefined;
+      const candidate =
+        line !== (corpus.meta.index.line ?? MAIN_LINE) && corpus.meta.candidates?.[line] ? line : undefined;
       if (line === (corpus.meta.index.line ?? MAIN_LINE) || candidate) {
-        await this.deps.store.updateCollectionSettings(corpus.meta.name, corpus.meta.generation, { efSearch: chosen.ef, ...(candidate ? { candidate } : {}) });
+        await this.deps.store.updateCollectionSettings(corpus.meta.name, corpus.meta.generation, {
+          efSearch: chosen.ef,
+          ...(candidate ? { candidate } : {}),
+        });
       }
     }
     return ev;
@@ -260,7 +336,11 @@ export class LifecycleCore implements LifecycleService {
 
   // --- models ------------------------------------------------------------------------------------
 
-  async registerModelVersion(name: string, input: RegisterModelInput, caller: Caller): Promise<{ model: ModelVersion; upload: Record<string, unknown> }> {
+  async registerModelVersion(
+    name: string,
+    input: RegisterModelInput,
+    caller: Caller,
+  ): Promise<{ model: ModelVersion; upload: Record<string, unknown> }> {
     const model = await registerModelVersion(this.models, name, input, caller.actor);
     const base = `/v1/models/${encodeURIComponent(name)}/versions/${model.version}`;
     return {
@@ -292,7 +372,12 @@ export class LifecycleCore implements LifecycleService {
     return verifyModelArtifact(this.models, name, version);
   }
 
-  commitModelVersion(name: string, version: number, sha256: string, multipart?: CompletedUpload): Promise<ModelVersion> {
+  commitModelVersion(
+    name: string,
+    version: number,
+    sha256: string,
+    multipart?: CompletedUpload,
+  ): Promise<ModelVersion> {
     return commitModelVersion(this.models, name, version, sha256, multipart);
   }
 
@@ -305,7 +390,13 @@ export class LifecycleCore implements LifecycleService {
     return out;
   }
 
-  async getModel(name: string): Promise<{ name: string; versions: ModelVersion[]; aliases: Array<{ name: string; version: number; revision: number }> }> {
+  async getModel(
+    name: string,
+  ): Promise<{
+    name: string;
+    versions: ModelVersion[];
+    aliases: Array<{ name: string; version: number; revision: number }>;
+  }> {
     const versions = await this.deps.store.listModelVersions(name);
     if (!versions.length) throw new NotFoundError(`model ${JSON.stringify(name)} not found`, { field: 'name' });
     const aliases = ((await this.deps.store.listPointers(modelKind(name))) as ModelAlias[]).map((a) => ({
@@ -332,19 +423,35 @@ export class LifecycleCore implements LifecycleService {
     caller: Caller,
   ): Promise<{ alias: { name: string; model: string; version: number; revision: number }; created: boolean }> {
     const mv = await getModelVersion(this.models, name, input.version);
-    if (mv.state !== 'ready') throw new ValidationError(`model ${name} version ${input.version} is not committed yet`, { field: 'version' });
-    const { pointer, created } = await movePointer<ModelAliasTarget>(this.pointers, modelKind(name), alias, { model: name, version: input.version }, {
-      expectedRevision: input.expectedRevision,
-      action: 'move',
-      by: caller.actor,
-      reason: input.reason,
-    });
-    return { alias: { name: alias, model: name, version: pointer.target.version, revision: pointer.revision }, created };
+    if (mv.state !== 'ready')
+      throw new ValidationError(`model ${name} version ${input.version} is not committed yet`, { field: 'version' });
+    const { pointer, created } = await movePointer<ModelAliasTarget>(
+      this.pointers,
+      modelKind(name),
+      alias,
+      { model: name, version: input.version },
+      {
+        expectedRevision: input.expectedRevision,
+        action: 'move',
+        by: caller.actor,
+        reason: input.reason,
+      },
+    );
+    return {
+      alias: { name: alias, model: name, version: pointer.target.version, revision: pointer.revision },
+      created,
+    };
   }
 
-  async getModelAlias(name: string, alias: string): Promise<{ name: string; model: string; version: number; revision: number }> {
+  async getModelAlias(
+    name: string,
+    alias: string,
+  ): Promise<{ name: string; model: string; version: number; revision: number }> {
     const p = (await this.deps.store.getPointer(modelKind(name), alias)) as ModelAlias | undefined;
-    if (!p) throw new NotFoundError(`model alias ${JSON.stringify(alias)} of ${JSON.stringify(name)} not found`, { field: 'alias' });
+    if (!p)
+      throw new NotFoundError(`model alias ${JSON.stringify(alias)} of ${JSON.stringify(name)} not found`, {
+        field: 'alias',
+      });
     return { name: alias, model: name, version: p.target.version, revision: p.revision };
   }
 
@@ -362,10 +469,17 @@ export class LifecycleCore implements LifecycleService {
   async startExperiment(name: string, input: StartExperimentInput, caller: Caller): Promise<ExperimentResults> {
     const a = await this.alias(name);
     const running = await runningExperiment(this.deps.store, name);
-    if (running) throw new ConflictError(`alias ${JSON.stringify(name)} already runs experiment ${running.id}`, { field: 'alias', details: { experiment: running.id } });
+    if (running)
+      throw new ConflictError(`alias ${JSON.stringify(name)} already runs experiment ${running.id}`, {
+        field: 'alias',
+        details: { experiment: running.id },
+      });
     const champion = await this.deps.catalog.getCollection(a.target.collection);
     const challenger = await this.deps.catalog.getCollection(input.challenger.collection).catch((err: unknown) => {
-      if (err instanceof NotFoundError) throw new NotFoundError(`collection ${JSON.stringify(input.challenger.collection)} not found`, { field: 'challenger.collection' });
+      if (err instanceof NotFoundError)
+        throw new NotFoundError(`collection ${JSON.stringify(input.challenger.collection)} not found`, {
+          field: 'challenger.collection',
+        });
       throw err;
     });
     // The same query vector goes to either arm: the embeddings must be interchangeable in shape.
@@ -375,11 +489,15 @@ export class LifecycleCore implements LifecycleService {
         { field: 'challenger.collection' },
       );
     }
-    if (input.challenger.version !== undefined || input.challenger.line !== undefined) await checkAliasTarget(this.deps.catalog, this.deps.store, input.challenger, true);
+    if (input.challenger.version !== undefined || input.challenger.line !== undefined)
+      await checkAliasTarget(this.deps.catalog, this.deps.store, input.challenger, true);
     const e = newExperiment(name, a.target, input, caller.actor, (this.deps.now ?? Date.now)());
     if (!(await this.deps.store.startExperiment(e))) {
       const now = await runningExperiment(this.deps.store, name);
-      throw new ConflictError(`alias ${JSON.stringify(name)} already runs experiment ${now?.id ?? '(unknown)'}`, { field: 'alias', details: { experiment: now?.id ?? null } });
+      throw new ConflictError(`alias ${JSON.stringify(name)} already runs experiment ${now?.id ?? '(unknown)'}`, {
+        field: 'alias',
+        details: { experiment: now?.id ?? null },
+      });
     }
     return this.results(e);
   }
@@ -396,12 +514,22 @@ export class LifecycleCore implements LifecycleService {
   }
 
   /** Moves the alias to the challenger (a `promote` move, quality-gated) and ends the experiment as promoted. */
-  async promoteExperiment(name: string, input: { reason?: string; force?: boolean }, caller: Caller): Promise<ExperimentResults> {
+  async promoteExperiment(
+    name: string,
+    input: { reason?: string; force?: boolean },
+    caller: Caller,
+  ): Promise<ExperimentResults> {
     const a = await this.alias(name);
     const e = await requireRunning(this.deps.store, name);
     const { forced } = await checkAliasTarget(this.deps.catalog, this.deps.store, e.challenger, input.force === true);
     const reason = `experiment ${e.id} promoted${input.reason ? `: ${input.reason}` : ''}`;
-    await movePointer(this.pointers, ALIAS, name, e.challenger, { expectedRevision: a.revision, action: 'promote', by: caller.actor, reason, forced });
+    await movePointer(this.pointers, ALIAS, name, e.challenger, {
+      expectedRevision: a.revision,
+      action: 'promote',
+      by: caller.actor,
+      reason,
+      forced,
+    });
     const ended = await endExperiment(this.experiments, e, 'promoted', caller.actor, reason);
     return this.results(ended ?? (await requireExperiment(this.deps.store, name)));
   }
@@ -414,7 +542,11 @@ export class LifecycleCore implements LifecycleService {
     return this.results(ended);
   }
 
-  feedback(input: { queryId: string; id: string; event: FeedbackEvent }): Promise<{ attributed: boolean; experiment?: string; alias?: string; arm?: 'champion' | 'challenger' }> {
+  feedback(input: {
+    queryId: string;
+    id: string;
+    event: FeedbackEvent;
+  }): Promise<{ attributed: boolean; experiment?: string; alias?: string; arm?: 'champion' | 'challenger' }> {
     return recordFeedback(this.deps.store, input);
   }
 }

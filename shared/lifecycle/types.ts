@@ -202,7 +202,10 @@ export interface LifecycleStore {
   /** queryId → arm (expires after ttlSeconds, DynamoDB TTL attribute `ttl`). */
   putQuery(q: QueryAttribution, ttlSeconds: number): Promise<void>;
   /** Counts a feedback event on the query (atomic ADD); undefined for an unknown or expired queryId. `first`: the query's first event of this kind. */
-  recordQueryFeedback(queryId: string, event: FeedbackEvent): Promise<{ attribution: QueryAttribution; first: boolean } | undefined>;
+  recordQueryFeedback(
+    queryId: string,
+    event: FeedbackEvent,
+  ): Promise<{ attribution: QueryAttribution; first: boolean } | undefined>;
   /** Atomic ADD of a feedback event to an arm; returns the arm's counters after it. */
   addArmFeedback(experimentId: string, arm: Arm, event: FeedbackEvent, first: boolean): Promise<ArmCounters>;
   /** The sequential tests' running state per metric (absent before the first look). */
@@ -212,7 +215,6 @@ export interface LifecycleStore {
    * conditional writes, retrying on a concurrent tightening; returns the stored state after it.
    */
   tightenSequential(experimentId: string, metric: FeedbackEvent, state: SequentialState): Promise<SequentialState>;
-
 
   // --- aliases (collection aliases use kind 'alias', model aliases kind 'model:<name>') ---
   getPointer(kind: string, name: string): Promise<Pointer | undefined>;
@@ -235,7 +237,11 @@ export interface LifecycleStore {
   getEvaluation(collection: string, version: number): Promise<Evaluation | undefined>;
   listEvaluations(collection: string): Promise<Evaluation[]>;
   /** Sets collection settings on its META item, only while it is still `generation`. */
-  updateCollectionSettings(collection: string, generation: number, settings: { minRecall?: number | null; efSearch?: number; candidate?: string }): Promise<void>;
+  updateCollectionSettings(
+    collection: string,
+    generation: number,
+    settings: { minRecall?: number | null; efSearch?: number; candidate?: string },
+  ): Promise<void>;
 
   // --- models ---
   /** Atomic counter: the next version number of a model. */

@@ -4,7 +4,15 @@ import { NotFoundError, ValidationError } from '../errors.js';
 import { matchesMetadata } from '../filter/compile.js';
 import { collectionKey } from '../ingest/ingest.js';
 import type { SearchHitOutput, SearchInput, SearchOutput } from '../service.js';
-import { MAIN_LINE, type Catalog, type CollectionMeta, type Manifest, type RecordStore, type ShardRef, type StoredRecord } from '../storage/types.js';
+import {
+  MAIN_LINE,
+  type Catalog,
+  type CollectionMeta,
+  type Manifest,
+  type RecordStore,
+  type ShardRef,
+  type StoredRecord,
+} from '../storage/types.js';
 import { mergeTopK, type Candidate } from './merge.js';
 import type { ShardCache } from './shard-cache.js';
 import { packTail, type PackedTail, type TailCache, type TailSnapshot } from './tail-cache.js';
@@ -80,7 +88,11 @@ function tailCandidates(meta: CollectionMeta, packed: PackedTail, input: SearchI
     if (rows.length === 0) return input.queries.map(() => []);
   }
   return input.queries.map((q) =>
-    exactTopK(view, meta.metric, q, input.k, rows ? { rows } : undefined).map((h) => ({ id: live[h.row].id, score: h.score, seq: live[h.row].seq })),
+    exactTopK(view, meta.metric, q, input.k, rows ? { rows } : undefined).map((h) => ({
+      id: live[h.row].id,
+      score: h.score,
+      seq: live[h.row].seq,
+    })),
   );
 }
 
@@ -88,10 +100,18 @@ function tailCandidates(meta: CollectionMeta, packed: PackedTail, input: SearchI
  * The manifest a search reads: the pinned `version` when an alias pins one (it must belong
  * to this generation of the collection), else the latest.
  */
-export async function manifestFor(catalog: Catalog, meta: CollectionMeta, version?: number, line?: string): Promise<Manifest | undefined> {
+export async function manifestFor(
+  catalog: Catalog,
+  meta: CollectionMeta,
+  version?: number,
+  line?: string,
+): Promise<Manifest | undefined> {
   if (line !== undefined && line !== (meta.index.line ?? MAIN_LINE)) {
     if (!meta.candidates?.[line]) {
-      throw new NotFoundError(`index line ${JSON.stringify(line)} of ${JSON.stringify(meta.name)} not found (deleted, or never created)`, { field: 'line' });
+      throw new NotFoundError(
+        `index line ${JSON.stringify(line)} of ${JSON.stringify(meta.name)} not found (deleted, or never created)`,
+        { field: 'line' },
+      );
     }
     const head = await catalog.latestManifest(meta.name, line);
     return head && head.generation === meta.generation ? head : undefined;
@@ -114,12 +134,20 @@ export interface SearchTarget {
   alias?: string;
 }
 
-export async function search(deps: SearchDeps, meta: CollectionMeta, input: SearchInput, target: SearchTarget = {}): Promise<SearchOutput> {
+export async function search(
+  deps: SearchDeps,
+  meta: CollectionMeta,
+  input: SearchInput,
+  target: SearchTarget = {},
+): Promise<SearchOutput> {
   input.queries.forEach((q, i) => {
     if (q.length !== meta.dimension) {
-      throw new ValidationError(`query ${i} has ${q.length} dimensions; collection "${meta.name}" has ${meta.dimension}`, {
-        field: input.queries.length === 1 ? 'vector' : `vectors[${i}]`,
-      });
+      throw new ValidationError(
+        `query ${i} has ${q.length} dimensions; collection "${meta.name}" has ${meta.dimension}`,
+        {
+          field: input.queries.length === 1 ? 'vector' : `vectors[${i}]`,
+        },
+      );
     }
   });
   const manifest = await manifestFor(deps.catalog, meta, target.version, target.line);
@@ -150,7 +178,12 @@ export async function search(deps: SearchDeps, meta: CollectionMeta, input: Sear
   };
   const totalBytes = shards.reduce((s, r) => s + r.bytes, 0);
   let shardLists: Candidate[][][];
-  if (!deps.scatter || deps.slots <= 1 || shards.length === 0 || totalBytes < (deps.scatterMinBytes ?? DEFAULT_SCATTER_MIN_BYTES)) {
+  if (
+    !deps.scatter ||
+    deps.slots <= 1 ||
+    shards.length === 0 ||
+    totalBytes < (deps.scatterMinBytes ?? DEFAULT_SCATTER_MIN_BYTES)
+  ) {
     shardLists = shards.length ? [(await searchShards(deps.cache, { ...request, shards })).results] : [];
   } else {
     const groups = new Map<number, ShardRef[]>();
@@ -164,7 +197,9 @@ export async function search(deps: SearchDeps, meta: CollectionMeta, input: Sear
   }
   // The packed tail is reused across searches while it is unchanged (no per-query copy).
   const tailLists = snapshot ? tailCandidates(meta, snapshot.packed(), input) : input.queries.map(() => []);
-  const merged = input.queries.map((_, q) => mergeTopK([...shardLists.map((l) => l[q]), tailLists[q]], input.k, meta.metric, newest));
+  const merged = input.queries.map((_, q) =>
+    mergeTopK([...shardLists.map((l) => l[q]), tailLists[q]], input.k, meta.metric, newest),
+  );
 
   let attach = new Map<string, StoredRecord>();
   if (input.includeMetadata || input.includeValues) {

@@ -73,7 +73,8 @@ export class ShardCache {
     const cached = this.bitmaps.get(ref.deletes.key);
     if (cached) return cached;
     const bytes = await this.options.objects.get(ref.deletes.key);
-    if (sha256(bytes) !== ref.deletes.sha256) throw new CorruptDataError(`deletion bitmap ${ref.deletes.key} fails its checksum`);
+    if (sha256(bytes) !== ref.deletes.sha256)
+      throw new CorruptDataError(`deletion bitmap ${ref.deletes.key} fails its checksum`);
     if (this.bitmaps.size >= 4096) this.bitmaps.delete(this.bitmaps.keys().next().value as string);
     this.bitmaps.set(ref.deletes.key, bytes);
     return bytes;

@@ -47,6 +47,12 @@ export async function searchShards(cache: ShardCache, req: ShardSearchRequest): 
     }),
   );
   const after = cache.stats();
-  const results = queries.map((_, q) => mergeTopK(perShard.map((lists) => lists[q]), req.k, req.metric));
+  const results = queries.map((_, q) =>
+    mergeTopK(
+      perShard.map((lists) => lists[q]),
+      req.k,
+      req.metric,
+    ),
+  );
   return { results, loaded: after.misses + after.diskHits - before.misses - before.diskHits };
 }

@@ -132,7 +132,11 @@ export function checkOffsets(offsets: Uint32Array, end: number, what: string): v
  * misaligned for the element type (typed arrays refuse misaligned views).
  */
 export function alignedView<T extends Float64Array | Uint32Array>(
-  ctor: { new (buffer: ArrayBufferLike, byteOffset: number, length: number): T; new (length: number): T; BYTES_PER_ELEMENT: number },
+  ctor: {
+    new (buffer: ArrayBufferLike, byteOffset: number, length: number): T;
+    new (length: number): T;
+    BYTES_PER_ELEMENT: number;
+  },
   bytes: Uint8Array,
   offset: number,
   length: number,
@@ -175,7 +179,8 @@ function checkJson(v: unknown, field: string): boolean {
       let negZero = false;
       if (Array.isArray(v)) {
         for (const item of v) {
-          if (item === undefined) throw new ValidationError(`metadata field ${field}: arrays cannot hold undefined`, { field });
+          if (item === undefined)
+            throw new ValidationError(`metadata field ${field}: arrays cannot hold undefined`, { field });
           negZero = checkJson(item, field) || negZero;
         }
         return negZero;
@@ -287,7 +292,8 @@ export function encodeColumns(rows: ReadonlyArray<Metadata | undefined>, fields?
       for (let r = 0; r < count; r++) {
         const v = valueAt(rows, r, name);
         if (typeof v !== 'number') continue;
-        if (!Number.isFinite(v)) throw new ValidationError(`metadata field ${name}: numbers must be finite`, { field: name });
+        if (!Number.isFinite(v))
+          throw new ValidationError(`metadata field ${name}: numbers must be finite`, { field: name });
         values[r] = v;
         present[r >> 3] |= 1 << (r & 7);
       }
@@ -380,7 +386,9 @@ export function readColumnsHeader(bytes: Uint8Array): ColumnsHeader {
   if (PREAMBLE + headerLength > bytes.length) throw new CorruptDataError('columns: truncated header');
   let raw: unknown;
   try {
-    raw = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(PREAMBLE, PREAMBLE + headerLength)));
+    raw = JSON.parse(
+      new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(PREAMBLE, PREAMBLE + headerLength)),
+    );
   } catch (cause) {
     throw new CorruptDataError('columns: header is not valid JSON', { cause });
   }
@@ -401,7 +409,8 @@ export function readColumnsHeader(bytes: Uint8Array): ColumnsHeader {
     if (Object.keys(col).length !== names.length + 2) bad(`column ${col.name} has unexpected keys`);
     const ranges = names.map((s): [number, number] => {
       const r = col[s];
-      if (!Array.isArray(r) || r.length !== 2 || !isUint(r[0]) || !isUint(r[1]) || r[0] % 8 !== 0) bad(`${col.name}.${s}`);
+      if (!Array.isArray(r) || r.length !== 2 || !isUint(r[0]) || !isUint(r[1]) || r[0] % 8 !== 0)
+        bad(`${col.name}.${s}`);
       const [off, len] = r as [number, number];
       if (dataStart + off + len > bytes.length) throw new CorruptDataError(`columns: ${col.name}.${s} out of bounds`);
       return [dataStart + off, len];

@@ -36,7 +36,15 @@ import { crc32 } from 'node:zlib';
 import { ENGINE_NAMES, type EngineName, type EngineParams } from '../engine/types.js';
 import { CorruptDataError, UnsupportedFormatError, ValidationError } from '../errors.js';
 import { METRICS, type Metric } from '../types.js';
-import { align8, assertLittleEndian, checkOffsets, decodeUtf8Table, encodeUtf8Table, isWellFormed, readColumnsHeader } from './columns.js';
+import {
+  align8,
+  assertLittleEndian,
+  checkOffsets,
+  decodeUtf8Table,
+  encodeUtf8Table,
+  isWellFormed,
+  readColumnsHeader,
+} from './columns.js';
 
 export const SHARD_MAGIC = 'SHOALSHD';
 export const SHARD_END_MAGIC = 'SHOALEND';
@@ -145,7 +153,8 @@ function validateContents(c: ShardContents): void {
   if (!ENGINE_NAMES.includes(c.engine)) invalid('engine', `unknown engine ${String(c.engine)}`);
   if (!METRICS.includes(c.metric)) invalid('metric', `unknown metric ${String(c.metric)}`);
   if (!Number.isSafeInteger(c.dim) || c.dim <= 0) invalid('dim', 'must be a positive integer');
-  if (!Number.isSafeInteger(c.count) || c.count <= 0 || c.count > MAX_COUNT) invalid('count', 'must be a positive integer');
+  if (!Number.isSafeInteger(c.count) || c.count <= 0 || c.count > MAX_COUNT)
+    invalid('count', 'must be a positive integer');
   if (!isPlainRecord(c.params)) invalid('params', 'must be an object');
   for (const [k, v] of Object.entries(c.params)) {
     if (typeof v !== 'number' || !Number.isFinite(v)) invalid(`params.${k}`, 'must be a finite number');
@@ -261,7 +270,12 @@ function corrupt(why: string, cause?: unknown): never {
 
 const isUint = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 
-function checkKeys(o: Record<string, unknown>, required: readonly string[], optional: readonly string[], what: string): void {
+function checkKeys(
+  o: Record<string, unknown>,
+  required: readonly string[],
+  optional: readonly string[],
+  what: string,
+): void {
   for (const k of required) if (!Object.prototype.hasOwnProperty.call(o, k)) corrupt(`${what} lacks ${k}`);
   for (const k of Object.keys(o)) {
     if (!required.includes(k) && !optional.includes(k)) corrupt(`${what} has unknown key ${k}`);
@@ -275,9 +289,12 @@ function parseHeader(bytes: Uint8Array): ParsedHeader {
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
   const version = dv.getUint32(8, true);
   if (version !== SHARD_FORMAT_VERSION) {
-    throw new UnsupportedFormatError(`shard format version ${version} is not supported (expected ${SHARD_FORMAT_VERSION})`, {
-      details: { version },
-    });
+    throw new UnsupportedFormatError(
+      `shard format version ${version} is not supported (expected ${SHARD_FORMAT_VERSION})`,
+      {
+        details: { version },
+      },
+    );
   }
   const headerLength = dv.getUint32(12, true);
   if (PREAMBLE + headerLength > bytes.length) corrupt('truncated header');
@@ -305,7 +322,8 @@ function parseHeader(bytes: Uint8Array): ParsedHeader {
   if (meta !== undefined) {
     if (!isPlainRecord(meta)) corrupt('header meta is not an object');
     for (const [k, v] of Object.entries(meta)) {
-      if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') corrupt(`header meta.${k} is not a scalar`);
+      if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean')
+        corrupt(`header meta.${k} is not a scalar`);
     }
   }
   if (!isPlainRecord(sections)) corrupt('header sections is not an object');
@@ -317,7 +335,8 @@ function parseHeader(bytes: Uint8Array): ParsedHeader {
     if (!isPlainRecord(s)) corrupt(`section ${name} is not an object`);
     checkKeys(s, ['offset', 'length', 'crc32'], [], `section ${name}`);
     const { offset, length, crc32: crc } = s;
-    if (!isUint(offset) || !isUint(length) || !isUint(crc) || crc > 0xffffffff) corrupt(`section ${name} has bad fields`);
+    if (!isUint(offset) || !isUint(length) || !isUint(crc) || crc > 0xffffffff)
+      corrupt(`section ${name} has bad fields`);
     if (offset % 8 !== 0) corrupt(`section ${name} is not 8-aligned`);
     if (offset < floor) corrupt(`section ${name} overlaps what precedes it`);
     floor = offset + length;

@@ -44,7 +44,13 @@ export async function buildShard(input: ShardBuildInput): Promise<Uint8Array> {
     throw new ValidationError('metadata must have one entry per id', { field: 'metadata' });
   }
   const engine = getEngine(input.engine);
-  const { bytes, params } = await engine.build({ dim: input.dim, metric: input.metric, count, vectors: input.vectors, params: input.params });
+  const { bytes, params } = await engine.build({
+    dim: input.dim,
+    metric: input.metric,
+    count,
+    vectors: input.vectors,
+    params: input.params,
+  });
   return encodeShard({
     engine: input.engine,
     dim: input.dim,
@@ -94,7 +100,14 @@ export class Shard {
     readonly ids: readonly string[],
     readonly seqs: Float64Array,
     readonly columns: ColumnSet,
-    header: { engine: EngineName; dim: number; metric: Metric; count: number; params: EngineParams; meta?: Record<string, string | number | boolean> },
+    header: {
+      engine: EngineName;
+      dim: number;
+      metric: Metric;
+      count: number;
+      params: EngineParams;
+      meta?: Record<string, string | number | boolean>;
+    },
     byteLength: number,
   ) {
     this.engine = header.engine;
@@ -109,7 +122,12 @@ export class Shard {
   /** Decodes and verifies a shard file and loads its engine. Corrupt bytes throw typed errors. */
   static async open(bytes: Uint8Array): Promise<Shard> {
     const c = decodeShard(bytes);
-    const index = await getEngine(c.engine).load(c.index, { dim: c.dim, metric: c.metric, count: c.count, params: c.params });
+    const index = await getEngine(c.engine).load(c.index, {
+      dim: c.dim,
+      metric: c.metric,
+      count: c.count,
+      params: c.params,
+    });
     return new Shard(index, c.ids, c.seqs, decodeColumns(c.columns), c, bytes.byteLength);
   }
 
@@ -134,7 +152,8 @@ export class Shard {
   /** Searches several queries with one filter evaluation. */
   searchBatch(queries: readonly Float32Array[], options: ShardSearchOptions): Hit[][] {
     for (const q of queries) {
-      if (q.length !== this.dim) throw new ValidationError(`query has ${q.length} dimensions, the shard has ${this.dim}`, { field: 'vector' });
+      if (q.length !== this.dim)
+        throw new ValidationError(`query has ${q.length} dimensions, the shard has ${this.dim}`, { field: 'vector' });
     }
     const rows = this.matchingRows(options.filter, options.deleted);
     const mask: { allowed?: Uint8Array } = {};

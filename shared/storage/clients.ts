@@ -8,7 +8,13 @@
  */
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
-import { BatchWriteCommand, DynamoDBDocumentClient, QueryCommand, type BatchWriteCommandInput, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
+import {
+  BatchWriteCommand,
+  DynamoDBDocumentClient,
+  QueryCommand,
+  type BatchWriteCommandInput,
+  type QueryCommandInput,
+} from '@aws-sdk/lib-dynamodb';
 import { SQSClient, type SQSClientConfig } from '@aws-sdk/client-sqs';
 import type { ShoalConfig } from '../config.js';
 import { ShoalError } from '../errors.js';
@@ -77,7 +83,11 @@ export function sleep(ms: number): Promise<void> {
 }
 
 /** Runs `fn` over `items` with at most `limit` calls in flight; rejects with the first failure. */
-export async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+export async function forEachLimit<T>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
   let next = 0;
   let failed = false;
   const worker = async (): Promise<void> => {
@@ -119,7 +129,11 @@ type WriteRequest = NonNullable<BatchWriteCommandInput['RequestItems']>[string][
  * UnprocessedItems with backoff until all are written; StorageUnavailableError after
  * MAX_BATCH_ATTEMPTS. Never drops a request silently.
  */
-export async function batchWriteFully(ddb: DynamoDBDocumentClient, table: string, requests: WriteRequest[]): Promise<void> {
+export async function batchWriteFully(
+  ddb: DynamoDBDocumentClient,
+  table: string,
+  requests: WriteRequest[],
+): Promise<void> {
   let pending = requests;
   for (let attempt = 0; pending.length > 0; attempt++) {
     if (attempt >= MAX_BATCH_ATTEMPTS) {

@@ -55,7 +55,15 @@ import {
   sleep,
   queryPages,
 } from './clients.js';
-import { MAIN_LINE, type Catalog, type CollectionMeta, type LineChange, type LinePromotion, type Manifest, type SeqLease } from './types.js';
+import {
+  MAIN_LINE,
+  type Catalog,
+  type CollectionMeta,
+  type LineChange,
+  type LinePromotion,
+  type Manifest,
+  type SeqLease,
+} from './types.js';
 
 const META_SK = 'META';
 const SEQ_SK = 'SEQ';
@@ -68,7 +76,8 @@ const DROP_BATCH = 50;
 // ---------------------------------------------------------------------------------------------
 // Item schemas
 
-const isEngine = (v: unknown): v is EngineName => typeof v === 'string' && (ENGINE_NAMES as readonly string[]).includes(v);
+const isEngine = (v: unknown): v is EngineName =>
+  typeof v === 'string' && (ENGINE_NAMES as readonly string[]).includes(v);
 const isMetric = (v: unknown): v is Metric => typeof v === 'string' && (METRICS as readonly string[]).includes(v);
 const engineSchema = z.custom<EngineName>(isEngine, 'unknown engine');
 const paramsSchema = z.record(z.string(), z.number());
@@ -82,7 +91,10 @@ const metaItemSchema = z.object({
   metric: z.custom<Metric>(isMetric, 'unknown metric'),
   index: z.object({ engine: engineSchema, params: paramsSchema, line: z.string().optional() }),
   candidates: z
-    .record(z.string(), z.object({ engine: engineSchema, params: paramsSchema, createdAt: z.string(), createdBy: z.string().optional() }))
+    .record(
+      z.string(),
+      z.object({ engine: engineSchema, params: paramsSchema, createdAt: z.string(), createdBy: z.string().optional() }),
+    )
     .optional(),
   linesRev: nonNegInt.optional(),
   lastPromotion: z.lazy(() => promotionSchema).optional(),
@@ -153,9 +165,12 @@ function parseItem<S extends z.ZodType>(schema: S, raw: unknown, what: string): 
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new CorruptDataError(`malformed ${what}: ${issue ? `${issue.path.join('.')}: ${issue.message}` : 'invalid'}`, {
-      cause: parsed.error,
-    });
+    throw new CorruptDataError(
+      `malformed ${what}: ${issue ? `${issue.path.join('.')}: ${issue.message}` : 'invalid'}`,
+      {
+        cause: parsed.error,
+      },
+    );
   }
   return parsed.data;
 }
@@ -193,7 +208,11 @@ export class DynamoCatalog implements Catalog {
         ReturnValues: 'UPDATED_NEW',
       }),
     );
-    const generation = parseItem(z.object({ gen: z.number().int().positive() }), bumped.Attributes, 'generation counter').gen;
+    const generation = parseItem(
+      z.object({ gen: z.number().int().positive() }),
+      bumped.Attributes,
+      'generation counter',
+    ).gen;
     const meta: CollectionMeta = {
       name: input.name,
       dimension: input.dimension,
@@ -293,8 +312,10 @@ export class DynamoCatalog implements Catalog {
   // --- seq leases --------------------------------------------------------------------------------
 
   async leaseSeqs(collection: string, n: number, leaseMs: number): Promise<SeqLease> {
-    if (!Number.isSafeInteger(n) || n < 1) throw new ValidationError('lease size must be a positive integer', { field: 'n' });
-    if (!Number.isFinite(leaseMs) || leaseMs <= 0) throw new ValidationError('lease duration must be positive', { field: 'leaseMs' });
+    if (!Number.isSafeInteger(n) || n < 1)
+      throw new ValidationError('lease size must be a positive integer', { field: 'n' });
+    if (!Number.isFinite(leaseMs) || leaseMs <= 0)
+      throw new ValidationError('lease duration must be positive', { field: 'leaseMs' });
     const token = randomUUID();
     const expiresAt = this.now() + leaseMs;
     const lease = (): UpdateCommand =>
@@ -302,7 +323,8 @@ export class DynamoCatalog implements Catalog {
         TableName: this.table,
         Key: { pk: colPk(collection), sk: SEQ_SK },
         // Both right-hand sides read `next` as it was before this update.
-        UpdateExpression: 'SET #next = if_not_exists(#next, :zero) + :n, leases.#t = if_not_exists(#next, :zero) + :one, expiry.#t = :exp',
+        UpdateExpression:
+          'SET #next = if_not_exists(#next, :zero) + :n, leases.#t = if_not_exists(#next, :zero) + :one, expiry.#t = :exp',
         ConditionExpression: 'attribute_exists(leases) AND attribute_exists(expiry)',
         ExpressionAttributeNames: { '#next': 'next', '#t': token },
         ExpressionAttributeValues: { ':zero': 0, ':n': n, ':one': 1, ':exp': expiresAt },
@@ -459,36 +481,59 @@ export class DynamoCatalog implements Catalog {
   }
 
   async updateLines(collection: string, change: LineChange): Promise<CollectionMeta> {
-    const res = await this.ddb.send(new GetCommand({ TableName: this.table, Key: { pk: colPk(collection), sk: META_SK }, ConsistentRead: true }));
+    const res = await this.ddb.send(
+      new GetCommand({ TableName: this.table, Key: { pk: colPk(collection), sk: META_SK }, ConsistentRead: true }),
+    );
     if (!res.Item) throw new NotFoundError(`collection ${JSON.stringify(collection)} not found`, { field: 'name' });
     const item = parseItem(metaItemSchema, res.Item, 'collection meta item');
     const meta = toMeta(res.Item, collection);
-    if (meta.generation !== change.generation) throw new NotFoundError(`collection ${JSON.stringify(collection)} not found`, { field: 'name' });
+    if (meta.generation !== change.generation)
+      throw new NotFoundError(`collection ${JSON.stringify(collection)} not found`, { field: 'name' });
     const serving = meta.index.line ?? MAIN_LINE;
     const candidates = { ...(meta.candidates ?? {}) };
     let index: CollectionMeta['index'] = meta.index;
     if (change.op === 'add') {
       if (change.line === serving || candidates[change.line]) {
-        throw new ConflictError(`index line ${JSON.stringify(change.line)} already exists in ${JSON.stringify(collection)}`, { field: 'candidate' });
+        throw new ConflictError(
+          `index line ${JSON.stringify(change.line)} already exists in ${JSON.stringify(collection)}`,
+          { field: 'candidate' },
+        );
       }
       if (Object.keys(candidates).length >= change.maxCandidates) {
-        throw new LimitExceededError(`${JSON.stringify(collection)} already has ${change.maxCandidates} candidate lines; promote or delete one first`, {
-          field: 'candidate',
-          details: { candidates: Object.keys(candidates), limit: change.maxCandidates },
-        });
+        throw new LimitExceededError(
+          `${JSON.stringify(collection)} already has ${change.maxCandidates} candidate lines; promote or delete one first`,
+          {
+            field: 'candidate',
+            details: { candidates: Object.keys(candidates), limit: change.maxCandidates },
+          },
+        );
       }
       candidates[change.line] = change.settings;
     } else if (change.op === 'remove') {
-      if (!candidates[change.line]) throw new NotFoundError(`candidate ${JSON.stringify(change.line)} of ${JSON.stringify(collection)} not found`, { field: 'candidate' });
+      if (!candidates[change.line])
+        throw new NotFoundError(`candidate ${JSON.stringify(change.line)} of ${JSON.stringify(collection)} not found`, {
+          field: 'candidate',
+        });
       delete candidates[change.line];
     } else {
       const next = candidates[change.line];
-      if (!next) throw new NotFoundError(`candidate ${JSON.stringify(change.line)} of ${JSON.stringify(collection)} not found`, { field: 'candidate' });
+      if (!next)
+        throw new NotFoundError(`candidate ${JSON.stringify(change.line)} of ${JSON.stringify(collection)} not found`, {
+          field: 'candidate',
+        });
       if (serving !== change.expectedServing) {
-        throw new ConflictError(`the serving line of ${JSON.stringify(collection)} changed to ${JSON.stringify(serving)} meanwhile`, { field: 'candidate' });
+        throw new ConflictError(
+          `the serving line of ${JSON.stringify(collection)} changed to ${JSON.stringify(serving)} meanwhile`,
+          { field: 'candidate' },
+        );
       }
       delete candidates[change.line];
-      candidates[serving] = { engine: meta.index.engine, params: { ...meta.index.params }, createdAt: change.at, ...(change.by ? { createdBy: change.by } : {}) };
+      candidates[serving] = {
+        engine: meta.index.engine,
+        params: { ...meta.index.params },
+        createdAt: change.at,
+        ...(change.by ? { createdBy: change.by } : {}),
+      };
       index = { engine: next.engine, params: { ...next.params }, line: change.line };
     }
     const rev = item.linesRev ?? 0;
@@ -514,9 +559,13 @@ export class DynamoCatalog implements Catalog {
         new UpdateCommand({
           TableName: this.table,
           Key: { pk: colPk(collection), sk: META_SK },
-          UpdateExpression: 'SET #index = :index, candidates = :candidates, linesRev = :next' + (promotion ? ', lastPromotion = :promotion' : ''),
+          UpdateExpression:
+            'SET #index = :index, candidates = :candidates, linesRev = :next' +
+            (promotion ? ', lastPromotion = :promotion' : ''),
           // linesRev serialises line changes: a concurrent promote/add/remove makes this one fail cleanly.
-          ConditionExpression: 'generation = :g AND ' + (item.linesRev === undefined ? 'attribute_not_exists(linesRev)' : 'linesRev = :rev'),
+          ConditionExpression:
+            'generation = :g AND ' +
+            (item.linesRev === undefined ? 'attribute_not_exists(linesRev)' : 'linesRev = :rev'),
           ExpressionAttributeNames: { '#index': 'index' },
           ExpressionAttributeValues: {
             ':index': index,
@@ -530,17 +579,24 @@ export class DynamoCatalog implements Catalog {
       );
     } catch (err) {
       if (awsErrorName(err) === 'ConditionalCheckFailedException') {
-        throw new ConflictError(`the index lines of ${JSON.stringify(collection)} changed concurrently; retry`, { field: 'candidate' });
+        throw new ConflictError(`the index lines of ${JSON.stringify(collection)} changed concurrently; retry`, {
+          field: 'candidate',
+        });
       }
       throw err;
     }
     // Best effort here; the next line change (or a listing) writes it from `lastPromotion` if this fails.
-    if (promotion) await this.putPromotion(collection, promotion).catch((err: unknown) => console.warn(`[shoal] promotion history of ${collection}:`, err));
+    if (promotion)
+      await this.putPromotion(collection, promotion).catch((err: unknown) =>
+        console.warn(`[shoal] promotion history of ${collection}:`, err),
+      );
     return { ...meta, index, candidates };
   }
 
   async listPromotions(collection: string, limit = 50): Promise<LinePromotion[]> {
-    const res = await this.ddb.send(new GetCommand({ TableName: this.table, Key: { pk: colPk(collection), sk: META_SK }, ConsistentRead: true }));
+    const res = await this.ddb.send(
+      new GetCommand({ TableName: this.table, Key: { pk: colPk(collection), sk: META_SK }, ConsistentRead: true }),
+    );
     if (!res.Item) throw new NotFoundError(`collection ${JSON.stringify(collection)} not found`, { field: 'name' });
     const item = parseItem(metaItemSchema, res.Item, 'collection meta item');
     const out: LinePromotion[] = [];
@@ -564,15 +620,26 @@ export class DynamoCatalog implements Catalog {
   }
 
   private async putPromotion(collection: string, p: LinePromotion): Promise<void> {
-    await this.ddb.send(new PutCommand({ TableName: this.table, Item: { pk: colPk(collection), sk: `${PROMO_PREFIX}${String(p.rev).padStart(10, '0')}`, doc: p } }));
+    await this.ddb.send(
+      new PutCommand({
+        TableName: this.table,
+        Item: { pk: colPk(collection), sk: `${PROMO_PREFIX}${String(p.rev).padStart(10, '0')}`, doc: p },
+      }),
+    );
   }
 
   async getManifest(collection: string, version: number): Promise<Manifest> {
     const res = await this.ddb.send(
-      new GetCommand({ TableName: this.table, Key: { pk: colPk(collection), sk: idxSk(version) }, ConsistentRead: true }),
+      new GetCommand({
+        TableName: this.table,
+        Key: { pk: colPk(collection), sk: idxSk(version) },
+        ConsistentRead: true,
+      }),
     );
     if (!res.Item) {
-      throw new NotFoundError(`index version ${version} of ${JSON.stringify(collection)} not found`, { field: 'version' });
+      throw new NotFoundError(`index version ${version} of ${JSON.stringify(collection)} not found`, {
+        field: 'version',
+      });
     }
     return toManifest(res.Item, collection);
   }
@@ -621,7 +688,9 @@ function idxSk(version: number): string {
 function toMeta(raw: Record<string, unknown>, expectedName?: string): CollectionMeta {
   const item = parseItem(metaItemSchema, raw, 'collection meta item');
   if (item.pk !== colPk(item.name) || (expectedName !== undefined && item.name !== expectedName)) {
-    throw new CorruptDataError(`collection meta item ${JSON.stringify(item.pk)} names collection ${JSON.stringify(item.name)}`);
+    throw new CorruptDataError(
+      `collection meta item ${JSON.stringify(item.pk)} names collection ${JSON.stringify(item.name)}`,
+    );
   }
   const meta: CollectionMeta = {
     name: item.name,

@@ -7,7 +7,13 @@
 import { GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { z } from 'zod';
 import { CorruptDataError } from '../errors.js';
-import { IMPORT_STATES, type FinishInput, type ImportJob, type ImportJobStore, type ImportProgress } from '../import/job.js';
+import {
+  IMPORT_STATES,
+  type FinishInput,
+  type ImportJob,
+  type ImportJobStore,
+  type ImportProgress,
+} from '../import/job.js';
 import { awsErrorName, queryPages } from './clients.js';
 
 const SK_PREFIX = 'IMPORT#';
@@ -44,7 +50,10 @@ function toJob(raw: unknown): ImportJob {
   const parsed = itemSchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new CorruptDataError(`malformed import job: ${issue ? `${issue.path.join('.')}: ${issue.message}` : 'invalid'}`, { cause: parsed.error });
+    throw new CorruptDataError(
+      `malformed import job: ${issue ? `${issue.path.join('.')}: ${issue.message}` : 'invalid'}`,
+      { cause: parsed.error },
+    );
   }
   return parsed.data;
 }
@@ -63,7 +72,11 @@ export class DynamoImportJobs implements ImportJobStore {
   async create(job: ImportJob): Promise<{ job: ImportJob; created: boolean }> {
     try {
       await this.opts.ddb.send(
-        new PutCommand({ TableName: this.opts.table, Item: { ...this.key(job.collection, job.jobId), ...job }, ConditionExpression: 'attribute_not_exists(pk)' }),
+        new PutCommand({
+          TableName: this.opts.table,
+          Item: { ...this.key(job.collection, job.jobId), ...job },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
       );
       return { job, created: true };
     } catch (err) {
@@ -75,7 +88,9 @@ export class DynamoImportJobs implements ImportJobStore {
   }
 
   async get(collection: string, jobId: string): Promise<ImportJob | undefined> {
-    const res = await this.opts.ddb.send(new GetCommand({ TableName: this.opts.table, Key: this.key(collection, jobId), ConsistentRead: true }));
+    const res = await this.opts.ddb.send(
+      new GetCommand({ TableName: this.opts.table, Key: this.key(collection, jobId), ConsistentRead: true }),
+    );
     return res.Item ? toJob(res.Item) : undefined;
   }
 
@@ -88,17 +103,27 @@ export class DynamoImportJobs implements ImportJobStore {
     })) {
       for (const raw of page) jobs.push(toJob(raw));
     }
-    return jobs.sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : a.jobId < b.jobId ? -1 : 1)).slice(0, limit);
+    return jobs
+      .sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : a.jobId < b.jobId ? -1 : 1))
+      .slice(0, limit);
   }
 
-  async claim(collection: string, jobId: string, token: string, leaseUntil: number, now: number): Promise<ImportJob | undefined> {
+  async claim(
+    collection: string,
+    jobId: string,
+    token: string,
+    leaseUntil: number,
+    now: number,
+  ): Promise<ImportJob | undefined> {
     try {
       const res = await this.opts.ddb.send(
         new UpdateCommand({
           TableName: this.opts.table,
           Key: this.key(collection, jobId),
-          UpdateExpression: 'SET #s = :running, leaseToken = :t, leaseUntil = :lu, startedAt = if_not_exists(startedAt, :iso) ADD invocations :one',
-          ConditionExpression: 'attribute_exists(pk) AND #s IN (:queued, :running) AND (attribute_not_exists(leaseUntil) OR leaseUntil < :now OR leaseToken = :t)',
+          UpdateExpression:
+            'SET #s = :running, leaseToken = :t, leaseUntil = :lu, startedAt = if_not_exists(startedAt, :iso) ADD invocations :one',
+          ConditionExpression:
+            'attribute_exists(pk) AND #s IN (:queued, :running) AND (attribute_not_exists(leaseUntil) OR leaseUntil < :now OR leaseToken = :t)',
           ExpressionAttributeNames: { '#s': 'state' },
           ExpressionAttributeValues: {
             ':running': 'running',
@@ -143,7 +168,13 @@ export class DynamoImportJobs implements ImportJobStore {
     }
   }
 
-  async save(collection: string, jobId: string, token: string, progress: ImportProgress, leaseUntil: number): Promise<boolean> {
+  async save(
+    collection: string,
+    jobId: string,
+    token: string,
+    progress: ImportProgress,
+    leaseUntil: number,
+  ): Promise<boolean> {
     const p = this.progressSet(progress);
     return this.conditional({
       TableName: this.opts.table,
@@ -167,7 +198,13 @@ export class DynamoImportJobs implements ImportJobStore {
     });
   }
 
-  async finish(collection: string, jobId: string, token: string | undefined, input: FinishInput, now: number): Promise<boolean> {
+  async finish(
+    collection: string,
+    jobId: string,
+    token: string | undefined,
+    input: FinishInput,
+    now: number,
+  ): Promise<boolean> {
     const sets = ['#s = :state', 'finishedAt = :fin'];
     const values: Record<string, unknown> = { ':state': input.state, ':fin': new Date(now).toISOString() };
     if (input.error !== undefined) {

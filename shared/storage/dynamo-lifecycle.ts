@@ -36,7 +36,13 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { z } from 'zod';
 import { CorruptDataError, NotFoundError } from '../errors.js';
-import { LAT_BUCKETS, joinSequential, tightens, type Arm, type SequentialState } from '../lifecycle/experiment-stats.js';
+import {
+  LAT_BUCKETS,
+  joinSequential,
+  tightens,
+  type Arm,
+  type SequentialState,
+} from '../lifecycle/experiment-stats.js';
 import type {
   ArmCounters,
   ArmDelta,
@@ -115,7 +121,11 @@ const evaluationSchema = z.object({
               pareto: z.boolean(),
             }),
           ),
-          recommendation: z.object({ m: z.number().int(), efConstruction: z.number().int(), efSearch: z.number().int() }),
+          recommendation: z.object({
+            m: z.number().int(),
+            efConstruction: z.number().int(),
+            efSearch: z.number().int(),
+          }),
           candidate: z.string().optional(),
         })
         .optional(),
@@ -138,7 +148,13 @@ const modelVersionSchema = z.object({
   createdBy: z.string(),
   committedAt: z.string().optional(),
   verification: z
-    .object({ sha256: z.string(), bytes: nonNegInt, requestedAt: z.string(), error: z.string().optional(), finishedAt: z.string().optional() })
+    .object({
+      sha256: z.string(),
+      bytes: nonNegInt,
+      requestedAt: z.string(),
+      error: z.string().optional(),
+      finishedAt: z.string().optional(),
+    })
     .optional(),
 });
 const experimentSchema = z.object({
@@ -178,7 +194,11 @@ function armCounters(item: Record<string, unknown> | undefined): ArmCounters {
 }
 
 /** `ADD a :a, b :b` with every attribute name aliased (several are reserved words). */
-function addExpression(adds: Record<string, number>): { UpdateExpression: string; ExpressionAttributeNames: Record<string, string>; ExpressionAttributeValues: Record<string, number> } {
+function addExpression(adds: Record<string, number>): {
+  UpdateExpression: string;
+  ExpressionAttributeNames: Record<string, string>;
+  ExpressionAttributeValues: Record<string, number>;
+} {
   const names: Record<string, string> = {};
   const values: Record<string, number> = {};
   const parts: string[] = [];
@@ -187,7 +207,11 @@ function addExpression(adds: Record<string, number>): { UpdateExpression: string
     values[`:v${i}`] = v;
     parts.push(`#a${i} :v${i}`);
   });
-  return { UpdateExpression: `ADD ${parts.join(', ')}`, ExpressionAttributeNames: names, ExpressionAttributeValues: values };
+  return {
+    UpdateExpression: `ADD ${parts.join(', ')}`,
+    ExpressionAttributeNames: names,
+    ExpressionAttributeValues: values,
+  };
 }
 
 const docItem = z.object({ pk: z.string(), sk: z.string(), doc: z.string() });
@@ -204,7 +228,10 @@ function parseDoc<S extends z.ZodType>(schema: S, raw: unknown, what: string): z
   const parsed = schema.safeParse(doc);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new CorruptDataError(`malformed ${what}: ${issue ? `${issue.path.join('.')}: ${issue.message}` : 'invalid'}`, { cause: parsed.error });
+    throw new CorruptDataError(
+      `malformed ${what}: ${issue ? `${issue.path.join('.')}: ${issue.message}` : 'invalid'}`,
+      { cause: parsed.error },
+    );
   }
   return parsed.data;
 }
@@ -239,10 +266,13 @@ export class DynamoLifecycleStore implements LifecycleStore {
 
   async getPointer(kind: string, name: string): Promise<Pointer | undefined> {
     const { pk } = pointerKeys(kind, name);
-    const res = await this.ddb.send(new GetCommand({ TableName: this.table, Key: { pk, sk: 'META' }, ConsistentRead: true }));
+    const res = await this.ddb.send(
+      new GetCommand({ TableName: this.table, Key: { pk, sk: 'META' }, ConsistentRead: true }),
+    );
     if (!res.Item) return undefined;
     const p = parseDoc(pointerSchema, res.Item, 'alias') as Pointer;
-    if (p.name !== name || res.Item.revision !== p.revision) throw new CorruptDataError(`alias item ${pk} does not match its key`);
+    if (p.name !== name || res.Item.revision !== p.revision)
+      throw new CorruptDataError(`alias item ${pk} does not match its key`);
     return p;
   }
 
@@ -253,7 +283,12 @@ export class DynamoLifecycleStore implements LifecycleStore {
     for (const batch of chunk(names, 100)) {
       const res = await this.ddb.send(
         new BatchGetCommand({
-          RequestItems: { [this.table]: { Keys: batch.map((n) => ({ pk: pointerKeys(kind, n).pk, sk: 'META' })), ConsistentRead: true } },
+          RequestItems: {
+            [this.table]: {
+              Keys: batch.map((n) => ({ pk: pointerKeys(kind, n).pk, sk: 'META' })),
+              ConsistentRead: true,
+            },
+          },
         }),
       );
       for (const raw of res.Responses?.[this.table] ?? []) out.push(parseDoc(pointerSchema, raw, 'alias') as Pointer);
@@ -291,7 +326,10 @@ export class DynamoLifecycleStore implements LifecycleStore {
   async putHistory(kind: string, name: string, incarnation: string, move: PointerMove): Promise<void> {
     const { pk } = pointerKeys(kind, name);
     await this.ddb.send(
-      new PutCommand({ TableName: this.table, Item: { pk, sk: `H#${pad(move.revision)}`, incarnation, doc: JSON.stringify(move) } }),
+      new PutCommand({
+        TableName: this.table,
+        Item: { pk, sk: `H#${pad(move.revision)}`, incarnation, doc: JSON.stringify(move) },
+      }),
     );
   }
 
@@ -332,7 +370,9 @@ export class DynamoLifecycleStore implements LifecycleStore {
   // --- experiments ---------------------------------------------------------------------------
 
   async getExperiment(alias: string): Promise<Experiment | undefined> {
-    const res = await this.ddb.send(new GetCommand({ TableName: this.table, Key: { pk: `ALIAS#${alias}`, sk: 'EXPERIMENT' }, ConsistentRead: true }));
+    const res = await this.ddb.send(
+      new GetCommand({ TableName: this.table, Key: { pk: `ALIAS#${alias}`, sk: 'EXPERIMENT' }, ConsistentRead: true }),
+    );
     return res.Item ? (parseDoc(experimentSchema, res.Item, 'experiment') as Experiment) : undefined;
   }
 
@@ -341,7 +381,13 @@ export class DynamoLifecycleStore implements LifecycleStore {
       await this.ddb.send(
         new PutCommand({
           TableName: this.table,
-          Item: { pk: `ALIAS#${exp.alias}`, sk: 'EXPERIMENT', state: exp.state, experimentId: exp.id, doc: JSON.stringify(exp) },
+          Item: {
+            pk: `ALIAS#${exp.alias}`,
+            sk: 'EXPERIMENT',
+            state: exp.state,
+            experimentId: exp.id,
+            doc: JSON.stringify(exp),
+          },
           ConditionExpression: 'attribute_not_exists(pk) OR #state <> :running',
           ExpressionAttributeNames: { '#state': 'state' },
           ExpressionAttributeValues: { ':running': 'running' },
@@ -359,7 +405,13 @@ export class DynamoLifecycleStore implements LifecycleStore {
       await this.ddb.send(
         new PutCommand({
           TableName: this.table,
-          Item: { pk: `ALIAS#${exp.alias}`, sk: 'EXPERIMENT', state: exp.state, experimentId: exp.id, doc: JSON.stringify(exp) },
+          Item: {
+            pk: `ALIAS#${exp.alias}`,
+            sk: 'EXPERIMENT',
+            state: exp.state,
+            experimentId: exp.id,
+            doc: JSON.stringify(exp),
+          },
           ConditionExpression: 'experimentId = :id AND #state = :running',
           ExpressionAttributeNames: { '#state': 'state' },
           ExpressionAttributeValues: { ':running': 'running', ':id': exp.id },
@@ -386,7 +438,12 @@ export class DynamoLifecycleStore implements LifecycleStore {
     }
     if (!Object.keys(adds).length) return (await this.getArms(experimentId))[arm];
     const res = await this.ddb.send(
-      new UpdateCommand({ TableName: this.table, Key: { pk: `EXP#${experimentId}`, sk: `ARM#${arm}` }, ...addExpression(adds), ReturnValues: 'ALL_NEW' }),
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { pk: `EXP#${experimentId}`, sk: `ARM#${arm}` },
+        ...addExpression(adds),
+        ReturnValues: 'ALL_NEW',
+      }),
     );
     return armCounters(res.Attributes);
   }
@@ -420,7 +477,10 @@ export class DynamoLifecycleStore implements LifecycleStore {
     );
   }
 
-  async recordQueryFeedback(queryId: string, event: FeedbackEvent): Promise<{ attribution: QueryAttribution; first: boolean } | undefined> {
+  async recordQueryFeedback(
+    queryId: string,
+    event: FeedbackEvent,
+  ): Promise<{ attribution: QueryAttribution; first: boolean } | undefined> {
     const counter = event === 'click' ? 'clicks' : 'converts';
     try {
       const res = await this.ddb.send(
@@ -435,11 +495,19 @@ export class DynamoLifecycleStore implements LifecycleStore {
         }),
       );
       const parsed = z
-        .object({ alias: z.string(), experimentId: z.string(), arm: z.enum(['champion', 'challenger']), [counter]: z.number() })
+        .object({
+          alias: z.string(),
+          experimentId: z.string(),
+          arm: z.enum(['champion', 'challenger']),
+          [counter]: z.number(),
+        })
         .safeParse(res.Attributes);
       if (!parsed.success) throw new CorruptDataError(`query item ${queryId} is malformed`, { cause: parsed.error });
       const d = parsed.data as { alias: string; experimentId: string; arm: Arm } & Record<string, number>;
-      return { attribution: { queryId, alias: d.alias, experimentId: d.experimentId, arm: d.arm }, first: d[counter] === 1 };
+      return {
+        attribution: { queryId, alias: d.alias, experimentId: d.experimentId, arm: d.arm },
+        first: d[counter] === 1,
+      };
     } catch (err) {
       if (awsErrorName(err) === 'ConditionalCheckFailedException') return undefined;
       throw err;
@@ -450,25 +518,39 @@ export class DynamoLifecycleStore implements LifecycleStore {
     const adds: Record<string, number> = event === 'click' ? { clicks: 1 } : { converts: 1 };
     if (first) adds[event === 'click' ? 'clickQ' : 'convertQ'] = 1;
     const res = await this.ddb.send(
-      new UpdateCommand({ TableName: this.table, Key: { pk: `EXP#${experimentId}`, sk: `ARM#${arm}` }, ...addExpression(adds), ReturnValues: 'ALL_NEW' }),
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { pk: `EXP#${experimentId}`, sk: `ARM#${arm}` },
+        ...addExpression(adds),
+        ReturnValues: 'ALL_NEW',
+      }),
     );
     return armCounters(res.Attributes);
   }
 
   async getSequential(experimentId: string): Promise<Partial<Record<FeedbackEvent, SequentialState>>> {
-    const res = await this.ddb.send(new GetCommand({ TableName: this.table, Key: { pk: `EXP#${experimentId}`, sk: 'SEQ' }, ConsistentRead: true }));
+    const res = await this.ddb.send(
+      new GetCommand({ TableName: this.table, Key: { pk: `EXP#${experimentId}`, sk: 'SEQ' }, ConsistentRead: true }),
+    );
     const out: Partial<Record<FeedbackEvent, SequentialState>> = {};
     for (const metric of ['click', 'convert'] as const) {
       const raw = { p: res.Item?.[`${metric}P`], lo: res.Item?.[`${metric}Lo`], hi: res.Item?.[`${metric}Hi`] };
       if (raw.p === undefined && raw.lo === undefined && raw.hi === undefined) continue;
       const s = sequentialSchema.safeParse(raw);
-      if (!s.success) throw new CorruptDataError(`sequential state of experiment ${experimentId} (${metric}) is malformed`, { cause: s.error });
+      if (!s.success)
+        throw new CorruptDataError(`sequential state of experiment ${experimentId} (${metric}) is malformed`, {
+          cause: s.error,
+        });
       out[metric] = s.data;
     }
     return out;
   }
 
-  async tightenSequential(experimentId: string, metric: FeedbackEvent, state: SequentialState): Promise<SequentialState> {
+  async tightenSequential(
+    experimentId: string,
+    metric: FeedbackEvent,
+    state: SequentialState,
+  ): Promise<SequentialState> {
     // Lock-free: the write goes through only if nothing stored is tighter than what we write
     // (our state already joins what we last read). Otherwise someone else tightened it in
     // between: re-read, join, retry. Each retry means a strictly tighter state, so this ends
@@ -481,7 +563,8 @@ export class DynamoLifecycleStore implements LifecycleStore {
             TableName: this.table,
             Key: { pk: `EXP#${experimentId}`, sk: 'SEQ' },
             UpdateExpression: 'SET #p = :p, #lo = :lo, #hi = :hi',
-            ConditionExpression: '(attribute_not_exists(#p) OR #p >= :p) AND (attribute_not_exists(#lo) OR #lo <= :lo) AND (attribute_not_exists(#hi) OR #hi >= :hi)',
+            ConditionExpression:
+              '(attribute_not_exists(#p) OR #p >= :p) AND (attribute_not_exists(#lo) OR #lo <= :lo) AND (attribute_not_exists(#hi) OR #hi >= :hi)',
             ExpressionAttributeNames: { '#p': `${metric}P`, '#lo': `${metric}Lo`, '#hi': `${metric}Hi` },
             ExpressionAttributeValues: { ':p': next.p, ':lo': next.lo, ':hi': next.hi },
           }),
@@ -505,14 +588,22 @@ export class DynamoLifecycleStore implements LifecycleStore {
     await this.ddb.send(
       new PutCommand({
         TableName: this.table,
-        Item: { pk: `COL#${evaluation.collection}`, sk: `EVAL#${pad(evaluation.version)}`, doc: JSON.stringify(evaluation) },
+        Item: {
+          pk: `COL#${evaluation.collection}`,
+          sk: `EVAL#${pad(evaluation.version)}`,
+          doc: JSON.stringify(evaluation),
+        },
       }),
     );
   }
 
   async getEvaluation(collection: string, version: number): Promise<Evaluation | undefined> {
     const res = await this.ddb.send(
-      new GetCommand({ TableName: this.table, Key: { pk: `COL#${collection}`, sk: `EVAL#${pad(version)}` }, ConsistentRead: true }),
+      new GetCommand({
+        TableName: this.table,
+        Key: { pk: `COL#${collection}`, sk: `EVAL#${pad(version)}` },
+        ConsistentRead: true,
+      }),
     );
     return res.Item ? (parseDoc(evaluationSchema, res.Item, 'evaluation') as Evaluation) : undefined;
   }
@@ -559,7 +650,12 @@ export class DynamoLifecycleStore implements LifecycleStore {
         new UpdateCommand({
           TableName: this.table,
           Key: { pk: `COL#${collection}`, sk: 'META' },
-          UpdateExpression: [sets.length ? `SET ${sets.join(', ')}` : '', removes.length ? `REMOVE ${removes.join(', ')}` : ''].join(' ').trim(),
+          UpdateExpression: [
+            sets.length ? `SET ${sets.join(', ')}` : '',
+            removes.length ? `REMOVE ${removes.join(', ')}` : '',
+          ]
+            .join(' ')
+            .trim(),
           ConditionExpression: 'generation = :g',
           ExpressionAttributeNames: Object.keys(names).length ? names : undefined,
           ExpressionAttributeValues: values,
@@ -604,7 +700,11 @@ export class DynamoLifecycleStore implements LifecycleStore {
 
   async getModelVersion(name: string, version: number): Promise<ModelVersion | undefined> {
     const res = await this.ddb.send(
-      new GetCommand({ TableName: this.table, Key: { pk: `MODEL#${name}`, sk: `V#${pad(version)}` }, ConsistentRead: true }),
+      new GetCommand({
+        TableName: this.table,
+        Key: { pk: `MODEL#${name}`, sk: `V#${pad(version)}` },
+        ConsistentRead: true,
+      }),
     );
     return res.Item ? (parseDoc(modelVersionSchema, res.Item, 'model version') as ModelVersion) : undefined;
   }
@@ -646,7 +746,10 @@ export class DynamoLifecycleStore implements LifecycleStore {
 
   private async queryRegistry(pk: string): Promise<string[]> {
     const names: string[] = [];
-    for await (const raw of this.queryAll({ KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': pk } })) {
+    for await (const raw of this.queryAll({
+      KeyConditionExpression: 'pk = :pk',
+      ExpressionAttributeValues: { ':pk': pk },
+    })) {
       if (typeof raw.sk === 'string') names.push(raw.sk);
     }
     return names;
@@ -656,6 +759,7 @@ export class DynamoLifecycleStore implements LifecycleStore {
   private async *queryAll(
     input: Pick<QueryCommandInput, 'KeyConditionExpression' | 'ExpressionAttributeValues' | 'ScanIndexForward'>,
   ): AsyncGenerator<Record<string, unknown>> {
-    for await (const page of queryPages(this.ddb, { ...input, TableName: this.table, ConsistentRead: true })) yield* page;
+    for await (const page of queryPages(this.ddb, { ...input, TableName: this.table, ConsistentRead: true }))
+      yield* page;
   }
 }

@@ -142,19 +142,28 @@ export class S3ObjectStore implements ObjectStore, DirectUploads {
   }
 
   presignPut(key: string, expiresInSeconds: number): Promise<string> {
-    return getSignedUrl(this.presigner(), new PutObjectCommand({ Bucket: this.bucket, Key: key }), { expiresIn: expiresInSeconds });
+    return getSignedUrl(this.presigner(), new PutObjectCommand({ Bucket: this.bucket, Key: key }), {
+      expiresIn: expiresInSeconds,
+    });
   }
 
   async createMultipart(key: string): Promise<string> {
-    const res = await this.s3.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key, ContentType: 'application/octet-stream' }));
-    if (!res.UploadId) throw new StorageUnavailableError(`CreateMultipartUpload on ${this.bucket}/${key} returned no UploadId`);
+    const res = await this.s3.send(
+      new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key, ContentType: 'application/octet-stream' }),
+    );
+    if (!res.UploadId)
+      throw new StorageUnavailableError(`CreateMultipartUpload on ${this.bucket}/${key} returned no UploadId`);
     return res.UploadId;
   }
 
   presignPart(key: string, uploadId: string, partNumber: number, expiresInSeconds: number): Promise<string> {
-    return getSignedUrl(this.presigner(), new UploadPartCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, PartNumber: partNumber }), {
-      expiresIn: expiresInSeconds,
-    });
+    return getSignedUrl(
+      this.presigner(),
+      new UploadPartCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, PartNumber: partNumber }),
+      {
+        expiresIn: expiresInSeconds,
+      },
+    );
   }
 
   async completeMultipart(key: string, uploadId: string, parts: UploadedPart[]): Promise<void> {
@@ -194,7 +203,10 @@ export class S3ObjectStore implements ObjectStore, DirectUploads {
       );
     } catch (err) {
       if (awsHttpStatus(err) === 412 || awsErrorName(err) === 'PreconditionFailed') {
-        throw new ConflictError(`object ${JSON.stringify(from)} changed while it was being copied`, { field: 'artifact', cause: err });
+        throw new ConflictError(`object ${JSON.stringify(from)} changed while it was being copied`, {
+          field: 'artifact',
+          cause: err,
+        });
       }
       if (awsErrorName(err) === 'NoSuchKey' || awsErrorName(err) === 'NotFound') {
         throw new NotFoundError(`object ${JSON.stringify(from)} not found`, { field: 'key', cause: err });
@@ -241,8 +253,16 @@ export class S3ObjectStore implements ObjectStore, DirectUploads {
 function uploadError(err: unknown, uploadId: string): Error | undefined {
   const name = awsErrorName(err) ?? '';
   if (name === 'NoSuchUpload') {
-    return new NotFoundError(`multipart upload ${JSON.stringify(uploadId)} does not exist (unknown, completed or aborted)`, { field: 'uploadId', cause: err });
+    return new NotFoundError(
+      `multipart upload ${JSON.stringify(uploadId)} does not exist (unknown, completed or aborted)`,
+      { field: 'uploadId', cause: err },
+    );
   }
-  if (BAD_PART_ERRORS.has(name)) return new ValidationError(`S3 refused the part list: ${name}`, { field: 'parts', cause: err, details: { s3Code: name } });
+  if (BAD_PART_ERRORS.has(name))
+    return new ValidationError(`S3 refused the part list: ${name}`, {
+      field: 'parts',
+      cause: err,
+      details: { s3Code: name },
+    });
   return undefined;
 }

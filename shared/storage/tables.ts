@@ -111,7 +111,8 @@ export async function ensureBucket(s3: S3Client, bucket: string): Promise<void> 
       new CreateBucketCommand({
         Bucket: bucket,
         // us-east-1 is the default location and must not be named.
-        CreateBucketConfiguration: region && region !== 'us-east-1' ? { LocationConstraint: region as BucketLocationConstraint } : undefined,
+        CreateBucketConfiguration:
+          region && region !== 'us-east-1' ? { LocationConstraint: region as BucketLocationConstraint } : undefined,
       }),
     );
   } catch (err) {

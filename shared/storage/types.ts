@@ -106,7 +106,13 @@ export interface Manifest {
   codeVersion: string;
   /** The embedding model version the indexed vectors come from (lineage), when the collection is bound to one. */
   model?: { name: string; version: number };
-  stats: { rows: number; liveRows: number; bytes: number; buildMs: number; kind: 'initial' | 'delta' | 'compaction' | 'deletes' | 'candidate' };
+  stats: {
+    rows: number;
+    liveRows: number;
+    bytes: number;
+    buildMs: number;
+    kind: 'initial' | 'delta' | 'compaction' | 'deletes' | 'candidate';
+  };
 }
 
 export interface Catalog {
@@ -153,7 +159,17 @@ export interface Catalog {
 export type LineChange =
   | { op: 'add'; generation: number; line: string; settings: CandidateLine; maxCandidates: number }
   | { op: 'remove'; generation: number; line: string }
-  | { op: 'promote'; generation: number; line: string; expectedServing: string; at: string; by?: string; version: number; forced: boolean; reason?: string };
+  | {
+      op: 'promote';
+      generation: number;
+      line: string;
+      expectedServing: string;
+      at: string;
+      by?: string;
+      version: number;
+      forced: boolean;
+      reason?: string;
+    };
 
 /** One switch of a collection's serving line (who, when, from, to, why), newest first in listings. */
 export interface LinePromotion {

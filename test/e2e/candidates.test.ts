@@ -38,7 +38,12 @@ afterAll(async () => {
 
 describe('candidate index lines over HTTP', () => {
   it('builds a candidate with new params beside the serving line, keeps it current, and promotes it', async () => {
-    const created = await call('POST', '/v1/collections', { name: 'docs', dimension: 128, metric: 'l2', index: { m: 4, efConstruction: 8, efSearch: 4 } });
+    const created = await call('POST', '/v1/collections', {
+      name: 'docs',
+      dimension: 128,
+      metric: 'l2',
+      index: { m: 4, efConstruction: 8, efSearch: 4 },
+    });
     expect(created.status).toBe(201);
     for (let s = 0; s < N; s += 500) {
       const vectors = items.slice(s, s + 500).map((values, i) => ({ id: `d${s + i}`, values }));
@@ -49,18 +54,33 @@ describe('candidate index lines over HTTP', () => {
 
     const bad = await call('POST', '/v1/collections/docs/index', { index: { engine: 'flat', efSearch: 10 } });
     expect(bad).toMatchObject({ status: 400, json: { error: { code: 'VALIDATION_ERROR', field: 'index.efSearch' } } });
-    const queued = await call('POST', '/v1/collections/docs/index', { index: { m: 16, efConstruction: 100, efSearch: 64 }, candidate: 'wide' });
-    expect(queued).toMatchObject({ status: 202, json: { queued: true, candidate: { line: 'wide', serving: false, head: null } } });
-    expect((await call('POST', '/v1/collections/docs/index', { index: { m: 32 }, candidate: 'wide' })).status).toBe(409);
+    const queued = await call('POST', '/v1/collections/docs/index', {
+      index: { m: 16, efConstruction: 100, efSearch: 64 },
+      candidate: 'wide',
+    });
+    expect(queued).toMatchObject({
+      status: 202,
+      json: { queued: true, candidate: { line: 'wide', serving: false, head: null } },
+    });
+    expect((await call('POST', '/v1/collections/docs/index', { index: { m: 32 }, candidate: 'wide' })).status).toBe(
+      409,
+    );
     const built = await until('/v1/collections/docs/candidates/wide', (j) => j.head !== null);
-    expect(built).toMatchObject({ line: 'wide', head: { liveRows: N }, index: { engine: 'hnsw', m: 16, efConstruction: 100, efSearch: 64 } });
+    expect(built).toMatchObject({
+      line: 'wide',
+      head: { liveRows: N },
+      index: { engine: 'hnsw', m: 16, efConstruction: 100, efSearch: 64 },
+    });
 
     // Writes after the candidate exists reach both lines.
     const more = items.slice(0, 20).map((values, i) => ({ id: `n${i}`, values: values.map((x) => x + 0.5) }));
     await call('POST', '/v1/collections/docs/vectors', { vectors: more });
     await call('POST', '/v1/collections/docs/vectors/delete', { ids: ['d1', 'd2'] });
     await call('POST', '/v1/collections/docs/index');
-    const lines = await until('/v1/collections/docs/candidates', (j) => j.serving.lagSeq === 0 && j.candidates[0]?.lagSeq === 0);
+    const lines = await until(
+      '/v1/collections/docs/candidates',
+      (j) => j.serving.lagSeq === 0 && j.candidates[0]?.lagSeq === 0,
+    );
     expect(lines.serving.head.liveRows).toBe(N + 18);
     expect(lines.candidates[0].head.liveRows).toBe(N + 18);
 
@@ -69,14 +89,31 @@ describe('candidate index lines over HTTP', () => {
     expect(before.json.servedBy).toEqual({ collection: 'docs', version: lines.serving.head.version });
     expect((await call('PATCH', '/v1/collections/docs', { minRecall: 0.9 })).status).toBe(200);
     const gated = await call('POST', '/v1/collections/docs/candidates/wide/promote', {});
-    expect(gated).toMatchObject({ status: 409, json: { error: { code: 'QUALITY_GATE', details: { evaluated: false } } } });
-    const ev = await call('POST', `/v1/collections/docs/versions/${lines.candidates[0].head.version}/evaluate`, { sample: 50, k: 10 });
+    expect(gated).toMatchObject({
+      status: 409,
+      json: { error: { code: 'QUALITY_GATE', details: { evaluated: false } } },
+    });
+    const ev = await call('POST', `/v1/collections/docs/versions/${lines.candidates[0].head.version}/evaluate`, {
+      sample: 50,
+      k: 10,
+    });
     expect(ev.json.recall).toBeGreaterThanOrEqual(0.9);
     const promoted = await call('POST', '/v1/collections/docs/candidates/wide/promote', { reason: 'higher recall' });
-    expect(promoted).toMatchObject({ status: 200, json: { previous: 'main', forced: false, serving: { line: 'wide' } } });
+    expect(promoted).toMatchObject({
+      status: 200,
+      json: { previous: 'main', forced: false, serving: { line: 'wide' } },
+    });
 
-    const after = await call('POST', '/v1/collections/docs/search', { vector: items[500], k: 1, consistency: 'strong' });
-    expect(after.json.servedBy).toEqual({ collection: 'docs', version: lines.candidates[0].head.version, line: 'wide' });
+    const after = await call('POST', '/v1/collections/docs/search', {
+      vector: items[500],
+      k: 1,
+      consistency: 'strong',
+    });
+    expect(after.json.servedBy).toEqual({
+      collection: 'docs',
+      version: lines.candidates[0].head.version,
+      line: 'wide',
+    });
     expect(after.json.results[0].id).toBe('d500');
     const gone = await call('POST', '/v1/collections/docs/search', { vector: items[1], k: 1, consistency: 'strong' });
     expect(gone.json.results[0].id).not.toBe('d1');

@@ -75,23 +75,44 @@ describe('Shoal over HTTP', () => {
     // Keys stored hashed in the catalog (what the AWS authorizer reads) are accepted too.
     const ddb = new DynamoDBClient(makeClientConfig(server.shoal.endpoints, 'dynamodb'));
     const hash = (t: string) => createHash('sha256').update(t).digest('hex');
-    await ddb.send(new PutItemCommand({ TableName: 'shoal-catalog', Item: { pk: { S: `APIKEY#${hash('team-key')}` }, sk: { S: 'META' }, keyId: { S: 'team' } } }));
     await ddb.send(
-      new PutItemCommand({ TableName: 'shoal-catalog', Item: { pk: { S: `APIKEY#${hash('old-key')}` }, sk: { S: 'META' }, disabled: { BOOL: true } } }),
+      new PutItemCommand({
+        TableName: 'shoal-catalog',
+        Item: { pk: { S: `APIKEY#${hash('team-key')}` }, sk: { S: 'META' }, keyId: { S: 'team' } },
+      }),
+    );
+    await ddb.send(
+      new PutItemCommand({
+        TableName: 'shoal-catalog',
+        Item: { pk: { S: `APIKEY#${hash('old-key')}` }, sk: { S: 'META' }, disabled: { BOOL: true } },
+      }),
     );
     ddb.destroy();
     expect((await call('GET', '/v1/health', undefined, 'team-key')).status).toBe(200);
     expect((await call('GET', '/v1/health', undefined, 'old-key')).status).toBe(401);
-    expect(health.json).toMatchObject({ status: 'ok', local: { bucket: 'shoal-local', s3Endpoint: server.shoal.endpoints.s3 } });
+    expect(health.json).toMatchObject({
+      status: 'ok',
+      local: { bucket: 'shoal-local', s3Endpoint: server.shoal.endpoints.s3 },
+    });
   });
 
   it('rejects bad input with a stable code and the field, writing nothing', async () => {
-    const created = await call('POST', '/v1/collections', { name: COLLECTION, dimension: dim, metric: 'l2', index: { efConstruction: 100 } });
+    const created = await call('POST', '/v1/collections', {
+      name: COLLECTION,
+      dimension: dim,
+      metric: 'l2',
+      index: { efConstruction: 100 },
+    });
     expect(created.status).toBe(201);
-    const bad = await call('POST', `/v1/collections/${COLLECTION}/vectors`, { vectors: [{ id: 'x', values: [1, 2, 3] }] });
+    const bad = await call('POST', `/v1/collections/${COLLECTION}/vectors`, {
+      vectors: [{ id: 'x', values: [1, 2, 3] }],
+    });
     expect(bad.status).toBe(400);
     expect(bad.json.error).toMatchObject({ code: 'VALIDATION_ERROR', field: 'vectors[0].values' });
-    const badFilter = await call('POST', `/v1/collections/${COLLECTION}/search`, { vector: new Array(dim).fill(0), filter: 'label ==' });
+    const badFilter = await call('POST', `/v1/collections/${COLLECTION}/search`, {
+      vector: new Array(dim).fill(0),
+      filter: 'label ==',
+    });
     expect(badFilter.status).toBe(400);
     expect(badFilter.json.error.code).toBe('FILTER_SYNTAX_ERROR');
     expect((await call('GET', '/v1/collections/nope')).status).toBe(404);
@@ -102,7 +123,11 @@ describe('Shoal over HTTP', () => {
     for (let start = 0; start < N; start += 1000) {
       const vectors = [];
       for (let i = start; i < Math.min(N, start + 1000); i++) {
-        vectors.push({ id: i, values: Array.from(base.subarray(i * dim, (i + 1) * dim)), metadata: { label: labels[i] } });
+        vectors.push({
+          id: i,
+          values: Array.from(base.subarray(i * dim, (i + 1) * dim)),
+          metadata: { label: labels[i] },
+        });
       }
       const res = await call('POST', `/v1/collections/${COLLECTION}/vectors`, { vectors });
       expect(res.status).toBe(200);
@@ -137,12 +162,23 @@ describe('Shoal over HTTP', () => {
 
   it('filters, deletes and gets through the API', async () => {
     const q = Array.from(queries.subarray(0, dim));
-    const filtered = await call('POST', `/v1/collections/${COLLECTION}/search`, { vector: q, k: 10, filter: 'label == 3', include: ['metadata'] });
+    const filtered = await call('POST', `/v1/collections/${COLLECTION}/search`, {
+      vector: q,
+      k: 10,
+      filter: 'label == 3',
+      include: ['metadata'],
+    });
     expect(filtered.json.results).toHaveLength(10);
     expect(filtered.json.results.every((h: { metadata: { label: number } }) => h.metadata.label === 3)).toBe(true);
     const top = filtered.json.results[0].id as string;
-    expect((await call('POST', `/v1/collections/${COLLECTION}/vectors/delete`, { ids: [top] })).json).toEqual({ deleted: 1 });
-    const after = await call('POST', `/v1/collections/${COLLECTION}/search`, { vector: q, k: 10, filter: { label: 3 } });
+    expect((await call('POST', `/v1/collections/${COLLECTION}/vectors/delete`, { ids: [top] })).json).toEqual({
+      deleted: 1,
+    });
+    const after = await call('POST', `/v1/collections/${COLLECTION}/search`, {
+      vector: q,
+      k: 10,
+      filter: { label: 3 },
+    });
     expect(after.json.results.map((h: { id: string }) => h.id)).not.toContain(top);
     expect(after.json.results).toHaveLength(10);
     const got = await call('POST', `/v1/collections/${COLLECTION}/vectors/get`, { ids: [top, '1'] });

@@ -36,7 +36,13 @@ async function waitForJob(collection: string, uriSuffix: string, timeoutMs = 45_
 beforeAll(async () => {
   server = await startHttpShoal('import');
   const health = (await call('GET', '/v1/health')).json;
-  const local = health.local as { s3Endpoint: string; bucket: string; region: string; accessKeyId: string; secretAccessKey: string };
+  const local = health.local as {
+    s3Endpoint: string;
+    bucket: string;
+    region: string;
+    accessKeyId: string;
+    secretAccessKey: string;
+  };
   bucket = local.bucket;
   s3 = new S3Client({
     endpoint: local.s3Endpoint,
@@ -59,14 +65,30 @@ describe('imports on a local Shoal', () => {
     const n = 2000;
     const lines: string[] = [];
     for (let i = 0; i < n; i++) {
-      lines.push(JSON.stringify({ id: `sift-${i}`, values: Array.from(sift.data.subarray(i * sift.dim, (i + 1) * sift.dim)), metadata: { row: i, half: i < n / 2 ? 'a' : 'b' } }));
+      lines.push(
+        JSON.stringify({
+          id: `sift-${i}`,
+          values: Array.from(sift.data.subarray(i * sift.dim, (i + 1) * sift.dim)),
+          metadata: { row: i, half: i < n / 2 ? 'a' : 'b' },
+        }),
+      );
     }
-    expect((await call('POST', '/v1/collections', { name: 'sift', dimension: sift.dim, metric: 'l2' })).status).toBe(201);
+    expect((await call('POST', '/v1/collections', { name: 'sift', dimension: sift.dim, metric: 'l2' })).status).toBe(
+      201,
+    );
     const key = 'imports/sift/sift base.jsonl';
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: lines.join('\n') + '\n' }));
 
     const job = await waitForJob('sift', 'sift base.jsonl');
-    expect(job).toMatchObject({ state: 'succeeded', rowsRead: n, rowsWritten: n, rowsRejected: 0, percent: 100, error: null, report: null });
+    expect(job).toMatchObject({
+      state: 'succeeded',
+      rowsRead: n,
+      rowsWritten: n,
+      rowsRejected: 0,
+      percent: 100,
+      error: null,
+      report: null,
+    });
     expect(job.bytesTotal).toBeGreaterThan(0);
     const one = await call('GET', `/v1/collections/sift/imports/${job.jobId}`);
     expect(one.json.jobId).toBe(job.jobId);
@@ -89,25 +111,41 @@ describe('imports on a local Shoal', () => {
   });
 
   it('imports .npy with an ids sidecar; a NaN row makes the job partial with a report', async () => {
-    expect((await call('POST', '/v1/collections', { name: 'npy', dimension: 4, metric: 'l2', index: { engine: 'flat' } })).status).toBe(201);
+    expect(
+      (await call('POST', '/v1/collections', { name: 'npy', dimension: 4, metric: 'l2', index: { engine: 'flat' } }))
+        .status,
+    ).toBe(201);
     const rows = 500;
     const data = new Float32Array(rows * 4).map((_, i) => Math.cos(i));
     data[42 * 4 + 3] = NaN;
-    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'imports/npy/v.ids.txt', Body: Array.from({ length: rows }, (_, i) => `n${i}`).join('\n') }));
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: bucket,
+        Key: 'imports/npy/v.ids.txt',
+        Body: Array.from({ length: rows }, (_, i) => `n${i}`).join('\n'),
+      }),
+    );
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'imports/npy/v.npy', Body: writeNpy(data, rows, 4) }));
     const job = await waitForJob('npy', 'v.npy');
     expect(job).toMatchObject({ state: 'partial', rowsRead: rows, rowsWritten: rows - 1, rowsRejected: 1 });
     const report = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: job.report }));
-    expect(parseReport(await report.Body!.transformToByteArray())).toEqual([{ row: 42, id: 'n42', code: 'NOT_FINITE', reason: 'vector[3] is NaN' }]);
+    expect(parseReport(await report.Body!.transformToByteArray())).toEqual([
+      { row: 42, id: 'n42', code: 'NOT_FINITE', reason: 'vector[3] is NaN' },
+    ]);
     const jobs = (await call('GET', '/v1/collections/npy/imports')).json.jobs;
     expect(jobs).toHaveLength(1); // the sidecar upload made no job
-    const res = await call('POST', '/v1/collections/npy/search', { vector: Array.from(data.subarray(7 * 4, 8 * 4)), k: 1 });
+    const res = await call('POST', '/v1/collections/npy/search', {
+      vector: Array.from(data.subarray(7 * 4, 8 * 4)),
+      k: 1,
+    });
     expect(res.json.results[0].id).toBe('n7');
   });
 
   it('validates the explicit import request', async () => {
     expect((await call('POST', '/v1/collections/sift/imports', { uri: 'http://x/y' })).status).toBe(400);
-    expect((await call('POST', '/v1/collections/sift/imports', { uri: `s3://${bucket}/imports/sift/missing.jsonl` })).status).toBe(404);
+    expect(
+      (await call('POST', '/v1/collections/sift/imports', { uri: `s3://${bucket}/imports/sift/missing.jsonl` })).status,
+    ).toBe(404);
     expect((await call('GET', '/v1/collections/sift/imports/000000000000000000000000')).status).toBe(404);
     expect((await call('GET', '/v1/collections/nope/imports')).status).toBe(404);
   });

@@ -34,7 +34,10 @@ afterAll(async () => {
 
 describe('champion/challenger over HTTP', () => {
   it('splits traffic, attributes feedback, reports B winning, promotes, rolls back for the next request', async () => {
-    for (const [name, seed] of [['cat-a', 1], ['cat-b', 2]] as const) {
+    for (const [name, seed] of [
+      ['cat-a', 1],
+      ['cat-b', 2],
+    ] as const) {
       expect((await call('POST', '/v1/collections', { name, dimension: DIM, metric: 'l2' })).status).toBe(201);
       const vectors = rows(seed).map((values, i) => ({ id: `item-${i}`, values }));
       expect((await call('POST', `/v1/collections/${name}/vectors`, { vectors })).status).toBe(200);
@@ -52,20 +55,31 @@ describe('champion/challenger over HTTP', () => {
     expect(started.status).toBe(201);
     const id = started.json.experiment.id as string;
     expect(started.json.experiment).toMatchObject({ state: 'running', weight: 50, champion: { collection: 'cat-a' } });
-    expect((await call('POST', '/v1/aliases/products/experiment', { challenger: { collection: 'cat-b' }, mode: 'shadow' })).status).toBe(409);
+    expect(
+      (await call('POST', '/v1/aliases/products/experiment', { challenger: { collection: 'cat-b' }, mode: 'shadow' }))
+        .status,
+    ).toBe(409);
     expect((await call('GET', '/v1/aliases/products')).json.experiment).toMatchObject({ id, state: 'running' });
 
     // Users click B's results far more often (seeded), A's rarely.
     const rng = mulberry32(7);
     const queries = randomVectors(mulberry32(99), REQUESTS, DIM);
     for (let i = 0; i < REQUESTS; i++) {
-      const out = await call('POST', '/v1/collections/products/search', { vector: Array.from(queries.subarray(i * DIM, (i + 1) * DIM)), k: 5, stickyKey: `user-${i % 100}` });
+      const out = await call('POST', '/v1/collections/products/search', {
+        vector: Array.from(queries.subarray(i * DIM, (i + 1) * DIM)),
+        k: 5,
+        stickyKey: `user-${i % 100}`,
+      });
       expect(out.status).toBe(200);
       expect(out.json.queryId).toEqual(expect.any(String));
       const arm = out.json.servedBy.arm as string;
       expect(out.json.servedBy.collection).toBe(arm === 'challenger' ? 'cat-b' : 'cat-a');
       if (rng() < (arm === 'challenger' ? 0.5 : 0.1)) {
-        const fb = await call('POST', '/v1/feedback', { queryId: out.json.queryId, id: out.json.results[0].id, event: 'click' });
+        const fb = await call('POST', '/v1/feedback', {
+          queryId: out.json.queryId,
+          id: out.json.results[0].id,
+          event: 'click',
+        });
         expect(fb.json).toMatchObject({ attributed: true, arm });
       }
     }
@@ -80,7 +94,10 @@ describe('champion/challenger over HTTP', () => {
     expect(res.json.tests.click.fixedHorizon.z).toBeGreaterThan(0);
     expect(res.json.tests.click.fixedHorizon.p).toBeLessThan(0.01);
     // The verdict comes from the always-valid sequential test (safe to read at any time).
-    expect(res.json.tests.click, JSON.stringify(res.json.tests)).toMatchObject({ significant: true, verdict: 'challenger' });
+    expect(res.json.tests.click, JSON.stringify(res.json.tests)).toMatchObject({
+      significant: true,
+      verdict: 'challenger',
+    });
     expect(res.json.tests.click.sequential.ci95[0]).toBeGreaterThan(0);
     expect(champion.latencyMs.p95).toEqual(expect.any(Number));
 
@@ -97,7 +114,13 @@ describe('champion/challenger over HTTP', () => {
     expect(viaA.json.results[0].id).toBe('item-5');
 
     const history = await call('GET', '/v1/aliases/products/history');
-    expect(history.json.history.map((h: { action: string; to: { collection: string }; reason: string }) => [h.action, h.to.collection, h.reason])).toEqual([
+    expect(
+      history.json.history.map((h: { action: string; to: { collection: string }; reason: string }) => [
+        h.action,
+        h.to.collection,
+        h.reason,
+      ]),
+    ).toEqual([
       ['rollback', 'cat-a', 'conversions dropped'],
       ['promote', 'cat-b', `experiment ${id} promoted`],
       ['create', 'cat-a', 'launch'],

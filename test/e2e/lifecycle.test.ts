@@ -40,9 +40,16 @@ afterAll(async () => {
 
 describe('aliases over HTTP', () => {
   it('serves A then B through one alias, rolls back for the very next request, and records every move', async () => {
-    expect((await call('POST', '/v1/collections', { name: 'items-a', dimension: dimA, metric: 'l2' })).status).toBe(201);
-    expect((await call('POST', '/v1/collections', { name: 'items-b', dimension: DIM_B, metric: 'l2' })).status).toBe(201);
-    for (const [name, items] of [['items-a', itemsA], ['items-b', itemsB]] as const) {
+    expect((await call('POST', '/v1/collections', { name: 'items-a', dimension: dimA, metric: 'l2' })).status).toBe(
+      201,
+    );
+    expect((await call('POST', '/v1/collections', { name: 'items-b', dimension: DIM_B, metric: 'l2' })).status).toBe(
+      201,
+    );
+    for (const [name, items] of [
+      ['items-a', itemsA],
+      ['items-b', itemsB],
+    ] as const) {
       for (let s = 0; s < N; s += 500) {
         const vectors = items.slice(s, s + 500).map((values, i) => ({ id: `item-${s + i}`, values }));
         expect((await call('POST', `/v1/collections/${name}/vectors`, { vectors })).status).toBe(200);
@@ -50,17 +57,31 @@ describe('aliases over HTTP', () => {
     }
     const created = await call('PUT', '/v1/aliases/products', { collection: 'items-a', reason: 'launch' });
     expect(created.status).toBe(201);
-    expect(created.json).toMatchObject({ name: 'products', collection: 'items-a', version: null, revision: 1, experiment: null });
+    expect(created.json).toMatchObject({
+      name: 'products',
+      collection: 'items-a',
+      version: null,
+      revision: 1,
+      experiment: null,
+    });
     expect((await call('PUT', '/v1/aliases/items-a', { collection: 'items-b' })).json.error.code).toBe('CONFLICT');
 
     const viaA = await call('POST', '/v1/collections/products/search', { vector: itemsA[17], k: 3 });
     expect(viaA.status).toBe(200);
     expect(viaA.json.servedBy).toEqual({ collection: 'items-a', version: expect.any(Number), alias: 'products' });
     expect(viaA.json.results[0].id).toBe('item-17');
-    expect((await call('GET', '/v1/collections/products')).json).toMatchObject({ name: 'items-a', stats: { count: N }, alias: { name: 'products' } });
+    expect((await call('GET', '/v1/collections/products')).json).toMatchObject({
+      name: 'items-a',
+      stats: { count: N },
+      alias: { name: 'products' },
+    });
 
     // Move to B (new embedding); a stale revision is refused.
-    const moved = await call('PUT', '/v1/aliases/products', { collection: 'items-b', expectedRevision: 1, reason: 'new embedding' });
+    const moved = await call('PUT', '/v1/aliases/products', {
+      collection: 'items-b',
+      expectedRevision: 1,
+      reason: 'new embedding',
+    });
     expect(moved.status).toBe(200);
     expect(moved.json.revision).toBe(2);
     const stale = await call('PUT', '/v1/aliases/products', { collection: 'items-a', expectedRevision: 1 });
@@ -83,13 +104,17 @@ describe('aliases over HTTP', () => {
 
     const history = await call('GET', '/v1/aliases/products/history');
     const who = `key:${createHash('sha256').update('life-key').digest('hex').slice(0, 12)}`;
-    expect(history.json.history.map((h: { action: string; by: string; from: { collection: string } | null; to: { collection: string }; reason: string }) => [
-      h.action,
-      h.by,
-      h.from?.collection ?? null,
-      h.to.collection,
-      h.reason,
-    ])).toEqual([
+    expect(
+      history.json.history.map(
+        (h: {
+          action: string;
+          by: string;
+          from: { collection: string } | null;
+          to: { collection: string };
+          reason: string;
+        }) => [h.action, h.by, h.from?.collection ?? null, h.to.collection, h.reason],
+      ),
+    ).toEqual([
       ['rollback', who, 'items-b', 'items-a', 'CTR dropped'],
       ['move', who, 'items-a', 'items-b', 'new embedding'],
       ['create', who, null, 'items-a', 'launch'],
@@ -103,7 +128,13 @@ describe('aliases over HTTP', () => {
   it('registers a model version, verifies its sha256, binds a collection and refuses other model versions', async () => {
     const artifact = Buffer.from('random-projection-64 seed=42');
     const sha = createHash('sha256').update(artifact).digest('hex');
-    const reg = await call('POST', '/v1/models/proj/versions', { dimension: DIM_B, metric: 'l2', framework: 'numpy', params: { seed: 42 }, artifact: artifact.toString('base64') });
+    const reg = await call('POST', '/v1/models/proj/versions', {
+      dimension: DIM_B,
+      metric: 'l2',
+      framework: 'numpy',
+      params: { seed: 42 },
+      artifact: artifact.toString('base64'),
+    });
     expect(reg.status).toBe(201);
     expect(reg.json.model).toMatchObject({ name: 'proj', version: 1, state: 'pending' });
     const bad = await call('POST', '/v1/models/proj/versions/1/commit', { sha256: '0'.repeat(64) });
@@ -116,13 +147,29 @@ describe('aliases over HTTP', () => {
     expect(diff.json).toMatchObject({ a: 1, b: 2, params: { seed: { a: 42, b: 7 } }, dimension: null });
     expect((await call('PUT', '/v1/models/proj/aliases/prod', { version: 1 })).status).toBe(201);
 
-    const bound = await call('POST', '/v1/collections', { name: 'bound', dimension: DIM_B, metric: 'l2', model: { name: 'proj', version: 1 }, minRecall: 0.9 });
+    const bound = await call('POST', '/v1/collections', {
+      name: 'bound',
+      dimension: DIM_B,
+      metric: 'l2',
+      model: { name: 'proj', version: 1 },
+      minRecall: 0.9,
+    });
     expect(bound.status).toBe(201);
     expect(bound.json).toMatchObject({ model: { name: 'proj', version: 1 }, minRecall: 0.9 });
-    const mismatch = await call('POST', '/v1/collections/bound/vectors', { vectors: [{ id: 1, values: itemsB[1] }], modelVersion: { name: 'proj', version: 2 } });
+    const mismatch = await call('POST', '/v1/collections/bound/vectors', {
+      vectors: [{ id: 1, values: itemsB[1] }],
+      modelVersion: { name: 'proj', version: 2 },
+    });
     expect(mismatch.status).toBe(400);
     expect(mismatch.json.error).toMatchObject({ code: 'MODEL_MISMATCH', field: 'modelVersion.version' });
-    expect((await call('POST', '/v1/collections/bound/vectors', { vectors: [{ id: 1, values: itemsB[1] }], modelVersion: { name: 'proj', version: 1 } })).status).toBe(200);
+    expect(
+      (
+        await call('POST', '/v1/collections/bound/vectors', {
+          vectors: [{ id: 1, values: itemsB[1] }],
+          modelVersion: { name: 'proj', version: 1 },
+        })
+      ).status,
+    ).toBe(200);
     // Quality gate over HTTP: no evaluated version yet.
     const gated = await call('PUT', '/v1/aliases/bound-alias', { collection: 'bound' });
     expect(gated.status).toBe(409);

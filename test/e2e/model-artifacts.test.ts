@@ -38,18 +38,33 @@ describe('model artifacts over HTTP', () => {
       uploaded: false,
       method: 'PUT',
       headers: {},
-      paths: { upload: '/v1/models/enc/versions/1/upload', commit: '/v1/models/enc/versions/1/commit', inline: '/v1/models/enc/versions/1/artifact' },
+      paths: {
+        upload: '/v1/models/enc/versions/1/upload',
+        commit: '/v1/models/enc/versions/1/commit',
+        inline: '/v1/models/enc/versions/1/artifact',
+      },
     });
     const artifact = bytes(200_000, 11);
-    const put = await fetch(reg.json.upload.url, { method: 'PUT', body: artifact, headers: { 'content-type': 'application/octet-stream' } });
+    const put = await fetch(reg.json.upload.url, {
+      method: 'PUT',
+      body: artifact,
+      headers: { 'content-type': 'application/octet-stream' },
+    });
     expect(put.status).toBe(200);
 
     const bad = await call('POST', '/v1/models/enc/versions/1/commit', { sha256: '0'.repeat(64) });
     expect(bad.status).toBe(400);
-    expect(bad.json.error).toMatchObject({ code: 'VALIDATION_ERROR', field: 'sha256', details: { actual: sha256(artifact) } });
+    expect(bad.json.error).toMatchObject({
+      code: 'VALIDATION_ERROR',
+      field: 'sha256',
+      details: { actual: sha256(artifact) },
+    });
     const ok = await call('POST', '/v1/models/enc/versions/1/commit', { sha256: sha256(artifact) });
     expect(ok.status).toBe(200);
-    expect(ok.json).toMatchObject({ state: 'ready', artifact: { key: `models/enc/1/${sha256(artifact)}`, bytes: 200_000 } });
+    expect(ok.json).toMatchObject({
+      state: 'ready',
+      artifact: { key: `models/enc/1/${sha256(artifact)}`, bytes: 200_000 },
+    });
 
     const again = await call('POST', '/v1/models/enc/versions/1/upload');
     expect(again.status).toBe(409);
@@ -72,10 +87,17 @@ describe('model artifacts over HTTP', () => {
       expect(res.status).toBe(200);
       parts.push({ partNumber: i + 1, etag: res.headers.get('etag') });
     }
-    const missing = await call('POST', '/v1/models/enc/versions/2/commit', { sha256: sha256(whole), uploadId: mp.json.uploadId });
+    const missing = await call('POST', '/v1/models/enc/versions/2/commit', {
+      sha256: sha256(whole),
+      uploadId: mp.json.uploadId,
+    });
     expect(missing.status).toBe(400);
     expect(missing.json.error).toMatchObject({ code: 'VALIDATION_ERROR', field: 'parts' });
-    const done = await call('POST', '/v1/models/enc/versions/2/commit', { sha256: sha256(whole), uploadId: mp.json.uploadId, parts });
+    const done = await call('POST', '/v1/models/enc/versions/2/commit', {
+      sha256: sha256(whole),
+      uploadId: mp.json.uploadId,
+      parts,
+    });
     expect(done.status).toBe(200);
     expect(done.json).toMatchObject({ state: 'ready', artifact: { sha256: sha256(whole), bytes: whole.byteLength } });
 

@@ -35,7 +35,10 @@ describe('large model artifacts over HTTP', () => {
     expect(put.status).toBe(200);
 
     const commit = await call('POST', '/v1/models/enc-xl/versions/1/commit', { sha256: sha });
-    expect(commit).toMatchObject({ status: 202, json: { state: 'verifying', verification: { sha256: sha, bytes: 2 * 2 ** 20 } } });
+    expect(commit).toMatchObject({
+      status: 202,
+      json: { state: 'verifying', verification: { sha256: sha, bytes: 2 * 2 ** 20 } },
+    });
     expect((await call('POST', '/v1/models/enc-xl/versions/1/upload', {})).status).toBe(409);
 
     const deadline = Date.now() + 30_000;
@@ -44,8 +47,14 @@ describe('large model artifacts over HTTP', () => {
       await new Promise((r) => setTimeout(r, 100));
       version = (await call('GET', '/v1/models/enc-xl/versions/1')).json;
     }
-    expect(version).toMatchObject({ state: 'ready', artifact: { key: `models/enc-xl/1/${sha}`, sha256: sha, bytes: 2 * 2 ** 20 } });
+    expect(version).toMatchObject({
+      state: 'ready',
+      artifact: { key: `models/enc-xl/1/${sha}`, sha256: sha, bytes: 2 * 2 ** 20 },
+    });
     // The retried commit is idempotent once ready.
-    expect(await call('POST', '/v1/models/enc-xl/versions/1/commit', { sha256: sha })).toMatchObject({ status: 200, json: { state: 'ready' } });
+    expect(await call('POST', '/v1/models/enc-xl/versions/1/commit', { sha256: sha })).toMatchObject({
+      status: 200,
+      json: { state: 'ready' },
+    });
   });
 });

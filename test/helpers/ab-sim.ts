@@ -5,7 +5,13 @@
  * p < 0.05. Shared by the unit tests (which assert the error rates) and `npm run bench:sequential`
  * (which prints them).
  */
-import { SEQUENTIAL_START, foldLook, msprtLook, twoProportionZTest, DEFAULT_MSPRT_TAU2 } from '../../shared/lifecycle/experiment-stats.js';
+import {
+  SEQUENTIAL_START,
+  foldLook,
+  msprtLook,
+  twoProportionZTest,
+  DEFAULT_MSPRT_TAU2,
+} from '../../shared/lifecycle/experiment-stats.js';
 import { mulberry32 } from './random.js';
 
 export interface AbScenario {

@@ -71,7 +71,12 @@ export async function startEmulatedStack(opts: { bucket: string; now: () => numb
 /** Shoal's core and lifecycle services on an emulated stack, as the runtime wires them (builds in process). */
 export function lifecycleCores(stack: EmulatedStack, now: () => number): { core: ShoalCore; life: LifecycleCore } {
   const { catalog, records, objects, lifecycle: store } = stack;
-  const cache = new ShardCache({ objects, memoryBytes: 256 * 2 ** 20, diskDir: stack.cacheDir, diskBytes: 256 * 2 ** 20 });
+  const cache = new ShardCache({
+    objects,
+    memoryBytes: 256 * 2 ** 20,
+    diskDir: stack.cacheDir,
+    diskBytes: 256 * 2 ** 20,
+  });
   const core = new ShoalCore({
     catalog,
     records,
@@ -90,7 +95,8 @@ export function lifecycleCores(stack: EmulatedStack, now: () => number): { core:
     cache,
     store,
     getCollection: (n) => core.getCollection(n),
-    startCandidate: async (c, index, candidate, caller) => (await core.buildIndex(c, { index, ...(candidate !== undefined ? { candidate } : {}) }, caller)).candidate!,
+    startCandidate: async (c, index, candidate, caller) =>
+      (await core.buildIndex(c, { index, ...(candidate !== undefined ? { candidate } : {}) }, caller)).candidate!,
     now,
   });
   return { core, life };

@@ -12,9 +12,32 @@ export const ref = (field: string, ...path: (string | number)[]): FieldRef => ({
 export const cmp = (r: FieldRef, op: CmpOp, value: Literal): FilterNode => ({ op: 'cmp', cmp: op, ref: r, value });
 
 export const ROWS: Record<string, unknown>[] = [
-  { title: 'Kind of Blue', genre: 'jazz', year: 1959, rating: 4.9, live: false, tags: ['modal', 'cool'], meta: { label: 'Columbia', sales: { us: 5 } } },
-  { title: 'A Love Supreme', genre: 'jazz', year: 1965, rating: 4.8, live: false, tags: ['spiritual'], meta: { label: 'Impulse!' } },
-  { title: "What's Going On", genre: 'soul', year: 1971, rating: 4.7, live: false, meta: { label: 'Tamla', sales: { us: 2 } } },
+  {
+    title: 'Kind of Blue',
+    genre: 'jazz',
+    year: 1959,
+    rating: 4.9,
+    live: false,
+    tags: ['modal', 'cool'],
+    meta: { label: 'Columbia', sales: { us: 5 } },
+  },
+  {
+    title: 'A Love Supreme',
+    genre: 'jazz',
+    year: 1965,
+    rating: 4.8,
+    live: false,
+    tags: ['spiritual'],
+    meta: { label: 'Impulse!' },
+  },
+  {
+    title: "What's Going On",
+    genre: 'soul',
+    year: 1971,
+    rating: 4.7,
+    live: false,
+    meta: { label: 'Tamla', sales: { us: 2 } },
+  },
   { title: 'Live at the Apollo', genre: 'soul', year: 1963, rating: null, live: true, tags: ['live'] },
   { title: '100% Pure', genre: 'ambient', year: '1999', live: 'yes', meta: { label: 'Warp', sales: { us: '7' } } },
   {},

@@ -30,9 +30,19 @@ export interface HttpShoal {
  * builder tick (builds run when queued, not on the timer) and the API key `<name>-key`; `options`
  * override any of these.
  */
-export async function startHttpShoal(name: string, options: Partial<Omit<StartLocalShoalOptions, 'dataDir'>> = {}): Promise<HttpShoal> {
+export async function startHttpShoal(
+  name: string,
+  options: Partial<Omit<StartLocalShoalOptions, 'dataDir'>> = {},
+): Promise<HttpShoal> {
   const dataDir = await mkdtemp(path.join(tmpdir(), `shoal-e2e-${name}-`));
-  const opts: StartLocalShoalOptions = { dataDir, port: 0, silent: true, tickMs: 3_600_000, apiKey: `${name}-key`, ...options };
+  const opts: StartLocalShoalOptions = {
+    dataDir,
+    port: 0,
+    silent: true,
+    tickMs: 3_600_000,
+    apiKey: `${name}-key`,
+    ...options,
+  };
   let shoal: LocalShoal;
   try {
     shoal = await startLocalShoal(opts);

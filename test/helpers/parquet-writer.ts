@@ -73,7 +73,7 @@ class Thrift {
   }
   private zigzag(n: number | bigint): void {
     const v = BigInt(n);
-    this.out.varint(v >= 0n ? v << 1n : ((-v) << 1n) - 1n);
+    this.out.varint(v >= 0n ? v << 1n : (-v << 1n) - 1n);
   }
   i32(id: number, v: number): void {
     this.field(id, 5);
@@ -276,7 +276,10 @@ export function writeParquet(cols: ColumnSpec[], rowGroupRows = 10_000): Uint8Ar
   const rows = cols[0]?.values.length ?? 0;
   const out = new Bytes();
   out.raw(new TextEncoder().encode('PAR1'));
-  const groups: Array<{ rows: number; chunks: Array<{ col: ColumnSpec; offset: number; size: number; numValues: number }> }> = [];
+  const groups: Array<{
+    rows: number;
+    chunks: Array<{ col: ColumnSpec; offset: number; size: number; numValues: number }>;
+  }> = [];
   for (let g = 0; g < rows || (g === 0 && rows === 0); g += rowGroupRows) {
     const to = Math.min(rows, g + rowGroupRows);
     const chunks: (typeof groups)[number]['chunks'] = [];
@@ -316,7 +319,12 @@ export function writeParquet(cols: ColumnSpec[], rowGroupRows = 10_000): Uint8Ar
           t.struct(3, () => {
             t.i32(1, PHYSICAL[c.col.kind]);
             t.listI32(2, [0, 3]);
-            t.listStr(3, c.col.kind === 'floatList' || c.col.kind === 'doubleList' ? [c.col.name, 'list', 'element'] : [c.col.name]);
+            t.listStr(
+              3,
+              c.col.kind === 'floatList' || c.col.kind === 'doubleList'
+                ? [c.col.name, 'list', 'element']
+                : [c.col.name],
+            );
             t.i32(4, 0);
             t.i64(5, c.numValues);
             t.i64(6, c.size);
@@ -325,7 +333,10 @@ export function writeParquet(cols: ColumnSpec[], rowGroupRows = 10_000): Uint8Ar
           });
         }),
       );
-      t.i64(2, g.chunks.reduce((s, c) => s + c.size, 0));
+      t.i64(
+        2,
+        g.chunks.reduce((s, c) => s + c.size, 0),
+      );
       t.i64(3, g.rows);
     }),
   );

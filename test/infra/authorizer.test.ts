@@ -15,7 +15,11 @@ beforeAll(async () => {
 afterEach(() => vi.restoreAllMocks());
 
 const event = (authorization?: string): APIGatewayRequestAuthorizerEventV2 =>
-  ({ type: 'REQUEST', headers: authorization ? { authorization } : {}, identitySource: authorization ? [authorization] : [] }) as unknown as APIGatewayRequestAuthorizerEventV2;
+  ({
+    type: 'REQUEST',
+    headers: authorization ? { authorization } : {},
+    identitySource: authorization ? [authorization] : [],
+  }) as unknown as APIGatewayRequestAuthorizerEventV2;
 
 function stubItem(item: Record<string, unknown> | undefined) {
   return vi.spyOn(DynamoDBClient.prototype, 'send').mockImplementation((async (cmd: GetItemCommand) => {

@@ -13,7 +13,12 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { V1_ROUTES } from '../../infra/cdk/constructs/api.js';
 import { PROJECT_ROOT } from '../../infra/cdk/constructs/shoal-function.js';
 import { nagFindings } from '../../infra/cdk/nag.js';
-import { BUILDER_EVENT_SOURCE, FUNCTION_SIZING, IMPORTER_EVENT_SOURCE, VISIBILITY_FACTOR } from '../../infra/cdk/settings.js';
+import {
+  BUILDER_EVENT_SOURCE,
+  FUNCTION_SIZING,
+  IMPORTER_EVENT_SOURCE,
+  VISIBILITY_FACTOR,
+} from '../../infra/cdk/settings.js';
 import { createShoal, type ShoalStacks } from '../../infra/cdk/shoal.js';
 import { parseConfig } from '../../shared/config.js';
 import { CATALOG_TABLE, RECORDS_TABLE, type TableDefinition } from '../../shared/storage/tables.js';
@@ -87,7 +92,10 @@ describe.each([
           const actions = asArray(st.Action);
           for (const a of actions) expect(a, `${id}: action ${a}`).not.toContain('*');
           if (asArray(st.Resource).includes('*')) {
-            expect(actions.every((a) => RESOURCE_STAR_ALLOWED.has(a)), `${id}: ${actions.join(',')} on *`).toBe(true);
+            expect(
+              actions.every((a) => RESOURCE_STAR_ALLOWED.has(a)),
+              `${id}: ${actions.join(',')} on *`,
+            ).toBe(true);
           }
         }
       }
@@ -108,7 +116,9 @@ describe.each([
     const { compute } = stack;
     expect(compute.shardSearch).toHaveLength(s.slots);
     const apiPolicy = resources(s.service, 'AWS::IAM::Policy').find(([, p]) =>
-      asArray(p.Properties?.Roles as unknown[]).some((r) => JSON.stringify(r).includes(logicalIdOf(stack, compute.api.role))),
+      asArray(p.Properties?.Roles as unknown[]).some((r) =>
+        JSON.stringify(r).includes(logicalIdOf(stack, compute.api.role)),
+      ),
     );
     const invoke = (apiPolicy?.[1].Properties?.PolicyDocument as { Statement: Statement[] }).Statement.filter((st) =>
       asArray(st.Action).includes('lambda:InvokeFunction'),
@@ -124,7 +134,8 @@ describe.each([
       expect(props.FunctionName).toBe(template.replace('{slot}', String(slot)));
     }
     for (const f of Object.values(compute.all)) {
-      const env = (fns[logicalIdOf(stack, f.fn)].Properties as { Environment: { Variables: Json } }).Environment.Variables;
+      const env = (fns[logicalIdOf(stack, f.fn)].Properties as { Environment: { Variables: Json } }).Environment
+        .Variables;
       expect(env.SHOAL_SHARD_SEARCH_FUNCTION).toBe(template);
       expect(env.SHOAL_SEARCH_SLOTS).toBe(String(s.slots));
     }
@@ -144,7 +155,8 @@ describe.each([
     expect(JSON.stringify(ddb[0].Resource)).toContain('Catalog');
     // Nothing else but its logs and X-Ray.
     for (const st of statements) {
-      for (const a of asArray(st.Action)) expect(a).toMatch(/^(dynamodb:GetItem|logs:CreateLogStream|logs:PutLogEvents|xray:Put.*)$/);
+      for (const a of asArray(st.Action))
+        expect(a).toMatch(/^(dynamodb:GetItem|logs:CreateLogStream|logs:PutLogEvents|xray:Put.*)$/);
     }
   });
 
@@ -171,22 +183,31 @@ describe.each([
     const stack = s.stacks.service;
     const policyOf = (role: { node: { defaultChild?: unknown } }): Statement[] =>
       (
-        resources(s.service, 'AWS::IAM::Policy').find(([, p]) => JSON.stringify(p.Properties?.Roles).includes(logicalIdOf(stack, role)))?.[1].Properties
-          ?.PolicyDocument as { Statement: Statement[] }
+        resources(s.service, 'AWS::IAM::Policy').find(([, p]) =>
+          JSON.stringify(p.Properties?.Roles).includes(logicalIdOf(stack, role)),
+        )?.[1].Properties?.PolicyDocument as { Statement: Statement[] }
       ).Statement;
     const api = policyOf(stack.compute.api.role);
     const models = api.filter((st) => JSON.stringify(st.Resource).includes('/models/*'));
     expect(models).toHaveLength(1);
     expect(models[0].Sid).toBe('ModelArtifacts');
-    expect(asArray(models[0].Action).sort()).toEqual(['s3:AbortMultipartUpload', 's3:DeleteObject', 's3:GetObject', 's3:PutObject']);
+    expect(asArray(models[0].Action).sort()).toEqual([
+      's3:AbortMultipartUpload',
+      's3:DeleteObject',
+      's3:GetObject',
+      's3:PutObject',
+    ]);
     expect(asArray(models[0].Resource)).toHaveLength(1);
     expect(models[0].Condition).toBeUndefined();
     // Writes by the api go to models/ and nowhere else.
     for (const st of api) {
-      if (asArray(st.Action).some((a) => ['s3:PutObject', 's3:DeleteObject', 's3:AbortMultipartUpload'].includes(a))) expect(st.Sid).toBe('ModelArtifacts');
+      if (asArray(st.Action).some((a) => ['s3:PutObject', 's3:DeleteObject', 's3:AbortMultipartUpload'].includes(a)))
+        expect(st.Sid).toBe('ModelArtifacts');
     }
     // The builder verifies large artifacts asynchronously: hash, copy, delete the staging object — no multipart, nothing else.
-    const builderModels = policyOf(stack.compute.indexBuilder.role).filter((st) => JSON.stringify(st.Resource).includes('/models/'));
+    const builderModels = policyOf(stack.compute.indexBuilder.role).filter((st) =>
+      JSON.stringify(st.Resource).includes('/models/'),
+    );
     expect(builderModels).toHaveLength(1);
     expect(builderModels[0].Sid).toBe('VerifyModelArtifacts');
     expect(asArray(builderModels[0].Action).sort()).toEqual(['s3:DeleteObject', 's3:GetObject', 's3:PutObject']);
@@ -230,7 +251,11 @@ describe.each([
     for (const [id, p] of policies) {
       const st = (p.Properties?.PolicyDocument as { Statement: Statement[] }).Statement;
       expect(
-        st.some((x) => x.Effect === 'Deny' && JSON.stringify(x.Condition) === JSON.stringify({ Bool: { 'aws:SecureTransport': 'false' } })),
+        st.some(
+          (x) =>
+            x.Effect === 'Deny' &&
+            JSON.stringify(x.Condition) === JSON.stringify({ Bool: { 'aws:SecureTransport': 'false' } }),
+        ),
         id,
       ).toBe(true);
     }
@@ -268,7 +293,8 @@ describe.each([
     const s = get();
     const { data: stack } = s.stacks;
     const tables = s.data.findResources('AWS::DynamoDB::Table');
-    const sortBy = <T extends Json>(xs: T[], k: string) => [...xs].sort((a, b) => String(a[k]).localeCompare(String(b[k])));
+    const sortBy = <T extends Json>(xs: T[], k: string) =>
+      [...xs].sort((a, b) => String(a[k]).localeCompare(String(b[k])));
     const check = (id: string, def: TableDefinition) => {
       const p = tables[id].Properties as Json;
       expect(p.BillingMode).toBe(def.BillingMode);
@@ -307,18 +333,30 @@ describe.each([
     }
     for (const [id, p] of resources(s.data, 'AWS::SQS::QueuePolicy')) {
       const st = (p.Properties?.PolicyDocument as { Statement: Statement[] }).Statement;
-      expect(st.some((x) => x.Effect === 'Deny' && JSON.stringify(x.Condition).includes('aws:SecureTransport')), id).toBe(true);
+      expect(
+        st.some((x) => x.Effect === 'Deny' && JSON.stringify(x.Condition).includes('aws:SecureTransport')),
+        id,
+      ).toBe(true);
     }
     expect(resources(s.data, 'AWS::SQS::QueuePolicy')).toHaveLength(4);
 
-    const builder = s.service.findResources('AWS::Lambda::Function')[logicalIdOf(s.stacks.service, s.stacks.service.compute.indexBuilder.fn)];
+    const builder =
+      s.service.findResources('AWS::Lambda::Function')[
+        logicalIdOf(s.stacks.service, s.stacks.service.compute.indexBuilder.fn)
+      ];
     const timeout = (builder.Properties as Json).Timeout as number;
     expect(timeout).toBe(FUNCTION_SIZING.indexBuilder.timeout.toSeconds());
     const visibility = (queues[logicalIdOf(stack, stack.buildQueue)].Properties as Json).VisibilityTimeout as number;
     expect(visibility).toBeGreaterThanOrEqual(VISIBILITY_FACTOR * timeout);
-    const importer = s.service.findResources('AWS::Lambda::Function')[logicalIdOf(s.stacks.service, s.stacks.service.compute.importer.fn)];
-    const importVisibility = (queues[logicalIdOf(stack, stack.importQueue)].Properties as Json).VisibilityTimeout as number;
-    expect(importVisibility).toBeGreaterThanOrEqual(VISIBILITY_FACTOR * ((importer.Properties as Json).Timeout as number));
+    const importer =
+      s.service.findResources('AWS::Lambda::Function')[
+        logicalIdOf(s.stacks.service, s.stacks.service.compute.importer.fn)
+      ];
+    const importVisibility = (queues[logicalIdOf(stack, stack.importQueue)].Properties as Json)
+      .VisibilityTimeout as number;
+    expect(importVisibility).toBeGreaterThanOrEqual(
+      VISIBILITY_FACTOR * ((importer.Properties as Json).Timeout as number),
+    );
   });
 
   it('runs every function on nodejs22.x arm64 with its own log group, tracing and a validated environment', () => {
@@ -336,30 +374,51 @@ describe.each([
       expect(p.TracingConfig).toEqual({ Mode: 'Active' });
       const lg = logicalIdOf(stack, f.logGroup);
       expect(p.LoggingConfig).toEqual(expect.objectContaining({ LogGroup: { Ref: lg } }));
-      expect((logGroups[lg].Properties as Json).RetentionInDays).toBe(stack.compute.node.tryGetContext('stage') === 'prod' ? 90 : 14);
+      expect((logGroups[lg].Properties as Json).RetentionInDays).toBe(
+        stack.compute.node.tryGetContext('stage') === 'prod' ? 90 : 14,
+      );
       expect(p.Environment.Variables.AWS_REGION).toBeUndefined(); // reserved; Lambda sets it
     }
     // shared/config.ts accepts each Shoal function's environment (references replaced by sample values).
     const sample = (key: string, v: unknown): string =>
-      typeof v === 'string' ? v : key.endsWith('_URL') ? 'https://sqs.eu-west-1.amazonaws.com/123456789012/q' : `sample-${key.toLowerCase()}`;
+      typeof v === 'string'
+        ? v
+        : key.endsWith('_URL')
+          ? 'https://sqs.eu-west-1.amazonaws.com/123456789012/q'
+          : `sample-${key.toLowerCase()}`;
     for (const [role, f] of Object.entries(stack.compute.all)) {
-      const vars = (fns[logicalIdOf(stack, f.fn)].Properties as { Environment: { Variables: Json } }).Environment.Variables;
-      for (const k of ['SHOAL_BUCKET', 'SHOAL_CATALOG_TABLE', 'SHOAL_RECORDS_TABLE', 'SHOAL_BUILD_QUEUE_URL']) expect(vars[k], `${role} ${k}`).toBeDefined();
+      const vars = (fns[logicalIdOf(stack, f.fn)].Properties as { Environment: { Variables: Json } }).Environment
+        .Variables;
+      for (const k of ['SHOAL_BUCKET', 'SHOAL_CATALOG_TABLE', 'SHOAL_RECORDS_TABLE', 'SHOAL_BUILD_QUEUE_URL'])
+        expect(vars[k], `${role} ${k}`).toBeDefined();
       for (const k of Object.keys(vars)) expect(k, role).toMatch(/^(SHOAL_|POWERTOOLS_|NODE_OPTIONS$)/);
       // Local-only variables stay unset on AWS.
-      for (const k of ['SHOAL_S3_ENDPOINT', 'SHOAL_DYNAMODB_ENDPOINT', 'SHOAL_SQS_ENDPOINT', 'SHOAL_LAMBDA_ENDPOINT', 'SHOAL_LOCAL_INFO', 'SHOAL_API_KEY']) {
+      for (const k of [
+        'SHOAL_S3_ENDPOINT',
+        'SHOAL_DYNAMODB_ENDPOINT',
+        'SHOAL_SQS_ENDPOINT',
+        'SHOAL_LAMBDA_ENDPOINT',
+        'SHOAL_LOCAL_INFO',
+        'SHOAL_API_KEY',
+      ]) {
         expect(vars[k], `${role} ${k}`).toBeUndefined();
       }
       const env = Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, sample(k, v)]));
       const cfg = parseConfig({ AWS_REGION: 'eu-west-1', ...env });
       expect(cfg.endpoints).toBeUndefined();
       expect(cfg.searchSlots).toBe(s.slots);
-      expect(cfg.shardCacheBytes).toBeLessThan(FUNCTION_SIZING[role.startsWith('shardSearch') ? 'shardSearch' : (role as 'api' | 'indexBuilder' | 'importer')].memoryMb * 2 ** 20);
+      expect(cfg.shardCacheBytes).toBeLessThan(
+        FUNCTION_SIZING[role.startsWith('shardSearch') ? 'shardSearch' : (role as 'api' | 'indexBuilder' | 'importer')]
+          .memoryMb *
+          2 ** 20,
+      );
       // The import job gives up on the receive that moves its message to the DLQ.
       expect(cfg.importMaxReceive).toBe(5);
       expect(cfg.importQueueUrl).toBeDefined();
     }
-    const authEnv = (fns[logicalIdOf(stack, stack.compute.authorizer.fn)].Properties as { Environment: { Variables: Json } }).Environment.Variables;
+    const authEnv = (
+      fns[logicalIdOf(stack, stack.compute.authorizer.fn)].Properties as { Environment: { Variables: Json } }
+    ).Environment.Variables;
     expect(Object.keys(authEnv).sort()).toEqual(['NODE_OPTIONS', 'SHOAL_CATALOG_TABLE']);
   });
 
@@ -383,7 +442,9 @@ describe.each([
     s.service.hasResourceProperties('AWS::Events::Rule', {
       ScheduleExpression: 'rate(1 minute)',
       State: 'ENABLED',
-      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [logicalIdOf(stack, stack.compute.indexBuilder.fn), 'Arn'] } })],
+      Targets: [
+        Match.objectLike({ Arn: { 'Fn::GetAtt': [logicalIdOf(stack, stack.compute.indexBuilder.fn), 'Arn'] } }),
+      ],
     });
   });
 
@@ -406,8 +467,15 @@ describe.each([
     s.service.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
       StageName: '$default',
       AutoDeploy: true,
-      DefaultRouteSettings: Match.objectLike({ DetailedMetricsEnabled: true, ThrottlingRateLimit: Match.anyValue(), ThrottlingBurstLimit: Match.anyValue() }),
-      AccessLogSettings: Match.objectLike({ DestinationArn: Match.anyValue(), Format: Match.stringLikeRegexp('routeKey') }),
+      DefaultRouteSettings: Match.objectLike({
+        DetailedMetricsEnabled: true,
+        ThrottlingRateLimit: Match.anyValue(),
+        ThrottlingBurstLimit: Match.anyValue(),
+      }),
+      AccessLogSettings: Match.objectLike({
+        DestinationArn: Match.anyValue(),
+        Format: Match.stringLikeRegexp('routeKey'),
+      }),
     });
     s.service.hasResourceProperties('AWS::ApiGatewayV2::Api', {
       ProtocolType: 'HTTP',
@@ -419,19 +487,42 @@ describe.each([
     const s = get();
     const alarms = resources(s.service, 'AWS::CloudWatch::Alarm').map(([, a]) => a.Properties as Json);
     const names = alarms.map((a) => JSON.stringify(a.AlarmName));
-    for (const suffix of ['build-dlq-not-empty', 'import-dlq-not-empty', 'api-5xx-rate', 'builder-lag', 'build-queue-age', 'builder-errors', 'function-throttles']) {
-      expect(names.some((n) => n.includes(suffix)), suffix).toBe(true);
+    for (const suffix of [
+      'build-dlq-not-empty',
+      'import-dlq-not-empty',
+      'api-5xx-rate',
+      'builder-lag',
+      'build-queue-age',
+      'builder-errors',
+      'function-throttles',
+    ]) {
+      expect(
+        names.some((n) => n.includes(suffix)),
+        suffix,
+      ).toBe(true);
     }
     for (const a of alarms) expect(asArray(a.AlarmActions as unknown[])).toHaveLength(1);
     const dlqAlarm = alarms.find((a) => JSON.stringify(a.AlarmName).includes('build-dlq-not-empty'));
-    expect(dlqAlarm).toMatchObject({ MetricName: 'ApproximateNumberOfMessagesVisible', Namespace: 'AWS/SQS', Threshold: 1 });
+    expect(dlqAlarm).toMatchObject({
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Namespace: 'AWS/SQS',
+      Threshold: 1,
+    });
     const lag = alarms.find((a) => JSON.stringify(a.AlarmName).includes('builder-lag'));
     expect(lag).toMatchObject({ MetricName: 'BuilderLagSeq', Namespace: 'Shoal' });
     s.service.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
     s.service.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
     s.service.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
     const body = JSON.stringify(s.service.findResources('AWS::CloudWatch::Dashboard'));
-    for (const needle of ['Latency', 'p99', 'ApproximateNumberOfMessagesVisible', 'BuilderLagSeq', 'ShardCacheHit', 'Throttles', '5xx']) {
+    for (const needle of [
+      'Latency',
+      'p99',
+      'ApproximateNumberOfMessagesVisible',
+      'BuilderLagSeq',
+      'ShardCacheHit',
+      'Throttles',
+      '5xx',
+    ]) {
       expect(body, needle).toContain(needle);
     }
   });
@@ -439,7 +530,9 @@ describe.each([
   it('outputs the API URL, the bucket and a command that creates an API key', () => {
     const s = get();
     const outputs = s.service.findOutputs('*');
-    expect(Object.keys(outputs)).toEqual(expect.arrayContaining(['ApiUrl', 'BucketName', 'CreateApiKeyCommand', 'CatalogTableName']));
+    expect(Object.keys(outputs)).toEqual(
+      expect.arrayContaining(['ApiUrl', 'BucketName', 'CreateApiKeyCommand', 'CatalogTableName']),
+    );
     const cmd = JSON.stringify(outputs.CreateApiKeyCommand.Value);
     expect(cmd).toContain('aws dynamodb put-item');
     expect(cmd).toContain('APIKEY#$HASH');
@@ -448,7 +541,9 @@ describe.each([
 
   it('passes cdk-nag AwsSolutions with every finding acknowledged in code', () => {
     const s = get();
-    const findings = nagFindings(s.app).map((v) => `${v.ruleName} @ ${v.violatingResources.map((r) => r.constructPath).join(', ')}`);
+    const findings = nagFindings(s.app).map(
+      (v) => `${v.ruleName} @ ${v.violatingResources.map((r) => r.constructPath).join(', ')}`,
+    );
     expect(findings).toEqual([]);
     for (const stack of [s.stacks.data, s.stacks.service]) {
       expect(Annotations.fromStack(stack).findError('*', Match.stringLikeRegexp('AwsSolutions-.*'))).toEqual([]);
@@ -465,7 +560,17 @@ describe('routes', () => {
     for (const chunk of chunks) {
       const segs = /^\[([^\]]*)\]/.exec(chunk)?.[1];
       if (!segs) continue;
-      const p = '/' + segs.split(',').map((x) => x.trim().replace(/^'|'$/g, '').replace(/^:(\w+)$/, '{$1}')).join('/');
+      const p =
+        '/' +
+        segs
+          .split(',')
+          .map((x) =>
+            x
+              .trim()
+              .replace(/^'|'$/g, '')
+              .replace(/^:(\w+)$/, '{$1}'),
+          )
+          .join('/');
       const methods = chunk.slice(0, chunk.search(/\n\s*\},?\n\s*\{|\n\s*\];/) >>> 0 || undefined);
       for (const m of methods.matchAll(/^\s+(GET|POST|PUT|PATCH|DELETE):/gm)) fromRouter.push(`${m[1]} ${p}`);
     }
@@ -480,7 +585,8 @@ describe('stage differences', () => {
       expect(t.DeletionPolicy, id).toBe('Retain');
       expect((t.Properties as Json).DeletionProtectionEnabled, id).toBe(true);
     }
-    for (const [id, b] of Object.entries(prod.data.findResources('AWS::S3::Bucket'))) expect(b.DeletionPolicy, id).toBe('Retain');
+    for (const [id, b] of Object.entries(prod.data.findResources('AWS::S3::Bucket')))
+      expect(b.DeletionPolicy, id).toBe('Retain');
     expect(prod.stacks.data.terminationProtection).toBe(true);
     prod.data.resourceCountIs('Custom::S3AutoDeleteObjects', 0);
 

@@ -9,7 +9,13 @@ import { DeleteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamod
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ShoalCore } from '../../shared/core.js';
 import { HNSW_DEFAULTS } from '../../shared/engine/hnsw.js';
-import { ConflictError, LimitExceededError, NotFoundError, QualityGateError, ValidationError } from '../../shared/errors.js';
+import {
+  ConflictError,
+  LimitExceededError,
+  NotFoundError,
+  QualityGateError,
+  ValidationError,
+} from '../../shared/errors.js';
 import { collectionKey } from '../../shared/ingest/ingest.js';
 import { loadDataset } from '../../shared/io/datasets.js';
 import { LifecycleCore } from '../../shared/lifecycle/service.js';
@@ -27,8 +33,13 @@ const alice = { actor: 'alice' };
 const sift = loadDataset('sift5k', { maxBase: 2000, maxQueries: 5 });
 const row = (i: number): Float32Array => sift.base.slice(i * sift.dim, (i + 1) * sift.dim);
 const inputs = (from: number, to: number): VectorInput[] =>
-  Array.from({ length: to - from }, (_, j) => ({ id: `s${from + j}`, values: row(from + j), metadata: { n: from + j } }));
-const query = (v: Float32Array, extra: Partial<SearchInput> = {}): SearchInput => searchInput(v, { k: 1, consistency: 'eventual', ...extra });
+  Array.from({ length: to - from }, (_, j) => ({
+    id: `s${from + j}`,
+    values: row(from + j),
+    metadata: { n: from + j },
+  }));
+const query = (v: Float32Array, extra: Partial<SearchInput> = {}): SearchInput =>
+  searchInput(v, { k: 1, consistency: 'eventual', ...extra });
 
 beforeAll(async () => {
   stack = await startEmulatedStack({ bucket: 'shoal-cand', now: () => clock });
@@ -48,37 +59,75 @@ function coreRefusing(line: string): ShoalCore {
   const refusing: Catalog = Object.create(stack.catalog) as Catalog;
   refusing.commitManifest = async (m: Manifest) => (m.line === line ? false : stack.catalog.commitManifest(m));
   const cache = new ShardCache({ objects: stack.objects, memoryBytes: 64 * 2 ** 20 });
-  return new ShoalCore({ catalog: refusing, records: stack.records, objects: stack.objects, cache, slots: 1, codeVersion: 'test', now: () => clock, lifecycle: stack.lifecycle, wake: async () => {} });
+  return new ShoalCore({
+    catalog: refusing,
+    records: stack.records,
+    objects: stack.objects,
+    cache,
+    slots: 1,
+    codeVersion: 'test',
+    now: () => clock,
+    lifecycle: stack.lifecycle,
+    wake: async () => {},
+  });
 }
 
 describe('candidate index lines', () => {
   it('tracks writes beside the serving line, serves only when promoted or pinned, and promotes behind the recall gate', async () => {
     // A deliberately weak serving index: tiny graph, tiny efSearch.
-    await core.createCollection({ name: 'items', dimension: sift.dim, metric: 'l2', index: { m: 4, efConstruction: 8, efSearch: 2 } });
+    await core.createCollection({
+      name: 'items',
+      dimension: sift.dim,
+      metric: 'l2',
+      index: { m: 4, efConstruction: 8, efSearch: 2 },
+    });
     await core.upsert('items', inputs(0, 1500));
     const v1 = await core.buildNow('items');
     expect(v1).toMatchObject({ built: true, version: 1, kind: 'initial' });
 
     // Bad requests first: nothing is added.
-    await expect(core.buildIndex('items', { index: { m: 4, efConstruction: 8, efSearch: 2 } })).rejects.toBeInstanceOf(ValidationError);
-    await expect(core.buildIndex('items', { index: { m: 4, efConstruction: 8, efSearch: 64 } })).rejects.toThrow(/efSearch is a search-time parameter/);
+    await expect(core.buildIndex('items', { index: { m: 4, efConstruction: 8, efSearch: 2 } })).rejects.toBeInstanceOf(
+      ValidationError,
+    );
+    await expect(core.buildIndex('items', { index: { m: 4, efConstruction: 8, efSearch: 64 } })).rejects.toThrow(
+      /efSearch is a search-time parameter/,
+    );
     await expect(core.buildIndex('items', { candidate: 'x' })).rejects.toMatchObject({ field: 'candidate' });
-    await expect(core.buildIndex('items', { index: { m: 16 }, candidate: 'Bad Name' })).rejects.toMatchObject({ field: 'candidate' });
+    await expect(core.buildIndex('items', { index: { m: 16 }, candidate: 'Bad Name' })).rejects.toMatchObject({
+      field: 'candidate',
+    });
     expect((await core.listLines('items')).candidates).toEqual([]);
 
     const queued = await core.buildIndex('items', { index: { m: 16, efConstruction: 100, efSearch: 64 } }, alice);
     const line = queued.candidate!.line;
     expect(line).toMatch(/^cand-[0-9a-f]{8}$/);
-    expect(queued).toMatchObject({ queued: true, version: 1, candidate: { serving: false, head: null, createdBy: 'alice', index: { engine: 'hnsw', m: 16, efConstruction: 100, efSearch: 64 } } });
+    expect(queued).toMatchObject({
+      queued: true,
+      version: 1,
+      candidate: {
+        serving: false,
+        head: null,
+        createdBy: 'alice',
+        index: { engine: 'hnsw', m: 16, efConstruction: 100, efSearch: 64 },
+      },
+    });
     // The same settings again name the same candidate: 409, not a second line.
-    await expect(core.buildIndex('items', { index: { m: 16, efConstruction: 100, efSearch: 64 } })).rejects.toBeInstanceOf(ConflictError);
+    await expect(
+      core.buildIndex('items', { index: { m: 16, efConstruction: 100, efSearch: 64 } }),
+    ).rejects.toBeInstanceOf(ConflictError);
 
     // The builder run builds the candidate from the serving head (nothing new to index in the serving line).
     const first = await core.buildNow('items');
     expect(first).toMatchObject({ built: false, reason: 'up-to-date', version: 1 });
     expect(first.candidates).toEqual([expect.objectContaining({ line, built: true, kind: 'candidate', version: 2 })]);
     const [v2] = await core.listVersions('items');
-    expect(v2).toMatchObject({ version: 2, line, parent: 1, params: { m: 16, efConstruction: 100, efSearch: 64 }, stats: { liveRows: 1500 } });
+    expect(v2).toMatchObject({
+      version: 2,
+      line,
+      parent: 1,
+      params: { m: 16, efConstruction: 100, efSearch: 64 },
+      stats: { liveRows: 1500 },
+    });
 
     // Unpinned reads still get the serving line.
     const served = await core.search('items', query(row(7)));
@@ -92,7 +141,13 @@ describe('candidate index lines', () => {
     expect(second.candidates).toEqual([expect.objectContaining({ line, built: true, kind: 'delta', version: 4 })]);
     const { serving, candidates } = await core.listLines('items');
     expect(serving).toMatchObject({ line: 'main', serving: true, head: { version: 3, liveRows: 1596 }, lagSeq: 0 });
-    expect(candidates).toEqual([expect.objectContaining({ line, head: expect.objectContaining({ version: 4, parent: 2, liveRows: 1596 }), lagSeq: 0 })]);
+    expect(candidates).toEqual([
+      expect.objectContaining({
+        line,
+        head: expect.objectContaining({ version: 4, parent: 2, liveRows: 1596 }),
+        lagSeq: 0,
+      }),
+    ]);
 
     // Pinned through an alias, the candidate serves (a snapshot of that version) without promotion.
     await life.putAlias('items-next', { collection: 'items', version: 4 }, alice);
@@ -109,35 +164,74 @@ describe('candidate index lines', () => {
     expect(strong.ef).toBe(64);
     expect(strong.recall).toBeGreaterThanOrEqual(0.9);
     expect(weak.recall).toBeLessThan(strong.recall);
-    expect((await core.getCandidate('items', line)).evaluation).toMatchObject({ version: 4, recall: strong.recall, k: 10 });
+    expect((await core.getCandidate('items', line)).evaluation).toMatchObject({
+      version: 4,
+      recall: strong.recall,
+      k: 10,
+    });
 
     const promoted = await core.promoteCandidate('items', line, { reason: 'better recall' }, alice);
-    expect(promoted).toMatchObject({ collection: 'items', previous: 'main', forced: false, serving: { line, serving: true, head: { version: 4 } } });
+    expect(promoted).toMatchObject({
+      collection: 'items',
+      previous: 'main',
+      forced: false,
+      serving: { line, serving: true, head: { version: 4 } },
+    });
     const after = await core.search('items', query(row(1599)));
     expect(after.servedBy).toEqual({ collection: 'items', version: 4, line });
     expect(after.results[0][0].id).toBe('s1599');
-    expect(await core.getCollection('items')).toMatchObject({ indexLine: line, candidates: ['main'], index: { m: 16, efConstruction: 100, efSearch: 64 } });
+    expect(await core.getCollection('items')).toMatchObject({
+      indexLine: line,
+      candidates: ['main'],
+      index: { m: 16, efConstruction: 100, efSearch: 64 },
+    });
 
     // The old serving line keeps tracking as a candidate; promoting it back is refused by the gate, unless forced.
     await core.upsert('items', inputs(1600, 1650));
     const third = await core.buildNow('items');
     expect(third).toMatchObject({ built: true, version: 5 });
     expect(third.candidates).toEqual([expect.objectContaining({ line: 'main', built: true, version: 6 })]);
-    await expect(core.promoteCandidate('items', 'main', {}, alice)).rejects.toMatchObject({ code: 'QUALITY_GATE', details: { recall: weak.recall, version: 3 } });
+    await expect(core.promoteCandidate('items', 'main', {}, alice)).rejects.toMatchObject({
+      code: 'QUALITY_GATE',
+      details: { recall: weak.recall, version: 3 },
+    });
     const back = await core.promoteCandidate('items', 'main', { force: true, reason: 'rollback drill' }, alice);
-    expect(back).toMatchObject({ previous: line, forced: true, serving: { line: 'main', head: { version: 6, liveRows: 1646 } } });
+    expect(back).toMatchObject({
+      previous: line,
+      forced: true,
+      serving: { line: 'main', head: { version: 6, liveRows: 1646 } },
+    });
     expect((await core.search('items', query(row(1640)))).servedBy).toEqual({ collection: 'items', version: 6 });
 
     // Every switch is recorded: who, when, from, to, why, forced, the version served.
     const { promotions } = await core.listLines('items');
     expect(promotions).toEqual([
-      expect.objectContaining({ from: line, to: 'main', version: 6, forced: true, by: 'alice', reason: 'rollback drill' }),
-      expect.objectContaining({ from: 'main', to: line, version: 4, forced: false, by: 'alice', reason: 'better recall' }),
+      expect.objectContaining({
+        from: line,
+        to: 'main',
+        version: 6,
+        forced: true,
+        by: 'alice',
+        reason: 'rollback drill',
+      }),
+      expect.objectContaining({
+        from: 'main',
+        to: line,
+        version: 4,
+        forced: false,
+        by: 'alice',
+        reason: 'better recall',
+      }),
     ]);
     expect(promotions[0].rev).toBeGreaterThan(promotions[1].rev);
     // A history item lost with a crashed request still shows, from the collection's lastPromotion.
     const ddb = (stack.catalog as unknown as { ddb: DynamoDBDocumentClient }).ddb;
-    await ddb.send(new DeleteCommand({ TableName: 'catalog', Key: { pk: 'COL#items', sk: `PROMO#${String(promotions[0].rev).padStart(10, '0')}` } }));
+    await ddb.send(
+      new DeleteCommand({
+        TableName: 'catalog',
+        Key: { pk: 'COL#items', sk: `PROMO#${String(promotions[0].rev).padStart(10, '0')}` },
+      }),
+    );
     expect((await core.listLines('items')).promotions).toEqual(promotions);
 
     // Deleting the candidate stops its builds; its pinned version stays servable.
@@ -183,30 +277,66 @@ describe('candidate index lines', () => {
   });
 
   it('graph tuning sweeps m × efConstruction on a sample and starts the recommendation as a candidate', async () => {
-    await core.createCollection({ name: 'tuned', dimension: sift.dim, metric: 'l2', index: { m: 4, efConstruction: 8 } });
+    await core.createCollection({
+      name: 'tuned',
+      dimension: sift.dim,
+      metric: 'l2',
+      index: { m: 4, efConstruction: 8 },
+    });
     await core.upsert('tuned', inputs(0, 1200));
     await core.buildNow('tuned');
-    const ev = await life.tuneVersion('tuned', 1, { targetRecall: 0.95, k: 10, graph: { sample: 800, candidate: true } }, alice);
+    const ev = await life.tuneVersion(
+      'tuned',
+      1,
+      { targetRecall: 0.95, k: 10, graph: { sample: 800, candidate: true } },
+      alice,
+    );
     const graph = ev.tuning!.graph!;
     expect(graph).toMatchObject({ sample: 800 });
-    expect(graph.table.map((t) => [t.m, t.efConstruction])).toEqual([[8, 64], [8, 200], [16, 64], [16, 200], [32, 64], [32, 200]]);
-    const rec = graph.table.find((t) => t.m === graph.recommendation.m && t.efConstruction === graph.recommendation.efConstruction)!;
+    expect(graph.table.map((t) => [t.m, t.efConstruction])).toEqual([
+      [8, 64],
+      [8, 200],
+      [16, 64],
+      [16, 200],
+      [32, 64],
+      [32, 200],
+    ]);
+    const rec = graph.table.find(
+      (t) => t.m === graph.recommendation.m && t.efConstruction === graph.recommendation.efConstruction,
+    )!;
     expect(rec).toMatchObject({ meetsTarget: true, pareto: true, ef: graph.recommendation.efSearch });
     // Nothing meeting the target does less search work than the recommendation.
     for (const t of graph.table) if (t.meetsTarget) expect(t.searchCost).toBeGreaterThanOrEqual(rec.searchCost);
     expect(graph.table.some((t) => !t.pareto)).toBe(true);
     const line = await core.getCandidate('tuned', graph.candidate!);
     // The candidate keeps the efSearch the tuned version served with (the sample's ef is optimistic at full size).
-    expect(line.index).toEqual({ engine: 'hnsw', m: rec.m, efConstruction: rec.efConstruction, efSearch: HNSW_DEFAULTS.efSearch, seed: expect.any(Number) });
+    expect(line.index).toEqual({
+      engine: 'hnsw',
+      m: rec.m,
+      efConstruction: rec.efConstruction,
+      efSearch: HNSW_DEFAULTS.efSearch,
+      seed: expect.any(Number),
+    });
     // Stored with the version, and the built candidate reaches the target on the full data too.
-    expect((await stack.lifecycle.getEvaluation('tuned', 1))?.tuning?.graph?.recommendation).toEqual(graph.recommendation);
+    expect((await stack.lifecycle.getEvaluation('tuned', 1))?.tuning?.graph?.recommendation).toEqual(
+      graph.recommendation,
+    );
     const built = await core.buildNow('tuned');
     const head = built.candidates![0].version;
-    expect((await life.evaluateVersion('tuned', head, { sample: 50, k: 10 }, alice)).recall).toBeGreaterThanOrEqual(0.9);
+    expect((await life.evaluateVersion('tuned', head, { sample: 50, k: 10 }, alice)).recall).toBeGreaterThanOrEqual(
+      0.9,
+    );
 
     // Asking again starts nothing twice: the same name → 409, and nothing of the tune is stored.
     clock += 1000;
-    await expect(life.tuneVersion('tuned', 1, { targetRecall: 0.95, k: 10, graph: { sample: 800, candidate: graph.candidate } }, alice)).rejects.toBeInstanceOf(ConflictError);
+    await expect(
+      life.tuneVersion(
+        'tuned',
+        1,
+        { targetRecall: 0.95, k: 10, graph: { sample: 800, candidate: graph.candidate } },
+        alice,
+      ),
+    ).rejects.toBeInstanceOf(ConflictError);
     expect((await stack.lifecycle.getEvaluation('tuned', 1))?.evaluatedAt).toBe(ev.evaluatedAt);
   });
 
@@ -227,7 +357,10 @@ describe('candidate index lines', () => {
   it('an alias can follow a candidate line (tracking writes), and an experiment can challenge with it', async () => {
     await core.createCollection({ name: 'fol', dimension: 4, metric: 'l2' });
     const unit = (i: number) => new Float32Array([i, 0, 0, 0]);
-    await core.upsert('fol', Array.from({ length: 20 }, (_, i) => ({ id: `f${i}`, values: unit(i) })));
+    await core.upsert(
+      'fol',
+      Array.from({ length: 20 }, (_, i) => ({ id: `f${i}`, values: unit(i) })),
+    );
     await core.buildNow('fol');
     await core.buildIndex('fol', { index: { engine: 'flat' }, candidate: 'exact' });
     const built = await core.buildNow('fol');
@@ -235,7 +368,12 @@ describe('candidate index lines', () => {
 
     const { alias } = await life.putAlias('fol-next', { collection: 'fol', line: 'exact' }, alice);
     expect(alias).toMatchObject({ collection: 'fol', version: null, line: 'exact' });
-    expect((await core.search('fol-next', query(unit(3)))).servedBy).toEqual({ collection: 'fol', version: head, line: 'exact', alias: 'fol-next' });
+    expect((await core.search('fol-next', query(unit(3)))).servedBy).toEqual({
+      collection: 'fol',
+      version: head,
+      line: 'exact',
+      alias: 'fol-next',
+    });
     // Unlike a pinned version, a followed line tracks writes: strong reads at once, its next version after a build.
     await core.upsert('fol', [{ id: 'new', values: unit(100) }]);
     expect((await core.search('fol-next', query(unit(100), { consistency: 'strong' }))).results[0][0].id).toBe('new');
@@ -247,8 +385,19 @@ describe('candidate index lines', () => {
 
     // Champion: the serving line; challenger: the candidate line.
     await life.putAlias('fol-live', { collection: 'fol' }, alice);
-    await expect(life.startExperiment('fol-live', { challenger: { collection: 'fol', line: 'nope' }, mode: 'split' }, alice)).rejects.toMatchObject({ field: 'line' });
-    const e = await life.startExperiment('fol-live', { challenger: { collection: 'fol', line: 'exact' }, mode: 'split', weight: 50, guardrails: { maxP95Ratio: 1000 } }, alice);
+    await expect(
+      life.startExperiment('fol-live', { challenger: { collection: 'fol', line: 'nope' }, mode: 'split' }, alice),
+    ).rejects.toMatchObject({ field: 'line' });
+    const e = await life.startExperiment(
+      'fol-live',
+      {
+        challenger: { collection: 'fol', line: 'exact' },
+        mode: 'split',
+        weight: 50,
+        guardrails: { maxP95Ratio: 1000 },
+      },
+      alice,
+    );
     const arms = new Set<string>();
     for (let i = 0; i < 30; i++) {
       const out = await core.search('fol-live', query(unit(5), { stickyKey: `u${i}` }));
@@ -265,7 +414,10 @@ describe('candidate index lines', () => {
     const [newest] = await core.listVersions('fol');
     expect(newest.line).toBe('exact');
     const served = await core.search('fol', query(unit(3)));
-    expect(served.servedBy).toEqual({ collection: 'fol', version: (await core.listLines('fol')).serving.head!.version });
+    expect(served.servedBy).toEqual({
+      collection: 'fol',
+      version: (await core.listLines('fol')).serving.head!.version,
+    });
     expect(served.servedBy.version).toBeLessThan(newest.version);
   });
 

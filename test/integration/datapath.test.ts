@@ -140,7 +140,9 @@ describe('write path and strong reads', () => {
     expect(err).toBeInstanceOf(ValidationError);
     expect((err as ValidationError).field).toBe('vectors[1].values');
     expect(await core.getVectors('dims', ['a', 'b'])).toEqual([]);
-    await expect(core.createCollection({ name: 'dims', dimension: 4, metric: 'ip' })).rejects.toBeInstanceOf(ConflictError);
+    await expect(core.createCollection({ name: 'dims', dimension: 4, metric: 'ip' })).rejects.toBeInstanceOf(
+      ConflictError,
+    );
     await expect(core.search('nope', query(new Float32Array(4)))).rejects.toBeInstanceOf(NotFoundError);
   });
 });
@@ -154,14 +156,22 @@ describe('index builder', () => {
     const b = await core.buildNow('built');
     expect(b).toMatchObject({ built: true, version: 1, shards: 1 });
     await core.upsert('built', vectors(5, 16, 4, 'late'));
-    const eventual = await core.search('built', query(vectors(5, 16, 4, 'late')[0].values, { consistency: 'eventual', k: 1 }));
+    const eventual = await core.search(
+      'built',
+      query(vectors(5, 16, 4, 'late')[0].values, { consistency: 'eventual', k: 1 }),
+    );
     expect(eventual.results[0][0].id).not.toBe('late0');
     const strong = await core.search('built', query(vectors(5, 16, 4, 'late')[0].values, { k: 1 }));
     expect(strong.results[0][0].id).toBe('late0');
     expect(strong.servedBy.version).toBe(1);
     const versions = await core.listVersions('built');
     expect(versions.map((v) => v.version)).toEqual([1]);
-    expect(versions[0]).toMatchObject({ parent: 0, engine: 'hnsw', codeVersion: 'test', stats: { kind: 'initial', liveRows: 300 } });
+    expect(versions[0]).toMatchObject({
+      parent: 0,
+      engine: 'hnsw',
+      codeVersion: 'test',
+      stats: { kind: 'initial', liveRows: 300 },
+    });
   });
 
   it('scatters shards over searcher slots (stable assignment) and gathers the same answers', async () => {
@@ -258,7 +268,9 @@ describe('index builder', () => {
     const orphans = keys.filter((k) => !manifest.shards.some((s) => s.key === k));
     const collected = await core.collectGarbage('crash');
     expect(collected.sort()).toEqual(orphans.sort());
-    expect((await core.search('crash', query(vs[5].values, { k: 1, consistency: 'eventual' }))).results[0][0].id).toBe('v5');
+    expect((await core.search('crash', query(vs[5].values, { k: 1, consistency: 'eventual' }))).results[0][0].id).toBe(
+      'v5',
+    );
   });
 
   it('compacts many delta shards into fewer, keeping every live row', async () => {
@@ -269,16 +281,30 @@ describe('index builder', () => {
       const vs = vectors(20, 8, 100 + round, `r${round}-`);
       all.push(...vs);
       await core.upsert('compact', vs);
-      await buildIndex({ catalog, records, objects, cache: new ShardCache({ objects, memoryBytes: 2 ** 28 }), codeVersion: 'test', now: () => clock }, 'compact', {
-        force: true,
-      });
+      await buildIndex(
+        {
+          catalog,
+          records,
+          objects,
+          cache: new ShardCache({ objects, memoryBytes: 2 ** 28 }),
+          codeVersion: 'test',
+          now: () => clock,
+        },
+        'compact',
+        {
+          force: true,
+        },
+      );
     }
     const latest = (await core.listVersions('compact'))[0];
     expect(latest.stats.kind).toBe('compaction');
     expect(latest.shards.length).toBeLessThanOrEqual(BUILD_POLICY.COMPACT_TO + 1);
     expect(latest.stats.liveRows).toBe(all.length);
     for (const v of [all[0], all[137], all[all.length - 1]]) {
-      const out = await core.search('compact', { ...query(v.values, { k: 1, consistency: 'eventual' }), includeMetadata: false });
+      const out = await core.search('compact', {
+        ...query(v.values, { k: 1, consistency: 'eventual' }),
+        includeMetadata: false,
+      });
       expect(out.results[0][0].id).toBe(v.id);
     }
   });

@@ -39,7 +39,12 @@ function sqsEvent(bodies: unknown[], receiveCount = 1): SQSEvent {
       messageId: `m${i}-${Math.random()}`,
       receiptHandle: 'r',
       body: JSON.stringify(b),
-      attributes: { ApproximateReceiveCount: String(receiveCount), SentTimestamp: '0', SenderId: 'x', ApproximateFirstReceiveTimestamp: '0' },
+      attributes: {
+        ApproximateReceiveCount: String(receiveCount),
+        SentTimestamp: '0',
+        SenderId: 'x',
+        ApproximateFirstReceiveTimestamp: '0',
+      },
       messageAttributes: {},
       md5OfBody: '',
       eventSource: 'aws:sqs',
@@ -56,13 +61,24 @@ async function upload(key: string, body: string | Uint8Array): Promise<{ etag: s
 }
 
 function s3Event(key: string, o: { etag: string; size: number }, bucket = resources.bucket) {
-  return toS3Notification({ Records: [{ eventName: 'ObjectCreated:Put', s3: { bucket: { name: bucket }, object: { key, eTag: o.etag, size: o.size } } }] });
+  return toS3Notification({
+    Records: [
+      { eventName: 'ObjectCreated:Put', s3: { bucket: { name: bucket }, object: { key, eTag: o.etag, size: o.size } } },
+    ],
+  });
 }
 
 function jsonl(n: number, dim: number, prefix: string, bad: Record<number, string> = {}): string {
   const lines: string[] = [];
   for (let i = 0; i < n; i++) {
-    lines.push(bad[i] ?? JSON.stringify({ id: `${prefix}${i}`, values: Array.from({ length: dim }, (_, j) => Math.sin(i * 7 + j)), metadata: { i } }));
+    lines.push(
+      bad[i] ??
+        JSON.stringify({
+          id: `${prefix}${i}`,
+          values: Array.from({ length: dim }, (_, j) => Math.sin(i * 7 + j)),
+          metadata: { i },
+        }),
+    );
   }
   return lines.join('\n') + '\n';
 }
@@ -70,7 +86,9 @@ function jsonl(n: number, dim: number, prefix: string, bad: Record<number, strin
 async function drainQueue(): Promise<Array<{ body: string }>> {
   const out: Array<{ body: string }> = [];
   for (;;) {
-    const res = await sqs.send(new ReceiveMessageCommand({ QueueUrl: resources.importQueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }));
+    const res = await sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: resources.importQueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }),
+    );
     if (!res.Messages?.length) return out;
     for (const m of res.Messages) out.push({ body: m.Body ?? '' });
   }
@@ -79,7 +97,10 @@ async function drainQueue(): Promise<Array<{ body: string }>> {
 beforeAll(async () => {
   emulators = await startEmulators({});
   const e = emulators.endpoints;
-  resources = await bootstrapLocalResources({ endpoints: e, names: { bucket: 'shoal-imp', catalogTable: 'cat', recordsTable: 'rec', buildQueue: 'b', importQueue: 'imp' } });
+  resources = await bootstrapLocalResources({
+    endpoints: e,
+    names: { bucket: 'shoal-imp', catalogTable: 'cat', recordsTable: 'rec', buildQueue: 'b', importQueue: 'imp' },
+  });
   cacheDir = await mkdtemp(path.join(tmpdir(), 'shoal-imp-'));
   Object.assign(process.env, {
     AWS_REGION: e.region,
@@ -118,7 +139,10 @@ afterAll(async () => {
 describe('imports through the import function', () => {
   it('collapses duplicate events and explicit imports of the same object into one job; reports rejects', async () => {
     const key = 'imports/docs/with space+plus.jsonl';
-    const obj = await upload(key, jsonl(300, 8, 'a', { 10: '{"id": "x", "values": [1]}', 20: '{broken', 30: '{"values": [1,2,3,4,5,6,7,8]}' }));
+    const obj = await upload(
+      key,
+      jsonl(300, 8, 'a', { 10: '{"id": "x", "values": [1]}', 20: '{broken', 30: '{"values": [1,2,3,4,5,6,7,8]}' }),
+    );
     const event = s3Event(key, obj);
     expect(event.Records[0].s3.object.key).toBe('imports/docs/with+space%2Bplus.jsonl');
     const res = await importHandler(sqsEvent([event, event]), ctx(60_000));
@@ -129,7 +153,14 @@ describe('imports through the import function', () => {
     expect(explicit.created).toBe(false);
     const jobs = await imports.listImports('docs');
     expect(jobs).toHaveLength(1);
-    expect(jobs[0]).toMatchObject({ jobId: explicit.job.jobId, state: 'partial', rowsRead: 300, rowsWritten: 297, rowsRejected: 3, percent: 100 });
+    expect(jobs[0]).toMatchObject({
+      jobId: explicit.job.jobId,
+      state: 'partial',
+      rowsRead: 300,
+      rowsWritten: 297,
+      rowsRejected: 3,
+      percent: 100,
+    });
     expect(jobs[0].report).toBe(`reports/imports/${jobs[0].jobId}.jsonl`);
     const report = await s3.send(new GetObjectCommand({ Bucket: resources.bucket, Key: jobs[0].report! }));
     const entries = parseReport(await report.Body!.transformToByteArray());
@@ -189,7 +220,13 @@ describe('imports through the import function', () => {
     let dlq: string | undefined;
     for (let i = 0; i < 100 && !dlq; i++) {
       await new Promise((r) => setTimeout(r, 100));
-      const res = await sqs.send(new ReceiveMessageCommand({ QueueUrl: resources.importDlqUrl, WaitTimeSeconds: 0, MessageSystemAttributeNames: ['All'] }));
+      const res = await sqs.send(
+        new ReceiveMessageCommand({
+          QueueUrl: resources.importDlqUrl,
+          WaitTimeSeconds: 0,
+          MessageSystemAttributeNames: ['All'],
+        }),
+      );
       dlq = res.Messages?.[0]?.Body;
     }
     await poller.stop();

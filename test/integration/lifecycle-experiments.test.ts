@@ -60,13 +60,27 @@ describe('experiments', () => {
     expect(plain.servedBy).toEqual({ collection: 'ea', version: 0, alias: 'exp' });
 
     await core.createCollection({ name: 'e16', dimension: 16, metric: 'l2' });
-    await expect(life.startExperiment('exp', { challenger: { collection: 'e16' }, mode: 'split' }, alice)).rejects.toBeInstanceOf(ValidationError);
-    const started = await life.startExperiment('exp', { challenger: { collection: 'eb' }, mode: 'split', weight: 50, overlapSample: 1 }, alice);
+    await expect(
+      life.startExperiment('exp', { challenger: { collection: 'e16' }, mode: 'split' }, alice),
+    ).rejects.toBeInstanceOf(ValidationError);
+    const started = await life.startExperiment(
+      'exp',
+      { challenger: { collection: 'eb' }, mode: 'split', weight: 50, overlapSample: 1 },
+      alice,
+    );
     const id = started.experiment.id;
-    expect(started.experiment).toMatchObject({ state: 'running', mode: 'split', weight: 50, champion: { collection: 'ea' }, challenger: { collection: 'eb' } });
+    expect(started.experiment).toMatchObject({
+      state: 'running',
+      mode: 'split',
+      weight: 50,
+      champion: { collection: 'ea' },
+      challenger: { collection: 'eb' },
+    });
     expect(started.experiment.guardrails).toEqual({ maxErrorRateDelta: 0.05, maxP95Ratio: 1.5, minSamples: 100 });
     expect((await life.getAlias('exp')).experiment).toMatchObject({ id, mode: 'split', state: 'running' });
-    await expect(life.startExperiment('exp', { challenger: { collection: 'eb' }, mode: 'shadow' }, bob)).rejects.toBeInstanceOf(ConflictError);
+    await expect(
+      life.startExperiment('exp', { challenger: { collection: 'eb' }, mode: 'shadow' }, bob),
+    ).rejects.toBeInstanceOf(ConflictError);
 
     // Stickiness: the same key always gets the same arm, and the arm decides the collection.
     const keys = Array.from({ length: 12 }, (_, i) => `user-${i}`);
@@ -75,7 +89,12 @@ describe('experiments', () => {
       const arm = chooseArm(id, key, 50);
       for (let r = 0; r < 2; r++) {
         const out = await core.search('exp', query(qv(r), { stickyKey: key }));
-        expect(out.servedBy).toMatchObject({ arm, experiment: id, collection: arm === 'champion' ? 'ea' : 'eb', alias: 'exp' });
+        expect(out.servedBy).toMatchObject({
+          arm,
+          experiment: id,
+          collection: arm === 'champion' ? 'ea' : 'eb',
+          alias: 'exp',
+        });
         seen.add(arm);
       }
     }
@@ -84,7 +103,12 @@ describe('experiments', () => {
     // Feedback goes to the arm that served the queryId; repeated clicks count once per query in the rate.
     const challengerKey = keys.find((k) => chooseArm(id, k, 50) === 'challenger')!;
     const onB = await core.search('exp', query(qv(7), { stickyKey: challengerKey }));
-    expect(await life.feedback({ queryId: onB.queryId!, id: onB.results[0][0].id, event: 'click' })).toEqual({ attributed: true, experiment: id, alias: 'exp', arm: 'challenger' });
+    expect(await life.feedback({ queryId: onB.queryId!, id: onB.results[0][0].id, event: 'click' })).toEqual({
+      attributed: true,
+      experiment: id,
+      alias: 'exp',
+      arm: 'challenger',
+    });
     await life.feedback({ queryId: onB.queryId!, id: onB.results[0][1].id, event: 'click' });
     await life.feedback({ queryId: onB.queryId!, id: onB.results[0][0].id, event: 'convert' });
     expect(await life.feedback({ queryId: plain.queryId!, id: 'x', event: 'click' })).toEqual({ attributed: false });
@@ -104,13 +128,27 @@ describe('experiments', () => {
     expect(res.overlapAtK.mean).toBeGreaterThanOrEqual(0);
     expect(res.overlapAtK.mean).toBeLessThan(1);
     // 25 requests: the z-test has a value, the sequential test has not looked yet (< 30 trials per arm).
-    expect(res.tests.click).toMatchObject({ fixedHorizon: { z: expect.any(Number), p: expect.any(Number) }, sequential: { p: 1, ci95: [-1, 1] }, verdict: 'inconclusive' });
+    expect(res.tests.click).toMatchObject({
+      fixedHorizon: { z: expect.any(Number), p: expect.any(Number) },
+      sequential: { p: 1, ci95: [-1, 1] },
+      verdict: 'inconclusive',
+    });
 
     // Promote: the alias moves through a recorded `promote` move; the experiment is over.
     const promoted = await life.promoteExperiment('exp', {}, bob);
-    expect(promoted.experiment).toMatchObject({ state: 'promoted', reason: `experiment ${id} promoted`, endedBy: bob.actor });
+    expect(promoted.experiment).toMatchObject({
+      state: 'promoted',
+      reason: `experiment ${id} promoted`,
+      endedBy: bob.actor,
+    });
     const history = await life.aliasHistory('exp');
-    expect(history[0]).toMatchObject({ action: 'promote', by: bob.actor, from: { collection: 'ea' }, to: { collection: 'eb' }, reason: `experiment ${id} promoted` });
+    expect(history[0]).toMatchObject({
+      action: 'promote',
+      by: bob.actor,
+      from: { collection: 'ea' },
+      to: { collection: 'eb' },
+      reason: `experiment ${id} promoted`,
+    });
     expect(await life.getAlias('exp')).toMatchObject({ collection: 'eb', experiment: null });
     const after = await core.search('exp', query(qv(1), { stickyKey: challengerKey }));
     expect(after.servedBy).toEqual({ collection: 'eb', version: 0, alias: 'exp' });
@@ -122,24 +160,39 @@ describe('experiments', () => {
   it('abort leaves the alias unchanged; a manual move aborts the running experiment', async () => {
     await twoCollections('fa', 'fb');
     await life.putAlias('exp2', { collection: 'fa' }, alice);
-    const e = await life.startExperiment('exp2', { challenger: { collection: 'fb' }, mode: 'split', weight: 99 }, alice);
+    const e = await life.startExperiment(
+      'exp2',
+      { challenger: { collection: 'fb' }, mode: 'split', weight: 99 },
+      alice,
+    );
     const aborted = await life.abortExperiment('exp2', { reason: 'not now' }, bob);
     expect(aborted.experiment).toMatchObject({ id: e.experiment.id, state: 'aborted', reason: 'not now' });
     expect(await life.getAlias('exp2')).toMatchObject({ collection: 'fa', revision: 1, experiment: null });
-    expect((await core.search('exp2', query(qv(3), { stickyKey: 'k' }))).servedBy).toEqual({ collection: 'fa', version: 0, alias: 'exp2' });
+    expect((await core.search('exp2', query(qv(3), { stickyKey: 'k' }))).servedBy).toEqual({
+      collection: 'fa',
+      version: 0,
+      alias: 'exp2',
+    });
     await expect(life.abortExperiment('exp2', {}, bob)).rejects.toBeInstanceOf(ConflictError);
 
     const again = await life.startExperiment('exp2', { challenger: { collection: 'fb' }, mode: 'split' }, alice);
     expect(again.experiment.id).not.toBe(e.experiment.id);
     await life.putAlias('exp2', { collection: 'fb' }, alice);
-    expect((await life.getExperiment('exp2')).experiment).toMatchObject({ state: 'aborted', reason: expect.stringMatching(/alias moved/) });
+    expect((await life.getExperiment('exp2')).experiment).toMatchObject({
+      state: 'aborted',
+      reason: expect.stringMatching(/alias moved/),
+    });
   }, 30_000);
 
   it('shadow: the champion answers unchanged, the challenger is measured; a failing challenger trips the guardrail', async () => {
     await twoCollections('ga', 'gb');
     await core.createCollection({ name: 'gc', dimension: DIM, metric: 'l2' });
     await life.putAlias('exp3', { collection: 'ga' }, alice);
-    const e = await life.startExperiment('exp3', { challenger: { collection: 'gb' }, mode: 'shadow', guardrails: { minSamples: 3, maxP95Ratio: 1000 } }, alice);
+    const e = await life.startExperiment(
+      'exp3',
+      { challenger: { collection: 'gb' }, mode: 'shadow', guardrails: { minSamples: 3, maxP95Ratio: 1000 } },
+      alice,
+    );
     for (let i = 0; i < 4; i++) {
       const direct = await core.search('ga', query(qv(i)));
       const via = await core.search('exp3', query(qv(i)));
@@ -155,7 +208,11 @@ describe('experiments', () => {
     await life.abortExperiment('exp3', {}, alice);
 
     // A challenger that fails on every query: responses are untouched, the guardrail aborts.
-    const bad = await life.startExperiment('exp3', { challenger: { collection: 'gc' }, mode: 'shadow', guardrails: { minSamples: 3, maxP95Ratio: 1000 } }, alice);
+    const bad = await life.startExperiment(
+      'exp3',
+      { challenger: { collection: 'gc' }, mode: 'shadow', guardrails: { minSamples: 3, maxP95Ratio: 1000 } },
+      alice,
+    );
     await core.deleteCollection('gc');
     for (let i = 0; i < 3; i++) {
       const direct = await core.search('ga', query(qv(i)));
@@ -163,7 +220,12 @@ describe('experiments', () => {
       expect(via.results).toEqual(direct.results);
     }
     res = await life.getExperiment('exp3');
-    expect(res.experiment).toMatchObject({ id: bad.experiment.id, state: 'aborted', endedBy: 'guardrail', reason: expect.stringMatching(/error rate/) });
+    expect(res.experiment).toMatchObject({
+      id: bad.experiment.id,
+      state: 'aborted',
+      endedBy: 'guardrail',
+      reason: expect.stringMatching(/error rate/),
+    });
     expect(res.arms.challenger).toMatchObject({ requests: 3, errors: 3, errorRate: 1 });
     // After the abort the alias serves the champion without an arm.
     expect((await core.search('exp3', query(qv(1)))).servedBy).toEqual({ collection: 'ga', version: 0, alias: 'exp3' });
@@ -179,7 +241,10 @@ describe('experiments: guardrails and sequential tests end to end', () => {
     // flip the outcome; the whole test takes ~10 s, mostly ingest and the HNSW build.
     const QUERIES = 32;
     const ds = loadDataset('sift5k', { maxQueries: QUERIES });
-    const rows = Array.from({ length: ds.baseCount }, (_, i) => ({ id: `s${i}`, values: ds.base.subarray(i * ds.dim, (i + 1) * ds.dim) }));
+    const rows = Array.from({ length: ds.baseCount }, (_, i) => ({
+      id: `s${i}`,
+      values: ds.base.subarray(i * ds.dim, (i + 1) * ds.dim),
+    }));
     await core.createCollection({ name: 'lat-hnsw', dimension: ds.dim, metric: 'l2' });
     await core.createCollection({ name: 'lat-flat', dimension: ds.dim, metric: 'l2', index: { engine: 'flat' } });
     for (const name of ['lat-hnsw', 'lat-flat']) {
@@ -189,7 +254,13 @@ describe('experiments: guardrails and sequential tests end to end', () => {
     const queries = Array.from({ length: QUERIES }, (_, i) => ds.queries.subarray(i * ds.dim, (i + 1) * ds.dim));
     // Bounded reads: both arms search their shards only (no tail), and the shards are loaded
     // before the experiment so no cold load lands in either arm's histogram.
-    const input: SearchInput = { queries, k: 10, consistency: 'eventual', includeMetadata: false, includeValues: false };
+    const input: SearchInput = {
+      queries,
+      k: 10,
+      consistency: 'eventual',
+      includeMetadata: false,
+      includeValues: false,
+    };
     for (const name of ['lat-hnsw', 'lat-flat']) {
       const warm = await core.search(name, input);
       expect(warm.results).toHaveLength(QUERIES);
@@ -200,7 +271,13 @@ describe('experiments: guardrails and sequential tests end to end', () => {
     const minSamples = 20;
     const started = await life.startExperiment(
       'lat',
-      { challenger: { collection: 'lat-flat' }, mode: 'split', weight: 50, overlapSample: 0, guardrails: { minSamples, maxP95Ratio: 1.5 } },
+      {
+        challenger: { collection: 'lat-flat' },
+        mode: 'split',
+        weight: 50,
+        overlapSample: 0,
+        guardrails: { minSamples, maxP95Ratio: 1.5 },
+      },
       alice,
     );
     const id = started.experiment.id;
@@ -214,7 +291,12 @@ describe('experiments: guardrails and sequential tests end to end', () => {
       requests++;
     }
     const res = await life.getExperiment('lat');
-    expect(res.experiment).toMatchObject({ id, state: 'aborted', endedBy: 'guardrail', reason: expect.stringMatching(/p95 latency/) });
+    expect(res.experiment).toMatchObject({
+      id,
+      state: 'aborted',
+      endedBy: 'guardrail',
+      reason: expect.stringMatching(/p95 latency/),
+    });
     const { champion, challenger } = res.arms;
     expect(Math.min(champion.requests, challenger.requests)).toBeGreaterThanOrEqual(minSamples);
     expect(champion.errors + challenger.errors).toBe(0);
@@ -228,7 +310,9 @@ describe('experiments: guardrails and sequential tests end to end', () => {
       const out = await core.search('lat', { ...input, queries: queries.slice(0, 1), stickyKey: `user-${i}` });
       expect(out.servedBy).toEqual({ collection: 'lat-hnsw', version: expect.any(Number), alias: 'lat' });
     }
-    console.log(`[latency guardrail] aborted after ${requests} requests: champion p95 ${champion.latencyMs.p95} ms, challenger p95 ${challenger.latencyMs.p95} ms`);
+    console.log(
+      `[latency guardrail] aborted after ${requests} requests: champion p95 ${champion.latencyMs.p95} ms, challenger p95 ${challenger.latencyMs.p95} ms`,
+    );
   }, 60_000);
 
   it('the sequential p-value is a running minimum kept across reads (and feedback checkpoints), and decides the verdict', async () => {
@@ -236,7 +320,17 @@ describe('experiments: guardrails and sequential tests end to end', () => {
     await life.putAlias('seq', { collection: 'sa' }, alice);
     // Latency is not what this test is about: on unbuilt collections both arms are a few
     // DynamoDB reads, and the challenger's one extra catalog read alone can exceed 1.5×.
-    const e = await life.startExperiment('seq', { challenger: { collection: 'sb' }, mode: 'split', weight: 50, overlapSample: 0, guardrails: { maxP95Ratio: 1000 } }, alice);
+    const e = await life.startExperiment(
+      'seq',
+      {
+        challenger: { collection: 'sb' },
+        mode: 'split',
+        weight: 50,
+        overlapSample: 0,
+        guardrails: { maxP95Ratio: 1000 },
+      },
+      alice,
+    );
     const id = e.experiment.id;
     const keys = Array.from({ length: 400 }, (_, i) => `u${i}`);
     const challengerKeys = keys.filter((k) => chooseArm(id, k, 50) === 'challenger');
@@ -262,7 +356,11 @@ describe('experiments: guardrails and sequential tests end to end', () => {
     expect(t1.sequential.p).toBeLessThan(1e-6);
     expect(t1).toMatchObject({ significant: true, verdict: 'challenger' });
     expect(t1.sequential.ci95[0]).toBeGreaterThan(0);
-    expect(t1.fixedHorizon).toMatchObject({ z: expect.any(Number), p: expect.any(Number), validity: expect.stringMatching(/once/) });
+    expect(t1.fixedHorizon).toMatchObject({
+      z: expect.any(Number),
+      p: expect.any(Number),
+      validity: expect.stringMatching(/once/),
+    });
     // No conversions: nothing to see.
     expect(first.tests.convert).toMatchObject({ significant: false, verdict: 'inconclusive', sequential: { p: 1 } });
 
@@ -274,7 +372,12 @@ describe('experiments: guardrails and sequential tests end to end', () => {
     }
     const second = await life.getExperiment('seq');
     const c = second.arms;
-    expect([c.champion.clickRate.successes, c.champion.clickRate.trials, c.challenger.clickRate.successes, c.challenger.clickRate.trials]).toEqual([10, 100, 46, 100]);
+    expect([
+      c.champion.clickRate.successes,
+      c.champion.clickRate.trials,
+      c.challenger.clickRate.successes,
+      c.challenger.clickRate.trials,
+    ]).toEqual([10, 100, 46, 100]);
     const now = msprtLook(10, 100, 46, 100)!;
     expect(now.p).toBeGreaterThan(1e-3);
     expect(second.tests.click!.sequential.p).toBe(t1.sequential.p);
@@ -286,14 +389,28 @@ describe('experiments: guardrails and sequential tests end to end', () => {
   it('uses the τ² fixed at start for every look', async () => {
     await twoCollections('ta', 'tb');
     await life.putAlias('tau', { collection: 'ta' }, alice);
-    const e = await life.startExperiment('tau', { challenger: { collection: 'tb' }, mode: 'split', weight: 50, overlapSample: 0, tau2: 0.01, guardrails: { maxP95Ratio: 1000 } }, alice);
+    const e = await life.startExperiment(
+      'tau',
+      {
+        challenger: { collection: 'tb' },
+        mode: 'split',
+        weight: 50,
+        overlapSample: 0,
+        tau2: 0.01,
+        guardrails: { maxP95Ratio: 1000 },
+      },
+      alice,
+    );
     expect(e.experiment).toMatchObject({ tau2: 0.01 });
     const keys = Array.from({ length: 200 }, (_, i) => `t${i}`);
     const challengerKeys = keys.filter((k) => chooseArm(e.experiment.id, k, 50) === 'challenger');
     const championKeys = keys.filter((k) => chooseArm(e.experiment.id, k, 50) === 'champion');
     // 35 requests per arm; 15 vs 3 clicks (under 20 per arm: no feedback checkpoint, so the one read is the only look).
     for (let i = 0; i < 35; i++) {
-      for (const [key, click] of [[challengerKeys[i], i < 15], [championKeys[i], i < 3]] as const) {
+      for (const [key, click] of [
+        [challengerKeys[i], i < 15],
+        [championKeys[i], i < 3],
+      ] as const) {
         const out = await core.search('tau', query(qv(1), { stickyKey: key, consistency: 'eventual' }));
         if (click) await life.feedback({ queryId: out.queryId!, id: 'item-0', event: 'click' });
       }

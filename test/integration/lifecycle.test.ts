@@ -6,7 +6,13 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ShoalCore } from '../../shared/core.js';
-import { ConflictError, ModelMismatchError, NotFoundError, QualityGateError, ValidationError } from '../../shared/errors.js';
+import {
+  ConflictError,
+  ModelMismatchError,
+  NotFoundError,
+  QualityGateError,
+  ValidationError,
+} from '../../shared/errors.js';
 import { BUILD_POLICY } from '../../shared/indexing/builder.js';
 import { loadDataset } from '../../shared/io/datasets.js';
 import { LifecycleCore } from '../../shared/lifecycle/service.js';
@@ -49,16 +55,23 @@ describe('aliases', () => {
     const q = query(new Float32Array([1, 0, 0, 0]), { k: 1 });
 
     const created = await life.putAlias('shop', { collection: 'ca', expectedRevision: 0, reason: 'launch' }, alice);
-    expect(created).toMatchObject({ created: true, alias: { name: 'shop', collection: 'ca', version: null, revision: 1, experiment: null } });
+    expect(created).toMatchObject({
+      created: true,
+      alias: { name: 'shop', collection: 'ca', version: null, revision: 1, experiment: null },
+    });
     expect((await core.search('shop', q)).servedBy).toEqual({ collection: 'ca', version: 0, alias: 'shop' });
-    await expect(life.putAlias('shop', { collection: 'cb', expectedRevision: 0 }, bob)).rejects.toBeInstanceOf(ConflictError);
+    await expect(life.putAlias('shop', { collection: 'cb', expectedRevision: 0 }, bob)).rejects.toBeInstanceOf(
+      ConflictError,
+    );
 
     const moved = await life.putAlias('shop', { collection: 'cb', expectedRevision: 1, reason: 'new embedding' }, bob);
     expect(moved).toMatchObject({ created: false, alias: { collection: 'cb', revision: 2 } });
     // The very next request sees the move.
     expect((await core.search('shop', q)).results[0][0].id).toBe('in-b');
     // A stale revision is refused and changes nothing.
-    const stale = await life.putAlias('shop', { collection: 'ca', expectedRevision: 1 }, alice).catch((e: unknown) => e);
+    const stale = await life
+      .putAlias('shop', { collection: 'ca', expectedRevision: 1 }, alice)
+      .catch((e: unknown) => e);
     expect(stale).toBeInstanceOf(ConflictError);
     expect((stale as ConflictError).details).toMatchObject({ expectedRevision: 1, currentRevision: 2 });
     expect((await life.getAlias('shop')).collection).toBe('cb');
@@ -68,14 +81,16 @@ describe('aliases', () => {
     expect((await core.search('shop', q)).results[0][0].id).toBe('in-a');
 
     const history = await life.aliasHistory('shop');
-    expect(history.map((h) => [h.revision, h.action, h.by, h.from?.collection ?? null, h.to.collection, h.reason])).toEqual([
+    expect(
+      history.map((h) => [h.revision, h.action, h.by, h.from?.collection ?? null, h.to.collection, h.reason]),
+    ).toEqual([
       [3, 'rollback', 'alice', 'cb', 'ca', 'bad clicks'],
       [2, 'move', 'key:0123456789ab', 'ca', 'cb', 'new embedding'],
       [1, 'create', 'alice', null, 'ca', 'launch'],
     ]);
     expect((await life.listAliases()).map((a) => a.name)).toContain('shop');
     // Reads through the alias: get collection, vectors, versions.
-    expect((await core.getCollection('shop'))).toMatchObject({ name: 'ca', alias: { name: 'shop', revision: 3 } });
+    expect(await core.getCollection('shop')).toMatchObject({ name: 'ca', alias: { name: 'shop', revision: 3 } });
     expect((await core.getVectors('shop', ['in-a'])).map((v) => v.id)).toEqual(['in-a']);
     expect(await core.listVersions('shop')).toEqual([]);
   });
@@ -84,7 +99,9 @@ describe('aliases', () => {
     await core.createCollection({ name: 'ns', dimension: 4, metric: 'l2' });
     await expect(life.putAlias('ns', { collection: 'ns' }, alice)).rejects.toBeInstanceOf(ConflictError);
     await life.putAlias('ns-alias', { collection: 'ns' }, alice);
-    await expect(core.createCollection({ name: 'ns-alias', dimension: 4, metric: 'l2' })).rejects.toBeInstanceOf(ConflictError);
+    await expect(core.createCollection({ name: 'ns-alias', dimension: 4, metric: 'l2' })).rejects.toBeInstanceOf(
+      ConflictError,
+    );
     await expect(life.putAlias('ns-x', { collection: 'missing' }, alice)).rejects.toBeInstanceOf(NotFoundError);
     await expect(life.rollbackAlias('ns-alias', {}, alice)).rejects.toBeInstanceOf(ConflictError);
     await life.putAlias('ns-alias', { collection: 'ns', reason: 'again' }, alice);
@@ -144,7 +161,9 @@ describe('pinned versions and garbage collection', () => {
       const deleted = await core.collectGarbage('pin');
       expect(deleted.length).toBeGreaterThan(0);
       for (const k of v1Keys) expect(deleted).not.toContain(k);
-      expect((await core.search('pinned', query(v1[5].values, { consistency: 'eventual', k: 1 }))).results[0][0].id).toBe('v5');
+      expect(
+        (await core.search('pinned', query(v1[5].values, { consistency: 'eventual', k: 1 }))).results[0][0].id,
+      ).toBe('v5');
       // Unpinned: version 1's objects go.
       await life.putAlias('pinned', { collection: 'pin' }, alice);
       const second = await core.collectGarbage('pin');
@@ -159,28 +178,56 @@ describe('evaluation and quality gates', () => {
   it('evaluates a version on SIFT (recall near 1 at high ef, lower at ef=1), stores it, and gates alias moves', async () => {
     const ds = loadDataset('sift5k', { maxBase: 2000, maxQueries: 20 });
     const dim = ds.dim;
-    await core.createCollection({ name: 'sift', dimension: dim, metric: 'l2', index: { m: 8, efConstruction: 64 }, minRecall: 0.9 });
+    await core.createCollection({
+      name: 'sift',
+      dimension: dim,
+      metric: 'l2',
+      index: { m: 8, efConstruction: 64 },
+      minRecall: 0.9,
+    });
     for (let s = 0; s < 2000; s += 500) {
       await core.upsert(
         'sift',
-        Array.from({ length: 500 }, (_, i) => ({ id: String(s + i), values: ds.base.slice((s + i) * dim, (s + i + 1) * dim) })),
+        Array.from({ length: 500 }, (_, i) => ({
+          id: String(s + i),
+          values: ds.base.slice((s + i) * dim, (s + i + 1) * dim),
+        })),
       );
     }
     await core.buildNow('sift');
     // Not evaluated yet: refused.
     const refused = await life.putAlias('vec', { collection: 'sift' }, alice).catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(QualityGateError);
-    expect((refused as QualityGateError).details).toMatchObject({ collection: 'sift', version: 1, minRecall: 0.9, recall: null, evaluated: false });
+    expect((refused as QualityGateError).details).toMatchObject({
+      collection: 'sift',
+      version: 1,
+      minRecall: 0.9,
+      recall: null,
+      evaluated: false,
+    });
 
     const good = await life.evaluateVersion('sift', 1, { sample: 50, k: 10, ef: 200 }, alice);
-    expect(good).toMatchObject({ collection: 'sift', version: 1, k: 10, queries: 50, source: 'sample', rows: 2000, by: 'alice' });
+    expect(good).toMatchObject({
+      collection: 'sift',
+      version: 1,
+      k: 10,
+      queries: 50,
+      source: 'sample',
+      rows: 2000,
+      by: 'alice',
+    });
     expect(good.recall).toBeGreaterThanOrEqual(0.95);
     expect(good.latencyMs.p50).toBeGreaterThan(0);
     expect(good.latencyMs.p95).toBeGreaterThanOrEqual(good.latencyMs.p50);
     const supplied = await life.evaluateVersion(
       'sift',
       1,
-      { queries: Array.from({ length: 20 }, (_, i) => ds.queries.slice(i * dim, (i + 1) * dim)), sample: 100, k: 10, ef: 1 },
+      {
+        queries: Array.from({ length: 20 }, (_, i) => ds.queries.slice(i * dim, (i + 1) * dim)),
+        sample: 100,
+        k: 10,
+        ef: 1,
+      },
       alice,
     );
     expect(supplied.source).toBe('supplied');
@@ -190,7 +237,11 @@ describe('evaluation and quality gates', () => {
     expect(versions[0].evaluation).toMatchObject({ version: 1, recall: supplied.recall });
     const low = await life.putAlias('vec', { collection: 'sift' }, alice).catch((e: unknown) => e);
     expect(low).toBeInstanceOf(QualityGateError);
-    expect((low as QualityGateError).details).toMatchObject({ recall: supplied.recall, minRecall: 0.9, evaluated: true });
+    expect((low as QualityGateError).details).toMatchObject({
+      recall: supplied.recall,
+      minRecall: 0.9,
+      evaluated: true,
+    });
     // force overrides, and the history says so.
     await life.putAlias('vec', { collection: 'sift', force: true, reason: 'hotfix' }, alice);
     expect((await life.aliasHistory('vec'))[0]).toMatchObject({ forced: true });
@@ -214,10 +265,24 @@ describe('model registry', () => {
     const sha = createHash('sha256').update(artifact).digest('hex');
     const { model: v1 } = await life.registerModelVersion(
       'enc',
-      { dimension: 4, metric: 'cosine', framework: 'onnx', params: { pooling: 'mean' }, metrics: { mrr: 0.5 }, tags: { team: 'a' }, artifact },
+      {
+        dimension: 4,
+        metric: 'cosine',
+        framework: 'onnx',
+        params: { pooling: 'mean' },
+        metrics: { mrr: 0.5 },
+        tags: { team: 'a' },
+        artifact,
+      },
       alice,
     );
-    expect(v1).toMatchObject({ name: 'enc', version: 1, state: 'pending', artifact: { key: 'models/enc/1/artifact' }, createdBy: 'alice' });
+    expect(v1).toMatchObject({
+      name: 'enc',
+      version: 1,
+      state: 'pending',
+      artifact: { key: 'models/enc/1/artifact' },
+      createdBy: 'alice',
+    });
     const wrong = await life.commitModelVersion('enc', 1, 'a'.repeat(64)).catch((e: unknown) => e);
     expect(wrong).toBeInstanceOf(ValidationError);
     expect((wrong as ValidationError).details).toMatchObject({ actual: sha });
@@ -228,7 +293,11 @@ describe('model registry', () => {
     await expect(life.uploadModelArtifact('enc', 1, new Uint8Array([1]))).rejects.toBeInstanceOf(ConflictError);
 
     // Version 2 uploads separately; commit without an upload is a conflict.
-    const { model: v2 } = await life.registerModelVersion('enc', { dimension: 8, metric: 'cosine', params: { pooling: 'cls' }, metrics: { mrr: 0.6 }, tags: { team: 'a' } }, bob);
+    const { model: v2 } = await life.registerModelVersion(
+      'enc',
+      { dimension: 8, metric: 'cosine', params: { pooling: 'cls' }, metrics: { mrr: 0.6 }, tags: { team: 'a' } },
+      bob,
+    );
     expect(v2.version).toBe(2);
     await expect(life.commitModelVersion('enc', 2, sha)).rejects.toBeInstanceOf(ConflictError);
     const bytes2 = new TextEncoder().encode('weights v2');
@@ -240,30 +309,47 @@ describe('model registry', () => {
     expect(new TextDecoder().decode(await objects.get(ready2.artifact.key))).toBe('weights v2');
 
     const diff = await life.compareModelVersions('enc', 1, 2);
-    expect(diff).toMatchObject({ dimension: { a: 4, b: 8 }, metric: null, params: { pooling: { a: 'mean', b: 'cls' } }, tags: {} });
+    expect(diff).toMatchObject({
+      dimension: { a: 4, b: 8 },
+      metric: null,
+      params: { pooling: { a: 'mean', b: 'cls' } },
+      tags: {},
+    });
     expect(diff.metrics.mrr.delta).toBeCloseTo(0.1, 6);
     expect((await life.listModels()).find((m) => m.name === 'enc')).toEqual({ name: 'enc', versions: 2, latest: 2 });
 
     await life.putModelAlias('enc', 'prod', { version: 1 }, alice);
     await life.putModelAlias('enc', 'prod', { version: 2, expectedRevision: 1, reason: 'better mrr' }, alice);
     expect(await life.getModelAlias('enc', 'prod')).toEqual({ name: 'prod', model: 'enc', version: 2, revision: 2 });
-    expect((await life.modelAliasHistory('enc', 'prod')).map((h) => (h.to as { version: number }).version)).toEqual([2, 1]);
+    expect((await life.modelAliasHistory('enc', 'prod')).map((h) => (h.to as { version: number }).version)).toEqual([
+      2, 1,
+    ]);
     expect((await life.getModel('enc')).aliases).toEqual([{ name: 'prod', version: 2, revision: 2 }]);
 
     // Bindings: dimension/metric must match; upserts claiming another model version are refused.
-    await expect(core.createCollection({ name: 'bound', dimension: 8, metric: 'cosine', model: { name: 'enc', version: 1 } })).rejects.toMatchObject({
+    await expect(
+      core.createCollection({ name: 'bound', dimension: 8, metric: 'cosine', model: { name: 'enc', version: 1 } }),
+    ).rejects.toMatchObject({
       field: 'dimension',
     });
     await core.createCollection({ name: 'bound', dimension: 4, metric: 'cosine', model: { name: 'enc', version: 1 } });
     expect((await core.getCollection('bound')).model).toEqual({ name: 'enc', version: 1 });
     const vs = vectors(3, 4, 9);
-    const mismatch = await core.upsert('bound', vs, { modelVersion: { name: 'enc', version: 2 } }).catch((e: unknown) => e);
+    const mismatch = await core
+      .upsert('bound', vs, { modelVersion: { name: 'enc', version: 2 } })
+      .catch((e: unknown) => e);
     expect(mismatch).toBeInstanceOf(ModelMismatchError);
     expect((mismatch as ModelMismatchError).field).toBe('modelVersion.version');
     expect(await core.upsert('bound', vs, { modelVersion: { name: 'enc', version: 1 } })).toEqual({ upserted: 3 });
     // Lineage: the index version records the model version its vectors come from.
     await core.buildNow('bound');
     const [built] = await core.listVersions('bound');
-    expect(built).toMatchObject({ version: 1, parent: 0, model: { name: 'enc', version: 1 }, codeVersion: 'test', engine: 'hnsw' });
+    expect(built).toMatchObject({
+      version: 1,
+      parent: 0,
+      model: { name: 'enc', version: 1 },
+      codeVersion: 'test',
+      engine: 'hnsw',
+    });
   });
 });

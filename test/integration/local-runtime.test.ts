@@ -114,7 +114,13 @@ describe('startSqsPoller (Lambda SQS event source mapping)', () => {
       }),
     );
     const sentAt = Date.now();
-    const ids = [withAttrs.MessageId!, ...(await sendBodies(url, Array.from({ length: 24 }, (_, i) => `m${i}`)))];
+    const ids = [
+      withAttrs.MessageId!,
+      ...(await sendBodies(
+        url,
+        Array.from({ length: 24 }, (_, i) => `m${i}`),
+      )),
+    ];
 
     const events: SQSEvent[] = [];
     const poller = startSqsPoller({ sqs, queueUrl: url, batchSize: 7, handler: async (e) => void events.push(e) });
@@ -139,7 +145,9 @@ describe('startSqsPoller (Lambda SQS event source mapping)', () => {
       expect(r.attributes.ApproximateReceiveCount).toBe('1');
       expect(r.attributes.SenderId).toMatch(/\S/);
       expect(Number(r.attributes.SentTimestamp)).toBeGreaterThan(sentAt - 60_000);
-      expect(Number(r.attributes.ApproximateFirstReceiveTimestamp)).toBeGreaterThanOrEqual(Number(r.attributes.SentTimestamp));
+      expect(Number(r.attributes.ApproximateFirstReceiveTimestamp)).toBeGreaterThanOrEqual(
+        Number(r.attributes.SentTimestamp),
+      );
     }
     const rich = records.find((r) => r.messageId === withAttrs.MessageId)!;
     expect(rich.body).toBe('{"collection":"c1"}');
@@ -147,7 +155,12 @@ describe('startSqsPoller (Lambda SQS event source mapping)', () => {
     expect(rich.messageAttributes).toEqual({
       kind: { dataType: 'String', stringValue: 'build', stringListValues: [], binaryListValues: [] },
       n: { dataType: 'Number', stringValue: '42', stringListValues: [], binaryListValues: [] },
-      raw: { dataType: 'Binary', binaryValue: Buffer.from([1, 2, 3]).toString('base64'), stringListValues: [], binaryListValues: [] },
+      raw: {
+        dataType: 'Binary',
+        binaryValue: Buffer.from([1, 2, 3]).toString('base64'),
+        stringListValues: [],
+        binaryListValues: [],
+      },
     });
     const plain = records.find((r) => r.body === 'm0')!;
     expect(plain.messageAttributes).toEqual({});
@@ -166,9 +179,9 @@ describe('startSqsPoller (Lambda SQS event source mapping)', () => {
       handler: async (e) => {
         deliveries.push(...e.Records);
         return {
-          batchItemFailures: e.Records.filter((r) => r.body.startsWith('fail') && r.attributes.ApproximateReceiveCount === '1').map(
-            (r) => ({ itemIdentifier: r.messageId }),
-          ),
+          batchItemFailures: e.Records.filter(
+            (r) => r.body.startsWith('fail') && r.attributes.ApproximateReceiveCount === '1',
+          ).map((r) => ({ itemIdentifier: r.messageId })),
         };
       },
     });
@@ -212,7 +225,11 @@ describe('startSqsPoller (Lambda SQS event source mapping)', () => {
       onError: (_err, ctx) => void errors.push(ctx),
     });
     try {
-      await waitFor(() => counts.flat().filter((c) => c.endsWith(':3')).length === 3, 15_000, 'three deliveries of each message');
+      await waitFor(
+        () => counts.flat().filter((c) => c.endsWith(':3')).length === 3,
+        15_000,
+        'three deliveries of each message',
+      );
       await sleep(1_300);
     } finally {
       await poller.stop();
@@ -237,14 +254,18 @@ describe('startSqsPoller (Lambda SQS event source mapping)', () => {
       queueUrl,
       handler: async (e) => {
         seen.push(...e.Records.map((r) => `${r.body}:${r.attributes.ApproximateReceiveCount}`));
-        return { batchItemFailures: e.Records.filter((r) => r.body === 'poison').map((r) => ({ itemIdentifier: r.messageId })) };
+        return {
+          batchItemFailures: e.Records.filter((r) => r.body === 'poison').map((r) => ({ itemIdentifier: r.messageId })),
+        };
       },
     });
     let dlqMessages: { MessageId?: string; Body?: string }[] = [];
     try {
       await waitFor(
         async () => {
-          const res = await sqs.send(new ReceiveMessageCommand({ QueueUrl: dlqUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }));
+          const res = await sqs.send(
+            new ReceiveMessageCommand({ QueueUrl: dlqUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }),
+          );
           dlqMessages.push(...(res.Messages ?? []));
           return dlqMessages.length > 0;
         },
@@ -297,7 +318,10 @@ describe('startSqsPoller (Lambda SQS event source mapping)', () => {
 
   it('runs `concurrency` batches in parallel', async () => {
     const { url } = await newQueue(30);
-    await sendBodies(url, Array.from({ length: 6 }, (_, i) => `p${i}`));
+    await sendBodies(
+      url,
+      Array.from({ length: 6 }, (_, i) => `p${i}`),
+    );
     let active = 0;
     let maxActive = 0;
     let delivered = 0;
@@ -324,9 +348,9 @@ describe('startSqsPoller (Lambda SQS event source mapping)', () => {
   });
 
   it('rejects a batch size Lambda would not deliver from one receive', () => {
-    expect(() => startSqsPoller({ sqs, queueUrl: 'http://x/000000000000/q', batchSize: 11, handler: async () => undefined })).toThrow(
-      RangeError,
-    );
+    expect(() =>
+      startSqsPoller({ sqs, queueUrl: 'http://x/000000000000/q', batchSize: 11, handler: async () => undefined }),
+    ).toThrow(RangeError);
   });
 });
 
@@ -374,7 +398,12 @@ describe('startSchedule (EventBridge rate rule)', () => {
   it('waits one period before the first run unless runOnStart', async () => {
     let runs = 0;
     const late = startSchedule({ name: 'late', everyMs: 10_000, handler: async () => void runs++ });
-    const early = startSchedule({ name: 'early', everyMs: 10_000, runOnStart: true, handler: async () => void (runs += 100) });
+    const early = startSchedule({
+      name: 'early',
+      everyMs: 10_000,
+      runOnStart: true,
+      handler: async () => void (runs += 100),
+    });
     await sleep(100);
     await Promise.all([late.stop(), early.stop()]);
     expect(runs).toBe(100);
@@ -461,7 +490,11 @@ describe('startLambdaEmulator with the real LambdaClient', () => {
     expect(lastContext?.logGroupName).toBe('/aws/lambda/echo');
 
     // ARN forms and $LATEST resolve to the same function; undefined results read as null.
-    for (const name of ['arn:aws:lambda:us-east-1:000000000000:function:echo', '000000000000:function:echo', 'echo:$LATEST']) {
+    for (const name of [
+      'arn:aws:lambda:us-east-1:000000000000:function:echo',
+      '000000000000:function:echo',
+      'echo:$LATEST',
+    ]) {
       const r = await lambda.send(new InvokeCommand({ FunctionName: name, Payload: Buffer.from('{"x":1}') }));
       expect((payloadOf(r) as { payload: unknown }).payload).toEqual({ x: 1 });
     }
@@ -480,7 +513,10 @@ describe('startLambdaEmulator with the real LambdaClient', () => {
 
     const slow = await lambda.send(new InvokeCommand({ FunctionName: 'slow' }));
     expect(slow.FunctionError).toBe('Unhandled');
-    expect(payloadOf(slow)).toMatchObject({ errorType: 'Sandbox.Timedout', errorMessage: expect.stringContaining('Task timed out after 0.20 seconds') });
+    expect(payloadOf(slow)).toMatchObject({
+      errorType: 'Sandbox.Timedout',
+      errorMessage: expect.stringContaining('Task timed out after 0.20 seconds'),
+    });
   });
 
   it('unknown function or qualifier: ResourceNotFoundException (404)', async () => {
@@ -594,7 +630,11 @@ describe('startLocalShoal (what `npm start` runs)', () => {
 
         const health = await call('GET', '/v1/health');
         expect(health.status).toBe(200);
-        expect(health.json.local).toMatchObject({ s3Endpoint: shoal.endpoints.s3, bucket: 'shoal-local', region: 'us-east-1' });
+        expect(health.json.local).toMatchObject({
+          s3Endpoint: shoal.endpoints.s3,
+          bucket: 'shoal-local',
+          region: 'us-east-1',
+        });
 
         expect((await call('POST', '/v1/collections', { name: 'smoke', dimension: 2, metric: 'l2' })).status).toBe(201);
         const vectors = [

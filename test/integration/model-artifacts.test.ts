@@ -67,7 +67,10 @@ describe('presigned single PUT', () => {
     expect(wrong).toMatchObject({ field: 'sha256', details: { actual: sha256(artifact), bytes: artifact.byteLength } });
 
     const ready = await life.commitModelVersion('big', version, sha256(artifact));
-    expect(ready).toMatchObject({ state: 'ready', artifact: { key: `models/big/${version}/${sha256(artifact)}`, sha256: sha256(artifact), bytes: 300_000 } });
+    expect(ready).toMatchObject({
+      state: 'ready',
+      artifact: { key: `models/big/${version}/${sha256(artifact)}`, sha256: sha256(artifact), bytes: 300_000 },
+    });
     expect(sha256(await stack.objects.get(ready.artifact.key))).toBe(sha256(artifact));
     // The staging object is dropped once the committed copy exists.
     await expect(stack.objects.get(artifactKey('big', version))).rejects.toBeInstanceOf(NotFoundError);
@@ -98,13 +101,18 @@ describe('presigned single PUT', () => {
     expect((await put(fresh.url, bytes(10, 3))).status).toBe(200);
     const second = bytes(20, 4);
     expect((await put(fresh.url, second)).status).toBe(200);
-    await expect(life.commitModelVersion('fresh', version, sha256(bytes(10, 3)))).rejects.toBeInstanceOf(ValidationError);
+    await expect(life.commitModelVersion('fresh', version, sha256(bytes(10, 3)))).rejects.toBeInstanceOf(
+      ValidationError,
+    );
     expect((await life.commitModelVersion('fresh', version, sha256(second))).artifact.bytes).toBe(20);
   });
 
   it('refuses to commit a version nothing was uploaded for (409), and unknown versions (404)', async () => {
     const { version } = await register('empty');
-    await expect(life.commitModelVersion('empty', version, 'a'.repeat(64))).rejects.toMatchObject({ code: 'CONFLICT', field: 'artifact' });
+    await expect(life.commitModelVersion('empty', version, 'a'.repeat(64))).rejects.toMatchObject({
+      code: 'CONFLICT',
+      field: 'artifact',
+    });
     await expect(life.requestModelUpload('empty', version + 1, {})).rejects.toBeInstanceOf(NotFoundError);
   });
 });
@@ -133,25 +141,40 @@ describe('multipart', () => {
 
     // A wrong hash is refused after the parts were assembled; the assembled object stays staged,
     // so a commit without uploadId verifies it again.
-    await expect(life.commitModelVersion('parts', version, 'e'.repeat(64), { uploadId: mp.uploadId, parts })).rejects.toBeInstanceOf(ValidationError);
-    await expect(life.commitModelVersion('parts', version, sha256(whole), { uploadId: mp.uploadId, parts })).rejects.toMatchObject({
+    await expect(
+      life.commitModelVersion('parts', version, 'e'.repeat(64), { uploadId: mp.uploadId, parts }),
+    ).rejects.toBeInstanceOf(ValidationError);
+    await expect(
+      life.commitModelVersion('parts', version, sha256(whole), { uploadId: mp.uploadId, parts }),
+    ).rejects.toMatchObject({
       code: 'NOT_FOUND',
       field: 'uploadId',
     });
     const ready = await life.commitModelVersion('parts', version, sha256(whole));
     expect(ready).toMatchObject({ state: 'ready', artifact: { sha256: sha256(whole), bytes: whole.byteLength } });
-    expect(await stack.objects.hash(ready.artifact.key)).toMatchObject({ sha256: sha256(whole), bytes: whole.byteLength });
+    expect(await stack.objects.hash(ready.artifact.key)).toMatchObject({
+      sha256: sha256(whole),
+      bytes: whole.byteLength,
+    });
   });
 
   it('completes and commits in one call; fresh part URLs for the same upload; abort drops an upload', async () => {
     const { version } = await register('one-call');
     const mp = (await life.requestModelUpload('one-call', version, { parts: 1 })) as MultipartUpload;
     // More (and fresh) URLs for the same upload: parts 2..3.
-    const more = (await life.requestModelUpload('one-call', version, { uploadId: mp.uploadId, parts: 2, firstPart: 2 })) as MultipartUpload;
+    const more = (await life.requestModelUpload('one-call', version, {
+      uploadId: mp.uploadId,
+      parts: 2,
+      firstPart: 2,
+    })) as MultipartUpload;
     expect(more.uploadId).toBe(mp.uploadId);
     expect(more.parts.map((p) => p.partNumber)).toEqual([2, 3]);
     const whole = bytes(2 * MIN_PART_BYTES + 7, 6);
-    const chunks = [whole.subarray(0, MIN_PART_BYTES), whole.subarray(MIN_PART_BYTES, 2 * MIN_PART_BYTES), whole.subarray(2 * MIN_PART_BYTES)];
+    const chunks = [
+      whole.subarray(0, MIN_PART_BYTES),
+      whole.subarray(MIN_PART_BYTES, 2 * MIN_PART_BYTES),
+      whole.subarray(2 * MIN_PART_BYTES),
+    ];
     const urls = [mp.parts[0].url, more.parts[0].url, more.parts[1].url];
     const parts = [];
     for (let i = 0; i < 3; i++) {
@@ -167,17 +190,32 @@ describe('multipart', () => {
     const doomed = (await life.requestModelUpload('one-call', v2, { parts: 1 })) as MultipartUpload;
     const res = await put(doomed.parts[0].url, bytes(100, 7));
     expect(res.status).toBe(200);
-    expect(await life.abortModelUpload('one-call', v2, doomed.uploadId)).toEqual({ aborted: true, uploadId: doomed.uploadId });
+    expect(await life.abortModelUpload('one-call', v2, doomed.uploadId)).toEqual({
+      aborted: true,
+      uploadId: doomed.uploadId,
+    });
     const late = { uploadId: doomed.uploadId, parts: [{ partNumber: 1, etag: res.headers.get('etag') ?? '' }] };
-    await expect(life.commitModelVersion('one-call', v2, sha256(bytes(100, 7)), late)).rejects.toMatchObject({ code: 'NOT_FOUND', field: 'uploadId' });
-    await expect(life.abortModelUpload('one-call', v2, doomed.uploadId)).rejects.toMatchObject({ code: 'NOT_FOUND', field: 'uploadId' });
+    await expect(life.commitModelVersion('one-call', v2, sha256(bytes(100, 7)), late)).rejects.toMatchObject({
+      code: 'NOT_FOUND',
+      field: 'uploadId',
+    });
+    await expect(life.abortModelUpload('one-call', v2, doomed.uploadId)).rejects.toMatchObject({
+      code: 'NOT_FOUND',
+      field: 'uploadId',
+    });
     expect((await life.getModelVersion('one-call', v2)).state).toBe('pending');
   }, 30_000);
 
   it('refuses part ranges past part 10000 and firstPart without parts, naming the field', async () => {
     const { version } = await register('bounds');
-    await expect(life.requestModelUpload('bounds', version, { parts: 2, firstPart: 10_000 })).rejects.toMatchObject({ code: 'VALIDATION_ERROR', field: 'parts' });
-    await expect(life.requestModelUpload('bounds', version, { firstPart: 2 })).rejects.toMatchObject({ code: 'VALIDATION_ERROR', field: 'parts' });
+    await expect(life.requestModelUpload('bounds', version, { parts: 2, firstPart: 10_000 })).rejects.toMatchObject({
+      code: 'VALIDATION_ERROR',
+      field: 'parts',
+    });
+    await expect(life.requestModelUpload('bounds', version, { firstPart: 2 })).rejects.toMatchObject({
+      code: 'VALIDATION_ERROR',
+      field: 'parts',
+    });
   });
 });
 
@@ -185,8 +223,13 @@ describe('copy guard', () => {
   it('copies only the object version that was hashed (CopySourceIfMatch → 409 when it changed)', async () => {
     await stack.objects.putImmutable('models/guard/1/artifact', new Uint8Array([1, 2, 3]));
     const { etag } = await stack.objects.hash('models/guard/1/artifact');
-    await fetch(await stack.objects.presignPut('models/guard/1/artifact', 60), { method: 'PUT', body: new Uint8Array([4, 5, 6]) });
-    await expect(stack.objects.copyIfMatch('models/guard/1/artifact', 'models/guard/1/final', etag)).rejects.toBeInstanceOf(ConflictError);
+    await fetch(await stack.objects.presignPut('models/guard/1/artifact', 60), {
+      method: 'PUT',
+      body: new Uint8Array([4, 5, 6]),
+    });
+    await expect(
+      stack.objects.copyIfMatch('models/guard/1/artifact', 'models/guard/1/final', etag),
+    ).rejects.toBeInstanceOf(ConflictError);
     await expect(stack.objects.get('models/guard/1/final')).rejects.toBeInstanceOf(NotFoundError);
     const now = await stack.objects.hash('models/guard/1/artifact');
     await stack.objects.copyIfMatch('models/guard/1/artifact', 'models/guard/1/final', now.etag);
@@ -228,11 +271,16 @@ describe('asynchronous verification of large artifacts', () => {
     await expect(alife.requestModelUpload('huge', model.version, {})).rejects.toThrow(/being verified/);
     await expect(alife.commitModelVersion('huge', model.version, 'a'.repeat(64))).rejects.toBeInstanceOf(ConflictError);
     // A retried commit (e.g. a lost message) asks again; the worker ignores the duplicate.
-    expect(await alife.commitModelVersion('huge', model.version, sha256(artifact))).toMatchObject({ state: 'verifying' });
+    expect(await alife.commitModelVersion('huge', model.version, sha256(artifact))).toMatchObject({
+      state: 'verifying',
+    });
     expect(queue).toHaveLength(2);
 
     const ready = await alife.verifyModelArtifact('huge', model.version);
-    expect(ready).toMatchObject({ state: 'ready', artifact: { key: `models/huge/${model.version}/${sha256(artifact)}`, bytes: 250_000 } });
+    expect(ready).toMatchObject({
+      state: 'ready',
+      artifact: { key: `models/huge/${model.version}/${sha256(artifact)}`, bytes: 250_000 },
+    });
     expect(ready?.verification?.finishedAt).toBeDefined();
     expect(await alife.verifyModelArtifact('huge', model.version)).toMatchObject({ state: 'ready' }); // duplicate message
     expect(sha256(await stack.objects.get(ready!.artifact.key))).toBe(sha256(artifact));
@@ -252,14 +300,24 @@ describe('asynchronous verification of large artifacts', () => {
     await put(url.url, artifact);
     expect(await alife.commitModelVersion('bad', model.version, 'c'.repeat(64))).toMatchObject({ state: 'verifying' });
     const failed = await alife.verifyModelArtifact('bad', model.version);
-    expect(failed).toMatchObject({ state: 'pending', verification: { sha256: 'c'.repeat(64), error: expect.stringMatching(/does not match/) } });
+    expect(failed).toMatchObject({
+      state: 'pending',
+      verification: { sha256: 'c'.repeat(64), error: expect.stringMatching(/does not match/) },
+    });
     expect(queue).toHaveLength(1);
 
     // Upload again (uploads are open again) and commit the right hash.
     const again = (await alife.requestModelUpload('bad', model.version, {})) as SingleUpload;
     await put(again.url, artifact);
-    expect(await alife.commitModelVersion('bad', model.version, sha256(artifact))).toMatchObject({ state: 'verifying' });
-    expect(await alife.verifyModelArtifact('bad', model.version)).toMatchObject({ state: 'ready', artifact: { sha256: sha256(artifact) } });
-    await expect(alife.commitModelVersion('bad', model.version, sha256(artifact))).resolves.toMatchObject({ state: 'ready' });
+    expect(await alife.commitModelVersion('bad', model.version, sha256(artifact))).toMatchObject({
+      state: 'verifying',
+    });
+    expect(await alife.verifyModelArtifact('bad', model.version)).toMatchObject({
+      state: 'ready',
+      artifact: { sha256: sha256(artifact) },
+    });
+    await expect(alife.commitModelVersion('bad', model.version, sha256(artifact))).resolves.toMatchObject({
+      state: 'ready',
+    });
   });
 });

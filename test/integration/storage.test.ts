@@ -128,7 +128,12 @@ describe('storage adapters on the emulators', () => {
 
       // Act
       const created = await catalog.createCollection({ name: 'books', dimension: 8, metric: 'cosine', index: INDEX });
-      await catalog.createCollection({ name: 'articles', dimension: 4, metric: 'l2', index: { engine: 'flat', params: {} } });
+      await catalog.createCollection({
+        name: 'articles',
+        dimension: 4,
+        metric: 'l2',
+        index: { engine: 'flat', params: {} },
+      });
       const got = await catalog.getCollection('books');
       const listed = await catalog.listCollections();
       await catalog.deleteCollection('articles');
@@ -159,7 +164,9 @@ describe('storage adapters on the emulators', () => {
       await catalog.leaseSeqs('dup', 5, 60_000);
 
       // Act
-      const duplicate = await errorOf(catalog.createCollection({ name: 'dup', dimension: 9, metric: 'l2', index: INDEX }));
+      const duplicate = await errorOf(
+        catalog.createCollection({ name: 'dup', dimension: 9, metric: 'l2', index: INDEX }),
+      );
       const unchanged = await catalog.getCollection('dup');
       await catalog.deleteCollection('dup');
       const second = await catalog.createCollection({ name: 'dup', dimension: 9, metric: 'l2', index: INDEX });
@@ -452,7 +459,13 @@ describe('storage adapters on the emulators', () => {
       // Prepare: written out of order, one id overwritten by a later seq and one deleted
       const seqs = [5, 3, 9, 1, 7, 2, 8, 6, 4];
       await records.put(
-        seqs.map((seq) => ({ collection: 'tail@1', id: `r${seq}`, seq, vector: new Float32Array([seq]), deleted: false })),
+        seqs.map((seq) => ({
+          collection: 'tail@1',
+          id: `r${seq}`,
+          seq,
+          vector: new Float32Array([seq]),
+          deleted: false,
+        })),
       );
       await records.put([
         { collection: 'tail@1', id: 'r2', seq: 10, vector: new Float32Array([10]), deleted: false },
@@ -547,7 +560,9 @@ describe('storage adapters on the emulators', () => {
 
     it('lets exactly one of concurrent immutable puts of a key land', async () => {
       // Act
-      await Promise.all([1, 2, 3, 4].map((b) => objects.putImmutable('models/m/1/weights.bin', new Uint8Array([b, b]))));
+      await Promise.all(
+        [1, 2, 3, 4].map((b) => objects.putImmutable('models/m/1/weights.bin', new Uint8Array([b, b]))),
+      );
       const stored = await objects.get('models/m/1/weights.bin');
 
       // Assess

@@ -15,7 +15,12 @@ import {
 import { matchesMetadata } from '../../shared/filter/index.js';
 import type { FilterNode } from '../../shared/filter/ast.js';
 import { MAX_BODY_BYTES, createApi, type ApiRequest, type ApiResponse } from '../../shared/api/router.js';
-import { InvalidJsonError, MethodNotAllowedError, PayloadTooLargeError, toErrorResponse } from '../../shared/api/http-errors.js';
+import {
+  InvalidJsonError,
+  MethodNotAllowedError,
+  PayloadTooLargeError,
+  toErrorResponse,
+} from '../../shared/api/http-errors.js';
 import type {
   BuildOutput,
   CollectionInfo,
@@ -35,7 +40,12 @@ import type { Metadata } from '../../shared/types.js';
 class MemoryService implements ShoalService {
   private readonly collections = new Map<
     string,
-    { info: CollectionInfo; rows: Map<string, { values: Float32Array; metadata?: Metadata }>; versions: Manifest[]; pending: number }
+    {
+      info: CollectionInfo;
+      rows: Map<string, { values: Float32Array; metadata?: Metadata }>;
+      versions: Manifest[];
+      pending: number;
+    }
   >();
   /** Every call, for assertions on what the API layer passed down. */
   readonly calls: Array<{ method: string; args: unknown[] }> = [];
@@ -83,7 +93,14 @@ class MemoryService implements ShoalService {
     const version = c.versions.length;
     return {
       ...c.info,
-      stats: { count: c.rows.size, indexed: c.rows.size - c.pending, pending: c.pending, shards: version ? 1 : 0, version, watermark: 0 },
+      stats: {
+        count: c.rows.size,
+        indexed: c.rows.size - c.pending,
+        pending: c.pending,
+        shards: version ? 1 : 0,
+        version,
+        watermark: 0,
+      },
     };
   }
 
@@ -98,9 +115,12 @@ class MemoryService implements ShoalService {
     const c = this.get(collection);
     for (const [i, v] of vectors.entries()) {
       if (v.values.length !== c.info.dimension) {
-        throw new ValidationError(`vectors[${i}].values has ${v.values.length} components, the collection has ${c.info.dimension}`, {
-          field: `vectors[${i}].values`,
-        });
+        throw new ValidationError(
+          `vectors[${i}].values has ${v.values.length} components, the collection has ${c.info.dimension}`,
+          {
+            field: `vectors[${i}].values`,
+          },
+        );
       }
     }
     for (const v of vectors) c.rows.set(v.id, { values: v.values, metadata: v.metadata });
@@ -117,7 +137,10 @@ class MemoryService implements ShoalService {
     });
   }
 
-  async deleteVectors(collection: string, selector: { ids: string[] } | { filter: FilterNode }): Promise<{ deleted: number }> {
+  async deleteVectors(
+    collection: string,
+    selector: { ids: string[] } | { filter: FilterNode },
+  ): Promise<{ deleted: number }> {
     this.enter('deleteVectors', collection, selector);
     const c = this.get(collection);
     const doomed =
@@ -137,7 +160,8 @@ class MemoryService implements ShoalService {
       return s;
     };
     const results = input.queries.map((q) => {
-      if (q.length !== c.info.dimension) throw new ValidationError('query has the wrong dimension', { field: 'vector' });
+      if (q.length !== c.info.dimension)
+        throw new ValidationError('query has the wrong dimension', { field: 'vector' });
       return [...c.rows]
         .filter(([, row]) => !input.filter || matchesMetadata(input.filter, row.metadata))
         .map(([id, row]) => ({ id, score: score(q, row.values), row }))
@@ -156,7 +180,8 @@ class MemoryService implements ShoalService {
   async buildIndex(collection: string): Promise<BuildOutput> {
     this.enter('buildIndex', collection);
     const c = this.get(collection);
-    if (c.pending === 0) return { version: c.versions.length, built: false, shards: c.versions.length ? 1 : 0, watermark: 0 };
+    if (c.pending === 0)
+      return { version: c.versions.length, built: false, shards: c.versions.length ? 1 : 0, watermark: 0 };
     const version = c.versions.length + 1;
     c.versions.unshift({
       collection,
@@ -169,7 +194,13 @@ class MemoryService implements ShoalService {
       shards: [],
       createdAt: '2026-01-01T00:00:00.000Z',
       codeVersion: 'test',
-      stats: { rows: c.rows.size, liveRows: c.rows.size, bytes: 0, buildMs: 0, kind: version === 1 ? 'initial' : 'delta' },
+      stats: {
+        rows: c.rows.size,
+        liveRows: c.rows.size,
+        bytes: 0,
+        buildMs: 0,
+        kind: version === 1 ? 'initial' : 'delta',
+      },
     });
     c.pending = 0;
     return { version, built: true, kind: version === 1 ? 'initial' : 'delta', shards: 1, watermark: c.rows.size };
@@ -201,7 +232,11 @@ class MemoryService implements ShoalService {
     this.get(collection);
   }
 
-  async promoteCandidate(collection: string, line: string, input: { force?: boolean; reason?: string }): Promise<PromoteOutput> {
+  async promoteCandidate(
+    collection: string,
+    line: string,
+    input: { force?: boolean; reason?: string },
+  ): Promise<PromoteOutput> {
     this.enter('promoteCandidate', collection, line, input);
     this.get(collection);
     return { collection, serving: this.line(line, true), previous: 'main', forced: input.force ?? false };
@@ -227,10 +262,24 @@ afterEach(() => {
   vi.restoreAllMocks();
 });
 
-async function call(method: string, path: string, body?: unknown, headers: Record<string, string> = { authorization: `Bearer ${KEY}` }) {
-  const res = await handle({ method, path, headers, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) });
+async function call(
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = { authorization: `Bearer ${KEY}` },
+) {
+  const res = await handle({
+    method,
+    path,
+    headers,
+    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+  });
   expect(res.headers['Content-Type']).toBe('application/json');
-  return { status: res.statusCode, headers: res.headers, json: JSON.parse(res.body) as Record<string, unknown> & { error?: Record<string, unknown> } };
+  return {
+    status: res.statusCode,
+    headers: res.headers,
+    json: JSON.parse(res.body) as Record<string, unknown> & { error?: Record<string, unknown> },
+  };
 }
 
 async function setup(dimension = 2) {
@@ -247,7 +296,12 @@ async function setup(dimension = 2) {
 
 describe('auth', () => {
   it('401 without a key, with a wrong key, or a non-Bearer header — on every route', async () => {
-    const variants: Array<Record<string, string>> = [{}, { authorization: 'Bearer nope' }, { authorization: `Basic ${KEY}` }, { authorization: KEY }];
+    const variants: Array<Record<string, string>> = [
+      {},
+      { authorization: 'Bearer nope' },
+      { authorization: `Basic ${KEY}` },
+      { authorization: KEY },
+    ];
     for (const headers of variants) {
       for (const [method, path] of [
         ['GET', '/v1/health'],
@@ -300,10 +354,25 @@ describe('routes', () => {
   });
 
   it('collections: create, list, get with stats, delete', async () => {
-    const created = await call('POST', '/v1/collections', { name: 'docs', dimension: 3, metric: 'cosine', index: { engine: 'hnsw', m: 8 } });
+    const created = await call('POST', '/v1/collections', {
+      name: 'docs',
+      dimension: 3,
+      metric: 'cosine',
+      index: { engine: 'hnsw', m: 8 },
+    });
     expect(created.status).toBe(201);
-    expect(created.json).toMatchObject({ name: 'docs', dimension: 3, metric: 'cosine', index: { engine: 'hnsw', m: 8 } });
-    expect(service.calls.at(-1)?.args[0]).toEqual({ name: 'docs', dimension: 3, metric: 'cosine', index: { engine: 'hnsw', m: 8 } });
+    expect(created.json).toMatchObject({
+      name: 'docs',
+      dimension: 3,
+      metric: 'cosine',
+      index: { engine: 'hnsw', m: 8 },
+    });
+    expect(service.calls.at(-1)?.args[0]).toEqual({
+      name: 'docs',
+      dimension: 3,
+      metric: 'cosine',
+      index: { engine: 'hnsw', m: 8 },
+    });
 
     expect((await call('GET', '/v1/collections')).json).toEqual({ collections: [created.json] });
     const got = await call('GET', '/v1/collections/docs');
@@ -313,7 +382,10 @@ describe('routes', () => {
     expect(again).toMatchObject({ status: 409, json: { error: { code: 'CONFLICT', field: 'name' } } });
 
     expect(await call('DELETE', '/v1/collections/docs')).toMatchObject({ status: 200, json: { deleted: true } });
-    expect(await call('GET', '/v1/collections/docs')).toMatchObject({ status: 404, json: { error: { code: 'NOT_FOUND' } } });
+    expect(await call('GET', '/v1/collections/docs')).toMatchObject({
+      status: 404,
+      json: { error: { code: 'NOT_FOUND' } },
+    });
   });
 
   it('vectors: upsert (ids normalised), get, delete by ids and by filter', async () => {
@@ -330,8 +402,12 @@ describe('routes', () => {
       ],
     });
 
-    expect((await call('POST', '/v1/collections/docs/vectors/delete', { filter: 'genre == "soul"' })).json).toEqual({ deleted: 1 });
-    expect((await call('POST', '/v1/collections/docs/vectors/delete', { ids: ['a', 'zzz'] })).json).toEqual({ deleted: 1 });
+    expect((await call('POST', '/v1/collections/docs/vectors/delete', { filter: 'genre == "soul"' })).json).toEqual({
+      deleted: 1,
+    });
+    expect((await call('POST', '/v1/collections/docs/vectors/delete', { ids: ['a', 'zzz'] })).json).toEqual({
+      deleted: 1,
+    });
     expect((await call('GET', '/v1/collections/docs')).json).toMatchObject({ stats: { count: 1 } });
   });
 
@@ -346,8 +422,18 @@ describe('routes', () => {
       ],
       servedBy: { collection: 'docs', version: 0 },
     });
-    const many = await call('POST', '/v1/collections/docs/search', { vectors: [[1, 0], [0, 1]], k: 1, filter: { year: { $gt: 1960 } } });
-    expect(many.json).toEqual({ results: [[{ id: '2', score: 0 }], [{ id: '2', score: 1 }]], servedBy: { collection: 'docs', version: 0 } });
+    const many = await call('POST', '/v1/collections/docs/search', {
+      vectors: [
+        [1, 0],
+        [0, 1],
+      ],
+      k: 1,
+      filter: { year: { $gt: 1960 } },
+    });
+    expect(many.json).toEqual({
+      results: [[{ id: '2', score: 0 }], [{ id: '2', score: 1 }]],
+      servedBy: { collection: 'docs', version: 0 },
+    });
     const input = service.calls.at(-1)?.args[1] as SearchInput;
     expect(input).toMatchObject({ k: 1, consistency: 'strong', includeMetadata: false, includeValues: false });
     expect(input.filter).toBeDefined();
@@ -361,45 +447,91 @@ describe('routes', () => {
     expect(versions.json.versions).toHaveLength(1);
     expect(versions.json).toMatchObject({ versions: [{ version: 1, collection: 'docs' }] });
     expect((await call('POST', '/v1/collections/docs/index', '')).json).toMatchObject({ built: false });
-    expect((await call('POST', '/v1/collections/docs/index', 'not json')).json.error).toMatchObject({ code: 'INVALID_JSON' });
+    expect((await call('POST', '/v1/collections/docs/index', 'not json')).json.error).toMatchObject({
+      code: 'INVALID_JSON',
+    });
     const flatWithM = await call('POST', '/v1/collections/docs/index', { index: { engine: 'flat', m: 8 } });
     expect(flatWithM).toMatchObject({ status: 400, json: { error: { code: 'VALIDATION_ERROR', field: 'index.m' } } });
-    expect((await call('POST', '/v1/collections/docs/index', { index: { m: 1 } })).json.error).toMatchObject({ field: 'index.m' });
-    expect((await call('POST', '/v1/collections/docs/index', { idx: {} })).json.error).toMatchObject({ code: 'VALIDATION_ERROR' });
-    const candidate = await call('POST', '/v1/collections/docs/index', { index: { m: 32, efConstruction: 300 }, candidate: 'wide' });
+    expect((await call('POST', '/v1/collections/docs/index', { index: { m: 1 } })).json.error).toMatchObject({
+      field: 'index.m',
+    });
+    expect((await call('POST', '/v1/collections/docs/index', { idx: {} })).json.error).toMatchObject({
+      code: 'VALIDATION_ERROR',
+    });
+    const candidate = await call('POST', '/v1/collections/docs/index', {
+      index: { m: 32, efConstruction: 300 },
+      candidate: 'wide',
+    });
     expect(candidate.status).toBe(202);
     expect(service.calls.at(-1)).toMatchObject({ method: 'buildIndex', args: ['docs'] });
   });
 
   it('candidate lines: list, get, delete, promote (names validated in the path)', async () => {
     await setup();
-    expect(await call('GET', '/v1/collections/docs/candidates')).toMatchObject({ status: 200, json: { serving: { line: 'main' }, candidates: [] } });
-    expect(await call('GET', '/v1/collections/docs/candidates/wide')).toMatchObject({ status: 200, json: { line: 'wide', serving: false } });
-    expect(await call('DELETE', '/v1/collections/docs/candidates/wide')).toMatchObject({ status: 200, json: { deleted: true } });
-    const promoted = await call('POST', '/v1/collections/docs/candidates/wide/promote', { force: true, reason: 'drill' });
+    expect(await call('GET', '/v1/collections/docs/candidates')).toMatchObject({
+      status: 200,
+      json: { serving: { line: 'main' }, candidates: [] },
+    });
+    expect(await call('GET', '/v1/collections/docs/candidates/wide')).toMatchObject({
+      status: 200,
+      json: { line: 'wide', serving: false },
+    });
+    expect(await call('DELETE', '/v1/collections/docs/candidates/wide')).toMatchObject({
+      status: 200,
+      json: { deleted: true },
+    });
+    const promoted = await call('POST', '/v1/collections/docs/candidates/wide/promote', {
+      force: true,
+      reason: 'drill',
+    });
     expect(promoted).toMatchObject({ status: 200, json: { previous: 'main', forced: true } });
-    expect(service.calls.at(-1)).toMatchObject({ method: 'promoteCandidate', args: ['docs', 'wide', { force: true, reason: 'drill' }] });
+    expect(service.calls.at(-1)).toMatchObject({
+      method: 'promoteCandidate',
+      args: ['docs', 'wide', { force: true, reason: 'drill' }],
+    });
     expect((await call('POST', '/v1/collections/docs/candidates/wide/promote')).status).toBe(200);
-    expect(await call('POST', '/v1/collections/docs/candidates/Wide!/promote')).toMatchObject({ status: 400, json: { error: { field: 'candidate' } } });
-    expect(await call('POST', '/v1/collections/docs/candidates/wide/promote', { force: 'yes' })).toMatchObject({ status: 400, json: { error: { field: 'force' } } });
+    expect(await call('POST', '/v1/collections/docs/candidates/Wide!/promote')).toMatchObject({
+      status: 400,
+      json: { error: { field: 'candidate' } },
+    });
+    expect(await call('POST', '/v1/collections/docs/candidates/wide/promote', { force: 'yes' })).toMatchObject({
+      status: 400,
+      json: { error: { field: 'force' } },
+    });
     expect((await call('PUT', '/v1/collections/docs/candidates/wide')).status).toBe(405);
   });
 
   it('decodes path parameters and validates the collection name', async () => {
     await call('POST', '/v1/collections', { name: 'my-coll_1', dimension: 2, metric: 'l2' });
     expect((await call('GET', '/v1/collections/my%2Dcoll%5F1')).json).toMatchObject({ name: 'my-coll_1' });
-    expect(await call('GET', '/v1/collections/a%2Fb')).toMatchObject({ status: 400, json: { error: { code: 'VALIDATION_ERROR', field: 'name' } } });
-    expect(await call('GET', '/v1/collections/%E0%A4%A')).toMatchObject({ status: 400, json: { error: { field: 'name' } } });
+    expect(await call('GET', '/v1/collections/a%2Fb')).toMatchObject({
+      status: 400,
+      json: { error: { code: 'VALIDATION_ERROR', field: 'name' } },
+    });
+    expect(await call('GET', '/v1/collections/%E0%A4%A')).toMatchObject({
+      status: 400,
+      json: { error: { field: 'name' } },
+    });
     expect((await call('GET', '/v1/collections/my-coll_1?x=1')).status).toBe(200);
     expect((await call('GET', '/v1/collections/')).status).toBe(200); // trailing slash → the list
   });
 
   it('404 for unknown routes, 405 with Allow for wrong methods', async () => {
-    for (const path of ['/', '/v2/health', '/v1/collections/docs/nope', '/v1/collections//search', '/v1/collections/docs/vectors/get/x', 'v1/health']) {
+    for (const path of [
+      '/',
+      '/v2/health',
+      '/v1/collections/docs/nope',
+      '/v1/collections//search',
+      '/v1/collections/docs/vectors/get/x',
+      'v1/health',
+    ]) {
       expect(await call('GET', path)).toMatchObject({ status: 404, json: { error: { code: 'NOT_FOUND' } } });
     }
     const r1 = await call('PUT', '/v1/collections');
-    expect(r1).toMatchObject({ status: 405, json: { error: { code: 'METHOD_NOT_ALLOWED', details: { allow: ['GET', 'POST'] } } } });
+    expect(r1).toMatchObject({
+      status: 405,
+      json: { error: { code: 'METHOD_NOT_ALLOWED', details: { allow: ['GET', 'POST'] } } },
+    });
     expect(r1.headers.Allow).toBe('GET, POST');
     const r2 = await call('GET', '/v1/collections/docs/search');
     expect(r2.status).toBe(405);
@@ -413,44 +545,86 @@ describe('routes', () => {
 describe('request bodies', () => {
   it('400 INVALID_JSON for a body that is not JSON, or none', async () => {
     for (const body of ['{"name": ', 'not json', '', undefined]) {
-      expect(await call('POST', '/v1/collections', body ?? undefined)).toMatchObject({ status: 400, json: { error: { code: 'INVALID_JSON' } } });
+      expect(await call('POST', '/v1/collections', body ?? undefined)).toMatchObject({
+        status: 400,
+        json: { error: { code: 'INVALID_JSON' } },
+      });
     }
   });
 
   it('400 VALIDATION_ERROR with the JSON path of the field and the rule', async () => {
     await setup(2);
     const res = await call('POST', '/v1/collections/docs/vectors', {
-      vectors: [{ id: 'x', values: [1, 2] }, { id: 'y', values: [1, 2] }, { id: 'z', values: [1, 2] }, { id: 'w', values: [1, 2, 3, 4, 5, 6, 7, 'NaN'] }],
+      vectors: [
+        { id: 'x', values: [1, 2] },
+        { id: 'y', values: [1, 2] },
+        { id: 'z', values: [1, 2] },
+        { id: 'w', values: [1, 2, 3, 4, 5, 6, 7, 'NaN'] },
+      ],
     });
     expect(res.status).toBe(400);
-    expect(res.json.error).toMatchObject({ code: 'VALIDATION_ERROR', field: 'vectors[3].values[7]', message: expect.stringMatching(/finite number/) });
+    expect(res.json.error).toMatchObject({
+      code: 'VALIDATION_ERROR',
+      field: 'vectors[3].values[7]',
+      message: expect.stringMatching(/finite number/),
+    });
 
-    const dup = await call('POST', '/v1/collections/docs/vectors', { vectors: [{ id: 1, values: [1, 2] }, { id: '1', values: [1, 2] }] });
-    expect(dup.json.error).toMatchObject({ field: 'vectors[1].id', details: { first: 'vectors[0].id', duplicate: 'vectors[1].id' } });
+    const dup = await call('POST', '/v1/collections/docs/vectors', {
+      vectors: [
+        { id: 1, values: [1, 2] },
+        { id: '1', values: [1, 2] },
+      ],
+    });
+    expect(dup.json.error).toMatchObject({
+      field: 'vectors[1].id',
+      details: { first: 'vectors[0].id', duplicate: 'vectors[1].id' },
+    });
 
     const dim = await call('POST', '/v1/collections/docs/vectors', { vectors: [{ id: 'q', values: [1, 2, 3] }] });
-    expect(dim).toMatchObject({ status: 400, json: { error: { code: 'VALIDATION_ERROR', field: 'vectors[0].values' } } });
+    expect(dim).toMatchObject({
+      status: 400,
+      json: { error: { code: 'VALIDATION_ERROR', field: 'vectors[0].values' } },
+    });
   });
 
   it('400 FILTER_SYNTAX_ERROR with the position', async () => {
     await setup();
     const res = await call('POST', '/v1/collections/docs/search', { vector: [1, 0], filter: 'year >' });
     expect(res.status).toBe(400);
-    expect(res.json.error).toMatchObject({ code: 'FILTER_SYNTAX_ERROR', field: 'filter', details: { position: expect.any(Number), expected: expect.any(String) } });
+    expect(res.json.error).toMatchObject({
+      code: 'FILTER_SYNTAX_ERROR',
+      field: 'filter',
+      details: { position: expect.any(Number), expected: expect.any(String) },
+    });
   });
 
   it('base64 bodies are decoded', async () => {
     const body = Buffer.from(JSON.stringify({ name: 'b64', dimension: 2, metric: 'l2' })).toString('base64');
-    const res = await handle({ method: 'POST', path: '/v1/collections', headers: { authorization: `Bearer ${KEY}` }, body, isBase64Encoded: true });
+    const res = await handle({
+      method: 'POST',
+      path: '/v1/collections',
+      headers: { authorization: `Bearer ${KEY}` },
+      body,
+      isBase64Encoded: true,
+    });
     expect(res.statusCode).toBe(201);
   });
 
   it('413 over 6 MB', async () => {
     const body = JSON.stringify({ vectors: [{ id: 'a', values: [1], metadata: { s: 'x'.repeat(MAX_BODY_BYTES) } }] });
     const res = await call('POST', '/v1/collections/docs/vectors', body);
-    expect(res).toMatchObject({ status: 413, json: { error: { code: 'PAYLOAD_TOO_LARGE', details: { limit: MAX_BODY_BYTES } } } });
+    expect(res).toMatchObject({
+      status: 413,
+      json: { error: { code: 'PAYLOAD_TOO_LARGE', details: { limit: MAX_BODY_BYTES } } },
+    });
     const b64 = Buffer.alloc(MAX_BODY_BYTES + 1, 32).toString('base64');
-    const res2 = await handle({ method: 'POST', path: '/v1/collections/docs/index', headers: { authorization: `Bearer ${KEY}` }, body: b64, isBase64Encoded: true });
+    const res2 = await handle({
+      method: 'POST',
+      path: '/v1/collections/docs/index',
+      headers: { authorization: `Bearer ${KEY}` },
+      body: b64,
+      isBase64Encoded: true,
+    });
     expect(res2.statusCode).toBe(413);
   });
 });
@@ -479,7 +653,10 @@ describe('error mapping', () => {
   });
 
   const internal: ShoalError[] = [
-    new CorruptDataError('shard s3://secret-bucket/x has a bad checksum', { field: 'shard', details: { key: 'secret' } }),
+    new CorruptDataError('shard s3://secret-bucket/x has a bad checksum', {
+      field: 'shard',
+      details: { key: 'secret' },
+    }),
     new UnsupportedFormatError('format v9 at secret-key'),
     new EngineError('wasm abort at secret 0xdead'),
     new ConfigError('SHOAL_SECRET missing', { field: 'SHOAL_SECRET' }),
@@ -497,7 +674,13 @@ describe('error mapping', () => {
 
   it('unknown errors → 500 INTERNAL with a generic message, logged', async () => {
     const spy = vi.spyOn(console, 'error').mockImplementation(() => {});
-    for (const err of [new Error('password=hunter2'), new TypeError('x is undefined'), 'a string', { weird: true }, null]) {
+    for (const err of [
+      new Error('password=hunter2'),
+      new TypeError('x is undefined'),
+      'a string',
+      { weird: true },
+      null,
+    ]) {
       service.failNext = err;
       const res = await call('GET', '/v1/collections');
       expect(res.status).toBe(500);

@@ -39,7 +39,8 @@ function invalid(schema: z.ZodType, body: unknown, field: string | undefined, ru
   return err as ValidationError;
 }
 
-const vec = (id: unknown, values: unknown = [1, 2], metadata?: unknown) => (metadata === undefined ? { id, values } : { id, values, metadata });
+const vec = (id: unknown, values: unknown = [1, 2], metadata?: unknown) =>
+  metadata === undefined ? { id, values } : { id, values, metadata };
 
 describe('formatPath', () => {
   it('renders JSON paths', () => {
@@ -54,11 +55,19 @@ describe('createCollection', () => {
 
   it('accepts a minimal body and passes index params through', () => {
     expect(parseBody(createCollectionSchema, base)).toEqual(base);
-    expect(parseBody(createCollectionSchema, { ...base, index: { engine: 'hnsw', m: 32, efConstruction: 100, efSearch: 50 } })).toEqual({
+    expect(
+      parseBody(createCollectionSchema, {
+        ...base,
+        index: { engine: 'hnsw', m: 32, efConstruction: 100, efSearch: 50 },
+      }),
+    ).toEqual({
       ...base,
       index: { engine: 'hnsw', m: 32, efConstruction: 100, efSearch: 50 },
     });
-    expect(parseBody(createCollectionSchema, { ...base, index: { engine: 'flat' } })).toEqual({ ...base, index: { engine: 'flat' } });
+    expect(parseBody(createCollectionSchema, { ...base, index: { engine: 'flat' } })).toEqual({
+      ...base,
+      index: { engine: 'flat' },
+    });
     expect(parseBody(createCollectionSchema, { ...base, index: { m: 8 } })).toEqual({ ...base, index: { m: 8 } });
   });
 
@@ -87,8 +96,18 @@ describe('createCollection', () => {
     invalid(createCollectionSchema, { ...base, index: { m: 129 } }, 'index.m', /≤ 128/);
     invalid(createCollectionSchema, { ...base, index: { efConstruction: 4 } }, 'index.efConstruction', /≥ 8/);
     invalid(createCollectionSchema, { ...base, index: { efSearch: 0 } }, 'index.efSearch');
-    invalid(createCollectionSchema, { ...base, index: { engine: 'flat', m: 16 } }, 'index.m', /only to the hnsw engine/);
-    invalid(createCollectionSchema, { ...base, index: { ef_construction: 16 } }, 'index.ef_construction', /not a known field/);
+    invalid(
+      createCollectionSchema,
+      { ...base, index: { engine: 'flat', m: 16 } },
+      'index.m',
+      /only to the hnsw engine/,
+    );
+    invalid(
+      createCollectionSchema,
+      { ...base, index: { ef_construction: 16 } },
+      'index.ef_construction',
+      /not a known field/,
+    );
   });
 
   it('rejects unknown fields and non-objects', () => {
@@ -101,7 +120,9 @@ describe('createCollection', () => {
 
 describe('upsert', () => {
   it('converts ids to strings and values to Float32Array', () => {
-    const out = parseBody(upsertSchema, { vectors: [vec('a', [1, -2.5]), vec(0, [3, 4], { tag: 'x', n: [1, { deep: true }] }), vec(2 ** 53 - 1)] });
+    const out = parseBody(upsertSchema, {
+      vectors: [vec('a', [1, -2.5]), vec(0, [3, 4], { tag: 'x', n: [1, { deep: true }] }), vec(2 ** 53 - 1)],
+    });
     expect(out.map((v) => v.id)).toEqual(['a', '0', String(2 ** 53 - 1)]);
     expect(out[0].values).toBeInstanceOf(Float32Array);
     expect(Array.from(out[0].values)).toEqual([1, -2.5]);
@@ -113,7 +134,12 @@ describe('upsert', () => {
   it('checks ids', () => {
     invalid(upsertSchema, { vectors: [vec('')] }, 'vectors[0].id', /must not be empty/);
     parseBody(upsertSchema, { vectors: [vec('é'.repeat(256))] }); // 512 bytes
-    invalid(upsertSchema, { vectors: [vec('é'.repeat(256) + 'x')] }, 'vectors[0].id', /at most 512 UTF-8 bytes, got 513/);
+    invalid(
+      upsertSchema,
+      { vectors: [vec('é'.repeat(256) + 'x')] },
+      'vectors[0].id',
+      /at most 512 UTF-8 bytes, got 513/,
+    );
     invalid(upsertSchema, { vectors: [vec('ok'), vec(-1)] }, 'vectors[1].id', /non-negative safe integer/);
     invalid(upsertSchema, { vectors: [vec(1.5)] }, 'vectors[0].id', /non-negative safe integer/);
     invalid(upsertSchema, { vectors: [vec(2 ** 53)] }, 'vectors[0].id', /non-negative safe integer/);
@@ -125,19 +151,34 @@ describe('upsert', () => {
   });
 
   it('rejects duplicate ids naming both positions, after number → string', () => {
-    const err = invalid(upsertSchema, { vectors: [vec('a'), vec('7'), vec('b'), vec(7)] }, 'vectors[3].id', /vectors\[1\]\.id/);
+    const err = invalid(
+      upsertSchema,
+      { vectors: [vec('a'), vec('7'), vec('b'), vec(7)] },
+      'vectors[3].id',
+      /vectors\[1\]\.id/,
+    );
     expect(err.details).toMatchObject({ id: '7', first: 'vectors[1].id', duplicate: 'vectors[3].id' });
     invalid(getVectorsSchema, { ids: ['x', 'y', 'x'] }, 'ids[2]', /ids\[0\]/);
     invalid(deleteVectorsSchema, { ids: [1, '1'] }, 'ids[1]', /ids\[0\]/);
   });
 
   it('checks values: shape and finiteness', () => {
-    invalid(upsertSchema, { vectors: [vec('a', [1, 2, 'NaN'])] }, 'vectors[0].values[2]', /finite number, got the string "NaN"/);
+    invalid(
+      upsertSchema,
+      { vectors: [vec('a', [1, 2, 'NaN'])] },
+      'vectors[0].values[2]',
+      /finite number, got the string "NaN"/,
+    );
     invalid(upsertSchema, { vectors: [vec('a', [1, 'Infinity'])] }, 'vectors[0].values[1]', /finite number/);
     invalid(upsertSchema, { vectors: [vec('a', [NaN])] }, 'vectors[0].values[0]', /finite number, got NaN/);
     invalid(upsertSchema, { vectors: [vec('a', [1, Infinity])] }, 'vectors[0].values[1]', /finite/);
     // JSON.parse turns 1e999 into Infinity; JSON.stringify(NaN) is null.
-    invalid(upsertSchema, JSON.parse('{"vectors":[{"id":"a","values":[1e999]}]}'), 'vectors[0].values[0]', /not finite/);
+    invalid(
+      upsertSchema,
+      JSON.parse('{"vectors":[{"id":"a","values":[1e999]}]}'),
+      'vectors[0].values[0]',
+      /not finite/,
+    );
     invalid(upsertSchema, { vectors: [vec('a', [1, null])] }, 'vectors[0].values[1]', /got null/);
     invalid(upsertSchema, { vectors: [vec('a', [1, 1e39])] }, 'vectors[0].values[1]', /float32/);
     invalid(upsertSchema, { vectors: [vec('a', [[1]])] }, 'vectors[0].values[0]');
@@ -145,7 +186,11 @@ describe('upsert', () => {
     invalid(upsertSchema, { vectors: [vec('a', 'abc')] }, 'vectors[0].values', /array of numbers/);
     invalid(upsertSchema, { vectors: [vec('a', { 0: 1 })] }, 'vectors[0].values', /array of numbers/);
     invalid(upsertSchema, { vectors: [vec('a', new Array(4097).fill(0))] }, 'vectors[0].values', /at most 4096/);
-    invalid(upsertSchema, { vectors: [vec('a'), vec('b'), vec('c'), { id: 'd', values: [0, 0, 0, 0, 0, 0, 0, 1, 'x'] }] }, 'vectors[3].values[8]');
+    invalid(
+      upsertSchema,
+      { vectors: [vec('a'), vec('b'), vec('c'), { id: 'd', values: [0, 0, 0, 0, 0, 0, 0, 1, 'x'] }] },
+      'vectors[3].values[8]',
+    );
     invalid(upsertSchema, { vectors: [{ id: 'a' }] }, 'vectors[0].values', /got nothing/);
   });
 
@@ -167,19 +212,39 @@ describe('upsert', () => {
 
     const nest = (levels: number): unknown => (levels === 1 ? { leaf: 1 } : { n: nest(levels - 1) });
     parseBody(upsertSchema, { vectors: [vec('a', [1], nest(8))] });
-    invalid(upsertSchema, { vectors: [vec('a', [1], nest(9))] }, 'vectors[0].metadata.n.n.n.n.n.n.n.n', /deeper than 8/);
+    invalid(
+      upsertSchema,
+      { vectors: [vec('a', [1], nest(9))] },
+      'vectors[0].metadata.n.n.n.n.n.n.n.n',
+      /deeper than 8/,
+    );
     // Arrays count as levels too.
     parseBody(upsertSchema, { vectors: [vec('a', [1], { a: [[[[[[[1]]]]]]] })] });
-    invalid(upsertSchema, { vectors: [vec('a', [1], { a: [[[[[[[[1]]]]]]]] })] }, 'vectors[0].metadata.a[0][0][0][0][0][0][0]', /deeper/);
+    invalid(
+      upsertSchema,
+      { vectors: [vec('a', [1], { a: [[[[[[[[1]]]]]]]] })] },
+      'vectors[0].metadata.a[0][0][0][0][0][0][0]',
+      /deeper/,
+    );
 
     const big = { s: 'x'.repeat(LIMITS.maxMetadataBytes - 8) }; // {"s":"…"} = 8 bytes of syntax
     parseBody(upsertSchema, { vectors: [vec('a', [1], big)] });
-    invalid(upsertSchema, { vectors: [vec('a', [1], { s: big.s + 'x' })] }, 'vectors[0].metadata', /at most 40960 bytes serialized, got 40961/);
+    invalid(
+      upsertSchema,
+      { vectors: [vec('a', [1], { s: big.s + 'x' })] },
+      'vectors[0].metadata',
+      /at most 40960 bytes serialized, got 40961/,
+    );
 
     invalid(upsertSchema, { vectors: [vec('a', [1], [1, 2])] }, 'vectors[0].metadata', /JSON object, got an array/);
     invalid(upsertSchema, { vectors: [vec('a', [1], 'tag')] }, 'vectors[0].metadata', /JSON object/);
     invalid(upsertSchema, { vectors: [vec('a', [1], null)] }, 'vectors[0].metadata', /JSON object, got null/);
-    invalid(upsertSchema, { vectors: [vec('a', [1], { 'a b': { x: Infinity } })] }, 'vectors[0].metadata["a b"].x', /finite/);
+    invalid(
+      upsertSchema,
+      { vectors: [vec('a', [1], { 'a b': { x: Infinity } })] },
+      'vectors[0].metadata["a b"].x',
+      /finite/,
+    );
     invalid(upsertSchema, { vectors: [vec('a', [1], { f: () => 1 })] }, 'vectors[0].metadata.f', /JSON value/);
   });
 });
@@ -225,7 +290,10 @@ describe('search', () => {
 
   it('multiple vectors with every option', () => {
     const out = parseBody(searchSchema, {
-      vectors: [[1, 2], [3, 4]],
+      vectors: [
+        [1, 2],
+        [3, 4],
+      ],
       k: 5,
       ef: 128,
       consistency: 'eventual',
@@ -233,10 +301,22 @@ describe('search', () => {
       filter: 'genre == "jazz" and year >= 1960',
     });
     expect(out.single).toBe(false);
-    expect(out.input.queries.map((q) => Array.from(q))).toEqual([[1, 2], [3, 4]]);
-    expect(out.input).toMatchObject({ k: 5, ef: 128, consistency: 'eventual', includeMetadata: true, includeValues: true });
+    expect(out.input.queries.map((q) => Array.from(q))).toEqual([
+      [1, 2],
+      [3, 4],
+    ]);
+    expect(out.input).toMatchObject({
+      k: 5,
+      ef: 128,
+      consistency: 'eventual',
+      includeMetadata: true,
+      includeValues: true,
+    });
     expect(out.input.filter?.op).toBe('and');
-    expect(parseBody(searchSchema, { vector: [1], include: ['metadata'] }).input).toMatchObject({ includeMetadata: true, includeValues: false });
+    expect(parseBody(searchSchema, { vector: [1], include: ['metadata'] }).input).toMatchObject({
+      includeMetadata: true,
+      includeValues: false,
+    });
     expect(parseBody(searchSchema, { vector: [1], filter: { year: { $gt: 2000 } } }).input.filter).toBeDefined();
     expect(parseBody(searchSchema, { vector: [1], filter: null }).input.filter).toBeUndefined();
   });
@@ -299,30 +379,52 @@ describe('lifecycle bodies', () => {
   it('experiments: tau2 is a split-mode setting within bounds', () => {
     const split = parseBody(startExperimentSchema, { challenger: { collection: 'b' }, mode: 'split', tau2: 0.004 });
     expect(split).toMatchObject({ mode: 'split', tau2: 0.004 });
-    expect(parseBody(startExperimentSchema, { challenger: { collection: 'b' }, mode: 'split' })).not.toHaveProperty('tau2');
-    invalid(startExperimentSchema, { challenger: { collection: 'b' }, mode: 'shadow', tau2: 0.004 }, 'tau2', /split mode only/);
+    expect(parseBody(startExperimentSchema, { challenger: { collection: 'b' }, mode: 'split' })).not.toHaveProperty(
+      'tau2',
+    );
+    invalid(
+      startExperimentSchema,
+      { challenger: { collection: 'b' }, mode: 'shadow', tau2: 0.004 },
+      'tau2',
+      /split mode only/,
+    );
     invalid(startExperimentSchema, { challenger: { collection: 'b' }, mode: 'split', tau2: 0 }, 'tau2');
     invalid(startExperimentSchema, { challenger: { collection: 'b' }, mode: 'split', tau2: 1 }, 'tau2');
   });
 
   it('alias targets: a pinned version or a followed line, not both', () => {
-    expect(parseBody(putAliasSchema, { collection: 'items', line: 'cand-1a2b3c4d' })).toEqual({ collection: 'items', line: 'cand-1a2b3c4d' });
+    expect(parseBody(putAliasSchema, { collection: 'items', line: 'cand-1a2b3c4d' })).toEqual({
+      collection: 'items',
+      line: 'cand-1a2b3c4d',
+    });
     invalid(putAliasSchema, { collection: 'items', version: 3, line: 'wide' }, 'line', /not both/);
     invalid(putAliasSchema, { collection: 'items', line: 'Wide!' }, 'line');
-    expect(parseBody(startExperimentSchema, { challenger: { collection: 'items', line: 'wide' }, mode: 'shadow' })).toMatchObject({ challenger: { collection: 'items', line: 'wide' } });
-    invalid(startExperimentSchema, { challenger: { collection: 'items', version: 2, line: 'wide' }, mode: 'shadow' }, 'challenger.line', /not both/);
+    expect(
+      parseBody(startExperimentSchema, { challenger: { collection: 'items', line: 'wide' }, mode: 'shadow' }),
+    ).toMatchObject({ challenger: { collection: 'items', line: 'wide' } });
+    invalid(
+      startExperimentSchema,
+      { challenger: { collection: 'items', version: 2, line: 'wide' }, mode: 'shadow' },
+      'challenger.line',
+      /not both/,
+    );
   });
 
   it('tune: graph sweep options', () => {
     expect(parseBody(tuneSchema, { targetRecall: 0.9 })).toEqual({ targetRecall: 0.9, k: 10 });
-    expect(parseBody(tuneSchema, { targetRecall: 0.9, graph: { sample: 500, candidate: 'wide' } })).toMatchObject({ graph: { sample: 500, candidate: 'wide' } });
+    expect(parseBody(tuneSchema, { targetRecall: 0.9, graph: { sample: 500, candidate: 'wide' } })).toMatchObject({
+      graph: { sample: 500, candidate: 'wide' },
+    });
     invalid(tuneSchema, { targetRecall: 0.9, graph: { sample: 10 } }, 'graph.sample');
     invalid(tuneSchema, { targetRecall: 0.9, graph: { m: 16 } }, 'graph.m');
   });
 
-  it('index builds: optional body, candidate settings validated like a collection\'s', () => {
+  it("index builds: optional body, candidate settings validated like a collection's", () => {
     expect(parseBody(buildRequestSchema, {})).toEqual({});
-    expect(parseBody(buildRequestSchema, { index: { m: 32, efConstruction: 400 }, candidate: 'wide' })).toEqual({ index: { m: 32, efConstruction: 400 }, candidate: 'wide' });
+    expect(parseBody(buildRequestSchema, { index: { m: 32, efConstruction: 400 }, candidate: 'wide' })).toEqual({
+      index: { m: 32, efConstruction: 400 },
+      candidate: 'wide',
+    });
     invalid(buildRequestSchema, { index: { engine: 'flat', efConstruction: 100 } }, 'index.efConstruction', /hnsw/);
     invalid(buildRequestSchema, { index: { m: 1000 } }, 'index.m');
     invalid(buildRequestSchema, { params: {} }, 'params');

@@ -192,7 +192,9 @@ describe('encodeColumns / decodeColumns', () => {
   });
 
   it('round-trips arbitrary JSON metadata (property)', () => {
-    const meta = fc.dictionary(fc.string({ unit: 'binary', maxLength: 6 }), fc.jsonValue({ maxDepth: 3 }), { maxKeys: 5 });
+    const meta = fc.dictionary(fc.string({ unit: 'binary', maxLength: 6 }), fc.jsonValue({ maxDepth: 3 }), {
+      maxKeys: 5,
+    });
     const rows = fc.array(fc.option(meta, { nil: undefined }), { maxLength: 20 });
     fc.assert(
       fc.property(rows, (input) => {
@@ -207,7 +209,10 @@ describe('encodeColumns / decodeColumns', () => {
 
   it('decodes from misaligned input by copying only the misaligned views', () => {
     // Prepare
-    const bytes = encodeColumns([{ n: 1.25, s: 'a', j: [1] }, { n: 2, s: 'b', j: { x: 1 } }]);
+    const bytes = encodeColumns([
+      { n: 1.25, s: 'a', j: [1] },
+      { n: 2, s: 'b', j: { x: 1 } },
+    ]);
     const shifted = new Uint8Array(bytes.length + 3);
     shifted.set(bytes, 3);
 
@@ -256,7 +261,10 @@ describe('encodeColumns / decodeColumns', () => {
 
   it('rejects corrupt blobs with typed errors', () => {
     // Prepare
-    const good = encodeColumns([{ s: 'a', b: true }, { s: 'b', b: false }]);
+    const good = encodeColumns([
+      { s: 'a', b: true },
+      { s: 'b', b: false },
+    ]);
     const header = headerOf(good);
     const start = dataStart(good);
     const codesAt = start + (header.columns[0].codes as [number, number])[0];

@@ -11,11 +11,21 @@ function viewOf(data: Float32Array, dim: number, normalized = false): VectorView
 }
 
 /** Straightforward reference: one score per row, full sort, ties by row. */
-function naiveTopK(data: Float32Array, dim: number, metric: Metric, q: Float32Array, k: number, rows?: number[]): RowHit[] {
+function naiveTopK(
+  data: Float32Array,
+  dim: number,
+  metric: Metric,
+  q: Float32Array,
+  k: number,
+  rows?: number[],
+): RowHit[] {
   const count = data.length / dim;
   const candidates = rows ?? Array.from({ length: count }, (_, i) => i);
   const hits = candidates.map((row) => {
-    let d = 0, l2 = 0, nx = 0, nq = 0;
+    let d = 0,
+      l2 = 0,
+      nx = 0,
+      nq = 0;
     for (let j = 0; j < dim; j++) {
       const x = data[row * dim + j];
       d += x * q[j];
@@ -26,7 +36,9 @@ function naiveTopK(data: Float32Array, dim: number, metric: Metric, q: Float32Ar
     const score = metric === 'l2' ? l2 : metric === 'ip' ? d : nx === 0 || nq === 0 ? 0 : d / Math.sqrt(nx * nq);
     return { row, score };
   });
-  hits.sort((a, b) => (a.score !== b.score ? (metric === 'l2' ? a.score - b.score : b.score - a.score) : a.row - b.row));
+  hits.sort((a, b) =>
+    a.score !== b.score ? (metric === 'l2' ? a.score - b.score : b.score - a.score) : a.row - b.row,
+  );
   return hits.slice(0, k);
 }
 
@@ -42,7 +54,9 @@ describe('dot / l2sq / norm', () => {
     const a = randomVectors(rng, 1, 40);
     const b = randomVectors(rng, 1, 40);
     for (let dim = 0; dim <= 9; dim++) {
-      let d = 0, l = 0, n = 0;
+      let d = 0,
+        l = 0,
+        n = 0;
       for (let j = 0; j < dim; j++) {
         d += a[3 + j] * b[5 + j];
         l += (a[3 + j] - b[5 + j]) ** 2;
@@ -195,8 +209,16 @@ describe('exactTopK', () => {
     const hits = exactTopK(viewOf(vecs, d), 'cosine', Float32Array.from([2, 0, 0, 0]), 3);
     const zeroQuery = exactTopK(viewOf(vecs, d), 'cosine', new Float32Array(d), 3);
     // Assess
-    expect(hits).toEqual([{ row: 1, score: 1 }, { row: 0, score: 0 }, { row: 2, score: -1 }]);
-    expect(zeroQuery).toEqual([{ row: 0, score: 0 }, { row: 1, score: 0 }, { row: 2, score: 0 }]);
+    expect(hits).toEqual([
+      { row: 1, score: 1 },
+      { row: 0, score: 0 },
+      { row: 2, score: -1 },
+    ]);
+    expect(zeroQuery).toEqual([
+      { row: 0, score: 0 },
+      { row: 1, score: 0 },
+      { row: 2, score: 0 },
+    ]);
   });
 
   it('treats a normalized view as unit rows and uses given inverse norms', () => {
@@ -241,7 +263,9 @@ describe('exactTopKBatch', () => {
         // Assess: bit-identical scores, not just close
         expect(batch).toHaveLength(nq);
         for (let qi = 0; qi < nq; qi++) {
-          expect(batch[qi]).toEqual(exactTopK(viewOf(data, dim), metric, queries.subarray(qi * dim, (qi + 1) * dim), 7, opts));
+          expect(batch[qi]).toEqual(
+            exactTopK(viewOf(data, dim), metric, queries.subarray(qi * dim, (qi + 1) * dim), 7, opts),
+          );
         }
       }
     });

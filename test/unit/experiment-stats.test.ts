@@ -109,10 +109,18 @@ describe('guardrails and overlap', () => {
   };
   it('aborts on error rate and p95, only with enough samples', () => {
     const champ = { requests: 100, errors: 1, latency: lat(2, 99) };
-    expect(guardrailVerdict(champ, { requests: 100, errors: 10, latency: lat(2, 90) }, DEFAULT_GUARDRAILS)).toMatch(/error rate/);
-    expect(guardrailVerdict(champ, { requests: 100, errors: 5, latency: lat(2, 95) }, DEFAULT_GUARDRAILS)).toBeUndefined();
-    expect(guardrailVerdict(champ, { requests: 100, errors: 1, latency: lat(4, 99) }, DEFAULT_GUARDRAILS)).toMatch(/p95/);
-    expect(guardrailVerdict(champ, { requests: 99, errors: 99, latency: lat(4, 0) }, DEFAULT_GUARDRAILS)).toBeUndefined();
+    expect(guardrailVerdict(champ, { requests: 100, errors: 10, latency: lat(2, 90) }, DEFAULT_GUARDRAILS)).toMatch(
+      /error rate/,
+    );
+    expect(
+      guardrailVerdict(champ, { requests: 100, errors: 5, latency: lat(2, 95) }, DEFAULT_GUARDRAILS),
+    ).toBeUndefined();
+    expect(guardrailVerdict(champ, { requests: 100, errors: 1, latency: lat(4, 99) }, DEFAULT_GUARDRAILS)).toMatch(
+      /p95/,
+    );
+    expect(
+      guardrailVerdict(champ, { requests: 99, errors: 99, latency: lat(4, 0) }, DEFAULT_GUARDRAILS),
+    ).toBeUndefined();
   });
   it('overlap@k', () => {
     expect(overlapAtK(['a', 'b', 'c'], ['c', 'b', 'x'])).toBeCloseTo(2 / 3);
@@ -153,7 +161,8 @@ describe('mSPRT (always-valid sequential test of two proportions)', () => {
     const integral = lambdaByIntegration(look.diff, look.variance, DEFAULT_MSPRT_TAU2, 0);
     expect(look.lambda / integral).toBeCloseTo(1, 6);
     expect(look.p).toBeCloseTo(1 / look.lambda, 12);
-    for (const bound of look.ci) expect(lambdaByIntegration(look.diff, look.variance, DEFAULT_MSPRT_TAU2, bound)).toBeCloseTo(20, 3);
+    for (const bound of look.ci)
+      expect(lambdaByIntegration(look.diff, look.variance, DEFAULT_MSPRT_TAU2, bound)).toBeCloseTo(20, 3);
     // The same data at a fixed horizon: z = 2.06, p = 0.04 — "significant" by the z-test,
     // while the always-valid test asks for more evidence.
     const z = twoProportionZTest(100, 1000, 130, 1000)!;
@@ -254,11 +263,16 @@ describe('experiment results', () => {
     expect(click).toMatchObject({ significant: false, verdict: 'inconclusive' });
     // A stored running state (an earlier look was decisive) is what the verdict follows.
     const stored = { click: { p: 0.01, lo: 0.005, hi: 0.08 } };
-    expect(experimentResults(exp('split'), { champion: counters(1000, 100), challenger: counters(1000, 130) }, stored).tests.click).toMatchObject({
+    expect(
+      experimentResults(exp('split'), { champion: counters(1000, 100), challenger: counters(1000, 130) }, stored).tests
+        .click,
+    ).toMatchObject({
       sequential: { p: 0.01, ci95: [0.005, 0.08] },
       significant: true,
       verdict: 'challenger',
     });
-    expect(experimentResults(exp('shadow'), { champion: counters(100, 10), challenger: counters(100, 0) }).tests).toEqual({ click: null, convert: null });
+    expect(
+      experimentResults(exp('shadow'), { champion: counters(100, 10), challenger: counters(100, 0) }).tests,
+    ).toEqual({ click: null, convert: null });
   });
 });

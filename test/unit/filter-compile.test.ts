@@ -24,13 +24,11 @@ function selectV(node: FilterNode): unknown[] {
     .map((i) => VALUES[i]);
 }
 
-
 function selectRows(filter: unknown): number[] {
   const node = parseFilter(filter);
   if (node === undefined) throw new Error('no filter');
   return rowsMatching(node);
 }
-
 
 describe('compileFilter: comparisons', () => {
   it.each<[CmpOp, Literal, unknown[]]>([
@@ -221,7 +219,10 @@ describe('compileFilter: null tests, constants and combinators', () => {
     ],
     [
       'or of four',
-      { op: 'or', args: [cmp(v, '==', 1), cmp(v, '==', 'a'), cmp(v, '==', true), { op: 'isNull', ref: v, negate: false }] },
+      {
+        op: 'or',
+        args: [cmp(v, '==', 1), cmp(v, '==', 'a'), cmp(v, '==', true), { op: 'isNull', ref: v, negate: false }],
+      },
       [1, null, undefined, true, 'a'],
     ],
   ])('%s', (_label, node, expected) => {
@@ -242,7 +243,9 @@ describe('compileFilter: compile-once contract', () => {
       asked.push(JSON.stringify(r));
       return inner(r);
     };
-    const node = parseFilter('1960 < year < 1970 or (year == 1971 and meta.a == 1 and meta["a"] != 2 and meta.b is null)');
+    const node = parseFilter(
+      '1960 < year < 1970 or (year == 1971 and meta.a == 1 and meta["a"] != 2 and meta.b is null)',
+    );
     if (node === undefined) throw new Error('no filter');
     // Act
     const match = compileFilter(node, getter);

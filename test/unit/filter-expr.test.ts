@@ -8,9 +8,7 @@ const a1 = cmp(ref('a'), '==', 1);
 const b2 = cmp(ref('b'), '==', 2);
 const c3 = cmp(ref('c'), '==', 3);
 
-
 const selectRows = (src: string): number[] => rowsMatching(parseFilterExpression(src));
-
 
 describe('parseFilterExpression: comparisons', () => {
   it.each<[string, FilterNode]>([
@@ -170,7 +168,16 @@ describe('parseFilterExpression: boolean structure and precedence', () => {
     // parentheses override
     ['(a == 1 or b == 2) and c == 3', { op: 'and', args: [{ op: 'or', args: [a1, b2] }, c3] }],
     ['not (a == 1 or b == 2)', { op: 'not', arg: { op: 'or', args: [a1, b2] } }],
-    ['a==1&&b==2||!(c==3)', { op: 'or', args: [{ op: 'and', args: [a1, b2] }, { op: 'not', arg: c3 }] }],
+    [
+      'a==1&&b==2||!(c==3)',
+      {
+        op: 'or',
+        args: [
+          { op: 'and', args: [a1, b2] },
+          { op: 'not', arg: c3 },
+        ],
+      },
+    ],
     // prefix `not` applies to the whole predicate, unlike the `not in` operator
     ['not x in [1]', { op: 'not', arg: { op: 'in', ref: x, values: [1], negate: false } }],
   ])('parses %j', (src, expected) => {

@@ -111,7 +111,8 @@ function refValue(row: Record<string, unknown> | undefined, r: FieldRef): unknow
   let v: unknown = row !== undefined && Object.hasOwn(row, r.field) ? row[r.field] : undefined;
   for (const p of r.path) {
     if (Array.isArray(v)) v = typeof p === 'number' && p < v.length ? v[p] : undefined;
-    else if (typeof v === 'object' && v !== null && Object.hasOwn(v, String(p))) v = (v as Record<string, unknown>)[String(p)];
+    else if (typeof v === 'object' && v !== null && Object.hasOwn(v, String(p)))
+      v = (v as Record<string, unknown>)[String(p)];
     else v = undefined;
   }
   return v;
@@ -197,7 +198,11 @@ const refArb: fc.Arbitrary<FieldRef> = fc.record({
 const numberArb = fc
   .oneof(fc.integer({ min: -3, max: 3 }), fc.double({ noNaN: true, noDefaultInfinity: true }))
   .map((n) => (Object.is(n, -0) ? 0 : n));
-const stringArb = fc.oneof(fc.constantFrom('', 'a', 'b', 'ab', 'A', 'x%'), fc.string({ maxLength: 6 }), fc.string({ unit: 'binary', maxLength: 4 }));
+const stringArb = fc.oneof(
+  fc.constantFrom('', 'a', 'b', 'ab', 'A', 'x%'),
+  fc.string({ maxLength: 6 }),
+  fc.string({ unit: 'binary', maxLength: 4 }),
+);
 const scalarArb: fc.Arbitrary<string | number | boolean> = fc.oneof(numberArb, stringArb, fc.boolean());
 const patternArb = fc
   .array(fc.constantFrom('a', 'b', 'ab', '%', '_', '\\%', '\\_', '\\\\', '.', '*', '(', '😀', '\n'), { maxLength: 6 })
@@ -261,9 +266,51 @@ const exprSoupArb = fc
   .array(
     fc.oneof(
       fc.constantFrom(
-        'a', 'meta', '==', '!=', '<', '<=', '>', '>=', '=', '!', '&&', '||', '(', ')', '[', ']', ',', '.',
-        'and', 'OR', 'not', 'in', 'like', 'is', 'null', 'true', 'False', '1', '-', '2.5', '1e', '1e9999',
-        '"x"', "'y'", '"', "'", '\\', '\\u', '\\u00', '%', '_', ' ', '\n', '😀', '\u0000',
+        'a',
+        'meta',
+        '==',
+        '!=',
+        '<',
+        '<=',
+        '>',
+        '>=',
+        '=',
+        '!',
+        '&&',
+        '||',
+        '(',
+        ')',
+        '[',
+        ']',
+        ',',
+        '.',
+        'and',
+        'OR',
+        'not',
+        'in',
+        'like',
+        'is',
+        'null',
+        'true',
+        'False',
+        '1',
+        '-',
+        '2.5',
+        '1e',
+        '1e9999',
+        '"x"',
+        "'y'",
+        '"',
+        "'",
+        '\\',
+        '\\u',
+        '\\u00',
+        '%',
+        '_',
+        ' ',
+        '\n',
+        '😀',
+        '\u0000',
       ),
       fc.string({ maxLength: 3 }),
     ),
@@ -272,8 +319,27 @@ const exprSoupArb = fc
   .map((parts) => parts.join(''));
 
 const jsonKeyArb = fc.constantFrom(
-  '$and', '$or', '$not', '$eq', '$ne', '$gt', '$gte', '$lt', '$lte', '$in', '$nin', '$exists', '$regex',
-  'a', 'b.c', 'meta.0', '', '.', 'a..b', 'constructor', 'toString',
+  '$and',
+  '$or',
+  '$not',
+  '$eq',
+  '$ne',
+  '$gt',
+  '$gte',
+  '$lt',
+  '$lte',
+  '$in',
+  '$nin',
+  '$exists',
+  '$regex',
+  'a',
+  'b.c',
+  'meta.0',
+  '',
+  '.',
+  'a..b',
+  'constructor',
+  'toString',
 );
 const { obj: filterishArb } = fc.letrec<{ value: unknown; obj: Record<string, unknown> }>((tie) => ({
   value: fc.oneof(
@@ -324,7 +390,10 @@ describe('parseFilterObject fuzz', () => {
   it.each<[string, fc.Arbitrary<unknown>]>([
     ['arbitrary JSON', fc.jsonValue()],
     ['filter-shaped objects', filterishArb],
-    ['arbitrary JS values', fc.anything({ withNullPrototype: true, withBoxedValues: true, withMap: true, withSet: true, withDate: true })],
+    [
+      'arbitrary JS values',
+      fc.anything({ withNullPrototype: true, withBoxedValues: true, withMap: true, withSet: true, withDate: true }),
+    ],
   ])('never throws anything but filter errors on %s, and returns quickly', (_label, arb) => {
     // Prepare: arb
     // Act + Assess

@@ -6,9 +6,7 @@ import { cmp, ref, rowsMatching, syntaxError } from '../helpers/filter-fixtures.
 
 const x = ref('x');
 
-
 const selectRows = (filter: unknown): number[] => rowsMatching(parseFilterObject(filter));
-
 
 describe('parseFilterObject: field operators', () => {
   it.each<[string, unknown, FilterNode]>([
@@ -29,7 +27,13 @@ describe('parseFilterObject: field operators', () => {
     [
       '$in with null',
       { x: { $in: [1, null] } },
-      { op: 'or', args: [{ op: 'isNull', ref: x, negate: false }, { op: 'in', ref: x, values: [1], negate: false }] },
+      {
+        op: 'or',
+        args: [
+          { op: 'isNull', ref: x, negate: false },
+          { op: 'in', ref: x, values: [1], negate: false },
+        ],
+      },
     ],
     ['$in only null', { x: { $in: [null] } }, { op: 'isNull', ref: x, negate: false }],
     ['$nin', { x: { $nin: ['a', 'b'] } }, { op: 'not', arg: { op: 'in', ref: x, values: ['a', 'b'], negate: false } }],
@@ -59,7 +63,13 @@ describe('parseFilterObject: logical operators and paths', () => {
     [
       'nested',
       { $or: [{ a: 1, $not: { b: 2 } }, { $and: [{ a: 1 }, { b: 2 }] }] },
-      { op: 'or', args: [{ op: 'and', args: [a1, { op: 'not', arg: b2 }] }, { op: 'and', args: [a1, b2] }] },
+      {
+        op: 'or',
+        args: [
+          { op: 'and', args: [a1, { op: 'not', arg: b2 }] },
+          { op: 'and', args: [a1, b2] },
+        ],
+      },
     ],
     ['dotted path', { 'meta.a.b': 1 }, cmp(ref('meta', 'a', 'b'), '==', 1)],
     ['dotted path with index', { 'tags.0': 'x' }, cmp(ref('tags', 0), '==', 'x')],
@@ -133,7 +143,12 @@ describe('parseFilterObject: errors', () => {
     ['$or item not an object', { $or: [{ a: 1 }, 3] }, 'filter.$or[1]', 'an object'],
     ['empty object inside $and', { $and: [{ a: 1 }, {}] }, 'filter.$and[1]', 'a non-empty object'],
     ['$not not an object', { $not: [{ a: 1 }] }, 'filter.$not', 'an object'],
-    ['$gt with an object', { $and: [{ a: 1 }, { price: { $gt: {} } }] }, 'filter.$and[1].price.$gt', 'a number or string'],
+    [
+      '$gt with an object',
+      { $and: [{ a: 1 }, { price: { $gt: {} } }] },
+      'filter.$and[1].price.$gt',
+      'a number or string',
+    ],
     ['$gt with an array', { price: { $gt: [1] } }, 'filter.price.$gt', 'a number or string'],
     ['$gte with null', { price: { $gte: null } }, 'filter.price.$gte', 'a number or string'],
     ['$lt with a boolean', { price: { $lt: true } }, 'filter.price.$lt', 'a number or string'],
@@ -142,7 +157,12 @@ describe('parseFilterObject: errors', () => {
     ['$ne with an array', { a: { $ne: [1] } }, 'filter.a.$ne', 'a number, string, boolean or null'],
     ['$in with a non-array', { a: { $in: 'abc' } }, 'filter.a.$in', 'an array'],
     ['$nin with a non-array', { a: { $nin: 1 } }, 'filter.a.$nin', 'an array'],
-    ['$in with an object element', { a: { $in: [1, { b: 2 }] } }, 'filter.a.$in[1]', 'a number, string, boolean or null'],
+    [
+      '$in with an object element',
+      { a: { $in: [1, { b: 2 }] } },
+      'filter.a.$in[1]',
+      'a number, string, boolean or null',
+    ],
     ['$in with Infinity', { a: { $in: [Infinity] } }, 'filter.a.$in[0]', 'a finite number'],
     ['$exists with a string', { a: { $exists: 'yes' } }, 'filter.a.$exists', 'a boolean'],
     ['field $not with a literal', { a: { $not: 5 } }, 'filter.a.$not', 'an operator object'],
@@ -154,7 +174,12 @@ describe('parseFilterObject: errors', () => {
     ['NaN value', { a: NaN }, 'filter.a', 'a finite number'],
     ['empty path segment', { 'meta..a': 1 }, 'filter.meta..a', 'a field name such as "a" or "a.b"'],
     ['empty field name', { '': 1 }, 'filter[""]', 'a field name such as "a" or "a.b"'],
-    ['cyclic object', cyclic, 'filter' + '.$not'.repeat(FILTER_MAX_DEPTH + 1), `at most ${FILTER_MAX_DEPTH} levels of nesting`],
+    [
+      'cyclic object',
+      cyclic,
+      'filter' + '.$not'.repeat(FILTER_MAX_DEPTH + 1),
+      `at most ${FILTER_MAX_DEPTH} levels of nesting`,
+    ],
   ])('rejects %s, naming its JSON path', (_label, filter, path, expected) => {
     // Prepare: table
     // Act

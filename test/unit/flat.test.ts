@@ -132,7 +132,9 @@ describe('recall against real ground truth', () => {
     const { bytes } = await flatEngine.build({ dim: ds.dim, metric: 'l2', count: ds.baseCount, vectors: ds.base });
     const index = await flatEngine.load(bytes, { dim: ds.dim, metric: 'l2', count: ds.baseCount, params: {} });
     // Act
-    const hits = Array.from({ length: ds.queryCount }, (_, q) => index.search(ds.queries.subarray(q * ds.dim, (q + 1) * ds.dim), { k: 10 }));
+    const hits = Array.from({ length: ds.queryCount }, (_, q) =>
+      index.search(ds.queries.subarray(q * ds.dim, (q + 1) * ds.dim), { k: 10 }),
+    );
     // Assess
     expect(ds.baseCount).toBe(4500);
     expect(recallAtK(ds, hits, 10)).toBe(1);
@@ -141,7 +143,9 @@ describe('recall against real ground truth', () => {
   it('is 1.0 at k=10 on glove50 (cosine, 100 queries)', async () => {
     const ds = loadDataset('glove50', { maxQueries: 100 });
     const index = createFlatIndex(ds.base, ds.dim, 'cosine');
-    const hits = Array.from({ length: ds.queryCount }, (_, q) => index.search(ds.queries.subarray(q * ds.dim, (q + 1) * ds.dim), { k: 10 }));
+    const hits = Array.from({ length: ds.queryCount }, (_, q) =>
+      index.search(ds.queries.subarray(q * ds.dim, (q + 1) * ds.dim), { k: 10 }),
+    );
     expect(recallAtK(ds, hits, 10)).toBe(1);
   });
 

@@ -13,7 +13,13 @@ interface Reply {
 /** A raw node:http request (raw headers, so repeats and casing are under our control). */
 function send(
   url: string,
-  opts: { method?: string; path?: string; headers?: Array<[string, string]>; body?: Buffer | string; agent?: Agent } = {},
+  opts: {
+    method?: string;
+    path?: string;
+    headers?: Array<[string, string]>;
+    body?: Buffer | string;
+    agent?: Agent;
+  } = {},
 ): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const u = new URL(url);
@@ -21,11 +27,20 @@ function send(
     const flat: string[] = opts.headers?.some(([k]) => k.toLowerCase() === 'host') ? [] : ['Host', u.host];
     for (const [k, v] of opts.headers ?? []) flat.push(k, v);
     const req = request(
-      { host: u.hostname, port: u.port, method: opts.method ?? 'GET', path: opts.path ?? '/', headers: flat, agent: opts.agent },
+      {
+        host: u.hostname,
+        port: u.port,
+        method: opts.method ?? 'GET',
+        path: opts.path ?? '/',
+        headers: flat,
+        agent: opts.agent,
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
+        );
         res.on('error', reject);
       },
     );
@@ -43,7 +58,9 @@ async function echo(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyResul
   return { statusCode: 200, headers: { 'content-type': 'application/json' }, body: JSON.stringify(event) };
 }
 
-async function start(handler: (e: APIGatewayProxyEventV2) => Promise<APIGatewayProxyResultV2> = echo): Promise<Gateway> {
+async function start(
+  handler: (e: APIGatewayProxyEventV2) => Promise<APIGatewayProxyResultV2> = echo,
+): Promise<Gateway> {
   gateway = await startGateway({ port: 0, handler });
   return gateway;
 }
@@ -135,10 +152,20 @@ describe('local API Gateway (HTTP API, payload 2.0)', () => {
     const gw = await start(async (event) => {
       lastEvent = event;
       const bytes = event.isBase64Encoded ? Buffer.from(event.body ?? '', 'base64') : Buffer.from(event.body ?? '');
-      return { statusCode: 201, headers: { 'content-type': 'application/octet-stream', 'x-echo': 'yes' }, body: bytes.toString('base64'), isBase64Encoded: true };
+      return {
+        statusCode: 201,
+        headers: { 'content-type': 'application/octet-stream', 'x-echo': 'yes' },
+        body: bytes.toString('base64'),
+        isBase64Encoded: true,
+      };
     });
     const payload = Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7) % 256));
-    const res = await send(gw.url, { method: 'PUT', path: '/bin', headers: [['Content-Type', 'application/octet-stream']], body: payload });
+    const res = await send(gw.url, {
+      method: 'PUT',
+      path: '/bin',
+      headers: [['Content-Type', 'application/octet-stream']],
+      body: payload,
+    });
     expect(lastEvent?.isBase64Encoded).toBe(true);
     expect(lastEvent?.body).toBe(payload.toString('base64'));
     expect(res.status).toBe(201);
@@ -149,7 +176,12 @@ describe('local API Gateway (HTTP API, payload 2.0)', () => {
     await send(gw.url, { method: 'POST', path: '/bin', body: 'abc' });
     expect(lastEvent).toMatchObject({ isBase64Encoded: true, body: Buffer.from('abc').toString('base64') });
     // Text types stay text, UTF-8 intact.
-    await send(gw.url, { method: 'POST', path: '/t', headers: [['content-type', 'text/plain; charset=utf-8']], body: 'héllo ✓' });
+    await send(gw.url, {
+      method: 'POST',
+      path: '/t',
+      headers: [['content-type', 'text/plain; charset=utf-8']],
+      body: 'héllo ✓',
+    });
     expect(lastEvent).toMatchObject({ isBase64Encoded: false, body: 'héllo ✓' });
   });
 
@@ -167,7 +199,12 @@ describe('local API Gateway (HTTP API, payload 2.0)', () => {
     expect(handler).not.toHaveBeenCalled();
 
     // Exactly at the limit passes.
-    const ok = await send(gw.url, { method: 'POST', path: '/ok', headers: [['content-type', 'text/plain']], body: Buffer.alloc(GATEWAY_MAX_BODY_BYTES, 0x61) });
+    const ok = await send(gw.url, {
+      method: 'POST',
+      path: '/ok',
+      headers: [['content-type', 'text/plain']],
+      body: Buffer.alloc(GATEWAY_MAX_BODY_BYTES, 0x61),
+    });
     expect(ok.status).toBe(200);
     expect(lastEvent?.body?.length).toBe(GATEWAY_MAX_BODY_BYTES);
   });
@@ -177,10 +214,13 @@ describe('local API Gateway (HTTP API, payload 2.0)', () => {
     const gw = await start(handler);
     const status = await new Promise<number>((resolve, reject) => {
       const u = new URL(gw.url);
-      const req = request({ host: u.hostname, port: u.port, method: 'POST', path: '/', headers: { 'transfer-encoding': 'chunked' } }, (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
-      });
+      const req = request(
+        { host: u.hostname, port: u.port, method: 'POST', path: '/', headers: { 'transfer-encoding': 'chunked' } },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        },
+      );
       req.on('error', reject);
       const chunk = Buffer.alloc(1024 * 1024, 0x62);
       for (let i = 0; i < 7; i++) req.write(chunk);

@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { exactTopK } from '../../shared/engine/distance.js';
-import { MAX_SHARD_HEAP_BYTES, estimateHnswHeapBytes, hnswEngine, resolveHnswParams } from '../../shared/engine/hnsw.js';
+import {
+  MAX_SHARD_HEAP_BYTES,
+  estimateHnswHeapBytes,
+  hnswEngine,
+  resolveHnswParams,
+} from '../../shared/engine/hnsw.js';
 import { engineFailure, loadRawHnswlib } from '../../shared/engine/hnswlib-runtime.js';
 import { CorruptDataError, LimitExceededError, ValidationError } from '../../shared/errors.js';
 import type { Metric } from '../../shared/types.js';
@@ -24,7 +29,12 @@ describe('hnswEngine', () => {
     for (let q = 0; q < 50; q++) {
       const query = vectors.subarray(q * dim, q * dim + dim);
       const got = index.search(query, { k: 10, ef: 128 });
-      const want = exactTopK({ data: vectors, offset: 0, stride: dim, dim, count, normalized: false }, metric, query, 10);
+      const want = exactTopK(
+        { data: vectors, offset: 0, stride: dim, dim, count, normalized: false },
+        metric,
+        query,
+        10,
+      );
       expect(got).toHaveLength(10);
       agree += got.filter((h) => want.some((w) => w.row === h.row)).length;
       // Scores use Shoal's convention (similarity for cosine/ip, squared distance for l2).
@@ -82,7 +92,12 @@ describe('hnswEngine', () => {
   });
 
   it('handles an empty shard', async () => {
-    const { bytes, params } = await hnswEngine.build({ dim: 4, count: 0, metric: 'cosine', vectors: new Float32Array(0) });
+    const { bytes, params } = await hnswEngine.build({
+      dim: 4,
+      count: 0,
+      metric: 'cosine',
+      vectors: new Float32Array(0),
+    });
     const index = await hnswEngine.load(bytes, { dim: 4, count: 0, metric: 'cosine', params });
     expect(index.search(new Float32Array([1, 0, 0, 0]), { k: 3 })).toEqual([]);
     index.dispose();
@@ -91,17 +106,30 @@ describe('hnswEngine', () => {
   it('rejects index bytes that do not describe the declared shape', async () => {
     const dim = 4;
     const count = 20;
-    const { bytes, params } = await hnswEngine.build({ dim, count, metric: 'l2', vectors: randomVectors(mulberry32(1), count, dim) });
-    await expect(hnswEngine.load(bytes, { dim: 5, count, metric: 'l2', params })).rejects.toBeInstanceOf(CorruptDataError);
-    await expect(hnswEngine.load(bytes, { dim, count: count + 1, metric: 'l2', params })).rejects.toBeInstanceOf(CorruptDataError);
-    await expect(hnswEngine.load(bytes.subarray(0, 40), { dim, count, metric: 'l2', params })).rejects.toBeInstanceOf(CorruptDataError);
+    const { bytes, params } = await hnswEngine.build({
+      dim,
+      count,
+      metric: 'l2',
+      vectors: randomVectors(mulberry32(1), count, dim),
+    });
+    await expect(hnswEngine.load(bytes, { dim: 5, count, metric: 'l2', params })).rejects.toBeInstanceOf(
+      CorruptDataError,
+    );
+    await expect(hnswEngine.load(bytes, { dim, count: count + 1, metric: 'l2', params })).rejects.toBeInstanceOf(
+      CorruptDataError,
+    );
+    await expect(hnswEngine.load(bytes.subarray(0, 40), { dim, count, metric: 'l2', params })).rejects.toBeInstanceOf(
+      CorruptDataError,
+    );
   });
 
   it('refuses a shard that would not fit its share of the 2 GiB WASM heap, before allocating', async () => {
     // dim=1, m=128 makes each row ~1.1 KB of heap while the input stays small (8 MB).
     const count = 2 * Math.ceil(MAX_SHARD_HEAP_BYTES / estimateHnswHeapBytes(1, 1, 128));
     const vectors = new Float32Array(count);
-    const err = await hnswEngine.build({ dim: 1, count, metric: 'l2', vectors, params: { m: 128 } }).catch((e: unknown) => e);
+    const err = await hnswEngine
+      .build({ dim: 1, count, metric: 'l2', vectors, params: { m: 128 } })
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(LimitExceededError);
   });
 
@@ -120,7 +148,12 @@ describe('hnswEngine', () => {
     }
     // Assess
     expect(engineFailure('initIndex', raw)).toBeInstanceOf(LimitExceededError);
-    const { bytes, params } = await hnswEngine.build({ dim: 2, count: 3, metric: 'l2', vectors: new Float32Array([0, 0, 1, 1, 2, 2]) });
+    const { bytes, params } = await hnswEngine.build({
+      dim: 2,
+      count: 3,
+      metric: 'l2',
+      vectors: new Float32Array([0, 0, 1, 1, 2, 2]),
+    });
     const index = await hnswEngine.load(bytes, { dim: 2, count: 3, metric: 'l2', params });
     expect(index.search(new Float32Array([1, 1]), { k: 1 })[0].row).toBe(1);
     index.dispose();

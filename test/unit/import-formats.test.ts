@@ -8,12 +8,24 @@ import { describe, expect, it } from 'vitest';
 import { detectFormat, isSidecar, openReader } from '../../shared/import/formats/index.js';
 import { parseCsvRecord } from '../../shared/import/formats/csv.js';
 import { memorySource } from '../../shared/import/s3-source.js';
-import { UnreadableFileError, type ByteSource, type Checkpoint, type ImportFormat, type ImportRow } from '../../shared/import/types.js';
+import {
+  UnreadableFileError,
+  type ByteSource,
+  type Checkpoint,
+  type ImportFormat,
+  type ImportRow,
+} from '../../shared/import/types.js';
 import { writeNpy, writeParquet } from '../helpers/parquet-writer.js';
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 
-async function collect(format: ImportFormat, source: ByteSource, dimension: number, from?: Checkpoint, ids?: { source: ByteSource; kind: 'txt' | 'jsonl' }): Promise<ImportRow[]> {
+async function collect(
+  format: ImportFormat,
+  source: ByteSource,
+  dimension: number,
+  from?: Checkpoint,
+  ids?: { source: ByteSource; kind: 'txt' | 'jsonl' },
+): Promise<ImportRow[]> {
   const out: ImportRow[] = [];
   for await (const r of openReader(format, source, { dimension, from, ids })) out.push(r);
   return out;
@@ -21,11 +33,22 @@ async function collect(format: ImportFormat, source: ByteSource, dimension: numb
 
 /** Rows without their positions, for comparing runs. */
 function plain(rows: ImportRow[]): unknown[] {
-  return rows.map((r) => ({ n: r.rowNumber, id: r.id, v: r.values && Array.from(r.values), m: r.metadata, e: r.error?.code }));
+  return rows.map((r) => ({
+    n: r.rowNumber,
+    id: r.id,
+    v: r.values && Array.from(r.values),
+    m: r.metadata,
+    e: r.error?.code,
+  }));
 }
 
 /** Straight run vs. resume from every k-th checkpoint: the resumed tail equals the straight run's tail. */
-async function expectResumable(format: ImportFormat, make: () => ByteSource, dimension: number, ids?: () => { source: ByteSource; kind: 'txt' | 'jsonl' }): Promise<void> {
+async function expectResumable(
+  format: ImportFormat,
+  make: () => ByteSource,
+  dimension: number,
+  ids?: () => { source: ByteSource; kind: 'txt' | 'jsonl' },
+): Promise<void> {
   const all = await collect(format, make(), dimension, undefined, ids?.());
   expect(all.length).toBeGreaterThan(3);
   for (let i = 0; i < all.length; i += Math.max(1, Math.floor(all.length / 7))) {
@@ -129,7 +152,16 @@ const CSV_VECTOR = [
   'f,"[7,8,9]",,007,',
 ].join('\r\n');
 
-const CSV_COLUMNS = ['id,v0,v1,v2,label', 'a,1,2,3,x', 'b,1,NaN,3,y', 'c,1,,3,z', 'd,1,abc,3,w', 'e,1,Infinity,3,v', 'f,0.5,0.25,-1e3,u', ''].join('\n');
+const CSV_COLUMNS = [
+  'id,v0,v1,v2,label',
+  'a,1,2,3,x',
+  'b,1,NaN,3,y',
+  'c,1,,3,z',
+  'd,1,abc,3,w',
+  'e,1,Infinity,3,v',
+  'f,0.5,0.25,-1e3,u',
+  '',
+].join('\n');
 
 describe('CSV', () => {
   it('reads a JSON vector column, quoted multi-line fields and typed metadata', async () => {
@@ -164,7 +196,9 @@ describe('CSV', () => {
 
   it('reads gzip the same as plain and resumes from both kinds of checkpoint', async () => {
     const gz = gzipSync(enc(CSV_VECTOR));
-    expect(plain(await collect('csv.gz', memorySource(gz, 'x', 3), 3))).toEqual(plain(await collect('csv', memorySource(enc(CSV_VECTOR)), 3)));
+    expect(plain(await collect('csv.gz', memorySource(gz, 'x', 3), 3))).toEqual(
+      plain(await collect('csv', memorySource(enc(CSV_VECTOR)), 3)),
+    );
     await expectResumable('csv', () => memorySource(enc(CSV_VECTOR), 'x', 5), 3);
     await expectResumable('csv.gz', () => memorySource(gz, 'x', 5), 3);
     await expectResumable('csv', () => memorySource(enc(CSV_COLUMNS), 'x', 4), 3);
@@ -173,10 +207,14 @@ describe('CSV', () => {
   it('fails bad headers before any row', async () => {
     await expect(collect('csv', memorySource(enc('name,vector\na,"[1,2,3]"')), 3)).rejects.toThrow(/no "id" column/);
     await expect(collect('csv', memorySource(enc('id,color\na,red')), 3)).rejects.toThrow(/no vector column/);
-    await expect(collect('csv', memorySource(enc('id,v0,v1\na,1,2')), 3)).rejects.toThrow(/2 vector columns.*dimension 3/);
+    await expect(collect('csv', memorySource(enc('id,v0,v1\na,1,2')), 3)).rejects.toThrow(
+      /2 vector columns.*dimension 3/,
+    );
     await expect(collect('csv', memorySource(enc('id,v0,v2,v3\na,1,2,3')), 3)).rejects.toThrow(/lacks column v1/);
     await expect(collect('csv', memorySource(enc('')), 3)).rejects.toThrow(/empty/);
-    await expect(collect('csv', memorySource(new Uint8Array([0xff, 0xfe, 0, 0x41])), 3)).rejects.toThrow(UnreadableFileError);
+    await expect(collect('csv', memorySource(new Uint8Array([0xff, 0xfe, 0, 0x41])), 3)).rejects.toThrow(
+      UnreadableFileError,
+    );
   });
 
   it('parses RFC 4180 records', () => {
@@ -190,7 +228,13 @@ function parquetFile(n: number, rowGroup: number): Uint8Array {
   return writeParquet(
     [
       { name: 'id', kind: 'string', values: Array.from({ length: n }, (_, i) => (i === 3 ? null : `p${i}`)) },
-      { name: 'vector', kind: 'floatList', values: Array.from({ length: n }, (_, i) => (i === 5 ? null : i === 7 ? [1, NaN, 2] : i === 9 ? [1, 2] : [i, i / 2, -i])) },
+      {
+        name: 'vector',
+        kind: 'floatList',
+        values: Array.from({ length: n }, (_, i) =>
+          i === 5 ? null : i === 7 ? [1, NaN, 2] : i === 9 ? [1, 2] : [i, i / 2, -i],
+        ),
+      },
       { name: 'label', kind: 'int32', values: Array.from({ length: n }, (_, i) => i % 3) },
       { name: 'title', kind: 'string', values: Array.from({ length: n }, (_, i) => (i % 2 ? `t${i}` : null)) },
     ],
@@ -265,20 +309,34 @@ describe('.npy', () => {
 
   it('takes ids (and metadata) from .ids.txt / .ids.jsonl sidecars', async () => {
     const txt = enc(Array.from({ length: n }, (_, i) => (i === 2 ? '' : `doc-${i}`)).join('\n') + '\n');
-    const rows = await collect('npy', memorySource(npy), 3, undefined, { source: memorySource(txt, 'ids', 5), kind: 'txt' });
+    const rows = await collect('npy', memorySource(npy), 3, undefined, {
+      source: memorySource(txt, 'ids', 5),
+      kind: 'txt',
+    });
     expect(rows[1].id).toBe('doc-1');
     expect(rows[2].error?.code).toBe('MISSING_ID');
-    const jsonl = enc(Array.from({ length: n - 2 }, (_, i) => (i % 2 ? JSON.stringify({ id: `j${i}`, metadata: { i } }) : JSON.stringify(`j${i}`))).join('\n'));
+    const jsonl = enc(
+      Array.from({ length: n - 2 }, (_, i) =>
+        i % 2 ? JSON.stringify({ id: `j${i}`, metadata: { i } }) : JSON.stringify(`j${i}`),
+      ).join('\n'),
+    );
     const rows2 = await collect('npy', memorySource(npy), 3, undefined, { source: memorySource(jsonl), kind: 'jsonl' });
     expect(rows2[1]).toMatchObject({ id: 'j1', metadata: { i: 1 } });
     expect(rows2[n - 1].error?.message).toMatch(/fewer lines/);
-    await expectResumable('npy', () => memorySource(npy), 3, () => ({ source: memorySource(txt, 'ids', 4), kind: 'txt' }));
+    await expectResumable(
+      'npy',
+      () => memorySource(npy),
+      3,
+      () => ({ source: memorySource(txt, 'ids', 4), kind: 'txt' }),
+    );
     await expectResumable('npy', () => memorySource(npy), 3);
   });
 
   it('fails bad magic, wrong dtype, wrong dimension and truncation before any row', async () => {
     await expect(collect('npy', memorySource(enc('not numpy at all')), 3)).rejects.toThrow(/bad magic/);
-    await expect(collect('npy', memorySource(writeNpy(new Float32Array(6), 3, 2, '<f8')), 2)).rejects.toThrow(/dtype <f8/);
+    await expect(collect('npy', memorySource(writeNpy(new Float32Array(6), 3, 2, '<f8')), 2)).rejects.toThrow(
+      /dtype <f8/,
+    );
     await expect(collect('npy', memorySource(npy), 4)).rejects.toThrow(/dimension 3; the collection has 4/);
     await expect(collect('npy', memorySource(npy.slice(0, -4)), 3)).rejects.toThrow(/truncated/);
   });
@@ -293,7 +351,9 @@ describe('gzip with backpressure', () => {
     expect(rows).toHaveLength(40_000);
     expect(rows.at(-1)!.id).toBe('r39999');
     let n = 0;
-    for await (const r of openReader('jsonl.gz', memorySource(gzipSync(enc(JSONL.repeat(2000))), 'x', 4096), { dimension: 3 })) {
+    for await (const r of openReader('jsonl.gz', memorySource(gzipSync(enc(JSONL.repeat(2000))), 'x', 4096), {
+      dimension: 3,
+    })) {
       if (r && ++n === 5) break;
     }
     expect(n).toBe(5);

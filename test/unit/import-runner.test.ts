@@ -14,7 +14,14 @@ import type { ByteSource } from '../../shared/import/types.js';
 import type { Catalog, CollectionMeta, ObjectStore, RecordStore, StoredRecord } from '../../shared/storage/types.js';
 import { writeNpy } from '../helpers/parquet-writer.js';
 
-const META: CollectionMeta = { name: 'c', dimension: 4, metric: 'l2', index: { engine: 'flat', params: {} }, createdAt: '', generation: 1 };
+const META: CollectionMeta = {
+  name: 'c',
+  dimension: 4,
+  metric: 'l2',
+  index: { engine: 'flat', params: {} },
+  createdAt: '',
+  generation: 1,
+};
 
 function fakes(opts: { failAfterPuts?: number } = {}) {
   let seq = 0;
@@ -25,7 +32,12 @@ function fakes(opts: { failAfterPuts?: number } = {}) {
       if (name !== 'c') throw new NotFoundError('no');
       return META;
     },
-    leaseSeqs: async (_c: string, n: number) => ({ first: seq + 1, last: (seq += n), token: 't', expiresAt: Date.now() + 60_000 }),
+    leaseSeqs: async (_c: string, n: number) => ({
+      first: seq + 1,
+      last: (seq += n),
+      token: 't',
+      expiresAt: Date.now() + 60_000,
+    }),
     releaseSeqs: async () => true,
   } as unknown as Catalog;
   const records = {
@@ -51,10 +63,25 @@ function fakes(opts: { failAfterPuts?: number } = {}) {
 
 function newJob(key: string, size: number): ImportJob {
   const base = { collection: 'c', generation: 1, bucket: 'b', key, etag: 'e1' };
-  return { ...base, ...emptyProgress(), jobId: jobIdFor(base), size, format: 'npy', state: 'queued', createdAt: new Date().toISOString(), invocations: 0 };
+  return {
+    ...base,
+    ...emptyProgress(),
+    jobId: jobIdFor(base),
+    size,
+    format: 'npy',
+    state: 'queued',
+    createdAt: new Date().toISOString(),
+    invocations: 0,
+  };
 }
 
-function deps(f: ReturnType<typeof fakes>, jobs: MemoryImportJobStore, source: ByteSource, queue: ImportJobMessage[], extra: Partial<ImportDeps> = {}): ImportDeps {
+function deps(
+  f: ReturnType<typeof fakes>,
+  jobs: MemoryImportJobStore,
+  source: ByteSource,
+  queue: ImportJobMessage[],
+  extra: Partial<ImportDeps> = {},
+): ImportDeps {
   return {
     jobs,
     catalog: f.catalog,
@@ -85,13 +112,23 @@ describe('import runner', () => {
     while (queue.length) {
       const m = queue.shift()!;
       invocations++;
-      await runImportJob(deps(f, jobs, memorySource(npy), queue, { checkpointEveryMs: 100 }), m.collection, m.jobId, { deadline: Date.now() + 400 });
+      await runImportJob(deps(f, jobs, memorySource(npy), queue, { checkpointEveryMs: 100 }), m.collection, m.jobId, {
+        deadline: Date.now() + 400,
+      });
     }
     const done = (await jobs.get('c', job.jobId))!;
     expect(invocations).toBeGreaterThan(2);
-    expect(done).toMatchObject({ state: 'partial', rowsRead: n, rowsWritten: n - 1, rowsRejected: 1, bytesRead: npy.byteLength });
+    expect(done).toMatchObject({
+      state: 'partial',
+      rowsRead: n,
+      rowsWritten: n - 1,
+      rowsRejected: 1,
+      bytesRead: npy.byteLength,
+    });
     expect(f.rows.size).toBe(n - 1);
-    expect(parseReport(f.objects.get(done.report!)!)).toEqual([{ row: 123_456, id: '123456', code: 'NOT_FINITE', reason: 'vector[0] is NaN' }]);
+    expect(parseReport(f.objects.get(done.report!)!)).toEqual([
+      { row: 123_456, id: '123456', code: 'NOT_FINITE', reason: 'vector[0] is NaN' },
+    ]);
   }, 60_000);
 
   it('resumes an interrupted invocation from its checkpoint without double counting', async () => {
@@ -105,7 +142,11 @@ describe('import runner', () => {
     const crashing = fakes({ failAfterPuts: 12 });
     let clock = Date.now();
     const queue: ImportJobMessage[] = [];
-    const d1 = deps(crashing, jobs, memorySource(npy), queue, { checkpointEveryMs: 0, concurrency: 1, now: () => clock });
+    const d1 = deps(crashing, jobs, memorySource(npy), queue, {
+      checkpointEveryMs: 0,
+      concurrency: 1,
+      now: () => clock,
+    });
     await expect(runImportJob(d1, 'c', job.jobId, { deadline: clock + 60_000 })).rejects.toThrow('injected crash');
     const mid = (await jobs.get('c', job.jobId))!;
     expect(mid.state).toBe('running');
@@ -118,13 +159,21 @@ describe('import runner', () => {
     expect(await jobs.claim('c', job.jobId, 'other', clock + 60_000, clock)).toBeDefined();
     const healthy = { ...crashing, records: fakes().records };
     const rows = new Map(crashing.rows);
-    healthy.records = { put: async (rs: StoredRecord[]) => void rs.forEach((r) => rows.set(r.id, r)) } as unknown as RecordStore;
+    healthy.records = {
+      put: async (rs: StoredRecord[]) => void rs.forEach((r) => rows.set(r.id, r)),
+    } as unknown as RecordStore;
     const d2 = deps(healthy, jobs, memorySource(npy), queue, { now: () => clock });
     expect((await runImportJob(d2, 'c', job.jobId, { deadline: clock + 60_000 })).outcome).toBe('skipped');
     clock += 3 * 60_000;
     const out = await runImportJob(d2, 'c', job.jobId, { deadline: clock + 60_000 });
     expect(out.outcome).toBe('finished');
-    expect(out.job).toMatchObject({ state: 'partial', rowsRead: n, rowsWritten: n - 2, rowsRejected: 2, invocations: 3 });
+    expect(out.job).toMatchObject({
+      state: 'partial',
+      rowsRead: n,
+      rowsWritten: n - 2,
+      rowsRejected: 2,
+      invocations: 3,
+    });
     expect(rows.size).toBe(n - 2);
     const report = parseReport(crashing.objects.get(out.job!.report!)!);
     expect(report.map((r) => r.row)).toEqual([10, 15_000]);

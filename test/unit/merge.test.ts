@@ -76,7 +76,7 @@ describe('mergeTopK', () => {
   it('never returns an id twice, even when the same write appears in several lists', () => {
     // Prepare: "a" seq 3 listed by two shards (e.g. mid-compaction) with slightly different scores
     const lists = [
-      [c('a', 0.30, 3), c('b', 0.2, 1)],
+      [c('a', 0.3, 3), c('b', 0.2, 1)],
       [c('a', 0.31, 3), c('b', 0.2, 1), c('c', 0.1, 2)],
       [c('c', 0.1, 2)],
     ];
@@ -84,7 +84,7 @@ describe('mergeTopK', () => {
     const merged = mergeTopK(lists, 10, 'l2');
     // Assess
     expect(ids(merged)).toEqual(['c', 'b', 'a']);
-    expect(merged.find((x) => x.id === 'a')?.score).toBe(0.30);
+    expect(merged.find((x) => x.id === 'a')?.score).toBe(0.3);
     // and list order does not change the pick
     expect(mergeTopK([...lists].reverse(), 10, 'l2')).toEqual(merged);
   });

@@ -1,7 +1,14 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { flushMetrics, recordBuilderLag, recordShardCache } from '../../shared/metrics.js';
 
-const stats = (hits: number, diskHits: number, misses: number) => ({ hits, diskHits, misses, evictions: 0, residentBytes: 0, resident: 0 });
+const stats = (hits: number, diskHits: number, misses: number) => ({
+  hits,
+  diskHits,
+  misses,
+  evictions: 0,
+  residentBytes: 0,
+  resident: 0,
+});
 
 function captureEmf(act: () => void): Array<Record<string, unknown>> {
   const lines: string[] = [];
@@ -31,7 +38,8 @@ describe('metrics (EMF)', () => {
     });
     expect(out).toHaveLength(1);
     const emf = out[0];
-    const names = (emf._aws as { CloudWatchMetrics: Array<{ Namespace: string; Metrics: Array<{ Name: string }> }> }).CloudWatchMetrics[0];
+    const names = (emf._aws as { CloudWatchMetrics: Array<{ Namespace: string; Metrics: Array<{ Name: string }> }> })
+      .CloudWatchMetrics[0];
     expect(names.Namespace).toBe('Shoal');
     expect(names.Metrics.map((m) => m.Name).sort()).toEqual(['BuilderLagSeq', 'ShardCacheHit', 'ShardCacheMiss']);
     expect(emf).toMatchObject({ ShardCacheHit: 4, ShardCacheMiss: 2, BuilderLagSeq: 42 });

@@ -8,9 +8,13 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { describe, expect, it } from 'vitest';
 import { S3ObjectStore } from '../../shared/storage/s3-objects.js';
 
-const s3 = new S3Client({ region: 'eu-west-1', credentials: { accessKeyId: 'AKID', secretAccessKey: 'secret', sessionToken: 'token' } });
+const s3 = new S3Client({
+  region: 'eu-west-1',
+  credentials: { accessKeyId: 'AKID', secretAccessKey: 'secret', sessionToken: 'token' },
+});
 const objects = new S3ObjectStore({ s3, bucket: 'shoal-data' });
-const checksumParams = (url: URL): string[] => [...url.searchParams.keys()].filter((k) => k.toLowerCase().includes('checksum'));
+const checksumParams = (url: URL): string[] =>
+  [...url.searchParams.keys()].filter((k) => k.toLowerCase().includes('checksum'));
 
 describe('S3ObjectStore presigning on AWS', () => {
   it('signs PutObject and UploadPart for the key and lifetime asked, without checksum parameters', async () => {
@@ -29,7 +33,9 @@ describe('S3ObjectStore presigning on AWS', () => {
   });
 
   it('leaves the data-path client alone: it still adds checksums (the baseline this guards against)', async () => {
-    const url = new URL(await getSignedUrl(s3, new PutObjectCommand({ Bucket: 'shoal-data', Key: 'k' }), { expiresIn: 60 }));
+    const url = new URL(
+      await getSignedUrl(s3, new PutObjectCommand({ Bucket: 'shoal-data', Key: 'k' }), { expiresIn: 60 }),
+    );
     expect(checksumParams(url)).not.toEqual([]);
   });
 });

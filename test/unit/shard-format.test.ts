@@ -53,7 +53,8 @@ function expectTyped(act: () => unknown, type: new (...args: never[]) => ShoalEr
 }
 
 const u32 = (b: Uint8Array, at: number): number => new DataView(b.buffer, b.byteOffset).getUint32(at, true);
-const setU32 = (b: Uint8Array, at: number, v: number): void => new DataView(b.buffer, b.byteOffset).setUint32(at, v >>> 0, true);
+const setU32 = (b: Uint8Array, at: number, v: number): void =>
+  new DataView(b.buffer, b.byteOffset).setUint32(at, v >>> 0, true);
 const align8 = (n: number): number => Math.ceil(n / 8) * 8;
 
 /** Re-signs header and file CRCs after editing header bytes or sections in place. */
@@ -408,7 +409,13 @@ describe('decodeShard rejects damaged files', () => {
       columnsGarbage: { ...ok, columns: new Uint8Array(32) },
       idEmpty: { ...ok, ids: idsBody(['a', '', 'c', 'd']) },
       idTooLong: { ...ok, ids: idsBody(['a', 'b', 'c', 'x'.repeat(513)]) },
-      idBadUtf8: { ...ok, ids: Buffer.concat([Buffer.from(new Uint32Array([0, 1, 2, 3, 4]).buffer), Buffer.from([0x61, 0x62, 0xff, 0x64])]) },
+      idBadUtf8: {
+        ...ok,
+        ids: Buffer.concat([
+          Buffer.from(new Uint32Array([0, 1, 2, 3, 4]).buffer),
+          Buffer.from([0x61, 0x62, 0xff, 0x64]),
+        ]),
+      },
       seqFraction: { ...ok, seqs: seqBody(Float64Array.from([1, 2, 3.5, 4])) },
       seqNegative: { ...ok, seqs: seqBody(Float64Array.from([1, 2, -3, 4])) },
     };

@@ -27,7 +27,10 @@ describe('Shard on real data (sift5k)', () => {
     truth = ds.groundTruth!;
     gtK = ds.gtK!;
     const rng = mulberry32(2024);
-    const metadata = Array.from({ length: n }, (_, i) => ({ r: Math.floor(rng() * 100_000), tag: i % 3 === 0 ? 'red' : 'blue' }));
+    const metadata = Array.from({ length: n }, (_, i) => ({
+      r: Math.floor(rng() * 100_000),
+      tag: i % 3 === 0 ? 'red' : 'blue',
+    }));
     const bytes = await buildShard({
       engine: 'hnsw',
       dim,

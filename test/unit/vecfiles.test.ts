@@ -61,7 +61,13 @@ describe('readFvecs / readIvecs on the real datasets', () => {
 
   it('parses bytes at an unaligned offset', () => {
     // Prepare
-    const bytes = vecsBytes([[1.5, 2], [3, -4]], 'f');
+    const bytes = vecsBytes(
+      [
+        [1.5, 2],
+        [3, -4],
+      ],
+      'f',
+    );
     const shifted = new Uint8Array(bytes.length + 1);
     shifted.set(bytes, 1);
     // Act

@@ -115,7 +115,11 @@ export class Api extends Construct {
       integration,
       authorizer: new apigwv2.HttpNoneAuthorizer(),
     });
-    acknowledge(preflight, 'AwsSolutions-APIG4', 'CORS preflight (OPTIONS) carries no credentials by design; API Gateway answers it from the CORS configuration.');
+    acknowledge(
+      preflight,
+      'AwsSolutions-APIG4',
+      'CORS preflight (OPTIONS) carries no credentials by design; API Gateway answers it from the CORS configuration.',
+    );
 
     this.accessLogs = new logs.LogGroup(this, 'AccessLogs', {
       retention: prod ? logs.RetentionDays.THREE_MONTHS : logs.RetentionDays.TWO_WEEKS,

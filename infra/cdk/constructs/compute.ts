@@ -115,7 +115,13 @@ export class Compute extends Construct {
         POWERTOOLS_SERVICE_NAME: serviceName(settings, role),
       };
     };
-    const make = (idPart: string, role: FunctionRole, entry: string, description: string, extra?: { functionName?: string; environment?: Record<string, string> }) => {
+    const make = (
+      idPart: string,
+      role: FunctionRole,
+      entry: string,
+      description: string,
+      extra?: { functionName?: string; environment?: Record<string, string> },
+    ) => {
       const sizing = FUNCTION_SIZING[role];
       return new ShoalFunction(this, idPart, {
         entry,
@@ -131,7 +137,12 @@ export class Compute extends Construct {
     };
 
     this.api = make('Api', 'api', 'functions/api/handler.ts', 'Shoal HTTP API v1 (all routes) and search coordinator');
-    this.indexBuilder = make('IndexBuilder', 'indexBuilder', 'functions/index-builder/handler.ts', 'Shoal index builder (build queue + tick)');
+    this.indexBuilder = make(
+      'IndexBuilder',
+      'indexBuilder',
+      'functions/index-builder/handler.ts',
+      'Shoal index builder (build queue + tick)',
+    );
     this.shardSearch = [];
     for (let slot = 0; slot < settings.searchSlots; slot++) {
       this.shardSearch.push(
@@ -140,11 +151,27 @@ export class Compute extends Construct {
         }),
       );
     }
-    this.importer = make('Import', 'importer', 'functions/import/handler.ts', 'Shoal bulk import (S3 uploads and API import jobs)');
-    this.authorizer = make('Authorizer', 'authorizer', 'functions/authorizer/handler.ts', 'Shoal API-key authorizer (hashed keys in the catalog)', {
-      environment: { SHOAL_CATALOG_TABLE: catalogTable.tableName },
-    });
-    this.all = { api: this.api, indexBuilder: this.indexBuilder, importer: this.importer, ...Object.fromEntries(this.shardSearch.map((f, i) => [`shardSearch${i}`, f])) };
+    this.importer = make(
+      'Import',
+      'importer',
+      'functions/import/handler.ts',
+      'Shoal bulk import (S3 uploads and API import jobs)',
+    );
+    this.authorizer = make(
+      'Authorizer',
+      'authorizer',
+      'functions/authorizer/handler.ts',
+      'Shoal API-key authorizer (hashed keys in the catalog)',
+      {
+        environment: { SHOAL_CATALOG_TABLE: catalogTable.tableName },
+      },
+    );
+    this.all = {
+      api: this.api,
+      indexBuilder: this.indexBuilder,
+      importer: this.importer,
+      ...Object.fromEntries(this.shardSearch.map((f, i) => [`shardSearch${i}`, f])),
+    };
 
     // --- Permissions.
     const recordsIndexArn = `${recordsTable.tableArn}/index/${BY_SEQ_INDEX}`;
@@ -162,12 +189,22 @@ export class Compute extends Construct {
 
     // S3 answers HeadObject on a missing key with 404 (not 403) only to callers that may list the
     // bucket; the import path relies on that (sidecar probing, "no such upload" errors).
-    const listBucket = new iam.PolicyStatement({ sid: 'ListBucketForHeadObject404', actions: ['s3:ListBucket'], resources: [bucket.bucketArn] });
+    const listBucket = new iam.PolicyStatement({
+      sid: 'ListBucketForHeadObject404',
+      actions: ['s3:ListBucket'],
+      resources: [bucket.bucketArn],
+    });
 
     // api: rows and catalog, shards for in-process search, import jobs, wake the builder and the importer, invoke the searcher slots.
     this.api.role.addToPolicy(tablesRw);
     this.api.role.addToPolicy(readIndexObjects);
-    this.api.role.addToPolicy(new iam.PolicyStatement({ sid: 'HeadUploads', actions: ['s3:GetObject'], resources: objectArns([IMPORT_PREFIX]) }));
+    this.api.role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'HeadUploads',
+        actions: ['s3:GetObject'],
+        resources: objectArns([IMPORT_PREFIX]),
+      }),
+    );
     this.api.role.addToPolicy(listBucket);
     // Model artifacts: inline puts, hashing (GetObject), the conditional copy to the committed key
     // (Get on the source + Put on the target), dropping the staging object, and — through URLs it
@@ -181,7 +218,11 @@ export class Compute extends Construct {
       }),
     );
     this.api.role.addToPolicy(
-      new iam.PolicyStatement({ sid: 'WakeBuilderAndImporter', actions: ['sqs:SendMessage'], resources: [buildQueue.queueArn, importQueue.queueArn] }),
+      new iam.PolicyStatement({
+        sid: 'WakeBuilderAndImporter',
+        actions: ['sqs:SendMessage'],
+        resources: [buildQueue.queueArn, importQueue.queueArn],
+      }),
     );
     this.api.role.addToPolicy(
       new iam.PolicyStatement({
@@ -227,18 +268,34 @@ export class Compute extends Construct {
     new events.Rule(this, 'BuildTick', {
       description: 'Shoal index-builder catch-up tick',
       schedule: events.Schedule.rate(BUILD_TICK),
-      targets: [new targets.LambdaFunction(this.indexBuilder.fn, { retryAttempts: 0, maxEventAge: Duration.minutes(1) })],
+      targets: [
+        new targets.LambdaFunction(this.indexBuilder.fn, { retryAttempts: 0, maxEventAge: Duration.minutes(1) }),
+      ],
     });
 
     // import: reads uploads, writes reject reports, writes rows like the API, continues itself through its queue.
     this.importer.role.addToPolicy(tablesRw);
-    this.importer.role.addToPolicy(new iam.PolicyStatement({ sid: 'ReadUploads', actions: ['s3:GetObject'], resources: objectArns([IMPORT_PREFIX]) }));
     this.importer.role.addToPolicy(
-      new iam.PolicyStatement({ sid: 'WriteReports', actions: ['s3:GetObject', 's3:PutObject'], resources: objectArns([REPORT_PREFIX]) }),
+      new iam.PolicyStatement({
+        sid: 'ReadUploads',
+        actions: ['s3:GetObject'],
+        resources: objectArns([IMPORT_PREFIX]),
+      }),
+    );
+    this.importer.role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'WriteReports',
+        actions: ['s3:GetObject', 's3:PutObject'],
+        resources: objectArns([REPORT_PREFIX]),
+      }),
     );
     this.importer.role.addToPolicy(listBucket);
     this.importer.role.addToPolicy(
-      new iam.PolicyStatement({ sid: 'WakeBuilderAndContinue', actions: ['sqs:SendMessage'], resources: [buildQueue.queueArn, importQueue.queueArn] }),
+      new iam.PolicyStatement({
+        sid: 'WakeBuilderAndContinue',
+        actions: ['sqs:SendMessage'],
+        resources: [buildQueue.queueArn, importQueue.queueArn],
+      }),
     );
     this.importer.fn.addEventSource(
       new SqsEventSource(importQueue, {
@@ -266,7 +323,8 @@ export class Compute extends Construct {
       acknowledgeFindings(f.role, [
         {
           // The function's own log group ARN ends in ":*" (its log streams).
-          pattern: /^AwsSolutions-IAM5\[Resource::<[A-Za-z0-9]+Logs[A-Za-z0-9]+\.Arn>\]$|^AwsSolutions-IAM5\[Resource::.*:\*\]$/,
+          pattern:
+            /^AwsSolutions-IAM5\[Resource::<[A-Za-z0-9]+Logs[A-Za-z0-9]+\.Arn>\]$|^AwsSolutions-IAM5\[Resource::.*:\*\]$/,
           reason: "Log-stream wildcard of the function's own log group only (CreateLogStream/PutLogEvents).",
         },
         {
@@ -276,10 +334,15 @@ export class Compute extends Construct {
         },
         {
           pattern: /^AwsSolutions-IAM5\[Resource::\*\]$/,
-          reason: 'X-Ray PutTraceSegments/PutTelemetryRecords (active tracing) support no resource-level permissions; the only statement with Resource "*".',
+          reason:
+            'X-Ray PutTraceSegments/PutTelemetryRecords (active tracing) support no resource-level permissions; the only statement with Resource "*".',
         },
       ]);
-      acknowledge(f.fn, 'AwsSolutions-L1', 'nodejs22.x is the runtime Shoal is built and tested for; moving to nodejs24.x is a deliberate, tested change.');
+      acknowledge(
+        f.fn,
+        'AwsSolutions-L1',
+        'nodejs22.x is the runtime Shoal is built and tested for; moving to nodejs24.x is a deliberate, tested change.',
+      );
     }
   }
 }

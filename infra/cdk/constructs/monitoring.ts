@@ -31,7 +31,13 @@ export interface MonitoringProps {
   settings: ShoalSettings;
   httpApi: apigwv2.HttpApi;
   stage: apigwv2.HttpStage;
-  functions: { api: ShoalFunction; indexBuilder: ShoalFunction; shardSearch: ShoalFunction[]; importer: ShoalFunction; authorizer: ShoalFunction };
+  functions: {
+    api: ShoalFunction;
+    indexBuilder: ShoalFunction;
+    shardSearch: ShoalFunction[];
+    importer: ShoalFunction;
+    authorizer: ShoalFunction;
+  };
   buildQueue: sqs.IQueue;
   buildDlq: sqs.IQueue;
   importQueue: sqs.IQueue;
@@ -65,7 +71,11 @@ export class Monitoring extends Construct {
         resources: ['*'],
       }),
     );
-    this.topic = new sns.Topic(this, 'AlarmTopic', { displayName: `${settings.prefix} alarms`, masterKey: key, enforceSSL: true });
+    this.topic = new sns.Topic(this, 'AlarmTopic', {
+      displayName: `${settings.prefix} alarms`,
+      masterKey: key,
+      enforceSSL: true,
+    });
     if (settings.alarmEmail) this.topic.addSubscription(new subs.EmailSubscription(settings.alarmEmail));
     const action = new cwActions.SnsAction(this.topic);
 
@@ -82,7 +92,12 @@ export class Monitoring extends Construct {
         namespace: 'AWS/ApiGateway',
         metricName: 'Latency',
         // Detailed (per-route) metrics of an HTTP API: ApiId, Stage, Method, Resource.
-        dimensionsMap: { ApiId: httpApi.apiId, Stage: props.stage.stageName, Method: route.method, Resource: route.path },
+        dimensionsMap: {
+          ApiId: httpApi.apiId,
+          Stage: props.stage.stageName,
+          Method: route.method,
+          Resource: route.path,
+        },
         statistic,
         period: MINUTE,
         label: `${route.method} ${route.path} ${statistic}`,
@@ -126,7 +141,8 @@ export class Monitoring extends Construct {
       'Api5xxRate',
       new cw.Alarm(this, 'Api5xxRate', {
         alarmName: `${settings.prefix}-api-5xx-rate`,
-        alarmDescription: 'More than 1 % of API requests answered 5xx for 10 minutes (docs/operations.md#api-5xx-rate).',
+        alarmDescription:
+          'More than 1 % of API requests answered 5xx for 10 minutes (docs/operations.md#api-5xx-rate).',
         metric: rate5xx,
         threshold: 1,
         comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
@@ -151,7 +167,8 @@ export class Monitoring extends Construct {
       'BuildQueueAge',
       new cw.Alarm(this, 'BuildQueueAge', {
         alarmName: `${settings.prefix}-build-queue-age`,
-        alarmDescription: 'The oldest build wake-up is older than 15 minutes: the builder is not keeping up (docs/operations.md#build-queue-age).',
+        alarmDescription:
+          'The oldest build wake-up is older than 15 minutes: the builder is not keeping up (docs/operations.md#build-queue-age).',
         metric: props.buildQueue.metricApproximateAgeOfOldestMessage({ statistic: 'Maximum', period: MINUTE }),
         threshold: 15 * 60,
         comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
@@ -163,7 +180,8 @@ export class Monitoring extends Construct {
       'BuilderErrors',
       new cw.Alarm(this, 'BuilderErrors', {
         alarmName: `${settings.prefix}-builder-errors`,
-        alarmDescription: 'The index builder crashed or timed out in 3 of the last 5 minutes (docs/operations.md#builder-errors).',
+        alarmDescription:
+          'The index builder crashed or timed out in 3 of the last 5 minutes (docs/operations.md#builder-errors).',
         metric: functions.indexBuilder.fn.metricErrors({ period: MINUTE, statistic: 'Sum' }),
         threshold: 1,
         comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
@@ -172,8 +190,16 @@ export class Monitoring extends Construct {
         treatMissingData: cw.TreatMissingData.NOT_BREACHING,
       }),
     );
-    const allFunctions = [functions.api, functions.indexBuilder, functions.importer, ...functions.shardSearch, functions.authorizer];
-    const throttleMetrics = Object.fromEntries(allFunctions.map((f, i) => [`t${i}`, f.fn.metricThrottles({ period: MINUTE, statistic: 'Sum' })]));
+    const allFunctions = [
+      functions.api,
+      functions.indexBuilder,
+      functions.importer,
+      ...functions.shardSearch,
+      functions.authorizer,
+    ];
+    const throttleMetrics = Object.fromEntries(
+      allFunctions.map((f, i) => [`t${i}`, f.fn.metricThrottles({ period: MINUTE, statistic: 'Sum' })]),
+    );
     const throttles = new cw.MathExpression({
       expression: Object.keys(throttleMetrics).join(' + '),
       usingMetrics: throttleMetrics,
@@ -184,7 +210,8 @@ export class Monitoring extends Construct {
       'FunctionThrottles',
       new cw.Alarm(this, 'FunctionThrottles', {
         alarmName: `${settings.prefix}-function-throttles`,
-        alarmDescription: 'Lambda throttled Shoal functions in 3 of the last 5 minutes (docs/operations.md#function-throttles).',
+        alarmDescription:
+          'Lambda throttled Shoal functions in 3 of the last 5 minutes (docs/operations.md#function-throttles).',
         metric: throttles,
         threshold: 1,
         comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
@@ -211,8 +238,20 @@ export class Monitoring extends Construct {
       }),
     );
     this.dashboard.addWidgets(
-      new cw.GraphWidget({ title: 'Latency p50 per route (ms)', left: V1_ROUTES.map((r) => routeMetric(r, 'p50')), width: 12, height: 8, legendPosition: cw.LegendPosition.RIGHT }),
-      new cw.GraphWidget({ title: 'Latency p99 per route (ms)', left: V1_ROUTES.map((r) => routeMetric(r, 'p99')), width: 12, height: 8, legendPosition: cw.LegendPosition.RIGHT }),
+      new cw.GraphWidget({
+        title: 'Latency p50 per route (ms)',
+        left: V1_ROUTES.map((r) => routeMetric(r, 'p50')),
+        width: 12,
+        height: 8,
+        legendPosition: cw.LegendPosition.RIGHT,
+      }),
+      new cw.GraphWidget({
+        title: 'Latency p99 per route (ms)',
+        left: V1_ROUTES.map((r) => routeMetric(r, 'p99')),
+        width: 12,
+        height: 8,
+        legendPosition: cw.LegendPosition.RIGHT,
+      }),
     );
     this.dashboard.addWidgets(
       new cw.GraphWidget({
@@ -237,8 +276,16 @@ export class Monitoring extends Construct {
         title: 'Queues: DLQ depth and build backlog',
         left: [dlqDepth(props.buildDlq, 'build DLQ'), dlqDepth(props.importDlq, 'import DLQ')],
         right: [
-          props.buildQueue.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period: MINUTE, label: 'build queue' }),
-          props.importQueue.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period: MINUTE, label: 'import queue' }),
+          props.buildQueue.metricApproximateNumberOfMessagesVisible({
+            statistic: 'Maximum',
+            period: MINUTE,
+            label: 'build queue',
+          }),
+          props.importQueue.metricApproximateNumberOfMessagesVisible({
+            statistic: 'Maximum',
+            period: MINUTE,
+            label: 'import queue',
+          }),
         ],
         width: 8,
       }),
@@ -246,14 +293,30 @@ export class Monitoring extends Construct {
         title: 'Builder lag (rows = seq − watermark)',
         left: [builderLag],
         leftAnnotations: [{ value: settings.builderLagAlarmRows, label: 'alarm' }],
-        right: [props.buildQueue.metricApproximateAgeOfOldestMessage({ statistic: 'Maximum', period: MINUTE, label: 'oldest wake-up (s)' })],
+        right: [
+          props.buildQueue.metricApproximateAgeOfOldestMessage({
+            statistic: 'Maximum',
+            period: MINUTE,
+            label: 'oldest wake-up (s)',
+          }),
+        ],
         width: 8,
       }),
       new cw.GraphWidget({
         title: 'Shard-cache hit rate (%)',
         left: [
-          new cw.MathExpression({ expression: 'IF(h + m > 0, 100 * h / (h + m), 0)', usingMetrics: { h: hits, m: misses }, period: MINUTE, label: 'searcher slots' }),
-          new cw.MathExpression({ expression: 'IF(ah + am > 0, 100 * ah / (ah + am), 0)', usingMetrics: { ah: apiHits, am: apiMisses }, period: MINUTE, label: 'api (in-process)' }),
+          new cw.MathExpression({
+            expression: 'IF(h + m > 0, 100 * h / (h + m), 0)',
+            usingMetrics: { h: hits, m: misses },
+            period: MINUTE,
+            label: 'searcher slots',
+          }),
+          new cw.MathExpression({
+            expression: 'IF(ah + am > 0, 100 * ah / (ah + am), 0)',
+            usingMetrics: { ah: apiHits, am: apiMisses },
+            period: MINUTE,
+            label: 'api (in-process)',
+          }),
         ],
         leftYAxis: { min: 0, max: 100 },
         width: 8,
@@ -267,7 +330,9 @@ export class Monitoring extends Construct {
       }),
       new cw.GraphWidget({
         title: 'Concurrent executions',
-        left: allFunctions.map((f) => f.fn.metric('ConcurrentExecutions', { period: MINUTE, statistic: 'Maximum', label: f.node.id })),
+        left: allFunctions.map((f) =>
+          f.fn.metric('ConcurrentExecutions', { period: MINUTE, statistic: 'Maximum', label: f.node.id }),
+        ),
         width: 12,
       }),
       new cw.AlarmStatusWidget({ title: 'Alarms', alarms: Object.values(this.alarms), width: 24 }),

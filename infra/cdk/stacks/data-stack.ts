@@ -56,7 +56,10 @@ export class DataStack extends Stack {
       return { queue, dlq };
     };
     ({ queue: this.buildQueue, dlq: this.buildDlq } = queueWithDlq('Build', QUEUE_SETTINGS.build.visibilityTimeout));
-    ({ queue: this.importQueue, dlq: this.importDlq } = queueWithDlq('Import', QUEUE_SETTINGS.import.visibilityTimeout));
+    ({ queue: this.importQueue, dlq: this.importDlq } = queueWithDlq(
+      'Import',
+      QUEUE_SETTINGS.import.visibilityTimeout,
+    ));
 
     // --- Buckets.
     this.accessLogsBucket = new s3.Bucket(this, 'AccessLogs', {
@@ -68,7 +71,11 @@ export class DataStack extends Stack {
       removalPolicy,
       autoDeleteObjects: !prod,
     });
-    acknowledge(this.accessLogsBucket, 'AwsSolutions-S1', 'This is the server-access-log target bucket; logging it to itself would loop.');
+    acknowledge(
+      this.accessLogsBucket,
+      'AwsSolutions-S1',
+      'This is the server-access-log target bucket; logging it to itself would loop.',
+    );
 
     // A deterministic name, so the import queue's policy can name the bucket (aws:SourceArn) without a
     // reference to it, and the bucket can carry a native notification configuration (no custom resource).
@@ -86,11 +93,25 @@ export class DataStack extends Stack {
       serverAccessLogsPrefix: 'data/',
       lifecycleRules: [
         // User uploads are consumed once by the import job; the job's report stays longer.
-        { id: 'expire-imports', prefix: IMPORTS_PREFIX, expiration: Duration.days(30), noncurrentVersionExpiration: Duration.days(1) },
-        { id: 'expire-reports', prefix: REPORTS_PREFIX, expiration: Duration.days(90), noncurrentVersionExpiration: Duration.days(1) },
+        {
+          id: 'expire-imports',
+          prefix: IMPORTS_PREFIX,
+          expiration: Duration.days(30),
+          noncurrentVersionExpiration: Duration.days(1),
+        },
+        {
+          id: 'expire-reports',
+          prefix: REPORTS_PREFIX,
+          expiration: Duration.days(90),
+          noncurrentVersionExpiration: Duration.days(1),
+        },
         // Shards and bitmaps are immutable; a noncurrent version exists only after garbage collection
         // deleted it, and is kept a week as an undo window.
-        { id: 'noncurrent-and-multipart', noncurrentVersionExpiration: Duration.days(7), abortIncompleteMultipartUploadAfter: Duration.days(1) },
+        {
+          id: 'noncurrent-and-multipart',
+          noncurrentVersionExpiration: Duration.days(7),
+          abortIncompleteMultipartUploadAfter: Duration.days(1),
+        },
       ],
       removalPolicy,
       autoDeleteObjects: !prod,
@@ -154,12 +175,15 @@ export class DataStack extends Stack {
     if (autoDelete) {
       acknowledgeFindings(autoDelete, [
         {
-          pattern: /^AwsSolutions-IAM4\[Policy::arn:<AWS::Partition>:iam::aws:policy\/service-role\/AWSLambdaBasicExecutionRole\]$/,
-          reason: 'dev only: the CDK-managed provider that empties the buckets on `cdk destroy` logs through AWSLambdaBasicExecutionRole; prod keeps its buckets (RETAIN) and has no such provider.',
+          pattern:
+            /^AwsSolutions-IAM4\[Policy::arn:<AWS::Partition>:iam::aws:policy\/service-role\/AWSLambdaBasicExecutionRole\]$/,
+          reason:
+            'dev only: the CDK-managed provider that empties the buckets on `cdk destroy` logs through AWSLambdaBasicExecutionRole; prod keeps its buckets (RETAIN) and has no such provider.',
         },
         {
           pattern: /^AwsSolutions-L1$/,
-          reason: 'dev only: the runtime of the CDK-managed auto-delete provider is chosen by aws-cdk-lib, not by Shoal.',
+          reason:
+            'dev only: the runtime of the CDK-managed auto-delete provider is chosen by aws-cdk-lib, not by Shoal.',
         },
       ]);
     }

@@ -51,7 +51,10 @@ export class ServiceStack extends Stack {
     });
 
     new CfnOutput(this, 'ApiUrl', { value: this.api.url, description: 'Shoal API base URL' });
-    new CfnOutput(this, 'BucketName', { value: data.bucket.bucketName, description: 'Data bucket (upload imports to s3://<bucket>/imports/<collection>/)' });
+    new CfnOutput(this, 'BucketName', {
+      value: data.bucket.bucketName,
+      description: 'Data bucket (upload imports to s3://<bucket>/imports/<collection>/)',
+    });
     new CfnOutput(this, 'CatalogTableName', { value: data.catalogTable.tableName });
     new CfnOutput(this, 'DashboardUrl', {
       value: `https://${this.region}.console.aws.amazon.com/cloudwatch/home?region=${this.region}#dashboards:name=${settings.prefix}`,

@@ -38,7 +38,8 @@ export function checkId(raw: unknown): { id: string } | { error: RowError } {
 export function checkValues(raw: unknown, dimension: number): { values: Float32Array } | { error: RowError } {
   if (raw === undefined || raw === null) return reject('MISSING_VECTOR', 'missing vector ("values" or "vector")');
   const isTyped = raw instanceof Float32Array || raw instanceof Float64Array;
-  if (!Array.isArray(raw) && !isTyped) return reject('BAD_VECTOR', `vector must be an array of numbers, got ${describeValue(raw)}`);
+  if (!Array.isArray(raw) && !isTyped)
+    return reject('BAD_VECTOR', `vector must be an array of numbers, got ${describeValue(raw)}`);
   const arr = raw as ArrayLike<unknown>;
   if (arr.length !== dimension) {
     return reject('WRONG_DIMENSION', `vector has ${arr.length} dimensions; the collection has ${dimension}`);
@@ -79,10 +80,16 @@ export function makeRow(
   if ('error' in values) return { ...base, id: id.id, error: values.error };
   const meta = checkMetadata(rawMetadata);
   if ('error' in meta) return { ...base, id: id.id, error: meta.error };
-  return meta.metadata ? { ...base, id: id.id, values: values.values, metadata: meta.metadata } : { ...base, id: id.id, values: values.values };
+  return meta.metadata
+    ? { ...base, id: id.id, values: values.values, metadata: meta.metadata }
+    : { ...base, id: id.id, values: values.values };
 }
 
-export function rejectRow(base: { rowNumber: number; next: Checkpoint; bytesRead: number }, error: RowError, id?: string): ImportRow {
+export function rejectRow(
+  base: { rowNumber: number; next: Checkpoint; bytesRead: number },
+  error: RowError,
+  id?: string,
+): ImportRow {
   return id === undefined ? { ...base, error } : { ...base, id, error };
 }
 
@@ -110,7 +117,8 @@ export async function sniff(source: ByteSource, n = 4096): Promise<Uint8Array> {
 
 /** Rejects objects that are not text (NUL bytes, or broken UTF-8 beyond a cut multi-byte sequence). */
 export function assertText(head: Uint8Array, name: string, what: string): void {
-  if (head.includes(0)) throw new UnreadableFileError(`${name} is not a ${what} file: it contains binary data (NUL bytes)`);
+  if (head.includes(0))
+    throw new UnreadableFileError(`${name} is not a ${what} file: it contains binary data (NUL bytes)`);
   let end = head.byteLength;
   // Allow a multi-byte sequence cut at the end of the sniffed window.
   while (end > 0 && end > head.byteLength - 3 && (head[end - 1] & 0xc0) === 0x80) end--;
@@ -132,14 +140,17 @@ export async function* readLines(source: ByteSource, opts: { gzip: boolean; from
   let lineNo = opts.gzip ? 0 : from.rows;
   let offset = opts.gzip ? 0 : (from.offset ?? 0);
   const skip = opts.gzip ? from.rows : 0;
-  if (!opts.gzip && from.rows > 0 && from.offset === undefined) throw new Error('a text checkpoint needs a byte offset');
+  if (!opts.gzip && from.rows > 0 && from.offset === undefined)
+    throw new Error('a text checkpoint needs a byte offset');
 
   let compressedRead = opts.gzip ? 0 : offset;
   let chunks: AsyncIterable<Uint8Array>;
   if (opts.gzip) {
     const head = await source.range(0, 2);
     if (head.byteLength < 2 || head[0] !== 0x1f || head[1] !== 0x8b) {
-      throw new UnreadableFileError(`${source.name} is not gzip (bad magic); rename it without .gz if it is not compressed`);
+      throw new UnreadableFileError(
+        `${source.name} is not gzip (bad magic); rename it without .gz if it is not compressed`,
+      );
     }
     const gunzip = createGunzip();
     const raw = source.stream(0);
@@ -170,7 +181,9 @@ export async function* readLines(source: ByteSource, opts: { gzip: boolean; from
       try {
         for await (const c of gunzip as AsyncIterable<Buffer>) yield c;
       } catch (err) {
-        throw new UnreadableFileError(`${source.name}: gzip data is corrupt: ${(err as Error).message}`, { cause: err });
+        throw new UnreadableFileError(`${source.name}: gzip data is corrupt: ${(err as Error).message}`, {
+          cause: err,
+        });
       } finally {
         // Stopped early or failed: tear the pipe down so the feeder stops reading the object.
         gunzip.destroy();

@@ -95,7 +95,12 @@ async function* records(lines: AsyncIterable<Line>): AsyncGenerator<CsvRecord> {
       quotes = 0;
     }
   }
-  if (parts.length && lastLine) yield { line: startLine, error: { code: 'BAD_ROW', message: 'unterminated quoted field at end of file' }, last: lastLine };
+  if (parts.length && lastLine)
+    yield {
+      line: startLine,
+      error: { code: 'BAD_ROW', message: 'unterminated quoted field at end of file' },
+      last: lastLine,
+    };
 }
 
 interface Layout {
@@ -110,7 +115,10 @@ interface Layout {
 function layout(header: string[], dimension: number, name: string): Layout {
   const trimmed = header.map((h) => h.trim());
   const idIndex = trimmed.indexOf('id');
-  if (idIndex < 0) throw new UnreadableFileError(`${name}: the CSV header has no "id" column (header: ${trimmed.slice(0, 10).join(',')})`);
+  if (idIndex < 0)
+    throw new UnreadableFileError(
+      `${name}: the CSV header has no "id" column (header: ${trimmed.slice(0, 10).join(',')})`,
+    );
   const seen = new Set<string>();
   for (const h of trimmed) {
     if (seen.has(h)) throw new UnreadableFileError(`${name}: the CSV header repeats the column "${h}"`);
@@ -118,21 +126,31 @@ function layout(header: string[], dimension: number, name: string): Layout {
   }
   const vectorIndex = trimmed.findIndex((h) => VECTOR_COLUMNS.includes(h));
   const vCols = trimmed.map((h, i) => ({ m: /^v(\d+)$/.exec(h), i })).filter((x) => x.m !== null);
-  if (vectorIndex >= 0 && vCols.length) throw new UnreadableFileError(`${name}: the CSV header has both a "${trimmed[vectorIndex]}" column and v0.. columns`);
+  if (vectorIndex >= 0 && vCols.length)
+    throw new UnreadableFileError(
+      `${name}: the CSV header has both a "${trimmed[vectorIndex]}" column and v0.. columns`,
+    );
   let vIndexes: number[] | undefined;
   if (vCols.length) {
     const byNumber = new Map(vCols.map((x) => [Number(x.m![1]), x.i]));
     if (vCols.length !== dimension) {
-      throw new UnreadableFileError(`${name}: the CSV has ${vCols.length} vector columns (v0..v${vCols.length - 1}); the collection has dimension ${dimension}`);
+      throw new UnreadableFileError(
+        `${name}: the CSV has ${vCols.length} vector columns (v0..v${vCols.length - 1}); the collection has dimension ${dimension}`,
+      );
     }
     vIndexes = [];
     for (let j = 0; j < dimension; j++) {
       const at = byNumber.get(j);
-      if (at === undefined) throw new UnreadableFileError(`${name}: the CSV header lacks column v${j} (vector columns must be v0..v${dimension - 1})`);
+      if (at === undefined)
+        throw new UnreadableFileError(
+          `${name}: the CSV header lacks column v${j} (vector columns must be v0..v${dimension - 1})`,
+        );
       vIndexes.push(at);
     }
   } else if (vectorIndex < 0) {
-    throw new UnreadableFileError(`${name}: the CSV header has no vector column ("vector" holding a JSON array, or v0..v${dimension - 1})`);
+    throw new UnreadableFileError(
+      `${name}: the CSV header has no vector column ("vector" holding a JSON array, or v0..v${dimension - 1})`,
+    );
   }
   const used = new Set([idIndex, ...(vectorIndex >= 0 ? [vectorIndex] : []), ...(vIndexes ?? [])]);
   const meta = trimmed.flatMap((h, index) => (used.has(index) ? [] : [{ name: h, index }]));
@@ -152,7 +170,8 @@ function typed(text: string): JsonValue | undefined {
 
 async function readHeader(source: ByteSource, gzip: boolean): Promise<{ header: string[]; last: Line }> {
   for await (const rec of records(readLines(source, { gzip }))) {
-    if (rec.error || rec.text === undefined) throw new UnreadableFileError(`${source.name}: the CSV header cannot be read: ${rec.error?.message ?? 'empty'}`);
+    if (rec.error || rec.text === undefined)
+      throw new UnreadableFileError(`${source.name}: the CSV header cannot be read: ${rec.error?.message ?? 'empty'}`);
     const fields = parseCsvRecord(rec.text);
     if (!fields) throw new UnreadableFileError(`${source.name}: the CSV header is malformed (bad quoting)`);
     return { header: fields, last: rec.last };
@@ -160,14 +179,22 @@ async function readHeader(source: ByteSource, gzip: boolean): Promise<{ header: 
   throw new UnreadableFileError(`${source.name} is empty: a CSV import needs a header line`);
 }
 
-export async function* readCsv(source: ByteSource, opts: ReaderOptions & { gzip?: boolean }): AsyncGenerator<ImportRow> {
+export async function* readCsv(
+  source: ByteSource,
+  opts: ReaderOptions & { gzip?: boolean },
+): AsyncGenerator<ImportRow> {
   const gzip = opts.gzip ?? false;
   if (!gzip) assertText(await sniff(source), source.name, 'CSV');
   const { header, last } = await readHeader(source, gzip);
   const lay = layout(header, opts.dimension, source.name);
-  const from: Checkpoint = opts.from && opts.from.rows > 0 ? opts.from : { rows: last.line, ...(gzip ? {} : { offset: last.nextOffset }) };
+  const from: Checkpoint =
+    opts.from && opts.from.rows > 0 ? opts.from : { rows: last.line, ...(gzip ? {} : { offset: last.nextOffset }) };
   for await (const rec of records(readLines(source, { gzip, from }))) {
-    const base = { rowNumber: rec.line, next: { rows: rec.last.line, ...(gzip ? {} : { offset: rec.last.nextOffset }) }, bytesRead: rec.last.bytesRead };
+    const base = {
+      rowNumber: rec.line,
+      next: { rows: rec.last.line, ...(gzip ? {} : { offset: rec.last.nextOffset }) },
+      bytesRead: rec.last.bytesRead,
+    };
     if (rec.error) {
       yield rejectRow(base, rec.error);
       continue;
@@ -180,7 +207,10 @@ export async function* readCsv(source: ByteSource, opts: ReaderOptions & { gzip?
       continue;
     }
     if (fields.length !== lay.header.length) {
-      yield rejectRow(base, { code: 'BAD_ROW', message: `row has ${fields.length} fields; the header has ${lay.header.length}` });
+      yield rejectRow(base, {
+        code: 'BAD_ROW',
+        message: `row has ${fields.length} fields; the header has ${lay.header.length}`,
+      });
       continue;
     }
     let values: unknown;
@@ -199,7 +229,10 @@ export async function* readCsv(source: ByteSource, opts: ReaderOptions & { gzip?
         try {
           values = JSON.parse(cell);
         } catch (err) {
-          yield rejectRow(base, { code: 'BAD_JSON', message: `vector column is broken JSON: ${(err as Error).message}` });
+          yield rejectRow(base, {
+            code: 'BAD_JSON',
+            message: `vector column is broken JSON: ${(err as Error).message}`,
+          });
           continue;
         }
       }

@@ -36,7 +36,11 @@ export function sidecarKeys(npyKey: string): Array<{ key: string; kind: 'txt' | 
   ];
 }
 
-export function openReader(format: ImportFormat, source: ByteSource, opts: ReaderOptions & Pick<NpyOptions, 'ids'>): AsyncGenerator<ImportRow> {
+export function openReader(
+  format: ImportFormat,
+  source: ByteSource,
+  opts: ReaderOptions & Pick<NpyOptions, 'ids'>,
+): AsyncGenerator<ImportRow> {
   switch (format) {
     case 'jsonl':
       return readJsonl(source, opts);

@@ -6,18 +6,26 @@
 import { UnreadableFileError, type ByteSource, type ImportRow, type ReaderOptions } from '../types.js';
 import { assertText, makeRow, readLines, rejectRow, sniff } from './common.js';
 
-export async function* readJsonl(source: ByteSource, opts: ReaderOptions & { gzip?: boolean }): AsyncGenerator<ImportRow> {
+export async function* readJsonl(
+  source: ByteSource,
+  opts: ReaderOptions & { gzip?: boolean },
+): AsyncGenerator<ImportRow> {
   const gzip = opts.gzip ?? false;
   if (!gzip && (opts.from?.rows ?? 0) === 0) assertText(await sniff(source), source.name, 'JSONL');
   let checkedFirst = gzip === false || (opts.from?.rows ?? 0) > 0;
   for await (const line of readLines(source, { gzip, from: opts.from })) {
-    const base = { rowNumber: line.line, next: { rows: line.line, ...(gzip ? {} : { offset: line.nextOffset }) }, bytesRead: line.bytesRead };
+    const base = {
+      rowNumber: line.line,
+      next: { rows: line.line, ...(gzip ? {} : { offset: line.nextOffset }) },
+      bytesRead: line.bytesRead,
+    };
     if (!checkedFirst) {
       // A gzip stream is only known to hold text once decompressed: check the first line.
       if (line.text !== undefined && line.text.includes('\u0000')) {
         throw new UnreadableFileError(`${source.name} is not a JSONL file: it contains binary data (NUL bytes)`);
       }
-      if (line.error?.code === 'BAD_ENCODING') throw new UnreadableFileError(`${source.name} is not a JSONL file: it is not UTF-8 text`);
+      if (line.error?.code === 'BAD_ENCODING')
+        throw new UnreadableFileError(`${source.name} is not a JSONL file: it is not UTF-8 text`);
       checkedFirst = true;
     }
     if (line.error) {
@@ -40,7 +48,10 @@ export async function* readJsonl(source: ByteSource, opts: ReaderOptions & { gzi
     const { id, values, vector, metadata, ...rest } = obj as Record<string, unknown>;
     let meta: unknown = metadata;
     if (Object.keys(rest).length) {
-      meta = metadata !== undefined && (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata)) ? metadata : { ...rest, ...(metadata as object | undefined) };
+      meta =
+        metadata !== undefined && (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata))
+          ? metadata
+          : { ...rest, ...(metadata as object | undefined) };
     }
     yield makeRow(base, id, values ?? vector, meta, opts.dimension);
   }

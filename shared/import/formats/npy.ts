@@ -20,7 +20,8 @@ export interface NpyHeader {
 
 export async function readNpyHeader(source: ByteSource): Promise<NpyHeader> {
   const pre = await source.range(0, 12);
-  if (pre.byteLength < 10 || MAGIC.some((b, i) => pre[i] !== b)) throw new UnreadableFileError(`${source.name} is not a .npy file (bad magic)`);
+  if (pre.byteLength < 10 || MAGIC.some((b, i) => pre[i] !== b))
+    throw new UnreadableFileError(`${source.name} is not a .npy file (bad magic)`);
   const major = pre[6];
   let headerLen: number;
   let start: number;
@@ -35,7 +36,8 @@ export async function readNpyHeader(source: ByteSource): Promise<NpyHeader> {
   } else {
     throw new UnreadableFileError(`${source.name}: unsupported .npy format version ${major}.${pre[7]}`);
   }
-  if (headerLen > 1 << 20) throw new UnreadableFileError(`${source.name}: .npy header of ${headerLen} bytes is implausible`);
+  if (headerLen > 1 << 20)
+    throw new UnreadableFileError(`${source.name}: .npy header of ${headerLen} bytes is implausible`);
   const text = Buffer.from(await source.range(start, start + headerLen)).toString('latin1');
   const descr = /['"]descr['"]\s*:\s*['"]([^'"]+)['"]/.exec(text)?.[1];
   const fortran = /['"]fortran_order['"]\s*:\s*(True|False)/.exec(text)?.[1];
@@ -43,9 +45,19 @@ export async function readNpyHeader(source: ByteSource): Promise<NpyHeader> {
   if (descr === undefined || fortran === undefined || shapeText === undefined) {
     throw new UnreadableFileError(`${source.name}: malformed .npy header ${JSON.stringify(text.slice(0, 120))}`);
   }
-  if (descr !== '<f4') throw new UnreadableFileError(`${source.name}: dtype ${descr} is not supported; .npy imports must be little-endian float32 ('<f4')`);
-  if (fortran === 'True') throw new UnreadableFileError(`${source.name}: Fortran-order arrays are not supported; save with np.ascontiguousarray`);
-  const shape = shapeText.split(',').map((s) => s.trim()).filter(Boolean).map(Number);
+  if (descr !== '<f4')
+    throw new UnreadableFileError(
+      `${source.name}: dtype ${descr} is not supported; .npy imports must be little-endian float32 ('<f4')`,
+    );
+  if (fortran === 'True')
+    throw new UnreadableFileError(
+      `${source.name}: Fortran-order arrays are not supported; save with np.ascontiguousarray`,
+    );
+  const shape = shapeText
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map(Number);
   if (shape.length !== 2 || shape.some((n) => !Number.isSafeInteger(n) || n < 0)) {
     throw new UnreadableFileError(`${source.name}: .npy shape (${shapeText}) is not 2-D (rows, dimension)`);
   }
@@ -53,7 +65,9 @@ export async function readNpyHeader(source: ByteSource): Promise<NpyHeader> {
   const dataOffset = start + headerLen;
   const expected = dataOffset + rows * dim * 4;
   if (source.size !== expected) {
-    throw new UnreadableFileError(`${source.name}: ${source.size} bytes, but a (${rows}, ${dim}) float32 array needs ${expected}: truncated or padded`);
+    throw new UnreadableFileError(
+      `${source.name}: ${source.size} bytes, but a (${rows}, ${dim}) float32 array needs ${expected}: truncated or padded`,
+    );
   }
   return { rows, dim, dataOffset };
 }
@@ -63,8 +77,14 @@ export interface NpyOptions extends ReaderOptions {
   ids?: { source: ByteSource; kind: 'txt' | 'jsonl' };
 }
 
-function idFromLine(line: Line | undefined, kind: 'txt' | 'jsonl'): { id?: unknown; metadata?: unknown; error?: ImportRow['error'] } {
-  if (!line) return { error: { code: 'MISSING_ID', message: 'missing id: the ids file has fewer lines than the array has rows' } };
+function idFromLine(
+  line: Line | undefined,
+  kind: 'txt' | 'jsonl',
+): { id?: unknown; metadata?: unknown; error?: ImportRow['error'] } {
+  if (!line)
+    return {
+      error: { code: 'MISSING_ID', message: 'missing id: the ids file has fewer lines than the array has rows' },
+    };
   if (line.error) return { error: line.error };
   const text = (line.text ?? '').trim();
   if (kind === 'txt') return { id: text };
@@ -77,7 +97,9 @@ function idFromLine(line: Line | undefined, kind: 'txt' | 'jsonl'): { id?: unkno
     }
     return { id: v };
   } catch (err) {
-    return { error: { code: 'BAD_JSON', message: `ids file line ${line.line} is broken JSON: ${(err as Error).message}` } };
+    return {
+      error: { code: 'BAD_JSON', message: `ids file line ${line.line} is broken JSON: ${(err as Error).message}` },
+    };
   }
 }
 
@@ -91,7 +113,9 @@ export async function* readNpy(source: ByteSource, opts: NpyOptions): AsyncGener
   let idLines: AsyncIterator<Line> | undefined;
   let sidecarOffset = from.sidecarOffset ?? 0;
   if (opts.ids) {
-    idLines = readLines(opts.ids.source, { gzip: false, from: { rows: from.rows, offset: sidecarOffset } })[Symbol.asyncIterator]();
+    idLines = readLines(opts.ids.source, { gzip: false, from: { rows: from.rows, offset: sidecarOffset } })[
+      Symbol.asyncIterator
+    ]();
   }
   const rowsPerChunk = Math.max(1, Math.floor(CHUNK_BYTES / Math.max(rowBytes, 1)));
   try {
