@@ -509,7 +509,8 @@ async function main(): Promise<void> {
   );
   const runners = RUNNERS.filter((r) => engines.includes(r.engine));
 
-  const progress = new Progress(plan.length * (2 + runners.length + EFS.length + SELECTIVITIES.length));
+  const steps = 2 + runners.length + runners.filter((r) => r.exact).length + EFS.length + SELECTIVITIES.length;
+  const progress = new Progress(plan.length * steps);
   const out = { rows: [] as Row[], filtered: [] as FilterRow[] };
   const datasets: DatasetInfo[] = [];
   for (const [name, maxBase, maxQ] of plan) {
