@@ -307,9 +307,7 @@ export interface LifecycleService {
   /** Hashes a `verifying` version's artifact and makes it ready (or pending with the reason). */
   verifyModelArtifact(name: string, version: number): Promise<ModelVersion | undefined>;
   listModels(): Promise<Array<{ name: string; versions: number; latest: number | null }>>;
-  getModel(
-    name: string,
-  ): Promise<{
+  getModel(name: string): Promise<{
     name: string;
     versions: ModelVersion[];
     aliases: Array<{ name: string; version: number; revision: number }>;

@@ -390,9 +390,7 @@ export class LifecycleCore implements LifecycleService {
     return out;
   }
 
-  async getModel(
-    name: string,
-  ): Promise<{
+  async getModel(name: string): Promise<{
     name: string;
     versions: ModelVersion[];
     aliases: Array<{ name: string; version: number; revision: number }>;
