@@ -6,7 +6,7 @@
  */
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2 } from 'aws-lambda';
-import { createApi, type Api } from '../../shared/api/router.js';
+import { createApi, jsonBody, type Api } from '../../shared/api/router.js';
 import { toErrorResponse } from '../../shared/api/http-errors.js';
 import { flushMetrics, recordShardCache } from '../../shared/metrics.js';
 import { getRuntime } from '../../shared/runtime.js';
@@ -46,7 +46,7 @@ export async function apiHandler(event: APIGatewayProxyEventV2): Promise<APIGate
     instance = await loadApi();
   } catch (err) {
     const { statusCode, headers, body } = toErrorResponse(err);
-    return { statusCode, headers: { 'Content-Type': 'application/json', ...headers }, body: JSON.stringify(body) };
+    return { statusCode, headers: { 'Content-Type': 'application/json', ...headers }, body: jsonBody(body) };
   }
   const { cache } = await getRuntime();
   const before = cache.stats();

@@ -29,7 +29,7 @@ import { resetConfig } from '../../shared/config.js';
 import { makeClientConfig } from './aws-clients.js';
 import { bootstrapLocalResources, QUEUE_SETTINGS, type LocalResources } from './bootstrap.js';
 import { startEmulators, type EmulatorEndpoints, type S3EventNotification } from './emulators.js';
-import { startGateway } from './gateway.js';
+import { formatRequestLog, startGateway } from './gateway.js';
 import { makeLambdaContext, startLambdaEmulator } from './lambda-emulator.js';
 import { startSchedule } from './scheduler.js';
 import { startSqsPoller } from './sqs-poller.js';
@@ -69,6 +69,13 @@ export interface StartLocalShoalOptions {
   silent?: boolean;
   /** Period of the index-builder catch-up tick. Default 30 s. */
   tickMs?: number;
+  /** S3 emulator port; 0 or undefined = ephemeral (`npm start` defaults to 8788 so saved commands keep working). */
+  s3Port?: number;
+  /**
+   * Where request-log lines (`GET /v1/collections 200 3.1ms req=<id>`) go; false = no request log.
+   * Default: stdout, unless `silent`.
+   */
+  requestLog?: ((line: string) => void) | false;
 }
 
 export interface LocalShoalEndpoints extends EmulatorEndpoints {
@@ -164,7 +171,7 @@ export async function startLocalShoal(opts: StartLocalShoalOptions): Promise<Loc
     );
     // EMF metrics are CloudWatch's format; on a laptop they would only flood the terminal.
     setEnv('POWERTOOLS_METRICS_DISABLED', process.env.POWERTOOLS_METRICS_DISABLED ?? 'true');
-    const emulators = await startEmulators({ dataDir, silent: true });
+    const emulators = await startEmulators({ dataDir, silent: true, ports: { s3: opts.s3Port ?? 0 } });
     stops.push({ name: 'emulators', stop: () => emulators.stop() });
     const { endpoints } = emulators;
 
@@ -322,9 +329,12 @@ export async function startLocalShoal(opts: StartLocalShoalOptions): Promise<Loc
     });
     stops.push({ name: 'build schedule', stop: () => schedule.stop() });
 
+    const requestLog =
+      opts.requestLog === undefined ? (opts.silent ? undefined : (line: string) => console.log(line)) : opts.requestLog;
     const gateway = await startGateway({
       port: opts.port ?? 8787,
       host: opts.host ?? '127.0.0.1',
+      onResponse: requestLog ? (entry) => requestLog(formatRequestLog(entry)) : undefined,
       handler: (event: APIGatewayProxyEventV2) =>
         api(
           event,
