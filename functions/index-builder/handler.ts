@@ -4,102 +4,82 @@
  * carries `verify-artifact` messages: model artifacts too large to hash inside an API
  * request are verified here (the builder has the long timeout).
  */
+import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
-import type { ScheduledEvent, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import type { Context, ScheduledEvent, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { NotFoundError } from '../../shared/errors.js';
-import { flushMetrics, recordBuilderLag } from '../../shared/metrics.js';
+import { logger } from '../../shared/log.js';
+import { metrics, recordBuilderLag } from '../../shared/metrics.js';
+import { parseBuildMessage, type BuildWork } from '../../shared/queue/messages.js';
 import { getRuntime } from '../../shared/runtime.js';
 
 function isSqs(event: SQSEvent | ScheduledEvent): event is SQSEvent {
   return Array.isArray((event as SQSEvent).Records);
 }
 
-type Message =
-  | { kind: 'build'; collection: string; force: boolean }
-  | { kind: 'verify-artifact'; model: string; version: number };
-
-function parseMessage(body: string): Message | undefined {
-  try {
-    const parsed = JSON.parse(body) as {
-      kind?: unknown;
-      collection?: unknown;
-      force?: unknown;
-      model?: unknown;
-      version?: unknown;
-    };
-    if (parsed.kind === 'verify-artifact') {
-      return typeof parsed.model === 'string' && Number.isSafeInteger(parsed.version)
-        ? { kind: 'verify-artifact', model: parsed.model, version: parsed.version as number }
-        : undefined;
-    }
-    return typeof parsed.collection === 'string'
-      ? { kind: 'build', collection: parsed.collection, force: parsed.force === true }
-      : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 // Configuration is validated during init: a bad deployment fails its cold start.
 await getRuntime();
 
-async function run(event: SQSEvent | ScheduledEvent): Promise<SQSBatchResponse | void> {
-  try {
-    return await handle(event);
-  } finally {
-    flushMetrics();
-  }
-}
-
-async function handle(event: SQSEvent | ScheduledEvent): Promise<SQSBatchResponse | void> {
-  const { core, lifecycle } = await getRuntime();
-  if (!isSqs(event)) {
-    let lag = 0;
-    for (const c of await core.listCollections()) {
-      try {
-        await core.maybeBuild(c.name);
-        await core.collectGarbage(c.name);
-        lag = Math.max(lag, await core.builderLag(c.name));
-      } catch (err) {
-        console.error(`scheduled build of ${c.name} failed:`, err);
-      }
+async function onMessages(event: SQSEvent, context: Context): Promise<SQSBatchResponse> {
+  const { indexer, lifecycle } = await getRuntime();
+  const work = new Map<string, BuildWork | undefined>(
+    event.Records.map((r) => [r.messageId, parseBuildMessage(r.body)]),
+  );
+  // Many messages name the same collection: build each once (forced if any message asks), and
+  // every message of the collection awaits that one build, so they succeed or fail together.
+  const forced = new Set<string>();
+  for (const w of work.values()) if (w?.kind === 'build' && w.force) forced.add(w.collection);
+  const builds = new Map<string, Promise<void>>();
+  const build = (collection: string): Promise<void> => {
+    let done = builds.get(collection);
+    if (!done) {
+      done = (forced.has(collection) ? indexer.buildNow(collection) : indexer.maybeBuild(collection)).then(
+        () => undefined,
+        (err: unknown) => {
+          // A deleted collection has nothing left to build: its wake-ups are done.
+          if (err instanceof NotFoundError) return;
+          logger.error('build failed', { collection, error: err as Error });
+          throw err;
+        },
+      );
+      builds.set(collection, done);
     }
-    recordBuilderLag(lag);
-    return;
-  }
-  // Many messages name the same collection: build each once, fail all its messages together.
-  const byCollection = new Map<string, { ids: string[]; force: boolean }>();
-  const failures: string[] = [];
-  for (const r of event.Records) {
-    const msg = parseMessage(r.body);
+    return done;
+  };
+  const handle = async (record: SQSRecord): Promise<void> => {
+    const msg = work.get(record.messageId);
     if (!msg) {
-      console.error(`dropping malformed build message ${r.messageId}`);
-      continue;
+      // Dropped, not failed: a retry cannot make it parse.
+      logger.error('dropping malformed build message', { messageId: record.messageId });
+      return;
     }
-    if (msg.kind === 'verify-artifact') {
-      try {
-        await lifecycle.verifyModelArtifact(msg.model, msg.version);
-      } catch (err) {
-        console.error(`verifying model ${msg.model} v${msg.version} failed:`, err);
-        failures.push(r.messageId);
-      }
-      continue;
-    }
-    const entry = byCollection.get(msg.collection) ?? { ids: [], force: false };
-    entry.ids.push(r.messageId);
-    entry.force ||= msg.force;
-    byCollection.set(msg.collection, entry);
-  }
-  for (const [name, { ids, force }] of byCollection) {
+    if (msg.kind === 'build') return build(msg.collection);
     try {
-      await (force ? core.buildNow(name) : core.maybeBuild(name));
+      await lifecycle.verifyModelArtifact(msg.model, msg.version);
     } catch (err) {
-      if (err instanceof NotFoundError) continue;
-      console.error(`build of ${name} failed:`, err);
-      failures.push(...ids);
+      logger.error('verifying a model artifact failed', {
+        model: msg.model,
+        version: msg.version,
+        error: err as Error,
+      });
+      throw err;
     }
-  }
-  return { batchItemFailures: failures.map((itemIdentifier) => ({ itemIdentifier })) };
+  };
+  // A processor per invocation: the local server may run several invocations at once in one process.
+  // In order, so builds run one after another as before (a builder holds large shards in memory).
+  return processPartialResponse(event, handle, new BatchProcessor(EventType.SQS), {
+    context,
+    processInParallel: false,
+    throwOnFullBatchFailure: false,
+  });
 }
 
-export const handler = middy(run);
+async function run(event: SQSEvent | ScheduledEvent, context: Context): Promise<SQSBatchResponse | void> {
+  if (isSqs(event)) return onMessages(event, context);
+  const { indexer } = await getRuntime();
+  recordBuilderLag(await indexer.sweep());
+}
+
+export const handler = middy(run).use(injectLambdaContext(logger)).use(logMetrics(metrics));
