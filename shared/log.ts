@@ -59,10 +59,10 @@ class ShoalLogger extends Logger {
 export const logger = new ShoalLogger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'shoal' });
 
 /**
- * Re-reads POWERTOOLS_LOG_LEVEL: the logger read it when first imported, and the local server may
- * set it (`--quiet`) after that in the same process.
+ * Re-reads POWERTOOLS_LOG_LEVEL (default INFO): the logger read it when first imported, and the local
+ * server may set it (`--quiet`) after that in the same process.
  */
 export function applyLogLevelFromEnv(): void {
-  const level = process.env.POWERTOOLS_LOG_LEVEL?.toUpperCase();
-  if (level && level in LogLevelThreshold) logger.setLogLevel(level as keyof typeof LogLevelThreshold);
+  const level = (process.env.POWERTOOLS_LOG_LEVEL ?? 'INFO').toUpperCase();
+  if (level in LogLevelThreshold) logger.setLogLevel(level as keyof typeof LogLevelThreshold);
 }

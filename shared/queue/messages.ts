@@ -39,7 +39,7 @@ const S3Entity = z.looseObject({
   bucket: z.looseObject({ name: z.string() }),
   object: z.looseObject({ key: z.string(), eTag: z.string().optional(), size: z.number().optional() }),
 });
-export const S3EventNotification = z.looseObject({
+export const S3EventNotification = z.object({
   Records: z.array(z.looseObject({ eventName: z.string(), s3: S3Entity })),
 });
 export type S3EventNotification = z.infer<typeof S3EventNotification>;
