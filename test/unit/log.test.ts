@@ -38,7 +38,7 @@ describe('logger', () => {
     logger.info('index built', { collection: 'docs', version: '3→4', rows: 1200, ms: 85 });
     logger.error('build failed', { collection: 'my docs', error: new Error('disk full') });
     expect(out).toHaveLength(1);
-    expect(out[0]).toMatch(/^\d\d:\d\d:\d\d\.\d{3} INFO  index built collection=docs version=3→4 rows=1200 ms=85\n$/);
+    expect(out[0]).toMatch(/^\d\d:\d\d:\d\d\.\d{3} INFO {2}index built collection=docs version=3→4 rows=1200 ms=85\n$/);
     expect(err).toHaveLength(1);
     expect(err[0]).toMatch(/ ERROR build failed collection="my docs" error="Error: disk full"\n$/);
   });
