@@ -2,7 +2,7 @@ import { ConflictError, ModelMismatchError, NotFoundError, ValidationError } fro
 import { qualityGate } from './lifecycle/aliases.js';
 import type { Alias, Evaluation, LifecycleStore } from './lifecycle/types.js';
 import { searchThroughAlias } from './lifecycle/experiments.js';
-import { BUILD_POLICY, buildIndex, collectGarbage, linesOf, type BuildResult } from './indexing/builder.js';
+import { BUILD_POLICY, linesOf } from './indexing/builder.js';
 import {
   defaultLineName,
   indexSettings,
@@ -445,46 +445,6 @@ export class ShoalCore implements ShoalService {
       }
     }
     return out;
-  }
-
-  /** Builds in this process, now (the builder function's path, and tests). */
-  async buildNow(collection: string): Promise<BuildOutput> {
-    const r = await buildIndex(this.deps, collection, { force: true });
-    const out = (b: BuildResult) => ({
-      version: b.version,
-      built: b.built,
-      ...(b.kind ? { kind: b.kind } : {}),
-      ...(b.reason ? { reason: b.reason } : {}),
-      ...(b.line ? { line: b.line } : {}),
-      shards: b.shards,
-      watermark: b.watermark,
-    });
-    return { ...out(r), ...(r.candidates ? { candidates: r.candidates.map(out) } : {}) };
-  }
-
-  /** The builder's entry for wake-ups and ticks: builds only when the policy says so. */
-  async maybeBuild(collection: string): Promise<BuildResult> {
-    return buildIndex(this.deps, collection);
-  }
-
-  /** Writes not yet covered by the index: stable seq − watermark (the builder-lag metric). */
-  async builderLag(collection: string): Promise<number> {
-    const meta = await this.deps.catalog.getCollection(collection);
-    const manifest = await currentManifest(this.deps.catalog, meta);
-    return Math.max(0, (await this.deps.catalog.stableSeq(collection)) - (manifest?.watermark ?? 0));
-  }
-
-  async collectGarbage(collection: string): Promise<string[]> {
-    return collectGarbage({ ...this.deps, pinnedVersions: (c) => this.pinnedVersions(c) }, collection);
-  }
-
-  /** Index versions of a collection pinned by aliases (kept by the garbage collector). */
-  async pinnedVersions(collection: string): Promise<number[]> {
-    if (!this.deps.lifecycle) return [];
-    const aliases = (await this.deps.lifecycle.listPointers('alias')) as Alias[];
-    return aliases.flatMap((a) =>
-      a.target.collection === collection && a.target.version !== undefined ? [a.target.version] : [],
-    );
   }
 
   async listVersions(collection: string): Promise<Array<Manifest & { evaluation?: Evaluation }>> {

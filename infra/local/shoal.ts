@@ -16,7 +16,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import type {
   APIGatewayProxyEventV2,
   APIGatewayProxyResultV2,
@@ -26,8 +26,10 @@ import type {
   SQSEvent,
 } from 'aws-lambda';
 import { resetConfig } from '../../shared/config.js';
+import { sqsQueueProducer } from '../../shared/queue/messages.js';
 import { makeClientConfig } from './aws-clients.js';
-import { bootstrapLocalResources, QUEUE_SETTINGS, type LocalResources } from './bootstrap.js';
+import { FUNCTION_TIMEOUT_SECONDS } from '../cdk/settings.js';
+import { bootstrapLocalResources, type LocalResources } from './bootstrap.js';
 import { startEmulators, type EmulatorEndpoints, type S3EventNotification } from './emulators.js';
 import { formatRequestLog, startGateway } from './gateway.js';
 import { makeLambdaContext, startLambdaEmulator } from './lambda-emulator.js';
@@ -47,13 +49,12 @@ export const LOCAL_NAMES = {
   buildTickRule: 'shoal-build-tick',
 } as const;
 
-/** Function timeouts, as configured in the CDK stack (the builder's must not exceed the queue's visibility timeout). */
-const TIMEOUTS_MS = {
-  api: 30_000,
-  indexBuilder: QUEUE_SETTINGS.build.visibilityTimeoutSeconds * 1000,
-  shardSearch: 30_000,
-  /** Below the import queue's visibility timeout, so a crashed invocation's lease expires before redelivery. */
-  import: (QUEUE_SETTINGS.import.visibilityTimeoutSeconds - 60) * 1000,
+/** Function timeouts: the CDK stack's own (infra/cdk/settings.ts). */
+export const LOCAL_TIMEOUTS_MS = {
+  api: FUNCTION_TIMEOUT_SECONDS.api * 1000,
+  indexBuilder: FUNCTION_TIMEOUT_SECONDS.indexBuilder * 1000,
+  shardSearch: FUNCTION_TIMEOUT_SECONDS.shardSearch * 1000,
+  import: FUNCTION_TIMEOUT_SECONDS.importer * 1000,
 } as const;
 
 export interface StartLocalShoalOptions {
@@ -171,6 +172,8 @@ export async function startLocalShoal(opts: StartLocalShoalOptions): Promise<Loc
     );
     // EMF metrics are CloudWatch's format; on a laptop they would only flood the terminal.
     setEnv('POWERTOOLS_METRICS_DISABLED', process.env.POWERTOOLS_METRICS_DISABLED ?? 'true');
+    // Logs as one readable line each (shared/log.ts); POWERTOOLS_LOG_LEVEL still picks the level.
+    setEnv('SHOAL_LOG_FORMAT', process.env.SHOAL_LOG_FORMAT ?? 'pretty');
     const emulators = await startEmulators({ dataDir, silent: true, ports: { s3: opts.s3Port ?? 0 } });
     stops.push({ name: 'emulators', stop: () => emulators.stop() });
     const { endpoints } = emulators;
@@ -192,7 +195,7 @@ export async function startLocalShoal(opts: StartLocalShoalOptions): Promise<Loc
       region: endpoints.region,
       functions: {
         [LOCAL_NAMES.shardSearchFunction]: {
-          timeoutMs: TIMEOUTS_MS.shardSearch,
+          timeoutMs: LOCAL_TIMEOUTS_MS.shardSearch,
           handler: async (payload, context) => {
             if (!bound.shardSearch) throw new Error('shard-search handler not loaded yet');
             return bound.shardSearch(payload, context);
@@ -232,7 +235,8 @@ export async function startLocalShoal(opts: StartLocalShoalOptions): Promise<Loc
     );
     resetConfig();
 
-    const [runtimeModule, apiModule, builderModule, shardSearchModule, importModule] = await Promise.all([
+    const [logModule, runtimeModule, apiModule, builderModule, shardSearchModule, importModule] = await Promise.all([
+      import('../../shared/log.js'),
       import('../../shared/runtime.js'),
       import('../../functions/api/handler.js'),
       import('../../functions/index-builder/handler.js'),
@@ -243,6 +247,8 @@ export async function startLocalShoal(opts: StartLocalShoalOptions): Promise<Loc
     // this process, and drop ours on stop, so a restart in the same process sees the new endpoints.
     runtimeModule.resetRuntime();
     resetRuntime = runtimeModule.resetRuntime;
+    // The logger may have been created before this start set (or a CLI flag changed) the level.
+    logModule.applyLogLevelFromEnv();
     const api: ApiHandler = apiModule.handler;
     const indexBuilder: IndexBuilderHandler = builderModule.handler;
     const importFn: ImportHandler = importModule.handler;
@@ -253,7 +259,7 @@ export async function startLocalShoal(opts: StartLocalShoalOptions): Promise<Loc
     const builderContext = (): Context =>
       makeLambdaContext({
         functionName: LOCAL_NAMES.indexBuilderFunction,
-        timeoutMs: TIMEOUTS_MS.indexBuilder,
+        timeoutMs: LOCAL_TIMEOUTS_MS.indexBuilder,
         region: endpoints.region,
       });
 
@@ -274,6 +280,7 @@ export async function startLocalShoal(opts: StartLocalShoalOptions): Promise<Loc
     stops.push({ name: 'build queue poller', stop: () => poller.stop() });
 
     // S3 event notifications for imports/ → the import queue (the bucket notification of the CDK stack).
+    const queues = sqsQueueProducer(sqs, { import: resources.importQueueUrl });
     const unsubscribe = emulators.onS3Event((event) => {
       const records = event.Records.filter(
         (r) =>
@@ -282,16 +289,9 @@ export async function startLocalShoal(opts: StartLocalShoalOptions): Promise<Loc
           r.s3.object.key.startsWith('imports/'),
       );
       if (!records.length) return;
-      sqs
-        .send(
-          new SendMessageCommand({
-            QueueUrl: resources.importQueueUrl,
-            MessageBody: JSON.stringify(toS3Notification({ Records: records })),
-          }),
-        )
-        .catch((err: unknown) => {
-          if (!opts.silent) console.error('[shoal] forwarding an S3 event to the import queue failed', err);
-        });
+      queues.send('import', toS3Notification({ Records: records })).catch((err: unknown) => {
+        if (!opts.silent) console.error('[shoal] forwarding an S3 event to the import queue failed', err);
+      });
     });
     stops.push({ name: 's3 event forwarding', stop: async () => unsubscribe() });
     const importPoller = startSqsPoller({
@@ -302,7 +302,7 @@ export async function startLocalShoal(opts: StartLocalShoalOptions): Promise<Loc
           event,
           makeLambdaContext({
             functionName: LOCAL_NAMES.importFunction,
-            timeoutMs: TIMEOUTS_MS.import,
+            timeoutMs: LOCAL_TIMEOUTS_MS.import,
             region: endpoints.region,
           }),
         ),
@@ -340,7 +340,7 @@ export async function startLocalShoal(opts: StartLocalShoalOptions): Promise<Loc
           event,
           makeLambdaContext({
             functionName: LOCAL_NAMES.apiFunction,
-            timeoutMs: TIMEOUTS_MS.api,
+            timeoutMs: LOCAL_TIMEOUTS_MS.api,
             region: endpoints.region,
           }),
         ),

@@ -15,6 +15,7 @@
 import { randomUUID } from 'node:crypto';
 import { NotFoundError } from '../errors.js';
 import { upsertVectors, type IngestDeps } from '../ingest/ingest.js';
+import { logger } from '../log.js';
 import type { VectorInput } from '../service.js';
 import type { Catalog, ObjectStore } from '../storage/types.js';
 import { openReader } from './formats/index.js';
@@ -251,7 +252,7 @@ async function runClaimed(
   try {
     await deps.ingest.wake(collection);
   } catch (err) {
-    console.warn(`builder wake-up for ${collection} failed (the scheduled tick will catch up):`, err);
+    logger.warn('builder wake-up failed (the scheduled tick will catch up)', { collection, error: err as Error });
   }
   return { outcome: 'finished', job: await deps.jobs.get(collection, jobId) };
 }

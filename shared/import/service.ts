@@ -4,6 +4,7 @@
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import { ConfigError, NotFoundError, ValidationError } from '../errors.js';
+import { logger } from '../log.js';
 import { detectFormat, isSidecar, sidecarKeys } from './formats/index.js';
 import { emptyProgress, jobIdFor, toView, type ImportJob, type ImportJobView } from './job.js';
 import { runImportJob, type ImportDeps, type ImportJobMessage, type RunOutcome } from './runner.js';
@@ -141,8 +142,18 @@ export class ImportService implements ImportApi {
   }
 
   /** Runs a job until done or the deadline (then it continues through the queue). */
-  run(collection: string, jobId: string, deadline: number): Promise<{ outcome: RunOutcome; job?: ImportJob }> {
-    return runImportJob(this.deps, collection, jobId, { deadline });
+  async run(collection: string, jobId: string, deadline: number): Promise<{ outcome: RunOutcome; job?: ImportJob }> {
+    const started = Date.now();
+    const out = await runImportJob(this.deps, collection, jobId, { deadline });
+    // One line per step: a long job shows as a few `continued` steps, then its terminal state.
+    logger.info('import step', {
+      collection,
+      job: jobId,
+      outcome: out.outcome,
+      ...(out.job ? { state: out.job.state, rows: out.job.rowsWritten, rejected: out.job.rowsRejected } : {}),
+      ms: Date.now() - started,
+    });
+    return out;
   }
 
   /** An S3 ObjectCreated record: the job for the object (created once), then run. Undefined when the key is not an import. */
@@ -157,9 +168,10 @@ export class ImportService implements ImportApi {
       created = await this.jobFor(collection, obj);
     } catch (err) {
       if (err instanceof NotFoundError) {
-        console.error(
-          `import of s3://${obj.bucket}/${obj.key} ignored: collection ${JSON.stringify(collection)} does not exist`,
-        );
+        logger.error('import ignored: the collection does not exist', {
+          collection,
+          object: `s3://${obj.bucket}/${obj.key}`,
+        });
         return { outcome: 'ignored' };
       }
       throw err;

@@ -1,6 +1,7 @@
 import { MAX_SHARD_HEAP_BYTES, estimateHnswHeapBytes } from '../engine/hnsw.js';
 import { NotFoundError } from '../errors.js';
 import { collectionKey } from '../ingest/ingest.js';
+import { logger } from '../log.js';
 import { sha256, type ShardCache } from '../search/shard-cache.js';
 import { buildShard } from '../shard/shard.js';
 import {
@@ -207,6 +208,7 @@ export async function buildIndex(
   name: string,
   options: { force?: boolean } = {},
 ): Promise<BuildResult & { candidates?: BuildResult[] }> {
+  const started = performance.now();
   const meta = await deps.catalog.getCollection(name);
   const stable = await deps.catalog.stableSeq(name);
   const outcomes: LineOutcome[] = [];
@@ -226,14 +228,32 @@ export async function buildIndex(
   if (seen.size) {
     await deps.records
       .purge(collectionKey(meta), [...seen.values()])
-      .catch((err) => console.warn(`purging tombstones of ${name} failed (harmless):`, err));
+      .catch((err: unknown) =>
+        logger.warn('purging tombstones failed (harmless)', { collection: name, error: err as Error }),
+      );
   }
+  logBuild(name, outcomes, performance.now() - started);
   const [serving, ...candidates] = outcomes;
   const strip = ({ line: _line, head: _head, tombstones: _t, ...r }: LineOutcome): BuildResult => r;
   return {
     ...strip(serving),
     ...(candidates.length ? { candidates: candidates.map((c) => ({ ...strip(c), line: c.line })) } : {}),
   };
+}
+
+/** One info line per run that built anything: what an operator watching the builder wants to see. */
+function logBuild(collection: string, outcomes: LineOutcome[], ms: number): void {
+  const built = outcomes.filter((o) => o.built && o.head);
+  if (!built.length) return;
+  const [first, ...more] = built;
+  logger.info('index built', {
+    collection,
+    ...(first.line !== MAIN_LINE ? { line: first.line } : {}),
+    version: `${first.head!.parent}→${first.version}`,
+    rows: first.head!.stats.liveRows,
+    ...(more.length ? { alsoBuilt: more.map((o) => `${o.line} ${o.head!.parent}→${o.version}`).join(', ') } : {}),
+    ms: Math.round(ms),
+  });
 }
 
 async function buildLine(

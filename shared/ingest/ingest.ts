@@ -1,6 +1,7 @@
 import { ValidationError } from '../errors.js';
 import type { FilterNode } from '../filter/ast.js';
 import { matchesMetadata } from '../filter/compile.js';
+import { logger } from '../log.js';
 import type { VectorInput } from '../service.js';
 import type { Catalog, CollectionMeta, RecordStore, StoredRecord } from '../storage/types.js';
 
@@ -48,7 +49,7 @@ async function wake(deps: IngestDeps, name: string): Promise<void> {
   try {
     await deps.wake(name);
   } catch (err) {
-    console.warn(`builder wake-up for ${name} failed (the scheduled tick will catch up):`, err);
+    logger.warn('builder wake-up failed (the scheduled tick will catch up)', { collection: name, error: err as Error });
   }
 }
 

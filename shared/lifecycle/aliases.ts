@@ -7,6 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { ConflictError, NotFoundError, QualityGateError } from '../errors.js';
+import { logger } from '../log.js';
 import { currentManifest, manifestFor } from '../search/coordinator.js';
 import type { AliasView } from '../service.js';
 import type { Catalog } from '../storage/types.js';
@@ -97,7 +98,11 @@ export async function movePointer<T extends PointerTarget>(
     await deps.store.putHistory(kind, name, next.incarnation, move);
   } catch (err) {
     // The move happened; its record is on the alias item (`lastMove`) and is re-written by the next move.
-    console.warn(`[shoal] recording move ${move.revision} of ${kind} ${name} failed (kept on the alias item):`, err);
+    logger.warn('recording a move failed (kept on the alias item)', {
+      [kind]: name,
+      revision: move.revision,
+      error: err as Error,
+    });
   }
   return { pointer: next, created: !current };
 }

@@ -20,6 +20,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { ConflictError, NotFoundError, ValidationError } from '../errors.js';
+import { logger } from '../log.js';
 import type { AliasTarget, ArmCounters, Experiment, ExperimentMode, FeedbackEvent, LifecycleStore } from './types.js';
 import {
   DEFAULT_GUARDRAILS,
@@ -217,7 +218,7 @@ export async function enforceGuardrails(
   const reason = guardrailVerdict(a.champion, a.challenger, e.guardrails);
   if (!reason) return e;
   const ended = await endExperiment(deps, e, 'aborted', 'guardrail', reason);
-  if (ended) console.warn(`[shoal] experiment ${e.id} on alias ${e.alias} aborted: ${reason}`);
+  if (ended) logger.warn('experiment aborted', { experiment: e.id, alias: e.alias, reason });
   return ended ?? (await deps.store.getExperiment(e.alias)) ?? e;
 }
 
@@ -358,7 +359,7 @@ async function quietly(what: string, fn: () => Promise<unknown>): Promise<void> 
   try {
     await fn();
   } catch (err) {
-    console.warn(`[shoal] experiment bookkeeping (${what}) failed:`, err);
+    logger.warn('experiment bookkeeping failed', { what, error: err as Error });
   }
 }
 

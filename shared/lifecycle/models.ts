@@ -15,6 +15,7 @@
  * but needs bucket versioning — the local S3 has none — and leaves the served key overwritable.)
  */
 import { ConflictError, LimitExceededError, NotFoundError, ValidationError } from '../errors.js';
+import { logger } from '../log.js';
 import type { ModelComparison, RegisterModelInput } from '../service.js';
 import type { DirectUploads, ObjectStore, UploadedPart } from '../storage/types.js';
 import type { LifecycleStore, ModelVersion } from './types.js';
@@ -335,7 +336,7 @@ export async function verifyModelArtifact(
     };
     if (!(await deps.store.transitionModelVersion(failed, ['verifying'])))
       return deps.store.getModelVersion(name, version);
-    console.warn(`[shoal] model ${name} v${version}: verification failed: ${err.message}`);
+    logger.warn('model verification failed', { model: name, version, reason: err.message });
     return failed;
   }
 }
@@ -409,7 +410,9 @@ async function verifyAndCommit(deps: ModelDeps, mv: ModelVersion, expected: stri
   // and a still-valid presigned URL can re-create it anyway (it is never read again).
   await deps.objects
     .delete([staging])
-    .catch((err: unknown) => console.warn(`[shoal] model ${name} v${version}: staging object not deleted`, err));
+    .catch((err: unknown) =>
+      logger.warn('model staging object not deleted', { model: name, version, error: err as Error }),
+    );
   return ready;
 }
 

@@ -44,6 +44,7 @@ import {
 import { z } from 'zod';
 import { ENGINE_NAMES, type EngineName } from '../engine/types.js';
 import { ConflictError, CorruptDataError, LimitExceededError, NotFoundError, ValidationError } from '../errors.js';
+import { logger } from '../log.js';
 import { METRICS, type Metric } from '../types.js';
 import {
   MAX_BATCH_ATTEMPTS,
@@ -588,7 +589,7 @@ export class DynamoCatalog implements Catalog {
     // Best effort here; the next line change (or a listing) writes it from `lastPromotion` if this fails.
     if (promotion)
       await this.putPromotion(collection, promotion).catch((err: unknown) =>
-        console.warn(`[shoal] promotion history of ${collection}:`, err),
+        logger.warn('recording promotion history failed', { collection, error: err as Error }),
       );
     return { ...meta, index, candidates };
   }
