@@ -12,8 +12,9 @@ import { ValidationError } from '../errors.js';
 import type { FilterNode } from '../filter/ast.js';
 import { parseFilter } from '../filter/index.js';
 import { LINE_NAME } from '../indexing/lines.js';
-import type { CreateCollectionInput, IndexSpec, SearchInput, VectorInput } from '../service.js';
+import type { CreateCollectionInput, SearchInput, VectorInput } from '../service.js';
 import type { JsonValue, Metadata } from '../types.js';
+import type { IndexSpec } from '../service-types.js';
 
 // ---------------------------------------------------------------------------------------
 // Limits (documented in the API reference)

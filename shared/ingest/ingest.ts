@@ -3,6 +3,7 @@ import type { FilterNode } from '../filter/ast.js';
 import { matchesMetadata } from '../filter/compile.js';
 import type { VectorInput } from '../service.js';
 import type { Catalog, CollectionMeta, RecordStore, StoredRecord } from '../storage/types.js';
+import { collectionKey } from '../storage/keys.js';
 
 /**
  * How long a write may hold its block of sequence numbers (default 5 min). The builder
@@ -17,10 +18,6 @@ export interface IngestDeps {
   records: RecordStore;
   /** Sends the builder wake-up; failures are logged, never fail the write (the tick catches up). */
   wake(collection: string): Promise<void>;
-}
-
-export function collectionKey(meta: Pick<CollectionMeta, 'name' | 'generation'>): string {
-  return `${meta.name}@${meta.generation}`;
 }
 
 /**

@@ -36,28 +36,19 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { z } from 'zod';
 import { CorruptDataError, NotFoundError } from '../errors.js';
-import {
-  LAT_BUCKETS,
-  joinSequential,
-  tightens,
-  type Arm,
-  type SequentialState,
-} from '../lifecycle/experiment-stats.js';
+import { LAT_BUCKETS, joinSequential, tightens, type SequentialState } from '../lifecycle/experiment-stats.js';
+import type { ArmCounters, ArmDelta, LifecycleStore, Pointer, QueryAttribution } from '../lifecycle/types.js';
+import { latencyBucket } from '../lifecycle/experiment-stats.js';
+import { awsErrorName, chunk, queryPages } from './clients.js';
 import type {
-  ArmCounters,
-  ArmDelta,
+  Arm,
   Evaluation,
   Experiment,
   FeedbackEvent,
-  LifecycleStore,
   ModelVersion,
   ModelVersionState,
-  Pointer,
   PointerMove,
-  QueryAttribution,
-} from '../lifecycle/types.js';
-import { latencyBucket } from '../lifecycle/experiment-stats.js';
-import { awsErrorName, chunk, queryPages } from './clients.js';
+} from '../service-types.js';
 
 const nonNegInt = z.number().int().nonnegative();
 const targetSchema = z.union([

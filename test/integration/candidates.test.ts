@@ -16,13 +16,13 @@ import {
   QualityGateError,
   ValidationError,
 } from '../../shared/errors.js';
-import { collectionKey } from '../../shared/ingest/ingest.js';
 import { loadDataset } from '../../shared/io/datasets.js';
 import { LifecycleCore } from '../../shared/lifecycle/service.js';
 import { ShardCache } from '../../shared/search/shard-cache.js';
 import type { SearchInput, VectorInput } from '../../shared/service.js';
 import type { Catalog, Manifest } from '../../shared/storage/types.js';
 import { lifecycleCores, searchInput, startEmulatedStack, type EmulatedStack } from '../helpers/emulated-stack.js';
+import { collectionKey } from '../../shared/storage/keys.js';
 
 let stack: EmulatedStack;
 let core: ShoalCore;
