@@ -24,6 +24,7 @@ import { DynamoImportJobs } from './storage/dynamo-import-jobs.js';
 import { ImportService } from './import/service.js';
 import { LifecycleCore } from './lifecycle/service.js';
 import { DynamoLifecycleStore } from './storage/dynamo-lifecycle.js';
+import { META_SK, apiKeyPk } from './storage/keys.js';
 
 export interface Runtime {
   config: ShoalConfig;
@@ -194,7 +195,7 @@ class CatalogKeyCheck {
     const hit = this.cache.get(hash);
     if (hit && hit.until > now) return hit.ok;
     const out = await this.ddb.send(
-      new GetCommand({ TableName: this.table, Key: { pk: `APIKEY#${hash}`, sk: 'META' }, ConsistentRead: true }),
+      new GetCommand({ TableName: this.table, Key: { pk: apiKeyPk(hash), sk: META_SK }, ConsistentRead: true }),
     );
     const item = out.Item as { disabled?: unknown; expiresAt?: unknown; keyId?: unknown } | undefined;
     const expired = typeof item?.expiresAt === 'string' && Date.parse(item.expiresAt) <= now;

@@ -317,7 +317,7 @@ export class LifecycleCore implements LifecycleService {
       const candidate =
         line !== (corpus.meta.index.line ?? MAIN_LINE) && corpus.meta.candidates?.[line] ? line : undefined;
       if (line === (corpus.meta.index.line ?? MAIN_LINE) || candidate) {
-        await this.deps.store.updateCollectionSettings(corpus.meta.name, corpus.meta.generation, {
+        await this.deps.catalog.updateCollectionSettings(corpus.meta.name, corpus.meta.generation, {
           efSearch: chosen.ef,
           ...(candidate ? { candidate } : {}),
         });
@@ -328,7 +328,7 @@ export class LifecycleCore implements LifecycleService {
 
   async updateCollection(name: string, patch: { minRecall?: number | null }): Promise<CollectionInfo> {
     const meta = await this.deps.catalog.getCollection(name);
-    await this.deps.store.updateCollectionSettings(name, meta.generation, { minRecall: patch.minRecall });
+    await this.deps.catalog.updateCollectionSettings(name, meta.generation, { minRecall: patch.minRecall });
     return this.deps.getCollection(name);
   }
 

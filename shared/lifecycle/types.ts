@@ -116,12 +116,6 @@ export interface LifecycleStore {
   putEvaluation(evaluation: Evaluation): Promise<void>;
   getEvaluation(collection: string, version: number): Promise<Evaluation | undefined>;
   listEvaluations(collection: string): Promise<Evaluation[]>;
-  /** Sets collection settings on its META item, only while it is still `generation`. */
-  updateCollectionSettings(
-    collection: string,
-    generation: number,
-    settings: { minRecall?: number | null; efSearch?: number; candidate?: string },
-  ): Promise<void>;
 
   // --- models ---
   /** Atomic counter: the next version number of a model. */
