@@ -1,6 +1,6 @@
 import { ConflictError, ModelMismatchError, NotFoundError, ValidationError } from './errors.js';
 import { qualityGate } from './lifecycle/aliases.js';
-import type { Alias, Evaluation, LifecycleStore } from './lifecycle/types.js';
+import type { Alias, LifecycleStore } from './lifecycle/types.js';
 import { searchThroughAlias } from './lifecycle/experiments.js';
 import { BUILD_POLICY, linesOf } from './indexing/builder.js';
 import {
@@ -11,10 +11,9 @@ import {
   parseLineName,
   sameSettings,
   servingLine,
-  type LineView,
 } from './indexing/lines.js';
-import { collectionKey, deleteVectors, upsertVectors } from './ingest/ingest.js';
-import { currentManifest, readTail, search, type SearchDeps } from './search/coordinator.js';
+import { deleteVectors, upsertVectors } from './ingest/ingest.js';
+import { readTail, search, type SearchDeps } from './search/coordinator.js';
 import type { ShardCache } from './search/shard-cache.js';
 import type { TailCache } from './search/tail-cache.js';
 import type {
@@ -41,6 +40,9 @@ import {
   type RecordStore,
 } from './storage/types.js';
 import type { FilterNode } from './filter/ast.js';
+import type { Evaluation, LineView } from './service-types.js';
+import { collectionKey } from './storage/keys.js';
+import { currentManifest } from './collections.js';
 
 export interface CoreDeps {
   catalog: Catalog;

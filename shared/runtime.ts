@@ -25,6 +25,7 @@ import type { Indexer } from './indexing/indexer.js';
 import { DynamoLifecycleStore } from './storage/dynamo-lifecycle.js';
 import { sqsQueueProducer } from './queue/messages.js';
 import { createServices } from './services.js';
+import { META_SK, apiKeyPk } from './storage/keys.js';
 
 export interface Runtime {
   config: ShoalConfig;
@@ -158,7 +159,7 @@ class CatalogKeyCheck {
     const hit = this.cache.get(hash);
     if (hit && hit.until > now) return hit.ok;
     const out = await this.ddb.send(
-      new GetCommand({ TableName: this.table, Key: { pk: `APIKEY#${hash}`, sk: 'META' }, ConsistentRead: true }),
+      new GetCommand({ TableName: this.table, Key: { pk: apiKeyPk(hash), sk: META_SK }, ConsistentRead: true }),
     );
     const item = out.Item as { disabled?: unknown; expiresAt?: unknown; keyId?: unknown } | undefined;
     const expired = typeof item?.expiresAt === 'string' && Date.parse(item.expiresAt) <= now;

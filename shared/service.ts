@@ -5,34 +5,25 @@
  * the core (`shared/core.ts`) implements it on the storage adapters.
  */
 import type { FilterNode } from './filter/ast.js';
-import type { EngineName } from './engine/types.js';
 import type { LinePromotion, Manifest } from './storage/types.js';
-import type { LineView } from './indexing/lines.js';
 import type { Metadata, Metric } from './types.js';
 import type {
   AliasTarget,
+  CompletedUpload as CompletedModelUpload,
   Evaluation,
+  ExperimentResults,
+  ExperimentSummary,
   FeedbackEvent,
+  IndexSpec,
+  LineView,
   ModelAliasTarget,
   ModelVersion,
-  PointerMove,
-} from './lifecycle/types.js';
-import type { ExperimentResults, ExperimentSummary, StartExperimentInput } from './lifecycle/experiments.js';
-import type {
-  CompletedUpload as CompletedModelUpload,
   MultipartUpload as MultipartModelUpload,
+  PointerMove,
   SingleUpload as SingleModelUpload,
+  StartExperimentInput,
   UploadRequest as ModelUploadRequest,
-} from './lifecycle/models.js';
-
-/** Index settings as the API shows them: the engine plus its parameters, flat. */
-export interface IndexSpec {
-  engine: EngineName;
-  m?: number;
-  efConstruction?: number;
-  efSearch?: number;
-  seed?: number;
-}
+} from './service-types.js';
 
 export interface CreateCollectionInput {
   name: string;

@@ -35,6 +35,7 @@ import { formatRequestLog, startGateway } from './gateway.js';
 import { makeLambdaContext, startLambdaEmulator } from './lambda-emulator.js';
 import { startSchedule } from './scheduler.js';
 import { startSqsPoller } from './sqs-poller.js';
+import { IMPORTS_FOLDER_PATTERN, IMPORTS_PREFIX } from '../../shared/storage/keys.js';
 
 export const LOCAL_NAMES = {
   bucket: 'shoal-local',
@@ -230,7 +231,7 @@ export async function startLocalShoal(opts: StartLocalShoalOptions): Promise<Loc
         region: endpoints.region,
         accessKeyId: endpoints.credentials.accessKeyId,
         secretAccessKey: endpoints.credentials.secretAccessKey,
-        importPrefix: 'imports/<collection>/',
+        importPrefix: IMPORTS_FOLDER_PATTERN,
       }),
     );
     resetConfig();
@@ -286,7 +287,7 @@ export async function startLocalShoal(opts: StartLocalShoalOptions): Promise<Loc
         (r) =>
           r.eventName.startsWith('ObjectCreated') &&
           r.s3.bucket.name === resources.bucket &&
-          r.s3.object.key.startsWith('imports/'),
+          r.s3.object.key.startsWith(IMPORTS_PREFIX),
       );
       if (!records.length) return;
       queues.send('import', toS3Notification({ Records: records })).catch((err: unknown) => {

@@ -11,6 +11,7 @@
  */
 import type { ObjectStore } from '../storage/types.js';
 import type { ImportFormat, ImportRow } from './types.js';
+import { importReportKey } from '../storage/keys.js';
 
 export const MAX_REPORTED_REJECTS = 100_000;
 
@@ -36,14 +37,6 @@ export function rejectEntry(format: ImportFormat, row: ImportRow): RejectEntry {
   };
 }
 
-export function reportKey(jobId: string): string {
-  return `reports/imports/${jobId}.jsonl`;
-}
-
-export function partKey(jobId: string, fromRows: number, token: string): string {
-  return `reports/imports/${jobId}/${String(fromRows).padStart(12, '0')}-${token.slice(0, 8)}.jsonl`;
-}
-
 function encode(entries: RejectEntry[]): Uint8Array {
   return new TextEncoder().encode(entries.map((e) => JSON.stringify(e)).join('\n') + '\n');
 }
@@ -62,7 +55,7 @@ export async function assembleReport(objects: ObjectStore, jobId: string, parts:
     out.set(b, at);
     at += b.byteLength;
   }
-  const key = reportKey(jobId);
+  const key = importReportKey(jobId);
   await objects.putImmutable(key, out);
   return key;
 }

@@ -20,7 +20,8 @@ import type { VectorInput } from '../service.js';
 import type { Catalog, ObjectStore } from '../storage/types.js';
 import { openReader } from './formats/index.js';
 import type { ImportJob, ImportJobStore, ImportProgress } from './job.js';
-import { assembleReport, MAX_REPORTED_REJECTS, partKey, rejectEntry, writePart, type RejectEntry } from './report.js';
+import { assembleReport, MAX_REPORTED_REJECTS, rejectEntry, writePart, type RejectEntry } from './report.js';
+import { importReportPartKey } from '../storage/keys.js';
 import { ObjectChangedError, UnreadableFileError, type ByteSource } from './types.js';
 
 /** Messages on the import queue besides S3 event notifications. */
@@ -160,7 +161,7 @@ async function runClaimed(
   const commitSegment = async (): Promise<void> => {
     await drain();
     if (rejects.length) {
-      const key = partKey(jobId, segmentStart, token);
+      const key = importReportPartKey(jobId, segmentStart, token);
       await writePart(deps.objects, key, rejects);
       progress.reportParts.push(key);
       rejects = [];

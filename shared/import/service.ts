@@ -9,6 +9,7 @@ import { detectFormat, isSidecar, sidecarKeys } from './formats/index.js';
 import { emptyProgress, jobIdFor, toView, type ImportJob, type ImportJobView } from './job.js';
 import { runImportJob, type ImportDeps, type ImportJobMessage, type RunOutcome } from './runner.js';
 import { headObject, S3Source } from './s3-source.js';
+import { collectionOfImportKey } from '../storage/keys.js';
 
 /** What the HTTP API needs. */
 export interface ImportApi {
@@ -26,18 +27,11 @@ export interface S3ObjectRef {
   size: number;
 }
 
-const IMPORT_PREFIX = /^imports\/([^/]+)\/(.+)$/;
-
 /** `s3://bucket/key` → parts (ValidationError otherwise). */
 export function parseS3Uri(uri: string): { bucket: string; key: string } {
   const m = /^s3:\/\/([^/]+)\/(.+)$/.exec(uri);
   if (!m) throw new ValidationError('uri must look like s3://bucket/key', { field: 'uri' });
   return { bucket: m[1], key: m[2] };
-}
-
-/** The collection an `imports/<collection>/...` key belongs to. */
-export function collectionOfKey(key: string): string | undefined {
-  return IMPORT_PREFIX.exec(key)?.[1];
 }
 
 export interface ImportServiceDeps extends Omit<ImportDeps, 'openSource' | 'findSidecar' | 'enqueue'> {
@@ -161,7 +155,7 @@ export class ImportService implements ImportApi {
     obj: S3ObjectRef,
     deadline: number,
   ): Promise<{ outcome: RunOutcome | 'ignored'; job?: ImportJob }> {
-    const collection = collectionOfKey(obj.key);
+    const collection = collectionOfImportKey(obj.key);
     if (!collection || obj.key.endsWith('/') || isSidecar(obj.key)) return { outcome: 'ignored' };
     let created: { job: ImportJob };
     try {
@@ -192,7 +186,7 @@ export class ImportService implements ImportApi {
 
   /** The job a message or S3 object refers to (for poison handling). */
   async jobIdOf(obj: S3ObjectRef): Promise<{ collection: string; jobId: string } | undefined> {
-    const collection = collectionOfKey(obj.key);
+    const collection = collectionOfImportKey(obj.key);
     if (!collection) return undefined;
     try {
       const meta = await this.sdeps.catalog.getCollection(collection);

@@ -1,6 +1,5 @@
 import { MAX_SHARD_HEAP_BYTES, estimateHnswHeapBytes } from '../engine/hnsw.js';
 import { NotFoundError } from '../errors.js';
-import { collectionKey } from '../ingest/ingest.js';
 import { logger } from '../log.js';
 import { sha256, type ShardCache } from '../search/shard-cache.js';
 import { buildShard } from '../shard/shard.js';
@@ -15,6 +14,7 @@ import {
   type StoredRecord,
 } from '../storage/types.js';
 import type { Metadata } from '../types.js';
+import { collectionKey, deletesKey, indexObjectPrefixes, shardKey } from '../storage/keys.js';
 
 /**
  * Builder policy. Every knob trades index freshness and shard count (search fan-out)
@@ -124,7 +124,7 @@ async function writeShards(deps: BuilderDeps, meta: CollectionMeta, rows: Row[],
       },
     });
     const hash = sha256(bytes);
-    const key = `shards/${ck}/${hash.slice(0, 32)}.shard`;
+    const key = shardKey(ck, hash.slice(0, 32));
     await deps.objects.putImmutable(key, bytes);
     refs.push({
       id: hash.slice(0, 32),
@@ -354,7 +354,7 @@ async function buildLine(
       continue;
     }
     const hash = sha256(bits);
-    const key = `deletes/${ck}/${ref.id}/${hash.slice(0, 32)}.bits`;
+    const key = deletesKey(ck, ref.id, hash.slice(0, 32));
     await deps.objects.putImmutable(key, bits);
     updated.push({
       ...ref,
@@ -497,7 +497,7 @@ export async function collectGarbage(deps: BuilderDeps, name: string): Promise<s
     }
   }
   const doomed: string[] = [];
-  for (const prefix of [`shards/${ck}/`, `deletes/${ck}/`]) {
+  for (const prefix of indexObjectPrefixes(ck)) {
     for await (const page of deps.objects.list(prefix)) {
       for (const o of page) {
         if (!keep.has(o.key) && now - o.lastModified.getTime() > BUILD_POLICY.GC_GRACE_MS) doomed.push(o.key);

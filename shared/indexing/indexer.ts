@@ -5,7 +5,7 @@
  */
 import type { Alias, LifecycleStore } from '../lifecycle/types.js';
 import { logger } from '../log.js';
-import { currentManifest } from '../search/coordinator.js';
+import { currentManifest } from '../collections.js';
 import type { BuildOutput } from '../service.js';
 import { buildIndex, collectGarbage, type BuildResult, type BuilderDeps } from './builder.js';
 

@@ -4,6 +4,7 @@ import { matchesMetadata } from '../filter/compile.js';
 import { logger } from '../log.js';
 import type { VectorInput } from '../service.js';
 import type { Catalog, CollectionMeta, RecordStore, StoredRecord } from '../storage/types.js';
+import { collectionKey } from '../storage/keys.js';
 
 /**
  * How long a write may hold its block of sequence numbers (default 5 min). The builder
@@ -18,10 +19,6 @@ export interface IngestDeps {
   records: RecordStore;
   /** Sends the builder wake-up; failures are logged, never fail the write (the tick catches up). */
   wake(collection: string): Promise<void>;
-}
-
-export function collectionKey(meta: Pick<CollectionMeta, 'name' | 'generation'>): string {
-  return `${meta.name}@${meta.generation}`;
 }
 
 /**

@@ -8,10 +8,11 @@
 import { randomUUID } from 'node:crypto';
 import { ConflictError, NotFoundError, QualityGateError } from '../errors.js';
 import { logger } from '../log.js';
-import { currentManifest, manifestFor } from '../search/coordinator.js';
 import type { AliasView } from '../service.js';
 import type { Catalog } from '../storage/types.js';
-import type { Alias, AliasTarget, LifecycleStore, MoveAction, Pointer, PointerMove, PointerTarget } from './types.js';
+import type { Alias, LifecycleStore, Pointer } from './types.js';
+import type { AliasTarget, MoveAction, PointerMove, PointerTarget } from '../service-types.js';
+import { currentManifest, manifestFor } from '../collections.js';
 
 export interface PointerDeps {
   store: LifecycleStore;

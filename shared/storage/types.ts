@@ -120,8 +120,20 @@ export interface Catalog {
   /** Throws NotFoundError. */
   getCollection(name: string): Promise<CollectionMeta>;
   listCollections(): Promise<CollectionMeta[]>;
-  /** Removes the collection's catalog items (meta, counter, manifests). Throws NotFoundError. */
+  /**
+   * Removes every item of the collection's catalog partition (meta, counter, manifests,
+   * promotions, and what other stores keep there: evaluations, import jobs). Throws NotFoundError.
+   */
   deleteCollection(name: string): Promise<void>;
+  /**
+   * Sets collection settings (quality gate, a line's default efSearch) on its meta item, only
+   * while it is still `generation` (NotFoundError otherwise).
+   */
+  updateCollectionSettings(
+    collection: string,
+    generation: number,
+    settings: { minRecall?: number | null; efSearch?: number; candidate?: string },
+  ): Promise<void>;
 
   /** Reserves n consecutive seqs (atomic counter) and registers them as in flight. */
   leaseSeqs(collection: string, n: number, leaseMs: number): Promise<SeqLease>;

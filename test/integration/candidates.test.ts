@@ -16,7 +16,6 @@ import {
   QualityGateError,
   ValidationError,
 } from '../../shared/errors.js';
-import { collectionKey } from '../../shared/ingest/ingest.js';
 import { loadDataset } from '../../shared/io/datasets.js';
 import { Indexer } from '../../shared/indexing/indexer.js';
 import { LifecycleCore } from '../../shared/lifecycle/service.js';
@@ -24,6 +23,7 @@ import { ShardCache } from '../../shared/search/shard-cache.js';
 import type { SearchInput, VectorInput } from '../../shared/service.js';
 import type { Catalog, Manifest } from '../../shared/storage/types.js';
 import { lifecycleCores, searchInput, startEmulatedStack, type EmulatedStack } from '../helpers/emulated-stack.js';
+import { collectionKey } from '../../shared/storage/keys.js';
 
 let stack: EmulatedStack;
 let core: ShoalCore;

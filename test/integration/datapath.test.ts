@@ -12,7 +12,7 @@ import { Indexer } from '../../shared/indexing/indexer.js';
 import { ShardCache } from '../../shared/search/shard-cache.js';
 import { TailCache } from '../../shared/search/tail-cache.js';
 import { searchShards } from '../../shared/search/shard-searcher.js';
-import { WRITE_LEASE_MS, collectionKey } from '../../shared/ingest/ingest.js';
+import { WRITE_LEASE_MS } from '../../shared/ingest/ingest.js';
 import type { SearchInput, VectorInput } from '../../shared/service.js';
 import { DynamoCatalog } from '../../shared/storage/dynamo-catalog.js';
 import { DynamoRecordStore } from '../../shared/storage/dynamo-records.js';
@@ -20,6 +20,7 @@ import { S3ObjectStore } from '../../shared/storage/s3-objects.js';
 import type { Catalog } from '../../shared/storage/types.js';
 import { startEmulatedStack, type EmulatedStack } from '../helpers/emulated-stack.js';
 import { vectorInputs } from '../helpers/random.js';
+import { collectionKey } from '../../shared/storage/keys.js';
 
 let stack: EmulatedStack;
 let cacheDir: string;

@@ -34,8 +34,8 @@ import type {
   VectorOutput,
 } from '../../shared/service.js';
 import type { Manifest } from '../../shared/storage/types.js';
-import type { LineView } from '../../shared/indexing/lines.js';
 import type { Metadata } from '../../shared/types.js';
+import type { LineView } from '../../shared/service-types.js';
 
 /** A real (if naive) ShoalService over Maps: exact search, no shards. */
 class MemoryService implements ShoalService {
