@@ -58,7 +58,7 @@ export interface CoreDeps {
   now?: () => number;
   policy?: Partial<typeof BUILD_POLICY>;
   tails?: TailCache;
-  /** Aliases, evaluations, models (DESIGN §6). Without it, names are collections only. */
+  /** Aliases, evaluations, models (docs/architecture.md §8). Without it, names are collections only. */
   lifecycle?: LifecycleStore;
   /** Split experiments: draws whether a request also runs the other arm for overlap@k (tests). */
   experimentRandom?: () => number;

@@ -35,7 +35,7 @@ export interface Runtime {
   service: ShoalService;
   /** Bulk imports (API routes and the import function). */
   imports: ImportService;
-  /** Aliases, evaluation, model registry (DESIGN §6). */
+  /** Aliases, evaluation, model registry (docs/architecture.md §8). */
   lifecycle: LifecycleService;
   cache: ShardCache;
   objects: ObjectStore;

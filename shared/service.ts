@@ -193,7 +193,7 @@ export interface PromoteOutput {
 }
 
 // ---------------------------------------------------------------------------------------
-// Lifecycle (DESIGN §6): aliases, evaluation and quality gates, the model registry.
+// Lifecycle (docs/architecture.md §8): aliases, evaluation and quality gates, the model registry.
 // ---------------------------------------------------------------------------------------
 
 /** Who makes a change: the API key's id, or `key:<sha256 prefix>` of the bearer token. */

@@ -20,7 +20,7 @@ export interface ServicesDeps {
   /** Also signs direct-to-S3 uploads of model artifacts. */
   objects: ObjectStore & DirectUploads;
   cache: ShardCache;
-  /** Aliases, evaluation, models, experiments (DESIGN §6). */
+  /** Aliases, evaluation, models, experiments (docs/architecture.md §8). */
   lifecycleStore: LifecycleStore;
   /**
    * Builder wake-ups, model-artifact verification requests, import continuations. A queue the

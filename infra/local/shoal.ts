@@ -1,6 +1,6 @@
 /**
  * A whole Shoal in one process: the embedded emulators, the resources the CDK stack would create, and
- * the real function handlers wired the way AWS wires them (DESIGN §3.6):
+ * the real function handlers wired the way AWS wires them (docs/architecture.md §3.6):
  *
  *   HTTP gateway (API Gateway v2 events) ─► functions/api
  *   SQS shoal-build (event source mapping, batch ≤ 10, partial failures) ─► functions/index-builder

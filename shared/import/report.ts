@@ -1,5 +1,5 @@
 /**
- * Reject reports. S3 objects are immutable (DESIGN §3.2), so each invocation writes its rejects as
+ * Reject reports. S3 objects are immutable (docs/architecture.md §3.2), so each invocation writes its rejects as
  * one part object per checkpoint, `reports/imports/<jobId>/<fromRow>-<token>.jsonl`, under a key no
  * other invocation uses; only parts named in the job item (committed with the checkpoint) count.
  * When the job ends with rejects, the committed parts are concatenated, in order, into

@@ -159,7 +159,7 @@ async function liveRows(deps: BuilderDeps, refs: ShardRef[]): Promise<Row[]> {
   return rows;
 }
 
-/** One index line to bring up to date: the serving line or a candidate (DESIGN §6). */
+/** One index line to bring up to date: the serving line or a candidate (docs/architecture.md §6.3). */
 interface LineSpec {
   line: string;
   serving: boolean;

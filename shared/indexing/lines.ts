@@ -1,5 +1,5 @@
 /**
- * Index lines (DESIGN §6): a collection serves one line of index versions and may build up
+ * Index lines (docs/architecture.md §6.3): a collection serves one line of index versions and may build up
  * to BUILD_POLICY.MAX_CANDIDATES candidate lines with other engine parameters. Candidates
  * are built by the same builder runs from the same writes (they track new data), and serve
  * only when promoted (the collection switches lines) or when an alias pins one of their

@@ -1,5 +1,5 @@
 /**
- * Aliases (DESIGN §6): named pointers to a collection (optionally a pinned index version) —
+ * Aliases (docs/architecture.md §8.4): named pointers to a collection (optionally a pinned index version) —
  * and, with the same machinery, model aliases. Every move is ONE conditional write on the
  * previous revision (optimistic concurrency; a stale `expectedRevision` is a 409), carries
  * the move record, and is then written to the history (see `storage/dynamo-lifecycle.ts`

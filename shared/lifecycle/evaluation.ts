@@ -1,5 +1,5 @@
 /**
- * Evaluation of an index version (DESIGN §6): recall@k of the version's own search against
+ * Evaluation of an index version (docs/architecture.md §8.7): recall@k of the version's own search against
  * exact search over the very same live rows, plus the search latency (p50/p95, one query at
  * a time, in process, warm shards). Queries are the caller's, or held out from the data: a
  * seeded sample of the version's rows, each query's own id removed from both result lists.

@@ -1,5 +1,5 @@
 /**
- * Champion/challenger experiments on an alias (DESIGN §6).
+ * Champion/challenger experiments on an alias (docs/architecture.md §8.6).
  *
  * - One experiment item per alias (`ALIAS#<name>/EXPERIMENT`), started with ONE conditional
  *   put (no running experiment) and ended (promoted / aborted) with one put conditional on

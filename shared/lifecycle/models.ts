@@ -1,5 +1,5 @@
 /**
- * Model registry (DESIGN §6): versions of an embedding model, auto-numbered by an atomic
+ * Model registry (docs/architecture.md §8.1): versions of an embedding model, auto-numbered by an atomic
  * counter. A version starts `pending`; its artifact is uploaded to the staging key
  * `models/<name>/<version>/artifact` — straight to S3 through a presigned PUT (≤ 5 GiB) or
  * presigned multipart parts, or through the API as base64 JSON (≤ 4 MB). `commit` streams the

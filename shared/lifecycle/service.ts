@@ -1,5 +1,5 @@
 /**
- * The lifecycle half of the service (DESIGN §6), on the LifecycleStore plus the data-path
+ * The lifecycle half of the service (docs/architecture.md §8), on the LifecycleStore plus the data-path
  * adapters: aliases (moves, history, rollback, quality gates), evaluation and tuning of
  * index versions, and the model registry with model aliases.
  */

@@ -1,5 +1,5 @@
 /**
- * Lifecycle (DESIGN §6) storage contract: aliases with revisions and move history, evaluation
+ * Lifecycle (docs/architecture.md §8) storage contract: aliases with revisions and move history, evaluation
  * results of index versions, the model registry and model aliases, experiments. The shapes the
  * API also sees (targets, moves, evaluations, model versions, experiments) are in
  * `service-types.ts`; this module adds what only storage holds. Implemented on the Catalog table

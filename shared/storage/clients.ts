@@ -3,7 +3,7 @@
  * retry/concurrency helpers the storage adapters share.
  *
  * On AWS, `cfg.endpoints` is undefined and the SDK resolves credentials and endpoints the usual
- * way (Lambda environment). Locally the endpoints point at the embedded emulators (DESIGN §3.6);
+ * way (Lambda environment). Locally the endpoints point at the embedded emulators (docs/architecture.md §3.6);
  * nothing else differs. This module must not import from `infra/`.
  */
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';

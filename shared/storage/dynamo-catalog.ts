@@ -1,5 +1,5 @@
 /**
- * Catalog on the single-table DynamoDB Catalog (DESIGN §4). Items:
+ * Catalog on the single-table DynamoDB Catalog (docs/architecture.md §4.1). Items:
  *
  *   pk=COL#<name>  sk=META              collection meta (top-level attributes; `index.line` names
  *                                       the serving index line, `candidates` the candidate lines,

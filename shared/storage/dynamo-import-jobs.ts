@@ -1,5 +1,5 @@
 /**
- * Import jobs in the Catalog table (DESIGN §4): `pk=COL#<name>`, `sk=IMPORT#<jobId>`, the job's
+ * Import jobs in the Catalog table (docs/architecture.md §4.1): `pk=COL#<name>`, `sk=IMPORT#<jobId>`, the job's
  * fields as top-level attributes (checkpoint as a map, report parts as a list). Creation is one
  * conditional put (`attribute_not_exists`), every transition one conditional update: the lease
  * token guards progress writes, terminal states are never left. Items are validated with zod.

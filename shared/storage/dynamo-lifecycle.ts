@@ -1,5 +1,5 @@
 /**
- * LifecycleStore on the single-table Catalog (DESIGN §4). Items:
+ * LifecycleStore on the single-table Catalog (docs/architecture.md §4.1). Items:
  *
  *   pk=ALIAS#<name>              sk=META                 alias: `doc` (JSON) + `revision` (N)
  *   pk=ALIAS#<name>              sk=H#<revision, 10 digits> one recorded move: `doc` + `incarnation`

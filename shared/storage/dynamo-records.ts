@@ -1,5 +1,5 @@
 /**
- * RecordStore on the DynamoDB Records table (DESIGN §4): one item per id,
+ * RecordStore on the DynamoDB Records table (docs/architecture.md §4.2): one item per id,
  *   pk  (S)    `<collectionKey>#<id>`
  *   ck  (S)    collection key `<name>@<generation>` (GSI bySeq hash key)
  *   id  (S)

@@ -1,5 +1,5 @@
 /**
- * The storage contracts of the data path (DESIGN §3–§4). DynamoDB is the source of truth
+ * The storage contracts of the data path (docs/architecture.md §3–4). DynamoDB is the source of truth
  * for rows (RecordStore) and for collection metadata, sequence numbers and index
  * manifests (Catalog); S3 holds immutable objects (ObjectStore). Implementations:
  * `dynamo-catalog.ts`, `dynamo-records.ts`, `s3-objects.ts`.
@@ -33,7 +33,7 @@ export interface CollectionMeta {
   metric: Metric;
   /** The serving line's settings; `line` absent = MAIN_LINE. */
   index: IndexSettings & { line?: string };
-  /** Candidate lines by name (DESIGN §6): tracked by the builder, served only when promoted or pinned. */
+  /** Candidate lines by name (docs/architecture.md §8.5): tracked by the builder, served only when promoted or pinned. */
   candidates?: Record<string, CandidateLine>;
   /** ISO-8601. */
   createdAt: string;
@@ -41,7 +41,7 @@ export interface CollectionMeta {
   generation: number;
   /** Quality gate: an alias may point at a version of this collection only if its evaluated recall is ≥ this. */
   minRecall?: number;
-  /** The embedding model version the vectors come from (lifecycle, DESIGN §6). */
+  /** The embedding model version the vectors come from (lifecycle, docs/architecture.md §8.2). */
   model?: { name: string; version: number };
 }
 
@@ -232,7 +232,7 @@ export interface UploadedPart {
 }
 
 /**
- * Uploads that bypass the API (DESIGN §6, model artifacts): presigned requests the client sends
+ * Uploads that bypass the API (docs/architecture.md §8.1, model artifacts): presigned requests the client sends
  * straight to S3, and the server-side steps around them. Implemented by S3ObjectStore.
  */
 export interface DirectUploads {

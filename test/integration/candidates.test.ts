@@ -1,5 +1,5 @@
 /**
- * Candidate index lines (DESIGN §6) against the embedded emulators: building with new
+ * Candidate index lines (docs/architecture.md §8.5) against the embedded emulators: building with new
  * params starts a candidate that the same builder runs keep up to date (upserts and
  * deletes), that serves only when promoted or pinned, whose promotion is gated by recall
  * and reversible, and whose lag holds back tombstone purging (so a promotion can never

@@ -1,6 +1,6 @@
 /**
  * The data path against the embedded emulators (real DynamoDB/S3 protocols, real SDK
- * clients): DESIGN §3's rules as tests. Faults the emulators cannot produce (a crash
+ * clients): docs/architecture.md §3's rules as tests. Faults the emulators cannot produce (a crash
  * between upload and commit) are provoked by wrapping the real catalog.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';

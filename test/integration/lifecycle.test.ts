@@ -1,5 +1,5 @@
 /**
- * Lifecycle (DESIGN §6) against the embedded emulators: aliases (CAS, history, rollback,
+ * Lifecycle (docs/architecture.md §8) against the embedded emulators: aliases (CAS, history, rollback,
  * namespace), pinned versions in search, the garbage collector keeping pinned objects,
  * evaluation on real data (SIFT), quality gates, the model registry and model bindings.
  */

@@ -9,6 +9,9 @@ let err: string[];
 beforeEach(() => {
   out = [];
   err = [];
+  // The suite runs with handler logs silenced (vitest.config.ts); these tests need the default level.
+  process.env.POWERTOOLS_LOG_LEVEL = 'INFO';
+  applyLogLevelFromEnv();
   vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => (out.push(String(chunk)), true));
   vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => (err.push(String(chunk)), true));
 });

@@ -1,5 +1,5 @@
 /**
- * Stateful resources (DESIGN §4): the bucket, the Catalog and Records tables, the import and build
+ * Stateful resources (docs/architecture.md §4): the bucket, the Catalog and Records tables, the import and build
  * queues with their dead-letter queues. Kept apart from the stateless service stack so that the
  * functions, the API and the dashboards can be redeployed or torn down without touching data.
  */
