@@ -83,7 +83,10 @@ const schema = z.object({
   SHOAL_ARTIFACT_SYNC_VERIFY_MB: int(256, 0, 5120),
   /** Plain API keys accepted by the local gateway (AWS uses the hashed keys in the catalog). */
   SHOAL_API_KEY: csv,
-  /** Searcher slots for scatter-gather (default 4): more slots = more shards cached warm in parallel, more invocations per query. */
+  /**
+   * Searcher slots for scatter-gather (default 4): more slots = more shards cached warm in parallel, more
+   * invocations per query.
+   */
   SHOAL_SEARCH_SLOTS: int(4, 1, 64),
   /** In-memory shard cache budget in MiB (default 512): bounded by the 2 GiB WASM heap the hnsw shards live in. */
   SHOAL_SHARD_CACHE_MB: int(512, 16, 1536),

@@ -215,7 +215,8 @@ export class ShoalCore implements ShoalService {
     const claimed = options.modelVersion;
     if (claimed && meta.model && (claimed.name !== meta.model.name || claimed.version !== meta.model.version)) {
       throw new ModelMismatchError(
-        `vectors from model ${claimed.name} v${claimed.version} cannot go into ${JSON.stringify(collection)}, which is bound to ${meta.model.name} v${meta.model.version}`,
+        `vectors from model ${claimed.name} v${claimed.version} cannot go into ${JSON.stringify(collection)}, ` +
+          `which is bound to ${meta.model.name} v${meta.model.version}`,
         {
           field: claimed.name !== meta.model.name ? 'modelVersion.name' : 'modelVersion.version',
           details: { expected: meta.model, got: claimed },
@@ -282,7 +283,8 @@ export class ShoalCore implements ShoalService {
         sameSettings({ engine: settings.engine, params: graph }, { engine: meta.index.engine, params: servingGraph })
       ) {
         throw new ValidationError(
-          'index: these settings build the same index as the serving line (efSearch is a search-time parameter: send `ef` per search, or tune the version)',
+          'index: these settings build the same index as the serving line ' +
+            '(efSearch is a search-time parameter: send `ef` per search, or tune the version)',
           { field: 'index' },
         );
       }

@@ -287,7 +287,10 @@ export interface LifecycleService {
     input: ModelUploadRequest,
   ): Promise<SingleModelUpload | MultipartModelUpload>;
   abortModelUpload(name: string, version: number, uploadId: string): Promise<{ aborted: true; uploadId: string }>;
-  /** Completes the multipart upload `multipart` first when given; verifies the sha256 by streaming; freezes the artifact. */
+  /**
+   * Completes the multipart upload `multipart` first when given; verifies the sha256 by streaming; freezes the
+   * artifact.
+   */
   /** `ready` when verified in the call; `verifying` (HTTP 202) when the builder function hashes a large artifact. */
   commitModelVersion(
     name: string,

@@ -267,7 +267,8 @@ async function runWithTimeout(
   const timeout = new Promise<Outcome>((resolve) => {
     timer = setTimeout(() => {
       const err = new Error(
-        `${new Date().toISOString()} ${context.awsRequestId} Task timed out after ${(timeoutMs / 1000).toFixed(2)} seconds`,
+        `${new Date().toISOString()} ${context.awsRequestId} ` +
+          `Task timed out after ${(timeoutMs / 1000).toFixed(2)} seconds`,
       );
       resolve({ ok: false, error: err, timedOut: true });
     }, timeoutMs);
@@ -301,7 +302,10 @@ function errorPayload(
   return { errorType: errorTypeOverride ?? typeof err, errorMessage: String(err), trace: [] };
 }
 
-/** `name`, `name:qualifier`, `account:function:name[:qualifier]`, `arn:aws:lambda:region:account:function:name[:qualifier]`. */
+/**
+ * `name`, `name:qualifier`, `account:function:name[:qualifier]`,
+ * `arn:aws:lambda:region:account:function:name[:qualifier]`.
+ */
 function parseFunctionName(raw: string, qualifierParam: string | null): { name: string; qualifier?: string } {
   const parts = raw.split(':');
   let rest: string[];

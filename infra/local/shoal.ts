@@ -398,8 +398,10 @@ function banner(s: LocalShoal): string {
     `  API        ${s.url}`,
     `  API key    ${s.apiKey}${keyNote}`,
     `  data dir   ${s.dataDir}`,
-    `  S3         ${s.endpoints.s3}  bucket ${s.resources.bucket}  (access key ${s.endpoints.credentials.accessKeyId} / ${s.endpoints.credentials.secretAccessKey}, path-style)`,
-    `  imports    upload to s3://${s.resources.bucket}/imports/<collection>/<file>.{jsonl,csv,parquet,npy}[.gz] (docs/imports.md)`,
+    `  S3         ${s.endpoints.s3}  bucket ${s.resources.bucket}  ` +
+      `(access key ${s.endpoints.credentials.accessKeyId} / ${s.endpoints.credentials.secretAccessKey}, path-style)`,
+    `  imports    upload to s3://${s.resources.bucket}/imports/<collection>/<file>.{jsonl,csv,parquet,npy}[.gz] ` +
+      '(docs/imports.md)',
     '',
     'Try:',
     `  curl -s -H "Authorization: Bearer ${s.apiKey}" ${s.url}/v1/collections`,

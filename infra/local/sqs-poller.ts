@@ -110,7 +110,8 @@ export function startSqsPoller(opts: SqsPollerOptions): SqsPoller {
         const ids = res.Failed.map((f) => done[Number(f.Id)]?.messageId ?? f.Id ?? '?');
         reportError(
           new Error(
-            `DeleteMessageBatch failed for ${res.Failed.length} message(s): ${res.Failed[0].Message ?? res.Failed[0].Code}`,
+            `DeleteMessageBatch failed for ${res.Failed.length} message(s): ` +
+              `${res.Failed[0].Message ?? res.Failed[0].Code}`,
           ),
           {
             phase: 'delete',

@@ -127,7 +127,9 @@ function checkUnique(ids: readonly string[], ctx: Ctx, pathOf: (i: number) => Pr
       ctx.addIssue({
         code: 'custom',
         path: pathOf(i),
-        message: `repeats the id ${JSON.stringify(ids[i])} of ${formatPath(pathOf(first))} (ids must be unique within a request)`,
+        message:
+          `repeats the id ${JSON.stringify(ids[i])} of ${formatPath(pathOf(first))} ` +
+          '(ids must be unique within a request)',
         params: { id: ids[i], first: formatPath(pathOf(first)), duplicate: formatPath(pathOf(i)) },
         input: undefined,
       });

@@ -150,7 +150,10 @@ export class ImportService implements ImportApi {
     return out;
   }
 
-  /** An S3 ObjectCreated record: the job for the object (created once), then run. Undefined when the key is not an import. */
+  /**
+   * An S3 ObjectCreated record: the job for the object (created once), then run. Undefined when the key is not
+   * an import.
+   */
   async onObjectCreated(
     obj: S3ObjectRef,
     deadline: number,

@@ -56,7 +56,8 @@ function readVecs(bytes: Uint8Array, label: string): { dim: number; count: numbe
   const rowBytes = 4 + dim * 4;
   if (len % rowBytes !== 0) {
     throw new CorruptDataError(
-      `${label}: ${len} bytes is not a whole number of ${dim}-dimensional rows (${rowBytes} bytes each): truncated or mixed dimensions`,
+      `${label}: ${len} bytes is not a whole number of ${dim}-dimensional rows (${rowBytes} bytes each): ` +
+        'truncated or mixed dimensions',
     );
   }
   const count = len / rowBytes;

@@ -185,8 +185,10 @@ export function qualityGate(g: {
   };
   throw new QualityGateError(
     ev
-      ? `${g.subject} has recall@${ev.k} ${ev.recall.toFixed(4)}, below the collection's minRecall ${g.minRecall} (send force: true to override)`
-      : `${g.subject} has not been evaluated; the collection requires minRecall ${g.minRecall} (evaluate version ${g.version}, or send force: true)`,
+      ? `${g.subject} has recall@${ev.k} ${ev.recall.toFixed(4)}, below the collection's minRecall ${g.minRecall} ` +
+        '(send force: true to override)'
+      : `${g.subject} has not been evaluated; the collection requires minRecall ${g.minRecall} ` +
+        `(evaluate version ${g.version}, or send force: true)`,
     { field: g.field, details },
   );
 }

@@ -81,7 +81,10 @@ export function twoProportionZTest(x1: number, n1: number, x2: number, n2: numbe
 
 // --- latency histogram ---------------------------------------------------------------------
 
-/** Bucket i holds latencies in (LAT_BASE·LAT_GROWTH^(i-1), LAT_BASE·LAT_GROWTH^i] ms; bucket 0 everything ≤ LAT_BASE. */
+/**
+ * Bucket i holds latencies in (LAT_BASE·LAT_GROWTH^(i-1), LAT_BASE·LAT_GROWTH^i] ms; bucket 0 everything
+ * ≤ LAT_BASE.
+ */
 export const LAT_BASE_MS = 0.05;
 export const LAT_GROWTH = 1.2;
 export const LAT_BUCKETS = 80; // upper bound of the last bucket ≈ 50 s; slower requests land there too
@@ -129,7 +132,10 @@ export function guardrailVerdict(champion: ArmHealth, challenger: ArmHealth, g: 
   const errA = champion.errors / champion.requests;
   const errB = challenger.errors / challenger.requests;
   if (errB - errA > g.maxErrorRateDelta) {
-    return `guardrail: challenger error rate ${errB.toFixed(4)} exceeds the champion's ${errA.toFixed(4)} by more than ${g.maxErrorRateDelta}`;
+    return (
+      `guardrail: challenger error rate ${errB.toFixed(4)} exceeds the champion's ${errA.toFixed(4)} ` +
+      `by more than ${g.maxErrorRateDelta}`
+    );
   }
   const p95A = histogramQuantile(champion.latency, 0.95);
   const p95B = histogramQuantile(challenger.latency, 0.95);

@@ -47,8 +47,8 @@ export const MAX_PARTS_PER_REQUEST = 1000;
  * Default size above which commit verifies asynchronously (256 MiB, env
  * SHOAL_ARTIFACT_SYNC_VERIFY_MB). Hashing streams the object at roughly S3's per-connection
  * throughput (~50–100 MB/s in Lambda), and API Gateway ends a request at 30 s: bigger artifacts
- * are hashed by the builder function (5 min timeout: ~5 GiB at S3 speeds) while the version shows `verifying`. Lower = fewer
- * requests near the 30 s edge; higher = more commits answered in one call.
+ * are hashed by the builder function (5 min timeout: ~5 GiB at S3 speeds) while the version shows
+ * `verifying`. Lower = fewer requests near the 30 s edge; higher = more commits answered in one call.
  */
 export const DEFAULT_SYNC_VERIFY_BYTES = 256 * 2 ** 20;
 

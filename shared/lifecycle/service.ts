@@ -481,7 +481,9 @@ export class LifecycleCore implements LifecycleService {
     // The same query vector goes to either arm: the embeddings must be interchangeable in shape.
     if (challenger.dimension !== champion.dimension || challenger.metric !== champion.metric) {
       throw new ValidationError(
-        `the challenger ${challenger.name} (${challenger.dimension}-d ${challenger.metric}) must have the champion ${champion.name}'s dimension and metric (${champion.dimension}-d ${champion.metric})`,
+        `the challenger ${challenger.name} (${challenger.dimension}-d ${challenger.metric}) ` +
+          `must have the champion ${champion.name}'s dimension and metric ` +
+          `(${champion.dimension}-d ${champion.metric})`,
         { field: 'challenger.collection' },
       );
     }

@@ -81,7 +81,10 @@ export interface LifecycleStore {
   getArms(experimentId: string): Promise<Record<Arm, ArmCounters>>;
   /** queryId → arm (expires after ttlSeconds, DynamoDB TTL attribute `ttl`). */
   putQuery(q: QueryAttribution, ttlSeconds: number): Promise<void>;
-  /** Counts a feedback event on the query (atomic ADD); undefined for an unknown or expired queryId. `first`: the query's first event of this kind. */
+  /**
+   * Counts a feedback event on the query (atomic ADD); undefined for an unknown or expired queryId. `first`:
+   * the query's first event of this kind.
+   */
   recordQueryFeedback(
     queryId: string,
     event: FeedbackEvent,

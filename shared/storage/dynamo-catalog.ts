@@ -352,7 +352,8 @@ export class DynamoCatalog implements Catalog {
         Key: { pk: colPk(collection), sk: SEQ_SK },
         // Both right-hand sides read `next` as it was before this update.
         UpdateExpression:
-          'SET #next = if_not_exists(#next, :zero) + :n, leases.#t = if_not_exists(#next, :zero) + :one, expiry.#t = :exp',
+          'SET #next = if_not_exists(#next, :zero) + :n, ' +
+          'leases.#t = if_not_exists(#next, :zero) + :one, expiry.#t = :exp',
         ConditionExpression: 'attribute_exists(leases) AND attribute_exists(expiry)',
         ExpressionAttributeNames: { '#next': 'next', '#t': token },
         ExpressionAttributeValues: { ':zero': 0, ':n': n, ':one': 1, ':exp': expiresAt },
@@ -529,7 +530,8 @@ export class DynamoCatalog implements Catalog {
       }
       if (Object.keys(candidates).length >= change.maxCandidates) {
         throw new LimitExceededError(
-          `${JSON.stringify(collection)} already has ${change.maxCandidates} candidate lines; promote or delete one first`,
+          `${JSON.stringify(collection)} already has ${change.maxCandidates} candidate lines; ` +
+            'promote or delete one first',
           {
             field: 'candidate',
             details: { candidates: Object.keys(candidates), limit: change.maxCandidates },

@@ -120,9 +120,11 @@ export class DynamoImportJobs implements ImportJobStore {
           TableName: this.opts.table,
           Key: this.key(collection, jobId),
           UpdateExpression:
-            'SET #s = :running, leaseToken = :t, leaseUntil = :lu, startedAt = if_not_exists(startedAt, :iso) ADD invocations :one',
+            'SET #s = :running, leaseToken = :t, leaseUntil = :lu, startedAt = if_not_exists(startedAt, :iso) ' +
+            'ADD invocations :one',
           ConditionExpression:
-            'attribute_exists(pk) AND #s IN (:queued, :running) AND (attribute_not_exists(leaseUntil) OR leaseUntil < :now OR leaseToken = :t)',
+            'attribute_exists(pk) AND #s IN (:queued, :running) ' +
+            'AND (attribute_not_exists(leaseUntil) OR leaseUntil < :now OR leaseToken = :t)',
           ExpressionAttributeNames: { '#s': 'state' },
           ExpressionAttributeValues: {
             ':running': 'running',
@@ -145,7 +147,9 @@ export class DynamoImportJobs implements ImportJobStore {
 
   private progressSet(progress: ImportProgress): { expr: string; values: Record<string, unknown> } {
     return {
-      expr: 'rowsRead = :rr, rowsWritten = :rw, rowsRejected = :rj, bytesRead = :br, checkpoint = :cp, reportParts = :parts',
+      expr:
+        'rowsRead = :rr, rowsWritten = :rw, rowsRejected = :rj, bytesRead = :br, ' +
+        'checkpoint = :cp, reportParts = :parts',
       values: {
         ':rr': progress.rowsRead,
         ':rw': progress.rowsWritten,

@@ -10,10 +10,13 @@
  *   pk=MODEL#<name>              sk=COUNTER              version counter `next` (N, atomic ADD)
  *   pk=MODEL#<name>              sk=V#<version, 10 digits> model version: `doc` + `state`
  *   pk=MODELS                    sk=<name>               registry of model names
- *   pk=ALIAS#<name>              sk=EXPERIMENT           the alias's running (or last) experiment: `doc` + `state` + `experimentId`
+ *   pk=ALIAS#<name>              sk=EXPERIMENT           the alias's running (or last) experiment:
+ *                                                        `doc` + `state` + `experimentId`
  *   pk=EXP#<id>                  sk=ARM#<arm>            per-arm counters (N attributes, atomic ADD only)
- *   pk=EXP#<id>                  sk=SEQ                  sequential tests' running state: `<metric>P`, `<metric>Lo`, `<metric>Hi` (N), only ever tightened
- *   pk=QUERY#<queryId>           sk=META                 queryId → {alias, experimentId, arm}, `ttl` (epoch s, DynamoDB TTL)
+ *   pk=EXP#<id>                  sk=SEQ                  sequential tests' running state: `<metric>P`,
+ *                                                        `<metric>Lo`, `<metric>Hi` (N), only ever tightened
+ *   pk=QUERY#<queryId>           sk=META                 queryId → {alias, experimentId, arm},
+ *                                                        `ttl` (epoch s, DynamoDB TTL)
  *
  * Moves: the alias item is replaced with ONE conditional put on its previous revision
  * (`attribute_not_exists` for a creation) and carries the move that produced it (`lastMove`).
@@ -569,7 +572,8 @@ export class DynamoLifecycleStore implements LifecycleStore {
             Key: { pk: experimentPk(experimentId), sk: SEQ_SK },
             UpdateExpression: 'SET #p = :p, #lo = :lo, #hi = :hi',
             ConditionExpression:
-              '(attribute_not_exists(#p) OR #p >= :p) AND (attribute_not_exists(#lo) OR #lo <= :lo) AND (attribute_not_exists(#hi) OR #hi >= :hi)',
+              '(attribute_not_exists(#p) OR #p >= :p) AND (attribute_not_exists(#lo) OR #lo <= :lo) ' +
+              'AND (attribute_not_exists(#hi) OR #hi >= :hi)',
             ExpressionAttributeNames: { '#p': `${metric}P`, '#lo': `${metric}Lo`, '#hi': `${metric}Hi` },
             ExpressionAttributeValues: { ':p': next.p, ':lo': next.lo, ':hi': next.hi },
           }),

@@ -241,7 +241,8 @@ export class S3ObjectStore implements ObjectStore, DirectUploads {
       if (errors.length > 0) {
         const first = errors[0];
         throw new StorageUnavailableError(
-          `DeleteObjects on ${this.bucket}: ${errors.length} key(s) not deleted (first: ${first.Key ?? '?'}: ${first.Code ?? ''} ${first.Message ?? ''})`,
+          `DeleteObjects on ${this.bucket}: ${errors.length} key(s) not deleted ` +
+            `(first: ${first.Key ?? '?'}: ${first.Code ?? ''} ${first.Message ?? ''})`,
           { details: { bucket: this.bucket, failed: errors.map((e) => ({ key: e.Key, code: e.Code })) } },
         );
       }

@@ -33,11 +33,17 @@ export interface CollectionMeta {
   metric: Metric;
   /** The serving line's settings; `line` absent = MAIN_LINE. */
   index: IndexSettings & { line?: string };
-  /** Candidate lines by name (docs/architecture.md §8.5): tracked by the builder, served only when promoted or pinned. */
+  /**
+   * Candidate lines by name (docs/architecture.md §8.5): tracked by the builder, served only when promoted or
+   * pinned.
+   */
   candidates?: Record<string, CandidateLine>;
   /** ISO-8601. */
   createdAt: string;
-  /** Monotonic; bumped only by create (a re-created collection gets a new generation, so stale objects never mix in). */
+  /**
+   * Monotonic; bumped only by create (a re-created collection gets a new generation, so stale objects never
+   * mix in).
+   */
   generation: number;
   /** Quality gate: an alias may point at a version of this collection only if its evaluated recall is ≥ this. */
   minRecall?: number;

@@ -141,24 +141,28 @@ describe('Shoal over HTTP', () => {
     expect(recall(res.json.results)).toBeGreaterThanOrEqual(0.95);
   }, 300_000);
 
-  it('builds an index version on request (queued to the builder) and serves from shards with recall@10 ≥ 0.95', async () => {
-    const built = await call('POST', `/v1/collections/${COLLECTION}/index`);
-    expect(built.status).toBe(202);
-    expect(built.json).toMatchObject({ queued: true, built: false });
-    const deadline = Date.now() + 240_000;
-    let versions = await call('GET', `/v1/collections/${COLLECTION}/versions`);
-    while (versions.json.versions.length === 0 && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 500));
-      versions = await call('GET', `/v1/collections/${COLLECTION}/versions`);
-    }
-    expect(versions.json.versions).toHaveLength(1);
-    expect(versions.json.versions[0]).toMatchObject({ version: 1, watermark: N, stats: { liveRows: N } });
-    for (const consistency of ['strong', 'eventual']) {
-      const res = await call('POST', `/v1/collections/${COLLECTION}/search`, queryBody({ consistency }));
-      expect(res.json.servedBy.version).toBe(1);
-      expect(recall(res.json.results)).toBeGreaterThanOrEqual(0.95);
-    }
-  }, 300_000);
+  it(
+    'builds an index version on request (queued to the builder) ' + 'and serves from shards with recall@10 ≥ 0.95',
+    async () => {
+      const built = await call('POST', `/v1/collections/${COLLECTION}/index`);
+      expect(built.status).toBe(202);
+      expect(built.json).toMatchObject({ queued: true, built: false });
+      const deadline = Date.now() + 240_000;
+      let versions = await call('GET', `/v1/collections/${COLLECTION}/versions`);
+      while (versions.json.versions.length === 0 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 500));
+        versions = await call('GET', `/v1/collections/${COLLECTION}/versions`);
+      }
+      expect(versions.json.versions).toHaveLength(1);
+      expect(versions.json.versions[0]).toMatchObject({ version: 1, watermark: N, stats: { liveRows: N } });
+      for (const consistency of ['strong', 'eventual']) {
+        const res = await call('POST', `/v1/collections/${COLLECTION}/search`, queryBody({ consistency }));
+        expect(res.json.servedBy.version).toBe(1);
+        expect(recall(res.json.results)).toBeGreaterThanOrEqual(0.95);
+      }
+    },
+    300_000,
+  );
 
   it('filters, deletes and gets through the API', async () => {
     const q = Array.from(queries.subarray(0, dim));

@@ -90,7 +90,8 @@ describe('aliases over HTTP', () => {
     const viaB = await call('POST', '/v1/collections/products/search', { vector: itemsB[17], k: 3 });
     expect(viaB.json.servedBy).toEqual({ collection: 'items-b', version: expect.any(Number), alias: 'products' });
     expect(viaB.json.results[0].id).toBe('item-17');
-    expect((await call('POST', '/v1/collections/products/search', { vector: itemsA[17] })).status).toBe(400); // B has 64 dims
+    // B has 64 dims
+    expect((await call('POST', '/v1/collections/products/search', { vector: itemsA[17] })).status).toBe(400);
 
     // One-call rollback: the very next request is served by A again.
     const back = await call('POST', '/v1/aliases/products/rollback', { reason: 'CTR dropped' });
@@ -125,55 +126,59 @@ describe('aliases over HTTP', () => {
     expect((await call('POST', '/v1/collections/products/search', { vector: itemsA[17] })).status).toBe(404);
   }, 60_000);
 
-  it('registers a model version, verifies its sha256, binds a collection and refuses other model versions', async () => {
-    const artifact = Buffer.from('random-projection-64 seed=42');
-    const sha = createHash('sha256').update(artifact).digest('hex');
-    const reg = await call('POST', '/v1/models/proj/versions', {
-      dimension: DIM_B,
-      metric: 'l2',
-      framework: 'numpy',
-      params: { seed: 42 },
-      artifact: artifact.toString('base64'),
-    });
-    expect(reg.status).toBe(201);
-    expect(reg.json.model).toMatchObject({ name: 'proj', version: 1, state: 'pending' });
-    const bad = await call('POST', '/v1/models/proj/versions/1/commit', { sha256: '0'.repeat(64) });
-    expect(bad.status).toBe(400);
-    expect(bad.json.error).toMatchObject({ field: 'sha256', details: { actual: sha } });
-    expect((await call('POST', '/v1/models/proj/versions/1/commit', { sha256: sha })).json.state).toBe('ready');
-    expect((await call('PUT', '/v1/models/proj/versions/1/artifact', { artifact: 'AAAA' })).status).toBe(409);
-    await call('POST', '/v1/models/proj/versions', { dimension: DIM_B, metric: 'l2', params: { seed: 7 } });
-    const diff = await call('GET', '/v1/models/proj/compare?a=1&b=2');
-    expect(diff.json).toMatchObject({ a: 1, b: 2, params: { seed: { a: 42, b: 7 } }, dimension: null });
-    expect((await call('PUT', '/v1/models/proj/aliases/prod', { version: 1 })).status).toBe(201);
+  it(
+    'registers a model version, verifies its sha256, ' + 'binds a collection and refuses other model versions',
+    async () => {
+      const artifact = Buffer.from('random-projection-64 seed=42');
+      const sha = createHash('sha256').update(artifact).digest('hex');
+      const reg = await call('POST', '/v1/models/proj/versions', {
+        dimension: DIM_B,
+        metric: 'l2',
+        framework: 'numpy',
+        params: { seed: 42 },
+        artifact: artifact.toString('base64'),
+      });
+      expect(reg.status).toBe(201);
+      expect(reg.json.model).toMatchObject({ name: 'proj', version: 1, state: 'pending' });
+      const bad = await call('POST', '/v1/models/proj/versions/1/commit', { sha256: '0'.repeat(64) });
+      expect(bad.status).toBe(400);
+      expect(bad.json.error).toMatchObject({ field: 'sha256', details: { actual: sha } });
+      expect((await call('POST', '/v1/models/proj/versions/1/commit', { sha256: sha })).json.state).toBe('ready');
+      expect((await call('PUT', '/v1/models/proj/versions/1/artifact', { artifact: 'AAAA' })).status).toBe(409);
+      await call('POST', '/v1/models/proj/versions', { dimension: DIM_B, metric: 'l2', params: { seed: 7 } });
+      const diff = await call('GET', '/v1/models/proj/compare?a=1&b=2');
+      expect(diff.json).toMatchObject({ a: 1, b: 2, params: { seed: { a: 42, b: 7 } }, dimension: null });
+      expect((await call('PUT', '/v1/models/proj/aliases/prod', { version: 1 })).status).toBe(201);
 
-    const bound = await call('POST', '/v1/collections', {
-      name: 'bound',
-      dimension: DIM_B,
-      metric: 'l2',
-      model: { name: 'proj', version: 1 },
-      minRecall: 0.9,
-    });
-    expect(bound.status).toBe(201);
-    expect(bound.json).toMatchObject({ model: { name: 'proj', version: 1 }, minRecall: 0.9 });
-    const mismatch = await call('POST', '/v1/collections/bound/vectors', {
-      vectors: [{ id: 1, values: itemsB[1] }],
-      modelVersion: { name: 'proj', version: 2 },
-    });
-    expect(mismatch.status).toBe(400);
-    expect(mismatch.json.error).toMatchObject({ code: 'MODEL_MISMATCH', field: 'modelVersion.version' });
-    expect(
-      (
-        await call('POST', '/v1/collections/bound/vectors', {
-          vectors: [{ id: 1, values: itemsB[1] }],
-          modelVersion: { name: 'proj', version: 1 },
-        })
-      ).status,
-    ).toBe(200);
-    // Quality gate over HTTP: no evaluated version yet.
-    const gated = await call('PUT', '/v1/aliases/bound-alias', { collection: 'bound' });
-    expect(gated.status).toBe(409);
-    expect(gated.json.error).toMatchObject({ code: 'QUALITY_GATE', details: { minRecall: 0.9, evaluated: false } });
-    expect((await call('PUT', '/v1/aliases/bound-alias', { collection: 'bound', force: true })).status).toBe(201);
-  }, 60_000);
+      const bound = await call('POST', '/v1/collections', {
+        name: 'bound',
+        dimension: DIM_B,
+        metric: 'l2',
+        model: { name: 'proj', version: 1 },
+        minRecall: 0.9,
+      });
+      expect(bound.status).toBe(201);
+      expect(bound.json).toMatchObject({ model: { name: 'proj', version: 1 }, minRecall: 0.9 });
+      const mismatch = await call('POST', '/v1/collections/bound/vectors', {
+        vectors: [{ id: 1, values: itemsB[1] }],
+        modelVersion: { name: 'proj', version: 2 },
+      });
+      expect(mismatch.status).toBe(400);
+      expect(mismatch.json.error).toMatchObject({ code: 'MODEL_MISMATCH', field: 'modelVersion.version' });
+      expect(
+        (
+          await call('POST', '/v1/collections/bound/vectors', {
+            vectors: [{ id: 1, values: itemsB[1] }],
+            modelVersion: { name: 'proj', version: 1 },
+          })
+        ).status,
+      ).toBe(200);
+      // Quality gate over HTTP: no evaluated version yet.
+      const gated = await call('PUT', '/v1/aliases/bound-alias', { collection: 'bound' });
+      expect(gated.status).toBe(409);
+      expect(gated.json.error).toMatchObject({ code: 'QUALITY_GATE', details: { minRecall: 0.9, evaluated: false } });
+      expect((await call('PUT', '/v1/aliases/bound-alias', { collection: 'bound', force: true })).status).toBe(201);
+    },
+    60_000,
+  );
 });

@@ -74,45 +74,49 @@ describe('model artifacts over HTTP', () => {
     expect((await call('GET', '/v1/models/enc/versions/1')).json.artifact).toEqual(ok.json.artifact);
   }, 60_000);
 
-  it('multipart: two parts PUT with fetch, completed and verified by one commit; abort; bad input names the field', async () => {
-    expect((await call('POST', '/v1/models/enc/versions', { dimension: 16, metric: 'cosine' })).status).toBe(201);
-    const mp = await call('POST', '/v1/models/enc/versions/2/upload', { parts: 2, expiresIn: 600 });
-    expect(mp.status).toBe(200);
-    expect(mp.json).toMatchObject({ method: 'PUT', uploadId: expect.any(String), minPartBytes: 5 * MIB });
-    const whole = bytes(5 * MIB + 1000, 13);
-    const chunks = [whole.subarray(0, 5 * MIB), whole.subarray(5 * MIB)];
-    const parts = [];
-    for (let i = 0; i < 2; i++) {
-      const res = await fetch(mp.json.parts[i].url, { method: 'PUT', body: chunks[i] });
-      expect(res.status).toBe(200);
-      parts.push({ partNumber: i + 1, etag: res.headers.get('etag') });
-    }
-    const missing = await call('POST', '/v1/models/enc/versions/2/commit', {
-      sha256: sha256(whole),
-      uploadId: mp.json.uploadId,
-    });
-    expect(missing.status).toBe(400);
-    expect(missing.json.error).toMatchObject({ code: 'VALIDATION_ERROR', field: 'parts' });
-    const done = await call('POST', '/v1/models/enc/versions/2/commit', {
-      sha256: sha256(whole),
-      uploadId: mp.json.uploadId,
-      parts,
-    });
-    expect(done.status).toBe(200);
-    expect(done.json).toMatchObject({ state: 'ready', artifact: { sha256: sha256(whole), bytes: whole.byteLength } });
+  it(
+    'multipart: two parts PUT with fetch, ' + 'completed and verified by one commit; abort; bad input names the field',
+    async () => {
+      expect((await call('POST', '/v1/models/enc/versions', { dimension: 16, metric: 'cosine' })).status).toBe(201);
+      const mp = await call('POST', '/v1/models/enc/versions/2/upload', { parts: 2, expiresIn: 600 });
+      expect(mp.status).toBe(200);
+      expect(mp.json).toMatchObject({ method: 'PUT', uploadId: expect.any(String), minPartBytes: 5 * MIB });
+      const whole = bytes(5 * MIB + 1000, 13);
+      const chunks = [whole.subarray(0, 5 * MIB), whole.subarray(5 * MIB)];
+      const parts = [];
+      for (let i = 0; i < 2; i++) {
+        const res = await fetch(mp.json.parts[i].url, { method: 'PUT', body: chunks[i] });
+        expect(res.status).toBe(200);
+        parts.push({ partNumber: i + 1, etag: res.headers.get('etag') });
+      }
+      const missing = await call('POST', '/v1/models/enc/versions/2/commit', {
+        sha256: sha256(whole),
+        uploadId: mp.json.uploadId,
+      });
+      expect(missing.status).toBe(400);
+      expect(missing.json.error).toMatchObject({ code: 'VALIDATION_ERROR', field: 'parts' });
+      const done = await call('POST', '/v1/models/enc/versions/2/commit', {
+        sha256: sha256(whole),
+        uploadId: mp.json.uploadId,
+        parts,
+      });
+      expect(done.status).toBe(200);
+      expect(done.json).toMatchObject({ state: 'ready', artifact: { sha256: sha256(whole), bytes: whole.byteLength } });
 
-    expect((await call('POST', '/v1/models/enc/versions', { dimension: 16, metric: 'cosine' })).status).toBe(201);
-    const doomed = await call('POST', '/v1/models/enc/versions/3/upload', { parts: 1 });
-    const aborted = await call('POST', '/v1/models/enc/versions/3/upload/abort', { uploadId: doomed.json.uploadId });
-    expect(aborted).toEqual({ status: 200, json: { aborted: true, uploadId: doomed.json.uploadId } });
-    const gone = await call('POST', '/v1/models/enc/versions/3/upload/abort', { uploadId: doomed.json.uploadId });
-    expect(gone.status).toBe(404);
-    expect(gone.json.error).toMatchObject({ code: 'NOT_FOUND', field: 'uploadId' });
+      expect((await call('POST', '/v1/models/enc/versions', { dimension: 16, metric: 'cosine' })).status).toBe(201);
+      const doomed = await call('POST', '/v1/models/enc/versions/3/upload', { parts: 1 });
+      const aborted = await call('POST', '/v1/models/enc/versions/3/upload/abort', { uploadId: doomed.json.uploadId });
+      expect(aborted).toEqual({ status: 200, json: { aborted: true, uploadId: doomed.json.uploadId } });
+      const gone = await call('POST', '/v1/models/enc/versions/3/upload/abort', { uploadId: doomed.json.uploadId });
+      expect(gone.status).toBe(404);
+      expect(gone.json.error).toMatchObject({ code: 'NOT_FOUND', field: 'uploadId' });
 
-    const tooMany = await call('POST', '/v1/models/enc/versions/3/upload', { parts: 1001 });
-    expect(tooMany.status).toBe(400);
-    expect(tooMany.json.error).toMatchObject({ code: 'VALIDATION_ERROR', field: 'parts' });
-    const shortTtl = await call('POST', '/v1/models/enc/versions/3/upload', { expiresIn: 5 });
-    expect(shortTtl.json.error).toMatchObject({ code: 'VALIDATION_ERROR', field: 'expiresIn' });
-  }, 60_000);
+      const tooMany = await call('POST', '/v1/models/enc/versions/3/upload', { parts: 1001 });
+      expect(tooMany.status).toBe(400);
+      expect(tooMany.json.error).toMatchObject({ code: 'VALIDATION_ERROR', field: 'parts' });
+      const shortTtl = await call('POST', '/v1/models/enc/versions/3/upload', { expiresIn: 5 });
+      expect(shortTtl.json.error).toMatchObject({ code: 'VALIDATION_ERROR', field: 'expiresIn' });
+    },
+    60_000,
+  );
 });

@@ -127,7 +127,8 @@ describe.each([
     const expected = compute.shardSearch.map((f) => ({ 'Fn::GetAtt': [logicalIdOf(stack, f.fn), 'Arn'] }));
     expect(asArray(invoke[0].Resource)).toEqual(expected);
 
-    const template = `${stack.compute.node.tryGetContext('stage') === 'prod' ? 'shoal-prod' : 'shoal-dev'}-shard-search-{slot}`;
+    const prefix = stack.compute.node.tryGetContext('stage') === 'prod' ? 'shoal-prod' : 'shoal-dev';
+    const template = `${prefix}-shard-search-{slot}`;
     const fns = s.service.findResources('AWS::Lambda::Function');
     for (let slot = 0; slot < s.slots; slot++) {
       const props = fns[logicalIdOf(stack, compute.shardSearch[slot].fn)].Properties as Json;
@@ -178,45 +179,50 @@ describe.each([
     }
   });
 
-  it('lets the api write model artifacts (and what its presigned uploads need) under models/ only; only the builder (verification) also touches models/', () => {
-    const s = get();
-    const stack = s.stacks.service;
-    const policyOf = (role: { node: { defaultChild?: unknown } }): Statement[] =>
-      (
-        resources(s.service, 'AWS::IAM::Policy').find(([, p]) =>
-          JSON.stringify(p.Properties?.Roles).includes(logicalIdOf(stack, role)),
-        )?.[1].Properties?.PolicyDocument as { Statement: Statement[] }
-      ).Statement;
-    const api = policyOf(stack.compute.api.role);
-    const models = api.filter((st) => JSON.stringify(st.Resource).includes('/models/*'));
-    expect(models).toHaveLength(1);
-    expect(models[0].Sid).toBe('ModelArtifacts');
-    expect(asArray(models[0].Action).sort()).toEqual([
-      's3:AbortMultipartUpload',
-      's3:DeleteObject',
-      's3:GetObject',
-      's3:PutObject',
-    ]);
-    expect(asArray(models[0].Resource)).toHaveLength(1);
-    expect(models[0].Condition).toBeUndefined();
-    // Writes by the api go to models/ and nowhere else.
-    for (const st of api) {
-      if (asArray(st.Action).some((a) => ['s3:PutObject', 's3:DeleteObject', 's3:AbortMultipartUpload'].includes(a)))
-        expect(st.Sid).toBe('ModelArtifacts');
-    }
-    // The builder verifies large artifacts asynchronously: hash, copy, delete the staging object — no multipart, nothing else.
-    const builderModels = policyOf(stack.compute.indexBuilder.role).filter((st) =>
-      JSON.stringify(st.Resource).includes('/models/'),
-    );
-    expect(builderModels).toHaveLength(1);
-    expect(builderModels[0].Sid).toBe('VerifyModelArtifacts');
-    expect(asArray(builderModels[0].Action).sort()).toEqual(['s3:DeleteObject', 's3:GetObject', 's3:PutObject']);
-    expect(asArray(builderModels[0].Resource)).toHaveLength(1);
-    expect(JSON.stringify(builderModels[0].Resource)).toContain('/models/*');
-    for (const role of [stack.compute.importer.role, ...stack.compute.shardSearch.map((f) => f.role)]) {
-      expect(JSON.stringify(policyOf(role))).not.toContain('/models/');
-    }
-  });
+  it(
+    'lets the api write model artifacts (and what its presigned uploads need) under models/ only; ' +
+      'only the builder (verification) also touches models/',
+    () => {
+      const s = get();
+      const stack = s.stacks.service;
+      const policyOf = (role: { node: { defaultChild?: unknown } }): Statement[] =>
+        (
+          resources(s.service, 'AWS::IAM::Policy').find(([, p]) =>
+            JSON.stringify(p.Properties?.Roles).includes(logicalIdOf(stack, role)),
+          )?.[1].Properties?.PolicyDocument as { Statement: Statement[] }
+        ).Statement;
+      const api = policyOf(stack.compute.api.role);
+      const models = api.filter((st) => JSON.stringify(st.Resource).includes('/models/*'));
+      expect(models).toHaveLength(1);
+      expect(models[0].Sid).toBe('ModelArtifacts');
+      expect(asArray(models[0].Action).sort()).toEqual([
+        's3:AbortMultipartUpload',
+        's3:DeleteObject',
+        's3:GetObject',
+        's3:PutObject',
+      ]);
+      expect(asArray(models[0].Resource)).toHaveLength(1);
+      expect(models[0].Condition).toBeUndefined();
+      // Writes by the api go to models/ and nowhere else.
+      for (const st of api) {
+        if (asArray(st.Action).some((a) => ['s3:PutObject', 's3:DeleteObject', 's3:AbortMultipartUpload'].includes(a)))
+          expect(st.Sid).toBe('ModelArtifacts');
+      }
+      // The builder verifies large artifacts asynchronously: hash, copy, delete the staging object — no multipart,
+      // nothing else.
+      const builderModels = policyOf(stack.compute.indexBuilder.role).filter((st) =>
+        JSON.stringify(st.Resource).includes('/models/'),
+      );
+      expect(builderModels).toHaveLength(1);
+      expect(builderModels[0].Sid).toBe('VerifyModelArtifacts');
+      expect(asArray(builderModels[0].Action).sort()).toEqual(['s3:DeleteObject', 's3:GetObject', 's3:PutObject']);
+      expect(asArray(builderModels[0].Resource)).toHaveLength(1);
+      expect(JSON.stringify(builderModels[0].Resource)).toContain('/models/*');
+      for (const role of [stack.compute.importer.role, ...stack.compute.shardSearch.map((f) => f.role)]) {
+        expect(JSON.stringify(policyOf(role))).not.toContain('/models/');
+      }
+    },
+  );
 
   it('encrypts, versions and closes the data bucket, TLS only, with lifecycle for imports/ and reports/', () => {
     const s = get();
@@ -314,50 +320,53 @@ describe.each([
     check(logicalIdOf(stack, stack.recordsTable), RECORDS_TABLE);
   });
 
-  it('puts every queue under SSE and TLS, with a DLQ redrive, and the build queue visible ≥ 6× the builder timeout', () => {
-    const s = get();
-    const { data: stack } = s.stacks;
-    const queues = s.data.findResources('AWS::SQS::Queue');
-    expect(Object.keys(queues)).toHaveLength(4);
-    for (const [id, q] of Object.entries(queues)) expect((q.Properties as Json).SqsManagedSseEnabled, id).toBe(true);
-    for (const [queue, dlq] of [
-      [stack.buildQueue, stack.buildDlq],
-      [stack.importQueue, stack.importDlq],
-    ] as const) {
-      const p = queues[logicalIdOf(stack, queue)].Properties as Json;
-      expect(p.RedrivePolicy).toEqual({
-        deadLetterTargetArn: { 'Fn::GetAtt': [logicalIdOf(stack, dlq), 'Arn'] },
-        maxReceiveCount: 5,
-      });
-      expect((queues[logicalIdOf(stack, dlq)].Properties as Json).MessageRetentionPeriod).toBe(14 * 24 * 3600);
-    }
-    for (const [id, p] of resources(s.data, 'AWS::SQS::QueuePolicy')) {
-      const st = (p.Properties?.PolicyDocument as { Statement: Statement[] }).Statement;
-      expect(
-        st.some((x) => x.Effect === 'Deny' && JSON.stringify(x.Condition).includes('aws:SecureTransport')),
-        id,
-      ).toBe(true);
-    }
-    expect(resources(s.data, 'AWS::SQS::QueuePolicy')).toHaveLength(4);
+  it(
+    'puts every queue under SSE and TLS, with a DLQ redrive, ' + 'and the build queue visible ≥ 6× the builder timeout',
+    () => {
+      const s = get();
+      const { data: stack } = s.stacks;
+      const queues = s.data.findResources('AWS::SQS::Queue');
+      expect(Object.keys(queues)).toHaveLength(4);
+      for (const [id, q] of Object.entries(queues)) expect((q.Properties as Json).SqsManagedSseEnabled, id).toBe(true);
+      for (const [queue, dlq] of [
+        [stack.buildQueue, stack.buildDlq],
+        [stack.importQueue, stack.importDlq],
+      ] as const) {
+        const p = queues[logicalIdOf(stack, queue)].Properties as Json;
+        expect(p.RedrivePolicy).toEqual({
+          deadLetterTargetArn: { 'Fn::GetAtt': [logicalIdOf(stack, dlq), 'Arn'] },
+          maxReceiveCount: 5,
+        });
+        expect((queues[logicalIdOf(stack, dlq)].Properties as Json).MessageRetentionPeriod).toBe(14 * 24 * 3600);
+      }
+      for (const [id, p] of resources(s.data, 'AWS::SQS::QueuePolicy')) {
+        const st = (p.Properties?.PolicyDocument as { Statement: Statement[] }).Statement;
+        expect(
+          st.some((x) => x.Effect === 'Deny' && JSON.stringify(x.Condition).includes('aws:SecureTransport')),
+          id,
+        ).toBe(true);
+      }
+      expect(resources(s.data, 'AWS::SQS::QueuePolicy')).toHaveLength(4);
 
-    const builder =
-      s.service.findResources('AWS::Lambda::Function')[
-        logicalIdOf(s.stacks.service, s.stacks.service.compute.indexBuilder.fn)
-      ];
-    const timeout = (builder.Properties as Json).Timeout as number;
-    expect(timeout).toBe(FUNCTION_SIZING.indexBuilder.timeout.toSeconds());
-    const visibility = (queues[logicalIdOf(stack, stack.buildQueue)].Properties as Json).VisibilityTimeout as number;
-    expect(visibility).toBeGreaterThanOrEqual(VISIBILITY_FACTOR * timeout);
-    const importer =
-      s.service.findResources('AWS::Lambda::Function')[
-        logicalIdOf(s.stacks.service, s.stacks.service.compute.importer.fn)
-      ];
-    const importVisibility = (queues[logicalIdOf(stack, stack.importQueue)].Properties as Json)
-      .VisibilityTimeout as number;
-    expect(importVisibility).toBeGreaterThanOrEqual(
-      VISIBILITY_FACTOR * ((importer.Properties as Json).Timeout as number),
-    );
-  });
+      const builder =
+        s.service.findResources('AWS::Lambda::Function')[
+          logicalIdOf(s.stacks.service, s.stacks.service.compute.indexBuilder.fn)
+        ];
+      const timeout = (builder.Properties as Json).Timeout as number;
+      expect(timeout).toBe(FUNCTION_SIZING.indexBuilder.timeout.toSeconds());
+      const visibility = (queues[logicalIdOf(stack, stack.buildQueue)].Properties as Json).VisibilityTimeout as number;
+      expect(visibility).toBeGreaterThanOrEqual(VISIBILITY_FACTOR * timeout);
+      const importer =
+        s.service.findResources('AWS::Lambda::Function')[
+          logicalIdOf(s.stacks.service, s.stacks.service.compute.importer.fn)
+        ];
+      const importVisibility = (queues[logicalIdOf(stack, stack.importQueue)].Properties as Json)
+        .VisibilityTimeout as number;
+      expect(importVisibility).toBeGreaterThanOrEqual(
+        VISIBILITY_FACTOR * ((importer.Properties as Json).Timeout as number),
+      );
+    },
+  );
 
   it('runs every function on nodejs22.x arm64 with its own log group, tracing and a validated environment', () => {
     const s = get();

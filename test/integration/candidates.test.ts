@@ -73,175 +73,179 @@ function indexerRefusing(line: string): Indexer {
 }
 
 describe('candidate index lines', () => {
-  it('tracks writes beside the serving line, serves only when promoted or pinned, and promotes behind the recall gate', async () => {
-    // A deliberately weak serving index: tiny graph, tiny efSearch.
-    await core.createCollection({
-      name: 'items',
-      dimension: sift.dim,
-      metric: 'l2',
-      index: { m: 4, efConstruction: 8, efSearch: 2 },
-    });
-    await core.upsert('items', inputs(0, 1500));
-    const v1 = await indexer.buildNow('items');
-    expect(v1).toMatchObject({ built: true, version: 1, kind: 'initial' });
+  it(
+    'tracks writes beside the serving line, ' +
+      'serves only when promoted or pinned, and promotes behind the recall gate',
+    async () => {
+      // A deliberately weak serving index: tiny graph, tiny efSearch.
+      await core.createCollection({
+        name: 'items',
+        dimension: sift.dim,
+        metric: 'l2',
+        index: { m: 4, efConstruction: 8, efSearch: 2 },
+      });
+      await core.upsert('items', inputs(0, 1500));
+      const v1 = await indexer.buildNow('items');
+      expect(v1).toMatchObject({ built: true, version: 1, kind: 'initial' });
 
-    // Bad requests first: nothing is added.
-    await expect(core.buildIndex('items', { index: { m: 4, efConstruction: 8, efSearch: 2 } })).rejects.toBeInstanceOf(
-      ValidationError,
-    );
-    await expect(core.buildIndex('items', { index: { m: 4, efConstruction: 8, efSearch: 64 } })).rejects.toThrow(
-      /efSearch is a search-time parameter/,
-    );
-    await expect(core.buildIndex('items', { candidate: 'x' })).rejects.toMatchObject({ field: 'candidate' });
-    await expect(core.buildIndex('items', { index: { m: 16 }, candidate: 'Bad Name' })).rejects.toMatchObject({
-      field: 'candidate',
-    });
-    expect((await core.listLines('items')).candidates).toEqual([]);
+      // Bad requests first: nothing is added.
+      await expect(
+        core.buildIndex('items', { index: { m: 4, efConstruction: 8, efSearch: 2 } }),
+      ).rejects.toBeInstanceOf(ValidationError);
+      await expect(core.buildIndex('items', { index: { m: 4, efConstruction: 8, efSearch: 64 } })).rejects.toThrow(
+        /efSearch is a search-time parameter/,
+      );
+      await expect(core.buildIndex('items', { candidate: 'x' })).rejects.toMatchObject({ field: 'candidate' });
+      await expect(core.buildIndex('items', { index: { m: 16 }, candidate: 'Bad Name' })).rejects.toMatchObject({
+        field: 'candidate',
+      });
+      expect((await core.listLines('items')).candidates).toEqual([]);
 
-    const queued = await core.buildIndex('items', { index: { m: 16, efConstruction: 100, efSearch: 64 } }, alice);
-    const line = queued.candidate!.line;
-    expect(line).toMatch(/^cand-[0-9a-f]{8}$/);
-    expect(queued).toMatchObject({
-      queued: true,
-      version: 1,
-      candidate: {
-        serving: false,
-        head: null,
-        createdBy: 'alice',
-        index: { engine: 'hnsw', m: 16, efConstruction: 100, efSearch: 64 },
-      },
-    });
-    // The same settings again name the same candidate: 409, not a second line.
-    await expect(
-      core.buildIndex('items', { index: { m: 16, efConstruction: 100, efSearch: 64 } }),
-    ).rejects.toBeInstanceOf(ConflictError);
+      const queued = await core.buildIndex('items', { index: { m: 16, efConstruction: 100, efSearch: 64 } }, alice);
+      const line = queued.candidate!.line;
+      expect(line).toMatch(/^cand-[0-9a-f]{8}$/);
+      expect(queued).toMatchObject({
+        queued: true,
+        version: 1,
+        candidate: {
+          serving: false,
+          head: null,
+          createdBy: 'alice',
+          index: { engine: 'hnsw', m: 16, efConstruction: 100, efSearch: 64 },
+        },
+      });
+      // The same settings again name the same candidate: 409, not a second line.
+      await expect(
+        core.buildIndex('items', { index: { m: 16, efConstruction: 100, efSearch: 64 } }),
+      ).rejects.toBeInstanceOf(ConflictError);
 
-    // The builder run builds the candidate from the serving head (nothing new to index in the serving line).
-    const first = await indexer.buildNow('items');
-    expect(first).toMatchObject({ built: false, reason: 'up-to-date', version: 1 });
-    expect(first.candidates).toEqual([expect.objectContaining({ line, built: true, kind: 'candidate', version: 2 })]);
-    const [v2] = await core.listVersions('items');
-    expect(v2).toMatchObject({
-      version: 2,
-      line,
-      parent: 1,
-      params: { m: 16, efConstruction: 100, efSearch: 64 },
-      stats: { liveRows: 1500 },
-    });
-
-    // Unpinned reads still get the serving line.
-    const served = await core.search('items', query(row(7)));
-    expect(served.servedBy).toEqual({ collection: 'items', version: 1 });
-
-    // New writes and deletes reach both lines in the same run.
-    await core.upsert('items', inputs(1500, 1600));
-    await core.deleteVectors('items', { ids: ['s1', 's2', 's3', 's1550'] });
-    const second = await indexer.buildNow('items');
-    expect(second).toMatchObject({ built: true, version: 3, kind: 'delta' });
-    expect(second.candidates).toEqual([expect.objectContaining({ line, built: true, kind: 'delta', version: 4 })]);
-    const { serving, candidates } = await core.listLines('items');
-    expect(serving).toMatchObject({ line: 'main', serving: true, head: { version: 3, liveRows: 1596 }, lagSeq: 0 });
-    expect(candidates).toEqual([
-      expect.objectContaining({
+      // The builder run builds the candidate from the serving head (nothing new to index in the serving line).
+      const first = await indexer.buildNow('items');
+      expect(first).toMatchObject({ built: false, reason: 'up-to-date', version: 1 });
+      expect(first.candidates).toEqual([expect.objectContaining({ line, built: true, kind: 'candidate', version: 2 })]);
+      const [v2] = await core.listVersions('items');
+      expect(v2).toMatchObject({
+        version: 2,
         line,
-        head: expect.objectContaining({ version: 4, parent: 2, liveRows: 1596 }),
-        lagSeq: 0,
-      }),
-    ]);
+        parent: 1,
+        params: { m: 16, efConstruction: 100, efSearch: 64 },
+        stats: { liveRows: 1500 },
+      });
 
-    // Pinned through an alias, the candidate serves (a snapshot of that version) without promotion.
-    await life.putAlias('items-next', { collection: 'items', version: 4 }, alice);
-    const pinned = await core.search('items-next', query(row(1550), { consistency: 'strong' }));
-    expect(pinned.servedBy).toEqual({ collection: 'items', version: 4, line, alias: 'items-next' });
-    expect(pinned.results[0][0].id).not.toBe('s1550');
+      // Unpinned reads still get the serving line.
+      const served = await core.search('items', query(row(7)));
+      expect(served.servedBy).toEqual({ collection: 'items', version: 1 });
 
-    // The gate: with minRecall set, promotion needs an evaluation of the candidate line that reaches it.
-    await life.updateCollection('items', { minRecall: 0.9 });
-    await expect(core.promoteCandidate('items', line, {}, alice)).rejects.toBeInstanceOf(QualityGateError);
-    const weak = await life.evaluateVersion('items', 3, { sample: 50, k: 10 }, alice);
-    const strong = await life.evaluateVersion('items', 4, { sample: 50, k: 10 }, alice);
-    expect(weak.ef).toBe(2);
-    expect(strong.ef).toBe(64);
-    expect(strong.recall).toBeGreaterThanOrEqual(0.9);
-    expect(weak.recall).toBeLessThan(strong.recall);
-    expect((await core.getCandidate('items', line)).evaluation).toMatchObject({
-      version: 4,
-      recall: strong.recall,
-      k: 10,
-    });
+      // New writes and deletes reach both lines in the same run.
+      await core.upsert('items', inputs(1500, 1600));
+      await core.deleteVectors('items', { ids: ['s1', 's2', 's3', 's1550'] });
+      const second = await indexer.buildNow('items');
+      expect(second).toMatchObject({ built: true, version: 3, kind: 'delta' });
+      expect(second.candidates).toEqual([expect.objectContaining({ line, built: true, kind: 'delta', version: 4 })]);
+      const { serving, candidates } = await core.listLines('items');
+      expect(serving).toMatchObject({ line: 'main', serving: true, head: { version: 3, liveRows: 1596 }, lagSeq: 0 });
+      expect(candidates).toEqual([
+        expect.objectContaining({
+          line,
+          head: expect.objectContaining({ version: 4, parent: 2, liveRows: 1596 }),
+          lagSeq: 0,
+        }),
+      ]);
 
-    const promoted = await core.promoteCandidate('items', line, { reason: 'better recall' }, alice);
-    expect(promoted).toMatchObject({
-      collection: 'items',
-      previous: 'main',
-      forced: false,
-      serving: { line, serving: true, head: { version: 4 } },
-    });
-    const after = await core.search('items', query(row(1599)));
-    expect(after.servedBy).toEqual({ collection: 'items', version: 4, line });
-    expect(after.results[0][0].id).toBe('s1599');
-    expect(await core.getCollection('items')).toMatchObject({
-      indexLine: line,
-      candidates: ['main'],
-      index: { m: 16, efConstruction: 100, efSearch: 64 },
-    });
+      // Pinned through an alias, the candidate serves (a snapshot of that version) without promotion.
+      await life.putAlias('items-next', { collection: 'items', version: 4 }, alice);
+      const pinned = await core.search('items-next', query(row(1550), { consistency: 'strong' }));
+      expect(pinned.servedBy).toEqual({ collection: 'items', version: 4, line, alias: 'items-next' });
+      expect(pinned.results[0][0].id).not.toBe('s1550');
 
-    // The old serving line keeps tracking as a candidate; promoting it back is refused by the gate, unless forced.
-    await core.upsert('items', inputs(1600, 1650));
-    const third = await indexer.buildNow('items');
-    expect(third).toMatchObject({ built: true, version: 5 });
-    expect(third.candidates).toEqual([expect.objectContaining({ line: 'main', built: true, version: 6 })]);
-    await expect(core.promoteCandidate('items', 'main', {}, alice)).rejects.toMatchObject({
-      code: 'QUALITY_GATE',
-      details: { recall: weak.recall, version: 3 },
-    });
-    const back = await core.promoteCandidate('items', 'main', { force: true, reason: 'rollback drill' }, alice);
-    expect(back).toMatchObject({
-      previous: line,
-      forced: true,
-      serving: { line: 'main', head: { version: 6, liveRows: 1646 } },
-    });
-    expect((await core.search('items', query(row(1640)))).servedBy).toEqual({ collection: 'items', version: 6 });
-
-    // Every switch is recorded: who, when, from, to, why, forced, the version served.
-    const { promotions } = await core.listLines('items');
-    expect(promotions).toEqual([
-      expect.objectContaining({
-        from: line,
-        to: 'main',
-        version: 6,
-        forced: true,
-        by: 'alice',
-        reason: 'rollback drill',
-      }),
-      expect.objectContaining({
-        from: 'main',
-        to: line,
+      // The gate: with minRecall set, promotion needs an evaluation of the candidate line that reaches it.
+      await life.updateCollection('items', { minRecall: 0.9 });
+      await expect(core.promoteCandidate('items', line, {}, alice)).rejects.toBeInstanceOf(QualityGateError);
+      const weak = await life.evaluateVersion('items', 3, { sample: 50, k: 10 }, alice);
+      const strong = await life.evaluateVersion('items', 4, { sample: 50, k: 10 }, alice);
+      expect(weak.ef).toBe(2);
+      expect(strong.ef).toBe(64);
+      expect(strong.recall).toBeGreaterThanOrEqual(0.9);
+      expect(weak.recall).toBeLessThan(strong.recall);
+      expect((await core.getCandidate('items', line)).evaluation).toMatchObject({
         version: 4,
-        forced: false,
-        by: 'alice',
-        reason: 'better recall',
-      }),
-    ]);
-    expect(promotions[0].rev).toBeGreaterThan(promotions[1].rev);
-    // A history item lost with a crashed request still shows, from the collection's lastPromotion.
-    const ddb = (stack.catalog as unknown as { ddb: DynamoDBDocumentClient }).ddb;
-    await ddb.send(
-      new DeleteCommand({
-        TableName: 'catalog',
-        Key: { pk: 'COL#items', sk: `PROMO#${String(promotions[0].rev).padStart(10, '0')}` },
-      }),
-    );
-    expect((await core.listLines('items')).promotions).toEqual(promotions);
+        recall: strong.recall,
+        k: 10,
+      });
 
-    // Deleting the candidate stops its builds; its pinned version stays servable.
-    await core.deleteCandidate('items', line);
-    await expect(core.deleteCandidate('items', line)).rejects.toBeInstanceOf(NotFoundError);
-    await core.upsert('items', inputs(1650, 1660));
-    const fourth = await indexer.buildNow('items');
-    expect(fourth.candidates).toBeUndefined();
-    expect((await core.search('items-next', query(row(7)))).servedBy).toMatchObject({ version: 4, line });
-  });
+      const promoted = await core.promoteCandidate('items', line, { reason: 'better recall' }, alice);
+      expect(promoted).toMatchObject({
+        collection: 'items',
+        previous: 'main',
+        forced: false,
+        serving: { line, serving: true, head: { version: 4 } },
+      });
+      const after = await core.search('items', query(row(1599)));
+      expect(after.servedBy).toEqual({ collection: 'items', version: 4, line });
+      expect(after.results[0][0].id).toBe('s1599');
+      expect(await core.getCollection('items')).toMatchObject({
+        indexLine: line,
+        candidates: ['main'],
+        index: { m: 16, efConstruction: 100, efSearch: 64 },
+      });
+
+      // The old serving line keeps tracking as a candidate; promoting it back is refused by the gate, unless forced.
+      await core.upsert('items', inputs(1600, 1650));
+      const third = await indexer.buildNow('items');
+      expect(third).toMatchObject({ built: true, version: 5 });
+      expect(third.candidates).toEqual([expect.objectContaining({ line: 'main', built: true, version: 6 })]);
+      await expect(core.promoteCandidate('items', 'main', {}, alice)).rejects.toMatchObject({
+        code: 'QUALITY_GATE',
+        details: { recall: weak.recall, version: 3 },
+      });
+      const back = await core.promoteCandidate('items', 'main', { force: true, reason: 'rollback drill' }, alice);
+      expect(back).toMatchObject({
+        previous: line,
+        forced: true,
+        serving: { line: 'main', head: { version: 6, liveRows: 1646 } },
+      });
+      expect((await core.search('items', query(row(1640)))).servedBy).toEqual({ collection: 'items', version: 6 });
+
+      // Every switch is recorded: who, when, from, to, why, forced, the version served.
+      const { promotions } = await core.listLines('items');
+      expect(promotions).toEqual([
+        expect.objectContaining({
+          from: line,
+          to: 'main',
+          version: 6,
+          forced: true,
+          by: 'alice',
+          reason: 'rollback drill',
+        }),
+        expect.objectContaining({
+          from: 'main',
+          to: line,
+          version: 4,
+          forced: false,
+          by: 'alice',
+          reason: 'better recall',
+        }),
+      ]);
+      expect(promotions[0].rev).toBeGreaterThan(promotions[1].rev);
+      // A history item lost with a crashed request still shows, from the collection's lastPromotion.
+      const ddb = (stack.catalog as unknown as { ddb: DynamoDBDocumentClient }).ddb;
+      await ddb.send(
+        new DeleteCommand({
+          TableName: 'catalog',
+          Key: { pk: 'COL#items', sk: `PROMO#${String(promotions[0].rev).padStart(10, '0')}` },
+        }),
+      );
+      expect((await core.listLines('items')).promotions).toEqual(promotions);
+
+      // Deleting the candidate stops its builds; its pinned version stays servable.
+      await core.deleteCandidate('items', line);
+      await expect(core.deleteCandidate('items', line)).rejects.toBeInstanceOf(NotFoundError);
+      await core.upsert('items', inputs(1650, 1660));
+      const fourth = await indexer.buildNow('items');
+      expect(fourth.candidates).toBeUndefined();
+      expect((await core.search('items-next', query(row(7)))).servedBy).toMatchObject({ version: 4, line });
+    },
+  );
 
   it('keeps tombstones a lagging candidate still needs, so promoting it cannot resurrect deletes', async () => {
     await core.createCollection({ name: 'lag', dimension: sift.dim, metric: 'l2', index: { m: 8 } });

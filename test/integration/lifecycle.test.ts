@@ -150,7 +150,8 @@ describe('pinned versions and garbage collection', () => {
     const strong = await core.search('pinned', query(v1[5].values, { k: 1 }));
     expect(strong.servedBy.version).toBe(1);
     expect(strong.results[0][0]).toMatchObject({ id: 'v5', score: 0 });
-    expect((await core.search('pin', query(v1[5].values, { k: 1 }))).results[0][0].score).toBeGreaterThan(0); // unpinned: the newer v5
+    // unpinned: the newer v5
+    expect((await core.search('pin', query(v1[5].values, { k: 1 }))).results[0][0].score).toBeGreaterThan(0);
     const direct = await core.search('pin', query(v1[5].values, { consistency: 'eventual', k: 1 }));
     expect(direct.servedBy.version).toBe(latest);
 
@@ -177,181 +178,192 @@ describe('pinned versions and garbage collection', () => {
 });
 
 describe('evaluation and quality gates', () => {
-  it('evaluates a version on SIFT (recall near 1 at high ef, lower at ef=1), stores it, and gates alias moves', async () => {
-    const ds = loadDataset('sift5k', { maxBase: 2000, maxQueries: 20 });
-    const dim = ds.dim;
-    await core.createCollection({
-      name: 'sift',
-      dimension: dim,
-      metric: 'l2',
-      index: { m: 8, efConstruction: 64 },
-      minRecall: 0.9,
-    });
-    for (let s = 0; s < 2000; s += 500) {
-      await core.upsert(
-        'sift',
-        Array.from({ length: 500 }, (_, i) => ({
-          id: String(s + i),
-          values: ds.base.slice((s + i) * dim, (s + i + 1) * dim),
-        })),
-      );
-    }
-    await indexer.buildNow('sift');
-    // Not evaluated yet: refused.
-    const refused = await life.putAlias('vec', { collection: 'sift' }, alice).catch((e: unknown) => e);
-    expect(refused).toBeInstanceOf(QualityGateError);
-    expect((refused as QualityGateError).details).toMatchObject({
-      collection: 'sift',
-      version: 1,
-      minRecall: 0.9,
-      recall: null,
-      evaluated: false,
-    });
+  it(
+    'evaluates a version on SIFT (recall near 1 at high ef, lower at ef=1), ' + 'stores it, and gates alias moves',
+    async () => {
+      const ds = loadDataset('sift5k', { maxBase: 2000, maxQueries: 20 });
+      const dim = ds.dim;
+      await core.createCollection({
+        name: 'sift',
+        dimension: dim,
+        metric: 'l2',
+        index: { m: 8, efConstruction: 64 },
+        minRecall: 0.9,
+      });
+      for (let s = 0; s < 2000; s += 500) {
+        await core.upsert(
+          'sift',
+          Array.from({ length: 500 }, (_, i) => ({
+            id: String(s + i),
+            values: ds.base.slice((s + i) * dim, (s + i + 1) * dim),
+          })),
+        );
+      }
+      await indexer.buildNow('sift');
+      // Not evaluated yet: refused.
+      const refused = await life.putAlias('vec', { collection: 'sift' }, alice).catch((e: unknown) => e);
+      expect(refused).toBeInstanceOf(QualityGateError);
+      expect((refused as QualityGateError).details).toMatchObject({
+        collection: 'sift',
+        version: 1,
+        minRecall: 0.9,
+        recall: null,
+        evaluated: false,
+      });
 
-    const good = await life.evaluateVersion('sift', 1, { sample: 50, k: 10, ef: 200 }, alice);
-    expect(good).toMatchObject({
-      collection: 'sift',
-      version: 1,
-      k: 10,
-      queries: 50,
-      source: 'sample',
-      rows: 2000,
-      by: 'alice',
-    });
-    expect(good.recall).toBeGreaterThanOrEqual(0.95);
-    expect(good.latencyMs.p50).toBeGreaterThan(0);
-    expect(good.latencyMs.p95).toBeGreaterThanOrEqual(good.latencyMs.p50);
-    const supplied = await life.evaluateVersion(
-      'sift',
-      1,
-      {
-        queries: Array.from({ length: 20 }, (_, i) => ds.queries.slice(i * dim, (i + 1) * dim)),
-        sample: 100,
+      const good = await life.evaluateVersion('sift', 1, { sample: 50, k: 10, ef: 200 }, alice);
+      expect(good).toMatchObject({
+        collection: 'sift',
+        version: 1,
         k: 10,
-        ef: 1,
-      },
-      alice,
-    );
-    expect(supplied.source).toBe('supplied');
-    expect(supplied.recall).toBeLessThan(good.recall);
-    // The latest evaluation (poor, ef=1) is stored and shown with the version: the gate refuses.
-    const versions = await core.listVersions('sift');
-    expect(versions[0].evaluation).toMatchObject({ version: 1, recall: supplied.recall });
-    const low = await life.putAlias('vec', { collection: 'sift' }, alice).catch((e: unknown) => e);
-    expect(low).toBeInstanceOf(QualityGateError);
-    expect((low as QualityGateError).details).toMatchObject({
-      recall: supplied.recall,
-      minRecall: 0.9,
-      evaluated: true,
-    });
-    // force overrides, and the history says so.
-    await life.putAlias('vec', { collection: 'sift', force: true, reason: 'hotfix' }, alice);
-    expect((await life.aliasHistory('vec'))[0]).toMatchObject({ forced: true });
-    // Re-evaluated at a good ef: accepted without force.
-    await life.evaluateVersion('sift', 1, { sample: 50, k: 10, ef: 200 }, alice);
-    await life.putAlias('vec', { collection: 'sift', version: 1 }, alice);
-    // The gate can be lifted.
-    expect((await life.updateCollection('sift', { minRecall: null })).minRecall).toBeUndefined();
+        queries: 50,
+        source: 'sample',
+        rows: 2000,
+        by: 'alice',
+      });
+      expect(good.recall).toBeGreaterThanOrEqual(0.95);
+      expect(good.latencyMs.p50).toBeGreaterThan(0);
+      expect(good.latencyMs.p95).toBeGreaterThanOrEqual(good.latencyMs.p50);
+      const supplied = await life.evaluateVersion(
+        'sift',
+        1,
+        {
+          queries: Array.from({ length: 20 }, (_, i) => ds.queries.slice(i * dim, (i + 1) * dim)),
+          sample: 100,
+          k: 10,
+          ef: 1,
+        },
+        alice,
+      );
+      expect(supplied.source).toBe('supplied');
+      expect(supplied.recall).toBeLessThan(good.recall);
+      // The latest evaluation (poor, ef=1) is stored and shown with the version: the gate refuses.
+      const versions = await core.listVersions('sift');
+      expect(versions[0].evaluation).toMatchObject({ version: 1, recall: supplied.recall });
+      const low = await life.putAlias('vec', { collection: 'sift' }, alice).catch((e: unknown) => e);
+      expect(low).toBeInstanceOf(QualityGateError);
+      expect((low as QualityGateError).details).toMatchObject({
+        recall: supplied.recall,
+        minRecall: 0.9,
+        evaluated: true,
+      });
+      // force overrides, and the history says so.
+      await life.putAlias('vec', { collection: 'sift', force: true, reason: 'hotfix' }, alice);
+      expect((await life.aliasHistory('vec'))[0]).toMatchObject({ forced: true });
+      // Re-evaluated at a good ef: accepted without force.
+      await life.evaluateVersion('sift', 1, { sample: 50, k: 10, ef: 200 }, alice);
+      await life.putAlias('vec', { collection: 'sift', version: 1 }, alice);
+      // The gate can be lifted.
+      expect((await life.updateCollection('sift', { minRecall: null })).minRecall).toBeUndefined();
 
-    // Auto-tuning picks the cheapest ef meeting the target and makes it the collection default.
-    const tuned = await life.tuneVersion('sift', 1, { targetRecall: 0.9, k: 10 }, alice);
-    expect(tuned.tuning?.chosenEf).toBeDefined();
-    expect(tuned.tuning!.table[tuned.tuning!.table.length - 1].recall).toBeGreaterThanOrEqual(0.9);
-    expect((await core.getCollection('sift')).index.efSearch).toBe(tuned.tuning!.chosenEf);
-  });
+      // Auto-tuning picks the cheapest ef meeting the target and makes it the collection default.
+      const tuned = await life.tuneVersion('sift', 1, { targetRecall: 0.9, k: 10 }, alice);
+      expect(tuned.tuning?.chosenEf).toBeDefined();
+      expect(tuned.tuning!.table[tuned.tuning!.table.length - 1].recall).toBeGreaterThanOrEqual(0.9);
+      expect((await core.getCollection('sift')).index.efSearch).toBe(tuned.tuning!.chosenEf);
+    },
+  );
 });
 
 describe('model registry', () => {
-  it('registers versions, verifies sha256 on commit, stays immutable, compares, aliases, binds collections', async () => {
-    const artifact = new TextEncoder().encode('weights v1');
-    const sha = createHash('sha256').update(artifact).digest('hex');
-    const { model: v1 } = await life.registerModelVersion(
-      'enc',
-      {
+  it(
+    'registers versions, verifies sha256 on commit, ' + 'stays immutable, compares, aliases, binds collections',
+    async () => {
+      const artifact = new TextEncoder().encode('weights v1');
+      const sha = createHash('sha256').update(artifact).digest('hex');
+      const { model: v1 } = await life.registerModelVersion(
+        'enc',
+        {
+          dimension: 4,
+          metric: 'cosine',
+          framework: 'onnx',
+          params: { pooling: 'mean' },
+          metrics: { mrr: 0.5 },
+          tags: { team: 'a' },
+          artifact,
+        },
+        alice,
+      );
+      expect(v1).toMatchObject({
+        name: 'enc',
+        version: 1,
+        state: 'pending',
+        artifact: { key: 'models/enc/1/artifact' },
+        createdBy: 'alice',
+      });
+      const wrong = await life.commitModelVersion('enc', 1, 'a'.repeat(64)).catch((e: unknown) => e);
+      expect(wrong).toBeInstanceOf(ValidationError);
+      expect((wrong as ValidationError).details).toMatchObject({ actual: sha });
+      const ready = await life.commitModelVersion('enc', 1, sha);
+      expect(ready).toMatchObject({ state: 'ready', artifact: { sha256: sha, bytes: artifact.byteLength } });
+      expect(await life.commitModelVersion('enc', 1, sha)).toMatchObject({ state: 'ready' }); // idempotent
+      await expect(life.commitModelVersion('enc', 1, 'b'.repeat(64))).rejects.toBeInstanceOf(ConflictError);
+      await expect(life.uploadModelArtifact('enc', 1, new Uint8Array([1]))).rejects.toBeInstanceOf(ConflictError);
+
+      // Version 2 uploads separately; commit without an upload is a conflict.
+      const { model: v2 } = await life.registerModelVersion(
+        'enc',
+        { dimension: 8, metric: 'cosine', params: { pooling: 'cls' }, metrics: { mrr: 0.6 }, tags: { team: 'a' } },
+        bob,
+      );
+      expect(v2.version).toBe(2);
+      await expect(life.commitModelVersion('enc', 2, sha)).rejects.toBeInstanceOf(ConflictError);
+      const bytes2 = new TextEncoder().encode('weights v2');
+      await life.uploadModelArtifact('enc', 2, bytes2);
+      const sha2 = createHash('sha256').update(bytes2).digest('hex');
+      const ready2 = await life.commitModelVersion('enc', 2, sha2);
+      // Committed: the artifact now lives at its content-addressed key (the staging key is dropped).
+      expect(ready2.artifact.key).toBe(`models/enc/2/${sha2}`);
+      expect(new TextDecoder().decode(await objects.get(ready2.artifact.key))).toBe('weights v2');
+
+      const diff = await life.compareModelVersions('enc', 1, 2);
+      expect(diff).toMatchObject({
+        dimension: { a: 4, b: 8 },
+        metric: null,
+        params: { pooling: { a: 'mean', b: 'cls' } },
+        tags: {},
+      });
+      expect(diff.metrics.mrr.delta).toBeCloseTo(0.1, 6);
+      expect((await life.listModels()).find((m) => m.name === 'enc')).toEqual({ name: 'enc', versions: 2, latest: 2 });
+
+      await life.putModelAlias('enc', 'prod', { version: 1 }, alice);
+      await life.putModelAlias('enc', 'prod', { version: 2, expectedRevision: 1, reason: 'better mrr' }, alice);
+      expect(await life.getModelAlias('enc', 'prod')).toEqual({ name: 'prod', model: 'enc', version: 2, revision: 2 });
+      expect((await life.modelAliasHistory('enc', 'prod')).map((h) => (h.to as { version: number }).version)).toEqual([
+        2, 1,
+      ]);
+      expect((await life.getModel('enc')).aliases).toEqual([{ name: 'prod', version: 2, revision: 2 }]);
+
+      // Bindings: dimension/metric must match; upserts claiming another model version are refused.
+      await expect(
+        core.createCollection({ name: 'bound', dimension: 8, metric: 'cosine', model: { name: 'enc', version: 1 } }),
+      ).rejects.toMatchObject({
+        field: 'dimension',
+      });
+      await core.createCollection({
+        name: 'bound',
         dimension: 4,
         metric: 'cosine',
-        framework: 'onnx',
-        params: { pooling: 'mean' },
-        metrics: { mrr: 0.5 },
-        tags: { team: 'a' },
-        artifact,
-      },
-      alice,
-    );
-    expect(v1).toMatchObject({
-      name: 'enc',
-      version: 1,
-      state: 'pending',
-      artifact: { key: 'models/enc/1/artifact' },
-      createdBy: 'alice',
-    });
-    const wrong = await life.commitModelVersion('enc', 1, 'a'.repeat(64)).catch((e: unknown) => e);
-    expect(wrong).toBeInstanceOf(ValidationError);
-    expect((wrong as ValidationError).details).toMatchObject({ actual: sha });
-    const ready = await life.commitModelVersion('enc', 1, sha);
-    expect(ready).toMatchObject({ state: 'ready', artifact: { sha256: sha, bytes: artifact.byteLength } });
-    expect(await life.commitModelVersion('enc', 1, sha)).toMatchObject({ state: 'ready' }); // idempotent
-    await expect(life.commitModelVersion('enc', 1, 'b'.repeat(64))).rejects.toBeInstanceOf(ConflictError);
-    await expect(life.uploadModelArtifact('enc', 1, new Uint8Array([1]))).rejects.toBeInstanceOf(ConflictError);
-
-    // Version 2 uploads separately; commit without an upload is a conflict.
-    const { model: v2 } = await life.registerModelVersion(
-      'enc',
-      { dimension: 8, metric: 'cosine', params: { pooling: 'cls' }, metrics: { mrr: 0.6 }, tags: { team: 'a' } },
-      bob,
-    );
-    expect(v2.version).toBe(2);
-    await expect(life.commitModelVersion('enc', 2, sha)).rejects.toBeInstanceOf(ConflictError);
-    const bytes2 = new TextEncoder().encode('weights v2');
-    await life.uploadModelArtifact('enc', 2, bytes2);
-    const sha2 = createHash('sha256').update(bytes2).digest('hex');
-    const ready2 = await life.commitModelVersion('enc', 2, sha2);
-    // Committed: the artifact now lives at its content-addressed key (the staging key is dropped).
-    expect(ready2.artifact.key).toBe(`models/enc/2/${sha2}`);
-    expect(new TextDecoder().decode(await objects.get(ready2.artifact.key))).toBe('weights v2');
-
-    const diff = await life.compareModelVersions('enc', 1, 2);
-    expect(diff).toMatchObject({
-      dimension: { a: 4, b: 8 },
-      metric: null,
-      params: { pooling: { a: 'mean', b: 'cls' } },
-      tags: {},
-    });
-    expect(diff.metrics.mrr.delta).toBeCloseTo(0.1, 6);
-    expect((await life.listModels()).find((m) => m.name === 'enc')).toEqual({ name: 'enc', versions: 2, latest: 2 });
-
-    await life.putModelAlias('enc', 'prod', { version: 1 }, alice);
-    await life.putModelAlias('enc', 'prod', { version: 2, expectedRevision: 1, reason: 'better mrr' }, alice);
-    expect(await life.getModelAlias('enc', 'prod')).toEqual({ name: 'prod', model: 'enc', version: 2, revision: 2 });
-    expect((await life.modelAliasHistory('enc', 'prod')).map((h) => (h.to as { version: number }).version)).toEqual([
-      2, 1,
-    ]);
-    expect((await life.getModel('enc')).aliases).toEqual([{ name: 'prod', version: 2, revision: 2 }]);
-
-    // Bindings: dimension/metric must match; upserts claiming another model version are refused.
-    await expect(
-      core.createCollection({ name: 'bound', dimension: 8, metric: 'cosine', model: { name: 'enc', version: 1 } }),
-    ).rejects.toMatchObject({
-      field: 'dimension',
-    });
-    await core.createCollection({ name: 'bound', dimension: 4, metric: 'cosine', model: { name: 'enc', version: 1 } });
-    expect((await core.getCollection('bound')).model).toEqual({ name: 'enc', version: 1 });
-    const vs = vectors(3, 4, 9);
-    const mismatch = await core
-      .upsert('bound', vs, { modelVersion: { name: 'enc', version: 2 } })
-      .catch((e: unknown) => e);
-    expect(mismatch).toBeInstanceOf(ModelMismatchError);
-    expect((mismatch as ModelMismatchError).field).toBe('modelVersion.version');
-    expect(await core.upsert('bound', vs, { modelVersion: { name: 'enc', version: 1 } })).toEqual({ upserted: 3 });
-    // Lineage: the index version records the model version its vectors come from.
-    await indexer.buildNow('bound');
-    const [built] = await core.listVersions('bound');
-    expect(built).toMatchObject({
-      version: 1,
-      parent: 0,
-      model: { name: 'enc', version: 1 },
-      codeVersion: 'test',
-      engine: 'hnsw',
-    });
-  });
+        model: { name: 'enc', version: 1 },
+      });
+      expect((await core.getCollection('bound')).model).toEqual({ name: 'enc', version: 1 });
+      const vs = vectors(3, 4, 9);
+      const mismatch = await core
+        .upsert('bound', vs, { modelVersion: { name: 'enc', version: 2 } })
+        .catch((e: unknown) => e);
+      expect(mismatch).toBeInstanceOf(ModelMismatchError);
+      expect((mismatch as ModelMismatchError).field).toBe('modelVersion.version');
+      expect(await core.upsert('bound', vs, { modelVersion: { name: 'enc', version: 1 } })).toEqual({ upserted: 3 });
+      // Lineage: the index version records the model version its vectors come from.
+      await indexer.buildNow('bound');
+      const [built] = await core.listVersions('bound');
+      expect(built).toMatchObject({
+        version: 1,
+        parent: 0,
+        model: { name: 'enc', version: 1 },
+        codeVersion: 'test',
+        engine: 'hnsw',
+      });
+    },
+  );
 });

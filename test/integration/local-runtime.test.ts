@@ -284,38 +284,41 @@ describe('startSqsPoller (Lambda SQS event source mapping)', () => {
     expect(await queueCounts(queueUrl)).toEqual({ visible: 0, inFlight: 0 });
   });
 
-  it('stop() waits for the in-flight batch and its deletion; an idle stop() abandons the long poll at once', async () => {
-    const { url } = await newQueue(30);
-    await sendBodies(url, ['slow']);
-    const started = deferred();
-    const release = deferred();
-    let finished = false;
-    const poller = startSqsPoller({
-      sqs,
-      queueUrl: url,
-      waitSeconds: 20,
-      handler: async () => {
-        started.resolve();
-        await release.promise;
-        finished = true;
-      },
-    });
-    await started.promise;
-    let stopped = false;
-    const stopping = poller.stop().then(() => (stopped = true));
-    await sleep(300);
-    expect(stopped).toBe(false);
-    release.resolve();
-    await stopping;
-    expect(finished).toBe(true);
-    expect(await queueCounts(url)).toEqual({ visible: 0, inFlight: 0 });
+  it(
+    'stop() waits for the in-flight batch and its deletion; ' + 'an idle stop() abandons the long poll at once',
+    async () => {
+      const { url } = await newQueue(30);
+      await sendBodies(url, ['slow']);
+      const started = deferred();
+      const release = deferred();
+      let finished = false;
+      const poller = startSqsPoller({
+        sqs,
+        queueUrl: url,
+        waitSeconds: 20,
+        handler: async () => {
+          started.resolve();
+          await release.promise;
+          finished = true;
+        },
+      });
+      await started.promise;
+      let stopped = false;
+      const stopping = poller.stop().then(() => (stopped = true));
+      await sleep(300);
+      expect(stopped).toBe(false);
+      release.resolve();
+      await stopping;
+      expect(finished).toBe(true);
+      expect(await queueCounts(url)).toEqual({ visible: 0, inFlight: 0 });
 
-    const idle = startSqsPoller({ sqs, queueUrl: url, waitSeconds: 20, handler: async () => undefined });
-    await sleep(100);
-    const t0 = Date.now();
-    await idle.stop();
-    expect(Date.now() - t0).toBeLessThan(1_000);
-  });
+      const idle = startSqsPoller({ sqs, queueUrl: url, waitSeconds: 20, handler: async () => undefined });
+      await sleep(100);
+      const t0 = Date.now();
+      await idle.stop();
+      expect(Date.now() - t0).toBeLessThan(1_000);
+    },
+  );
 
   it('runs `concurrency` batches in parallel', async () => {
     const { url } = await newQueue(30);
@@ -532,24 +535,29 @@ describe('startLambdaEmulator with the real LambdaClient', () => {
     }
   });
 
-  it('Event invocations answer 202 at once and run in the background; DryRun answers 204; bad JSON is rejected', async () => {
-    const res = await lambda.send(
-      new InvokeCommand({ FunctionName: 'background', InvocationType: 'Event', Payload: Buffer.from('{"n":1}') }),
-    );
-    expect(res.StatusCode).toBe(202);
-    expect(asyncCalls).toEqual([]);
-    await waitFor(() => asyncCalls.length === 1, 2_000, 'the async invocation');
-    expect(asyncCalls).toEqual([{ n: 1 }]);
+  it(
+    'Event invocations answer 202 at once and run in the background; ' + 'DryRun answers 204; bad JSON is rejected',
+    async () => {
+      const res = await lambda.send(
+        new InvokeCommand({ FunctionName: 'background', InvocationType: 'Event', Payload: Buffer.from('{"n":1}') }),
+      );
+      expect(res.StatusCode).toBe(202);
+      expect(asyncCalls).toEqual([]);
+      await waitFor(() => asyncCalls.length === 1, 2_000, 'the async invocation');
+      expect(asyncCalls).toEqual([{ n: 1 }]);
 
-    const dry = await lambda.send(new InvokeCommand({ FunctionName: 'echo', InvocationType: 'DryRun' }));
-    expect(dry.StatusCode).toBe(204);
+      const dry = await lambda.send(new InvokeCommand({ FunctionName: 'echo', InvocationType: 'DryRun' }));
+      expect(dry.StatusCode).toBe(204);
 
-    const bad = await lambda.send(new InvokeCommand({ FunctionName: 'echo', Payload: Buffer.from('{not json') })).then(
-      () => undefined,
-      (e: unknown) => e as Error,
-    );
-    expect(bad?.name).toBe('InvalidRequestContentException');
-  });
+      const bad = await lambda
+        .send(new InvokeCommand({ FunctionName: 'echo', Payload: Buffer.from('{not json') }))
+        .then(
+          () => undefined,
+          (e: unknown) => e as Error,
+        );
+      expect(bad?.name).toBe('InvalidRequestContentException');
+    },
+  );
 
   it('stop() waits for running invocations', async () => {
     let done = false;
@@ -615,79 +623,84 @@ describe('bootstrapLocalResources', () => {
 });
 
 describe('startLocalShoal (what `npm start` runs)', () => {
-  it('wires gateway → api, build queue → builder, Lambda invoke → shard-search, and keeps state across a restart', async () => {
-    const dataDir = await mkdtemp(path.join(tmpdir(), 'shoal-local-'));
-    const envBefore = process.env.SHOAL_BUCKET;
-    try {
-      let shoal = await startLocalShoal({ dataDir, port: 0, silent: true, tickMs: 60_000 });
-      const call = async (method: string, route: string, body?: unknown) => {
-        const res = await fetch(`${shoal.url}${route}`, {
-          method,
-          headers: { authorization: `Bearer ${shoal.apiKey}`, 'content-type': 'application/json' },
-          body: body === undefined ? undefined : JSON.stringify(body),
-        });
-        return { status: res.status, json: (await res.json()) as Record<string, unknown> };
-      };
+  it(
+    'wires gateway → api, build queue → builder, ' + 'Lambda invoke → shard-search, and keeps state across a restart',
+    async () => {
+      const dataDir = await mkdtemp(path.join(tmpdir(), 'shoal-local-'));
+      const envBefore = process.env.SHOAL_BUCKET;
       try {
-        const key = shoal.apiKey;
-        expect(key).toMatch(/^[A-Za-z0-9_-]{32}$/);
-        expect((await stat(path.join(dataDir, 'api-key'))).mode & 0o777).toBe(0o600);
-        expect(process.env.SHOAL_LAMBDA_ENDPOINT).toBe(shoal.endpoints.lambda);
-
-        const health = await call('GET', '/v1/health');
-        expect(health.status).toBe(200);
-        expect(health.json.local).toMatchObject({
-          s3Endpoint: shoal.endpoints.s3,
-          bucket: 'shoal-local',
-          region: 'us-east-1',
-        });
-
-        expect((await call('POST', '/v1/collections', { name: 'smoke', dimension: 2, metric: 'l2' })).status).toBe(201);
-        const vectors = [
-          { id: 'a', values: [0, 0] },
-          { id: 'b', values: [1, 1] },
-        ];
-        expect((await call('POST', '/v1/collections/smoke/vectors', { vectors })).status).toBeLessThan(300);
-        // A build request travels the build queue to the builder (the tick is a minute away;
-        // two rows are below the batching policy, so the write's own wake-up builds nothing).
-        expect((await call('POST', '/v1/collections/smoke/index')).status).toBe(202);
-        await waitFor(
-          async () => ((await call('GET', '/v1/collections/smoke')).json.stats as { indexed: number }).indexed === 2,
-          15_000,
-          'the build-queue build',
-        );
-
-        const lambda = new LambdaClient({
-          endpoint: shoal.endpoints.lambda,
-          region: shoal.endpoints.region,
-          credentials: shoal.endpoints.credentials,
-        });
+        let shoal = await startLocalShoal({ dataDir, port: 0, silent: true, tickMs: 60_000 });
+        const call = async (method: string, route: string, body?: unknown) => {
+          const res = await fetch(`${shoal.url}${route}`, {
+            method,
+            headers: { authorization: `Bearer ${shoal.apiKey}`, 'content-type': 'application/json' },
+            body: body === undefined ? undefined : JSON.stringify(body),
+          });
+          return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+        };
         try {
-          const res = await lambda.send(
-            new InvokeCommand({
-              FunctionName: 'shoal-shard-search',
-              Payload: Buffer.from(JSON.stringify({ metric: 'l2', shards: [], queries: [[0, 0]], k: 1 })),
-            }),
+          const key = shoal.apiKey;
+          expect(key).toMatch(/^[A-Za-z0-9_-]{32}$/);
+          expect((await stat(path.join(dataDir, 'api-key'))).mode & 0o777).toBe(0o600);
+          expect(process.env.SHOAL_LAMBDA_ENDPOINT).toBe(shoal.endpoints.lambda);
+
+          const health = await call('GET', '/v1/health');
+          expect(health.status).toBe(200);
+          expect(health.json.local).toMatchObject({
+            s3Endpoint: shoal.endpoints.s3,
+            bucket: 'shoal-local',
+            region: 'us-east-1',
+          });
+
+          expect((await call('POST', '/v1/collections', { name: 'smoke', dimension: 2, metric: 'l2' })).status).toBe(
+            201,
           );
-          expect(res.FunctionError).toBeUndefined();
-          expect(JSON.parse(Buffer.from(res.Payload!).toString())).toMatchObject({ results: [[]] });
+          const vectors = [
+            { id: 'a', values: [0, 0] },
+            { id: 'b', values: [1, 1] },
+          ];
+          expect((await call('POST', '/v1/collections/smoke/vectors', { vectors })).status).toBeLessThan(300);
+          // A build request travels the build queue to the builder (the tick is a minute away;
+          // two rows are below the batching policy, so the write's own wake-up builds nothing).
+          expect((await call('POST', '/v1/collections/smoke/index')).status).toBe(202);
+          await waitFor(
+            async () => ((await call('GET', '/v1/collections/smoke')).json.stats as { indexed: number }).indexed === 2,
+            15_000,
+            'the build-queue build',
+          );
+
+          const lambda = new LambdaClient({
+            endpoint: shoal.endpoints.lambda,
+            region: shoal.endpoints.region,
+            credentials: shoal.endpoints.credentials,
+          });
+          try {
+            const res = await lambda.send(
+              new InvokeCommand({
+                FunctionName: 'shoal-shard-search',
+                Payload: Buffer.from(JSON.stringify({ metric: 'l2', shards: [], queries: [[0, 0]], k: 1 })),
+              }),
+            );
+            expect(res.FunctionError).toBeUndefined();
+            expect(JSON.parse(Buffer.from(res.Payload!).toString())).toMatchObject({ results: [[]] });
+          } finally {
+            lambda.destroy();
+          }
+
+          await shoal.stop();
+          expect(process.env.SHOAL_BUCKET).toBe(envBefore);
+
+          shoal = await startLocalShoal({ dataDir, port: 0, silent: true, tickMs: 60_000 });
+          expect(shoal.apiKey).toBe(key);
+          const after = await call('POST', '/v1/collections/smoke/search', { vector: [0.9, 0.9], k: 1 });
+          expect(after.status).toBe(200);
+          expect(JSON.stringify(after.json)).toContain('"b"');
         } finally {
-          lambda.destroy();
+          await shoal.stop();
         }
-
-        await shoal.stop();
-        expect(process.env.SHOAL_BUCKET).toBe(envBefore);
-
-        shoal = await startLocalShoal({ dataDir, port: 0, silent: true, tickMs: 60_000 });
-        expect(shoal.apiKey).toBe(key);
-        const after = await call('POST', '/v1/collections/smoke/search', { vector: [0.9, 0.9], k: 1 });
-        expect(after.status).toBe(200);
-        expect(JSON.stringify(after.json)).toContain('"b"');
       } finally {
-        await shoal.stop();
+        await rm(dataDir, { recursive: true, force: true });
       }
-    } finally {
-      await rm(dataDir, { recursive: true, force: true });
-    }
-  });
+    },
+  );
 });

@@ -95,19 +95,23 @@ describe('presigned single PUT', () => {
     await expect(life.commitModelVersion('big', version, sha256(evil))).rejects.toBeInstanceOf(ConflictError);
   });
 
-  it('issues a fresh URL for a pending version with the asked lifetime; the last upload before commit is what gets verified', async () => {
-    const { version } = await register('fresh');
-    const fresh = (await life.requestModelUpload('fresh', version, { expiresIn: 120 })) as SingleUpload;
-    expect(fresh).toMatchObject({ method: 'PUT', expiresAt: new Date(clock + 120_000).toISOString() });
-    expect(new URL(fresh.url).searchParams.get('X-Amz-Expires')).toBe('120');
-    expect((await put(fresh.url, bytes(10, 3))).status).toBe(200);
-    const second = bytes(20, 4);
-    expect((await put(fresh.url, second)).status).toBe(200);
-    await expect(life.commitModelVersion('fresh', version, sha256(bytes(10, 3)))).rejects.toBeInstanceOf(
-      ValidationError,
-    );
-    expect((await life.commitModelVersion('fresh', version, sha256(second))).artifact.bytes).toBe(20);
-  });
+  it(
+    'issues a fresh URL for a pending version with the asked lifetime; ' +
+      'the last upload before commit is what gets verified',
+    async () => {
+      const { version } = await register('fresh');
+      const fresh = (await life.requestModelUpload('fresh', version, { expiresIn: 120 })) as SingleUpload;
+      expect(fresh).toMatchObject({ method: 'PUT', expiresAt: new Date(clock + 120_000).toISOString() });
+      expect(new URL(fresh.url).searchParams.get('X-Amz-Expires')).toBe('120');
+      expect((await put(fresh.url, bytes(10, 3))).status).toBe(200);
+      const second = bytes(20, 4);
+      expect((await put(fresh.url, second)).status).toBe(200);
+      await expect(life.commitModelVersion('fresh', version, sha256(bytes(10, 3)))).rejects.toBeInstanceOf(
+        ValidationError,
+      );
+      expect((await life.commitModelVersion('fresh', version, sha256(second))).artifact.bytes).toBe(20);
+    },
+  );
 
   it('refuses to commit a version nothing was uploaded for (409), and unknown versions (404)', async () => {
     const { version } = await register('empty');
@@ -258,41 +262,50 @@ describe('asynchronous verification of large artifacts', () => {
     return { life, queue };
   }
 
-  it('answers verifying, closes uploads, and the builder makes it ready; small artifacts still commit in the call', async () => {
-    const { life: alife, queue } = asyncLife();
-    const { model } = await alife.registerModelVersion('huge', spec, alice);
-    const url = (await alife.requestModelUpload('huge', model.version, {})) as SingleUpload;
-    const artifact = bytes(250_000, 7);
-    expect((await put(url.url, artifact)).status).toBe(200);
+  it(
+    'answers verifying, closes uploads, and the builder makes it ready; ' + 'small artifacts still commit in the call',
+    async () => {
+      const { life: alife, queue } = asyncLife();
+      const { model } = await alife.registerModelVersion('huge', spec, alice);
+      const url = (await alife.requestModelUpload('huge', model.version, {})) as SingleUpload;
+      const artifact = bytes(250_000, 7);
+      expect((await put(url.url, artifact)).status).toBe(200);
 
-    const verifying = await alife.commitModelVersion('huge', model.version, sha256(artifact).toUpperCase());
-    expect(verifying).toMatchObject({ state: 'verifying', verification: { sha256: sha256(artifact), bytes: 250_000 } });
-    expect(queue).toEqual([{ name: 'huge', version: model.version }]);
-    expect((await alife.getModelVersion('huge', model.version)).state).toBe('verifying');
-    // Nothing can change the bytes while they are being verified, and nobody can commit another hash.
-    await expect(alife.requestModelUpload('huge', model.version, {})).rejects.toThrow(/being verified/);
-    await expect(alife.commitModelVersion('huge', model.version, 'a'.repeat(64))).rejects.toBeInstanceOf(ConflictError);
-    // A retried commit (e.g. a lost message) asks again; the worker ignores the duplicate.
-    expect(await alife.commitModelVersion('huge', model.version, sha256(artifact))).toMatchObject({
-      state: 'verifying',
-    });
-    expect(queue).toHaveLength(2);
+      const verifying = await alife.commitModelVersion('huge', model.version, sha256(artifact).toUpperCase());
+      expect(verifying).toMatchObject({
+        state: 'verifying',
+        verification: { sha256: sha256(artifact), bytes: 250_000 },
+      });
+      expect(queue).toEqual([{ name: 'huge', version: model.version }]);
+      expect((await alife.getModelVersion('huge', model.version)).state).toBe('verifying');
+      // Nothing can change the bytes while they are being verified, and nobody can commit another hash.
+      await expect(alife.requestModelUpload('huge', model.version, {})).rejects.toThrow(/being verified/);
+      await expect(alife.commitModelVersion('huge', model.version, 'a'.repeat(64))).rejects.toBeInstanceOf(
+        ConflictError,
+      );
+      // A retried commit (e.g. a lost message) asks again; the worker ignores the duplicate.
+      expect(await alife.commitModelVersion('huge', model.version, sha256(artifact))).toMatchObject({
+        state: 'verifying',
+      });
+      expect(queue).toHaveLength(2);
 
-    const ready = await alife.verifyModelArtifact('huge', model.version);
-    expect(ready).toMatchObject({
-      state: 'ready',
-      artifact: { key: `models/huge/${model.version}/${sha256(artifact)}`, bytes: 250_000 },
-    });
-    expect(ready?.verification?.finishedAt).toBeDefined();
-    expect(await alife.verifyModelArtifact('huge', model.version)).toMatchObject({ state: 'ready' }); // duplicate message
-    expect(sha256(await stack.objects.get(ready!.artifact.key))).toBe(sha256(artifact));
+      const ready = await alife.verifyModelArtifact('huge', model.version);
+      expect(ready).toMatchObject({
+        state: 'ready',
+        artifact: { key: `models/huge/${model.version}/${sha256(artifact)}`, bytes: 250_000 },
+      });
+      expect(ready?.verification?.finishedAt).toBeDefined();
+      // duplicate message
+      expect(await alife.verifyModelArtifact('huge', model.version)).toMatchObject({ state: 'ready' });
+      expect(sha256(await stack.objects.get(ready!.artifact.key))).toBe(sha256(artifact));
 
-    const { model: small } = await alife.registerModelVersion('huge', spec, alice);
-    const tiny = bytes(5_000, 8);
-    await alife.uploadModelArtifact('huge', small.version, tiny);
-    expect(await alife.commitModelVersion('huge', small.version, sha256(tiny))).toMatchObject({ state: 'ready' });
-    expect(queue).toHaveLength(2);
-  });
+      const { model: small } = await alife.registerModelVersion('huge', spec, alice);
+      const tiny = bytes(5_000, 8);
+      await alife.uploadModelArtifact('huge', small.version, tiny);
+      expect(await alife.commitModelVersion('huge', small.version, sha256(tiny))).toMatchObject({ state: 'ready' });
+      expect(queue).toHaveLength(2);
+    },
+  );
 
   it('returns a mismatching artifact to pending with the reason, then accepts a corrected upload', async () => {
     const { life: alife, queue } = asyncLife();

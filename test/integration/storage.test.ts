@@ -166,30 +166,33 @@ describe('storage adapters on the emulators', () => {
       expect(deleteMissing).toBeInstanceOf(NotFoundError);
     });
 
-    it('refuses a duplicate create with ConflictError and gives a re-created collection a higher generation', async () => {
-      // Prepare
-      const first = await catalog.createCollection({ name: 'dup', dimension: 3, metric: 'ip', index: INDEX });
-      await catalog.commitManifest(manifest('dup', 1));
-      await catalog.leaseSeqs('dup', 5, 60_000);
+    it(
+      'refuses a duplicate create with ConflictError and ' + 'gives a re-created collection a higher generation',
+      async () => {
+        // Prepare
+        const first = await catalog.createCollection({ name: 'dup', dimension: 3, metric: 'ip', index: INDEX });
+        await catalog.commitManifest(manifest('dup', 1));
+        await catalog.leaseSeqs('dup', 5, 60_000);
 
-      // Act
-      const duplicate = await errorOf(
-        catalog.createCollection({ name: 'dup', dimension: 9, metric: 'l2', index: INDEX }),
-      );
-      const unchanged = await catalog.getCollection('dup');
-      await catalog.deleteCollection('dup');
-      const second = await catalog.createCollection({ name: 'dup', dimension: 9, metric: 'l2', index: INDEX });
+        // Act
+        const duplicate = await errorOf(
+          catalog.createCollection({ name: 'dup', dimension: 9, metric: 'l2', index: INDEX }),
+        );
+        const unchanged = await catalog.getCollection('dup');
+        await catalog.deleteCollection('dup');
+        const second = await catalog.createCollection({ name: 'dup', dimension: 9, metric: 'l2', index: INDEX });
 
-      // Assess
-      expect(duplicate).toBeInstanceOf(ConflictError);
-      expect(duplicate).toMatchObject({ code: 'CONFLICT', field: 'name' });
-      expect(unchanged).toEqual(first);
-      expect(second.generation).toBeGreaterThan(first.generation);
-      expect(second.dimension).toBe(9);
-      // The old collection's counter and manifests are gone.
-      expect(await catalog.latestManifest('dup')).toBeUndefined();
-      expect(await catalog.stableSeq('dup')).toBe(0);
-    });
+        // Assess
+        expect(duplicate).toBeInstanceOf(ConflictError);
+        expect(duplicate).toMatchObject({ code: 'CONFLICT', field: 'name' });
+        expect(unchanged).toEqual(first);
+        expect(second.generation).toBeGreaterThan(first.generation);
+        expect(second.dimension).toBe(9);
+        // The old collection's counter and manifests are gone.
+        expect(await catalog.latestManifest('dup')).toBeUndefined();
+        expect(await catalog.stableSeq('dup')).toBe(0);
+      },
+    );
 
     it('throws CorruptDataError for a malformed meta item or manifest', async () => {
       // Prepare: raw items that bypass the adapter

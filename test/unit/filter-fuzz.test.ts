@@ -96,7 +96,10 @@ function printExpr(node: FilterNode, style: PrintStyle): string {
         .map((v) => printLiteral(v, style))
         .join(', ')}]`;
     case 'like':
-      return `${printRef(node.ref, style)} ${node.negate ? `${kw('not')} ` : ''}${kw('like')} ${printString(node.pattern, style)}`;
+      return (
+        `${printRef(node.ref, style)} ${node.negate ? `${kw('not')} ` : ''}` +
+        `${kw('like')} ${printString(node.pattern, style)}`
+      );
     case 'isNull':
       return `${printRef(node.ref, style)} ${kw('is')} ${node.negate ? `${kw('not')} ` : ''}${kw('null')}`;
     case 'const':

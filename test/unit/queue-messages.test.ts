@@ -102,46 +102,49 @@ describe('the queue producer', () => {
 });
 
 describe('the build queue consumer', () => {
-  it('builds each collection once per batch, forced if any message asks, and fails all its messages together', async () => {
-    const calls: string[] = [];
-    const indexer = {
-      buildNow: async (c: string) => {
-        calls.push(`now:${c}`);
-        if (c === 'broken') throw new Error('disk full');
-        return built;
-      },
-      maybeBuild: async (c: string) => {
-        calls.push(`maybe:${c}`);
-        if (c === 'gone') throw new NotFoundError('collection gone not found');
-        return built;
-      },
-    };
-    const verified: string[] = [];
-    const lifecycle = {
-      verifyModelArtifact: async (model: string, version: number) => {
-        verified.push(`${model}@${version}`);
-        if (model === 'bad') throw new Error('digest mismatch');
-        return undefined;
-      },
-    };
-    const res = await consumeBuildMessages(
-      sqsEvent([
-        '{"collection":"a"}', // m0
-        '{"collection":"broken","force":true}', // m1
-        '{"collection":"a","force":true}', // m2
-        'garbage', // m3: dropped, not retried
-        '{"collection":"broken"}', // m4: fails with m1's build
-        '{"collection":"gone"}', // m5: a deleted collection, done
-        '{"kind":"verify-artifact","model":"bad","version":2}', // m6
-        '{"kind":"verify-artifact","model":"ok","version":1}', // m7
-      ]),
-      context,
-      { indexer, lifecycle },
-    );
-    expect(calls).toEqual(['now:a', 'now:broken', 'maybe:gone']);
-    expect(verified).toEqual(['bad@2', 'ok@1']);
-    expect(res.batchItemFailures.map((f) => f.itemIdentifier).sort()).toEqual(['m1', 'm4', 'm6']);
-  });
+  it(
+    'builds each collection once per batch, ' + 'forced if any message asks, and fails all its messages together',
+    async () => {
+      const calls: string[] = [];
+      const indexer = {
+        buildNow: async (c: string) => {
+          calls.push(`now:${c}`);
+          if (c === 'broken') throw new Error('disk full');
+          return built;
+        },
+        maybeBuild: async (c: string) => {
+          calls.push(`maybe:${c}`);
+          if (c === 'gone') throw new NotFoundError('collection gone not found');
+          return built;
+        },
+      };
+      const verified: string[] = [];
+      const lifecycle = {
+        verifyModelArtifact: async (model: string, version: number) => {
+          verified.push(`${model}@${version}`);
+          if (model === 'bad') throw new Error('digest mismatch');
+          return undefined;
+        },
+      };
+      const res = await consumeBuildMessages(
+        sqsEvent([
+          '{"collection":"a"}', // m0
+          '{"collection":"broken","force":true}', // m1
+          '{"collection":"a","force":true}', // m2
+          'garbage', // m3: dropped, not retried
+          '{"collection":"broken"}', // m4: fails with m1's build
+          '{"collection":"gone"}', // m5: a deleted collection, done
+          '{"kind":"verify-artifact","model":"bad","version":2}', // m6
+          '{"kind":"verify-artifact","model":"ok","version":1}', // m7
+        ]),
+        context,
+        { indexer, lifecycle },
+      );
+      expect(calls).toEqual(['now:a', 'now:broken', 'maybe:gone']);
+      expect(verified).toEqual(['bad@2', 'ok@1']);
+      expect(res.batchItemFailures.map((f) => f.itemIdentifier).sort()).toEqual(['m1', 'm4', 'm6']);
+    },
+  );
 
   it('reports every message failed when the whole batch fails (no throw: SQS retries exactly those)', async () => {
     const failing = async (): Promise<BuildResult> => {

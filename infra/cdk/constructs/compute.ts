@@ -2,13 +2,15 @@
  * The functions: api (all v1 routes), index-builder (build queue + 1-minute tick), N shard-search
  * slots, and the API-key authorizer. Each gets exactly the permissions its code path uses:
  *
- * | function      | DynamoDB                               | S3                                   | SQS / Lambda               |
- * |---------------|----------------------------------------|--------------------------------------|----------------------------|
- * | api           | read/write Catalog, Records (+bySeq)   | GetObject shards/ deletes/ imports/, ListBucket; Get/Put/Delete/AbortMultipartUpload models/ | SendMessage build + import queues; Invoke searcher slots |
- * | index-builder | read/write Catalog, Records (+bySeq)   | Get/Put/Delete shards/ deletes/, List; Get/Put/Delete models/ (artifact verification) | consume build queue        |
- * | shard-search  | —                                      | GetObject shards/ deletes/           | —                          |
- * | import        | read/write Catalog, Records (+bySeq)   | GetObject imports/, Get/Put reports/, ListBucket | consume import queue; SendMessage import + build queues |
- * | authorizer    | GetItem Catalog, keys `APIKEY#…` only  | —                                    | —                          |
+ * - api — DynamoDB: read/write Catalog, Records (+bySeq). S3: GetObject shards/ deletes/ imports/,
+ *   ListBucket; Get/Put/Delete/AbortMultipartUpload models/. SQS / Lambda: SendMessage build + import
+ *   queues; Invoke searcher slots.
+ * - index-builder — DynamoDB: read/write Catalog, Records (+bySeq). S3: Get/Put/Delete shards/
+ *   deletes/, List; Get/Put/Delete models/ (artifact verification). SQS / Lambda: consume build queue.
+ * - shard-search — DynamoDB: —. S3: GetObject shards/ deletes/. SQS / Lambda: —.
+ * - import — DynamoDB: read/write Catalog, Records (+bySeq). S3: GetObject imports/, Get/Put reports/,
+ *   ListBucket. SQS / Lambda: consume import queue; SendMessage import + build queues.
+ * - authorizer — DynamoDB: GetItem Catalog, keys `APIKEY#…` only. S3: —. SQS / Lambda: —.
  */
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
@@ -194,7 +196,8 @@ export class Compute extends Construct {
       resources: [bucket.bucketArn],
     });
 
-    // api: rows and catalog, shards for in-process search, import jobs, wake the builder and the importer, invoke the searcher slots.
+    // api: rows and catalog, shards for in-process search, import jobs, wake the builder and the importer,
+    // invoke the searcher slots.
     this.api.role.addToPolicy(tablesRw);
     this.api.role.addToPolicy(readIndexObjects);
     this.api.role.addToPolicy(
@@ -322,19 +325,26 @@ export class Compute extends Construct {
       acknowledgeFindings(f.role, [
         {
           // The function's own log group ARN ends in ":*" (its log streams).
-          pattern:
-            /^AwsSolutions-IAM5\[Resource::<[A-Za-z0-9]+Logs[A-Za-z0-9]+\.Arn>\]$|^AwsSolutions-IAM5\[Resource::.*:\*\]$/,
+          pattern: new RegExp(
+            [
+              '^AwsSolutions-IAM5\\[Resource::<[A-Za-z0-9]+Logs[A-Za-z0-9]+\\.Arn>\\]$',
+              '^AwsSolutions-IAM5\\[Resource::.*:\\*\\]$',
+            ].join('|'),
+          ),
           reason: "Log-stream wildcard of the function's own log group only (CreateLogStream/PutLogEvents).",
         },
         {
           pattern: /^AwsSolutions-IAM5\[Resource::.*\/(shards|deletes|imports|reports|models)\/\*\]$/,
           reason:
-            'Object-prefix wildcards of the data bucket (shards/*, deletes/*, imports/*, reports/*, models/*): shard, bitmap and committed model-artifact keys are content-addressed, uploads, reports and model names are chosen by users and jobs; none is known in advance.',
+            'Object-prefix wildcards of the data bucket (shards/*, deletes/*, imports/*, reports/*, models/*): ' +
+            'shard, bitmap and committed model-artifact keys are content-addressed, uploads, reports and model names ' +
+            'are chosen by users and jobs; none is known in advance.',
         },
         {
           pattern: /^AwsSolutions-IAM5\[Resource::\*\]$/,
           reason:
-            'X-Ray PutTraceSegments/PutTelemetryRecords (active tracing) support no resource-level permissions; the only statement with Resource "*".',
+            'X-Ray PutTraceSegments/PutTelemetryRecords (active tracing) support no resource-level permissions; ' +
+            'the only statement with Resource "*".',
         },
       ]);
       acknowledge(

@@ -155,7 +155,9 @@ export class Monitoring extends Construct {
       'BuilderLag',
       new cw.Alarm(this, 'BuilderLag', {
         alarmName: `${settings.prefix}-builder-lag`,
-        alarmDescription: `Unindexed rows (seq − watermark) above ${settings.builderLagAlarmRows} for 15 minutes (docs/operations.md#builder-lag).`,
+        alarmDescription:
+          `Unindexed rows (seq − watermark) above ${settings.builderLagAlarmRows} for 15 minutes ` +
+          '(docs/operations.md#builder-lag).',
         metric: builderLag,
         threshold: settings.builderLagAlarmRows,
         comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
@@ -168,7 +170,8 @@ export class Monitoring extends Construct {
       new cw.Alarm(this, 'BuildQueueAge', {
         alarmName: `${settings.prefix}-build-queue-age`,
         alarmDescription:
-          'The oldest build wake-up is older than 15 minutes: the builder is not keeping up (docs/operations.md#build-queue-age).',
+          'The oldest build wake-up is older than 15 minutes: the builder is not keeping up ' +
+          '(docs/operations.md#build-queue-age).',
         metric: props.buildQueue.metricApproximateAgeOfOldestMessage({ statistic: 'Maximum', period: MINUTE }),
         threshold: 15 * 60,
         comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
@@ -232,7 +235,9 @@ export class Monitoring extends Construct {
     });
     this.dashboard.addWidgets(
       new cw.TextWidget({
-        markdown: `# Shoal ${settings.stage}\nRunbook: docs/operations.md. Alarms notify SNS topic \`${settings.prefix}\` alarms.`,
+        markdown:
+          `# Shoal ${settings.stage}\nRunbook: docs/operations.md. ` +
+          `Alarms notify SNS topic \`${settings.prefix}\` alarms.`,
         width: 24,
         height: 2,
       }),

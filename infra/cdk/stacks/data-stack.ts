@@ -172,10 +172,13 @@ export class DataStack extends Stack {
     if (autoDelete) {
       acknowledgeFindings(autoDelete, [
         {
-          pattern:
-            /^AwsSolutions-IAM4\[Policy::arn:<AWS::Partition>:iam::aws:policy\/service-role\/AWSLambdaBasicExecutionRole\]$/,
+          pattern: new RegExp(
+            '^AwsSolutions-IAM4\\[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/' +
+              'AWSLambdaBasicExecutionRole\\]$',
+          ),
           reason:
-            'dev only: the CDK-managed provider that empties the buckets on `cdk destroy` logs through AWSLambdaBasicExecutionRole; prod keeps its buckets (RETAIN) and has no such provider.',
+            'dev only: the CDK-managed provider that empties the buckets on `cdk destroy` logs through ' +
+            'AWSLambdaBasicExecutionRole; prod keeps its buckets (RETAIN) and has no such provider.',
         },
         {
           pattern: /^AwsSolutions-L1$/,

@@ -58,9 +58,12 @@ export class ServiceStack extends Stack {
     });
     new CfnOutput(this, 'CatalogTableName', { value: data.catalogTable.tableName });
     new CfnOutput(this, 'DashboardUrl', {
-      value: `https://${this.region}.console.aws.amazon.com/cloudwatch/home?region=${this.region}#dashboards:name=${settings.prefix}`,
+      value:
+        `https://${this.region}.console.aws.amazon.com/cloudwatch/home` +
+        `?region=${this.region}#dashboards:name=${settings.prefix}`,
     });
-    // The key is generated and hashed locally; only its sha256 reaches DynamoDB (the authorizer hashes the bearer token the same way).
+    // The key is generated and hashed locally; only its sha256 reaches DynamoDB (the authorizer hashes the bearer
+    // token the same way).
     new CfnOutput(this, 'CreateApiKeyCommand', {
       description: 'Creates an API key: prints it once; only its sha256 is stored in the catalog',
       value: Fn.join('', [
@@ -68,7 +71,9 @@ export class ServiceStack extends Stack {
         'HASH=$(printf %s "$KEY" | openssl dgst -sha256 -r | cut -d" " -f1); ',
         `aws dynamodb put-item --region ${this.region} --table-name `,
         data.catalogTable.tableName,
-        ` --condition-expression "attribute_not_exists(pk)" --item "{\\"pk\\":{\\"S\\":\\"${APIKEY_PREFIX}$HASH\\"},\\"sk\\":{\\"S\\":\\"${META_SK}\\"},\\"keyId\\":{\\"S\\":\\"key-$(date +%s)\\"},\\"createdAt\\":{\\"S\\":\\"$(date -u +%FT%TZ)\\"}}" `,
+        ` --condition-expression "attribute_not_exists(pk)" --item "{\\"pk\\":{\\"S\\":\\"${APIKEY_PREFIX}$HASH\\"},` +
+          `\\"sk\\":{\\"S\\":\\"${META_SK}\\"},\\"keyId\\":{\\"S\\":\\"key-$(date +%s)\\"},` +
+          `\\"createdAt\\":{\\"S\\":\\"$(date -u +%FT%TZ)\\"}}" `,
         '&& echo "API key: $KEY"',
       ]),
     });

@@ -135,7 +135,8 @@ function layout(header: string[], dimension: number, name: string): Layout {
     const byNumber = new Map(vCols.map((x) => [Number(x.m![1]), x.i]));
     if (vCols.length !== dimension) {
       throw new UnreadableFileError(
-        `${name}: the CSV has ${vCols.length} vector columns (v0..v${vCols.length - 1}); the collection has dimension ${dimension}`,
+        `${name}: the CSV has ${vCols.length} vector columns (v0..v${vCols.length - 1}); ` +
+          `the collection has dimension ${dimension}`,
       );
     }
     vIndexes = [];

@@ -66,7 +66,8 @@ export async function readNpyHeader(source: ByteSource): Promise<NpyHeader> {
   const expected = dataOffset + rows * dim * 4;
   if (source.size !== expected) {
     throw new UnreadableFileError(
-      `${source.name}: ${source.size} bytes, but a (${rows}, ${dim}) float32 array needs ${expected}: truncated or padded`,
+      `${source.name}: ${source.size} bytes, but a (${rows}, ${dim}) float32 array needs ${expected}: ` +
+        'truncated or padded',
     );
   }
   return { rows, dim, dataOffset };

@@ -69,12 +69,14 @@ function checkSchema(
   if (vec.children.length === 0) {
     if (vec.element.type !== 'FIXED_LEN_BYTE_ARRAY') {
       throw new UnreadableFileError(
-        `${name}: column "${vec.element.name}" is ${vec.element.type}; expected a list of float or FIXED_LEN_BYTE_ARRAY(${4 * dimension})`,
+        `${name}: column "${vec.element.name}" is ${vec.element.type}; ` +
+          `expected a list of float or FIXED_LEN_BYTE_ARRAY(${4 * dimension})`,
       );
     }
     if (vec.element.type_length !== 4 * dimension) {
       throw new UnreadableFileError(
-        `${name}: column "${vec.element.name}" holds ${vec.element.type_length} bytes per row; dimension ${dimension} needs ${4 * dimension} (float32)`,
+        `${name}: column "${vec.element.name}" holds ${vec.element.type_length} bytes per row; ` +
+          `dimension ${dimension} needs ${4 * dimension} (float32)`,
       );
     }
     vector = { name: vec.element.name, kind: 'bytes' };
