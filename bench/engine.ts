@@ -5,61 +5,28 @@
  *
  *   npm run bench:engine             # sift5k, glove50, mnist (60k × 784)
  *   npm run bench:engine -- --quick  # sift5k + a 5k MNIST subset, < 1 minute
+ *   npm run -s bench:engine -- --quick --json --datasets sift5k --base 1000 --queries 50
  *
- * Writes a markdown report to stdout and bench/results/engine-<date>.md, and the rows
- * to bench/results/engine-latest.json.
+ * Engines are the entries of RUNNERS: to compare another one, add a runner (build, load, search).
+ * Common options (--json, --record, --help): bench/cli.ts.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { exactTopKBatch } from '../shared/engine/distance.js';
 import { HNSW_DEFAULTS } from '../shared/engine/hnsw.js';
-import { importIndex, loadRawHnswlib, type RawHnswIndex } from '../shared/engine/hnswlib-runtime.js';
-import { loadDataset } from '../shared/io/datasets.js';
-import { decodeShard } from '../shared/shard/format.js';
+import { exportIndex, importIndex, loadRawHnswlib, type RawHnswIndex } from '../shared/engine/hnswlib-runtime.js';
+import { DATASET_NAMES, loadDataset, type DatasetName } from '../shared/io/datasets.js';
 import { Shard, buildShard } from '../shared/shard/shard.js';
 import type { Metric } from '../shared/types.js';
+import { machineLine, parseCli } from './cli.js';
+import { filterAttribute } from './datasets.js';
 import { Progress } from './progress.js';
 
-const args = new Set(process.argv.slice(2));
-const QUICK = args.has('--quick');
 const EFS = [16, 32, 64, 128, 256];
 const K = 10;
-/** Interleaved timing rounds per ef; the best of each side is kept (a 2-vCPU box is noisy). */
+/** Interleaved timing rounds per ef; the best of each engine is kept (a 2-vCPU box is noisy). */
 const ROUNDS = 5;
 const SELECTIVITIES = [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1];
-
-interface Row {
-  dataset: string;
-  engine: 'shoal-hnsw' | 'raw-hnswlib-wasm' | 'shoal-flat';
-  ef: number | null;
-  recall_at_10: number;
-  qps: number;
-  baseline_qps: number | null;
-  qps_ratio: number | null;
-  build_vectors_per_s: number | null;
-  bytes_per_vector: number | null;
-  load_ms: number | null;
-  base: number;
-  queries: number;
-  dim: number;
-  metric: Metric;
-}
-
-interface FilterRow {
-  dataset: string;
-  engine: 'shoal-hnsw-filtered';
-  ef: number;
-  /** Exact (flat) search with the same filter, same queries. */
-  baseline_qps: number;
-  selectivity: number;
-  matches: number;
-  plan: string;
-  recall_at_10: number;
-  exactly_k: number;
-  qps: number;
-}
+/** The engine the others' QPS is compared with (the "Shoal / raw" column). */
+const BASELINE = 'hnswlib-wasm';
 
 interface Data {
   name: string;
@@ -73,8 +40,177 @@ interface Data {
   truth: Int32Array;
 }
 
+/** One engine, built over one dataset. */
+interface Built {
+  buildMs: number | null;
+  /** Size of the serialized index (or shard), bytes. */
+  bytes: number;
+  /** Loads the serialized bytes once more and returns the milliseconds it took (absent: not measured). */
+  loadOnce?: () => Promise<number>;
+  /** Searches queries 0..nq-1 at `ef` (null for exact engines), keeping the hits: the timed part. */
+  pass(ef: number | null): void;
+  /** Row numbers found for query q by the last pass. */
+  found(q: number): ArrayLike<number>;
+  /** The Shoal shard behind it, for the filtered-search section. */
+  shard?: Shard;
+  dispose(): void;
+}
+
+interface EngineRunner {
+  /** `engine` in the JSON rows. */
+  engine: string;
+  /** Names in the markdown tables: search table, QPS column, build/size/load table. */
+  label: string;
+  short: string;
+  column: string;
+  /** Exact engines are searched once (no ef sweep). */
+  exact: boolean;
+  build(d: Data): Promise<Built>;
+}
+
+const HNSW_PARAMS = {
+  m: HNSW_DEFAULTS.m,
+  efConstruction: HNSW_DEFAULTS.efConstruction,
+  efSearch: 64,
+  seed: HNSW_DEFAULTS.seed,
+};
+
 function row(data: Float32Array, dim: number, i: number): Float32Array {
   return data.subarray(i * dim, (i + 1) * dim);
+}
+
+/** Ids, seqs and the uniform attribute `r` the filtered benchmark selects on (`r < s·100000`). */
+function shardInput(d: Data) {
+  return {
+    dim: d.dim,
+    metric: d.metric,
+    ids: Array.from({ length: d.n }, (_, i) => String(i)),
+    vectors: d.base,
+    seqs: Float64Array.from({ length: d.n }, (_, i) => i + 1),
+    metadata: filterAttribute(d.n),
+  };
+}
+
+/** A Shoal shard as the searcher serves it (`engine: 'hnsw'` or `'flat'`). */
+async function shoalShard(d: Data, engine: 'hnsw' | 'flat'): Promise<Built> {
+  const t0 = performance.now();
+  const params = engine === 'hnsw' ? HNSW_PARAMS : {};
+  const bytes = await buildShard({ engine, ...shardInput(d), params });
+  const buildMs = performance.now() - t0;
+  const shard = await Shard.open(bytes);
+  const found: { id: string }[][] = new Array(d.nq);
+  return {
+    buildMs: engine === 'hnsw' ? buildMs : null,
+    bytes: bytes.byteLength,
+    loadOnce:
+      engine === 'hnsw'
+        ? async () => {
+            const t = performance.now();
+            const s = await Shard.open(bytes);
+            const ms = performance.now() - t;
+            s.dispose();
+            return ms;
+          }
+        : undefined,
+    pass: (ef) => {
+      const opts = ef === null ? { k: K } : { k: K, ef };
+      for (let q = 0; q < d.nq; q++) found[q] = shard.search(row(d.queries, d.dim, q), opts);
+    },
+    found: (q) => found[q].map((h) => Number(h.id)),
+    shard,
+    dispose: () => shard.dispose(),
+  };
+}
+
+const RUNNERS: EngineRunner[] = [
+  {
+    engine: 'shoal',
+    label: 'Shoal hnsw',
+    short: 'Shoal',
+    column: 'Shoal hnsw shard',
+    exact: false,
+    build: (d) => shoalShard(d, 'hnsw'),
+  },
+  {
+    engine: 'hnswlib-wasm',
+    label: 'raw hnswlib-wasm',
+    short: 'raw',
+    column: 'raw hnswlib-wasm',
+    exact: false,
+    build: async (d) => {
+      const lib = await loadRawHnswlib();
+      const t0 = performance.now();
+      const raw: RawHnswIndex = new lib.HierarchicalNSW(d.metric, d.dim, '');
+      raw.initIndex(d.n, HNSW_PARAMS.m, HNSW_PARAMS.efConstruction, HNSW_PARAMS.seed);
+      for (let i = 0; i < d.n; i++) raw.addPoint(row(d.base, d.dim, i), i, false);
+      const buildMs = performance.now() - t0;
+      // Load: the index bytes alone, through the library's only way in (IDBFS → readIndex).
+      const indexBytes = (await exportIndex(lib, raw)).slice();
+      const found: number[][] = new Array(d.nq);
+      return {
+        buildMs,
+        bytes: indexBytes.byteLength,
+        loadOnce: async () => {
+          const raw2 = new lib.HierarchicalNSW(d.metric, d.dim, '');
+          const t = performance.now();
+          await importIndex(lib, raw2, indexBytes, d.n);
+          const ms = performance.now() - t;
+          raw2.delete();
+          return ms;
+        },
+        pass: (ef) => {
+          raw.setEfSearch(ef ?? HNSW_PARAMS.efSearch);
+          for (let q = 0; q < d.nq; q++) found[q] = raw.searchKnn(row(d.queries, d.dim, q), K, undefined).neighbors;
+        },
+        found: (q) => found[q],
+        dispose: () => raw.delete(),
+      };
+    },
+  },
+  {
+    engine: 'flat',
+    label: 'flat',
+    short: 'flat',
+    column: 'flat shard',
+    exact: true,
+    build: (d) => shoalShard(d, 'flat'),
+  },
+];
+
+/** The JSON rows: one per engine × dataset × ef (ef null for exact engines). */
+interface Row {
+  dataset: string;
+  engine: string;
+  ef: number | null;
+  /** recall@10 against the dataset's exact neighbours. */
+  recall: number;
+  qps: number;
+  buildVectorsPerSec: number | null;
+  bytesPerVector: number;
+  loadMs: number | null;
+}
+
+interface FilterRow {
+  dataset: string;
+  engine: 'shoal';
+  ef: number;
+  selectivity: number;
+  matches: number;
+  plan: string;
+  /** recall@10 against exact search over the matching rows. */
+  recall: number;
+  exactlyK: number;
+  qps: number;
+  /** Exact (flat) search with the same filter, same queries. */
+  exactQps: number;
+}
+
+interface DatasetInfo {
+  name: string;
+  base: number;
+  queries: number;
+  dim: number;
+  metric: Metric;
 }
 
 function recallAt(truth: Int32Array, q: number, found: ArrayLike<number>): number {
@@ -96,12 +232,8 @@ function bestQps(rounds: number, nq: number, pass: () => void): number {
   return (nq * 1000) / best;
 }
 
-async function prepare(
-  name: 'sift5k' | 'glove50' | 'mnist',
-  maxBase: number | undefined,
-  maxQueries: number,
-): Promise<Data> {
-  const ds = await loadDataset(name, { maxBase, maxQueries });
+function prepare(name: DatasetName, maxBase: number | undefined, maxQueries: number): Data {
+  const ds = loadDataset(name, { maxBase, maxQueries });
   const nq = Math.min(ds.queryCount, maxQueries);
   const queries = ds.queries.subarray(0, nq * ds.dim);
   let truth: Int32Array;
@@ -118,230 +250,199 @@ async function prepare(
   return { name: ds.name, metric: ds.metric, dim: ds.dim, base: ds.base, n: ds.baseCount, queries, nq, truth };
 }
 
-async function benchDataset(d: Data, rows: Row[], filterRows: FilterRow[], progress: Progress): Promise<void> {
-  const { dim, n, nq, metric } = d;
-  const ids = Array.from({ length: n }, (_, i) => String(i));
-  const seqs = Float64Array.from({ length: n }, (_, i) => i + 1);
-  // A uniform random attribute drives the filtered benchmark: `r < s·100000` has selectivity s.
-  let seed = 12345;
-  const rand = () => (seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32;
-  const metadata = Array.from({ length: n }, () => ({ r: Math.floor(rand() * 100_000) }));
-  const params = {
-    m: HNSW_DEFAULTS.m,
-    efConstruction: HNSW_DEFAULTS.efConstruction,
-    efSearch: 64,
-    seed: HNSW_DEFAULTS.seed,
-  };
-  const lib = await loadRawHnswlib();
-
-  progress.step(`${d.name}: raw hnswlib-wasm build`);
-  const t0 = performance.now();
-  const raw: RawHnswIndex = new lib.HierarchicalNSW(metric, dim, '');
-  raw.initIndex(n, params.m, params.efConstruction, params.seed);
-  for (let i = 0; i < n; i++) raw.addPoint(row(d.base, dim, i), i, false);
-  const rawBuildMs = performance.now() - t0;
-
-  progress.step(`${d.name}: Shoal hnsw shard build`);
-  const t1 = performance.now();
-  const bytes = await buildShard({ engine: 'hnsw', dim, metric, ids, vectors: d.base, seqs, metadata, params });
-  const shoalBuildMs = performance.now() - t1;
+async function benchDataset(
+  d: Data,
+  runners: EngineRunner[],
+  quick: boolean,
+  out: { rows: Row[]; filtered: FilterRow[] },
+  progress: Progress,
+): Promise<void> {
+  const { n, nq } = d;
+  const built = new Map<EngineRunner, Built>();
+  for (const r of runners) {
+    progress.step(`${d.name}: ${r.engine} build`);
+    built.set(r, await r.build(d));
+  }
 
   progress.step(`${d.name}: load`);
-  // Raw load: the index bytes alone, through the library's only way in (IDBFS → readIndex).
-  const indexOnly = decodeShard(bytes).index.slice();
-  let shoalLoadMs = Infinity;
-  let rawLoadMs = Infinity;
-  let shard: Shard | undefined;
+  const loadMs = new Map<EngineRunner, number>();
   for (let round = 0; round < 3; round++) {
-    const t2 = performance.now();
-    const s = await Shard.open(bytes);
-    shoalLoadMs = Math.min(shoalLoadMs, performance.now() - t2);
-    if (shard) s.dispose();
-    else shard = s;
-    const raw2 = new lib.HierarchicalNSW(metric, dim, '');
-    const t3 = performance.now();
-    await importIndex(lib, raw2, indexOnly, n);
-    rawLoadMs = Math.min(rawLoadMs, performance.now() - t3);
-    raw2.delete();
+    for (const [r, b] of built) {
+      if (b.loadOnce) loadMs.set(r, Math.min(loadMs.get(r) ?? Infinity, await b.loadOnce()));
+    }
   }
-  if (!shard) throw new Error('unreachable');
 
-  progress.step(`${d.name}: flat exact`);
-  const flatBytes = await buildShard({ engine: 'flat', dim, metric, ids, vectors: d.base, seqs, metadata, params: {} });
-  const flat = await Shard.open(flatBytes);
-  const flatFound: string[][] = new Array(nq);
-  const flatQps = bestQps(QUICK ? 1 : 2, nq, () => {
-    for (let q = 0; q < nq; q++) flatFound[q] = flat.search(row(d.queries, dim, q), { k: K }).map((h) => h.id);
-  });
-  let flatRecall = 0;
-  for (let q = 0; q < nq; q++) flatRecall += recallAt(d.truth, q, flatFound[q].map(Number));
+  const push = (r: EngineRunner, ef: number | null, recall: number, qps: number) => {
+    const b = built.get(r);
+    if (!b) throw new Error('unreachable');
+    out.rows.push({
+      dataset: d.name,
+      engine: r.engine,
+      ef,
+      recall,
+      qps,
+      buildVectorsPerSec: b.buildMs === null ? null : (n * 1000) / b.buildMs,
+      bytesPerVector: b.bytes / n,
+      loadMs: loadMs.get(r) ?? null,
+    });
+  };
+  const recallOf = (b: Built) => {
+    let sum = 0;
+    for (let q = 0; q < nq; q++) sum += recallAt(d.truth, q, b.found(q));
+    return sum / nq;
+  };
 
+  const exactRows: Array<() => void> = [];
+  for (const [r, b] of built) {
+    if (!r.exact) continue;
+    progress.step(`${d.name}: ${r.engine} exact`);
+    const qps = bestQps(quick ? 1 : 2, nq, () => b.pass(null));
+    const recall = recallOf(b);
+    exactRows.push(() => push(r, null, recall, qps));
+  }
+
+  const graphs = [...built].filter(([r]) => !r.exact);
   for (const ef of EFS) {
     progress.step(`${d.name}: search ef=${ef}`);
-    let rawRecall = 0;
-    let shoalRecall = 0;
-    let rawQps = 0;
-    let shoalQps = 0;
-    // Interleave rounds so both sides see the same machine conditions.
-    // Results are kept and scored after the timed pass, so only the search is timed.
-    const rawFound: number[][] = new Array(nq);
-    const shoalFound: { id: string }[][] = new Array(nq);
+    // Interleave rounds so every engine sees the same machine conditions.
+    // Hits are kept and scored after the timed passes, so only the search is timed.
+    const qps = new Map<EngineRunner, number>();
     for (let round = 0; round < ROUNDS; round++) {
-      raw.setEfSearch(ef);
-      rawQps = Math.max(
-        rawQps,
-        bestQps(1, nq, () => {
-          for (let q = 0; q < nq; q++) rawFound[q] = raw.searchKnn(row(d.queries, dim, q), K, undefined).neighbors;
-        }),
-      );
-      shoalQps = Math.max(
-        shoalQps,
-        bestQps(1, nq, () => {
-          for (let q = 0; q < nq; q++) shoalFound[q] = shard.search(row(d.queries, dim, q), { k: K, ef });
-        }),
-      );
+      for (const [r, b] of graphs)
+        qps.set(
+          r,
+          Math.max(
+            qps.get(r) ?? 0,
+            bestQps(1, nq, () => b.pass(ef)),
+          ),
+        );
     }
-    for (let q = 0; q < nq; q++) {
-      rawRecall += recallAt(d.truth, q, rawFound[q]);
-      shoalRecall += recallAt(
-        d.truth,
-        q,
-        shoalFound[q].map((h) => Number(h.id)),
-      );
-    }
-    const common = { dataset: d.name, base: n, queries: nq, dim, metric };
-    rows.push({
-      ...common,
-      engine: 'shoal-hnsw',
-      ef,
-      recall_at_10: shoalRecall / nq,
-      qps: shoalQps,
-      baseline_qps: rawQps,
-      qps_ratio: shoalQps / rawQps,
-      build_vectors_per_s: (n * 1000) / shoalBuildMs,
-      bytes_per_vector: bytes.byteLength / n,
-      load_ms: shoalLoadMs,
-    });
-    rows.push({
-      ...common,
-      engine: 'raw-hnswlib-wasm',
-      ef,
-      recall_at_10: rawRecall / nq,
-      qps: rawQps,
-      baseline_qps: null,
-      qps_ratio: null,
-      build_vectors_per_s: (n * 1000) / rawBuildMs,
-      bytes_per_vector: indexOnly.byteLength / n,
-      load_ms: rawLoadMs,
-    });
+    for (const [r, b] of graphs) push(r, ef, recallOf(b), qps.get(r) ?? 0);
   }
-  rows.push({
+  for (const add of exactRows) add();
+
+  // Filtered search on the Shoal shard: recall against exact search over the matching rows only.
+  const shard = built.get(RUNNERS[0])?.shard;
+  const flat = [...built].find(([r]) => r.engine === 'flat')?.[1].shard;
+  if (shard && flat) {
+    const fq = Math.min(nq, quick ? 50 : 200);
+    for (const s of SELECTIVITIES) {
+      progress.step(`${d.name}: filtered s=${s}`);
+      out.filtered.push(filtered(d, shard, flat, fq, s));
+    }
+  }
+  for (const b of built.values()) b.dispose();
+}
+
+function filtered(d: Data, shard: Shard, flat: Shard, fq: number, s: number): FilterRow {
+  const filter = {
+    op: 'cmp' as const,
+    cmp: '<' as const,
+    ref: { field: 'r', path: [] },
+    value: Math.round(s * 100_000),
+  };
+  const matchRows = flat.matchingRows(filter, undefined) ?? new Int32Array(0);
+  let recall = 0;
+  let exactlyK = 0;
+  const plans = new Map<string, number>();
+  const t = performance.now();
+  const found: string[][] = [];
+  for (let q = 0; q < fq; q++) {
+    const hits = shard.search(row(d.queries, d.dim, q), { k: K, ef: 64, filter });
+    plans.set(shard.lastPlan.kind, (plans.get(shard.lastPlan.kind) ?? 0) + 1);
+    found.push(hits.map((h) => h.id));
+    if (hits.length === Math.min(K, matchRows.length)) exactlyK++;
+  }
+  const qps = (fq * 1000) / (performance.now() - t);
+  const tf = performance.now();
+  const truths = Array.from({ length: fq }, (_, q) =>
+    flat.search(row(d.queries, d.dim, q), { k: K, filter }).map((h) => h.id),
+  );
+  const exactQps = (fq * 1000) / (performance.now() - tf);
+  for (let q = 0; q < fq; q++) {
+    const truth = truths[q];
+    const want = new Set(truth);
+    recall += truth.length === 0 ? 1 : found[q].filter((id) => want.has(id)).length / truth.length;
+  }
+  return {
     dataset: d.name,
-    base: n,
-    queries: nq,
-    dim,
-    metric,
-    engine: 'shoal-flat',
-    ef: null,
-    recall_at_10: flatRecall / nq,
-    qps: flatQps,
-    baseline_qps: null,
-    qps_ratio: null,
-    build_vectors_per_s: null,
-    bytes_per_vector: flatBytes.byteLength / n,
-    load_ms: null,
-  });
-
-  // Filtered search: recall against exact search over the matching rows only.
-  const fq = Math.min(nq, QUICK ? 50 : 200);
-  for (const s of SELECTIVITIES) {
-    progress.step(`${d.name}: filtered s=${s}`);
-    const filter = {
-      op: 'cmp' as const,
-      cmp: '<' as const,
-      ref: { field: 'r', path: [] },
-      value: Math.round(s * 100_000),
-    };
-    const matchRows = flat.matchingRows(filter, undefined) ?? new Int32Array(0);
-    let recall = 0;
-    let exactlyK = 0;
-    const plans = new Map<string, number>();
-    const t = performance.now();
-    const found: string[][] = [];
-    for (let q = 0; q < fq; q++) {
-      const hits = shard.search(row(d.queries, dim, q), { k: K, ef: 64, filter });
-      plans.set(shard.lastPlan.kind, (plans.get(shard.lastPlan.kind) ?? 0) + 1);
-      found.push(hits.map((h) => h.id));
-      if (hits.length === Math.min(K, matchRows.length)) exactlyK++;
-    }
-    const qps = (fq * 1000) / (performance.now() - t);
-    const tf = performance.now();
-    const truths = Array.from({ length: fq }, (_, q) =>
-      flat.search(row(d.queries, dim, q), { k: K, filter }).map((h) => h.id),
-    );
-    const flatQps = (fq * 1000) / (performance.now() - tf);
-    for (let q = 0; q < fq; q++) {
-      const truth = truths[q];
-      const want = new Set(truth);
-      recall += truth.length === 0 ? 1 : found[q].filter((id) => want.has(id)).length / truth.length;
-    }
-    filterRows.push({
-      dataset: d.name,
-      engine: 'shoal-hnsw-filtered',
-      ef: 64,
-      baseline_qps: flatQps,
-      selectivity: s,
-      matches: matchRows.length,
-      plan: [...plans].map(([k, v]) => `${k}×${v}`).join(' '),
-      recall_at_10: recall / fq,
-      exactly_k: exactlyK / fq,
-      qps,
-    });
-  }
-  raw.delete();
-  shard.dispose();
-  flat.dispose();
+    engine: 'shoal',
+    ef: 64,
+    selectivity: s,
+    matches: matchRows.length,
+    plan: [...plans].map(([k, v]) => `${k}×${v}`).join(' '),
+    recall: recall / fq,
+    exactlyK: exactlyK / fq,
+    qps,
+    exactQps,
+  };
 }
 
-function fmt(x: number | null, digits = 0): string {
-  return x === null ? '—' : x.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+function fmt(x: number | null | undefined, digits = 0): string {
+  return x === null || x === undefined
+    ? '—'
+    : x.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 }
 
-function report(rows: Row[], filterRows: FilterRow[], machine: string, started: Date): string {
+const cells = (xs: string[]) => `| ${xs.join(' | ')} |`;
+
+function report(
+  runners: EngineRunner[],
+  datasets: DatasetInfo[],
+  rows: Row[],
+  filterRows: FilterRow[],
+  header: { started: Date; machine: string; command: string },
+): string {
   const lines: string[] = [];
-  lines.push(`# Engine benchmark — ${started.toISOString()}`, '', `Machine: ${machine}`, '');
+  lines.push(`# Engine benchmark — ${header.started.toISOString()}`, '', `Machine: ${header.machine}`, '');
   lines.push(
-    `Command: \`npm run bench:engine${QUICK ? ' -- --quick' : ''}\`. k=${K}; HNSW m=${HNSW_DEFAULTS.m}, efConstruction=${HNSW_DEFAULTS.efConstruction}, seed=${HNSW_DEFAULTS.seed}; single thread; QPS = best of ${ROUNDS} interleaved passes.`,
+    `Command: \`${header.command}\`. k=${K}; HNSW m=${HNSW_DEFAULTS.m}, ` +
+      `efConstruction=${HNSW_DEFAULTS.efConstruction}, seed=${HNSW_DEFAULTS.seed}; single thread; ` +
+      `QPS = best of ${ROUNDS} interleaved passes.`,
     '',
   );
-  for (const ds of [...new Set(rows.map((r) => r.dataset))]) {
-    const sub = rows.filter((r) => r.dataset === ds);
-    const first = sub[0];
-    lines.push(`## ${ds} (${first.base} × ${first.dim}, ${first.metric}, ${first.queries} queries)`, '');
-    const shoal = sub.filter((r) => r.engine === 'shoal-hnsw');
-    const raw = sub.filter((r) => r.engine === 'raw-hnswlib-wasm');
-    const flat = sub.find((r) => r.engine === 'shoal-flat');
+  const graphs = runners.filter((r) => !r.exact);
+  const exact = runners.filter((r) => r.exact);
+  const baseline = graphs.find((r) => r.engine === BASELINE);
+  const compared = baseline ? graphs.filter((r) => r !== baseline) : [];
+  for (const ds of datasets) {
+    const sub = rows.filter((r) => r.dataset === ds.name);
+    const at = (r: EngineRunner, ef: number | null) => sub.find((x) => x.engine === r.engine && x.ef === ef);
+    const any = (r: EngineRunner) => sub.find((x) => x.engine === r.engine);
+    lines.push(`## ${ds.name} (${ds.base} × ${ds.dim}, ${ds.metric}, ${ds.queries} queries)`, '');
     lines.push(
-      '| ef | Shoal hnsw recall@10 | Shoal QPS | raw hnswlib-wasm recall@10 | raw QPS | Shoal / raw | flat (exact) QPS |',
+      cells([
+        'ef',
+        ...graphs.flatMap((r) => [`${r.label} recall@10`, `${r.short} QPS`]),
+        ...compared.map((r) => `${r.short} / ${baseline?.short}`),
+        ...exact.map((r) => `${r.label} (exact) QPS`),
+      ]),
     );
-    lines.push('|---:|---:|---:|---:|---:|---:|---:|');
-    for (let i = 0; i < shoal.length; i++) {
+    lines.push(`|---:|${'---:|'.repeat(graphs.length * 2 + compared.length + exact.length)}`);
+    for (const ef of EFS) {
+      const base = baseline && at(baseline, ef);
       lines.push(
-        `| ${shoal[i].ef} | ${fmt(shoal[i].recall_at_10, 4)} | ${fmt(shoal[i].qps)} | ${fmt(raw[i].recall_at_10, 4)} | ${fmt(raw[i].qps)} | ${fmt(shoal[i].qps_ratio, 3)} | ${fmt(flat?.qps ?? null)} |`,
+        cells([
+          String(ef),
+          ...graphs.flatMap((r) => [fmt(at(r, ef)?.recall, 4), fmt(at(r, ef)?.qps)]),
+          ...compared.map((r) => fmt(base ? (at(r, ef)?.qps ?? NaN) / base.qps : null, 3)),
+          ...exact.map((r) => fmt(at(r, null)?.qps)),
+        ]),
       );
     }
     lines.push('');
-    lines.push('| | Shoal hnsw shard | raw hnswlib-wasm | flat shard |', '|---|---:|---:|---:|');
-    lines.push(`| build (vectors/s) | ${fmt(shoal[0].build_vectors_per_s)} | ${fmt(raw[0].build_vectors_per_s)} | — |`);
+    lines.push(`| |${runners.map((r) => ` ${r.column} |`).join('')}`, `|---|${'---:|'.repeat(runners.length)}`);
+    lines.push(cells(['build (vectors/s)', ...runners.map((r) => fmt(any(r)?.buildVectorsPerSec))]));
+    lines.push(cells(['bytes per vector', ...runners.map((r) => fmt(any(r)?.bytesPerVector, 1))]));
+    lines.push(cells(['load from bytes (ms)', ...runners.map((r) => fmt(any(r)?.loadMs, 1))]));
     lines.push(
-      `| bytes per vector | ${fmt(shoal[0].bytes_per_vector, 1)} | ${fmt(raw[0].bytes_per_vector, 1)} | ${fmt(flat?.bytes_per_vector ?? null, 1)} |`,
-    );
-    lines.push(`| load from bytes (ms) | ${fmt(shoal[0].load_ms, 1)} | ${fmt(raw[0].load_ms, 1)} | — |`);
-    lines.push(
-      `| recall@10 | ${fmt(shoal.find((r) => r.ef === 64)?.recall_at_10 ?? null, 4)} (ef=64) | ${fmt(raw.find((r) => r.ef === 64)?.recall_at_10 ?? null, 4)} (ef=64) | ${fmt(flat?.recall_at_10 ?? null, 4)} |`,
+      cells([
+        'recall@10',
+        ...runners.map((r) => (r.exact ? fmt(at(r, null)?.recall, 4) : `${fmt(at(r, 64)?.recall, 4)} (ef=64)`)),
+      ]),
     );
     lines.push('');
-    const f = filterRows.filter((r) => r.dataset === ds);
+    const f = filterRows.filter((r) => r.dataset === ds.name);
     if (f.length) {
       lines.push(
         'Filtered search (`r < s·100000`, r uniform; recall vs exact search over the matching rows; ef=64):',
@@ -353,7 +454,15 @@ function report(rows: Row[], filterRows: FilterRow[], machine: string, started: 
       );
       for (const r of f) {
         lines.push(
-          `| ${(r.selectivity * 100).toFixed(1)} % | ${r.matches} | ${r.plan} | ${fmt(r.recall_at_10, 4)} | ${fmt(r.exactly_k * 100, 0)} % | ${fmt(r.qps)} | ${fmt(r.baseline_qps)} |`,
+          cells([
+            `${(r.selectivity * 100).toFixed(1)} %`,
+            String(r.matches),
+            r.plan,
+            fmt(r.recall, 4),
+            `${fmt(r.exactlyK * 100, 0)} %`,
+            fmt(r.qps),
+            fmt(r.exactQps),
+          ]),
         );
       }
       lines.push('');
@@ -363,9 +472,18 @@ function report(rows: Row[], filterRows: FilterRow[], machine: string, started: 
 }
 
 async function main(): Promise<void> {
-  const started = new Date();
-  const machine = `${os.cpus()[0]?.model ?? 'unknown cpu'} × ${os.cpus().length}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${os.platform()} ${os.arch()}`;
-  const plan: Array<['sift5k' | 'glove50' | 'mnist', number | undefined, number]> = QUICK
+  const cli = parseCli({
+    name: 'engine',
+    summary: 'Recall@10, QPS, build rate, size and load time of each engine on the real datasets.',
+    quick: 'sift5k + a 5 000-row MNIST subset, fewer queries (< 1 minute)',
+    options: [
+      { flag: '--datasets', arg: 'list', help: `comma-separated subset of ${DATASET_NAMES.join(', ')}` },
+      { flag: '--engines', arg: 'list', help: `comma-separated subset of ${RUNNERS.map((r) => r.engine).join(', ')}` },
+      { flag: '--base', arg: 'n', help: 'use at most n base vectors per dataset (exact ground truth recomputed)' },
+      { flag: '--queries', arg: 'n', help: 'use at most n queries per dataset' },
+    ],
+  });
+  const defaults: Array<[DatasetName, number | undefined, number]> = cli.quick
     ? [
         ['sift5k', undefined, 500],
         ['mnist', 5_000, 200],
@@ -375,29 +493,50 @@ async function main(): Promise<void> {
         ['glove50', undefined, 500],
         ['mnist', undefined, 1000],
       ];
-  const progress = new Progress(plan.length * (4 + EFS.length + SELECTIVITIES.length));
-  const rows: Row[] = [];
-  const filterRows: FilterRow[] = [];
+  const chosen = cli.list('--datasets', DATASET_NAMES, DATASET_NAMES);
+  const base = cli.int('--base');
+  const queries = cli.int('--queries');
+  const plan = (cli.value('--datasets') === undefined ? defaults.map(([d]) => d) : chosen).map(
+    (name): [DatasetName, number | undefined, number] => {
+      const [, maxBase, maxQ] = defaults.find(([d]) => d === name) ?? [name, cli.quick ? 5_000 : undefined, 500];
+      return [name, base ?? maxBase, queries ?? maxQ];
+    },
+  );
+  const engines = cli.list(
+    '--engines',
+    RUNNERS.map((r) => r.engine),
+    RUNNERS.map((r) => r.engine),
+  );
+  const runners = RUNNERS.filter((r) => engines.includes(r.engine));
+
+  const progress = new Progress(plan.length * (2 + runners.length + EFS.length + SELECTIVITIES.length));
+  const out = { rows: [] as Row[], filtered: [] as FilterRow[] };
+  const datasets: DatasetInfo[] = [];
   for (const [name, maxBase, maxQ] of plan) {
     progress.step(`${name}: loading`);
-    const d = await prepare(name, maxBase, maxQ);
-    await benchDataset(d, rows, filterRows, progress);
+    const d = prepare(name, maxBase, maxQ);
+    datasets.push({ name: d.name, base: d.n, queries: d.nq, dim: d.dim, metric: d.metric });
+    await benchDataset(d, runners, cli.quick, out, progress);
   }
   progress.done();
-  const md = report(rows, filterRows, machine, started);
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  const out = path.join(here, 'results');
-  mkdirSync(out, { recursive: true });
-  writeFileSync(
-    path.join(out, 'engine-latest.json'),
-    JSON.stringify(
-      [...rows, ...filterRows].map((r) => ({ ...r, date: started.toISOString(), machine, quick: QUICK })),
-      null,
-      2,
-    ),
-  );
-  writeFileSync(path.join(out, `engine-${started.toISOString().slice(0, 10)}${QUICK ? '-quick' : ''}.md`), md + '\n');
-  console.log(md);
+  cli.out({
+    markdown: report(runners, datasets, out.rows, out.filtered, {
+      started: cli.started,
+      machine: machineLine(cli.machine),
+      command: cli.command,
+    }),
+    parameters: {
+      k: K,
+      efs: EFS,
+      rounds: ROUNDS,
+      hnsw: HNSW_PARAMS,
+      selectivities: SELECTIVITIES,
+      engines: runners.map((r) => r.engine),
+      datasets,
+    },
+    rows: out.rows,
+    tables: { filtered: out.filtered },
+  });
 }
 
 await main();

@@ -1,0 +1,82 @@
+/**
+ * The benchmarks' command line for real (child processes, the documented `npm run -s` form):
+ * `--json` prints exactly one JSON document on stdout, and a run without `--record` leaves the
+ * git work tree as it found it.
+ */
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const exec = promisify(execFile);
+
+async function npmRun(script: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await exec('npm', ['run', '-s', script, '--', ...args], {
+      cwd: root,
+      maxBuffer: 64 * 2 ** 20,
+      env: { ...process.env, NO_COLOR: '1' },
+    });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    return { code: e.code ?? -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+  }
+}
+
+async function gitStatus(): Promise<string> {
+  return (await exec('git', ['status', '--porcelain', '--untracked-files=all'], { cwd: root })).stdout;
+}
+
+describe('bench CLI (child processes)', () => {
+  it('bench:engine --json prints one JSON document and leaves git status unchanged', async () => {
+    const before = await gitStatus();
+    const run = await npmRun('bench:engine', [
+      '--quick',
+      '--json',
+      '--datasets',
+      'sift5k',
+      '--base',
+      '600',
+      '--queries',
+      '30',
+    ]);
+    expect(run.code, run.stderr).toBe(0);
+    const doc = JSON.parse(run.stdout) as {
+      bench: string;
+      quick: boolean;
+      command: string;
+      machine: { cpu: string; cores: number; node: string };
+      parameters: { datasets: Array<{ name: string; base: number; queries: number }> };
+      rows: Array<Record<string, unknown>>;
+      filtered: unknown[];
+    };
+    expect(doc).toMatchObject({ bench: 'engine', quick: true });
+    expect(doc.command).toBe('npm run bench:engine -- --quick --datasets sift5k --base 600 --queries 30');
+    expect(doc.machine.cores).toBeGreaterThan(0);
+    expect(doc.parameters.datasets).toEqual([{ name: 'sift5k', base: 600, queries: 30, dim: 128, metric: 'l2' }]);
+    expect(new Set(doc.rows.map((r) => r.engine))).toEqual(new Set(['shoal', 'hnswlib-wasm', 'flat']));
+    // 5 ef values × 2 graph engines + one exact row.
+    expect(doc.rows).toHaveLength(11);
+    for (const r of doc.rows) {
+      expect(r).toMatchObject({ dataset: 'sift5k' });
+      expect(r.ef === null || typeof r.ef === 'number').toBe(true);
+      expect(r.recall).toBeGreaterThanOrEqual(0);
+      expect(r.recall).toBeLessThanOrEqual(1);
+      expect(r.qps).toBeGreaterThan(0);
+      expect('buildVectorsPerSec' in r).toBe(true);
+    }
+    expect(doc.rows.find((r) => r.engine === 'flat')).toMatchObject({ ef: null, recall: 1, buildVectorsPerSec: null });
+    expect(doc.filtered.length).toBeGreaterThan(0);
+    expect(await gitStatus()).toBe(before);
+  });
+
+  it('an unknown option is a usage error (exit 2), nothing on stdout', async () => {
+    const run = await npmRun('bench:engine', ['--jsonn']);
+    expect(run.code).toBe(2);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toContain('unknown option "--jsonn"');
+  });
+});
