@@ -192,13 +192,14 @@ export class Shard {
     }
     // Selective filters leave fewer matching neighbours per hop; a wider beam keeps recall.
     const filteredEf = Math.min(Math.max(ef, Math.ceil(ef / Math.sqrt(selectivity))), FILTER_PLAN.MAX_FILTERED_EF);
+    // One bitmap per batch (bit r = row r matches), read by the engine itself: the hnsw engine
+    // checks it inside the WASM, never calling back into JS per candidate.
     let allowed = mask.allowed;
     if (!allowed) {
-      allowed = mask.allowed = new Uint8Array(this.count);
-      for (let i = 0; i < matches; i++) allowed[rows[i]] = 1;
+      allowed = mask.allowed = new Uint8Array((this.count + 7) >>> 3);
+      for (let i = 0; i < matches; i++) allowed[rows[i] >>> 3] |= 1 << (rows[i] & 7);
     }
-    const bits = allowed;
-    const hits = this.index.search(query, { k, ef: filteredEf, allow: (row) => bits[row] === 1 });
+    const hits = this.index.search(query, { k, ef: filteredEf, allowedBits: allowed });
     if (hits.length >= Math.min(k, matches)) {
       this.lastPlan = { kind: 'filtered-graph', matches, ef: filteredEf };
       return hits;
