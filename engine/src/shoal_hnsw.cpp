@@ -197,16 +197,6 @@ struct Reader {
   }
 };
 
-size_t serialized_size(const hnswlib::HierarchicalNSW<float>& h) {
-  size_t n = h.cur_element_count;
-  size_t total = 6 * sizeof(size_t) + sizeof(int) + sizeof(hnswlib::tableint) + 3 * sizeof(size_t) + sizeof(double) +
-                 sizeof(size_t) + n * h.size_data_per_element_;
-  for (size_t i = 0; i < n; i++) {
-    total += sizeof(unsigned int);
-    if (h.element_levels_[i] > 0) total += h.size_links_per_element_ * h.element_levels_[i];
-  }
-  return total;
-}
 
 // wasm32 size_t arithmetic wraps at 4 GiB: refuse a level-0 block that cannot exist before
 // hnswlib computes max_elements × size_per_element in 32 bits.
@@ -296,18 +286,12 @@ API int shoal_search(Index* index, const float* queries, int nq, int k, int ef, 
   GUARD_END(-1)
 }
 
-/** Bytes shoal_save will write. */
-API int shoal_save_size(Index* index) {
-  GUARD_BEGIN
-  return static_cast<int>(serialized_size(*index->hnsw));
-  GUARD_END(-1)
-}
+namespace {
 
-/** Writes hnswlib's saveIndex layout to `out` (shoal_save_size bytes); returns bytes written or -1. */
-API int shoal_save(Index* index, uint8_t* out) {
-  GUARD_BEGIN
-  const auto& h = *index->hnsw;
-  Writer w{out};
+constexpr size_t HEADER_BYTES = 6 * sizeof(size_t) + sizeof(int) + sizeof(hnswlib::tableint) + 3 * sizeof(size_t) +
+                                sizeof(double) + sizeof(size_t);
+
+void write_header(const hnswlib::HierarchicalNSW<float>& h, Writer& w) {
   w.pod(h.offsetLevel0_);
   w.pod(h.max_elements_);
   w.pod(static_cast<size_t>(h.cur_element_count));
@@ -321,24 +305,45 @@ API int shoal_save(Index* index, uint8_t* out) {
   w.pod(h.M_);
   w.pod(h.mult_);
   w.pod(h.ef_construction_);
-  const size_t n = h.cur_element_count;
-  w.bytes(h.data_level0_memory_, n * h.size_data_per_element_);
-  for (size_t i = 0; i < n; i++) {
+}
+
+void write_links(const hnswlib::HierarchicalNSW<float>& h, Writer& w) {
+  for (size_t i = 0; i < h.cur_element_count; i++) {
     unsigned int size = h.element_levels_[i] > 0 ? h.size_links_per_element_ * h.element_levels_[i] : 0;
     w.pod(size);
     if (size) w.bytes(h.linkLists_[i], size);
   }
-  return static_cast<int>(w.p - out);
-  GUARD_END(-1)
+}
+
+size_t links_size(const hnswlib::HierarchicalNSW<float>& h) {
+  size_t total = 0;
+  for (size_t i = 0; i < h.cur_element_count; i++) {
+    total += sizeof(unsigned int);
+    if (h.element_levels_[i] > 0) total += h.size_links_per_element_ * h.element_levels_[i];
+  }
+  return total;
+}
+
+// Rebuilds what hnswlib derives from level 0 once it is in place: the label map, deleted count.
+void finish_load(hnswlib::HierarchicalNSW<float>* h) {
+  const size_t count = h->cur_element_count;
+  h->label_lookup_.reserve(count);
+  h->num_deleted_ = 0;
+  for (size_t i = 0; i < count; i++) {
+    const auto id = static_cast<hnswlib::tableint>(i);
+    h->label_lookup_[h->getExternalLabel(id)] = id;
+    if (h->isMarkedDeleted(id)) h->num_deleted_ += 1;
+  }
 }
 
 /**
- * Loads hnswlib saveIndex bytes (as hnswalg.h loadIndex does, from memory). max_elements below
- * the stored count keeps the stored capacity. Returns the index or 0.
+ * hnswalg.h loadIndex, from memory: the header (HEADER_BYTES), level 0 (nullable: then it is
+ * allocated but left for the caller to fill) and the link-list section. Validates before
+ * allocating, so corrupt bytes are refused rather than read past their end.
  */
-API Index* shoal_load(int space, int dim, const uint8_t* bytes, int length, int max_elements) {
-  GUARD_BEGIN
-  if (!valid_space(space) || dim <= 0 || length < 0) {
+Index* load_impl(int space, int dim, const uint8_t* header, const uint8_t* level0, const uint8_t* links,
+                 size_t links_len, int max_elements) {
+  if (!valid_space(space) || dim <= 0) {
     set_error(INVALID, "invalid index parameters");
     return nullptr;
   }
@@ -346,7 +351,7 @@ API Index* shoal_load(int space, int dim, const uint8_t* bytes, int length, int 
   try {
     auto* h = new hnswlib::HierarchicalNSW<float>(&index->simd);
     index->hnsw = h;
-    Reader r{bytes, bytes + length};
+    Reader r{header, header + HEADER_BYTES};
     h->offsetLevel0_ = r.pod<size_t>();
     const size_t stored_max = r.pod<size_t>();
     const size_t count = r.pod<size_t>();
@@ -367,24 +372,27 @@ API Index* shoal_load(int space, int dim, const uint8_t* bytes, int length, int 
     h->data_size_ = index->simd.get_data_size();
     h->fstdistfunc_ = index->simd.get_dist_func();
     h->dist_func_param_ = index->simd.get_dist_func_param();
-    if (h->offsetData_ + h->data_size_ != h->label_offset_ ||
+    h->size_links_per_element_ = h->maxM_ * sizeof(hnswlib::tableint) + sizeof(hnswlib::linklistsizeint);
+    h->size_links_level0_ = h->maxM0_ * sizeof(hnswlib::tableint) + sizeof(hnswlib::linklistsizeint);
+    if (h->offsetLevel0_ != 0 || h->offsetData_ != h->size_links_level0_ ||
+        h->offsetData_ + h->data_size_ != h->label_offset_ ||
         h->label_offset_ + sizeof(hnswlib::labeltype) != h->size_data_per_element_ || h->maxM0_ == 0 ||
-        h->maxM_ == 0 || count > SIZE_MAX / h->size_data_per_element_) {
-      throw std::invalid_argument("Index seems to be corrupted or unsupported: the layout does not match the dimension");
+        h->maxM_ == 0 || (count > 0 && h->enterpoint_node_ >= count)) {
+      throw std::runtime_error("Index seems to be corrupted or unsupported: the layout does not match the dimension");
     }
     check_capacity(max, h->size_data_per_element_);
-    // Validate the link-list section before allocating anything (hnswalg.h's "optional check").
-    const uint8_t* level0 = r.take(count * h->size_data_per_element_);
-    const uint8_t* links = r.p;
-    for (size_t i = 0; i < count; i++) r.take(r.pod<unsigned int>());
-    if (r.p != r.end) throw std::runtime_error("Index seems to be corrupted or unsupported");
-    r.p = links;
+    // The link-list section must hold exactly `count` lists of whole upper levels.
+    Reader lr{links, links + links_len};
+    for (size_t i = 0; i < count; i++) {
+      const unsigned int size = lr.pod<unsigned int>();
+      if (size % h->size_links_per_element_ != 0) throw std::runtime_error("Index seems to be corrupted or unsupported");
+      lr.take(size);
+    }
+    if (lr.p != lr.end) throw std::runtime_error("Index seems to be corrupted or unsupported");
+    lr.p = links;
 
     h->data_level0_memory_ = static_cast<char*>(std::malloc(max * h->size_data_per_element_));
     if (!h->data_level0_memory_) throw std::runtime_error("Not enough memory: loadIndex failed to allocate level0");
-    std::memcpy(h->data_level0_memory_, level0, count * h->size_data_per_element_);
-    h->size_links_per_element_ = h->maxM_ * sizeof(hnswlib::tableint) + sizeof(hnswlib::linklistsizeint);
-    h->size_links_level0_ = h->maxM0_ * sizeof(hnswlib::tableint) + sizeof(hnswlib::linklistsizeint);
     std::vector<std::mutex>(max).swap(h->link_list_locks_);
     std::vector<std::mutex>(hnswlib::HierarchicalNSW<float>::MAX_LABEL_OPERATION_LOCKS).swap(h->label_op_locks_);
     h->visited_list_pool_.reset(new hnswlib::VisitedListPool(1, max));
@@ -393,29 +401,114 @@ API Index* shoal_load(int space, int dim, const uint8_t* bytes, int length, int 
     h->element_levels_ = std::vector<int>(max);
     h->revSize_ = 1.0 / h->mult_;
     h->ef_ = 10;
-    h->label_lookup_.reserve(count);
     for (size_t i = 0; i < count; i++) {
-      h->label_lookup_[h->getExternalLabel(static_cast<hnswlib::tableint>(i))] = static_cast<hnswlib::tableint>(i);
-      const unsigned int size = r.pod<unsigned int>();
-      if (size == 0) {
-        h->element_levels_[i] = 0;
-        h->linkLists_[i] = nullptr;
-      } else {
-        h->element_levels_[i] = static_cast<int>(size / h->size_links_per_element_);
-        h->linkLists_[i] = static_cast<char*>(std::malloc(size));
-        if (!h->linkLists_[i]) throw std::runtime_error("Not enough memory: loadIndex failed to allocate linklist");
-        std::memcpy(h->linkLists_[i], r.take(size), size);
-      }
+      const unsigned int size = lr.pod<unsigned int>();
+      if (size == 0) continue;
+      h->element_levels_[i] = static_cast<int>(size / h->size_links_per_element_);
+      h->linkLists_[i] = static_cast<char*>(std::malloc(size));
+      if (!h->linkLists_[i]) throw std::runtime_error("Not enough memory: loadIndex failed to allocate linklist");
+      std::memcpy(h->linkLists_[i], lr.take(size), size);
     }
-    for (size_t i = 0; i < count; i++) {
-      if (h->isMarkedDeleted(static_cast<hnswlib::tableint>(i))) h->num_deleted_ += 1;
+    if (level0) {
+      std::memcpy(h->data_level0_memory_, level0, count * h->size_data_per_element_);
+      finish_load(h);
     }
   } catch (...) {
-    shoal_destroy(index);
+    delete index->hnsw;
+    delete index;
     throw;
   }
   return index;
+}
+
+}  // namespace
+
+API int shoal_header_bytes() { return static_cast<int>(HEADER_BYTES); }
+
+/** Level 0 of an index (count × size_per_element bytes): vectors, labels, base-layer links. */
+API char* shoal_level0(Index* index) { return index->hnsw->data_level0_memory_; }
+API int shoal_level0_bytes(Index* index) {
+  return static_cast<int>(index->hnsw->cur_element_count * index->hnsw->size_data_per_element_);
+}
+
+/** Bytes shoal_save will write (hnswlib's saveIndex layout: header, level 0, link lists). */
+API int shoal_save_size(Index* index) {
+  GUARD_BEGIN
+  const auto& h = *index->hnsw;
+  return static_cast<int>(HEADER_BYTES + h.cur_element_count * h.size_data_per_element_ + links_size(h));
+  GUARD_END(-1)
+}
+
+/** Writes hnswlib's saveIndex layout to `out` (shoal_save_size bytes); returns bytes written or -1. */
+API int shoal_save(Index* index, uint8_t* out) {
+  GUARD_BEGIN
+  const auto& h = *index->hnsw;
+  Writer w{out};
+  write_header(h, w);
+  w.bytes(h.data_level0_memory_, h.cur_element_count * h.size_data_per_element_);
+  write_links(h, w);
+  return static_cast<int>(w.p - out);
+  GUARD_END(-1)
+}
+
+/** Bytes of the saved layout without level 0 (header + link lists), for shoal_save_meta. */
+API int shoal_meta_size(Index* index) {
+  GUARD_BEGIN
+  return static_cast<int>(HEADER_BYTES + links_size(*index->hnsw));
+  GUARD_END(-1)
+}
+
+/**
+ * Writes the header and the link lists only: the caller copies level 0 (shoal_level0) between
+ * them itself, so a save never needs a second full copy of the index in the heap.
+ */
+API int shoal_save_meta(Index* index, uint8_t* out) {
+  GUARD_BEGIN
+  Writer w{out};
+  write_header(*index->hnsw, w);
+  write_links(*index->hnsw, w);
+  return static_cast<int>(w.p - out);
+  GUARD_END(-1)
+}
+
+/**
+ * Loads hnswlib saveIndex bytes. max_elements below the stored count keeps the stored
+ * capacity. Returns the index or 0.
+ */
+API Index* shoal_load(int space, int dim, const uint8_t* bytes, int length, int max_elements) {
+  GUARD_BEGIN
+  if (length < static_cast<int>(HEADER_BYTES)) throw std::runtime_error("Index seems to be corrupted or unsupported");
+  size_t count, per_element;
+  std::memcpy(&count, bytes + 2 * sizeof(size_t), sizeof(size_t));
+  std::memcpy(&per_element, bytes + 3 * sizeof(size_t), sizeof(size_t));
+  const uint64_t level0 = static_cast<uint64_t>(count) * per_element;
+  if (level0 > static_cast<uint64_t>(length) - HEADER_BYTES) {
+    throw std::runtime_error("Index seems to be corrupted or unsupported");
+  }
+  const uint8_t* links = bytes + HEADER_BYTES + level0;
+  return load_impl(space, dim, bytes, bytes + HEADER_BYTES, links, static_cast<size_t>(bytes + length - links),
+                   max_elements);
   GUARD_END(nullptr)
+}
+
+/**
+ * Loads from the header + link lists only (shoal_save_meta's layout); level 0 is allocated but
+ * not filled: the caller copies it to shoal_level0 and then calls shoal_load_finish. Cold loads
+ * thus copy the big block once, straight from the shard bytes into its final place.
+ */
+API Index* shoal_load_meta(int space, int dim, const uint8_t* meta, int length, int max_elements) {
+  GUARD_BEGIN
+  if (length < static_cast<int>(HEADER_BYTES)) throw std::runtime_error("Index seems to be corrupted or unsupported");
+  return load_impl(space, dim, meta, nullptr, meta + HEADER_BYTES, static_cast<size_t>(length) - HEADER_BYTES,
+                   max_elements);
+  GUARD_END(nullptr)
+}
+
+API int shoal_load_finish(Index* index) {
+  GUARD_BEGIN
+  finish_load(index->hnsw);
+  return 0;
+  GUARD_END(-1)
 }
 
 API int shoal_resize(Index* index, int max_elements) {

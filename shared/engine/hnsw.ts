@@ -1,4 +1,4 @@
-import { CorruptDataError, LimitExceededError, ValidationError } from '../errors.js';
+import { CorruptDataError, EngineError, LimitExceededError, ValidationError } from '../errors.js';
 import type { Metric, RowHit } from '../types.js';
 import { SHOAL_WASM_HEAP_LIMIT_BYTES, SPACE, loadShoalWasm, type ShoalWasm } from './shoal-wasm.js';
 import type { BuildInput, EngineParams, IndexEngine, LoadedIndex, SearchOptions, VectorView } from './types.js';
@@ -278,11 +278,19 @@ export const hnswEngine: IndexEngine = {
           slice = performance.now();
         }
       }
-      const size = wasm.x.shoal_save_size(handle);
-      if (size < 0) throw wasm.failure('hnsw save failed');
-      out = wasm.alloc(size, 'hnsw save');
-      if (wasm.x.shoal_save(handle, out) !== size) throw wasm.failure('hnsw save failed');
-      const bytes = wasm.heap().slice(out, out + size);
+      // hnswlib's saveIndex layout, assembled in JS: header and link lists from the C API, level 0
+      // (nearly all the bytes) copied straight from the index, so the heap never holds it twice.
+      const metaSize = wasm.x.shoal_meta_size(handle);
+      if (metaSize < 0) throw wasm.failure('hnsw save failed');
+      out = wasm.alloc(metaSize, 'hnsw save');
+      if (wasm.x.shoal_save_meta(handle, out) !== metaSize) throw wasm.failure('hnsw save failed');
+      const level0 = wasm.x.shoal_level0(handle) >>> 0;
+      const level0Bytes = wasm.x.shoal_level0_bytes(handle);
+      const heap = wasm.heap();
+      const bytes = new Uint8Array(metaSize + level0Bytes);
+      bytes.set(heap.subarray(out, out + HEADER_BYTES), 0);
+      bytes.set(heap.subarray(level0, level0 + level0Bytes), HEADER_BYTES);
+      bytes.set(heap.subarray(out + HEADER_BYTES, out + metaSize), HEADER_BYTES + level0Bytes);
       return { bytes, params };
     } finally {
       wasm.free(batch);
@@ -299,14 +307,27 @@ export const hnswEngine: IndexEngine = {
     }
     const layout = parseLayout(bytes, info.dim, info.count);
     const wasm = await loadShoalWasm();
-    const input = wasm.alloc(bytes.byteLength, 'hnsw load');
+    if (wasm.x.shoal_header_bytes() !== HEADER_BYTES)
+      throw new EngineError('the hnsw WASM module has another header size');
+    // Header + link lists go in first; level 0 is then copied once, straight into its place.
+    const level0Bytes = layout.count * layout.sizePerElement;
+    const metaSize = bytes.byteLength - level0Bytes;
+    const meta = wasm.alloc(metaSize, 'hnsw load');
     let handle = 0;
     try {
-      wasm.heap().set(bytes, input);
-      handle = wasm.x.shoal_load(SPACE[info.metric], info.dim, input, bytes.byteLength, info.count);
+      const heap = wasm.heap();
+      heap.set(bytes.subarray(0, HEADER_BYTES), meta);
+      heap.set(bytes.subarray(HEADER_BYTES + level0Bytes), meta + HEADER_BYTES);
+      handle = wasm.x.shoal_load_meta(SPACE[info.metric], info.dim, meta, metaSize, info.count);
       if (handle === 0) throw wasm.failure('hnsw load failed');
     } finally {
-      wasm.free(input);
+      wasm.free(meta);
+    }
+    wasm.heap().set(bytes.subarray(HEADER_BYTES, HEADER_BYTES + level0Bytes), wasm.x.shoal_level0(handle) >>> 0);
+    if (wasm.x.shoal_load_finish(handle) !== 0) {
+      const err = wasm.failure('hnsw load failed');
+      wasm.x.shoal_destroy(handle);
+      throw err;
     }
     try {
       const count = wasm.x.shoal_count(handle);

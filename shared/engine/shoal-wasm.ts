@@ -67,7 +67,14 @@ export interface ShoalWasmExports {
     distances: number,
     counts: number,
   ): number;
+  shoal_header_bytes(): number;
+  shoal_level0(index: number): number;
+  shoal_level0_bytes(index: number): number;
   shoal_save_size(index: number): number;
+  shoal_meta_size(index: number): number;
+  shoal_save_meta(index: number, out: number): number;
+  shoal_load_meta(space: number, dim: number, meta: number, length: number, maxElements: number): number;
+  shoal_load_finish(index: number): number;
   shoal_save(index: number, out: number): number;
   shoal_load(space: number, dim: number, bytes: number, length: number, maxElements: number): number;
   shoal_resize(index: number, maxElements: number): number;
@@ -165,7 +172,7 @@ let loading: Promise<ShoalWasm> | undefined;
 
 /** The module, instantiated once per process. */
 export function loadShoalWasm(): Promise<ShoalWasm> {
-  loading ??= instantiate().catch((cause: unknown) => {
+  loading ??= instantiateShoalWasm(findWasmFile()).catch((cause: unknown) => {
     loading = undefined;
     throw cause instanceof EngineError
       ? cause
@@ -174,8 +181,9 @@ export function loadShoalWasm(): Promise<ShoalWasm> {
   return loading;
 }
 
-async function instantiate(): Promise<ShoalWasm> {
-  const bytes = readFileSync(findWasmFile());
+/** Instantiates a module file (a fresh heap each call; the engine shares one via loadShoalWasm). */
+export async function instantiateShoalWasm(file: string): Promise<ShoalWasm> {
+  const bytes = readFileSync(file);
   const module: { memory?: WasmMemory } = {};
   const view = () => new DataView(module.memory!.buffer);
   let stderr = '';

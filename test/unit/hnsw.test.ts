@@ -121,6 +121,15 @@ describe('hnswEngine', () => {
     await expect(hnswEngine.load(bytes.subarray(0, 40), { dim, count, metric: 'l2', params })).rejects.toBeInstanceOf(
       CorruptDataError,
     );
+    // A damaged link-list section is refused inside the WASM, before anything is read past its end.
+    await expect(
+      hnswEngine.load(bytes.subarray(0, bytes.length - 1), { dim, count, metric: 'l2', params }),
+    ).rejects.toBeInstanceOf(CorruptDataError);
+    const bad = bytes.slice();
+    const perElement = new DataView(bytes.buffer, bytes.byteOffset).getUint32(12, true);
+    // Row 0's upper-level list claims 7 bytes: not a whole number of levels.
+    new DataView(bad.buffer).setUint32(56 + count * perElement, 7, true);
+    await expect(hnswEngine.load(bad, { dim, count, metric: 'l2', params })).rejects.toBeInstanceOf(CorruptDataError);
   });
 
   it('refuses a shard that would not fit its share of the 4 GiB WASM heap, before allocating', async () => {
