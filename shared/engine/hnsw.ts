@@ -204,7 +204,9 @@ class HnswIndex implements LoadedIndex {
 /**
  * WASM heap bytes an index of `count` rows needs: hnswlib's level-0 block per row
  * (links + vector + label) plus upper-level links (1/m of rows on average, 2·m links
- * each) and a 64-byte allowance for per-row bookkeeping (visited lists, locks).
+ * each) and a 64-byte allowance for per-row bookkeeping (label map, visited list, locks).
+ * Measured on MNIST 60k × 784: 192.6 MB used by the index, 192.3 MB estimated. Each index
+ * also holds ~1.6 MB whatever its size (hnswlib's 65 536 label-operation locks).
  */
 export function estimateHnswHeapBytes(count: number, dim: number, m: number): number {
   const level0 = 4 + 2 * m * 4 + dim * 4 + 4;
@@ -214,7 +216,8 @@ export function estimateHnswHeapBytes(count: number, dim: number, m: number): nu
 
 /**
  * Largest index one shard may need. Several shards share the process's one 4 GiB WASM
- * heap (a warm searcher caches many), so one shard gets at most a quarter of it.
+ * heap (a warm searcher caches many), so one shard gets at most a quarter of it (1 GiB).
+ * Loading copies nothing else into the heap (no IDBFS/MEMFS copy): heap ≈ Σ indexes.
  */
 export const MAX_SHARD_HEAP_BYTES = SHOAL_WASM_HEAP_LIMIT_BYTES / 4;
 

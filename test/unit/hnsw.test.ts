@@ -223,6 +223,27 @@ describe('hnswEngine', () => {
     wasm.free(out);
   });
 
+  it('estimates the heap an index really uses (within 15 %)', async () => {
+    const wasm = await loadShoalWasm();
+    const dim = 32;
+    const count = 20_000;
+    const vectors = randomVectors(mulberry32(4), count, dim);
+    const buf = wasm.alloc(vectors.byteLength, 'test');
+    wasm.f32(buf, vectors.length).set(vectors);
+    const before = wasm.heapUsedBytes();
+    const tiny = wasm.x.shoal_create(SPACE.l2, dim, 1, 16, 20, 1);
+    const fixed = wasm.heapUsedBytes() - before;
+    wasm.x.shoal_destroy(tiny);
+    const handle = wasm.x.shoal_create(SPACE.l2, dim, count, 16, 20, 1);
+    expect(wasm.x.shoal_add(handle, buf, count, 0)).toBe(count);
+    const used = wasm.heapUsedBytes() - before - fixed;
+    wasm.x.shoal_destroy(handle);
+    wasm.free(buf);
+    const estimate = estimateHnswHeapBytes(count, dim, 16);
+    expect(estimate / used).toBeGreaterThan(0.85);
+    expect(estimate / used).toBeLessThan(1.15);
+  });
+
   it('validates parameters and names the field', () => {
     expect(() => resolveHnswParams({ m: 1 })).toThrow(ValidationError);
     const err = (() => {
