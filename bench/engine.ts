@@ -414,7 +414,7 @@ async function benchDataset(
   const shardBytes = built.get(RUNNERS[0])?.shardBytes;
   if (shardBytes && runners.some((r) => r.engine === BASELINE)) {
     progress.step(`${d.name}: filtered graph, old vs new`);
-    out.graphFilter.push(...(await graphFilter(d, shardBytes, quick ? 50 : 200)));
+    out.graphFilter.push(...(await graphFilter(d, shardBytes, Math.min(nq, quick ? 50 : 200))));
   }
   for (const b of built.values()) b.dispose();
 }
