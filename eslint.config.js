@@ -4,7 +4,18 @@ import { importX } from 'eslint-plugin-import-x';
 import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescript';
 
 export default tseslint.config(
-  { ignores: ['probe/', 'node_modules/', 'cdk.out*/', '.data/', 'bench/results/', 'coverage/'] },
+  {
+    ignores: [
+      'probe/',
+      'node_modules/',
+      'cdk.out*/',
+      '.data/',
+      'bench/results/',
+      'coverage/',
+      // A deliberate import cycle; test/unit/architecture.test.ts lints it explicitly.
+      'test/fixtures/cycle/',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   importX.flatConfigs.typescript,
@@ -18,5 +29,12 @@ export default tseslint.config(
       // The tree stays acyclic (value imports; `import type` edges are erased at run time).
       'import-x/no-cycle': 'error',
     },
+  },
+  {
+    // Functions and shared code log through shared/log.ts (structured on AWS, one line locally).
+    // shared/engine/hnswlib-runtime.ts silences the WASM library's own console chatter on purpose.
+    files: ['shared/**/*.ts', 'functions/**/*.ts'],
+    ignores: ['shared/engine/**'],
+    rules: { 'no-console': 'error' },
   },
 );

@@ -7,20 +7,26 @@
  *
  *   npm run bench:e2e             # MNIST 20k × 784 and SIFT 4.5k × 128
  *   npm run bench:e2e -- --quick  # SIFT only
+ *
+ * Common options (--json, --record, --help): bench/cli.ts.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { loadDataset } from '../shared/io/datasets.js';
 import { getRuntime } from '../shared/runtime.js';
 import { ShardCache, sha256 } from '../shared/search/shard-cache.js';
 import { buildShard } from '../shared/shard/shard.js';
 import { startLocalShoal } from '../infra/local/shoal.js';
+import { machineLine, parseCli } from './cli.js';
 import { Progress } from './progress.js';
 
-const QUICK = process.argv.includes('--quick');
+const cli = parseCli({
+  name: 'e2e',
+  summary: 'Whole local stack: HTTP ingest rate, search latency (HTTP vs in process), shard cold loads.',
+  quick: 'SIFT only, 200 searches per pass',
+});
+const QUICK = cli.quick;
 const SEARCHES = QUICK ? 200 : 500;
 
 interface LatencyRow {
@@ -48,8 +54,6 @@ function summarize(samples: number[]): { p50: number; p95: number; p99: number; 
 }
 
 async function main(): Promise<void> {
-  const started = new Date();
-  const machine = `${os.cpus()[0]?.model ?? 'cpu'} × ${os.cpus().length}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`;
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'shoal-bench-'));
   // Index only when asked, so ingest measures the write path alone.
   process.env.SHOAL_BUILD_DELTA_MIN_ROWS = '10000000';
@@ -230,9 +234,11 @@ async function main(): Promise<void> {
 
     const f = (x: number, d = 1) => x.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
     const lines = [
-      `# End-to-end benchmark — ${started.toISOString()}`,
+      `# End-to-end benchmark — ${cli.started.toISOString()}`,
       '',
-      `Machine: ${machine}. Command: \`npm run bench:e2e${QUICK ? ' -- --quick' : ''}\`. Whole local Shoal (embedded S3/DynamoDB/SQS, HTTP gateway, real handlers) in one process; client in the same process.`,
+      `Machine: ${machineLine(cli.machine)}. Command: \`${cli.command}\`.`,
+      'Whole local Shoal (embedded S3/DynamoDB/SQS, HTTP gateway, real handlers) in one process;' +
+        ' client in the same process.',
       '',
       '## Ingest through HTTP',
       '',
@@ -244,13 +250,17 @@ async function main(): Promise<void> {
       '',
       `## Search latency, k=10, ${SEARCHES} sequential single-vector queries`,
       '',
-      'Rows are in order: strong search before any build (every vector in the unindexed tail, exact scan), then after the build (strong: shards + empty tail; eventual: shards only).',
+      'Rows are in order: strong search before any build (every vector in the unindexed tail, exact scan),' +
+        ' then after the build (strong: shards + empty tail; eventual: shards only).',
       '',
       '| dataset | phase | consistency | path | p50 ms | p95 ms | p99 ms | QPS |',
       '|---|---|---|---|---:|---:|---:|---:|',
       ...latency.map((r) => {
         const phase = latency.filter((x) => x.dataset === r.dataset).indexOf(r) < 2 ? 'tail only' : 'indexed';
-        return `| ${r.dataset} | ${phase} | ${r.consistency} | ${r.path} | ${f(r.p50_ms, 2)} | ${f(r.p95_ms, 2)} | ${f(r.p99_ms, 2)} | ${f(r.qps, 0)} |`;
+        return (
+          `| ${r.dataset} | ${phase} | ${r.consistency} | ${r.path} |` +
+          ` ${f(r.p50_ms, 2)} | ${f(r.p95_ms, 2)} | ${f(r.p99_ms, 2)} | ${f(r.qps, 0)} |`
+        );
       }),
       '',
       '## Shard cold load (fresh cache = cold searcher container)',
@@ -259,23 +269,22 @@ async function main(): Promise<void> {
       '|---|---:|---:|---:|---:|',
       ...coldRows.map(
         (r) =>
-          `| ${r.shard} | ${r.bytes.toLocaleString('en-US')} | ${f(r.s3_get_ms)} | ${f(r.open_ms)} | ${f(r.total_ms)} |`,
+          `| ${r.shard} | ${r.bytes.toLocaleString('en-US')} |` +
+          ` ${f(r.s3_get_ms)} | ${f(r.open_ms)} | ${f(r.total_ms)} |`,
       ),
       '',
     ];
-    const md = lines.join('\n');
-    const out = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results');
-    mkdirSync(out, { recursive: true });
-    writeFileSync(path.join(out, `e2e-${started.toISOString().slice(0, 10)}${QUICK ? '-quick' : ''}.md`), md + '\n');
-    writeFileSync(
-      path.join(out, 'e2e-latest.json'),
-      JSON.stringify(
-        { date: started.toISOString(), machine, ingest: ingestRows, latency, coldLoads: coldRows },
-        null,
-        2,
-      ),
-    );
-    console.log(md);
+    cli.out({
+      markdown: lines.join('\n'),
+      parameters: {
+        searches: SEARCHES,
+        k: 10,
+        ingestBatch: 500,
+        datasets: plan.map(([name, maxBase]) => ({ name, maxBase: maxBase ?? null })),
+      },
+      rows: latency,
+      tables: { ingest: ingestRows, coldLoads: coldRows },
+    });
   } finally {
     await shoal.stop();
     await rm(dataDir, { recursive: true, force: true });

@@ -705,7 +705,8 @@ async function main(): Promise<void> {
   }
   const runners = RUNNERS.filter((r) => engines.includes(r.engine) && (r.engine !== 'hnswlib-node' || NATIVE));
 
-  const progress = new Progress(plan.length * (3 + runners.length + EFS.length + SELECTIVITIES.length));
+  const steps = 3 + runners.length + runners.filter((r) => r.exact).length + EFS.length + SELECTIVITIES.length;
+  const progress = new Progress(plan.length * steps);
   const out = { rows: [] as Row[], filtered: [] as FilterRow[], graphFilter: [] as GraphFilterRow[] };
   const datasets: DatasetInfo[] = [];
   for (const [name, maxBase, maxQ] of plan) {

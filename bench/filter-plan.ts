@@ -4,26 +4,48 @@
  * plan, each forced. The crossover is where GRAPH_ROWS_PER_EF · ef / s matches.
  *
  *   npm run bench:filter-plan
+ *   npm run bench:filter-plan -- --quick   # sift5k only
+ *
+ * Common options (--json, --record, --help): bench/cli.ts.
  */
 import { loadDataset } from '../shared/io/datasets.js';
 import { FILTER_PLAN, Shard, buildShard } from '../shared/shard/shard.js';
+import { machineLine, parseCli } from './cli.js';
+import { filterAttribute } from './datasets.js';
+import { Progress } from './progress.js';
 
+const cli = parseCli({
+  name: 'filter-plan',
+  summary: 'Filtered search: QPS and recall of the exact and the graph plan, each forced, per selectivity.',
+  quick: 'sift5k only',
+});
 const Q = 50;
+const SELECTIVITIES = [0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5];
+const DATASETS = (
+  [
+    ['sift5k', undefined],
+    ['glove50', undefined],
+    ['mnist', 20_000],
+  ] as const
+).filter(([name]) => !cli.quick || name === 'sift5k');
 const saved = { ...FILTER_PLAN };
-console.log(
-  '| dataset | rows | selectivity | matches | exact QPS | exact recall | graph QPS | graph recall | planner picks |',
-);
-console.log('|---|---:|---:|---:|---:|---:|---:|---:|---|');
-for (const [name, maxBase] of [
-  ['sift5k', undefined],
-  ['glove50', undefined],
-  ['mnist', 20_000],
-] as const) {
-  const ds = await loadDataset(name, { maxBase, maxQueries: Q });
+const rows: Array<{
+  dataset: string;
+  rows: number;
+  selectivity: number;
+  matches: number;
+  exactQps: number;
+  exactRecall: number;
+  graphQps: number;
+  graphRecall: number;
+  plannerPicks: string;
+}> = [];
+const progress = new Progress(DATASETS.length * (1 + SELECTIVITIES.length));
+for (const [name, maxBase] of DATASETS) {
+  progress.step(`${name}: build`);
+  const ds = loadDataset(name, { maxBase, maxQueries: Q });
   const { baseCount: n, dim } = ds;
-  let seed = 12345;
-  const rand = () => (seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32;
-  const metadata = Array.from({ length: n }, () => ({ r: Math.floor(rand() * 100_000) }));
+  const metadata = filterAttribute(n);
   const ids = Array.from({ length: n }, (_, i) => String(i));
   const seqs = ids.map((_, i) => i + 1);
   const shard = await Shard.open(
@@ -33,7 +55,8 @@ for (const [name, maxBase] of [
     await buildShard({ engine: 'flat', dim, metric: ds.metric, ids, vectors: ds.base, seqs, metadata }),
   );
   const q = (i: number) => ds.queries.subarray(i * dim, (i + 1) * dim);
-  for (const s of [0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5]) {
+  for (const s of SELECTIVITIES) {
+    progress.step(`${name}: s=${s}`);
     const filter = {
       op: 'cmp' as const,
       cmp: '<' as const,
@@ -55,11 +78,47 @@ for (const [name, maxBase] of [
     const graph = measure({ EXACT_MIN_ROWS: 0, GRAPH_ROWS_PER_EF: 0 });
     Object.assign(FILTER_PLAN, saved);
     shard.search(q(0), { k: 10, ef: 64, filter });
-    const matches = shard.lastPlan.matches;
-    console.log(
-      `| ${name} | ${n} | ${s} | ${matches} | ${exact.qps.toFixed(0)} | ${exact.recall.toFixed(3)} | ${graph.qps.toFixed(0)} | ${graph.recall.toFixed(3)} | ${shard.lastPlan.kind} |`,
-    );
+    rows.push({
+      dataset: name,
+      rows: n,
+      selectivity: s,
+      matches: shard.lastPlan.matches,
+      exactQps: exact.qps,
+      exactRecall: exact.recall,
+      graphQps: graph.qps,
+      graphRecall: graph.recall,
+      plannerPicks: shard.lastPlan.kind,
+    });
   }
   shard.dispose();
   flat.dispose();
 }
+progress.done();
+
+const lines = [
+  `# Filtered-search plans — ${cli.started.toISOString()}`,
+  '',
+  `Machine: ${machineLine(cli.machine)}. Command: \`${cli.command}\`.`,
+  `${Q} queries, k=10, ef=64; filter \`r < s·100000\` (r uniform); each plan forced in turn.`,
+  '',
+  '| dataset | rows | selectivity | matches | exact QPS | exact recall | graph QPS | graph recall | planner picks |',
+  '|---|---:|---:|---:|---:|---:|---:|---:|---|',
+  ...rows.map(
+    (r) =>
+      `| ${r.dataset} | ${r.rows} | ${r.selectivity} | ${r.matches} | ${r.exactQps.toFixed(0)} |` +
+      ` ${r.exactRecall.toFixed(3)} | ${r.graphQps.toFixed(0)} | ${r.graphRecall.toFixed(3)} | ${r.plannerPicks} |`,
+  ),
+  '',
+];
+cli.out({
+  markdown: lines.join('\n'),
+  parameters: {
+    queries: Q,
+    k: 10,
+    ef: 64,
+    selectivities: SELECTIVITIES,
+    datasets: DATASETS.map(([name, maxBase]) => ({ name, maxBase: maxBase ?? null })),
+    filterPlan: saved,
+  },
+  rows,
+});

@@ -6,15 +6,14 @@
  * emulators (dynalite + s3rver: the whole write path with seq leases), much slower.
  *
  *   npm run bench:import              # in-memory sink
+ *   npm run bench:import -- --quick   # 10 000 rows
  *   npm run bench:import -- --rows 20000 --local
  *
- * Prints a table and writes bench/results/import-<date>.md. Peak memory is sampled every 10 ms
- * (RSS, and heap used above the baseline before the format's run).
+ * Peak memory is sampled every 10 ms (RSS, and heap used above the baseline before the format's run).
+ * Common options (--json, --record, --help): bench/cli.ts.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { MemoryImportJobStore, emptyProgress, jobIdFor, type ImportJob } from '../shared/import/job.js';
 import { runImportJob, type ImportDeps } from '../shared/import/runner.js';
@@ -23,11 +22,21 @@ import type { ImportFormat } from '../shared/import/types.js';
 import type { Catalog, CollectionMeta, ObjectStore, RecordStore } from '../shared/storage/types.js';
 import { mulberry32 } from '../shared/random.js';
 import { writeNpy, writeParquet } from '../test/helpers/parquet-writer.js';
+import { machineLine, parseCli } from './cli.js';
+import { Progress } from './progress.js';
 
-const argv = process.argv.slice(2);
-const ROWS = Number(argv[argv.indexOf('--rows') + 1] || 0) || 100_000;
+const cli = parseCli({
+  name: 'import',
+  summary: 'Rows/s and peak memory of the import runner per file format (JSONL, CSV, Parquet, .npy, gzip).',
+  quick: '10 000 rows per format',
+  options: [
+    { flag: '--rows', arg: 'n', help: 'rows per format (default 100 000)' },
+    { flag: '--local', help: 'also import each file through the embedded emulators (much slower)' },
+  ],
+});
+const ROWS = cli.int('--rows') ?? (cli.quick ? 10_000 : 100_000);
 const DIM = 128;
-const LOCAL = argv.includes('--local');
+const LOCAL = cli.has('--local');
 
 const rng = mulberry32;
 
@@ -202,46 +211,64 @@ async function measure(fn: () => Promise<unknown>): Promise<{ ms: number; peakRs
   return { ms, peakRss, peakHeap };
 }
 
-const rows: string[] = [];
-const header = `| format | file size (MB) | rows/s | time (s) | peak RSS (MB) | peak heap above baseline (MB) |${LOCAL ? ' local rows/s |' : ''}`;
-const sep = `|---|---:|---:|---:|---:|---:|${LOCAL ? '---:|' : ''}`;
+const rows: Array<{
+  format: ImportFormat;
+  fileBytes: number;
+  rowsPerSec: number;
+  seconds: number;
+  peakRssBytes: number;
+  peakHeapBytes: number;
+  localRowsPerSec: number | null;
+}> = [];
 const local = LOCAL ? await startLocal() : undefined;
-console.log(`${ROWS} × ${DIM}-d rows; ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, Node ${process.version}`);
-console.log(header);
-console.log(sep);
+const progress = new Progress(FILES.length);
 for (const { format, make } of FILES) {
+  progress.step(format);
   let bytes: Uint8Array | undefined = make();
   const input = bytes;
   const m = await measure(() => runInMemory(format, input));
-  let localCol = '';
+  let localRowsPerSec: number | null = null;
   if (local) {
     const l = await measure(() => runLocal(format, input, local));
-    localCol = ` ${Math.round(ROWS / (l.ms / 1000)).toLocaleString('en-US')} |`;
+    localRowsPerSec = ROWS / (l.ms / 1000);
   }
   const size = bytes.byteLength;
   bytes = undefined;
-  const line = `| ${format} | ${mb(size)} | ${Math.round(ROWS / (m.ms / 1000)).toLocaleString('en-US')} | ${(m.ms / 1000).toFixed(2)} | ${mb(m.peakRss)} | ${mb(m.peakHeap)} |${localCol}`;
-  rows.push(line);
-  console.log(line);
+  rows.push({
+    format,
+    fileBytes: size,
+    rowsPerSec: ROWS / (m.ms / 1000),
+    seconds: m.ms / 1000,
+    peakRssBytes: m.peakRss,
+    peakHeapBytes: m.peakHeap,
+    localRowsPerSec,
+  });
 }
+progress.done();
 await local?.stop();
 
-const date = new Date().toISOString().slice(0, 10);
-const here = path.dirname(fileURLToPath(import.meta.url));
-mkdirSync(path.join(here, 'results'), { recursive: true });
-const file = path.join(here, 'results', `import-${date}${ROWS !== 100_000 ? `-${ROWS}` : ''}.md`);
-writeFileSync(
-  file,
-  [
-    `# Import benchmark (${date})`,
+const count = (x: number) => Math.round(x).toLocaleString('en-US');
+cli.out({
+  markdown: [
+    `# Import benchmark (${cli.started.toISOString().slice(0, 10)})`,
     '',
-    `${ROWS.toLocaleString('en-US')} × ${DIM}-d rows per format, imported by the real runner into an in-memory record store${LOCAL ? ' (and, in the last column, through the embedded emulators)' : ''}.`,
-    `Machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, Node ${process.version}. The file being imported is held in memory (it counts in RSS: subtract its size); inputs are built one at a time.`,
+    `${ROWS.toLocaleString('en-US')} × ${DIM}-d rows per format, imported by the real runner into an in-memory` +
+      ` record store${LOCAL ? ' (and, in the last column, through the embedded emulators)' : ''}.`,
+    `Machine: ${machineLine(cli.machine)}. Command: \`${cli.command}\`.`,
+    'The file being imported is held in memory (it counts in RSS: subtract its size); inputs are built one at a time.',
     '',
-    header,
-    sep,
-    ...rows,
+    '| format | file size (MB) | rows/s | time (s) | peak RSS (MB) | peak heap above baseline (MB) |' +
+      (LOCAL ? ' local rows/s |' : ''),
+    `|---|---:|---:|---:|---:|---:|${LOCAL ? '---:|' : ''}`,
+    ...rows.map(
+      (r) =>
+        `| ${r.format} | ${mb(r.fileBytes)} | ${count(r.rowsPerSec)} | ${r.seconds.toFixed(2)} |` +
+        ` ${mb(r.peakRssBytes)} | ${mb(r.peakHeapBytes)} |` +
+        (r.localRowsPerSec === null ? '' : ` ${count(r.localRowsPerSec)} |`),
+    ),
     '',
   ].join('\n'),
-);
-console.log(`\nwritten to ${path.relative(process.cwd(), file)}`);
+  parameters: { rows: ROWS, dim: DIM, local: LOCAL, sink: 'in-memory record store' },
+  rows,
+  variant: cli.value('--rows') === undefined ? undefined : String(ROWS),
+});

@@ -10,7 +10,8 @@ export class Progress {
     const width = 30;
     const filled = Math.round((this.doneSteps / this.total) * width);
     const secs = ((performance.now() - this.started) / 1000).toFixed(0);
-    const line = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${this.doneSteps}/${this.total} ${secs}s ${label}`;
+    const bar = `${'#'.repeat(filled)}${'.'.repeat(width - filled)}`;
+    const line = `[${bar}] ${this.doneSteps}/${this.total} ${secs}s ${label}`;
     if (process.stderr.isTTY) process.stderr.write(`\r\x1b[K${line}`);
     else process.stderr.write(`${line}\n`);
   }

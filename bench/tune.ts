@@ -5,38 +5,64 @@
  * efSearch the sample chose, the cheapest efSearch that really meets the target, QPS, build
  * time — with exact search (flat scan) as the baseline.
  *
- *   npm run bench:tune            (writes bench/results/tune-<date>.md)
+ *   npm run bench:tune
+ *   npm run bench:tune -- --quick   # sift5k only
+ *
+ * Common options (--json, --record, --help): bench/cli.ts.
  */
-import { writeFile } from 'node:fs/promises';
-import os from 'node:os';
 import { exactTopK } from '../shared/engine/distance.js';
 import { getEngine } from '../shared/engine/registry.js';
 import { loadDataset, type DatasetName } from '../shared/io/datasets.js';
 import { GRAPH_SAMPLE_ROWS, TUNE_EFS, sweepGraph, type VersionCorpus } from '../shared/lifecycle/evaluation.js';
 import type { CollectionMeta, Manifest } from '../shared/storage/types.js';
+import { machineLine, parseCli } from './cli.js';
 
 const TARGET = 0.95;
 const K = 10;
 const Q = 200;
-const started = new Date();
-const machine = `${os.cpus()[0]?.model ?? 'unknown cpu'} × ${os.cpus().length}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`;
+const cli = parseCli({
+  name: 'tune',
+  summary: 'Graph tuning on a 2k sample vs full builds of every m × efConstruction point.',
+  quick: 'sift5k only',
+});
+const DATASETS = (
+  [
+    ['sift5k', undefined],
+    ['glove50', undefined],
+    ['mnist', 10_000],
+  ] as Array<[DatasetName, number | undefined]>
+).filter(([name]) => !cli.quick || name === 'sift5k');
 const lines: string[] = [
-  `# Graph tuning on a sample vs full builds — ${started.toISOString()}`,
+  `# Graph tuning on a sample vs full builds — ${cli.started.toISOString()}`,
   '',
-  `Machine: ${machine}. Target recall@${K} ${TARGET}; sample ${GRAPH_SAMPLE_ROWS} rows (seeded); full index over the whole base,`,
-  `${Q} held-out queries, exact ground truth by flat scan. "sample ef" is the cheapest efSearch meeting the target on the sample;`,
+  `Machine: ${machineLine(cli.machine)}. Command: \`${cli.command}\`. Target recall@${K} ${TARGET};`,
+  `sample ${GRAPH_SAMPLE_ROWS} rows (seeded); full index over the whole base,`,
+  `${Q} held-out queries, exact ground truth by flat scan.`,
+  '"sample ef" is the cheapest efSearch meeting the target on the sample;',
   `"full ef" the cheapest that meets it on the full index. QPS single-threaded at the sample's ef.`,
   '',
-  '| dataset | rows | m | efC | sample ef | sample recall | full recall @ sample ef | full ef | full QPS | build s | front | pick |',
+  '| dataset | rows | m | efC | sample ef | sample recall | full recall @ sample ef | full ef | full QPS | build s |' +
+    ' front | pick |',
   '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|',
 ];
 const exactLines: string[] = ['', '| dataset | exact (flat scan) QPS |', '|---|---:|'];
+const rows: Array<{
+  dataset: string;
+  rows: number;
+  m: number;
+  efConstruction: number;
+  sampleEf: number;
+  sampleRecall: number;
+  fullRecallAtSampleEf: number;
+  fullEf: number | null;
+  fullQps: number;
+  buildSeconds: number;
+  pareto: boolean;
+  pick: boolean;
+}> = [];
+const exactRows: Array<{ dataset: string; rows: number; dim: number; qps: number }> = [];
 
-for (const [name, maxBase] of [
-  ['sift5k', undefined],
-  ['glove50', undefined],
-  ['mnist', 10_000],
-] as Array<[DatasetName, number | undefined]>) {
+for (const [name, maxBase] of DATASETS) {
   const ds = loadDataset(name, { maxBase, maxQueries: Q });
   const { dim, baseCount: n } = ds;
   const ids = Array.from({ length: n }, (_, i) => `r${i}`);
@@ -58,6 +84,7 @@ for (const [name, maxBase] of [
   const truth = queries.map((q) => new Set(exactTopK(view, ds.metric, q, K).map((h) => h.row)));
   const exactQps = (queries.length * 1000) / (performance.now() - t);
   exactLines.push(`| ${name} (${n} × ${dim}) | ${exactQps.toFixed(0)} |`);
+  exactRows.push({ dataset: name, rows: n, dim, qps: exactQps });
 
   const engine = getEngine('hnsw');
   for (const trial of sweep.table) {
@@ -83,15 +110,39 @@ for (const [name, maxBase] of [
     const atSample = recallAt(trial.ef);
     const fullEf = TUNE_EFS.find((ef) => recallAt(ef).recall >= TARGET);
     index.dispose();
-    const pick = trial === sweep.recommendation ? '**yes**' : '';
+    const pick = trial === sweep.recommendation;
+    rows.push({
+      dataset: name,
+      rows: n,
+      m: trial.m,
+      efConstruction: trial.efConstruction,
+      sampleEf: trial.ef,
+      sampleRecall: trial.recall,
+      fullRecallAtSampleEf: atSample.recall,
+      fullEf: fullEf ?? null,
+      fullQps: atSample.qps,
+      buildSeconds: buildS,
+      pareto: trial.pareto,
+      pick,
+    });
     lines.push(
-      `| ${name} | ${n} | ${trial.m} | ${trial.efConstruction} | ${trial.ef} | ${trial.recall.toFixed(3)} | ${atSample.recall.toFixed(3)} | ${fullEf ?? '> 512'} | ${atSample.qps.toFixed(0)} | ${buildS.toFixed(1)} | ${trial.pareto ? 'yes' : ''} | ${pick} |`,
+      `| ${name} | ${n} | ${trial.m} | ${trial.efConstruction} | ${trial.ef} | ${trial.recall.toFixed(3)} |` +
+        ` ${atSample.recall.toFixed(3)} | ${fullEf ?? '> 512'} | ${atSample.qps.toFixed(0)} | ${buildS.toFixed(1)} |` +
+        ` ${trial.pareto ? 'yes' : ''} | ${pick ? '**yes**' : ''} |`,
     );
   }
 }
 
-const md = [...lines, ...exactLines, ''].join('\n');
-console.log(md);
-const file = `bench/results/tune-${started.toISOString().slice(0, 10)}.md`;
-await writeFile(file, md);
-process.stderr.write(`wrote ${file}\n`);
+cli.out({
+  markdown: [...lines, ...exactLines, ''].join('\n'),
+  parameters: {
+    targetRecall: TARGET,
+    k: K,
+    queries: Q,
+    sampleRows: GRAPH_SAMPLE_ROWS,
+    efs: TUNE_EFS,
+    datasets: DATASETS.map(([name, maxBase]) => ({ name, maxBase: maxBase ?? null })),
+  },
+  rows,
+  tables: { exact: exactRows },
+});

@@ -1,8 +1,8 @@
 import { ConflictError, ModelMismatchError, NotFoundError, ValidationError } from './errors.js';
 import { qualityGate } from './lifecycle/aliases.js';
-import type { Alias, Evaluation, LifecycleStore } from './lifecycle/types.js';
+import type { Alias, LifecycleStore } from './lifecycle/types.js';
 import { searchThroughAlias } from './lifecycle/experiments.js';
-import { BUILD_POLICY, buildIndex, collectGarbage, linesOf, type BuildResult } from './indexing/builder.js';
+import { BUILD_POLICY, linesOf } from './indexing/builder.js';
 import {
   defaultLineName,
   indexSettings,
@@ -11,10 +11,9 @@ import {
   parseLineName,
   sameSettings,
   servingLine,
-  type LineView,
 } from './indexing/lines.js';
-import { collectionKey, deleteVectors, upsertVectors } from './ingest/ingest.js';
-import { currentManifest, readTail, search, type SearchDeps } from './search/coordinator.js';
+import { deleteVectors, upsertVectors } from './ingest/ingest.js';
+import { readTail, search, type SearchDeps } from './search/coordinator.js';
 import type { ShardCache } from './search/shard-cache.js';
 import type { TailCache } from './search/tail-cache.js';
 import type {
@@ -41,6 +40,9 @@ import {
   type RecordStore,
 } from './storage/types.js';
 import type { FilterNode } from './filter/ast.js';
+import type { Evaluation, LineView } from './service-types.js';
+import { collectionKey } from './storage/keys.js';
+import { currentManifest } from './collections.js';
 
 export interface CoreDeps {
   catalog: Catalog;
@@ -56,7 +58,7 @@ export interface CoreDeps {
   now?: () => number;
   policy?: Partial<typeof BUILD_POLICY>;
   tails?: TailCache;
-  /** Aliases, evaluations, models (DESIGN §6). Without it, names are collections only. */
+  /** Aliases, evaluations, models (docs/architecture.md §8). Without it, names are collections only. */
   lifecycle?: LifecycleStore;
   /** Split experiments: draws whether a request also runs the other arm for overlap@k (tests). */
   experimentRandom?: () => number;
@@ -445,46 +447,6 @@ export class ShoalCore implements ShoalService {
       }
     }
     return out;
-  }
-
-  /** Builds in this process, now (the builder function's path, and tests). */
-  async buildNow(collection: string): Promise<BuildOutput> {
-    const r = await buildIndex(this.deps, collection, { force: true });
-    const out = (b: BuildResult) => ({
-      version: b.version,
-      built: b.built,
-      ...(b.kind ? { kind: b.kind } : {}),
-      ...(b.reason ? { reason: b.reason } : {}),
-      ...(b.line ? { line: b.line } : {}),
-      shards: b.shards,
-      watermark: b.watermark,
-    });
-    return { ...out(r), ...(r.candidates ? { candidates: r.candidates.map(out) } : {}) };
-  }
-
-  /** The builder's entry for wake-ups and ticks: builds only when the policy says so. */
-  async maybeBuild(collection: string): Promise<BuildResult> {
-    return buildIndex(this.deps, collection);
-  }
-
-  /** Writes not yet covered by the index: stable seq − watermark (the builder-lag metric). */
-  async builderLag(collection: string): Promise<number> {
-    const meta = await this.deps.catalog.getCollection(collection);
-    const manifest = await currentManifest(this.deps.catalog, meta);
-    return Math.max(0, (await this.deps.catalog.stableSeq(collection)) - (manifest?.watermark ?? 0));
-  }
-
-  async collectGarbage(collection: string): Promise<string[]> {
-    return collectGarbage({ ...this.deps, pinnedVersions: (c) => this.pinnedVersions(c) }, collection);
-  }
-
-  /** Index versions of a collection pinned by aliases (kept by the garbage collector). */
-  async pinnedVersions(collection: string): Promise<number[]> {
-    if (!this.deps.lifecycle) return [];
-    const aliases = (await this.deps.lifecycle.listPointers('alias')) as Alias[];
-    return aliases.flatMap((a) =>
-      a.target.collection === collection && a.target.version !== undefined ? [a.target.version] : [],
-    );
   }
 
   async listVersions(collection: string): Promise<Array<Manifest & { evaluation?: Evaluation }>> {

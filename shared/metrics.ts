@@ -2,12 +2,27 @@
  * Custom CloudWatch metrics, written as EMF (Lambda Powertools) so they cost no API calls.
  * Namespace and service come from POWERTOOLS_METRICS_NAMESPACE / POWERTOOLS_SERVICE_NAME
  * (set per function by the CDK stack); the local runtime sets POWERTOOLS_METRICS_DISABLED.
- * The dashboard and alarms that read these are described in docs/operations.md §4.
+ * Handlers flush with Powertools' `logMetrics(metrics)` middy middleware. The dashboard and
+ * alarms that read these are described in docs/operations.md §4.
  */
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { logger } from './log.js';
 import type { ShardCacheStats } from './search/shard-cache.js';
 
-export const metrics = new Metrics({ namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? 'Shoal' });
+const EMPTY_FLUSH = 'No application metrics to publish';
+
+export const metrics = new Metrics({
+  namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? 'Shoal',
+  // Powertools warns on every empty flush; an invocation without lookups is normal here.
+  logger: {
+    debug: (msg: unknown) => logger.debug(String(msg)),
+    info: (msg: unknown) => logger.info(String(msg)),
+    warn: (msg: unknown) => {
+      if (!String(msg).startsWith(EMPTY_FLUSH)) logger.warn(String(msg));
+    },
+    error: (msg: unknown) => logger.error(String(msg)),
+  },
+});
 
 /** Shard lookups of one request, from the cache counters before and after it. */
 export function recordShardCache(before: ShardCacheStats, after: ShardCacheStats): void {
@@ -20,10 +35,4 @@ export function recordShardCache(before: ShardCacheStats, after: ShardCacheStats
 /** How far the index trails the writes (seqs), the builder-lag alarm's input. */
 export function recordBuilderLag(lag: number): void {
   metrics.addMetric('BuilderLagSeq', MetricUnit.Count, Math.max(0, lag));
-}
-
-/** Flushes what this invocation recorded (no output when nothing was recorded). */
-export function flushMetrics(): void {
-  // Powertools warns on every empty flush; an invocation without lookups is normal here.
-  if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
 }

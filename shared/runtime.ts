@@ -6,10 +6,9 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
-import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { config, type ShoalConfig } from './config.js';
-import { ShoalCore } from './core.js';
+import type { ShoalCore } from './core.js';
 import { EngineError } from './errors.js';
 import { ShardCache } from './search/shard-cache.js';
 import { TailCache } from './search/tail-cache.js';
@@ -21,17 +20,22 @@ import { DynamoCatalog } from './storage/dynamo-catalog.js';
 import { DynamoRecordStore } from './storage/dynamo-records.js';
 import { S3ObjectStore } from './storage/s3-objects.js';
 import { DynamoImportJobs } from './storage/dynamo-import-jobs.js';
-import { ImportService } from './import/service.js';
-import { LifecycleCore } from './lifecycle/service.js';
+import type { ImportService } from './import/service.js';
+import type { Indexer } from './indexing/indexer.js';
 import { DynamoLifecycleStore } from './storage/dynamo-lifecycle.js';
+import { sqsQueueProducer } from './queue/messages.js';
+import { createServices } from './services.js';
+import { META_SK, apiKeyPk } from './storage/keys.js';
 
 export interface Runtime {
   config: ShoalConfig;
   core: ShoalCore;
+  /** Builds, sweeps, garbage collection: the index-builder function's service. */
+  indexer: Indexer;
   service: ShoalService;
   /** Bulk imports (API routes and the import function). */
   imports: ImportService;
-  /** Aliases, evaluation, model registry (DESIGN §6). */
+  /** Aliases, evaluation, model registry (docs/architecture.md §8). */
   lifecycle: LifecycleService;
   cache: ShardCache;
   objects: ObjectStore;
@@ -85,77 +89,38 @@ function createRuntime(cfg: ShoalConfig): Runtime {
     return JSON.parse(text) as ShardSearchResponse;
   };
 
-  const lifecycleStore = new DynamoLifecycleStore({ ddb: aws.ddb, table: cfg.catalogTable });
-  const core = new ShoalCore({
-    lifecycle: lifecycleStore,
+  const queues = sqsQueueProducer(aws.sqs, { build: cfg.buildQueueUrl, import: cfg.importQueueUrl });
+  const { core, indexer, lifecycle, imports } = createServices({
     catalog,
     records,
     objects,
     cache,
+    lifecycleStore: new DynamoLifecycleStore({ ddb: aws.ddb, table: cfg.catalogTable }),
+    queues,
+    codeVersion: version,
     slots: cfg.searchSlots,
     scatter,
     scatterMinBytes: cfg.scatterMinBytes,
-    codeVersion: version,
     tails: new TailCache(catalog, records),
     policy: { DELTA_MIN_ROWS: cfg.buildDeltaMinRows, DELTA_MAX_AGE_MS: cfg.buildDeltaMaxAgeMs },
-    wake: async (collection, options) => {
-      const body = options?.force ? { collection, force: true } : { collection };
-      await aws.sqs.send(new SendMessageCommand({ QueueUrl: cfg.buildQueueUrl, MessageBody: JSON.stringify(body) }));
+    // Large artifacts are hashed by the builder function (15 min), not inside a 30 s API request.
+    artifactSyncVerifyBytes: cfg.artifactSyncVerifyBytes,
+    imports: {
+      s3: aws.s3,
+      bucket: cfg.bucket,
+      jobs: new DynamoImportJobs({ ddb: aws.ddb, table: cfg.catalogTable }),
+      enqueue: cfg.importQueueUrl !== undefined,
     },
-  });
-  const importQueueUrl = cfg.importQueueUrl;
-  const imports = new ImportService({
-    s3: aws.s3,
-    bucket: cfg.bucket,
-    jobs: new DynamoImportJobs({ ddb: aws.ddb, table: cfg.catalogTable }),
-    catalog,
-    objects,
-    // The same write path as the API: seq leases, records, builder wake-up.
-    ingest: {
-      catalog,
-      records,
-      wake: async (collection) => {
-        await aws.sqs.send(
-          new SendMessageCommand({ QueueUrl: cfg.buildQueueUrl, MessageBody: JSON.stringify({ collection }) }),
-        );
-      },
-    },
-    enqueue: importQueueUrl
-      ? async (message) => {
-          await aws.sqs.send(
-            new SendMessageCommand({ QueueUrl: importQueueUrl, MessageBody: JSON.stringify(message) }),
-          );
-        }
-      : undefined,
   });
   const keys = cfg.apiKeys.map(digest);
   const catalogKeys = new CatalogKeyCheck(aws.ddb, cfg.catalogTable);
-  const lifecycle = new LifecycleCore({
-    catalog,
-    objects,
-    cache,
-    store: lifecycleStore,
-    getCollection: (n) => core.getCollection(n),
-    // Large artifacts are hashed by the builder function (15 min), not inside a 30 s API request.
-    verifyArtifacts: {
-      maxSyncBytes: cfg.artifactSyncVerifyBytes,
-      enqueue: async (model, version) => {
-        await aws.sqs.send(
-          new SendMessageCommand({
-            QueueUrl: cfg.buildQueueUrl,
-            MessageBody: JSON.stringify({ kind: 'verify-artifact', model, version }),
-          }),
-        );
-      },
-    },
-    startCandidate: async (c, index, candidate, caller) =>
-      (await core.buildIndex(c, { index, ...(candidate !== undefined ? { candidate } : {}) }, caller)).candidate!,
-  });
   return {
     config: cfg,
     core,
+    indexer,
     service: core,
-    imports,
+    // Always wired here (the `imports` deps above); optional only for services built without S3.
+    imports: imports as ImportService,
     lifecycle,
     identify: async (token) =>
       token && token.length <= 512 ? catalogKeys.keyId(digest(token).toString('hex')) : undefined,
@@ -194,7 +159,7 @@ class CatalogKeyCheck {
     const hit = this.cache.get(hash);
     if (hit && hit.until > now) return hit.ok;
     const out = await this.ddb.send(
-      new GetCommand({ TableName: this.table, Key: { pk: `APIKEY#${hash}`, sk: 'META' }, ConsistentRead: true }),
+      new GetCommand({ TableName: this.table, Key: { pk: apiKeyPk(hash), sk: META_SK }, ConsistentRead: true }),
     );
     const item = out.Item as { disabled?: unknown; expiresAt?: unknown; keyId?: unknown } | undefined;
     const expired = typeof item?.expiresAt === 'string' && Date.parse(item.expiresAt) <= now;

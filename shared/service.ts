@@ -5,34 +5,25 @@
  * the core (`shared/core.ts`) implements it on the storage adapters.
  */
 import type { FilterNode } from './filter/ast.js';
-import type { EngineName } from './engine/types.js';
 import type { LinePromotion, Manifest } from './storage/types.js';
-import type { LineView } from './indexing/lines.js';
 import type { Metadata, Metric } from './types.js';
 import type {
   AliasTarget,
+  CompletedUpload as CompletedModelUpload,
   Evaluation,
+  ExperimentResults,
+  ExperimentSummary,
   FeedbackEvent,
+  IndexSpec,
+  LineView,
   ModelAliasTarget,
   ModelVersion,
-  PointerMove,
-} from './lifecycle/types.js';
-import type { ExperimentResults, ExperimentSummary, StartExperimentInput } from './lifecycle/experiments.js';
-import type {
-  CompletedUpload as CompletedModelUpload,
   MultipartUpload as MultipartModelUpload,
+  PointerMove,
   SingleUpload as SingleModelUpload,
+  StartExperimentInput,
   UploadRequest as ModelUploadRequest,
-} from './lifecycle/models.js';
-
-/** Index settings as the API shows them: the engine plus its parameters, flat. */
-export interface IndexSpec {
-  engine: EngineName;
-  m?: number;
-  efConstruction?: number;
-  efSearch?: number;
-  seed?: number;
-}
+} from './service-types.js';
 
 export interface CreateCollectionInput {
   name: string;
@@ -202,7 +193,7 @@ export interface PromoteOutput {
 }
 
 // ---------------------------------------------------------------------------------------
-// Lifecycle (DESIGN §6): aliases, evaluation and quality gates, the model registry.
+// Lifecycle (docs/architecture.md §8): aliases, evaluation and quality gates, the model registry.
 // ---------------------------------------------------------------------------------------
 
 /** Who makes a change: the API key's id, or `key:<sha256 prefix>` of the bearer token. */
@@ -307,9 +298,7 @@ export interface LifecycleService {
   /** Hashes a `verifying` version's artifact and makes it ready (or pending with the reason). */
   verifyModelArtifact(name: string, version: number): Promise<ModelVersion | undefined>;
   listModels(): Promise<Array<{ name: string; versions: number; latest: number | null }>>;
-  getModel(
-    name: string,
-  ): Promise<{
+  getModel(name: string): Promise<{
     name: string;
     versions: ModelVersion[];
     aliases: Array<{ name: string; version: number; revision: number }>;

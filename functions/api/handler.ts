@@ -4,11 +4,14 @@
  * live in `shared/api`. The runtime (service, authorizer) comes from `getRuntime`, built
  * once per container.
  */
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2 } from 'aws-lambda';
-import { createApi, type Api } from '../../shared/api/router.js';
+import { createApi, jsonBody, type Api } from '../../shared/api/router.js';
 import { toErrorResponse } from '../../shared/api/http-errors.js';
-import { flushMetrics, recordShardCache } from '../../shared/metrics.js';
+import { logger } from '../../shared/log.js';
+import { metrics, recordShardCache } from '../../shared/metrics.js';
 import { getRuntime } from '../../shared/runtime.js';
 
 type Runtime = Awaited<ReturnType<typeof getRuntime>>;
@@ -46,7 +49,7 @@ export async function apiHandler(event: APIGatewayProxyEventV2): Promise<APIGate
     instance = await loadApi();
   } catch (err) {
     const { statusCode, headers, body } = toErrorResponse(err);
-    return { statusCode, headers: { 'Content-Type': 'application/json', ...headers }, body: JSON.stringify(body) };
+    return { statusCode, headers: { 'Content-Type': 'application/json', ...headers }, body: jsonBody(body) };
   }
   const { cache } = await getRuntime();
   const before = cache.stats();
@@ -61,8 +64,7 @@ export async function apiHandler(event: APIGatewayProxyEventV2): Promise<APIGate
     });
   } finally {
     recordShardCache(before, cache.stats());
-    flushMetrics();
   }
 }
 
-export const handler = middy(apiHandler);
+export const handler = middy(apiHandler).use(injectLambdaContext(logger)).use(logMetrics(metrics));

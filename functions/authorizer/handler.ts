@@ -4,12 +4,13 @@
  * stored, so the table never holds a usable key. API Gateway caches the answer per Authorization
  * header for 5 minutes; a revoked key (item deleted or `disabled: true`) stops working within that.
  *
- * Self-contained on purpose (no shared/ imports): it needs one environment variable, one GetItem,
- * and must stay small and fast on cold start.
+ * Self-contained on purpose: it needs one environment variable, one GetItem, and must stay small
+ * and fast on cold start, so its only shared/ import is the dependency-free key layout.
  */
 import { createHash } from 'node:crypto';
 import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import type { APIGatewayRequestAuthorizerEventV2, APIGatewaySimpleAuthorizerWithContextResult } from 'aws-lambda';
+import { META_SK, apiKeyPk } from '../../shared/storage/keys.js';
 
 export interface KeyContext {
   [key: string]: string;
@@ -48,7 +49,7 @@ export async function handler(event: APIGatewayRequestAuthorizerEventV2): Promis
   const out = await ddb.send(
     new GetItemCommand({
       TableName: table,
-      Key: { pk: { S: `APIKEY#${hash}` }, sk: { S: 'META' } },
+      Key: { pk: { S: apiKeyPk(hash) }, sk: { S: META_SK } },
       ProjectionExpression: 'keyId, disabled, expiresAt',
     }),
   );

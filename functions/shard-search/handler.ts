@@ -1,6 +1,9 @@
 /** Searcher slot: searches the shards the coordinator assigned to it, from its warm cache. */
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
-import { flushMetrics, recordShardCache } from '../../shared/metrics.js';
+import { logger } from '../../shared/log.js';
+import { metrics, recordShardCache } from '../../shared/metrics.js';
 import { getRuntime } from '../../shared/runtime.js';
 import { searchShards, type ShardSearchRequest, type ShardSearchResponse } from '../../shared/search/shard-searcher.js';
 
@@ -14,8 +17,7 @@ async function run(request: ShardSearchRequest): Promise<ShardSearchResponse> {
     return await searchShards(cache, request);
   } finally {
     recordShardCache(before, cache.stats());
-    flushMetrics();
   }
 }
 
-export const handler = middy(run);
+export const handler = middy(run).use(injectLambdaContext(logger)).use(logMetrics(metrics));

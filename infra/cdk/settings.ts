@@ -27,27 +27,48 @@ export interface ShoalSettings {
   logRetentionDays: number;
 }
 
-/** The import function's timeout: each invocation works until 30 s before it, checkpoints and continues. */
-export const IMPORT_FUNCTION_TIMEOUT = Duration.minutes(5);
+/**
+ * Function timeouts in seconds. Plain numbers, so the local server (infra/local/shoal.ts) uses the very
+ * same values without CDK types. The import function works until 30 s before its timeout, checkpoints
+ * and continues.
+ */
+export const FUNCTION_TIMEOUT_SECONDS = {
+  api: 30,
+  indexBuilder: 5 * 60,
+  shardSearch: 20,
+  importer: 5 * 60,
+  authorizer: 5,
+} as const;
+
+/** The import function's timeout. */
+export const IMPORT_FUNCTION_TIMEOUT = Duration.seconds(FUNCTION_TIMEOUT_SECONDS.importer);
 
 /** Per-role function sizing. Memory ≤ 3008 MB so a new account (whose quota is 3008 MB) can deploy. */
 export const FUNCTION_SIZING = {
-  api: { memoryMb: 1769, timeout: Duration.seconds(30), ephemeralMb: 2048 },
-  indexBuilder: { memoryMb: 3008, timeout: Duration.minutes(5), ephemeralMb: 2048 },
-  shardSearch: { memoryMb: 2048, timeout: Duration.seconds(20), ephemeralMb: 2048 },
+  api: { memoryMb: 1769, timeout: Duration.seconds(FUNCTION_TIMEOUT_SECONDS.api), ephemeralMb: 2048 },
+  indexBuilder: { memoryMb: 3008, timeout: Duration.seconds(FUNCTION_TIMEOUT_SECONDS.indexBuilder), ephemeralMb: 2048 },
+  shardSearch: { memoryMb: 2048, timeout: Duration.seconds(FUNCTION_TIMEOUT_SECONDS.shardSearch), ephemeralMb: 2048 },
   importer: { memoryMb: 2048, timeout: IMPORT_FUNCTION_TIMEOUT, ephemeralMb: 1024 },
-  authorizer: { memoryMb: 256, timeout: Duration.seconds(5), ephemeralMb: 512 },
+  authorizer: { memoryMb: 256, timeout: Duration.seconds(FUNCTION_TIMEOUT_SECONDS.authorizer), ephemeralMb: 512 },
 } as const;
 
 /** AWS: an SQS event source's visibility timeout should be at least 6× the function timeout. */
 export const VISIBILITY_FACTOR = 6;
 
-export const QUEUE_SETTINGS = {
+/** The queues' settings as plain numbers (seconds, counts), for the local server; QUEUE_SETTINGS is the CDK form. */
+export const QUEUE_SETTINGS_PLAIN = {
   maxReceiveCount: 5,
   /** DLQs keep messages for the SQS maximum, 14 days. */
-  dlqRetention: Duration.days(14),
-  build: { visibilityTimeout: Duration.seconds(FUNCTION_SIZING.indexBuilder.timeout.toSeconds() * VISIBILITY_FACTOR) },
-  import: { visibilityTimeout: Duration.seconds(IMPORT_FUNCTION_TIMEOUT.toSeconds() * VISIBILITY_FACTOR) },
+  dlqRetentionSeconds: 14 * 24 * 3600,
+  build: { visibilityTimeoutSeconds: FUNCTION_TIMEOUT_SECONDS.indexBuilder * VISIBILITY_FACTOR },
+  import: { visibilityTimeoutSeconds: FUNCTION_TIMEOUT_SECONDS.importer * VISIBILITY_FACTOR },
+} as const;
+
+export const QUEUE_SETTINGS = {
+  maxReceiveCount: QUEUE_SETTINGS_PLAIN.maxReceiveCount,
+  dlqRetention: Duration.seconds(QUEUE_SETTINGS_PLAIN.dlqRetentionSeconds),
+  build: { visibilityTimeout: Duration.seconds(QUEUE_SETTINGS_PLAIN.build.visibilityTimeoutSeconds) },
+  import: { visibilityTimeout: Duration.seconds(QUEUE_SETTINGS_PLAIN.import.visibilityTimeoutSeconds) },
 } as const;
 
 /** The builder's SQS event source: batch size and the most concurrent builders it may start. */

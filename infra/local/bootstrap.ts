@@ -14,6 +14,7 @@ import {
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import { ensureBucket, ensureTables } from '../../shared/storage/tables.js';
+import { QUEUE_SETTINGS_PLAIN } from '../cdk/settings.js';
 import { makeClientConfig } from './aws-clients.js';
 import type { EmulatorEndpoints } from './emulators.js';
 
@@ -37,12 +38,17 @@ export interface LocalResources {
   importDlqUrl: string;
 }
 
-/** Queue settings, as in the CDK stack. */
+/** Queue settings: the CDK stack's own (infra/cdk/settings.ts), so local redelivery and redrive behave as on AWS. */
 export const QUEUE_SETTINGS = {
-  build: { visibilityTimeoutSeconds: 60, maxReceiveCount: 5 },
-  import: { visibilityTimeoutSeconds: 300, maxReceiveCount: 5 },
-  /** DLQs keep messages for the SQS maximum, 14 days. */
-  dlqRetentionSeconds: 14 * 24 * 3600,
+  build: {
+    visibilityTimeoutSeconds: QUEUE_SETTINGS_PLAIN.build.visibilityTimeoutSeconds,
+    maxReceiveCount: QUEUE_SETTINGS_PLAIN.maxReceiveCount,
+  },
+  import: {
+    visibilityTimeoutSeconds: QUEUE_SETTINGS_PLAIN.import.visibilityTimeoutSeconds,
+    maxReceiveCount: QUEUE_SETTINGS_PLAIN.maxReceiveCount,
+  },
+  dlqRetentionSeconds: QUEUE_SETTINGS_PLAIN.dlqRetentionSeconds,
 } as const;
 
 export async function bootstrapLocalResources(opts: {

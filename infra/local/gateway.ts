@@ -9,6 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 
 /** Lambda's synchronous invocation payload limit, which API Gateway enforces with 413. */
@@ -21,6 +22,23 @@ export interface GatewayOptions {
   /** Reported as requestContext.accountId / apiId. */
   accountId?: string;
   apiId?: string;
+  /** Called once per answered request (after the response is written), e.g. for a request log. */
+  onResponse?: (entry: RequestLogEntry) => void;
+}
+
+export interface RequestLogEntry {
+  method: string;
+  /** The path without the query string (which may carry filters or tokens a log should not keep). */
+  path: string;
+  status: number;
+  ms: number;
+  /** requestContext.requestId of the event the handler got (the id its logs carry). */
+  requestId: string;
+}
+
+/** One request-log line: `GET /v1/collections 200 3.1ms req=<id>`. */
+export function formatRequestLog(e: RequestLogEntry): string {
+  return `${e.method} ${e.path} ${e.status} ${e.ms.toFixed(1)}ms req=${e.requestId}`;
 }
 
 export interface Gateway {
@@ -178,9 +196,27 @@ function writeGatewayError(res: ServerResponse, status: number, message: string,
 }
 
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
-  const { port, host = '127.0.0.1', handler, accountId = '000000000000', apiId = 'shoal-local' } = options;
+  const { port, host = '127.0.0.1', handler, accountId = '000000000000', apiId = 'shoal-local', onResponse } = options;
 
   const server = createServer((req, res) => {
+    const started = performance.now();
+    // Replaced by the event's id once there is an event; a 413 never reaches the handler.
+    let requestId: string = randomUUID();
+    if (onResponse) {
+      res.once('finish', () => {
+        try {
+          onResponse({
+            method: req.method ?? 'GET',
+            path: (req.url ?? '/').split('?')[0],
+            status: res.statusCode,
+            ms: performance.now() - started,
+            requestId,
+          });
+        } catch (err) {
+          console.error('[gateway] request log failed:', err);
+        }
+      });
+    }
     const chunks: Buffer[] = [];
     let size = 0;
     let tooLarge = Number(req.headers['content-length'] ?? 0) > GATEWAY_MAX_BODY_BYTES;
@@ -198,6 +234,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       }
       const localPort = (server.address() as AddressInfo).port;
       const event = toEvent(req, Buffer.concat(chunks), { accountId, apiId, localPort });
+      requestId = event.requestContext.requestId;
       handler(event).then(
         (result) => {
           try {

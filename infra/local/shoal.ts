@@ -1,6 +1,6 @@
 /**
  * A whole Shoal in one process: the embedded emulators, the resources the CDK stack would create, and
- * the real function handlers wired the way AWS wires them (DESIGN §3.6):
+ * the real function handlers wired the way AWS wires them (docs/architecture.md §3.6):
  *
  *   HTTP gateway (API Gateway v2 events) ─► functions/api
  *   SQS shoal-build (event source mapping, batch ≤ 10, partial failures) ─► functions/index-builder
@@ -16,7 +16,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import type {
   APIGatewayProxyEventV2,
   APIGatewayProxyResultV2,
@@ -26,13 +26,16 @@ import type {
   SQSEvent,
 } from 'aws-lambda';
 import { resetConfig } from '../../shared/config.js';
+import { sqsQueueProducer } from '../../shared/queue/messages.js';
 import { makeClientConfig } from './aws-clients.js';
-import { bootstrapLocalResources, QUEUE_SETTINGS, type LocalResources } from './bootstrap.js';
+import { FUNCTION_TIMEOUT_SECONDS } from '../cdk/settings.js';
+import { bootstrapLocalResources, type LocalResources } from './bootstrap.js';
 import { startEmulators, type EmulatorEndpoints, type S3EventNotification } from './emulators.js';
-import { startGateway } from './gateway.js';
+import { formatRequestLog, startGateway } from './gateway.js';
 import { makeLambdaContext, startLambdaEmulator } from './lambda-emulator.js';
 import { startSchedule } from './scheduler.js';
 import { startSqsPoller } from './sqs-poller.js';
+import { IMPORTS_FOLDER_PATTERN, IMPORTS_PREFIX } from '../../shared/storage/keys.js';
 
 export const LOCAL_NAMES = {
   bucket: 'shoal-local',
@@ -47,13 +50,12 @@ export const LOCAL_NAMES = {
   buildTickRule: 'shoal-build-tick',
 } as const;
 
-/** Function timeouts, as configured in the CDK stack (the builder's must not exceed the queue's visibility timeout). */
-const TIMEOUTS_MS = {
-  api: 30_000,
-  indexBuilder: QUEUE_SETTINGS.build.visibilityTimeoutSeconds * 1000,
-  shardSearch: 30_000,
-  /** Below the import queue's visibility timeout, so a crashed invocation's lease expires before redelivery. */
-  import: (QUEUE_SETTINGS.import.visibilityTimeoutSeconds - 60) * 1000,
+/** Function timeouts: the CDK stack's own (infra/cdk/settings.ts). */
+export const LOCAL_TIMEOUTS_MS = {
+  api: FUNCTION_TIMEOUT_SECONDS.api * 1000,
+  indexBuilder: FUNCTION_TIMEOUT_SECONDS.indexBuilder * 1000,
+  shardSearch: FUNCTION_TIMEOUT_SECONDS.shardSearch * 1000,
+  import: FUNCTION_TIMEOUT_SECONDS.importer * 1000,
 } as const;
 
 export interface StartLocalShoalOptions {
@@ -69,6 +71,13 @@ export interface StartLocalShoalOptions {
   silent?: boolean;
   /** Period of the index-builder catch-up tick. Default 30 s. */
   tickMs?: number;
+  /** S3 emulator port; 0 or undefined = ephemeral (`npm start` defaults to 8788 so saved commands keep working). */
+  s3Port?: number;
+  /**
+   * Where request-log lines (`GET /v1/collections 200 3.1ms req=<id>`) go; false = no request log.
+   * Default: stdout, unless `silent`.
+   */
+  requestLog?: ((line: string) => void) | false;
 }
 
 export interface LocalShoalEndpoints extends EmulatorEndpoints {
@@ -164,7 +173,9 @@ export async function startLocalShoal(opts: StartLocalShoalOptions): Promise<Loc
     );
     // EMF metrics are CloudWatch's format; on a laptop they would only flood the terminal.
     setEnv('POWERTOOLS_METRICS_DISABLED', process.env.POWERTOOLS_METRICS_DISABLED ?? 'true');
-    const emulators = await startEmulators({ dataDir, silent: true });
+    // Logs as one readable line each (shared/log.ts); POWERTOOLS_LOG_LEVEL still picks the level.
+    setEnv('SHOAL_LOG_FORMAT', process.env.SHOAL_LOG_FORMAT ?? 'pretty');
+    const emulators = await startEmulators({ dataDir, silent: true, ports: { s3: opts.s3Port ?? 0 } });
     stops.push({ name: 'emulators', stop: () => emulators.stop() });
     const { endpoints } = emulators;
 
@@ -185,7 +196,7 @@ export async function startLocalShoal(opts: StartLocalShoalOptions): Promise<Loc
       region: endpoints.region,
       functions: {
         [LOCAL_NAMES.shardSearchFunction]: {
-          timeoutMs: TIMEOUTS_MS.shardSearch,
+          timeoutMs: LOCAL_TIMEOUTS_MS.shardSearch,
           handler: async (payload, context) => {
             if (!bound.shardSearch) throw new Error('shard-search handler not loaded yet');
             return bound.shardSearch(payload, context);
@@ -220,12 +231,13 @@ export async function startLocalShoal(opts: StartLocalShoalOptions): Promise<Loc
         region: endpoints.region,
         accessKeyId: endpoints.credentials.accessKeyId,
         secretAccessKey: endpoints.credentials.secretAccessKey,
-        importPrefix: 'imports/<collection>/',
+        importPrefix: IMPORTS_FOLDER_PATTERN,
       }),
     );
     resetConfig();
 
-    const [runtimeModule, apiModule, builderModule, shardSearchModule, importModule] = await Promise.all([
+    const [logModule, runtimeModule, apiModule, builderModule, shardSearchModule, importModule] = await Promise.all([
+      import('../../shared/log.js'),
       import('../../shared/runtime.js'),
       import('../../functions/api/handler.js'),
       import('../../functions/index-builder/handler.js'),
@@ -236,6 +248,8 @@ export async function startLocalShoal(opts: StartLocalShoalOptions): Promise<Loc
     // this process, and drop ours on stop, so a restart in the same process sees the new endpoints.
     runtimeModule.resetRuntime();
     resetRuntime = runtimeModule.resetRuntime;
+    // The logger may have been created before this start set (or a CLI flag changed) the level.
+    logModule.applyLogLevelFromEnv();
     const api: ApiHandler = apiModule.handler;
     const indexBuilder: IndexBuilderHandler = builderModule.handler;
     const importFn: ImportHandler = importModule.handler;
@@ -246,7 +260,7 @@ export async function startLocalShoal(opts: StartLocalShoalOptions): Promise<Loc
     const builderContext = (): Context =>
       makeLambdaContext({
         functionName: LOCAL_NAMES.indexBuilderFunction,
-        timeoutMs: TIMEOUTS_MS.indexBuilder,
+        timeoutMs: LOCAL_TIMEOUTS_MS.indexBuilder,
         region: endpoints.region,
       });
 
@@ -267,24 +281,18 @@ export async function startLocalShoal(opts: StartLocalShoalOptions): Promise<Loc
     stops.push({ name: 'build queue poller', stop: () => poller.stop() });
 
     // S3 event notifications for imports/ → the import queue (the bucket notification of the CDK stack).
+    const queues = sqsQueueProducer(sqs, { import: resources.importQueueUrl });
     const unsubscribe = emulators.onS3Event((event) => {
       const records = event.Records.filter(
         (r) =>
           r.eventName.startsWith('ObjectCreated') &&
           r.s3.bucket.name === resources.bucket &&
-          r.s3.object.key.startsWith('imports/'),
+          r.s3.object.key.startsWith(IMPORTS_PREFIX),
       );
       if (!records.length) return;
-      sqs
-        .send(
-          new SendMessageCommand({
-            QueueUrl: resources.importQueueUrl,
-            MessageBody: JSON.stringify(toS3Notification({ Records: records })),
-          }),
-        )
-        .catch((err: unknown) => {
-          if (!opts.silent) console.error('[shoal] forwarding an S3 event to the import queue failed', err);
-        });
+      queues.send('import', toS3Notification({ Records: records })).catch((err: unknown) => {
+        if (!opts.silent) console.error('[shoal] forwarding an S3 event to the import queue failed', err);
+      });
     });
     stops.push({ name: 's3 event forwarding', stop: async () => unsubscribe() });
     const importPoller = startSqsPoller({
@@ -295,7 +303,7 @@ export async function startLocalShoal(opts: StartLocalShoalOptions): Promise<Loc
           event,
           makeLambdaContext({
             functionName: LOCAL_NAMES.importFunction,
-            timeoutMs: TIMEOUTS_MS.import,
+            timeoutMs: LOCAL_TIMEOUTS_MS.import,
             region: endpoints.region,
           }),
         ),
@@ -322,15 +330,18 @@ export async function startLocalShoal(opts: StartLocalShoalOptions): Promise<Loc
     });
     stops.push({ name: 'build schedule', stop: () => schedule.stop() });
 
+    const requestLog =
+      opts.requestLog === undefined ? (opts.silent ? undefined : (line: string) => console.log(line)) : opts.requestLog;
     const gateway = await startGateway({
       port: opts.port ?? 8787,
       host: opts.host ?? '127.0.0.1',
+      onResponse: requestLog ? (entry) => requestLog(formatRequestLog(entry)) : undefined,
       handler: (event: APIGatewayProxyEventV2) =>
         api(
           event,
           makeLambdaContext({
             functionName: LOCAL_NAMES.apiFunction,
-            timeoutMs: TIMEOUTS_MS.api,
+            timeoutMs: LOCAL_TIMEOUTS_MS.api,
             region: endpoints.region,
           }),
         ),

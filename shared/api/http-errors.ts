@@ -5,9 +5,10 @@
  *
  * 5xx errors never leak: a `ShoalError` with status ≥ 500 keeps its code but gets a
  * generic message (no field, no details); anything that is not a `ShoalError` becomes
- * 500 `INTERNAL`. Both are logged with console.error.
+ * 500 `INTERNAL`. Both are logged (shared/log.ts) at error level.
  */
 import { ShoalError, type ShoalErrorOptions } from '../errors.js';
+import { logger } from '../log.js';
 
 /** The path exists but not with this method; `allow` lists the methods it has. */
 export class MethodNotAllowedError extends ShoalError {
@@ -55,7 +56,7 @@ export function toErrorResponse(err: unknown): ErrorResponse {
     if (err instanceof MethodNotAllowedError) headers.Allow = err.allow.join(', ');
     if (err.statusCode === 401) headers['WWW-Authenticate'] = 'Bearer';
     if (!err.expose) {
-      console.error(`[shoal] ${err.code}:`, err);
+      logger.error(err.code, err);
       return {
         statusCode: err.statusCode,
         headers,
@@ -67,6 +68,7 @@ export function toErrorResponse(err: unknown): ErrorResponse {
     if (err.details !== undefined) error.details = err.details;
     return { statusCode: err.statusCode, headers, body: { error } };
   }
-  console.error('[shoal] unhandled error:', err);
+  if (err instanceof Error) logger.error('unhandled error', err);
+  else logger.error('unhandled error', { thrown: JSON.stringify(err) ?? String(err) });
   return { statusCode: 500, headers: {}, body: { error: { code: 'INTERNAL', message: GENERIC_INTERNAL_MESSAGE } } };
 }

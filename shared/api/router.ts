@@ -150,6 +150,23 @@ function splitPath(path: string): string[] | undefined {
   return p.slice(1).split('/');
 }
 
+/**
+ * A JSON response body. The trailing newline keeps pasted `curl` output from running into the next
+ * prompt; JSON parsers ignore it.
+ */
+export function jsonBody(value: unknown): string {
+  return `${JSON.stringify(value)}\n`;
+}
+
+/** The unauthenticated liveness probe (`GET /healthz`); everything else needs a key. */
+export const LIVENESS_PATH = '/healthz';
+
+function isLivenessProbe(req: ApiRequest): boolean {
+  const q = req.path.indexOf('?');
+  const p = q === -1 ? req.path : req.path.slice(0, q);
+  return req.method.toUpperCase() === 'GET' && (p === LIVENESS_PATH || p === `${LIVENESS_PATH}/`);
+}
+
 export function createApi(deps: ApiDeps): Api {
   const { service } = deps;
   const imports = (): ImportApi => {
@@ -640,16 +657,25 @@ export function createApi(deps: ApiDeps): Api {
 
   return {
     async handle(req) {
+      // Served before the key check, and only status and version: no endpoints, no credentials
+      // (unlike /v1/health, whose local extras name the emulators and their keys).
+      if (isLivenessProbe(req)) {
+        return {
+          statusCode: 200,
+          headers: { 'Content-Type': 'application/json' },
+          body: jsonBody({ status: 'ok', version: deps.version }),
+        };
+      }
       try {
         const result = await dispatch(req);
         return {
           statusCode: result.status,
           headers: { 'Content-Type': 'application/json' },
-          body: JSON.stringify(result.body),
+          body: jsonBody(result.body),
         };
       } catch (err) {
         const { statusCode, headers, body } = toErrorResponse(err);
-        return { statusCode, headers: { 'Content-Type': 'application/json', ...headers }, body: JSON.stringify(body) };
+        return { statusCode, headers: { 'Content-Type': 'application/json', ...headers }, body: jsonBody(body) };
       }
     },
   };

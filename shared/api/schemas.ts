@@ -3,44 +3,17 @@
  * straight into the `ShoalService` input shapes (string ids, Float32Array vectors,
  * parsed filter AST). `parseBody` turns the first zod issue into a `ValidationError`
  * whose `field` is a JSON path (`vectors[3].values[7]`) and whose message names the rule.
- *
- * The hot loops (vector values, metadata) are hand-written checks inside `transform`s, not
- * per-element zod schemas: an upsert may carry 1000 × 4096 numbers.
+ * The limits and the id / vector / metadata validators are shared with the import formats
+ * (`shared/validation.ts`).
  */
 import { z } from 'zod';
 import { ValidationError } from '../errors.js';
 import type { FilterNode } from '../filter/ast.js';
 import { parseFilter } from '../filter/index.js';
 import { LINE_NAME } from '../indexing/lines.js';
-import type { CreateCollectionInput, IndexSpec, SearchInput, VectorInput } from '../service.js';
-import type { JsonValue, Metadata } from '../types.js';
-
-// ---------------------------------------------------------------------------------------
-// Limits (documented in the API reference)
-// ---------------------------------------------------------------------------------------
-
-export const LIMITS = {
-  /** Collection names: `^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$`. */
-  collectionName: /^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$/,
-  maxDimension: 4096,
-  /** Vectors per upsert, ids per get/delete. */
-  maxBatch: 1000,
-  /** UTF-8 bytes of a string id. */
-  maxIdBytes: 512,
-  /** Serialized (JSON, UTF-8) bytes of one vector's metadata. */
-  maxMetadataBytes: 40 * 1024,
-  /** Keys at the top level of one vector's metadata. */
-  maxMetadataKeys: 64,
-  /** Nesting depth of metadata; the metadata object itself is level 1. */
-  maxMetadataDepth: 8,
-  maxK: 1000,
-  defaultK: 10,
-  maxEf: 4096,
-  /** Queries per multi-vector search. */
-  maxQueries: 100,
-  /** hnsw parameter ranges, the same as the engine's (`resolveHnswParams`). */
-  hnsw: { m: [2, 128], efConstruction: [8, 4096], efSearch: [1, 4096] },
-} as const;
+import type { CreateCollectionInput, SearchInput, VectorInput } from '../service.js';
+import type { IndexSpec } from '../service-types.js';
+import { LIMITS, describe, fail, idSchema, metadataSchema, valuesSchema, type Ctx } from '../validation.js';
 
 // ---------------------------------------------------------------------------------------
 // Paths and messages
@@ -59,26 +32,6 @@ export function formatPath(path: readonly PropertyKey[]): string {
     }
   }
   return out;
-}
-
-/** A short description of a received value, for messages. Never echoes long input. */
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  switch (typeof value) {
-    case 'string':
-      return value.length > 40
-        ? `a string (${JSON.stringify(value.slice(0, 40))}…)`
-        : `the string ${JSON.stringify(value)}`;
-    case 'number':
-      return Number.isFinite(value) ? String(value) : `${value} (not finite)`;
-    case 'undefined':
-      return 'nothing';
-    case 'object':
-      return 'an object';
-    default:
-      return typeof value;
-  }
 }
 
 const TYPE_NAMES: Record<string, string> = {
@@ -156,108 +109,9 @@ export function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.outp
 // Building blocks
 // ---------------------------------------------------------------------------------------
 
-type Ctx = z.core.$RefinementCtx;
-
-function fail(ctx: Ctx, message: string, path: PropertyKey[] = [], params?: Record<string, unknown>): never {
-  ctx.addIssue({ code: 'custom', message, path, params, input: undefined });
-  return z.NEVER;
-}
-
-const LONE_SURROGATE = /\p{Cs}/u;
-const FLOAT32_MAX = 3.4028234663852886e38;
-
 function intIn(min: number, max: number) {
   return z.number().int().min(min).max(max);
 }
-
-/** A vector id: a string of 1..512 UTF-8 bytes, or a non-negative safe integer (→ its decimal string). */
-export const idSchema = z.unknown().transform((value, ctx): string => {
-  if (typeof value === 'number') {
-    if (Number.isSafeInteger(value) && value >= 0) return String(value);
-    return fail(ctx, `must be a string or a non-negative safe integer, got ${describe(value)}`);
-  }
-  if (typeof value !== 'string') {
-    return fail(ctx, `must be a string or a non-negative safe integer, got ${describe(value)}`);
-  }
-  if (value.length === 0) return fail(ctx, 'must not be empty');
-  if (LONE_SURROGATE.test(value)) return fail(ctx, 'must be valid Unicode (it contains a lone surrogate)');
-  const bytes = Buffer.byteLength(value, 'utf8');
-  if (bytes > LIMITS.maxIdBytes) return fail(ctx, `must be at most ${LIMITS.maxIdBytes} UTF-8 bytes, got ${bytes}`);
-  return value;
-});
-
-/**
- * Vector components: a non-empty array (≤ 4096) of finite numbers that stay finite as
- * float32. Whether the length matches the collection's dimension is the service's check.
- */
-export const valuesSchema = z.unknown().transform((value, ctx): Float32Array => {
-  if (!Array.isArray(value)) return fail(ctx, `must be an array of numbers, got ${describe(value)}`);
-  if (value.length === 0) return fail(ctx, 'must have at least 1 item');
-  if (value.length > LIMITS.maxDimension) {
-    return fail(ctx, `must have at most ${LIMITS.maxDimension} items, got ${value.length}`);
-  }
-  const out = new Float32Array(value.length);
-  for (let i = 0; i < value.length; i++) {
-    const v: unknown = value[i];
-    if (typeof v !== 'number' || !Number.isFinite(v)) {
-      return fail(ctx, `must be a finite number, got ${describe(v)}`, [i]);
-    }
-    if (Math.abs(v) > FLOAT32_MAX) return fail(ctx, `must fit in float32 (|x| ≤ ${FLOAT32_MAX}), got ${v}`, [i]);
-    out[i] = v;
-  }
-  return out;
-});
-
-/** Walks a metadata value; returns an error (with a relative path) or undefined. */
-function checkJson(
-  value: unknown,
-  depth: number,
-  path: PropertyKey[],
-): { message: string; path: PropertyKey[] } | undefined {
-  if (value === null || typeof value === 'string' || typeof value === 'boolean') return undefined;
-  if (typeof value === 'number') {
-    return Number.isFinite(value) ? undefined : { message: `must be a finite number, got ${describe(value)}`, path };
-  }
-  if (typeof value === 'object') {
-    if (depth + 1 > LIMITS.maxMetadataDepth) {
-      return { message: `nests deeper than ${LIMITS.maxMetadataDepth} levels (metadata nesting limit)`, path };
-    }
-    if (Array.isArray(value)) {
-      for (let i = 0; i < value.length; i++) {
-        const err = checkJson(value[i], depth + 1, [...path, i]);
-        if (err) return err;
-      }
-      return undefined;
-    }
-    if (Object.getPrototypeOf(value) !== Object.prototype && Object.getPrototypeOf(value) !== null) {
-      return { message: 'must be a JSON value', path };
-    }
-    for (const [k, v] of Object.entries(value)) {
-      const err = checkJson(v, depth + 1, [...path, k]);
-      if (err) return err;
-    }
-    return undefined;
-  }
-  return { message: `must be a JSON value, got ${describe(value)}`, path };
-}
-
-/** Metadata: a JSON object, ≤ 64 top-level keys, ≤ 8 levels deep, ≤ 40 KB serialized. */
-export const metadataSchema = z.unknown().transform((value, ctx): Metadata => {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    return fail(ctx, `must be a JSON object, got ${describe(value)}`);
-  }
-  const keys = Object.keys(value);
-  if (keys.length > LIMITS.maxMetadataKeys) {
-    return fail(ctx, `must have at most ${LIMITS.maxMetadataKeys} top-level keys, got ${keys.length}`);
-  }
-  const err = checkJson(value, 0, []);
-  if (err) return fail(ctx, err.message, err.path);
-  const bytes = Buffer.byteLength(JSON.stringify(value), 'utf8');
-  if (bytes > LIMITS.maxMetadataBytes) {
-    return fail(ctx, `must be at most ${LIMITS.maxMetadataBytes} bytes serialized, got ${bytes}`);
-  }
-  return value as { [key: string]: JsonValue };
-});
 
 /** A filter: expression string or filter object, parsed into the AST (FilterSyntaxError on failure). */
 function toFilter(input: unknown): FilterNode | undefined {

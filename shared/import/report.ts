@@ -1,5 +1,5 @@
 /**
- * Reject reports. S3 objects are immutable (DESIGN §3.2), so each invocation writes its rejects as
+ * Reject reports. S3 objects are immutable (docs/architecture.md §3.2), so each invocation writes its rejects as
  * one part object per checkpoint, `reports/imports/<jobId>/<fromRow>-<token>.jsonl`, under a key no
  * other invocation uses; only parts named in the job item (committed with the checkpoint) count.
  * When the job ends with rejects, the committed parts are concatenated, in order, into
@@ -11,6 +11,7 @@
  */
 import type { ObjectStore } from '../storage/types.js';
 import type { ImportFormat, ImportRow } from './types.js';
+import { importReportKey } from '../storage/keys.js';
 
 export const MAX_REPORTED_REJECTS = 100_000;
 
@@ -36,14 +37,6 @@ export function rejectEntry(format: ImportFormat, row: ImportRow): RejectEntry {
   };
 }
 
-export function reportKey(jobId: string): string {
-  return `reports/imports/${jobId}.jsonl`;
-}
-
-export function partKey(jobId: string, fromRows: number, token: string): string {
-  return `reports/imports/${jobId}/${String(fromRows).padStart(12, '0')}-${token.slice(0, 8)}.jsonl`;
-}
-
 function encode(entries: RejectEntry[]): Uint8Array {
   return new TextEncoder().encode(entries.map((e) => JSON.stringify(e)).join('\n') + '\n');
 }
@@ -62,7 +55,7 @@ export async function assembleReport(objects: ObjectStore, jobId: string, parts:
     out.set(b, at);
     at += b.byteLength;
   }
-  const key = reportKey(jobId);
+  const key = importReportKey(jobId);
   await objects.putImmutable(key, out);
   return key;
 }

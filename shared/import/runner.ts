@@ -15,11 +15,13 @@
 import { randomUUID } from 'node:crypto';
 import { NotFoundError } from '../errors.js';
 import { upsertVectors, type IngestDeps } from '../ingest/ingest.js';
+import { logger } from '../log.js';
 import type { VectorInput } from '../service.js';
 import type { Catalog, ObjectStore } from '../storage/types.js';
 import { openReader } from './formats/index.js';
 import type { ImportJob, ImportJobStore, ImportProgress } from './job.js';
-import { assembleReport, MAX_REPORTED_REJECTS, partKey, rejectEntry, writePart, type RejectEntry } from './report.js';
+import { assembleReport, MAX_REPORTED_REJECTS, rejectEntry, writePart, type RejectEntry } from './report.js';
+import { importReportPartKey } from '../storage/keys.js';
 import { ObjectChangedError, UnreadableFileError, type ByteSource } from './types.js';
 
 /** Messages on the import queue besides S3 event notifications. */
@@ -159,7 +161,7 @@ async function runClaimed(
   const commitSegment = async (): Promise<void> => {
     await drain();
     if (rejects.length) {
-      const key = partKey(jobId, segmentStart, token);
+      const key = importReportPartKey(jobId, segmentStart, token);
       await writePart(deps.objects, key, rejects);
       progress.reportParts.push(key);
       rejects = [];
@@ -251,7 +253,7 @@ async function runClaimed(
   try {
     await deps.ingest.wake(collection);
   } catch (err) {
-    console.warn(`builder wake-up for ${collection} failed (the scheduled tick will catch up):`, err);
+    logger.warn('builder wake-up failed (the scheduled tick will catch up)', { collection, error: err as Error });
   }
   return { outcome: 'finished', job: await deps.jobs.get(collection, jobId) };
 }

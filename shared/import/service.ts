@@ -4,10 +4,12 @@
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import { ConfigError, NotFoundError, ValidationError } from '../errors.js';
+import { logger } from '../log.js';
 import { detectFormat, isSidecar, sidecarKeys } from './formats/index.js';
 import { emptyProgress, jobIdFor, toView, type ImportJob, type ImportJobView } from './job.js';
 import { runImportJob, type ImportDeps, type ImportJobMessage, type RunOutcome } from './runner.js';
 import { headObject, S3Source } from './s3-source.js';
+import { collectionOfImportKey } from '../storage/keys.js';
 
 /** What the HTTP API needs. */
 export interface ImportApi {
@@ -25,18 +27,11 @@ export interface S3ObjectRef {
   size: number;
 }
 
-const IMPORT_PREFIX = /^imports\/([^/]+)\/(.+)$/;
-
 /** `s3://bucket/key` → parts (ValidationError otherwise). */
 export function parseS3Uri(uri: string): { bucket: string; key: string } {
   const m = /^s3:\/\/([^/]+)\/(.+)$/.exec(uri);
   if (!m) throw new ValidationError('uri must look like s3://bucket/key', { field: 'uri' });
   return { bucket: m[1], key: m[2] };
-}
-
-/** The collection an `imports/<collection>/...` key belongs to. */
-export function collectionOfKey(key: string): string | undefined {
-  return IMPORT_PREFIX.exec(key)?.[1];
 }
 
 export interface ImportServiceDeps extends Omit<ImportDeps, 'openSource' | 'findSidecar' | 'enqueue'> {
@@ -141,8 +136,18 @@ export class ImportService implements ImportApi {
   }
 
   /** Runs a job until done or the deadline (then it continues through the queue). */
-  run(collection: string, jobId: string, deadline: number): Promise<{ outcome: RunOutcome; job?: ImportJob }> {
-    return runImportJob(this.deps, collection, jobId, { deadline });
+  async run(collection: string, jobId: string, deadline: number): Promise<{ outcome: RunOutcome; job?: ImportJob }> {
+    const started = Date.now();
+    const out = await runImportJob(this.deps, collection, jobId, { deadline });
+    // One line per step: a long job shows as a few `continued` steps, then its terminal state.
+    logger.info('import step', {
+      collection,
+      job: jobId,
+      outcome: out.outcome,
+      ...(out.job ? { state: out.job.state, rows: out.job.rowsWritten, rejected: out.job.rowsRejected } : {}),
+      ms: Date.now() - started,
+    });
+    return out;
   }
 
   /** An S3 ObjectCreated record: the job for the object (created once), then run. Undefined when the key is not an import. */
@@ -150,16 +155,17 @@ export class ImportService implements ImportApi {
     obj: S3ObjectRef,
     deadline: number,
   ): Promise<{ outcome: RunOutcome | 'ignored'; job?: ImportJob }> {
-    const collection = collectionOfKey(obj.key);
+    const collection = collectionOfImportKey(obj.key);
     if (!collection || obj.key.endsWith('/') || isSidecar(obj.key)) return { outcome: 'ignored' };
     let created: { job: ImportJob };
     try {
       created = await this.jobFor(collection, obj);
     } catch (err) {
       if (err instanceof NotFoundError) {
-        console.error(
-          `import of s3://${obj.bucket}/${obj.key} ignored: collection ${JSON.stringify(collection)} does not exist`,
-        );
+        logger.error('import ignored: the collection does not exist', {
+          collection,
+          object: `s3://${obj.bucket}/${obj.key}`,
+        });
         return { outcome: 'ignored' };
       }
       throw err;
@@ -180,7 +186,7 @@ export class ImportService implements ImportApi {
 
   /** The job a message or S3 object refers to (for poison handling). */
   async jobIdOf(obj: S3ObjectRef): Promise<{ collection: string; jobId: string } | undefined> {
-    const collection = collectionOfKey(obj.key);
+    const collection = collectionOfImportKey(obj.key);
     if (!collection) return undefined;
     try {
       const meta = await this.sdeps.catalog.getCollection(collection);

@@ -1,6 +1,6 @@
 import { MAX_SHARD_HEAP_BYTES, estimateHnswHeapBytes } from '../engine/hnsw.js';
 import { NotFoundError } from '../errors.js';
-import { collectionKey } from '../ingest/ingest.js';
+import { logger } from '../log.js';
 import { sha256, type ShardCache } from '../search/shard-cache.js';
 import { buildShard } from '../shard/shard.js';
 import {
@@ -14,6 +14,7 @@ import {
   type StoredRecord,
 } from '../storage/types.js';
 import type { Metadata } from '../types.js';
+import { collectionKey, deletesKey, indexObjectPrefixes, shardKey } from '../storage/keys.js';
 
 /**
  * Builder policy. Every knob trades index freshness and shard count (search fan-out)
@@ -126,7 +127,7 @@ async function writeShards(deps: BuilderDeps, meta: CollectionMeta, rows: Row[],
       },
     });
     const hash = sha256(bytes);
-    const key = `shards/${ck}/${hash.slice(0, 32)}.shard`;
+    const key = shardKey(ck, hash.slice(0, 32));
     await deps.objects.putImmutable(key, bytes);
     refs.push({
       id: hash.slice(0, 32),
@@ -161,7 +162,7 @@ async function liveRows(deps: BuilderDeps, refs: ShardRef[]): Promise<Row[]> {
   return rows;
 }
 
-/** One index line to bring up to date: the serving line or a candidate (DESIGN §6). */
+/** One index line to bring up to date: the serving line or a candidate (docs/architecture.md §6.3). */
 interface LineSpec {
   line: string;
   serving: boolean;
@@ -210,6 +211,7 @@ export async function buildIndex(
   name: string,
   options: { force?: boolean } = {},
 ): Promise<BuildResult & { candidates?: BuildResult[] }> {
+  const started = performance.now();
   const meta = await deps.catalog.getCollection(name);
   const stable = await deps.catalog.stableSeq(name);
   const outcomes: LineOutcome[] = [];
@@ -229,14 +231,32 @@ export async function buildIndex(
   if (seen.size) {
     await deps.records
       .purge(collectionKey(meta), [...seen.values()])
-      .catch((err) => console.warn(`purging tombstones of ${name} failed (harmless):`, err));
+      .catch((err: unknown) =>
+        logger.warn('purging tombstones failed (harmless)', { collection: name, error: err as Error }),
+      );
   }
+  logBuild(name, outcomes, performance.now() - started);
   const [serving, ...candidates] = outcomes;
   const strip = ({ line: _line, head: _head, tombstones: _t, ...r }: LineOutcome): BuildResult => r;
   return {
     ...strip(serving),
     ...(candidates.length ? { candidates: candidates.map((c) => ({ ...strip(c), line: c.line })) } : {}),
   };
+}
+
+/** One info line per run that built anything: what an operator watching the builder wants to see. */
+function logBuild(collection: string, outcomes: LineOutcome[], ms: number): void {
+  const built = outcomes.filter((o) => o.built && o.head);
+  if (!built.length) return;
+  const [first, ...more] = built;
+  logger.info('index built', {
+    collection,
+    ...(first.line !== MAIN_LINE ? { line: first.line } : {}),
+    version: `${first.head!.parent}→${first.version}`,
+    rows: first.head!.stats.liveRows,
+    ...(more.length ? { alsoBuilt: more.map((o) => `${o.line} ${o.head!.parent}→${o.version}`).join(', ') } : {}),
+    ms: Math.round(ms),
+  });
 }
 
 async function buildLine(
@@ -337,7 +357,7 @@ async function buildLine(
       continue;
     }
     const hash = sha256(bits);
-    const key = `deletes/${ck}/${ref.id}/${hash.slice(0, 32)}.bits`;
+    const key = deletesKey(ck, ref.id, hash.slice(0, 32));
     await deps.objects.putImmutable(key, bits);
     updated.push({
       ...ref,
@@ -480,7 +500,7 @@ export async function collectGarbage(deps: BuilderDeps, name: string): Promise<s
     }
   }
   const doomed: string[] = [];
-  for (const prefix of [`shards/${ck}/`, `deletes/${ck}/`]) {
+  for (const prefix of indexObjectPrefixes(ck)) {
     for await (const page of deps.objects.list(prefix)) {
       for (const o of page) {
         if (!keep.has(o.key) && now - o.lastModified.getTime() > BUILD_POLICY.GC_GRACE_MS) doomed.push(o.key);

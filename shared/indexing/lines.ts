@@ -1,5 +1,5 @@
 /**
- * Index lines (DESIGN §6): a collection serves one line of index versions and may build up
+ * Index lines (docs/architecture.md §6.3): a collection serves one line of index versions and may build up
  * to BUILD_POLICY.MAX_CANDIDATES candidate lines with other engine parameters. Candidates
  * are built by the same builder runs from the same writes (they track new data), and serve
  * only when promoted (the collection switches lines) or when an alias pins one of their
@@ -10,8 +10,8 @@ import { resolveHnswParams } from '../engine/hnsw.js';
 import { getEngine } from '../engine/registry.js';
 import type { EngineParams } from '../engine/types.js';
 import { ValidationError } from '../errors.js';
-import type { IndexSpec } from '../service.js';
 import { MAIN_LINE, type CollectionMeta, type IndexSettings, type Manifest } from '../storage/types.js';
+import type { IndexSpec, LineView } from '../service-types.js';
 
 /** Line names: short, URL-safe, distinct from version numbers. */
 export const LINE_NAME = /^[a-z][a-z0-9-]{0,39}$/;
@@ -63,28 +63,6 @@ export function servingLine(meta: CollectionMeta): string {
 
 export function lineOf(manifest: Manifest): string {
   return manifest.line ?? MAIN_LINE;
-}
-
-export interface LineView {
-  line: string;
-  serving: boolean;
-  index: IndexSpec;
-  createdAt?: string;
-  createdBy?: string;
-  /** The line's newest version; null until the builder has built it. */
-  head: {
-    version: number;
-    watermark: number;
-    liveRows: number;
-    shards: number;
-    bytes: number;
-    createdAt: string;
-    parent: number;
-  } | null;
-  /** Acknowledged writes the head does not cover yet (stable seq − watermark). */
-  lagSeq: number;
-  /** The newest evaluation of a version of this line (what promotion's quality gate reads). */
-  evaluation?: { version: number; recall: number; k: number; ef?: number; latencyMs: { p50: number; p95: number } };
 }
 
 export function flatSpec(settings: IndexSettings): IndexSpec {

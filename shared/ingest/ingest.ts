@@ -1,8 +1,10 @@
 import { ValidationError } from '../errors.js';
 import type { FilterNode } from '../filter/ast.js';
 import { matchesMetadata } from '../filter/compile.js';
+import { logger } from '../log.js';
 import type { VectorInput } from '../service.js';
 import type { Catalog, CollectionMeta, RecordStore, StoredRecord } from '../storage/types.js';
+import { collectionKey } from '../storage/keys.js';
 
 /**
  * How long a write may hold its block of sequence numbers (default 5 min). The builder
@@ -17,10 +19,6 @@ export interface IngestDeps {
   records: RecordStore;
   /** Sends the builder wake-up; failures are logged, never fail the write (the tick catches up). */
   wake(collection: string): Promise<void>;
-}
-
-export function collectionKey(meta: Pick<CollectionMeta, 'name' | 'generation'>): string {
-  return `${meta.name}@${meta.generation}`;
 }
 
 /**
@@ -48,7 +46,7 @@ async function wake(deps: IngestDeps, name: string): Promise<void> {
   try {
     await deps.wake(name);
   } catch (err) {
-    console.warn(`builder wake-up for ${name} failed (the scheduled tick will catch up):`, err);
+    logger.warn('builder wake-up failed (the scheduled tick will catch up)', { collection: name, error: err as Error });
   }
 }
 

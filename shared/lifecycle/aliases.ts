@@ -1,5 +1,5 @@
 /**
- * Aliases (DESIGN §6): named pointers to a collection (optionally a pinned index version) —
+ * Aliases (docs/architecture.md §8.4): named pointers to a collection (optionally a pinned index version) —
  * and, with the same machinery, model aliases. Every move is ONE conditional write on the
  * previous revision (optimistic concurrency; a stale `expectedRevision` is a 409), carries
  * the move record, and is then written to the history (see `storage/dynamo-lifecycle.ts`
@@ -7,10 +7,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import { ConflictError, NotFoundError, QualityGateError } from '../errors.js';
-import { currentManifest, manifestFor } from '../search/coordinator.js';
+import { logger } from '../log.js';
 import type { AliasView } from '../service.js';
 import type { Catalog } from '../storage/types.js';
-import type { Alias, AliasTarget, LifecycleStore, MoveAction, Pointer, PointerMove, PointerTarget } from './types.js';
+import type { Alias, LifecycleStore, Pointer } from './types.js';
+import type { AliasTarget, MoveAction, PointerMove, PointerTarget } from '../service-types.js';
+import { currentManifest, manifestFor } from '../collections.js';
 
 export interface PointerDeps {
   store: LifecycleStore;
@@ -97,7 +99,11 @@ export async function movePointer<T extends PointerTarget>(
     await deps.store.putHistory(kind, name, next.incarnation, move);
   } catch (err) {
     // The move happened; its record is on the alias item (`lastMove`) and is re-written by the next move.
-    console.warn(`[shoal] recording move ${move.revision} of ${kind} ${name} failed (kept on the alias item):`, err);
+    logger.warn('recording a move failed (kept on the alias item)', {
+      [kind]: name,
+      revision: move.revision,
+      error: err as Error,
+    });
   }
   return { pointer: next, created: !current };
 }

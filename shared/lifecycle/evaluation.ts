@@ -1,5 +1,5 @@
 /**
- * Evaluation of an index version (DESIGN §6): recall@k of the version's own search against
+ * Evaluation of an index version (docs/architecture.md §8.7): recall@k of the version's own search against
  * exact search over the very same live rows, plus the search latency (p50/p95, one query at
  * a time, in process, warm shards). Queries are the caller's, or held out from the data: a
  * seeded sample of the version's rows, each query's own id removed from both result lists.
@@ -11,11 +11,11 @@ import { exactTopK } from '../engine/distance.js';
 import { getEngine } from '../engine/registry.js';
 import { mulberry32 } from '../random.js';
 import { NotFoundError, ValidationError } from '../errors.js';
-import { defaultEf, manifestFor } from '../search/coordinator.js';
 import type { ShardCache } from '../search/shard-cache.js';
 import { searchShards } from '../search/shard-searcher.js';
 import type { Catalog, CollectionMeta, Manifest } from '../storage/types.js';
-import type { Evaluation } from './types.js';
+import type { Evaluation, GraphTrial } from '../service-types.js';
+import { defaultEf, manifestFor } from '../collections.js';
 
 export interface EvalDeps {
   catalog: Catalog;
@@ -219,27 +219,6 @@ export const GRAPH_GRID = { m: [8, 16, 32], efConstruction: [64, 200] } as const
  * of build time: 6 trial builds run inside the API request (≈ 5–20 s at 128–784 dimensions).
  */
 export const GRAPH_SAMPLE_ROWS = 2000;
-
-export interface GraphTrial {
-  m: number;
-  efConstruction: number;
-  /** Cheapest efSearch of TUNE_EFS that met the target on the sample (or the largest tried). */
-  ef: number;
-  recall: number;
-  p50: number;
-  p95: number;
-  buildMs: number;
-  bytesPerVector: number;
-  meetsTarget: boolean;
-  /**
-   * efSearch × m: the distance computations a query makes on the bottom layer, the search work
-   * that latency follows. Deterministic, so the front and the choice do not flip with timer
-   * noise on sample-sized indexes (whose sub-millisecond p50s are reported but not compared).
-   */
-  searchCost: number;
-  /** No other trial has both higher-or-equal recall and lower-or-equal search cost (and is better in one). */
-  pareto: boolean;
-}
 
 /**
  * m × efConstruction sweep (GRAPH_GRID) on a seeded sample of the version's rows: builds each

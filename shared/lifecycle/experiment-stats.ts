@@ -4,8 +4,7 @@
  * (counts kept in DynamoDB with atomic ADD) and the guardrail verdict. No I/O.
  */
 import { createHash } from 'node:crypto';
-
-export type Arm = 'champion' | 'challenger';
+import type { Arm, Guardrails, Proportion, Verdict, ZTest } from '../service-types.js';
 
 /** z for a two-sided 95 % interval. */
 export const Z95 = 1.959963984540054;
@@ -52,15 +51,6 @@ export function normalCdf(z: number): number {
   return 0.5 * erfc(-z / Math.SQRT2);
 }
 
-export interface Proportion {
-  successes: number;
-  trials: number;
-  /** successes / trials; null without trials. */
-  rate: number | null;
-  /** Wilson score interval at 95 %; null without trials. */
-  ci95: [number, number] | null;
-}
-
 /** Wilson score interval for x successes out of n (z = 1.96 by default). */
 export function wilson(x: number, n: number, z = Z95): [number, number] | null {
   if (n <= 0) return null;
@@ -74,13 +64,6 @@ export function wilson(x: number, n: number, z = Z95): [number, number] | null {
 
 export function proportion(x: number, n: number): Proportion {
   return { successes: x, trials: n, rate: n > 0 ? x / n : null, ci95: wilson(x, n) };
-}
-
-export interface ZTest {
-  /** Positive when the second proportion (the challenger's) is higher. */
-  z: number;
-  /** Two-sided p-value. */
-  p: number;
 }
 
 /**
@@ -130,12 +113,6 @@ export function histogramQuantile(counts: readonly number[], q: number): number 
 }
 
 // --- guardrails ----------------------------------------------------------------------------
-
-export interface Guardrails {
-  maxErrorRateDelta: number;
-  maxP95Ratio: number;
-  minSamples: number;
-}
 
 export const DEFAULT_GUARDRAILS: Guardrails = { maxErrorRateDelta: 0.05, maxP95Ratio: 1.5, minSamples: 100 };
 
@@ -312,8 +289,6 @@ export function foldLook(prev: SequentialState, look: MsprtLook | null): Sequent
 export function tightens(prev: SequentialState, next: SequentialState): boolean {
   return next.p < prev.p || next.lo > prev.lo || next.hi < prev.hi;
 }
-
-export type Verdict = 'challenger' | 'champion' | 'inconclusive';
 
 /** The verdict of the always-valid test: which arm's rate is higher, once the interval excludes 0. */
 export function sequentialVerdict(s: SequentialState, alpha = SEQUENTIAL_ALPHA): Verdict {

@@ -1,5 +1,5 @@
 /**
- * Champion/challenger experiments on an alias (DESIGN §6).
+ * Champion/challenger experiments on an alias (docs/architecture.md §8.6).
  *
  * - One experiment item per alias (`ALIAS#<name>/EXPERIMENT`), started with ONE conditional
  *   put (no running experiment) and ended (promoted / aborted) with one put conditional on
@@ -20,7 +20,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { ConflictError, NotFoundError, ValidationError } from '../errors.js';
-import type { AliasTarget, ArmCounters, Experiment, ExperimentMode, FeedbackEvent, LifecycleStore } from './types.js';
+import { logger } from '../log.js';
+import type { ArmCounters, LifecycleStore } from './types.js';
 import {
   DEFAULT_GUARDRAILS,
   DEFAULT_MSPRT_TAU2,
@@ -37,14 +38,21 @@ import {
   sequentialVerdict,
   tightens,
   twoProportionZTest,
-  type Arm,
-  type Guardrails,
-  type Proportion,
   type SequentialState,
-  type Verdict,
-  type ZTest,
 } from './experiment-stats.js';
 import type { SearchInput, SearchOutput } from '../service.js';
+import type {
+  AliasTarget,
+  Arm,
+  ArmResult,
+  Experiment,
+  ExperimentResults,
+  ExperimentSummary,
+  FeedbackEvent,
+  Proportion,
+  RateTest,
+  StartExperimentInput,
+} from '../service-types.js';
 
 /** queryId items live this long (DynamoDB TTL): feedback later than that is not attributed. */
 export const QUERY_TTL_SECONDS = 7 * 24 * 3600;
@@ -61,70 +69,6 @@ export const SEQUENTIAL_CHECKPOINT_EVERY = 20;
 /** What the fixed-horizon p-value may be used for: one look at a pre-planned sample size. */
 export const FIXED_HORIZON_VALIDITY =
   'valid only when read once, at a sample size fixed before the experiment started; use `sequential` to monitor';
-
-export interface StartExperimentInput {
-  challenger: AliasTarget;
-  mode: ExperimentMode;
-  weight?: number;
-  guardrails?: Partial<Guardrails>;
-  /** Split mode only (0–1, default 0.1). */
-  overlapSample?: number;
-  /** Split mode only: the sequential test's mixing variance (default DEFAULT_MSPRT_TAU2; see its trade-off). */
-  tau2?: number;
-}
-
-export interface ExperimentSummary {
-  id: string;
-  mode: ExperimentMode;
-  weight: number;
-  state: Experiment['state'];
-  champion: AliasTarget;
-  challenger: AliasTarget;
-  createdAt: string;
-}
-
-export interface ArmResult {
-  target: AliasTarget;
-  requests: number;
-  errors: number;
-  errorRate: number | null;
-  latencyMs: { p50: number | null; p95: number | null; mean: number | null };
-  /** overlap@k with the other arm, over the requests where both ran. */
-  overlapAtK: { mean: number | null; samples: number };
-  clicks: number;
-  converts: number;
-  /** Share of served requests with ≥ 1 click / conversion, Wilson 95 % interval. */
-  clickRate: Proportion;
-  convertRate: Proportion;
-}
-
-/** Challenger vs champion on one feedback rate (split mode only). */
-export interface RateTest {
-  /** Challenger rate − champion rate (null until both arms have trials). */
-  difference: number | null;
-  /** Pooled two-proportion z-test (z > 0: challenger higher). Valid for ONE look at a pre-planned sample size only. */
-  fixedHorizon: (ZTest & { validity: string }) | null;
-  /**
-   * Always-valid mSPRT: `p` is the running minimum of 1/Λ over every look so far (never
-   * increases), `ci95` the running intersection of the 95 % intervals for the difference.
-   * Reading it at any time, as often as wished, and stopping once p ≤ 0.05 keeps the
-   * false-positive rate ≤ 5 %.
-   */
-  sequential: { p: number; ci95: [number, number]; tau2: number; minTrials: number };
-  /** From the sequential test only: p ≤ 0.05. */
-  significant: boolean;
-  /** From the sequential test only: the arm with the higher rate once significant. */
-  verdict: Verdict;
-}
-
-export interface ExperimentResults {
-  experiment: Experiment;
-  arms: Record<Arm, ArmResult>;
-  /** Challenger vs champion (mean over every request where both arms ran). */
-  overlapAtK: { mean: number | null; samples: number };
-  /** Click and conversion rate tests; null in shadow mode (the challenger never serves). */
-  tests: { click: RateTest | null; convert: RateTest | null };
-}
 
 export interface ExperimentDeps {
   store: LifecycleStore;
@@ -217,7 +161,7 @@ export async function enforceGuardrails(
   const reason = guardrailVerdict(a.champion, a.challenger, e.guardrails);
   if (!reason) return e;
   const ended = await endExperiment(deps, e, 'aborted', 'guardrail', reason);
-  if (ended) console.warn(`[shoal] experiment ${e.id} on alias ${e.alias} aborted: ${reason}`);
+  if (ended) logger.warn('experiment aborted', { experiment: e.id, alias: e.alias, reason });
   return ended ?? (await deps.store.getExperiment(e.alias)) ?? e;
 }
 
@@ -358,7 +302,7 @@ async function quietly(what: string, fn: () => Promise<unknown>): Promise<void> 
   try {
     await fn();
   } catch (err) {
-    console.warn(`[shoal] experiment bookkeeping (${what}) failed:`, err);
+    logger.warn('experiment bookkeeping failed', { what, error: err as Error });
   }
 }
 

@@ -1,5 +1,5 @@
 /**
- * Model registry (DESIGN §6): versions of an embedding model, auto-numbered by an atomic
+ * Model registry (docs/architecture.md §8.1): versions of an embedding model, auto-numbered by an atomic
  * counter. A version starts `pending`; its artifact is uploaded to the staging key
  * `models/<name>/<version>/artifact` — straight to S3 through a presigned PUT (≤ 5 GiB) or
  * presigned multipart parts, or through the API as base64 JSON (≤ 4 MB). `commit` streams the
@@ -15,9 +15,12 @@
  * but needs bucket versioning — the local S3 has none — and leaves the served key overwritable.)
  */
 import { ConflictError, LimitExceededError, NotFoundError, ValidationError } from '../errors.js';
+import { logger } from '../log.js';
 import type { ModelComparison, RegisterModelInput } from '../service.js';
-import type { DirectUploads, ObjectStore, UploadedPart } from '../storage/types.js';
-import type { LifecycleStore, ModelVersion } from './types.js';
+import type { DirectUploads, ObjectStore } from '../storage/types.js';
+import type { LifecycleStore } from './types.js';
+import type { CompletedUpload, ModelVersion, MultipartUpload, SingleUpload, UploadRequest } from '../service-types.js';
+import { committedArtifactKey, modelArtifactKey } from '../storage/keys.js';
 
 export const MAX_INLINE_ARTIFACT_BYTES = 4 * 1024 * 1024;
 /**
@@ -55,49 +58,6 @@ export interface ModelDeps {
   now: () => number;
   /** Asynchronous verification of large artifacts; without it every commit hashes in the request. */
   verifyAsync?: { maxSyncBytes: number; enqueue: (name: string, version: number) => Promise<void> };
-}
-
-/** The staging key every upload path writes; commit copies it away. */
-export function artifactKey(name: string, version: number): string {
-  return `models/${name}/${version}/artifact`;
-}
-
-/** The content-addressed key of a committed artifact; never signed for a client. */
-export function committedArtifactKey(name: string, version: number, sha256: string): string {
-  return `models/${name}/${version}/${sha256}`;
-}
-
-/** `POST .../versions/{v}/upload`: nothing = one PUT; `parts` = multipart (new, or more URLs for `uploadId`). */
-export interface UploadRequest {
-  parts?: number;
-  firstPart?: number;
-  uploadId?: string;
-  expiresIn?: number;
-}
-
-export interface SingleUpload {
-  method: 'PUT';
-  url: string;
-  expiresAt: string;
-  /** Headers the request must carry: none (only `host` is signed; any content-type is accepted). */
-  headers: Record<string, string>;
-  maxBytes: number;
-}
-
-export interface MultipartUpload {
-  method: 'PUT';
-  uploadId: string;
-  parts: Array<{ partNumber: number; url: string }>;
-  expiresAt: string;
-  headers: Record<string, string>;
-  minPartBytes: number;
-  maxBytes: number;
-}
-
-/** A multipart upload to complete at commit: its id and the ETag of every part. */
-export interface CompletedUpload {
-  uploadId: string;
-  parts: UploadedPart[];
 }
 
 function pending(mv: ModelVersion): ModelVersion {
@@ -147,7 +107,7 @@ export async function registerModelVersion(
     params: input.params ?? {},
     metrics: input.metrics ?? {},
     tags: input.tags ?? {},
-    artifact: { key: artifactKey(name, version) },
+    artifact: { key: modelArtifactKey(name, version) },
     createdAt: new Date(deps.now()).toISOString(),
     createdBy: by,
   };
@@ -168,7 +128,7 @@ export async function uploadArtifact(
   checkSize(bytes);
   const mv = pending(await getModelVersion(deps, name, version));
   // Write-once through the API: a second inline upload keeps the first object (commit checks its hash).
-  await deps.objects.putImmutable(artifactKey(name, version), bytes);
+  await deps.objects.putImmutable(modelArtifactKey(name, version), bytes);
   return mv;
 }
 
@@ -180,7 +140,7 @@ export async function singleUpload(
   expiresIn = DEFAULT_UPLOAD_URL_TTL_S,
 ): Promise<SingleUpload> {
   pending(await getModelVersion(deps, name, version));
-  const url = await deps.objects.presignPut(artifactKey(name, version), expiresIn);
+  const url = await deps.objects.presignPut(modelArtifactKey(name, version), expiresIn);
   return {
     method: 'PUT',
     url,
@@ -217,7 +177,7 @@ export async function requestUpload(
     });
   }
   pending(await getModelVersion(deps, name, version));
-  const key = artifactKey(name, version);
+  const key = modelArtifactKey(name, version);
   const uploadId = req.uploadId ?? (await deps.objects.createMultipart(key));
   const numbers = Array.from({ length: req.parts }, (_, i) => first + i);
   const parts = await Promise.all(
@@ -248,7 +208,7 @@ export async function abortUpload(
   uploadId: string,
 ): Promise<{ aborted: true; uploadId: string }> {
   await getModelVersion(deps, name, version);
-  await deps.objects.abortMultipart(artifactKey(name, version), uploadId);
+  await deps.objects.abortMultipart(modelArtifactKey(name, version), uploadId);
   return { aborted: true, uploadId };
 }
 
@@ -284,7 +244,7 @@ export async function commitModelVersion(
     await deps.verifyAsync?.enqueue(name, version);
     return mv;
   }
-  const staging = artifactKey(name, version);
+  const staging = modelArtifactKey(name, version);
   if (multipart) await deps.objects.completeMultipart(staging, multipart.uploadId, multipart.parts);
   if (deps.verifyAsync) {
     const staged = await deps.objects.head(staging).catch((err: unknown) => {
@@ -335,7 +295,7 @@ export async function verifyModelArtifact(
     };
     if (!(await deps.store.transitionModelVersion(failed, ['verifying'])))
       return deps.store.getModelVersion(name, version);
-    console.warn(`[shoal] model ${name} v${version}: verification failed: ${err.message}`);
+    logger.warn('model verification failed', { model: name, version, reason: err.message });
     return failed;
   }
 }
@@ -352,7 +312,7 @@ function checkArtifactSize(bytes: number): void {
 /** Hash the staged object, compare, copy it to its content-addressed key, mark the version ready. */
 async function verifyAndCommit(deps: ModelDeps, mv: ModelVersion, expected: string): Promise<ModelVersion> {
   const { name, version } = mv;
-  const staging = artifactKey(name, version);
+  const staging = modelArtifactKey(name, version);
   // A concurrent commit of the same bytes may finish (and drop the staging object) while this
   // one runs: losing the object then is that commit's success, not a missing upload.
   const committedMeanwhile = async (err: unknown): Promise<ModelVersion> => {
@@ -409,7 +369,9 @@ async function verifyAndCommit(deps: ModelDeps, mv: ModelVersion, expected: stri
   // and a still-valid presigned URL can re-create it anyway (it is never read again).
   await deps.objects
     .delete([staging])
-    .catch((err: unknown) => console.warn(`[shoal] model ${name} v${version}: staging object not deleted`, err));
+    .catch((err: unknown) =>
+      logger.warn('model staging object not deleted', { model: name, version, error: err as Error }),
+    );
   return ready;
 }
 

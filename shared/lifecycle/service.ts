@@ -1,5 +1,5 @@
 /**
- * The lifecycle half of the service (DESIGN §6), on the LifecycleStore plus the data-path
+ * The lifecycle half of the service (docs/architecture.md §8), on the LifecycleStore plus the data-path
  * adapters: aliases (moves, history, rollback, quality gates), evaluation and tuning of
  * index versions, and the model registry with model aliases.
  */
@@ -10,7 +10,6 @@ import type {
   Caller,
   CollectionInfo,
   EvaluateInput,
-  IndexSpec,
   LifecycleService,
   ModelComparison,
   PutAliasInput,
@@ -29,8 +28,6 @@ import {
   sweepGraph,
   type EvalDeps,
 } from './evaluation.js';
-import type { LineView } from '../indexing/lines.js';
-import { defaultEf } from '../search/coordinator.js';
 import {
   MAX_INLINE_ARTIFACT_BYTES,
   abortUpload,
@@ -41,11 +38,7 @@ import {
   requestUpload,
   singleUpload,
   uploadArtifact,
-  type CompletedUpload,
   type ModelDeps,
-  type MultipartUpload,
-  type SingleUpload,
-  type UploadRequest,
   verifyModelArtifact,
 } from './models.js';
 import {
@@ -59,21 +52,26 @@ import {
   runningExperiment,
   summary,
   type ExperimentDeps,
-  type ExperimentResults,
-  type StartExperimentInput,
 } from './experiments.js';
+import type { Alias, LifecycleStore, ModelAlias } from './types.js';
 import type {
-  Alias,
   AliasTarget,
+  CompletedUpload,
   Evaluation,
   Experiment,
+  ExperimentResults,
   FeedbackEvent,
-  LifecycleStore,
-  ModelAlias,
+  IndexSpec,
+  LineView,
   ModelAliasTarget,
   ModelVersion,
+  MultipartUpload,
   PointerMove,
-} from './types.js';
+  SingleUpload,
+  StartExperimentInput,
+  UploadRequest,
+} from '../service-types.js';
+import { defaultEf } from '../collections.js';
 
 export interface LifecycleDeps {
   catalog: Catalog;
@@ -319,7 +317,7 @@ export class LifecycleCore implements LifecycleService {
       const candidate =
         line !== (corpus.meta.index.line ?? MAIN_LINE) && corpus.meta.candidates?.[line] ? line : undefined;
       if (line === (corpus.meta.index.line ?? MAIN_LINE) || candidate) {
-        await this.deps.store.updateCollectionSettings(corpus.meta.name, corpus.meta.generation, {
+        await this.deps.catalog.updateCollectionSettings(corpus.meta.name, corpus.meta.generation, {
           efSearch: chosen.ef,
           ...(candidate ? { candidate } : {}),
         });
@@ -330,7 +328,7 @@ export class LifecycleCore implements LifecycleService {
 
   async updateCollection(name: string, patch: { minRecall?: number | null }): Promise<CollectionInfo> {
     const meta = await this.deps.catalog.getCollection(name);
-    await this.deps.store.updateCollectionSettings(name, meta.generation, { minRecall: patch.minRecall });
+    await this.deps.catalog.updateCollectionSettings(name, meta.generation, { minRecall: patch.minRecall });
     return this.deps.getCollection(name);
   }
 
@@ -390,9 +388,7 @@ export class LifecycleCore implements LifecycleService {
     return out;
   }
 
-  async getModel(
-    name: string,
-  ): Promise<{
+  async getModel(name: string): Promise<{
     name: string;
     versions: ModelVersion[];
     aliases: Array<{ name: string; version: number; revision: number }>;

@@ -1,48 +1,23 @@
 /**
- * Lifecycle (DESIGN §6) data shapes and the storage contract behind them: aliases with
- * revisions and move history, evaluation results of index versions, the model registry
- * and model aliases. Implemented on the Catalog table by `storage/dynamo-lifecycle.ts`.
+ * Lifecycle (docs/architecture.md §8) storage contract: aliases with revisions and move history, evaluation
+ * results of index versions, the model registry and model aliases, experiments. The shapes the
+ * API also sees (targets, moves, evaluations, model versions, experiments) are in
+ * `service-types.ts`; this module adds what only storage holds. Implemented on the Catalog table
+ * by `storage/dynamo-lifecycle.ts`.
  */
-import type { Metric } from '../types.js';
-import type { Arm, Guardrails, SequentialState } from './experiment-stats.js';
-
-/** Where an alias points: a collection, optionally pinned to one index version. */
-export interface AliasTarget {
-  collection: string;
-  /** Pinned index version (a snapshot); absent = the collection's latest version on every request. */
-  version?: number;
-  /**
-   * Follow an index line of the collection instead of its serving line: that line's newest
-   * version on every request (a candidate that keeps tracking writes). Exclusive with `version`.
-   */
-  line?: string;
-}
-
-/** Where a model alias points. */
-export interface ModelAliasTarget {
-  model: string;
-  version: number;
-}
-
-export type PointerTarget = AliasTarget | ModelAliasTarget;
-
-export type MoveAction = 'create' | 'move' | 'rollback' | 'promote';
-
-/** One recorded move of an alias (or model alias). */
-export interface PointerMove<T extends PointerTarget = PointerTarget> {
-  /** The alias revision this move produced (1 for the creation). */
-  revision: number;
-  /** ISO-8601. */
-  at: string;
-  /** Key id of the caller (or `key:<sha256 prefix>` of the bearer token). */
-  by: string;
-  action: MoveAction;
-  from: T | null;
-  to: T;
-  reason?: string;
-  /** True when a quality gate was overridden with `force`. */
-  forced?: boolean;
-}
+import type { SequentialState } from './experiment-stats.js';
+import type {
+  AliasTarget,
+  Arm,
+  Evaluation,
+  Experiment,
+  FeedbackEvent,
+  ModelAliasTarget,
+  ModelVersion,
+  ModelVersionState,
+  PointerMove,
+  PointerTarget,
+} from '../service-types.js';
 
 /**
  * A named pointer with optimistic concurrency: `revision` is bumped by every move (one
@@ -62,99 +37,6 @@ export interface Pointer<T extends PointerTarget = PointerTarget> {
 
 export type Alias = Pointer<AliasTarget>;
 export type ModelAlias = Pointer<ModelAliasTarget>;
-
-/** Recall/latency of one index version, stored next to (not inside) its immutable manifest. */
-import type { GraphTrial } from './evaluation.js';
-
-export interface Evaluation {
-  collection: string;
-  generation: number;
-  version: number;
-  k: number;
-  /** efSearch used (absent = the version's default). */
-  ef?: number;
-  queries: number;
-  source: 'sample' | 'supplied';
-  /** Mean recall@k against exact search over the same rows. */
-  recall: number;
-  latencyMs: { p50: number; p95: number; mean: number };
-  /** Live rows the version holds (the exact search's corpus). */
-  rows: number;
-  evaluatedAt: string;
-  by?: string;
-  /** Auto-tuning sweep (efSearch → recall/latency), when one ran. */
-  tuning?: {
-    targetRecall: number;
-    k: number;
-    chosenEf?: number;
-    table: Array<{ ef: number; recall: number; p50: number; p95: number }>;
-    /** The m × efConstruction sweep on a sample (`graph` tuning), when one ran. */
-    graph?: {
-      sample: number;
-      queries: number;
-      table: GraphTrial[];
-      recommendation: { m: number; efConstruction: number; efSearch: number };
-      /** The candidate line started with the recommendation, when asked for. */
-      candidate?: string;
-    };
-  };
-}
-
-/**
- * pending (artifact may be uploaded) → ready (verified, immutable). Artifacts too large to hash
- * inside an API request go pending → verifying (hashed by the builder function) → ready, or
- * back to pending with `verification.error` when the bytes do not match.
- */
-export type ModelVersionState = 'pending' | 'verifying' | 'ready';
-
-export interface ModelVersion {
-  name: string;
-  version: number;
-  state: ModelVersionState;
-  dimension: number;
-  metric: Metric;
-  framework?: string;
-  description?: string;
-  params: Record<string, unknown>;
-  metrics: Record<string, number>;
-  tags: Record<string, string>;
-  artifact: { key: string; sha256?: string; bytes?: number };
-  createdAt: string;
-  createdBy: string;
-  committedAt?: string;
-  /** The last asynchronous verification: what was asked for, and why it failed when it did. */
-  verification?: { sha256: string; bytes: number; requestedAt: string; error?: string; finishedAt?: string };
-}
-
-export type ExperimentMode = 'split' | 'shadow';
-export type ExperimentState = 'running' | 'promoted' | 'aborted';
-
-/** A champion/challenger experiment on an alias (at most one running per alias). */
-export interface Experiment {
-  id: string;
-  alias: string;
-  mode: ExperimentMode;
-  /** Percent of traffic to the challenger in split mode (1–99). */
-  weight: number;
-  /** The alias's target when the experiment started. */
-  champion: AliasTarget;
-  challenger: AliasTarget;
-  guardrails: Guardrails;
-  /** Split mode: fraction of requests on which the other arm also runs, to measure overlap@k. */
-  overlapSample: number;
-  /**
-   * Mixing variance of the sequential test, fixed at start (absent on experiments started before
-   * it was settable = DEFAULT_MSPRT_TAU2): changing it mid-run would void the running minimum.
-   */
-  tau2?: number;
-  state: ExperimentState;
-  createdAt: string;
-  createdBy: string;
-  endedAt?: string;
-  endedBy?: string;
-  /** Why it ended (promotion, abort, guardrail). */
-  reason?: string;
-}
 
 /** Per-arm counters of an experiment (one item per arm, updated with atomic ADD). */
 export interface ArmCounters {
@@ -185,8 +67,6 @@ export interface QueryAttribution {
   experimentId: string;
   arm: Arm;
 }
-
-export type FeedbackEvent = 'click' | 'convert';
 
 export interface LifecycleStore {
   // --- experiments ---
@@ -236,12 +116,6 @@ export interface LifecycleStore {
   putEvaluation(evaluation: Evaluation): Promise<void>;
   getEvaluation(collection: string, version: number): Promise<Evaluation | undefined>;
   listEvaluations(collection: string): Promise<Evaluation[]>;
-  /** Sets collection settings on its META item, only while it is still `generation`. */
-  updateCollectionSettings(
-    collection: string,
-    generation: number,
-    settings: { minRecall?: number | null; efSearch?: number; candidate?: string },
-  ): Promise<void>;
 
   // --- models ---
   /** Atomic counter: the next version number of a model. */

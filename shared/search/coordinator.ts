@@ -1,22 +1,15 @@
 import { createHash } from 'node:crypto';
 import { exactTopK } from '../engine/distance.js';
-import { NotFoundError, ValidationError } from '../errors.js';
+import { ValidationError } from '../errors.js';
 import { matchesMetadata } from '../filter/compile.js';
-import { collectionKey } from '../ingest/ingest.js';
 import type { SearchHitOutput, SearchInput, SearchOutput } from '../service.js';
-import {
-  MAIN_LINE,
-  type Catalog,
-  type CollectionMeta,
-  type Manifest,
-  type RecordStore,
-  type ShardRef,
-  type StoredRecord,
-} from '../storage/types.js';
+import type { Catalog, CollectionMeta, RecordStore, ShardRef, StoredRecord } from '../storage/types.js';
 import { mergeTopK, type Candidate } from './merge.js';
 import type { ShardCache } from './shard-cache.js';
 import { packTail, type PackedTail, type TailCache, type TailSnapshot } from './tail-cache.js';
 import { searchShards, type ShardSearchRequest, type ShardSearchResponse } from './shard-searcher.js';
+import { collectionKey } from '../storage/keys.js';
+import { defaultEf, manifestFor } from '../collections.js';
 
 /**
  * Default scatter threshold (64 MiB, env SHOAL_SCATTER_MIN_MB): when a version's shards
@@ -42,27 +35,6 @@ export interface SearchDeps {
 /** A shard always goes to the same slot, so each slot's warm containers keep their own shards cached. */
 export function slotOf(ref: ShardRef, slots: number): number {
   return createHash('sha1').update(ref.id).digest().readUInt32BE(0) % slots;
-}
-
-/** The serving line's head: what unpinned searches read. */
-export async function currentManifest(catalog: Catalog, meta: CollectionMeta): Promise<Manifest | undefined> {
-  // Every search reads this: one Query in the common case. Each builder run commits one version
-  // per line, so the serving head is among the newest (1 + candidates) items; without candidates
-  // that is a single item, as before lines existed.
-  const lines = 1 + Object.keys(meta.candidates ?? {}).length;
-  const m = await catalog.latestManifest(meta.name, meta.index.line ?? MAIN_LINE, lines);
-  return m && m.generation === meta.generation ? m : undefined;
-}
-
-/**
- * The efSearch a search uses without `ef`: the collection's (auto-tuning may have changed it)
- * for the serving line, else the candidate line's own, else what the version was built with.
- */
-export function defaultEf(meta: CollectionMeta, manifest: Manifest | undefined): number | undefined {
-  if (!manifest || manifest.engine !== 'hnsw') return undefined;
-  const line = manifest.line ?? MAIN_LINE;
-  if (line === (meta.index.line ?? MAIN_LINE)) return meta.index.params.efSearch ?? manifest.params.efSearch;
-  return meta.candidates?.[line]?.params.efSearch ?? manifest.params.efSearch;
 }
 
 export async function readTail(records: RecordStore, meta: CollectionMeta, after: number): Promise<StoredRecord[]> {
@@ -94,35 +66,6 @@ function tailCandidates(meta: CollectionMeta, packed: PackedTail, input: SearchI
       seq: live[h.row].seq,
     })),
   );
-}
-
-/**
- * The manifest a search reads: the pinned `version` when an alias pins one (it must belong
- * to this generation of the collection), else the latest.
- */
-export async function manifestFor(
-  catalog: Catalog,
-  meta: CollectionMeta,
-  version?: number,
-  line?: string,
-): Promise<Manifest | undefined> {
-  if (line !== undefined && line !== (meta.index.line ?? MAIN_LINE)) {
-    if (!meta.candidates?.[line]) {
-      throw new NotFoundError(
-        `index line ${JSON.stringify(line)} of ${JSON.stringify(meta.name)} not found (deleted, or never created)`,
-        { field: 'line' },
-      );
-    }
-    const head = await catalog.latestManifest(meta.name, line);
-    return head && head.generation === meta.generation ? head : undefined;
-  }
-  if (version === undefined) return currentManifest(catalog, meta);
-  if (version === 0) return undefined;
-  const m = await catalog.getManifest(meta.name, version);
-  if (m.generation !== meta.generation) {
-    throw new NotFoundError(`index version ${version} of ${JSON.stringify(meta.name)} not found`, { field: 'version' });
-  }
-  return m;
 }
 
 export interface SearchTarget {

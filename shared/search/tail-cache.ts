@@ -1,5 +1,5 @@
-import { collectionKey } from '../ingest/ingest.js';
 import type { Catalog, CollectionMeta, RecordStore, StoredRecord } from '../storage/types.js';
+import { collectionKey } from '../storage/keys.js';
 
 /** The live (non-deleted) tail rows packed row-major, for exact scans without per-query copying. */
 export interface PackedTail {

@@ -3,12 +3,13 @@
  * retry/concurrency helpers the storage adapters share.
  *
  * On AWS, `cfg.endpoints` is undefined and the SDK resolves credentials and endpoints the usual
- * way (Lambda environment). Locally the endpoints point at the embedded emulators (DESIGN §3.6);
+ * way (Lambda environment). Locally the endpoints point at the embedded emulators (docs/architecture.md §3.6);
  * nothing else differs. This module must not import from `infra/`.
  */
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
 import {
+  BatchGetCommand,
   BatchWriteCommand,
   DynamoDBDocumentClient,
   QueryCommand,
@@ -146,6 +147,35 @@ export async function batchWriteFully(
     const res = await ddb.send(new BatchWriteCommand({ RequestItems: { [table]: pending } }));
     pending = res.UnprocessedItems?.[table] ?? [];
   }
+}
+
+/**
+ * Reads up to 100 keys of one table with strongly consistent BatchGetItem, re-sending
+ * UnprocessedKeys with backoff until every key is answered; StorageUnavailableError after
+ * MAX_BATCH_ATTEMPTS. Returns the items found, in no particular order (missing keys are absent).
+ */
+export async function batchGetFully(
+  ddb: DynamoDBDocumentClient,
+  table: string,
+  keys: Array<Record<string, unknown>>,
+): Promise<Array<Record<string, unknown>>> {
+  const found: Array<Record<string, unknown>> = [];
+  let pending = keys;
+  for (let attempt = 0; pending.length > 0; attempt++) {
+    if (attempt >= MAX_BATCH_ATTEMPTS) {
+      throw new StorageUnavailableError(
+        `BatchGetItem on ${table}: ${pending.length} key(s) still unprocessed after ${MAX_BATCH_ATTEMPTS} attempts`,
+        { details: { table, unprocessed: pending.length } },
+      );
+    }
+    if (attempt > 0) await sleep(backoffDelayMs(attempt));
+    const res = await ddb.send(
+      new BatchGetCommand({ RequestItems: { [table]: { Keys: pending, ConsistentRead: true } } }),
+    );
+    found.push(...(res.Responses?.[table] ?? []));
+    pending = res.UnprocessedKeys?.[table]?.Keys ?? [];
+  }
+  return found;
 }
 
 /**

@@ -1,5 +1,5 @@
 /**
- * Catalog on the single-table DynamoDB Catalog (DESIGN §4). Items:
+ * Catalog on the single-table DynamoDB Catalog (docs/architecture.md §4.1). Items:
  *
  *   pk=COL#<name>  sk=META              collection meta (top-level attributes; `index.line` names
  *                                       the serving index line, `candidates` the candidate lines,
@@ -33,7 +33,6 @@
  */
 import { randomUUID } from 'node:crypto';
 import {
-  BatchGetCommand,
   DeleteCommand,
   GetCommand,
   PutCommand,
@@ -44,17 +43,10 @@ import {
 import { z } from 'zod';
 import { ENGINE_NAMES, type EngineName } from '../engine/types.js';
 import { ConflictError, CorruptDataError, LimitExceededError, NotFoundError, ValidationError } from '../errors.js';
+import { logger } from '../log.js';
 import { METRICS, type Metric } from '../types.js';
-import {
-  MAX_BATCH_ATTEMPTS,
-  StorageUnavailableError,
-  awsErrorName,
-  backoffDelayMs,
-  batchWriteFully,
-  chunk,
-  sleep,
-  queryPages,
-} from './clients.js';
+import { awsErrorName, batchGetFully, batchWriteFully, chunk, queryPages } from './clients.js';
+import { GEN_PK, IDX_PREFIX, META_SK, PROMO_PREFIX, SEQ_SK, colPk, idxSk as versionSk, promoSk } from './keys.js';
 import {
   MAIN_LINE,
   type Catalog,
@@ -65,11 +57,6 @@ import {
   type SeqLease,
 } from './types.js';
 
-const META_SK = 'META';
-const SEQ_SK = 'SEQ';
-const IDX_PREFIX = 'IDX#';
-const PROMO_PREFIX = 'PROMO#';
-const GEN_PK = 'GEN';
 /** Expired leases removed per UpdateItem by dropExpiredLeases (keeps expressions small). */
 const DROP_BATCH = 50;
 
@@ -260,22 +247,10 @@ export class DynamoCatalog implements Catalog {
 
     const metas = new Map<string, CollectionMeta>();
     for (const batch of chunk(names, 100)) {
-      let pending: Array<Record<string, unknown>> = batch.map((n) => ({ pk: colPk(n), sk: META_SK }));
-      for (let attempt = 0; pending.length > 0; attempt++) {
-        if (attempt >= MAX_BATCH_ATTEMPTS) {
-          throw new StorageUnavailableError(`BatchGetItem on ${this.table}: keys still unprocessed`, {
-            details: { table: this.table, unprocessed: pending.length },
-          });
-        }
-        if (attempt > 0) await sleep(backoffDelayMs(attempt));
-        const res = await this.ddb.send(
-          new BatchGetCommand({ RequestItems: { [this.table]: { Keys: pending, ConsistentRead: true } } }),
-        );
-        for (const raw of res.Responses?.[this.table] ?? []) {
-          const meta = toMeta(raw);
-          metas.set(meta.name, meta);
-        }
-        pending = res.UnprocessedKeys?.[this.table]?.Keys ?? [];
+      const keys = batch.map((n) => ({ pk: colPk(n), sk: META_SK }));
+      for (const raw of await batchGetFully(this.ddb, this.table, keys)) {
+        const meta = toMeta(raw);
+        metas.set(meta.name, meta);
       }
     }
     // Names come sorted from the GEN partition; BatchGetItem returns items in any order.
@@ -285,17 +260,20 @@ export class DynamoCatalog implements Catalog {
   async deleteCollection(name: string): Promise<void> {
     await this.getCollection(name); // NotFoundError, and validates the item
     const pk = colPk(name);
-    // Manifests first, META last: an interrupted delete leaves the collection visible, so it can be retried.
+    // The whole COL#<name> partition is the collection's, whichever store wrote an item there
+    // (manifests, promotions, evaluations, import jobs): all of it goes. META last: an
+    // interrupted delete leaves the collection visible, so it can be retried.
     const keys: Array<{ pk: string; sk: string }> = [];
-    for (const prefix of [IDX_PREFIX, PROMO_PREFIX]) {
-      for await (const page of queryPages(this.ddb, {
-        TableName: this.table,
-        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :idx)',
-        ExpressionAttributeValues: { ':pk': pk, ':idx': prefix },
-        ProjectionExpression: 'pk, sk',
-        ConsistentRead: true,
-      })) {
-        for (const raw of page) keys.push(parseItem(z.object({ pk: z.string(), sk: z.string() }), raw, 'manifest key'));
+    for await (const page of queryPages(this.ddb, {
+      TableName: this.table,
+      KeyConditionExpression: 'pk = :pk',
+      ExpressionAttributeValues: { ':pk': pk },
+      ProjectionExpression: 'pk, sk',
+      ConsistentRead: true,
+    })) {
+      for (const raw of page) {
+        const key = parseItem(z.object({ pk: z.string(), sk: z.string() }), raw, 'collection item key');
+        if (key.sk !== META_SK && key.sk !== SEQ_SK) keys.push(key);
       }
     }
     for (const batch of chunk(keys, 25)) {
@@ -307,6 +285,56 @@ export class DynamoCatalog implements Catalog {
     }
     await this.ddb.send(new DeleteCommand({ TableName: this.table, Key: { pk, sk: SEQ_SK } }));
     await this.ddb.send(new DeleteCommand({ TableName: this.table, Key: { pk, sk: META_SK } }));
+  }
+
+  async updateCollectionSettings(
+    collection: string,
+    generation: number,
+    settings: { minRecall?: number | null; efSearch?: number; candidate?: string },
+  ): Promise<void> {
+    const sets: string[] = [];
+    const removes: string[] = [];
+    const values: Record<string, unknown> = { ':g': generation };
+    if (settings.minRecall === null) removes.push('minRecall');
+    else if (settings.minRecall !== undefined) {
+      sets.push('minRecall = :r');
+      values[':r'] = settings.minRecall;
+    }
+    const names: Record<string, string> = {};
+    if (settings.efSearch !== undefined) {
+      // A candidate line's default lives with the candidate; the serving line's in `index`.
+      if (settings.candidate !== undefined) {
+        sets.push('candidates.#line.params.efSearch = :ef');
+        names['#line'] = settings.candidate;
+      } else {
+        sets.push('#index.params.efSearch = :ef');
+        names['#index'] = 'index';
+      }
+      values[':ef'] = settings.efSearch;
+    }
+    if (!sets.length && !removes.length) return;
+    try {
+      await this.ddb.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { pk: colPk(collection), sk: META_SK },
+          UpdateExpression: [
+            sets.length ? `SET ${sets.join(', ')}` : '',
+            removes.length ? `REMOVE ${removes.join(', ')}` : '',
+          ]
+            .join(' ')
+            .trim(),
+          ConditionExpression: 'generation = :g',
+          ExpressionAttributeNames: Object.keys(names).length ? names : undefined,
+          ExpressionAttributeValues: values,
+        }),
+      );
+    } catch (err) {
+      if (awsErrorName(err) === 'ConditionalCheckFailedException') {
+        throw new NotFoundError(`collection ${JSON.stringify(collection)} not found`, { field: 'name' });
+      }
+      throw err;
+    }
   }
 
   // --- seq leases --------------------------------------------------------------------------------
@@ -588,7 +616,7 @@ export class DynamoCatalog implements Catalog {
     // Best effort here; the next line change (or a listing) writes it from `lastPromotion` if this fails.
     if (promotion)
       await this.putPromotion(collection, promotion).catch((err: unknown) =>
-        console.warn(`[shoal] promotion history of ${collection}:`, err),
+        logger.warn('recording promotion history failed', { collection, error: err as Error }),
       );
     return { ...meta, index, candidates };
   }
@@ -623,7 +651,7 @@ export class DynamoCatalog implements Catalog {
     await this.ddb.send(
       new PutCommand({
         TableName: this.table,
-        Item: { pk: colPk(collection), sk: `${PROMO_PREFIX}${String(p.rev).padStart(10, '0')}`, doc: p },
+        Item: { pk: colPk(collection), sk: promoSk(p.rev), doc: p },
       }),
     );
   }
@@ -674,15 +702,12 @@ export class DynamoCatalog implements Catalog {
 
 // ---------------------------------------------------------------------------------------------
 
-function colPk(name: string): string {
-  return `COL#${name}`;
-}
-
+/** The manifest's sort key, refusing versions the ten-digit key cannot hold. */
 function idxSk(version: number): string {
   if (!Number.isSafeInteger(version) || version < 0 || version >= 1e10) {
     throw new ValidationError(`index version must be an integer in [0, 1e10), got ${version}`, { field: 'version' });
   }
-  return `${IDX_PREFIX}${String(version).padStart(10, '0')}`;
+  return versionSk(version);
 }
 
 function toMeta(raw: Record<string, unknown>, expectedName?: string): CollectionMeta {

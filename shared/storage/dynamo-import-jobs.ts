@@ -1,5 +1,5 @@
 /**
- * Import jobs in the Catalog table (DESIGN §4): `pk=COL#<name>`, `sk=IMPORT#<jobId>`, the job's
+ * Import jobs in the Catalog table (docs/architecture.md §4.1): `pk=COL#<name>`, `sk=IMPORT#<jobId>`, the job's
  * fields as top-level attributes (checkpoint as a map, report parts as a list). Creation is one
  * conditional put (`attribute_not_exists`), every transition one conditional update: the lease
  * token guards progress writes, terminal states are never left. Items are validated with zod.
@@ -15,9 +15,8 @@ import {
   type ImportProgress,
 } from '../import/job.js';
 import { awsErrorName, queryPages } from './clients.js';
+import { IMPORT_PREFIX, colPk, importSk } from './keys.js';
 
-const SK_PREFIX = 'IMPORT#';
-const colPk = (name: string): string => `COL#${name}`;
 const nonNeg = z.number().nonnegative();
 
 const itemSchema = z.object({
@@ -66,7 +65,7 @@ export class DynamoImportJobs implements ImportJobStore {
   constructor(private readonly opts: { ddb: DynamoDBDocumentClient; table: string }) {}
 
   private key(collection: string, jobId: string) {
-    return { pk: colPk(collection), sk: `${SK_PREFIX}${jobId}` };
+    return { pk: colPk(collection), sk: importSk(jobId) };
   }
 
   async create(job: ImportJob): Promise<{ job: ImportJob; created: boolean }> {
@@ -99,7 +98,7 @@ export class DynamoImportJobs implements ImportJobStore {
     for await (const page of queryPages(this.opts.ddb, {
       TableName: this.opts.table,
       KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
-      ExpressionAttributeValues: { ':pk': colPk(collection), ':p': SK_PREFIX },
+      ExpressionAttributeValues: { ':pk': colPk(collection), ':p': IMPORT_PREFIX },
     })) {
       for (const raw of page) jobs.push(toJob(raw));
     }

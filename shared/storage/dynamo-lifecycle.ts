@@ -1,5 +1,5 @@
 /**
- * LifecycleStore on the single-table Catalog (DESIGN §4). Items:
+ * LifecycleStore on the single-table Catalog (docs/architecture.md §4.1). Items:
  *
  *   pk=ALIAS#<name>              sk=META                 alias: `doc` (JSON) + `revision` (N)
  *   pk=ALIAS#<name>              sk=H#<revision, 10 digits> one recorded move: `doc` + `incarnation`
@@ -25,7 +25,6 @@
  * Every item read is validated with zod (CorruptDataError). No transactions.
  */
 import {
-  BatchGetCommand,
   DeleteCommand,
   GetCommand,
   PutCommand,
@@ -35,29 +34,42 @@ import {
   type QueryCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import { z } from 'zod';
-import { CorruptDataError, NotFoundError } from '../errors.js';
+import { CorruptDataError } from '../errors.js';
+import { LAT_BUCKETS, joinSequential, tightens, type SequentialState } from '../lifecycle/experiment-stats.js';
+import type { ArmCounters, ArmDelta, LifecycleStore, Pointer, QueryAttribution } from '../lifecycle/types.js';
+import { latencyBucket } from '../lifecycle/experiment-stats.js';
+import { awsErrorName, batchGetFully, chunk, queryPages } from './clients.js';
 import {
-  LAT_BUCKETS,
-  joinSequential,
-  tightens,
-  type Arm,
-  type SequentialState,
-} from '../lifecycle/experiment-stats.js';
+  ALIASES_PK,
+  ARM_PREFIX,
+  COUNTER_SK,
+  EVAL_PREFIX,
+  EXPERIMENT_SK,
+  META_SK,
+  MODELS_PK,
+  MODEL_VERSION_PREFIX,
+  SEQ_SK,
+  aliasPk,
+  armSk,
+  colPk,
+  evalSk,
+  experimentPk,
+  historySk,
+  modelAliasPk,
+  modelAliasRegistryPk,
+  modelPk,
+  modelVersionSk,
+  queryPk,
+} from './keys.js';
 import type {
-  ArmCounters,
-  ArmDelta,
+  Arm,
   Evaluation,
   Experiment,
   FeedbackEvent,
-  LifecycleStore,
   ModelVersion,
   ModelVersionState,
-  Pointer,
   PointerMove,
-  QueryAttribution,
-} from '../lifecycle/types.js';
-import { latencyBucket } from '../lifecycle/experiment-stats.js';
-import { awsErrorName, chunk, queryPages } from './clients.js';
+} from '../service-types.js';
 
 const nonNegInt = z.number().int().nonnegative();
 const targetSchema = z.union([
@@ -236,14 +248,12 @@ function parseDoc<S extends z.ZodType>(schema: S, raw: unknown, what: string): z
   return parsed.data;
 }
 
-const pad = (n: number): string => String(n).padStart(10, '0');
-
 /** `alias` → ALIAS#<name> / ALIASES; `model:<m>` → MALIAS#<m>#<name> / MALIASES#<m>. */
 function pointerKeys(kind: string, name: string): { pk: string; registry: string } {
-  if (kind === 'alias') return { pk: `ALIAS#${name}`, registry: 'ALIASES' };
+  if (kind === 'alias') return { pk: aliasPk(name), registry: ALIASES_PK };
   if (kind.startsWith('model:')) {
     const model = kind.slice('model:'.length);
-    return { pk: `MALIAS#${model}#${name}`, registry: `MALIASES#${model}` };
+    return { pk: modelAliasPk(model, name), registry: modelAliasRegistryPk(model) };
   }
   throw new CorruptDataError(`unknown pointer kind ${kind}`);
 }
@@ -267,7 +277,7 @@ export class DynamoLifecycleStore implements LifecycleStore {
   async getPointer(kind: string, name: string): Promise<Pointer | undefined> {
     const { pk } = pointerKeys(kind, name);
     const res = await this.ddb.send(
-      new GetCommand({ TableName: this.table, Key: { pk, sk: 'META' }, ConsistentRead: true }),
+      new GetCommand({ TableName: this.table, Key: { pk, sk: META_SK }, ConsistentRead: true }),
     );
     if (!res.Item) return undefined;
     const p = parseDoc(pointerSchema, res.Item, 'alias') as Pointer;
@@ -281,21 +291,9 @@ export class DynamoLifecycleStore implements LifecycleStore {
     const names = await this.queryRegistry(registry);
     const out: Pointer[] = [];
     for (const batch of chunk(names, 100)) {
-      const res = await this.ddb.send(
-        new BatchGetCommand({
-          RequestItems: {
-            [this.table]: {
-              Keys: batch.map((n) => ({ pk: pointerKeys(kind, n).pk, sk: 'META' })),
-              ConsistentRead: true,
-            },
-          },
-        }),
-      );
-      for (const raw of res.Responses?.[this.table] ?? []) out.push(parseDoc(pointerSchema, raw, 'alias') as Pointer);
-      // Unprocessed keys are read one by one (small registries; keeps this simple).
-      for (const key of res.UnprocessedKeys?.[this.table]?.Keys ?? []) {
-        const one = await this.ddb.send(new GetCommand({ TableName: this.table, Key: key, ConsistentRead: true }));
-        if (one.Item) out.push(parseDoc(pointerSchema, one.Item, 'alias') as Pointer);
+      const keys = batch.map((n) => ({ pk: pointerKeys(kind, n).pk, sk: META_SK }));
+      for (const raw of await batchGetFully(this.ddb, this.table, keys)) {
+        out.push(parseDoc(pointerSchema, raw, 'alias') as Pointer);
       }
     }
     return out.sort((a, b) => a.name.localeCompare(b.name));
@@ -311,7 +309,7 @@ export class DynamoLifecycleStore implements LifecycleStore {
       await this.ddb.send(
         new PutCommand({
           TableName: this.table,
-          Item: { pk, sk: 'META', revision: next.revision, doc: JSON.stringify(next) },
+          Item: { pk, sk: META_SK, revision: next.revision, doc: JSON.stringify(next) },
           ConditionExpression: expectedRevision === 0 ? 'attribute_not_exists(pk)' : 'revision = :prev',
           ExpressionAttributeValues: expectedRevision === 0 ? undefined : { ':prev': expectedRevision },
         }),
@@ -328,7 +326,7 @@ export class DynamoLifecycleStore implements LifecycleStore {
     await this.ddb.send(
       new PutCommand({
         TableName: this.table,
-        Item: { pk, sk: `H#${pad(move.revision)}`, incarnation, doc: JSON.stringify(move) },
+        Item: { pk, sk: historySk(move.revision), incarnation, doc: JSON.stringify(move) },
       }),
     );
   }
@@ -338,7 +336,7 @@ export class DynamoLifecycleStore implements LifecycleStore {
     const out: PointerMove[] = [];
     for await (const raw of this.queryAll({
       KeyConditionExpression: 'pk = :pk AND sk BETWEEN :lo AND :hi',
-      ExpressionAttributeValues: { ':pk': pk, ':lo': `H#${pad(1)}`, ':hi': `H#${pad(maxRevision)}` },
+      ExpressionAttributeValues: { ':pk': pk, ':lo': historySk(1), ':hi': historySk(maxRevision) },
       ScanIndexForward: false,
     })) {
       if (raw.incarnation === incarnation) out.push(parseDoc(moveSchema, raw, 'alias history') as PointerMove);
@@ -352,7 +350,7 @@ export class DynamoLifecycleStore implements LifecycleStore {
       await this.ddb.send(
         new DeleteCommand({
           TableName: this.table,
-          Key: { pk, sk: 'META' },
+          Key: { pk, sk: META_SK },
           ConditionExpression: 'revision = :prev',
           ExpressionAttributeValues: { ':prev': expectedRevision },
         }),
@@ -371,7 +369,7 @@ export class DynamoLifecycleStore implements LifecycleStore {
 
   async getExperiment(alias: string): Promise<Experiment | undefined> {
     const res = await this.ddb.send(
-      new GetCommand({ TableName: this.table, Key: { pk: `ALIAS#${alias}`, sk: 'EXPERIMENT' }, ConsistentRead: true }),
+      new GetCommand({ TableName: this.table, Key: { pk: aliasPk(alias), sk: EXPERIMENT_SK }, ConsistentRead: true }),
     );
     return res.Item ? (parseDoc(experimentSchema, res.Item, 'experiment') as Experiment) : undefined;
   }
@@ -382,8 +380,8 @@ export class DynamoLifecycleStore implements LifecycleStore {
         new PutCommand({
           TableName: this.table,
           Item: {
-            pk: `ALIAS#${exp.alias}`,
-            sk: 'EXPERIMENT',
+            pk: aliasPk(exp.alias),
+            sk: EXPERIMENT_SK,
             state: exp.state,
             experimentId: exp.id,
             doc: JSON.stringify(exp),
@@ -406,8 +404,8 @@ export class DynamoLifecycleStore implements LifecycleStore {
         new PutCommand({
           TableName: this.table,
           Item: {
-            pk: `ALIAS#${exp.alias}`,
-            sk: 'EXPERIMENT',
+            pk: aliasPk(exp.alias),
+            sk: EXPERIMENT_SK,
             state: exp.state,
             experimentId: exp.id,
             doc: JSON.stringify(exp),
@@ -440,7 +438,7 @@ export class DynamoLifecycleStore implements LifecycleStore {
     const res = await this.ddb.send(
       new UpdateCommand({
         TableName: this.table,
-        Key: { pk: `EXP#${experimentId}`, sk: `ARM#${arm}` },
+        Key: { pk: experimentPk(experimentId), sk: armSk(arm) },
         ...addExpression(adds),
         ReturnValues: 'ALL_NEW',
       }),
@@ -453,12 +451,15 @@ export class DynamoLifecycleStore implements LifecycleStore {
       new QueryCommand({
         TableName: this.table,
         KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
-        ExpressionAttributeValues: { ':pk': `EXP#${experimentId}`, ':p': 'ARM#' },
+        ExpressionAttributeValues: { ':pk': experimentPk(experimentId), ':p': ARM_PREFIX },
         ConsistentRead: true,
       }),
     );
     const items = new Map((res.Items ?? []).map((i) => [i.sk as string, i]));
-    return { champion: armCounters(items.get('ARM#champion')), challenger: armCounters(items.get('ARM#challenger')) };
+    return {
+      champion: armCounters(items.get(armSk('champion'))),
+      challenger: armCounters(items.get(armSk('challenger'))),
+    };
   }
 
   async putQuery(q: QueryAttribution, ttlSeconds: number): Promise<void> {
@@ -466,8 +467,8 @@ export class DynamoLifecycleStore implements LifecycleStore {
       new PutCommand({
         TableName: this.table,
         Item: {
-          pk: `QUERY#${q.queryId}`,
-          sk: 'META',
+          pk: queryPk(q.queryId),
+          sk: META_SK,
           alias: q.alias,
           experimentId: q.experimentId,
           arm: q.arm,
@@ -486,7 +487,7 @@ export class DynamoLifecycleStore implements LifecycleStore {
       const res = await this.ddb.send(
         new UpdateCommand({
           TableName: this.table,
-          Key: { pk: `QUERY#${queryId}`, sk: 'META' },
+          Key: { pk: queryPk(queryId), sk: META_SK },
           UpdateExpression: 'ADD #c :one',
           ConditionExpression: 'attribute_exists(pk) AND (attribute_not_exists(#ttl) OR #ttl > :now)',
           ExpressionAttributeNames: { '#c': counter, '#ttl': 'ttl' },
@@ -520,7 +521,7 @@ export class DynamoLifecycleStore implements LifecycleStore {
     const res = await this.ddb.send(
       new UpdateCommand({
         TableName: this.table,
-        Key: { pk: `EXP#${experimentId}`, sk: `ARM#${arm}` },
+        Key: { pk: experimentPk(experimentId), sk: armSk(arm) },
         ...addExpression(adds),
         ReturnValues: 'ALL_NEW',
       }),
@@ -530,7 +531,11 @@ export class DynamoLifecycleStore implements LifecycleStore {
 
   async getSequential(experimentId: string): Promise<Partial<Record<FeedbackEvent, SequentialState>>> {
     const res = await this.ddb.send(
-      new GetCommand({ TableName: this.table, Key: { pk: `EXP#${experimentId}`, sk: 'SEQ' }, ConsistentRead: true }),
+      new GetCommand({
+        TableName: this.table,
+        Key: { pk: experimentPk(experimentId), sk: SEQ_SK },
+        ConsistentRead: true,
+      }),
     );
     const out: Partial<Record<FeedbackEvent, SequentialState>> = {};
     for (const metric of ['click', 'convert'] as const) {
@@ -561,7 +566,7 @@ export class DynamoLifecycleStore implements LifecycleStore {
         await this.ddb.send(
           new UpdateCommand({
             TableName: this.table,
-            Key: { pk: `EXP#${experimentId}`, sk: 'SEQ' },
+            Key: { pk: experimentPk(experimentId), sk: SEQ_SK },
             UpdateExpression: 'SET #p = :p, #lo = :lo, #hi = :hi',
             ConditionExpression:
               '(attribute_not_exists(#p) OR #p >= :p) AND (attribute_not_exists(#lo) OR #lo <= :lo) AND (attribute_not_exists(#hi) OR #hi >= :hi)',
@@ -589,8 +594,8 @@ export class DynamoLifecycleStore implements LifecycleStore {
       new PutCommand({
         TableName: this.table,
         Item: {
-          pk: `COL#${evaluation.collection}`,
-          sk: `EVAL#${pad(evaluation.version)}`,
+          pk: colPk(evaluation.collection),
+          sk: evalSk(evaluation.version),
           doc: JSON.stringify(evaluation),
         },
       }),
@@ -601,7 +606,7 @@ export class DynamoLifecycleStore implements LifecycleStore {
     const res = await this.ddb.send(
       new GetCommand({
         TableName: this.table,
-        Key: { pk: `COL#${collection}`, sk: `EVAL#${pad(version)}` },
+        Key: { pk: colPk(collection), sk: evalSk(version) },
         ConsistentRead: true,
       }),
     );
@@ -612,71 +617,21 @@ export class DynamoLifecycleStore implements LifecycleStore {
     const out: Evaluation[] = [];
     for await (const raw of this.queryAll({
       KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
-      ExpressionAttributeValues: { ':pk': `COL#${collection}`, ':p': 'EVAL#' },
+      ExpressionAttributeValues: { ':pk': colPk(collection), ':p': EVAL_PREFIX },
     })) {
       out.push(parseDoc(evaluationSchema, raw, 'evaluation') as Evaluation);
     }
     return out;
   }
 
-  async updateCollectionSettings(
-    collection: string,
-    generation: number,
-    settings: { minRecall?: number | null; efSearch?: number; candidate?: string },
-  ): Promise<void> {
-    const sets: string[] = [];
-    const removes: string[] = [];
-    const values: Record<string, unknown> = { ':g': generation };
-    if (settings.minRecall === null) removes.push('minRecall');
-    else if (settings.minRecall !== undefined) {
-      sets.push('minRecall = :r');
-      values[':r'] = settings.minRecall;
-    }
-    const names: Record<string, string> = {};
-    if (settings.efSearch !== undefined) {
-      // A candidate line's default lives with the candidate; the serving line's in `index`.
-      if (settings.candidate !== undefined) {
-        sets.push('candidates.#line.params.efSearch = :ef');
-        names['#line'] = settings.candidate;
-      } else {
-        sets.push('#index.params.efSearch = :ef');
-        names['#index'] = 'index';
-      }
-      values[':ef'] = settings.efSearch;
-    }
-    if (!sets.length && !removes.length) return;
-    try {
-      await this.ddb.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: { pk: `COL#${collection}`, sk: 'META' },
-          UpdateExpression: [
-            sets.length ? `SET ${sets.join(', ')}` : '',
-            removes.length ? `REMOVE ${removes.join(', ')}` : '',
-          ]
-            .join(' ')
-            .trim(),
-          ConditionExpression: 'generation = :g',
-          ExpressionAttributeNames: Object.keys(names).length ? names : undefined,
-          ExpressionAttributeValues: values,
-        }),
-      );
-    } catch (err) {
-      if (awsErrorName(err) === 'ConditionalCheckFailedException') {
-        throw new NotFoundError(`collection ${JSON.stringify(collection)} not found`, { field: 'name' });
-      }
-      throw err;
-    }
-  }
-
   // --- models ---------------------------------------------------------------------------------
 
   async nextModelVersion(name: string): Promise<number> {
-    await this.ddb.send(new PutCommand({ TableName: this.table, Item: { pk: 'MODELS', sk: name } }));
+    await this.ddb.send(new PutCommand({ TableName: this.table, Item: { pk: MODELS_PK, sk: name } }));
     const res = await this.ddb.send(
       new UpdateCommand({
         TableName: this.table,
-        Key: { pk: `MODEL#${name}`, sk: 'COUNTER' },
+        Key: { pk: modelPk(name), sk: COUNTER_SK },
         UpdateExpression: 'ADD #next :one',
         ExpressionAttributeNames: { '#next': 'next' },
         ExpressionAttributeValues: { ':one': 1 },
@@ -692,7 +647,7 @@ export class DynamoLifecycleStore implements LifecycleStore {
     await this.ddb.send(
       new PutCommand({
         TableName: this.table,
-        Item: { pk: `MODEL#${mv.name}`, sk: `V#${pad(mv.version)}`, state: mv.state, doc: JSON.stringify(mv) },
+        Item: { pk: modelPk(mv.name), sk: modelVersionSk(mv.version), state: mv.state, doc: JSON.stringify(mv) },
         ConditionExpression: 'attribute_not_exists(pk)',
       }),
     );
@@ -702,7 +657,7 @@ export class DynamoLifecycleStore implements LifecycleStore {
     const res = await this.ddb.send(
       new GetCommand({
         TableName: this.table,
-        Key: { pk: `MODEL#${name}`, sk: `V#${pad(version)}` },
+        Key: { pk: modelPk(name), sk: modelVersionSk(version) },
         ConsistentRead: true,
       }),
     );
@@ -713,7 +668,7 @@ export class DynamoLifecycleStore implements LifecycleStore {
     const out: ModelVersion[] = [];
     for await (const raw of this.queryAll({
       KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
-      ExpressionAttributeValues: { ':pk': `MODEL#${name}`, ':p': 'V#' },
+      ExpressionAttributeValues: { ':pk': modelPk(name), ':p': MODEL_VERSION_PREFIX },
       ScanIndexForward: false,
     })) {
       out.push(parseDoc(modelVersionSchema, raw, 'model version') as ModelVersion);
@@ -722,7 +677,7 @@ export class DynamoLifecycleStore implements LifecycleStore {
   }
 
   async listModels(): Promise<string[]> {
-    return this.queryRegistry('MODELS');
+    return this.queryRegistry(MODELS_PK);
   }
 
   async transitionModelVersion(mv: ModelVersion, from: ModelVersionState[]): Promise<boolean> {
@@ -731,7 +686,7 @@ export class DynamoLifecycleStore implements LifecycleStore {
       await this.ddb.send(
         new PutCommand({
           TableName: this.table,
-          Item: { pk: `MODEL#${mv.name}`, sk: `V#${pad(mv.version)}`, state: mv.state, doc: JSON.stringify(mv) },
+          Item: { pk: modelPk(mv.name), sk: modelVersionSk(mv.version), state: mv.state, doc: JSON.stringify(mv) },
           ConditionExpression: `#state IN (${Object.keys(values).join(', ')})`,
           ExpressionAttributeNames: { '#state': 'state' },
           ExpressionAttributeValues: values,

@@ -1,5 +1,5 @@
 /**
- * RecordStore on the DynamoDB Records table (DESIGN §4): one item per id,
+ * RecordStore on the DynamoDB Records table (docs/architecture.md §4.2): one item per id,
  *   pk  (S)    `<collectionKey>#<id>`
  *   ck  (S)    collection key `<name>@<generation>` (GSI bySeq hash key)
  *   id  (S)
@@ -9,23 +9,14 @@
  *   del (BOOL) tombstone flag
  * The `collection` argument of every method is the collection KEY (callers build it).
  */
-import { BatchGetCommand, DeleteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { z } from 'zod';
 import { CorruptDataError, ValidationError } from '../errors.js';
 import type { Metadata } from '../types.js';
 import { BY_SEQ_INDEX } from './tables.js';
 import type { RecordStore, StoredRecord } from './types.js';
-import {
-  MAX_BATCH_ATTEMPTS,
-  StorageUnavailableError,
-  awsErrorName,
-  backoffDelayMs,
-  batchWriteFully,
-  chunk,
-  forEachLimit,
-  sleep,
-  queryPages,
-} from './clients.js';
+import { recordPk as keyOfRecord } from './keys.js';
+import { awsErrorName, batchGetFully, batchWriteFully, chunk, forEachLimit, queryPages } from './clients.js';
 
 /** BatchWriteItem chunks written in parallel by one put(). */
 const PUT_CONCURRENCY = 8;
@@ -76,23 +67,9 @@ export class DynamoRecordStore implements RecordStore {
     const out = new Map<string, StoredRecord>();
     const keys = [...new Set(ids)].map((id) => ({ pk: recordPk(collection, id) }));
     await forEachLimit(chunk(keys, 100), GET_CONCURRENCY, async (batch) => {
-      let pending: Array<Record<string, unknown>> = batch;
-      for (let attempt = 0; pending.length > 0; attempt++) {
-        if (attempt >= MAX_BATCH_ATTEMPTS) {
-          throw new StorageUnavailableError(
-            `BatchGetItem on ${this.table}: ${pending.length} key(s) still unprocessed after ${MAX_BATCH_ATTEMPTS} attempts`,
-            { details: { table: this.table, unprocessed: pending.length } },
-          );
-        }
-        if (attempt > 0) await sleep(backoffDelayMs(attempt));
-        const res = await this.ddb.send(
-          new BatchGetCommand({ RequestItems: { [this.table]: { Keys: pending, ConsistentRead: true } } }),
-        );
-        for (const raw of res.Responses?.[this.table] ?? []) {
-          const rec = fromItem(raw, collection);
-          out.set(rec.id, rec);
-        }
-        pending = res.UnprocessedKeys?.[this.table]?.Keys ?? [];
+      for (const raw of await batchGetFully(this.ddb, this.table, batch)) {
+        const rec = fromItem(raw, collection);
+        out.set(rec.id, rec);
       }
     });
     return out;
@@ -163,7 +140,7 @@ function checkCollectionKey(collection: string): void {
 
 function recordPk(collection: string, id: string): string {
   checkCollectionKey(collection);
-  return `${collection}#${id}`;
+  return keyOfRecord(collection, id);
 }
 
 function toItem(pk: string, r: StoredRecord): Record<string, unknown> {
@@ -192,7 +169,7 @@ function fromItem(raw: Record<string, unknown>, collection: string): StoredRecor
     });
   }
   const item = parsed.data;
-  if (item.ck !== collection || item.pk !== `${collection}#${item.id}`) {
+  if (item.ck !== collection || item.pk !== keyOfRecord(collection, item.id)) {
     throw new CorruptDataError(`record item ${describePk(raw)} does not belong to collection ${collection}`);
   }
   if (!item.del && !item.v) throw new CorruptDataError(`record item ${describePk(raw)}: live record without a vector`);

@@ -1,5 +1,5 @@
 /**
- * ObjectStore on S3 (DESIGN §3.2): every object is written once under a content- or
+ * ObjectStore on S3 (docs/architecture.md §3.2): every object is written once under a content- or
  * version-addressed key and never overwritten. Also DirectUploads: presigned requests that
  * let clients upload model artifacts straight to S3, and the multipart/copy steps around them.
  */

@@ -1,5 +1,5 @@
 /**
- * The physical schema of Shoal's DynamoDB tables and S3 bucket (DESIGN §4), as data plus the
+ * The physical schema of Shoal's DynamoDB tables and S3 bucket (docs/architecture.md §4), as data plus the
  * functions that create it. The local runtime's bootstrap and the tests call `ensureTables` /
  * `ensureBucket`; the CDK stack mirrors `CATALOG_TABLE` and `RECORDS_TABLE`.
  */

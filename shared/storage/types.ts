@@ -1,5 +1,5 @@
 /**
- * The storage contracts of the data path (DESIGN §3–§4). DynamoDB is the source of truth
+ * The storage contracts of the data path (docs/architecture.md §3–4). DynamoDB is the source of truth
  * for rows (RecordStore) and for collection metadata, sequence numbers and index
  * manifests (Catalog); S3 holds immutable objects (ObjectStore). Implementations:
  * `dynamo-catalog.ts`, `dynamo-records.ts`, `s3-objects.ts`.
@@ -33,7 +33,7 @@ export interface CollectionMeta {
   metric: Metric;
   /** The serving line's settings; `line` absent = MAIN_LINE. */
   index: IndexSettings & { line?: string };
-  /** Candidate lines by name (DESIGN §6): tracked by the builder, served only when promoted or pinned. */
+  /** Candidate lines by name (docs/architecture.md §8.5): tracked by the builder, served only when promoted or pinned. */
   candidates?: Record<string, CandidateLine>;
   /** ISO-8601. */
   createdAt: string;
@@ -41,7 +41,7 @@ export interface CollectionMeta {
   generation: number;
   /** Quality gate: an alias may point at a version of this collection only if its evaluated recall is ≥ this. */
   minRecall?: number;
-  /** The embedding model version the vectors come from (lifecycle, DESIGN §6). */
+  /** The embedding model version the vectors come from (lifecycle, docs/architecture.md §8.2). */
   model?: { name: string; version: number };
 }
 
@@ -120,8 +120,20 @@ export interface Catalog {
   /** Throws NotFoundError. */
   getCollection(name: string): Promise<CollectionMeta>;
   listCollections(): Promise<CollectionMeta[]>;
-  /** Removes the collection's catalog items (meta, counter, manifests). Throws NotFoundError. */
+  /**
+   * Removes every item of the collection's catalog partition (meta, counter, manifests,
+   * promotions, and what other stores keep there: evaluations, import jobs). Throws NotFoundError.
+   */
   deleteCollection(name: string): Promise<void>;
+  /**
+   * Sets collection settings (quality gate, a line's default efSearch) on its meta item, only
+   * while it is still `generation` (NotFoundError otherwise).
+   */
+  updateCollectionSettings(
+    collection: string,
+    generation: number,
+    settings: { minRecall?: number | null; efSearch?: number; candidate?: string },
+  ): Promise<void>;
 
   /** Reserves n consecutive seqs (atomic counter) and registers them as in flight. */
   leaseSeqs(collection: string, n: number, leaseMs: number): Promise<SeqLease>;
@@ -220,7 +232,7 @@ export interface UploadedPart {
 }
 
 /**
- * Uploads that bypass the API (DESIGN §6, model artifacts): presigned requests the client sends
+ * Uploads that bypass the API (docs/architecture.md §8.1, model artifacts): presigned requests the client sends
  * straight to S3, and the server-side steps around them. Implemented by S3ObjectStore.
  */
 export interface DirectUploads {

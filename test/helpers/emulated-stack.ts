@@ -7,8 +7,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseConfig } from '../../shared/config.js';
-import { ShoalCore } from '../../shared/core.js';
-import { LifecycleCore } from '../../shared/lifecycle/service.js';
+import type { ShoalCore } from '../../shared/core.js';
+import type { Indexer } from '../../shared/indexing/indexer.js';
+import type { LifecycleCore } from '../../shared/lifecycle/service.js';
+import type { QueueProducer } from '../../shared/queue/messages.js';
+import { createServices } from '../../shared/services.js';
 import type { SearchInput } from '../../shared/service.js';
 import { ShardCache } from '../../shared/search/shard-cache.js';
 import { TailCache } from '../../shared/search/tail-cache.js';
@@ -68,36 +71,35 @@ export async function startEmulatedStack(opts: { bucket: string; now: () => numb
   };
 }
 
-/** Shoal's core and lifecycle services on an emulated stack, as the runtime wires them (builds in process). */
-export function lifecycleCores(stack: EmulatedStack, now: () => number): { core: ShoalCore; life: LifecycleCore } {
-  const { catalog, records, objects, lifecycle: store } = stack;
+/** A queue producer that sends nothing: the tests build in process, through the indexer. */
+export const noQueues: QueueProducer = { send: async () => {} };
+
+/**
+ * Shoal's core, lifecycle and indexer services on an emulated stack, wired by `createServices` as the
+ * runtime wires them (builds in process; wake-ups go nowhere).
+ */
+export function lifecycleCores(
+  stack: EmulatedStack,
+  now: () => number,
+): { core: ShoalCore; life: LifecycleCore; indexer: Indexer } {
+  const { catalog, records, objects, lifecycle: lifecycleStore } = stack;
   const cache = new ShardCache({
     objects,
     memoryBytes: 256 * 2 ** 20,
     diskDir: stack.cacheDir,
     diskBytes: 256 * 2 ** 20,
   });
-  const core = new ShoalCore({
+  const { core, lifecycle, indexer } = createServices({
     catalog,
     records,
     objects,
     cache,
+    lifecycleStore,
+    queues: noQueues,
     slots: 1,
     tails: new TailCache(catalog, records),
     codeVersion: 'test',
     now,
-    lifecycle: store,
-    wake: async () => {},
   });
-  const life = new LifecycleCore({
-    catalog,
-    objects,
-    cache,
-    store,
-    getCollection: (n) => core.getCollection(n),
-    startCandidate: async (c, index, candidate, caller) =>
-      (await core.buildIndex(c, { index, ...(candidate !== undefined ? { candidate } : {}) }, caller)).candidate!,
-    now,
-  });
-  return { core, life };
+  return { core, life: lifecycle, indexer };
 }

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { App, type Stack } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { V1_ROUTES } from '../../infra/cdk/constructs/api.js';
+import { PUBLIC_ROUTES, V1_ROUTES } from '../../infra/cdk/constructs/api.js';
 import { PROJECT_ROOT } from '../../infra/cdk/constructs/shoal-function.js';
 import { nagFindings } from '../../infra/cdk/nag.js';
 import {
@@ -452,10 +452,14 @@ describe.each([
     const s = get();
     const routes = resources(s.service, 'AWS::ApiGatewayV2::Route').map(([, r]) => r.Properties as Json);
     const keys = routes.map((r) => r.RouteKey).sort();
-    expect(keys).toEqual([...V1_ROUTES.map((r) => `${r.method} ${r.path}`), '$default', 'OPTIONS /{proxy+}'].sort());
+    expect(keys).toEqual(
+      [...V1_ROUTES.map((r) => `${r.method} ${r.path}`), 'GET /healthz', '$default', 'OPTIONS /{proxy+}'].sort(),
+    );
     for (const r of routes) {
-      if (r.RouteKey === 'OPTIONS /{proxy+}') expect(r.AuthorizationType).toBe('NONE');
-      else expect(r.AuthorizationType, String(r.RouteKey)).toBe('CUSTOM');
+      if (r.RouteKey === 'OPTIONS /{proxy+}' || r.RouteKey === 'GET /healthz') {
+        expect(r.AuthorizationType, String(r.RouteKey)).toBe('NONE');
+        expect(r.AuthorizerId, String(r.RouteKey)).toBeUndefined();
+      } else expect(r.AuthorizationType, String(r.RouteKey)).toBe('CUSTOM');
     }
     s.service.hasResourceProperties('AWS::ApiGatewayV2::Authorizer', {
       AuthorizerType: 'REQUEST',
@@ -576,6 +580,12 @@ describe('routes', () => {
     }
     expect(fromRouter.length).toBeGreaterThan(10);
     expect(V1_ROUTES.map((r) => `${r.method} ${r.path}`).sort()).toEqual(fromRouter.sort());
+  });
+
+  it('leave only the liveness probe of the router without the authorizer', () => {
+    const source = readFileSync(path.join(PROJECT_ROOT, 'shared/api/router.ts'), 'utf8');
+    const livenessPath = /export const LIVENESS_PATH = '([^']+)'/.exec(source)?.[1];
+    expect(PUBLIC_ROUTES.map((r) => `${r.method} ${r.path}`)).toEqual([`GET ${livenessPath}`]);
   });
 });
 

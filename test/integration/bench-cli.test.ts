@@ -27,7 +27,7 @@ async function npmRun(script: string, args: string[]): Promise<{ code: number; s
 }
 
 async function gitStatus(): Promise<string> {
-  return (await exec('git', ['status', '--porcelain', '--untracked-files=all'], { cwd: root })).stdout;
+  return (await exec('git', ['status', '--porcelain'], { cwd: root })).stdout;
 }
 
 describe('bench CLI (child processes)', () => {
@@ -71,6 +71,25 @@ describe('bench CLI (child processes)', () => {
     expect(doc.rows.find((r) => r.engine === 'flat')).toMatchObject({ ef: null, recall: 1, buildVectorsPerSec: null });
     expect(doc.filtered.length).toBeGreaterThan(0);
     expect(await gitStatus()).toBe(before);
+  });
+
+  it('bench:sequential --quick --json: one document with the scenarios as rows', async () => {
+    const before = await gitStatus();
+    const run = await npmRun('bench:sequential', ['--quick', '--json']);
+    expect(run.code, run.stderr).toBe(0);
+    const doc = JSON.parse(run.stdout) as { bench: string; quick: boolean; rows: unknown[]; power: unknown[] };
+    expect(doc).toMatchObject({ bench: 'sequential', quick: true });
+    expect(doc.rows).toHaveLength(2);
+    expect(doc.rows[0]).toMatchObject({ runs: 100, pA: 0.1, pB: 0.1 });
+    expect(doc.power).toHaveLength(12);
+    expect(await gitStatus()).toBe(before);
+  });
+
+  it('--help prints the usage on stdout (exit 0)', async () => {
+    const run = await npmRun('bench:sequential', ['--help']);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain('npm run -s bench:sequential -- [options]');
+    expect(run.stdout).toContain('--record');
   });
 
   it('an unknown option is a usage error (exit 2), nothing on stdout', async () => {

@@ -1,5 +1,5 @@
 /**
- * Candidate index lines (DESIGN §6) against the embedded emulators: building with new
+ * Candidate index lines (docs/architecture.md §8.5) against the embedded emulators: building with new
  * params starts a candidate that the same builder runs keep up to date (upserts and
  * deletes), that serves only when promoted or pinned, whose promotion is gated by recall
  * and reversible, and whose lag holds back tombstone purging (so a promotion can never
@@ -16,17 +16,19 @@ import {
   QualityGateError,
   ValidationError,
 } from '../../shared/errors.js';
-import { collectionKey } from '../../shared/ingest/ingest.js';
 import { loadDataset } from '../../shared/io/datasets.js';
+import { Indexer } from '../../shared/indexing/indexer.js';
 import { LifecycleCore } from '../../shared/lifecycle/service.js';
 import { ShardCache } from '../../shared/search/shard-cache.js';
 import type { SearchInput, VectorInput } from '../../shared/service.js';
 import type { Catalog, Manifest } from '../../shared/storage/types.js';
 import { lifecycleCores, searchInput, startEmulatedStack, type EmulatedStack } from '../helpers/emulated-stack.js';
+import { collectionKey } from '../../shared/storage/keys.js';
 
 let stack: EmulatedStack;
 let core: ShoalCore;
 let life: LifecycleCore;
+let indexer: Indexer;
 let clock = Date.now();
 const alice = { actor: 'alice' };
 
@@ -43,7 +45,7 @@ const query = (v: Float32Array, extra: Partial<SearchInput> = {}): SearchInput =
 
 beforeAll(async () => {
   stack = await startEmulatedStack({ bucket: 'shoal-cand', now: () => clock });
-  ({ core, life } = lifecycleCores(stack, () => clock));
+  ({ core, life, indexer } = lifecycleCores(stack, () => clock));
 }, 60_000);
 
 afterAll(async () => {
@@ -54,21 +56,19 @@ beforeEach(() => {
   clock += 10 * 60_000;
 });
 
-/** A core whose catalog refuses to commit manifests of one line (as if its builder lost every race). */
-function coreRefusing(line: string): ShoalCore {
+/** An indexer whose catalog refuses to commit manifests of one line (as if it lost every race). */
+function indexerRefusing(line: string): Indexer {
   const refusing: Catalog = Object.create(stack.catalog) as Catalog;
   refusing.commitManifest = async (m: Manifest) => (m.line === line ? false : stack.catalog.commitManifest(m));
   const cache = new ShardCache({ objects: stack.objects, memoryBytes: 64 * 2 ** 20 });
-  return new ShoalCore({
+  return new Indexer({
     catalog: refusing,
     records: stack.records,
     objects: stack.objects,
     cache,
-    slots: 1,
     codeVersion: 'test',
     now: () => clock,
     lifecycle: stack.lifecycle,
-    wake: async () => {},
   });
 }
 
@@ -82,7 +82,7 @@ describe('candidate index lines', () => {
       index: { m: 4, efConstruction: 8, efSearch: 2 },
     });
     await core.upsert('items', inputs(0, 1500));
-    const v1 = await core.buildNow('items');
+    const v1 = await indexer.buildNow('items');
     expect(v1).toMatchObject({ built: true, version: 1, kind: 'initial' });
 
     // Bad requests first: nothing is added.
@@ -117,7 +117,7 @@ describe('candidate index lines', () => {
     ).rejects.toBeInstanceOf(ConflictError);
 
     // The builder run builds the candidate from the serving head (nothing new to index in the serving line).
-    const first = await core.buildNow('items');
+    const first = await indexer.buildNow('items');
     expect(first).toMatchObject({ built: false, reason: 'up-to-date', version: 1 });
     expect(first.candidates).toEqual([expect.objectContaining({ line, built: true, kind: 'candidate', version: 2 })]);
     const [v2] = await core.listVersions('items');
@@ -136,7 +136,7 @@ describe('candidate index lines', () => {
     // New writes and deletes reach both lines in the same run.
     await core.upsert('items', inputs(1500, 1600));
     await core.deleteVectors('items', { ids: ['s1', 's2', 's3', 's1550'] });
-    const second = await core.buildNow('items');
+    const second = await indexer.buildNow('items');
     expect(second).toMatchObject({ built: true, version: 3, kind: 'delta' });
     expect(second.candidates).toEqual([expect.objectContaining({ line, built: true, kind: 'delta', version: 4 })]);
     const { serving, candidates } = await core.listLines('items');
@@ -188,7 +188,7 @@ describe('candidate index lines', () => {
 
     // The old serving line keeps tracking as a candidate; promoting it back is refused by the gate, unless forced.
     await core.upsert('items', inputs(1600, 1650));
-    const third = await core.buildNow('items');
+    const third = await indexer.buildNow('items');
     expect(third).toMatchObject({ built: true, version: 5 });
     expect(third.candidates).toEqual([expect.objectContaining({ line: 'main', built: true, version: 6 })]);
     await expect(core.promoteCandidate('items', 'main', {}, alice)).rejects.toMatchObject({
@@ -238,7 +238,7 @@ describe('candidate index lines', () => {
     await core.deleteCandidate('items', line);
     await expect(core.deleteCandidate('items', line)).rejects.toBeInstanceOf(NotFoundError);
     await core.upsert('items', inputs(1650, 1660));
-    const fourth = await core.buildNow('items');
+    const fourth = await indexer.buildNow('items');
     expect(fourth.candidates).toBeUndefined();
     expect((await core.search('items-next', query(row(7)))).servedBy).toMatchObject({ version: 4, line });
   });
@@ -246,14 +246,14 @@ describe('candidate index lines', () => {
   it('keeps tombstones a lagging candidate still needs, so promoting it cannot resurrect deletes', async () => {
     await core.createCollection({ name: 'lag', dimension: sift.dim, metric: 'l2', index: { m: 8 } });
     await core.upsert('lag', inputs(0, 300));
-    await core.buildNow('lag');
+    await indexer.buildNow('lag');
     const { candidate } = await core.buildIndex('lag', { index: { engine: 'flat' }, candidate: 'exact' }, alice);
     expect(candidate?.line).toBe('exact');
-    await core.buildNow('lag'); // the candidate's first version, at the serving watermark
+    await indexer.buildNow('lag'); // the candidate's first version, at the serving watermark
 
     // The candidate falls behind: its commits fail while the serving line indexes deletes.
     await core.deleteVectors('lag', { ids: ['s10', 's11', 's12'] });
-    const lagging = await coreRefusing('exact').buildNow('lag');
+    const lagging = await indexerRefusing('exact').buildNow('lag');
     expect(lagging).toMatchObject({ built: true, kind: 'deletes' });
     expect(lagging.candidates).toEqual([expect.objectContaining({ line: 'exact', built: false, reason: 'lost-race' })]);
     const meta = await stack.catalog.getCollection('lag');
@@ -268,7 +268,7 @@ describe('candidate index lines', () => {
     expect(hit.results[0][0].id).not.toBe('s10');
 
     // Once every line has caught up, the tombstones are purged.
-    await core.buildNow('lag');
+    await indexer.buildNow('lag');
     expect((await core.listLines('lag')).candidates[0]).toMatchObject({ line: 'main', lagSeq: 0 });
     expect((await stack.records.get(collectionKey(meta), ['s10', 's11', 's12'])).size).toBe(0);
     for (const consistency of ['eventual', 'strong'] as const) {
@@ -284,7 +284,7 @@ describe('candidate index lines', () => {
       index: { m: 4, efConstruction: 8 },
     });
     await core.upsert('tuned', inputs(0, 1200));
-    await core.buildNow('tuned');
+    await indexer.buildNow('tuned');
     const ev = await life.tuneVersion(
       'tuned',
       1,
@@ -321,7 +321,7 @@ describe('candidate index lines', () => {
     expect((await stack.lifecycle.getEvaluation('tuned', 1))?.tuning?.graph?.recommendation).toEqual(
       graph.recommendation,
     );
-    const built = await core.buildNow('tuned');
+    const built = await indexer.buildNow('tuned');
     const head = built.candidates![0].version;
     expect((await life.evaluateVersion('tuned', head, { sample: 50, k: 10 }, alice)).recall).toBeGreaterThanOrEqual(
       0.9,
@@ -361,9 +361,9 @@ describe('candidate index lines', () => {
       'fol',
       Array.from({ length: 20 }, (_, i) => ({ id: `f${i}`, values: unit(i) })),
     );
-    await core.buildNow('fol');
+    await indexer.buildNow('fol');
     await core.buildIndex('fol', { index: { engine: 'flat' }, candidate: 'exact' });
-    const built = await core.buildNow('fol');
+    const built = await indexer.buildNow('fol');
     const head = built.candidates![0].version;
 
     const { alias } = await life.putAlias('fol-next', { collection: 'fol', line: 'exact' }, alice);
@@ -377,7 +377,7 @@ describe('candidate index lines', () => {
     // Unlike a pinned version, a followed line tracks writes: strong reads at once, its next version after a build.
     await core.upsert('fol', [{ id: 'new', values: unit(100) }]);
     expect((await core.search('fol-next', query(unit(100), { consistency: 'strong' }))).results[0][0].id).toBe('new');
-    const next = (await core.buildNow('fol')).candidates![0].version;
+    const next = (await indexer.buildNow('fol')).candidates![0].version;
     expect(next).toBeGreaterThan(head);
     const eventual = await core.search('fol-next', query(unit(100)));
     expect(eventual.servedBy.version).toBe(next);
@@ -425,7 +425,7 @@ describe('candidate index lines', () => {
     await core.createCollection({ name: 'again', dimension: 4, metric: 'l2' });
     await core.upsert('again', [{ id: 'a', values: new Float32Array([1, 0, 0, 0]) }]);
     await core.buildIndex('again', { index: { engine: 'flat' }, candidate: 'exact' });
-    await core.buildNow('again');
+    await indexer.buildNow('again');
     await core.promoteCandidate('again', 'exact', {});
     expect((await core.listLines('again')).promotions).toHaveLength(1);
     await core.deleteCollection('again');

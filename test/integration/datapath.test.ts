@@ -1,17 +1,18 @@
 /**
  * The data path against the embedded emulators (real DynamoDB/S3 protocols, real SDK
- * clients): DESIGN §3's rules as tests. Faults the emulators cannot produce (a crash
+ * clients): docs/architecture.md §3's rules as tests. Faults the emulators cannot produce (a crash
  * between upload and commit) are provoked by wrapping the real catalog.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ShoalCore } from '../../shared/core.js';
+import { ShoalCore, type CoreDeps } from '../../shared/core.js';
 import { ConflictError, NotFoundError, ValidationError } from '../../shared/errors.js';
 import { parseFilter } from '../../shared/filter/index.js';
 import { BUILD_POLICY, buildIndex } from '../../shared/indexing/builder.js';
+import { Indexer } from '../../shared/indexing/indexer.js';
 import { ShardCache } from '../../shared/search/shard-cache.js';
 import { TailCache } from '../../shared/search/tail-cache.js';
 import { searchShards } from '../../shared/search/shard-searcher.js';
-import { WRITE_LEASE_MS, collectionKey } from '../../shared/ingest/ingest.js';
+import { WRITE_LEASE_MS } from '../../shared/ingest/ingest.js';
 import type { SearchInput, VectorInput } from '../../shared/service.js';
 import { DynamoCatalog } from '../../shared/storage/dynamo-catalog.js';
 import { DynamoRecordStore } from '../../shared/storage/dynamo-records.js';
@@ -19,6 +20,7 @@ import { S3ObjectStore } from '../../shared/storage/s3-objects.js';
 import type { Catalog } from '../../shared/storage/types.js';
 import { startEmulatedStack, type EmulatedStack } from '../helpers/emulated-stack.js';
 import { vectorInputs } from '../helpers/random.js';
+import { collectionKey } from '../../shared/storage/keys.js';
 
 let stack: EmulatedStack;
 let cacheDir: string;
@@ -28,8 +30,9 @@ let objects: S3ObjectStore;
 let wakes: string[];
 let clock = Date.now();
 
-function makeCore(overrides: { catalog?: Catalog } = {}): ShoalCore {
-  return new ShoalCore({
+/** A core and an indexer over the same dependencies (no lifecycle store: names are collections only). */
+function makeServices(overrides: { catalog?: Catalog } = {}): { core: ShoalCore; indexer: Indexer } {
+  const deps: CoreDeps = {
     catalog: overrides.catalog ?? catalog,
     records,
     objects,
@@ -41,7 +44,8 @@ function makeCore(overrides: { catalog?: Catalog } = {}): ShoalCore {
     wake: async (c) => {
       wakes.push(c);
     },
-  });
+  };
+  return { core: new ShoalCore(deps), indexer: new Indexer(deps) };
 }
 
 const vectors = (n: number, dim: number, seed: number, prefix = 'v'): VectorInput[] =>
@@ -67,7 +71,7 @@ beforeEach(() => {
 
 describe('write path and strong reads', () => {
   it('makes an acknowledged write visible to the next strong search, before any build', async () => {
-    const core = makeCore();
+    const { core } = makeServices();
     await core.createCollection({ name: 'fresh', dimension: 8, metric: 'cosine' });
     const vs = vectors(50, 8, 1);
     // Act
@@ -82,15 +86,15 @@ describe('write path and strong reads', () => {
   });
 
   it('upsert replaces, deletes by id and by filter disappear — in the tail and after builds', async () => {
-    const core = makeCore();
+    const { core, indexer } = makeServices();
     await core.createCollection({ name: 'mut', dimension: 8, metric: 'l2' });
     const vs = vectors(40, 8, 2);
     await core.upsert('mut', vs);
-    await core.buildNow('mut');
+    await indexer.buildNow('mut');
     // Replace v3 with v10's vector: a search for v10's vector now finds both ids at distance 0.
     await core.upsert('mut', [{ id: 'v3', values: vs[10].values, metadata: { i: 3, parity: 'replaced' } }]);
     for (const phase of ['tail', 'built']) {
-      if (phase === 'built') await core.buildNow('mut');
+      if (phase === 'built') await indexer.buildNow('mut');
       const out = await core.search('mut', query(vs[10].values, { k: 2 }));
       expect(out.results[0].map((h) => h.id).sort()).toEqual(['v10', 'v3']);
       expect(out.results[0].find((h) => h.id === 'v3')?.metadata).toEqual({ i: 3, parity: 'replaced' });
@@ -101,7 +105,7 @@ describe('write path and strong reads', () => {
     expect(await core.deleteVectors('mut', { ids: ['v10', 'nope'] })).toEqual({ deleted: 1 });
     expect(await core.deleteVectors('mut', { filter: parseFilter('parity == "even"')! })).toEqual({ deleted: 19 });
     for (const phase of ['tail', 'built']) {
-      if (phase === 'built') expect((await core.buildNow('mut')).built).toBe(true);
+      if (phase === 'built') expect((await indexer.buildNow('mut')).built).toBe(true);
       const out = await core.search('mut', query(vs[10].values, { k: 40 }));
       const ids = out.results[0].map((h) => h.id);
       expect(ids).not.toContain('v10');
@@ -113,7 +117,7 @@ describe('write path and strong reads', () => {
   });
 
   it('sees a slow write that lands after later writes were already read (tail cache + leases)', async () => {
-    const core = makeCore();
+    const { core } = makeServices();
     await core.createCollection({ name: 'slow', dimension: 4, metric: 'l2' });
     const meta = await catalog.getCollection('slow');
     // A slow writer takes seqs first but has not written yet...
@@ -130,7 +134,7 @@ describe('write path and strong reads', () => {
   });
 
   it('validates dimensions and names the field, writing nothing', async () => {
-    const core = makeCore();
+    const { core } = makeServices();
     await core.createCollection({ name: 'dims', dimension: 4, metric: 'ip' });
     const bad = [
       { id: 'a', values: new Float32Array(4) },
@@ -149,11 +153,11 @@ describe('write path and strong reads', () => {
 
 describe('index builder', () => {
   it('serves from shards after a build, with eventual reads skipping the tail', async () => {
-    const core = makeCore();
+    const { core, indexer } = makeServices();
     await core.createCollection({ name: 'built', dimension: 16, metric: 'l2' });
     const vs = vectors(300, 16, 3);
     await core.upsert('built', vs);
-    const b = await core.buildNow('built');
+    const b = await indexer.buildNow('built');
     expect(b).toMatchObject({ built: true, version: 1, shards: 1 });
     await core.upsert('built', vectors(5, 16, 4, 'late'));
     const eventual = await core.search(
@@ -194,11 +198,11 @@ describe('index builder', () => {
         return searchShards(slotCaches.get(slot)!, JSON.parse(JSON.stringify(request)));
       },
     });
-    const core = makeCore();
+    const { core, indexer } = makeServices();
     await core.createCollection({ name: 'scatter', dimension: 8, metric: 'l2' });
     for (let round = 0; round < 4; round++) {
       await core.upsert('scatter', vectors(50, 8, 300 + round, `s${round}-`));
-      await core.buildNow('scatter');
+      await indexer.buildNow('scatter');
     }
     const q = vectors(1, 8, 302, 's2-')[0].values;
     const direct = await core.search('scatter', query(q, { k: 10, consistency: 'eventual' }));
@@ -214,35 +218,35 @@ describe('index builder', () => {
   });
 
   it('two racing builders commit one version and lose nothing', async () => {
-    const a = makeCore();
-    const b = makeCore();
-    await a.createCollection({ name: 'race', dimension: 8, metric: 'cosine' });
+    const a = makeServices();
+    const b = makeServices();
+    await a.core.createCollection({ name: 'race', dimension: 8, metric: 'cosine' });
     const vs = vectors(200, 8, 5);
-    await a.upsert('race', vs);
+    await a.core.upsert('race', vs);
     // Act
-    const [ra, rb] = await Promise.all([a.buildNow('race'), b.buildNow('race')]);
+    const [ra, rb] = await Promise.all([a.indexer.buildNow('race'), b.indexer.buildNow('race')]);
     // Assess
     expect([ra.built, rb.built].sort()).toEqual([false, true]);
-    expect((await a.listVersions('race')).map((v) => v.version)).toEqual([1]);
+    expect((await a.core.listVersions('race')).map((v) => v.version)).toEqual([1]);
     for (const i of [0, 57, 199]) {
-      const out = await b.search('race', query(vs[i].values, { k: 1, consistency: 'eventual' }));
+      const out = await b.core.search('race', query(vs[i].values, { k: 1, consistency: 'eventual' }));
       expect(out.results[0][0].id).toBe(`v${i}`);
     }
   });
 
   it('is idempotent under duplicate wake-ups and catches up on a lost one via the tick policy', async () => {
-    const core = makeCore();
+    const { core, indexer } = makeServices();
     await core.createCollection({ name: 'wake', dimension: 8, metric: 'l2' });
     await core.upsert('wake', vectors(30, 8, 6));
-    await core.buildNow('wake');
+    await indexer.buildNow('wake');
     await core.upsert('wake', vectors(10, 8, 7, 'n'));
     // Duplicate wake-ups right away: the tail is small and the version fresh, nothing to do.
-    expect((await core.maybeBuild('wake')).reason).toBe('waiting-for-more');
-    expect((await core.maybeBuild('wake')).reason).toBe('waiting-for-more');
+    expect((await indexer.maybeBuild('wake')).reason).toBe('waiting-for-more');
+    expect((await indexer.maybeBuild('wake')).reason).toBe('waiting-for-more');
     // The wake-up was lost; later the tick runs: the tail is old enough now.
     clock += BUILD_POLICY.DELTA_MAX_AGE_MS + 1;
-    expect(await core.maybeBuild('wake')).toMatchObject({ built: true, version: 2 });
-    expect(await core.maybeBuild('wake')).toMatchObject({ built: false, reason: 'up-to-date', version: 2 });
+    expect(await indexer.maybeBuild('wake')).toMatchObject({ built: true, version: 2 });
+    expect(await indexer.maybeBuild('wake')).toMatchObject({ built: false, reason: 'up-to-date', version: 2 });
     expect((await core.getCollection('wake')).stats).toMatchObject({ count: 40, indexed: 40, pending: 0, shards: 2 });
   });
 
@@ -251,22 +255,22 @@ describe('index builder', () => {
     crashing.commitManifest = async () => {
       throw new Error('process killed');
     };
-    const core = makeCore();
+    const { core, indexer } = makeServices();
     await core.createCollection({ name: 'crash', dimension: 8, metric: 'l2' });
     const vs = vectors(60, 8, 8);
     await core.upsert('crash', vs);
-    await expect(makeCore({ catalog: crashing }).buildNow('crash')).rejects.toThrow('process killed');
+    await expect(makeServices({ catalog: crashing }).indexer.buildNow('crash')).rejects.toThrow('process killed');
     // Nothing committed: searches still see every write through the tail.
     expect((await core.search('crash', query(vs[5].values, { k: 1 }))).results[0][0].id).toBe('v5');
     expect((await core.getCollection('crash')).stats?.version).toBe(0);
     // The next build succeeds; the orphaned upload is collected after the grace period.
-    expect(await core.buildNow('crash')).toMatchObject({ built: true, version: 1 });
+    expect(await indexer.buildNow('crash')).toMatchObject({ built: true, version: 1 });
     clock += BUILD_POLICY.GC_GRACE_MS + 60_000;
     const keys: string[] = [];
     for await (const page of objects.list('shards/crash@')) keys.push(...page.map((o) => o.key));
     const manifest = (await core.listVersions('crash'))[0];
     const orphans = keys.filter((k) => !manifest.shards.some((s) => s.key === k));
-    const collected = await core.collectGarbage('crash');
+    const collected = await indexer.collectGarbage('crash');
     expect(collected.sort()).toEqual(orphans.sort());
     expect((await core.search('crash', query(vs[5].values, { k: 1, consistency: 'eventual' }))).results[0][0].id).toBe(
       'v5',
@@ -274,7 +278,7 @@ describe('index builder', () => {
   });
 
   it('compacts many delta shards into fewer, keeping every live row', async () => {
-    const core = makeCore();
+    const { core } = makeServices();
     await core.createCollection({ name: 'compact', dimension: 8, metric: 'l2' });
     const all: VectorInput[] = [];
     for (let round = 0; round < BUILD_POLICY.MAX_SHARDS + 1; round++) {

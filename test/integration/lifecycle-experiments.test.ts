@@ -11,6 +11,7 @@ import { ShoalCore } from '../../shared/core.js';
 import { ConflictError, ValidationError } from '../../shared/errors.js';
 import { loadDataset } from '../../shared/io/datasets.js';
 import { chooseArm, msprtLook } from '../../shared/lifecycle/experiment-stats.js';
+import type { Indexer } from '../../shared/indexing/indexer.js';
 import { LifecycleCore } from '../../shared/lifecycle/service.js';
 import type { SearchInput } from '../../shared/service.js';
 import { lifecycleCores, searchInput, startEmulatedStack, type EmulatedStack } from '../helpers/emulated-stack.js';
@@ -19,6 +20,7 @@ import { mulberry32, randomVectors, vectorInputs } from '../helpers/random.js';
 let stack: EmulatedStack;
 let core: ShoalCore;
 let life: LifecycleCore;
+let indexer: Indexer;
 let clock = Date.now();
 const alice = { actor: 'alice' };
 const bob = { actor: 'key:0123456789ab' };
@@ -29,7 +31,7 @@ const query = searchInput;
 
 beforeAll(async () => {
   stack = await startEmulatedStack({ bucket: 'shoal-exp', now: () => clock });
-  ({ core, life } = lifecycleCores(stack, () => clock));
+  ({ core, life, indexer } = lifecycleCores(stack, () => clock));
 }, 60_000);
 
 afterAll(async () => {
@@ -249,7 +251,7 @@ describe('experiments: guardrails and sequential tests end to end', () => {
     await core.createCollection({ name: 'lat-flat', dimension: ds.dim, metric: 'l2', index: { engine: 'flat' } });
     for (const name of ['lat-hnsw', 'lat-flat']) {
       await core.upsert(name, rows);
-      await core.buildNow(name);
+      await indexer.buildNow(name);
     }
     const queries = Array.from({ length: QUERIES }, (_, i) => ds.queries.subarray(i * ds.dim, (i + 1) * ds.dim));
     // Bounded reads: both arms search their shards only (no tail), and the shards are loaded

@@ -1,5 +1,5 @@
 /**
- * Lifecycle (DESIGN §6) against the embedded emulators: aliases (CAS, history, rollback,
+ * Lifecycle (docs/architecture.md §8) against the embedded emulators: aliases (CAS, history, rollback,
  * namespace), pinned versions in search, the garbage collector keeping pinned objects,
  * evaluation on real data (SIFT), quality gates, the model registry and model bindings.
  */
@@ -15,6 +15,7 @@ import {
 } from '../../shared/errors.js';
 import { BUILD_POLICY } from '../../shared/indexing/builder.js';
 import { loadDataset } from '../../shared/io/datasets.js';
+import type { Indexer } from '../../shared/indexing/indexer.js';
 import { LifecycleCore } from '../../shared/lifecycle/service.js';
 import { S3ObjectStore } from '../../shared/storage/s3-objects.js';
 import { lifecycleCores, searchInput, startEmulatedStack, type EmulatedStack } from '../helpers/emulated-stack.js';
@@ -23,6 +24,7 @@ import { vectorInputs } from '../helpers/random.js';
 let stack: EmulatedStack;
 let core: ShoalCore;
 let life: LifecycleCore;
+let indexer: Indexer;
 let objects: S3ObjectStore;
 let clock = Date.now();
 const alice = { actor: 'alice' };
@@ -35,7 +37,7 @@ const query = searchInput;
 beforeAll(async () => {
   stack = await startEmulatedStack({ bucket: 'shoal-life', now: () => clock });
   objects = stack.objects;
-  ({ core, life } = lifecycleCores(stack, () => clock));
+  ({ core, life, indexer } = lifecycleCores(stack, () => clock));
 }, 60_000);
 
 afterAll(async () => {
@@ -131,12 +133,12 @@ describe('pinned versions and garbage collection', () => {
     await core.createCollection({ name: 'pin', dimension: 8, metric: 'l2' });
     const v1 = vectors(50, 8, 7);
     await core.upsert('pin', v1);
-    await core.buildNow('pin');
+    await indexer.buildNow('pin');
     const v1Keys = (await core.listVersions('pin'))[0].shards.map((s) => s.key);
     // Replace every row, in several versions, so version 1's shards end up unreferenced by the newest ones.
     for (let round = 0; round < BUILD_POLICY.KEEP_VERSIONS + 1; round++) {
       await core.upsert('pin', vectors(50, 8, 100 + round));
-      await core.buildNow('pin');
+      await indexer.buildNow('pin');
     }
     const latest = (await core.listVersions('pin'))[0].version;
     expect(latest).toBe(BUILD_POLICY.KEEP_VERSIONS + 2);
@@ -154,11 +156,11 @@ describe('pinned versions and garbage collection', () => {
 
     clock += 2 * BUILD_POLICY.GC_GRACE_MS;
     // S3 lastModified is real time: collect with a clock far in the future.
-    const gcCore = core as unknown as { deps: { now?: () => number } };
+    const gcCore = indexer as unknown as { deps: { now?: () => number } };
     const saved = gcCore.deps.now;
     gcCore.deps.now = () => Date.now() + 2 * BUILD_POLICY.GC_GRACE_MS;
     try {
-      const deleted = await core.collectGarbage('pin');
+      const deleted = await indexer.collectGarbage('pin');
       expect(deleted.length).toBeGreaterThan(0);
       for (const k of v1Keys) expect(deleted).not.toContain(k);
       expect(
@@ -166,7 +168,7 @@ describe('pinned versions and garbage collection', () => {
       ).toBe('v5');
       // Unpinned: version 1's objects go.
       await life.putAlias('pinned', { collection: 'pin' }, alice);
-      const second = await core.collectGarbage('pin');
+      const second = await indexer.collectGarbage('pin');
       for (const k of v1Keys) expect(second).toContain(k);
     } finally {
       gcCore.deps.now = saved;
@@ -194,7 +196,7 @@ describe('evaluation and quality gates', () => {
         })),
       );
     }
-    await core.buildNow('sift');
+    await indexer.buildNow('sift');
     // Not evaluated yet: refused.
     const refused = await life.putAlias('vec', { collection: 'sift' }, alice).catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(QualityGateError);
@@ -342,7 +344,7 @@ describe('model registry', () => {
     expect((mismatch as ModelMismatchError).field).toBe('modelVersion.version');
     expect(await core.upsert('bound', vs, { modelVersion: { name: 'enc', version: 1 } })).toEqual({ upserted: 3 });
     // Lineage: the index version records the model version its vectors come from.
-    await core.buildNow('bound');
+    await indexer.buildNow('bound');
     const [built] = await core.listVersions('bound');
     expect(built).toMatchObject({
       version: 1,

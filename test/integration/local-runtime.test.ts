@@ -27,6 +27,7 @@ import { startSchedule } from '../../infra/local/scheduler.js';
 import { startLambdaEmulator, type LambdaEmulator } from '../../infra/local/lambda-emulator.js';
 import { bootstrapLocalResources, ensureQueueWithDlq } from '../../infra/local/bootstrap.js';
 import { startLocalShoal } from '../../infra/local/shoal.js';
+import { QUEUE_SETTINGS as CDK_QUEUES } from '../../infra/cdk/settings.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
@@ -584,14 +585,19 @@ describe('bootstrapLocalResources', () => {
     expect(first.importQueueUrl).toMatch(/\/shoal-import$/);
     expect(first.importDlqUrl).toMatch(/\/shoal-import-dlq$/);
 
-    const attrs = (
-      await sqs.send(new GetQueueAttributesCommand({ QueueUrl: first.buildQueueUrl, AttributeNames: ['All'] }))
-    ).Attributes!;
-    expect(attrs.VisibilityTimeout).toBe('60');
-    expect(JSON.parse(attrs.RedrivePolicy!)).toEqual({
-      deadLetterTargetArn: 'arn:aws:sqs:us-east-1:000000000000:shoal-build-dlq',
-      maxReceiveCount: 5,
-    });
+    // The CDK stack's queue settings, read in their CDK form: local redelivery and redrive match AWS.
+    for (const [url, name, visibility] of [
+      [first.buildQueueUrl, 'shoal-build', CDK_QUEUES.build.visibilityTimeout],
+      [first.importQueueUrl, 'shoal-import', CDK_QUEUES.import.visibilityTimeout],
+    ] as const) {
+      const attrs = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['All'] })))
+        .Attributes!;
+      expect(attrs.VisibilityTimeout).toBe(String(visibility.toSeconds()));
+      expect(JSON.parse(attrs.RedrivePolicy!)).toEqual({
+        deadLetterTargetArn: `arn:aws:sqs:us-east-1:000000000000:${name}-dlq`,
+        maxReceiveCount: CDK_QUEUES.maxReceiveCount,
+      });
+    }
 
     const s3 = new S3Client(makeClientConfig(emulators.endpoints, 's3'));
     const ddb = new DynamoDBClient(makeClientConfig(emulators.endpoints, 'dynamodb'));

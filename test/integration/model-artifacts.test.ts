@@ -7,11 +7,13 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConflictError, NotFoundError, ValidationError } from '../../shared/errors.js';
-import { MIN_PART_BYTES, artifactKey, type MultipartUpload, type SingleUpload } from '../../shared/lifecycle/models.js';
+import { MIN_PART_BYTES } from '../../shared/lifecycle/models.js';
+import { modelArtifactKey } from '../../shared/storage/keys.js';
 import { LifecycleCore } from '../../shared/lifecycle/service.js';
 import { ShardCache } from '../../shared/search/shard-cache.js';
 import { lifecycleCores, startEmulatedStack, type EmulatedStack } from '../helpers/emulated-stack.js';
 import { mulberry32 } from '../helpers/random.js';
+import type { MultipartUpload, SingleUpload } from '../../shared/service-types.js';
 
 let stack: EmulatedStack;
 let life: LifecycleCore;
@@ -54,7 +56,7 @@ describe('presigned single PUT', () => {
     const url = new URL(upload.url);
     // Path-style against the local S3, a SigV4 query signature, and no checksum of an empty body baked in.
     expect(url.origin).toBe(new URL(stack.emulators.endpoints.s3).origin);
-    expect(url.pathname).toBe(`/shoal-models/${artifactKey('big', version)}`);
+    expect(url.pathname).toBe(`/shoal-models/${modelArtifactKey('big', version)}`);
     expect(url.searchParams.get('X-Amz-Algorithm')).toBe('AWS4-HMAC-SHA256');
     expect(url.searchParams.get('X-Amz-Expires')).toBe('900');
     expect([...url.searchParams.keys()].filter((k) => k.toLowerCase().includes('checksum'))).toEqual([]);
@@ -73,7 +75,7 @@ describe('presigned single PUT', () => {
     });
     expect(sha256(await stack.objects.get(ready.artifact.key))).toBe(sha256(artifact));
     // The staging object is dropped once the committed copy exists.
-    await expect(stack.objects.get(artifactKey('big', version))).rejects.toBeInstanceOf(NotFoundError);
+    await expect(stack.objects.get(modelArtifactKey('big', version))).rejects.toBeInstanceOf(NotFoundError);
 
     // Immutable: no new URL (single or multipart), no inline upload, no other sha256.
     await expect(life.requestModelUpload('big', version, {})).rejects.toBeInstanceOf(ConflictError);
@@ -85,7 +87,7 @@ describe('presigned single PUT', () => {
     // points at the content-addressed copy, which keeps its bytes; a re-commit stays idempotent.
     const evil = bytes(1000, 2);
     expect((await put(upload.url, evil)).status).toBe(200);
-    expect(sha256(await stack.objects.get(artifactKey('big', version)))).toBe(sha256(evil));
+    expect(sha256(await stack.objects.get(modelArtifactKey('big', version)))).toBe(sha256(evil));
     const after = await life.getModelVersion('big', version);
     expect(after.artifact).toEqual(ready.artifact);
     expect(await stack.objects.hash(after.artifact.key)).toMatchObject({ sha256: sha256(artifact), bytes: 300_000 });

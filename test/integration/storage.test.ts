@@ -3,16 +3,25 @@
  * emulators, through the same client factory and schema bootstrap the local runtime uses.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BatchGetCommand, BatchWriteCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import {
+  BatchGetCommand,
+  BatchWriteCommand,
+  PutCommand,
+  QueryCommand,
+  type DynamoDBDocumentClient,
+} from '@aws-sdk/lib-dynamodb';
 import { startEmulators, type Emulators } from '../../infra/local/emulators.js';
 import { parseConfig } from '../../shared/config.js';
 import { ConflictError, CorruptDataError, NotFoundError } from '../../shared/errors.js';
 import { makeAwsClients, type AwsClients } from '../../shared/storage/clients.js';
 import { DynamoCatalog } from '../../shared/storage/dynamo-catalog.js';
+import { DynamoImportJobs } from '../../shared/storage/dynamo-import-jobs.js';
+import { DynamoLifecycleStore } from '../../shared/storage/dynamo-lifecycle.js';
 import { DynamoRecordStore } from '../../shared/storage/dynamo-records.js';
 import { S3ObjectStore } from '../../shared/storage/s3-objects.js';
 import { ensureBucket, ensureTables } from '../../shared/storage/tables.js';
-import type { CollectionMeta, Manifest, StoredRecord } from '../../shared/storage/types.js';
+import { colPk } from '../../shared/storage/keys.js';
+import { MAIN_LINE, type CollectionMeta, type Manifest, type StoredRecord } from '../../shared/storage/types.js';
 import { mulberry32, randomVectors } from '../helpers/random.js';
 
 const CATALOG = 'shoal-catalog';
@@ -219,6 +228,85 @@ describe('storage adapters on the emulators', () => {
       expect(meta).toMatchObject({ code: 'CORRUPT_DATA' });
       expect(badJson).toBeInstanceOf(CorruptDataError);
       expect(badShape).toBeInstanceOf(CorruptDataError);
+    });
+    it('deleteCollection removes every item of the collection, whichever store wrote it', async () => {
+      // Prepare: one item of each per-collection type, written through its owning store.
+      const lifecycle = new DynamoLifecycleStore({ ddb: clients.ddb, table: CATALOG });
+      const imports = new DynamoImportJobs({ ddb: clients.ddb, table: CATALOG });
+      const meta = await catalog.createCollection({ name: 'owned', dimension: 4, metric: 'l2', index: INDEX });
+      await catalog.updateCollectionSettings('owned', meta.generation, { minRecall: 0.5 });
+      await catalog.leaseSeqs('owned', 2, 60_000);
+      await catalog.commitManifest(manifest('owned', 1, { generation: meta.generation }));
+      await catalog.updateLines('owned', {
+        op: 'add',
+        generation: meta.generation,
+        line: 'cand',
+        settings: { engine: 'flat', params: {}, createdAt: '2030-01-03T00:00:00.000Z' },
+        maxCandidates: 2,
+      });
+      await catalog.commitManifest(manifest('owned', 2, { generation: meta.generation, line: 'cand' }));
+      await catalog.updateLines('owned', {
+        op: 'promote',
+        generation: meta.generation,
+        line: 'cand',
+        expectedServing: MAIN_LINE,
+        at: '2030-01-03T00:00:00.000Z',
+        version: 2,
+        forced: true,
+      });
+      await lifecycle.putEvaluation({
+        collection: 'owned',
+        generation: meta.generation,
+        version: 1,
+        k: 10,
+        queries: 5,
+        source: 'sample',
+        recall: 0.9,
+        latencyMs: { p50: 1, p95: 2, mean: 1 },
+        rows: 10,
+        evaluatedAt: '2030-01-03T00:00:00.000Z',
+      });
+      await imports.create({
+        jobId: 'job-1',
+        collection: 'owned',
+        generation: meta.generation,
+        bucket: BUCKET,
+        key: 'imports/owned/rows.jsonl',
+        etag: 'e1',
+        size: 10,
+        format: 'jsonl',
+        state: 'queued',
+        createdAt: '2030-01-03T00:00:00.000Z',
+        invocations: 0,
+        rowsRead: 0,
+        rowsWritten: 0,
+        rowsRejected: 0,
+        bytesRead: 0,
+        checkpoint: { rows: 0 },
+        reportParts: [],
+      });
+      const partition = async (): Promise<string[]> => {
+        const out = await clients.ddb.send(
+          new QueryCommand({
+            TableName: CATALOG,
+            KeyConditionExpression: 'pk = :pk',
+            ExpressionAttributeValues: { ':pk': colPk('owned') },
+            ConsistentRead: true,
+          }),
+        );
+        return (out.Items ?? []).map((i) => String(i.sk).replace(/#.*/, '#'));
+      };
+      const before = await partition();
+
+      // Act
+      await catalog.deleteCollection('owned');
+
+      // Assess: every item type was there, and none survives the delete.
+      expect(new Set(before)).toEqual(new Set(['META', 'SEQ', 'IDX#', 'PROMO#', 'EVAL#', 'IMPORT#']));
+      expect(await partition()).toEqual([]);
+      expect(await lifecycle.listEvaluations('owned')).toEqual([]);
+      expect(await imports.list('owned')).toEqual([]);
+      await expect(catalog.getCollection('owned')).rejects.toBeInstanceOf(NotFoundError);
     });
   });
 

@@ -12,6 +12,7 @@ import {
   ValidationError,
   type ShoalError,
 } from '../../shared/errors.js';
+import { logger } from '../../shared/log.js';
 import { matchesMetadata } from '../../shared/filter/index.js';
 import type { FilterNode } from '../../shared/filter/ast.js';
 import { MAX_BODY_BYTES, createApi, type ApiRequest, type ApiResponse } from '../../shared/api/router.js';
@@ -33,8 +34,8 @@ import type {
   VectorOutput,
 } from '../../shared/service.js';
 import type { Manifest } from '../../shared/storage/types.js';
-import type { LineView } from '../../shared/indexing/lines.js';
 import type { Metadata } from '../../shared/types.js';
+import type { LineView } from '../../shared/service-types.js';
 
 /** A real (if naive) ShoalService over Maps: exact search, no shards. */
 class MemoryService implements ShoalService {
@@ -332,7 +333,7 @@ describe('auth', () => {
   });
 
   it('an authorizer failure is a 500 that does not leak', async () => {
-    const spy = vi.spyOn(console, 'error').mockImplementation(() => {});
+    const spy = vi.spyOn(logger, 'error').mockImplementation(() => {});
     const api = createApi({
       service,
       authorize: () => {
@@ -663,7 +664,7 @@ describe('error mapping', () => {
   ];
 
   it.each(internal)('%s → 5xx keeps the code, hides message, field and details', async (err) => {
-    const spy = vi.spyOn(console, 'error').mockImplementation(() => {});
+    const spy = vi.spyOn(logger, 'error').mockImplementation(() => {});
     service.failNext = err;
     const res = await call('GET', '/v1/collections');
     expect(res.status).toBe(500);
@@ -673,7 +674,7 @@ describe('error mapping', () => {
   });
 
   it('unknown errors → 500 INTERNAL with a generic message, logged', async () => {
-    const spy = vi.spyOn(console, 'error').mockImplementation(() => {});
+    const spy = vi.spyOn(logger, 'error').mockImplementation(() => {});
     for (const err of [
       new Error('password=hunter2'),
       new TypeError('x is undefined'),

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { FilterSyntaxError, ShoalError, ValidationError } from '../../shared/errors.js';
+import { LIMITS } from '../../shared/validation.js';
 import {
-  LIMITS,
   createCollectionSchema,
   deleteVectorsSchema,
   formatPath,

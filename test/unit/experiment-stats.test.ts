@@ -24,8 +24,9 @@ import {
   type SequentialState,
 } from '../../shared/lifecycle/experiment-stats.js';
 import { experimentResults } from '../../shared/lifecycle/experiments.js';
-import type { ArmCounters, Experiment } from '../../shared/lifecycle/types.js';
+import type { ArmCounters } from '../../shared/lifecycle/types.js';
 import { simulateAb } from '../helpers/ab-sim.js';
+import type { Experiment } from '../../shared/service-types.js';
 
 describe('Wilson score interval', () => {
   it('matches known values', () => {

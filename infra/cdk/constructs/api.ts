@@ -15,6 +15,14 @@ import { acknowledge } from '../nag.js';
 import { Construct } from 'constructs';
 import { AUTHORIZER_CACHE_TTL, type ShoalSettings } from '../settings.js';
 
+/**
+ * Routes without the API-key authorizer: only the liveness probe (`LIVENESS_PATH` in shared/api/router.ts),
+ * which answers status and version and nothing else, so load balancers and uptime checks need no key.
+ */
+export const PUBLIC_ROUTES: ReadonlyArray<{ method: apigwv2.HttpMethod; path: string }> = [
+  { method: apigwv2.HttpMethod.GET, path: '/healthz' },
+];
+
 /** The v1 routes (shared/api/router.ts; test/infra checks the two agree). `{name}` is the collection. */
 export const V1_ROUTES: ReadonlyArray<{ method: apigwv2.HttpMethod; path: string }> = [
   { method: apigwv2.HttpMethod.GET, path: '/v1/health' },
@@ -106,6 +114,19 @@ export class Api extends Construct {
     });
     for (const route of V1_ROUTES) {
       this.httpApi.addRoutes({ path: route.path, methods: [route.method], integration });
+    }
+    for (const route of PUBLIC_ROUTES) {
+      const [publicRoute] = this.httpApi.addRoutes({
+        path: route.path,
+        methods: [route.method],
+        integration,
+        authorizer: new apigwv2.HttpNoneAuthorizer(),
+      });
+      acknowledge(
+        publicRoute,
+        'AwsSolutions-APIG4',
+        'Liveness probe: answers {status, version} only, never data, endpoints or credentials.',
+      );
     }
     // $default (authorized) also catches OPTIONS; this route lets CORS preflights through without a key.
     // API Gateway answers them from the CORS configuration and never calls the integration.

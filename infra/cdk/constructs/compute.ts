@@ -23,6 +23,13 @@ import { acknowledge, acknowledgeFindings } from '../nag.js';
 import { Construct } from 'constructs';
 import { BY_SEQ_INDEX } from '../../../shared/storage/tables.js';
 import {
+  APIKEY_PREFIX,
+  IMPORTS_PREFIX,
+  INDEX_PREFIXES,
+  MODELS_OBJECT_PREFIX,
+  REPORTS_PREFIX,
+} from '../../../shared/storage/keys.js';
+import {
   BUILD_TICK,
   BUILDER_EVENT_SOURCE,
   FUNCTION_SIZING,
@@ -57,14 +64,6 @@ export const TABLE_RW_ACTIONS = [
   'dynamodb:DeleteItem',
   'dynamodb:ConditionCheckItem',
 ];
-
-/** S3 prefixes holding index objects (DESIGN §4). */
-export const INDEX_PREFIXES = ['shards/', 'deletes/'];
-/** User uploads (read by the import path) and import reports (written by it). */
-export const IMPORT_PREFIX = 'imports/';
-export const REPORT_PREFIX = 'reports/';
-/** Model artifacts (shared/lifecycle/models.ts): staging `models/<name>/<v>/artifact`, committed `models/<name>/<v>/<sha256>`. */
-export const MODELS_PREFIX = 'models/';
 
 /** The searcher function name template (SHOAL_SHARD_SEARCH_FUNCTION); `{slot}` is 0..N-1. */
 export function shardSearchFunctionTemplate(settings: ShoalSettings): string {
@@ -175,7 +174,7 @@ export class Compute extends Construct {
 
     // --- Permissions.
     const recordsIndexArn = `${recordsTable.tableArn}/index/${BY_SEQ_INDEX}`;
-    const objectArns = (prefixes: string[]) => prefixes.map((p) => bucket.arnForObjects(`${p}*`));
+    const objectArns = (prefixes: readonly string[]) => prefixes.map((p) => bucket.arnForObjects(`${p}*`));
     const tablesRw = new iam.PolicyStatement({
       sid: 'TablesReadWrite',
       actions: TABLE_RW_ACTIONS,
@@ -202,7 +201,7 @@ export class Compute extends Construct {
       new iam.PolicyStatement({
         sid: 'HeadUploads',
         actions: ['s3:GetObject'],
-        resources: objectArns([IMPORT_PREFIX]),
+        resources: objectArns([IMPORTS_PREFIX]),
       }),
     );
     this.api.role.addToPolicy(listBucket);
@@ -214,7 +213,7 @@ export class Compute extends Construct {
       new iam.PolicyStatement({
         sid: 'ModelArtifacts',
         actions: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject', 's3:AbortMultipartUpload'],
-        resources: objectArns([MODELS_PREFIX]),
+        resources: objectArns([MODELS_OBJECT_PREFIX]),
       }),
     );
     this.api.role.addToPolicy(
@@ -247,7 +246,7 @@ export class Compute extends Construct {
       new iam.PolicyStatement({
         sid: 'VerifyModelArtifacts',
         actions: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'],
-        resources: objectArns([MODELS_PREFIX]),
+        resources: objectArns([MODELS_OBJECT_PREFIX]),
       }),
     );
     this.indexBuilder.role.addToPolicy(
@@ -279,14 +278,14 @@ export class Compute extends Construct {
       new iam.PolicyStatement({
         sid: 'ReadUploads',
         actions: ['s3:GetObject'],
-        resources: objectArns([IMPORT_PREFIX]),
+        resources: objectArns([IMPORTS_PREFIX]),
       }),
     );
     this.importer.role.addToPolicy(
       new iam.PolicyStatement({
         sid: 'WriteReports',
         actions: ['s3:GetObject', 's3:PutObject'],
-        resources: objectArns([REPORT_PREFIX]),
+        resources: objectArns([REPORTS_PREFIX]),
       }),
     );
     this.importer.role.addToPolicy(listBucket);
@@ -314,7 +313,7 @@ export class Compute extends Construct {
         sid: 'ReadApiKeys',
         actions: ['dynamodb:GetItem'],
         resources: [catalogTable.tableArn],
-        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['APIKEY#*'] } },
+        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [`${APIKEY_PREFIX}*`] } },
       }),
     );
 

@@ -1,5 +1,5 @@
 /**
- * Stateful resources (DESIGN §4): the bucket, the Catalog and Records tables, the import and build
+ * Stateful resources (docs/architecture.md §4): the bucket, the Catalog and Records tables, the import and build
  * queues with their dead-letter queues. Kept apart from the stateless service stack so that the
  * functions, the API and the dashboards can be redeployed or torn down without touching data.
  */
@@ -11,15 +11,12 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { acknowledge, acknowledgeFindings } from '../nag.js';
 import type { Construct } from 'constructs';
 import { BY_SEQ_INDEX } from '../../../shared/storage/tables.js';
+import { IMPORTS_PREFIX, REPORTS_PREFIX } from '../../../shared/storage/keys.js';
 import { QUEUE_SETTINGS, type ShoalSettings } from '../settings.js';
 
 export interface DataStackProps extends StackProps {
   settings: ShoalSettings;
 }
-
-/** S3 prefixes the import path uses (DESIGN §4). */
-export const IMPORTS_PREFIX = 'imports/';
-export const REPORTS_PREFIX = 'reports/';
 
 export class DataStack extends Stack {
   readonly bucket: s3.Bucket;

@@ -9,6 +9,7 @@ import { Compute } from '../constructs/compute.js';
 import { Monitoring } from '../constructs/monitoring.js';
 import type { ShoalSettings } from '../settings.js';
 import type { DataStack } from './data-stack.js';
+import { APIKEY_PREFIX, META_SK } from '../../../shared/storage/keys.js';
 
 export interface ServiceStackProps extends StackProps {
   settings: ShoalSettings;
@@ -67,7 +68,7 @@ export class ServiceStack extends Stack {
         'HASH=$(printf %s "$KEY" | openssl dgst -sha256 -r | cut -d" " -f1); ',
         `aws dynamodb put-item --region ${this.region} --table-name `,
         data.catalogTable.tableName,
-        ` --condition-expression "attribute_not_exists(pk)" --item "{\\"pk\\":{\\"S\\":\\"APIKEY#$HASH\\"},\\"sk\\":{\\"S\\":\\"META\\"},\\"keyId\\":{\\"S\\":\\"key-$(date +%s)\\"},\\"createdAt\\":{\\"S\\":\\"$(date -u +%FT%TZ)\\"}}" `,
+        ` --condition-expression "attribute_not_exists(pk)" --item "{\\"pk\\":{\\"S\\":\\"${APIKEY_PREFIX}$HASH\\"},\\"sk\\":{\\"S\\":\\"${META_SK}\\"},\\"keyId\\":{\\"S\\":\\"key-$(date +%s)\\"},\\"createdAt\\":{\\"S\\":\\"$(date -u +%FT%TZ)\\"}}" `,
         '&& echo "API key: $KEY"',
       ]),
     });

@@ -1,15 +1,13 @@
 /**
  * What every format shares: turning a parsed record (id, vector, metadata) into an `ImportRow`
- * with the same rules as the HTTP API (`shared/api/schemas.ts`: ids, metadata limits, finite
+ * with the same rules as the HTTP API (`shared/validation.ts`: ids, metadata limits, finite
  * float32 components) plus the collection's dimension, and a line splitter over a byte stream
  * that knows each line's byte offset (text formats resume there).
  */
 import { createGunzip } from 'node:zlib';
-import { idSchema, metadataSchema } from '../../api/schemas.js';
+import { FLOAT32_MAX, idSchema, metadataSchema } from '../../validation.js';
 import type { Metadata } from '../../types.js';
 import { UnreadableFileError, type ByteSource, type Checkpoint, type ImportRow, type RowError } from '../types.js';
-
-const FLOAT32_MAX = 3.4028234663852886e38;
 
 /** Lines longer than this are rejected (LINE_TOO_LONG) and skipped: memory stays bounded without newlines. */
 export const MAX_LINE_BYTES = 8 * 1024 * 1024;

@@ -1,0 +1,73 @@
+/**
+ * The build queue's consumer (the index-builder function's SQS path), as Powertools partial batch
+ * processing: each record succeeds or fails on its own, and only failed ones come back.
+ */
+import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { NotFoundError } from '../errors.js';
+import type { LifecycleService } from '../service.js';
+import { logger } from '../log.js';
+import { parseBuildMessage, type BuildWork } from '../queue/messages.js';
+import type { Indexer } from './indexer.js';
+
+export interface BuildQueueDeps {
+  indexer: Pick<Indexer, 'buildNow' | 'maybeBuild'>;
+  lifecycle: Pick<LifecycleService, 'verifyModelArtifact'>;
+}
+
+export async function consumeBuildMessages(
+  event: SQSEvent,
+  context: Context,
+  { indexer, lifecycle }: BuildQueueDeps,
+): Promise<SQSBatchResponse> {
+  const work = new Map<string, BuildWork | undefined>(
+    event.Records.map((r) => [r.messageId, parseBuildMessage(r.body)]),
+  );
+  // Many messages name the same collection: build each once (forced if any message asks), and
+  // every message of the collection awaits that one build, so they succeed or fail together.
+  const forced = new Set<string>();
+  for (const w of work.values()) if (w?.kind === 'build' && w.force) forced.add(w.collection);
+  const builds = new Map<string, Promise<void>>();
+  const build = (collection: string): Promise<void> => {
+    let done = builds.get(collection);
+    if (!done) {
+      done = (forced.has(collection) ? indexer.buildNow(collection) : indexer.maybeBuild(collection)).then(
+        () => undefined,
+        (err: unknown) => {
+          // A deleted collection has nothing left to build: its wake-ups are done.
+          if (err instanceof NotFoundError) return;
+          logger.error('build failed', { collection, error: err as Error });
+          throw err;
+        },
+      );
+      builds.set(collection, done);
+    }
+    return done;
+  };
+  const handle = async (record: SQSRecord): Promise<void> => {
+    const msg = work.get(record.messageId);
+    if (!msg) {
+      // Dropped, not failed: no retry can make it parse.
+      logger.error('dropping malformed build message', { messageId: record.messageId });
+      return;
+    }
+    if (msg.kind === 'build') return build(msg.collection);
+    try {
+      await lifecycle.verifyModelArtifact(msg.model, msg.version);
+    } catch (err) {
+      logger.error('verifying a model artifact failed', {
+        model: msg.model,
+        version: msg.version,
+        error: err as Error,
+      });
+      throw err;
+    }
+  };
+  // A processor per invocation: the local server may run several invocations at once in one process.
+  // Records in order, so builds run one after another as before (a build holds large shards in memory).
+  return processPartialResponse(event, handle, new BatchProcessor(EventType.SQS), {
+    context,
+    processInParallel: false,
+    throwOnFullBatchFailure: false,
+  });
+}

@@ -1,0 +1,80 @@
+/**
+ * The index builder's service: builds, the batching policy's wake-up path, the scheduled sweep,
+ * builder lag and garbage collection. Only the index-builder function (and tests) use it; the
+ * API's services never build in-process.
+ */
+import type { Alias, LifecycleStore } from '../lifecycle/types.js';
+import { logger } from '../log.js';
+import { currentManifest } from '../collections.js';
+import type { BuildOutput } from '../service.js';
+import { buildIndex, collectGarbage, type BuildResult, type BuilderDeps } from './builder.js';
+
+export interface IndexerDeps extends Omit<BuilderDeps, 'pinnedVersions'> {
+  /** Aliases pin versions the collector keeps. Without it, nothing is pinned. */
+  lifecycle?: LifecycleStore;
+}
+
+function output(b: BuildResult): BuildOutput {
+  return {
+    version: b.version,
+    built: b.built,
+    ...(b.kind ? { kind: b.kind } : {}),
+    ...(b.reason ? { reason: b.reason } : {}),
+    ...(b.line ? { line: b.line } : {}),
+    shards: b.shards,
+    watermark: b.watermark,
+  };
+}
+
+export class Indexer {
+  constructor(private readonly deps: IndexerDeps) {}
+
+  /** Builds in this process, now (a forced build: the builder function's path, and tests). */
+  async buildNow(collection: string): Promise<BuildOutput> {
+    const r = await buildIndex(this.deps, collection, { force: true });
+    return { ...output(r), ...(r.candidates ? { candidates: r.candidates.map(output) } : {}) };
+  }
+
+  /** The builder's entry for wake-ups and ticks: builds only when the policy says so. */
+  async maybeBuild(collection: string): Promise<BuildResult> {
+    return buildIndex(this.deps, collection);
+  }
+
+  /** Writes not yet covered by the index: stable seq − watermark (the builder-lag metric). */
+  async builderLag(collection: string): Promise<number> {
+    const meta = await this.deps.catalog.getCollection(collection);
+    const manifest = await currentManifest(this.deps.catalog, meta);
+    return Math.max(0, (await this.deps.catalog.stableSeq(collection)) - (manifest?.watermark ?? 0));
+  }
+
+  async collectGarbage(collection: string): Promise<string[]> {
+    return collectGarbage({ ...this.deps, pinnedVersions: (c) => this.pinnedVersions(c) }, collection);
+  }
+
+  /** Index versions of a collection pinned by aliases (kept by the garbage collector). */
+  async pinnedVersions(collection: string): Promise<number[]> {
+    if (!this.deps.lifecycle) return [];
+    const aliases = (await this.deps.lifecycle.listPointers('alias')) as Alias[];
+    return aliases.flatMap((a) =>
+      a.target.collection === collection && a.target.version !== undefined ? [a.target.version] : [],
+    );
+  }
+
+  /**
+   * The scheduled tick: every collection gets a policy build and a garbage collection; one
+   * collection's failure is logged and does not stop the others. Returns the largest builder lag.
+   */
+  async sweep(): Promise<number> {
+    let lag = 0;
+    for (const c of await this.deps.catalog.listCollections()) {
+      try {
+        await this.maybeBuild(c.name);
+        await this.collectGarbage(c.name);
+        lag = Math.max(lag, await this.builderLag(c.name));
+      } catch (err) {
+        logger.error('scheduled build failed', { collection: c.name, error: err as Error });
+      }
+    }
+    return lag;
+  }
+}

@@ -1,0 +1,135 @@
+/**
+ * Every message on Shoal's two SQS queues, as zod schemas, and the one producer every sender
+ * uses, so what is sent and what the consumers accept cannot drift apart.
+ *
+ *   build queue:  `{collection}` (a wake-up, one per write batch; duplicates and losses harmless),
+ *                 `{collection, force: true}` (build regardless of the batching policy),
+ *                 `{kind: 'verify-artifact', model, version}` (hash a large model artifact).
+ *   import queue: `{type: 'import' | 'continue', collection, jobId}` (an explicit job, a job's
+ *                 continuation), S3 event notifications for `imports/` (and S3's test event).
+ */
+import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { z } from 'zod';
+import { ConfigError } from '../errors.js';
+import type { ImportJobMessage } from '../import/runner.js';
+import type { S3ObjectRef } from '../import/service.js';
+
+export const BuildMessage = z.object({
+  kind: z.literal('build').optional(),
+  collection: z.string(),
+  force: z.boolean().optional(),
+});
+export const VerifyArtifactMessage = z.object({
+  kind: z.literal('verify-artifact'),
+  model: z.string(),
+  version: z.number().int().min(Number.MIN_SAFE_INTEGER).max(Number.MAX_SAFE_INTEGER),
+});
+export const BuildQueueMessage = z.union([VerifyArtifactMessage, BuildMessage]);
+export type BuildQueueMessage = z.infer<typeof BuildQueueMessage>;
+
+export const ImportJobMessageSchema = z.object({
+  type: z.enum(['import', 'continue']),
+  collection: z.string(),
+  jobId: z.string(),
+}) satisfies z.ZodType<ImportJobMessage>;
+
+/** The part of an S3 event record the importer reads. */
+// Loose: forwarded notifications keep every field S3 sent.
+const S3Entity = z.looseObject({
+  bucket: z.looseObject({ name: z.string() }),
+  object: z.looseObject({ key: z.string(), eTag: z.string().optional(), size: z.number().optional() }),
+});
+export const S3EventNotification = z.object({
+  Records: z.array(z.looseObject({ eventName: z.string(), s3: S3Entity })),
+});
+export type S3EventNotification = z.infer<typeof S3EventNotification>;
+/** Sent once by S3 when a bucket notification is configured. */
+const S3TestEvent = z.looseObject({ Event: z.literal('s3:TestEvent') });
+
+export const ImportQueueMessage = z.union([ImportJobMessageSchema, S3EventNotification]);
+export type ImportQueueMessage = z.infer<typeof ImportQueueMessage>;
+
+export interface QueueMessages {
+  build: BuildQueueMessage;
+  import: ImportQueueMessage;
+}
+export type QueueName = keyof QueueMessages;
+
+const SCHEMAS: { [Q in QueueName]: z.ZodType<QueueMessages[Q]> } = {
+  build: BuildQueueMessage,
+  import: ImportQueueMessage,
+};
+
+/** Sends a queue's messages; validated before sending, so a bad message fails its sender, not a consumer. */
+export interface QueueProducer {
+  send<Q extends QueueName>(queue: Q, message: QueueMessages[Q]): Promise<void>;
+}
+
+/** The SQS producer; a queue without a URL fails its sends with a ConfigError. */
+export function sqsQueueProducer(sqs: SQSClient, urls: { [Q in QueueName]?: string }): QueueProducer {
+  return {
+    async send(queue, message) {
+      const url = urls[queue];
+      if (!url) throw new ConfigError(`the ${queue} queue is not configured`);
+      const body = SCHEMAS[queue].parse(message);
+      await sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: JSON.stringify(body) }));
+    },
+  };
+}
+
+function json(body: string): unknown {
+  try {
+    return JSON.parse(body);
+  } catch {
+    return undefined;
+  }
+}
+
+export type BuildWork =
+  | { kind: 'build'; collection: string; force: boolean }
+  | { kind: 'verify-artifact'; model: string; version: number };
+
+/** A build-queue message body; undefined when malformed. */
+export function parseBuildMessage(body: string): BuildWork | undefined {
+  const m = BuildQueueMessage.safeParse(json(body));
+  if (!m.success) return undefined;
+  return m.data.kind === 'verify-artifact'
+    ? m.data
+    : { kind: 'build', collection: m.data.collection, force: m.data.force === true };
+}
+
+/** `etag` without quotes, '' when the event carries none (s3:ObjectCreated:Copy). */
+export type ImportWork = { kind: 'object'; obj: S3ObjectRef } | { kind: 'job'; collection: string; jobId: string };
+
+/** S3 encodes keys in notifications like a form: `+` is a space, the rest percent-encoded. */
+export function decodeS3Key(key: string): string {
+  return decodeURIComponent(key.replace(/\+/g, ' '));
+}
+
+/** An import-queue message body as the jobs it asks for; undefined when malformed. */
+export function parseImportMessage(body: string): ImportWork[] | undefined {
+  const msg = json(body);
+  const job = ImportJobMessageSchema.safeParse(msg);
+  if (job.success) return [{ kind: 'job', collection: job.data.collection, jobId: job.data.jobId }];
+  if (S3TestEvent.safeParse(msg).success) return [];
+  const envelope = z.object({ Records: z.array(z.looseObject({ eventName: z.unknown() })) }).safeParse(msg);
+  if (!envelope.success) return undefined;
+  const work: ImportWork[] = [];
+  for (const record of envelope.data.Records) {
+    // Other events (deletes) on the same notification are not ours to act on.
+    if (typeof record.eventName !== 'string' || !record.eventName.startsWith('ObjectCreated')) continue;
+    const s3 = S3Entity.safeParse(record.s3);
+    if (!s3.success) return undefined;
+    const { bucket, object } = s3.data;
+    work.push({
+      kind: 'object',
+      obj: {
+        bucket: bucket.name,
+        key: decodeS3Key(object.key),
+        etag: object.eTag?.replace(/"/g, '') ?? '',
+        size: object.size ?? 0,
+      },
+    });
+  }
+  return work;
+}

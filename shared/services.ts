@@ -1,0 +1,112 @@
+/**
+ * The composition root: Shoal's services wired from storage adapters, caches, a queue producer and a
+ * few settings. The runtime (Lambda and the local server) and the integration tests both build their
+ * services here, so they cannot drift apart.
+ */
+import type { S3Client } from '@aws-sdk/client-s3';
+import { ShoalCore, type CoreDeps } from './core.js';
+import type { ImportJobStore } from './import/job.js';
+import { ImportService } from './import/service.js';
+import { Indexer } from './indexing/indexer.js';
+import type { LifecycleStore } from './lifecycle/types.js';
+import { LifecycleCore } from './lifecycle/service.js';
+import type { QueueProducer } from './queue/messages.js';
+import type { ShardCache } from './search/shard-cache.js';
+import type { Catalog, DirectUploads, ObjectStore, RecordStore } from './storage/types.js';
+
+export interface ServicesDeps {
+  catalog: Catalog;
+  records: RecordStore;
+  /** Also signs direct-to-S3 uploads of model artifacts. */
+  objects: ObjectStore & DirectUploads;
+  cache: ShardCache;
+  /** Aliases, evaluation, models, experiments (docs/architecture.md §8). */
+  lifecycleStore: LifecycleStore;
+  /**
+   * Builder wake-ups, model-artifact verification requests, import continuations. A queue the
+   * producer does not know fails its sends (a wake-up failure is logged, never fails a write).
+   */
+  queues: QueueProducer;
+  codeVersion: string;
+  slots: number;
+  scatter?: CoreDeps['scatter'];
+  scatterMinBytes?: number;
+  tails?: CoreDeps['tails'];
+  policy?: CoreDeps['policy'];
+  now?: () => number;
+  /** Artifacts above this many bytes are verified by the builder function, not inside the request. */
+  artifactSyncVerifyBytes?: number;
+  /** Bulk imports; without them, `imports` is undefined. */
+  imports?: {
+    s3: S3Client;
+    bucket: string;
+    jobs: ImportJobStore;
+    /** False: explicit imports are refused (no import queue configured). */
+    enqueue: boolean;
+  };
+}
+
+export interface Services {
+  core: ShoalCore;
+  indexer: Indexer;
+  lifecycle: LifecycleCore;
+  imports?: ImportService;
+}
+
+export function createServices(deps: ServicesDeps): Services {
+  const { catalog, records, objects, cache, queues } = deps;
+  const wake = (collection: string, options?: { force?: boolean }): Promise<void> =>
+    queues.send('build', options?.force ? { collection, force: true } : { collection });
+  const builderDeps = {
+    catalog,
+    records,
+    objects,
+    cache,
+    codeVersion: deps.codeVersion,
+    lifecycle: deps.lifecycleStore,
+    ...(deps.policy ? { policy: deps.policy } : {}),
+    ...(deps.now ? { now: deps.now } : {}),
+  };
+  const core = new ShoalCore({
+    ...builderDeps,
+    slots: deps.slots,
+    wake,
+    ...(deps.scatter ? { scatter: deps.scatter } : {}),
+    ...(deps.scatterMinBytes !== undefined ? { scatterMinBytes: deps.scatterMinBytes } : {}),
+    ...(deps.tails ? { tails: deps.tails } : {}),
+  });
+  const indexer = new Indexer(builderDeps);
+  const lifecycle = new LifecycleCore({
+    catalog,
+    objects,
+    cache,
+    store: deps.lifecycleStore,
+    getCollection: (n) => core.getCollection(n),
+    ...(deps.artifactSyncVerifyBytes !== undefined
+      ? {
+          verifyArtifacts: {
+            maxSyncBytes: deps.artifactSyncVerifyBytes,
+            enqueue: (model: string, version: number) =>
+              queues.send('build', { kind: 'verify-artifact', model, version }),
+          },
+        }
+      : {}),
+    startCandidate: async (c, index, candidate, caller) =>
+      (await core.buildIndex(c, { index, ...(candidate !== undefined ? { candidate } : {}) }, caller)).candidate!,
+    ...(deps.now ? { now: deps.now } : {}),
+  });
+  const imp = deps.imports;
+  const imports = imp
+    ? new ImportService({
+        s3: imp.s3,
+        bucket: imp.bucket,
+        jobs: imp.jobs,
+        catalog,
+        objects,
+        // The same write path as the API: seq leases, records, builder wake-up.
+        ingest: { catalog, records, wake: (collection) => wake(collection) },
+        enqueue: imp.enqueue ? (message) => queues.send('import', message) : undefined,
+      })
+    : undefined;
+  return { core, indexer, lifecycle, ...(imports ? { imports } : {}) };
+}

@@ -1,0 +1,137 @@
+/**
+ * Every storage layout in one place: the key of each DynamoDB item (Catalog and Records
+ * tables) and each S3 object Shoal writes. Stores, functions and the CDK stacks (IAM
+ * conditions, bucket notifications, lifecycle rules) all spell keys through this module, so a
+ * layout can be read, and reasoned about, here alone (`test/unit/architecture.test.ts` fails on
+ * a prefix literal anywhere else). It imports nothing: the CDK app loads it as it is.
+ *
+ * Stored data depends on these strings byte for byte; changing one orphans what is stored.
+ *
+ * Catalog table (`pk`, `sk`), with the store that writes each item type:
+ *
+ *   COL#<name>                META                 collection meta                      DynamoCatalog
+ *   COL#<name>                SEQ                  seq counter + leases                 DynamoCatalog
+ *   COL#<name>                IDX#<version>        manifest                             DynamoCatalog
+ *   COL#<name>                PROMO#<rev>          promotion history                    DynamoCatalog
+ *   COL#<name>                EVAL#<version>       evaluation of an index version       DynamoLifecycleStore
+ *   COL#<name>                IMPORT#<jobId>       import job                           DynamoImportJobStore
+ *   GEN                       <name>               generation counter                   DynamoCatalog
+ *   ALIAS#<name>              META / H#<rev>       alias and its moves                  DynamoLifecycleStore
+ *   ALIAS#<name>              EXPERIMENT           the alias's experiment               DynamoLifecycleStore
+ *   ALIASES                   <name>               registry of alias names              DynamoLifecycleStore
+ *   MALIAS#<model>#<alias>    META / H#<rev>       model alias and its moves            DynamoLifecycleStore
+ *   MALIASES#<model>          <alias>              registry of a model's aliases        DynamoLifecycleStore
+ *   MODEL#<name>              COUNTER / V#<v>      model version counter, versions      DynamoLifecycleStore
+ *   MODELS                    <name>               registry of model names              DynamoLifecycleStore
+ *   EXP#<id>                  ARM#<arm> / SEQ      experiment counters, sequential test DynamoLifecycleStore
+ *   QUERY#<queryId>           META                 query → arm attribution (TTL)        DynamoLifecycleStore
+ *   APIKEY#<sha256>           META                 API key (written by operators)       —
+ *
+ * The COL#<name> partition is the collection's: DynamoCatalog.deleteCollection drops all of
+ * it, whichever store wrote an item there. Numbers in sort keys are zero-padded so that
+ * string order is numeric order.
+ */
+
+// --- Catalog table ---------------------------------------------------------------------------
+
+export const META_SK = 'META';
+export const SEQ_SK = 'SEQ';
+export const GEN_PK = 'GEN';
+export const EXPERIMENT_SK = 'EXPERIMENT';
+export const COUNTER_SK = 'COUNTER';
+export const ALIASES_PK = 'ALIASES';
+export const MODELS_PK = 'MODELS';
+
+export const COL_PREFIX = 'COL#';
+export const IDX_PREFIX = 'IDX#';
+export const PROMO_PREFIX = 'PROMO#';
+export const EVAL_PREFIX = 'EVAL#';
+export const IMPORT_PREFIX = 'IMPORT#';
+export const ALIAS_PREFIX = 'ALIAS#';
+export const MODEL_ALIAS_PREFIX = 'MALIAS#';
+export const MODEL_ALIASES_PREFIX = 'MALIASES#';
+export const HISTORY_PREFIX = 'H#';
+export const EXP_PREFIX = 'EXP#';
+export const ARM_PREFIX = 'ARM#';
+export const QUERY_PREFIX = 'QUERY#';
+export const MODEL_PREFIX = 'MODEL#';
+export const MODEL_VERSION_PREFIX = 'V#';
+export const APIKEY_PREFIX = 'APIKEY#';
+
+/** Ten digits: versions, revisions and promotion numbers sort as strings in numeric order. */
+export function padNumber(n: number): string {
+  return String(n).padStart(10, '0');
+}
+
+export const colPk = (name: string): string => `${COL_PREFIX}${name}`;
+export const idxSk = (version: number): string => `${IDX_PREFIX}${padNumber(version)}`;
+export const promoSk = (rev: number): string => `${PROMO_PREFIX}${padNumber(rev)}`;
+export const evalSk = (version: number): string => `${EVAL_PREFIX}${padNumber(version)}`;
+export const importSk = (jobId: string): string => `${IMPORT_PREFIX}${jobId}`;
+export const aliasPk = (name: string): string => `${ALIAS_PREFIX}${name}`;
+export const modelAliasPk = (model: string, alias: string): string => `${MODEL_ALIAS_PREFIX}${model}#${alias}`;
+export const modelAliasRegistryPk = (model: string): string => `${MODEL_ALIASES_PREFIX}${model}`;
+export const historySk = (revision: number): string => `${HISTORY_PREFIX}${padNumber(revision)}`;
+export const experimentPk = (experimentId: string): string => `${EXP_PREFIX}${experimentId}`;
+export const armSk = (arm: string): string => `${ARM_PREFIX}${arm}`;
+export const queryPk = (queryId: string): string => `${QUERY_PREFIX}${queryId}`;
+export const modelPk = (name: string): string => `${MODEL_PREFIX}${name}`;
+export const modelVersionSk = (version: number): string => `${MODEL_VERSION_PREFIX}${padNumber(version)}`;
+/** The key item of an API key, by the hex sha256 of the bearer token. */
+export const apiKeyPk = (sha256Hex: string): string => `${APIKEY_PREFIX}${sha256Hex}`;
+
+// --- Records table ---------------------------------------------------------------------------
+
+/**
+ * A collection's generation-scoped key: the Records table's `ck` and the S3 folder of its
+ * index objects. A re-created collection gets a new generation, so it never sees the rows or
+ * objects of the one deleted before it.
+ */
+export function collectionKey(meta: { name: string; generation: number }): string {
+  return `${meta.name}@${meta.generation}`;
+}
+
+/** Records `pk`: `<collectionKey>#<id>`. */
+export function recordPk(ck: string, id: string): string {
+  return `${ck}#${id}`;
+}
+
+// --- S3 bucket -------------------------------------------------------------------------------
+
+/** Index shards: `shards/<collectionKey>/<hash>.shard`. */
+export const SHARDS_PREFIX = 'shards/';
+/** Deletion bitmaps of shards: `deletes/<collectionKey>/<shardId>/<hash>.bits`. */
+export const DELETES_PREFIX = 'deletes/';
+/** Files to import, dropped by users: `imports/<collection>/<anything>`. */
+export const IMPORTS_PREFIX = 'imports/';
+/** Import reports: `reports/imports/<jobId>.jsonl` and its parts. */
+export const REPORTS_PREFIX = 'reports/';
+/** Model artifacts: staging `models/<name>/<v>/artifact`, committed `models/<name>/<v>/<sha256>`. */
+export const MODELS_OBJECT_PREFIX = 'models/';
+/** What the builder writes and collects. */
+export const INDEX_PREFIXES: readonly string[] = [SHARDS_PREFIX, DELETES_PREFIX];
+
+export const shardKey = (ck: string, hash: string): string => `${SHARDS_PREFIX}${ck}/${hash}.shard`;
+export const deletesKey = (ck: string, shardId: string, hash: string): string =>
+  `${DELETES_PREFIX}${ck}/${shardId}/${hash}.bits`;
+/** The folders holding a collection generation's index objects (what garbage collection lists). */
+export const indexObjectPrefixes = (ck: string): string[] => INDEX_PREFIXES.map((p) => `${p}${ck}/`);
+
+const IMPORT_OBJECT = new RegExp(`^${IMPORTS_PREFIX}([^/]+)/(.+)$`);
+/** The collection an `imports/<collection>/...` key belongs to. */
+export function collectionOfImportKey(key: string): string | undefined {
+  return IMPORT_OBJECT.exec(key)?.[1];
+}
+/** How the import folder of a collection is shown to users. */
+export const IMPORTS_FOLDER_PATTERN = `${IMPORTS_PREFIX}<collection>/`;
+
+export const importReportKey = (jobId: string): string => `${REPORTS_PREFIX}imports/${jobId}.jsonl`;
+export const importReportPartKey = (jobId: string, fromRows: number, token: string): string =>
+  `${REPORTS_PREFIX}imports/${jobId}/${String(fromRows).padStart(12, '0')}-${token.slice(0, 8)}.jsonl`;
+
+/** The staging key every upload path writes; commit copies it away. */
+export const modelArtifactKey = (name: string, version: number): string =>
+  `${MODELS_OBJECT_PREFIX}${name}/${version}/artifact`;
+/** The content-addressed key of a committed artifact; never signed for a client. */
+export const committedArtifactKey = (name: string, version: number, sha256: string): string =>
+  `${MODELS_OBJECT_PREFIX}${name}/${version}/${sha256}`;
