@@ -1,7 +1,9 @@
 /**
- * Engine benchmark: Shoal's `hnsw` shard engine beside raw hnswlib-wasm (the same
- * library called directly, no Shoal code on the measured path) and the exact `flat`
- * engine, on the real datasets in ../shared/datasets.
+ * Engine benchmark: Shoal's `hnsw` shard engine (its own WASM build of hnswlib, engine/) beside
+ * the `hnswlib-wasm` npm package it replaced (called directly), native `hnswlib-node` (optional,
+ * see NATIVE below) and the exact `flat` engine, on the real datasets in ../shared/datasets.
+ * The filtered-graph table compares the graph plan's old filter (hnswlib-wasm calling a JS
+ * closure per candidate) with the new one (an allowed-rows bitmap read inside the WASM).
  *
  *   npm run bench:engine             # sift5k, glove50, mnist (60k × 784)
  *   npm run bench:engine -- --quick  # sift5k + a 5k MNIST subset, < 1 minute
@@ -10,14 +12,17 @@
  * Engines are the entries of RUNNERS: to compare another one, add a runner (build, load, search).
  * Common options (--json, --record, --help): bench/cli.ts.
  */
-import { exactTopKBatch } from '../shared/engine/distance.js';
-import { HNSW_DEFAULTS } from '../shared/engine/hnsw.js';
-import { exportIndex, importIndex, loadRawHnswlib, type RawHnswIndex } from '../shared/engine/hnswlib-runtime.js';
+import { createRequire } from 'node:module';
+import { exactTopK, exactTopKBatch } from '../shared/engine/distance.js';
+import { HNSW_DEFAULTS, hnswEngine } from '../shared/engine/hnsw.js';
+import type { RowHit } from '../shared/types.js';
+import { decodeShard } from '../shared/shard/format.js';
 import { DATASET_NAMES, loadDataset, type DatasetName } from '../shared/io/datasets.js';
 import { Shard, buildShard } from '../shared/shard/shard.js';
 import type { Metric } from '../shared/types.js';
 import { machineLine, parseCli } from './cli.js';
 import { filterAttribute } from './datasets.js';
+import { exportIndex, importIndex, loadRawHnswlib, type RawHnswIndex } from './hnswlib-wasm-baseline.js';
 import { Progress } from './progress.js';
 
 const EFS = [16, 32, 64, 128, 256];
@@ -51,8 +56,9 @@ interface Built {
   pass(ef: number | null): void;
   /** Row numbers found for query q by the last pass. */
   found(q: number): ArrayLike<number>;
-  /** The Shoal shard behind it, for the filtered-search section. */
+  /** The Shoal shard behind it, for the filtered-search section, and its bytes. */
   shard?: Shard;
+  shardBytes?: Uint8Array;
   dispose(): void;
 }
 
@@ -118,8 +124,33 @@ async function shoalShard(d: Data, engine: 'hnsw' | 'flat'): Promise<Built> {
     },
     found: (q) => found[q].map((h) => Number(h.id)),
     shard,
+    shardBytes: bytes,
     dispose: () => shard.dispose(),
   };
+}
+
+/** The slice of hnswlib-node's API used here. */
+interface NativeIndex {
+  initIndex(maxElements: number, m: number, efConstruction: number, seed: number): void;
+  addPoint(point: number[] | Float32Array, label: number): void;
+  setEf(ef: number): void;
+  searchKnn(query: number[] | Float32Array, k: number): { neighbors: number[] };
+  writeIndexSync(path: string): void;
+  readIndexSync(path: string): void;
+}
+
+/**
+ * Native hnswlib (hnswlib-node@3.0.0, node-gyp, -O3 with its SSE/AVX kernels) is an optional
+ * baseline, not a dependency: its install script compiles C++ on every `npm ci` (seconds to a
+ * minute, a compiler in CI) for a bench-only row. Install it anywhere and point here, e.g.
+ *   (mkdir -p /tmp/nb && cd /tmp/nb && npm init -y && npm i hnswlib-node@3.0.0)
+ *   SHOAL_BENCH_HNSWLIB_NODE=/tmp/nb/node_modules/hnswlib-node npm run bench:engine
+ */
+const NATIVE = process.env.SHOAL_BENCH_HNSWLIB_NODE;
+
+function loadNative(): { HierarchicalNSW: new (space: string, dim: number) => NativeIndex } | undefined {
+  if (!NATIVE) return undefined;
+  return createRequire(import.meta.url)(NATIVE) as { HierarchicalNSW: new (space: string, dim: number) => NativeIndex };
 }
 
 const RUNNERS: EngineRunner[] = [
@@ -168,6 +199,35 @@ const RUNNERS: EngineRunner[] = [
     },
   },
   {
+    engine: 'hnswlib-node',
+    label: 'native hnswlib-node',
+    short: 'native',
+    column: 'native hnswlib-node',
+    exact: false,
+    build: async (d) => {
+      const lib = loadNative();
+      if (!lib) throw new Error('unreachable: hnswlib-node is filtered out when not installed');
+      const t0 = performance.now();
+      const index = new lib.HierarchicalNSW(d.metric, d.dim);
+      index.initIndex(d.n, HNSW_PARAMS.m, HNSW_PARAMS.efConstruction, HNSW_PARAMS.seed);
+      for (let i = 0; i < d.n; i++) index.addPoint(Array.from(row(d.base, d.dim, i)), i);
+      const buildMs = performance.now() - t0;
+      // hnswlib-node takes plain arrays: convert the queries once, outside the timed passes.
+      const queries = Array.from({ length: d.nq }, (_, q) => Array.from(row(d.queries, d.dim, q)));
+      const found: number[][] = new Array(d.nq);
+      return {
+        buildMs,
+        bytes: NaN,
+        pass: (ef) => {
+          index.setEf(ef ?? HNSW_PARAMS.efSearch);
+          for (let q = 0; q < d.nq; q++) found[q] = index.searchKnn(queries[q], K).neighbors;
+        },
+        found: (q) => found[q],
+        dispose: () => undefined,
+      };
+    },
+  },
+  {
     engine: 'flat',
     label: 'flat',
     short: 'flat',
@@ -204,6 +264,26 @@ interface FilterRow {
   /** Exact (flat) search with the same filter, same queries. */
   exactQps: number;
 }
+
+/** The graph plan of one filtered query batch, old filter vs new, same graph, same ef. */
+interface GraphFilterRow {
+  dataset: string;
+  /** `hnswlib-wasm-callback`: the package calling a JS closure per candidate (the old plan); `shoal-bitmap`: the bitmap read inside Shoal's WASM. */
+  engine: 'hnswlib-wasm-callback' | 'shoal-bitmap';
+  selectivity: number;
+  matches: number;
+  ef: number;
+  /** recall@10 against exact search over the matching rows (after the exact fallback). */
+  recall: number;
+  /** Share of queries the graph answered with k hits by itself (the rest fell back to an exact scan). */
+  graphK: number;
+  /** Share of queries answered with exactly k hits (the promise; always 100 %). */
+  exactlyK: number;
+  qps: number;
+}
+
+/** Selectivity of the old-vs-new graph-filter table. */
+const GRAPH_FILTER_SELECTIVITY = 0.25;
 
 interface DatasetInfo {
   name: string;
@@ -254,7 +334,7 @@ async function benchDataset(
   d: Data,
   runners: EngineRunner[],
   quick: boolean,
-  out: { rows: Row[]; filtered: FilterRow[] },
+  out: { rows: Row[]; filtered: FilterRow[]; graphFilter: GraphFilterRow[] },
   progress: Progress,
 ): Promise<void> {
   const { n, nq } = d;
@@ -331,6 +411,11 @@ async function benchDataset(
       out.filtered.push(filtered(d, shard, flat, fq, s));
     }
   }
+  const shardBytes = built.get(RUNNERS[0])?.shardBytes;
+  if (shardBytes && runners.some((r) => r.engine === BASELINE)) {
+    progress.step(`${d.name}: filtered graph, old vs new`);
+    out.graphFilter.push(...(await graphFilter(d, shardBytes, Math.min(nq, quick ? 50 : 200))));
+  }
   for (const b of built.values()) b.dispose();
 }
 
@@ -378,8 +463,87 @@ function filtered(d: Data, shard: Shard, flat: Shard, fq: number, s: number): Fi
   };
 }
 
+/**
+ * The filtered-graph plan at GRAPH_FILTER_SELECTIVITY, forced (whatever the planner would pick),
+ * on the same index bytes: the old runtime (hnswlib-wasm with a JS closure over a byte-per-row
+ * mask, as shard.ts did) and the new one (a bitmap read inside Shoal's WASM). Both keep the
+ * "exactly k" promise with the planner's exact fallback; its cost is inside the QPS.
+ */
+async function graphFilter(d: Data, shardBytes: Uint8Array, fq: number): Promise<GraphFilterRow[]> {
+  const c = decodeShard(shardBytes);
+  const attr = filterAttribute(d.n);
+  const limit = Math.round(GRAPH_FILTER_SELECTIVITY * 100_000);
+  const rowsList: number[] = [];
+  for (let r = 0; r < d.n; r++) if (attr[r].r < limit) rowsList.push(r);
+  const rows = Int32Array.from(rowsList);
+  const mask = new Uint8Array(d.n);
+  const bits = new Uint8Array((d.n + 7) >>> 3);
+  for (const r of rows) {
+    mask[r] = 1;
+    bits[r >>> 3] |= 1 << (r & 7);
+  }
+  const selectivity = rows.length / d.n;
+  const ef = Math.min(Math.max(64, Math.ceil(64 / Math.sqrt(selectivity))), 1024);
+  const info = { dim: d.dim, metric: d.metric, count: d.n, params: c.params };
+  const shoal = await hnswEngine.load(c.index, info);
+  const lib = await loadRawHnswlib();
+  const raw = new lib.HierarchicalNSW(d.metric, d.dim, '');
+  await importIndex(lib, raw, c.index, d.n);
+  raw.setEfSearch(ef);
+  const view = shoal.vectors();
+  const truth = Array.from({ length: fq }, (_, q) =>
+    exactTopK(view, d.metric, row(d.queries, d.dim, q), K, { rows }).map((h) => h.row),
+  );
+  const want = Math.min(K, rows.length);
+  const engines: Array<[GraphFilterRow['engine'], (q: Float32Array) => number[]]> = [
+    ['hnswlib-wasm-callback', (q) => raw.searchKnn(q, K, (label) => mask[label] === 1).neighbors],
+    ['shoal-bitmap', (q) => shoal.search(q, { k: K, ef, allowedBits: bits }).map((h) => h.row)],
+  ];
+  const results = new Map<string, { found: number[][]; graphK: number; best: number }>();
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [name, search] of engines) {
+      const found: number[][] = [];
+      let graphK = 0;
+      const t = performance.now();
+      for (let q = 0; q < fq; q++) {
+        const query = row(d.queries, d.dim, q);
+        let hits = search(query);
+        if (hits.length >= want) graphK++;
+        else hits = exactTopK(view, d.metric, query, K, { rows }).map((h: RowHit) => h.row);
+        found.push(hits);
+      }
+      const ms = performance.now() - t;
+      const prev = results.get(name);
+      results.set(name, { found, graphK, best: Math.min(prev?.best ?? Infinity, ms) });
+    }
+  }
+  raw.delete();
+  shoal.dispose();
+  return engines.map(([name]) => {
+    const r = results.get(name)!;
+    let recall = 0;
+    let exactlyK = 0;
+    r.found.forEach((hits, q) => {
+      const set = new Set(truth[q]);
+      recall += truth[q].length === 0 ? 1 : hits.filter((h) => set.has(h)).length / truth[q].length;
+      if (hits.length === want) exactlyK++;
+    });
+    return {
+      dataset: d.name,
+      engine: name,
+      selectivity,
+      matches: rows.length,
+      ef,
+      recall: recall / fq,
+      graphK: r.graphK / fq,
+      exactlyK: exactlyK / fq,
+      qps: (fq * 1000) / r.best,
+    };
+  });
+}
+
 function fmt(x: number | null | undefined, digits = 0): string {
-  return x === null || x === undefined
+  return x === null || x === undefined || Number.isNaN(x)
     ? '—'
     : x.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 }
@@ -391,6 +555,7 @@ function report(
   datasets: DatasetInfo[],
   rows: Row[],
   filterRows: FilterRow[],
+  graphRows: GraphFilterRow[],
   header: { started: Date; machine: string; command: string },
 ): string {
   const lines: string[] = [];
@@ -467,6 +632,31 @@ function report(
       }
       lines.push('');
     }
+    const g = graphRows.filter((r) => r.dataset === ds.name);
+    if (g.length) {
+      lines.push(
+        `Filtered graph plan forced at ${(GRAPH_FILTER_SELECTIVITY * 100).toFixed(0)} % selectivity, same index bytes, ` +
+          `ef=${g[0].ef} (the planner's widened beam), exact fallback when the graph finds fewer than k:`,
+        '',
+        '| filter | matches | recall@10 | graph found k | exactly k | QPS |',
+        '|---|---:|---:|---:|---:|---:|',
+      );
+      for (const r of g) {
+        lines.push(
+          cells([
+            r.engine === 'shoal-bitmap' ? 'bitmap inside Shoal WASM (new)' : 'JS callback, hnswlib-wasm (old)',
+            String(r.matches),
+            fmt(r.recall, 4),
+            `${fmt(r.graphK * 100, 0)} %`,
+            `${fmt(r.exactlyK * 100, 0)} %`,
+            fmt(r.qps),
+          ]),
+        );
+      }
+      const [old, neu] = [g.find((r) => r.engine !== 'shoal-bitmap'), g.find((r) => r.engine === 'shoal-bitmap')];
+      if (old && neu) lines.push('', `New / old filtered-graph QPS: ${fmt(neu.qps / old.qps, 2)}×`);
+      lines.push('');
+    }
   }
   return lines.join('\n');
 }
@@ -507,11 +697,17 @@ async function main(): Promise<void> {
     RUNNERS.map((r) => r.engine),
     RUNNERS.map((r) => r.engine),
   );
-  const runners = RUNNERS.filter((r) => engines.includes(r.engine));
+  // The native baseline runs only when installed (NATIVE); asked for explicitly without it, say so.
+  if (!NATIVE && cli.value('--engines')?.includes('hnswlib-node')) {
+    throw new Error(
+      'hnswlib-node: set SHOAL_BENCH_HNSWLIB_NODE to an installed hnswlib-node@3.0.0 (see bench/engine.ts)',
+    );
+  }
+  const runners = RUNNERS.filter((r) => engines.includes(r.engine) && (r.engine !== 'hnswlib-node' || NATIVE));
 
-  const steps = 2 + runners.length + runners.filter((r) => r.exact).length + EFS.length + SELECTIVITIES.length;
+  const steps = 3 + runners.length + runners.filter((r) => r.exact).length + EFS.length + SELECTIVITIES.length;
   const progress = new Progress(plan.length * steps);
-  const out = { rows: [] as Row[], filtered: [] as FilterRow[] };
+  const out = { rows: [] as Row[], filtered: [] as FilterRow[], graphFilter: [] as GraphFilterRow[] };
   const datasets: DatasetInfo[] = [];
   for (const [name, maxBase, maxQ] of plan) {
     progress.step(`${name}: loading`);
@@ -521,7 +717,7 @@ async function main(): Promise<void> {
   }
   progress.done();
   cli.out({
-    markdown: report(runners, datasets, out.rows, out.filtered, {
+    markdown: report(runners, datasets, out.rows, out.filtered, out.graphFilter, {
       started: cli.started,
       machine: machineLine(cli.machine),
       command: cli.command,
@@ -536,7 +732,7 @@ async function main(): Promise<void> {
       datasets,
     },
     rows: out.rows,
-    tables: { filtered: out.filtered },
+    tables: { filtered: out.filtered, graphFilter: out.graphFilter },
   });
 }
 

@@ -49,7 +49,9 @@ class FlatIndex implements LoadedIndex {
   }
 
   search(query: Float32Array, options: SearchOptions): RowHit[] {
-    return exactTopK(this.live(), this.metric, query, options.k, { allow: options.allow, invNorms: this.invNorms });
+    const bits = options.allowedBits;
+    const allow = bits ? (row: number) => (bits[row >>> 3] & (1 << (row & 7))) !== 0 : options.allow;
+    return exactTopK(this.live(), this.metric, query, options.k, { allow, invNorms: this.invNorms });
   }
 
   vectors(): VectorView {

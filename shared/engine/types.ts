@@ -41,6 +41,12 @@ export interface SearchOptions {
   ef?: number;
   /** Only rows for which this returns true may be returned. */
   allow?: (row: number) => boolean;
+  /**
+   * Only rows whose bit is set may be returned (bit r of byte r>>3; at least ceil(count/8)
+   * bytes). Preferred over `allow`: the hnsw engine reads it inside WASM, with no call
+   * back into JS per candidate. When both are given, `allowedBits` wins.
+   */
+  allowedBits?: Uint8Array;
 }
 
 /** A loaded, searchable index for one shard. */

@@ -26,8 +26,11 @@ import { collectionKey, deletesKey, indexObjectPrefixes, shardKey } from '../sto
  * - `MAX_SHARDS` (default 12): above this many shards the smallest are merged (compaction),
  *   down to `COMPACT_TO` (default 6). More shards = more parallel fan-out, more per-query overhead.
  * - `REWRITE_DELETED_FRACTION` (default 0.3): a shard with more deleted rows than this is rewritten.
- * - `SHARD_HEAP_SHARE` (default 0.5): a shard's hnsw index may use at most this share of the
- *   per-shard WASM heap limit, which caps rows per shard (e.g. ~80k rows at 768-d, m=16).
+ * - `SHARD_HEAP_SHARE` (default 0.375): a shard's hnsw index may use at most this share of the
+ *   per-shard WASM heap limit (1 GiB), which caps rows per shard (e.g. ~122k rows at 768-d, m=16).
+ *   Chosen so a builder's and a searcher's peak memory stay where they were with hnswlib-wasm at
+ *   80k rows: Shoal's own WASM build keeps no IDBFS/MEMFS copies of the index, so 1.5× the rows
+ *   fit in the same memory.
  * - `KEEP_VERSIONS` (default 10) and `GC_GRACE_MS` (default 1 h): objects referenced by the
  *   newest KEEP_VERSIONS manifests are kept (rollback targets); others are deleted once older
  *   than the grace period, so in-flight searches of an older version never lose a shard.
@@ -41,7 +44,7 @@ export const BUILD_POLICY = {
   MAX_SHARDS: 12,
   COMPACT_TO: 6,
   REWRITE_DELETED_FRACTION: 0.3,
-  SHARD_HEAP_SHARE: 0.5,
+  SHARD_HEAP_SHARE: 0.375,
   KEEP_VERSIONS: 10,
   GC_GRACE_MS: 60 * 60_000,
   MAX_CANDIDATES: 2,

@@ -6,7 +6,7 @@ import {
   hnswEngine,
   resolveHnswParams,
 } from '../../shared/engine/hnsw.js';
-import { engineFailure, loadRawHnswlib } from '../../shared/engine/hnswlib-runtime.js';
+import { SPACE, loadShoalWasm } from '../../shared/engine/shoal-wasm.js';
 import { CorruptDataError, LimitExceededError, ValidationError } from '../../shared/errors.js';
 import type { Metric } from '../../shared/types.js';
 import { mulberry32, randomVectors } from '../helpers/random.js';
@@ -82,7 +82,7 @@ describe('hnswEngine', () => {
     index.dispose();
   });
 
-  it.each([1, 2, 7])('round-trips a tiny %i-row index (small files reach IndexedDB as Int8Array)', async (count) => {
+  it.each([1, 2, 7])('round-trips a tiny %i-row index', async (count) => {
     const dim = 3;
     const vectors = randomVectors(mulberry32(count), count, dim);
     const { bytes, params } = await hnswEngine.build({ dim, count, metric: 'l2', vectors });
@@ -121,9 +121,18 @@ describe('hnswEngine', () => {
     await expect(hnswEngine.load(bytes.subarray(0, 40), { dim, count, metric: 'l2', params })).rejects.toBeInstanceOf(
       CorruptDataError,
     );
+    // A damaged link-list section is refused inside the WASM, before anything is read past its end.
+    await expect(
+      hnswEngine.load(bytes.subarray(0, bytes.length - 1), { dim, count, metric: 'l2', params }),
+    ).rejects.toBeInstanceOf(CorruptDataError);
+    const bad = bytes.slice();
+    const perElement = new DataView(bytes.buffer, bytes.byteOffset).getUint32(12, true);
+    // Row 0's upper-level list claims 7 bytes: not a whole number of levels.
+    new DataView(bad.buffer).setUint32(56 + count * perElement, 7, true);
+    await expect(hnswEngine.load(bad, { dim, count, metric: 'l2', params })).rejects.toBeInstanceOf(CorruptDataError);
   });
 
-  it('refuses a shard that would not fit its share of the 2 GiB WASM heap, before allocating', async () => {
+  it('refuses a shard that would not fit its share of the 4 GiB WASM heap, before allocating', async () => {
     // dim=1, m=128 makes each row ~1.1 KB of heap while the input stays small (8 MB).
     const count = 2 * Math.ceil(MAX_SHARD_HEAP_BYTES / estimateHnswHeapBytes(1, 1, 128));
     const vectors = new Float32Array(count);
@@ -134,20 +143,22 @@ describe('hnswEngine', () => {
   });
 
   it('turns a real WASM out-of-memory into LimitExceededError and stays usable', async () => {
-    // Prepare: an index whose level-0 block alone exceeds the 2 GiB heap (no vectors needed).
-    const lib = await loadRawHnswlib();
-    const huge = new lib.HierarchicalNSW('l2', 128, '');
-    // Act
-    let raw: unknown;
-    try {
-      huge.initIndex(4_000_000, 16, 100, 1);
-    } catch (e) {
-      raw = e;
-    } finally {
-      huge.delete();
-    }
+    // Prepare: indexes whose level-0 blocks exceed what the 4 GiB heap can hold (no vectors needed).
+    const wasm = await loadShoalWasm();
+    // Act: beyond wasm32's address space (refused before hnswlib's 32-bit size arithmetic wraps),
+    // and within it but beyond what the heap can still grow to (a real failed malloc).
+    const beyond = wasm.x.shoal_create(SPACE.l2, 128, 10_000_000, 16, 100, 1);
+    const beyondError = wasm.failure('create');
+    const first = wasm.x.shoal_create(SPACE.l2, 768, 1_000_000, 16, 100, 1);
+    const second = first === 0 ? 0 : wasm.x.shoal_create(SPACE.l2, 768, 1_000_000, 16, 100, 1);
+    const realError = wasm.failure('create');
+    wasm.x.shoal_destroy(first);
+    wasm.x.shoal_destroy(second);
     // Assess
-    expect(engineFailure('initIndex', raw)).toBeInstanceOf(LimitExceededError);
+    expect(beyond).toBe(0);
+    expect(beyondError).toBeInstanceOf(LimitExceededError);
+    expect(second).toBe(0);
+    expect(realError).toBeInstanceOf(LimitExceededError);
     const { bytes, params } = await hnswEngine.build({
       dim: 2,
       count: 3,
@@ -157,6 +168,80 @@ describe('hnswEngine', () => {
     const index = await hnswEngine.load(bytes, { dim: 2, count: 3, metric: 'l2', params });
     expect(index.search(new Float32Array([1, 1]), { k: 1 })[0].row).toBe(1);
     index.dispose();
+  });
+
+  it('filters by an allowed-rows bitmap read inside the WASM, the same as the callback', async () => {
+    const dim = 8;
+    const count = 1000;
+    const vectors = randomVectors(mulberry32(9), count, dim);
+    const { bytes, params } = await hnswEngine.build({ dim, count, metric: 'cosine', vectors });
+    const index = await hnswEngine.load(bytes, { dim, count, metric: 'cosine', params });
+    const bits = new Uint8Array(Math.ceil(count / 8));
+    for (let row = 0; row < count; row += 4) bits[row >>> 3] |= 1 << (row & 7);
+    for (let q = 0; q < 20; q++) {
+      const query = vectors.subarray(q * dim, q * dim + dim);
+      const byBits = index.search(query, { k: 10, ef: 200, allowedBits: bits });
+      const byCallback = index.search(query, { k: 10, ef: 200, allow: (row) => row % 4 === 0 });
+      expect(byBits).toHaveLength(10);
+      expect(byBits.every((h) => h.row % 4 === 0)).toBe(true);
+      expect(byBits).toEqual(byCallback);
+    }
+    index.dispose();
+  });
+
+  it('C API: resize, mark-deleted, memory stats and byte round-trip', async () => {
+    const wasm = await loadShoalWasm();
+    const dim = 4;
+    const vectors = randomVectors(mulberry32(21), 20, dim);
+    const handle = wasm.x.shoal_create(SPACE.l2, dim, 10, 8, 50, 1);
+    const buf = wasm.alloc(vectors.byteLength, 'test');
+    wasm.f32(buf, vectors.length).set(vectors);
+    expect(wasm.x.shoal_add(handle, buf, 10, 0)).toBe(10);
+    // Full: the 11th row fails with a typed error, then fits after a resize.
+    expect(wasm.x.shoal_add(handle, buf + 10 * dim * 4, 1, 10)).toBe(-1);
+    expect(wasm.failure('add')).toBeInstanceOf(Error);
+    expect(wasm.x.shoal_resize(handle, 20)).toBe(0);
+    expect(wasm.x.shoal_add(handle, buf + 10 * dim * 4, 10, 10)).toBe(10);
+    expect(wasm.x.shoal_count(handle)).toBe(20);
+    expect(wasm.x.shoal_max_elements(handle)).toBe(20);
+    expect(wasm.x.shoal_mark_deleted(handle, 3)).toBe(0);
+    expect(wasm.x.shoal_deleted_count(handle)).toBe(1);
+    expect(wasm.x.shoal_index_bytes(handle)).toBeGreaterThan(20 * (dim * 4 + 16 * 4));
+    expect(wasm.heapUsedBytes()).toBeGreaterThan(0);
+    expect(wasm.heapBytes()).toBeGreaterThanOrEqual(wasm.heapUsedBytes());
+    const size = wasm.x.shoal_save_size(handle);
+    const out = wasm.alloc(size, 'test');
+    expect(wasm.x.shoal_save(handle, out)).toBe(size);
+    const copy = wasm.x.shoal_load(SPACE.l2, dim, out, size, 0);
+    expect(copy).not.toBe(0);
+    expect(wasm.x.shoal_deleted_count(copy)).toBe(1);
+    // Truncated bytes are refused as corrupt, not read past their end.
+    expect(wasm.x.shoal_load(SPACE.l2, dim, out, size - 1, 0)).toBe(0);
+    expect(wasm.failure('load')).toBeInstanceOf(CorruptDataError);
+    for (const h of [handle, copy]) wasm.x.shoal_destroy(h);
+    wasm.free(buf);
+    wasm.free(out);
+  });
+
+  it('estimates the heap an index really uses (within 15 %)', async () => {
+    const wasm = await loadShoalWasm();
+    const dim = 32;
+    const count = 20_000;
+    const vectors = randomVectors(mulberry32(4), count, dim);
+    const buf = wasm.alloc(vectors.byteLength, 'test');
+    wasm.f32(buf, vectors.length).set(vectors);
+    const before = wasm.heapUsedBytes();
+    const tiny = wasm.x.shoal_create(SPACE.l2, dim, 1, 16, 20, 1);
+    const fixed = wasm.heapUsedBytes() - before;
+    wasm.x.shoal_destroy(tiny);
+    const handle = wasm.x.shoal_create(SPACE.l2, dim, count, 16, 20, 1);
+    expect(wasm.x.shoal_add(handle, buf, count, 0)).toBe(count);
+    const used = wasm.heapUsedBytes() - before - fixed;
+    wasm.x.shoal_destroy(handle);
+    wasm.free(buf);
+    const estimate = estimateHnswHeapBytes(count, dim, 16);
+    expect(estimate / used).toBeGreaterThan(0.85);
+    expect(estimate / used).toBeLessThan(1.15);
   });
 
   it('validates parameters and names the field', () => {

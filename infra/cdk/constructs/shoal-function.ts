@@ -27,6 +27,9 @@ export const ESM_REQUIRE_BANNER =
   'const __filename = __shoalFileURLToPath(import.meta.url);' +
   'const __dirname = __shoalDirname(__filename);';
 
+/** The engine's WASM module, relative to the project root; copied beside every bundle. */
+export const ENGINE_WASM = 'engine/dist/shoal-hnsw.wasm';
+
 export interface ShoalFunctionProps {
   /** Entry file relative to the project root, e.g. `functions/api/handler.ts`. */
   entry: string;
@@ -96,11 +99,20 @@ export class ShoalFunction extends Construct {
         sourceMap: true,
         sourceMapMode: SourceMapMode.EXTERNAL,
         sourcesContent: false,
-        // The nodejs22.x runtime ships the AWS SDK v3; everything else (hnswlib-wasm with its
-        // base64-embedded .wasm, fake-indexeddb/auto behind a literal dynamic import, zod, middy,
-        // Powertools) is bundled into the one index.mjs.
+        // The nodejs22.x runtime ships the AWS SDK v3; everything else (zod, middy, Powertools,
+        // Shoal's code) is bundled into the one index.mjs.
         externalModules: ['@aws-sdk/*'],
         forceDockerBundling: false,
+        // Shoal's hnsw engine (engine/dist/shoal-hnsw.wasm, ~210 KB) goes beside index.mjs, where
+        // shared/engine/shoal-wasm.ts looks first. A copy, not an embed: the bundle ships the very
+        // bytes whose sha256 CI checks, and index.mjs stays free of a base64 blob to parse.
+        commandHooks: {
+          beforeBundling: () => [],
+          beforeInstall: () => [],
+          afterBundling: (inputDir: string, outputDir: string) => [
+            `cp "${path.join(inputDir, ENGINE_WASM)}" "${path.join(outputDir, path.basename(ENGINE_WASM))}"`,
+          ],
+        },
       },
     });
   }

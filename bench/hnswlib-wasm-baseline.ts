@@ -1,5 +1,7 @@
 /**
- * Everything Shoal knows about running hnswlib-wasm in Node lives in this module.
+ * Benchmark baseline only: the `hnswlib-wasm@0.8.2` npm package that Shoal's hnsw engine used
+ * before its own WASM build (engine/). Shoal's code no longer depends on it; `npm run
+ * bench:engine` compares against it (a devDependency, with `fake-indexeddb`).
  *
  * hnswlib-wasm 0.8.2 is an Emscripten *browser* build:
  * - at module init it aborts with "not compiled for this environment" unless a global
@@ -18,7 +20,7 @@
  * failures surface as C++ `std::runtime_error` values thrown into JS; they are
  * catchable and leave the module usable, and are turned into `LimitExceededError`.
  */
-import { EngineError, LimitExceededError } from '../errors.js';
+import { EngineError, LimitExceededError } from '../shared/errors.js';
 
 /** Hard ceiling of this build's WASM heap (measured: growth beyond fails). */
 export const HNSW_HEAP_LIMIT_BYTES = 2 * 1024 * 1024 * 1024;

@@ -1,0 +1,67 @@
+/**
+ * The Lambda bundles carry Shoal's hnsw WASM module: a ShoalFunction's synthesized asset holds
+ * shoal-hnsw.wasm beside index.mjs, byte for byte the committed artifact (its recorded sha256),
+ * and the bundled engine finds it there and answers a search.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { App, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ENGINE_WASM, PROJECT_ROOT, ShoalFunction } from '../../infra/cdk/constructs/shoal-function.js';
+
+describe('ShoalFunction bundles the hnsw WASM engine', () => {
+  let outdir: string;
+  let assetDir: string;
+  let template: Template;
+
+  beforeAll(() => {
+    outdir = mkdtempSync(path.join(tmpdir(), 'shoal-engine-bundle-'));
+    const app = new App({ outdir });
+    const stack = new Stack(app, 'EngineBundle');
+    new ShoalFunction(stack, 'Engine', {
+      entry: 'test/infra/fixtures/engine-entry.ts',
+      description: 'engine bundle test',
+      memoryMb: 512,
+      timeout: Duration.seconds(10),
+      environment: {},
+      logRetention: logs.RetentionDays.ONE_DAY,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    template = Template.fromStack(stack);
+    const assembly = app.synth();
+    const assets = readdirSync(assembly.directory).filter((d) => d.startsWith('asset.'));
+    const withBundle = assets.find((d) => existsSync(path.join(assembly.directory, d, 'index.mjs')));
+    if (!withBundle) throw new Error(`no bundled asset in ${assembly.directory}`);
+    assetDir = path.join(assembly.directory, withBundle);
+  }, 120_000);
+
+  afterAll(() => {
+    if (outdir) rmSync(outdir, { recursive: true, force: true });
+  });
+
+  it('puts the recorded shoal-hnsw.wasm beside index.mjs', () => {
+    template.resourceCountIs('AWS::Lambda::Function', 1);
+    const shipped = readFileSync(path.join(assetDir, 'shoal-hnsw.wasm'));
+    const recorded = readFileSync(path.join(PROJECT_ROOT, `${ENGINE_WASM}.sha256`), 'utf8').split(/\s+/)[0];
+    expect(createHash('sha256').update(shipped).digest('hex')).toBe(recorded);
+  });
+
+  it('the bundled engine finds the module beside the bundle and searches', async () => {
+    const previous = process.env.SHOAL_HNSW_WASM;
+    delete process.env.SHOAL_HNSW_WASM;
+    try {
+      const mod = (await import(pathToFileURL(path.join(assetDir, 'index.mjs')).href)) as {
+        handler: () => Promise<{ wasm: string; top: number }>;
+      };
+      const result = await mod.handler();
+      expect(result).toEqual({ wasm: path.join(assetDir, 'shoal-hnsw.wasm'), top: 2 });
+    } finally {
+      if (previous !== undefined) process.env.SHOAL_HNSW_WASM = previous;
+    }
+  });
+});
