@@ -32,9 +32,7 @@ export default tseslint.config(
   },
   {
     // Functions and shared code log through shared/log.ts (structured on AWS, one line locally).
-    // shared/engine/hnswlib-runtime.ts silences the WASM library's own console chatter on purpose.
     files: ['shared/**/*.ts', 'functions/**/*.ts'],
-    ignores: ['shared/engine/**'],
     rules: { 'no-console': 'error' },
   },
 );

@@ -268,7 +268,10 @@ interface FilterRow {
 /** The graph plan of one filtered query batch, old filter vs new, same graph, same ef. */
 interface GraphFilterRow {
   dataset: string;
-  /** `hnswlib-wasm-callback`: the package calling a JS closure per candidate (the old plan); `shoal-bitmap`: the bitmap read inside Shoal's WASM. */
+  /**
+   * `hnswlib-wasm-callback`: the package calling a JS closure per candidate (the old plan);
+   * `shoal-bitmap`: the bitmap read inside Shoal's WASM.
+   */
   engine: 'hnswlib-wasm-callback' | 'shoal-bitmap';
   selectivity: number;
   matches: number;
@@ -635,7 +638,8 @@ function report(
     const g = graphRows.filter((r) => r.dataset === ds.name);
     if (g.length) {
       lines.push(
-        `Filtered graph plan forced at ${(GRAPH_FILTER_SELECTIVITY * 100).toFixed(0)} % selectivity, same index bytes, ` +
+        `Filtered graph plan forced at ${(GRAPH_FILTER_SELECTIVITY * 100).toFixed(0)} % selectivity, ` +
+          'same index bytes, ' +
           `ef=${g[0].ef} (the planner's widened beam), exact fallback when the graph finds fewer than k:`,
         '',
         '| filter | matches | recall@10 | graph found k | exactly k | QPS |',

@@ -183,7 +183,8 @@ struct Reader {
   const uint8_t* end;
   template <typename T>
   T pod() {
-    if (static_cast<size_t>(end - p) < sizeof(T)) throw std::runtime_error("Index seems to be corrupted or unsupported");
+    if (static_cast<size_t>(end - p) < sizeof(T))
+      throw std::runtime_error("Index seems to be corrupted or unsupported");
     T v;
     std::memcpy(&v, p, sizeof(T));
     p += sizeof(T);
@@ -385,7 +386,8 @@ Index* load_impl(int space, int dim, const uint8_t* header, const uint8_t* level
     Reader lr{links, links + links_len};
     for (size_t i = 0; i < count; i++) {
       const unsigned int size = lr.pod<unsigned int>();
-      if (size % h->size_links_per_element_ != 0) throw std::runtime_error("Index seems to be corrupted or unsupported");
+      if (size % h->size_links_per_element_ != 0)
+        throw std::runtime_error("Index seems to be corrupted or unsupported");
       lr.take(size);
     }
     if (lr.p != lr.end) throw std::runtime_error("Index seems to be corrupted or unsupported");

@@ -255,7 +255,8 @@ export const hnswEngine: IndexEngine = {
     const need = estimateHnswHeapBytes(count, dim, params.m);
     if (need > MAX_SHARD_HEAP_BYTES) {
       throw new LimitExceededError(
-        `an hnsw shard of ${count} × ${dim} (m=${params.m}) needs ~${need} bytes of WASM heap; the limit per shard is ${MAX_SHARD_HEAP_BYTES} — split it into smaller shards`,
+        `an hnsw shard of ${count} × ${dim} (m=${params.m}) needs ~${need} bytes of WASM heap; ` +
+          `the limit per shard is ${MAX_SHARD_HEAP_BYTES} — split it into smaller shards`,
         { field: 'count', details: { need, limit: MAX_SHARD_HEAP_BYTES } },
       );
     }

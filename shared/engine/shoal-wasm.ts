@@ -18,6 +18,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { CorruptDataError, EngineError, LimitExceededError, ValidationError } from '../errors.js';
+import { logger } from '../log.js';
 
 /** The slice of the WebAssembly JS API used here (the project's lib has no WebAssembly types). */
 interface WasmMemory {
@@ -207,7 +208,7 @@ export async function instantiateShoalWasm(file: string): Promise<ShoalWasm> {
       dv.setUint32(nwritten, total, true);
       const lines = stderr.split('\n');
       stderr = lines.pop() ?? '';
-      for (const line of lines) console.error(`[shoal-hnsw] ${line}`);
+      for (const line of lines) logger.warn('shoal-hnsw wrote to stderr', { line });
       return 0;
     },
     environ_sizes_get: (countPtr: number, sizePtr: number) => {
