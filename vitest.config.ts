@@ -3,7 +3,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    // The hnswlib-wasm runtime is a process-wide singleton (one WASM heap, one IDBFS):
+    // The WASM engine is a process-wide singleton (one heap that only grows):
     // forks keep each test file in its own process so heaps never mix.
     pool: 'forks',
     testTimeout: 60_000,

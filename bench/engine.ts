@@ -143,7 +143,7 @@ interface NativeIndex {
  * Native hnswlib (hnswlib-node@3.0.0, node-gyp, -O3 with its SSE/AVX kernels) is an optional
  * baseline, not a dependency: its install script compiles C++ on every `npm ci` (seconds to a
  * minute, a compiler in CI) for a bench-only row. Install it anywhere and point here, e.g.
- *   (mkdir -p /tmp/nb && cd /tmp/nb && npm init -y && npm i hnswlib-node@3.0.0)
+ *   (mkdir -p /tmp/nb && cd /tmp/nb && npm init -y && npm i hnswlib-node@3.0.0 --allow-scripts=hnswlib-node)
  *   SHOAL_BENCH_HNSWLIB_NODE=/tmp/nb/node_modules/hnswlib-node npm run bench:engine
  */
 const NATIVE = process.env.SHOAL_BENCH_HNSWLIB_NODE;
