@@ -724,7 +724,8 @@ async function main(): Promise<void> {
     markdown: report(runners, datasets, out.rows, out.filtered, out.graphFilter, {
       started: cli.started,
       machine: machineLine(cli.machine),
-      command: cli.command,
+      // The native row needs its install named, or the command would not reproduce it.
+      command: NATIVE ? `SHOAL_BENCH_HNSWLIB_NODE=<hnswlib-node@3.0.0 install> ${cli.command}` : cli.command,
     }),
     parameters: {
       k: K,

@@ -10,7 +10,7 @@
  *
  * Where the .wasm is found: beside the running module (the Lambda bundle: the CDK construct
  * copies it next to index.mjs), else in `engine/dist/` of the source tree (tsx, vitest), else
- * at `SHOAL_HNSW_WASM` if set.
+ * at `SHOAL_HNSW_WASM` if set (checked first: it overrides both).
  *
  * Memory: the heap grows on demand up to 4 GiB (wasm32's limit, `-sMAXIMUM_MEMORY=4GB`) and never
  * shrinks; every loaded index of the process lives in it.
