@@ -8,9 +8,9 @@
  * Its C API (engine/src/shoal_hnsw.cpp) takes pointers into its heap; C++ exceptions are caught
  * in C++ and come back as an error code and message, mapped here to Shoal's typed errors.
  *
- * Where the .wasm is found: beside the running module (the Lambda bundle: the CDK construct
- * copies it next to index.mjs), else in `engine/dist/` of the source tree (tsx, vitest), else
- * at `SHOAL_HNSW_WASM` if set (checked first: it overrides both).
+ * Where the .wasm is found: at `SHOAL_HNSW_WASM` if set, else beside the running module (the
+ * Lambda bundle: the CDK construct copies it next to index.mjs), else in `engine/dist/` of the
+ * source tree (tsx, vitest).
  *
  * Memory: the heap grows on demand up to 4 GiB (wasm32's limit, `-sMAXIMUM_MEMORY=4GB`) and never
  * shrinks; every loaded index of the process lives in it.
