@@ -89,8 +89,8 @@ const schema = z.object({
    */
   SHOAL_SEARCH_SLOTS: int(4, 1, 64),
   /**
-   * In-memory shard cache budget in MiB (default 512): shard file bytes; a loaded hnsw shard also holds its index
-   * in the 4 GiB WASM heap, so resident memory is about twice this. More = more shards warm, more memory.
+   * In-memory shard cache budget in MiB (default 512), counted in shard file bytes; hnsw indexes live in the 4 GiB
+   * WASM heap (held once). More = more shards warm, more memory.
    */
   SHOAL_SHARD_CACHE_MB: int(512, 16, 1536),
   /** Disk tier for shard bytes (default /tmp/shoal-shards; Lambda gives 512 MB–10 GB of /tmp). */

@@ -87,7 +87,9 @@ interface Scratch {
 class HnswIndex implements LoadedIndex {
   readonly engine = 'hnsw' as const;
   private disposed = false;
-  private readonly view: VectorView;
+  private view: VectorView;
+  /** Where level 0 (links, vector, label per row) lives in the WASM heap. */
+  private readonly level0: number;
   private readonly toScore: (distance: number) => number;
   private scratch: Scratch;
 
@@ -98,20 +100,15 @@ class HnswIndex implements LoadedIndex {
     readonly metric: Metric,
     readonly count: number,
     private readonly defaultEf: number,
-    bytes: Uint8Array,
-    layout: HnswLayout,
+    private readonly layout: HnswLayout,
   ) {
     // hnswlib distances: l2 = squared L2; ip = 1 − dot; cosine = 1 − cos.
     this.toScore = metric === 'l2' ? (d) => d : (d) => 1 - d;
-    const aligned = bytes.byteOffset % 4 === 0 ? bytes : bytes.slice();
-    this.view = {
-      data: new Float32Array(aligned.buffer, aligned.byteOffset, Math.floor(aligned.byteLength / 4)),
-      offset: (HEADER_BYTES + layout.offsetData) / 4,
-      stride: layout.sizePerElement / 4,
-      dim,
-      count,
-      normalized: metric === 'cosine',
-    };
+    // Exact scans read the vectors where hnswlib keeps them, so a loaded shard holds its index once
+    // (the heap), not twice (heap + the file bytes in JS). malloc aligns level 0 to 8 bytes.
+    this.level0 = wasm.x.shoal_level0(handle) >>> 0;
+    if (this.level0 % 4 !== 0) throw new EngineError('hnsw level 0 is not 4-byte aligned');
+    this.view = this.heapView();
     this.scratch = { query: 0, labels: 0, distances: 0, counts: 0, k: 0, bits: 0, bitsBytes: 0 };
     this.scratch.query = wasm.alloc(dim * 4, 'hnsw query buffer');
     this.scratch.counts = wasm.alloc(4, 'hnsw query buffer');
@@ -187,8 +184,26 @@ class HnswIndex implements LoadedIndex {
     return hits;
   }
 
+  /**
+   * A view of level 0 in the heap. Growing the heap (another shard loading) replaces its buffer and
+   * detaches older views, so callers take a fresh one per scan (nothing in a scan allocates).
+   */
   vectors(): VectorView {
+    if (this.disposed) throw new EngineError('hnsw index is disposed');
+    if (this.view.data.buffer !== this.wasm.heap().buffer) this.view = this.heapView();
     return this.view;
+  }
+
+  private heapView(): VectorView {
+    const heap = this.wasm.heap();
+    return {
+      data: new Float32Array(heap.buffer, heap.byteOffset, heap.byteLength >>> 2),
+      offset: (this.level0 + this.layout.offsetData) / 4,
+      stride: this.layout.sizePerElement / 4,
+      dim: this.dim,
+      count: this.count,
+      normalized: this.metric === 'cosine',
+    };
   }
 
   dispose(): void {
@@ -338,7 +353,7 @@ export const hnswEngine: IndexEngine = {
       if (count !== info.count) {
         throw new CorruptDataError(`hnsw index holds ${count} rows, the shard says ${info.count}`);
       }
-      return new HnswIndex(wasm, handle, info.dim, info.metric, info.count, params.efSearch, bytes, layout);
+      return new HnswIndex(wasm, handle, info.dim, info.metric, info.count, params.efSearch, layout);
     } catch (err) {
       wasm.x.shoal_destroy(handle);
       throw err;

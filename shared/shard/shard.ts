@@ -130,7 +130,9 @@ export class Shard {
       count: c.count,
       params: c.params,
     });
-    return new Shard(index, c.ids, c.seqs, decodeColumns(c.columns), c, bytes.byteLength);
+    // Copies of the small sections, so nothing keeps the file's buffer alive: the engine holds
+    // its index in its own memory (hnsw: the WASM heap), and the file bytes can be collected.
+    return new Shard(index, c.ids, c.seqs.slice(), decodeColumns(c.columns.slice()), c, bytes.byteLength);
   }
 
   /** Rows that pass the filter and are not deleted, or undefined when every row passes. */

@@ -47,7 +47,7 @@ describe('hnswEngine', () => {
       }
     }
     expect(agree / 500).toBeGreaterThanOrEqual(0.98);
-    // The vector view reads rows straight out of hnswlib's index bytes.
+    // The vector view reads rows straight out of hnswlib's level 0 in the WASM heap.
     const row3 = Array.from(view.data.subarray(view.offset + 3 * view.stride, view.offset + 3 * view.stride + dim));
     const input3 = Array.from(vectors.subarray(3 * dim, 4 * dim));
     if (metric === 'cosine') {
@@ -56,6 +56,32 @@ describe('hnswEngine', () => {
     } else {
       expect(row3).toEqual(input3);
     }
+    index.dispose();
+  });
+
+  it('keeps no copy of the index bytes: exact scans read the heap, and survive the heap growing', async () => {
+    // Prepare
+    const dim = 8;
+    const count = 300;
+    const vectors = randomVectors(mulberry32(11), count, dim);
+    const { bytes, params } = await hnswEngine.build({ dim, count, metric: 'l2', vectors, params: {} });
+    const index = await hnswEngine.load(bytes, { dim, count, metric: 'l2', params });
+    const wasm = await loadShoalWasm();
+    const before = index.vectors();
+    // Act: overwrite the caller's bytes (nothing may still read them), then grow the heap.
+    bytes.fill(0);
+    const big = wasm.alloc(wasm.heap().byteLength, 'test growth');
+    const after = index.vectors();
+    // Assess
+    expect(after.data.buffer).toBe(wasm.heap().buffer);
+    expect(before.data.length).toBe(0); // the old view was detached by the growth
+    const row = (r: number) =>
+      Array.from(after.data.subarray(after.offset + r * after.stride, after.offset + r * after.stride + dim));
+    expect(row(0)).toEqual(Array.from(vectors.subarray(0, dim)));
+    expect(row(count - 1)).toEqual(Array.from(vectors.subarray((count - 1) * dim, count * dim)));
+    const exact = exactTopK(after, 'l2', vectors.subarray(5 * dim, 6 * dim), 1);
+    expect(exact[0].row).toBe(5);
+    wasm.free(big);
     index.dispose();
   });
 
