@@ -30,6 +30,19 @@ export const LIMITS = {
   maxEf: 4096,
   /** Queries per multi-vector search. */
   maxQueries: 100,
+  /**
+   * Nesting depth of any request body (the body itself is level 1). Deep enough for metadata
+   * (8 levels inside `vectors[i].metadata`) and nested JSON filters; bounds every recursive walk
+   * after the parse (marshalling, validation) so no input can overflow the stack.
+   */
+  maxJsonDepth: 64,
+  /**
+   * Serialized (JSON, UTF-8) bytes of one free-form object such as a model version's `params`:
+   * the catalog item holding it must stay far below DynamoDB's 400 KB item limit.
+   */
+  maxFreeFormBytes: 16 * 1024,
+  /** Entries of a free-form map (`tags`, `metrics`). */
+  maxMapEntries: 64,
   /** hnsw parameter ranges, the same as the engine's (`resolveHnswParams`). */
   hnsw: { m: [2, 128], efConstruction: [8, 4096], efSearch: [1, 4096] },
 } as const;
@@ -153,3 +166,28 @@ export const metadataSchema = z.unknown().transform((value, ctx): Metadata => {
   }
   return value as { [key: string]: JsonValue };
 });
+
+/**
+ * Nesting depth of a parsed JSON value (a scalar is 0, `{}` and `[]` are 1), walked without
+ * recursion and stopping as soon as `limit` is passed, so hostile input costs at most its size.
+ */
+export function jsonDepth(value: unknown, limit = Infinity): number {
+  let max = 0;
+  const stack: Array<{ v: unknown; d: number }> = [{ v: value, d: 1 }];
+  while (stack.length) {
+    const { v, d } = stack.pop() as { v: unknown; d: number };
+    if (v === null || typeof v !== 'object') continue;
+    if (d > max) max = d;
+    if (max > limit) return max;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) {
+      if (child !== null && typeof child === 'object') stack.push({ v: child, d: d + 1 });
+    }
+  }
+  return max;
+}
+
+/** True when `s` holds an ASCII control character (NUL, newline, DEL, …): never valid in names or URIs. */
+export function hasControlCharacter(s: string): boolean {
+  // eslint-disable-next-line no-control-regex
+  return /[\u0000-\u001f\u007f]/.test(s);
+}

@@ -10,6 +10,7 @@ import type { ImportApi } from '../import/service.js';
 import type { Caller, LifecycleService, ShoalService } from '../service.js';
 import { InvalidJsonError, MethodNotAllowedError, PayloadTooLargeError, toErrorResponse } from './http-errors.js';
 import { parseLineName } from '../indexing/lines.js';
+import { LIMITS, jsonDepth } from '../validation.js';
 import {
   buildRequestSchema,
   promoteCandidateSchema,
@@ -135,11 +136,21 @@ function decodeBody(req: ApiRequest): string | undefined {
 function parseJson(text: string | undefined): unknown {
   if (text === undefined || text.trim() === '')
     throw new InvalidJsonError('request body is empty; expected a JSON object');
+  let body: unknown;
   try {
-    return JSON.parse(text);
+    body = JSON.parse(text);
   } catch (err) {
     throw new InvalidJsonError(`request body is not valid JSON: ${(err as Error).message}`);
   }
+  // One guard for every route: nothing recursive runs on the body before this check.
+  const depth = jsonDepth(body, LIMITS.maxJsonDepth);
+  if (depth > LIMITS.maxJsonDepth) {
+    throw new ValidationError(`request body nests deeper than ${LIMITS.maxJsonDepth} levels`, {
+      field: 'body',
+      details: { limit: LIMITS.maxJsonDepth },
+    });
+  }
+  return body;
 }
 
 function splitPath(path: string): string[] | undefined {

@@ -13,7 +13,16 @@ import { parseFilter } from '../filter/index.js';
 import { LINE_NAME } from '../indexing/lines.js';
 import type { CreateCollectionInput, SearchInput, VectorInput } from '../service.js';
 import type { IndexSpec } from '../service-types.js';
-import { LIMITS, describe, fail, idSchema, metadataSchema, valuesSchema, type Ctx } from '../validation.js';
+import {
+  LIMITS,
+  describe,
+  fail,
+  hasControlCharacter,
+  idSchema,
+  metadataSchema,
+  valuesSchema,
+  type Ctx,
+} from '../validation.js';
 
 // ---------------------------------------------------------------------------------------
 // Paths and messages
@@ -298,8 +307,9 @@ export function parseCollectionName(name: string): string {
 export const createImportSchema = z.strictObject({
   uri: z
     .string()
-    .regex(/^s3:\/\/[^/]+\/.+$/, { error: 'must look like s3://bucket/key' })
-    .max(2048),
+    .max(2048)
+    .refine((s) => !hasControlCharacter(s), { error: 'must not contain control characters' })
+    .regex(/^s3:\/\/[^/]+\/.+$/, { error: 'must look like s3://bucket/key' }),
 });
 
 // ---------------------------------------------------------------------------------------
@@ -414,15 +424,37 @@ const base64Artifact = z.string().transform((value, ctx): Uint8Array => {
   return new Uint8Array(Buffer.from(value, 'base64'));
 });
 
+/**
+ * A free-form JSON object (e.g. training parameters), bounded in serialized size so the item that
+ * stores it stays well inside DynamoDB's 400 KB (the body's depth is bounded by the router).
+ */
+const freeFormObject = z.record(z.string(), z.unknown()).superRefine((value, ctx) => {
+  const bytes = Buffer.byteLength(JSON.stringify(value), 'utf8');
+  if (bytes > LIMITS.maxFreeFormBytes) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `is ${bytes} bytes as JSON; the limit is ${LIMITS.maxFreeFormBytes}`,
+      params: { bytes, limit: LIMITS.maxFreeFormBytes },
+    });
+  }
+});
+
+/** A string-keyed map of at most LIMITS.maxMapEntries entries with keys of at most 128 characters. */
+function boundedMap<T extends z.ZodType>(value: T) {
+  return z.record(z.string().min(1).max(128), value).refine((m) => Object.keys(m).length <= LIMITS.maxMapEntries, {
+    error: `must have at most ${LIMITS.maxMapEntries} entries`,
+  });
+}
+
 /** `POST /v1/models/{name}/versions`. */
 export const registerModelSchema = z.strictObject({
   dimension: intIn(1, LIMITS.maxDimension),
   metric: z.enum(['cosine', 'l2', 'ip']),
   framework: z.string().max(200).optional(),
   description: z.string().max(4000).optional(),
-  params: z.record(z.string(), z.unknown()).optional(),
-  metrics: z.record(z.string(), z.number()).optional(),
-  tags: z.record(z.string(), z.string().max(256)).optional(),
+  params: freeFormObject.optional(),
+  metrics: boundedMap(z.number()).optional(),
+  tags: boundedMap(z.string().max(256)).optional(),
   artifact: base64Artifact.optional(),
 });
 
