@@ -24,6 +24,9 @@ import { assembleReport, MAX_REPORTED_REJECTS, rejectEntry, writePart, type Reje
 import { importReportPartKey } from '../storage/keys.js';
 import { ObjectChangedError, UnreadableFileError, type ByteSource } from './types.js';
 
+/** The job's collection is gone (deleted, or re-created under a new generation): the job fails, nothing retries. */
+class CollectionGoneError extends Error {}
+
 /** Messages on the import queue besides S3 event notifications. */
 export interface ImportJobMessage {
   type: 'import' | 'continue';
@@ -141,8 +144,26 @@ async function runClaimed(
   let pos = { checkpoint: progress.checkpoint, bytesRead: progress.bytesRead };
   let segmentStart = progress.checkpoint.rows;
 
+  // The collection may be deleted (or deleted and re-created) while the job runs: checked before every
+  // batch, so at most the batches already in flight land under the old generation (one GetItem per batch).
+  const stillOurs = async (): Promise<void> => {
+    let current;
+    try {
+      current = await deps.catalog.getCollection(collection);
+    } catch (err) {
+      if (err instanceof NotFoundError)
+        throw new CollectionGoneError(`collection ${JSON.stringify(collection)} was deleted during the import`);
+      throw err;
+    }
+    if (current.generation !== job.generation)
+      throw new CollectionGoneError(
+        `collection ${JSON.stringify(collection)} was deleted and re-created during the import`,
+      );
+  };
+
   const flush = async (): Promise<void> => {
     if (!batch.length) return;
+    await stillOurs();
     const vectors = batch;
     batch = [];
     batchIds = new Set();
@@ -221,7 +242,7 @@ async function runClaimed(
   } catch (err) {
     // Let in-flight writes settle (they are valid rows) before deciding.
     await Promise.allSettled(inFlight.splice(0));
-    if (err instanceof UnreadableFileError || err instanceof ObjectChangedError) {
+    if (err instanceof UnreadableFileError || err instanceof ObjectChangedError || err instanceof CollectionGoneError) {
       return fail(err.message, progress);
     }
     throw err;

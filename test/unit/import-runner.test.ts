@@ -178,4 +178,34 @@ describe('import runner', () => {
     const report = parseReport(crashing.objects.get(out.job!.report!)!);
     expect(report.map((r) => r.row)).toEqual([10, 15_000]);
   });
+
+  it.each([
+    ['deleted', () => Promise.reject(new NotFoundError('no such collection')), /was deleted during the import/],
+    ['re-created', () => Promise.resolve({ ...META, generation: 2 }), /deleted and re-created during the import/],
+  ] as const)('stops writing at the next batch when the collection is %s mid-import', async (_kind, after, message) => {
+    // Prepare: 10 batches of 1 000 rows; the collection goes away after the third batch's check.
+    const n = 10_000;
+    const npy = writeNpy(
+      new Float32Array(n * 4).map((_, i) => i),
+      n,
+      4,
+    );
+    const f = fakes();
+    let checks = 0;
+    const original = f.catalog.getCollection.bind(f.catalog);
+    f.catalog.getCollection = (name: string) =>
+      (++checks > 4 ? after() : original(name)) as ReturnType<typeof original>;
+    const jobs = new MemoryImportJobStore();
+    const job = newJob('imports/c/gone.npy', npy.byteLength);
+    await jobs.create(job);
+    // Act
+    const out = await runImportJob(deps(f, jobs, memorySource(npy), []), 'c', job.jobId, {
+      deadline: Date.now() + 60_000,
+    });
+    // Assess: failed with the reason, and no row written after the collection went away.
+    expect(out.outcome).toBe('finished');
+    expect(out.job?.state).toBe('failed');
+    expect(out.job?.error).toMatch(message);
+    expect(f.rows.size).toBe(3000);
+  });
 });
