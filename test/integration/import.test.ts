@@ -21,6 +21,7 @@ import { startEmulators, type Emulators } from '../../infra/local/emulators.js';
 import { makeLambdaContext } from '../../infra/local/lambda-emulator.js';
 import { startSqsPoller } from '../../infra/local/sqs-poller.js';
 import { toS3Notification } from '../../infra/local/shoal.js';
+import { sqsEvent } from '../helpers/sqs.js';
 
 let emulators: Emulators;
 let resources: LocalResources;
@@ -33,25 +34,9 @@ function ctx(timeoutMs: number): Context {
   return makeLambdaContext({ functionName: 'shoal-import', timeoutMs, region: 'us-east-1' });
 }
 
-function sqsEvent(bodies: unknown[], receiveCount = 1): SQSEvent {
-  return {
-    Records: bodies.map((b, i) => ({
-      messageId: `m${i}-${Math.random()}`,
-      receiptHandle: 'r',
-      body: JSON.stringify(b),
-      attributes: {
-        ApproximateReceiveCount: String(receiveCount),
-        SentTimestamp: '0',
-        SenderId: 'x',
-        ApproximateFirstReceiveTimestamp: '0',
-      },
-      messageAttributes: {},
-      md5OfBody: '',
-      eventSource: 'aws:sqs',
-      eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:shoal-import',
-      awsRegion: 'us-east-1',
-    })),
-  };
+/** The import queue's records; ids unique across calls (the handler sees several batches). */
+function importEvent(bodies: unknown[]): SQSEvent {
+  return sqsEvent(bodies, { queue: 'shoal-import', messageId: (i) => `m${i}-${Math.random()}` });
 }
 
 async function upload(key: string, body: string | Uint8Array): Promise<{ etag: string; size: number }> {
@@ -145,9 +130,9 @@ describe('imports through the import function', () => {
     );
     const event = s3Event(key, obj);
     expect(event.Records[0].s3.object.key).toBe('imports/docs/with+space%2Bplus.jsonl');
-    const res = await importHandler(sqsEvent([event, event]), ctx(60_000));
+    const res = await importHandler(importEvent([event, event]), ctx(60_000));
     expect(res.batchItemFailures).toEqual([]);
-    await importHandler(sqsEvent([event]), ctx(60_000));
+    await importHandler(importEvent([event]), ctx(60_000));
     const { imports, service } = await getRuntime();
     const explicit = await imports.createImport('docs', `s3://${resources.bucket}/${key}`);
     expect(explicit.created).toBe(false);
@@ -181,7 +166,7 @@ describe('imports through the import function', () => {
     let message: unknown = s3Event(key, obj);
     let invocations = 0;
     for (; message && invocations < 500; invocations++) {
-      const res = await importHandler(sqsEvent([message]), ctx(1_050));
+      const res = await importHandler(importEvent([message]), ctx(1_050));
       expect(res.batchItemFailures).toEqual([]);
       const next = await drainQueue();
       expect(next.length).toBeLessThanOrEqual(1);
@@ -196,7 +181,7 @@ describe('imports through the import function', () => {
   it('fails unreadable files before writing, with the reason', async () => {
     const key = 'imports/docs/fake.parquet';
     const obj = await upload(key, 'this is not parquet');
-    await importHandler(sqsEvent([s3Event(key, obj)]), ctx(60_000));
+    await importHandler(importEvent([s3Event(key, obj)]), ctx(60_000));
     const { imports } = await getRuntime();
     const job = (await imports.listImports('docs')).find((j) => j.uri.endsWith('fake.parquet'))!;
     expect(job).toMatchObject({ state: 'failed', rowsWritten: 0 });

@@ -9,10 +9,9 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { ROOT } from '../helpers/repo.js';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const REQUEST_LINE = /^GET \/v1\/collections 200 \d+\.\dms req=[0-9a-f-]{36}$/m;
 
 interface Cli {

@@ -5,11 +5,9 @@
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { ESLint } from 'eslint';
 import { describe, expect, it } from 'vitest';
-
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+import { ROOT } from '../helpers/repo.js';
 
 /** Every module specifier a file imports or re-exports, `import type` and `export type` included. */
 function importSpecifiers(source: string): string[] {

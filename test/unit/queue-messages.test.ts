@@ -3,36 +3,17 @@
  * what senders may send, and how a batch of build messages maps to builds and partial failures.
  */
 import type { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import type { SQSEvent } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import { makeLambdaContext } from '../../infra/local/lambda-emulator.js';
 import { NotFoundError } from '../../shared/errors.js';
 import { consumeBuildMessages } from '../../shared/indexing/build-queue.js';
 import { parseBuildMessage, parseImportMessage, sqsQueueProducer } from '../../shared/queue/messages.js';
 import type { BuildResult } from '../../shared/indexing/builder.js';
+import { sqsEvent } from '../helpers/sqs.js';
 
 const context = makeLambdaContext({ functionName: 'shoal-index-builder', timeoutMs: 60_000, region: 'us-east-1' });
 
-function sqsEvent(bodies: string[]): SQSEvent {
-  return {
-    Records: bodies.map((body, i) => ({
-      messageId: `m${i}`,
-      receiptHandle: 'r',
-      body,
-      attributes: {
-        ApproximateReceiveCount: '1',
-        SentTimestamp: '0',
-        SenderId: 'x',
-        ApproximateFirstReceiveTimestamp: '0',
-      },
-      messageAttributes: {},
-      md5OfBody: '',
-      eventSource: 'aws:sqs',
-      eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:shoal-build',
-      awsRegion: 'us-east-1',
-    })),
-  };
-}
+const buildEvent = (bodies: string[]) => sqsEvent(bodies, { queue: 'shoal-build' });
 
 const built: BuildResult = { version: 1, built: true, shards: 1, watermark: 1 };
 
@@ -127,7 +108,7 @@ describe('the build queue consumer', () => {
         },
       };
       const res = await consumeBuildMessages(
-        sqsEvent([
+        buildEvent([
           '{"collection":"a"}', // m0
           '{"collection":"broken","force":true}', // m1
           '{"collection":"a","force":true}', // m2
@@ -150,7 +131,7 @@ describe('the build queue consumer', () => {
     const failing = async (): Promise<BuildResult> => {
       throw new Error('throttled');
     };
-    const res = await consumeBuildMessages(sqsEvent(['{"collection":"a"}', '{"collection":"b"}']), context, {
+    const res = await consumeBuildMessages(buildEvent(['{"collection":"a"}', '{"collection":"b"}']), context, {
       indexer: { buildNow: failing, maybeBuild: failing },
       lifecycle: { verifyModelArtifact: async () => undefined },
     });
