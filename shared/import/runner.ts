@@ -17,7 +17,7 @@ import { NotFoundError } from '../errors.js';
 import { upsertVectors, type IngestDeps } from '../ingest/ingest.js';
 import { logger } from '../log.js';
 import type { VectorInput } from '../service.js';
-import type { Catalog, ObjectStore } from '../storage/types.js';
+import type { Catalog, CollectionMeta, ObjectStore } from '../storage/types.js';
 import { openReader } from './formats/index.js';
 import type { ImportJob, ImportJobStore, ImportProgress } from './job.js';
 import { assembleReport, MAX_REPORTED_REJECTS, rejectEntry, writePart, type RejectEntry } from './report.js';
@@ -104,15 +104,36 @@ async function runClaimed(
     return { outcome: 'finished', job: await deps.jobs.get(collection, jobId) };
   };
 
-  let meta;
+  // The collection may be deleted (or deleted and re-created) before or while the job runs: checked at
+  // the start and before every batch, so at most the batches already in flight land under the old
+  // generation (one GetItem per batch).
+  const ownCollection = async (phase: 'start' | 'batch'): Promise<CollectionMeta> => {
+    const name = JSON.stringify(collection);
+    let current;
+    try {
+      current = await deps.catalog.getCollection(collection);
+    } catch (err) {
+      if (!(err instanceof NotFoundError)) throw err;
+      throw new CollectionGoneError(
+        phase === 'start' ? `collection ${name} does not exist` : `collection ${name} was deleted during the import`,
+      );
+    }
+    if (current.generation !== job.generation) {
+      throw new CollectionGoneError(
+        `collection ${name} was deleted and re-created ` +
+          (phase === 'start' ? 'after the job was created' : 'during the import'),
+      );
+    }
+    return current;
+  };
+
+  let meta: CollectionMeta;
   try {
-    meta = await deps.catalog.getCollection(collection);
+    meta = await ownCollection('start');
   } catch (err) {
-    if (err instanceof NotFoundError) return fail(`collection ${JSON.stringify(collection)} does not exist`);
+    if (err instanceof CollectionGoneError) return fail(err.message);
     throw err;
   }
-  if (meta.generation !== job.generation)
-    return fail(`collection ${JSON.stringify(collection)} was deleted and re-created after the job was created`);
   if (!job.format)
     return fail(`unsupported file type: ${job.key} (supported: .jsonl, .jsonl.gz, .csv, .csv.gz, .parquet, .npy)`);
 
@@ -144,26 +165,9 @@ async function runClaimed(
   let pos = { checkpoint: progress.checkpoint, bytesRead: progress.bytesRead };
   let segmentStart = progress.checkpoint.rows;
 
-  // The collection may be deleted (or deleted and re-created) while the job runs: checked before every
-  // batch, so at most the batches already in flight land under the old generation (one GetItem per batch).
-  const stillOurs = async (): Promise<void> => {
-    let current;
-    try {
-      current = await deps.catalog.getCollection(collection);
-    } catch (err) {
-      if (err instanceof NotFoundError)
-        throw new CollectionGoneError(`collection ${JSON.stringify(collection)} was deleted during the import`);
-      throw err;
-    }
-    if (current.generation !== job.generation)
-      throw new CollectionGoneError(
-        `collection ${JSON.stringify(collection)} was deleted and re-created during the import`,
-      );
-  };
-
   const flush = async (): Promise<void> => {
     if (!batch.length) return;
-    await stillOurs();
+    await ownCollection('batch');
     const vectors = batch;
     batch = [];
     batchIds = new Set();
