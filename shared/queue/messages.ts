@@ -45,6 +45,8 @@ export const S3EventNotification = z.object({
 export type S3EventNotification = z.infer<typeof S3EventNotification>;
 /** Sent once by S3 when a bucket notification is configured. */
 const S3TestEvent = z.looseObject({ Event: z.literal('s3:TestEvent') });
+/** Any notification's outer shape: each record is then checked on its own (deletes are skipped). */
+const NotificationEnvelope = z.object({ Records: z.array(z.looseObject({ eventName: z.unknown() })) });
 
 export const ImportQueueMessage = z.union([ImportJobMessageSchema, S3EventNotification]);
 export type ImportQueueMessage = z.infer<typeof ImportQueueMessage>;
@@ -102,7 +104,7 @@ export function parseBuildMessage(body: string): BuildWork | undefined {
 export type ImportWork = { kind: 'object'; obj: S3ObjectRef } | { kind: 'job'; collection: string; jobId: string };
 
 /** S3 encodes keys in notifications like a form: `+` is a space, the rest percent-encoded. */
-export function decodeS3Key(key: string): string {
+function decodeS3Key(key: string): string {
   return decodeURIComponent(key.replace(/\+/g, ' '));
 }
 
@@ -112,7 +114,7 @@ export function parseImportMessage(body: string): ImportWork[] | undefined {
   const job = ImportJobMessageSchema.safeParse(msg);
   if (job.success) return [{ kind: 'job', collection: job.data.collection, jobId: job.data.jobId }];
   if (S3TestEvent.safeParse(msg).success) return [];
-  const envelope = z.object({ Records: z.array(z.looseObject({ eventName: z.unknown() })) }).safeParse(msg);
+  const envelope = NotificationEnvelope.safeParse(msg);
   if (!envelope.success) return undefined;
   const work: ImportWork[] = [];
   for (const record of envelope.data.Records) {
