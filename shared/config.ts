@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
+import { parseFaults, type Faults } from './storage/faults.js';
 
 const csv = z
   .string()
@@ -67,6 +68,21 @@ const schema = z.object({
     }),
   SHOAL_GIT_SHA: z.string().optional(),
   /**
+   * Faults the local stack injects to behave like AWS where the emulators are kinder, e.g. `gsi-lag=500`
+   * (shared/storage/faults.ts). Local mode only; default none.
+   */
+  SHOAL_FAULTS: z
+    .string()
+    .optional()
+    .transform((s, ctx) => {
+      const faults = parseFaults(s);
+      if (typeof faults === 'string') {
+        ctx.addIssue({ code: 'custom', message: faults });
+        return z.NEVER;
+      }
+      return faults;
+    }),
+  /**
    * Below this many shard bytes per version the coordinator searches the shards itself
    * (default 64 MiB): an invoke round trip costs more than scanning small shards. 0 = always scatter.
    */
@@ -116,6 +132,8 @@ export interface ShoalConfig {
   artifactSyncVerifyBytes: number;
   localInfo?: Record<string, unknown>;
   gitSha?: string;
+  /** Injected faults (local mode only). */
+  faults: Faults;
   apiKeys: string[];
   searchSlots: number;
   shardCacheBytes: number;
@@ -133,6 +151,11 @@ export function parseConfig(env: Record<string, string | undefined>): ShoalConfi
   }
   const e = parsed.data;
   const local = e.SHOAL_S3_ENDPOINT || e.SHOAL_DYNAMODB_ENDPOINT || e.SHOAL_SQS_ENDPOINT || e.SHOAL_LAMBDA_ENDPOINT;
+  if (!local && Object.keys(e.SHOAL_FAULTS).length > 0) {
+    throw new ConfigError('invalid Shoal configuration: SHOAL_FAULTS: faults are for the local stack only', {
+      field: 'SHOAL_FAULTS',
+    });
+  }
   return {
     region: e.AWS_REGION,
     bucket: e.SHOAL_BUCKET,
@@ -157,6 +180,7 @@ export function parseConfig(env: Record<string, string | undefined>): ShoalConfi
     artifactSyncVerifyBytes: e.SHOAL_ARTIFACT_SYNC_VERIFY_MB * 2 ** 20,
     localInfo: e.SHOAL_LOCAL_INFO,
     gitSha: e.SHOAL_GIT_SHA,
+    faults: e.SHOAL_FAULTS,
     apiKeys: e.SHOAL_API_KEY,
     searchSlots: e.SHOAL_SEARCH_SLOTS,
     shardCacheBytes: e.SHOAL_SHARD_CACHE_MB * 2 ** 20,

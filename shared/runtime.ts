@@ -16,6 +16,7 @@ import type { ShardSearchRequest, ShardSearchResponse } from './search/shard-sea
 import type { LifecycleService, ShoalService } from './service.js';
 import type { ObjectStore } from './storage/types.js';
 import { makeAwsClients } from './storage/clients.js';
+import { describeFaults } from './storage/faults.js';
 import { DynamoCatalog } from './storage/dynamo-catalog.js';
 import { DynamoRecordStore } from './storage/dynamo-records.js';
 import { S3ObjectStore } from './storage/s3-objects.js';
@@ -63,7 +64,7 @@ function digest(s: string): Buffer {
 function createRuntime(cfg: ShoalConfig): Runtime {
   const aws = makeAwsClients(cfg);
   const catalog = new DynamoCatalog({ ddb: aws.ddb, table: cfg.catalogTable });
-  const records = new DynamoRecordStore({ ddb: aws.ddb, table: cfg.recordsTable });
+  const records = new DynamoRecordStore({ ddb: aws.ddb, table: cfg.recordsTable, logTable: cfg.catalogTable });
   const objects = new S3ObjectStore({ s3: aws.s3, bucket: cfg.bucket });
   const cache = new ShardCache({
     objects,
@@ -136,7 +137,10 @@ function createRuntime(cfg: ShoalConfig): Runtime {
       if (keys.some((k) => timingSafeEqual(k, d))) return true;
       return catalogKeys.check(d.toString('hex'));
     },
-    healthExtra: () => (cfg.localInfo ? { local: cfg.localInfo } : {}),
+    healthExtra: () => ({
+      ...(cfg.localInfo ? { local: cfg.localInfo } : {}),
+      ...(describeFaults(cfg.faults).length ? { faults: describeFaults(cfg.faults) } : {}),
+    }),
   };
 }
 

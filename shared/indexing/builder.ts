@@ -235,6 +235,15 @@ export async function buildIndex(
         logger.warn('purging tombstones failed (harmless)', { collection: name, error: err as Error }),
       );
   }
+  // Every tail read starts at some line's watermark, so the write log below the lowest one is
+  // no longer needed (trimmed after a grace period for searches on older manifests).
+  if (bound > 0) {
+    await deps.records
+      .trimLog(collectionKey(meta), bound)
+      .catch((err: unknown) =>
+        logger.warn('trimming the write log failed (harmless)', { collection: name, error: err as Error }),
+      );
+  }
   logBuild(name, outcomes, performance.now() - started);
   const [serving, ...candidates] = outcomes;
   const strip = ({ line: _line, head: _head, tombstones: _t, ...r }: LineOutcome): BuildResult => r;

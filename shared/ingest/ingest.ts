@@ -107,9 +107,21 @@ export async function deleteVectors(
     const found = await deps.records.get(ck, [...new Set(selector.ids)]);
     targets = [...found.values()].filter((r) => !r.deleted).map((r) => r.id);
   } else {
-    targets = [];
+    const matched = new Set<string>();
     for await (const batch of deps.records.scan(ck)) {
-      for (const r of batch) if (!r.deleted && matchesMetadata(selector.filter, r.metadata)) targets.push(r.id);
+      for (const r of batch) if (!r.deleted && matchesMetadata(selector.filter, r.metadata)) matched.add(r.id);
+    }
+    // The scan may be stale (the GSI lags on AWS): only rows that still match when read
+    // strongly get a tombstone, so the count is exact and no absent id is "deleted".
+    targets = [];
+    const candidates = [...matched];
+    for (let i = 0; i < candidates.length; i += 1000) {
+      const ids = candidates.slice(i, i + 1000);
+      const current = await deps.records.get(ck, ids);
+      for (const id of ids) {
+        const r = current.get(id);
+        if (r && !r.deleted && matchesMetadata(selector.filter, r.metadata)) targets.push(id);
+      }
     }
   }
   // Tombstones go in bounded chunks so one huge delete-by-filter holds no lease for long.

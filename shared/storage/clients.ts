@@ -19,6 +19,7 @@ import {
 import { SQSClient, type SQSClientConfig } from '@aws-sdk/client-sqs';
 import type { ShoalConfig } from '../config.js';
 import { ShoalError } from '../errors.js';
+import { injectDynamoFaults } from './faults.js';
 
 export interface AwsClients {
   s3: S3Client;
@@ -51,11 +52,12 @@ export function makeAwsClients(cfg: ShoalConfig): AwsClients {
   const sqsConfig: SQSClientConfig = { region: cfg.region };
   if (endpoints?.sqs) sqsConfig.endpoint = endpoints.sqs;
 
+  const dynamo = new DynamoDBClient(ddbConfig);
+  // Empty on AWS: configuration refuses faults outside local mode.
+  injectDynamoFaults(dynamo, cfg.faults);
   const clients: AwsClients = {
     s3: new S3Client(s3Config),
-    ddb: DynamoDBDocumentClient.from(new DynamoDBClient(ddbConfig), {
-      marshallOptions: { removeUndefinedValues: true },
-    }),
+    ddb: DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } }),
     sqs: new SQSClient(sqsConfig),
   };
   cache.set(cfg, clients);

@@ -7,15 +7,30 @@
  *   v   (B)    vector, float32 little-endian; absent on tombstones
  *   md  (S)    metadata as JSON; absent when there is none
  *   del (BOOL) tombstone flag
+ * plus the collection's write log in the Catalog table (docs/architecture.md §6.1):
+ *   pk = LOG#<ck>#<seq % LOG_BUCKETS>, sk = <seq, 16 digits>, id   — which id each seq wrote.
+ *
+ * Why a log: the bySeq GSI is eventually consistent on AWS, so a tail read from it can miss an
+ * acknowledged write for a while (and the builder would then index past it for good). The log is
+ * read with strongly consistent Queries of the base table, and the records it names with
+ * strongly consistent BatchGets, so `tail` sees every write acknowledged before it started.
+ *
+ * Crash safety without transactions: `put` writes the log entries first, then the records. A
+ * reader takes the log only as the set of ids written in a seq range and keeps each record
+ * whose stored seq lies in the range; an entry whose write never landed (in flight, or crashed
+ * between the two steps and so never acknowledged) finds an older record and adds nothing. So
+ * a crash at any point leaves count, get, search and delete in agreement: a record is visible
+ * through the log exactly when it is visible to `get`.
+ *
  * The `collection` argument of every method is the collection KEY (callers build it).
  */
-import { DeleteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { z } from 'zod';
 import { CorruptDataError, ValidationError } from '../errors.js';
 import type { Metadata } from '../types.js';
 import { BY_SEQ_INDEX } from './tables.js';
 import type { RecordStore, StoredRecord } from './types.js';
-import { recordPk as keyOfRecord } from './keys.js';
+import { LOG_BUCKETS, LOG_TRIM_SK, logPk, logSk, logTrimPk, recordPk as keyOfRecord } from './keys.js';
 import { awsErrorName, batchGetFully, batchWriteFully, chunk, forEachLimit, queryPages } from './clients.js';
 
 /** BatchWriteItem chunks written in parallel by one put(). */
@@ -24,6 +39,15 @@ const PUT_CONCURRENCY = 8;
 const GET_CONCURRENCY = 8;
 /** Conditional deletes in flight during purge(). */
 const PURGE_CONCURRENCY = 16;
+
+/**
+ * How long a trim point waits before log entries at or below it are deleted (default 5 min).
+ * A search that read an older manifest still reads the log after that manifest's watermark;
+ * API requests end within 30 s, so 5 minutes leaves a wide margin. It also bounds how stale
+ * the bySeq GSI may be for `scan` to stay complete (entries newer than the trim point are
+ * always read from the log). Longer keeps more log items (1 write + storage per row).
+ */
+export const LOG_TRIM_GRACE_MS = 5 * 60_000;
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
@@ -37,18 +61,34 @@ const itemSchema = z.object({
   del: z.boolean(),
 });
 
+const logEntrySchema = z.object({ sk: z.string().regex(/^\d{16}$/), id: z.string() });
+const trimItemSchema = z.object({
+  trimmed: z.number().int().nonnegative().optional(),
+  bound: z.number().int().nonnegative().optional(),
+  at: z.number().optional(),
+});
+
 export interface DynamoRecordStoreOptions {
   ddb: DynamoDBDocumentClient;
+  /** The Records table. */
   table: string;
+  /** The table that holds the write log (the Catalog table). */
+  logTable: string;
+  /** Clock for log trimming (tests). */
+  now?: () => number;
 }
 
 export class DynamoRecordStore implements RecordStore {
   private readonly ddb: DynamoDBDocumentClient;
   private readonly table: string;
+  private readonly logTable: string;
+  private readonly now: () => number;
 
   constructor(opts: DynamoRecordStoreOptions) {
     this.ddb = opts.ddb;
     this.table = opts.table;
+    this.logTable = opts.logTable;
+    this.now = opts.now ?? Date.now;
   }
 
   async put(records: StoredRecord[]): Promise<void> {
@@ -60,6 +100,12 @@ export class DynamoRecordStore implements RecordStore {
       if (!seen || r.seq >= seen.seq) newest.set(pk, r);
     }
     const requests = [...newest.entries()].map(([pk, r]) => ({ PutRequest: { Item: toItem(pk, r) } }));
+    // The log first (see the header): an entry without its record is skipped by readers, a
+    // record without its entry would be visible to `get` but never to a tail read.
+    const entries = [...newest.values()].map((r) => ({
+      PutRequest: { Item: { pk: logPk(r.collection, r.seq % LOG_BUCKETS), sk: logSk(r.seq), id: r.id } },
+    }));
+    await forEachLimit(chunk(entries, 25), PUT_CONCURRENCY, (batch) => batchWriteFully(this.ddb, this.logTable, batch));
     await forEachLimit(chunk(requests, 25), PUT_CONCURRENCY, (batch) => batchWriteFully(this.ddb, this.table, batch));
   }
 
@@ -76,20 +122,20 @@ export class DynamoRecordStore implements RecordStore {
   }
 
   tail(collection: string, afterSeq: number, upToSeq?: number): AsyncIterable<StoredRecord[]> {
+    checkCollectionKey(collection);
     if (upToSeq !== undefined && upToSeq <= afterSeq) return emptyIterable();
-    // Seqs are integers, so `seq > after AND seq <= upTo` is `seq BETWEEN after+1 AND upTo` (a key
-    // condition allows one comparison on the range key).
-    const range: { cond: string; values: Record<string, number> } =
-      upToSeq === undefined
-        ? { cond: 'seq > :lo', values: { ':lo': afterSeq } }
-        : { cond: 'seq BETWEEN :lo AND :hi', values: { ':lo': Math.floor(afterSeq) + 1, ':hi': upToSeq } };
-    return this.queryBySeq(collection, `ck = :ck AND ${range.cond}`, range.values);
+    return this.resolveLog(collection, afterSeq, upToSeq);
   }
 
-  scan(collection: string): AsyncIterable<StoredRecord[]> {
-    return this.queryBySeq(collection, 'ck = :ck', {});
+  /**
+   * The bySeq GSI (cheap: one Query, records included), completed with the log after the trim
+   * point, whose entries cover every write of the last LOG_TRIM_GRACE_MS at least: a write the
+   * lagging GSI does not show yet is read from the log. An id may come twice (GSI and log).
+   */
+  async *scan(collection: string): AsyncIterable<StoredRecord[]> {
+    yield* this.queryBySeq(collection, 'ck = :ck', {});
+    yield* this.resolveLog(collection, (await this.readTrim(collection)).trimmed ?? 0, undefined);
   }
-
   async purge(collection: string, items: Array<{ id: string; seq: number }>): Promise<void> {
     await forEachLimit(items, PURGE_CONCURRENCY, async ({ id, seq }) => {
       try {
@@ -106,6 +152,144 @@ export class DynamoRecordStore implements RecordStore {
         if (awsErrorName(err) !== 'ConditionalCheckFailedException') throw err;
       }
     });
+  }
+
+  /**
+   * Deletes log entries that no reader needs any more, in two phases so that a search still
+   * holding an older manifest can finish: `bound` (the lowest watermark of every index line,
+   * so every tail read starts above it) is recorded with the time; a later call, at least
+   * LOG_TRIM_GRACE_MS after, deletes the entries up to the recorded bound. Best effort and
+   * idempotent: racing trims delete the same items; the conditional update keeps `trimmed`
+   * monotonic. Returns how many entries were deleted.
+   */
+  async trimLog(collection: string, bound: number): Promise<number> {
+    checkCollectionKey(collection);
+    const now = this.now();
+    const state = await this.readTrim(collection);
+    const trimmed = state.trimmed ?? 0;
+    let deleted = 0;
+    let next = { trimmed, bound: state.bound, at: state.at };
+    if (state.bound !== undefined && state.at !== undefined) {
+      if (now - state.at < LOG_TRIM_GRACE_MS) return 0;
+      if (state.bound > trimmed) deleted = await this.deleteLog(collection, trimmed, state.bound);
+      next = { trimmed: Math.max(trimmed, state.bound), bound: undefined, at: undefined };
+    }
+    if (bound > next.trimmed) next = { ...next, bound, at: now };
+    try {
+      await this.ddb.send(
+        new UpdateCommand({
+          TableName: this.logTable,
+          Key: { pk: logTrimPk(collection), sk: LOG_TRIM_SK },
+          UpdateExpression:
+            next.bound === undefined ? 'SET trimmed = :t REMOVE bound, #at' : 'SET trimmed = :t, bound = :b, #at = :at',
+          ConditionExpression: 'attribute_not_exists(trimmed) OR trimmed = :was',
+          ExpressionAttributeNames: { '#at': 'at' },
+          ExpressionAttributeValues: {
+            ':t': next.trimmed,
+            ':was': trimmed,
+            ...(next.bound === undefined ? {} : { ':b': next.bound, ':at': next.at }),
+          },
+        }),
+      );
+    } catch (err) {
+      // Another trim moved first; it recorded its own state.
+      if (awsErrorName(err) !== 'ConditionalCheckFailedException') throw err;
+    }
+    return deleted;
+  }
+
+  private async readTrim(collection: string): Promise<z.infer<typeof trimItemSchema>> {
+    const out = await this.ddb.send(
+      new GetCommand({
+        TableName: this.logTable,
+        Key: { pk: logTrimPk(collection), sk: LOG_TRIM_SK },
+        ConsistentRead: true,
+      }),
+    );
+    if (!out.Item) return {};
+    const parsed = trimItemSchema.safeParse(out.Item);
+    if (!parsed.success) throw new CorruptDataError(`malformed log trim item of ${collection}`);
+    return parsed.data;
+  }
+
+  /** Log entries with afterSeq < seq (≤ upToSeq), newest seq per id, from every bucket. */
+  private async readLog(collection: string, afterSeq: number, upToSeq?: number): Promise<Map<string, number>> {
+    const lo = logSk(Math.floor(afterSeq) + 1);
+    const range =
+      upToSeq === undefined
+        ? { cond: 'sk >= :lo', values: { ':lo': lo } }
+        : { cond: 'sk BETWEEN :lo AND :hi', values: { ':lo': lo, ':hi': logSk(upToSeq) } };
+    const newest = new Map<string, number>();
+    await Promise.all(
+      Array.from({ length: LOG_BUCKETS }, async (_, bucket) => {
+        for await (const page of queryPages(this.ddb, {
+          TableName: this.logTable,
+          KeyConditionExpression: `pk = :pk AND ${range.cond}`,
+          ExpressionAttributeValues: { ':pk': logPk(collection, bucket), ...range.values },
+          ProjectionExpression: 'sk, id',
+          ConsistentRead: true,
+        })) {
+          for (const raw of page) {
+            const entry = logEntrySchema.safeParse(raw);
+            if (!entry.success) throw new CorruptDataError(`malformed write-log entry of ${collection}`);
+            const seq = Number(entry.data.sk);
+            if ((newest.get(entry.data.id) ?? -1) < seq) newest.set(entry.data.id, seq);
+          }
+        }
+      }),
+    );
+    return newest;
+  }
+
+  /**
+   * The records of the ids the log names after `afterSeq`, read strongly consistently, in
+   * batches ascending by seq. The record, not the entry, decides: its seq is that of the last
+   * write that landed. At or below `afterSeq` the entry's write never landed (in flight, or
+   * crashed and never acknowledged) and an earlier state is already covered; with `upToSeq`,
+   * a record rewritten above it belongs to a later tail (its own entry is above the bound).
+   * An id whose newest entry never landed is still read for its earlier write in the range.
+   */
+  private async *resolveLog(collection: string, afterSeq: number, upToSeq?: number): AsyncGenerator<StoredRecord[]> {
+    const entries = [...(await this.readLog(collection, afterSeq, upToSeq))].sort((a, b) => a[1] - b[1]);
+    const batches = chunk(entries, 100);
+    for (let i = 0; i < batches.length; i += GET_CONCURRENCY) {
+      const pages = await Promise.all(
+        batches.slice(i, i + GET_CONCURRENCY).map(async (batch) => {
+          const keys = batch.map(([id]) => ({ pk: recordPk(collection, id) }));
+          const out: StoredRecord[] = [];
+          for (const raw of await batchGetFully(this.ddb, this.table, keys)) {
+            const rec = fromItem(raw, collection);
+            if (rec.seq <= afterSeq || (upToSeq !== undefined && rec.seq > upToSeq)) continue;
+            out.push(rec);
+          }
+          return out;
+        }),
+      );
+      const out = pages.flat().sort((a, b) => a.seq - b.seq);
+      if (out.length) yield out;
+    }
+  }
+
+  /** Deletes the log entries with lo < seq ≤ hi (keys only; batched). */
+  private async deleteLog(collection: string, lo: number, hi: number): Promise<number> {
+    let deleted = 0;
+    for (let bucket = 0; bucket < LOG_BUCKETS; bucket++) {
+      const pk = logPk(collection, bucket);
+      for await (const page of queryPages(this.ddb, {
+        TableName: this.logTable,
+        KeyConditionExpression: 'pk = :pk AND sk BETWEEN :lo AND :hi',
+        ExpressionAttributeValues: { ':pk': pk, ':lo': logSk(lo + 1), ':hi': logSk(hi) },
+        ProjectionExpression: 'pk, sk',
+        ConsistentRead: true,
+      })) {
+        const requests = page.map((raw) => ({ DeleteRequest: { Key: { pk, sk: raw.sk } } }));
+        await forEachLimit(chunk(requests, 25), PUT_CONCURRENCY, (batch) =>
+          batchWriteFully(this.ddb, this.logTable, batch),
+        );
+        deleted += requests.length;
+      }
+    }
+    return deleted;
   }
 
   /** Pages of the bySeq GSI for one collection, ascending by seq (GSI reads are eventually consistent on AWS). */

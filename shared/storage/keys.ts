@@ -26,6 +26,8 @@
  *   EXP#<id>                  ARM#<arm> / SEQ      experiment counters, sequential test DynamoLifecycleStore
  *   QUERY#<queryId>           META                 query → arm attribution (TTL)        DynamoLifecycleStore
  *   APIKEY#<sha256>           META                 API key (written by operators)       —
+ *   LOG#<ck>#<bucket>         <seq, 16 digits>     write log: which id each seq wrote   DynamoRecordStore
+ *   LOG#<ck>                  TRIM                 how far the write log was trimmed    DynamoRecordStore
  *
  * The COL#<name> partition is the collection's: DynamoCatalog.deleteCollection drops all of
  * it, whichever store wrote an item there. Numbers in sort keys are zero-padded so that
@@ -57,6 +59,8 @@ export const QUERY_PREFIX = 'QUERY#';
 export const MODEL_PREFIX = 'MODEL#';
 export const MODEL_VERSION_PREFIX = 'V#';
 export const APIKEY_PREFIX = 'APIKEY#';
+export const LOG_PREFIX = 'LOG#';
+export const LOG_TRIM_SK = 'TRIM';
 
 /** Ten digits: versions, revisions and promotion numbers sort as strings in numeric order. */
 export function padNumber(n: number): string {
@@ -79,6 +83,21 @@ export const modelPk = (name: string): string => `${MODEL_PREFIX}${name}`;
 export const modelVersionSk = (version: number): string => `${MODEL_VERSION_PREFIX}${padNumber(version)}`;
 /** The key item of an API key, by the hex sha256 of the bearer token. */
 export const apiKeyPk = (sha256Hex: string): string => `${APIKEY_PREFIX}${sha256Hex}`;
+
+/**
+ * Write-log partitions per collection (docs/architecture.md §6.1). Seq `s` goes to bucket `s % LOG_BUCKETS`,
+ * so consecutive writes spread over the buckets: one DynamoDB partition key takes ≤ 1,000 WCU/s, and a
+ * log entry is 1 WCU, so 8 buckets carry ≈ 8,000 rows/s per collection (a bulk load needs ≥ 5,000).
+ * More buckets raise that ceiling but make every tail read query more partitions. Changing it
+ * needs a migration: readers must query every bucket a writer may have used.
+ */
+export const LOG_BUCKETS = 8;
+/** The partition of one bucket of a collection's write log. */
+export const logPk = (ck: string, bucket: number): string => `${LOG_PREFIX}${ck}#${bucket}`;
+/** Log sort key: the seq, 16 digits (any safe integer), so string order is seq order. */
+export const logSk = (seq: number): string => String(seq).padStart(16, '0');
+/** The item recording a collection's log trimming (`trimmed`, and the pending `bound` with its time). */
+export const logTrimPk = (ck: string): string => `${LOG_PREFIX}${ck}`;
 
 // --- Records table ---------------------------------------------------------------------------
 

@@ -209,10 +209,23 @@ export interface RecordStore {
   put(records: StoredRecord[]): Promise<void>;
   /** Strongly consistent; missing ids are absent from the result. */
   get(collection: string, ids: string[]): Promise<Map<string, StoredRecord>>;
-  /** All items with seq > afterSeq (and ≤ upToSeq if given), ascending by seq, via the bySeq GSI. */
+  /**
+   * Strongly consistent: the current record of every id written with seq > afterSeq (and
+   * ≤ upToSeq if given; then records rewritten above upToSeq are left to a later tail), in
+   * batches ascending by seq. Sees every write acknowledged before the call (the write log,
+   * never the eventually consistent GSI: docs/architecture.md §6.1).
+   */
   tail(collection: string, afterSeq: number, upToSeq?: number): AsyncIterable<StoredRecord[]>;
-  /** Every item of a collection (for delete-by-filter and collection deletion). */
+  /**
+   * Every item of a collection (for delete-by-filter); an id may come more than once and
+   * an item may be stale, so callers re-read what they act on with `get`.
+   */
   scan(collection: string): AsyncIterable<StoredRecord[]>;
+  /**
+   * Lets the write log go below `bound` (the lowest watermark of every index line), after a
+   * grace period that lets in-flight readers of older manifests finish. Returns entries deleted.
+   */
+  trimLog(collection: string, bound: number): Promise<number>;
   /** Removes items physically, only where their seq is still the given one (conditional). */
   purge(collection: string, items: Array<{ id: string; seq: number }>): Promise<void>;
 }

@@ -39,7 +39,12 @@ export interface EmulatedStack {
   stop(): Promise<void>;
 }
 
-export async function startEmulatedStack(opts: { bucket: string; now: () => number }): Promise<EmulatedStack> {
+export async function startEmulatedStack(opts: {
+  bucket: string;
+  now: () => number;
+  /** SHOAL_FAULTS for the stack's clients (e.g. `gsi-lag=500`). */
+  faults?: string;
+}): Promise<EmulatedStack> {
   const emulators = await startEmulators({});
   const cacheDir = await mkdtemp(path.join(tmpdir(), `${opts.bucket}-cache-`));
   process.env.AWS_ACCESS_KEY_ID = emulators.endpoints.credentials.accessKeyId;
@@ -53,6 +58,7 @@ export async function startEmulatedStack(opts: { bucket: string; now: () => numb
     SHOAL_S3_ENDPOINT: emulators.endpoints.s3,
     SHOAL_DYNAMODB_ENDPOINT: emulators.endpoints.dynamodb,
     SHOAL_SQS_ENDPOINT: emulators.endpoints.sqs,
+    SHOAL_FAULTS: opts.faults,
   });
   const aws = makeAwsClients(cfg);
   await ensureTables(aws.ddb, { catalog: cfg.catalogTable, records: cfg.recordsTable });
@@ -61,7 +67,7 @@ export async function startEmulatedStack(opts: { bucket: string; now: () => numb
     emulators,
     cacheDir,
     catalog: new DynamoCatalog({ ddb: aws.ddb, table: cfg.catalogTable, now: opts.now }),
-    records: new DynamoRecordStore({ ddb: aws.ddb, table: cfg.recordsTable }),
+    records: new DynamoRecordStore({ ddb: aws.ddb, table: cfg.recordsTable, logTable: cfg.catalogTable }),
     objects: new S3ObjectStore({ s3: aws.s3, bucket: cfg.bucket }),
     lifecycle: new DynamoLifecycleStore({ ddb: aws.ddb, table: cfg.catalogTable }),
     stop: async () => {

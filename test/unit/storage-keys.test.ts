@@ -22,6 +22,10 @@ describe('storage keys', () => {
     expect(keys.modelPk('clip')).toBe('MODEL#clip');
     expect(keys.modelVersionSk(2)).toBe('V#0000000002');
     expect(keys.apiKeyPk('ab12')).toBe('APIKEY#ab12');
+    expect(keys.logPk('books@3', 5)).toBe('LOG#books@3#5');
+    expect(keys.logSk(42)).toBe('0000000000000042');
+    expect(keys.logSk(Number.MAX_SAFE_INTEGER)).toBe('9007199254740991');
+    expect([keys.logTrimPk('books@3'), keys.LOG_TRIM_SK, keys.LOG_BUCKETS]).toEqual(['LOG#books@3', 'TRIM', 8]);
     expect([keys.META_SK, keys.SEQ_SK, keys.GEN_PK, keys.EXPERIMENT_SK, keys.COUNTER_SK]).toEqual([
       'META',
       'SEQ',
