@@ -56,6 +56,8 @@ export interface ChaosReport {
   phantoms: string[];
   countMismatch?: { count: number; visible: number };
   stuckJobs: string[];
+  /** Answers other than 200 from a live server during the workload. */
+  errors: string[];
   importRowsMissing: number;
   builds: number;
 }
@@ -82,12 +84,27 @@ interface Server {
   exited: Promise<void>;
 }
 
-async function startServer(dataDir: string, port: number, s3Port: number, env: Record<string, string>): Promise<Server> {
+async function startServer(
+  dataDir: string,
+  port: number,
+  s3Port: number,
+  env: Record<string, string>,
+): Promise<Server> {
   const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env, SHOAL_API_KEY: KEY };
   for (const k of ['PORT', 'SHOAL_DATA_DIR', 'SHOAL_S3_PORT']) delete childEnv[k];
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', 'infra/local/main.ts', '--data-dir', dataDir, '--port', String(port), '--s3-port', String(s3Port)],
+    [
+      '--import',
+      'tsx',
+      'infra/local/main.ts',
+      '--data-dir',
+      dataDir,
+      '--port',
+      String(port),
+      '--s3-port',
+      String(s3Port),
+    ],
     { cwd: ROOT, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let out = '';
@@ -111,7 +128,12 @@ async function startServer(dataDir: string, port: number, s3Port: number, env: R
 
 type Json = Record<string, unknown>;
 
-async function call(url: string, method: string, route: string, body?: unknown): Promise<{ status: number; json: Json }> {
+async function call(
+  url: string,
+  method: string,
+  route: string,
+  body?: unknown,
+): Promise<{ status: number; json: Json }> {
   const res = await fetch(`${url}${route}`, {
     method,
     headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
@@ -138,7 +160,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   const deleted = new Set<string>(); // acknowledged deletes not rewritten since
   const attempted = new Set<string>();
   const maybe = new Set<string>(); // touched by a request in flight at a kill
-  const importIds: string[][] = [];
+  const importIds: Array<{ file: string; ids: string[] }> = [];
+  const errors: string[] = [];
   let inFlightAtKill = 0;
   let upserts = 0;
   let deletes = 0;
@@ -148,7 +171,11 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
 
   try {
     server = await startServer(dataDir, port, s3Port, env);
-    const created = await call(server.url, 'POST', '/v1/collections', { name: COLLECTION, dimension: dim, metric: 'l2' });
+    const created = await call(server.url, 'POST', '/v1/collections', {
+      name: COLLECTION,
+      dimension: dim,
+      metric: 'l2',
+    });
     if (created.status !== 201) throw new Error(`create collection: ${created.status} ${JSON.stringify(created.json)}`);
 
     for (let round = 0; round < opts.kills; round++) {
@@ -164,7 +191,10 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
             const res = await call(url, 'POST', `/v1/collections/${COLLECTION}/vectors`, {
               vectors: ids.map((id) => ({ id, values: vectorOf(id, dim), metadata: { round } })),
             });
-            if (res.status !== 200) throw new Error(`upsert answered ${res.status}`);
+            if (res.status !== 200) {
+              errors.push(`upsert answered ${res.status}: ${JSON.stringify(res.json)}`);
+              return;
+            }
             for (const id of ids) {
               live.add(id);
               deleted.delete(id);
@@ -183,11 +213,14 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
             await new Promise((r) => setTimeout(r, 20));
             continue;
           }
-          const ids = Array.from({ length: 5 }, () => pool[Math.floor(rand() * pool.length)]);
+          const ids = [...new Set(Array.from({ length: 5 }, () => pool[Math.floor(rand() * pool.length)]))];
           ids.forEach((id) => inFlight.add(id));
           try {
             const res = await call(url, 'POST', `/v1/collections/${COLLECTION}/vectors/delete`, { ids });
-            if (res.status !== 200) throw new Error(`delete answered ${res.status}`);
+            if (res.status !== 200) {
+              errors.push(`delete answered ${res.status}: ${JSON.stringify(res.json)}`);
+              return;
+            }
             for (const id of ids) {
               live.delete(id);
               deleted.add(id);
@@ -212,8 +245,9 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       };
       if (importEvery > 0 && round % importEvery === 0) {
         const ids = Array.from({ length: importRows }, (_, i) => `i${round}_${i}`);
-        await uploadImport(url, ids, dim, `round-${round}.jsonl`);
-        importIds.push(ids);
+        const file = `round-${round}.jsonl`;
+        await uploadImport(url, ids, dim, file);
+        importIds.push({ file, ids });
       }
 
       const loops = Promise.all([upsertLoop(), deleteLoop(), buildLoop()]);
@@ -224,7 +258,9 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       await loops;
       for (const id of inFlight) maybe.add(id);
       inFlightAtKill += inFlight.size;
-      log(`kill ${round + 1}/${opts.kills}: ${upserts} upserts, ${deletes} deletes acknowledged; ${inFlight.size} in flight`);
+      log(
+        `kill ${round + 1}/${opts.kills}: ${upserts} upserts, ${deletes} deletes acknowledged; ${inFlight.size} in flight`,
+      );
       server = await startServer(dataDir, port, s3Port, env);
     }
 
@@ -238,6 +274,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       inFlightAtKill,
       builds,
       stuckJobs,
+      errors,
       ...(await verify(server.url, dim, { live, deleted, attempted, maybe, importIds }, log)),
     };
   } finally {
@@ -251,7 +288,13 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
 
 async function uploadImport(url: string, ids: string[], dim: number, name: string): Promise<void> {
   const health = await call(url, 'GET', '/v1/health');
-  const local = health.json.local as { s3Endpoint: string; bucket: string; region: string; accessKeyId: string; secretAccessKey: string };
+  const local = health.json.local as {
+    s3Endpoint: string;
+    bucket: string;
+    region: string;
+    accessKeyId: string;
+    secretAccessKey: string;
+  };
   const s3 = new S3Client({
     endpoint: local.s3Endpoint,
     region: local.region,
@@ -286,7 +329,7 @@ interface Ledger {
   deleted: Set<string>;
   attempted: Set<string>;
   maybe: Set<string>;
-  importIds: string[][];
+  importIds: Array<{ file: string; ids: string[] }>;
 }
 
 async function getIds(url: string, ids: string[]): Promise<Set<string>> {
@@ -311,7 +354,7 @@ async function verify(
   ledger: Ledger,
   log: (s: string) => void,
 ): Promise<Pick<ChaosReport, 'lost' | 'resurrected' | 'phantoms' | 'countMismatch' | 'importRowsMissing'>> {
-  const imported = ledger.importIds.flat();
+  const imported = ledger.importIds.flatMap((f) => f.ids);
   const all = [...ledger.attempted, ...imported];
   log(`verifying ${all.length} ids`);
   const visible = await getIds(url, all);
@@ -324,10 +367,10 @@ async function verify(
     uri: string;
   }>;
   let importRowsMissing = 0;
-  ledger.importIds.forEach((ids, i) => {
-    const job = jobs.find((j) => j.uri.endsWith(`/round-${i * 0 + Number(ids[0].slice(1).split('_')[0])}.jsonl`));
+  for (const { file, ids } of ledger.importIds) {
+    const job = jobs.find((j) => j.uri.endsWith(`/${file}`));
     if (job?.state === 'succeeded') importRowsMissing += ids.filter((id) => !visible.has(id)).length;
-  });
+  }
 
   // Count, get, search and delete agree.
   const info = await call(url, 'GET', `/v1/collections/${COLLECTION}`);
@@ -336,7 +379,10 @@ async function verify(
   const visibleList = [...visible];
   for (let i = 0; i < visibleList.length; i += 100) {
     const ids = visibleList.slice(i, i + 100);
-    const tops = await topIds(url, ids.map((id) => vectorOf(id, dim)));
+    const tops = await topIds(
+      url,
+      ids.map((id) => vectorOf(id, dim)),
+    );
     ids.forEach((id, j) => {
       if (tops[j] !== id) phantoms.push(`${id}: visible to get, strong search for its vector returned ${tops[j]}`);
     });
@@ -344,12 +390,16 @@ async function verify(
   const invisible = [...ledger.maybe].filter((id) => !visible.has(id));
   for (let i = 0; i < invisible.length; i += 100) {
     const ids = invisible.slice(i, i + 100);
-    const tops = await topIds(url, ids.map((id) => vectorOf(id, dim)));
+    const tops = await topIds(
+      url,
+      ids.map((id) => vectorOf(id, dim)),
+    );
     ids.forEach((id, j) => {
       if (tops[j] === id) phantoms.push(`${id}: absent from get, found by strong search`);
     });
     const del = await call(url, 'POST', `/v1/collections/${COLLECTION}/vectors/delete`, { ids });
-    if ((del.json.deleted as number) !== 0) phantoms.push(`delete of ${ids.length} ids absent from get deleted ${String(del.json.deleted)}`);
+    if ((del.json.deleted as number) !== 0)
+      phantoms.push(`delete of ${ids.length} ids absent from get deleted ${String(del.json.deleted)}`);
   }
   return {
     lost,
