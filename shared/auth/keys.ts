@@ -176,12 +176,13 @@ export class ApiKeys implements KeyAdmin {
     const now = this.now();
     const hit = this.cache.get(hash);
     if (hit && hit.until > now) return hit.grant;
-    const grant = grantOfKeyItem(await this.store.lookup(hash), now);
+    const item = await this.store.lookup(hash);
+    const grant = grantOfKeyItem(item, now);
+    let until = now + (grant ? (this.opts.acceptTtlMs ?? 60_000) : (this.opts.rejectTtlMs ?? 10_000));
+    // An accepted key is not trusted past its expiry, cached or not.
+    if (grant && typeof item?.expiresAt === 'string') until = Math.min(until, Date.parse(item.expiresAt));
     if (this.cache.size >= MAX_CACHED) this.cache.clear();
-    this.cache.set(hash, {
-      grant,
-      until: now + (grant ? (this.opts.acceptTtlMs ?? 60_000) : (this.opts.rejectTtlMs ?? 10_000)),
-    });
+    this.cache.set(hash, { grant, until });
     return grant;
   }
 
