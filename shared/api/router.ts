@@ -13,6 +13,7 @@ import type { ImportApi } from '../import/service.js';
 import type { Caller, LifecycleService, ShoalService } from '../service.js';
 import { InvalidJsonError, MethodNotAllowedError, PayloadTooLargeError, toErrorResponse } from './http-errors.js';
 import { parseLineName } from '../indexing/lines.js';
+import { IMPORTS_FOLDER_PATTERN, collectionOfImportKey } from '../storage/keys.js';
 import { LIMITS, jsonDepth } from '../validation.js';
 import {
   buildRequestSchema,
@@ -192,6 +193,25 @@ function routeKey(method: string, route: Route): RouteKey {
   return `${method} /${route.segments.map((x) => (x.startsWith(':') ? `{${x.slice(1)}}` : x)).join('/')}`;
 }
 
+/**
+ * A scoped key imports only from the drop folders (`imports/<collection>/`) of its own collections: the
+ * import role reads every collection's folder, so any other object would let it copy another
+ * collection's upload into its own and read it back.
+ */
+function assertImportInScope(principal: Principal, uri: string): void {
+  if (principal.collections === undefined) return;
+  const key = /^s3:\/\/[^/]+\/(.+)$/.exec(uri)?.[1] ?? '';
+  const folder = collectionOfImportKey(key);
+  if (folder === undefined || !grantCovers(principal, folder)) {
+    throw new ForbiddenError(
+      `a scoped key imports only from the ${IMPORTS_FOLDER_PATTERN} folders of its collections`,
+      {
+        field: 'uri',
+      },
+    );
+  }
+}
+
 /** A listing cut down to what a scoped key may see (its collections or aliases). */
 function visible<T extends { name: string }>(ctx: RouteContext, items: T[]): T[] {
   return items.filter((item) => grantCovers(ctx.principal, item.name));
@@ -343,6 +363,7 @@ export function createApi(deps: ApiDeps): Api {
         GET: async (ctx) => ok({ jobs: await imports().listImports(ctx.name) }),
         POST: async (ctx) => {
           const { uri } = parseBody(createImportSchema, ctx.json());
+          assertImportInScope(ctx.principal, uri);
           const { job, created } = await imports().createImport(ctx.name, uri);
           return ok(job, created ? 202 : 200);
         },

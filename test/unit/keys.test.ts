@@ -200,6 +200,31 @@ describe('GET /v1/keys and DELETE /v1/keys/{id}', () => {
   });
 });
 
+describe('imports with a scoped key', () => {
+  it('only from the drop folders of its own collections', async () => {
+    const imports = { createImport: vi.fn(async () => ({ job: { jobId: 'j' }, created: true })) };
+    api = createApi({
+      service,
+      imports: imports as never,
+      authorize: (t) => keys.authenticate(t),
+      keys,
+      version: '1',
+    });
+    const scoped = (await call('POST', '/v1/keys', ROOT, { name: 's', role: 'write', collections: ['docs'] })).json.key;
+    const ok = await call('POST', '/v1/collections/docs/imports', scoped, { uri: 's3://b/imports/docs/a.jsonl' });
+    expect(ok.status).toBe(202);
+    for (const uri of ['s3://b/imports/secret/a.jsonl', 's3://b/reports/imports/x.jsonl', 's3://b/imports/docs']) {
+      const res = await call('POST', '/v1/collections/docs/imports', scoped, { uri });
+      expect(res.json.error, uri).toMatchObject({ code: 'FORBIDDEN', field: 'uri' });
+    }
+    // Unscoped keys are bounded by what the import role may read, not by the folder.
+    expect((await call('POST', '/v1/collections/docs/imports', ROOT, { uri: 's3://b/imports/x/a.jsonl' })).status).toBe(
+      202,
+    );
+    expect(imports.createImport).toHaveBeenCalledTimes(2);
+  });
+});
+
 describe('authentication', () => {
   it('treats environment keys as unscoped, unlimited admin keys', async () => {
     expect(await keys.authenticate(ROOT)).toEqual({
