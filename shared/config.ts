@@ -100,6 +100,14 @@ const schema = z.object({
   /** Plain API keys accepted by the local gateway (AWS uses the hashed keys in the catalog). */
   SHOAL_API_KEY: csv,
   /**
+   * Default per-key rate limit, requests per second per container (default 50; 0 = none), for catalog keys
+   * without their own `rateLimit`. In memory per container, so on AWS a key gets up to this × warm api
+   * containers; a DynamoDB-backed bucket would be exact but cost a write per request (docs/security.md).
+   */
+  SHOAL_RATE_LIMIT_RPS: int(50, 0, 100_000),
+  /** Burst of the default rate limit (default 100): requests a quiet key may send at once before it is paced. */
+  SHOAL_RATE_LIMIT_BURST: int(100, 1, 1_000_000),
+  /**
    * Searcher slots for scatter-gather (default 4): more slots = more shards cached warm in parallel, more
    * invocations per query.
    */
@@ -135,6 +143,8 @@ export interface ShoalConfig {
   /** Injected faults (local mode only). */
   faults: Faults;
   apiKeys: string[];
+  /** Default per-key token bucket; undefined = no default limit. */
+  rateLimit?: { perSecond: number; burst: number };
   searchSlots: number;
   shardCacheBytes: number;
   shardCacheDir: string;
@@ -182,6 +192,8 @@ export function parseConfig(env: Record<string, string | undefined>): ShoalConfi
     gitSha: e.SHOAL_GIT_SHA,
     faults: e.SHOAL_FAULTS,
     apiKeys: e.SHOAL_API_KEY,
+    rateLimit:
+      e.SHOAL_RATE_LIMIT_RPS > 0 ? { perSecond: e.SHOAL_RATE_LIMIT_RPS, burst: e.SHOAL_RATE_LIMIT_BURST } : undefined,
     searchSlots: e.SHOAL_SEARCH_SLOTS,
     shardCacheBytes: e.SHOAL_SHARD_CACHE_MB * 2 ** 20,
     shardCacheDir: e.SHOAL_SHARD_CACHE_DIR,

@@ -69,6 +69,24 @@ export class UnauthorizedError extends ShoalError {
   readonly statusCode = 401;
 }
 
+/** A valid key that lacks the role or the collection scope a route needs. */
+export class ForbiddenError extends ShoalError {
+  readonly code = 'FORBIDDEN';
+  readonly statusCode = 403;
+}
+
+/** The key's request rate is over its limit; `retryAfterSeconds` becomes the `Retry-After` header. */
+export class RateLimitedError extends ShoalError {
+  readonly code = 'RATE_LIMITED';
+  readonly statusCode = 429;
+  readonly retryAfterSeconds: number;
+
+  constructor(message: string, retryAfterSeconds: number, options: ShoalErrorOptions = {}) {
+    super(message, options);
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
 /** A limit was exceeded (payload size, shard size, WASM memory). */
 export class LimitExceededError extends ShoalError {
   readonly code = 'LIMIT_EXCEEDED';

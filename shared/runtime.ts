@@ -3,10 +3,10 @@
  * storage adapters, the shard cache and the core service. Every function handler gets
  * its dependencies here, so handlers stay thin and never read the environment.
  */
-import { timingSafeEqual, createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
-import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoApiKeyStore } from './auth/dynamo-key-store.js';
+import { ApiKeys, type Principal } from './auth/keys.js';
 import { config, type ShoalConfig } from './config.js';
 import type { ShoalCore } from './core.js';
 import { EngineError } from './errors.js';
@@ -26,7 +26,6 @@ import type { Indexer } from './indexing/indexer.js';
 import { DynamoLifecycleStore } from './storage/dynamo-lifecycle.js';
 import { sqsQueueProducer } from './queue/messages.js';
 import { createServices } from './services.js';
-import { META_SK, apiKeyPk } from './storage/keys.js';
 
 export interface Runtime {
   config: ShoalConfig;
@@ -40,9 +39,12 @@ export interface Runtime {
   lifecycle: LifecycleService;
   cache: ShardCache;
   objects: ObjectStore;
-  authorize(token: string | undefined): Promise<boolean>;
+  /** Who a bearer token belongs to (role, scope, rate limit), or undefined for no valid key. */
+  authorize(token: string | undefined): Promise<Principal | undefined>;
   /** The key id of a catalog API key (`keyId` attribute), when known. */
   identify(token: string | undefined): Promise<string | undefined>;
+  /** API keys: checks and management (`/v1/keys`). */
+  keys: ApiKeys;
   healthExtra(): Record<string, unknown>;
   version: string;
 }
@@ -55,10 +57,6 @@ function packageVersion(): string {
     // Bundled Lambdas carry no package.json; the build stamps SHOAL_GIT_SHA instead.
     return '0.0.0';
   }
-}
-
-function digest(s: string): Buffer {
-  return createHash('sha256').update(s).digest();
 }
 
 function createRuntime(cfg: ShoalConfig): Runtime {
@@ -113,8 +111,13 @@ function createRuntime(cfg: ShoalConfig): Runtime {
       enqueue: cfg.importQueueUrl !== undefined,
     },
   });
-  const keys = cfg.apiKeys.map(digest);
-  const catalogKeys = new CatalogKeyCheck(aws.ddb, cfg.catalogTable);
+  // The environment's keys (local mode) are admin keys; catalog keys carry their role and scope — the same
+  // items the API Gateway authorizer reads, so AWS and local agree on who may do what (docs/security.md).
+  const keys = new ApiKeys({
+    store: new DynamoApiKeyStore({ ddb: aws.ddb, table: cfg.catalogTable }),
+    envKeys: cfg.apiKeys,
+    defaultRateLimit: cfg.rateLimit,
+  });
   return {
     config: cfg,
     core,
@@ -123,66 +126,17 @@ function createRuntime(cfg: ShoalConfig): Runtime {
     // Always wired here (the `imports` deps above); optional only for services built without S3.
     imports: imports as ImportService,
     lifecycle,
-    identify: async (token) =>
-      token && token.length <= 512 ? catalogKeys.keyId(digest(token).toString('hex')) : undefined,
+    identify: async (token) => (await keys.authenticate(token))?.keyId,
     cache,
     objects,
     version,
-    // Keys from the environment (local mode), compared as digests in constant time so
-    // checks leak neither content nor length; else the hashed keys in the catalog — the
-    // same items the API Gateway authorizer reads, so AWS and local agree on who is in.
-    authorize: async (token) => {
-      if (!token || token.length > 512) return false;
-      const d = digest(token);
-      if (keys.some((k) => timingSafeEqual(k, d))) return true;
-      return catalogKeys.check(d.toString('hex'));
-    },
+    authorize: (token) => keys.authenticate(token),
+    keys,
     healthExtra: () => ({
       ...(cfg.localInfo ? { local: cfg.localInfo } : {}),
       ...(describeFaults(cfg.faults).length ? { faults: describeFaults(cfg.faults) } : {}),
     }),
   };
-}
-
-/**
- * API keys stored hashed in the catalog (`pk = APIKEY#<sha256 hex>, sk = META`, optional
- * `disabled` and `expiresAt`). Answers are cached per container — accepted for 60 s,
- * rejected for 10 s — so a revoked key stops working within a minute (API Gateway's own
- * authorizer cache adds up to 5 minutes on AWS).
- */
-class CatalogKeyCheck {
-  private readonly cache = new Map<string, { ok: boolean; until: number; keyId?: string }>();
-
-  constructor(
-    private readonly ddb: ReturnType<typeof makeAwsClients>['ddb'],
-    private readonly table: string,
-  ) {}
-
-  async check(hash: string): Promise<boolean> {
-    const now = Date.now();
-    const hit = this.cache.get(hash);
-    if (hit && hit.until > now) return hit.ok;
-    const out = await this.ddb.send(
-      new GetCommand({ TableName: this.table, Key: { pk: apiKeyPk(hash), sk: META_SK }, ConsistentRead: true }),
-    );
-    const item = out.Item as { disabled?: unknown; expiresAt?: unknown; keyId?: unknown } | undefined;
-    const expired = typeof item?.expiresAt === 'string' && Date.parse(item.expiresAt) <= now;
-    const ok = item !== undefined && item.disabled !== true && !expired;
-    if (this.cache.size > 10_000) this.cache.clear();
-    this.cache.set(hash, {
-      ok,
-      until: now + (ok ? 60_000 : 10_000),
-      ...(typeof item?.keyId === 'string' ? { keyId: item.keyId } : {}),
-    });
-    return ok;
-  }
-
-  /** The key's id when it is a catalog key (cached with the check). */
-  async keyId(hash: string): Promise<string | undefined> {
-    const hit = this.cache.get(hash);
-    if (!hit || hit.until <= Date.now()) await this.check(hash);
-    return this.cache.get(hash)?.keyId;
-  }
 }
 
 let runtime: Runtime | undefined;

@@ -34,6 +34,7 @@ async function loadApi(): Promise<Api> {
       imports: runtime.imports,
       lifecycle: runtime.lifecycle,
       identify: (token) => runtime.identify(token),
+      keys: runtime.keys,
     });
     apis.set(runtime, api);
   }

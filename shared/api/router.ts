@@ -5,17 +5,22 @@
  * Transport-agnostic: the Lambda handler and the tests drive it directly.
  */
 import { createHash } from 'node:crypto';
-import { NotFoundError, UnauthorizedError, ValidationError } from '../errors.js';
+import type { KeyAdmin, Principal } from '../auth/keys.js';
+import { ROUTE_POLICIES, decide, grantCovers, type RouteKey } from '../auth/policy.js';
+import { RateLimiter } from '../auth/rate-limit.js';
+import { ForbiddenError, NotFoundError, UnauthorizedError, ValidationError } from '../errors.js';
 import type { ImportApi } from '../import/service.js';
 import type { Caller, LifecycleService, ShoalService } from '../service.js';
 import { InvalidJsonError, MethodNotAllowedError, PayloadTooLargeError, toErrorResponse } from './http-errors.js';
 import { parseLineName } from '../indexing/lines.js';
+import { IMPORTS_FOLDER_PATTERN, collectionOfImportKey } from '../storage/keys.js';
 import { LIMITS, jsonDepth } from '../validation.js';
 import {
   buildRequestSchema,
   promoteCandidateSchema,
   createCollectionSchema,
   commitModelSchema,
+  createKeySchema,
   abortModelUploadSchema,
   modelUploadSchema,
   createImportSchema,
@@ -47,8 +52,13 @@ export const MAX_BODY_BYTES = 6 * 1024 * 1024;
 
 export interface ApiDeps {
   service: ShoalService;
-  /** Whether the bearer token (undefined when absent or not a Bearer header) is a valid key. */
-  authorize: (token: string | undefined) => Promise<boolean> | boolean;
+  /**
+   * Who the bearer token (undefined when absent or not a Bearer header) belongs to: a `Principal`, or
+   * undefined / false for no valid key. `true` stands for an unscoped, unlimited admin key.
+   */
+  authorize: (token: string | undefined) => Promise<AuthResult> | AuthResult;
+  /** Key management (`/v1/keys`); without it those routes answer 404. */
+  keys?: KeyAdmin;
   /** Extra fields for `GET /v1/health` (the local runtime adds its emulator endpoints). */
   healthExtra?: () => Record<string, unknown>;
   version: string;
@@ -77,8 +87,12 @@ export interface ApiResponse {
   body: string;
 }
 
+type AuthResult = Principal | boolean | undefined;
+
 export interface Api {
   handle(req: ApiRequest): Promise<ApiResponse>;
+  /** Every route served, as `METHOD /path/{param}` (the API Gateway route-key form; the policy's keys). */
+  readonly routes: readonly RouteKey[];
 }
 
 interface RouteContext {
@@ -93,6 +107,8 @@ interface RouteContext {
   query: URLSearchParams;
   /** Who is calling (for lifecycle records). */
   caller(): Promise<Caller>;
+  /** The authenticated key (role, scope). */
+  principal: Principal;
 }
 
 type Result = { status: number; body: unknown };
@@ -172,6 +188,35 @@ export function jsonBody(value: unknown): string {
 /** The unauthenticated liveness probe (`GET /healthz`); everything else needs a key. */
 export const LIVENESS_PATH = '/healthz';
 
+/** `POST /v1/collections/{name}/search`: a route as API Gateway and the policy table spell it. */
+function routeKey(method: string, route: Route): RouteKey {
+  return `${method} /${route.segments.map((x) => (x.startsWith(':') ? `{${x.slice(1)}}` : x)).join('/')}`;
+}
+
+/**
+ * A scoped key imports only from the drop folders (`imports/<collection>/`) of its own collections: the
+ * import role reads every collection's folder, so any other object would let it copy another
+ * collection's upload into its own and read it back.
+ */
+function assertImportInScope(principal: Principal, uri: string): void {
+  if (principal.collections === undefined) return;
+  const key = /^s3:\/\/[^/]+\/(.+)$/.exec(uri)?.[1] ?? '';
+  const folder = collectionOfImportKey(key);
+  if (folder === undefined || !grantCovers(principal, folder)) {
+    throw new ForbiddenError(
+      `a scoped key imports only from the ${IMPORTS_FOLDER_PATTERN} folders of its collections`,
+      {
+        field: 'uri',
+      },
+    );
+  }
+}
+
+/** A listing cut down to what a scoped key may see (its collections or aliases). */
+function visible<T extends { name: string }>(ctx: RouteContext, items: T[]): T[] {
+  return items.filter((item) => grantCovers(ctx.principal, item.name));
+}
+
 function isLivenessProbe(req: ApiRequest): boolean {
   const q = req.path.indexOf('?');
   const p = q === -1 ? req.path : req.path.slice(0, q);
@@ -188,6 +233,11 @@ export function createApi(deps: ApiDeps): Api {
     if (!deps.lifecycle) throw new NotFoundError('the lifecycle API is not enabled on this deployment');
     return deps.lifecycle;
   };
+  const keys = (): KeyAdmin => {
+    if (!deps.keys) throw new NotFoundError('key management is not enabled on this deployment');
+    return deps.keys;
+  };
+  const limiter = new RateLimiter();
   const alias = (ctx: RouteContext): string => parseName(ctx.params.alias, 'alias');
   const model = (ctx: RouteContext): string => parseName(ctx.params.model, 'model');
 
@@ -201,7 +251,7 @@ export function createApi(deps: ApiDeps): Api {
     {
       segments: ['v1', 'collections'],
       methods: {
-        GET: async () => ok({ collections: await service.listCollections() }),
+        GET: async (ctx) => ok({ collections: visible(ctx, await service.listCollections()) }),
         POST: async (ctx) =>
           ok(
             await service.createCollection(
@@ -313,6 +363,7 @@ export function createApi(deps: ApiDeps): Api {
         GET: async (ctx) => ok({ jobs: await imports().listImports(ctx.name) }),
         POST: async (ctx) => {
           const { uri } = parseBody(createImportSchema, ctx.json());
+          assertImportInScope(ctx.principal, uri);
           const { job, created } = await imports().createImport(ctx.name, uri);
           return ok(job, created ? 202 : 200);
         },
@@ -362,7 +413,7 @@ export function createApi(deps: ApiDeps): Api {
     {
       segments: ['v1', 'aliases'],
       methods: {
-        GET: async () => ok({ aliases: await lifecycle().listAliases() }),
+        GET: async (ctx) => ok({ aliases: visible(ctx, await lifecycle().listAliases()) }),
       },
     },
     {
@@ -572,6 +623,23 @@ export function createApi(deps: ApiDeps): Api {
         GET: async (ctx) => ok({ history: await lifecycle().modelAliasHistory(model(ctx), alias(ctx)) }),
       },
     },
+    // --- API keys (docs/security.md) ---
+    {
+      segments: ['v1', 'keys'],
+      methods: {
+        GET: async () => ok({ keys: await keys().list() }),
+        POST: async (ctx) => ok(await keys().create(parseBody(createKeySchema, ctx.json()), await ctx.caller()), 201),
+      },
+    },
+    {
+      segments: ['v1', 'keys', ':id'],
+      methods: {
+        DELETE: async (ctx) => {
+          await keys().revoke(ctx.params.id);
+          return ok({ deleted: true });
+        },
+      },
+    },
   ];
 
   function match(
@@ -606,11 +674,23 @@ export function createApi(deps: ApiDeps): Api {
     return undefined;
   }
 
+  const routeKeys: RouteKey[] = routes.flatMap((r) => Object.keys(r.methods).map((m) => routeKey(m, r)));
+
+  async function authenticate(token: string | undefined): Promise<Principal> {
+    const who = await deps.authorize(token);
+    if (!who) throw new UnauthorizedError('a valid API key is required (Authorization: Bearer <key>)');
+    if (who !== true) return who;
+    const hash = createHash('sha256')
+      .update(token ?? '')
+      .digest('hex');
+    return { role: 'admin', actor: `key:${hash.slice(0, 12)}`, bucket: hash };
+  }
+
   async function dispatch(req: ApiRequest): Promise<Result> {
     const token = bearerToken(req.headers);
-    if (!(await deps.authorize(token))) {
-      throw new UnauthorizedError('a valid API key is required (Authorization: Bearer <key>)');
-    }
+    const principal = await authenticate(token);
+    // Before routing, so that a key over its limit costs no more than this check, whatever it asks for.
+    if (principal.rateLimit) limiter.take(principal.bucket, principal.rateLimit);
     const segments = splitPath(req.path);
     const found = segments && match(segments);
     if (!found) throw new NotFoundError(`no route for ${req.path}`);
@@ -625,7 +705,6 @@ export function createApi(deps: ApiDeps): Api {
       } catch {
         throw new ValidationError('collection name in the path is not valid percent-encoding', { field: 'name' });
       }
-      parseCollectionName(name);
     }
     const params: Record<string, string> = {};
     for (const [k, v] of Object.entries(found.params)) {
@@ -635,6 +714,12 @@ export function createApi(deps: ApiDeps): Api {
         throw new ValidationError(`${k} in the path is not valid percent-encoding`, { field: k });
       }
     }
+    // The same table the AWS authorizer applies (shared/auth/policy.ts); a route missing from it (a test
+    // prevents that) would need an unscoped admin key rather than be open.
+    const policy = ROUTE_POLICIES[routeKey(method, found.route)] ?? { role: 'admin' };
+    const decision = decide(principal, policy, found.name !== undefined ? { ...params, name } : params);
+    if (!decision.allowed) throw new ForbiddenError(decision.reason);
+    if (found.name !== undefined) parseCollectionName(name);
     const text = decodeBody(req);
     let parsed: { value: unknown } | undefined;
     const q = req.path.indexOf('?');
@@ -643,6 +728,7 @@ export function createApi(deps: ApiDeps): Api {
       name,
       params,
       query,
+      principal,
       json: () => {
         parsed ??= { value: parseJson(text) };
         return parsed.value;
@@ -652,21 +738,12 @@ export function createApi(deps: ApiDeps): Api {
         parsed ??= { value: parseJson(text) };
         return parsed.value;
       },
-      caller: async () => {
-        const keyId = await deps.identify?.(token);
-        return {
-          actor:
-            keyId ??
-            `key:${createHash('sha256')
-              .update(token ?? '')
-              .digest('hex')
-              .slice(0, 12)}`,
-        };
-      },
+      caller: async () => ({ actor: principal.keyId ?? (await deps.identify?.(token)) ?? principal.actor }),
     });
   }
 
   return {
+    routes: routeKeys,
     async handle(req) {
       // Served before the key check, and only status and version: no endpoints, no credentials
       // (unlike /v1/health, whose local extras name the emulators and their keys).

@@ -7,6 +7,8 @@
  * (`shared/validation.ts`).
  */
 import { z } from 'zod';
+import type { CreateKeyInput } from '../auth/keys.js';
+import { ROLES } from '../auth/policy.js';
 import { ValidationError } from '../errors.js';
 import type { FilterNode } from '../filter/ast.js';
 import { parseFilter } from '../filter/index.js';
@@ -571,3 +573,42 @@ export const feedbackSchema = z.strictObject({
   id: z.union([z.string().min(1).max(512), z.number().int().nonnegative()]).transform((v) => String(v)),
   event: z.enum(['click', 'convert']),
 });
+
+// ---------------------------------------------------------------------------------------
+// API keys
+// ---------------------------------------------------------------------------------------
+
+/** Collections one key may be scoped to: enough for a team's set, small enough for the key item. */
+const MAX_KEY_COLLECTIONS = 100;
+
+/** `POST /v1/keys`. `rateLimit.burst` defaults to twice the rate (at least 1). */
+export const createKeySchema = z
+  .strictObject({
+    name: z
+      .string()
+      .min(1)
+      .max(128)
+      .refine((s) => !hasControlCharacter(s), { error: 'must not contain control characters' }),
+    role: z.enum(ROLES),
+    collections: z.array(nameRule).min(1).max(MAX_KEY_COLLECTIONS).optional(),
+    expiresAt: z.iso.datetime({ offset: true }).optional(),
+    rateLimit: z
+      .strictObject({ perSecond: z.number().gt(0).max(100_000), burst: intIn(1, 1_000_000).optional() })
+      .optional(),
+  })
+  .transform(
+    (body): CreateKeyInput => ({
+      name: body.name,
+      role: body.role,
+      ...(body.collections ? { collections: body.collections } : {}),
+      ...(body.expiresAt !== undefined ? { expiresAt: body.expiresAt } : {}),
+      ...(body.rateLimit
+        ? {
+            rateLimit: {
+              perSecond: body.rateLimit.perSecond,
+              burst: body.rateLimit.burst ?? Math.max(1, Math.ceil(2 * body.rateLimit.perSecond)),
+            },
+          }
+        : {}),
+    }),
+  );

@@ -25,7 +25,8 @@
  *   MODELS                    <name>               registry of model names              DynamoLifecycleStore
  *   EXP#<id>                  ARM#<arm> / SEQ      experiment counters, sequential test DynamoLifecycleStore
  *   QUERY#<queryId>           META                 query → arm attribution (TTL)        DynamoLifecycleStore
- *   APIKEY#<sha256>           META                 API key (written by operators)       —
+ *   APIKEY#<sha256>           META                 API key: role, scope, rate limit     DynamoApiKeyStore
+ *   APIKEYS                   <keyId>              registry of keys (hash, lastUsedAt)  DynamoApiKeyStore
  *   LOG#<ck>#<bucket>         <seq, 16 digits>     write log: which id each seq wrote   DynamoRecordStore
  *   LOG#<ck>                  TRIM                 how far the write log was trimmed    DynamoRecordStore
  *
@@ -43,6 +44,8 @@ export const EXPERIMENT_SK = 'EXPERIMENT';
 export const COUNTER_SK = 'COUNTER';
 export const ALIASES_PK = 'ALIASES';
 export const MODELS_PK = 'MODELS';
+/** Registry of the keys made through the API (`POST /v1/keys`): list, revoke by id, `lastUsedAt`. */
+export const APIKEYS_PK = 'APIKEYS';
 
 export const COL_PREFIX = 'COL#';
 export const IDX_PREFIX = 'IDX#';
@@ -83,6 +86,8 @@ export const modelPk = (name: string): string => `${MODEL_PREFIX}${name}`;
 export const modelVersionSk = (version: number): string => `${MODEL_VERSION_PREFIX}${padNumber(version)}`;
 /** The key item of an API key, by the hex sha256 of the bearer token. */
 export const apiKeyPk = (sha256Hex: string): string => `${APIKEY_PREFIX}${sha256Hex}`;
+/** The registry entry of an API key, by key id (pk = APIKEYS_PK). */
+export const apiKeyRegistrySk = (keyId: string): string => keyId;
 
 /**
  * Write-log partitions per collection (docs/architecture.md §6.1). Seq `s` goes to bucket `s % LOG_BUCKETS`,

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { App, type Stack } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { PUBLIC_ROUTES, V1_ROUTES } from '../../infra/cdk/constructs/api.js';
+import { AUTHORIZER_IDENTITY_SOURCES, PUBLIC_ROUTES, V1_ROUTES } from '../../infra/cdk/constructs/api.js';
 import { PROJECT_ROOT } from '../../infra/cdk/constructs/shoal-function.js';
 import { nagFindings } from '../../infra/cdk/nag.js';
 import {
@@ -159,6 +159,34 @@ describe.each([
       for (const a of asArray(st.Action))
         expect(a).toMatch(/^(dynamodb:GetItem|logs:CreateLogStream|logs:PutLogEvents|xray:Put.*)$/);
     }
+  });
+
+  it('lets the api manage API keys in the catalog (get, put, delete, query, update), not the authorizer', () => {
+    const s = get();
+    const stack = s.stacks.service;
+    const apiPolicy = resources(s.service, 'AWS::IAM::Policy').find(([, p]) =>
+      asArray(p.Properties?.Roles as unknown[]).some((r) =>
+        JSON.stringify(r).includes(logicalIdOf(stack, stack.compute.api.role)),
+      ),
+    );
+    const statements = (apiPolicy?.[1].Properties?.PolicyDocument as { Statement: Statement[] }).Statement;
+    const onCatalog = statements.filter(
+      (st) => st.Effect === 'Allow' && JSON.stringify(st.Resource).includes('Catalog') && st.Condition === undefined,
+    );
+    const actions = new Set(onCatalog.flatMap((st) => asArray(st.Action)));
+    for (const a of [
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:DeleteItem',
+      'dynamodb:Query',
+      'dynamodb:UpdateItem',
+    ])
+      expect(actions.has(a), a).toBe(true);
+    // The api function's environment carries the default per-key rate limit.
+    const fns = s.service.findResources('AWS::Lambda::Function');
+    const vars = (fns[logicalIdOf(stack, stack.compute.api.fn)].Properties as { Environment: { Variables: Json } })
+      .Environment.Variables;
+    expect(vars).toMatchObject({ SHOAL_RATE_LIMIT_RPS: '50', SHOAL_RATE_LIMIT_BURST: '100' });
   });
 
   it('gives the searchers read access to shards/ and deletes/ only', () => {
@@ -475,8 +503,14 @@ describe.each([
       EnableSimpleResponses: true,
       AuthorizerPayloadFormatVersion: '2.0',
       AuthorizerResultTtlInSeconds: 300,
-      IdentitySource: ['$request.header.Authorization'],
+      // The answer depends on the route and the collection in the path, so they are part of the cache key.
+      IdentitySource: ['$request.header.Authorization', '$context.httpMethod', '$context.path'],
     });
+    expect(AUTHORIZER_IDENTITY_SOURCES).toEqual([
+      '$request.header.Authorization',
+      '$context.httpMethod',
+      '$context.path',
+    ]);
     s.service.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
       StageName: '$default',
       AutoDeploy: true,

@@ -2,7 +2,8 @@
  * The HTTP API (payload format 2.0): every v1 route of `shared/api/router.ts` as an explicit route
  * (so API Gateway's detailed metrics give latency per route), plus `$default` so that anything else
  * still reaches the router and gets its JSON 404/405. All routes share one Lambda integration (the
- * api function serves them all) and one REQUEST authorizer over hashed API keys, cached 5 minutes.
+ * api function serves them all) and one REQUEST authorizer over hashed API keys, their roles and
+ * collection scopes, cached 5 minutes per key, method and path.
  */
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
@@ -70,7 +71,17 @@ export const V1_ROUTES: ReadonlyArray<{ method: apigwv2.HttpMethod; path: string
   { method: apigwv2.HttpMethod.GET, path: '/v1/models/{model}/aliases/{alias}' },
   { method: apigwv2.HttpMethod.PUT, path: '/v1/models/{model}/aliases/{alias}' },
   { method: apigwv2.HttpMethod.GET, path: '/v1/models/{model}/aliases/{alias}/history' },
+  { method: apigwv2.HttpMethod.GET, path: '/v1/keys' },
+  { method: apigwv2.HttpMethod.POST, path: '/v1/keys' },
+  { method: apigwv2.HttpMethod.DELETE, path: '/v1/keys/{id}' },
 ];
+
+/**
+ * What API Gateway caches the authorizer's answer by. The answer depends on the route and the collection
+ * in the path (shared/auth/policy.ts), so both the method and the path are part of it, not just the key:
+ * per key alone, one allowed (or refused) request would decide every other route for the cache TTL.
+ */
+export const AUTHORIZER_IDENTITY_SOURCES = ['$request.header.Authorization', '$context.httpMethod', '$context.path'];
 
 export interface ApiProps {
   settings: ShoalSettings;
@@ -92,7 +103,7 @@ export class Api extends Construct {
     const authorizer = new HttpLambdaAuthorizer('ApiKey', props.authorizer, {
       authorizerName: `${settings.prefix}-api-key`,
       responseTypes: [HttpLambdaResponseType.SIMPLE],
-      identitySource: ['$request.header.Authorization'],
+      identitySource: AUTHORIZER_IDENTITY_SOURCES,
       resultsCacheTtl: AUTHORIZER_CACHE_TTL,
     });
     const integration = new HttpLambdaIntegration('Api', props.handler, {

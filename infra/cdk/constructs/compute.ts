@@ -2,7 +2,8 @@
  * The functions: api (all v1 routes), index-builder (build queue + 1-minute tick), N shard-search
  * slots, and the API-key authorizer. Each gets exactly the permissions its code path uses:
  *
- * - api — DynamoDB: read/write Catalog, Records (+bySeq). S3: GetObject shards/ deletes/ imports/,
+ * - api — DynamoDB: read/write Catalog (which includes managing API keys: Put/Delete/Query/Update on the
+ *   `APIKEY#…` and `APIKEYS` items, `/v1/keys`), Records (+bySeq). S3: GetObject shards/ deletes/ imports/,
  *   ListBucket; Get/Put/Delete/AbortMultipartUpload models/. SQS / Lambda: SendMessage build + import
  *   queues; Invoke searcher slots.
  * - index-builder — DynamoDB: read/write Catalog, Records (+bySeq). S3: Get/Put/Delete shards/
@@ -10,7 +11,8 @@
  * - shard-search — DynamoDB: —. S3: GetObject shards/ deletes/. SQS / Lambda: —.
  * - import — DynamoDB: read/write Catalog, Records (+bySeq). S3: GetObject imports/, Get/Put reports/,
  *   ListBucket. SQS / Lambda: consume import queue; SendMessage import + build queues.
- * - authorizer — DynamoDB: GetItem Catalog, keys `APIKEY#…` only. S3: —. SQS / Lambda: —.
+ * - authorizer — DynamoDB: GetItem Catalog, keys `APIKEY#…` only (read-only: `lastUsedAt` is the api
+ *   function's write). S3: —. SQS / Lambda: —.
  */
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
@@ -110,6 +112,9 @@ export class Compute extends Construct {
         SHOAL_SHARD_DISK_MB: String(shardDiskMb(sizing.ephemeralMb)),
         SHOAL_BUILD_DELTA_MIN_ROWS: '1000',
         SHOAL_BUILD_DELTA_MAX_AGE_S: '60',
+        // Per-key token bucket of the api function, per container (docs/security.md): 50 req/s, burst 100.
+        SHOAL_RATE_LIMIT_RPS: '50',
+        SHOAL_RATE_LIMIT_BURST: '100',
         ...(settings.gitSha ? { SHOAL_GIT_SHA: settings.gitSha } : {}),
         // For the EMF metrics (docs/operations.md): Powertools reads these.
         POWERTOOLS_METRICS_NAMESPACE: 'Shoal',
