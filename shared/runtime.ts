@@ -110,6 +110,8 @@ function createRuntime(cfg: ShoalConfig): Runtime {
       bucket: cfg.bucket,
       jobs: new DynamoImportJobs({ ddb: aws.ddb, table: cfg.catalogTable }),
       enqueue: cfg.importQueueUrl !== undefined,
+      limits: cfg.importLimits,
+      sweepStaleMs: cfg.importSweepStaleMs,
     },
   });
   const keys = cfg.apiKeys.map(digest);
