@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { MemoryImportJobStore, emptyProgress, jobIdFor, type ImportJob } from '../../shared/import/job.js';
 import type { ImportJobMessage } from '../../shared/import/runner.js';
 import { lastHeartbeat, sweepDecision, sweepImports } from '../../shared/import/sweeper.js';
+import { tickPeriodMs } from '../../infra/local/scheduler.js';
 
 const T0 = Date.parse('2025-01-01T00:00:00Z');
 const STALE = 300_000;
@@ -147,5 +148,17 @@ describe('sweepImports', () => {
     });
     expect(out.requeued).toHaveLength(1);
     expect(sent).toEqual([{ type: 'continue', collection: 'ok', jobId: j.jobId }]);
+  });
+});
+
+describe('the local tick that runs the sweeper', () => {
+  it('defaults to the given period and takes SHOAL_LOCAL_TICK_S seconds when set', () => {
+    expect(tickPeriodMs({}, 30_000)).toBe(30_000);
+    expect(tickPeriodMs({ SHOAL_LOCAL_TICK_S: '' }, 30_000)).toBe(30_000);
+    expect(tickPeriodMs({ SHOAL_LOCAL_TICK_S: '5' }, 30_000)).toBe(5_000);
+    expect(tickPeriodMs({ SHOAL_LOCAL_TICK_S: '0.5' }, 30_000)).toBe(500);
+    for (const bad of ['0', '-1', 'soon']) {
+      expect(() => tickPeriodMs({ SHOAL_LOCAL_TICK_S: bad }, 30_000)).toThrow(/SHOAL_LOCAL_TICK_S must be a positive/);
+    }
   });
 });
