@@ -282,9 +282,40 @@ async function runClaimed(
     }
     return { outcome: 'skipped', job: j };
   };
+  /**
+   * The run was stopped by a throw: a cancel or a lost lease (seen before a batch), the collection
+   * gone, the file unreadable or changed. Anything else is rethrown (the queue retries the message).
+   */
+  const ended = async (err: unknown): Promise<{ outcome: RunOutcome; job?: ImportJob }> => {
+    if (err instanceof JobStoppedError) {
+      // The unsent batch is dropped (not read, as far as the counters go); in-flight writes land and count.
+      read -= batch.size + superseded;
+      batch = new Map();
+      superseded = 0;
+      for (const r of await Promise.allSettled(inFlight.splice(0))) if (r.status === 'fulfilled') written += r.value;
+      if (err.why === 'lease-lost') return { outcome: 'skipped', ...(await current()) };
+      progress.rowsRead += read;
+      progress.rowsWritten += written;
+      progress.rowsRejected += rejected;
+      read = written = rejected = 0;
+      await deps.jobs.settle(collection, jobId, token, progress);
+      await deps.ingest.wake(collection).catch(() => undefined);
+      return { outcome: 'finished', ...(await current()) };
+    }
+    // Let in-flight writes settle (they are valid rows) before deciding.
+    await Promise.allSettled(inFlight.splice(0));
+    if (err instanceof CollectionGoneError) return fail('COLLECTION_GONE', err.message, progress);
+    if (err instanceof UnreadableFileError) return fail('UNREADABLE_FILE', err.message, progress);
+    if (err instanceof ObjectChangedError) return fail('OBJECT_CHANGED', err.message, progress);
+    throw err;
+  };
   /** Ends the job `failed` for a limit: what was read so far is committed and reported first. */
   const endWith = async (hit: LimitHit): Promise<{ outcome: RunOutcome; job?: ImportJob }> => {
-    await commitSegment();
+    try {
+      await commitSegment();
+    } catch (err) {
+      return ended(err);
+    }
     const report = progress.reportParts.length
       ? await assembleReport(deps.objects, jobId, progress.reportParts)
       : undefined;
@@ -364,30 +395,15 @@ async function runClaimed(
       }
     }
   } catch (err) {
-    if (err instanceof JobStoppedError) {
-      // The unsent batch is dropped (not read, as far as the counters go); in-flight writes land and count.
-      read -= batch.size + superseded;
-      batch = new Map();
-      superseded = 0;
-      for (const r of await Promise.allSettled(inFlight.splice(0))) if (r.status === 'fulfilled') written += r.value;
-      if (err.why === 'lease-lost') return { outcome: 'skipped', ...(await current()) };
-      progress.rowsRead += read;
-      progress.rowsWritten += written;
-      progress.rowsRejected += rejected;
-      await deps.jobs.settle(collection, jobId, token, progress);
-      await deps.ingest.wake(collection).catch(() => undefined);
-      return { outcome: 'finished', ...(await current()) };
-    }
-    // Let in-flight writes settle (they are valid rows) before deciding.
-    await Promise.allSettled(inFlight.splice(0));
-    if (err instanceof CollectionGoneError) return fail('COLLECTION_GONE', err.message, progress);
-    if (err instanceof UnreadableFileError) return fail('UNREADABLE_FILE', err.message, progress);
-    if (err instanceof ObjectChangedError) return fail('OBJECT_CHANGED', err.message, progress);
-    throw err;
+    return ended(err);
   }
 
   if (limitHit) return endWith(limitHit);
-  await commitSegment();
+  try {
+    await commitSegment();
+  } catch (err) {
+    return ended(err);
+  }
   if (outOfTime) {
     if (!(await deps.jobs.release(collection, jobId, token, progress, now()))) return stopped();
     await deps.ingest.wake(collection).catch(() => undefined);

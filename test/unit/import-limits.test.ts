@@ -181,6 +181,17 @@ describe('stopping a running import', () => {
     expect((await run(h)).outcome).toBe('skipped');
   });
 
+  it('a cancel that lands while the last batch waits is honoured at the end of the file too', async () => {
+    const h: Harness = await harness(jsonl(250), {
+      onPut: async (n) => {
+        if (n === 2) await h.jobs.cancel('c', h.job.jobId, Date.now());
+      },
+    });
+    const out = await run(h);
+    expect(out.job).toMatchObject({ state: 'cancelled', rowsRead: 200, rowsWritten: 200 });
+    expect(h.rows.size).toBe(200);
+  });
+
   it('a job cancelled before any invocation claimed it is never run', async () => {
     const h = await harness(jsonl(10));
     await h.jobs.cancel('c', h.job.jobId, Date.now());
