@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
+import { DEFAULT_IMPORT_LIMITS, DEFAULT_SWEEP_STALE_MS, type ImportLimits } from './import/job.js';
 import { parseFaults, type Faults } from './storage/faults.js';
 
 const csv = z
@@ -33,6 +34,21 @@ const int = (def: number, min: number, max: number) =>
     });
 
 const url = z.string().url().optional();
+
+/** A number in [0, 1] (a ratio), or the default when unset. */
+const ratio = (def: number) =>
+  z
+    .string()
+    .optional()
+    .transform((s, ctx) => {
+      if (s === undefined || s === '') return def;
+      const n = Number(s);
+      if (!Number.isFinite(n) || n < 0 || n > 1) {
+        ctx.addIssue({ code: 'custom', message: 'must be a number in [0, 1]' });
+        return z.NEVER;
+      }
+      return n;
+    });
 
 const schema = z.object({
   AWS_REGION: z.string().min(1).default('us-east-1'),
@@ -121,6 +137,35 @@ const schema = z.object({
   SHOAL_SHARD_CACHE_DIR: z.string().default('/tmp/shoal-shards'),
   /** Disk tier budget in MiB (default 1024). */
   SHOAL_SHARD_DISK_MB: int(1024, 0, 10240),
+  /**
+   * Default per-job row limit of imports (50 000 000): a job reading more rows fails `ROW_LIMIT`. Higher
+   * admits bigger single files; lower stops a gzip bomb of tiny rows sooner. A request's `maxRows` overrides it.
+   */
+  SHOAL_IMPORT_MAX_ROWS: int(DEFAULT_IMPORT_LIMITS.maxRows, 1, 1e12),
+  /**
+   * Default per-job wall-time limit of imports in seconds (21 600 = 6 h), from the first claim: a longer
+   * job fails `TIME_LIMIT`. Higher lets huge files finish on few import slots; lower frees a slot held by a
+   * pathological file sooner. A request's `maxDurationSeconds` overrides it.
+   */
+  SHOAL_IMPORT_MAX_DURATION_S: int(DEFAULT_IMPORT_LIMITS.maxDurationSeconds, 60, 30 * 86_400),
+  /**
+   * Default reject ratio above which an import fails `REJECT_RATIO` (0.5), checked once
+   * SHOAL_IMPORT_REJECT_RATIO_MIN_ROWS rows were read. Lower fails dirty files sooner; 1 never fails
+   * on rejects. A request's `maxRejectRatio` overrides it.
+   */
+  SHOAL_IMPORT_MAX_REJECT_RATIO: ratio(DEFAULT_IMPORT_LIMITS.maxRejectRatio),
+  /**
+   * Rows read before the reject ratio is checked (default 1000): fewer give a noisy ratio (a bad first
+   * line fails a file), more let a broken file write more rows before it stops.
+   */
+  SHOAL_IMPORT_REJECT_RATIO_MIN_ROWS: int(DEFAULT_IMPORT_LIMITS.rejectRatioMinRows, 1, 1e9),
+  /**
+   * Seconds a queued or running import without a lease may stay quiet before the sweeper (the index builder's
+   * tick) re-announces it (default 300). Lower recovers a lost continuation sooner but may duplicate a message
+   * still waiting behind busy import slots (harmless: its claim fails). Jobs whose lease expired are re-queued
+   * on the next tick regardless.
+   */
+  SHOAL_IMPORT_SWEEP_STALE_S: int(DEFAULT_SWEEP_STALE_MS / 1000, 1, 86_400),
 });
 
 export interface ShoalConfig {
@@ -149,6 +194,9 @@ export interface ShoalConfig {
   shardCacheBytes: number;
   shardCacheDir: string;
   shardDiskBytes: number;
+  /** Import limits of jobs whose request sets none. */
+  importLimits: ImportLimits;
+  importSweepStaleMs: number;
 }
 
 export function parseConfig(env: Record<string, string | undefined>): ShoalConfig {
@@ -198,6 +246,13 @@ export function parseConfig(env: Record<string, string | undefined>): ShoalConfi
     shardCacheBytes: e.SHOAL_SHARD_CACHE_MB * 2 ** 20,
     shardCacheDir: e.SHOAL_SHARD_CACHE_DIR,
     shardDiskBytes: e.SHOAL_SHARD_DISK_MB * 2 ** 20,
+    importLimits: {
+      maxRows: e.SHOAL_IMPORT_MAX_ROWS,
+      maxDurationSeconds: e.SHOAL_IMPORT_MAX_DURATION_S,
+      maxRejectRatio: e.SHOAL_IMPORT_MAX_REJECT_RATIO,
+      rejectRatioMinRows: e.SHOAL_IMPORT_REJECT_RATIO_MIN_ROWS,
+    },
+    importSweepStaleMs: e.SHOAL_IMPORT_SWEEP_STALE_S * 1000,
   };
 }
 

@@ -109,6 +109,8 @@ function createRuntime(cfg: ShoalConfig): Runtime {
       bucket: cfg.bucket,
       jobs: new DynamoImportJobs({ ddb: aws.ddb, table: cfg.catalogTable }),
       enqueue: cfg.importQueueUrl !== undefined,
+      limits: cfg.importLimits,
+      sweepStaleMs: cfg.importSweepStaleMs,
     },
   });
   // The environment's keys (local mode) are admin keys; catalog keys carry their role and scope — the same

@@ -5,7 +5,7 @@
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import { ShoalCore, type CoreDeps } from './core.js';
-import type { ImportJobStore } from './import/job.js';
+import type { ImportJobStore, ImportLimits } from './import/job.js';
 import { ImportService } from './import/service.js';
 import { Indexer } from './indexing/indexer.js';
 import type { LifecycleStore } from './lifecycle/types.js';
@@ -43,6 +43,9 @@ export interface ServicesDeps {
     jobs: ImportJobStore;
     /** False: explicit imports are refused (no import queue configured). */
     enqueue: boolean;
+    /** Limits of jobs whose request sets none, and the sweeper's quiet period (docs/imports.md). */
+    limits?: ImportLimits;
+    sweepStaleMs?: number;
   };
 }
 
@@ -106,6 +109,8 @@ export function createServices(deps: ServicesDeps): Services {
         // The same write path as the API: seq leases, records, builder wake-up.
         ingest: { catalog, records, wake: (collection) => wake(collection) },
         enqueue: imp.enqueue ? (message) => queues.send('import', message) : undefined,
+        ...(imp.limits ? { limits: imp.limits } : {}),
+        ...(imp.sweepStaleMs !== undefined ? { sweepStaleMs: imp.sweepStaleMs } : {}),
       })
     : undefined;
   return { core, indexer, lifecycle, ...(imports ? { imports } : {}) };

@@ -11,6 +11,20 @@ import type { ScheduledEvent } from 'aws-lambda';
 
 export type ScheduleHandler = (event: ScheduledEvent) => Promise<unknown>;
 
+/**
+ * The local builder tick's period (the stand-in for the 1-minute EventBridge rule), which also drives
+ * the import sweeper: `SHOAL_LOCAL_TICK_S` seconds when set (a positive number), else `fallbackMs`
+ * (30 s for `npm start`). Shorter catches up unindexed writes and re-queues stuck imports sooner, at
+ * the cost of a catalog scan per tick.
+ */
+export function tickPeriodMs(env: Record<string, string | undefined>, fallbackMs: number): number {
+  const raw = env.SHOAL_LOCAL_TICK_S;
+  if (raw === undefined || raw === '') return fallbackMs;
+  const s = Number(raw);
+  if (!Number.isFinite(s) || s <= 0) throw new RangeError(`SHOAL_LOCAL_TICK_S must be a positive number, got ${raw}`);
+  return s * 1000;
+}
+
 export interface ScheduleOptions {
   everyMs: number;
   handler: ScheduleHandler;

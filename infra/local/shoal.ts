@@ -33,7 +33,7 @@ import { bootstrapLocalResources, type LocalResources } from './bootstrap.js';
 import { startEmulators, type EmulatorEndpoints, type S3EventNotification } from './emulators.js';
 import { formatRequestLog, startGateway } from './gateway.js';
 import { makeLambdaContext, startLambdaEmulator } from './lambda-emulator.js';
-import { startSchedule } from './scheduler.js';
+import { startSchedule, tickPeriodMs } from './scheduler.js';
 import { startSqsPoller } from './sqs-poller.js';
 import { IMPORTS_FOLDER_PATTERN, IMPORTS_PREFIX } from '../../shared/storage/keys.js';
 
@@ -69,7 +69,10 @@ export interface StartLocalShoalOptions {
   apiKey?: string;
   /** No banner and no per-request logging. */
   silent?: boolean;
-  /** Period of the index-builder catch-up tick. Default 30 s. */
+  /**
+   * Period of the index-builder catch-up tick, which also runs the import sweeper. Default: env
+   * `SHOAL_LOCAL_TICK_S`, else 30 s.
+   */
   tickMs?: number;
   /** S3 emulator port; 0 or undefined = ephemeral (`npm start` defaults to 8788 so saved commands keep working). */
   s3Port?: number;
@@ -319,7 +322,7 @@ export async function startLocalShoal(opts: StartLocalShoalOptions): Promise<Loc
 
     const schedule = startSchedule({
       name: LOCAL_NAMES.buildTickRule,
-      everyMs: opts.tickMs ?? 30_000,
+      everyMs: opts.tickMs ?? tickPeriodMs(process.env, 30_000),
       // A restart catches up right away on writes that were never indexed.
       runOnStart: true,
       region: endpoints.region,

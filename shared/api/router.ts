@@ -362,10 +362,10 @@ export function createApi(deps: ApiDeps): Api {
       methods: {
         GET: async (ctx) => ok({ jobs: await imports().listImports(ctx.name) }),
         POST: async (ctx) => {
-          const { uri } = parseBody(createImportSchema, ctx.json());
+          const { uri, ...limits } = parseBody(createImportSchema, ctx.json());
           assertImportInScope(ctx.principal, uri);
-          const { job, created } = await imports().createImport(ctx.name, uri);
-          return ok(job, created ? 202 : 200);
+          const { job, created, resumed } = await imports().createImport(ctx.name, uri, limits);
+          return ok(job, created || resumed ? 202 : 200);
         },
       },
     },
@@ -373,6 +373,7 @@ export function createApi(deps: ApiDeps): Api {
       segments: ['v1', 'collections', ':name', 'imports', ':jobId'],
       methods: {
         GET: async (ctx) => ok(await imports().getImport(ctx.name, ctx.params.jobId)),
+        DELETE: async (ctx) => ok(await imports().cancelImport(ctx.name, ctx.params.jobId)),
       },
     },
     {

@@ -305,13 +305,20 @@ export function parseCollectionName(name: string): string {
   return name;
 }
 
-/** `POST /v1/collections/{name}/imports`: the object to import. */
+/**
+ * `POST /v1/collections/{name}/imports`: the object to import, and optional per-job limits (the
+ * configured defaults otherwise; docs/imports.md): `maxRows` (rows read), `maxDurationSeconds`
+ * (wall time from the first claim, 60 s–30 days), `maxRejectRatio` (0–1).
+ */
 export const createImportSchema = z.strictObject({
   uri: z
     .string()
     .max(2048)
     .refine((s) => !hasControlCharacter(s), { error: 'must not contain control characters' })
     .regex(/^s3:\/\/[^/]+\/.+$/, { error: 'must look like s3://bucket/key' }),
+  maxRows: intIn(1, 1e12).optional(),
+  maxDurationSeconds: intIn(60, 30 * 86_400).optional(),
+  maxRejectRatio: z.number().min(0).max(1).optional(),
 });
 
 // ---------------------------------------------------------------------------------------

@@ -71,6 +71,8 @@ export const ROUTE_POLICIES: Readonly<Record<RouteKey, RoutePolicy>> = {
   'GET /v1/collections/{name}/imports': readCol,
   'POST /v1/collections/{name}/imports': writeCol,
   'GET /v1/collections/{name}/imports/{jobId}': readCol,
+  // Cancelling an import is part of writing data, like starting one.
+  'DELETE /v1/collections/{name}/imports/{jobId}': writeCol,
   'GET /v1/collections/{name}/versions': readCol,
   'POST /v1/collections/{name}/versions/{v}/evaluate': adminCol,
   'POST /v1/collections/{name}/versions/{v}/tune': adminCol,

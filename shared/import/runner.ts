@@ -10,7 +10,13 @@
  *
  * A crash loses at most the rows after the last checkpoint; they are read and written again by the
  * next invocation (upserts are idempotent per id; counters and report parts come from the
- * checkpoint, so nothing is counted twice).
+ * checkpoint, so nothing is counted twice). A crash also loses the continuation message: the
+ * sweeper (`sweeper.ts`) re-announces the job once its lease expires.
+ *
+ * Before every batch the runner reads the collection and the job (two GetItems in parallel): a
+ * deleted collection fails the job, a cancelled job stops the run (in-flight writes land and are
+ * counted, the unsent batch is dropped), a lost lease (requeued by the sweeper) stops it silently.
+ * Per-job limits (`ImportLimits`: rows, wall time, reject ratio) end the job `failed` with a reason.
  */
 import { randomUUID } from 'node:crypto';
 import { NotFoundError } from '../errors.js';
@@ -19,13 +25,27 @@ import { logger } from '../log.js';
 import type { VectorInput } from '../service.js';
 import type { Catalog, CollectionMeta, ObjectStore } from '../storage/types.js';
 import { openReader } from './formats/index.js';
-import type { ImportJob, ImportJobStore, ImportProgress } from './job.js';
+import {
+  DEFAULT_IMPORT_LIMITS,
+  type ImportEndReason,
+  type ImportJob,
+  type ImportJobStore,
+  type ImportLimits,
+  type ImportProgress,
+} from './job.js';
 import { assembleReport, MAX_REPORTED_REJECTS, rejectEntry, writePart, type RejectEntry } from './report.js';
 import { importReportPartKey } from '../storage/keys.js';
 import { ObjectChangedError, UnreadableFileError, type ByteSource } from './types.js';
 
 /** The job's collection is gone (deleted, or re-created under a new generation): the job fails, nothing retries. */
 class CollectionGoneError extends Error {}
+
+/** The job was cancelled, or another invocation owns it now (the sweeper requeued it after its lease expired). */
+class JobStoppedError extends Error {
+  constructor(readonly why: 'cancelled' | 'lease-lost') {
+    super(why);
+  }
+}
 
 /** Messages on the import queue besides S3 event notifications. */
 export interface ImportJobMessage {
@@ -46,6 +66,8 @@ export interface ImportDeps {
   findSidecar(job: ImportJob): Promise<{ source: ByteSource; kind: 'txt' | 'jsonl' } | undefined>;
   enqueue(message: ImportJobMessage): Promise<void>;
   now?: () => number;
+  /** Limits of jobs that carry none (created before limits existed). Default `DEFAULT_IMPORT_LIMITS`. */
+  limits?: ImportLimits;
   /** Rows per upsert call (default 500). */
   batchRows?: number;
   /** Upsert calls in flight (default 4). */
@@ -84,9 +106,15 @@ export async function runImportJob(
   } catch (err) {
     // A failure the queue will retry: give the lease back (progress as of the last saved
     // checkpoint), so the redelivered message can claim the job at once.
-    await deps.jobs.release(collection, jobId, token, saved).catch(() => undefined);
+    await deps.jobs.release(collection, jobId, token, saved, now()).catch(() => undefined);
     throw err;
   }
+}
+
+/** A limit that ended the job, with its message. */
+interface LimitHit {
+  reason: Extract<ImportEndReason, 'ROW_LIMIT' | 'TIME_LIMIT' | 'REJECT_RATIO'>;
+  error: string;
 }
 
 async function runClaimed(
@@ -99,43 +127,76 @@ async function runClaimed(
   const now = deps.now ?? Date.now;
   const { collection, jobId } = job;
   const opts = { deadline };
-  const fail = async (error: string, progress?: ImportProgress): Promise<{ outcome: RunOutcome; job?: ImportJob }> => {
-    await deps.jobs.finish(collection, jobId, token, { state: 'failed', error, progress }, now());
-    return { outcome: 'finished', job: await deps.jobs.get(collection, jobId) };
+  const limits: ImportLimits = { ...DEFAULT_IMPORT_LIMITS, ...deps.limits, ...job.limits };
+  const startedMs = job.startedAt ? Date.parse(job.startedAt) : now();
+  const current = async () => ({ job: await deps.jobs.get(collection, jobId) });
+  const fail = async (
+    reason: ImportEndReason,
+    error: string,
+    progress?: ImportProgress,
+    report?: string,
+  ): Promise<{ outcome: RunOutcome; job?: ImportJob }> => {
+    if (
+      !(await deps.jobs.finish(collection, jobId, token, { state: 'failed', error, reason, progress, report }, now()))
+    ) {
+      // Cancelled meanwhile (the cancel stands; its counters are settled) or no longer ours.
+      const j = await deps.jobs.get(collection, jobId);
+      if (j?.state === 'cancelled' && j.leaseToken === token)
+        await deps.jobs.settle(collection, jobId, token, progress ?? saved);
+    }
+    return { outcome: 'finished', ...(await current()) };
   };
+  const timeLimit = (): LimitHit | undefined =>
+    now() - startedMs > limits.maxDurationSeconds * 1000
+      ? {
+          reason: 'TIME_LIMIT',
+          error:
+            `the job ran longer than its limit of ${limits.maxDurationSeconds} s (maxDurationSeconds); ` +
+            'rows imported before stay',
+        }
+      : undefined;
 
   // The collection may be deleted (or deleted and re-created) before or while the job runs: checked at
   // the start and before every batch, so at most the batches already in flight land under the old
   // generation (one GetItem per batch).
   const ownCollection = async (phase: 'start' | 'batch'): Promise<CollectionMeta> => {
     const name = JSON.stringify(collection);
-    let current;
+    let found;
     try {
-      current = await deps.catalog.getCollection(collection);
+      found = await deps.catalog.getCollection(collection);
     } catch (err) {
       if (!(err instanceof NotFoundError)) throw err;
       throw new CollectionGoneError(
         phase === 'start' ? `collection ${name} does not exist` : `collection ${name} was deleted during the import`,
       );
     }
-    if (current.generation !== job.generation) {
+    if (found.generation !== job.generation) {
       throw new CollectionGoneError(
         `collection ${name} was deleted and re-created ` +
           (phase === 'start' ? 'after the job was created' : 'during the import'),
       );
     }
-    return current;
+    return found;
+  };
+  /** Before every batch: the collection is ours still, and so is the job (not cancelled, lease not taken). */
+  const ownJob = async (): Promise<void> => {
+    const [, j] = await Promise.all([ownCollection('batch'), deps.jobs.get(collection, jobId)]);
+    if (j?.state === 'cancelled') throw new JobStoppedError('cancelled');
+    if (!j || j.state !== 'running' || j.leaseToken !== token) throw new JobStoppedError('lease-lost');
   };
 
   let meta: CollectionMeta;
   try {
     meta = await ownCollection('start');
   } catch (err) {
-    if (err instanceof CollectionGoneError) return fail(err.message);
+    if (err instanceof CollectionGoneError) return fail('COLLECTION_GONE', err.message);
     throw err;
   }
   if (!job.format)
-    return fail(`unsupported file type: ${job.key} (supported: .jsonl, .jsonl.gz, .csv, .csv.gz, .parquet, .npy)`);
+    return fail(
+      'UNSUPPORTED_FILE',
+      `unsupported file type: ${job.key} (supported: .jsonl, .jsonl.gz, .csv, .csv.gz, .parquet, .npy)`,
+    );
 
   // `progress` is what has been saved (or is about to be); `saved` mirrors each successful save.
   const progress: ImportProgress = structuredClone(saved);
@@ -156,8 +217,12 @@ async function runClaimed(
 
   // Pending state since the last saved checkpoint.
   let rejects: RejectEntry[] = [];
-  let batch: VectorInput[] = [];
-  let batchIds = new Set<string>();
+  // The next batch, by id: a repeated id replaces the earlier row in place (the later row wins, as
+  // it would in file order), so a file of one id repeated stays one growing batch, not one write per row.
+  let batch = new Map<string, VectorInput>();
+  let superseded = 0; // rows of `batch` replaced by a later row with the same id (count as written)
+  // Ids of the batches in flight: a row repeating one waits for them, so its write gets the later seq.
+  let inFlightIds = new Set<string>();
   const inFlight: Array<Promise<number>> = [];
   let written = 0; // rows durable since the last save
   let read = 0;
@@ -165,22 +230,28 @@ async function runClaimed(
   let pos = { checkpoint: progress.checkpoint, bytesRead: progress.bytesRead };
   let segmentStart = progress.checkpoint.rows;
 
-  const flush = async (): Promise<void> => {
-    if (!batch.length) return;
-    await ownCollection('batch');
-    const vectors = batch;
-    batch = [];
-    batchIds = new Set();
-    inFlight.push(upsertVectors(ingest, meta, vectors));
-    if (inFlight.length >= concurrency) written += await inFlight.shift()!;
-  };
-  const drain = async (): Promise<void> => {
-    await flush();
+  const settleInFlight = async (): Promise<void> => {
     const results = await Promise.allSettled(inFlight.splice(0));
+    inFlightIds = new Set();
     for (const r of results) {
       if (r.status === 'rejected') throw r.reason;
       written += r.value;
     }
+  };
+  const flush = async (): Promise<void> => {
+    if (!batch.size) return;
+    await ownJob();
+    const vectors = [...batch.values()];
+    const extra = superseded;
+    batch = new Map();
+    superseded = 0;
+    for (const v of vectors) inFlightIds.add(v.id);
+    inFlight.push(upsertVectors(ingest, meta, vectors).then((n) => n + extra));
+    if (inFlight.length >= concurrency) written += await inFlight.shift()!;
+  };
+  const drain = async (): Promise<void> => {
+    await flush();
+    await settleInFlight();
   };
   /** Drains, writes the rejects part, folds the segment into `progress`. */
   const commitSegment = async (): Promise<void> => {
@@ -199,35 +270,115 @@ async function runClaimed(
     read = written = rejected = 0;
     segmentStart = pos.checkpoint.rows;
   };
+  /**
+   * A save or release was refused: the job was cancelled under this invocation (then its last
+   * counters are settled) or another invocation owns it now.
+   */
+  const stopped = async (): Promise<{ outcome: RunOutcome; job?: ImportJob }> => {
+    const j = await deps.jobs.get(collection, jobId);
+    if (j?.state === 'cancelled' && j.leaseToken === token) {
+      await deps.jobs.settle(collection, jobId, token, progress);
+      return { outcome: 'finished', ...(await current()) };
+    }
+    return { outcome: 'skipped', job: j };
+  };
+  /**
+   * The run was stopped by a throw: a cancel or a lost lease (seen before a batch), the collection
+   * gone, the file unreadable or changed. Anything else is rethrown (the queue retries the message).
+   */
+  const ended = async (err: unknown): Promise<{ outcome: RunOutcome; job?: ImportJob }> => {
+    if (err instanceof JobStoppedError) {
+      // The unsent batch is dropped (not read, as far as the counters go); in-flight writes land and count.
+      read -= batch.size + superseded;
+      batch = new Map();
+      superseded = 0;
+      for (const r of await Promise.allSettled(inFlight.splice(0))) if (r.status === 'fulfilled') written += r.value;
+      if (err.why === 'lease-lost') return { outcome: 'skipped', ...(await current()) };
+      progress.rowsRead += read;
+      progress.rowsWritten += written;
+      progress.rowsRejected += rejected;
+      read = written = rejected = 0;
+      await deps.jobs.settle(collection, jobId, token, progress);
+      await deps.ingest.wake(collection).catch(() => undefined);
+      return { outcome: 'finished', ...(await current()) };
+    }
+    // Let in-flight writes settle (they are valid rows) before deciding.
+    await Promise.allSettled(inFlight.splice(0));
+    if (err instanceof CollectionGoneError) return fail('COLLECTION_GONE', err.message, progress);
+    if (err instanceof UnreadableFileError) return fail('UNREADABLE_FILE', err.message, progress);
+    if (err instanceof ObjectChangedError) return fail('OBJECT_CHANGED', err.message, progress);
+    throw err;
+  };
+  /** Ends the job `failed` for a limit: what was read so far is committed and reported first. */
+  const endWith = async (hit: LimitHit): Promise<{ outcome: RunOutcome; job?: ImportJob }> => {
+    try {
+      await commitSegment();
+    } catch (err) {
+      return ended(err);
+    }
+    const report = progress.reportParts.length
+      ? await assembleReport(deps.objects, jobId, progress.reportParts)
+      : undefined;
+    const out = await fail(hit.reason, hit.error, progress, report);
+    await deps.ingest.wake(collection).catch(() => undefined);
+    return out;
+  };
+
+  const lateAtStart = timeLimit();
+  if (lateAtStart) return endWith(lateAtStart);
 
   let source: ByteSource;
   let ids: Awaited<ReturnType<ImportDeps['findSidecar']>>;
   let lastSave = now();
   let outOfTime = false;
+  let limitHit: LimitHit | undefined;
   try {
     source = await deps.openSource(job);
     ids = job.format === 'npy' ? await deps.findSidecar(job) : undefined;
     const from = progress.checkpoint.rows > 0 ? progress.checkpoint : undefined;
     const reader = openReader(job.format, source, { dimension: meta.dimension, from, ids });
     for await (const row of reader) {
+      if (progress.rowsRead + read >= limits.maxRows) {
+        limitHit = {
+          reason: 'ROW_LIMIT',
+          error:
+            `the file has more than ${limits.maxRows} rows (maxRows); the job stopped there, ` +
+            'rows imported before stay',
+        };
+        break;
+      }
       read++;
       if (row.error || !row.values || row.id === undefined) {
         rejected++;
         // The first MAX_REPORTED_REJECTS rejects of the job are reported; the count covers all.
         if (progress.rowsRejected + rejected <= MAX_REPORTED_REJECTS) rejects.push(rejectEntry(job.format, row));
       } else {
-        // A repeated id inside one batch would fail the batch: the later row must win, so flush first.
-        if (batchIds.has(row.id)) await flush();
-        batch.push(
+        const repeat = batch.has(row.id);
+        if (!repeat && inFlightIds.has(row.id)) await settleInFlight();
+        if (repeat) superseded++;
+        batch.set(
+          row.id,
           row.metadata
             ? { id: row.id, values: row.values, metadata: row.metadata }
             : { id: row.id, values: row.values },
         );
-        batchIds.add(row.id);
-        if (batch.length >= batchRows) await flush();
+        if (batch.size >= batchRows) await flush();
       }
       pos = { checkpoint: row.next, bytesRead: row.bytesRead };
-      if (read % 64 === 0 || batch.length === 0) {
+      const total = progress.rowsRead + read;
+      const rejectedTotal = progress.rowsRejected + rejected;
+      if (total >= limits.rejectRatioMinRows && rejectedTotal > limits.maxRejectRatio * total) {
+        limitHit = {
+          reason: 'REJECT_RATIO',
+          error:
+            `${rejectedTotal} of the first ${total} rows were rejected, more than maxRejectRatio ` +
+            `${limits.maxRejectRatio} (see the report); rows imported before stay`,
+        };
+        break;
+      }
+      if (read % 64 === 0 || batch.size === 0) {
+        limitHit = timeLimit();
+        if (limitHit) break;
         const t = now();
         if (t >= opts.deadline) {
           outOfTime = true;
@@ -235,8 +386,8 @@ async function runClaimed(
         }
         if (t - lastSave >= checkpointEveryMs) {
           await commitSegment();
-          if (!(await deps.jobs.save(collection, jobId, token, progress, opts.deadline + LEASE_GRACE_MS))) {
-            return { outcome: 'skipped', job: await deps.jobs.get(collection, jobId) };
+          if (!(await deps.jobs.save(collection, jobId, token, progress, opts.deadline + LEASE_GRACE_MS, now()))) {
+            return stopped();
           }
           Object.assign(saved, structuredClone(progress));
           lastSave = now();
@@ -244,21 +395,20 @@ async function runClaimed(
       }
     }
   } catch (err) {
-    // Let in-flight writes settle (they are valid rows) before deciding.
-    await Promise.allSettled(inFlight.splice(0));
-    if (err instanceof UnreadableFileError || err instanceof ObjectChangedError || err instanceof CollectionGoneError) {
-      return fail(err.message, progress);
-    }
-    throw err;
+    return ended(err);
   }
 
-  await commitSegment();
+  if (limitHit) return endWith(limitHit);
+  try {
+    await commitSegment();
+  } catch (err) {
+    return ended(err);
+  }
   if (outOfTime) {
-    if (!(await deps.jobs.release(collection, jobId, token, progress)))
-      return { outcome: 'skipped', job: await deps.jobs.get(collection, jobId) };
+    if (!(await deps.jobs.release(collection, jobId, token, progress, now()))) return stopped();
     await deps.ingest.wake(collection).catch(() => undefined);
     await deps.enqueue({ type: 'continue', collection, jobId });
-    return { outcome: 'continued', job: await deps.jobs.get(collection, jobId) };
+    return { outcome: 'continued', ...(await current()) };
   }
 
   const report = progress.reportParts.length
@@ -274,11 +424,18 @@ async function runClaimed(
         : `${progress.rowsRejected} of ${progress.rowsRead} rows were rejected (see the report)`;
   }
   progress.bytesRead = job.size;
-  await deps.jobs.finish(collection, jobId, token, { state, error, report, progress }, now());
+  const finished = await deps.jobs.finish(
+    collection,
+    jobId,
+    token,
+    { state, error, report, progress, ...(state === 'failed' ? { reason: 'ALL_REJECTED' as const } : {}) },
+    now(),
+  );
+  if (!finished) return stopped();
   try {
     await deps.ingest.wake(collection);
   } catch (err) {
     logger.warn('builder wake-up failed (the scheduled tick will catch up)', { collection, error: err as Error });
   }
-  return { outcome: 'finished', job: await deps.jobs.get(collection, jobId) };
+  return { outcome: 'finished', ...(await current()) };
 }

@@ -3,19 +3,38 @@
  * message handling the `import` function delegates to (docs/imports.md).
  */
 import type { S3Client } from '@aws-sdk/client-s3';
-import { ConfigError, NotFoundError, ValidationError } from '../errors.js';
+import { ConfigError, ConflictError, NotFoundError, ValidationError } from '../errors.js';
 import { logger } from '../log.js';
 import { detectFormat, isSidecar, sidecarKeys } from './formats/index.js';
-import { emptyProgress, jobIdFor, toView, type ImportJob, type ImportJobView } from './job.js';
+import {
+  DEFAULT_IMPORT_LIMITS,
+  emptyProgress,
+  jobIdFor,
+  toView,
+  type ImportJob,
+  type ImportJobView,
+  type ImportLimits,
+} from './job.js';
 import { runImportJob, type ImportDeps, type ImportJobMessage, type RunOutcome } from './runner.js';
 import { headObject, S3Source } from './s3-source.js';
+import { sweepDecision, sweepImports, type SweepResult } from './sweeper.js';
 import { collectionOfImportKey } from '../storage/keys.js';
 
 /** What the HTTP API needs. */
 export interface ImportApi {
-  createImport(collection: string, uri: string): Promise<{ job: ImportJobView; created: boolean }>;
+  /**
+   * The job for the object (created once). An existing job that is stuck — queued or running with no
+   * live lease — is re-announced (`resumed`): it continues from its checkpoint.
+   */
+  createImport(
+    collection: string,
+    uri: string,
+    limits?: Partial<ImportLimits>,
+  ): Promise<{ job: ImportJobView; created: boolean; resumed: boolean }>;
   listImports(collection: string): Promise<ImportJobView[]>;
   getImport(collection: string, jobId: string): Promise<ImportJobView>;
+  /** Ends a queued or running job as `cancelled`; ConflictError when it already ended, NotFoundError when unknown. */
+  cancelImport(collection: string, jobId: string): Promise<ImportJobView>;
 }
 
 /** An object under `imports/<collection>/` named in an S3 event notification. */
@@ -40,6 +59,8 @@ export interface ImportServiceDeps extends Omit<ImportDeps, 'openSource' | 'find
   bucket: string;
   /** Undefined: explicit imports are refused (the import queue is not configured). */
   enqueue?: ImportDeps['enqueue'];
+  /** The sweeper's quiet period for jobs without a lease (default `DEFAULT_SWEEP_STALE_MS`). */
+  sweepStaleMs?: number;
 }
 
 export class ImportService implements ImportApi {
@@ -72,8 +93,25 @@ export class ImportService implements ImportApi {
     return (this.sdeps.now ?? Date.now)();
   }
 
-  /** Creates (or finds) the job for an object; a job for an unsupported extension is created failed. */
-  async jobFor(collection: string, obj: S3ObjectRef): Promise<{ job: ImportJob; created: boolean }> {
+  /** The configured defaults, overridden by the request's fields. */
+  private limitsFor(requested?: Partial<ImportLimits>): ImportLimits {
+    const set = Object.entries(requested ?? {}).filter(([, v]) => v !== undefined);
+    return { ...DEFAULT_IMPORT_LIMITS, ...this.sdeps.limits, ...Object.fromEntries(set) };
+  }
+
+  private view(job: ImportJob): ImportJobView {
+    return toView(job, undefined, this.limitsFor());
+  }
+
+  /**
+   * Creates (or finds) the job for an object; a job for an unsupported extension is created failed.
+   * Limits are fixed at creation (an existing job keeps its own).
+   */
+  async jobFor(
+    collection: string,
+    obj: S3ObjectRef,
+    limits?: Partial<ImportLimits>,
+  ): Promise<{ job: ImportJob; created: boolean }> {
     const meta = await this.sdeps.catalog.getCollection(collection);
     const format = detectFormat(obj.key);
     const base = { collection, generation: meta.generation, bucket: obj.bucket, key: obj.key, etag: obj.etag };
@@ -85,6 +123,7 @@ export class ImportService implements ImportApi {
       state: 'queued',
       createdAt: new Date(this.now()).toISOString(),
       invocations: 0,
+      limits: this.limitsFor(limits),
     };
     if (format) job.format = format;
     const out = await this.sdeps.jobs.create(job);
@@ -95,6 +134,7 @@ export class ImportService implements ImportApi {
         undefined,
         {
           state: 'failed',
+          reason: 'UNSUPPORTED_FILE',
           error: `unsupported file type: ${obj.key} (supported: .jsonl, .jsonl.gz, .csv, .csv.gz, .parquet, .npy)`,
         },
         this.now(),
@@ -104,35 +144,89 @@ export class ImportService implements ImportApi {
     return out;
   }
 
-  async createImport(collection: string, uri: string): Promise<{ job: ImportJobView; created: boolean }> {
+  async createImport(
+    collection: string,
+    uri: string,
+    limits?: Partial<ImportLimits>,
+  ): Promise<{ job: ImportJobView; created: boolean; resumed: boolean }> {
     const { bucket, key } = parseS3Uri(uri);
     await this.sdeps.catalog.getCollection(collection);
     if (isSidecar(key))
       throw new ValidationError(`${key} is an ids sidecar of an .npy file; import the .npy file`, { field: 'uri' });
     if (!this.sdeps.enqueue) throw new ConfigError('the import queue is not configured (SHOAL_IMPORT_QUEUE_URL)');
     const head = await headObject(this.sdeps.s3, bucket, key);
-    const { job, created } = await this.jobFor(collection, { bucket, key, etag: head.etag, size: head.size });
-    // Queued jobs are (re)announced: a lost send from an earlier request cannot strand one; duplicates are harmless.
-    if (job.state === 'queued') await this.deps.enqueue({ type: 'import', collection, jobId: job.jobId });
-    return { job: toView(job), created };
+    const { job, created } = await this.jobFor(collection, { bucket, key, etag: head.etag, size: head.size }, limits);
+    const message = { type: 'import', collection, jobId: job.jobId } as const;
+    if (created) {
+      if (job.state === 'queued') await this.deps.enqueue(message);
+      return { job: this.view(job), created, resumed: false };
+    }
+    // An existing job with no live lease (never claimed, or its continuation lost) is re-announced:
+    // a lost send from an earlier request or a crashed invocation cannot strand it. The requeue is
+    // conditional on the heartbeat read here, so racing requests (and sweepers) send one message.
+    const t = this.now();
+    if (
+      sweepDecision(job, t, 0).action === 'requeue' &&
+      (await this.sdeps.jobs.requeue(collection, job.jobId, job.heartbeatAt, t))
+    ) {
+      await this.deps.enqueue(message);
+      const now = await this.sdeps.jobs.get(collection, job.jobId);
+      logger.info('import job resumed by a re-POST', { collection, job: job.jobId, state: job.state });
+      return { job: this.view(now ?? job), created, resumed: true };
+    }
+    return { job: this.view(job), created, resumed: false };
   }
 
   async listImports(collection: string): Promise<ImportJobView[]> {
     const meta = await this.sdeps.catalog.getCollection(collection);
     return (await this.sdeps.jobs.list(collection))
       .filter((j) => j.generation === meta.generation)
-      .map((j) => toView(j));
+      .map((j) => this.view(j));
+  }
+
+  private notFound(collection: string, jobId: string): NotFoundError {
+    return new NotFoundError(
+      `import job ${JSON.stringify(jobId)} not found in collection ${JSON.stringify(collection)}`,
+      { field: 'jobId' },
+    );
   }
 
   async getImport(collection: string, jobId: string): Promise<ImportJobView> {
     await this.sdeps.catalog.getCollection(collection);
     const job = /^[0-9a-f]{24}$/.test(jobId) ? await this.sdeps.jobs.get(collection, jobId) : undefined;
-    if (!job)
-      throw new NotFoundError(
-        `import job ${JSON.stringify(jobId)} not found in collection ${JSON.stringify(collection)}`,
+    if (!job) throw this.notFound(collection, jobId);
+    return this.view(job);
+  }
+
+  /**
+   * Cancels a queued or running job. A running invocation notices before its next batch (or its
+   * next checkpoint) and stops; rows it wrote stay.
+   */
+  async cancelImport(collection: string, jobId: string): Promise<ImportJobView> {
+    await this.sdeps.catalog.getCollection(collection);
+    if (!/^[0-9a-f]{24}$/.test(jobId)) throw this.notFound(collection, jobId);
+    const out = await this.sdeps.jobs.cancel(collection, jobId, this.now());
+    if (out.outcome === 'missing') throw this.notFound(collection, jobId);
+    if (out.outcome === 'ended') {
+      throw new ConflictError(
+        `import job ${JSON.stringify(jobId)} already ended (${out.job.state}); ` +
+          'only queued or running jobs can be cancelled',
         { field: 'jobId' },
       );
-    return toView(job);
+    }
+    logger.info('import job cancelled', { collection, job: jobId, rows: out.job.rowsWritten });
+    return this.view(out.job);
+  }
+
+  /** The sweeper's pass (the index builder's scheduled tick): re-announces jobs whose continuation was lost. */
+  async sweep(): Promise<SweepResult> {
+    return sweepImports({
+      jobs: this.sdeps.jobs,
+      catalog: this.sdeps.catalog,
+      enqueue: this.deps.enqueue,
+      ...(this.sdeps.now ? { now: this.sdeps.now } : {}),
+      ...(this.sdeps.sweepStaleMs !== undefined ? { staleMs: this.sdeps.sweepStaleMs } : {}),
+    });
   }
 
   /** Runs a job until done or the deadline (then it continues through the queue). */
@@ -184,7 +278,13 @@ export class ImportService implements ImportApi {
 
   /** Marks a job failed unless it already ended (poison messages). */
   async markFailed(collection: string, jobId: string, reason: string): Promise<boolean> {
-    return this.sdeps.jobs.finish(collection, jobId, undefined, { state: 'failed', error: reason }, this.now());
+    return this.sdeps.jobs.finish(
+      collection,
+      jobId,
+      undefined,
+      { state: 'failed', error: reason, reason: 'GAVE_UP' },
+      this.now(),
+    );
   }
 
   /** The job a message or S3 object refers to (for poison handling). */

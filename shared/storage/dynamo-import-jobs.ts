@@ -2,13 +2,18 @@
  * Import jobs in the Catalog table (docs/architecture.md §4.1): `pk=COL#<name>`, `sk=IMPORT#<jobId>`, the job's
  * fields as top-level attributes (checkpoint as a map, report parts as a list). Creation is one
  * conditional put (`attribute_not_exists`), every transition one conditional update: the lease
- * token guards progress writes, terminal states are never left. Items are validated with zod.
+ * token guards progress writes, terminal states are never left, a requeue is conditional on the
+ * heartbeat its caller saw. Items are validated with zod.
  */
 import { GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { z } from 'zod';
 import { CorruptDataError } from '../errors.js';
 import {
+  CANCELLED_MESSAGE,
+  DEFAULT_IMPORT_LIMITS,
+  IMPORT_END_REASONS,
   IMPORT_STATES,
+  type CancelOutcome,
   type FinishInput,
   type ImportJob,
   type ImportJobStore,
@@ -33,10 +38,21 @@ const itemSchema = z.object({
   startedAt: z.string().optional(),
   finishedAt: z.string().optional(),
   error: z.string().optional(),
+  reason: z.enum(IMPORT_END_REASONS).optional(),
   report: z.string().optional(),
   invocations: z.number().int().nonnegative(),
+  limits: z
+    .object({
+      maxRows: z.number().int().positive(),
+      maxDurationSeconds: z.number().int().positive(),
+      maxRejectRatio: z.number().min(0).max(1),
+      rejectRatioMinRows: z.number().int().nonnegative().default(DEFAULT_IMPORT_LIMITS.rejectRatioMinRows),
+    })
+    .optional(),
   leaseToken: z.string().optional(),
   leaseUntil: z.number().optional(),
+  heartbeatAt: z.number().optional(),
+  requeues: z.number().int().nonnegative().optional(),
   rowsRead: nonNeg,
   rowsWritten: nonNeg,
   rowsRejected: nonNeg,
@@ -107,6 +123,27 @@ export class DynamoImportJobs implements ImportJobStore {
       .slice(0, limit);
   }
 
+  async listActive(collection: string): Promise<ImportJob[]> {
+    const jobs: ImportJob[] = [];
+    // Reads every job item of the collection (the filter only trims the transfer): one Query per
+    // collection per sweep; see docs/imports.md for the cost.
+    for await (const page of queryPages(this.opts.ddb, {
+      TableName: this.opts.table,
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
+      FilterExpression: '#s IN (:queued, :running)',
+      ExpressionAttributeNames: { '#s': 'state' },
+      ExpressionAttributeValues: {
+        ':pk': colPk(collection),
+        ':p': IMPORT_PREFIX,
+        ':queued': 'queued',
+        ':running': 'running',
+      },
+    })) {
+      for (const raw of page) jobs.push(toJob(raw));
+    }
+    return jobs;
+  }
+
   async claim(
     collection: string,
     jobId: string,
@@ -120,7 +157,8 @@ export class DynamoImportJobs implements ImportJobStore {
           TableName: this.opts.table,
           Key: this.key(collection, jobId),
           UpdateExpression:
-            'SET #s = :running, leaseToken = :t, leaseUntil = :lu, startedAt = if_not_exists(startedAt, :iso) ' +
+            'SET #s = :running, leaseToken = :t, leaseUntil = :lu, heartbeatAt = :now, ' +
+            'startedAt = if_not_exists(startedAt, :iso) ' +
             'ADD invocations :one',
           ConditionExpression:
             'attribute_exists(pk) AND #s IN (:queued, :running) ' +
@@ -177,27 +215,34 @@ export class DynamoImportJobs implements ImportJobStore {
     token: string,
     progress: ImportProgress,
     leaseUntil: number,
+    now: number,
   ): Promise<boolean> {
     const p = this.progressSet(progress);
     return this.conditional({
       TableName: this.opts.table,
       Key: this.key(collection, jobId),
-      UpdateExpression: `SET ${p.expr}, leaseUntil = :lu`,
+      UpdateExpression: `SET ${p.expr}, leaseUntil = :lu, heartbeatAt = :now`,
       ConditionExpression: 'leaseToken = :t AND #s = :running',
       ExpressionAttributeNames: { '#s': 'state' },
-      ExpressionAttributeValues: { ...p.values, ':lu': leaseUntil, ':t': token, ':running': 'running' },
+      ExpressionAttributeValues: { ...p.values, ':lu': leaseUntil, ':now': now, ':t': token, ':running': 'running' },
     });
   }
 
-  async release(collection: string, jobId: string, token: string, progress: ImportProgress): Promise<boolean> {
+  async release(
+    collection: string,
+    jobId: string,
+    token: string,
+    progress: ImportProgress,
+    now: number,
+  ): Promise<boolean> {
     const p = this.progressSet(progress);
     return this.conditional({
       TableName: this.opts.table,
       Key: this.key(collection, jobId),
-      UpdateExpression: `SET ${p.expr} REMOVE leaseToken, leaseUntil`,
+      UpdateExpression: `SET ${p.expr}, heartbeatAt = :now REMOVE leaseToken, leaseUntil`,
       ConditionExpression: 'leaseToken = :t AND #s = :running',
       ExpressionAttributeNames: { '#s': 'state' },
-      ExpressionAttributeValues: { ...p.values, ':t': token, ':running': 'running' },
+      ExpressionAttributeValues: { ...p.values, ':now': now, ':t': token, ':running': 'running' },
     });
   }
 
@@ -214,6 +259,10 @@ export class DynamoImportJobs implements ImportJobStore {
       sets.push('#e = :err');
       values[':err'] = input.error;
     }
+    if (input.reason !== undefined) {
+      sets.push('reason = :reason');
+      values[':reason'] = input.reason;
+    }
     if (input.report !== undefined) {
       sets.push('report = :rep');
       values[':rep'] = input.report;
@@ -225,8 +274,9 @@ export class DynamoImportJobs implements ImportJobStore {
     }
     let condition: string;
     if (token !== undefined) {
-      condition = 'leaseToken = :t';
+      condition = 'leaseToken = :t AND #s = :running';
       values[':t'] = token;
+      values[':running'] = 'running';
     } else {
       condition = 'attribute_exists(pk) AND #s IN (:queued, :running)';
       values[':queued'] = 'queued';
@@ -238,6 +288,66 @@ export class DynamoImportJobs implements ImportJobStore {
       UpdateExpression: `SET ${sets.join(', ')} REMOVE leaseToken, leaseUntil`,
       ConditionExpression: condition,
       ExpressionAttributeNames: { '#s': 'state', ...(input.error !== undefined ? { '#e': 'error' } : {}) },
+      ExpressionAttributeValues: values,
+    });
+  }
+
+  async cancel(collection: string, jobId: string, now: number): Promise<CancelOutcome> {
+    try {
+      const res = await this.opts.ddb.send(
+        new UpdateCommand({
+          TableName: this.opts.table,
+          Key: this.key(collection, jobId),
+          // The lease stays: the invocation holding it settles its last counters (`settle`).
+          UpdateExpression: 'SET #s = :cancelled, reason = :reason, #e = :err, finishedAt = :fin',
+          ConditionExpression: 'attribute_exists(pk) AND #s IN (:queued, :running)',
+          ExpressionAttributeNames: { '#s': 'state', '#e': 'error' },
+          ExpressionAttributeValues: {
+            ':cancelled': 'cancelled',
+            ':reason': 'CANCELLED',
+            ':err': CANCELLED_MESSAGE,
+            ':fin': new Date(now).toISOString(),
+            ':queued': 'queued',
+            ':running': 'running',
+          },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return { outcome: 'cancelled', job: toJob(res.Attributes) };
+    } catch (err) {
+      if (!isConditionFailure(err)) throw err;
+      const job = await this.get(collection, jobId);
+      return job ? { outcome: 'ended', job } : { outcome: 'missing' };
+    }
+  }
+
+  async settle(collection: string, jobId: string, token: string, progress: ImportProgress): Promise<boolean> {
+    const p = this.progressSet(progress);
+    return this.conditional({
+      TableName: this.opts.table,
+      Key: this.key(collection, jobId),
+      UpdateExpression: `SET ${p.expr} REMOVE leaseToken, leaseUntil`,
+      ConditionExpression: 'leaseToken = :t AND #s = :cancelled',
+      ExpressionAttributeNames: { '#s': 'state' },
+      ExpressionAttributeValues: { ...p.values, ':t': token, ':cancelled': 'cancelled' },
+    });
+  }
+
+  async requeue(collection: string, jobId: string, seenHeartbeat: number | undefined, now: number): Promise<boolean> {
+    const values: Record<string, unknown> = { ':queued': 'queued', ':running': 'running', ':now': now, ':one': 1 };
+    let heartbeat = 'attribute_not_exists(heartbeatAt)';
+    if (seenHeartbeat !== undefined) {
+      heartbeat = 'heartbeatAt = :seen';
+      values[':seen'] = seenHeartbeat;
+    }
+    return this.conditional({
+      TableName: this.opts.table,
+      Key: this.key(collection, jobId),
+      UpdateExpression: 'SET heartbeatAt = :now ADD requeues :one REMOVE leaseToken, leaseUntil',
+      ConditionExpression:
+        `attribute_exists(pk) AND #s IN (:queued, :running) AND ${heartbeat} ` +
+        'AND (attribute_not_exists(leaseUntil) OR leaseUntil < :now)',
+      ExpressionAttributeNames: { '#s': 'state' },
       ExpressionAttributeValues: values,
     });
   }

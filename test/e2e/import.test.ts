@@ -3,7 +3,8 @@
  * written as JSONL and uploaded with the SDK to the embedded S3 (endpoint and credentials taken
  * from `GET /v1/health`) → S3 event → import queue → import function → job succeeded → a strong
  * search finds the rows. Also: the explicit API on the same object returns the same job, and a
- * .npy upload with an ids sidecar and a bad row ends `partial` with its report.
+ * .npy upload with an ids sidecar and a bad row ends `partial` with its report; a running import is
+ * cancelled with `DELETE …/imports/{jobId}` (409 once ended, 404 when unknown); limits are validated.
  */
 import path from 'node:path';
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -148,5 +149,70 @@ describe('imports on a local Shoal', () => {
     ).toBe(404);
     expect((await call('GET', '/v1/collections/sift/imports/000000000000000000000000')).status).toBe(404);
     expect((await call('GET', '/v1/collections/nope/imports')).status).toBe(404);
+  });
+
+  it('cancels a running import over HTTP; a second cancel is a conflict; unknown jobs are 404', async () => {
+    expect(
+      (await call('POST', '/v1/collections', { name: 'cancel', dimension: 4, metric: 'l2', index: { engine: 'flat' } }))
+        .status,
+    ).toBe(201);
+    // 100 000 rows: far more than the importer writes in the moment before the cancel lands.
+    const lines: string[] = [];
+    for (let i = 0; i < 100_000; i++) lines.push(JSON.stringify({ id: `c${i}`, values: [i, 1, 2, 3] }));
+    const key = 'imports/cancel/big.jsonl';
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: lines.join('\n') + '\n' }));
+    const created = await call('POST', '/v1/collections/cancel/imports', {
+      uri: `s3://${bucket}/${key}`,
+      maxRows: 1_000_000,
+    });
+    // The upload's S3 event may have created the job first: then the POST finds it.
+    expect([200, 202]).toContain(created.status);
+    const jobId = created.json.jobId as string;
+
+    const cancelled = await call('DELETE', `/v1/collections/cancel/imports/${jobId}`);
+    expect(cancelled.status).toBe(200);
+    expect(cancelled.json).toMatchObject({ jobId, state: 'cancelled', reason: 'CANCELLED' });
+    expect(cancelled.json.finishedAt).not.toBeNull();
+
+    // The worker notices at its next batch and settles its counters; the job stays cancelled.
+    let job = cancelled.json;
+    for (let i = 0; i < 50; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      job = (await call('GET', `/v1/collections/cancel/imports/${jobId}`)).json;
+    }
+    expect(job).toMatchObject({ state: 'cancelled', reason: 'CANCELLED' });
+    expect(job.rowsWritten).toBeLessThan(100_000);
+    if (job.rowsWritten > 0) {
+      const got = await call('POST', '/v1/collections/cancel/vectors/get', { ids: ['c0'] });
+      expect(got.json.vectors.map((v: { id: string }) => v.id)).toEqual(['c0']);
+    }
+
+    const again = await call('DELETE', `/v1/collections/cancel/imports/${jobId}`);
+    expect(again.status).toBe(409);
+    expect(again.json.error.code).toBe('CONFLICT');
+    expect(again.json.error.message).toMatch(/already ended \(cancelled\)/);
+    // A re-POST returns the cancelled job; nothing resumes it.
+    const repost = await call('POST', '/v1/collections/cancel/imports', { uri: `s3://${bucket}/${key}` });
+    expect(repost.status).toBe(200);
+    expect(repost.json).toMatchObject({ jobId, state: 'cancelled' });
+
+    expect((await call('DELETE', '/v1/collections/cancel/imports/000000000000000000000000')).status).toBe(404);
+    expect((await call('DELETE', '/v1/collections/cancel/imports/not-a-job')).status).toBe(404);
+    expect((await call('DELETE', `/v1/collections/nope/imports/${jobId}`)).status).toBe(404);
+  });
+
+  it('validates the limits of an explicit import, naming the field', async () => {
+    const uri = `s3://${bucket}/imports/sift/sift base.jsonl`;
+    for (const [body, field] of [
+      [{ uri, maxRows: 0 }, 'maxRows'],
+      [{ uri, maxRows: 1.5 }, 'maxRows'],
+      [{ uri, maxDurationSeconds: 10 }, 'maxDurationSeconds'],
+      [{ uri, maxRejectRatio: 2 }, 'maxRejectRatio'],
+      [{ uri, maxRejectRatio: '0.1' }, 'maxRejectRatio'],
+    ] as const) {
+      const res = await call('POST', '/v1/collections/sift/imports', body);
+      expect(res.status, JSON.stringify(body)).toBe(400);
+      expect(res.json.error).toMatchObject({ code: 'VALIDATION_ERROR', field });
+    }
   });
 });

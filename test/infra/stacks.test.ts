@@ -485,6 +485,28 @@ describe.each([
     });
   });
 
+  it("lets the builder's tick re-queue stalled imports: SendMessage on the import queue only", () => {
+    const s = get();
+    const stack = s.stacks.service;
+    const policy = resources(s.service, 'AWS::IAM::Policy').find(([, p]) =>
+      JSON.stringify(p.Properties?.Roles).includes(logicalIdOf(stack, stack.compute.indexBuilder.role)),
+    );
+    const statements = (policy?.[1].Properties?.PolicyDocument as { Statement: Statement[] }).Statement;
+    const sqs = statements.filter((st) => asArray(st.Action).some((a) => a.startsWith('sqs:Send')));
+    expect(sqs).toHaveLength(1);
+    expect(sqs[0].Sid).toBe('RequeueStalledImports');
+    expect(sqs[0].Action).toBe('sqs:SendMessage');
+    expect(asArray(sqs[0].Resource)).toHaveLength(1);
+    expect(JSON.stringify(sqs[0].Resource)).toMatch(/ImportQueue/);
+    expect(JSON.stringify(sqs[0].Resource)).not.toMatch(/BuildQueue|Dlq/i);
+    // The builder's runtime sends to the import queue named in its environment.
+    const fns = s.service.findResources('AWS::Lambda::Function');
+    const env = (
+      fns[logicalIdOf(stack, stack.compute.indexBuilder.fn)].Properties as { Environment: { Variables: Json } }
+    ).Environment.Variables;
+    expect(env.SHOAL_IMPORT_QUEUE_URL).toBeDefined();
+  });
+
   it('serves every v1 route behind the cached API-key authorizer, throttled, with access logs', () => {
     const s = get();
     const routes = resources(s.service, 'AWS::ApiGatewayV2::Route').map(([, r]) => r.Properties as Json);

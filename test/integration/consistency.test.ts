@@ -104,31 +104,35 @@ describe('strong reads with a lagging GSI', () => {
     expect(out.results[0].map((h) => h.id)).toEqual(['x0']);
   });
 
-  it(`sees every acknowledged write: ${PAIRS} write→read pairs, builds in between`, async () => {
-    // Prepare
-    const dim = 8;
-    await core.createCollection({ name: 'pairs', dimension: 8, metric: 'l2' });
-    const vs = vectorInputs(PAIRS, dim, 11, 'p', (i) => ({ i, group: i % 10 }));
-    const missed: string[] = [];
+  it(
+    `sees every acknowledged write: ${PAIRS} write→read pairs, builds in between`,
+    async () => {
+      // Prepare
+      const dim = 8;
+      await core.createCollection({ name: 'pairs', dimension: 8, metric: 'l2' });
+      const vs = vectorInputs(PAIRS, dim, 11, 'p', (i) => ({ i, group: i % 10 }));
+      const missed: string[] = [];
 
-    // Act: each write is followed at once by a strong search for its own vector.
-    for (let i = 0; i < PAIRS; i++) {
-      await core.upsert('pairs', [vs[i]]);
-      const out = await core.search('pairs', searchInput(vs[i].values, { k: 1 }));
-      if (out.results[0][0]?.id !== vs[i].id) missed.push(vs[i].id);
-      // Builds read the tail too: a GSI-based builder would index past writes it never saw.
-      if (i % 97 === 96) await indexer.buildNow('pairs');
-    }
-    await indexer.buildNow('pairs');
-    const info = await core.getCollection('pairs');
-    const eventual = await core.search('pairs', searchInput(vs[0].values, { k: 1, consistency: 'eventual' }));
+      // Act: each write is followed at once by a strong search for its own vector.
+      for (let i = 0; i < PAIRS; i++) {
+        await core.upsert('pairs', [vs[i]]);
+        const out = await core.search('pairs', searchInput(vs[i].values, { k: 1 }));
+        if (out.results[0][0]?.id !== vs[i].id) missed.push(vs[i].id);
+        // Builds read the tail too: a GSI-based builder would index past writes it never saw.
+        if (i % 97 === 96) await indexer.buildNow('pairs');
+      }
+      await indexer.buildNow('pairs');
+      const info = await core.getCollection('pairs');
+      const eventual = await core.search('pairs', searchInput(vs[0].values, { k: 1, consistency: 'eventual' }));
 
-    // Assess
-    expect(missed).toEqual([]);
-    expect(info.stats?.count).toBe(PAIRS);
-    expect(info.stats?.pending).toBe(0);
-    expect(eventual.results[0][0].id).toBe(vs[0].id);
-  }, Math.max(120_000, PAIRS * 200));
+      // Assess
+      expect(missed).toEqual([]);
+      expect(info.stats?.count).toBe(PAIRS);
+      expect(info.stats?.pending).toBe(0);
+      expect(eventual.results[0][0].id).toBe(vs[0].id);
+    },
+    Math.max(120_000, PAIRS * 200),
+  );
 
   it('deletes by filter what the lagging GSI does not show yet', async () => {
     await core.createCollection({ name: 'del-filter', dimension: 4, metric: 'l2' });

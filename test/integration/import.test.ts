@@ -2,7 +2,9 @@
  * Imports against the embedded emulators, through the import function's handler: duplicate S3
  * events and an explicit import of the same object make one job; a job that outlives its
  * invocation checkpoints, re-enqueues itself and finishes in the next ones; the reject report
- * lands in S3; a poison message ends in the DLQ with its job marked failed.
+ * lands in S3; a poison message ends in the DLQ with its job marked failed; a stuck job (its worker
+ * died, its message lost) is resumed by a re-POST of its URI and by the builder's scheduled tick
+ * (the import sweeper); explicit limits are stored on the job.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -11,7 +13,10 @@ import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3
 import { ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { resetConfig } from '../../shared/config.js';
+import type { ScheduledEvent } from 'aws-lambda';
+import { config, resetConfig } from '../../shared/config.js';
+import { makeAwsClients } from '../../shared/storage/clients.js';
+import { DynamoImportJobs } from '../../shared/storage/dynamo-import-jobs.js';
 import { parseReport } from '../../shared/import/report.js';
 import { getRuntime, resetRuntime } from '../../shared/runtime.js';
 import { importHandler } from '../../functions/import/handler.js';
@@ -220,5 +225,73 @@ describe('imports through the import function', () => {
     const job = (await imports.listImports('docs')).find((j) => j.uri === `s3://no-such-bucket/${key}`)!;
     expect(job.state).toBe('failed');
     expect(job.error).toMatch(/gave up after 5 attempts/);
+  });
+
+  /** The job store the runtime uses, on its own client (to stage a dead worker's lease). */
+  function jobStore(): DynamoImportJobs {
+    const cfg = config();
+    return new DynamoImportJobs({ ddb: makeAwsClients(cfg).ddb, table: cfg.catalogTable });
+  }
+
+  it('a re-POST of a stuck job resumes it; a job with a live lease is left alone', async () => {
+    const key = 'imports/docs/stuck.jsonl';
+    await upload(key, jsonl(500, 8, 's'));
+    const { imports } = await getRuntime();
+    const uri = `s3://${resources.bucket}/${key}`;
+    const first = await imports.createImport('docs', uri, { maxRows: 10_000 });
+    expect(first).toMatchObject({ created: true, resumed: false });
+    expect(first.job.limits).toMatchObject({ maxRows: 10_000, maxRejectRatio: 0.5, maxDurationSeconds: 21_600 });
+    // The worker took the job and died: its lease is live, then expired; its message is gone.
+    await drainQueue();
+    const jobs = jobStore();
+    expect(await jobs.claim('docs', first.job.jobId, 'dead', Date.now() + 60_000, Date.now())).toBeDefined();
+    const live = await imports.createImport('docs', uri);
+    expect(live).toMatchObject({ created: false, resumed: false, job: { state: 'running' } });
+    expect(await drainQueue()).toEqual([]);
+    expect(await jobs.claim('docs', first.job.jobId, 'dead', Date.now() - 1, Date.now())).toBeDefined();
+
+    const again = await imports.createImport('docs', uri);
+    expect(again).toMatchObject({ created: false, resumed: true, job: { state: 'running', requeues: 1 } });
+    const messages = await drainQueue();
+    expect(messages.map((m) => JSON.parse(m.body))).toEqual([
+      { type: 'import', collection: 'docs', jobId: first.job.jobId },
+    ]);
+    await importHandler(importEvent([JSON.parse(messages[0].body)]), ctx(60_000));
+    expect(await imports.getImport('docs', first.job.jobId)).toMatchObject({
+      state: 'succeeded',
+      rowsRead: 500,
+      rowsWritten: 500,
+      limits: { maxRows: 10_000 },
+    });
+  });
+
+  it("the builder's scheduled tick re-queues a job whose worker died", async () => {
+    const key = 'imports/docs/swept.jsonl';
+    await upload(key, jsonl(400, 8, 't'));
+    const { imports } = await getRuntime();
+    const { job } = await imports.createImport('docs', `s3://${resources.bucket}/${key}`);
+    await drainQueue();
+    expect(await jobStore().claim('docs', job.jobId, 'dead', Date.now() - 1, Date.now())).toBeDefined();
+
+    const builder = await import('../../functions/index-builder/handler.js');
+    const tick: ScheduledEvent = {
+      version: '0',
+      id: 'tick',
+      'detail-type': 'Scheduled Event',
+      source: 'aws.events',
+      account: '000000000000',
+      time: new Date().toISOString(),
+      region: 'us-east-1',
+      resources: ['arn:aws:events:us-east-1:000000000000:rule/shoal-build-tick'],
+      detail: {},
+    };
+    await builder.handler(
+      tick,
+      makeLambdaContext({ functionName: 'shoal-index-builder', timeoutMs: 60_000, region: 'us-east-1' }),
+    );
+    const messages = (await drainQueue()).map((m) => JSON.parse(m.body) as { jobId: string });
+    expect(messages).toEqual([{ type: 'continue', collection: 'docs', jobId: job.jobId }]);
+    await importHandler(importEvent(messages), ctx(60_000));
+    expect(await imports.getImport('docs', job.jobId)).toMatchObject({ state: 'succeeded', rowsWritten: 400 });
   });
 });

@@ -43,6 +43,7 @@ export const V1_ROUTES: ReadonlyArray<{ method: apigwv2.HttpMethod; path: string
   { method: apigwv2.HttpMethod.GET, path: '/v1/collections/{name}/imports' },
   { method: apigwv2.HttpMethod.POST, path: '/v1/collections/{name}/imports' },
   { method: apigwv2.HttpMethod.GET, path: '/v1/collections/{name}/imports/{jobId}' },
+  { method: apigwv2.HttpMethod.DELETE, path: '/v1/collections/{name}/imports/{jobId}' },
   { method: apigwv2.HttpMethod.GET, path: '/v1/collections/{name}/versions' },
   { method: apigwv2.HttpMethod.PATCH, path: '/v1/collections/{name}' },
   { method: apigwv2.HttpMethod.POST, path: '/v1/collections/{name}/versions/{v}/evaluate' },

@@ -7,7 +7,8 @@
  *   ListBucket; Get/Put/Delete/AbortMultipartUpload models/. SQS / Lambda: SendMessage build + import
  *   queues; Invoke searcher slots.
  * - index-builder — DynamoDB: read/write Catalog, Records (+bySeq). S3: Get/Put/Delete shards/
- *   deletes/, List; Get/Put/Delete models/ (artifact verification). SQS / Lambda: consume build queue.
+ *   deletes/, List; Get/Put/Delete models/ (artifact verification). SQS / Lambda: consume build queue;
+ *   SendMessage import queue (the tick's import sweeper re-announces stuck jobs).
  * - shard-search — DynamoDB: —. S3: GetObject shards/ deletes/. SQS / Lambda: —.
  * - import — DynamoDB: read/write Catalog, Records (+bySeq). S3: GetObject imports/, Get/Put reports/,
  *   ListBucket. SQS / Lambda: consume import queue; SendMessage import + build queues.
@@ -272,8 +273,17 @@ export class Compute extends Construct {
         reportBatchItemFailures: true,
       }),
     );
+    // The tick's import sweeper re-announces import jobs whose invocation died (docs/imports.md):
+    // SendMessage on the import queue only (job items are in the catalog it already writes).
+    this.indexBuilder.role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'RequeueStalledImports',
+        actions: ['sqs:SendMessage'],
+        resources: [importQueue.queueArn],
+      }),
+    );
     new events.Rule(this, 'BuildTick', {
-      description: 'Shoal index-builder catch-up tick',
+      description: 'Shoal index-builder catch-up tick and import sweeper',
       schedule: events.Schedule.rate(BUILD_TICK),
       targets: [
         new targets.LambdaFunction(this.indexBuilder.fn, { retryAttempts: 0, maxEventAge: Duration.minutes(1) }),
