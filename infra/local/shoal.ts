@@ -58,6 +58,24 @@ export const LOCAL_TIMEOUTS_MS = {
   import: FUNCTION_TIMEOUT_SECONDS.importer * 1000,
 } as const;
 
+/**
+ * The local import function's timeout: the CDK's (300 s) unless `SHOAL_LOCAL_IMPORT_TIMEOUT_S` says
+ * otherwise. Crash tests shorten it: a killed import's lease (its deadline + 60 s) then expires, and
+ * the sweeper re-queues the job, within a minute or two instead of ~6. Must exceed
+ * SHOAL_IMPORT_SAFETY_MARGIN_S (default 30 s), the time an invocation keeps for its checkpoint.
+ */
+export function localImportTimeoutMs(env: Record<string, string | undefined>): number {
+  const raw = env.SHOAL_LOCAL_IMPORT_TIMEOUT_S;
+  if (raw === undefined || raw === '') return LOCAL_TIMEOUTS_MS.import;
+  const s = Number(raw);
+  if (!Number.isInteger(s) || s < 10 || s > FUNCTION_TIMEOUT_SECONDS.importer) {
+    throw new RangeError(
+      `SHOAL_LOCAL_IMPORT_TIMEOUT_S must be an integer in [10, ${FUNCTION_TIMEOUT_SECONDS.importer}], got ${raw}`,
+    );
+  }
+  return s * 1000;
+}
+
 export interface StartLocalShoalOptions {
   /** Gateway port; 0 = ephemeral. Default 8787. */
   port?: number;
@@ -298,6 +316,7 @@ export async function startLocalShoal(opts: StartLocalShoalOptions): Promise<Loc
       });
     });
     stops.push({ name: 's3 event forwarding', stop: async () => unsubscribe() });
+    const importTimeoutMs = localImportTimeoutMs(process.env);
     const importPoller = startSqsPoller({
       sqs,
       queueUrl: resources.importQueueUrl,
@@ -306,7 +325,7 @@ export async function startLocalShoal(opts: StartLocalShoalOptions): Promise<Loc
           event,
           makeLambdaContext({
             functionName: LOCAL_NAMES.importFunction,
-            timeoutMs: LOCAL_TIMEOUTS_MS.import,
+            timeoutMs: importTimeoutMs,
             region: endpoints.region,
           }),
         ),

@@ -90,7 +90,16 @@ async function startServer(
   s3Port: number,
   env: Record<string, string>,
 ): Promise<Server> {
-  const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env, SHOAL_API_KEY: KEY };
+  const childEnv: NodeJS.ProcessEnv = {
+    ...process.env,
+    // Short import invocations and a fast tick: a killed import's lease expires and the sweeper
+    // re-queues its job within about a minute and a half (the AWS values give ~6 minutes).
+    SHOAL_LOCAL_IMPORT_TIMEOUT_S: '40',
+    SHOAL_LOCAL_TICK_S: '5',
+    SHOAL_IMPORT_SWEEP_STALE_S: '20',
+    ...env,
+    SHOAL_API_KEY: KEY,
+  };
   for (const k of ['PORT', 'SHOAL_DATA_DIR', 'SHOAL_S3_PORT']) delete childEnv[k];
   const child = spawn(
     process.execPath,
