@@ -365,12 +365,23 @@ export const promoteCandidateSchema = z.strictObject({
   force: z.boolean().optional(),
 });
 
+/**
+ * A collection's `minRecall`: a fraction in [0, 1]. It is stored as a DynamoDB number, whose smallest
+ * magnitude is 1e-130, so a denormal like 5e-324 would fail the write; no recall measured on ≤ 1000
+ * hits per query is that fine-grained, hence 0 or at least 1e-9.
+ */
+const minRecallSchema = z
+  .number()
+  .min(0)
+  .max(1)
+  .refine((x) => x === 0 || x >= 1e-9, { error: 'must be 0 or at least 1e-9' });
+
 /** `PATCH /v1/collections/{name}`. */
-export const patchCollectionSchema = z.strictObject({ minRecall: z.number().min(0).max(1).nullable() });
+export const patchCollectionSchema = z.strictObject({ minRecall: minRecallSchema.nullable() });
 
 /** Create-collection fields of the lifecycle, accepted next to the data-path ones. */
 export const createCollectionLifecycleSchema = z.object({
-  minRecall: z.number().min(0).max(1).optional(),
+  minRecall: minRecallSchema.optional(),
   model: modelRef.optional(),
 });
 
