@@ -18,6 +18,7 @@ import {
   describe,
   fail,
   hasControlCharacter,
+  hasLoneSurrogate,
   idSchema,
   metadataSchema,
   valuesSchema,
@@ -303,13 +304,25 @@ export function parseCollectionName(name: string): string {
   return name;
 }
 
+/** S3 bucket names (general purpose buckets) and the longest S3 key. */
+const S3_BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+const S3_MAX_KEY_BYTES = 1024;
+
 /** `POST /v1/collections/{name}/imports`: the object to import. */
 export const createImportSchema = z.strictObject({
   uri: z
     .string()
     .max(2048)
     .refine((s) => !hasControlCharacter(s), { error: 'must not contain control characters' })
-    .regex(/^s3:\/\/[^/]+\/.+$/, { error: 'must look like s3://bucket/key' }),
+    .refine((s) => !hasLoneSurrogate(s), { error: 'must be valid Unicode (it contains a lone surrogate)' })
+    .regex(/^s3:\/\/[^/]+\/.+$/, { error: 'must look like s3://bucket/key' })
+    // S3's own rules, checked here so a request S3 would refuse is a 400 on `uri`, not a failed call.
+    .refine((s) => S3_BUCKET.test(s.slice(5, s.indexOf('/', 5))), {
+      error: 'must name a valid S3 bucket (3–63 characters: a–z, 0–9, dots and hyphens)',
+    })
+    .refine((s) => Buffer.byteLength(s.slice(s.indexOf('/', 5) + 1), 'utf8') <= S3_MAX_KEY_BYTES, {
+      error: `must name a key of at most ${S3_MAX_KEY_BYTES} UTF-8 bytes (S3's limit)`,
+    }),
 });
 
 // ---------------------------------------------------------------------------------------
@@ -472,7 +485,12 @@ export const registerModelSchema = z.strictObject({
 /** `PUT /v1/models/{name}/versions/{v}/artifact`. */
 export const uploadArtifactSchema = z.strictObject({ artifact: base64Artifact });
 
-const uploadIdSchema = z.string().min(1).max(1024);
+/** An S3 multipart upload id: it goes into signed request URLs, so it must be encodable. */
+const uploadIdSchema = z
+  .string()
+  .min(1)
+  .max(1024)
+  .refine((s) => !hasLoneSurrogate(s), { error: 'must be valid Unicode (it contains a lone surrogate)' });
 
 /**
  * `POST /v1/models/{name}/versions/{v}/upload` (body optional): `{}` = one presigned PUT;

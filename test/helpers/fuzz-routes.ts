@@ -120,6 +120,8 @@ const hostileString = fc.oneof(
     's3://no-such-bucket/x.jsonl',
     's3://UPPER_bad..bucket/k.csv',
     's3://shoal-fuzz/imports/fz/x.npy.ids.jsonl',
+    's3://shoal-fuzz/imports/fz/\ud800.jsonl',
+    `s3://shoal-fuzz/imports/${'k'.repeat(1100)}.jsonl`,
     'main',
     'c1',
     'fz',
@@ -355,7 +357,7 @@ const sha256 = fc.oneof(
   fc.constantFrom('0'.repeat(64), 'f'.repeat(64)),
   fc.uint8Array({ minLength: 32, maxLength: 32 }).map((b) => Buffer.from(b).toString('hex')),
 );
-const uploadId = fc.oneof(fc.string({ minLength: 1, maxLength: 20 }), fc.constant('nope'));
+const uploadId = fc.oneof(fc.string({ minLength: 1, maxLength: 20 }), fc.constantFrom('nope', 'a\ud83d', '%2F..'));
 
 /** Valid bodies by route; routes not listed get arbitrary bodies only. */
 export const BODY_SPECS: Record<RouteKey, fc.Arbitrary<unknown>> = {

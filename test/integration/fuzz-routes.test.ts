@@ -108,4 +108,20 @@ describe('route fuzzing: findings replayed through the router and the emulated s
     expect(info.minRecall).toBe(0.5);
     expect((await send('PATCH', '/v1/collections/fz', '{"minRecall":null}')).statusCode).toBe(200);
   });
+
+  it('strings S3 cannot take are 400s on their field, not 500s from the signer or S3', async () => {
+    // Act
+    const imports = await Promise.all(
+      ['s3://shoal-fuzz/imports/fz/\\ud800.jsonl', `s3://shoal-fuzz/${'a'.repeat(2000)}`].map((uri) =>
+        send('POST', '/v1/collections/fz/imports', `{"uri":"${uri}"}`),
+      ),
+    );
+    const abort = await send('POST', '/v1/models/fm/versions/1/upload/abort', '{"uploadId":"\\u001f\\ud83d"}');
+    // Assess
+    for (const res of [...imports, abort]) {
+      expect(res.statusCode).toBe(400);
+      expect(JSON.parse(res.body).error.code).toBe('VALIDATION_ERROR');
+    }
+    expect(JSON.parse(abort.body).error.field).toBe('uploadId');
+  });
 });
