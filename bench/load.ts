@@ -97,6 +97,8 @@ export function summarize(rows: PhaseRow[], build: LoadSummary['build']): LoadSu
   return { rows, ratio, target: TARGET_RATIO, pass: ratio <= TARGET_RATIO && clean, build };
 }
 
+const LONG_BUILD = ' (longer than the phase, which saw its first part)';
+
 /** The markdown report. */
 export function formatReport(
   s: LoadSummary,
@@ -115,7 +117,7 @@ export function formatReport(
     'The local stack (`npm start`: embedded S3/DynamoDB/SQS, the builder in the same process) runs as a child' +
       ' process on loopback; autocannon drives it from this one.',
     `Large build: candidate line \`${CANDIDATE}\` (${JSON.stringify(CANDIDATE_INDEX)}) over ${s.build.rows} rows,` +
-      ` ${f(s.build.seconds)} s${s.build.finishedInPhase ? '' : ' (longer than the phase: the phase saw only its start)'};` +
+      ` ${f(s.build.seconds)} s${s.build.finishedInPhase ? '' : LONG_BUILD};` +
       ' promoted before the third phase, whose searches load its shards.',
     '',
     '| phase | s | requests | req/s | p50 ms | p99 ms | max ms | errors | timeouts | non-2xx |',
