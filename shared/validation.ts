@@ -186,6 +186,14 @@ export function jsonDepth(value: unknown, limit = Infinity): number {
   return max;
 }
 
+/**
+ * True when `s` holds an unpaired UTF-16 surrogate: not valid Unicode, so it cannot be UTF-8 encoded
+ * (and `encodeURIComponent`, which signs S3 requests, throws on it).
+ */
+export function hasLoneSurrogate(s: string): boolean {
+  return LONE_SURROGATE.test(s);
+}
+
 /** True when `s` holds an ASCII control character (NUL, newline, DEL, …): never valid in names or URIs. */
 export function hasControlCharacter(s: string): boolean {
   // eslint-disable-next-line no-control-regex

@@ -20,6 +20,7 @@ import {
   describe,
   fail,
   hasControlCharacter,
+  hasLoneSurrogate,
   idSchema,
   metadataSchema,
   valuesSchema,
@@ -305,6 +306,10 @@ export function parseCollectionName(name: string): string {
   return name;
 }
 
+/** S3 bucket names (general purpose buckets) and the longest S3 key. */
+const S3_BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+const S3_MAX_KEY_BYTES = 1024;
+
 /**
  * `POST /v1/collections/{name}/imports`: the object to import, and optional per-job limits (the
  * configured defaults otherwise; docs/imports.md): `maxRows` (rows read), `maxDurationSeconds`
@@ -315,7 +320,15 @@ export const createImportSchema = z.strictObject({
     .string()
     .max(2048)
     .refine((s) => !hasControlCharacter(s), { error: 'must not contain control characters' })
-    .regex(/^s3:\/\/[^/]+\/.+$/, { error: 'must look like s3://bucket/key' }),
+    .refine((s) => !hasLoneSurrogate(s), { error: 'must be valid Unicode (it contains a lone surrogate)' })
+    .regex(/^s3:\/\/[^/]+\/.+$/, { error: 'must look like s3://bucket/key' })
+    // S3's own rules, checked here so a request S3 would refuse is a 400 on `uri`, not a failed call.
+    .refine((s) => S3_BUCKET.test(s.slice(5, s.indexOf('/', 5))), {
+      error: 'must name a valid S3 bucket (3–63 characters: a–z, 0–9, dots and hyphens)',
+    })
+    .refine((s) => Buffer.byteLength(s.slice(s.indexOf('/', 5) + 1), 'utf8') <= S3_MAX_KEY_BYTES, {
+      error: `must name a key of at most ${S3_MAX_KEY_BYTES} UTF-8 bytes (S3's limit)`,
+    }),
   maxRows: intIn(1, 1e12).optional(),
   maxDurationSeconds: intIn(60, 30 * 86_400).optional(),
   maxRejectRatio: z.number().min(0).max(1).optional(),
@@ -374,12 +387,23 @@ export const promoteCandidateSchema = z.strictObject({
   force: z.boolean().optional(),
 });
 
+/**
+ * A collection's `minRecall`: a fraction in [0, 1]. It is stored as a DynamoDB number, whose smallest
+ * magnitude is 1e-130, so a denormal like 5e-324 would fail the write; no recall measured on ≤ 1000
+ * hits per query is that fine-grained, hence 0 or at least 1e-9.
+ */
+const minRecallSchema = z
+  .number()
+  .min(0)
+  .max(1)
+  .refine((x) => x === 0 || x >= 1e-9, { error: 'must be 0 or at least 1e-9' });
+
 /** `PATCH /v1/collections/{name}`. */
-export const patchCollectionSchema = z.strictObject({ minRecall: z.number().min(0).max(1).nullable() });
+export const patchCollectionSchema = z.strictObject({ minRecall: minRecallSchema.nullable() });
 
 /** Create-collection fields of the lifecycle, accepted next to the data-path ones. */
 export const createCollectionLifecycleSchema = z.object({
-  minRecall: z.number().min(0).max(1).optional(),
+  minRecall: minRecallSchema.optional(),
   model: modelRef.optional(),
 });
 
@@ -470,7 +494,12 @@ export const registerModelSchema = z.strictObject({
 /** `PUT /v1/models/{name}/versions/{v}/artifact`. */
 export const uploadArtifactSchema = z.strictObject({ artifact: base64Artifact });
 
-const uploadIdSchema = z.string().min(1).max(1024);
+/** An S3 multipart upload id: it goes into signed request URLs, so it must be encodable. */
+const uploadIdSchema = z
+  .string()
+  .min(1)
+  .max(1024)
+  .refine((s) => !hasLoneSurrogate(s), { error: 'must be valid Unicode (it contains a lone surrogate)' });
 
 /**
  * `POST /v1/models/{name}/versions/{v}/upload` (body optional): `{}` = one presigned PUT;

@@ -62,5 +62,7 @@ if (values.json) {
 process.exit(failed ? 1 : 0);
 
 function machine(): string {
-  return `${os.cpus().length} × ${os.cpus()[0]?.model.trim() ?? 'cpu'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.versions.node}`;
+  const cpu = os.cpus()[0]?.model.trim() ?? 'cpu';
+  const gib = (os.totalmem() / 2 ** 30).toFixed(0);
+  return `${os.cpus().length} × ${cpu}, ${gib} GiB, Node ${process.versions.node}`;
 }

@@ -268,7 +268,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       for (const id of inFlight) maybe.add(id);
       inFlightAtKill += inFlight.size;
       log(
-        `kill ${round + 1}/${opts.kills}: ${upserts} upserts, ${deletes} deletes acknowledged; ${inFlight.size} in flight`,
+        `kill ${round + 1}/${opts.kills}: ${upserts} upserts, ${deletes} deletes acknowledged; ` +
+          `${inFlight.size} in flight`,
       );
       server = await startServer(dataDir, port, s3Port, env);
     }

@@ -156,7 +156,7 @@ describe('strong reads with a lagging GSI', () => {
 });
 
 describe('write log', () => {
-  it('skips an entry whose record never landed (a crash between the two writes): count, get, search agree', async () => {
+  it('skips an entry whose record never landed (crash between the two writes): count, get, search agree', async () => {
     // Prepare: a durable write of a0, then a "crashed" write at seq 2 (log entry only) of a0 and a1.
     await core.createCollection({ name: 'crash-window', dimension: 4, metric: 'l2' });
     const vs = vectorInputs(2, 4, 5, 'a');
