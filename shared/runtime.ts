@@ -9,7 +9,7 @@ import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { config, type ShoalConfig } from './config.js';
 import type { ShoalCore } from './core.js';
-import { EngineError } from './errors.js';
+import { slotFailure } from './search/coordinator.js';
 import { ShardCache } from './search/shard-cache.js';
 import { TailCache } from './search/tail-cache.js';
 import type { ShardSearchRequest, ShardSearchResponse } from './search/shard-searcher.js';
@@ -86,7 +86,7 @@ function createRuntime(cfg: ShoalConfig): Runtime {
       }),
     );
     const text = new TextDecoder().decode(out.Payload ?? new Uint8Array());
-    if (out.FunctionError) throw new EngineError(`searcher slot ${slot} failed: ${text.slice(0, 500)}`);
+    if (out.FunctionError) throw slotFailure(slot, text);
     return JSON.parse(text) as ShardSearchResponse;
   };
 
