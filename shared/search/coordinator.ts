@@ -8,6 +8,7 @@ import { mergeTopK, type Candidate } from './merge.js';
 import type { ShardCache } from './shard-cache.js';
 import { packTail, type PackedTail, type TailCache, type TailSnapshot } from './tail-cache.js';
 import { searchShards, type ShardSearchRequest, type ShardSearchResponse } from './shard-searcher.js';
+import { StorageUnavailableError } from '../storage/clients.js';
 import { collectionKey } from '../storage/keys.js';
 import { defaultEf, manifestFor } from '../collections.js';
 
@@ -49,8 +50,8 @@ export class SearchUnavailableError extends ShoalError {
 
 /**
  * The error for a slot invocation that returned a function error (`X-Amz-Function-Error`), from its
- * payload: a timeout is retryable (SearchUnavailableError); anything else is the searcher's own
- * failure (EngineError), which a retry would repeat.
+ * payload: a timeout or a storage outage is retryable (SearchUnavailableError); anything else is the
+ * searcher's own failure (EngineError), which a retry would repeat.
  */
 export function slotFailure(slot: number, payload: string): ShoalError {
   let errorType = '';
@@ -63,8 +64,13 @@ export function slotFailure(slot: number, payload: string): ShoalError {
     errorMessage = payload;
   }
   const details = { slot, errorType };
-  if (errorType === 'Sandbox.Timedout' || /Task timed out/.test(errorMessage)) {
+  // Lambda's own timeout, or middy's early one (`TimeoutError`, thrown just before it so the handler can log).
+  if (errorType === 'Sandbox.Timedout' || errorType === 'TimeoutError' || /Task timed out/.test(errorMessage)) {
     return new SearchUnavailableError(`searcher slot ${slot} timed out`, { details: { ...details, timeout: true } });
+  }
+  // The slot's storage kept failing (S3 SlowDown past the retries while loading a shard): retryable too.
+  if (errorType === StorageUnavailableError.name || errorType === SearchUnavailableError.name) {
+    return new SearchUnavailableError(`searcher slot ${slot} could not load its shards`, { details });
   }
   return new EngineError(`searcher slot ${slot} failed: ${payload.slice(0, 500)}`, { details });
 }

@@ -45,7 +45,15 @@ import { ENGINE_NAMES, type EngineName } from '../engine/types.js';
 import { ConflictError, CorruptDataError, LimitExceededError, NotFoundError, ValidationError } from '../errors.js';
 import { logger } from '../log.js';
 import { METRICS, type Metric } from '../types.js';
-import { awsErrorName, batchGetFully, batchWriteFully, chunk, conditionalWrite, queryPages } from './clients.js';
+import {
+  StorageUnavailableError,
+  awsErrorName,
+  batchGetFully,
+  batchWriteFully,
+  chunk,
+  conditionalWrite,
+  queryPages,
+} from './clients.js';
 import { GEN_PK, IDX_PREFIX, META_SK, PROMO_PREFIX, SEQ_SK, colPk, idxSk as versionSk, promoSk } from './keys.js';
 import {
   MAIN_LINE,
@@ -369,7 +377,13 @@ export class DynamoCatalog implements Catalog {
         res = await this.ddb.send(lease());
       } catch (err) {
         // Retries bounded: only a concurrent deleteCollection can remove the maps again.
-        if (awsErrorName(err) !== 'ConditionalCheckFailedException' || attempt >= 2) throw err;
+        if (awsErrorName(err) !== 'ConditionalCheckFailedException') throw err;
+        if (attempt >= 2) {
+          throw new StorageUnavailableError(`seq counter of ${collection} kept changing; retry the write`, {
+            cause: err,
+            details: { collection },
+          });
+        }
         // First lease on this counter item: create the maps (idempotent; racing initialisers are harmless).
         await this.ddb.send(
           new UpdateCommand({
