@@ -50,7 +50,8 @@ let builderHandler: (event: SQSEvent, context: Context) => Promise<{ batchItemFa
 let shardSearchHandler: Handler;
 /** Slots whose searcher hangs past its timeout. */
 const hanging = new Set<number>();
-const SLOT_TIMEOUT_MS = 300;
+// Generous for a loaded CI machine (two cores shared): only the hanging slot may reach it.
+const SLOT_TIMEOUT_MS = 1500;
 
 const ctx = (functionName: string, timeoutMs = 60_000): Context =>
   makeLambdaContext({ functionName, timeoutMs, region: 'us-east-1' });
@@ -247,7 +248,7 @@ describe('search scatter', () => {
       faults(STORAGE_FAULTS[fault]);
       const query = searchInput(rows[0].values, { k: 30, consistency: 'eventual' });
       const all = rows.map((r) => r.id).sort();
-      // Under the fault each answer is complete or a typed 503 (a slot's 300 ms budget is shorter than a
+      // Under the fault each answer is complete or a typed 503 (a slot's 1.5 s budget can be shorter than a
       // throttled S3 retry, so some fail); once it clears, the next search answers.
       for (let attempt = 0; attempt < 3; attempt++) {
         const out = await service.search(name, query).catch((err: unknown) => {
