@@ -9,7 +9,7 @@ import { DynamoApiKeyStore } from './auth/dynamo-key-store.js';
 import { ApiKeys, type Principal } from './auth/keys.js';
 import { config, type ShoalConfig } from './config.js';
 import type { ShoalCore } from './core.js';
-import { EngineError } from './errors.js';
+import { slotFailure } from './search/coordinator.js';
 import { ShardCache } from './search/shard-cache.js';
 import { TailCache } from './search/tail-cache.js';
 import type { ShardSearchRequest, ShardSearchResponse } from './search/shard-searcher.js';
@@ -84,7 +84,7 @@ function createRuntime(cfg: ShoalConfig): Runtime {
       }),
     );
     const text = new TextDecoder().decode(out.Payload ?? new Uint8Array());
-    if (out.FunctionError) throw new EngineError(`searcher slot ${slot} failed: ${text.slice(0, 500)}`);
+    if (out.FunctionError) throw slotFailure(slot, text);
     return JSON.parse(text) as ShardSearchResponse;
   };
 

@@ -4,6 +4,7 @@ import { matchesMetadata } from '../filter/compile.js';
 import { logger } from '../log.js';
 import type { VectorInput } from '../service.js';
 import type { Catalog, CollectionMeta, RecordStore, StoredRecord } from '../storage/types.js';
+import { StorageUnavailableError } from '../storage/clients.js';
 import { collectionKey } from '../storage/keys.js';
 
 /**
@@ -39,7 +40,10 @@ async function writeWithLease(
     await deps.records.put(records);
     if (await deps.catalog.releaseSeqs(meta.name, lease)) return;
   }
-  throw new Error(`write to ${meta.name} could not complete within its sequence lease three times`);
+  // Retryable: each attempt's rows are durable and the client's resend writes them once more.
+  throw new StorageUnavailableError(`write to ${meta.name} could not complete within its sequence lease three times`, {
+    details: { collection: meta.name },
+  });
 }
 
 async function wake(deps: IngestDeps, name: string): Promise<void> {

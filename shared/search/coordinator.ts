@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { exactTopK } from '../engine/distance.js';
-import { ValidationError } from '../errors.js';
+import { EngineError, ShoalError, ValidationError } from '../errors.js';
 import { matchesMetadata } from '../filter/compile.js';
 import type { SearchHitOutput, SearchInput, SearchOutput } from '../service.js';
 import type { Catalog, CollectionMeta, RecordStore, ShardRef, StoredRecord } from '../storage/types.js';
@@ -8,6 +8,7 @@ import { mergeTopK, type Candidate } from './merge.js';
 import type { ShardCache } from './shard-cache.js';
 import { packTail, type PackedTail, type TailCache, type TailSnapshot } from './tail-cache.js';
 import { searchShards, type ShardSearchRequest, type ShardSearchResponse } from './shard-searcher.js';
+import { StorageUnavailableError } from '../storage/clients.js';
 import { collectionKey } from '../storage/keys.js';
 import { defaultEf, manifestFor } from '../collections.js';
 
@@ -30,6 +31,63 @@ export interface SearchDeps {
   scatter?: (slot: number, request: ShardSearchRequest) => Promise<ShardSearchResponse>;
   /** Shard bytes below which the coordinator searches in process (default DEFAULT_SCATTER_MIN_BYTES). */
   scatterMinBytes?: number;
+}
+
+/**
+ * A searcher slot did not answer: it timed out, was throttled past the SDK's retries, or could not
+ * be reached. The search fails as a whole (503, retryable): the other slots' hits are not an
+ * answer, since the best rows may sit in the missing slot's shards.
+ *
+ * Why no retry here: a slot that timed out spent its whole budget (typically a cold load of large
+ * shards); a second try inside the same request would outlast API Gateway's 30 s. The SDK already
+ * resends invokes that failed in transport (throttling, 5xx, network; searching is read-only, so
+ * that is safe). The caller's retry lands on a slot that has meanwhile warmed its cache.
+ */
+export class SearchUnavailableError extends ShoalError {
+  readonly code = 'SEARCH_UNAVAILABLE';
+  readonly statusCode = 503;
+}
+
+/**
+ * The error for a slot invocation that returned a function error (`X-Amz-Function-Error`), from its
+ * payload: a timeout or a storage outage is retryable (SearchUnavailableError); anything else is the
+ * searcher's own failure (EngineError), which a retry would repeat.
+ */
+export function slotFailure(slot: number, payload: string): ShoalError {
+  let errorType = '';
+  let errorMessage = '';
+  try {
+    const parsed = JSON.parse(payload) as { errorType?: unknown; errorMessage?: unknown };
+    errorType = typeof parsed.errorType === 'string' ? parsed.errorType : '';
+    errorMessage = typeof parsed.errorMessage === 'string' ? parsed.errorMessage : '';
+  } catch {
+    errorMessage = payload;
+  }
+  const details = { slot, errorType };
+  // Lambda's own timeout, or middy's early one (`TimeoutError`, thrown just before it so the handler can log).
+  if (errorType === 'Sandbox.Timedout' || errorType === 'TimeoutError' || /Task timed out/.test(errorMessage)) {
+    return new SearchUnavailableError(`searcher slot ${slot} timed out`, { details: { ...details, timeout: true } });
+  }
+  // The slot's storage kept failing (S3 SlowDown past the retries while loading a shard): retryable too.
+  if (errorType === StorageUnavailableError.name || errorType === SearchUnavailableError.name) {
+    return new SearchUnavailableError(`searcher slot ${slot} could not load its shards`, { details });
+  }
+  return new EngineError(`searcher slot ${slot} failed: ${payload.slice(0, 500)}`, { details });
+}
+
+/** Runs one slot; a transport failure (no answer at all) becomes SearchUnavailableError. */
+async function callSlot(
+  scatter: NonNullable<SearchDeps['scatter']>,
+  slot: number,
+  request: ShardSearchRequest,
+): Promise<ShardSearchResponse> {
+  try {
+    return await scatter(slot, request);
+  } catch (err) {
+    // Typed already (a slot's timeout or failure, see slotFailure): as it is.
+    if (err instanceof ShoalError) throw err;
+    throw new SearchUnavailableError(`searcher slot ${slot} did not answer`, { cause: err, details: { slot } });
+  }
 }
 
 /** A shard always goes to the same slot, so each slot's warm containers keep their own shards cached. */
@@ -135,7 +193,10 @@ export async function search(
       groups.set(slot, [...(groups.get(slot) ?? []), ref]);
     }
     const scatter = deps.scatter;
-    const responses = await Promise.all([...groups].map(([slot, refs]) => scatter(slot, { ...request, shards: refs })));
+    // All or nothing: one failed slot fails the search (no partial top-k presented as complete).
+    const responses = await Promise.all(
+      [...groups].map(([slot, refs]) => callSlot(scatter, slot, { ...request, shards: refs })),
+    );
     shardLists = responses.map((r) => r.results);
   }
   // The packed tail is reused across searches while it is unchanged (no per-query copy).

@@ -45,7 +45,15 @@ import { ENGINE_NAMES, type EngineName } from '../engine/types.js';
 import { ConflictError, CorruptDataError, LimitExceededError, NotFoundError, ValidationError } from '../errors.js';
 import { logger } from '../log.js';
 import { METRICS, type Metric } from '../types.js';
-import { awsErrorName, batchGetFully, batchWriteFully, chunk, queryPages } from './clients.js';
+import {
+  StorageUnavailableError,
+  awsErrorName,
+  batchGetFully,
+  batchWriteFully,
+  chunk,
+  conditionalWrite,
+  queryPages,
+} from './clients.js';
 import { GEN_PK, IDX_PREFIX, META_SK, PROMO_PREFIX, SEQ_SK, colPk, idxSk as versionSk, promoSk } from './keys.js';
 import {
   MAIN_LINE,
@@ -59,6 +67,8 @@ import {
 
 /** Expired leases removed per UpdateItem by dropExpiredLeases (keeps expressions small). */
 const DROP_BATCH = 50;
+/** Clock skew allowed between containers when a lease's expiry is judged (far below the 5 min lease). */
+const LEASE_SKEW_MS = 30_000;
 
 // ---------------------------------------------------------------------------------------------
 // Item schemas
@@ -210,20 +220,22 @@ export class DynamoCatalog implements Catalog {
     };
     if (input.minRecall !== undefined) meta.minRecall = input.minRecall;
     if (input.model !== undefined) meta.model = { name: input.model.name, version: input.model.version };
-    try {
-      await this.ddb.send(
-        new PutCommand({
-          TableName: this.table,
-          Item: { pk: colPk(input.name), sk: META_SK, ...meta },
-          ConditionExpression: 'attribute_not_exists(pk)',
-        }),
-      );
-    } catch (err) {
-      if (awsErrorName(err) === 'ConditionalCheckFailedException') {
-        throw new ConflictError(`collection ${JSON.stringify(input.name)} already exists`, { field: 'name' });
-      }
-      throw err;
-    }
+    const created = await conditionalWrite(
+      () =>
+        this.ddb.send(
+          new PutCommand({
+            TableName: this.table,
+            Item: { pk: colPk(input.name), sk: META_SK, ...meta },
+            ConditionExpression: 'attribute_not_exists(pk)',
+          }),
+        ),
+      // Our generation is unique to this call: an item carrying it is this create, resent.
+      async () => {
+        const item = await this.getItem(colPk(input.name), META_SK);
+        return !item ? 'again' : item.generation === generation ? 'ours' : 'theirs';
+      },
+    );
+    if (!created) throw new ConflictError(`collection ${JSON.stringify(input.name)} already exists`, { field: 'name' });
     return meta;
   }
 
@@ -365,7 +377,13 @@ export class DynamoCatalog implements Catalog {
         res = await this.ddb.send(lease());
       } catch (err) {
         // Retries bounded: only a concurrent deleteCollection can remove the maps again.
-        if (awsErrorName(err) !== 'ConditionalCheckFailedException' || attempt >= 2) throw err;
+        if (awsErrorName(err) !== 'ConditionalCheckFailedException') throw err;
+        if (attempt >= 2) {
+          throw new StorageUnavailableError(`seq counter of ${collection} kept changing; retry the write`, {
+            cause: err,
+            details: { collection },
+          });
+        }
         // First lease on this counter item: create the maps (idempotent; racing initialisers are harmless).
         await this.ddb.send(
           new UpdateCommand({
@@ -391,21 +409,27 @@ export class DynamoCatalog implements Catalog {
   }
 
   async releaseSeqs(collection: string, lease: SeqLease): Promise<boolean> {
-    try {
-      await this.ddb.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: { pk: colPk(collection), sk: SEQ_SK },
-          UpdateExpression: 'REMOVE leases.#t, expiry.#t',
-          ConditionExpression: 'attribute_exists(leases.#t)',
-          ExpressionAttributeNames: { '#t': lease.token },
-        }),
-      );
-      return true;
-    } catch (err) {
-      if (awsErrorName(err) === 'ConditionalCheckFailedException') return false;
-      throw err;
-    }
+    return conditionalWrite(
+      () =>
+        this.ddb.send(
+          new UpdateCommand({
+            TableName: this.table,
+            Key: { pk: colPk(collection), sk: SEQ_SK },
+            UpdateExpression: 'REMOVE leases.#t, expiry.#t',
+            ConditionExpression: 'attribute_exists(leases.#t)',
+            ExpressionAttributeNames: { '#t': lease.token },
+          }),
+        ),
+      // A lease is gone because an earlier send of this release ran (its response lost), because it
+      // expired and dropExpiredLeases removed it, or because it was released before this call. Only
+      // a resent release can be the first; before the expiry (less a margin for clock skew between
+      // containers) nobody drops a lease, so then the missing lease is this release's own effect.
+      async (resent) => {
+        const seq = await this.readSeqItem(collection);
+        if (seq?.leases?.[lease.token] !== undefined) return 'again';
+        return resent && this.now() < lease.expiresAt - LEASE_SKEW_MS ? 'ours' : 'theirs';
+      },
+    );
   }
 
   async stableSeq(collection: string): Promise<number> {
@@ -464,6 +488,12 @@ export class DynamoCatalog implements Catalog {
     return dropped;
   }
 
+  /** One item, read strongly (undefined when absent). */
+  private async getItem(pk: string, sk: string): Promise<Record<string, unknown> | undefined> {
+    const res = await this.ddb.send(new GetCommand({ TableName: this.table, Key: { pk, sk }, ConsistentRead: true }));
+    return res.Item;
+  }
+
   private async readSeqItem(collection: string): Promise<z.output<typeof seqItemSchema> | undefined> {
     const res = await this.ddb.send(
       new GetCommand({ TableName: this.table, Key: { pk: colPk(collection), sk: SEQ_SK }, ConsistentRead: true }),
@@ -478,24 +508,23 @@ export class DynamoCatalog implements Catalog {
     if (!checked.success) {
       throw new ValidationError(`invalid manifest: ${checked.error.issues[0]?.message ?? ''}`, { field: 'manifest' });
     }
-    try {
-      await this.ddb.send(
-        new PutCommand({
-          TableName: this.table,
-          Item: {
-            pk: colPk(manifest.collection),
-            sk: idxSk(manifest.version),
-            version: manifest.version,
-            doc: JSON.stringify(manifest),
-          },
-          ConditionExpression: 'attribute_not_exists(pk)',
-        }),
-      );
-      return true;
-    } catch (err) {
-      if (awsErrorName(err) === 'ConditionalCheckFailedException') return false;
-      throw err;
-    }
+    const doc = JSON.stringify(manifest);
+    return conditionalWrite(
+      () =>
+        this.ddb.send(
+          new PutCommand({
+            TableName: this.table,
+            Item: { pk: colPk(manifest.collection), sk: idxSk(manifest.version), version: manifest.version, doc },
+            ConditionExpression: 'attribute_not_exists(pk)',
+          }),
+        ),
+      // The same bytes under the version's key are this commit, resent (a racing builder's manifest
+      // differs at least in createdAt and build stats): treating it as a lost race would disown it.
+      async () => {
+        const item = await this.getItem(colPk(manifest.collection), idxSk(manifest.version));
+        return !item ? 'again' : item.doc === doc ? 'ours' : 'theirs';
+      },
+    );
   }
 
   async latestManifest(collection: string, line?: string, pageSize = 8): Promise<Manifest | undefined> {
@@ -608,12 +637,19 @@ export class DynamoCatalog implements Catalog {
         }),
       );
     } catch (err) {
-      if (awsErrorName(err) === 'ConditionalCheckFailedException') {
+      if (awsErrorName(err) !== 'ConditionalCheckFailedException') throw err;
+      // linesRev is ours (rev + 1) with our lines: this update ran and the SDK's resend met it.
+      const now = await this.getItem(colPk(collection), META_SK);
+      const ours =
+        now?.linesRev === rev + 1 &&
+        sameValue(now.index, index) &&
+        sameValue(now.candidates, candidates) &&
+        sameValue(now.lastPromotion, promotion ?? item.lastPromotion);
+      if (!ours) {
         throw new ConflictError(`the index lines of ${JSON.stringify(collection)} changed concurrently; retry`, {
           field: 'candidate',
         });
       }
-      throw err;
     }
     // Best effort here; the next line change (or a listing) writes it from `lastPromotion` if this fails.
     if (promotion)
@@ -703,6 +739,22 @@ export class DynamoCatalog implements Catalog {
 }
 
 // ---------------------------------------------------------------------------------------------
+
+/** Deep equality of plain data as DynamoDB returns it (map keys in any order). */
+function sameValue(a: unknown, b: unknown): boolean {
+  const canon = (v: unknown): unknown =>
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(
+          Object.entries(v)
+            .filter(([, x]) => x !== undefined)
+            .sort(([x], [y]) => (x < y ? -1 : 1))
+            .map(([k, x]) => [k, canon(x)]),
+        )
+      : Array.isArray(v)
+        ? v.map(canon)
+        : v;
+  return JSON.stringify(canon(a)) === JSON.stringify(canon(b));
+}
 
 /** The manifest's sort key, refusing versions the ten-digit key cannot hold. */
 function idxSk(version: number): string {

@@ -41,7 +41,15 @@ import { CorruptDataError } from '../errors.js';
 import { LAT_BUCKETS, joinSequential, tightens, type SequentialState } from '../lifecycle/experiment-stats.js';
 import type { ArmCounters, ArmDelta, LifecycleStore, Pointer, QueryAttribution } from '../lifecycle/types.js';
 import { latencyBucket } from '../lifecycle/experiment-stats.js';
-import { awsErrorName, batchGetFully, chunk, queryPages } from './clients.js';
+import {
+  atMostOnce,
+  awsErrorName,
+  batchGetFully,
+  chunk,
+  conditionalWrite,
+  queryPages,
+  type Recheck,
+} from './clients.js';
 import {
   ALIASES_PK,
   ARM_PREFIX,
@@ -308,20 +316,24 @@ export class DynamoLifecycleStore implements LifecycleStore {
       // Registry first: a listed name whose META is missing is skipped by listPointers.
       await this.ddb.send(new PutCommand({ TableName: this.table, Item: { pk: registry, sk: next.name } }));
     }
-    try {
-      await this.ddb.send(
-        new PutCommand({
-          TableName: this.table,
-          Item: { pk, sk: META_SK, revision: next.revision, doc: JSON.stringify(next) },
-          ConditionExpression: expectedRevision === 0 ? 'attribute_not_exists(pk)' : 'revision = :prev',
-          ExpressionAttributeValues: expectedRevision === 0 ? undefined : { ':prev': expectedRevision },
-        }),
-      );
-      return true;
-    } catch (err) {
-      if (awsErrorName(err) === 'ConditionalCheckFailedException') return false;
-      throw err;
-    }
+    const doc = JSON.stringify(next);
+    return conditionalWrite(
+      () =>
+        this.ddb.send(
+          new PutCommand({
+            TableName: this.table,
+            Item: { pk, sk: META_SK, revision: next.revision, doc },
+            ConditionExpression: expectedRevision === 0 ? 'attribute_not_exists(pk)' : 'revision = :prev',
+            ExpressionAttributeValues: expectedRevision === 0 ? undefined : { ':prev': expectedRevision },
+          }),
+        ),
+      // The move's doc (its time and incarnation included) at the new revision is this move, resent.
+      async () => {
+        const item = await this.getItem(pk, META_SK);
+        if (item?.doc === doc) return 'ours';
+        return (item?.revision ?? 0) === expectedRevision ? 'again' : 'theirs';
+      },
+    );
   }
 
   async putHistory(kind: string, name: string, incarnation: string, move: PointerMove): Promise<void> {
@@ -349,19 +361,24 @@ export class DynamoLifecycleStore implements LifecycleStore {
 
   async deletePointer(kind: string, name: string, expectedRevision: number): Promise<boolean> {
     const { pk, registry } = pointerKeys(kind, name);
-    try {
-      await this.ddb.send(
-        new DeleteCommand({
-          TableName: this.table,
-          Key: { pk, sk: META_SK },
-          ConditionExpression: 'revision = :prev',
-          ExpressionAttributeValues: { ':prev': expectedRevision },
-        }),
-      );
-    } catch (err) {
-      if (awsErrorName(err) === 'ConditionalCheckFailedException') return false;
-      throw err;
-    }
+    const deleted = await conditionalWrite(
+      () =>
+        this.ddb.send(
+          new DeleteCommand({
+            TableName: this.table,
+            Key: { pk, sk: META_SK },
+            ConditionExpression: 'revision = :prev',
+            ExpressionAttributeValues: { ':prev': expectedRevision },
+          }),
+        ),
+      // Gone: this delete ran (its response lost), or a concurrent delete of the same revision did;
+      // either way that revision is deleted, which is what the caller asked.
+      async () => {
+        const item = await this.getItem(pk, META_SK);
+        return !item ? 'ours' : item.revision === expectedRevision ? 'again' : 'theirs';
+      },
+    );
+    if (!deleted) return false;
     // History items stay (they belong to the old incarnation and are never shown again).
     // The registry entry goes unless the alias was re-created in between (harmless either way).
     await this.ddb.send(new DeleteCommand({ TableName: this.table, Key: { pk: registry, sk: name } }));
@@ -378,51 +395,41 @@ export class DynamoLifecycleStore implements LifecycleStore {
   }
 
   async startExperiment(exp: Experiment): Promise<boolean> {
-    try {
-      await this.ddb.send(
-        new PutCommand({
-          TableName: this.table,
-          Item: {
-            pk: aliasPk(exp.alias),
-            sk: EXPERIMENT_SK,
-            state: exp.state,
-            experimentId: exp.id,
-            doc: JSON.stringify(exp),
-          },
-          ConditionExpression: 'attribute_not_exists(pk) OR #state <> :running',
-          ExpressionAttributeNames: { '#state': 'state' },
-          ExpressionAttributeValues: { ':running': 'running' },
-        }),
-      );
-      return true;
-    } catch (err) {
-      if (awsErrorName(err) === 'ConditionalCheckFailedException') return false;
-      throw err;
-    }
+    return this.putExperiment(exp, 'attribute_not_exists(pk) OR #state <> :running', {}, (item) =>
+      item?.state !== 'running' ? 'again' : 'theirs',
+    );
   }
 
   async endExperiment(exp: Experiment): Promise<boolean> {
-    try {
-      await this.ddb.send(
-        new PutCommand({
-          TableName: this.table,
-          Item: {
-            pk: aliasPk(exp.alias),
-            sk: EXPERIMENT_SK,
-            state: exp.state,
-            experimentId: exp.id,
-            doc: JSON.stringify(exp),
-          },
-          ConditionExpression: 'experimentId = :id AND #state = :running',
-          ExpressionAttributeNames: { '#state': 'state' },
-          ExpressionAttributeValues: { ':running': 'running', ':id': exp.id },
-        }),
-      );
-      return true;
-    } catch (err) {
-      if (awsErrorName(err) === 'ConditionalCheckFailedException') return false;
-      throw err;
-    }
+    return this.putExperiment(exp, 'experimentId = :id AND #state = :running', { ':id': exp.id }, (item) =>
+      item?.experimentId === exp.id && item.state === 'running' ? 'again' : 'theirs',
+    );
+  }
+
+  /** The experiment item's conditional put; its doc (unique id, times) recognises a resend of itself. */
+  private async putExperiment(
+    exp: Experiment,
+    condition: string,
+    values: Record<string, string>,
+    otherwise: (item: Record<string, unknown> | undefined) => Recheck,
+  ): Promise<boolean> {
+    const doc = JSON.stringify(exp);
+    return conditionalWrite(
+      () =>
+        this.ddb.send(
+          new PutCommand({
+            TableName: this.table,
+            Item: { pk: aliasPk(exp.alias), sk: EXPERIMENT_SK, state: exp.state, experimentId: exp.id, doc },
+            ConditionExpression: condition,
+            ExpressionAttributeNames: { '#state': 'state' },
+            ExpressionAttributeValues: { ':running': 'running', ...values },
+          }),
+        ),
+      async () => {
+        const item = await this.getItem(aliasPk(exp.alias), EXPERIMENT_SK);
+        return item?.doc === doc ? 'ours' : otherwise(item);
+      },
+    );
   }
 
   async recordArm(experimentId: string, arm: Arm, delta: ArmDelta): Promise<ArmCounters> {
@@ -438,13 +445,16 @@ export class DynamoLifecycleStore implements LifecycleStore {
       adds.ovN = 1;
     }
     if (!Object.keys(adds).length) return (await this.getArms(experimentId))[arm];
+    // ADD is not idempotent: a resend after a lost response would count the request twice.
     const res = await this.ddb.send(
-      new UpdateCommand({
-        TableName: this.table,
-        Key: { pk: experimentPk(experimentId), sk: armSk(arm) },
-        ...addExpression(adds),
-        ReturnValues: 'ALL_NEW',
-      }),
+      atMostOnce(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { pk: experimentPk(experimentId), sk: armSk(arm) },
+          ...addExpression(adds),
+          ReturnValues: 'ALL_NEW',
+        }),
+      ),
     );
     return armCounters(res.Attributes);
   }
@@ -486,17 +496,35 @@ export class DynamoLifecycleStore implements LifecycleStore {
     event: FeedbackEvent,
   ): Promise<{ attribution: QueryAttribution; first: boolean } | undefined> {
     const counter = event === 'click' ? 'clicks' : 'converts';
+    for (let attempt = 1; ; attempt++) {
+      const hit = await this.addQueryFeedback(queryId, counter);
+      if (hit !== 'failed') return hit;
+      // The condition failed, so nothing was counted: the query is unknown or expired, unless the
+      // item is there and live (a spurious failure), which earns one more try.
+      const item = await this.getItem(queryPk(queryId), META_SK);
+      const live = item && (typeof item.ttl !== 'number' || item.ttl > Math.floor(Date.now() / 1000));
+      if (!live || attempt >= 2) return undefined;
+    }
+  }
+
+  private async addQueryFeedback(
+    queryId: string,
+    counter: 'clicks' | 'converts',
+  ): Promise<{ attribution: QueryAttribution; first: boolean } | 'failed'> {
     try {
+      // At most once: a resent ADD would count the event twice (and take `first` from the second count).
       const res = await this.ddb.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: { pk: queryPk(queryId), sk: META_SK },
-          UpdateExpression: 'ADD #c :one',
-          ConditionExpression: 'attribute_exists(pk) AND (attribute_not_exists(#ttl) OR #ttl > :now)',
-          ExpressionAttributeNames: { '#c': counter, '#ttl': 'ttl' },
-          ExpressionAttributeValues: { ':one': 1, ':now': Math.floor(Date.now() / 1000) },
-          ReturnValues: 'ALL_NEW',
-        }),
+        atMostOnce(
+          new UpdateCommand({
+            TableName: this.table,
+            Key: { pk: queryPk(queryId), sk: META_SK },
+            UpdateExpression: 'ADD #c :one',
+            ConditionExpression: 'attribute_exists(pk) AND (attribute_not_exists(#ttl) OR #ttl > :now)',
+            ExpressionAttributeNames: { '#c': counter, '#ttl': 'ttl' },
+            ExpressionAttributeValues: { ':one': 1, ':now': Math.floor(Date.now() / 1000) },
+            ReturnValues: 'ALL_NEW',
+          }),
+        ),
       );
       const parsed = z
         .object({
@@ -513,7 +541,7 @@ export class DynamoLifecycleStore implements LifecycleStore {
         first: d[counter] === 1,
       };
     } catch (err) {
-      if (awsErrorName(err) === 'ConditionalCheckFailedException') return undefined;
+      if (awsErrorName(err) === 'ConditionalCheckFailedException') return 'failed';
       throw err;
     }
   }
@@ -522,12 +550,14 @@ export class DynamoLifecycleStore implements LifecycleStore {
     const adds: Record<string, number> = event === 'click' ? { clicks: 1 } : { converts: 1 };
     if (first) adds[event === 'click' ? 'clickQ' : 'convertQ'] = 1;
     const res = await this.ddb.send(
-      new UpdateCommand({
-        TableName: this.table,
-        Key: { pk: experimentPk(experimentId), sk: armSk(arm) },
-        ...addExpression(adds),
-        ReturnValues: 'ALL_NEW',
-      }),
+      atMostOnce(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { pk: experimentPk(experimentId), sk: armSk(arm) },
+          ...addExpression(adds),
+          ReturnValues: 'ALL_NEW',
+        }),
+      ),
     );
     return armCounters(res.Attributes);
   }
@@ -589,6 +619,12 @@ export class DynamoLifecycleStore implements LifecycleStore {
       next = joined;
     }
     return (await this.getSequential(experimentId))[metric] ?? next;
+  }
+
+  /** One item, read strongly (undefined when absent). */
+  private async getItem(pk: string, sk: string): Promise<Record<string, unknown> | undefined> {
+    const res = await this.ddb.send(new GetCommand({ TableName: this.table, Key: { pk, sk }, ConsistentRead: true }));
+    return res.Item;
   }
 
   // --- evaluations ----------------------------------------------------------------------------

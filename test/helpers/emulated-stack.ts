@@ -15,7 +15,7 @@ import { createServices } from '../../shared/services.js';
 import type { SearchInput } from '../../shared/service.js';
 import { ShardCache } from '../../shared/search/shard-cache.js';
 import { TailCache } from '../../shared/search/tail-cache.js';
-import { makeAwsClients } from '../../shared/storage/clients.js';
+import { makeAwsClients, type AwsClients } from '../../shared/storage/clients.js';
 import { DynamoCatalog } from '../../shared/storage/dynamo-catalog.js';
 import { DynamoLifecycleStore } from '../../shared/storage/dynamo-lifecycle.js';
 import { DynamoRecordStore } from '../../shared/storage/dynamo-records.js';
@@ -36,6 +36,8 @@ export interface EmulatedStack {
   records: DynamoRecordStore;
   objects: S3ObjectStore;
   lifecycle: DynamoLifecycleStore;
+  /** The SDK clients behind the stores (their fault switch: `setFaults`). */
+  aws: AwsClients;
   stop(): Promise<void>;
 }
 
@@ -70,6 +72,7 @@ export async function startEmulatedStack(opts: {
     records: new DynamoRecordStore({ ddb: aws.ddb, table: cfg.recordsTable, logTable: cfg.catalogTable }),
     objects: new S3ObjectStore({ s3: aws.s3, bucket: cfg.bucket }),
     lifecycle: new DynamoLifecycleStore({ ddb: aws.ddb, table: cfg.catalogTable }),
+    aws,
     stop: async () => {
       await emulators.stop();
       await rm(cacheDir, { recursive: true, force: true });
