@@ -114,7 +114,7 @@ export function formatReport(
     `Dataset: ${String(p.dataset)} (${String(p.rows)} rows × ${String(p.dim)}, ${String(p.metric)}).` +
       ` Rate ${String(p.rate)} req/s over ${String(p.connections)} connections, ${String(p.duration_s)} s phases;` +
       ` mix ${OPS.map((o) => `${Math.round(MIX[o] * 100)} % ${o}`).join(', ')}; k ${String(p.k)}.`,
-    'The local stack (`npm start`: embedded S3/DynamoDB/SQS, the builder in the same process) runs as a child' +
+    'The local stack (`npm start`: embedded S3/DynamoDB/SQS, the builder in its own thread) runs as a child' +
       ' process on loopback; autocannon drives it from this one.',
     `Large build: candidate line \`${CANDIDATE}\` (${JSON.stringify(CANDIDATE_INDEX)}) over ${s.build.rows} rows,` +
       ` ${f(s.build.seconds)} s${s.build.finishedInPhase ? '' : LONG_BUILD};` +

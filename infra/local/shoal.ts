@@ -34,6 +34,7 @@ import { startEmulators, type EmulatorEndpoints, type S3EventNotification } from
 import { formatRequestLog, startGateway } from './gateway.js';
 import { makeLambdaContext, startLambdaEmulator } from './lambda-emulator.js';
 import { startSchedule, tickPeriodMs } from './scheduler.js';
+import { BuilderThread } from './builder-thread.js';
 import { startSqsPoller } from './sqs-poller.js';
 import { IMPORTS_FOLDER_PATTERN, IMPORTS_PREFIX } from '../../shared/storage/keys.js';
 
@@ -123,7 +124,6 @@ export interface LocalShoal {
 // The handler contracts (functions/*/handler.ts). Typed with a Context parameter: a handler declared
 // with the event only is assignable too.
 type ApiHandler = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyResultV2>;
-type IndexBuilderHandler = (event: SQSEvent | ScheduledEvent, context: Context) => Promise<SQSBatchResponse | void>;
 type ShardSearchHandler = (payload: unknown, context: Context) => Promise<unknown>;
 type ImportHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse | void>;
 
@@ -257,11 +257,10 @@ export async function startLocalShoal(opts: StartLocalShoalOptions): Promise<Loc
     );
     resetConfig();
 
-    const [logModule, runtimeModule, apiModule, builderModule, shardSearchModule, importModule] = await Promise.all([
+    const [logModule, runtimeModule, apiModule, shardSearchModule, importModule] = await Promise.all([
       import('../../shared/log.js'),
       import('../../shared/runtime.js'),
       import('../../functions/api/handler.js'),
-      import('../../functions/index-builder/handler.js'),
       import('../../functions/shard-search/handler.js'),
       import('../../functions/import/handler.js'),
     ]);
@@ -272,18 +271,19 @@ export async function startLocalShoal(opts: StartLocalShoalOptions): Promise<Loc
     // The logger may have been created before this start set (or a CLI flag changed) the level.
     logModule.applyLogLevelFromEnv();
     const api: ApiHandler = apiModule.handler;
-    const indexBuilder: IndexBuilderHandler = builderModule.handler;
+    // Its own thread, as its own sandbox on AWS (builder-thread.ts); started after the environment is set.
+    const builderThread = new BuilderThread({
+      functionName: LOCAL_NAMES.indexBuilderFunction,
+      timeoutMs: LOCAL_TIMEOUTS_MS.indexBuilder,
+      region: endpoints.region,
+    });
+    stops.push({ name: 'builder thread', stop: () => builderThread.stop() });
+    const indexBuilder = (event: SQSEvent | ScheduledEvent) =>
+      builderThread.invoke(event) as Promise<SQSBatchResponse | void>;
     const importFn: ImportHandler = importModule.handler;
     // The payload arrives as parsed JSON, exactly what the handler gets on AWS.
     type ShardSearchPayload = Parameters<typeof shardSearchModule.handler>[0];
     bound.shardSearch = (payload, context) => shardSearchModule.handler(payload as ShardSearchPayload, context);
-
-    const builderContext = (): Context =>
-      makeLambdaContext({
-        functionName: LOCAL_NAMES.indexBuilderFunction,
-        timeoutMs: LOCAL_TIMEOUTS_MS.indexBuilder,
-        region: endpoints.region,
-      });
 
     // --- Event sources.
     const sqs = new SQSClient(makeClientConfig(endpoints, 'sqs'));
@@ -291,7 +291,7 @@ export async function startLocalShoal(opts: StartLocalShoalOptions): Promise<Loc
     const poller = startSqsPoller({
       sqs,
       queueUrl: resources.buildQueueUrl,
-      handler: (event) => indexBuilder(event, builderContext()),
+      handler: (event) => indexBuilder(event),
       batchSize: 10,
       waitSeconds: 1,
       region: endpoints.region,
@@ -345,7 +345,7 @@ export async function startLocalShoal(opts: StartLocalShoalOptions): Promise<Loc
       // A restart catches up right away on writes that were never indexed.
       runOnStart: true,
       region: endpoints.region,
-      handler: (event) => indexBuilder(event, builderContext()),
+      handler: (event) => indexBuilder(event),
       onError: (err) => {
         if (!opts.silent) console.error('[shoal] scheduled build tick failed', err);
       },
