@@ -139,10 +139,14 @@ async function sweep(sent: ImportJobMessage[], jobId: string) {
   return { ...out, requeued: out.requeued.filter((r) => r.jobId === jobId) };
 }
 
-/** Every record of the collection whose id starts with `prefix`, checked to be exactly rows 0..n-1 once each. */
+/**
+ * The records of the collection whose id starts with `prefix` are exactly rows 0..n-1, each written once:
+ * one record per id (the table's key), no id beyond them, and every write in the collection's log
+ * accounted for by one id (`tail` from 0 yields each id once, at its newest write).
+ */
 async function expectRowsExactlyOnce(prefix: string, n: number): Promise<void> {
   const seen = new Map<string, number>();
-  for await (const page of stack.records.scan(collectionKey(meta))) {
+  for await (const page of stack.records.tail(collectionKey(meta), 0)) {
     for (const r of page) {
       if (!r.id.startsWith(prefix)) continue;
       seen.set(r.id, (seen.get(r.id) ?? 0) + 1);

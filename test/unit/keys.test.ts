@@ -211,16 +211,20 @@ describe('imports with a scoped key', () => {
       version: '1',
     });
     const scoped = (await call('POST', '/v1/keys', ROOT, { name: 's', role: 'write', collections: ['docs'] })).json.key;
-    const ok = await call('POST', '/v1/collections/docs/imports', scoped, { uri: 's3://b/imports/docs/a.jsonl' });
+    const ok = await call('POST', '/v1/collections/docs/imports', scoped, { uri: 's3://bkt/imports/docs/a.jsonl' });
     expect(ok.status).toBe(202);
-    for (const uri of ['s3://b/imports/secret/a.jsonl', 's3://b/reports/imports/x.jsonl', 's3://b/imports/docs']) {
+    for (const uri of [
+      's3://bkt/imports/secret/a.jsonl',
+      's3://bkt/reports/imports/x.jsonl',
+      's3://bkt/imports/docs',
+    ]) {
       const res = await call('POST', '/v1/collections/docs/imports', scoped, { uri });
       expect(res.json.error, uri).toMatchObject({ code: 'FORBIDDEN', field: 'uri' });
     }
     // Unscoped keys are bounded by what the import role may read, not by the folder.
-    expect((await call('POST', '/v1/collections/docs/imports', ROOT, { uri: 's3://b/imports/x/a.jsonl' })).status).toBe(
-      202,
-    );
+    expect(
+      (await call('POST', '/v1/collections/docs/imports', ROOT, { uri: 's3://bkt/imports/x/a.jsonl' })).status,
+    ).toBe(202);
     expect(imports.createImport).toHaveBeenCalledTimes(2);
   });
 });
