@@ -138,6 +138,20 @@ const schema = z.object({
   /** Disk tier budget in MiB (default 1024). */
   SHOAL_SHARD_DISK_MB: int(1024, 0, 10240),
   /**
+   * Cap on a collection's unindexed tail, in MiB of vector data (pending writes × dimension × 4; default 64,
+   * ≈ 21k rows at 768-d, 130k at 128-d). Above it upserts get 429 BACKPRESSURE and imports pause until the
+   * builder catches up. The in-memory scan of 64 MiB takes a few ms per query; the cold read from DynamoDB
+   * is what the cap really bounds. Higher = fewer 429s under bursts, slower strong reads while the builder
+   * is behind. 0 = no cap.
+   */
+  SHOAL_TAIL_CAP_MB: int(64, 0, 4096),
+  /**
+   * Time a strong search (or stats) may spend reading the unindexed tail (default 10 000 ms, a third of the
+   * api function's 30 s timeout). Past it the request is a 503 TAIL_BUDGET_EXCEEDED instead of running into
+   * the function timeout. The tail shrinks as the builder indexes it (the tail cap bounds its growth).
+   */
+  SHOAL_STRONG_READ_BUDGET_MS: int(10_000, 1, 600_000),
+  /**
    * Default per-job row limit of imports (50 000 000): a job reading more rows fails `ROW_LIMIT`. Higher
    * admits bigger single files; lower stops a gzip bomb of tiny rows sooner. A request's `maxRows` overrides it.
    */
@@ -194,6 +208,8 @@ export interface ShoalConfig {
   shardCacheBytes: number;
   shardCacheDir: string;
   shardDiskBytes: number;
+  tailCapBytes: number;
+  strongReadBudgetMs: number;
   /** Import limits of jobs whose request sets none. */
   importLimits: ImportLimits;
   importSweepStaleMs: number;
@@ -246,6 +262,8 @@ export function parseConfig(env: Record<string, string | undefined>): ShoalConfi
     shardCacheBytes: e.SHOAL_SHARD_CACHE_MB * 2 ** 20,
     shardCacheDir: e.SHOAL_SHARD_CACHE_DIR,
     shardDiskBytes: e.SHOAL_SHARD_DISK_MB * 2 ** 20,
+    tailCapBytes: e.SHOAL_TAIL_CAP_MB * 2 ** 20,
+    strongReadBudgetMs: e.SHOAL_STRONG_READ_BUDGET_MS,
     importLimits: {
       maxRows: e.SHOAL_IMPORT_MAX_ROWS,
       maxDurationSeconds: e.SHOAL_IMPORT_MAX_DURATION_S,

@@ -13,7 +13,8 @@ import {
   servingLine,
 } from './indexing/lines.js';
 import { deleteVectors, upsertVectors } from './ingest/ingest.js';
-import { readTail, search, type SearchDeps } from './search/coordinator.js';
+import { readTail, search, strongReadDeadline, type SearchDeps } from './search/coordinator.js';
+import type { TailCap } from './ingest/backpressure.js';
 import type { ShardCache } from './search/shard-cache.js';
 import type { TailCache } from './search/tail-cache.js';
 import type {
@@ -62,6 +63,10 @@ export interface CoreDeps {
   lifecycle?: LifecycleStore;
   /** Split experiments: draws whether a request also runs the other arm for overlap@k (tests). */
   experimentRandom?: () => number;
+  /** The unindexed-tail cap (429 BACKPRESSURE above it); undefined = no cap. */
+  tailCap?: TailCap;
+  /** Time a strong read may spend reading the tail (default DEFAULT_STRONG_READ_BUDGET_MS). */
+  strongReadBudgetMs?: number;
 }
 
 /** A read endpoint's `{name}` resolved: the collection, plus the alias and pinned version it came through. */
@@ -161,8 +166,8 @@ export class ShoalCore implements ShoalService {
     const watermark = manifest?.watermark ?? 0;
     // The same incremental tail read as strong search, when this process keeps one.
     const tail = this.deps.tails
-      ? (await this.deps.tails.read(meta, watermark)).records
-      : await readTail(this.deps.records, meta, watermark);
+      ? (await this.deps.tails.read(meta, watermark, strongReadDeadline(this.deps))).records
+      : await readTail(this.deps.records, meta, watermark, strongReadDeadline(this.deps));
     // Live count: indexed live rows, plus tail ids the index does not hold alive, minus
     // tail deletes of rows it does. Shard id lookups use the same cache as search.
     const indexedIds = async (id: string): Promise<boolean> => {
@@ -222,6 +227,11 @@ export class ShoalCore implements ShoalService {
           details: { expected: meta.model, got: claimed },
         },
       );
+    }
+    if (vectors.length && this.deps.tailCap && (await this.deps.tailCap.over(meta))) {
+      // Refused before anything is written; the builder gets a nudge to catch up.
+      await this.deps.wake(meta.name).catch(() => undefined);
+      await this.deps.tailCap.check(meta);
     }
     return { upserted: await upsertVectors(this.deps, meta, vectors) };
   }

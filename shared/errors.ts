@@ -87,6 +87,28 @@ export class RateLimitedError extends ShoalError {
   }
 }
 
+/**
+ * Writes are refused while a collection's unindexed tail is over its cap (docs/architecture.md §7.2): the
+ * builder is behind, and accepting more would make strong searches scan an ever larger tail.
+ * Retryable after `retryAfterSeconds`; the builder has been woken.
+ */
+export class BackpressureError extends ShoalError {
+  readonly code = 'BACKPRESSURE';
+  readonly statusCode = 429;
+  readonly retryAfterSeconds: number;
+
+  constructor(message: string, retryAfterSeconds: number, options: ShoalErrorOptions = {}) {
+    super(message, options);
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
+/** A strong read could not read the unindexed tail within its time budget (retryable once the builder caught up). */
+export class TailBudgetError extends ShoalError {
+  readonly code = 'TAIL_BUDGET_EXCEEDED';
+  readonly statusCode = 503;
+}
+
 /** A limit was exceeded (payload size, shard size, WASM memory). */
 export class LimitExceededError extends ShoalError {
   readonly code = 'LIMIT_EXCEEDED';

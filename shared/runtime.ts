@@ -104,6 +104,8 @@ function createRuntime(cfg: ShoalConfig): Runtime {
     policy: { DELTA_MIN_ROWS: cfg.buildDeltaMinRows, DELTA_MAX_AGE_MS: cfg.buildDeltaMaxAgeMs },
     // Large artifacts are hashed by the builder function (15 min), not inside a 30 s API request.
     artifactSyncVerifyBytes: cfg.artifactSyncVerifyBytes,
+    tailCapBytes: cfg.tailCapBytes,
+    strongReadBudgetMs: cfg.strongReadBudgetMs,
     imports: {
       s3: aws.s3,
       bucket: cfg.bucket,

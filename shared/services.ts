@@ -3,6 +3,7 @@
  * few settings. The runtime (Lambda and the local server) and the integration tests both build their
  * services here, so they cannot drift apart.
  */
+import { TailCap } from './ingest/backpressure.js';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { ShoalCore, type CoreDeps } from './core.js';
 import type { ImportJobStore, ImportLimits } from './import/job.js';
@@ -36,6 +37,10 @@ export interface ServicesDeps {
   now?: () => number;
   /** Artifacts above this many bytes are verified by the builder function, not inside the request. */
   artifactSyncVerifyBytes?: number;
+  /** Cap on each collection's unindexed tail in bytes of vector data (0 or undefined = none). */
+  tailCapBytes?: number;
+  /** Time a strong read may spend reading the tail. */
+  strongReadBudgetMs?: number;
   /** Bulk imports; without them, `imports` is undefined. */
   imports?: {
     s3: S3Client;
@@ -70,10 +75,13 @@ export function createServices(deps: ServicesDeps): Services {
     ...(deps.policy ? { policy: deps.policy } : {}),
     ...(deps.now ? { now: deps.now } : {}),
   };
+  const tailCap = deps.tailCapBytes ? new TailCap(catalog, deps.tailCapBytes, deps.now) : undefined;
   const core = new ShoalCore({
     ...builderDeps,
     slots: deps.slots,
     wake,
+    ...(tailCap ? { tailCap } : {}),
+    ...(deps.strongReadBudgetMs !== undefined ? { strongReadBudgetMs: deps.strongReadBudgetMs } : {}),
     ...(deps.scatter ? { scatter: deps.scatter } : {}),
     ...(deps.scatterMinBytes !== undefined ? { scatterMinBytes: deps.scatterMinBytes } : {}),
     ...(deps.tails ? { tails: deps.tails } : {}),
@@ -108,7 +116,8 @@ export function createServices(deps: ServicesDeps): Services {
         objects,
         // The same write path as the API: seq leases, records, builder wake-up.
         ingest: { catalog, records, wake: (collection) => wake(collection) },
-        enqueue: imp.enqueue ? (message) => queues.send('import', message) : undefined,
+        enqueue: imp.enqueue ? (message, options) => queues.send('import', message, options) : undefined,
+        ...(tailCap ? { tailCap } : {}),
         ...(imp.limits ? { limits: imp.limits } : {}),
         ...(imp.sweepStaleMs !== undefined ? { sweepStaleMs: imp.sweepStaleMs } : {}),
       })

@@ -20,6 +20,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { NotFoundError } from '../errors.js';
+import type { TailCap } from '../ingest/backpressure.js';
 import { upsertVectors, type IngestDeps } from '../ingest/ingest.js';
 import { logger } from '../log.js';
 import type { VectorInput } from '../service.js';
@@ -64,7 +65,9 @@ export interface ImportDeps {
   openSource(job: ImportJob): Promise<ByteSource>;
   /** An .npy job's ids sidecar, if one exists. */
   findSidecar(job: ImportJob): Promise<{ source: ByteSource; kind: 'txt' | 'jsonl' } | undefined>;
-  enqueue(message: ImportJobMessage): Promise<void>;
+  enqueue(message: ImportJobMessage, options?: { delaySeconds?: number }): Promise<void>;
+  /** The unindexed-tail cap: over it the job pauses (checkpoint, continue after PAUSE_DELAY_S). */
+  tailCap?: TailCap;
   now?: () => number;
   /** Limits of jobs that carry none (created before limits existed). Default `DEFAULT_IMPORT_LIMITS`. */
   limits?: ImportLimits;
@@ -79,6 +82,12 @@ export interface ImportDeps {
 }
 
 export type RunOutcome = 'finished' | 'continued' | 'skipped';
+
+/**
+ * How long an import pauses when its collection's tail is over the cap (default 15 s, the continuation's
+ * SQS delay): long enough for a delta build to make room, short enough that a job does not idle much.
+ */
+export const PAUSE_DELAY_S = 15;
 
 /** Extra lease time past the invocation's deadline: covers the final drain and release. */
 export const LEASE_GRACE_MS = 60_000;
@@ -331,6 +340,7 @@ async function runClaimed(
   let ids: Awaited<ReturnType<ImportDeps['findSidecar']>>;
   let lastSave = now();
   let outOfTime = false;
+  let paused = false;
   let limitHit: LimitHit | undefined;
   try {
     source = await deps.openSource(job);
@@ -384,6 +394,12 @@ async function runClaimed(
           outOfTime = true;
           break;
         }
+        // Backpressure: the builder is behind. Checkpoint and come back later instead of growing the tail.
+        if (deps.tailCap && (await deps.tailCap.over(meta))) {
+          outOfTime = true;
+          paused = true;
+          break;
+        }
         if (t - lastSave >= checkpointEveryMs) {
           await commitSegment();
           if (!(await deps.jobs.save(collection, jobId, token, progress, opts.deadline + LEASE_GRACE_MS, now()))) {
@@ -407,7 +423,7 @@ async function runClaimed(
   if (outOfTime) {
     if (!(await deps.jobs.release(collection, jobId, token, progress, now()))) return stopped();
     await deps.ingest.wake(collection).catch(() => undefined);
-    await deps.enqueue({ type: 'continue', collection, jobId });
+    await deps.enqueue({ type: 'continue', collection, jobId }, paused ? { delaySeconds: PAUSE_DELAY_S } : undefined);
     return { outcome: 'continued', ...(await current()) };
   }
 

@@ -82,9 +82,9 @@ export class ImportService implements ImportApi {
         }
         return undefined;
       },
-      enqueue: async (m) => {
+      enqueue: async (m, options) => {
         if (!sdeps.enqueue) throw new ConfigError('the import queue is not configured (SHOAL_IMPORT_QUEUE_URL)');
-        await sdeps.enqueue(m);
+        await sdeps.enqueue(m, options);
       },
     };
   }

@@ -63,18 +63,30 @@ const SCHEMAS: { [Q in QueueName]: z.ZodType<QueueMessages[Q]> } = {
 };
 
 /** Sends a queue's messages; validated before sending, so a bad message fails its sender, not a consumer. */
+export interface SendOptions {
+  /** Hold the message back this many seconds (SQS DelaySeconds, 0–900). */
+  delaySeconds?: number;
+}
+
 export interface QueueProducer {
-  send<Q extends QueueName>(queue: Q, message: QueueMessages[Q]): Promise<void>;
+  send<Q extends QueueName>(queue: Q, message: QueueMessages[Q], options?: SendOptions): Promise<void>;
 }
 
 /** The SQS producer; a queue without a URL fails its sends with a ConfigError. */
 export function sqsQueueProducer(sqs: SQSClient, urls: { [Q in QueueName]?: string }): QueueProducer {
   return {
-    async send(queue, message) {
+    async send(queue, message, options) {
       const url = urls[queue];
       if (!url) throw new ConfigError(`the ${queue} queue is not configured`);
       const body = SCHEMAS[queue].parse(message);
-      await sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: JSON.stringify(body) }));
+      const delay = options?.delaySeconds ? Math.min(900, Math.max(0, Math.round(options.delaySeconds))) : undefined;
+      await sqs.send(
+        new SendMessageCommand({
+          QueueUrl: url,
+          MessageBody: JSON.stringify(body),
+          ...(delay ? { DelaySeconds: delay } : {}),
+        }),
+      );
     },
   };
 }

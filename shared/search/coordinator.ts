@@ -6,7 +6,14 @@ import type { SearchHitOutput, SearchInput, SearchOutput } from '../service.js';
 import type { Catalog, CollectionMeta, RecordStore, ShardRef, StoredRecord } from '../storage/types.js';
 import { mergeTopK, type Candidate } from './merge.js';
 import type { ShardCache } from './shard-cache.js';
-import { packTail, type PackedTail, type TailCache, type TailSnapshot } from './tail-cache.js';
+import {
+  checkTailDeadline,
+  packTail,
+  type PackedTail,
+  type TailCache,
+  type TailDeadline,
+  type TailSnapshot,
+} from './tail-cache.js';
 import { searchShards, type ShardSearchRequest, type ShardSearchResponse } from './shard-searcher.js';
 import { StorageUnavailableError } from '../storage/clients.js';
 import { collectionKey } from '../storage/keys.js';
@@ -31,6 +38,22 @@ export interface SearchDeps {
   scatter?: (slot: number, request: ShardSearchRequest) => Promise<ShardSearchResponse>;
   /** Shard bytes below which the coordinator searches in process (default DEFAULT_SCATTER_MIN_BYTES). */
   scatterMinBytes?: number;
+  /** Time a strong read may spend reading the tail (default DEFAULT_STRONG_READ_BUDGET_MS). */
+  strongReadBudgetMs?: number;
+  now?: () => number;
+}
+
+/**
+ * Default time a strong read may spend on the tail (10 s, a third of the api function's 30 s): past it,
+ * 503 TAIL_BUDGET_EXCEEDED rather than the function timeout's bare 500. Configured by SHOAL_STRONG_READ_BUDGET_MS.
+ */
+export const DEFAULT_STRONG_READ_BUDGET_MS = 10_000;
+
+/** When a strong read that starts now must have read its tail. */
+export function strongReadDeadline(deps: { strongReadBudgetMs?: number; now?: () => number }): TailDeadline {
+  const now = deps.now ?? Date.now;
+  const budget = deps.strongReadBudgetMs ?? DEFAULT_STRONG_READ_BUDGET_MS;
+  return { at: now() + budget, budgetMs: budget, now };
 }
 
 /**
@@ -95,9 +118,17 @@ export function slotOf(ref: ShardRef, slots: number): number {
   return createHash('sha1').update(ref.id).digest().readUInt32BE(0) % slots;
 }
 
-export async function readTail(records: RecordStore, meta: CollectionMeta, after: number): Promise<StoredRecord[]> {
+export async function readTail(
+  records: RecordStore,
+  meta: CollectionMeta,
+  after: number,
+  deadline?: TailDeadline,
+): Promise<StoredRecord[]> {
   const out: StoredRecord[] = [];
-  for await (const batch of records.tail(collectionKey(meta), after)) out.push(...batch);
+  for await (const batch of records.tail(collectionKey(meta), after)) {
+    out.push(...batch);
+    checkTailDeadline(deadline, meta, out.length);
+  }
   return out;
 }
 
@@ -161,8 +192,8 @@ export async function search(
     input.consistency !== 'strong' || target.version !== undefined
       ? undefined
       : deps.tails
-        ? await deps.tails.read(meta, watermark)
-        : tailSnapshot(await readTail(deps.records, meta, watermark), meta.dimension);
+        ? await deps.tails.read(meta, watermark, strongReadDeadline(deps))
+        : tailSnapshot(await readTail(deps.records, meta, watermark, strongReadDeadline(deps)), meta.dimension);
   const tail = snapshot?.records ?? [];
   const newest = new Map<string, { seq: number; deleted: boolean }>();
   for (const r of tail) newest.set(r.id, { seq: r.seq, deleted: r.deleted });

@@ -1,5 +1,23 @@
+import { TailBudgetError } from '../errors.js';
 import type { Catalog, CollectionMeta, RecordStore, StoredRecord } from '../storage/types.js';
 import { collectionKey } from '../storage/keys.js';
+
+/** When a strong read must be done reading its tail (docs/architecture.md §7.2). */
+export interface TailDeadline {
+  at: number;
+  budgetMs: number;
+  now: () => number;
+}
+
+/** Throws TailBudgetError once the deadline has passed (checked between batches of the tail read). */
+export function checkTailDeadline(deadline: TailDeadline | undefined, meta: CollectionMeta, rowsRead: number): void {
+  if (!deadline || deadline.now() <= deadline.at) return;
+  throw new TailBudgetError(
+    `collection "${meta.name}": the writes not indexed yet could not be read within ${deadline.budgetMs} ms ` +
+      `(${rowsRead} read so far); retry once the builder caught up, or search with consistency "eventual"`,
+    { details: { budgetMs: deadline.budgetMs, rowsRead } },
+  );
+}
 
 /** The live (non-deleted) tail rows packed row-major, for exact scans without per-query copying. */
 export interface PackedTail {
@@ -56,7 +74,7 @@ export class TailCache {
    * a concurrent search that moves to a newer index version starts a new entry and cannot
    * swap this search's tail for one that belongs to another watermark.
    */
-  async read(meta: CollectionMeta, watermark: number): Promise<TailSnapshot> {
+  async read(meta: CollectionMeta, watermark: number, deadline?: TailDeadline): Promise<TailSnapshot> {
     const ck = collectionKey(meta);
     let entry = this.entries.get(ck);
     if (!entry || entry.watermark !== watermark) {
@@ -75,6 +93,7 @@ export class TailCache {
           entry.packed = undefined;
         }
       }
+      checkTailDeadline(deadline, meta, entry.records.size);
     }
     entry.readUpTo = Math.max(entry.readUpTo, stable);
     const own = entry;
