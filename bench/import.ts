@@ -15,7 +15,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { MemoryImportJobStore, emptyProgress, jobIdFor, type ImportJob } from '../shared/import/job.js';
+import { MemoryImportJobStore, newImportJob } from '../shared/import/job.js';
 import { runImportJob, type ImportDeps } from '../shared/import/runner.js';
 import { memorySource } from '../shared/import/s3-source.js';
 import type { ImportFormat } from '../shared/import/types.js';
@@ -124,16 +124,7 @@ async function runInMemory(format: ImportFormat, bytes: Uint8Array): Promise<num
   };
   const jobs = new MemoryImportJobStore();
   const base = { collection: 'bench', generation: 1, bucket: 'b', key: `f.${format}`, etag: 'e' };
-  const job: ImportJob = {
-    ...base,
-    ...emptyProgress(),
-    jobId: jobIdFor(base),
-    size: bytes.byteLength,
-    format,
-    state: 'queued',
-    createdAt: new Date().toISOString(),
-    invocations: 0,
-  };
+  const job = newImportJob(base, { size: bytes.byteLength, format, createdAt: Date.now() });
   await jobs.create(job);
   const deps: ImportDeps = {
     jobs,

@@ -75,9 +75,8 @@ export class ForbiddenError extends ShoalError {
   readonly statusCode = 403;
 }
 
-/** The key's request rate is over its limit; `retryAfterSeconds` becomes the `Retry-After` header. */
-export class RateLimitedError extends ShoalError {
-  readonly code = 'RATE_LIMITED';
+/** A 429: come back after `retryAfterSeconds`, which becomes the `Retry-After` header. */
+export abstract class RetryLaterError extends ShoalError {
   readonly statusCode = 429;
   readonly retryAfterSeconds: number;
 
@@ -87,20 +86,18 @@ export class RateLimitedError extends ShoalError {
   }
 }
 
+/** The key's request rate is over its limit. */
+export class RateLimitedError extends RetryLaterError {
+  readonly code = 'RATE_LIMITED';
+}
+
 /**
  * Writes are refused while a collection's unindexed tail is over its cap (docs/architecture.md §7.2): the
- * builder is behind, and accepting more would make strong searches scan an ever larger tail.
- * Retryable after `retryAfterSeconds`; the builder has been woken.
+ * builder is behind, and accepting more would make strong searches scan an ever larger tail. The builder
+ * has been woken.
  */
-export class BackpressureError extends ShoalError {
+export class BackpressureError extends RetryLaterError {
   readonly code = 'BACKPRESSURE';
-  readonly statusCode = 429;
-  readonly retryAfterSeconds: number;
-
-  constructor(message: string, retryAfterSeconds: number, options: ShoalErrorOptions = {}) {
-    super(message, options);
-    this.retryAfterSeconds = retryAfterSeconds;
-  }
 }
 
 /** A strong read could not read the unindexed tail within its time budget (retryable once the builder caught up). */

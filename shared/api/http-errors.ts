@@ -7,7 +7,7 @@
  * generic message (no field, no details); anything that is not a `ShoalError` becomes
  * 500 `INTERNAL`. Both are logged (shared/log.ts) at error level.
  */
-import { BackpressureError, RateLimitedError, ShoalError, type ShoalErrorOptions } from '../errors.js';
+import { RetryLaterError, ShoalError, type ShoalErrorOptions } from '../errors.js';
 import { logger } from '../log.js';
 
 /** The path exists but not with this method; `allow` lists the methods it has. */
@@ -55,9 +55,7 @@ export function toErrorResponse(err: unknown): ErrorResponse {
     const headers: Record<string, string> = {};
     if (err instanceof MethodNotAllowedError) headers.Allow = err.allow.join(', ');
     if (err.statusCode === 401) headers['WWW-Authenticate'] = 'Bearer';
-    if (err instanceof RateLimitedError || err instanceof BackpressureError) {
-      headers['Retry-After'] = String(err.retryAfterSeconds);
-    }
+    if (err instanceof RetryLaterError) headers['Retry-After'] = String(err.retryAfterSeconds);
     if (!err.expose) {
       logger.error(err.code, err);
       return {

@@ -154,6 +154,34 @@ export function emptyProgress(): ImportProgress {
   return { rowsRead: 0, rowsWritten: 0, rowsRejected: 0, bytesRead: 0, checkpoint: { rows: 0 }, reportParts: [] };
 }
 
+/** The identity of an import: one object version (bucket, key, ETag) into one collection generation. */
+export interface ImportSource {
+  collection: string;
+  generation: number;
+  bucket: string;
+  key: string;
+  etag: string;
+}
+
+/** A new job, `queued`, nothing read yet; its id derives from its source (one job per object version). */
+export function newImportJob(
+  source: ImportSource,
+  fields: { size: number; format?: ImportFormat; createdAt: number; limits?: ImportLimits },
+): ImportJob {
+  const job: ImportJob = {
+    ...source,
+    ...emptyProgress(),
+    jobId: jobIdFor(source),
+    size: fields.size,
+    state: 'queued',
+    createdAt: new Date(fields.createdAt).toISOString(),
+    invocations: 0,
+  };
+  if (fields.format) job.format = fields.format;
+  if (fields.limits) job.limits = fields.limits;
+  return job;
+}
+
 export function toView(
   job: ImportJob,
   reportUri?: (key: string) => string,

@@ -8,12 +8,12 @@ import { logger } from '../log.js';
 import { detectFormat, isSidecar, sidecarKeys } from './formats/index.js';
 import {
   DEFAULT_IMPORT_LIMITS,
-  emptyProgress,
   jobIdFor,
   toView,
   type ImportJob,
   type ImportJobView,
   type ImportLimits,
+  newImportJob,
 } from './job.js';
 import { runImportJob, type ImportDeps, type ImportJobMessage, type RunOutcome } from './runner.js';
 import { headObject, S3Source } from './s3-source.js';
@@ -115,17 +115,12 @@ export class ImportService implements ImportApi {
     const meta = await this.sdeps.catalog.getCollection(collection);
     const format = detectFormat(obj.key);
     const base = { collection, generation: meta.generation, bucket: obj.bucket, key: obj.key, etag: obj.etag };
-    const job: ImportJob = {
-      ...base,
-      ...emptyProgress(),
-      jobId: jobIdFor(base),
+    const job = newImportJob(base, {
       size: obj.size,
-      state: 'queued',
-      createdAt: new Date(this.now()).toISOString(),
-      invocations: 0,
+      ...(format ? { format } : {}),
+      createdAt: this.now(),
       limits: this.limitsFor(limits),
-    };
-    if (format) job.format = format;
+    });
     const out = await this.sdeps.jobs.create(job);
     if (out.created && !format) {
       await this.sdeps.jobs.finish(

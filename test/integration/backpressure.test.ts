@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApi } from '../../shared/api/router.js';
 import { BackpressureError, TailBudgetError } from '../../shared/errors.js';
-import { DEFAULT_IMPORT_LIMITS, emptyProgress, jobIdFor, type ImportJob } from '../../shared/import/job.js';
+import { newImportJob } from '../../shared/import/job.js';
 import { PAUSE_DELAY_S, runImportJob, type ImportJobMessage } from '../../shared/import/runner.js';
 import { memorySource } from '../../shared/import/s3-source.js';
 import { TailCap } from '../../shared/ingest/backpressure.js';
@@ -101,17 +101,7 @@ describe('tail cap', () => {
       key: 'imports/bpi/a.jsonl',
       etag: 'e',
     };
-    const job: ImportJob = {
-      ...base,
-      ...emptyProgress(),
-      jobId: jobIdFor(base),
-      size: bytes.byteLength,
-      format: 'jsonl',
-      state: 'queued',
-      createdAt: new Date(clock).toISOString(),
-      invocations: 0,
-      limits: DEFAULT_IMPORT_LIMITS,
-    };
+    const job = newImportJob(base, { size: bytes.byteLength, format: 'jsonl', createdAt: clock });
     await jobs.create(job);
     const sent: Array<{ message: ImportJobMessage; delaySeconds?: number }> = [];
     const deps = {

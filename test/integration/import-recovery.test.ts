@@ -9,13 +9,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../shared/config.js';
-import {
-  DEFAULT_IMPORT_LIMITS,
-  emptyProgress,
-  jobIdFor,
-  type ImportJob,
-  type ImportLimits,
-} from '../../shared/import/job.js';
+import { DEFAULT_IMPORT_LIMITS, type ImportJob, type ImportLimits, newImportJob } from '../../shared/import/job.js';
 import { parseReport } from '../../shared/import/report.js';
 import { runImportJob, type ImportDeps, type ImportJobMessage } from '../../shared/import/runner.js';
 import { memorySource } from '../../shared/import/s3-source.js';
@@ -68,17 +62,12 @@ function jsonl(prefix: string, n: number, bad?: (i: number) => string | undefine
 
 async function newJob(key: string, bytes: Uint8Array, limits: Partial<ImportLimits> = {}): Promise<ImportJob> {
   const base = { collection: COLLECTION, generation: meta.generation, bucket: 'src', key, etag: 'e1' };
-  const job: ImportJob = {
-    ...base,
-    ...emptyProgress(),
-    jobId: jobIdFor(base),
+  const job = newImportJob(base, {
     size: bytes.byteLength,
     format: 'jsonl',
-    state: 'queued',
-    createdAt: new Date(clock).toISOString(),
-    invocations: 0,
+    createdAt: clock,
     limits: { ...DEFAULT_IMPORT_LIMITS, ...limits },
-  };
+  });
   expect((await jobs.create(job)).created).toBe(true);
   return job;
 }

@@ -8,10 +8,9 @@ import { describe, expect, it } from 'vitest';
 import {
   DEFAULT_IMPORT_LIMITS,
   MemoryImportJobStore,
-  emptyProgress,
-  jobIdFor,
   type ImportJob,
   type ImportLimits,
+  newImportJob,
 } from '../../shared/import/job.js';
 import { parseReport } from '../../shared/import/report.js';
 import { runImportJob, type ImportDeps } from '../../shared/import/runner.js';
@@ -77,17 +76,12 @@ async function harness(
   };
   h.jobs = new MemoryImportJobStore();
   const base = { collection: 'c', generation: 1, bucket: 'b', key: 'imports/c/f.jsonl', etag: 'e' };
-  h.job = {
-    ...base,
-    ...emptyProgress(),
-    jobId: jobIdFor(base),
+  h.job = newImportJob(base, {
     size: bytes.byteLength,
     format: 'jsonl',
-    state: 'queued',
-    createdAt: new Date(0).toISOString(),
-    invocations: 0,
+    createdAt: 0,
     limits: { ...DEFAULT_IMPORT_LIMITS, ...opts.limits },
-  };
+  });
   await h.jobs.create(h.job);
   h.deps = {
     jobs: h.jobs,

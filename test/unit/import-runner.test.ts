@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { NotFoundError } from '../../shared/errors.js';
-import { MemoryImportJobStore, emptyProgress, jobIdFor, type ImportJob } from '../../shared/import/job.js';
+import { MemoryImportJobStore, type ImportJob, newImportJob } from '../../shared/import/job.js';
 import { parseReport } from '../../shared/import/report.js';
 import { runImportJob, type ImportDeps, type ImportJobMessage } from '../../shared/import/runner.js';
 import { memorySource } from '../../shared/import/s3-source.js';
@@ -63,16 +63,7 @@ function fakes(opts: { failAfterPuts?: number } = {}) {
 
 function newJob(key: string, size: number): ImportJob {
   const base = { collection: 'c', generation: 1, bucket: 'b', key, etag: 'e1' };
-  return {
-    ...base,
-    ...emptyProgress(),
-    jobId: jobIdFor(base),
-    size,
-    format: 'npy',
-    state: 'queued',
-    createdAt: new Date().toISOString(),
-    invocations: 0,
-  };
+  return newImportJob(base, { size, format: 'npy', createdAt: Date.now() });
 }
 
 function deps(

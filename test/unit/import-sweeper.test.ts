@@ -4,7 +4,7 @@
  * touched, racing sweepers send one message, and a requeue fences the old lease holder.
  */
 import { describe, expect, it } from 'vitest';
-import { MemoryImportJobStore, emptyProgress, jobIdFor, type ImportJob } from '../../shared/import/job.js';
+import { MemoryImportJobStore, emptyProgress, type ImportJob, newImportJob } from '../../shared/import/job.js';
 import type { ImportJobMessage } from '../../shared/import/runner.js';
 import { lastHeartbeat, sweepDecision, sweepImports } from '../../shared/import/sweeper.js';
 import { tickPeriodMs } from '../../infra/local/scheduler.js';
@@ -14,17 +14,7 @@ const STALE = 300_000;
 
 function job(over: Partial<ImportJob> = {}, key = 'imports/c/x.jsonl'): ImportJob {
   const base = { collection: 'c', generation: 1, bucket: 'b', key, etag: 'e' };
-  return {
-    ...base,
-    ...emptyProgress(),
-    jobId: jobIdFor(base),
-    size: 100,
-    format: 'jsonl',
-    state: 'queued',
-    createdAt: new Date(T0).toISOString(),
-    invocations: 0,
-    ...over,
-  };
+  return { ...newImportJob(base, { size: 100, format: 'jsonl', createdAt: T0 }), ...over };
 }
 
 const catalog = { listCollections: async () => [{ name: 'c' }] } as never;
