@@ -10,7 +10,7 @@
  *
  * Feature coverage and quirks of each emulator: docs/local-emulators.md.
  */
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { access, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
@@ -78,6 +78,7 @@ type KoaMiddleware = (ctx: KoaContext, next: () => Promise<void>) => Promise<voi
 
 interface S3rverStore {
   getMetadata(bucket: string, key: string): Promise<Record<string, string>>;
+  putObjectMultipart(bucket: string, uploadId: string, parts: Array<{ number: number }>): Promise<unknown>;
   /** `<dir>/<bucket>/<resource>` for key '' (used for the multipart uploads directory). */
   getResourcePath(bucket: string, key: string | undefined, resource: string): string;
 }
@@ -111,6 +112,12 @@ type DynaliteFactory = (options: {
 
 const S3rver = require('s3rver') as S3rverConstructor;
 const dynalite = require('dynalite') as DynaliteFactory;
+/** s3rver's error type: thrown from its store, rendered as S3's XML error with the code's status. */
+const S3Error = require('s3rver/lib/models/error.js') as new (
+  code: string,
+  message: string,
+  detail?: Record<string, unknown>,
+) => Error;
 
 /** Starts S3, DynamoDB and SQS emulators and resolves once each one answers HTTP. */
 export async function startEmulators(opts: StartEmulatorsOptions = {}): Promise<Emulators> {
@@ -218,6 +225,34 @@ function installS3rverShims(s3rver: S3rverInstance): void {
     multipartShim(s3rver.store),
     copyIfMatchShim(s3rver.store),
   );
+  guardMultipartParts(s3rver.store);
+}
+
+/**
+ * CompleteMultipartUpload with a part that was never uploaded: S3 answers 400 InvalidPart, s3rver opens a
+ * read stream on the missing part file and its ENOENT escapes as an uncaught exception that ends the whole
+ * local process. The parts are checked first, and a missing one is S3's InvalidPart.
+ */
+function guardMultipartParts(store: S3rverStore): void {
+  const complete = store.putObjectMultipart.bind(store);
+  store.putObjectMultipart = async (bucket, uploadId, parts) => {
+    const dir = path.join(store.getResourcePath(bucket, undefined, 'uploads'), path.basename(uploadId));
+    for (const part of parts) {
+      const found = await access(path.join(dir, String(part.number))).then(
+        () => true,
+        () => false,
+      );
+      if (!found) {
+        throw new S3Error(
+          'InvalidPart',
+          'One or more of the specified parts could not be found. The part may not have been uploaded, or ' +
+            "the specified entity tag may not match the part's entity tag.",
+          { PartNumber: part.number, UploadId: uploadId },
+        );
+      }
+    }
+    return complete(bucket, uploadId, parts);
+  };
 }
 
 /**

@@ -164,6 +164,28 @@ describe('multipart', () => {
     });
   });
 
+  it('refuses a commit that lists a part never uploaded (400 on parts; the local S3 would crash on it)', async () => {
+    const { version } = await register('missing-part');
+    const mp = (await life.requestModelUpload('missing-part', version, { parts: 2 })) as MultipartUpload;
+    const res = await put(mp.parts[0].url, bytes(100, 8));
+    const etag = res.headers.get('etag') ?? '';
+
+    const err = await life
+      .commitModelVersion('missing-part', version, 'a'.repeat(64), {
+        uploadId: mp.uploadId,
+        parts: [
+          { partNumber: 1, etag },
+          { partNumber: 2, etag },
+        ],
+      })
+      .catch((e: unknown) => e);
+
+    expect(err).toBeInstanceOf(ValidationError);
+    expect(err).toMatchObject({ field: 'parts', details: { s3Code: 'InvalidPart' } });
+    // The emulator is still up: the upload can still be aborted.
+    expect(await life.abortModelUpload('missing-part', version, mp.uploadId)).toMatchObject({ aborted: true });
+  });
+
   it('completes and commits in one call; fresh part URLs for the same upload; abort drops an upload', async () => {
     const { version } = await register('one-call');
     const mp = (await life.requestModelUpload('one-call', version, { parts: 1 })) as MultipartUpload;
