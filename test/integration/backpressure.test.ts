@@ -64,7 +64,7 @@ afterAll(async () => {
 });
 
 describe('tail cap', () => {
-  it('refuses upserts over the cap with 429 BACKPRESSURE, writes nothing, wakes the builder; a build lets them in', async () => {
+  it('refuses upserts over the cap (429 BACKPRESSURE), writes nothing, wakes the builder', async () => {
     const { core, indexer } = services;
     await core.createCollection({ name: 'bp', dimension: DIM, metric: 'l2', index: { engine: 'flat' } });
     const rows = vectorInputs(160, DIM, 5, 'b');
@@ -86,7 +86,7 @@ describe('tail cap', () => {
     expect((await core.getCollection('bp')).stats?.count).toBe(140);
   });
 
-  it('pauses an import over the cap (checkpoint, delayed continuation) and finishes it once the builder caught up', async () => {
+  it('pauses an import over the cap (delayed continuation) and finishes it once the builder caught up', async () => {
     const { core, indexer } = services;
     await core.createCollection({ name: 'bpi', dimension: DIM, metric: 'l2', index: { engine: 'flat' } });
     const meta = await stack.catalog.getCollection('bpi');
@@ -168,7 +168,7 @@ describe('over HTTP (the router)', () => {
 });
 
 describe('strong-read time budget', () => {
-  it('answers 503 TAIL_BUDGET_EXCEEDED instead of running into the function timeout; eventual reads answer', async () => {
+  it('answers 503 TAIL_BUDGET_EXCEEDED instead of the function timeout; eventual reads answer', async () => {
     let t = clock;
     // A clock that jumps a second per reading: the budget of 1 ms is spent before the first batch ends.
     const jumpy = servicesWith({ strongReadBudgetMs: 1, now: () => (t += 1_000) });
