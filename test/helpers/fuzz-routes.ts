@@ -485,6 +485,16 @@ export const BODY_SPECS: Record<RouteKey, fc.Arbitrary<unknown>> = {
   ),
   'POST /v1/aliases/:alias/experiment/promote': fc.record({ reason, force: fc.boolean() }, { requiredKeys: [] }),
   'POST /v1/aliases/:alias/experiment/abort': fc.record({ reason }, { requiredKeys: [] }),
+  'POST /v1/keys': fc.record(
+    {
+      name: fc.string({ minLength: 1, maxLength: 40 }),
+      role: fc.constantFrom('read', 'write', 'admin'),
+      collections: fc.array(fc.constantFrom(F.collection, F.other, 'other'), { minLength: 1, maxLength: 3 }),
+      expiresAt: fc.constantFrom('2099-01-01T00:00:00Z', '2000-01-01T00:00:00+02:00'),
+      rateLimit: fc.record({ perSecond: fc.double({ min: 0.5, max: 1000, noNaN: true }) }),
+    },
+    { requiredKeys: ['name', 'role'] },
+  ),
   'POST /v1/feedback': fc.record({
     queryId: fc.oneof(fc.string({ minLength: 1, maxLength: 40 }), fc.constant('q-1')),
     id: rowId,
