@@ -228,10 +228,12 @@ export class ShoalCore implements ShoalService {
         },
       );
     }
-    if (vectors.length && this.deps.tailCap && (await this.deps.tailCap.over(meta))) {
-      // Refused before anything is written; the builder gets a nudge to catch up.
-      await this.deps.wake(meta.name).catch(() => undefined);
-      await this.deps.tailCap.check(meta);
+    if (vectors.length && this.deps.tailCap) {
+      await this.deps.tailCap.check(meta).catch(async (err: unknown) => {
+        // Refused before anything is written; the builder gets a nudge to catch up.
+        await this.deps.wake(meta.name).catch(() => undefined);
+        throw err;
+      });
     }
     return { upserted: await upsertVectors(this.deps, meta, vectors) };
   }

@@ -11,6 +11,7 @@
  */
 import { currentManifest } from '../collections.js';
 import { BackpressureError } from '../errors.js';
+import { collectionKey } from '../storage/keys.js';
 import type { Catalog, CollectionMeta } from '../storage/types.js';
 
 /** How long a tail estimate is reused (default 1 s): longer = fewer catalog reads, a later 429. */
@@ -32,7 +33,7 @@ export class TailCap {
   /** Estimated bytes of vector data written and not yet indexed by the serving line. */
   async pendingBytes(meta: CollectionMeta): Promise<number> {
     const t = this.now();
-    const key = `${meta.name}@${meta.generation}`;
+    const key = collectionKey(meta);
     let hit = this.estimates.get(key);
     if (!hit || hit.until <= t) {
       const [stable, manifest] = await Promise.all([

@@ -10,26 +10,15 @@
 import { ApiKeys } from '../../shared/auth/keys.js';
 import { DynamoApiKeyStore } from '../../shared/auth/dynamo-key-store.js';
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import fc from 'fast-check';
-import { startEmulators } from '../../infra/local/emulators.js';
 import { createApi, type Api, type ApiResponse } from '../../shared/api/router.js';
-import { parseConfig } from '../../shared/config.js';
 import { logger } from '../../shared/log.js';
 import { ShardCache } from '../../shared/search/shard-cache.js';
 import { TailCache } from '../../shared/search/tail-cache.js';
 import { createServices, type Services } from '../../shared/services.js';
-import { makeAwsClients } from '../../shared/storage/clients.js';
-import { DynamoCatalog } from '../../shared/storage/dynamo-catalog.js';
 import { DynamoImportJobs } from '../../shared/storage/dynamo-import-jobs.js';
-import { DynamoLifecycleStore } from '../../shared/storage/dynamo-lifecycle.js';
-import { DynamoRecordStore } from '../../shared/storage/dynamo-records.js';
-import { S3ObjectStore } from '../../shared/storage/s3-objects.js';
-import { ensureBucket, ensureTables } from '../../shared/storage/tables.js';
-import { noQueues } from './emulated-stack.js';
+import { noQueues, startEmulatedStack } from './emulated-stack.js';
 import {
   FIXTURES,
   roundArbitrary,
@@ -80,51 +69,35 @@ interface Reply {
 }
 
 export async function startFuzzStack(): Promise<FuzzStack> {
-  const emulators = await startEmulators({});
-  const cacheDir = await mkdtemp(path.join(tmpdir(), 'shoal-fuzz-cache-'));
+  const emulated = await startEmulatedStack({ bucket: BUCKET, now: Date.now });
   try {
-    process.env.AWS_ACCESS_KEY_ID = emulators.endpoints.credentials.accessKeyId;
-    process.env.AWS_SECRET_ACCESS_KEY = emulators.endpoints.credentials.secretAccessKey;
-    const cfg = parseConfig({
-      AWS_REGION: emulators.endpoints.region,
-      SHOAL_BUCKET: BUCKET,
-      SHOAL_CATALOG_TABLE: 'catalog',
-      SHOAL_RECORDS_TABLE: 'records',
-      SHOAL_BUILD_QUEUE_URL: `${emulators.endpoints.sqs}/000000000000/build`,
-      SHOAL_S3_ENDPOINT: emulators.endpoints.s3,
-      SHOAL_DYNAMODB_ENDPOINT: emulators.endpoints.dynamodb,
-      SHOAL_SQS_ENDPOINT: emulators.endpoints.sqs,
+    const { aws, catalog, records, objects } = emulated;
+    const cache = new ShardCache({
+      objects,
+      memoryBytes: 256 * 2 ** 20,
+      diskDir: emulated.cacheDir,
+      diskBytes: 256 * 2 ** 20,
     });
-    const aws = makeAwsClients(cfg);
-    await ensureTables(aws.ddb, { catalog: cfg.catalogTable, records: cfg.recordsTable });
-    await ensureBucket(aws.s3, cfg.bucket);
-    const catalog = new DynamoCatalog({ ddb: aws.ddb, table: cfg.catalogTable });
-    const records = new DynamoRecordStore({ ddb: aws.ddb, table: cfg.recordsTable, logTable: cfg.catalogTable });
-    const objects = new S3ObjectStore({ s3: aws.s3, bucket: cfg.bucket });
-    const cache = new ShardCache({ objects, memoryBytes: 256 * 2 ** 20, diskDir: cacheDir, diskBytes: 256 * 2 ** 20 });
     // Builds run in process (below), never from a queue: the fuzzer's wake-ups go nowhere.
     const services = createServices({
       catalog,
       records,
       objects,
       cache,
-      lifecycleStore: new DynamoLifecycleStore({ ddb: aws.ddb, table: cfg.catalogTable }),
+      lifecycleStore: emulated.lifecycle,
       queues: noQueues,
       slots: 1,
       tails: new TailCache(catalog, records),
       codeVersion: 'fuzz',
       imports: {
         s3: aws.s3,
-        bucket: cfg.bucket,
-        jobs: new DynamoImportJobs({ ddb: aws.ddb, table: cfg.catalogTable }),
+        bucket: BUCKET,
+        jobs: new DynamoImportJobs({ ddb: aws.ddb, table: 'catalog' }),
         enqueue: true,
       },
     });
     // The real key admin, so `/v1/keys` is fuzzed too; the fuzz key is an environment (admin) key.
-    const keys = new ApiKeys({
-      store: new DynamoApiKeyStore({ ddb: aws.ddb, table: cfg.catalogTable }),
-      envKeys: [F.apiKey],
-    });
+    const keys = new ApiKeys({ store: new DynamoApiKeyStore({ ddb: aws.ddb, table: 'catalog' }), envKeys: [F.apiKey] });
     const api = createApi({
       service: services.core,
       authorize: (token) => keys.authenticate(token),
@@ -143,15 +116,13 @@ export async function startFuzzStack(): Promise<FuzzStack> {
       ensureFixtures: () => ensureFixtures(api, services),
       stop: async () => {
         cache.clear();
-        await emulators.stop();
-        await rm(cacheDir, { recursive: true, force: true });
+        await emulated.stop();
       },
     };
     await stack.ensureFixtures();
     return stack;
   } catch (err) {
-    await emulators.stop().catch(() => undefined);
-    await rm(cacheDir, { recursive: true, force: true });
+    await emulated.stop().catch(() => undefined);
     throw err;
   }
 }

@@ -9,7 +9,6 @@ import { PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { parseFilter } from '../../shared/filter/index.js';
 import type { ShoalCore } from '../../shared/core.js';
 import type { Indexer } from '../../shared/indexing/indexer.js';
-import { makeAwsClients } from '../../shared/storage/clients.js';
 import { parseConfig } from '../../shared/config.js';
 import { DynamoRecordStore, LOG_TRIM_GRACE_MS } from '../../shared/storage/dynamo-records.js';
 import { parseFaults, describeFaults } from '../../shared/storage/faults.js';
@@ -35,7 +34,7 @@ async function collect(it: AsyncIterable<StoredRecord[]>): Promise<StoredRecord[
 }
 
 async function gsiCount(ck: string): Promise<number> {
-  const { ddb } = makeAwsClients(stackConfig());
+  const { ddb } = stack.aws;
   const out = await ddb.send(
     new QueryCommand({
       TableName: 'records',
@@ -45,20 +44,6 @@ async function gsiCount(ck: string): Promise<number> {
     }),
   );
   return out.Items?.length ?? 0;
-}
-
-let cfg: ReturnType<typeof parseConfig> | undefined;
-function stackConfig(): ReturnType<typeof parseConfig> {
-  cfg ??= parseConfig({
-    AWS_REGION: stack.emulators.endpoints.region,
-    SHOAL_BUCKET: 'shoal-consistency',
-    SHOAL_CATALOG_TABLE: 'catalog',
-    SHOAL_RECORDS_TABLE: 'records',
-    SHOAL_BUILD_QUEUE_URL: `${stack.emulators.endpoints.sqs}/000000000000/build`,
-    SHOAL_DYNAMODB_ENDPOINT: stack.emulators.endpoints.dynamodb,
-    SHOAL_FAULTS: `gsi-lag=${LAG_MS}`,
-  });
-  return cfg;
 }
 
 beforeAll(async () => {
@@ -164,7 +149,7 @@ describe('write log', () => {
     const meta = await stack.catalog.getCollection('crash-window');
     const ck = collectionKey(meta);
     const lease = await stack.catalog.leaseSeqs('crash-window', 2, 1);
-    const { ddb } = makeAwsClients(stackConfig());
+    const { ddb } = stack.aws;
     for (const [i, seq] of [lease.first, lease.last].entries()) {
       await ddb.send(
         new PutCommand({
@@ -214,7 +199,7 @@ describe('write log', () => {
 
   it('trims in two phases: a bound is recorded, then deleted after the grace period', async () => {
     let now = 1_000_000;
-    const { ddb } = makeAwsClients(stackConfig());
+    const { ddb } = stack.aws;
     const records = new DynamoRecordStore({ ddb, table: 'records', logTable: 'catalog', now: () => now });
     const rows = Array.from({ length: 30 }, (_, i) => ({
       collection: 'trim@1',

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ROOT } from '../helpers/repo.js';
+import { freePort } from '../helpers/ports.js';
 
 const REQUEST_LINE = /^GET \/v1\/collections 200 \d+\.\dms req=[0-9a-f-]{36}$/m;
 
@@ -86,14 +87,6 @@ function canBind(port: number): Promise<boolean> {
     s.once('error', () => resolve(false));
     s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
   });
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as { port: number };
-  await new Promise((r) => s.close(r));
-  return port;
 }
 
 async function serverPid(dataDir: string): Promise<number> {
