@@ -33,6 +33,7 @@ const SEED = 'faults-seed=337';
 const STORAGE_FAULTS = {
   'DynamoDB throttling': `ddb-throttle=0.1,${SEED}`,
   'lost DynamoDB responses': `ddb-lost-response=0.2,${SEED}`,
+  'failed DynamoDB conditions': `ddb-cond-fail=0.3,${SEED}`,
   'S3 SlowDown': `s3-slowdown=0.3,${SEED}`,
   'S3 timeouts': `s3-timeout=0.3,${SEED}`,
 } as const;
@@ -127,8 +128,10 @@ afterAll(async () => {
   if (cacheDir) await rm(cacheDir, { recursive: true, force: true });
 });
 
-function faults(spec: string): void {
-  setFaults(makeAwsClients(config()), spec);
+/** Turns `spec` on for the runtime's clients; returns a check that the faults really fired. */
+function faults(spec: string): () => void {
+  const sw = setFaults(makeAwsClients(config()), spec);
+  return () => expect(Object.values(sw.injected).reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
 }
 
 let collections = 0;
@@ -157,7 +160,7 @@ describe('imports under duplicate and late delivery', () => {
         },
       ],
     });
-    faults(STORAGE_FAULTS[fault]);
+    const fired = faults(STORAGE_FAULTS[fault]);
     // The event twice in one batch and once more in a second, concurrent batch; failed items are redelivered
     // (as SQS does after the visibility timeout), continuations too.
     let pending: unknown[][] = [[notification, notification], [notification]];
@@ -167,6 +170,7 @@ describe('imports under duplicate and late delivery', () => {
       const next = await drain(resources.importQueueUrl);
       if (next.length) pending.push(next);
     }
+    fired();
     faults('');
     // Late: the same event after the job finished.
     await importHandler(event('imp', [notification]), ctx('shoal-import'));
@@ -190,7 +194,7 @@ describe('builds under duplicate and late delivery', () => {
     const name = await collection();
     const rows = vectorInputs(40, DIM, 22, 'b');
     await service.upsert(name, rows);
-    faults(STORAGE_FAULTS[fault]);
+    const fired = faults(STORAGE_FAULTS[fault]);
     const message = { collection: name, force: true };
     // Twice at once (two batches, as two concurrent builder invocations get them), then once late.
     for (let round = 0; round < 5; round++) {
@@ -200,6 +204,7 @@ describe('builds under duplicate and late delivery', () => {
       ]);
       if (results.every((r) => !r || r.batchItemFailures.length === 0)) break;
     }
+    fired();
     faults('');
     await builderHandler(event('b', [message]), ctx('shoal-index-builder'));
     await drain(resources.buildQueueUrl);
@@ -251,7 +256,7 @@ describe('search scatter', () => {
       await service.upsert(name, rows);
       await (await getRuntime()).indexer.buildNow(name);
       cache.clear();
-      faults(STORAGE_FAULTS[fault]);
+      const fired = faults(STORAGE_FAULTS[fault]);
       const query = searchInput(rows[0].values, { k: 30, consistency: 'eventual' });
       const all = rows.map((r) => r.id).sort();
       // Under the fault each answer is complete or a typed 503 (a slot's 1.5 s budget can be shorter than a
@@ -264,6 +269,7 @@ describe('search scatter', () => {
         });
         if (out) expect(out.results[0].map((h) => h.id).sort()).toEqual(all);
       }
+      fired();
       faults('');
       // A timed-out slot's shard load runs on here (AWS would reset the sandbox): a client's retries get through.
       let out;

@@ -113,6 +113,29 @@ describe('upsert', () => {
   });
 });
 
+describe('strong search', () => {
+  it.each(['throttle', 'lost response'] as const)(
+    'finds every acknowledged write (tail and shards), retrying typed 503s, under %s',
+    async (fault) => {
+      const name = await freshCollection();
+      const vectors = vectorInputs(40, DIM, 31, 's');
+      await core.upsert(name, vectors.slice(0, 20));
+      await indexer.buildNow(name);
+      await core.upsert(name, vectors.slice(20));
+      const fired = inject(DDB[fault]);
+      const missed: string[] = [];
+      // Fewer under throttling: each throttled retry waits ~0.5 s.
+      const every = fault === 'throttle' ? 8 : 3;
+      for (const v of vectors.filter((_, i) => i % every === 0)) {
+        const out = await asClient(() => core.search(name, searchInput(v.values, { k: 1 })));
+        if (out.results[0][0]?.id !== v.id) missed.push(v.id);
+      }
+      fired();
+      expect(missed).toEqual([]);
+    },
+  );
+});
+
 describe('delete', () => {
   it.each(Object.keys(DDB) as Array<keyof typeof DDB>)(
     'deletes by id and by filter exactly once under %s',
