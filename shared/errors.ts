@@ -104,6 +104,11 @@ export class BackpressureError extends RetryLaterError {
 export class TailBudgetError extends ShoalError {
   readonly code = 'TAIL_BUDGET_EXCEEDED';
   readonly statusCode = 503;
+
+  /** The message tells the caller what to do (retry, or read eventually) and holds no internals. */
+  override get expose(): boolean {
+    return true;
+  }
 }
 
 /** A limit was exceeded (payload size, shard size, WASM memory). */

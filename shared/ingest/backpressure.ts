@@ -16,6 +16,11 @@ import type { Catalog, CollectionMeta } from '../storage/types.js';
 
 /** How long a tail estimate is reused (default 1 s): longer = fewer catalog reads, a later 429. */
 export const TAIL_ESTIMATE_TTL_MS = 1_000;
+/**
+ * Default cap on unindexed rows (100,000): on AWS a strong read fetches them in ~1–2 s (1,000 BatchGets,
+ * 8 in flight), well inside its 10 s budget. Higher = fewer 429s in bulk loads, slower strong reads.
+ */
+export const DEFAULT_TAIL_CAP_ROWS = 100_000;
 /** `Retry-After` of a BACKPRESSURE answer (seconds): about one delta build of a full tail. */
 export const BACKPRESSURE_RETRY_AFTER_S = 5;
 
@@ -28,10 +33,15 @@ export class TailCap {
     readonly capBytes: number,
     private readonly now: () => number = Date.now,
     private readonly ttlMs = TAIL_ESTIMATE_TTL_MS,
+    /**
+     * Cap in rows (default DEFAULT_TAIL_CAP_ROWS): reading the tail costs per item (BatchGets of 100), so
+     * low-dimensional vectors need a bound that bytes alone do not give. 0 = none.
+     */
+    readonly capRows = DEFAULT_TAIL_CAP_ROWS,
   ) {}
 
-  /** Estimated bytes of vector data written and not yet indexed by the serving line. */
-  async pendingBytes(meta: CollectionMeta): Promise<number> {
+  /** Estimated writes (rows) not yet indexed by the serving line. */
+  async pendingRows(meta: CollectionMeta): Promise<number> {
     const t = this.now();
     const key = collectionKey(meta);
     let hit = this.estimates.get(key);
@@ -44,24 +54,31 @@ export class TailCap {
       if (this.estimates.size > 10_000) this.estimates.clear();
       this.estimates.set(key, hit);
     }
-    return hit.pendingSeqs * meta.dimension * 4;
+    return hit.pendingSeqs;
+  }
+
+  /** Whether the tail is over either cap; the rows and bytes it has. */
+  private async state(meta: CollectionMeta): Promise<{ over: boolean; rows: number; bytes: number }> {
+    const rows = await this.pendingRows(meta);
+    const bytes = rows * meta.dimension * 4;
+    const over = (this.capBytes > 0 && bytes > this.capBytes) || (this.capRows > 0 && rows > this.capRows);
+    return { over, rows, bytes };
   }
 
   async over(meta: CollectionMeta): Promise<boolean> {
-    return this.capBytes > 0 && (await this.pendingBytes(meta)) > this.capBytes;
+    return (await this.state(meta)).over;
   }
 
-  /** Throws BackpressureError when the collection's tail is over the cap. */
+  /** Throws BackpressureError when the collection's tail is over a cap. */
   async check(meta: CollectionMeta): Promise<void> {
-    if (this.capBytes <= 0) return;
-    const pending = await this.pendingBytes(meta);
-    if (pending <= this.capBytes) return;
+    const { over, rows, bytes } = await this.state(meta);
+    if (!over) return;
     const mib = (n: number) => (n / 2 ** 20).toFixed(1);
     throw new BackpressureError(
-      `collection "${meta.name}" has ${mib(pending)} MiB of writes not indexed yet (cap ${mib(this.capBytes)} MiB); ` +
-        `the builder is catching up: retry after ${BACKPRESSURE_RETRY_AFTER_S} s`,
+      `collection "${meta.name}" has ${rows} writes (${mib(bytes)} MiB) not indexed yet (caps: ${this.capRows} rows, ` +
+        `${mib(this.capBytes)} MiB); the builder is catching up: retry after ${BACKPRESSURE_RETRY_AFTER_S} s`,
       BACKPRESSURE_RETRY_AFTER_S,
-      { details: { pendingBytes: pending, capBytes: this.capBytes } },
+      { details: { pendingRows: rows, pendingBytes: bytes, capRows: this.capRows, capBytes: this.capBytes } },
     );
   }
 }

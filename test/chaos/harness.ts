@@ -345,7 +345,14 @@ async function getIds(url: string, ids: string[]): Promise<Set<string>> {
 }
 
 async function topIds(url: string, vectors: number[][]): Promise<string[]> {
-  const res = await call(url, 'POST', `/v1/collections/${COLLECTION}/search`, { vectors, k: 1, consistency: 'strong' });
+  const body = { vectors, k: 1, consistency: 'strong' };
+  let res = await call(url, 'POST', `/v1/collections/${COLLECTION}/search`, body);
+  // A typed 503 (the tail could not be read within the strong-read budget while the builder catches up
+  // after the kills) is retried, as a client would.
+  for (let attempt = 0; res.status === 503 && attempt < 60; attempt++) {
+    await new Promise((r) => setTimeout(r, 2_000));
+    res = await call(url, 'POST', `/v1/collections/${COLLECTION}/search`, body);
+  }
   if (res.status !== 200) throw new Error(`search answered ${res.status}: ${JSON.stringify(res.json)}`);
   return (res.json.results as Array<Array<{ id: string }>>).map((l) => l[0]?.id ?? '');
 }

@@ -144,6 +144,20 @@ describe('tail cap', () => {
   });
 });
 
+describe('row cap', () => {
+  it('bounds the tail in rows too (reads cost per item): small vectors under the byte cap are refused', async () => {
+    const { core } = services;
+    await core.createCollection({ name: 'rows', dimension: DIM, metric: 'l2', index: { engine: 'flat' } });
+    await core.upsert('rows', vectorInputs(20, DIM, 4, 'w'));
+    const meta = await stack.catalog.getCollection('rows');
+
+    const err = await new TailCap(stack.catalog, 2 ** 30, now, 0, 10).check(meta).catch((e: unknown) => e);
+
+    expect(err).toBeInstanceOf(BackpressureError);
+    expect((err as BackpressureError).details).toMatchObject({ pendingRows: 20, capRows: 10 });
+  });
+});
+
 describe('over HTTP (the router)', () => {
   it('answers 429 BACKPRESSURE with Retry-After', async () => {
     const tiny = servicesWith({ tailCapBytes: 16 });
