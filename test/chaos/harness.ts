@@ -344,15 +344,22 @@ async function getIds(url: string, ids: string[]): Promise<Set<string>> {
   return found;
 }
 
-async function topIds(url: string, vectors: number[][]): Promise<string[]> {
-  const body = { vectors, k: 1, consistency: 'strong' };
-  let res = await call(url, 'POST', `/v1/collections/${COLLECTION}/search`, body);
-  // A typed 503 (the tail could not be read within the strong-read budget while the builder catches up
-  // after the kills) is retried, as a client would.
+/**
+ * A strong read as a client makes it: a typed 503 (the tail could not be read within the strong-read
+ * budget while the builder catches up after the kills) is retried for up to two minutes.
+ */
+async function strongRead(url: string, method: string, route: string, body?: unknown): ReturnType<typeof call> {
+  let res = await call(url, method, route, body);
   for (let attempt = 0; res.status === 503 && attempt < 60; attempt++) {
     await new Promise((r) => setTimeout(r, 2_000));
-    res = await call(url, 'POST', `/v1/collections/${COLLECTION}/search`, body);
+    res = await call(url, method, route, body);
   }
+  return res;
+}
+
+async function topIds(url: string, vectors: number[][]): Promise<string[]> {
+  const body = { vectors, k: 1, consistency: 'strong' };
+  const res = await strongRead(url, 'POST', `/v1/collections/${COLLECTION}/search`, body);
   if (res.status !== 200) throw new Error(`search answered ${res.status}: ${JSON.stringify(res.json)}`);
   return (res.json.results as Array<Array<{ id: string }>>).map((l) => l[0]?.id ?? '');
 }
@@ -382,7 +389,8 @@ async function verify(
   }
 
   // Count, get, search and delete agree.
-  const info = await call(url, 'GET', `/v1/collections/${COLLECTION}`);
+  const info = await strongRead(url, 'GET', `/v1/collections/${COLLECTION}`);
+  if (info.status !== 200) throw new Error(`stats answered ${info.status}: ${JSON.stringify(info.json)}`);
   const count = (info.json.stats as { count: number }).count;
   const phantoms: string[] = [];
   const visibleList = [...visible];
