@@ -203,6 +203,7 @@ export class ShoalCore implements ShoalService {
         indexed: manifest?.stats.liveRows ?? 0,
         pending: tail.length,
         shards: manifest?.shards.length ?? 0,
+        ...(manifest?.partitions ? { partitions: manifest.partitions.count } : {}),
         version: manifest?.version ?? 0,
         watermark,
       },
@@ -289,14 +290,14 @@ export class ShoalCore implements ShoalService {
     let candidate: LineView | undefined;
     if (request.index) {
       const settings = indexSettings(request.index);
-      const { efSearch: _a, ...graph } = settings.params;
-      const { efSearch: _b, ...servingGraph } = meta.index.params;
+      const { efSearch: _a, nprobe: _c, ...graph } = settings.params;
+      const { efSearch: _b, nprobe: _d, ...servingGraph } = meta.index.params;
       if (
         sameSettings({ engine: settings.engine, params: graph }, { engine: meta.index.engine, params: servingGraph })
       ) {
         throw new ValidationError(
           'index: these settings build the same index as the serving line ' +
-            '(efSearch is a search-time parameter: send `ef` per search, or tune the version)',
+            '(efSearch and nprobe are search-time parameters: send `ef` / `nprobe` per search, or tune the version)',
           { field: 'index' },
         );
       }

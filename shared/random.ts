@@ -13,3 +13,15 @@ export function mulberry32(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/** Deterministic sample of `n` distinct row numbers out of `count` (seeded partial Fisher–Yates). */
+export function sampleRows(count: number, n: number, seed: number): number[] {
+  const rnd = mulberry32(seed);
+  const rows = Array.from({ length: count }, (_, i) => i);
+  const take = Math.min(n, count);
+  for (let i = 0; i < take; i++) {
+    const j = i + Math.floor(rnd() * (count - i));
+    [rows[i], rows[j]] = [rows[j], rows[i]];
+  }
+  return rows.slice(0, take);
+}

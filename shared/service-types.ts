@@ -18,6 +18,10 @@ export interface IndexSpec {
   efConstruction?: number;
   efSearch?: number;
   seed?: number;
+  /** IVF partitions, forced (docs/architecture.md §5.6); absent = automatic by size. */
+  partitions?: number;
+  /** Partitions a search probes by default (tuning sets it). */
+  nprobe?: number;
 }
 
 export interface LineView {
@@ -92,6 +96,8 @@ export interface Evaluation {
   k: number;
   /** efSearch used (absent = the version's default). */
   ef?: number;
+  /** Partitions probed per query (partitioned versions). */
+  nprobe?: number;
   queries: number;
   source: 'sample' | 'supplied';
   /** Mean recall@k against exact search over the same rows. */
@@ -106,7 +112,9 @@ export interface Evaluation {
     targetRecall: number;
     k: number;
     chosenEf?: number;
-    table: Array<{ ef: number; recall: number; p50: number; p95: number }>;
+    /** Partitioned versions: the nprobe chosen with chosenEf (the table then holds (nprobe, ef) pairs). */
+    chosenNprobe?: number;
+    table: Array<{ ef: number; nprobe?: number; recall: number; p50: number; p95: number }>;
     /** The m × efConstruction sweep on a sample (`graph` tuning), when one ran. */
     graph?: {
       sample: number;

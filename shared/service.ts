@@ -44,6 +44,8 @@ export interface CollectionStats {
   /** Writes (upserts and deletes) newer than the index watermark. */
   pending: number;
   shards: number;
+  /** IVF partitions of the current version (partitioned versions only). */
+  partitions?: number;
   /** Current index version (0 before the first build). */
   version: number;
   watermark: number;
@@ -83,6 +85,8 @@ export interface SearchInput {
   k: number;
   filter?: FilterNode;
   ef?: number;
+  /** Partitions probed on a partitioned version (default: the line's tuned value, else defaultNprobe). */
+  nprobe?: number;
   consistency: 'strong' | 'eventual';
   includeMetadata: boolean;
   includeValues: boolean;
@@ -110,6 +114,19 @@ export interface SearchOutput {
   };
   /** Set on every search through an alias; feedback (`POST /v1/feedback`) refers to it. */
   queryId?: string;
+  /** What the search touched: shards searched of the version's, and partitions probed when partitioned. */
+  stats: SearchStats;
+}
+
+export interface SearchStats {
+  /** Distinct shards searched for the request (all queries). */
+  shardsSearched: number;
+  shardsTotal: number;
+  /** Partitions probed per query, averaged over the request's queries (partitioned versions only). */
+  partitionsProbed?: number;
+  partitionsTotal?: number;
+  /** The nprobe asked for (or defaulted); `partitionsProbed` exceeds it when a filter made the planner probe more. */
+  nprobe?: number;
 }
 
 export interface BuildOutput {
@@ -232,6 +249,7 @@ export interface EvaluateInput {
   sample: number;
   k: number;
   ef?: number;
+  nprobe?: number;
 }
 
 export interface RegisterModelInput {

@@ -45,6 +45,8 @@ export const LIMITS = {
   maxMapEntries: 64,
   /** hnsw parameter ranges, the same as the engine's (`resolveHnswParams`). */
   hnsw: { m: [2, 128], efConstruction: [8, 4096], efSearch: [1, 4096] },
+  /** IVF settings (any engine): forced partition count, and partitions probed per query. */
+  ivf: { partitions: [1, 4096], nprobe: [1, 4096] },
 } as const;
 
 /** A short description of a received value, for messages. Never echoes long input. */

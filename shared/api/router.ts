@@ -313,6 +313,7 @@ export function createApi(deps: ApiDeps): Api {
             results: single ? (out.results[0] ?? []) : out.results,
             servedBy: out.servedBy,
             ...(out.queryId !== undefined ? { queryId: out.queryId } : {}),
+            stats: out.stats,
           });
         },
       },

@@ -159,17 +159,23 @@ const idList = z.array(idSchema).min(1).max(LIMITS.maxBatch);
 // ---------------------------------------------------------------------------------------
 
 const hnswParam = (name: keyof typeof LIMITS.hnsw) => intIn(LIMITS.hnsw[name][0], LIMITS.hnsw[name][1]).optional();
+const ivfParam = (name: keyof typeof LIMITS.ivf) => intIn(LIMITS.ivf[name][0], LIMITS.ivf[name][1]).optional();
 
-/** Index settings, flat (`{engine, m, efConstruction, efSearch}`); hnsw parameters refuse the flat engine. */
+/**
+ * Index settings, flat (`{engine, m, efConstruction, efSearch, partitions, nprobe}`); hnsw parameters
+ * refuse the flat engine, the IVF ones (`partitions`, `nprobe`) apply to both.
+ */
 const indexSpecSchema = z
   .strictObject({
     engine: z.enum(['hnsw', 'flat']).optional(),
     m: hnswParam('m'),
     efConstruction: hnswParam('efConstruction'),
     efSearch: hnswParam('efSearch'),
+    partitions: ivfParam('partitions'),
+    nprobe: ivfParam('nprobe'),
   })
   .transform((body, ctx): Partial<IndexSpec> => {
-    const { engine, ...rest } = body;
+    const { engine, partitions, nprobe, ...rest } = body;
     for (const [key, value] of Object.entries(rest)) {
       if (value !== undefined && engine === 'flat') return fail(ctx, 'applies only to the hnsw engine', [key]);
     }
@@ -178,6 +184,8 @@ const indexSpecSchema = z
     if (rest.m !== undefined) index.m = rest.m;
     if (rest.efConstruction !== undefined) index.efConstruction = rest.efConstruction;
     if (rest.efSearch !== undefined) index.efSearch = rest.efSearch;
+    if (partitions !== undefined) index.partitions = partitions;
+    if (nprobe !== undefined) index.nprobe = nprobe;
     return index;
   });
 
@@ -266,6 +274,7 @@ export const searchSchema = z
     k: intIn(1, LIMITS.maxK).default(LIMITS.defaultK),
     filter: z.unknown().optional(),
     ef: intIn(1, LIMITS.maxEf).optional(),
+    nprobe: ivfParam('nprobe'),
     consistency: z.enum(['strong', 'eventual']).default('strong'),
     include: z
       .array(z.enum(['metadata', 'values']))
@@ -294,6 +303,7 @@ export const searchSchema = z
     const filter = toFilter(body.filter);
     if (filter !== undefined) input.filter = filter;
     if (body.ef !== undefined) input.ef = body.ef;
+    if (body.nprobe !== undefined) input.nprobe = body.nprobe;
     if (body.stickyKey !== undefined) input.stickyKey = body.stickyKey;
     return { input, single: body.vector !== undefined };
   });
@@ -438,6 +448,7 @@ export const evaluateSchema = z.strictObject({
   sample: intIn(1, 1000).default(100),
   k: intIn(1, 100).default(10),
   ef: intIn(1, LIMITS.maxEf).optional(),
+  nprobe: ivfParam('nprobe'),
 });
 
 /** `POST /v1/collections/{name}/versions/{v}/tune`. */

@@ -1,4 +1,15 @@
 import { MAX_SHARD_HEAP_BYTES, estimateHnswHeapBytes } from '../engine/hnsw.js';
+import {
+  IVF_POLICY,
+  assignPartition,
+  encodeCentroids,
+  partitionsFor,
+  trainCentroids,
+  withSplit,
+  withoutPartition,
+  type Centroids,
+} from '../engine/ivf.js';
+import { sampleRows } from '../random.js';
 import { NotFoundError } from '../errors.js';
 import { logger } from '../log.js';
 import { sha256, type ShardCache } from '../search/shard-cache.js';
@@ -9,12 +20,13 @@ import {
   type CollectionMeta,
   type Manifest,
   type ObjectStore,
+  type PartitionTable,
   type RecordStore,
   type ShardRef,
   type StoredRecord,
 } from '../storage/types.js';
 import type { Metadata } from '../types.js';
-import { collectionKey, deletesKey, indexObjectPrefixes, shardKey } from '../storage/keys.js';
+import { centroidsKey, collectionKey, deletesKey, indexObjectPrefixes, shardKey } from '../storage/keys.js';
 
 /**
  * Builder policy. Every knob trades index freshness and shard count (search fan-out)
@@ -59,6 +71,8 @@ export interface BuilderDeps {
   now?: () => number;
   /** Deployment overrides of BUILD_POLICY (from configuration). */
   policy?: Partial<typeof BUILD_POLICY>;
+  /** Overrides of IVF_POLICY (partition sizes, split/merge thresholds): tests use small ones. */
+  ivfPolicy?: Partial<typeof IVF_POLICY>;
   /** Index versions of a collection that aliases pin: the collector keeps their objects, however old. */
   pinnedVersions?: (collection: string) => Promise<number[]>;
 }
@@ -102,7 +116,13 @@ async function collectTail(records: RecordStore, ck: string, after: number, upTo
   return out;
 }
 
-async function writeShards(deps: BuilderDeps, meta: CollectionMeta, rows: Row[], kind: string): Promise<ShardRef[]> {
+async function writeShards(
+  deps: BuilderDeps,
+  meta: CollectionMeta,
+  rows: Row[],
+  kind: string,
+  partition?: number,
+): Promise<ShardRef[]> {
   const refs: ShardRef[] = [];
   const perShard = maxRowsPerShard(meta);
   const ck = collectionKey(meta);
@@ -139,6 +159,7 @@ async function writeShards(deps: BuilderDeps, meta: CollectionMeta, rows: Row[],
       sha256: hash,
       minSeq: part.reduce((m, r) => Math.min(m, r.seq), Infinity),
       maxSeq: part.reduce((m, r) => Math.max(m, r.seq), 0),
+      ...(partition !== undefined ? { partition } : {}),
     });
   }
   return refs;
@@ -160,6 +181,168 @@ async function liveRows(deps: BuilderDeps, refs: ShardRef[]): Promise<Row[]> {
     }
   }
   return rows;
+}
+
+/** A version's shard set, and its centroid table when partitioned. */
+interface Layout {
+  refs: ShardRef[];
+  partitions?: PartitionTable;
+}
+
+function ivfPolicy(deps: BuilderDeps): typeof IVF_POLICY {
+  return { ...IVF_POLICY, ...deps.ivfPolicy };
+}
+
+async function writeCentroids(
+  deps: BuilderDeps,
+  meta: CollectionMeta,
+  c: Centroids,
+  fairShare: number,
+): Promise<PartitionTable> {
+  const bytes = encodeCentroids(c);
+  const hash = sha256(bytes);
+  const key = centroidsKey(collectionKey(meta), hash.slice(0, 32));
+  await deps.objects.putImmutable(key, bytes);
+  return { count: c.count, dim: c.dim, key, sha256: hash, fairShare };
+}
+
+/** Rows packed row-major, for k-means. */
+function packVectors(rows: Row[], dim: number): Float32Array {
+  const out = new Float32Array(rows.length * dim);
+  rows.forEach((r, i) => out.set(r.vector, i * dim));
+  return out;
+}
+
+/** Groups rows by their nearest centroid. */
+function byPartition(c: Centroids, meta: CollectionMeta, rows: Row[]): Map<number, Row[]> {
+  const out = new Map<number, Row[]>();
+  for (const r of rows) {
+    const p = assignPartition(c, meta.metric, r.vector);
+    const list = out.get(p);
+    if (list) list.push(r);
+    else out.set(p, [r]);
+  }
+  return out;
+}
+
+/** One partition's shards per group, partitions in order (deterministic manifests). */
+async function writePartitions(
+  deps: BuilderDeps,
+  meta: CollectionMeta,
+  groups: Map<number, Row[]>,
+  kind: string,
+): Promise<ShardRef[]> {
+  const refs: ShardRef[] = [];
+  for (const p of [...groups.keys()].sort((a, b) => a - b)) {
+    refs.push(...(await writeShards(deps, meta, groups.get(p)!, kind, p)));
+  }
+  return refs;
+}
+
+/**
+ * Lays out a whole set of rows: unpartitioned shards, or — when the line asks for partitions
+ * (`index.partitions`) or the rows reach IVF_POLICY.MIN_ROWS — k-means centroids trained on a
+ * seeded sample and one or more shards per partition. A forced count waits until there are at
+ * least 4 rows per partition (k-means on fewer rows than centroids has no meaning).
+ */
+async function layoutRows(
+  deps: BuilderDeps,
+  meta: CollectionMeta,
+  rows: Row[],
+  kind: string,
+  seed: number,
+): Promise<Layout> {
+  const policy = ivfPolicy(deps);
+  const want = partitionsFor(rows.length, meta.index.params.partitions, policy);
+  if (want <= 1 || rows.length < want * 4) return { refs: await writeShards(deps, meta, rows, kind) };
+  const dim = meta.dimension;
+  const picks = sampleRows(rows.length, Math.min(rows.length, want * policy.SAMPLE_PER_PARTITION), seed);
+  const sample = new Float32Array(picks.length * dim);
+  picks.forEach((r, i) => sample.set(rows[r].vector, i * dim));
+  const centroids = trainCentroids(sample, picks.length, dim, want, meta.metric, seed, policy.ITERATIONS);
+  const partitions = await writeCentroids(deps, meta, centroids, Math.ceil(rows.length / want));
+  return { refs: await writePartitions(deps, meta, byPartition(centroids, meta, rows), kind), partitions };
+}
+
+/**
+ * A delta on a partitioned version: new rows go to their nearest partition as delta shards; then
+ * only the partitions this delta touched are looked at — one that grew past SPLIT_FACTOR × its
+ * fair share splits in two (2-means over its own rows), one that deletes left under MERGE_FRACTION
+ * dissolves into its neighbours, one with too many or too sparse shards is compacted. No other
+ * partition's rows are read or moved: there is no global rebuild in the steady state.
+ */
+async function applyPartitioned(
+  deps: BuilderDeps,
+  meta: CollectionMeta,
+  table: PartitionTable,
+  refs: ShardRef[],
+  upserts: Row[],
+  shrunk: Set<number>,
+  seed: number,
+): Promise<Layout & { reshaped: boolean }> {
+  const policy = ivfPolicy(deps);
+  const rewriteFraction = { ...BUILD_POLICY, ...deps.policy }.REWRITE_DELETED_FRACTION;
+  let centroids = await deps.cache.centroids(table);
+  const groups = byPartition(centroids, meta, upserts);
+  let out = [...refs, ...(await writePartitions(deps, meta, groups, 'delta'))];
+  let reshaped = false;
+  const fair = Math.max(table.fairShare, 1);
+  const shardsOf = (p: number) => out.filter((r) => r.partition === p);
+  const liveOf = (p: number) => shardsOf(p).reduce((n, r) => n + r.live, 0);
+
+  // Splits: only partitions that just grew.
+  for (const p of [...groups.keys()].sort((a, b) => a - b)) {
+    if (liveOf(p) <= policy.SPLIT_FACTOR * fair) continue;
+    const old = shardsOf(p);
+    const rows = await liveRows(deps, old);
+    const two = trainCentroids(
+      packVectors(rows, meta.dimension),
+      rows.length,
+      meta.dimension,
+      2,
+      meta.metric,
+      seed + p,
+    );
+    const halves = byPartition(two, meta, rows);
+    if (halves.size < 2) continue; // identical rows: nothing to split along
+    const next = centroids.count;
+    centroids = withSplit(
+      centroids,
+      p,
+      two.data.subarray(0, meta.dimension),
+      two.data.subarray(meta.dimension, 2 * meta.dimension),
+    );
+    out = [
+      ...out.filter((r) => !old.includes(r)),
+      ...(await writeShards(deps, meta, halves.get(0)!, 'split', p)),
+      ...(await writeShards(deps, meta, halves.get(1)!, 'split', next)),
+    ];
+    reshaped = true;
+  }
+
+  // Merges: partitions that deletes left sparse, highest index first so lower indices stay valid.
+  for (const p of [...shrunk].sort((a, b) => b - a)) {
+    if (centroids.count <= 1 || p >= centroids.count || liveOf(p) >= policy.MERGE_FRACTION * fair) continue;
+    const old = shardsOf(p);
+    const rows = await liveRows(deps, old);
+    centroids = withoutPartition(centroids, p);
+    out = out
+      .filter((r) => !old.includes(r))
+      .map((r) => (r.partition !== undefined && r.partition > p ? { ...r, partition: r.partition - 1 } : r));
+    out.push(...(await writePartitions(deps, meta, byPartition(centroids, meta, rows), 'merge')));
+    reshaped = true;
+  }
+
+  // Per-partition compaction: too many delta shards, or shards mostly deleted.
+  for (let p = 0; p < centroids.count; p++) {
+    const mine = shardsOf(p);
+    const sparse = mine.some((r) => r.count > 0 && 1 - r.live / r.count > rewriteFraction);
+    if (mine.length <= policy.MAX_SHARDS_PER_PARTITION && !sparse) continue;
+    const rows = await liveRows(deps, mine);
+    out = [...out.filter((r) => !mine.includes(r)), ...(await writeShards(deps, meta, rows, 'compaction', p))];
+  }
+  const partitions = reshaped ? await writeCentroids(deps, meta, centroids, table.fairShare) : table;
+  return { refs: out, partitions, reshaped };
 }
 
 /** One index line to bring up to date: the serving line or a candidate (docs/architecture.md §6.3). */
@@ -302,11 +485,12 @@ async function buildLine(
       if (r.deleted || !r.vector) rows.delete(r.id);
       else rows.set(r.id, { id: r.id, seq: r.seq, vector: r.vector, metadata: r.metadata });
     }
-    const refs = await writeShards(
+    const { refs, partitions } = await layoutRows(
       deps,
       meta,
       [...rows.values()].sort((a, b) => a.seq - b.seq),
       'candidate',
+      meta.generation * 7919 + version,
     );
     const manifest = newManifest(deps, meta, {
       version,
@@ -314,6 +498,7 @@ async function buildLine(
       parent: base?.version ?? 0,
       watermark: Math.max(stable, from),
       refs,
+      partitions,
       now,
       started,
       kind: 'candidate',
@@ -336,8 +521,9 @@ async function buildLine(
   const base = { version: current?.version ?? 0, shards: current?.shards.length ?? 0, watermark: from };
   const tail = stable > from ? await collectTail(deps.records, ck, from, stable) : [];
   let refs = current?.shards ?? [];
+  // A partitioned version compacts per partition (applyPartitioned), never across partitions.
   const needsCompaction =
-    refs.length > policy.MAX_SHARDS ||
+    (!current?.partitions && refs.length > policy.MAX_SHARDS) ||
     refs.some((r) => r.count > 0 && 1 - r.live / r.count > policy.REWRITE_DELETED_FRACTION);
   if (tail.length === 0 && !needsCompaction) return { ...none, built: false, reason: 'up-to-date', ...base };
   // Pending writes are at most as old as the last version (or the collection, before one).
@@ -350,6 +536,7 @@ async function buildLine(
   // 1. Rows superseded or deleted by the tail disappear from older shards via new bitmaps.
   const tailIds = new Set(tail.map((r) => r.id));
   const updated: ShardRef[] = [];
+  const shrunk = new Set<number>();
   for (const ref of refs) {
     const [shard, oldBits] = await Promise.all([deps.cache.shard(ref), deps.cache.bitmap(ref)]);
     let bits: Uint8Array | undefined;
@@ -365,6 +552,7 @@ async function buildLine(
       updated.push(ref);
       continue;
     }
+    if (ref.partition !== undefined) shrunk.add(ref.partition);
     const hash = sha256(bits);
     const key = deletesKey(ck, ref.id, hash.slice(0, 32));
     await deps.objects.putImmutable(key, bits);
@@ -381,21 +569,44 @@ async function buildLine(
     .filter((r) => !r.deleted && r.vector)
     .map((r) => ({ id: r.id, seq: r.seq, vector: r.vector!, metadata: r.metadata }));
   let kind: Manifest['stats']['kind'] = current ? (upserts.length ? 'delta' : 'deletes') : 'initial';
-  refs = [...refs, ...(await writeShards(deps, meta, upserts, kind))];
+  const seed = meta.generation * 7919 + version;
+  let partitions = current?.partitions;
+  const want = partitionsFor(
+    refs.reduce((n, r) => n + r.live, 0) + upserts.length,
+    meta.index.params.partitions,
+    ivfPolicy(deps),
+  );
+  if (partitions) {
+    // 2–3. Partitioned: deltas to their partitions, then split / merge / compact the partitions touched.
+    const applied = await applyPartitioned(deps, meta, partitions, refs, upserts, shrunk, seed);
+    refs = applied.refs;
+    partitions = applied.partitions;
+    if (applied.reshaped) kind = 'compaction';
+  } else if (!current || (want > 1 && refs.reduce((n, r) => n + r.live, 0) + upserts.length >= want * 4)) {
+    // The first version, or an unpartitioned one that reached the partitioning threshold: lay out
+    // every live row once (the only whole-collection rewrite; later deltas stay in their partitions).
+    const rows = current ? [...(await liveRows(deps, refs)), ...upserts] : upserts;
+    const layout = await layoutRows(deps, meta, rows, current ? 'compaction' : 'initial', seed);
+    refs = layout.refs;
+    partitions = layout.partitions;
+    if (current) kind = 'compaction';
+  } else {
+    refs = [...refs, ...(await writeShards(deps, meta, upserts, kind))];
 
-  // 3. Compaction: rewrite sparse shards and merge the smallest while there are too many.
-  const sparse = refs.filter((r) => r.count > 0 && 1 - r.live / r.count > policy.REWRITE_DELETED_FRACTION);
-  let merge = [...sparse];
-  if (refs.length > policy.MAX_SHARDS) {
-    const bySize = refs.filter((r) => !sparse.includes(r)).sort((a, b) => a.live - b.live);
-    const excess = refs.length - policy.COMPACT_TO + 1;
-    merge = [...merge, ...bySize.slice(0, Math.max(0, excess - sparse.length))];
-  }
-  if (merge.length) {
-    const rows = await liveRows(deps, merge);
-    const merged = await writeShards(deps, meta, rows, 'compaction');
-    refs = [...refs.filter((r) => !merge.includes(r)), ...merged];
-    kind = 'compaction';
+    // 3. Compaction: rewrite sparse shards and merge the smallest while there are too many.
+    const sparse = refs.filter((r) => r.count > 0 && 1 - r.live / r.count > policy.REWRITE_DELETED_FRACTION);
+    let merge = [...sparse];
+    if (refs.length > policy.MAX_SHARDS) {
+      const bySize = refs.filter((r) => !sparse.includes(r)).sort((a, b) => a.live - b.live);
+      const excess = refs.length - policy.COMPACT_TO + 1;
+      merge = [...merge, ...bySize.slice(0, Math.max(0, excess - sparse.length))];
+    }
+    if (merge.length) {
+      const rows = await liveRows(deps, merge);
+      const merged = await writeShards(deps, meta, rows, 'compaction');
+      refs = [...refs.filter((r) => !merge.includes(r)), ...merged];
+      kind = 'compaction';
+    }
   }
 
   const manifest = newManifest(deps, meta, {
@@ -404,6 +615,7 @@ async function buildLine(
     parent: current?.version ?? 0,
     watermark: Math.max(stable, from),
     refs,
+    partitions,
     now,
     started,
     kind,
@@ -446,6 +658,7 @@ function newManifest(
     parent: number;
     watermark: number;
     refs: ShardRef[];
+    partitions?: PartitionTable;
     now: number;
     started: number;
     kind: Manifest['stats']['kind'];
@@ -462,6 +675,7 @@ function newManifest(
     engine: meta.index.engine,
     params: meta.index.params,
     shards: m.refs,
+    ...(m.partitions ? { partitions: m.partitions } : {}),
     createdAt: new Date(m.now).toISOString(),
     codeVersion: deps.codeVersion,
     ...(meta.model ? { model: { ...meta.model } } : {}),
@@ -507,6 +721,7 @@ export async function collectGarbage(deps: BuilderDeps, name: string): Promise<s
       keep.add(s.key);
       if (s.deletes) keep.add(s.deletes.key);
     }
+    if (m.partitions) keep.add(m.partitions.key);
   }
   const doomed: string[] = [];
   for (const prefix of indexObjectPrefixes(ck)) {

@@ -28,7 +28,7 @@ export function parseLineName(value: string, field = 'candidate'): string {
 
 /** Engine settings from the API's flat index spec, validated like a collection's at create. */
 export function indexSettings(spec: Partial<IndexSpec>, field = 'index'): IndexSettings {
-  const { engine: engineName = 'hnsw', ...rest } = spec;
+  const { engine: engineName = 'hnsw', partitions, nprobe, ...rest } = spec;
   const engine = getEngine(engineName);
   if (engine.name === 'flat' && Object.keys(rest).length) {
     throw new ValidationError(`index parameters ${Object.keys(rest).join(', ')} do not apply to the flat engine`, {
@@ -36,6 +36,9 @@ export function indexSettings(spec: Partial<IndexSpec>, field = 'index'): IndexS
     });
   }
   const params: EngineParams = engine.name === 'hnsw' ? resolveHnswParams(rest as EngineParams) : {};
+  // IVF settings ride along with the engine's: candidate lines and tuning treat them alike.
+  if (partitions !== undefined) params.partitions = partitions;
+  if (nprobe !== undefined) params.nprobe = nprobe;
   return { engine: engine.name, params };
 }
 

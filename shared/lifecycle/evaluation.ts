@@ -9,10 +9,11 @@
  */
 import { exactTopK } from '../engine/distance.js';
 import { getEngine } from '../engine/registry.js';
-import { mulberry32 } from '../random.js';
+import { sampleRows } from '../random.js';
 import { NotFoundError, ValidationError } from '../errors.js';
 import type { ShardCache } from '../search/shard-cache.js';
 import { searchShards } from '../search/shard-searcher.js';
+import { defaultNprobeOf, probeShards } from '../search/coordinator.js';
 import type { Catalog, CollectionMeta, Manifest } from '../storage/types.js';
 import type { Evaluation, GraphTrial } from '../service-types.js';
 import { defaultEf, manifestFor } from '../collections.js';
@@ -51,18 +52,6 @@ export async function loadVersion(deps: EvalDeps, collection: string, version: n
   const data = new Float32Array(ids.length * meta.dimension);
   parts.forEach((v, i) => data.set(v, i * meta.dimension));
   return { meta, manifest, ids, data };
-}
-
-/** Deterministic sample of `n` distinct row numbers out of `count` (seeded partial Fisher–Yates). */
-export function sampleRows(count: number, n: number, seed: number): number[] {
-  const rnd = mulberry32(seed);
-  const rows = Array.from({ length: count }, (_, i) => i);
-  const take = Math.min(n, count);
-  for (let i = 0; i < take; i++) {
-    const j = i + Math.floor(rnd() * (count - i));
-    [rows[i], rows[j]] = [rows[j], rows[i]];
-  }
-  return rows.slice(0, take);
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -132,12 +121,13 @@ export async function measure(
   prepared: PreparedQueries,
   k: number,
   ef?: number,
+  nprobe?: number,
 ): Promise<MeasureResult> {
   const { manifest, meta } = corpus;
   const ask = async (q: Float32Array, kk: number) =>
     (
       await searchShards(deps.cache, {
-        shards: manifest.shards,
+        shards: await probeShards(deps.cache, meta, manifest, q, nprobe),
         metric: meta.metric,
         queries: [Array.from(q)],
         k: kk,
@@ -178,14 +168,17 @@ export async function evaluateVersion(
   deps: EvalDeps,
   collection: string,
   version: number,
-  input: { queries?: Float32Array[]; sample: number; k: number; ef?: number },
+  input: { queries?: Float32Array[]; sample: number; k: number; ef?: number; nprobe?: number },
   by?: string,
 ): Promise<Evaluation> {
   const corpus = await loadVersion(deps, collection, version);
   const prepared = prepareQueries(corpus, input);
-  // Without `ef`, the efSearch the version serves with (the collection's tuned default for its line).
+  // Without `ef` / `nprobe`, what the version serves with (the collection's tuned defaults for its line).
   const ef = input.ef ?? defaultEf(corpus.meta, corpus.manifest);
-  const m = await measure(deps, corpus, prepared, input.k, ef);
+  const nprobe = corpus.manifest.partitions
+    ? (input.nprobe ?? defaultNprobeOf(corpus.meta, corpus.manifest))
+    : undefined;
+  const m = await measure(deps, corpus, prepared, input.k, ef, nprobe);
   const ev: Evaluation = {
     collection: corpus.meta.name,
     generation: corpus.meta.generation,
@@ -199,12 +192,68 @@ export async function evaluateVersion(
     evaluatedAt: new Date(deps.now()).toISOString(),
   };
   if (ef !== undefined) ev.ef = ef;
+  if (nprobe !== undefined) ev.nprobe = nprobe;
   if (by !== undefined) ev.by = by;
   return ev;
 }
 
 /** efSearch values the tuner tries, cheapest first. */
 export const TUNE_EFS = [8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512];
+
+/** nprobe values the tuner tries on a partitioned version, cheapest first (capped at its partitions). */
+export const TUNE_NPROBES = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 1024, 2048, 4096];
+
+/**
+ * efSearch at which the tuner reads an nprobe's recall ceiling (128): past it, more ef buys little
+ * recall at k ≤ 100 on a partition-sized graph, so an nprobe that misses the target here needs more
+ * partitions, not more ef.
+ */
+export const TUNE_CEILING_EF = 128;
+
+export interface TuneRow {
+  ef: number;
+  nprobe?: number;
+  recall: number;
+  p50: number;
+  p95: number;
+}
+
+/**
+ * The cheapest (nprobe, ef) of a partitioned version meeting `targetRecall`: the smallest nprobe
+ * whose recall at TUNE_CEILING_EF meets it (shards searched grow linearly with nprobe, so fewer
+ * probes are the bigger saving), then the smallest ef at that nprobe. The flat engine has no ef:
+ * only nprobe is swept. Returns every measured row, in order.
+ */
+export async function sweepPartitioned(
+  deps: EvalDeps,
+  corpus: VersionCorpus,
+  prepared: PreparedQueries,
+  k: number,
+  targetRecall: number,
+): Promise<{ table: TuneRow[]; chosen?: TuneRow }> {
+  const total = corpus.manifest.partitions!.count;
+  const hnsw = corpus.manifest.engine === 'hnsw';
+  const ceilingEf = Math.max(TUNE_CEILING_EF, k);
+  const table: TuneRow[] = [];
+  const run = async (nprobe: number, ef: number): Promise<TuneRow> => {
+    const m = await measure(deps, corpus, prepared, k, hnsw ? ef : undefined, nprobe);
+    const row = { ef, nprobe, recall: m.recall, p50: m.latencyMs.p50, p95: m.latencyMs.p95 };
+    table.push(row);
+    return row;
+  };
+  const nprobes = [...TUNE_NPROBES.filter((n) => n < total), total];
+  for (const nprobe of nprobes) {
+    const ceiling = await run(nprobe, ceilingEf);
+    if (ceiling.recall < targetRecall) continue;
+    if (!hnsw) return { table, chosen: ceiling };
+    for (const ef of TUNE_EFS.filter((e) => e < ceilingEf)) {
+      const row = await run(nprobe, Math.max(ef, k));
+      if (row.recall >= targetRecall) return { table, chosen: row };
+    }
+    return { table, chosen: ceiling };
+  }
+  return { table };
+}
 
 /**
  * Graph-parameter grid the tuner tries on a sample (`graph` tuning). m: 8 (smallest index,

@@ -21,6 +21,8 @@ import { aliasView, checkAliasTarget, movePointer, pointerHistory, type PointerD
 import {
   GRAPH_SAMPLE_ROWS,
   TUNE_EFS,
+  sweepPartitioned,
+  type TuneRow,
   evaluateVersion,
   loadVersion,
   measure,
@@ -278,14 +280,23 @@ export class LifecycleCore implements LifecycleService {
       }
     }
     const prepared = prepareQueries(corpus, { sample: 100, k: input.k });
-    const table: Array<{ ef: number; recall: number; p50: number; p95: number }> = [];
-    let chosen: { ef: number; recall: number; latencyMs: Evaluation['latencyMs'] } | undefined;
-    for (const ef of TUNE_EFS) {
-      const m = await measure(this.evals, corpus, prepared, input.k, Math.max(ef, input.k));
-      table.push({ ef, recall: m.recall, p50: m.latencyMs.p50, p95: m.latencyMs.p95 });
-      if (m.recall >= input.targetRecall) {
-        chosen = { ef, recall: m.recall, latencyMs: m.latencyMs };
-        break;
+    const table: TuneRow[] = [];
+    let chosen: { ef: number; nprobe?: number; recall: number; latencyMs: Evaluation['latencyMs'] } | undefined;
+    if (corpus.manifest.partitions) {
+      // Partitioned: (nprobe, ef) pairs, the fewest partitions first.
+      const sweep = await sweepPartitioned(this.evals, corpus, prepared, input.k, input.targetRecall);
+      table.push(...sweep.table);
+      const c = sweep.chosen;
+      if (c)
+        chosen = { ef: c.ef, nprobe: c.nprobe, recall: c.recall, latencyMs: { p50: c.p50, p95: c.p95, mean: c.p50 } };
+    } else {
+      for (const ef of TUNE_EFS) {
+        const m = await measure(this.evals, corpus, prepared, input.k, Math.max(ef, input.k));
+        table.push({ ef, recall: m.recall, p50: m.latencyMs.p50, p95: m.latencyMs.p95 });
+        if (m.recall >= input.targetRecall) {
+          chosen = { ef, recall: m.recall, latencyMs: m.latencyMs };
+          break;
+        }
       }
     }
     const last = table[table.length - 1];
@@ -295,6 +306,7 @@ export class LifecycleCore implements LifecycleService {
       version: corpus.manifest.version,
       k: input.k,
       ef: chosen?.ef ?? last.ef,
+      ...((chosen?.nprobe ?? last.nprobe) !== undefined ? { nprobe: chosen?.nprobe ?? last.nprobe } : {}),
       queries: prepared.queries.length,
       source: prepared.source,
       recall: chosen?.recall ?? last.recall,
@@ -307,18 +319,20 @@ export class LifecycleCore implements LifecycleService {
         k: input.k,
         table,
         ...(chosen ? { chosenEf: chosen.ef } : {}),
+        ...(chosen?.nprobe !== undefined ? { chosenNprobe: chosen.nprobe } : {}),
         ...(graph ? { graph } : {}),
       },
     };
     await this.deps.store.putEvaluation(ev);
-    if (chosen && corpus.manifest.engine === 'hnsw') {
+    if (chosen && (corpus.manifest.engine === 'hnsw' || chosen.nprobe !== undefined)) {
       // The tuned default belongs to the version's line: the serving one, or the candidate it was built by.
       const line = corpus.manifest.line ?? MAIN_LINE;
       const candidate =
         line !== (corpus.meta.index.line ?? MAIN_LINE) && corpus.meta.candidates?.[line] ? line : undefined;
       if (line === (corpus.meta.index.line ?? MAIN_LINE) || candidate) {
         await this.deps.catalog.updateCollectionSettings(corpus.meta.name, corpus.meta.generation, {
-          efSearch: chosen.ef,
+          ...(corpus.manifest.engine === 'hnsw' ? { efSearch: chosen.ef } : {}),
+          ...(chosen.nprobe !== undefined ? { nprobe: chosen.nprobe } : {}),
           ...(candidate ? { candidate } : {}),
         });
       }

@@ -2,8 +2,17 @@ import { createHash } from 'node:crypto';
 import { exactTopK } from '../engine/distance.js';
 import { EngineError, ShoalError, ValidationError } from '../errors.js';
 import { matchesMetadata } from '../filter/compile.js';
-import type { SearchHitOutput, SearchInput, SearchOutput } from '../service.js';
-import type { Catalog, CollectionMeta, RecordStore, ShardRef, StoredRecord } from '../storage/types.js';
+import type { SearchHitOutput, SearchInput, SearchOutput, SearchStats } from '../service.js';
+import {
+  MAIN_LINE,
+  type Catalog,
+  type CollectionMeta,
+  type Manifest,
+  type RecordStore,
+  type ShardRef,
+  type StoredRecord,
+} from '../storage/types.js';
+import { defaultNprobe, nearestPartitions } from '../engine/ivf.js';
 import { mergeTopK, type Candidate } from './merge.js';
 import type { ShardCache } from './shard-cache.js';
 import {
@@ -199,43 +208,45 @@ export async function search(
   for (const r of tail) newest.set(r.id, { seq: r.seq, deleted: r.deleted });
 
   const shards = manifest?.shards ?? [];
-  const request: Omit<ShardSearchRequest, 'shards'> = {
+  const request: Omit<ShardSearchRequest, 'shards' | 'queries'> = {
     metric: meta.metric,
-    queries: input.queries.map((q) => Array.from(q)),
     k: input.k,
     // The collection's default efSearch (auto-tuning may lower or raise it) unless the request sets one.
     ef: input.ef ?? defaultEf(meta, manifest),
     filter: input.filter,
     exclude: tail.length ? [...newest.keys()] : undefined,
   };
-  const totalBytes = shards.reduce((s, r) => s + r.bytes, 0);
-  let shardLists: Candidate[][][];
-  if (
-    !deps.scatter ||
-    deps.slots <= 1 ||
-    shards.length === 0 ||
-    totalBytes < (deps.scatterMinBytes ?? DEFAULT_SCATTER_MIN_BYTES)
-  ) {
-    shardLists = shards.length ? [(await searchShards(deps.cache, { ...request, shards })).results] : [];
-  } else {
-    const groups = new Map<number, ShardRef[]>();
-    for (const ref of shards) {
-      const slot = slotOf(ref, deps.slots);
-      groups.set(slot, [...(groups.get(slot) ?? []), ref]);
-    }
-    const scatter = deps.scatter;
-    // All or nothing: one failed slot fails the search (no partial top-k presented as complete).
-    const responses = await Promise.all(
-      [...groups].map(([slot, refs]) => callSlot(scatter, slot, { ...request, shards: refs })),
-    );
-    shardLists = responses.map((r) => r.results);
-  }
   // The packed tail is reused across searches while it is unchanged (no per-query copy).
   const tailLists = snapshot ? tailCandidates(meta, snapshot.packed(), input) : input.queries.map(() => []);
-  const merged = input.queries.map((_, q) =>
-    mergeTopK([...shardLists.map((l) => l[q]), tailLists[q]], input.k, meta.metric, newest),
-  );
-
+  const route = manifest?.partitions ? await routeQueries(deps, meta, manifest, input) : undefined;
+  const searched = new Set<string>();
+  const lists: Candidate[][][] = input.queries.map((_, q) => [tailLists[q]]);
+  const runRound = async (perQuery: ShardRef[][]): Promise<void> => {
+    for (const [refs, queries] of groupByShards(perQuery)) {
+      refs.forEach((r) => searched.add(r.id));
+      const results = await searchShardSet(deps, refs, { ...request, queries: queries.map((q) => input.queries[q]) });
+      queries.forEach((q, i) => lists[q].push(results[i]));
+    }
+  };
+  let merged: Candidate[][];
+  if (!route) {
+    await runRound(input.queries.map(() => shards));
+    merged = input.queries.map((_, q) => mergeTopK(lists[q], input.k, meta.metric, newest));
+  } else {
+    // Probe the nprobe nearest partitions; a query left with fewer than k hits (a selective filter,
+    // sparse partitions) probes twice as many, until it has k or every partition was probed: the
+    // "exactly k when ≥ k match" promise holds on partitioned versions too.
+    const probed = input.queries.map(() => 0);
+    let want = input.queries.map(() => route.nprobe);
+    for (;;) {
+      await runRound(input.queries.map((_, q) => route.shardsOf(q, probed[q], want[q])));
+      want.forEach((w, q) => (probed[q] = w));
+      merged = input.queries.map((_, q) => mergeTopK(lists[q], input.k, meta.metric, newest));
+      want = probed.map((p, q) => (merged[q].length < input.k && p < route.total ? Math.min(route.total, p * 2) : p));
+      if (want.every((w, q) => w === probed[q])) break;
+    }
+    route.probed = probed.reduce((a, b) => a + b, 0) / Math.max(1, probed.length);
+  }
   let attach = new Map<string, StoredRecord>();
   if (input.includeMetadata || input.includeValues) {
     const ids = [...new Set(merged.flat().map((c) => c.id))];
@@ -253,5 +264,121 @@ export async function search(
   const servedBy: SearchOutput['servedBy'] = { collection: meta.name, version: manifest?.version ?? 0 };
   if (manifest?.line !== undefined) servedBy.line = manifest.line;
   if (target.alias !== undefined) servedBy.alias = target.alias;
-  return { results, servedBy };
+  const stats: SearchStats = { shardsSearched: searched.size, shardsTotal: shards.length };
+  if (route) {
+    stats.partitionsProbed = Math.round(route.probed * 100) / 100;
+    stats.partitionsTotal = route.total;
+    stats.nprobe = route.nprobe;
+  }
+  return { results, servedBy, stats };
+}
+
+/** How a partitioned version routes the queries of one request. */
+interface Route {
+  nprobe: number;
+  total: number;
+  /** The shards of query q's probe-order partitions [from, to). */
+  shardsOf(q: number, from: number, to: number): ShardRef[];
+  /** Mean partitions probed per query (set once the search is done). */
+  probed: number;
+}
+
+/**
+ * The nprobe a search uses without `nprobe`: the line's tuned default, else what the version was
+ * built with, else defaultNprobe(P).
+ */
+export function defaultNprobeOf(meta: CollectionMeta, manifest: Manifest): number {
+  const line = manifest.line ?? MAIN_LINE;
+  const settings = line === (meta.index.line ?? MAIN_LINE) ? meta.index : meta.candidates?.[line];
+  const total = manifest.partitions?.count ?? 1;
+  return Math.min(total, settings?.params.nprobe ?? manifest.params.nprobe ?? defaultNprobe(total));
+}
+
+async function routeQueries(
+  deps: SearchDeps,
+  meta: CollectionMeta,
+  manifest: Manifest,
+  input: SearchInput,
+): Promise<Route> {
+  const centroids = await deps.cache.centroids(manifest.partitions!);
+  const byPartition = new Map<number, ShardRef[]>();
+  for (const ref of manifest.shards) {
+    const p = ref.partition ?? -1;
+    byPartition.set(p, [...(byPartition.get(p) ?? []), ref]);
+  }
+  // Shards without a partition (none today) would be searched by every query.
+  const always = byPartition.get(-1) ?? [];
+  const orders = input.queries.map((q) => nearestPartitions(centroids, meta.metric, q, centroids.count));
+  return {
+    nprobe: Math.min(centroids.count, input.nprobe ?? defaultNprobeOf(meta, manifest)),
+    total: centroids.count,
+    probed: 0,
+    shardsOf: (q, from, to) => [
+      ...(from === 0 ? always : []),
+      ...orders[q].slice(from, to).flatMap((p) => byPartition.get(p) ?? []),
+    ],
+  };
+}
+
+/**
+ * The shards one query searches on a version: all of them, or on a partitioned version those of its
+ * `nprobe` nearest partitions (evaluation and tuning measure exactly what searches do).
+ */
+export async function probeShards(
+  cache: ShardCache,
+  meta: CollectionMeta,
+  manifest: Manifest,
+  query: Float32Array,
+  nprobe: number | undefined,
+): Promise<ShardRef[]> {
+  if (!manifest.partitions) return manifest.shards;
+  const centroids = await cache.centroids(manifest.partitions);
+  const probe = new Set(nearestPartitions(centroids, meta.metric, query, nprobe ?? defaultNprobeOf(meta, manifest)));
+  return manifest.shards.filter((r) => r.partition === undefined || probe.has(r.partition));
+}
+
+/** Queries that search the same shards go together (one request per shard set). */
+function groupByShards(perQuery: ShardRef[][]): Array<[ShardRef[], number[]]> {
+  const groups = new Map<string, [ShardRef[], number[]]>();
+  perQuery.forEach((refs, q) => {
+    if (!refs.length) return;
+    const key = refs.map((r) => r.id).join(',');
+    const group = groups.get(key);
+    if (group) group[1].push(q);
+    else groups.set(key, [refs, [q]]);
+  });
+  return [...groups.values()];
+}
+
+/**
+ * Searches one set of shards for some queries: in process below the scatter threshold, else spread
+ * over searcher slots by shard (all or nothing: one failed slot fails the search, no partial top-k
+ * presented as complete). Returns one merged list per query.
+ */
+async function searchShardSet(
+  deps: SearchDeps,
+  shards: ShardRef[],
+  request: Omit<ShardSearchRequest, 'shards' | 'queries'> & { queries: Float32Array[] },
+): Promise<Candidate[][]> {
+  const req = { ...request, queries: request.queries.map((q) => Array.from(q)) };
+  const totalBytes = shards.reduce((s, r) => s + r.bytes, 0);
+  if (!deps.scatter || deps.slots <= 1 || totalBytes < (deps.scatterMinBytes ?? DEFAULT_SCATTER_MIN_BYTES)) {
+    return (await searchShards(deps.cache, { ...req, shards })).results;
+  }
+  const groups = new Map<number, ShardRef[]>();
+  for (const ref of shards) {
+    const slot = slotOf(ref, deps.slots);
+    groups.set(slot, [...(groups.get(slot) ?? []), ref]);
+  }
+  const scatter = deps.scatter;
+  const responses = await Promise.all(
+    [...groups].map(([slot, refs]) => callSlot(scatter, slot, { ...req, shards: refs })),
+  );
+  return req.queries.map((_, q) =>
+    mergeTopK(
+      responses.map((r) => r.results[q]),
+      req.k,
+      req.metric,
+    ),
+  );
 }

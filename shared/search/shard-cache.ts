@@ -2,8 +2,9 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { CorruptDataError } from '../errors.js';
+import { decodeCentroids, type Centroids } from '../engine/ivf.js';
 import { Shard } from '../shard/shard.js';
-import type { ObjectStore, ShardRef } from '../storage/types.js';
+import type { ObjectStore, PartitionTable, ShardRef } from '../storage/types.js';
 
 export interface ShardCacheOptions {
   objects: ObjectStore;
@@ -39,6 +40,7 @@ export class ShardCache {
   private readonly entries = new Map<string, Entry>();
   private readonly loading = new Map<string, Promise<Shard>>();
   private readonly bitmaps = new Map<string, Uint8Array>();
+  private readonly centroidTables = new Map<string, Promise<Centroids>>();
   private residentBytes = 0;
   private diskUsed = 0;
   private readonly diskFiles = new Map<string, number>();
@@ -78,6 +80,25 @@ export class ShardCache {
     if (this.bitmaps.size >= 4096) this.bitmaps.delete(this.bitmaps.keys().next().value as string);
     this.bitmaps.set(ref.deletes.key, bytes);
     return bytes;
+  }
+
+  /**
+   * A partitioned version's centroid table (≤ 4,096 × dim float32; 12.6 MB at 768-d). The newest 8
+   * tables are kept: a coordinator routes every query of a version through its table.
+   */
+  async centroids(table: PartitionTable): Promise<Centroids> {
+    const cached = this.centroidTables.get(table.key);
+    if (cached) return cached;
+    const loading = this.options.objects.get(table.key).then((bytes) => {
+      if (sha256(bytes) !== table.sha256)
+        throw new CorruptDataError(`centroid table ${table.key} fails its manifest checksum`);
+      return decodeCentroids(bytes, table.count, table.dim);
+    });
+    // A failed load is not cached: the next query tries again.
+    loading.catch(() => this.centroidTables.delete(table.key));
+    if (this.centroidTables.size >= 8) this.centroidTables.delete(this.centroidTables.keys().next().value as string);
+    this.centroidTables.set(table.key, loading);
+    return loading;
   }
 
   private async load(ref: ShardRef): Promise<Shard> {
@@ -157,6 +178,7 @@ export class ShardCache {
     this.entries.clear();
     this.residentBytes = 0;
     this.bitmaps.clear();
+    this.centroidTables.clear();
   }
 }
 

@@ -132,6 +132,15 @@ const shardRefSchema = z.object({
   minSeq: nonNegInt,
   maxSeq: nonNegInt,
   deletes: z.object({ key: z.string(), count: nonNegInt, sha256: z.string() }).optional(),
+  partition: nonNegInt.optional(),
+});
+
+const partitionTableSchema = z.object({
+  count: z.number().int().positive(),
+  dim: z.number().int().positive(),
+  key: z.string(),
+  sha256: z.string(),
+  fairShare: z.number().int().positive(),
 });
 
 const manifestSchema = z.object({
@@ -144,6 +153,7 @@ const manifestSchema = z.object({
   engine: engineSchema,
   params: paramsSchema,
   shards: z.array(shardRefSchema),
+  partitions: partitionTableSchema.optional(),
   createdAt: z.string(),
   codeVersion: z.string(),
   model: z.object({ name: z.string(), version: z.number().int().positive() }).optional(),
@@ -302,7 +312,7 @@ export class DynamoCatalog implements Catalog {
   async updateCollectionSettings(
     collection: string,
     generation: number,
-    settings: { minRecall?: number | null; efSearch?: number; candidate?: string },
+    settings: { minRecall?: number | null; efSearch?: number; nprobe?: number; candidate?: string },
   ): Promise<void> {
     const sets: string[] = [];
     const removes: string[] = [];
@@ -313,16 +323,18 @@ export class DynamoCatalog implements Catalog {
       values[':r'] = settings.minRecall;
     }
     const names: Record<string, string> = {};
-    if (settings.efSearch !== undefined) {
-      // A candidate line's default lives with the candidate; the serving line's in `index`.
-      if (settings.candidate !== undefined) {
-        sets.push('candidates.#line.params.efSearch = :ef');
-        names['#line'] = settings.candidate;
-      } else {
-        sets.push('#index.params.efSearch = :ef');
-        names['#index'] = 'index';
-      }
-      values[':ef'] = settings.efSearch;
+    // A candidate line's defaults live with the candidate; the serving line's in `index`.
+    const params = settings.candidate !== undefined ? 'candidates.#line.params' : '#index.params';
+    const tuned: Array<[string, string, number | undefined]> = [
+      ['efSearch', ':ef', settings.efSearch],
+      ['nprobe', ':np', settings.nprobe],
+    ];
+    for (const [name, placeholder, value] of tuned) {
+      if (value === undefined) continue;
+      sets.push(`${params}.${name} = ${placeholder}`);
+      values[placeholder] = value;
+      if (settings.candidate !== undefined) names['#line'] = settings.candidate;
+      else names['#index'] = 'index';
     }
     if (!sets.length && !removes.length) return;
     try {

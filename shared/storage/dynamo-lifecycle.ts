@@ -112,6 +112,7 @@ const evaluationSchema = z.object({
   version: nonNegInt,
   k: z.number().int().positive(),
   ef: z.number().int().positive().optional(),
+  nprobe: z.number().int().positive().optional(),
   queries: nonNegInt,
   source: z.enum(['sample', 'supplied']),
   recall: z.number().min(0).max(1),
@@ -124,7 +125,16 @@ const evaluationSchema = z.object({
       targetRecall: z.number(),
       k: z.number().int(),
       chosenEf: z.number().int().optional(),
-      table: z.array(z.object({ ef: z.number().int(), recall: z.number(), p50: z.number(), p95: z.number() })),
+      chosenNprobe: z.number().int().optional(),
+      table: z.array(
+        z.object({
+          ef: z.number().int(),
+          nprobe: z.number().int().optional(),
+          recall: z.number(),
+          p50: z.number(),
+          p95: z.number(),
+        }),
+      ),
       graph: z
         .object({
           sample: nonNegInt,

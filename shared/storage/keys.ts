@@ -133,12 +133,15 @@ export const REPORTS_PREFIX = 'reports/';
 /** Model artifacts: staging `models/<name>/<v>/artifact`, committed `models/<name>/<v>/<sha256>`. */
 export const MODELS_OBJECT_PREFIX = 'models/';
 /** What the builder writes and collects. */
-export const INDEX_PREFIXES: readonly string[] = [SHARDS_PREFIX, DELETES_PREFIX];
+/** Centroid tables of partitioned versions: `centroids/<ck>/<sha256[:32]>.f32`. */
+export const CENTROIDS_PREFIX = 'centroids/';
+export const INDEX_PREFIXES: readonly string[] = [SHARDS_PREFIX, DELETES_PREFIX, CENTROIDS_PREFIX];
 
 export const shardKey = (ck: string, hash: string): string => `${SHARDS_PREFIX}${ck}/${hash}.shard`;
 export const deletesKey = (ck: string, shardId: string, hash: string): string =>
   `${DELETES_PREFIX}${ck}/${shardId}/${hash}.bits`;
 /** The folders holding a collection generation's index objects (what garbage collection lists). */
+export const centroidsKey = (ck: string, hash: string): string => `${CENTROIDS_PREFIX}${ck}/${hash}.f32`;
 export const indexObjectPrefixes = (ck: string): string[] => INDEX_PREFIXES.map((p) => `${p}${ck}/`);
 
 const IMPORT_OBJECT = new RegExp(`^${IMPORTS_PREFIX}([^/]+)/(.+)$`);

@@ -91,6 +91,18 @@ export interface ShardRef {
   maxSeq: number;
   /** Deletion bitmap for this shard in this version, if any rows are gone. */
   deletes?: { key: string; count: number; sha256: string };
+  /** The IVF partition the shard's rows belong to (partitioned versions only; docs/architecture.md §5.6). */
+  partition?: number;
+}
+
+/** The centroid table of a partitioned version: an immutable S3 object of `count` × `dim` float32. */
+export interface PartitionTable {
+  count: number;
+  dim: number;
+  key: string;
+  sha256: string;
+  /** Live rows per partition at the layout (re)train: the fair share splits and merges are measured against. */
+  fairShare: number;
 }
 
 export interface Manifest {
@@ -107,6 +119,8 @@ export interface Manifest {
   engine: EngineName;
   params: EngineParams;
   shards: ShardRef[];
+  /** Set when the version is partitioned (IVF): its centroids; each shard carries its `partition`. */
+  partitions?: PartitionTable;
   createdAt: string;
   /** Code that built it: package version (+ git sha when known). */
   codeVersion: string;
@@ -138,7 +152,7 @@ export interface Catalog {
   updateCollectionSettings(
     collection: string,
     generation: number,
-    settings: { minRecall?: number | null; efSearch?: number; candidate?: string },
+    settings: { minRecall?: number | null; efSearch?: number; nprobe?: number; candidate?: string },
   ): Promise<void>;
 
   /** Reserves n consecutive seqs (atomic counter) and registers them as in flight. */

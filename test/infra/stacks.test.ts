@@ -189,7 +189,7 @@ describe.each([
     expect(vars).toMatchObject({ SHOAL_RATE_LIMIT_RPS: '50', SHOAL_RATE_LIMIT_BURST: '100' });
   });
 
-  it('gives the searchers read access to shards/ and deletes/ only', () => {
+  it('gives the searchers read access to index objects only (shards/, deletes/, centroids/)', () => {
     const s = get();
     const stack = s.stacks.service;
     for (const f of stack.compute.shardSearch) {
@@ -203,7 +203,8 @@ describe.each([
       const text = JSON.stringify(s3?.Resource);
       expect(text).toContain('/shards/*');
       expect(text).toContain('/deletes/*');
-      expect(asArray(s3?.Resource)).toHaveLength(2);
+      expect(text).toContain('/centroids/*');
+      expect(asArray(s3?.Resource)).toHaveLength(3);
     }
   });
 

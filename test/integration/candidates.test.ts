@@ -93,7 +93,7 @@ describe('candidate index lines', () => {
         core.buildIndex('items', { index: { m: 4, efConstruction: 8, efSearch: 2 } }),
       ).rejects.toBeInstanceOf(ValidationError);
       await expect(core.buildIndex('items', { index: { m: 4, efConstruction: 8, efSearch: 64 } })).rejects.toThrow(
-        /efSearch is a search-time parameter/,
+        /efSearch and nprobe are search-time parameters/,
       );
       await expect(core.buildIndex('items', { candidate: 'x' })).rejects.toMatchObject({ field: 'candidate' });
       await expect(core.buildIndex('items', { index: { m: 16 }, candidate: 'Bad Name' })).rejects.toMatchObject({

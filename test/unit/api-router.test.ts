@@ -175,7 +175,11 @@ class MemoryService implements ShoalService {
           ...(input.includeValues ? { values: Array.from(row.values) } : {}),
         }));
     });
-    return { results, servedBy: { collection, version: c.versions.length } };
+    return {
+      results,
+      servedBy: { collection, version: c.versions.length },
+      stats: { shardsSearched: 0, shardsTotal: 0 },
+    };
   }
 
   async buildIndex(collection: string): Promise<BuildOutput> {
@@ -422,6 +426,7 @@ describe('routes', () => {
         { id: 'c', score: expect.closeTo(0.7, 5), metadata: {} },
       ],
       servedBy: { collection: 'docs', version: 0 },
+      stats: { shardsSearched: 0, shardsTotal: 0 },
     });
     const many = await call('POST', '/v1/collections/docs/search', {
       vectors: [
@@ -434,6 +439,7 @@ describe('routes', () => {
     expect(many.json).toEqual({
       results: [[{ id: '2', score: 0 }], [{ id: '2', score: 1 }]],
       servedBy: { collection: 'docs', version: 0 },
+      stats: { shardsSearched: 0, shardsTotal: 0 },
     });
     const input = service.calls.at(-1)?.args[1] as SearchInput;
     expect(input).toMatchObject({ k: 1, consistency: 'strong', includeMetadata: false, includeValues: false });

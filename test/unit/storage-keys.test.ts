@@ -43,7 +43,8 @@ describe('storage keys', () => {
     expect(keys.recordPk(ck, 'id-1')).toBe('books@3#id-1');
     expect(keys.shardKey(ck, 'f00d')).toBe('shards/books@3/f00d.shard');
     expect(keys.deletesKey(ck, 's1', 'beef')).toBe('deletes/books@3/s1/beef.bits');
-    expect(keys.indexObjectPrefixes(ck)).toEqual(['shards/books@3/', 'deletes/books@3/']);
+    expect(keys.centroidsKey(ck, 'cafe')).toBe('centroids/books@3/cafe.f32');
+    expect(keys.indexObjectPrefixes(ck)).toEqual(['shards/books@3/', 'deletes/books@3/', 'centroids/books@3/']);
     expect(keys.importReportKey('j1')).toBe('reports/imports/j1.jsonl');
     expect(keys.importReportPartKey('j1', 1500, 'abcdef0123456789')).toBe(
       'reports/imports/j1/000000001500-abcdef01.jsonl',

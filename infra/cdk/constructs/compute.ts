@@ -349,10 +349,10 @@ export class Compute extends Construct {
           reason: "Log-stream wildcard of the function's own log group only (CreateLogStream/PutLogEvents).",
         },
         {
-          pattern: /^AwsSolutions-IAM5\[Resource::.*\/(shards|deletes|imports|reports|models)\/\*\]$/,
+          pattern: /^AwsSolutions-IAM5\[Resource::.*\/(shards|deletes|centroids|imports|reports|models)\/\*\]$/,
           reason:
-            'Object-prefix wildcards of the data bucket (shards/*, deletes/*, imports/*, reports/*, models/*): ' +
-            'shard, bitmap and committed model-artifact keys are content-addressed, uploads, reports and model names ' +
+            'Object-prefix wildcards of the data bucket (shards/*, deletes/*, centroids/*, imports/*, reports/*, ' +
+            'models/*): shard, bitmap, centroid-table and committed model-artifact keys are content-addressed, uploads, reports and model names ' +
             'are chosen by users and jobs; none is known in advance.',
         },
         {
