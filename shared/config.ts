@@ -58,6 +58,15 @@ const schema = z.object({
   SHOAL_BUILD_QUEUE_URL: z.string().url(),
   /** Import queue (S3 events, API imports, continuations); optional: without it explicit imports are refused. */
   SHOAL_IMPORT_QUEUE_URL: url,
+  /**
+   * Build-task queue of the builder workers (docs/architecture.md §6.5); optional: without it every build
+   * runs in the index-builder invocation.
+   */
+  SHOAL_BUILD_TASK_QUEUE_URL: url,
+  /** Layouts of at least this many rows become build plans (default 50,000; needs the build-task queue). */
+  SHOAL_PLAN_MIN_ROWS: int(50_000, 1, 1e12),
+  /** A plan stage without progress this long is redriven, then abandoned (default 1200 s). */
+  SHOAL_PLAN_STALL_S: int(1200, 1, 86_400),
   /** Time left for checkpointing when an import invocation stops (default 30 s). */
   SHOAL_IMPORT_SAFETY_MARGIN_S: int(30, 1, 600),
   /** The import queue's maxReceiveCount: on that receive a failing job is marked failed (default 5). */
@@ -189,6 +198,9 @@ export interface ShoalConfig {
   recordsTable: string;
   buildQueueUrl: string;
   importQueueUrl?: string;
+  buildTaskQueueUrl?: string;
+  planMinRows: number;
+  planStallMs: number;
   importSafetyMarginMs: number;
   importMaxReceive: number;
   endpoints?: { s3?: string; dynamodb?: string; sqs?: string; lambda?: string };
@@ -237,6 +249,9 @@ export function parseConfig(env: Record<string, string | undefined>): ShoalConfi
     recordsTable: e.SHOAL_RECORDS_TABLE,
     buildQueueUrl: e.SHOAL_BUILD_QUEUE_URL,
     importQueueUrl: e.SHOAL_IMPORT_QUEUE_URL,
+    buildTaskQueueUrl: e.SHOAL_BUILD_TASK_QUEUE_URL,
+    planMinRows: e.SHOAL_PLAN_MIN_ROWS,
+    planStallMs: e.SHOAL_PLAN_STALL_S * 1000,
     importSafetyMarginMs: e.SHOAL_IMPORT_SAFETY_MARGIN_S * 1000,
     importMaxReceive: e.SHOAL_IMPORT_MAX_RECEIVE,
     endpoints: local

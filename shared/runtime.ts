@@ -23,6 +23,7 @@ import { S3ObjectStore } from './storage/s3-objects.js';
 import { DynamoImportJobs } from './storage/dynamo-import-jobs.js';
 import type { ImportService } from './import/service.js';
 import type { Indexer } from './indexing/indexer.js';
+import { DynamoPlanStore } from './storage/dynamo-plans.js';
 import { DynamoLifecycleStore } from './storage/dynamo-lifecycle.js';
 import { sqsQueueProducer } from './queue/messages.js';
 import { createServices } from './services.js';
@@ -88,7 +89,11 @@ function createRuntime(cfg: ShoalConfig): Runtime {
     return JSON.parse(text) as ShardSearchResponse;
   };
 
-  const queues = sqsQueueProducer(aws.sqs, { build: cfg.buildQueueUrl, import: cfg.importQueueUrl });
+  const queues = sqsQueueProducer(aws.sqs, {
+    build: cfg.buildQueueUrl,
+    import: cfg.importQueueUrl,
+    buildTask: cfg.buildTaskQueueUrl,
+  });
   const { core, indexer, lifecycle, imports } = createServices({
     catalog,
     records,
@@ -106,6 +111,15 @@ function createRuntime(cfg: ShoalConfig): Runtime {
     artifactSyncVerifyBytes: cfg.artifactSyncVerifyBytes,
     tailCapBytes: cfg.tailCapBytes,
     strongReadBudgetMs: cfg.strongReadBudgetMs,
+    ...(cfg.buildTaskQueueUrl
+      ? {
+          plans: {
+            store: new DynamoPlanStore({ ddb: aws.ddb, table: cfg.catalogTable }),
+            queues,
+            policy: { MIN_ROWS: cfg.planMinRows, STALL_MS: cfg.planStallMs },
+          },
+        }
+      : {}),
     imports: {
       s3: aws.s3,
       bucket: cfg.bucket,

@@ -9,6 +9,7 @@ import { ShoalCore, type CoreDeps } from './core.js';
 import type { ImportJobStore, ImportLimits } from './import/job.js';
 import { ImportService } from './import/service.js';
 import { Indexer } from './indexing/indexer.js';
+import type { BuilderDeps } from './indexing/builder.js';
 import type { LifecycleStore } from './lifecycle/types.js';
 import { LifecycleCore } from './lifecycle/service.js';
 import type { QueueProducer } from './queue/messages.js';
@@ -41,6 +42,8 @@ export interface ServicesDeps {
   tailCapBytes?: number;
   /** Time a strong read may spend reading the tail. */
   strongReadBudgetMs?: number;
+  /** Build plans over builder workers (the build-task queue is configured); absent = builds in process. */
+  plans?: BuilderDeps['plans'];
   /** Bulk imports; without them, `imports` is undefined. */
   imports?: {
     s3: S3Client;
@@ -74,6 +77,7 @@ export function createServices(deps: ServicesDeps): Services {
     lifecycle: deps.lifecycleStore,
     ...(deps.policy ? { policy: deps.policy } : {}),
     ...(deps.now ? { now: deps.now } : {}),
+    ...(deps.plans ? { plans: deps.plans } : {}),
   };
   const tailCap = deps.tailCapBytes ? new TailCap(catalog, deps.tailCapBytes, deps.now) : undefined;
   const core = new ShoalCore({

@@ -25,6 +25,12 @@ export interface ShoalSettings {
   builderLagAlarmRows: number;
   /** Log retention for function and access logs. */
   logRetentionDays: number;
+  /**
+   * Reserved concurrency of the build-worker function (context `buildWorkers`, default 10): how many
+   * build-plan tasks run at once. More = faster large layouts (docs/operations.md §6), more DynamoDB
+   * read and S3 request rate at once, and that many fewer concurrent executions for the account.
+   */
+  buildWorkers: number;
 }
 
 /**
@@ -35,6 +41,8 @@ export interface ShoalSettings {
 export const FUNCTION_TIMEOUT_SECONDS = {
   api: 30,
   indexBuilder: 5 * 60,
+  /** Build-plan tasks are sized to finish within a third of it (shared/indexing/plan.ts). */
+  buildWorker: 15 * 60,
   shardSearch: 20,
   importer: 5 * 60,
   authorizer: 5,
@@ -47,6 +55,7 @@ export const IMPORT_FUNCTION_TIMEOUT = Duration.seconds(FUNCTION_TIMEOUT_SECONDS
 export const FUNCTION_SIZING = {
   api: { memoryMb: 1769, timeout: Duration.seconds(FUNCTION_TIMEOUT_SECONDS.api), ephemeralMb: 2048 },
   indexBuilder: { memoryMb: 3008, timeout: Duration.seconds(FUNCTION_TIMEOUT_SECONDS.indexBuilder), ephemeralMb: 2048 },
+  buildWorker: { memoryMb: 3008, timeout: Duration.seconds(FUNCTION_TIMEOUT_SECONDS.buildWorker), ephemeralMb: 2048 },
   shardSearch: { memoryMb: 2048, timeout: Duration.seconds(FUNCTION_TIMEOUT_SECONDS.shardSearch), ephemeralMb: 2048 },
   importer: { memoryMb: 2048, timeout: IMPORT_FUNCTION_TIMEOUT, ephemeralMb: 1024 },
   authorizer: { memoryMb: 256, timeout: Duration.seconds(FUNCTION_TIMEOUT_SECONDS.authorizer), ephemeralMb: 512 },
@@ -62,6 +71,7 @@ export const QUEUE_SETTINGS_PLAIN = {
   dlqRetentionSeconds: 14 * 24 * 3600,
   build: { visibilityTimeoutSeconds: FUNCTION_TIMEOUT_SECONDS.indexBuilder * VISIBILITY_FACTOR },
   import: { visibilityTimeoutSeconds: FUNCTION_TIMEOUT_SECONDS.importer * VISIBILITY_FACTOR },
+  buildTask: { visibilityTimeoutSeconds: FUNCTION_TIMEOUT_SECONDS.buildWorker * VISIBILITY_FACTOR },
 } as const;
 
 export const QUEUE_SETTINGS = {
@@ -69,6 +79,7 @@ export const QUEUE_SETTINGS = {
   dlqRetention: Duration.seconds(QUEUE_SETTINGS_PLAIN.dlqRetentionSeconds),
   build: { visibilityTimeout: Duration.seconds(QUEUE_SETTINGS_PLAIN.build.visibilityTimeoutSeconds) },
   import: { visibilityTimeout: Duration.seconds(QUEUE_SETTINGS_PLAIN.import.visibilityTimeoutSeconds) },
+  buildTask: { visibilityTimeout: Duration.seconds(QUEUE_SETTINGS_PLAIN.buildTask.visibilityTimeoutSeconds) },
 } as const;
 
 /** The builder's SQS event source: batch size and the most concurrent builders it may start. */
@@ -138,6 +149,7 @@ export function readSettings(node: Node): ShoalSettings {
       burstLimit: intIn(node, 'throttleBurst', prod ? 1000 : 100, 1, 5_000),
     },
     builderLagAlarmRows: intIn(node, 'builderLagAlarmRows', 100_000, 1, 1_000_000_000),
+    buildWorkers: intIn(node, 'buildWorkers', 10, 1, 1000),
     logRetentionDays: prod ? 90 : 14,
   };
 }
@@ -147,6 +159,7 @@ export type FunctionRole = keyof typeof FUNCTION_SIZING;
 const ROLE_SLUGS: Record<FunctionRole, string> = {
   api: 'api',
   indexBuilder: 'index-builder',
+  buildWorker: 'build-worker',
   shardSearch: 'shard-search',
   importer: 'import',
   authorizer: 'authorizer',

@@ -7,7 +7,7 @@ import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda'
 import { NotFoundError } from '../errors.js';
 import type { LifecycleService } from '../service.js';
 import { logger } from '../log.js';
-import { parseBuildMessage, type BuildWork } from '../queue/messages.js';
+import { parseBuildMessage, parseBuildTaskMessage, type BuildWork } from '../queue/messages.js';
 import type { Indexer } from './indexer.js';
 
 export interface BuildQueueDeps {
@@ -65,6 +65,38 @@ export async function consumeBuildMessages(
   };
   // A processor per invocation: the local server may run several invocations at once in one process.
   // Records in order, so builds run one after another as before (a build holds large shards in memory).
+  return processPartialResponse(event, handle, new BatchProcessor(EventType.SQS), {
+    context,
+    processInParallel: false,
+    throwOnFullBatchFailure: false,
+  });
+}
+
+/**
+ * The build-task queue's consumer (the build-worker function): one plan task per record (batch size 1
+ * on AWS: a task may take minutes). A failed task comes back after the visibility timeout, and after
+ * maxReceiveCount lands in the DLQ; the plan's stall check re-sends it meanwhile if needed.
+ */
+export async function consumeBuildTasks(
+  event: SQSEvent,
+  context: Context,
+  { indexer }: { indexer: Pick<Indexer, 'runTask'> },
+): Promise<SQSBatchResponse> {
+  const handle = async (record: SQSRecord): Promise<void> => {
+    const msg = parseBuildTaskMessage(record.body);
+    if (!msg) {
+      logger.error('dropping malformed build-task message', { messageId: record.messageId });
+      return;
+    }
+    try {
+      await indexer.runTask(msg);
+    } catch (err) {
+      // A deleted collection's plan has nothing left to do.
+      if (err instanceof NotFoundError) return;
+      logger.error('build task failed', { ...msg, error: err as Error });
+      throw err;
+    }
+  };
   return processPartialResponse(event, handle, new BatchProcessor(EventType.SQS), {
     context,
     processInParallel: false,

@@ -10,6 +10,7 @@ import {
   type Centroids,
 } from '../engine/ivf.js';
 import { sampleRows } from '../random.js';
+import { PLAN_POLICY, checkPlan, startLayoutPlan, type PlanDeps, type PlanTaskDeps } from './plan.js';
 import { NotFoundError } from '../errors.js';
 import { logger } from '../log.js';
 import { sha256, type ShardCache } from '../search/shard-cache.js';
@@ -73,6 +74,8 @@ export interface BuilderDeps {
   policy?: Partial<typeof BUILD_POLICY>;
   /** Overrides of IVF_POLICY (partition sizes, split/merge thresholds): tests use small ones. */
   ivfPolicy?: Partial<typeof IVF_POLICY>;
+  /** Build plans fanned out over builder workers (docs/architecture.md §6.5); absent = every build in process. */
+  plans?: PlanDeps;
   /** Index versions of a collection that aliases pin: the collector keeps their objects, however old. */
   pinnedVersions?: (collection: string) => Promise<number[]>;
 }
@@ -83,8 +86,8 @@ export interface BuildResult {
   kind?: Manifest['stats']['kind'];
   shards: number;
   watermark: number;
-  /** Why nothing was built, when built = false. */
-  reason?: 'up-to-date' | 'waiting-for-more' | 'lost-race';
+  /** Why nothing was built, when built = false ('planned': a build plan's workers are building it). */
+  reason?: 'up-to-date' | 'waiting-for-more' | 'lost-race' | 'planned';
   /** The index line (set on candidate results). */
   line?: string;
 }
@@ -519,6 +522,30 @@ async function buildLine(
 
   const from = current?.watermark ?? 0;
   const base = { version: current?.version ?? 0, shards: current?.shards.length ?? 0, watermark: from };
+  if (deps.plans && spec.serving) {
+    // A plan in flight owns the line until it commits; the tick only watches it for stalls.
+    const plan = await deps.plans.store.get(name, line);
+    if (plan) {
+      await checkPlan(planTaskDeps(deps), plan);
+      return { ...none, built: false, reason: 'planned', ...base };
+    }
+    // A layout too large for this invocation goes to the builder workers (read nothing here).
+    const estimate = (current?.stats.liveRows ?? 0) + Math.max(0, stable - from);
+    const want = partitionsFor(estimate, meta.index.params.partitions, ivfPolicy(deps));
+    const minRows = { ...PLAN_POLICY, ...deps.plans.policy }.MIN_ROWS;
+    if (!current?.partitions && want > 1 && estimate >= minRows) {
+      const started = await startLayoutPlan(planTaskDeps(deps), meta, {
+        line,
+        head: current,
+        from,
+        upTo: stable,
+        partitions: want,
+        seed: meta.generation * 7919 + version,
+        kind: current ? 'compaction' : 'initial',
+      });
+      if (started) return { ...none, built: false, reason: 'planned', ...base };
+    }
+  }
   const tail = stable > from ? await collectTail(deps.records, ck, from, stable) : [];
   let refs = current?.shards ?? [];
   // A partitioned version compacts per partition (applyPartitioned), never across partitions.
@@ -642,6 +669,16 @@ async function buildLine(
     kind,
     shards: refs.length,
     watermark: manifest.watermark,
+  };
+}
+
+/** The builder's own steps, as build-plan tasks use them (plan.ts does not import this module). */
+export function planTaskDeps(deps: BuilderDeps): PlanTaskDeps {
+  return {
+    ...deps,
+    writeShards: (meta, rows, kind, partition) => writeShards(deps, meta, rows, kind, partition),
+    writeCentroids: (meta, c, fairShare) => writeCentroids(deps, meta, c, fairShare),
+    newManifest: (meta, m) => newManifest(deps, meta, m),
   };
 }
 

@@ -7,7 +7,8 @@ import type { Alias, LifecycleStore } from '../lifecycle/types.js';
 import { logger } from '../log.js';
 import { currentManifest } from '../collections.js';
 import type { BuildOutput } from '../service.js';
-import { buildIndex, collectGarbage, type BuildResult, type BuilderDeps } from './builder.js';
+import { buildIndex, collectGarbage, planTaskDeps, type BuildResult, type BuilderDeps } from './builder.js';
+import { runBuildTask, type BuildTaskMessage } from './plan.js';
 
 export interface IndexerDeps extends Omit<BuilderDeps, 'pinnedVersions'> {
   /** Aliases pin versions the collector keeps. Without it, nothing is pinned. */
@@ -33,6 +34,11 @@ export class Indexer {
   async buildNow(collection: string): Promise<BuildOutput> {
     const r = await buildIndex(this.deps, collection, { force: true });
     return { ...output(r), ...(r.candidates ? { candidates: r.candidates.map(output) } : {}) };
+  }
+
+  /** One task of a build plan (the builder worker's body; docs/architecture.md §6.5). */
+  async runTask(msg: BuildTaskMessage): Promise<'done' | 'stale'> {
+    return runBuildTask(planTaskDeps(this.deps), msg);
   }
 
   /** The builder's entry for wake-ups and ticks: builds only when the policy says so. */

@@ -7,12 +7,16 @@
  *                 `{kind: 'verify-artifact', model, version}` (hash a large model artifact).
  *   import queue: `{type: 'import' | 'continue', collection, jobId}` (an explicit job, a job's
  *                 continuation), S3 event notifications for `imports/` (and S3's test event).
+ *   build-task queue: `{kind: 'build-task', collection, line, planId, stage, task}` (one task of a
+ *                 build plan, docs/architecture.md §6.5; duplicates and redeliveries harmless).
  */
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import type { ImportJobMessage } from '../import/runner.js';
 import type { S3ObjectRef } from '../import/service.js';
+import type { BuildTaskMessage } from '../indexing/plan.js';
+import { PLAN_STAGES } from '../storage/dynamo-plans.js';
 
 export const BuildMessage = z.object({
   kind: z.literal('build').optional(),
@@ -26,6 +30,15 @@ export const VerifyArtifactMessage = z.object({
 });
 export const BuildQueueMessage = z.union([VerifyArtifactMessage, BuildMessage]);
 export type BuildQueueMessage = z.infer<typeof BuildQueueMessage>;
+
+export const BuildTaskMessageSchema = z.object({
+  kind: z.literal('build-task'),
+  collection: z.string(),
+  line: z.string(),
+  planId: z.string(),
+  stage: z.enum(PLAN_STAGES),
+  task: z.number().int().nonnegative(),
+}) satisfies z.ZodType<BuildTaskMessage>;
 
 export const ImportJobMessageSchema = z.object({
   type: z.enum(['import', 'continue']),
@@ -54,12 +67,14 @@ export type ImportQueueMessage = z.infer<typeof ImportQueueMessage>;
 export interface QueueMessages {
   build: BuildQueueMessage;
   import: ImportQueueMessage;
+  buildTask: BuildTaskMessage;
 }
 export type QueueName = keyof QueueMessages;
 
 const SCHEMAS: { [Q in QueueName]: z.ZodType<QueueMessages[Q]> } = {
   build: BuildQueueMessage,
   import: ImportQueueMessage,
+  buildTask: BuildTaskMessageSchema,
 };
 
 /** Sends a queue's messages; validated before sending, so a bad message fails its sender, not a consumer. */
@@ -110,6 +125,12 @@ export function parseBuildMessage(body: string): BuildWork | undefined {
   return m.data.kind === 'verify-artifact'
     ? m.data
     : { kind: 'build', collection: m.data.collection, force: m.data.force === true };
+}
+
+/** A build-task message body; undefined when malformed. */
+export function parseBuildTaskMessage(body: string): BuildTaskMessage | undefined {
+  const m = BuildTaskMessageSchema.safeParse(json(body));
+  return m.success ? m.data : undefined;
 }
 
 /** `etag` without quotes, '' when the event carries none (s3:ObjectCreated:Copy). */

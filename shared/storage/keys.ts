@@ -64,6 +64,7 @@ export const MODEL_VERSION_PREFIX = 'V#';
 export const APIKEY_PREFIX = 'APIKEY#';
 export const LOG_PREFIX = 'LOG#';
 export const LOG_TRIM_SK = 'TRIM';
+export const PLAN_PREFIX = 'PLAN#';
 
 /** Ten digits: versions, revisions and promotion numbers sort as strings in numeric order. */
 export function padNumber(n: number): string {
@@ -83,6 +84,8 @@ export const experimentPk = (experimentId: string): string => `${EXP_PREFIX}${ex
 export const armSk = (arm: string): string => `${ARM_PREFIX}${arm}`;
 export const queryPk = (queryId: string): string => `${QUERY_PREFIX}${queryId}`;
 export const modelPk = (name: string): string => `${MODEL_PREFIX}${name}`;
+/** A line's active build plan (docs/architecture.md §6.5), in the collection's partition: `PLAN#<line>`. */
+export const planSk = (line: string): string => `${PLAN_PREFIX}${line}`;
 export const modelVersionSk = (version: number): string => `${MODEL_VERSION_PREFIX}${padNumber(version)}`;
 /** The key item of an API key, by the hex sha256 of the bearer token. */
 export const apiKeyPk = (sha256Hex: string): string => `${APIKEY_PREFIX}${sha256Hex}`;
@@ -133,6 +136,9 @@ export const REPORTS_PREFIX = 'reports/';
 /** Model artifacts: staging `models/<name>/<v>/artifact`, committed `models/<name>/<v>/<sha256>`. */
 export const MODELS_OBJECT_PREFIX = 'models/';
 /** What the builder writes and collects. */
+/** Build plans' intermediate objects (row chunks, samples, results): `plans/<ck>/<planId>/…`; a plan deletes its own. */
+export const PLANS_PREFIX = 'plans/';
+export const planObjectPrefix = (ck: string, planId: string): string => `${PLANS_PREFIX}${ck}/${planId}/`;
 /** Centroid tables of partitioned versions: `centroids/<ck>/<sha256[:32]>.f32`. */
 export const CENTROIDS_PREFIX = 'centroids/';
 export const INDEX_PREFIXES: readonly string[] = [SHARDS_PREFIX, DELETES_PREFIX, CENTROIDS_PREFIX];

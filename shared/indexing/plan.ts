@@ -1,0 +1,509 @@
+/**
+ * Build plans (docs/architecture.md §6.5): a partitioned layout too large for one builder invocation
+ * is cut into tasks that builder workers run in parallel from the build-task queue —
+ *
+ *   scan    one task per seq range of the tail (≤ CHUNK_ROWS rows) and per shard of the old head:
+ *           its live rows → a row chunk in S3, a seeded sample, and (tail tasks) the ids it wrote;
+ *   train   one task: k-means over the samples → the centroid table;
+ *   assign  one task per row chunk: each row to its nearest partition → per-partition chunks
+ *           (a row of an old shard that the tail rewrote or deleted is dropped here);
+ *   build   one task per partition: its chunks → HNSW shard(s), the refs as a result object;
+ *   commit  one task: the manifest, with one conditional write, as every build commits.
+ *
+ * Every task reads only its inputs and writes outputs under deterministic names, so a redelivered,
+ * duplicated or crashed-and-retried task rewrites the same objects; the plan item counts finished
+ * tasks in a set (idempotent) and the stage advances by one conditional update. A task never holds
+ * more than its own rows. While a plan is in flight the line's regular builds wait; the builder's
+ * tick re-sends a stalled stage's unfinished tasks and abandons a plan that stays stalled (its
+ * objects deleted, the layout started over).
+ */
+import { randomUUID } from 'node:crypto';
+import { IVF_POLICY, assignPartition, trainCentroids, type Centroids } from '../engine/ivf.js';
+import { logger } from '../log.js';
+import type { QueueProducer } from '../queue/messages.js';
+import { mulberry32 } from '../random.js';
+import { Shard, buildShard } from '../shard/shard.js';
+import type { BuildPlan, DynamoPlanStore, PlanStage } from '../storage/dynamo-plans.js';
+import { collectionKey, planObjectPrefix } from '../storage/keys.js';
+import type { CollectionMeta, Manifest, PartitionTable, ShardRef } from '../storage/types.js';
+import type { Metadata } from '../types.js';
+
+/**
+ * Plan knobs:
+ * - `MIN_ROWS` (default 50,000): layouts with fewer rows build in the builder invocation itself (a
+ *   plan's queue hops and S3 round trips cost more than they save on small layouts).
+ * - `CHUNK_ROWS` (default 50,000): rows per scan/assign task. Larger = fewer tasks and objects, more
+ *   memory per task (50,000 × 768-d ≈ 150 MB of vectors).
+ * - `STALL_MS` (default 20 min, env SHOAL_PLAN_STALL_S): a stage without progress this long is
+ *   redriven (its unfinished tasks re-sent). Must exceed the longest task (≤ 1/3 of the worker's
+ *   15 min timeout by sizing) plus queue redelivery.
+ * - `MAX_REDRIVES` (default 3): redrives of one stage before the plan is abandoned.
+ */
+export const PLAN_POLICY = {
+  MIN_ROWS: 50_000,
+  CHUNK_ROWS: 50_000,
+  STALL_MS: 20 * 60_000,
+  MAX_REDRIVES: 3,
+};
+
+/** One scan task's input. */
+export type ScanSource = { kind: 'tail'; after: number; upTo: number } | { kind: 'shard'; ref: ShardRef };
+
+/** What a plan builds, fixed when it is made. */
+export interface PlanSpec {
+  collection: string;
+  generation: number;
+  line: string;
+  /** The line's head the layout replaces (0 = none), and the watermark the plan reads up to. */
+  baseVersion: number;
+  upTo: number;
+  partitions: number;
+  seed: number;
+  sources: ScanSource[];
+  kind: Manifest['stats']['kind'];
+  /** The settings the line builds with (meta.index at planning). */
+  index: CollectionMeta['index'];
+  startedAt: number;
+}
+
+/** Outputs stages hand on. */
+export interface PlanState {
+  /** Row chunks the scan stage wrote (assign tasks, by number). */
+  chunks?: string[];
+  /** From the train stage. */
+  centroids?: PartitionTable;
+}
+
+export interface BuildTaskMessage {
+  kind: 'build-task';
+  collection: string;
+  line: string;
+  planId: string;
+  stage: PlanStage;
+  task: number;
+}
+
+/** What plans need beside the builder's own dependencies. */
+export interface PlanDeps {
+  store: DynamoPlanStore;
+  queues: QueueProducer;
+  policy?: Partial<typeof PLAN_POLICY>;
+}
+
+/** The subset of BuilderDeps plan tasks use (kept structural so builder.ts and plan.ts do not import each other). */
+export interface PlanTaskDeps {
+  catalog: import('../storage/types.js').Catalog;
+  records: import('../storage/types.js').RecordStore;
+  objects: import('../storage/types.js').ObjectStore;
+  cache: import('../search/shard-cache.js').ShardCache;
+  codeVersion: string;
+  now?: () => number;
+  plans?: PlanDeps;
+  /** Writes a partition's rows as shards (the builder's writeShards). */
+  writeShards(meta: CollectionMeta, rows: PlanRow[], kind: string, partition?: number): Promise<ShardRef[]>;
+  /** Writes a centroid table (the builder's writeCentroids). */
+  writeCentroids(meta: CollectionMeta, c: Centroids, fairShare: number): Promise<PartitionTable>;
+  /** Builds the manifest of a finished plan (the builder's newManifest). */
+  newManifest(meta: CollectionMeta, m: ManifestInput): Manifest;
+}
+
+export interface ManifestInput {
+  version: number;
+  line: string;
+  parent: number;
+  watermark: number;
+  refs: ShardRef[];
+  partitions?: PartitionTable;
+  now: number;
+  started: number;
+  kind: Manifest['stats']['kind'];
+}
+
+export interface PlanRow {
+  id: string;
+  seq: number;
+  vector: Float32Array;
+  metadata?: Metadata;
+}
+
+const policyOf = (deps: PlanTaskDeps) => ({ ...PLAN_POLICY, ...deps.plans?.policy });
+const nowOf = (deps: PlanTaskDeps) => deps.now?.() ?? Date.now();
+
+// --- Row chunks: flat shards (ids, seqs, vectors, metadata, checksummed) -----------------------------
+
+async function writeChunk(deps: PlanTaskDeps, meta: CollectionMeta, key: string, rows: PlanRow[]): Promise<void> {
+  const vectors = new Float32Array(rows.length * meta.dimension);
+  rows.forEach((r, i) => vectors.set(r.vector, i * meta.dimension));
+  const bytes = await buildShard({
+    engine: 'flat',
+    dim: meta.dimension,
+    metric: meta.metric,
+    ids: rows.map((r) => r.id),
+    vectors,
+    seqs: rows.map((r) => r.seq),
+    metadata: rows.map((r) => r.metadata),
+    meta: { collection: meta.name, generation: meta.generation, kind: 'plan-chunk', createdAt: '' },
+  });
+  // First writer wins: a retried task finds its output in place (rows past the plan's upTo that changed
+  // meanwhile are re-applied by the next delta build either way).
+  await deps.objects.putImmutable(key, bytes);
+}
+
+async function readChunk(deps: PlanTaskDeps, key: string): Promise<PlanRow[]> {
+  const shard = await Shard.open(await deps.objects.get(key));
+  try {
+    return Array.from({ length: shard.count }, (_, row) => ({
+      id: shard.ids[row],
+      seq: shard.seqs[row],
+      vector: shard.vectorOf(row).slice(),
+      metadata: shard.metadataOf(row),
+    }));
+  } finally {
+    shard.dispose();
+  }
+}
+
+const chunkKey = (prefix: string, stage: string, name: string): string => `${prefix}${stage}/${name}.rows`;
+
+// --- Planning ------------------------------------------------------------------------------------------
+
+/**
+ * Starts a plan for laying out the line's rows (the old head's live rows plus the tail up to `upTo`)
+ * as `partitions` partitions, and sends the scan tasks. False when the line has a plan already.
+ */
+export async function startLayoutPlan(
+  deps: PlanTaskDeps,
+  meta: CollectionMeta,
+  input: {
+    line: string;
+    head?: Manifest;
+    from: number;
+    upTo: number;
+    partitions: number;
+    seed: number;
+    kind: Manifest['stats']['kind'];
+  },
+): Promise<BuildPlan | undefined> {
+  const plans = deps.plans!;
+  const policy = policyOf(deps);
+  const sources: ScanSource[] = [];
+  // Seq ranges of ≤ CHUNK_ROWS writes: each id falls in exactly one (the range of its newest seq).
+  for (let after = input.from; after < input.upTo; after += policy.CHUNK_ROWS) {
+    sources.push({ kind: 'tail', after, upTo: Math.min(input.upTo, after + policy.CHUNK_ROWS) });
+  }
+  for (const ref of input.head?.shards ?? []) sources.push({ kind: 'shard', ref });
+  const now = nowOf(deps);
+  const spec: PlanSpec = {
+    collection: meta.name,
+    generation: meta.generation,
+    line: input.line,
+    baseVersion: input.head?.version ?? 0,
+    upTo: input.upTo,
+    partitions: input.partitions,
+    seed: input.seed,
+    sources,
+    kind: input.kind,
+    index: meta.index,
+    startedAt: now,
+  };
+  const plan = {
+    collection: meta.name,
+    line: input.line,
+    planId: `${now.toString(36)}-${randomUUID().slice(0, 8)}`,
+    stage: 'scan' as const,
+    tasks: sources.length,
+    createdAt: now,
+    updatedAt: now,
+    spec: JSON.stringify(spec),
+    state: JSON.stringify({} satisfies PlanState),
+  };
+  if (!(await plans.store.create(plan))) return undefined;
+  logger.info('build plan started', {
+    collection: meta.name,
+    line: input.line,
+    planId: plan.planId,
+    partitions: input.partitions,
+    scanTasks: sources.length,
+  });
+  await sendTasks(plans, plan, range(sources.length));
+  return { ...plan, done: [], redrives: 0 };
+}
+
+function range(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => i);
+}
+
+async function sendTasks(
+  plans: PlanDeps,
+  plan: Pick<BuildPlan, 'collection' | 'line' | 'planId' | 'stage'>,
+  tasks: number[],
+): Promise<void> {
+  for (const task of tasks) {
+    await plans.queues.send('buildTask', {
+      kind: 'build-task',
+      collection: plan.collection,
+      line: plan.line,
+      planId: plan.planId,
+      stage: plan.stage,
+      task,
+    });
+  }
+}
+
+// --- Tasks -----------------------------------------------------------------------------------------
+
+/**
+ * Runs one task of a plan (the builder worker's body). A message for a plan that is gone, has moved
+ * on, or already counted this task is acknowledged without work.
+ */
+export async function runBuildTask(deps: PlanTaskDeps, msg: BuildTaskMessage): Promise<'done' | 'stale'> {
+  const plans = deps.plans!;
+  const plan = await plans.store.get(msg.collection, msg.line);
+  if (!plan || plan.planId !== msg.planId || plan.stage !== msg.stage || plan.done.includes(msg.task)) return 'stale';
+  const spec = JSON.parse(plan.spec) as PlanSpec;
+  const state = JSON.parse(plan.state) as PlanState;
+  const meta = await deps.catalog.getCollection(spec.collection);
+  if (meta.generation !== spec.generation) {
+    await plans.store.remove(plan);
+    return 'stale';
+  }
+  const lineMeta: CollectionMeta = { ...meta, index: spec.index };
+  const prefix = planObjectPrefix(collectionKey(meta), plan.planId);
+  switch (plan.stage) {
+    case 'scan':
+      await scanTask(deps, lineMeta, spec, prefix, msg.task);
+      break;
+    case 'train':
+      state.centroids = await trainTask(deps, lineMeta, spec, prefix);
+      break;
+    case 'assign':
+      await assignTask(deps, lineMeta, spec, state, prefix, msg.task);
+      break;
+    case 'build':
+      await buildTask(deps, lineMeta, state, prefix, msg.task);
+      break;
+    case 'commit':
+      await commitTask(deps, lineMeta, spec, state, prefix, plan);
+      return 'done';
+  }
+  const after = await plans.store.finishTask(plan, msg.task, nowOf(deps));
+  if (after && after.done.length >= after.tasks) await advance(deps, after, spec, state, prefix);
+  return 'done';
+}
+
+/** The finisher of a stage's last task moves the plan on (one conditional write decides who). */
+async function advance(deps: PlanTaskDeps, plan: BuildPlan, spec: PlanSpec, state: PlanState, prefix: string) {
+  const plans = deps.plans!;
+  let next: PlanStage;
+  let tasks: number;
+  const nextState: PlanState = { ...state };
+  switch (plan.stage) {
+    case 'scan': {
+      const chunks: string[] = [];
+      for await (const page of deps.objects.list(`${prefix}scan/`)) {
+        for (const o of page) if (o.key.endsWith('.rows')) chunks.push(o.key);
+      }
+      nextState.chunks = chunks.sort();
+      next = 'train';
+      tasks = 1;
+      break;
+    }
+    case 'train':
+      next = 'assign';
+      tasks = state.chunks?.length ?? 0;
+      break;
+    case 'assign':
+      next = 'build';
+      tasks = state.centroids!.count;
+      break;
+    case 'build':
+      next = 'commit';
+      tasks = 1;
+      break;
+    default:
+      return;
+  }
+  if (!(await plans.store.advance(plan, plan.stage, next, tasks, JSON.stringify(nextState), nowOf(deps)))) return;
+  logger.info('build plan stage', { collection: spec.collection, planId: plan.planId, stage: next, tasks });
+  if (tasks === 0) {
+    // Nothing to assign (an empty layout): straight on.
+    const moved = await plans.store.get(plan.collection, plan.line);
+    if (moved) await advance(deps, moved, spec, nextState, prefix);
+    return;
+  }
+  await sendTasks(plans, { ...plan, stage: next }, range(tasks));
+}
+
+async function scanTask(deps: PlanTaskDeps, meta: CollectionMeta, spec: PlanSpec, prefix: string, task: number) {
+  const source = spec.sources[task];
+  const rows: PlanRow[] = [];
+  const ids: string[] = [];
+  if (source.kind === 'tail') {
+    for await (const batch of deps.records.tail(collectionKey(meta), source.after, source.upTo)) {
+      for (const r of batch) {
+        ids.push(r.id);
+        if (!r.deleted && r.vector) rows.push({ id: r.id, seq: r.seq, vector: r.vector, metadata: r.metadata });
+      }
+    }
+    // Ids the tail wrote (upserts and deletes): their rows in old shards are superseded.
+    await deps.objects.putImmutable(`${prefix}scan/${task}.ids`, new TextEncoder().encode(JSON.stringify(ids)));
+  } else {
+    const [shard, bits] = await Promise.all([deps.cache.shard(source.ref), deps.cache.bitmap(source.ref)]);
+    for (let row = 0; row < shard.count; row++) {
+      if (bits && (bits[row >>> 3] & (1 << (row & 7))) !== 0) continue;
+      rows.push({
+        id: shard.ids[row],
+        seq: shard.seqs[row],
+        vector: shard.vectorOf(row).slice(),
+        metadata: shard.metadataOf(row),
+      });
+    }
+  }
+  // A seeded sample for training, sized by this task's share of the rows.
+  const want = Math.ceil((IVF_POLICY.SAMPLE_PER_PARTITION * spec.partitions) / Math.max(1, spec.sources.length)) * 2;
+  const rnd = mulberry32(spec.seed + task);
+  const sample = rows.length <= want ? rows : rows.filter(() => rnd() < want / rows.length);
+  await writeChunk(deps, meta, `${prefix}scan/${task}.sample`, sample);
+  if (rows.length) await writeChunk(deps, meta, chunkKey(prefix, 'scan', String(task).padStart(6, '0')), rows);
+}
+
+async function trainTask(deps: PlanTaskDeps, meta: CollectionMeta, spec: PlanSpec, prefix: string) {
+  const sample: PlanRow[] = [];
+  for (let task = 0; task < spec.sources.length; task++)
+    sample.push(...(await readChunk(deps, `${prefix}scan/${task}.sample`)));
+  const dim = meta.dimension;
+  const k = Math.max(1, Math.min(spec.partitions, sample.length));
+  const data = new Float32Array(sample.length * dim);
+  sample.forEach((r, i) => data.set(r.vector, i * dim));
+  const centroids = trainCentroids(data, sample.length, dim, k, meta.metric, spec.seed);
+  let rows = 0;
+  for (const s of spec.sources) rows += s.kind === 'tail' ? s.upTo - s.after : s.ref.live;
+  return deps.writeCentroids(meta, centroids, Math.max(1, Math.ceil(rows / k)));
+}
+
+async function assignTask(
+  deps: PlanTaskDeps,
+  meta: CollectionMeta,
+  spec: PlanSpec,
+  state: PlanState,
+  prefix: string,
+  task: number,
+) {
+  const key = state.chunks![task];
+  const centroids = await deps.cache.centroids(state.centroids!);
+  let rows = await readChunk(deps, key);
+  const name = key.slice(`${prefix}scan/`.length, -'.rows'.length);
+  const fromShard = spec.sources[Number(name)]?.kind === 'shard';
+  if (fromShard) {
+    // Rows of the old head that the tail rewrote or deleted are not part of the new layout.
+    const superseded = new Set<string>();
+    for (let t = 0; t < spec.sources.length; t++) {
+      if (spec.sources[t].kind !== 'tail') continue;
+      const ids = JSON.parse(new TextDecoder().decode(await deps.objects.get(`${prefix}scan/${t}.ids`))) as string[];
+      for (const id of ids) superseded.add(id);
+    }
+    rows = rows.filter((r) => !superseded.has(r.id));
+  }
+  const groups = new Map<number, PlanRow[]>();
+  for (const r of rows) {
+    const p = assignPartition(centroids, meta.metric, r.vector);
+    groups.set(p, [...(groups.get(p) ?? []), r]);
+  }
+  for (const [p, list] of groups) await writeChunk(deps, meta, chunkKey(prefix, `assign/p${p}`, name), list);
+}
+
+async function buildTask(deps: PlanTaskDeps, meta: CollectionMeta, state: PlanState, prefix: string, p: number) {
+  const rows: PlanRow[] = [];
+  for await (const page of deps.objects.list(`${prefix}assign/p${p}/`)) {
+    for (const o of page) rows.push(...(await readChunk(deps, o.key)));
+  }
+  rows.sort((a, b) => a.seq - b.seq);
+  const refs = await deps.writeShards(meta, rows, 'initial', p);
+  await deps.objects.putImmutable(`${prefix}build/${p}.json`, new TextEncoder().encode(JSON.stringify(refs)));
+  void state;
+}
+
+async function commitTask(
+  deps: PlanTaskDeps,
+  meta: CollectionMeta,
+  spec: PlanSpec,
+  state: PlanState,
+  prefix: string,
+  plan: BuildPlan,
+) {
+  const refs: ShardRef[] = [];
+  for (let p = 0; p < state.centroids!.count; p++) {
+    refs.push(
+      ...(JSON.parse(new TextDecoder().decode(await deps.objects.get(`${prefix}build/${p}.json`))) as ShardRef[]),
+    );
+  }
+  const latest = await deps.catalog.latestManifest(meta.name);
+  const head = await deps.catalog.latestManifest(meta.name, spec.line);
+  const headVersion = head && head.generation === meta.generation ? head.version : 0;
+  if (headVersion === spec.baseVersion) {
+    const manifest = deps.newManifest(meta, {
+      version: (latest?.version ?? 0) + 1,
+      line: spec.line,
+      parent: spec.baseVersion,
+      watermark: spec.upTo,
+      refs,
+      partitions: state.centroids,
+      now: nowOf(deps),
+      started: performance.now() - (nowOf(deps) - spec.startedAt),
+      kind: spec.kind,
+    });
+    const committed = await deps.catalog.commitManifest(manifest);
+    logger.info(committed ? 'build plan committed' : 'build plan lost the commit race', {
+      collection: meta.name,
+      planId: plan.planId,
+      version: manifest.version,
+      rows: manifest.stats.liveRows,
+      shards: refs.length,
+    });
+    // Lost: another commit took the version number (a candidate line's); the next tick plans again.
+  } else {
+    // The line moved on without us (a plan committed twice by a redelivered commit task): done already.
+    logger.info('build plan already committed', { collection: meta.name, planId: plan.planId, head: headVersion });
+  }
+  await endPlan(deps, plan, prefix);
+}
+
+/** Removes the plan item, then its objects (best effort: leftovers are only storage). */
+async function endPlan(deps: PlanTaskDeps, plan: BuildPlan, prefix: string): Promise<void> {
+  await deps.plans!.store.remove(plan);
+  try {
+    for await (const page of deps.objects.list(prefix)) await deps.objects.delete(page.map((o) => o.key));
+  } catch (err) {
+    logger.warn('deleting a build plan’s objects failed', { planId: plan.planId, error: err as Error });
+  }
+}
+
+/**
+ * The builder tick's look at a line's plan: nothing while it progresses; a stage stalled for
+ * STALL_MS has its unfinished tasks re-sent; one stalled MAX_REDRIVES times is abandoned (item and
+ * objects removed; the next build plans again). Returns what it did.
+ */
+export async function checkPlan(deps: PlanTaskDeps, plan: BuildPlan): Promise<'running' | 'redriven' | 'abandoned'> {
+  const policy = policyOf(deps);
+  const now = nowOf(deps);
+  if (now - plan.updatedAt < policy.STALL_MS) return 'running';
+  const spec = JSON.parse(plan.spec) as PlanSpec;
+  if (plan.redrives >= policy.MAX_REDRIVES) {
+    logger.warn('build plan abandoned', { collection: plan.collection, planId: plan.planId, stage: plan.stage });
+    await endPlan(
+      deps,
+      plan,
+      planObjectPrefix(collectionKey({ name: spec.collection, generation: spec.generation }), plan.planId),
+    );
+    return 'abandoned';
+  }
+  if (!(await deps.plans!.store.redrive(plan, now))) return 'running';
+  const missing = range(plan.tasks).filter((t) => !plan.done.includes(t));
+  logger.warn('build plan stalled: re-sending tasks', {
+    planId: plan.planId,
+    stage: plan.stage,
+    tasks: missing.length,
+  });
+  await sendTasks(deps.plans!, plan, missing);
+  return 'redriven';
+}
