@@ -26,6 +26,8 @@ export interface LocalResourceNames {
   buildQueue?: string;
   /** Default `shoal-import` (DLQ `<name>-dlq`). */
   importQueue?: string;
+  /** Default `shoal-build-task` (DLQ `<name>-dlq`). */
+  buildTaskQueue?: string;
 }
 
 export interface LocalResources {
@@ -36,6 +38,8 @@ export interface LocalResources {
   buildDlqUrl: string;
   importQueueUrl: string;
   importDlqUrl: string;
+  buildTaskQueueUrl: string;
+  buildTaskDlqUrl: string;
 }
 
 /** Queue settings: the CDK stack's own (infra/cdk/settings.ts), so local redelivery and redrive behave as on AWS. */
@@ -46,6 +50,10 @@ export const QUEUE_SETTINGS = {
   },
   import: {
     visibilityTimeoutSeconds: QUEUE_SETTINGS_PLAIN.import.visibilityTimeoutSeconds,
+    maxReceiveCount: QUEUE_SETTINGS_PLAIN.maxReceiveCount,
+  },
+  buildTask: {
+    visibilityTimeoutSeconds: QUEUE_SETTINGS_PLAIN.buildTask.visibilityTimeoutSeconds,
     maxReceiveCount: QUEUE_SETTINGS_PLAIN.maxReceiveCount,
   },
   dlqRetentionSeconds: QUEUE_SETTINGS_PLAIN.dlqRetentionSeconds,
@@ -62,11 +70,13 @@ export async function bootstrapLocalResources(opts: {
   try {
     const buildName = names.buildQueue ?? 'shoal-build';
     const importName = names.importQueue ?? 'shoal-import';
-    const [, , build, imp] = await Promise.all([
+    const taskName = names.buildTaskQueue ?? 'shoal-build-task';
+    const [, , build, imp, task] = await Promise.all([
       ensureBucket(s3, names.bucket),
       ensureTables(ddb, { catalog: names.catalogTable, records: names.recordsTable }),
       ensureQueueWithDlq(sqs, buildName, QUEUE_SETTINGS.build),
       ensureQueueWithDlq(sqs, importName, QUEUE_SETTINGS.import),
+      ensureQueueWithDlq(sqs, taskName, QUEUE_SETTINGS.buildTask),
     ]);
     return {
       bucket: names.bucket,
@@ -76,6 +86,8 @@ export async function bootstrapLocalResources(opts: {
       buildDlqUrl: build.dlqUrl,
       importQueueUrl: imp.queueUrl,
       importDlqUrl: imp.dlqUrl,
+      buildTaskQueueUrl: task.queueUrl,
+      buildTaskDlqUrl: task.dlqUrl,
     };
   } finally {
     s3.destroy();

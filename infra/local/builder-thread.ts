@@ -15,6 +15,8 @@ export interface BuilderThreadOptions {
   functionName: string;
   timeoutMs: number;
   region: string;
+  /** The function the thread runs: the index builder (default) or a build worker (plan tasks). */
+  handler?: 'index-builder' | 'build-worker';
 }
 
 export interface BuilderInvocation {
@@ -35,7 +37,12 @@ export class BuilderThread {
 
   constructor(private readonly options: BuilderThreadOptions) {}
 
-  /** Runs one invocation of the index-builder handler in the thread. */
+  /** Invocations sent and not yet answered (a pool hands new work to the least busy thread). */
+  get busy(): number {
+    return this.pending.size;
+  }
+
+  /** Runs one invocation of the thread's handler. */
   async invoke(event: unknown): Promise<unknown> {
     if (this.stopped) throw new Error('the builder thread is stopped');
     const worker = await (this.worker ??= this.start());

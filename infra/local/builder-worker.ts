@@ -1,7 +1,7 @@
 /**
- * The index-builder function in its own thread (see builder-thread.ts): receives invocations from the
- * main thread, runs `functions/index-builder/handler.ts` with a Lambda context, answers with the result
- * or the error.
+ * The index-builder (or a build-worker) function in its own thread (see builder-thread.ts): receives
+ * invocations from the main thread, runs the function's handler with a Lambda context, answers with the
+ * result or the error.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Context } from 'aws-lambda';
@@ -11,8 +11,14 @@ import type { BuilderInvocation, BuilderReply, BuilderThreadOptions } from './bu
 const port = parentPort;
 if (!port) throw new Error('builder-worker.ts runs only as a worker thread');
 const opts = (workerData as { options: BuilderThreadOptions }).options;
-const { handler } = await import('../../functions/index-builder/handler.js');
-type Event = Parameters<typeof handler>[0];
+type Handler = (event: never, context: Context) => Promise<unknown>;
+// Static specifiers, so the bundle-free tsx loader resolves both without a computed path.
+const { handler } = (
+  opts.handler === 'build-worker'
+    ? await import('../../functions/build-worker/handler.js')
+    : await import('../../functions/index-builder/handler.js')
+) as { handler: Handler };
+type Event = Parameters<Handler>[0];
 
 port.on('message', (msg: BuilderInvocation) => {
   const context: Context = makeLambdaContext({

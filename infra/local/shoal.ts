@@ -44,8 +44,10 @@ export const LOCAL_NAMES = {
   recordsTable: 'shoal-records',
   buildQueue: 'shoal-build',
   importQueue: 'shoal-import',
+  buildTaskQueue: 'shoal-build-task',
   apiFunction: 'shoal-api',
   indexBuilderFunction: 'shoal-index-builder',
+  buildWorkerFunction: 'shoal-build-worker',
   importFunction: 'shoal-import',
   shardSearchFunction: 'shoal-shard-search',
   buildTickRule: 'shoal-build-tick',
@@ -57,7 +59,14 @@ export const LOCAL_TIMEOUTS_MS = {
   indexBuilder: FUNCTION_TIMEOUT_SECONDS.indexBuilder * 1000,
   shardSearch: FUNCTION_TIMEOUT_SECONDS.shardSearch * 1000,
   import: FUNCTION_TIMEOUT_SECONDS.importer * 1000,
+  buildWorker: FUNCTION_TIMEOUT_SECONDS.buildWorker * 1000,
 } as const;
+
+/**
+ * Build-worker threads of the local stack (2: this machine's cores; on AWS the worker function's reserved
+ * concurrency, CDK context `buildWorkers`). More threads than cores only make each task slower.
+ */
+export const LOCAL_BUILD_WORKERS = 2;
 
 /**
  * The local import function's timeout: the CDK's (300 s) unless `SHOAL_LOCAL_IMPORT_TIMEOUT_S` says
@@ -208,6 +217,7 @@ export async function startLocalShoal(opts: StartLocalShoalOptions): Promise<Loc
         recordsTable: LOCAL_NAMES.recordsTable,
         buildQueue: LOCAL_NAMES.buildQueue,
         importQueue: LOCAL_NAMES.importQueue,
+        buildTaskQueue: LOCAL_NAMES.buildTaskQueue,
       },
     });
 
@@ -236,6 +246,7 @@ export async function startLocalShoal(opts: StartLocalShoalOptions): Promise<Loc
     setEnv('SHOAL_RECORDS_TABLE', resources.recordsTable);
     setEnv('SHOAL_BUILD_QUEUE_URL', resources.buildQueueUrl);
     setEnv('SHOAL_IMPORT_QUEUE_URL', resources.importQueueUrl);
+    setEnv('SHOAL_BUILD_TASK_QUEUE_URL', resources.buildTaskQueueUrl);
     setEnv('SHOAL_S3_ENDPOINT', endpoints.s3);
     setEnv('SHOAL_DYNAMODB_ENDPOINT', endpoints.dynamodb);
     setEnv('SHOAL_SQS_ENDPOINT', endpoints.sqs);
@@ -300,6 +311,34 @@ export async function startLocalShoal(opts: StartLocalShoalOptions): Promise<Loc
       },
     });
     stops.push({ name: 'build queue poller', stop: () => poller.stop() });
+
+    // Build workers: LOCAL_BUILD_WORKERS threads (this machine's cores), as the worker function's
+    // reserved concurrency on AWS; each plan task goes to the least busy one.
+    const workers = Array.from(
+      { length: LOCAL_BUILD_WORKERS },
+      () =>
+        new BuilderThread({
+          functionName: LOCAL_NAMES.buildWorkerFunction,
+          timeoutMs: LOCAL_TIMEOUTS_MS.buildWorker,
+          region: endpoints.region,
+          handler: 'build-worker',
+        }),
+    );
+    stops.push({ name: 'build workers', stop: async () => void (await Promise.all(workers.map((w) => w.stop()))) });
+    const taskPoller = startSqsPoller({
+      sqs,
+      queueUrl: resources.buildTaskQueueUrl,
+      handler: (event) =>
+        workers.reduce((a, b) => (b.busy < a.busy ? b : a)).invoke(event) as Promise<SQSBatchResponse | void>,
+      batchSize: 1,
+      waitSeconds: 1,
+      concurrency: LOCAL_BUILD_WORKERS,
+      region: endpoints.region,
+      onError: (err, ctx) => {
+        if (!opts.silent) console.error(`[shoal] build-task queue: ${ctx.phase} failed`, err);
+      },
+    });
+    stops.push({ name: 'build-task queue poller', stop: () => taskPoller.stop() });
 
     // S3 event notifications for imports/ → the import queue (the bucket notification of the CDK stack).
     const queues = sqsQueueProducer(sqs, { import: resources.importQueueUrl });

@@ -27,7 +27,15 @@ import {
   type StoredRecord,
 } from '../storage/types.js';
 import type { Metadata } from '../types.js';
-import { centroidsKey, collectionKey, deletesKey, indexObjectPrefixes, shardKey } from '../storage/keys.js';
+import {
+  PLANS_PREFIX,
+  centroidsKey,
+  collectionKey,
+  deletesKey,
+  indexObjectPrefixes,
+  planObjectPrefix,
+  shardKey,
+} from '../storage/keys.js';
 
 /**
  * Builder policy. Every knob trades index freshness and shard count (search fan-out)
@@ -761,6 +769,20 @@ export async function collectGarbage(deps: BuilderDeps, name: string): Promise<s
     if (m.partitions) keep.add(m.partitions.key);
   }
   const doomed: string[] = [];
+  // Objects of build plans that are no longer in flight (a task that outlived its plan wrote them).
+  const live = new Set<string>();
+  if (deps.plans) {
+    for (const spec of linesOf(meta)) {
+      const plan = await deps.plans.store.get(name, spec.line);
+      if (plan) live.add(planObjectPrefix(ck, plan.planId));
+    }
+  }
+  for await (const page of deps.objects.list(`${PLANS_PREFIX}${ck}/`)) {
+    for (const o of page) {
+      const owner = o.key.split('/').slice(0, 3).join('/') + '/';
+      if (!live.has(owner) && now - o.lastModified.getTime() > BUILD_POLICY.GC_GRACE_MS) doomed.push(o.key);
+    }
+  }
   for (const prefix of indexObjectPrefixes(ck)) {
     for await (const page of deps.objects.list(prefix)) {
       for (const o of page) {

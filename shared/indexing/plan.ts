@@ -468,14 +468,16 @@ async function commitTask(
   await endPlan(deps, plan, prefix);
 }
 
-/** Removes the plan item, then its objects (best effort: leftovers are only storage). */
+/**
+ * Removes the plan's objects, then its item: a worker dying in between leaves the item, so the
+ * redelivered task finishes the job. Objects a straggling task writes after this are collected by
+ * `collectGarbage` (plan objects of no live plan, past the grace period).
+ */
 async function endPlan(deps: PlanTaskDeps, plan: BuildPlan, prefix: string): Promise<void> {
-  await deps.plans!.store.remove(plan);
-  try {
-    for await (const page of deps.objects.list(prefix)) await deps.objects.delete(page.map((o) => o.key));
-  } catch (err) {
-    logger.warn('deleting a build plan’s objects failed', { planId: plan.planId, error: err as Error });
+  for await (const page of deps.objects.list(prefix)) {
+    if (page.length) await deps.objects.delete(page.map((o) => o.key));
   }
+  await deps.plans!.store.remove(plan);
 }
 
 /**

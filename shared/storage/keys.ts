@@ -135,10 +135,10 @@ export const IMPORTS_PREFIX = 'imports/';
 export const REPORTS_PREFIX = 'reports/';
 /** Model artifacts: staging `models/<name>/<v>/artifact`, committed `models/<name>/<v>/<sha256>`. */
 export const MODELS_OBJECT_PREFIX = 'models/';
-/** What the builder writes and collects. */
-/** Build plans' intermediate objects (row chunks, samples, results): `plans/<ck>/<planId>/…`; a plan deletes its own. */
+/** Build plans' intermediate objects (row chunks, samples, results): `plans/<ck>/<planId>/…`. */
 export const PLANS_PREFIX = 'plans/';
 export const planObjectPrefix = (ck: string, planId: string): string => `${PLANS_PREFIX}${ck}/${planId}/`;
+/** What the builder writes and collects. */
 /** Centroid tables of partitioned versions: `centroids/<ck>/<sha256[:32]>.f32`. */
 export const CENTROIDS_PREFIX = 'centroids/';
 export const INDEX_PREFIXES: readonly string[] = [SHARDS_PREFIX, DELETES_PREFIX, CENTROIDS_PREFIX];

@@ -14,6 +14,7 @@ describe('local settings', () => {
       indexBuilder: FUNCTION_SIZING.indexBuilder.timeout.toMilliseconds(),
       shardSearch: FUNCTION_SIZING.shardSearch.timeout.toMilliseconds(),
       import: FUNCTION_SIZING.importer.timeout.toMilliseconds(),
+      buildWorker: FUNCTION_SIZING.buildWorker.timeout.toMilliseconds(),
     });
   });
 
@@ -25,6 +26,10 @@ describe('local settings', () => {
       },
       import: {
         visibilityTimeoutSeconds: QUEUE_SETTINGS.import.visibilityTimeout.toSeconds(),
+        maxReceiveCount: QUEUE_SETTINGS.maxReceiveCount,
+      },
+      buildTask: {
+        visibilityTimeoutSeconds: QUEUE_SETTINGS.buildTask.visibilityTimeout.toSeconds(),
         maxReceiveCount: QUEUE_SETTINGS.maxReceiveCount,
       },
       dlqRetentionSeconds: QUEUE_SETTINGS.dlqRetention.toSeconds(),

@@ -352,8 +352,8 @@ export class Compute extends Construct {
           pattern: /^AwsSolutions-IAM5\[Resource::.*\/(shards|deletes|centroids|imports|reports|models)\/\*\]$/,
           reason:
             'Object-prefix wildcards of the data bucket (shards/*, deletes/*, centroids/*, imports/*, reports/*, ' +
-            'models/*): shard, bitmap, centroid-table and committed model-artifact keys are content-addressed, uploads, reports and model names ' +
-            'are chosen by users and jobs; none is known in advance.',
+            'and models/*): shard, bitmap, centroid-table and committed model-artifact keys are content-addressed, ' +
+            'uploads, reports and model names are chosen by users and jobs; none is known in advance.',
         },
         {
           pattern: /^AwsSolutions-IAM5\[Resource::\*\]$/,

@@ -1,0 +1,272 @@
+/**
+ * Build plans on the emulators (docs/architecture.md §6.5): a layout cut into scan → train → assign →
+ * build → commit tasks on a real SQS queue (fauxqs, 1 s visibility so redelivery happens in the
+ * test), run by two concurrent "workers" — plus duplicates, a worker dying inside each stage, a
+ * re-layout of an unpartitioned head with deletes and updates in the tail, and a stalled plan
+ * redriven, then abandoned and its objects removed.
+ */
+import { CreateQueueCommand, DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildIndex, type BuilderDeps } from '../../shared/indexing/builder.js';
+import { runBuildTask, type BuildTaskMessage } from '../../shared/indexing/plan.js';
+import { planTaskDeps } from '../../shared/indexing/builder.js';
+import { loadDataset, type Dataset } from '../../shared/io/datasets.js';
+import { parseBuildTaskMessage, sqsQueueProducer } from '../../shared/queue/messages.js';
+import { ShardCache } from '../../shared/search/shard-cache.js';
+import type { VectorInput } from '../../shared/service.js';
+import { DynamoPlanStore, type PlanStage } from '../../shared/storage/dynamo-plans.js';
+import { PLANS_PREFIX } from '../../shared/storage/keys.js';
+import type { ObjectStore } from '../../shared/storage/types.js';
+import type { ShoalCore } from '../../shared/core.js';
+import { lifecycleCores, searchInput, startEmulatedStack, type EmulatedStack } from '../helpers/emulated-stack.js';
+
+let stack: EmulatedStack;
+let core: ShoalCore;
+let sift: Dataset;
+let queueUrl: string;
+let store: DynamoPlanStore;
+let clock = Date.now();
+const now = (): number => clock;
+const policy = { MIN_ROWS: 1000, CHUNK_ROWS: 700, STALL_MS: 60_000, MAX_REDRIVES: 2 };
+
+function row(i: number): Float32Array {
+  return sift.base.slice(i * sift.dim, (i + 1) * sift.dim);
+}
+
+function rows(from: number, to: number): VectorInput[] {
+  return Array.from({ length: to - from }, (_, j) => ({ id: String(from + j), values: row(from + j) }));
+}
+
+async function upsertAll(collection: string, inputs: VectorInput[]): Promise<void> {
+  for (let i = 0; i < inputs.length; i += 500) await core.upsert(collection, inputs.slice(i, i + 500));
+}
+
+function deps(objects: ObjectStore = stack.objects, withPlans = true): BuilderDeps {
+  return {
+    catalog: stack.catalog,
+    records: stack.records,
+    objects,
+    cache: new ShardCache({ objects: stack.objects, memoryBytes: 256 * 2 ** 20 }),
+    codeVersion: 'test',
+    now,
+    ...(withPlans
+      ? { plans: { store, queues: sqsQueueProducer(stack.aws.sqs, { buildTask: queueUrl }), policy } }
+      : {}),
+  };
+}
+
+async function receive(): Promise<Array<{ msg: BuildTaskMessage; handle: string }>> {
+  const out = await stack.aws.sqs.send(
+    new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 1, WaitTimeSeconds: 1 }),
+  );
+  return (out.Messages ?? []).map((m) => ({ msg: parseBuildTaskMessage(m.Body!)!, handle: m.ReceiptHandle! }));
+}
+
+/**
+ * Two workers take messages until the queue stays empty: a task that throws is not deleted (SQS
+ * redelivers it after the 1 s visibility timeout). Returns the messages each stage received.
+ */
+async function drain(objects?: ObjectStore): Promise<Map<PlanStage, number>> {
+  const seen = new Map<PlanStage, number>();
+  const tasks = new Map<PlanStage, Set<number>>();
+  let idle = 0;
+  const worker = async (): Promise<void> => {
+    while (idle < 3) {
+      const [got] = await receive();
+      if (!got) {
+        idle++;
+        continue;
+      }
+      idle = 0;
+      seen.set(got.msg.stage, (seen.get(got.msg.stage) ?? 0) + 1);
+      tasks.set(got.msg.stage, (tasks.get(got.msg.stage) ?? new Set()).add(got.msg.task));
+      try {
+        await runBuildTask(planTaskDeps(deps(objects)), got.msg);
+        await stack.aws.sqs.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: got.handle }));
+      } catch {
+        // The worker "died": the message comes back.
+      }
+    }
+  };
+  await Promise.all([worker(), worker()]);
+  lastTasks = new Map([...tasks].map(([stage, set]) => [stage, set.size]));
+  return seen;
+}
+
+/** Distinct tasks per stage of the last drain (a message may come twice: 1 s visibility). */
+let lastTasks = new Map<PlanStage, number>();
+
+async function planObjects(): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const page of stack.objects.list(PLANS_PREFIX)) keys.push(...page.map((o) => o.key));
+  return keys;
+}
+
+async function recallAtAll(collection: string, n: number): Promise<number> {
+  let hits = 0;
+  for (let q = 0; q < n; q++) {
+    const vector = sift.queries.slice(q * sift.dim, (q + 1) * sift.dim);
+    const out = await core.search(collection, searchInput(vector, { k: 10, consistency: 'eventual', nprobe: 64 }));
+    const truth = new Set(Array.from(sift.groundTruth!.subarray(q * sift.gtK!, q * sift.gtK! + 10), String));
+    hits += out.results[0].filter((h) => truth.has(h.id)).length;
+  }
+  return hits / (n * 10);
+}
+
+beforeAll(async () => {
+  stack = await startEmulatedStack({ bucket: 'shoal-plans', now });
+  ({ core } = lifecycleCores(stack, now));
+  sift = loadDataset('sift5k', { maxQueries: 50 });
+  const q = await stack.aws.sqs.send(
+    new CreateQueueCommand({ QueueName: 'build-task', Attributes: { VisibilityTimeout: '1' } }),
+  );
+  queueUrl = q.QueueUrl!;
+  store = new DynamoPlanStore({ ddb: stack.aws.ddb, table: 'catalog' });
+}, 60_000);
+
+afterAll(async () => {
+  await stack?.stop();
+});
+
+describe('build plans', () => {
+  it('lays out a collection through scan → train → assign → build → commit tasks on two workers', async () => {
+    await core.createCollection({ name: 'fan', dimension: 128, metric: 'l2', index: { partitions: 8 } });
+    await upsertAll('fan', rows(0, 4500));
+    expect(await buildIndex(deps(), 'fan', { force: true })).toMatchObject({ built: false, reason: 'planned' });
+    const plan = await store.get('fan', 'main');
+    expect(plan).toMatchObject({ stage: 'scan', tasks: Math.ceil(4500 / policy.CHUNK_ROWS), done: [] });
+    // While the plan runs, the line's regular builds wait for it.
+    expect(await buildIndex(deps(), 'fan', { force: true })).toMatchObject({ built: false, reason: 'planned' });
+
+    await drain();
+    expect(Object.fromEntries(lastTasks)).toEqual({ scan: 7, train: 1, assign: 7, build: 8, commit: 1 });
+    const [manifest] = await stack.catalog.listManifests('fan', 1);
+    expect(manifest).toMatchObject({
+      version: 1,
+      stats: { liveRows: 4500, kind: 'initial' },
+      partitions: { count: 8 },
+    });
+    expect(new Set(manifest.shards.map((s) => s.partition)).size).toBe(8);
+    expect(await store.get('fan', 'main')).toBeUndefined();
+    expect(await planObjects()).toEqual([]);
+    expect(await recallAtAll('fan', 50)).toBeGreaterThan(0.95);
+    expect((await core.getCollection('fan')).stats).toMatchObject({ pending: 0, indexed: 4500, partitions: 8 });
+  }, 180_000);
+
+  it('counts duplicate messages once and survives a worker dying inside every stage', async () => {
+    await core.createCollection({ name: 'crashy', dimension: 128, metric: 'l2', index: { partitions: 4 } });
+    await upsertAll('crashy', rows(0, 2000));
+    expect(await buildIndex(deps(), 'crashy', { force: true })).toMatchObject({ reason: 'planned' });
+    // The first task to write in each stage dies right after its write (the commit: after the manifest,
+    // while cleaning up); SQS brings its message back.
+    const killed = new Set<string>();
+    const dieOnce = async (): Promise<void> => {
+      const stage = (await store.get('crashy', 'main'))?.stage;
+      if (stage && !killed.has(stage)) {
+        killed.add(stage);
+        throw new Error(`worker killed in ${stage}`);
+      }
+    };
+    const dying: ObjectStore = {
+      get: (k) => stack.objects.get(k),
+      list: (p) => stack.objects.list(p),
+      hash: (k) => stack.objects.hash(k),
+      delete: async (k) => {
+        await dieOnce();
+        await stack.objects.delete(k);
+      },
+      putImmutable: async (key, bytes) => {
+        await stack.objects.putImmutable(key, bytes);
+        await dieOnce();
+      },
+    };
+    // Two extra copies of the first task's message: duplicates, as SQS may deliver.
+    const [first] = await receive();
+    const producer = sqsQueueProducer(stack.aws.sqs, { buildTask: queueUrl });
+    await producer.send('buildTask', first.msg);
+    await producer.send('buildTask', first.msg);
+    const seen = await drain(dying);
+    expect([...killed].sort()).toEqual(['assign', 'build', 'commit', 'scan', 'train']);
+    // 3 scan tasks + 2 duplicates + the original redelivered + one redelivery after a death.
+    expect(seen.get('scan')).toBeGreaterThanOrEqual(3 + 2);
+    const manifests = await stack.catalog.listManifests('crashy', 10);
+    expect(manifests).toHaveLength(1);
+    expect(manifests[0].stats.liveRows).toBe(2000);
+    const ids = new Set<string>();
+    for (const ref of manifests[0].shards) for (const id of (await deps().cache.shard(ref)).ids) ids.add(id);
+    expect(ids.size).toBe(2000);
+    expect(await store.get('crashy', 'main')).toBeUndefined();
+    expect(await planObjects()).toEqual([]);
+  }, 240_000);
+
+  it('re-lays out an unpartitioned head: old shards scanned, rows the tail rewrote or deleted left out', async () => {
+    await core.createCollection({ name: 'grow', dimension: 128, metric: 'l2' });
+    await upsertAll('grow', rows(0, 600));
+    await buildIndex(deps(stack.objects, false), 'grow', { force: true });
+    const [v1] = await stack.catalog.listManifests('grow', 1);
+    expect(v1.partitions).toBeUndefined();
+    await upsertAll('grow', rows(600, 2100));
+    const moved = rows(3000, 3010).map((r, i) => ({ ...r, id: String(i) }));
+    await core.upsert('grow', moved);
+    const gone = Array.from({ length: 10 }, (_, i) => String(100 + i));
+    await core.deleteVectors('grow', { ids: gone });
+    const relayout = { ...deps(), ivfPolicy: { MIN_ROWS: 1000, TARGET_ROWS: 400 } };
+    expect(await buildIndex(relayout, 'grow', { force: true })).toMatchObject({ reason: 'planned' });
+    const plan = (await store.get('grow', 'main'))!;
+    expect(JSON.parse(plan.spec)).toMatchObject({ baseVersion: 1, kind: 'compaction', partitions: 6 });
+    await drain();
+    const [v2] = await stack.catalog.listManifests('grow', 1);
+    expect(v2).toMatchObject({ version: 2, parent: 1, partitions: { count: 6 }, stats: { liveRows: 2090 } });
+    for (const id of gone) {
+      const out = await core.search('grow', searchInput(row(Number(id)), { k: 1, consistency: 'eventual', nprobe: 6 }));
+      expect(out.results[0][0].id).not.toBe(id);
+    }
+    for (const m of moved) {
+      const out = await core.search('grow', searchInput(m.values, { k: 1, consistency: 'eventual', nprobe: 6 }));
+      expect(out.results[0][0].id).toBe(m.id);
+    }
+    // Later writes are regular deltas into the partitions.
+    await core.upsert('grow', rows(4000, 4010));
+    expect(await buildIndex(relayout, 'grow', { force: true })).toMatchObject({ built: true, kind: 'delta' });
+  }, 180_000);
+
+  it('redrives a stalled stage, then abandons the plan and removes its objects', async () => {
+    await core.createCollection({ name: 'stall', dimension: 128, metric: 'l2', index: { partitions: 4 } });
+    await upsertAll('stall', rows(0, 1500));
+    await buildIndex(deps(), 'stall', { force: true });
+    const planId = (await store.get('stall', 'main'))!.planId;
+    // One scan task runs (its objects exist); the other messages are lost.
+    const lose = async (): Promise<number> => {
+      let n = 0;
+      for (let got = await receive(); got.length; got = await receive()) {
+        await stack.aws.sqs.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: got[0].handle }));
+        n++;
+      }
+      return n;
+    };
+    const [one] = await receive();
+    await runBuildTask(planTaskDeps(deps()), one.msg);
+    await stack.aws.sqs.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: one.handle }));
+    expect(await lose()).toBe(2);
+    expect((await planObjects()).length).toBeGreaterThan(0);
+
+    // Not stalled yet: nothing happens.
+    await buildIndex(deps(), 'stall', { force: true });
+    expect(await lose()).toBe(0);
+    for (let redrive = 1; redrive <= policy.MAX_REDRIVES; redrive++) {
+      clock += policy.STALL_MS + 1;
+      expect(await buildIndex(deps(), 'stall', { force: true })).toMatchObject({ reason: 'planned' });
+      expect(await store.get('stall', 'main')).toMatchObject({ planId, redrives: redrive });
+      expect(await lose()).toBe(2); // only the unfinished tasks are re-sent
+    }
+    clock += policy.STALL_MS + 1;
+    await buildIndex(deps(), 'stall', { force: true });
+    expect(await store.get('stall', 'main')).toBeUndefined();
+    expect(await planObjects()).toEqual([]);
+    // The next build plans again, from scratch.
+    await buildIndex(deps(), 'stall', { force: true });
+    expect((await store.get('stall', 'main'))?.planId).not.toBe(planId);
+    await drain();
+    expect((await stack.catalog.listManifests('stall', 1))[0].stats.liveRows).toBe(1500);
+  }, 180_000);
+});
