@@ -149,7 +149,8 @@ export function readSettings(node: Node): ShoalSettings {
       burstLimit: intIn(node, 'throttleBurst', prod ? 1000 : 100, 1, 5_000),
     },
     builderLagAlarmRows: intIn(node, 'builderLagAlarmRows', 100_000, 1, 1_000_000_000),
-    buildWorkers: intIn(node, 'buildWorkers', 10, 1, 1000),
+    // ≥ 2: an SQS event source's maximum concurrency cannot go below 2, and it must not exceed the reservation.
+    buildWorkers: intIn(node, 'buildWorkers', 10, 2, 1000),
     logRetentionDays: prod ? 90 : 14,
   };
 }

@@ -2,8 +2,9 @@
  * The CDK stacks, by assertion on the synthesized templates (dev with 3 searcher slots, prod with the
  * default 4): least-privilege IAM, encryption, PITR, public-access blocks, DLQs and redrive, the
  * S3 → import-queue filter, the tables mirroring shared/storage/tables.ts, the function environment
- * against shared/config.ts, the API routes and authorizer, alarms and dashboard, and cdk-nag
- * (AwsSolutions) with zero unacknowledged findings. Synthesized once per stage (bundling included).
+ * against shared/config.ts, the API routes and authorizer, the build workers and their queue, alarms
+ * and dashboard, and cdk-nag (AwsSolutions) with zero unacknowledged findings. Synthesized once per
+ * stage (bundling included); the `buildWorkers` context check synthesizes without bundling.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -12,12 +13,20 @@ import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { AUTHORIZER_IDENTITY_SOURCES, PUBLIC_ROUTES, V1_ROUTES } from '../../infra/cdk/constructs/api.js';
 import { PROJECT_ROOT } from '../../infra/cdk/constructs/shoal-function.js';
+import {
+  BUILD_WORKER_EVENT_SOURCE,
+  RECORDS_READ_ACTIONS,
+  TABLE_RW_ACTIONS,
+  buildWorkerMaxConcurrency,
+} from '../../infra/cdk/constructs/compute.js';
+import { BUILD_TASK_AGE_ALARM_SECONDS } from '../../infra/cdk/constructs/monitoring.js';
 import { nagFindings } from '../../infra/cdk/nag.js';
 import {
   BUILDER_EVENT_SOURCE,
   FUNCTION_SIZING,
   IMPORTER_EVENT_SOURCE,
   VISIBILITY_FACTOR,
+  type FunctionRole,
 } from '../../infra/cdk/settings.js';
 import { createShoal, type ShoalStacks } from '../../infra/cdk/shoal.js';
 import { parseConfig } from '../../shared/config.js';
@@ -65,6 +74,21 @@ const resources = (t: Template, type: string): Array<[string, Resource]> =>
   Object.entries(t.findResources(type) as Record<string, Resource>);
 const logicalIdOf = (stack: Stack, construct: { node: { defaultChild?: unknown } }): string =>
   stack.resolve((stack as Stack).getLogicalId(construct.node.defaultChild as never)) as string;
+/** The statements of a role's (one) inline policy in the service stack. */
+const statementsOf = (s: Synth, role: { node: { defaultChild?: unknown } }): Statement[] => {
+  const id = logicalIdOf(s.stacks.service, role);
+  const policies = resources(s.service, 'AWS::IAM::Policy').filter(([, p]) =>
+    JSON.stringify(p.Properties?.Roles).includes(id),
+  );
+  expect(policies).toHaveLength(1);
+  return (policies[0][1].Properties?.PolicyDocument as { Statement: Statement[] }).Statement;
+};
+const envOf = (s: Synth, fn: { node: { defaultChild?: unknown } }): Json =>
+  (
+    s.service.findResources('AWS::Lambda::Function')[logicalIdOf(s.stacks.service, fn)].Properties as {
+      Environment: { Variables: Json };
+    }
+  ).Environment.Variables;
 
 /** X-Ray (active tracing) is the one documented exception: its actions take no resource ARNs. */
 const RESOURCE_STAR_ALLOWED = new Set(['xray:PutTraceSegments', 'xray:PutTelemetryRecords']);
@@ -350,17 +374,26 @@ describe.each([
   });
 
   it(
-    'puts every queue under SSE and TLS, with a DLQ redrive, ' + 'and the build queue visible ≥ 6× the builder timeout',
+    'puts every queue under SSE and TLS, with a DLQ redrive, and the build and build-task queues visible ≥ 6× ' +
+      'their consumers’ timeouts',
     () => {
       const s = get();
       const { data: stack } = s.stacks;
       const queues = s.data.findResources('AWS::SQS::Queue');
-      expect(Object.keys(queues)).toHaveLength(4);
-      for (const [id, q] of Object.entries(queues)) expect((q.Properties as Json).SqsManagedSseEnabled, id).toBe(true);
-      for (const [queue, dlq] of [
+      const pairs = [
         [stack.buildQueue, stack.buildDlq],
         [stack.importQueue, stack.importDlq],
-      ] as const) {
+        [stack.buildTaskQueue, stack.buildTaskDlq],
+      ] as const;
+      // Every queue is one of these (a queue without a DLQ would fail here).
+      expect(Object.keys(queues).sort()).toEqual(
+        pairs
+          .flat()
+          .map((q) => logicalIdOf(stack, q))
+          .sort(),
+      );
+      for (const [id, q] of Object.entries(queues)) expect((q.Properties as Json).SqsManagedSseEnabled, id).toBe(true);
+      for (const [queue, dlq] of pairs) {
         const p = queues[logicalIdOf(stack, queue)].Properties as Json;
         expect(p.RedrivePolicy).toEqual({
           deadLetterTargetArn: { 'Fn::GetAtt': [logicalIdOf(stack, dlq), 'Arn'] },
@@ -375,7 +408,11 @@ describe.each([
           id,
         ).toBe(true);
       }
-      expect(resources(s.data, 'AWS::SQS::QueuePolicy')).toHaveLength(4);
+      // Each queue has a policy (the TLS-only deny above).
+      const withPolicy = resources(s.data, 'AWS::SQS::QueuePolicy').flatMap(([, p]) =>
+        asArray(p.Properties?.Queues as unknown[]).map((q) => JSON.stringify(q)),
+      );
+      for (const q of pairs.flat()) expect(withPolicy).toContain(JSON.stringify({ Ref: logicalIdOf(stack, q) }));
 
       const builder =
         s.service.findResources('AWS::Lambda::Function')[
@@ -394,6 +431,15 @@ describe.each([
       expect(importVisibility).toBeGreaterThanOrEqual(
         VISIBILITY_FACTOR * ((importer.Properties as Json).Timeout as number),
       );
+      const worker =
+        s.service.findResources('AWS::Lambda::Function')[
+          logicalIdOf(s.stacks.service, s.stacks.service.compute.buildWorker.fn)
+        ];
+      const workerTimeout = (worker.Properties as Json).Timeout as number;
+      expect(workerTimeout).toBe(FUNCTION_SIZING.buildWorker.timeout.toSeconds());
+      const taskVisibility = (queues[logicalIdOf(stack, stack.buildTaskQueue)].Properties as Json)
+        .VisibilityTimeout as number;
+      expect(taskVisibility).toBeGreaterThanOrEqual(VISIBILITY_FACTOR * workerTimeout);
     },
   );
 
@@ -446,10 +492,11 @@ describe.each([
       expect(cfg.endpoints).toBeUndefined();
       expect(cfg.searchSlots).toBe(s.slots);
       expect(cfg.shardCacheBytes).toBeLessThan(
-        FUNCTION_SIZING[role.startsWith('shardSearch') ? 'shardSearch' : (role as 'api' | 'indexBuilder' | 'importer')]
-          .memoryMb *
-          2 ** 20,
+        FUNCTION_SIZING[role.startsWith('shardSearch') ? 'shardSearch' : (role as FunctionRole)].memoryMb * 2 ** 20,
       );
+      // Plans: the planner (index-builder) and the workers know the build-task queue; nobody else plans.
+      if (role === 'indexBuilder' || role === 'buildWorker') expect(cfg.buildTaskQueueUrl, role).toBeDefined();
+      else expect(vars.SHOAL_BUILD_TASK_QUEUE_URL, role).toBeUndefined();
       // The import job gives up on the receive that moves its message to the DLQ.
       expect(cfg.importMaxReceive).toBe(5);
       expect(cfg.importQueueUrl).toBeDefined();
@@ -476,7 +523,11 @@ describe.each([
       FunctionResponseTypes: ['ReportBatchItemFailures'],
       ScalingConfig: { MaximumConcurrency: IMPORTER_EVENT_SOURCE.maxConcurrency },
     });
-    s.service.resourceCountIs('AWS::Lambda::EventSourceMapping', 2);
+    // One mapping per queue: each queue has exactly one consumer.
+    const sources = resources(s.service, 'AWS::Lambda::EventSourceMapping').map(([, m]) =>
+      JSON.stringify((m.Properties as Json).EventSourceArn),
+    );
+    expect(sources).toHaveLength(new Set(sources).size);
     s.service.hasResourceProperties('AWS::Events::Rule', {
       ScheduleExpression: 'rate(1 minute)',
       State: 'ENABLED',
@@ -486,26 +537,152 @@ describe.each([
     });
   });
 
-  it("lets the builder's tick re-queue stalled imports: SendMessage on the import queue only", () => {
+  it("lets the builder's tick re-queue stalled imports and send build tasks: SendMessage on those queues only", () => {
     const s = get();
     const stack = s.stacks.service;
-    const policy = resources(s.service, 'AWS::IAM::Policy').find(([, p]) =>
-      JSON.stringify(p.Properties?.Roles).includes(logicalIdOf(stack, stack.compute.indexBuilder.role)),
-    );
-    const statements = (policy?.[1].Properties?.PolicyDocument as { Statement: Statement[] }).Statement;
+    const statements = statementsOf(s, stack.compute.indexBuilder.role);
     const sqs = statements.filter((st) => asArray(st.Action).some((a) => a.startsWith('sqs:Send')));
-    expect(sqs).toHaveLength(1);
-    expect(sqs[0].Sid).toBe('RequeueStalledImports');
-    expect(sqs[0].Action).toBe('sqs:SendMessage');
-    expect(asArray(sqs[0].Resource)).toHaveLength(1);
-    expect(JSON.stringify(sqs[0].Resource)).toMatch(/ImportQueue/);
-    expect(JSON.stringify(sqs[0].Resource)).not.toMatch(/BuildQueue|Dlq/i);
-    // The builder's runtime sends to the import queue named in its environment.
-    const fns = s.service.findResources('AWS::Lambda::Function');
-    const env = (
-      fns[logicalIdOf(stack, stack.compute.indexBuilder.fn)].Properties as { Environment: { Variables: Json } }
-    ).Environment.Variables;
+    expect(sqs.map((st) => st.Sid).sort()).toEqual(['RequeueStalledImports', 'SendBuildTasks']);
+    for (const st of sqs) {
+      expect(st.Action).toBe('sqs:SendMessage');
+      expect(asArray(st.Resource)).toHaveLength(1);
+    }
+    const imports = sqs.find((st) => st.Sid === 'RequeueStalledImports');
+    expect(JSON.stringify(imports?.Resource)).toMatch(/ImportQueue/);
+    expect(JSON.stringify(imports?.Resource)).not.toMatch(/BuildQueue|BuildTask|Dlq/i);
+    const tasks = sqs.find((st) => st.Sid === 'SendBuildTasks');
+    expect(JSON.stringify(tasks?.Resource)).toContain(logicalIdOf(s.stacks.data, s.stacks.data.buildTaskQueue));
+    expect(JSON.stringify(tasks?.Resource)).not.toMatch(/Dlq/i);
+    // The builder's runtime sends to the queues named in its environment.
+    const env = envOf(s, stack.compute.indexBuilder.fn);
     expect(env.SHOAL_IMPORT_QUEUE_URL).toBeDefined();
+    expect(JSON.stringify(env.SHOAL_BUILD_TASK_QUEUE_URL)).toContain(
+      logicalIdOf(s.stacks.data, s.stacks.data.buildTaskQueue),
+    );
+  });
+
+  it('lets the builder abandon stalled plans: Get/Delete and List under plans/, not Put', () => {
+    const s = get();
+    const statements = statementsOf(s, s.stacks.service.compute.indexBuilder.role);
+    const onPlans = statements.filter((st) => JSON.stringify(st.Resource).includes('/plans/'));
+    expect(onPlans).toHaveLength(1);
+    expect(asArray(onPlans[0].Action).sort()).toEqual(['s3:DeleteObject', 's3:GetObject']);
+    expect(asArray(onPlans[0].Resource)).toHaveLength(1);
+    expect(JSON.stringify(onPlans[0].Resource)).toContain('/plans/*');
+    const list = statements.filter((st) => asArray(st.Action).includes('s3:ListBucket'));
+    expect(list).toHaveLength(1);
+    expect(list[0].Condition).toEqual({
+      StringLike: { 's3:prefix': ['shards/*', 'deletes/*', 'centroids/*', 'plans/*'] },
+    });
+  });
+
+  it('runs build workers from the build-task queue: one task at a time each, partial failures, reserved', () => {
+    const s = get();
+    const stack = s.stacks.service;
+    const { buildWorker } = stack.compute;
+    const fn = s.service.findResources('AWS::Lambda::Function')[logicalIdOf(stack, buildWorker.fn)];
+    const props = fn.Properties as Json & { Environment: { Variables: Json } };
+    // Default context: 10 workers.
+    expect(s.stacks.settings.buildWorkers).toBe(10);
+    expect(props.ReservedConcurrentExecutions).toBe(10);
+    expect(props.MemorySize).toBe(FUNCTION_SIZING.buildWorker.memoryMb);
+    expect(props.Timeout).toBe(FUNCTION_SIZING.buildWorker.timeout.toSeconds());
+    expect(props.EphemeralStorage).toEqual({ Size: FUNCTION_SIZING.buildWorker.ephemeralMb });
+    expect(props.Environment.Variables.POWERTOOLS_SERVICE_NAME).toBe(`${s.stacks.settings.prefix}-build-worker`);
+    const taskQueue = logicalIdOf(s.stacks.data, s.stacks.data.buildTaskQueue);
+    // Same tables, bucket and queues as the builder, plus the build-task queue.
+    const builderEnv = envOf(s, stack.compute.indexBuilder.fn);
+    for (const k of [
+      'SHOAL_BUCKET',
+      'SHOAL_CATALOG_TABLE',
+      'SHOAL_RECORDS_TABLE',
+      'SHOAL_BUILD_QUEUE_URL',
+      'SHOAL_IMPORT_QUEUE_URL',
+      'SHOAL_BUILD_TASK_QUEUE_URL',
+    ])
+      expect(props.Environment.Variables[k], k).toEqual(builderEnv[k]);
+    expect(JSON.stringify(props.Environment.Variables.SHOAL_BUILD_TASK_QUEUE_URL)).toContain(taskQueue);
+
+    const mappings = resources(s.service, 'AWS::Lambda::EventSourceMapping').filter(
+      ([, m]) =>
+        JSON.stringify((m.Properties as Json).FunctionName) ===
+        JSON.stringify({ Ref: logicalIdOf(stack, buildWorker.fn) }),
+    );
+    expect(mappings).toHaveLength(1);
+    const m = mappings[0][1].Properties as Json;
+    expect(m.BatchSize).toBe(1);
+    expect(BUILD_WORKER_EVENT_SOURCE.batchSize).toBe(1);
+    expect(m.FunctionResponseTypes).toEqual(['ReportBatchItemFailures']);
+    // The pollers stop at the reservation, so messages are not throttled back into the queue.
+    expect(m.ScalingConfig).toEqual({ MaximumConcurrency: 10 });
+    expect(JSON.stringify(m.EventSourceArn)).toContain(taskQueue);
+  });
+
+  it('gives the build worker plans/, shards/, centroids/ and deletes/ objects only, never the whole bucket', () => {
+    const s = get();
+    const statements = statementsOf(s, s.stacks.service.compute.buildWorker.role);
+    const bucketArn = JSON.stringify(s.stacks.service.resolve(s.stacks.data.bucket.bucketArn) as unknown);
+    // Object grants by key prefix: every object resource is `<bucket arn>/<prefix>/*`.
+    const byPrefix = new Map<string, Set<string>>();
+    for (const st of statements.filter((x) => asArray(x.Action).some((a) => a.startsWith('s3:')))) {
+      expect(st.Effect).toBe('Allow');
+      for (const r of asArray(st.Resource)) {
+        const text = JSON.stringify(r);
+        if (text === bucketArn) {
+          // The bucket itself: listing plan objects only.
+          expect(st.Action).toBe('s3:ListBucket');
+          expect(st.Condition).toEqual({ StringLike: { 's3:prefix': ['plans/*'] } });
+          continue;
+        }
+        const suffix = /^\{"Fn::Join":\["",\[(.*),"([^"]*)"\]\]\}$/.exec(text);
+        expect(suffix?.[1], text).toBe(bucketArn);
+        const prefix = suffix?.[2] ?? '';
+        expect(prefix, 'object grants name a prefix').toMatch(/^\/[a-z]+\/\*$/);
+        const actions = byPrefix.get(prefix) ?? new Set<string>();
+        for (const a of asArray(st.Action)) actions.add(a);
+        byPrefix.set(prefix, actions);
+      }
+    }
+    const sorted = Object.fromEntries([...byPrefix].map(([p, a]) => [p, [...a].sort()]));
+    expect(sorted).toEqual({
+      '/plans/*': ['s3:DeleteObject', 's3:GetObject', 's3:PutObject'],
+      '/shards/*': ['s3:GetObject', 's3:PutObject'],
+      '/centroids/*': ['s3:GetObject', 's3:PutObject'],
+      '/deletes/*': ['s3:GetObject'],
+    });
+  });
+
+  it('lets the build worker write the catalog, read (not write) records, and send build tasks', () => {
+    const s = get();
+    const { data } = s.stacks;
+    const statements = statementsOf(s, s.stacks.service.compute.buildWorker.role);
+    const ref = (attr: string) => JSON.stringify(s.stacks.service.resolve(attr) as unknown);
+    const catalog = ref(data.catalogTable.tableArn);
+    const records = ref(data.recordsTable.tableArn);
+    const ddb = statements.filter((st) => asArray(st.Action).some((a) => a.startsWith('dynamodb:')));
+    const actionsOn = (arn: string) =>
+      new Set(
+        ddb
+          .filter((st) => asArray(st.Resource).some((r) => JSON.stringify(r) === arn))
+          .flatMap((st) => asArray(st.Action)),
+      );
+    expect([...actionsOn(catalog)].sort()).toEqual([...TABLE_RW_ACTIONS].sort());
+    expect([...actionsOn(records)].sort()).toEqual([...RECORDS_READ_ACTIONS].sort());
+    for (const a of actionsOn(records)) expect(a).toMatch(/^dynamodb:(GetItem|BatchGetItem|Query)$/);
+    // Nothing else: no bySeq index (full scans are the builder's), no other table.
+    for (const st of ddb) for (const r of asArray(st.Resource)) expect([catalog, records]).toContain(JSON.stringify(r));
+
+    const taskQueue = ref(data.buildTaskQueue.queueArn);
+    const sqs = statements.filter((st) => asArray(st.Action).some((a) => a.startsWith('sqs:')));
+    for (const st of sqs) expect(asArray(st.Resource).map((r) => JSON.stringify(r))).toEqual([taskQueue]);
+    const send = sqs.filter((st) => asArray(st.Action).includes('sqs:SendMessage'));
+    expect(send.map((st) => st.Sid)).toEqual(['SendBuildTasks']);
+    // Consuming its queue (the event source's grant).
+    expect(sqs.flatMap((st) => asArray(st.Action))).toEqual(
+      expect.arrayContaining(['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility']),
+    );
+    // And nothing beyond DynamoDB, S3, SQS, its logs and X-Ray.
+    for (const st of statements) for (const a of asArray(st.Action)) expect(a).toMatch(/^(dynamodb|s3|sqs|logs|xray):/);
   });
 
   it('serves every v1 route behind the cached API-key authorizer, throttled, with access logs', () => {
@@ -565,6 +742,10 @@ describe.each([
       'build-queue-age',
       'builder-errors',
       'function-throttles',
+      'build-task-dlq-not-empty',
+      'build-task-queue-age',
+      'build-worker-errors',
+      'build-worker-throttles',
     ]) {
       expect(
         names.some((n) => n.includes(suffix)),
@@ -580,6 +761,45 @@ describe.each([
     });
     const lag = alarms.find((a) => JSON.stringify(a.AlarmName).includes('builder-lag'));
     expect(lag).toMatchObject({ MetricName: 'BuilderLagSeq', Namespace: 'Shoal' });
+
+    // Build plans: the build-task DLQ and queue age, the worker's errors and (sustained) throttles.
+    const { data, service } = s.stacks;
+    const ref = (token: string) => service.resolve(token) as unknown;
+    const alarm = (suffix: string) => alarms.find((a) => a.AlarmName === `${s.stacks.settings.prefix}-${suffix}`);
+    expect(alarm('build-task-dlq-not-empty')).toMatchObject({
+      Namespace: 'AWS/SQS',
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Dimensions: [{ Name: 'QueueName', Value: ref(data.buildTaskDlq.queueName) }],
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+    });
+    expect(alarm('build-task-queue-age')).toMatchObject({
+      Namespace: 'AWS/SQS',
+      MetricName: 'ApproximateAgeOfOldestMessage',
+      Dimensions: [{ Name: 'QueueName', Value: ref(data.buildTaskQueue.queueName) }],
+      Threshold: BUILD_TASK_AGE_ALARM_SECONDS,
+      ComparisonOperator: 'GreaterThanThreshold',
+    });
+    expect(BUILD_TASK_AGE_ALARM_SECONDS).toBe(30 * 60);
+    const worker = { Ref: logicalIdOf(service, service.compute.buildWorker.fn) };
+    expect(alarm('build-worker-errors')).toMatchObject({
+      Namespace: 'AWS/Lambda',
+      MetricName: 'Errors',
+      Dimensions: [{ Name: 'FunctionName', Value: worker }],
+      Statistic: 'Sum',
+    });
+    const throttles = alarm('build-worker-throttles');
+    expect(throttles).toMatchObject({
+      Namespace: 'AWS/Lambda',
+      MetricName: 'Throttles',
+      Dimensions: [{ Name: 'FunctionName', Value: worker }],
+      Statistic: 'Sum',
+    });
+    // Sustained only: most of a long window, not a blip.
+    expect(throttles?.EvaluationPeriods as number).toBeGreaterThanOrEqual(10);
+    expect(throttles?.DatapointsToAlarm as number).toBeGreaterThan((throttles?.EvaluationPeriods as number) / 2);
+    // The account-limit throttle alarm leaves the reserved worker out.
+    expect(JSON.stringify(alarm('function-throttles'))).not.toContain(worker.Ref);
     s.service.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
     s.service.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
     s.service.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
@@ -592,6 +812,10 @@ describe.each([
       'ShardCacheHit',
       'Throttles',
       '5xx',
+      'ApproximateAgeOfOldestMessage',
+      'build-task queue',
+      'build-task DLQ',
+      'Build workers',
     ]) {
       expect(body, needle).toContain(needle);
     }
@@ -682,8 +906,30 @@ describe('stage differences', () => {
     }
   });
 
-  it('rejects a bad stage or slot count', () => {
+  it('rejects a bad stage, slot count or worker count', () => {
     expect(() => createShoal(new App({ context: { ...cdkContext, stage: 'qa' } }))).toThrow(/stage=qa/);
     expect(() => createShoal(new App({ context: { ...cdkContext, searchSlots: 0 } }))).toThrow(/searchSlots/);
+    expect(() => createShoal(new App({ context: { ...cdkContext, buildWorkers: 0 } }))).toThrow(/buildWorkers/);
   });
+
+  it('reserves -c buildWorkers=N for the build worker and caps its event source at N', () => {
+    // Only the template matters here: skip bundling (CDK's own switch) to keep this synth cheap.
+    const app = new App({ context: { ...cdkContext, buildWorkers: '25', 'aws:cdk:bundling-stacks': [] } });
+    const stacks = createShoal(app);
+    expect(stacks.settings.buildWorkers).toBe(25);
+    const t = Template.fromStack(stacks.service);
+    const worker = logicalIdOf(stacks.service, stacks.service.compute.buildWorker.fn);
+    expect((t.findResources('AWS::Lambda::Function')[worker].Properties as Json).ReservedConcurrentExecutions).toBe(25);
+    t.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      FunctionName: { Ref: worker },
+      BatchSize: 1,
+      ScalingConfig: { MaximumConcurrency: 25 },
+    });
+    // The event source accepts no less than 2; the other functions stay unreserved.
+    expect(buildWorkerMaxConcurrency({ ...stacks.settings, buildWorkers: 1 })).toBe(2);
+    const reserved = Object.entries(t.findResources('AWS::Lambda::Function')).filter(
+      ([, f]) => (f.Properties as Json).ReservedConcurrentExecutions !== undefined,
+    );
+    expect(reserved.map(([id]) => id)).toEqual([worker]);
+  }, 120_000);
 });

@@ -1,14 +1,20 @@
 /**
- * The functions: api (all v1 routes), index-builder (build queue + 1-minute tick), N shard-search
- * slots, and the API-key authorizer. Each gets exactly the permissions its code path uses:
+ * The functions: api (all v1 routes), index-builder (build queue + 1-minute tick), build-worker (tasks
+ * of build plans), N shard-search slots, and the API-key authorizer. Each gets exactly the permissions
+ * its code path uses:
  *
  * - api — DynamoDB: read/write Catalog (which includes managing API keys: Put/Delete/Query/Update on the
  *   `APIKEY#…` and `APIKEYS` items, `/v1/keys`), Records (+bySeq). S3: GetObject shards/ deletes/ imports/,
  *   ListBucket; Get/Put/Delete/AbortMultipartUpload models/. SQS / Lambda: SendMessage build + import
  *   queues; Invoke searcher slots.
  * - index-builder — DynamoDB: read/write Catalog, Records (+bySeq). S3: Get/Put/Delete shards/
- *   deletes/, List; Get/Put/Delete models/ (artifact verification). SQS / Lambda: consume build queue;
- *   SendMessage import queue (the tick's import sweeper re-announces stuck jobs).
+ *   deletes/ centroids/, Get/Delete plans/ (abandoning a stalled plan), List those prefixes; Get/Put/Delete
+ *   models/ (artifact verification). SQS / Lambda: consume build queue; SendMessage import queue (the
+ *   tick's import sweeper re-announces stuck jobs) and build-task queue (plans it starts or redrives).
+ * - build-worker — DynamoDB: read/write Catalog (plan items, the write log, the manifest commit), read
+ *   Records (the tail's rows; not the bySeq index). S3: Get/Put/Delete plans/, Get/Put shards/ centroids/,
+ *   Get deletes/, List plans/. SQS / Lambda: consume build-task queue; SendMessage build-task queue (the
+ *   next stage's tasks).
  * - shard-search — DynamoDB: —. S3: GetObject shards/ deletes/. SQS / Lambda: —.
  * - import — DynamoDB: read/write Catalog, Records (+bySeq). S3: GetObject imports/, Get/Put reports/,
  *   ListBucket. SQS / Lambda: consume import queue; SendMessage import + build queues.
@@ -29,10 +35,14 @@ import { Construct } from 'constructs';
 import { BY_SEQ_INDEX } from '../../../shared/storage/tables.js';
 import {
   APIKEY_PREFIX,
+  CENTROIDS_PREFIX,
+  DELETES_PREFIX,
   IMPORTS_PREFIX,
   INDEX_PREFIXES,
   MODELS_OBJECT_PREFIX,
+  PLANS_PREFIX,
   REPORTS_PREFIX,
+  SHARDS_PREFIX,
 } from '../../../shared/storage/keys.js';
 import {
   BUILD_TICK,
@@ -56,6 +66,7 @@ export interface ComputeProps {
   recordsTable: dynamodb.ITable;
   buildQueue: sqs.IQueue;
   importQueue: sqs.IQueue;
+  buildTaskQueue: sqs.IQueue;
 }
 
 /** The DynamoDB actions the storage adapters issue (shared/storage/dynamo-*.ts). */
@@ -70,6 +81,27 @@ export const TABLE_RW_ACTIONS = [
   'dynamodb:ConditionCheckItem',
 ];
 
+/** What the build worker may do on the Records table: read by key (the tail's rows come by BatchGetItem). */
+export const RECORDS_READ_ACTIONS = ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query'];
+
+/**
+ * The build worker's SQS event source. One task per invocation: a task may run for a third of the
+ * 15-minute timeout and hold ~150 MB of vectors, so a second message in the batch would only wait
+ * (its visibility clock running); parallelism comes from concurrency instead.
+ */
+export const BUILD_WORKER_EVENT_SOURCE = { batchSize: 1 } as const;
+
+/**
+ * The event source's maximum concurrency for `buildWorkers` of reserved concurrency. An SQS event
+ * source does not see reserved concurrency: left alone it receives more tasks than the workers can
+ * take, and each throttled task sits in flight while Lambda retries it, up to the visibility timeout
+ * (6 × 15 min), after which it counts as a receive toward maxReceiveCount. Capping the event source at
+ * the reservation avoids that; SQS event sources accept no less than 2.
+ */
+export function buildWorkerMaxConcurrency(settings: ShoalSettings): number {
+  return Math.max(2, settings.buildWorkers);
+}
+
 /** The searcher function name template (SHOAL_SHARD_SEARCH_FUNCTION); `{slot}` is 0..N-1. */
 export function shardSearchFunctionTemplate(settings: ShoalSettings): string {
   return `${settings.prefix}-shard-search-{slot}`;
@@ -78,6 +110,7 @@ export function shardSearchFunctionTemplate(settings: ShoalSettings): string {
 export class Compute extends Construct {
   readonly api: ShoalFunction;
   readonly indexBuilder: ShoalFunction;
+  readonly buildWorker: ShoalFunction;
   readonly shardSearch: ShoalFunction[];
   readonly importer: ShoalFunction;
   readonly authorizer: ShoalFunction;
@@ -86,7 +119,7 @@ export class Compute extends Construct {
 
   constructor(scope: Construct, id: string, props: ComputeProps) {
     super(scope, id);
-    const { settings, bucket, catalogTable, recordsTable, buildQueue, importQueue } = props;
+    const { settings, bucket, catalogTable, recordsTable, buildQueue, importQueue, buildTaskQueue } = props;
     const prod = settings.stage === 'prod';
     const logRetention = prod ? logs.RetentionDays.THREE_MONTHS : logs.RetentionDays.TWO_WEEKS;
     const removalPolicy = prod ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
@@ -127,7 +160,7 @@ export class Compute extends Construct {
       role: FunctionRole,
       entry: string,
       description: string,
-      extra?: { functionName?: string; environment?: Record<string, string> },
+      extra?: { functionName?: string; environment?: Record<string, string>; reservedConcurrency?: number },
     ) => {
       const sizing = FUNCTION_SIZING[role];
       return new ShoalFunction(this, idPart, {
@@ -140,15 +173,32 @@ export class Compute extends Construct {
         logRetention,
         removalPolicy,
         ...(extra?.functionName ? { functionName: extra.functionName } : {}),
+        ...(extra?.reservedConcurrency !== undefined ? { reservedConcurrency: extra.reservedConcurrency } : {}),
       });
     };
 
     this.api = make('Api', 'api', 'functions/api/handler.ts', 'Shoal HTTP API v1 (all routes) and search coordinator');
+    // The planner and its workers share the build-task queue; without its URL every build runs in the
+    // builder invocation (shared/config.ts), so only these two get it.
+    const withBuildTasks = (role: FunctionRole) => ({
+      ...baseEnv(role),
+      SHOAL_BUILD_TASK_QUEUE_URL: buildTaskQueue.queueUrl,
+    });
     this.indexBuilder = make(
       'IndexBuilder',
       'indexBuilder',
       'functions/index-builder/handler.ts',
       'Shoal index builder (build queue + tick)',
+      { environment: withBuildTasks('indexBuilder') },
+    );
+    this.buildWorker = make(
+      'BuildWorker',
+      'buildWorker',
+      'functions/build-worker/handler.ts',
+      'Shoal build worker (tasks of build plans)',
+      // Reserved: how many tasks run at once (docs/operations.md §3), guaranteed even when the api's
+      // fan-out uses up the account's concurrency, and a ceiling on the DynamoDB and S3 load of all plans.
+      { environment: withBuildTasks('buildWorker'), reservedConcurrency: settings.buildWorkers },
     );
     this.shardSearch = [];
     for (let slot = 0; slot < settings.searchSlots; slot++) {
@@ -176,6 +226,7 @@ export class Compute extends Construct {
     this.all = {
       api: this.api,
       indexBuilder: this.indexBuilder,
+      buildWorker: this.buildWorker,
       importer: this.importer,
       ...Object.fromEntries(this.shardSearch.map((f, i) => [`shardSearch${i}`, f])),
     };
@@ -258,12 +309,29 @@ export class Compute extends Construct {
         resources: objectArns([MODELS_OBJECT_PREFIX]),
       }),
     );
+    // Abandoning a stalled build plan (its tick) lists and deletes the plan's intermediate objects.
+    this.indexBuilder.role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'AbandonPlanObjects',
+        actions: ['s3:GetObject', 's3:DeleteObject'],
+        resources: objectArns([PLANS_PREFIX]),
+      }),
+    );
+    // Garbage collection lists index objects, plan abandonment the plan's; nothing else of the bucket.
     this.indexBuilder.role.addToPolicy(
       new iam.PolicyStatement({
         sid: 'ListIndexObjects',
         actions: ['s3:ListBucket'],
         resources: [bucket.bucketArn],
-        conditions: { StringLike: { 's3:prefix': INDEX_PREFIXES.map((p) => `${p}*`) } },
+        conditions: { StringLike: { 's3:prefix': [...INDEX_PREFIXES, PLANS_PREFIX].map((p) => `${p}*`) } },
+      }),
+    );
+    // The planner sends a plan's first tasks; the tick re-sends a stalled stage's.
+    this.indexBuilder.role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'SendBuildTasks',
+        actions: ['sqs:SendMessage'],
+        resources: [buildTaskQueue.queueArn],
       }),
     );
     this.indexBuilder.fn.addEventSource(
@@ -289,6 +357,73 @@ export class Compute extends Construct {
         new targets.LambdaFunction(this.indexBuilder.fn, { retryAttempts: 0, maxEventAge: Duration.minutes(1) }),
       ],
     });
+
+    // build-worker: one plan task per invocation (scan → train → assign → build → commit).
+    this.buildWorker.role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'CatalogReadWrite',
+        actions: TABLE_RW_ACTIONS,
+        resources: [catalogTable.tableArn],
+      }),
+    );
+    // Scan tasks read the tail through the write log (in the Catalog) and then the rows by key; full-table
+    // scans (the bySeq index) stay with the index builder.
+    this.buildWorker.role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'ReadRecords',
+        actions: RECORDS_READ_ACTIONS,
+        resources: [recordsTable.tableArn],
+      }),
+    );
+    // Intermediate objects of a plan: row chunks, samples, per-partition chunks, results; the commit
+    // task deletes them.
+    this.buildWorker.role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'PlanObjects',
+        actions: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'],
+        resources: objectArns([PLANS_PREFIX]),
+      }),
+    );
+    // Build tasks write shards, the train task the centroid table; scan tasks read the old head's shards.
+    // Deleting index objects is garbage collection, the builder's.
+    this.buildWorker.role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'WriteShardsAndCentroids',
+        actions: ['s3:GetObject', 's3:PutObject'],
+        resources: objectArns([SHARDS_PREFIX, CENTROIDS_PREFIX]),
+      }),
+    );
+    // Scan tasks skip the old head's deleted rows (its delete bitmaps).
+    this.buildWorker.role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'ReadDeleteBitmaps',
+        actions: ['s3:GetObject'],
+        resources: objectArns([DELETES_PREFIX]),
+      }),
+    );
+    this.buildWorker.role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'ListPlanObjects',
+        actions: ['s3:ListBucket'],
+        resources: [bucket.bucketArn],
+        conditions: { StringLike: { 's3:prefix': [`${PLANS_PREFIX}*`] } },
+      }),
+    );
+    // The task that finishes a stage sends the next stage's tasks.
+    this.buildWorker.role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'SendBuildTasks',
+        actions: ['sqs:SendMessage'],
+        resources: [buildTaskQueue.queueArn],
+      }),
+    );
+    this.buildWorker.fn.addEventSource(
+      new SqsEventSource(buildTaskQueue, {
+        batchSize: BUILD_WORKER_EVENT_SOURCE.batchSize,
+        maxConcurrency: buildWorkerMaxConcurrency(settings),
+        reportBatchItemFailures: true,
+      }),
+    );
 
     // import: reads uploads, writes reject reports, writes rows like the API, continues itself through its queue.
     this.importer.role.addToPolicy(tablesRw);
@@ -336,7 +471,14 @@ export class Compute extends Construct {
     );
 
     // --- cdk-nag: the wildcards that remain are scoped to one resource each.
-    for (const f of [this.api, this.indexBuilder, this.importer, ...this.shardSearch, this.authorizer]) {
+    for (const f of [
+      this.api,
+      this.indexBuilder,
+      this.buildWorker,
+      this.importer,
+      ...this.shardSearch,
+      this.authorizer,
+    ]) {
       acknowledgeFindings(f.role, [
         {
           // The function's own log group ARN ends in ":*" (its log streams).
@@ -349,11 +491,12 @@ export class Compute extends Construct {
           reason: "Log-stream wildcard of the function's own log group only (CreateLogStream/PutLogEvents).",
         },
         {
-          pattern: /^AwsSolutions-IAM5\[Resource::.*\/(shards|deletes|centroids|imports|reports|models)\/\*\]$/,
+          pattern: /^AwsSolutions-IAM5\[Resource::.*\/(shards|deletes|centroids|plans|imports|reports|models)\/\*\]$/,
           reason:
-            'Object-prefix wildcards of the data bucket (shards/*, deletes/*, centroids/*, imports/*, reports/*, ' +
-            'and models/*): shard, bitmap, centroid-table and committed model-artifact keys are content-addressed, ' +
-            'uploads, reports and model names are chosen by users and jobs; none is known in advance.',
+            'Object-prefix wildcards of the data bucket (shards/*, deletes/*, centroids/*, plans/*, imports/*, ' +
+            'the reports/* and models/* folders): shard, bitmap, centroid-table and model-artifact keys are ' +
+            'content-addressed, build-plan objects are named by plan id, uploads, reports and model names are ' +
+            'chosen by users and jobs; none is known in advance.',
         },
         {
           pattern: /^AwsSolutions-IAM5\[Resource::\*\]$/,

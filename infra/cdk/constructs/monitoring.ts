@@ -34,6 +34,7 @@ export interface MonitoringProps {
   functions: {
     api: ShoalFunction;
     indexBuilder: ShoalFunction;
+    buildWorker: ShoalFunction;
     shardSearch: ShoalFunction[];
     importer: ShoalFunction;
     authorizer: ShoalFunction;
@@ -42,7 +43,16 @@ export interface MonitoringProps {
   buildDlq: sqs.IQueue;
   importQueue: sqs.IQueue;
   importDlq: sqs.IQueue;
+  buildTaskQueue: sqs.IQueue;
+  buildTaskDlq: sqs.IQueue;
 }
+
+/**
+ * The build-task queue's age alarm: a plan's tasks wait at most a few task lengths (each ≤ 5 min by
+ * sizing) when the workers keep up; older means too few workers for the plans in flight, or workers
+ * that are not consuming.
+ */
+export const BUILD_TASK_AGE_ALARM_SECONDS = 30 * 60;
 
 const MINUTE = Duration.minutes(1);
 const FIVE_MINUTES = Duration.minutes(5);
@@ -114,6 +124,7 @@ export class Monitoring extends Construct {
     for (const [alarmId, q, what] of [
       ['BuildDlqNotEmpty', props.buildDlq, 'build'],
       ['ImportDlqNotEmpty', props.importDlq, 'import'],
+      ['BuildTaskDlqNotEmpty', props.buildTaskDlq, 'build-task'],
     ] as const) {
       add(
         alarmId,
@@ -193,21 +204,77 @@ export class Monitoring extends Construct {
         treatMissingData: cw.TreatMissingData.NOT_BREACHING,
       }),
     );
+    add(
+      'BuildTaskQueueAge',
+      new cw.Alarm(this, 'BuildTaskQueueAge', {
+        alarmName: `${settings.prefix}-build-task-queue-age`,
+        alarmDescription:
+          'The oldest build-plan task has waited more than 30 minutes: the build workers are not keeping up ' +
+          '(docs/operations.md#build-task-queue-age).',
+        metric: props.buildTaskQueue.metricApproximateAgeOfOldestMessage({ statistic: 'Maximum', period: MINUTE }),
+        threshold: BUILD_TASK_AGE_ALARM_SECONDS,
+        comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 5,
+        treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+      }),
+    );
+    // A failing task is a batch-item failure, not a Lambda error; errors are crashes, out-of-memory and
+    // timeouts. One task's message comes back only after the visibility timeout (90 min) or the tick's
+    // stall redrive (20 min), so repeated failures are sparse: errors in 2 of the last six 5-minute
+    // periods (a lone sandbox crash does not page, a task that keeps failing or several workers do).
+    add(
+      'BuildWorkerErrors',
+      new cw.Alarm(this, 'BuildWorkerErrors', {
+        alarmName: `${settings.prefix}-build-worker-errors`,
+        alarmDescription:
+          'Build workers crashed or timed out in 2 of the last six 5-minute periods ' +
+          '(docs/operations.md#build-worker-errors).',
+        metric: functions.buildWorker.fn.metricErrors({ period: FIVE_MINUTES, statistic: 'Sum' }),
+        threshold: 1,
+        comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 6,
+        datapointsToAlarm: 2,
+        treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+      }),
+    );
+    // The worker runs at its reserved concurrency whenever a large plan is in flight, so throttles at that
+    // ceiling are expected under load: the event source's cap (compute.ts) keeps them rare, not absent (it
+    // cannot go below 2, above buildWorkers=1). A burst costs little (Lambda retries the task while it is
+    // in flight); sustained throttling holds tasks back for up to the visibility timeout (90 min), after
+    // which each counts as a receive toward maxReceiveCount. Hence 10 of 15 minutes. The worker stays out
+    // of function-throttles, which is about the account's limit: a reserved function is not throttled by it.
+    add(
+      'BuildWorkerThrottles',
+      new cw.Alarm(this, 'BuildWorkerThrottles', {
+        alarmName: `${settings.prefix}-build-worker-throttles`,
+        alarmDescription:
+          'Lambda throttled the build worker in 10 of the last 15 minutes (docs/operations.md#build-worker-throttles).',
+        metric: functions.buildWorker.fn.metricThrottles({ period: MINUTE, statistic: 'Sum' }),
+        threshold: 1,
+        comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 15,
+        datapointsToAlarm: 10,
+        treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+      }),
+    );
     const allFunctions = [
       functions.api,
       functions.indexBuilder,
+      functions.buildWorker,
       functions.importer,
       ...functions.shardSearch,
       functions.authorizer,
     ];
     const throttleMetrics = Object.fromEntries(
-      allFunctions.map((f, i) => [`t${i}`, f.fn.metricThrottles({ period: MINUTE, statistic: 'Sum' })]),
+      allFunctions
+        .filter((f) => f !== functions.buildWorker)
+        .map((f, i) => [`t${i}`, f.fn.metricThrottles({ period: MINUTE, statistic: 'Sum' })]),
     );
     const throttles = new cw.MathExpression({
       expression: Object.keys(throttleMetrics).join(' + '),
       usingMetrics: throttleMetrics,
       period: MINUTE,
-      label: 'Lambda throttles (all Shoal functions)',
+      label: 'Lambda throttles (Shoal functions without reserved concurrency)',
     });
     add(
       'FunctionThrottles',
@@ -279,7 +346,11 @@ export class Monitoring extends Construct {
     this.dashboard.addWidgets(
       new cw.GraphWidget({
         title: 'Queues: DLQ depth and build backlog',
-        left: [dlqDepth(props.buildDlq, 'build DLQ'), dlqDepth(props.importDlq, 'import DLQ')],
+        left: [
+          dlqDepth(props.buildDlq, 'build DLQ'),
+          dlqDepth(props.importDlq, 'import DLQ'),
+          dlqDepth(props.buildTaskDlq, 'build-task DLQ'),
+        ],
         right: [
           props.buildQueue.metricApproximateNumberOfMessagesVisible({
             statistic: 'Maximum',
@@ -290,6 +361,11 @@ export class Monitoring extends Construct {
             statistic: 'Maximum',
             period: MINUTE,
             label: 'import queue',
+          }),
+          props.buildTaskQueue.metricApproximateNumberOfMessagesVisible({
+            statistic: 'Maximum',
+            period: MINUTE,
+            label: 'build-task queue',
           }),
         ],
         width: 8,
@@ -324,6 +400,46 @@ export class Monitoring extends Construct {
           }),
         ],
         leftYAxis: { min: 0, max: 100 },
+        width: 8,
+      }),
+    );
+    const worker = functions.buildWorker.fn;
+    this.dashboard.addWidgets(
+      new cw.GraphWidget({
+        title: 'Build workers: busy vs. reserved',
+        left: [worker.metric('ConcurrentExecutions', { period: MINUTE, statistic: 'Maximum', label: 'running' })],
+        leftAnnotations: [{ value: settings.buildWorkers, label: 'reserved (buildWorkers)' }],
+        right: [worker.metricThrottles({ period: MINUTE, statistic: 'Sum', label: 'throttles' })],
+        width: 8,
+      }),
+      new cw.GraphWidget({
+        title: 'Build tasks: waiting and running',
+        left: [
+          props.buildTaskQueue.metricApproximateNumberOfMessagesVisible({
+            statistic: 'Maximum',
+            period: MINUTE,
+            label: 'waiting',
+          }),
+          props.buildTaskQueue.metricApproximateNumberOfMessagesNotVisible({
+            statistic: 'Maximum',
+            period: MINUTE,
+            label: 'running (in flight)',
+          }),
+        ],
+        right: [
+          props.buildTaskQueue.metricApproximateAgeOfOldestMessage({
+            statistic: 'Maximum',
+            period: MINUTE,
+            label: 'oldest task (s)',
+          }),
+        ],
+        rightAnnotations: [{ value: BUILD_TASK_AGE_ALARM_SECONDS, label: 'alarm' }],
+        width: 8,
+      }),
+      new cw.GraphWidget({
+        title: 'Build workers: errors and duration p99 (ms)',
+        left: [worker.metricErrors({ period: FIVE_MINUTES, statistic: 'Sum', label: 'errors (5 min)' })],
+        right: [worker.metricDuration({ period: MINUTE, statistic: 'p99', label: 'duration p99' })],
         width: 8,
       }),
     );

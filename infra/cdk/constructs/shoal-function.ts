@@ -43,6 +43,8 @@ export interface ShoalFunctionProps {
   logRetention: logs.RetentionDays;
   /** Log groups are kept (RETAIN) in prod, destroyed with the stack in dev. */
   removalPolicy: RemovalPolicy;
+  /** Reserved concurrency: both a guaranteed share of the account's concurrency and a ceiling. */
+  reservedConcurrency?: number;
 }
 
 export class ShoalFunction extends Construct {
@@ -81,6 +83,7 @@ export class ShoalFunction extends Construct {
       memorySize: props.memoryMb,
       timeout: props.timeout,
       ephemeralStorageSize: Size.mebibytes(props.ephemeralMb ?? 512),
+      ...(props.reservedConcurrency !== undefined ? { reservedConcurrentExecutions: props.reservedConcurrency } : {}),
       role: this.role,
       logGroup: this.logGroup,
       loggingFormat: lambda.LoggingFormat.JSON,

@@ -1,6 +1,6 @@
 /**
- * Stateful resources (docs/architecture.md §4): the bucket, the Catalog and Records tables, the import and build
- * queues with their dead-letter queues. Kept apart from the stateless service stack so that the
+ * Stateful resources (docs/architecture.md §4): the bucket, the Catalog and Records tables, the build, build-task
+ * and import queues with their dead-letter queues. Kept apart from the stateless service stack so that the
  * functions, the API and the dashboards can be redeployed or torn down without touching data.
  */
 import { Aws, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
@@ -27,6 +27,9 @@ export class DataStack extends Stack {
   readonly buildDlq: sqs.Queue;
   readonly importQueue: sqs.Queue;
   readonly importDlq: sqs.Queue;
+  /** Tasks of build plans (shared/indexing/plan.ts), consumed by the build-worker function. */
+  readonly buildTaskQueue: sqs.Queue;
+  readonly buildTaskDlq: sqs.Queue;
 
   constructor(scope: Construct, id: string, props: DataStackProps) {
     super(scope, id, props);
@@ -56,6 +59,10 @@ export class DataStack extends Stack {
     ({ queue: this.importQueue, dlq: this.importDlq } = queueWithDlq(
       'Import',
       QUEUE_SETTINGS.import.visibilityTimeout,
+    ));
+    ({ queue: this.buildTaskQueue, dlq: this.buildTaskDlq } = queueWithDlq(
+      'BuildTask',
+      QUEUE_SETTINGS.buildTask.visibilityTimeout,
     ));
 
     // --- Buckets.

@@ -32,6 +32,7 @@ export class ServiceStack extends Stack {
       recordsTable: data.recordsTable,
       buildQueue: data.buildQueue,
       importQueue: data.importQueue,
+      buildTaskQueue: data.buildTaskQueue,
     });
     this.api = new Api(this, 'Api', { settings, handler: this.compute.api.fn, authorizer: this.compute.authorizer.fn });
     this.monitoring = new Monitoring(this, 'Monitoring', {
@@ -41,6 +42,7 @@ export class ServiceStack extends Stack {
       functions: {
         api: this.compute.api,
         indexBuilder: this.compute.indexBuilder,
+        buildWorker: this.compute.buildWorker,
         shardSearch: this.compute.shardSearch,
         importer: this.compute.importer,
         authorizer: this.compute.authorizer,
@@ -49,6 +51,8 @@ export class ServiceStack extends Stack {
       buildDlq: data.buildDlq,
       importQueue: data.importQueue,
       importDlq: data.importDlq,
+      buildTaskQueue: data.buildTaskQueue,
+      buildTaskDlq: data.buildTaskDlq,
     });
 
     new CfnOutput(this, 'ApiUrl', { value: this.api.url, description: 'Shoal API base URL' });
