@@ -85,15 +85,24 @@ export class TailCache {
     if (this.entries.size > this.maxCollections) this.entries.delete(this.entries.keys().next().value as string);
 
     const stable = await this.catalog.stableSeq(meta.name);
-    for await (const batch of this.records.tail(ck, entry.readUpTo)) {
-      for (const r of batch) {
-        const known = entry.records.get(r.id);
-        if (!known || known.seq < r.seq) {
-          entry.records.set(r.id, r);
-          entry.packed = undefined;
+    let through = entry.readUpTo;
+    const current = entry;
+    try {
+      for await (const batch of this.records.tail(ck, entry.readUpTo, undefined, (seq) => (through = seq))) {
+        for (const r of batch) {
+          const known = entry.records.get(r.id);
+          if (!known || known.seq < r.seq) {
+            entry.records.set(r.id, r);
+            entry.packed = undefined;
+          }
         }
+        checkTailDeadline(deadline, meta, entry.records.size);
       }
-      checkTailDeadline(deadline, meta, entry.records.size);
+    } catch (err) {
+      // A read cut short (the strong-read budget) keeps its progress: every write ≤ min(through, stable)
+      // was durable and in the log when it was read, so the retry starts there instead of from scratch.
+      current.readUpTo = Math.max(current.readUpTo, Math.min(through, stable));
+      throw err;
     }
     entry.readUpTo = Math.max(entry.readUpTo, stable);
     const own = entry;

@@ -121,10 +121,15 @@ export class DynamoRecordStore implements RecordStore {
     return out;
   }
 
-  tail(collection: string, afterSeq: number, upToSeq?: number): AsyncIterable<StoredRecord[]> {
+  tail(
+    collection: string,
+    afterSeq: number,
+    upToSeq?: number,
+    progress?: (seq: number) => void,
+  ): AsyncIterable<StoredRecord[]> {
     checkCollectionKey(collection);
     if (upToSeq !== undefined && upToSeq <= afterSeq) return emptyIterable();
-    return this.resolveLog(collection, afterSeq, upToSeq);
+    return this.resolveLog(collection, afterSeq, upToSeq, progress);
   }
 
   /**
@@ -249,7 +254,12 @@ export class DynamoRecordStore implements RecordStore {
    * a record rewritten above it belongs to a later tail (its own entry is above the bound).
    * An id whose newest entry never landed is still read for its earlier write in the range.
    */
-  private async *resolveLog(collection: string, afterSeq: number, upToSeq?: number): AsyncGenerator<StoredRecord[]> {
+  private async *resolveLog(
+    collection: string,
+    afterSeq: number,
+    upToSeq?: number,
+    progress?: (seq: number) => void,
+  ): AsyncGenerator<StoredRecord[]> {
     const entries = [...(await this.readLog(collection, afterSeq, upToSeq))].sort((a, b) => a[1] - b[1]);
     const batches = chunk(entries, 100);
     for (let i = 0; i < batches.length; i += GET_CONCURRENCY) {
@@ -266,6 +276,9 @@ export class DynamoRecordStore implements RecordStore {
         }),
       );
       const out = pages.flat().sort((a, b) => a.seq - b.seq);
+      // Entries are resolved in seq order: once these groups are consumed, every entry up to the last is.
+      const group = batches.slice(i, i + GET_CONCURRENCY).at(-1)!;
+      progress?.(group[group.length - 1][1]);
       if (out.length) yield out;
     }
   }

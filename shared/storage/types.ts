@@ -227,9 +227,16 @@ export interface RecordStore {
    * Strongly consistent: the current record of every id written with seq > afterSeq (and
    * ≤ upToSeq if given; then records rewritten above upToSeq are left to a later tail), in
    * batches ascending by seq. Sees every write acknowledged before the call (the write log,
-   * never the eventually consistent GSI: docs/architecture.md §6.1).
+   * never the eventually consistent GSI: docs/architecture.md §6.1). `progress(seq)`, called before
+   * each batch is yielded, says every log entry with seq ≤ `seq` found by the read is resolved once that
+   * batch has been consumed: a reader that stops early can resume there (TailCache keeps such progress).
    */
-  tail(collection: string, afterSeq: number, upToSeq?: number): AsyncIterable<StoredRecord[]>;
+  tail(
+    collection: string,
+    afterSeq: number,
+    upToSeq?: number,
+    progress?: (seq: number) => void,
+  ): AsyncIterable<StoredRecord[]>;
   /**
    * Every item of a collection (for delete-by-filter); an id may come more than once and
    * an item may be stale, so callers re-read what they act on with `get`.

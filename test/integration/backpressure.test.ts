@@ -16,6 +16,7 @@ import { ShardCache } from '../../shared/search/shard-cache.js';
 import { TailCache } from '../../shared/search/tail-cache.js';
 import { createServices, type Services } from '../../shared/services.js';
 import { DynamoImportJobs } from '../../shared/storage/dynamo-import-jobs.js';
+import type { RecordStore } from '../../shared/storage/types.js';
 import { searchInput, startEmulatedStack, type EmulatedStack } from '../helpers/emulated-stack.js';
 import { vectorInputs } from '../helpers/random.js';
 
@@ -196,5 +197,37 @@ describe('strong-read time budget', () => {
     expect(strong).toBeInstanceOf(TailBudgetError);
     expect(strong).toMatchObject({ statusCode: 503, code: 'TAIL_BUDGET_EXCEEDED' });
     expect(eventual.results[0]).toEqual([]);
+  });
+
+  it('keeps the progress of a strong read cut short by the budget: the retry reads only the rest', async () => {
+    const open = servicesWith({});
+    await open.core.createCollection({ name: 'resume', dimension: DIM, metric: 'l2', index: { engine: 'flat' } });
+    const rows = vectorInputs(3000, DIM, 11, 'r');
+    for (let i = 0; i < rows.length; i += 1000) await open.core.upsert('resume', rows.slice(i, i + 1000));
+    let yielded = 0;
+    const counting: RecordStore = Object.assign(Object.create(stack.records) as RecordStore, {
+      tail: (ck: string, after: number, upTo?: number, progress?: (seq: number) => void) =>
+        (async function* () {
+          for await (const batch of stack.records.tail(ck, after, upTo, progress)) {
+            yielded += batch.length;
+            yield batch;
+          }
+        })(),
+    });
+    const tails = new TailCache(stack.catalog, counting);
+    const meta = await stack.catalog.getCollection('resume');
+    // A deadline passed after the third batch of reads (each check advances this clock by one).
+    const deadline = () => {
+      let ticks = 0;
+      return { at: 1, budgetMs: 1, now: () => ticks++ };
+    };
+    await expect(tails.read(meta, 0, deadline())).rejects.toBeInstanceOf(TailBudgetError);
+    const first = yielded;
+    expect(first).toBeGreaterThan(0);
+    expect(first).toBeLessThan(3000);
+    // Without kept progress the retry would hit the same wall after the same three batches.
+    const snapshot = await tails.read(meta, 0, deadline());
+    expect(snapshot.records).toHaveLength(3000);
+    expect(yielded - first).toBe(3000 - first);
   });
 });
