@@ -10,7 +10,15 @@ import {
   type Centroids,
 } from '../engine/ivf.js';
 import { sampleRows } from '../random.js';
-import { PLAN_POLICY, checkPlan, startLayoutPlan, type PlanDeps, type PlanTaskDeps } from './plan.js';
+import {
+  PLAN_POLICY,
+  checkPlan,
+  startLayoutPlan,
+  type ManifestInput,
+  type PlanDeps,
+  type PlanRow,
+  type PlanTaskDeps,
+} from './plan.js';
 import { NotFoundError } from '../errors.js';
 import { logger } from '../log.js';
 import { sha256, type ShardCache } from '../search/shard-cache.js';
@@ -26,7 +34,6 @@ import {
   type ShardRef,
   type StoredRecord,
 } from '../storage/types.js';
-import type { Metadata } from '../types.js';
 import {
   PLANS_PREFIX,
   centroidsKey,
@@ -100,12 +107,8 @@ export interface BuildResult {
   line?: string;
 }
 
-interface Row {
-  id: string;
-  seq: number;
-  vector: Float32Array;
-  metadata?: Metadata;
-}
+/** A row being laid out: the same shape build-plan tasks move through their chunks. */
+type Row = PlanRow;
 
 function maxRowsPerShard(meta: CollectionMeta): number {
   if (meta.index.engine !== 'hnsw') return 250_000;
@@ -694,21 +697,7 @@ function tombstonesOf(tail: StoredRecord[]): Array<{ id: string; seq: number }> 
   return tail.filter((r) => r.deleted).map((r) => ({ id: r.id, seq: r.seq }));
 }
 
-function newManifest(
-  deps: BuilderDeps,
-  meta: CollectionMeta,
-  m: {
-    version: number;
-    line: string;
-    parent: number;
-    watermark: number;
-    refs: ShardRef[];
-    partitions?: PartitionTable;
-    now: number;
-    started: number;
-    kind: Manifest['stats']['kind'];
-  },
-): Manifest {
+function newManifest(deps: BuilderDeps, meta: CollectionMeta, m: ManifestInput): Manifest {
   return {
     collection: meta.name,
     generation: meta.generation,

@@ -25,7 +25,16 @@ import { mulberry32 } from '../random.js';
 import { Shard, buildShard } from '../shard/shard.js';
 import type { BuildPlan, DynamoPlanStore, PlanStage } from '../storage/dynamo-plans.js';
 import { collectionKey, planObjectPrefix } from '../storage/keys.js';
-import type { CollectionMeta, Manifest, PartitionTable, ShardRef } from '../storage/types.js';
+import type { ShardCache } from '../search/shard-cache.js';
+import type {
+  Catalog,
+  CollectionMeta,
+  Manifest,
+  ObjectStore,
+  PartitionTable,
+  RecordStore,
+  ShardRef,
+} from '../storage/types.js';
 import type { Metadata } from '../types.js';
 
 /**
@@ -92,10 +101,10 @@ export interface PlanDeps {
 
 /** The subset of BuilderDeps plan tasks use (kept structural so builder.ts and plan.ts do not import each other). */
 export interface PlanTaskDeps {
-  catalog: import('../storage/types.js').Catalog;
-  records: import('../storage/types.js').RecordStore;
-  objects: import('../storage/types.js').ObjectStore;
-  cache: import('../search/shard-cache.js').ShardCache;
+  catalog: Catalog;
+  records: RecordStore;
+  objects: ObjectStore;
+  cache: ShardCache;
   codeVersion: string;
   now?: () => number;
   plans?: PlanDeps;
