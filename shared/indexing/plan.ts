@@ -7,7 +7,8 @@
  *   train   one task: k-means over the samples → the centroid table;
  *   assign  one task per row chunk: each row to its nearest partition → per-partition chunks
  *           (a row of an old shard that the tail rewrote or deleted is dropped here);
- *   build   one task per partition: its chunks → HNSW shard(s), the refs as a result object;
+ *   build   one task per partition (several for a partition larger than one worker builds in
+ *           TASK_SECONDS): its chunks → HNSW shard(s), the refs as a result object;
  *   commit  one task: the manifest, with one conditional write, as every build commits.
  *
  * Every task reads only its inputs and writes outputs under deterministic names, so a redelivered,
@@ -47,12 +48,19 @@ import type { Metadata } from '../types.js';
  *   redriven (its unfinished tasks re-sent). Must exceed the longest task (≤ 1/3 of the worker's
  *   15 min timeout by sizing) plus queue redelivery.
  * - `MAX_REDRIVES` (default 3): redrives of one stage before the plan is abandoned.
+ * - `BUILD_RATE_768` (default 950 vectors/s) and `TASK_SECONDS` (default 300): a build task gets at most
+ *   BUILD_RATE_768 × 768 / dim × TASK_SECONDS rows, so it finishes within a third of the worker's 15 min
+ *   timeout. The rate is one core's HNSW build rate at 784-d measured by `npm run bench:engine` (m 16,
+ *   efConstruction 200; build cost grows about linearly with dim). A partition larger than that is built
+ *   by several tasks (several shards). Higher = fewer, longer tasks; too high risks the worker's timeout.
  */
 export const PLAN_POLICY = {
   MIN_ROWS: 50_000,
   CHUNK_ROWS: 50_000,
   STALL_MS: 20 * 60_000,
   MAX_REDRIVES: 3,
+  BUILD_RATE_768: 950,
+  TASK_SECONDS: 300,
 };
 
 /** One scan task's input. */
@@ -81,6 +89,8 @@ export interface PlanState {
   chunks?: string[];
   /** From the train stage. */
   centroids?: PartitionTable;
+  /** Build tasks, by number: one partition's chunks each, sized by the build rate (PLAN_POLICY). */
+  buildTasks?: Array<{ partition: number; chunks: string[] }>;
 }
 
 export interface BuildTaskMessage {
@@ -322,8 +332,9 @@ async function advance(deps: PlanTaskDeps, plan: BuildPlan, spec: PlanSpec, stat
       tasks = state.chunks?.length ?? 0;
       break;
     case 'assign':
+      nextState.buildTasks = await planBuildTasks(deps, spec, prefix);
       next = 'build';
-      tasks = state.centroids!.count;
+      tasks = nextState.buildTasks.length;
       break;
     case 'build':
       next = 'commit';
@@ -421,15 +432,50 @@ async function assignTask(
   for (const [p, list] of groups) await writeChunk(deps, meta, chunkKey(prefix, `assign/p${p}`, name), list);
 }
 
-async function buildTask(deps: PlanTaskDeps, meta: CollectionMeta, state: PlanState, prefix: string, p: number) {
-  const rows: PlanRow[] = [];
-  for await (const page of deps.objects.list(`${prefix}assign/p${p}/`)) {
-    for (const o of page) rows.push(...(await readChunk(deps, o.key)));
+/**
+ * The build stage's tasks: each partition's assign chunks packed, in name order, into tasks of at most
+ * the rows one worker builds in TASK_SECONDS (estimated from object sizes: a chunk is mostly its vectors).
+ */
+async function planBuildTasks(
+  deps: PlanTaskDeps,
+  spec: PlanSpec,
+  prefix: string,
+): Promise<Array<{ partition: number; chunks: string[] }>> {
+  const policy = policyOf(deps);
+  const dim = (await deps.catalog.getCollection(spec.collection)).dimension;
+  const maxRows = Math.max(1, Math.floor(((policy.BUILD_RATE_768 * 768) / dim) * policy.TASK_SECONDS));
+  const byPartition = new Map<number, Array<{ key: string; rows: number }>>();
+  for await (const page of deps.objects.list(`${prefix}assign/`)) {
+    for (const o of page) {
+      const p = Number(/assign\/p(\d+)\//.exec(o.key)?.[1]);
+      if (!Number.isInteger(p)) continue;
+      byPartition.set(p, [...(byPartition.get(p) ?? []), { key: o.key, rows: Math.ceil(o.size / (dim * 4)) }]);
+    }
   }
+  const tasks: Array<{ partition: number; chunks: string[] }> = [];
+  for (const p of [...byPartition.keys()].sort((a, b) => a - b)) {
+    let current: { partition: number; chunks: string[] } | undefined;
+    let rows = 0;
+    for (const chunk of byPartition.get(p)!.sort((a, b) => a.key.localeCompare(b.key))) {
+      if (!current || rows + chunk.rows > maxRows) {
+        current = { partition: p, chunks: [] };
+        tasks.push(current);
+        rows = 0;
+      }
+      current.chunks.push(chunk.key);
+      rows += chunk.rows;
+    }
+  }
+  return tasks;
+}
+
+async function buildTask(deps: PlanTaskDeps, meta: CollectionMeta, state: PlanState, prefix: string, task: number) {
+  const { partition, chunks } = state.buildTasks![task];
+  const rows: PlanRow[] = [];
+  for (const key of chunks) rows.push(...(await readChunk(deps, key)));
   rows.sort((a, b) => a.seq - b.seq);
-  const refs = await deps.writeShards(meta, rows, 'initial', p);
-  await deps.objects.putImmutable(`${prefix}build/${p}.json`, new TextEncoder().encode(JSON.stringify(refs)));
-  void state;
+  const refs = await deps.writeShards(meta, rows, 'initial', partition);
+  await deps.objects.putImmutable(`${prefix}build/${task}.json`, new TextEncoder().encode(JSON.stringify(refs)));
 }
 
 async function commitTask(
@@ -441,9 +487,9 @@ async function commitTask(
   plan: BuildPlan,
 ) {
   const refs: ShardRef[] = [];
-  for (let p = 0; p < state.centroids!.count; p++) {
+  for (let task = 0; task < (state.buildTasks?.length ?? 0); task++) {
     refs.push(
-      ...(JSON.parse(new TextDecoder().decode(await deps.objects.get(`${prefix}build/${p}.json`))) as ShardRef[]),
+      ...(JSON.parse(new TextDecoder().decode(await deps.objects.get(`${prefix}build/${task}.json`))) as ShardRef[]),
     );
   }
   const latest = await deps.catalog.latestManifest(meta.name);

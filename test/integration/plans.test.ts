@@ -153,6 +153,33 @@ describe('build plans', () => {
     expect((await core.getCollection('fan')).stats).toMatchObject({ pending: 0, indexed: 4500, partitions: 8 });
   }, 180_000);
 
+  it('sizes build tasks by the measured build rate: a partition too big for one task is built by several', async () => {
+    await core.createCollection({ name: 'big', dimension: 128, metric: 'l2', index: { partitions: 2 } });
+    await upsertAll('big', rows(0, 1500));
+    // 950 × 768 / 128 × 0.05 s = 285 rows per task: each assign chunk (3 scan chunks × 2 partitions, each
+    // over 285 rows) is a task of its own, where the default rate builds each partition in one task.
+    const slow = { ...deps(), plans: { ...deps().plans!, policy: { ...policy, TASK_SECONDS: 0.05 } } };
+    expect(await buildIndex(slow, 'big', { force: true })).toMatchObject({ reason: 'planned' });
+    const seen = new Map<number, number>();
+    let idle = 0;
+    while (idle < 3) {
+      const [got] = await receive();
+      if (!got) {
+        idle++;
+        continue;
+      }
+      idle = 0;
+      if (got.msg.stage === 'build') seen.set(got.msg.task, 1);
+      await runBuildTask(planTaskDeps(slow), got.msg);
+      await stack.aws.sqs.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: got.handle }));
+    }
+    const [manifest] = await stack.catalog.listManifests('big', 1);
+    expect(seen.size).toBe(6);
+    expect(manifest.shards).toHaveLength(6);
+    expect(new Set(manifest.shards.map((s) => s.partition))).toEqual(new Set([0, 1]));
+    expect(manifest.stats.liveRows).toBe(1500);
+  }, 120_000);
+
   it('counts duplicate messages once and survives a worker dying inside every stage', async () => {
     await core.createCollection({ name: 'crashy', dimension: 128, metric: 'l2', index: { partitions: 4 } });
     await upsertAll('crashy', rows(0, 2000));
