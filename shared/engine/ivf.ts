@@ -24,11 +24,18 @@ import { dot, l2sq, norm } from './distance.js';
  * - `SAMPLE_PER_PARTITION` (default 256): k-means trains on this many sampled rows per
  *   centroid (FAISS's guidance is 30–256). More = better centroids, training time grows linearly.
  * - `ITERATIONS` (default 12): Lloyd iterations; assignments rarely move after ~10.
- * - `SPLIT_FACTOR` (default 2): a partition whose live rows exceed SPLIT_FACTOR × its fair share
- *   (rows at layout / P, at least TARGET_ROWS / 2) is split in two by 2-means over its own rows
- *   (only its rows move). Lower = more even partitions, more split work.
+ * - `SPLIT_FACTOR` (default 2) and `SPLIT_MIN_ROWS` (default 10,000): a partition whose live rows exceed
+ *   SPLIT_FACTOR × max(its fair share — rows at layout / P —, SPLIT_MIN_ROWS) is split in two by 2-means
+ *   over its own rows (only its rows move). Lower = more even partitions, more split work. The floor
+ *   keeps a collection laid out small (a forced P on its first 1,000 rows) from splitting on every delta.
  * - `MERGE_FRACTION` (default 0.125): a partition whose live rows fall under this fraction of the
  *   fair share is dissolved into its neighbours (its rows move to their next-nearest centroids).
+ * - `LAYOUT_MIN_ROWS_PER_PARTITION` (default 32): a forced P is laid out once there are this many rows
+ *   per partition; before that the collection stays unpartitioned. Centroids trained on fewer rows
+ *   route poorly, and splits alone would not repair them.
+ * - `RELAYOUT_GROWTH` (default 4): a partitioned collection that has grown this many times past its
+ *   layout's rows is laid out again (new k-means, P by the rule or the forced count). Geometric, so the
+ *   rewrites add up to a constant factor of the rows; lower = fresher centroids, more rewrites.
  * - `MAX_SHARDS_PER_PARTITION` (default 4): delta shards a partition accumulates before they are
  *   merged into one (per-partition compaction, never a global rebuild).
  * - `MAX_PARTITIONS` (default 4,096): the centroid table of a query is ranked in full per query
@@ -40,7 +47,10 @@ export const IVF_POLICY = {
   SAMPLE_PER_PARTITION: 256,
   ITERATIONS: 12,
   SPLIT_FACTOR: 2,
+  SPLIT_MIN_ROWS: 10_000,
   MERGE_FRACTION: 0.125,
+  LAYOUT_MIN_ROWS_PER_PARTITION: 32,
+  RELAYOUT_GROWTH: 4,
   MAX_SHARDS_PER_PARTITION: 4,
   MAX_PARTITIONS: 4096,
 };

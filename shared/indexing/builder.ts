@@ -197,6 +197,16 @@ async function liveRows(deps: BuilderDeps, refs: ShardRef[]): Promise<Row[]> {
   return rows;
 }
 
+/**
+ * A partitioned version whose collection has grown RELAYOUT_GROWTH× since its layout is laid out
+ * again: geometric growth keeps the total re-layout work linear in the rows, and splits handle the
+ * local growth in between.
+ */
+function outgrown(head: Manifest, rows: number, deps: BuilderDeps): boolean {
+  const table = head.partitions;
+  return !!table && rows >= ivfPolicy(deps).RELAYOUT_GROWTH * table.fairShare * table.count;
+}
+
 /** A version's shard set, and its centroid table when partitioned. */
 interface Layout {
   refs: ShardRef[];
@@ -256,8 +266,9 @@ async function writePartitions(
 /**
  * Lays out a whole set of rows: unpartitioned shards, or — when the line asks for partitions
  * (`index.partitions`) or the rows reach IVF_POLICY.MIN_ROWS — k-means centroids trained on a
- * seeded sample and one or more shards per partition. A forced count waits until there are at
- * least 4 rows per partition (k-means on fewer rows than centroids has no meaning).
+ * seeded sample and one or more shards per partition. A forced count waits until there are
+ * LAYOUT_MIN_ROWS_PER_PARTITION rows per partition (centroids trained on a handful of rows each
+ * would route poorly for good).
  */
 async function layoutRows(
   deps: BuilderDeps,
@@ -268,7 +279,9 @@ async function layoutRows(
 ): Promise<Layout> {
   const policy = ivfPolicy(deps);
   const want = partitionsFor(rows.length, meta.index.params.partitions, policy);
-  if (want <= 1 || rows.length < want * 4) return { refs: await writeShards(deps, meta, rows, kind) };
+  if (want <= 1 || rows.length < want * policy.LAYOUT_MIN_ROWS_PER_PARTITION) {
+    return { refs: await writeShards(deps, meta, rows, kind) };
+  }
   const dim = meta.dimension;
   const picks = sampleRows(rows.length, Math.min(rows.length, want * policy.SAMPLE_PER_PARTITION), seed);
   const sample = new Float32Array(picks.length * dim);
@@ -306,7 +319,7 @@ async function applyPartitioned(
 
   // Splits: only partitions that just grew.
   for (const p of [...groups.keys()].sort((a, b) => a - b)) {
-    if (liveOf(p) <= policy.SPLIT_FACTOR * fair) continue;
+    if (liveOf(p) <= policy.SPLIT_FACTOR * Math.max(fair, policy.SPLIT_MIN_ROWS)) continue;
     const old = shardsOf(p);
     const rows = await liveRows(deps, old);
     const two = trainCentroids(
@@ -544,7 +557,7 @@ async function buildLine(
     const estimate = (current?.stats.liveRows ?? 0) + Math.max(0, stable - from);
     const want = partitionsFor(estimate, meta.index.params.partitions, ivfPolicy(deps));
     const minRows = { ...PLAN_POLICY, ...deps.plans.policy }.MIN_ROWS;
-    if (!current?.partitions && want > 1 && estimate >= minRows) {
+    if ((!current?.partitions || outgrown(current, estimate, deps)) && want > 1 && estimate >= minRows) {
       const started = await startLayoutPlan(planTaskDeps(deps), meta, {
         line,
         head: current,
@@ -614,15 +627,25 @@ async function buildLine(
     meta.index.params.partitions,
     ivfPolicy(deps),
   );
-  if (partitions) {
+  if (partitions && outgrown(current!, refs.reduce((n, r) => n + r.live, 0) + upserts.length, deps)) {
+    // Grown RELAYOUT_GROWTH× since its layout: centroids trained then no longer describe the data.
+    const layout = await layoutRows(deps, meta, [...(await liveRows(deps, refs)), ...upserts], 'compaction', seed);
+    refs = layout.refs;
+    partitions = layout.partitions;
+    kind = 'compaction';
+  } else if (partitions) {
     // 2–3. Partitioned: deltas to their partitions, then split / merge / compact the partitions touched.
     const applied = await applyPartitioned(deps, meta, partitions, refs, upserts, shrunk, seed);
     refs = applied.refs;
     partitions = applied.partitions;
     if (applied.reshaped) kind = 'compaction';
-  } else if (!current || (want > 1 && refs.reduce((n, r) => n + r.live, 0) + upserts.length >= want * 4)) {
+  } else if (
+    !current ||
+    (want > 1 &&
+      refs.reduce((n, r) => n + r.live, 0) + upserts.length >= want * ivfPolicy(deps).LAYOUT_MIN_ROWS_PER_PARTITION)
+  ) {
     // The first version, or an unpartitioned one that reached the partitioning threshold: lay out
-    // every live row once (the only whole-collection rewrite; later deltas stay in their partitions).
+    // every live row (later deltas stay in their partitions).
     const rows = current ? [...(await liveRows(deps, refs)), ...upserts] : upserts;
     const layout = await layoutRows(deps, meta, rows, current ? 'compaction' : 'initial', seed);
     refs = layout.refs;

@@ -157,7 +157,7 @@ describe('a partitioned collection on real data (SIFT 4,500 × 128)', () => {
 
 describe('partition maintenance', () => {
   it('splits a partition that outgrew its share (only its rows move) and merges one that deletes emptied', async () => {
-    const policy = { SPLIT_FACTOR: 2, MERGE_FRACTION: 0.25 };
+    const policy = { SPLIT_FACTOR: 2, SPLIT_MIN_ROWS: 0, MERGE_FRACTION: 0.25 };
     await core.createCollection({ name: 'grow', dimension: sift.dim, metric: 'l2', index: { partitions: 4 } });
     await upsertAll('grow', rows(sift, 0, 400));
     await buildIndex(builder(policy), 'grow', { force: true });
