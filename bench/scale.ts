@@ -43,6 +43,10 @@ const cli = parseCli({
   ],
 });
 
+// The local stack's logger and its builder thread write INFO lines to stdout, which would break --json's one
+// document: stray writes go to stderr; cli.out keeps the real stdout writer it bound at load.
+process.stdout.write = process.stderr.write.bind(process.stderr) as typeof process.stdout.write;
+
 const ROWS = cli.int('--rows') ?? (cli.quick ? 200_000 : 1_000_000);
 const FORCED_PARTITIONS = cli.int('--partitions');
 const SIGMA = positiveNumber('--sigma') ?? 0.9;
@@ -60,6 +64,8 @@ const API_KEY = 'bench-key';
 const UPSERT_BATCH = 1000;
 /** Not timed: the first searches after a build load the shards into the searchers' caches. */
 const WARMUP = 20;
+/** Rows written by the import are sampled this often: a slowing import shows where its time went. */
+const CURVE_EVERY_S = 30;
 
 function positiveNumber(flag: `--${string}`): number | undefined {
   const v = cli.value(flag);
@@ -273,6 +279,7 @@ interface LoadResult {
   ingestRowsPerSec: number;
   indexedAfterSec: number;
   importCreatedAt: number;
+  importCurve: Array<{ sec: number; rows: number }>;
   stats: CollectionStats;
 }
 
@@ -312,8 +319,12 @@ async function load(shoal: LocalShoal, name: string, npy: Uint8Array, rows: numb
   );
   const jobId = started.json.jobId as string;
   const importBar = fractionBar(10);
+  const tImport = performance.now();
+  const curve: Array<{ sec: number; rows: number }> = [];
   let job = started.json;
   for (;;) {
+    const sec = (performance.now() - tImport) / 1000;
+    if (sec >= (curve.length + 1) * CURVE_EVERY_S) curve.push({ sec: Math.round(sec), rows: job.rowsWritten ?? 0 });
     if (job.state === 'succeeded') break;
     if (['partial', 'failed', 'cancelled'].includes(job.state))
       throw new Error(`import of ${name} ended ${job.state}: ${job.error ?? ''} ${job.reason ?? ''}`);
@@ -354,6 +365,7 @@ async function load(shoal: LocalShoal, name: string, npy: Uint8Array, rows: numb
     ingestRowsPerSec: rows / importSec,
     indexedAfterSec,
     importCreatedAt: createdAt,
+    importCurve: curve,
     stats,
   };
 }
@@ -365,6 +377,7 @@ interface BuildStats {
   rowsPerSecPerWorker: number | null;
   /** Versions older than the API's listing (newest 100) are not counted. */
   truncated: boolean;
+  perVersion: Array<{ version: number; kind: string | null; newRows: number; rows: number; buildMs: number }>;
 }
 
 interface ManifestView {
@@ -373,7 +386,7 @@ interface ManifestView {
   line?: string;
   createdAt: string;
   shards: Array<{ id: string; count: number }>;
-  stats?: { buildMs?: number };
+  stats?: { buildMs?: number; kind?: string; rows?: number };
 }
 
 /**
@@ -387,7 +400,8 @@ async function buildStats(name: string, since: number): Promise<BuildStats | nul
   let ms = 0;
   let counted = 0;
   let truncated = false;
-  for (const v of versions) {
+  const perVersion: BuildStats['perVersion'] = [];
+  for (const v of [...versions].reverse()) {
     if (v.line !== undefined || Date.parse(v.createdAt) < since || typeof v.stats?.buildMs !== 'number') continue;
     const parent = v.parent ? byVersion.get(v.parent) : undefined;
     if (v.parent && !parent) {
@@ -395,7 +409,15 @@ async function buildStats(name: string, since: number): Promise<BuildStats | nul
       continue;
     }
     const old = new Set(parent?.shards.map((s) => s.id) ?? []);
-    rowsBuilt += v.shards.filter((s) => !old.has(s.id)).reduce((sum, s) => sum + s.count, 0);
+    const newRows = v.shards.filter((s) => !old.has(s.id)).reduce((sum, s) => sum + s.count, 0);
+    perVersion.push({
+      version: v.version,
+      kind: v.stats.kind ?? null,
+      newRows,
+      rows: v.stats.rows ?? 0,
+      buildMs: v.stats.buildMs,
+    });
+    rowsBuilt += newRows;
     ms += v.stats.buildMs;
     counted++;
   }
@@ -406,6 +428,7 @@ async function buildStats(name: string, since: number): Promise<BuildStats | nul
     buildSec: ms / 1000,
     rowsPerSecPerWorker: ms > 0 ? rowsBuilt / (ms / 1000) : null,
     truncated,
+    perVersion,
   };
 }
 
@@ -431,6 +454,7 @@ interface DatasetResult {
   importQueueSec: number | null;
   ingestRowsPerSec: number;
   indexedAfterSec: number;
+  importCurve: Array<{ sec: number; rows: number }>;
   buildRowsPerSecPerWorker: number | null;
   build: BuildStats | null;
   nprobeSupported: boolean;
@@ -527,6 +551,7 @@ async function runDataset(
     importQueueSec: loaded.queueSec,
     ingestRowsPerSec: loaded.ingestRowsPerSec,
     indexedAfterSec: loaded.indexedAfterSec,
+    importCurve: loaded.importCurve,
     buildRowsPerSecPerWorker: build?.rowsPerSecPerWorker ?? null,
     build,
     nprobeSupported,
@@ -810,11 +835,18 @@ function nprobeTable(r: DatasetResult): string[] {
 function report(o: Outcome): void {
   const { result: r, mnist: m, fullTail: ft } = o;
   const mib = (n: number) => num(n / 2 ** 20);
-  const build = (b: BuildStats | null) =>
-    b
-      ? `${b.versions} versions, ${num(b.rowsBuilt)} rows built (${num(b.rowsBuilt / r.vectors, 2)}× the rows) ` +
-        `in ${num(b.buildSec, 1)} s of builder time`
+  const loadNote = (d: DatasetResult) => {
+    const b = d.build;
+    const built = b
+      ? `${b.versions} versions built ${num(b.rowsBuilt)} rows (${num(b.rowsBuilt / d.vectors, 2)}× the rows) in` +
+        ` ${num(b.buildSec, 1)} s of builder time`
       : 'no build stats';
+    const curve = d.importCurve.map((c) => `${c.sec} s ${num(c.rows)}`).join(', ');
+    return (
+      `- ${d.dataset}: upload ${num(d.uploadSec, 1)} s, import queue wait ${num(d.importQueueSec, 1)} s; ${built};` +
+      ` tune ${num(d.tuneSec, 1)} s.${curve ? ` Rows imported after: ${curve}.` : ''}`
+    );
+  };
   const lines = [
     `# Scale benchmark — ${cli.started.toISOString()}`,
     '',
@@ -839,14 +871,8 @@ function report(o: Outcome): void {
     datasetLine(r),
     ...(m ? [datasetLine(m)] : []),
     '',
-    `- synthetic: upload ${num(r.uploadSec, 1)} s, import queue wait ${num(r.importQueueSec, 1)} s; ${build(r.build)};` +
-      ` tune ${num(r.tuneSec, 1)} s.`,
-    ...(m
-      ? [
-          `- mnist: upload ${num(m.uploadSec, 1)} s, import queue wait ${num(m.importQueueSec, 1)} s; ${build(m.build)};` +
-            ` tune ${num(m.tuneSec, 1)} s.`,
-        ]
-      : []),
+    loadNote(r),
+    ...(m ? [loadNote(m)] : []),
     `- Peak RSS of the process (stack, builder thread, bench data): ${mib(o.peakRssBytes)} MiB;` +
       ` data dir at the end: ${mib(o.dataDirBytes)} MiB.`,
     `- Seconds per phase: ${o.phases.map((p) => `${p.phase} ${num(p.sec)}`).join('; ')}.`,
