@@ -87,11 +87,36 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 interface Reply {
   status: number;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- response bodies are read field by field
-  json: any;
+  /** The parsed body; `as<T>()` names the shape a route answers with. */
+  json: unknown;
   text: string;
   retryAfter: number | undefined;
 }
+
+/** The fields of the answers this bench reads (docs/api.md). */
+interface ErrorBody {
+  error?: { code?: string; message?: string };
+}
+interface ImportJobBody {
+  jobId: string;
+  state: string;
+  rowsWritten?: number;
+  percent?: number;
+  createdAt: string;
+  startedAt?: string | null;
+  finishedAt?: string | null;
+  error?: string | null;
+  reason?: string | null;
+}
+interface SearchBody {
+  results: Array<{ id: string }>;
+  stats?: { shardsSearched?: number; shardsTotal?: number; partitionsProbed?: number };
+}
+interface TuneBody {
+  tuning?: { chosenEf?: number; chosenNprobe?: number };
+}
+
+const as = <T>(r: Reply): T => r.json as T;
 
 let baseUrl = '';
 
@@ -154,7 +179,6 @@ interface SearchPass {
   shardsSearched: number | null;
   shardsProbedFraction: number | null;
   partitionsProbed: number | null;
-  firstMs: number;
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -197,10 +221,8 @@ async function searchPass(w: Workload, opts: SearchOpts): Promise<SearchPass> {
     ms.push(performance.now() - t);
     const truth = new Set<string>();
     for (let i = 0; i < K; i++) truth.add(String(w.truth[q * K + i]));
-    for (const hit of r.json.results as Array<{ id: string }>) if (truth.has(String(hit.id))) found++;
-    const stats = r.json.stats as
-      | { shardsSearched?: number; shardsTotal?: number; partitionsProbed?: number }
-      | undefined;
+    const { results, stats } = as<SearchBody>(r);
+    for (const hit of results) if (truth.has(String(hit.id))) found++;
     if (typeof stats?.shardsSearched === 'number') {
       searched.push(stats.shardsSearched);
       if (typeof stats.shardsTotal === 'number' && stats.shardsTotal > 0)
@@ -216,7 +238,6 @@ async function searchPass(w: Workload, opts: SearchOpts): Promise<SearchPass> {
     shardsSearched: mean(searched),
     shardsProbedFraction: mean(fractions),
     partitionsProbed: mean(probed),
-    firstMs: ms[0],
   };
 }
 
@@ -262,7 +283,7 @@ async function collectionStats(name: string): Promise<CollectionStats | undefine
   // A strong read of a large tail can run past its budget (503) while an import is writing: ask again later.
   if (r.status === 503) return undefined;
   if (r.status !== 200) throw new Error(`GET /v1/collections/${name} → ${r.status} ${r.text.slice(0, 300)}`);
-  return r.json.stats as CollectionStats;
+  return as<{ stats: CollectionStats }>(r).stats;
 }
 
 /** Creates the collection; a server without partitions support refuses the field, so it is retried without. */
@@ -272,7 +293,9 @@ async function createCollection(name: string, dim: number, partitions: number | 
   const r = await call('POST', '/v1/collections', { name, dimension: dim, metric: 'l2', index });
   if (r.status === 201) return;
   if (r.status === 400 && partitions !== undefined && r.text.includes('partitions')) {
-    notes.push(`${name}: the server refused index.partitions (${r.json?.error?.message ?? r.status}); created without`);
+    notes.push(
+      `${name}: the server refused index.partitions (${as<ErrorBody>(r)?.error?.message ?? r.status}); created without`,
+    );
     await must('POST', '/v1/collections', { name, dimension: dim, metric: 'l2', index: { engine: 'hnsw' } }, [201]);
     return;
   }
@@ -324,11 +347,11 @@ async function load(shoal: LocalShoal, name: string, npy: Uint8Array, rows: numb
     { uri: `s3://${shoal.resources.bucket}/${key}` },
     [202],
   );
-  const jobId = started.json.jobId as string;
+  const jobId = as<ImportJobBody>(started).jobId;
   const importBar = fractionBar(10);
   const tImport = performance.now();
   const curve: Array<{ sec: number; rows: number }> = [];
-  let job = started.json;
+  let job = as<ImportJobBody>(started);
   for (;;) {
     const sec = (performance.now() - tImport) / 1000;
     if (sec >= (curve.length + 1) * CURVE_EVERY_S) curve.push({ sec: Math.round(sec), rows: job.rowsWritten ?? 0 });
@@ -337,13 +360,14 @@ async function load(shoal: LocalShoal, name: string, npy: Uint8Array, rows: numb
       throw new Error(`import of ${name} ended ${job.state}: ${job.error ?? ''} ${job.reason ?? ''}`);
     importBar.to((job.percent ?? 0) / 100, `${name}: import ${job.rowsWritten ?? 0}/${rows} rows`);
     await sleep(1000);
-    job = (await must('GET', `/v1/collections/${name}/imports/${jobId}`)).json;
+    job = as<ImportJobBody>(await must('GET', `/v1/collections/${name}/imports/${jobId}`));
   }
   importBar.to(1, `${name}: imported ${rows} rows`);
   importBar.done();
   if (job.rowsWritten !== rows) throw new Error(`import of ${name} wrote ${job.rowsWritten} rows, not ${rows}`);
   const createdAt = Date.parse(job.createdAt);
-  const finishedAt = Date.parse(job.finishedAt);
+  // A finished job carries its own end time; the poll that saw it is up to a second later.
+  const finishedAt = job.finishedAt ? Date.parse(job.finishedAt) : Date.now();
   const importSec = (finishedAt - createdAt) / 1000;
   const queueSec = job.startedAt ? (Date.parse(job.startedAt) - createdAt) / 1000 : null;
 
@@ -401,7 +425,7 @@ interface ManifestView {
  * one builder, as each version is one builder run. Compactions rebuild rows again, which is the point.
  */
 async function buildStats(name: string, since: number): Promise<BuildStats | null> {
-  const versions = (await must('GET', `/v1/collections/${name}/versions`)).json.versions as ManifestView[];
+  const { versions } = as<{ versions: ManifestView[] }>(await must('GET', `/v1/collections/${name}/versions`));
   const byVersion = new Map(versions.map((v) => [v.version, v]));
   let rowsBuilt = 0;
   let ms = 0;
@@ -502,7 +526,7 @@ async function tune(name: string, version: number): Promise<Tuned> {
   });
   const sec = (performance.now() - t) / 1000;
   if (r.status !== 200) return { nprobe: null, ef: null, sec, error: `${r.status} ${r.text.slice(0, 300)}` };
-  const tuning = r.json.tuning ?? {};
+  const tuning = as<TuneBody>(r).tuning ?? {};
   return {
     nprobe: typeof tuning.chosenNprobe === 'number' ? tuning.chosenNprobe : null,
     ef: typeof tuning.chosenEf === 'number' ? tuning.chosenEf : null,
@@ -618,7 +642,7 @@ async function fillTail(name: string, base: Float32Array, dim: number, n: number
         written += vectors.length;
         break;
       }
-      if (r.status === 429 && r.json?.error?.code === 'BACKPRESSURE') {
+      if (r.status === 429 && as<ErrorBody>(r)?.error?.code === 'BACKPRESSURE') {
         capReached = true;
         break;
       }
