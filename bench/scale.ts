@@ -278,12 +278,30 @@ interface CollectionStats {
   partitions?: number;
 }
 
+/** How long a poll may keep failing with 5xx before the bench gives up. */
+const POLL_GIVE_UP_MS = 10 * 60_000;
+
+/**
+ * A GET that is polled: while the stack is loaded (an import writing, a build reading the same emulated
+ * DynamoDB) a strong read can run past its budget (503) or the api function's timeout (500); the next
+ * poll asks again. Undefined = no answer this time.
+ */
+function poller<T>(route: string): () => Promise<T | undefined> {
+  let lastOk = Date.now();
+  return async () => {
+    const r = await call('GET', route);
+    if (r.status === 200) {
+      lastOk = Date.now();
+      return as<T>(r);
+    }
+    if (r.status < 500 || Date.now() - lastOk > POLL_GIVE_UP_MS)
+      throw new Error(`GET ${route} → ${r.status} ${r.text.slice(0, 300)}`);
+    return undefined;
+  };
+}
+
 async function collectionStats(name: string): Promise<CollectionStats | undefined> {
-  const r = await call('GET', `/v1/collections/${name}`);
-  // A strong read of a large tail can run past its budget (503) while an import is writing: ask again later.
-  if (r.status === 503) return undefined;
-  if (r.status !== 200) throw new Error(`GET /v1/collections/${name} → ${r.status} ${r.text.slice(0, 300)}`);
-  return as<{ stats: CollectionStats }>(r).stats;
+  return (await poller<{ stats: CollectionStats }>(`/v1/collections/${name}`)())?.stats;
 }
 
 /** Creates the collection; a server without partitions support refuses the field, so it is retried without. */
@@ -352,6 +370,7 @@ async function load(shoal: LocalShoal, name: string, npy: Uint8Array, rows: numb
   const tImport = performance.now();
   const curve: Array<{ sec: number; rows: number }> = [];
   let job = as<ImportJobBody>(started);
+  const pollJob = poller<ImportJobBody>(`/v1/collections/${name}/imports/${jobId}`);
   for (;;) {
     const sec = (performance.now() - tImport) / 1000;
     if (sec >= (curve.length + 1) * CURVE_EVERY_S) curve.push({ sec: Math.round(sec), rows: job.rowsWritten ?? 0 });
@@ -360,7 +379,7 @@ async function load(shoal: LocalShoal, name: string, npy: Uint8Array, rows: numb
       throw new Error(`import of ${name} ended ${job.state}: ${job.error ?? ''} ${job.reason ?? ''}`);
     importBar.to((job.percent ?? 0) / 100, `${name}: import ${job.rowsWritten ?? 0}/${rows} rows`);
     await sleep(1000);
-    job = as<ImportJobBody>(await must('GET', `/v1/collections/${name}/imports/${jobId}`));
+    job = (await pollJob()) ?? job;
   }
   importBar.to(1, `${name}: imported ${rows} rows`);
   importBar.done();
@@ -376,12 +395,16 @@ async function load(shoal: LocalShoal, name: string, npy: Uint8Array, rows: numb
   const indexBar = fractionBar(10);
   let lastAsk = 0;
   let stats: CollectionStats | undefined;
+  const pollStats = poller<{ stats: CollectionStats }>(`/v1/collections/${name}`);
   for (;;) {
-    stats = await collectionStats(name);
+    stats = (await pollStats())?.stats;
     if (stats && stats.pending === 0 && stats.indexed === rows) break;
     if (stats) indexBar.to(stats.indexed / rows, `${name}: indexed ${stats.indexed}/${rows}, pending ${stats.pending}`);
     if (Date.now() - lastAsk > 30_000) {
-      await must('POST', `/v1/collections/${name}/index`, undefined, [202]);
+      // A nudge: one lost to a timeout is sent again next round.
+      const asked = await call('POST', `/v1/collections/${name}/index`);
+      if (asked.status !== 202 && asked.status < 500)
+        throw new Error(`POST /v1/collections/${name}/index → ${asked.status} ${asked.text.slice(0, 300)}`);
       lastAsk = Date.now();
     }
     await sleep(1000);
