@@ -873,7 +873,7 @@ function datasetLine(r: DatasetResult): string {
   return (
     `| ${r.dataset} | ${num(r.vectors)} | ${r.dim} | ${num(r.partitions)} | ${r.shards} | ${num(r.ingestRowsPerSec)} |` +
     ` ${num(r.importSec, 1)} | ${num(r.indexedAfterSec, 1)} | ${num(r.buildRowsPerSecPerWorker)} |` +
-    ` ${num(r.tunedNprobe)} | ${num(r.tunedEf)} | ${num(r.tuned?.recall ?? r.afterTuneDefault.recall, 4)} |`
+    ` ${num(r.tunedNprobe)} | ${num(r.tunedEf)} | ${num(r.tuned?.recall ?? (r.tuneError ? null : r.afterTuneDefault.recall), 4)} |`
   );
 }
 
