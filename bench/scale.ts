@@ -16,6 +16,7 @@
  *
  * Common options (--json, --record, --help): bench/cli.ts.
  */
+import { rmSync } from 'node:fs';
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -781,6 +782,14 @@ async function main(): Promise<void> {
   const synthetic: Workload = { name: 'synthetic', dim: DIM, vectors: ROWS, queries, nq: QUERIES, truth };
 
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'shoal-bench-scale-'));
+  // The data dir reaches gigabytes (every version's shards stay within the collector's 1 h grace): an
+  // interrupted run must not leave it behind.
+  const interrupted = (signal: NodeJS.Signals) => {
+    rmSync(dataDir, { recursive: true, force: true });
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
   let stack = await start(dataDir);
   let result: DatasetResult;
   let mnist: DatasetResult | null = null;
