@@ -516,9 +516,18 @@ async function commitTask(
       shards: refs.length,
     });
     // Lost: another commit took the version number (a candidate line's); the next tick plans again.
-  } else {
-    // The line moved on without us (a plan committed twice by a redelivered commit task): done already.
+  } else if (head?.watermark === spec.upTo && head.partitions?.key === state.centroids?.key) {
+    // A redelivered commit task: this plan's manifest is the head already.
     logger.info('build plan already committed', { collection: meta.name, planId: plan.planId, head: headVersion });
+  } else {
+    // Another build committed on the line meanwhile (one that had started before this plan): the plan's
+    // layout would roll it back. Dropped; the next build plans again from the new head if still due.
+    logger.warn('build plan superseded: the line moved', {
+      collection: meta.name,
+      planId: plan.planId,
+      base: spec.baseVersion,
+      head: headVersion,
+    });
   }
   await endPlan(deps, plan, prefix);
 }
