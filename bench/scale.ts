@@ -879,10 +879,13 @@ const num = (x: number | null | undefined, d = 0): string =>
     : x.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
 
 function datasetLine(r: DatasetResult): string {
+  // Without a tuned nprobe the server-default row is the tuned setting, unless tuning failed.
+  const tunedRecall = r.tuned?.recall ?? (r.tuneError ? null : r.afterTuneDefault.recall);
   return (
-    `| ${r.dataset} | ${num(r.vectors)} | ${r.dim} | ${num(r.partitions)} | ${r.shards} | ${num(r.ingestRowsPerSec)} |` +
+    `| ${r.dataset} | ${num(r.vectors)} | ${r.dim} | ${num(r.partitions)} | ${r.shards} |` +
+    ` ${num(r.ingestRowsPerSec)} |` +
     ` ${num(r.importSec, 1)} | ${num(r.indexedAfterSec, 1)} | ${num(r.buildRowsPerSecPerWorker)} |` +
-    ` ${num(r.tunedNprobe)} | ${num(r.tunedEf)} | ${num(r.tuned?.recall ?? (r.tuneError ? null : r.afterTuneDefault.recall), 4)} |`
+    ` ${num(r.tunedNprobe)} | ${num(r.tunedEf)} | ${num(tunedRecall, 4)} |`
   );
 }
 
