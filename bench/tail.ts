@@ -123,8 +123,7 @@ async function main(): Promise<void> {
       '| consistency | searches | answers | bare 500s | p50 (ms) | p99 (ms) | max (ms) |',
       '|---|---:|---|---:|---:|---:|---:|',
       ...rows.map(
-        (r) =>
-          `| ${r.consistency} | ${r.searches} | ${r.answers} | ${r.bare500} | ${r.p50_ms} | ${r.p99_ms} | ${r.max_ms} |`,
+        (r) => `| ${[r.consistency, r.searches, r.answers, r.bare500, r.p50_ms, r.p99_ms, r.max_ms].join(' | ')} |`,
       ),
       '',
       `Reproduce: \`${cli.command}\``,
