@@ -158,12 +158,7 @@ interface Workload {
   truth: Int32Array;
 }
 
-interface NprobeRow {
-  dataset: string;
-  /** null: the request sent no nprobe (the server's default). */
-  nprobe: number | null;
-  /** nprobe = partitions: every shard, i.e. the fan-out of an unpartitioned collection. */
-  baseline: boolean;
+interface SearchPass {
   recall: number;
   p50: number;
   p99: number;
@@ -173,13 +168,12 @@ interface NprobeRow {
   partitionsProbed: number | null;
 }
 
-interface SearchPass {
-  recall: number;
-  p50: number;
-  p99: number;
-  shardsSearched: number | null;
-  shardsProbedFraction: number | null;
-  partitionsProbed: number | null;
+interface NprobeRow extends SearchPass {
+  dataset: string;
+  /** null: the request sent no nprobe (the server's default). */
+  nprobe: number | null;
+  /** nprobe = partitions: every shard, i.e. the fan-out of an unpartitioned collection. */
+  baseline: boolean;
 }
 
 function percentile(sorted: number[], p: number): number {

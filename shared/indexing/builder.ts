@@ -14,6 +14,7 @@ import {
   PLAN_POLICY,
   checkPlan,
   startLayoutPlan,
+  type BuildStores,
   type ManifestInput,
   type PlanDeps,
   type PlanRow,
@@ -21,14 +22,12 @@ import {
 } from './plan.js';
 import { NotFoundError } from '../errors.js';
 import { logger } from '../log.js';
-import { sha256, type ShardCache } from '../search/shard-cache.js';
+import { sha256 } from '../search/shard-cache.js';
 import { buildShard } from '../shard/shard.js';
 import {
   MAIN_LINE,
-  type Catalog,
   type CollectionMeta,
   type Manifest,
-  type ObjectStore,
   type PartitionTable,
   type RecordStore,
   type ShardRef,
@@ -78,13 +77,7 @@ export const BUILD_POLICY = {
   MAX_CANDIDATES: 2,
 };
 
-export interface BuilderDeps {
-  catalog: Catalog;
-  records: RecordStore;
-  objects: ObjectStore;
-  cache: ShardCache;
-  codeVersion: string;
-  now?: () => number;
+export interface BuilderDeps extends BuildStores {
   /** Deployment overrides of BUILD_POLICY (from configuration). */
   policy?: Partial<typeof BUILD_POLICY>;
   /** Overrides of IVF_POLICY (partition sizes, split/merge thresholds): tests use small ones. */

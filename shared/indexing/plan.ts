@@ -109,14 +109,18 @@ export interface PlanDeps {
   policy?: Partial<typeof PLAN_POLICY>;
 }
 
-/** The subset of BuilderDeps plan tasks use (kept structural so builder.ts and plan.ts do not import each other). */
-export interface PlanTaskDeps {
+/** The stores every build step works on (BuilderDeps extends it). */
+export interface BuildStores {
   catalog: Catalog;
   records: RecordStore;
   objects: ObjectStore;
   cache: ShardCache;
   codeVersion: string;
   now?: () => number;
+}
+
+/** What plan tasks use: the stores plus the builder's own steps (plan.ts does not import builder.ts). */
+export interface PlanTaskDeps extends BuildStores {
   plans?: PlanDeps;
   /** Writes a partition's rows as shards (the builder's writeShards). */
   writeShards(meta: CollectionMeta, rows: PlanRow[], kind: string, partition?: number): Promise<ShardRef[]>;
