@@ -221,6 +221,22 @@ export function assignPartition(c: Centroids, metric: Metric, vector: Float32Arr
   return nearest(c, similarityMetric(metric), vector, 0);
 }
 
+/** Rows grouped by their nearest centroid (the builder's deltas, a plan's assign tasks). */
+export function groupByPartition<R extends { vector: Float32Array }>(
+  c: Centroids,
+  metric: Metric,
+  rows: readonly R[],
+): Map<number, R[]> {
+  const out = new Map<number, R[]>();
+  for (const r of rows) {
+    const p = assignPartition(c, metric, r.vector);
+    const list = out.get(p);
+    if (list) list.push(r);
+    else out.set(p, [r]);
+  }
+  return out;
+}
+
 /** A centroid table as bytes (what the manifest's `partitions.key` object holds): little-endian float32. */
 export function encodeCentroids(c: Centroids): Uint8Array {
   const out = new Uint8Array(c.count * c.dim * 4);

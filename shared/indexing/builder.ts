@@ -1,8 +1,8 @@
 import { MAX_SHARD_HEAP_BYTES, estimateHnswHeapBytes } from '../engine/hnsw.js';
 import {
   IVF_POLICY,
-  assignPartition,
   encodeCentroids,
+  groupByPartition,
   partitionsFor,
   trainCentroids,
   withSplit,
@@ -13,6 +13,7 @@ import { sampleRows } from '../random.js';
 import {
   PLAN_POLICY,
   checkPlan,
+  encodeRows,
   startLayoutPlan,
   type BuildStores,
   type ManifestInput,
@@ -23,7 +24,6 @@ import {
 import { NotFoundError } from '../errors.js';
 import { logger } from '../log.js';
 import { sha256 } from '../search/shard-cache.js';
-import { buildShard } from '../shard/shard.js';
 import {
   MAIN_LINE,
   type CollectionMeta,
@@ -135,23 +135,11 @@ async function writeShards(
   const ck = collectionKey(meta);
   for (let start = 0; start < rows.length; start += perShard) {
     const part = rows.slice(start, start + perShard);
-    const vectors = new Float32Array(part.length * meta.dimension);
-    part.forEach((r, i) => vectors.set(r.vector, i * meta.dimension));
-    const bytes = await buildShard({
+    const bytes = await encodeRows(meta, part, {
       engine: meta.index.engine,
-      dim: meta.dimension,
-      metric: meta.metric,
-      ids: part.map((r) => r.id),
-      vectors,
-      seqs: part.map((r) => r.seq),
-      metadata: part.map((r) => r.metadata),
       params: meta.index.params,
-      meta: {
-        collection: meta.name,
-        generation: meta.generation,
-        kind,
-        createdAt: new Date(deps.now?.() ?? Date.now()).toISOString(),
-      },
+      kind,
+      createdAt: new Date(deps.now?.() ?? Date.now()).toISOString(),
     });
     const hash = sha256(bytes);
     const key = shardKey(ck, hash.slice(0, 32));
@@ -230,18 +218,6 @@ function packVectors(rows: Row[], dim: number): Float32Array {
   return out;
 }
 
-/** Groups rows by their nearest centroid. */
-function byPartition(c: Centroids, meta: CollectionMeta, rows: Row[]): Map<number, Row[]> {
-  const out = new Map<number, Row[]>();
-  for (const r of rows) {
-    const p = assignPartition(c, meta.metric, r.vector);
-    const list = out.get(p);
-    if (list) list.push(r);
-    else out.set(p, [r]);
-  }
-  return out;
-}
-
 /** One partition's shards per group, partitions in order (deterministic manifests). */
 async function writePartitions(
   deps: BuilderDeps,
@@ -281,7 +257,7 @@ async function layoutRows(
   picks.forEach((r, i) => sample.set(rows[r].vector, i * dim));
   const centroids = trainCentroids(sample, picks.length, dim, want, meta.metric, seed, policy.ITERATIONS);
   const partitions = await writeCentroids(deps, meta, centroids, Math.ceil(rows.length / want));
-  return { refs: await writePartitions(deps, meta, byPartition(centroids, meta, rows), kind), partitions };
+  return { refs: await writePartitions(deps, meta, groupByPartition(centroids, meta.metric, rows), kind), partitions };
 }
 
 /**
@@ -303,7 +279,7 @@ async function applyPartitioned(
   const policy = ivfPolicy(deps);
   const rewriteFraction = { ...BUILD_POLICY, ...deps.policy }.REWRITE_DELETED_FRACTION;
   let centroids = await deps.cache.centroids(table);
-  const groups = byPartition(centroids, meta, upserts);
+  const groups = groupByPartition(centroids, meta.metric, upserts);
   let out = [...refs, ...(await writePartitions(deps, meta, groups, 'delta'))];
   let reshaped = false;
   const fair = Math.max(table.fairShare, 1);
@@ -323,7 +299,7 @@ async function applyPartitioned(
       meta.metric,
       seed + p,
     );
-    const halves = byPartition(two, meta, rows);
+    const halves = groupByPartition(two, meta.metric, rows);
     if (halves.size < 2) continue; // identical rows: nothing to split along
     const next = centroids.count;
     centroids = withSplit(
@@ -349,7 +325,7 @@ async function applyPartitioned(
     out = out
       .filter((r) => !old.includes(r))
       .map((r) => (r.partition !== undefined && r.partition > p ? { ...r, partition: r.partition - 1 } : r));
-    out.push(...(await writePartitions(deps, meta, byPartition(centroids, meta, rows), 'merge')));
+    out.push(...(await writePartitions(deps, meta, groupByPartition(centroids, meta.metric, rows), 'merge')));
     reshaped = true;
   }
 

@@ -19,11 +19,12 @@
  * objects deleted, the layout started over).
  */
 import { randomUUID } from 'node:crypto';
-import { IVF_POLICY, assignPartition, trainCentroids, type Centroids } from '../engine/ivf.js';
+import { IVF_POLICY, groupByPartition, trainCentroids, type Centroids } from '../engine/ivf.js';
 import { logger } from '../log.js';
 import type { QueueProducer } from '../queue/messages.js';
 import { mulberry32 } from '../random.js';
 import { Shard, buildShard } from '../shard/shard.js';
+import type { EngineName, EngineParams } from '../engine/types.js';
 import type { BuildPlan, DynamoPlanStore, PlanStage } from '../storage/dynamo-plans.js';
 import { collectionKey, planObjectPrefix } from '../storage/keys.js';
 import type { ShardCache } from '../search/shard-cache.js';
@@ -154,19 +155,32 @@ const nowOf = (deps: PlanTaskDeps) => deps.now?.() ?? Date.now();
 
 // --- Row chunks: flat shards (ids, seqs, vectors, metadata, checksummed) -----------------------------
 
-async function writeChunk(deps: PlanTaskDeps, meta: CollectionMeta, key: string, rows: PlanRow[]): Promise<void> {
+/**
+ * A shard file of rows (the builder's index shards and the plans' flat row chunks alike): vectors packed
+ * row-major, ids, seqs, filterable metadata.
+ */
+export async function encodeRows(
+  meta: CollectionMeta,
+  rows: readonly PlanRow[],
+  opts: { engine: EngineName; params?: EngineParams; kind: string; createdAt: string },
+): Promise<Uint8Array> {
   const vectors = new Float32Array(rows.length * meta.dimension);
   rows.forEach((r, i) => vectors.set(r.vector, i * meta.dimension));
-  const bytes = await buildShard({
-    engine: 'flat',
+  return buildShard({
+    engine: opts.engine,
     dim: meta.dimension,
     metric: meta.metric,
     ids: rows.map((r) => r.id),
     vectors,
     seqs: rows.map((r) => r.seq),
     metadata: rows.map((r) => r.metadata),
-    meta: { collection: meta.name, generation: meta.generation, kind: 'plan-chunk', createdAt: '' },
+    params: opts.params,
+    meta: { collection: meta.name, generation: meta.generation, kind: opts.kind, createdAt: opts.createdAt },
   });
+}
+
+async function writeChunk(deps: PlanTaskDeps, meta: CollectionMeta, key: string, rows: PlanRow[]): Promise<void> {
+  const bytes = await encodeRows(meta, rows, { engine: 'flat', kind: 'plan-chunk', createdAt: '' });
   // First writer wins: a retried task finds its output in place (rows past the plan's upTo that changed
   // meanwhile are re-applied by the next delta build either way).
   await deps.objects.putImmutable(key, bytes);
@@ -428,12 +442,8 @@ async function assignTask(
     }
     rows = rows.filter((r) => !superseded.has(r.id));
   }
-  const groups = new Map<number, PlanRow[]>();
-  for (const r of rows) {
-    const p = assignPartition(centroids, meta.metric, r.vector);
-    groups.set(p, [...(groups.get(p) ?? []), r]);
-  }
-  for (const [p, list] of groups) await writeChunk(deps, meta, chunkKey(prefix, `assign/p${p}`, name), list);
+  for (const [p, list] of groupByPartition(centroids, meta.metric, rows))
+    await writeChunk(deps, meta, chunkKey(prefix, `assign/p${p}`, name), list);
 }
 
 /**

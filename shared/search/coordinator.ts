@@ -218,7 +218,7 @@ export async function search(
   };
   // The packed tail is reused across searches while it is unchanged (no per-query copy).
   const tailLists = snapshot ? tailCandidates(meta, snapshot.packed(), input) : input.queries.map(() => []);
-  const route = manifest?.partitions ? await routeQueries(deps, meta, manifest, input) : undefined;
+  const route = manifest?.partitions ? await routeQueries(deps.cache, meta, manifest, input) : undefined;
   const searched = new Set<string>();
   const lists: Candidate[][][] = input.queries.map((_, q) => [tailLists[q]]);
   const runRound = async (perQuery: ShardRef[][]): Promise<void> => {
@@ -295,16 +295,18 @@ export function defaultNprobeOf(meta: CollectionMeta, manifest: Manifest): numbe
 }
 
 async function routeQueries(
-  deps: SearchDeps,
+  cache: ShardCache,
   meta: CollectionMeta,
   manifest: Manifest,
-  input: SearchInput,
+  input: Pick<SearchInput, 'queries' | 'nprobe'>,
 ): Promise<Route> {
-  const centroids = await deps.cache.centroids(manifest.partitions!);
+  const centroids = await cache.centroids(manifest.partitions!);
   const byPartition = new Map<number, ShardRef[]>();
   for (const ref of manifest.shards) {
     const p = ref.partition ?? -1;
-    byPartition.set(p, [...(byPartition.get(p) ?? []), ref]);
+    const list = byPartition.get(p);
+    if (list) list.push(ref);
+    else byPartition.set(p, [ref]);
   }
   // Shards without a partition (none today) would be searched by every query.
   const always = byPartition.get(-1) ?? [];
@@ -332,9 +334,8 @@ export async function probeShards(
   nprobe: number | undefined,
 ): Promise<ShardRef[]> {
   if (!manifest.partitions) return manifest.shards;
-  const centroids = await cache.centroids(manifest.partitions);
-  const probe = new Set(nearestPartitions(centroids, meta.metric, query, nprobe ?? defaultNprobeOf(meta, manifest)));
-  return manifest.shards.filter((r) => r.partition === undefined || probe.has(r.partition));
+  const route = await routeQueries(cache, meta, manifest, { queries: [query], nprobe });
+  return route.shardsOf(0, 0, route.nprobe);
 }
 
 /** Queries that search the same shards go together (one request per shard set). */
