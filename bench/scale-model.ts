@@ -17,7 +17,9 @@
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { FUNCTION_SIZING } from '../infra/cdk/settings.js';
 import { MAX_SHARD_HEAP_BYTES, estimateHnswHeapBytes } from '../shared/engine/hnsw.js';
+import { IVF_POLICY } from '../shared/engine/ivf.js';
 
 const KINDS = ['measured', 'aws', 'design', 'assumption'] as const;
 type Kind = (typeof KINDS)[number];
@@ -101,10 +103,10 @@ export const DEFAULT_INPUTS = {
 
   // --- the build fan-out (design settings) ---
   workerMemoryMb: {
-    value: 1769,
+    value: FUNCTION_SIZING.buildWorker.memoryMb,
     unit: 'MB',
     kind: 'design',
-    source: '1 vCPU: the build is single-threaded per shard',
+    source: 'FUNCTION_SIZING.buildWorker (CDK): a task holds its rows, the graph and the encoded shard',
   },
   taskBudgetFraction: {
     value: 1 / 3,
@@ -112,7 +114,12 @@ export const DEFAULT_INPUTS = {
     kind: 'design',
     source: 'a task must finish within 1/3 of the worker timeout',
   },
-  rowsPerPartition: { value: 20000, unit: 'rows', kind: 'design', source: 'IVF default: ~20,000 rows per partition' },
+  rowsPerPartition: {
+    value: IVF_POLICY.TARGET_ROWS,
+    unit: 'rows',
+    kind: 'design',
+    source: `IVF_POLICY.TARGET_ROWS; P is capped at ${IVF_POLICY.MAX_PARTITIONS.toLocaleString('en-US')}`,
+  },
   trainSamplePerPartition: { value: 256, unit: 'rows/P', kind: 'design', source: 'k-means trained on 256×P rows' },
   kmeansLevels: {
     value: 2,
@@ -197,7 +204,7 @@ export const DEFAULT_INPUTS = {
     kind: 'assumption',
     source: 'API Gateway + meta/manifest Query + metadata reads',
   },
-  apiMemoryMb: { value: 1769, unit: 'MB', kind: 'design', source: 'FUNCTION_SIZING.api' },
+  apiMemoryMb: { value: FUNCTION_SIZING.api.memoryMb, unit: 'MB', kind: 'design', source: 'FUNCTION_SIZING.api (CDK)' },
   rruPerQuery: { value: 50, unit: 'RRU', kind: 'assumption', source: `${OPS} §5` },
 
   // --- prices, us-east-1, the table of docs/operations.md §5 ---
@@ -280,7 +287,7 @@ export interface Shape {
 
 function shapeOf(x: Inputs, w: Workload): Shape {
   const e = engineAt(x, w.dim);
-  const partitions = Math.ceil(w.vectors / v(x, 'rowsPerPartition'));
+  const partitions = Math.min(IVF_POLICY.MAX_PARTITIONS, Math.ceil(w.vectors / v(x, 'rowsPerPartition')));
   const bytesPerVector = 4 * w.dim + v(x, 'shardOverheadBytesPerVector');
   const itemBytes = 4 * w.dim + v(x, 'recordExtraBytes');
   const heapCapRows = Math.floor(

@@ -275,13 +275,14 @@ async function applyPartitioned(
   upserts: Row[],
   shrunk: Set<number>,
   seed: number,
-): Promise<Layout & { reshaped: boolean }> {
+): Promise<Layout & { reshaped: boolean; compacted: boolean }> {
   const policy = ivfPolicy(deps);
   const rewriteFraction = { ...BUILD_POLICY, ...deps.policy }.REWRITE_DELETED_FRACTION;
   let centroids = await deps.cache.centroids(table);
   const groups = groupByPartition(centroids, meta.metric, upserts);
   let out = [...refs, ...(await writePartitions(deps, meta, groups, 'delta'))];
   let reshaped = false;
+  let compacted = false;
   const fair = Math.max(table.fairShare, 1);
   const shardsOf = (p: number) => out.filter((r) => r.partition === p);
   const liveOf = (p: number) => shardsOf(p).reduce((n, r) => n + r.live, 0);
@@ -329,16 +330,25 @@ async function applyPartitioned(
     reshaped = true;
   }
 
-  // Per-partition compaction: too many delta shards, or shards mostly deleted.
+  // Per-partition compaction, tiered as in an LSM tree: past MAX_SHARDS_PER_PARTITION shards (or with a shard
+  // mostly deleted), a partition's smaller shards merge among themselves while together they hold fewer live
+  // rows than its largest shard; the whole partition is rewritten only once they outweigh it, or when the
+  // largest is the sparse one. So a row is rebuilt O(log(rows)) times, where rewriting the partition every few
+  // deltas would rebuild the whole collection every few deltas (each delta touches nearly every partition).
   for (let p = 0; p < centroids.count; p++) {
     const mine = shardsOf(p);
-    const sparse = mine.some((r) => r.count > 0 && 1 - r.live / r.count > rewriteFraction);
-    if (mine.length <= policy.MAX_SHARDS_PER_PARTITION && !sparse) continue;
-    const rows = await liveRows(deps, mine);
-    out = [...out.filter((r) => !mine.includes(r)), ...(await writeShards(deps, meta, rows, 'compaction', p))];
+    const isSparse = (r: ShardRef) => r.count > 0 && 1 - r.live / r.count > rewriteFraction;
+    if (mine.length <= policy.MAX_SHARDS_PER_PARTITION && !mine.some(isSparse)) continue;
+    const [largest, ...rest] = [...mine].sort((a, b) => b.count - a.count);
+    const restLive = rest.reduce((n, r) => n + r.live, 0);
+    const merge = !isSparse(largest) && restLive < largest.live ? rest : mine;
+    if (merge.length === 1 && !isSparse(merge[0])) continue;
+    const rows = await liveRows(deps, merge);
+    out = [...out.filter((r) => !merge.includes(r)), ...(await writeShards(deps, meta, rows, 'compaction', p))];
+    compacted = true;
   }
   const partitions = reshaped ? await writeCentroids(deps, meta, centroids, table.fairShare) : table;
-  return { refs: out, partitions, reshaped };
+  return { refs: out, partitions, reshaped, compacted };
 }
 
 /** One index line to bring up to date: the serving line or a candidate (docs/architecture.md §6.3). */
@@ -607,7 +617,7 @@ async function buildLine(
     const applied = await applyPartitioned(deps, meta, partitions, refs, upserts, shrunk, seed);
     refs = applied.refs;
     partitions = applied.partitions;
-    if (applied.reshaped) kind = 'compaction';
+    if (applied.reshaped || applied.compacted) kind = 'compaction';
   } else if (
     !current ||
     (want > 1 &&

@@ -213,6 +213,53 @@ describe('partition maintenance', () => {
     expect(deleted.some((k) => k === v3.partitions!.key || k === v2.partitions!.key)).toBe(false);
   }, 180_000);
 
+  it('compacts a partition tiered: small deltas merge among themselves until they outweigh the largest', async () => {
+    const policy = { MAX_SHARDS_PER_PARTITION: 3, SPLIT_MIN_ROWS: 1e9 };
+    await core.createCollection({ name: 'tiers', dimension: sift.dim, metric: 'l2', index: { partitions: 2 } });
+    await upsertAll('tiers', rows(sift, 0, 1000));
+    await buildIndex(builder(policy), 'tiers', { force: true });
+    const [v1] = await stack.catalog.listManifests('tiers', 1);
+    const bases = new Map(v1.shards.map((s) => [s.partition!, s]));
+    expect(bases.size).toBe(2);
+
+    // Six deltas of 30 rows: every partition gets a delta shard each time and passes 3 shards twice.
+    let next = 1000;
+    const kinds: unknown[] = [];
+    for (let d = 0; d < 6; d++, next += 30) {
+      await upsertAll('tiers', rows(sift, next, next + 30));
+      kinds.push((await buildIndex(builder(policy), 'tiers', { force: true })).kind);
+      const [head] = await stack.catalog.listManifests('tiers', 1);
+      for (const [p, base] of bases) {
+        const mine = head.shards.filter((s) => s.partition === p);
+        expect(mine.length).toBeLessThanOrEqual(3);
+        // The deltas never outweighed the base: it was never rewritten.
+        expect(mine.some((s) => s.id === base.id)).toBe(true);
+      }
+    }
+    const [v7] = await stack.catalog.listManifests('tiers', 1);
+    expect(v7.stats.liveRows).toBe(next);
+    expect(kinds).toEqual(['delta', 'delta', 'compaction', 'delta', 'compaction', 'delta']);
+
+    // A delta larger than the partitions themselves becomes each partition's largest shard; the next
+    // compaction merges the old base with the small deltas, and no row is lost on the way.
+    await upsertAll('tiers', rows(sift, next, next + 2400));
+    next += 2400;
+    await buildIndex(builder(policy), 'tiers', { force: true });
+    await upsertAll('tiers', rows(sift, next, next + 30));
+    next += 30;
+    await buildIndex(builder(policy), 'tiers', { force: true });
+    await upsertAll('tiers', rows(sift, next, next + 30));
+    next += 30;
+    await buildIndex(builder(policy), 'tiers', { force: true });
+    const [last] = await stack.catalog.listManifests('tiers', 1);
+    expect(last.stats.liveRows).toBe(next);
+    expect(last.shards.some((s) => [...bases.values()].some((b) => b.id === s.id))).toBe(false);
+    for (const i of [0, 999, 1100, next - 1]) {
+      const out = await core.search('tiers', searchInput(row(sift, i), { k: 1, consistency: 'eventual', nprobe: 2 }));
+      expect(out.results[0][0].id).toBe(String(i));
+    }
+  }, 180_000);
+
   it('switches an unpartitioned collection to partitions once it reaches the threshold', async () => {
     const policy = { MIN_ROWS: 1000, TARGET_ROWS: 250 };
     await core.createCollection({ name: 'auto', dimension: sift.dim, metric: 'l2' });
