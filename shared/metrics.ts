@@ -8,6 +8,7 @@
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logger } from './log.js';
 import type { ShardCacheStats } from './search/shard-cache.js';
+import type { TraceSummary } from './storage/trace.js';
 
 const EMPTY_FLUSH = 'No application metrics to publish';
 
@@ -35,4 +36,11 @@ export function recordShardCache(before: ShardCacheStats, after: ShardCacheStats
 /** How far the index trails the writes (seqs), the builder-lag alarm's input. */
 export function recordBuilderLag(lag: number): void {
   metrics.addMetric('BuilderLagSeq', MetricUnit.Count, Math.max(0, lag));
+}
+
+/** Storage cost of one API request (docs/architecture.md §7.6): sequential round trips and calls. */
+export function recordStorageTrace(summary: TraceSummary): void {
+  metrics.addMetric('StorageRoundTrips', MetricUnit.Count, summary.roundTrips);
+  metrics.addMetric('StorageCalls', MetricUnit.Count, summary.calls);
+  metrics.addMetric('StorageMs', MetricUnit.Milliseconds, summary.storageMs);
 }

@@ -23,6 +23,7 @@ import { S3ObjectStore } from './storage/s3-objects.js';
 import { DynamoImportJobs } from './storage/dynamo-import-jobs.js';
 import type { ImportService } from './import/service.js';
 import type { Indexer } from './indexing/indexer.js';
+import { traceClient } from './storage/trace.js';
 import { DynamoPlanStore } from './storage/dynamo-plans.js';
 import { DynamoLifecycleStore } from './storage/dynamo-lifecycle.js';
 import { sqsQueueProducer } from './queue/messages.js';
@@ -75,6 +76,7 @@ function createRuntime(cfg: ShoalConfig): Runtime {
     region: cfg.region,
     ...(cfg.endpoints?.lambda ? { endpoint: cfg.endpoints.lambda } : {}),
   });
+  traceClient(lambda, 'Lambda');
   const version = `${packageVersion()}${cfg.gitSha ? `+${cfg.gitSha}` : ''}`;
 
   const scatter = async (slot: number, request: ShardSearchRequest): Promise<ShardSearchResponse> => {

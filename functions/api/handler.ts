@@ -11,8 +11,9 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2 } from 'aws-lambda
 import { createApi, jsonBody, type Api } from '../../shared/api/router.js';
 import { toErrorResponse } from '../../shared/api/http-errors.js';
 import { logger } from '../../shared/log.js';
-import { metrics, recordShardCache } from '../../shared/metrics.js';
+import { metrics, recordShardCache, recordStorageTrace } from '../../shared/metrics.js';
 import { getRuntime } from '../../shared/runtime.js';
+import { traced } from '../../shared/storage/trace.js';
 
 type Runtime = Awaited<ReturnType<typeof getRuntime>>;
 
@@ -55,14 +56,28 @@ export async function apiHandler(event: APIGatewayProxyEventV2): Promise<APIGate
   const { cache } = await getRuntime();
   const before = cache.stats();
   try {
-    return await instance.handle({
-      method: event.requestContext.http.method,
-      path: event.rawPath,
-      query: event.rawQueryString,
-      headers: event.headers ?? {},
-      body: event.body,
-      isBase64Encoded: event.isBase64Encoded,
-    });
+    const { result, trace } = await traced(() =>
+      instance.handle({
+        method: event.requestContext.http.method,
+        path: event.rawPath,
+        query: event.rawQueryString,
+        headers: event.headers ?? {},
+        body: event.body,
+        isBase64Encoded: event.isBase64Encoded,
+      }),
+    );
+    const summary = trace.summary();
+    recordStorageTrace(summary);
+    logger.debug('storage calls', { path: event.rawPath, ...summary, trace: trace.calls });
+    // Clients and benches see what the request cost in storage: the count that decides latency on AWS.
+    return {
+      ...result,
+      headers: {
+        ...result.headers,
+        'X-Shoal-Round-Trips': String(summary.roundTrips),
+        'Server-Timing': `storage;dur=${summary.storageMs.toFixed(2)};desc="${summary.roundTrips} round trips, ${summary.calls} calls"`,
+      },
+    };
   } finally {
     recordShardCache(before, cache.stats());
   }

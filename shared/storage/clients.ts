@@ -20,6 +20,7 @@ import { SQSClient, type SQSClientConfig } from '@aws-sdk/client-sqs';
 import type { ShoalConfig } from '../config.js';
 import { ShoalError } from '../errors.js';
 import { FaultSwitch, injectDynamoFaults, injectS3Faults, parseFaults, type Faults } from './faults.js';
+import { traceClient } from './trace.js';
 
 export interface AwsClients {
   s3: S3Client;
@@ -153,6 +154,9 @@ export function makeAwsClients(cfg: ShoalConfig): AwsClients {
   dynamo.middlewareStack.add(typedAfterRetries('DynamoDB') as never, outermost);
   s3.middlewareStack.add(typedAfterRetries('S3') as never, outermost);
   sqs.middlewareStack.add(typedAfterRetries('SQS') as never, outermost);
+  traceClient(dynamo, 'DynamoDB');
+  traceClient(s3, 'S3');
+  traceClient(sqs, 'SQS');
   const clients: AwsClients = {
     s3,
     ddb: DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } }),

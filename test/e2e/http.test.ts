@@ -185,6 +185,14 @@ describe('Shoal over HTTP', () => {
     });
     expect(filtered.json.results).toHaveLength(10);
     expect(filtered.json.results.every((h: { metadata: { label: number } }) => h.metadata.label === 3)).toBe(true);
+    // Every response says what it cost in storage (docs/architecture.md §7.6): a search reads at least the
+    // collection and its manifest; the trace is per request, so the header is never a running total.
+    const trips = Number(filtered.headers.get('x-shoal-round-trips'));
+    expect(trips).toBeGreaterThanOrEqual(1);
+    expect(trips).toBeLessThan(20);
+    expect(filtered.headers.get('server-timing')).toMatch(/^storage;dur=[\d.]+;desc="\d+ round trips, \d+ calls"$/);
+    const health = await call('GET', '/v1/health', undefined, null);
+    expect(health.headers.get('x-shoal-round-trips')).toBe('0');
     const top = filtered.json.results[0].id as string;
     expect((await call('POST', `/v1/collections/${COLLECTION}/vectors/delete`, { ids: [top] })).json).toEqual({
       deleted: 1,

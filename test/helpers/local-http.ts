@@ -17,8 +17,13 @@ export interface HttpShoal {
    * to the shoal's API key; null sends no authorization header.
    */
   // Responses are checked field by field in the suites; typing every body would only restate the API.
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  call(method: string, route: string, body?: unknown, key?: string | null): Promise<{ status: number; json: any }>;
+  call(
+    method: string,
+    route: string,
+    body?: unknown,
+    key?: string | null,
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  ): Promise<{ status: number; json: any; headers: Headers }>;
   /** Stops the shoal and starts a new one on the same data dir with the same options. */
   restart(): Promise<void>;
   /** Stops the shoal and removes the data dir. */
@@ -62,7 +67,7 @@ export async function startHttpShoal(
         body: body === undefined ? undefined : JSON.stringify(body),
       });
       const text = await res.text();
-      return { status: res.status, json: text ? JSON.parse(text) : undefined };
+      return { status: res.status, json: text ? JSON.parse(text) : undefined, headers: res.headers };
     },
     async restart() {
       await shoal.stop();
