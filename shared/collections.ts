@@ -8,11 +8,18 @@ import { MAIN_LINE, type Catalog, type CollectionMeta, type Manifest } from './s
 
 /** The serving line's head: what unpinned searches read. */
 export async function currentManifest(catalog: Catalog, meta: CollectionMeta): Promise<Manifest | undefined> {
-  // Every search reads this: one Query in the common case. Each builder run commits one version
-  // per line, so the serving head is among the newest (1 + candidates) items; without candidates
-  // that is a single item, as before lines existed.
+  const line = meta.index.line ?? MAIN_LINE;
+  // Every search reads this. The meta item names the head (docs/architecture.md §7.6): a cached
+  // manifest costs no read at all, an uncached one a GetItem.
+  const head = meta.heads?.[line];
+  if (head !== undefined) {
+    const m = await catalog.manifestAt(meta.name, meta.generation, head);
+    if (m) return m;
+  }
+  // No pointer yet (never built since pointers exist): one Query. Each builder run commits one version
+  // per line, so the serving head is among the newest (1 + candidates) items.
   const lines = 1 + Object.keys(meta.candidates ?? {}).length;
-  const m = await catalog.latestManifest(meta.name, meta.index.line ?? MAIN_LINE, lines);
+  const m = await catalog.latestManifest(meta.name, line, lines);
   return m && m.generation === meta.generation ? m : undefined;
 }
 
@@ -33,13 +40,17 @@ export async function manifestFor(
         { field: 'line' },
       );
     }
+    const pointed = meta.heads?.[line];
+    const cached = pointed === undefined ? undefined : await catalog.manifestAt(meta.name, meta.generation, pointed);
+    if (cached) return cached;
     const head = await catalog.latestManifest(meta.name, line);
     return head && head.generation === meta.generation ? head : undefined;
   }
   if (version === undefined) return currentManifest(catalog, meta);
   if (version === 0) return undefined;
-  const m = await catalog.getManifest(meta.name, version);
-  if (m.generation !== meta.generation) {
+  // A pinned version: immutable, so served from the cache after its first read.
+  const m = await catalog.manifestAt(meta.name, meta.generation, version);
+  if (!m) {
     throw new NotFoundError(`index version ${version} of ${JSON.stringify(meta.name)} not found`, { field: 'version' });
   }
   return m;

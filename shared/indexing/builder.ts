@@ -410,10 +410,22 @@ export async function buildIndex(
     if (spec.serving) servingHead = outcome.head;
     outcomes.push(outcome);
   }
+  // Readers find each line's head through the meta item's pointer (§7.6): move it to what is now
+  // committed — the versions just built, or a head an earlier run committed and crashed before pointing at.
+  // Purging and trimming below a watermark readers may not yet be pointed at would hide writes from
+  // them, so both wait for the pointers.
+  let pointed = true;
+  for (const o of outcomes) {
+    if (!o.head || meta.heads?.[o.line] === o.head.version) continue;
+    await deps.catalog.setHead(name, meta.generation, o.line, o.head.version).catch((err: unknown) => {
+      pointed = false;
+      logger.warn('moving a head pointer failed; retried by the next build', { collection: name, error: err as Error });
+    });
+  }
   // A line without a head yet will be rebuilt from the serving head, so only built lines bound it.
   // (Tombstones a since-deleted lagging candidate held back stay as inert items: no tail reads them.)
   const heads = outcomes.flatMap((o) => (o.head ? [o.head.watermark] : []));
-  const bound = heads.length ? Math.min(...heads) : 0;
+  const bound = pointed && heads.length ? Math.min(...heads) : 0;
   const seen = new Map<string, { id: string; seq: number }>();
   for (const o of outcomes) for (const t of o.tombstones) if (t.seq <= bound) seen.set(`${t.id}\u0000${t.seq}`, t);
   // Tombstones now covered by every line's watermark are no longer needed as rows (bitmaps hold them).

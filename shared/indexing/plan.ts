@@ -522,6 +522,9 @@ async function commitTask(
       kind: spec.kind,
     });
     const committed = await deps.catalog.commitManifest(manifest);
+    // Readers find the head through this pointer (docs/architecture.md §7.6); if this fails or the
+    // worker dies first, the builder's next run (the tick) moves it.
+    if (committed) await deps.catalog.setHead(meta.name, meta.generation, spec.line, manifest.version);
     logger.info(committed ? 'build plan committed' : 'build plan lost the commit race', {
       collection: meta.name,
       planId: plan.planId,

@@ -99,6 +99,7 @@ const metaItemSchema = z.object({
   generation: z.number().int().positive(),
   minRecall: z.number().min(0).max(1).optional(),
   model: z.object({ name: z.string(), version: z.number().int().positive() }).optional(),
+  heads: z.record(z.string(), nonNegInt).optional(),
 });
 
 const promotionSchema = z.object({
@@ -191,10 +192,19 @@ export interface DynamoCatalogOptions {
   now?: () => number;
 }
 
+/**
+ * Manifests kept per process by (collection, generation, version) — default 32. They never change once
+ * committed, so a hit is always right; a search on an unchanged collection then reads only its meta item
+ * (docs/architecture.md §7.6). Each entry is its shard list (~150 B per shard): more entries serve more
+ * collections and pinned versions from memory at that cost.
+ */
+const MANIFEST_CACHE_ENTRIES = 32;
+
 export class DynamoCatalog implements Catalog {
   private readonly ddb: DynamoDBDocumentClient;
   private readonly table: string;
   private readonly now: () => number;
+  private readonly manifests = new Map<string, Manifest>();
 
   constructor(opts: DynamoCatalogOptions) {
     this.ddb = opts.ddb;
@@ -706,6 +716,62 @@ export class DynamoCatalog implements Catalog {
     );
   }
 
+  async setHead(collection: string, generation: number, line: string, version: number): Promise<boolean> {
+    const move = (): UpdateCommand =>
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { pk: colPk(collection), sk: META_SK },
+        UpdateExpression: 'SET heads.#l = :v',
+        ConditionExpression:
+          'generation = :g AND attribute_exists(heads) AND (attribute_not_exists(heads.#l) OR heads.#l < :v)',
+        ExpressionAttributeNames: { '#l': line },
+        ExpressionAttributeValues: { ':g': generation, ':v': version },
+      });
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.ddb.send(move());
+        return true;
+      } catch (err) {
+        if (awsErrorName(err) !== 'ConditionalCheckFailedException') throw err;
+      }
+      // Failed: the map may be missing (first head of this collection) — create it once, then retry.
+      if (attempt > 0) return false;
+      try {
+        await this.ddb.send(
+          new UpdateCommand({
+            TableName: this.table,
+            Key: { pk: colPk(collection), sk: META_SK },
+            UpdateExpression: 'SET heads = if_not_exists(heads, :empty)',
+            ConditionExpression: 'generation = :g',
+            ExpressionAttributeValues: { ':empty': {}, ':g': generation },
+          }),
+        );
+      } catch (err) {
+        if (awsErrorName(err) === 'ConditionalCheckFailedException') return false; // deleted or re-created
+        throw err;
+      }
+    }
+  }
+
+  async manifestAt(collection: string, generation: number, version: number): Promise<Manifest | undefined> {
+    const key = `${collection}\u0000${generation}\u0000${version}`;
+    const hit = this.manifests.get(key);
+    if (hit) {
+      // Re-inserted: the Map's order is the eviction order (least recently used first).
+      this.manifests.delete(key);
+      this.manifests.set(key, hit);
+      return hit;
+    }
+    const m = await this.getManifest(collection, version).catch((err: unknown) => {
+      if (err instanceof NotFoundError) return undefined;
+      throw err;
+    });
+    if (!m || m.generation !== generation) return undefined;
+    this.manifests.set(key, m);
+    if (this.manifests.size > MANIFEST_CACHE_ENTRIES) this.manifests.delete(this.manifests.keys().next().value!);
+    return m;
+  }
+
   async getManifest(collection: string, version: number): Promise<Manifest> {
     const res = await this.ddb.send(
       new GetCommand({
@@ -794,6 +860,7 @@ function toMeta(raw: Record<string, unknown>, expectedName?: string): Collection
   if (item.minRecall !== undefined) meta.minRecall = item.minRecall;
   if (item.model !== undefined) meta.model = item.model;
   if (item.candidates !== undefined && Object.keys(item.candidates).length) meta.candidates = item.candidates;
+  if (item.heads !== undefined && Object.keys(item.heads).length) meta.heads = item.heads;
   return meta;
 }
 

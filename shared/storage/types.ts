@@ -49,6 +49,14 @@ export interface CollectionMeta {
   minRecall?: number;
   /** The embedding model version the vectors come from (lifecycle, docs/architecture.md §8.2). */
   model?: { name: string; version: number };
+  /**
+   * Head version of each built line, set by the builder after its commit (docs/architecture.md §7.6): a
+   * reader fetches that manifest by number (cached: versions are immutable) instead of querying for the
+   * newest. Never ahead of the committed head; behind it only between a commit and this update (or
+   * after a crash between them, until the next builder run), and the write log and tombstones are
+   * kept back to the watermark it names, so a reader on it still sees every write.
+   */
+  heads?: Record<string, number>;
 }
 
 /** One row as stored in the Records table (one item per id). */
@@ -167,6 +175,16 @@ export interface Catalog {
 
   /** One conditional put. Returns false (and writes nothing) when that version already exists. */
   commitManifest(manifest: Manifest): Promise<boolean>;
+  /**
+   * Moves the meta item's head pointer of `line` forward to `version` (never back), while the collection
+   * is still `generation`. False when it was already there or past it, or the generation moved.
+   */
+  setHead(collection: string, generation: number, line: string, version: number): Promise<boolean>;
+  /**
+   * Manifest `version` of this generation of the collection, from a per-process cache when it was read
+   * before (manifests never change once committed); undefined when absent or of another generation.
+   */
+  manifestAt(collection: string, generation: number, version: number): Promise<Manifest | undefined>;
   /**
    * Latest committed manifest, strongly consistent; undefined before the first build. With
    * `line`, the latest of that line (versions of all lines share one number sequence), read
