@@ -12,7 +12,7 @@ import {
   sameSettings,
   servingLine,
 } from './indexing/lines.js';
-import { deleteVectors, upsertVectors } from './ingest/ingest.js';
+import { deleteVectors, dropEarlyLease, leaseEarly, upsertVectors } from './ingest/ingest.js';
 import { readTail, search, strongReadDeadline, type SearchDeps } from './search/coordinator.js';
 import type { TailCap } from './ingest/backpressure.js';
 import type { ShardCache } from './search/shard-cache.js';
@@ -217,6 +217,24 @@ export class ShoalCore implements ShoalService {
   }
 
   async upsert(collection: string, vectors: VectorInput[], options: UpsertOptions = {}): Promise<{ upserted: number }> {
+    // The lease needs only the name: taken while the meta item is read, one round trip for both
+    // (docs/architecture.md §7.6). Every refusal below gives it back.
+    const early = vectors.length ? leaseEarly(this.deps.catalog, collection, vectors.length) : undefined;
+    let meta: CollectionMeta;
+    try {
+      meta = await this.admitUpsert(collection, vectors, options);
+    } catch (err) {
+      if (early) await dropEarlyLease(this.deps.catalog, collection, early);
+      throw err;
+    }
+    return { upserted: await upsertVectors(this.deps, meta, vectors, early) };
+  }
+
+  private async admitUpsert(
+    collection: string,
+    vectors: VectorInput[],
+    options: UpsertOptions,
+  ): Promise<CollectionMeta> {
     const meta = await this.deps.catalog.getCollection(collection);
     const claimed = options.modelVersion;
     if (claimed && meta.model && (claimed.name !== meta.model.name || claimed.version !== meta.model.version)) {
@@ -236,7 +254,7 @@ export class ShoalCore implements ShoalService {
         throw err;
       });
     }
-    return { upserted: await upsertVectors(this.deps, meta, vectors) };
+    return meta;
   }
 
   async getVectors(collection: string, ids: string[]): Promise<VectorOutput[]> {

@@ -3,7 +3,7 @@ import type { FilterNode } from '../filter/ast.js';
 import { matchesMetadata } from '../filter/compile.js';
 import { logger } from '../log.js';
 import type { VectorInput } from '../service.js';
-import type { Catalog, CollectionMeta, RecordStore, StoredRecord } from '../storage/types.js';
+import type { Catalog, CollectionMeta, RecordStore, SeqLease, StoredRecord } from '../storage/types.js';
 import { StorageUnavailableError } from '../storage/clients.js';
 import { collectionKey } from '../storage/keys.js';
 
@@ -14,6 +14,37 @@ import { collectionKey } from '../storage/keys.js';
  * longest write (API Lambda timeout 30 s, import batches well under a minute).
  */
 export const WRITE_LEASE_MS = 5 * 60_000;
+
+/**
+ * A collection's builder wake-ups are sent at most once per this window per process (default 1 s).
+ * A stream of small upserts would otherwise pay an SQS round trip each (docs/architecture.md §7.6),
+ * while the builder builds by its own policy (≥ 1,000 pending rows or 60 s of age) and the scheduled
+ * tick catches up on whatever a skipped wake-up would have triggered. Longer = fewer sends, and a
+ * write landing just after a wake-up may wait for the next one or the tick.
+ */
+export const WAKE_DEBOUNCE_MS = 1000;
+
+/**
+ * A lease taken before the collection is known (`leaseEarly`): the write path reads the meta item and
+ * leases in parallel, one round trip for both. Settled, never rejected: a failed early lease is retried
+ * by the write itself.
+ */
+export type EarlyLease = Promise<SeqLease | undefined>;
+
+/** Starts leasing `n` seqs of `collection` now; pair with `write…` or `dropEarlyLease`. */
+export function leaseEarly(catalog: Catalog, collection: string, n: number): EarlyLease {
+  return catalog.leaseSeqs(collection, n, WRITE_LEASE_MS).catch((err: unknown) => {
+    logger.debug('early seq lease failed; the write leases again', { collection, error: err as Error });
+    return undefined;
+  });
+}
+
+/** Gives back an early lease whose write will not happen (bad input, unknown collection, backpressure). */
+export async function dropEarlyLease(catalog: Catalog, collection: string, early: EarlyLease): Promise<void> {
+  const lease = await early;
+  // An unreleased lease would hold the builder back until it expires; a failed release only delays it.
+  if (lease) await catalog.releaseSeqs(collection, lease).catch(() => undefined);
+}
 
 export interface IngestDeps {
   catalog: Catalog;
@@ -33,9 +64,11 @@ async function writeWithLease(
   meta: CollectionMeta,
   make: (seq: number, i: number) => StoredRecord,
   n: number,
+  early?: EarlyLease,
 ): Promise<void> {
   for (let attempt = 0; attempt < 3; attempt++) {
-    const lease = await deps.catalog.leaseSeqs(meta.name, n, WRITE_LEASE_MS);
+    const taken = attempt === 0 && early ? await early : undefined;
+    const lease = taken ?? (await deps.catalog.leaseSeqs(meta.name, n, WRITE_LEASE_MS));
     const records = Array.from({ length: n }, (_, i) => make(lease.first + i, i));
     await deps.records.put(records);
     if (await deps.catalog.releaseSeqs(meta.name, lease)) return;
@@ -46,7 +79,14 @@ async function writeWithLease(
   });
 }
 
+const lastWake = new WeakMap<IngestDeps['wake'], Map<string, number>>();
+
 async function wake(deps: IngestDeps, name: string): Promise<void> {
+  let sent = lastWake.get(deps.wake);
+  if (!sent) lastWake.set(deps.wake, (sent = new Map()));
+  const now = Date.now();
+  if (now - (sent.get(name) ?? -Infinity) < WAKE_DEBOUNCE_MS) return;
+  sent.set(name, now);
   try {
     await deps.wake(name);
   } catch (err) {
@@ -54,7 +94,43 @@ async function wake(deps: IngestDeps, name: string): Promise<void> {
   }
 }
 
-export async function upsertVectors(deps: IngestDeps, meta: CollectionMeta, vectors: VectorInput[]): Promise<number> {
+/**
+ * Validates and writes upserts. With `early`, the seqs were leased while the meta item was read; the
+ * lease is given back if the input is refused.
+ */
+export async function upsertVectors(
+  deps: IngestDeps,
+  meta: CollectionMeta,
+  vectors: VectorInput[],
+  early?: EarlyLease,
+): Promise<number> {
+  try {
+    validateUpserts(meta, vectors);
+  } catch (err) {
+    if (early) await dropEarlyLease(deps.catalog, meta.name, early);
+    throw err;
+  }
+  if (vectors.length === 0) return 0;
+  const ck = collectionKey(meta);
+  await writeWithLease(
+    deps,
+    meta,
+    (seq, i) => ({
+      collection: ck,
+      id: vectors[i].id,
+      seq,
+      vector: vectors[i].values,
+      metadata: vectors[i].metadata,
+      deleted: false,
+    }),
+    vectors.length,
+    early,
+  );
+  await wake(deps, meta.name);
+  return vectors.length;
+}
+
+function validateUpserts(meta: CollectionMeta, vectors: VectorInput[]): void {
   const seen = new Map<string, number>();
   vectors.forEach((v, i) => {
     if (v.values.length !== meta.dimension) {
@@ -80,23 +156,6 @@ export async function upsertVectors(deps: IngestDeps, meta: CollectionMeta, vect
     }
     seen.set(v.id, i);
   });
-  if (vectors.length === 0) return 0;
-  const ck = collectionKey(meta);
-  await writeWithLease(
-    deps,
-    meta,
-    (seq, i) => ({
-      collection: ck,
-      id: vectors[i].id,
-      seq,
-      vector: vectors[i].values,
-      metadata: vectors[i].metadata,
-      deleted: false,
-    }),
-    vectors.length,
-  );
-  await wake(deps, meta.name);
-  return vectors.length;
 }
 
 /** Deletes by id or by filter; returns how many live vectors were deleted. */

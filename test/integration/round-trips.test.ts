@@ -1,0 +1,86 @@
+/**
+ * Storage round trips of the write path on the emulators (docs/architecture.md §7.6), counted by the
+ * request trace: the seq lease is taken while the meta item is read, the builder wake-up is debounced,
+ * and a refused upsert gives its early lease back (an unreleased lease would hold the builder back).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NotFoundError, ValidationError } from '../../shared/errors.js';
+import { ShoalCore } from '../../shared/core.js';
+import { WAKE_DEBOUNCE_MS } from '../../shared/ingest/ingest.js';
+import { ShardCache } from '../../shared/search/shard-cache.js';
+import { TailCache } from '../../shared/search/tail-cache.js';
+import { traced } from '../../shared/storage/trace.js';
+import { startEmulatedStack, type EmulatedStack } from '../helpers/emulated-stack.js';
+import { vectorInputs } from '../helpers/random.js';
+
+let stack: EmulatedStack;
+let wakes: string[] = [];
+const now = (): number => Date.now();
+
+function core(): ShoalCore {
+  return new ShoalCore({
+    catalog: stack.catalog,
+    records: stack.records,
+    objects: stack.objects,
+    cache: new ShardCache({ objects: stack.objects, memoryBytes: 64 * 2 ** 20 }),
+    slots: 1,
+    tails: new TailCache(stack.catalog, stack.records),
+    codeVersion: 'test',
+    now,
+    wake: async (c) => {
+      wakes.push(c);
+    },
+  });
+}
+
+beforeAll(async () => {
+  stack = await startEmulatedStack({ bucket: 'shoal-round-trips', now });
+}, 60_000);
+
+afterAll(async () => {
+  await stack?.stop();
+});
+
+describe('upsert round trips', () => {
+  it('reads the meta item and leases in one round trip, and wakes the builder once per window', async () => {
+    const c = core();
+    await c.createCollection({ name: 'rt', dimension: 4, metric: 'l2' });
+    const [a, b] = vectorInputs(2, 4, 1, 'w');
+    wakes = [];
+    // The collection's first write also creates its seq counter's lease maps (two more calls, once).
+    await c.upsert('rt', [a]);
+    const second = await traced(() => c.upsert('rt', [b]));
+    // meta ‖ lease, log entry, row, release; the wake-up is debounced (and the test's own function anyway).
+    expect(second.trace.summary()).toMatchObject({ calls: 5, roundTrips: 4 });
+    expect(second.trace.summary().ops).toEqual({
+      'DynamoDB.GetItemCommand': 1,
+      'DynamoDB.UpdateItemCommand': 2,
+      'DynamoDB.BatchWriteItemCommand': 2,
+    });
+    expect(wakes).toEqual(['rt']);
+    await new Promise((r) => setTimeout(r, WAKE_DEBOUNCE_MS + 50));
+    await c.upsert('rt', [b]);
+    expect(wakes).toEqual(['rt', 'rt']);
+    const got = await c.getVectors('rt', [a.id, b.id]);
+    expect(got.map((v) => v.id).sort()).toEqual([a.id, b.id].sort());
+  });
+
+  it('gives the early lease back when the upsert is refused, so the builder is not held back', async () => {
+    const c = core();
+    await c.createCollection({ name: 'refused', dimension: 4, metric: 'l2' });
+    await c.upsert('refused', vectorInputs(3, 4, 2, 'ok'));
+    const stable = await stack.catalog.stableSeq('refused');
+    await expect(c.upsert('refused', vectorInputs(2, 5, 3, 'bad'))).rejects.toBeInstanceOf(ValidationError);
+    // The refused write's lease is gone: stable moved over its seqs (a held lease would pin it).
+    expect(await stack.catalog.stableSeq('refused')).toBe(stable + 2);
+    expect(await c.getVectors('refused', ['bad0', 'bad1'])).toEqual([]);
+
+    await expect(c.upsert('never-created', vectorInputs(1, 4, 4, 'x'))).rejects.toBeInstanceOf(NotFoundError);
+    await c.createCollection({ name: 'never-created', dimension: 4, metric: 'l2' });
+    // Whatever the refused write leased before the collection existed was released: nothing in flight.
+    const lease = await stack.catalog.leaseSeqs('never-created', 1, 60_000);
+    expect(await stack.catalog.stableSeq('never-created')).toBe(lease.first - 1);
+    await stack.catalog.releaseSeqs('never-created', lease);
+    expect(await stack.catalog.stableSeq('never-created')).toBe(lease.last);
+  });
+});
