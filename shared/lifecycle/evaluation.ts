@@ -41,16 +41,27 @@ export async function loadVersion(deps: EvalDeps, collection: string, version: n
     });
   const ids: string[] = [];
   const parts: Float32Array[] = [];
+  const dim = meta.dimension;
   for (const ref of manifest.shards) {
     const [shard, bits] = await Promise.all([deps.cache.shard(ref), deps.cache.bitmap(ref)]);
+    const rows: number[] = [];
     for (let row = 0; row < shard.count; row++) {
       if (bits && (bits[row >>> 3] & (1 << (row & 7))) !== 0) continue;
       ids.push(shard.ids[row]);
-      parts.push(shard.vectorOf(row));
+      rows.push(row);
     }
+    // Copied before the next shard loads: vectorOf is a view of the engine's WASM memory, which a
+    // later load may grow (detaching every earlier view) or free (evicting this shard).
+    const part = new Float32Array(rows.length * dim);
+    rows.forEach((row, i) => part.set(shard.vectorOf(row), i * dim));
+    parts.push(part);
   }
-  const data = new Float32Array(ids.length * meta.dimension);
-  parts.forEach((v, i) => data.set(v, i * meta.dimension));
+  const data = new Float32Array(ids.length * dim);
+  let at = 0;
+  for (const part of parts) {
+    data.set(part, at);
+    at += part.length;
+  }
   return { meta, manifest, ids, data };
 }
 

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { exactTopK } from '../engine/distance.js';
+import { exactTopKBatch } from '../engine/distance.js';
 import { EngineError, ShoalError, ValidationError } from '../errors.js';
 import { matchesMetadata } from '../filter/compile.js';
 import type { SearchHitOutput, SearchInput, SearchOutput, SearchStats } from '../service.js';
@@ -13,11 +13,11 @@ import {
   type StoredRecord,
 } from '../storage/types.js';
 import { defaultNprobe, nearestPartitions } from '../engine/ivf.js';
-import { mergeTopK, type Candidate } from './merge.js';
+import { isSuperseded, mergeTopK, type Candidate, type NewestWrites } from './merge.js';
 import type { ShardCache } from './shard-cache.js';
 import {
   checkTailDeadline,
-  packTail,
+  tailSnapshot,
   type PackedTail,
   type TailCache,
   type TailDeadline,
@@ -141,13 +141,8 @@ export async function readTail(
   return out;
 }
 
-function tailSnapshot(records: StoredRecord[], dim: number): TailSnapshot {
-  let packed: PackedTail | undefined;
-  return { records, packed: () => (packed ??= packTail(records, dim)) };
-}
-
 function tailCandidates(meta: CollectionMeta, packed: PackedTail, input: SearchInput): Candidate[][] {
-  const { live, data } = packed;
+  const { live, data, invNorms } = packed;
   if (live.length === 0) return input.queries.map(() => []);
   const dim = meta.dimension;
   const view = { data, offset: 0, stride: dim, dim, count: live.length, normalized: false };
@@ -157,12 +152,12 @@ function tailCandidates(meta: CollectionMeta, packed: PackedTail, input: SearchI
     rows = Int32Array.from(live.flatMap((r, i) => (matchesMetadata(filter, r.metadata) ? [i] : [])));
     if (rows.length === 0) return input.queries.map(() => []);
   }
-  return input.queries.map((q) =>
-    exactTopK(view, meta.metric, q, input.k, rows ? { rows } : undefined).map((h) => ({
-      id: live[h.row].id,
-      score: h.score,
-      seq: live[h.row].seq,
-    })),
+  // One pass over the tail for every query of the request (rows are read once per block of queries).
+  const queries = new Float32Array(input.queries.length * dim);
+  input.queries.forEach((q, i) => queries.set(q, i * dim));
+  const opts = { ...(rows ? { rows } : {}), ...(invNorms ? { invNorms } : {}) };
+  return exactTopKBatch(view, meta.metric, queries, input.queries.length, input.k, opts).map((hits) =>
+    hits.map((h) => ({ id: live[h.row].id, score: h.score, seq: live[h.row].seq })),
   );
 }
 
@@ -202,10 +197,12 @@ export async function search(
       ? undefined
       : deps.tails
         ? await deps.tails.read(meta, watermark, strongReadDeadline(deps))
-        : tailSnapshot(await readTail(deps.records, meta, watermark, strongReadDeadline(deps)), meta.dimension);
-  const tail = snapshot?.records ?? [];
-  const newest = new Map<string, { seq: number; deleted: boolean }>();
-  for (const r of tail) newest.set(r.id, { seq: r.seq, deleted: r.deleted });
+        : tailSnapshot(
+            await readTail(deps.records, meta, watermark, strongReadDeadline(deps)),
+            meta.dimension,
+            meta.metric,
+          );
+  const newest = snapshot?.newest;
 
   const shards = manifest?.shards ?? [];
   const request: Omit<ShardSearchRequest, 'shards' | 'queries'> = {
@@ -214,8 +211,8 @@ export async function search(
     // The collection's default efSearch (auto-tuning may lower or raise it) unless the request sets one.
     ef: input.ef ?? defaultEf(meta, manifest),
     filter: input.filter,
-    exclude: tail.length ? [...newest.keys()] : undefined,
   };
+  const supersede = newest?.size ? supersedeBy(newest, input.k, shards) : undefined;
   // The packed tail is reused across searches while it is unchanged (no per-query copy).
   const tailLists = snapshot ? tailCandidates(meta, snapshot.packed(), input) : input.queries.map(() => []);
   const route = manifest?.partitions ? await routeQueries(deps.cache, meta, manifest, input) : undefined;
@@ -224,7 +221,12 @@ export async function search(
   const runRound = async (perQuery: ShardRef[][]): Promise<void> => {
     for (const [refs, queries] of groupByShards(perQuery)) {
       refs.forEach((r) => searched.add(r.id));
-      const results = await searchShardSet(deps, refs, { ...request, queries: queries.map((q) => input.queries[q]) });
+      const results = await searchShardSet(
+        deps,
+        refs,
+        { ...request, queries: queries.map((q) => input.queries[q]) },
+        supersede,
+      );
       queries.forEach((q, i) => lists[q].push(results[i]));
     }
   };
@@ -352,34 +354,120 @@ function groupByShards(perQuery: ShardRef[][]): Array<[ShardRef[], number[]]> {
 }
 
 /**
+ * How shard searches leave out the rows the tail supersedes (an id with a newer write after the
+ * watermark, docs/architecture.md §7.1).
+ */
+interface Supersede {
+  newest: NewestWrites;
+  /**
+   * k asked of the shards without excluding anything (the coordinator drops superseded hits);
+   * undefined = send the tail's ids as `exclude` from the start.
+   */
+  fetchK?: number;
+}
+
+/**
+ * Above this share of the version's rows in the tail, shards are sent the tail's ids right away
+ * (0.5): over-fetching would ask for more than 4k hits and still often come back short. Below it,
+ * shards are asked for fetchK hits and nothing to exclude, which keeps a large tail's ids out of
+ * every shard request (no id list to serialize, map to each shard's rows and mask: that cost
+ * grows with the tail and dominated strong searches with a full tail).
+ */
+export const OVERFETCH_MAX_TAIL_SHARE = 0.5;
+
+/**
+ * fetchK = ⌈2k / (1 − share)⌉ for a tail holding `share` of the version's rows (an upper bound on the
+ * superseded share of any hit list): twice k survive on average, so a list comes back short —
+ * and is searched again with `exclude` — only when superseded rows crowd a query's neighbourhood
+ * far beyond their share (for share 0.1, k 10: more than 13 of 23). Larger = fewer second requests
+ * but a deeper search (the hnsw beam is at least fetchK).
+ */
+export function supersedeBy(newest: NewestWrites, k: number, shards: readonly ShardRef[]): Supersede {
+  const rows = shards.reduce((s, r) => s + r.count, 0);
+  const share = rows > 0 ? Math.min(1, newest.size / rows) : 1;
+  if (share > OVERFETCH_MAX_TAIL_SHARE) return { newest };
+  return { newest, fetchK: Math.ceil((2 * k) / (1 - share)) };
+}
+
+/**
  * Searches one set of shards for some queries: in process below the scatter threshold, else spread
  * over searcher slots by shard (all or nothing: one failed slot fails the search, no partial top-k
- * presented as complete). Returns one merged list per query.
+ * presented as complete). Returns one merged list per query, without superseded rows.
+ *
+ * With `supersede.fetchK`, each part (the in-process search, or one slot) is asked for fetchK hits
+ * and its superseded hits are dropped here. A part's list is complete when at least k hits survive
+ * (every better row was in it) or it came back with fewer than fetchK (it has no more rows); only
+ * the parts and queries that are not are searched again, with the tail's ids excluded.
  */
 async function searchShardSet(
   deps: SearchDeps,
   shards: ShardRef[],
   request: Omit<ShardSearchRequest, 'shards' | 'queries'> & { queries: Float32Array[] },
+  supersede?: Supersede,
 ): Promise<Candidate[][]> {
-  const req = { ...request, queries: request.queries.map((q) => Array.from(q)) };
+  const queries = request.queries.map((q) => Array.from(q));
+  const { k, metric } = request;
+  const parts = partsOf(deps, shards);
+  let ids: string[] | undefined;
+  const exclude = (): string[] | undefined => (supersede ? (ids ??= [...supersede.newest.keys()]) : undefined);
+  const fetchK = supersede?.fetchK;
+  const perPart = await Promise.all(
+    parts.map(async (part) => {
+      const first = await searchPart(deps, part, {
+        ...request,
+        queries,
+        ...(fetchK ? { k: fetchK } : { exclude: exclude() }),
+      });
+      if (!fetchK || !supersede) return first;
+      const kept = first.map((list) => list.filter((c) => !isSuperseded(c, supersede.newest)));
+      const short = queries.flatMap((_, q) => (kept[q].length < k && first[q].length >= fetchK ? [q] : []));
+      if (short.length) {
+        const again = await searchPart(deps, part, {
+          ...request,
+          queries: short.map((q) => queries[q]),
+          exclude: exclude(),
+        });
+        short.forEach((q, i) => (kept[q] = again[i]));
+      }
+      return kept;
+    }),
+  );
+  return queries.map((_, q) =>
+    mergeTopK(
+      perPart.map((lists) => lists[q]),
+      k,
+      metric,
+      supersede?.newest,
+    ),
+  );
+}
+
+/** Where one part of a shard set is searched: in process, or on a searcher slot. */
+interface Part {
+  slot?: number;
+  shards: ShardRef[];
+}
+
+/** The whole set in process below the scatter threshold, else one part per slot (by shard). */
+function partsOf(deps: SearchDeps, shards: ShardRef[]): Part[] {
   const totalBytes = shards.reduce((s, r) => s + r.bytes, 0);
   if (!deps.scatter || deps.slots <= 1 || totalBytes < (deps.scatterMinBytes ?? DEFAULT_SCATTER_MIN_BYTES)) {
-    return (await searchShards(deps.cache, { ...req, shards })).results;
+    return [{ shards }];
   }
   const groups = new Map<number, ShardRef[]>();
   for (const ref of shards) {
     const slot = slotOf(ref, deps.slots);
     groups.set(slot, [...(groups.get(slot) ?? []), ref]);
   }
-  const scatter = deps.scatter;
-  const responses = await Promise.all(
-    [...groups].map(([slot, refs]) => callSlot(scatter, slot, { ...req, shards: refs })),
-  );
-  return req.queries.map((_, q) =>
-    mergeTopK(
-      responses.map((r) => r.results[q]),
-      req.k,
-      req.metric,
-    ),
-  );
+  return [...groups].map(([slot, refs]) => ({ slot, shards: refs }));
+}
+
+async function searchPart(
+  deps: SearchDeps,
+  part: Part,
+  request: Omit<ShardSearchRequest, 'shards'>,
+): Promise<Candidate[][]> {
+  const req = { ...request, shards: part.shards };
+  if (part.slot === undefined || !deps.scatter) return (await searchShards(deps.cache, req)).results;
+  return (await callSlot(deps.scatter, part.slot, req)).results;
 }

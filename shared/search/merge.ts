@@ -20,6 +20,15 @@ export interface Candidate {
 /** Newest known write per id, e.g. from the tail, which may not appear in any top-k list. */
 export type NewestWrites = ReadonlyMap<string, { seq: number; deleted: boolean }>;
 
+/**
+ * Whether a newer write (or a tombstone of the same write) known from `newest` makes the candidate
+ * stale: the rule mergeTopK applies, usable on one list before merging.
+ */
+export function isSuperseded(c: Candidate, newest: NewestWrites): boolean {
+  const n = newest.get(c.id);
+  return n !== undefined && (n.seq > c.seq || (n.seq === c.seq && n.deleted));
+}
+
 /** Whether `a` should replace `b` as the representative of their (shared) id. */
 function supersedes(a: Candidate, b: Candidate, hib: boolean): boolean {
   if (a.seq !== b.seq) return a.seq > b.seq;
@@ -72,9 +81,7 @@ export function mergeTopK(
   }
   const live: Candidate[] = [];
   for (const c of winners.values()) {
-    if (c.deleted) continue;
-    const n = newest?.get(c.id);
-    if (n !== undefined && (n.seq > c.seq || (n.seq === c.seq && n.deleted))) continue;
+    if (c.deleted || (newest !== undefined && isSuperseded(c, newest))) continue;
     live.push(c);
   }
   live.sort((a, b) => compareCandidates(a, b, metric));

@@ -1,5 +1,8 @@
 import { TailBudgetError } from '../errors.js';
 import type { Catalog, CollectionMeta, RecordStore, StoredRecord } from '../storage/types.js';
+import type { NewestWrites } from './merge.js';
+import { norm } from '../engine/distance.js';
+import type { Metric } from '../types.js';
 import { collectionKey } from '../storage/keys.js';
 
 /** When a strong read must be done reading its tail (docs/architecture.md §7.2). */
@@ -23,25 +26,49 @@ export function checkTailDeadline(deadline: TailDeadline | undefined, meta: Coll
 export interface PackedTail {
   live: StoredRecord[];
   data: Float32Array;
+  /** Cosine only: 1/‖row‖ per row, so a scan does not recompute every row's norm for every query. */
+  invNorms?: Float32Array;
 }
 
-export function packTail(records: readonly StoredRecord[], dim: number): PackedTail {
+export function packTail(records: readonly StoredRecord[], dim: number, metric?: Metric): PackedTail {
   const live = records.filter((r) => !r.deleted && r.vector);
   const data = new Float32Array(live.length * dim);
   live.forEach((r, i) => data.set(r.vector!, i * dim));
-  return { live, data };
+  if (metric !== 'cosine') return { live, data };
+  const invNorms = new Float32Array(live.length);
+  for (let i = 0; i < live.length; i++) {
+    const n = norm(data, i * dim, dim);
+    invNorms[i] = n > 0 ? 1 / n : 0;
+  }
+  return { live, data, invNorms };
 }
 
+/**
+ * One state of a collection's tail, shared by every search that sees that state: what a strong
+ * search derives from the tail is computed once per state, not once per request.
+ */
 export interface TailSnapshot {
   records: StoredRecord[];
-  /** Packed once per tail state and shared by the searches that see that state. */
+  /** The newest write per id (every record, tombstones included). */
+  newest: NewestWrites;
+  /** Packed on first use. */
   packed(): PackedTail;
+}
+
+export function tailSnapshot(records: StoredRecord[], dim: number, metric?: Metric): TailSnapshot {
+  const newest = new Map<string, { seq: number; deleted: boolean }>();
+  for (const r of records) {
+    const n = newest.get(r.id);
+    if (!n || n.seq < r.seq) newest.set(r.id, { seq: r.seq, deleted: r.deleted });
+  }
+  let packed: PackedTail | undefined;
+  return { records, newest, packed: () => (packed ??= packTail(records, dim, metric)) };
 }
 
 interface Entry {
   watermark: number;
-  /** Packed once per tail state; dropped whenever a read changes the records. */
-  packed?: PackedTail;
+  /** The current state's snapshot; dropped whenever a read changes the records. */
+  snapshot?: TailSnapshot;
   /** Every write with seq ≤ readUpTo was durable when the tail was last read past it. */
   readUpTo: number;
   records: Map<string, StoredRecord>;
@@ -51,13 +78,15 @@ interface Entry {
  * The unindexed tail of each collection, kept between strong searches so each one reads
  * only what is new instead of the whole tail.
  *
- * Why it is still strong: `catalog.stableSeq` (read *before* the tail query) is a seq at
- * or below which every allocated write was already durable. After a read that started
- * past stable S, no write with seq ≤ S can appear later, so the next read can start at S.
- * Writes above S seen by a read stay cached but are read again until they fall below a
- * later stable point. A write acknowledged before a search released its lease, so it is
- * either ≤ the previous S (seen then) or > it (read now). An id rewritten since is
- * replaced (same id, higher seq); a new index version (watermark) resets the entry.
+ * Why it is still strong: `catalog.seqState` (read *before* the tail query) gives a stable seq S
+ * at or below which every allocated write was already durable. After a read that started past
+ * S, no write with seq ≤ S can appear later, so the next read can start at S. Writes above S
+ * seen by a read stay cached but are read again until they fall below a later stable point. A
+ * write acknowledged before a search released its lease, so it is either ≤ the previous S (seen
+ * then) or > it (read now). An id rewritten since is replaced (same id, higher seq); a new index
+ * version (watermark) resets the entry. When no seq above the read point has been allocated at
+ * all (the same read's `allocated`), there is nothing to read and the log is not queried: a
+ * steady tail costs one GetItem per search instead of a Query of every log partition.
  */
 export class TailCache {
   private readonly entries = new Map<string, Entry>();
@@ -70,9 +99,9 @@ export class TailCache {
   ) {}
 
   /**
-   * The tail after `watermark`, plus its packed live rows. The snapshot keeps its own entry:
-   * a concurrent search that moves to a newer index version starts a new entry and cannot
-   * swap this search's tail for one that belongs to another watermark.
+   * The tail after `watermark`. The snapshot is immutable: a concurrent search that moves to a
+   * newer index version starts a new entry and cannot swap this search's tail for one that belongs
+   * to another watermark, and a later read that adds rows makes a new snapshot.
    */
   async read(meta: CollectionMeta, watermark: number, deadline?: TailDeadline): Promise<TailSnapshot> {
     const ck = collectionKey(meta);
@@ -84,31 +113,29 @@ export class TailCache {
     this.entries.set(ck, entry);
     if (this.entries.size > this.maxCollections) this.entries.delete(this.entries.keys().next().value as string);
 
-    const stable = await this.catalog.stableSeq(meta.name);
-    let through = entry.readUpTo;
-    const current = entry;
-    try {
-      for await (const batch of this.records.tail(ck, entry.readUpTo, undefined, (seq) => (through = seq))) {
-        for (const r of batch) {
-          const known = entry.records.get(r.id);
-          if (!known || known.seq < r.seq) {
-            entry.records.set(r.id, r);
-            entry.packed = undefined;
+    const { stable, allocated } = await this.catalog.seqState(meta.name);
+    if (allocated > entry.readUpTo) {
+      let through = entry.readUpTo;
+      const current = entry;
+      try {
+        for await (const batch of this.records.tail(ck, entry.readUpTo, undefined, (seq) => (through = seq))) {
+          for (const r of batch) {
+            const known = entry.records.get(r.id);
+            if (!known || known.seq < r.seq) {
+              entry.records.set(r.id, r);
+              entry.snapshot = undefined;
+            }
           }
+          checkTailDeadline(deadline, meta, entry.records.size);
         }
-        checkTailDeadline(deadline, meta, entry.records.size);
+      } catch (err) {
+        // A read cut short (the strong-read budget) keeps its progress: every write ≤ min(through, stable)
+        // was durable and in the log when it was read, so the retry starts there instead of from scratch.
+        current.readUpTo = Math.max(current.readUpTo, Math.min(through, stable));
+        throw err;
       }
-    } catch (err) {
-      // A read cut short (the strong-read budget) keeps its progress: every write ≤ min(through, stable)
-      // was durable and in the log when it was read, so the retry starts there instead of from scratch.
-      current.readUpTo = Math.max(current.readUpTo, Math.min(through, stable));
-      throw err;
+      entry.readUpTo = Math.max(entry.readUpTo, stable);
     }
-    entry.readUpTo = Math.max(entry.readUpTo, stable);
-    const own = entry;
-    return {
-      records: [...own.records.values()],
-      packed: () => (own.packed ??= packTail([...own.records.values()], meta.dimension)),
-    };
+    return (entry.snapshot ??= tailSnapshot([...entry.records.values()], meta.dimension, meta.metric));
   }
 }

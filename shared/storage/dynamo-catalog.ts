@@ -63,6 +63,7 @@ import {
   type LinePromotion,
   type Manifest,
   type SeqLease,
+  type SeqState,
 } from './types.js';
 
 /** Expired leases removed per UpdateItem by dropExpiredLeases (keeps expressions small). */
@@ -455,8 +456,12 @@ export class DynamoCatalog implements Catalog {
   }
 
   async stableSeq(collection: string): Promise<number> {
+    return (await this.seqState(collection)).stable;
+  }
+
+  async seqState(collection: string): Promise<SeqState> {
     const seq = await this.readSeqItem(collection);
-    if (!seq) return 0;
+    if (!seq) return { stable: 0, allocated: 0 };
     const now = this.now();
     let lowest = Infinity;
     for (const [token, first] of Object.entries(seq.leases ?? {})) {
@@ -466,7 +471,7 @@ export class DynamoCatalog implements Catalog {
       lowest = Math.min(lowest, first);
     }
     const next = seq.next ?? 0;
-    return lowest === Infinity ? next : Math.min(next, lowest - 1);
+    return { stable: lowest === Infinity ? next : Math.min(next, lowest - 1), allocated: next };
   }
 
   /**

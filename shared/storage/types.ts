@@ -143,6 +143,14 @@ export interface Manifest {
   };
 }
 
+/** A collection's seq counter as one read saw it (Catalog.seqState). */
+export interface SeqState {
+  /** Every write at or below it is durable (see Catalog.stableSeq). */
+  stable: number;
+  /** The last seq allocated (0 before the first write); stable ≤ allocated. */
+  allocated: number;
+}
+
 export interface Catalog {
   createCollection(meta: Omit<CollectionMeta, 'generation' | 'createdAt'>): Promise<CollectionMeta>;
   /** Throws NotFoundError. */
@@ -172,6 +180,11 @@ export interface Catalog {
    * (lowest unexpired in-flight lease first) − 1, or the last allocated seq when none is in flight.
    */
   stableSeq(collection: string): Promise<number>;
+  /**
+   * stableSeq and the last allocated seq from one read. No write above `allocated` existed when
+   * it was read, so a reader that already read every seq up to it has nothing new to read.
+   */
+  seqState(collection: string): Promise<SeqState>;
 
   /** One conditional put. Returns false (and writes nothing) when that version already exists. */
   commitManifest(manifest: Manifest): Promise<boolean>;

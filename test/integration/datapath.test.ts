@@ -11,13 +11,13 @@ import { BUILD_POLICY, buildIndex } from '../../shared/indexing/builder.js';
 import { Indexer } from '../../shared/indexing/indexer.js';
 import { ShardCache } from '../../shared/search/shard-cache.js';
 import { TailCache } from '../../shared/search/tail-cache.js';
-import { searchShards } from '../../shared/search/shard-searcher.js';
+import { searchShards, type ShardSearchRequest } from '../../shared/search/shard-searcher.js';
 import { WRITE_LEASE_MS } from '../../shared/ingest/ingest.js';
 import type { SearchInput, VectorInput } from '../../shared/service.js';
 import { DynamoCatalog } from '../../shared/storage/dynamo-catalog.js';
 import { DynamoRecordStore } from '../../shared/storage/dynamo-records.js';
 import { S3ObjectStore } from '../../shared/storage/s3-objects.js';
-import type { Catalog } from '../../shared/storage/types.js';
+import type { Catalog, RecordStore } from '../../shared/storage/types.js';
 import { startEmulatedStack, type EmulatedStack } from '../helpers/emulated-stack.js';
 import { vectorInputs } from '../helpers/random.js';
 import { collectionKey } from '../../shared/storage/keys.js';
@@ -31,14 +31,18 @@ let wakes: string[];
 let clock = Date.now();
 
 /** A core and an indexer over the same dependencies (no lifecycle store: names are collections only). */
-function makeServices(overrides: { catalog?: Catalog } = {}): { core: ShoalCore; indexer: Indexer } {
+function makeServices(overrides: { catalog?: Catalog } & Partial<Pick<CoreDeps, 'tails' | 'slots' | 'scatter'>> = {}): {
+  core: ShoalCore;
+  indexer: Indexer;
+} {
   const deps: CoreDeps = {
     catalog: overrides.catalog ?? catalog,
     records,
     objects,
     cache: new ShardCache({ objects, memoryBytes: 256 * 2 ** 20, diskDir: cacheDir, diskBytes: 256 * 2 ** 20 }),
-    slots: 1,
-    tails: new TailCache(overrides.catalog ?? catalog, records),
+    slots: overrides.slots ?? 1,
+    ...(overrides.scatter ? { scatter: overrides.scatter, scatterMinBytes: 0 } : {}),
+    tails: overrides.tails ?? new TailCache(overrides.catalog ?? catalog, records),
     codeVersion: 'test',
     now: () => clock,
     wake: async (c) => {
@@ -131,6 +135,76 @@ describe('write path and strong reads', () => {
     expect(await catalog.releaseSeqs('slow', lease)).toBe(true);
     // The next strong search must see it, though its seq is below one already read.
     expect((await core.search('slow', query(q, { k: 2 }))).results[0].map((h) => h.id)).toEqual(['slow', 'fast']);
+  });
+
+  it('reads a steady tail once: no log query while nothing new was written, then only the new write', async () => {
+    let tailCalls = 0;
+    let yielded = 0;
+    // The real store, with its tail reads counted.
+    const counting: RecordStore = Object.assign(Object.create(records) as RecordStore, {
+      tail: (ck: string, after: number, upTo?: number, progress?: (seq: number) => void) => {
+        tailCalls++;
+        return (async function* () {
+          for await (const batch of records.tail(ck, after, upTo, progress)) {
+            yielded += batch.length;
+            yield batch;
+          }
+        })();
+      },
+    });
+    const { core } = makeServices({ tails: new TailCache(catalog, counting) });
+    await core.createCollection({ name: 'steady', dimension: 8, metric: 'l2' });
+    const vs = vectors(30, 8, 5);
+    await core.upsert('steady', vs);
+    // Act
+    for (let i = 0; i < 3; i++) await core.search('steady', query(vs[i].values, { k: 3 }));
+    const afterSteady = { tailCalls, yielded };
+    await core.upsert('steady', [{ id: 'late', values: vs[4].values }]);
+    const out = await core.search('steady', query(vs[4].values, { k: 2 }));
+    // Assess
+    expect(afterSteady).toEqual({ tailCalls: 1, yielded: 30 });
+    expect({ tailCalls, yielded }).toEqual({ tailCalls: 2, yielded: 31 });
+    expect(out.results[0].map((h) => h.id).sort()).toEqual(['late', 'v4']);
+  });
+
+  it('keeps exactly k when the tail supersedes every shard row near the query (in process and scattered)', async () => {
+    const requests: ShardSearchRequest[] = [];
+    const slotCaches = new Map<number, ShardCache>();
+    const scattering = makeServices({
+      slots: 3,
+      scatter: async (slot, request) => {
+        requests.push(request);
+        if (!slotCaches.has(slot)) slotCaches.set(slot, new ShardCache({ objects, memoryBytes: 2 ** 28 }));
+        return searchShards(slotCaches.get(slot)!, JSON.parse(JSON.stringify(request)) as ShardSearchRequest);
+      },
+    }).core;
+    const { core, indexer } = makeServices();
+    await core.createCollection({ name: 'crowd', dimension: 8, metric: 'l2', index: { engine: 'flat' } });
+    for (let round = 0; round < 4; round++) {
+      await core.upsert('crowd', vectors(25, 8, 40 + round, `c${round}-`));
+      await indexer.buildNow('crowd');
+    }
+    const all = [0, 1, 2, 3].flatMap((round) => vectors(25, 8, 40 + round, `c${round}-`));
+    const q = all[0].values;
+    const dist = (v: Float32Array) => v.reduce((s, x, i) => s + (x - q[i]) ** 2, 0);
+    const byDistance = [...all].sort((a, b) => dist(a.values) - dist(b.values));
+    // The 30 rows nearest the query move far away: their shard rows are all superseded by the tail,
+    // so a shard's over-fetched hits (k 5 → 15 at a 30 % tail) are all stale.
+    const moved = byDistance.slice(0, 30).map((v) => ({ id: v.id, values: v.values.map((x) => x + 100) }));
+    await core.upsert('crowd', moved);
+    const expected = byDistance.slice(30, 35).map((v) => v.id);
+    // Act
+    const direct = await core.search('crowd', query(q));
+    const gathered = await scattering.search('crowd', query(q));
+    // Assess
+    expect(direct.results[0].map((h) => h.id)).toEqual(expected);
+    expect(gathered.results[0].map((h) => h.id)).toEqual(expected);
+    // Shards were first asked without the tail's ids; only the slots that came back short got them.
+    const first = requests.filter((r) => !r.exclude);
+    expect(first.length).toBeGreaterThan(0);
+    expect(first.every((r) => r.k === 15)).toBe(true);
+    expect(requests.filter((r) => r.exclude).every((r) => r.k === 5 && r.exclude!.length === 30)).toBe(true);
+    expect(requests.some((r) => r.exclude)).toBe(true);
   });
 
   it('validates dimensions and names the field, writing nothing', async () => {
