@@ -278,9 +278,17 @@ export class ShoalCore implements ShoalService {
   }
 
   async search(collection: string, input: SearchInput): Promise<SearchOutput> {
+    // A strong search needs the seq counter too: read beside the meta item, one round trip for both
+    // (docs/architecture.md §7.6). Used only when the name is the collection itself, not an alias.
+    const seq =
+      input.consistency === 'strong'
+        ? this.deps.catalog.seqState(collection).catch((): undefined => undefined)
+        : undefined;
     const { meta, version, line, alias } = await this.resolve(collection);
     const lifecycle = this.deps.lifecycle;
-    if (!alias || !lifecycle) return search(this.deps, meta, input, { version, line, alias: alias?.name });
+    if (!alias || !lifecycle) {
+      return search(this.deps, meta, input, { version, line, alias: alias?.name, ...(alias ? {} : { seq }) });
+    }
     // Through an alias: a running experiment may route to (or mirror on) the challenger.
     return searchThroughAlias(
       {

@@ -11,6 +11,7 @@ import {
   type RecordStore,
   type ShardRef,
   type StoredRecord,
+  type SeqState,
 } from '../storage/types.js';
 import { defaultNprobe, nearestPartitions } from '../engine/ivf.js';
 import { isSuperseded, mergeTopK, type Candidate, type NewestWrites } from './merge.js';
@@ -168,6 +169,11 @@ export interface SearchTarget {
   line?: string;
   /** The alias the request came through, reported in `servedBy`. */
   alias?: string;
+  /**
+   * The collection's seq counter, read while the meta item was (docs/architecture.md §7.6): a strong
+   * search on a steady tail is then one round trip. Read after the request began, as the tail rule needs.
+   */
+  seq?: Promise<SeqState | undefined>;
 }
 
 export async function search(
@@ -196,7 +202,7 @@ export async function search(
     input.consistency !== 'strong' || target.version !== undefined
       ? undefined
       : deps.tails
-        ? await deps.tails.read(meta, watermark, strongReadDeadline(deps))
+        ? await deps.tails.read(meta, watermark, strongReadDeadline(deps), target.seq)
         : tailSnapshot(
             await readTail(deps.records, meta, watermark, strongReadDeadline(deps)),
             meta.dimension,

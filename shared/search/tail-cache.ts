@@ -1,5 +1,5 @@
 import { TailBudgetError } from '../errors.js';
-import type { Catalog, CollectionMeta, RecordStore, StoredRecord } from '../storage/types.js';
+import type { Catalog, CollectionMeta, RecordStore, SeqState, StoredRecord } from '../storage/types.js';
 import type { NewestWrites } from './merge.js';
 import { norm } from '../engine/distance.js';
 import type { Metric } from '../types.js';
@@ -103,7 +103,13 @@ export class TailCache {
    * newer index version starts a new entry and cannot swap this search's tail for one that belongs
    * to another watermark, and a later read that adds rows makes a new snapshot.
    */
-  async read(meta: CollectionMeta, watermark: number, deadline?: TailDeadline): Promise<TailSnapshot> {
+  async read(
+    meta: CollectionMeta,
+    watermark: number,
+    deadline?: TailDeadline,
+    /** The seq counter, when the caller read it alongside the meta item (after the request began). */
+    prefetched?: Promise<SeqState | undefined>,
+  ): Promise<TailSnapshot> {
     const ck = collectionKey(meta);
     let entry = this.entries.get(ck);
     if (!entry || entry.watermark !== watermark) {
@@ -113,7 +119,7 @@ export class TailCache {
     this.entries.set(ck, entry);
     if (this.entries.size > this.maxCollections) this.entries.delete(this.entries.keys().next().value as string);
 
-    const { stable, allocated } = await this.catalog.seqState(meta.name);
+    const { stable, allocated } = (await prefetched) ?? (await this.catalog.seqState(meta.name));
     if (allocated > entry.readUpTo) {
       let through = entry.readUpTo;
       const current = entry;

@@ -6,11 +6,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NotFoundError, ValidationError } from '../../shared/errors.js';
 import { ShoalCore } from '../../shared/core.js';
+import { buildIndex } from '../../shared/indexing/builder.js';
 import { WAKE_DEBOUNCE_MS } from '../../shared/ingest/ingest.js';
 import { ShardCache } from '../../shared/search/shard-cache.js';
 import { TailCache } from '../../shared/search/tail-cache.js';
 import { traced } from '../../shared/storage/trace.js';
-import { startEmulatedStack, type EmulatedStack } from '../helpers/emulated-stack.js';
+import { searchInput, startEmulatedStack, type EmulatedStack } from '../helpers/emulated-stack.js';
 import { vectorInputs } from '../helpers/random.js';
 
 let stack: EmulatedStack;
@@ -82,5 +83,38 @@ describe('upsert round trips', () => {
     expect(await stack.catalog.stableSeq('never-created')).toBe(lease.first - 1);
     await stack.catalog.releaseSeqs('never-created', lease);
     expect(await stack.catalog.stableSeq('never-created')).toBe(lease.last);
+  });
+});
+
+describe('search round trips', () => {
+  it('answers a strong search on a steady tail in one round trip, and still sees the next write', async () => {
+    const c = core();
+    await c.createCollection({ name: 'steady', dimension: 8, metric: 'l2' });
+    const vs = vectorInputs(30, 8, 5, 's');
+    await c.upsert('steady', vs.slice(0, 25));
+    const cache = new ShardCache({ objects: stack.objects, memoryBytes: 64 * 2 ** 20 });
+    await buildIndex({ ...stack, cache, codeVersion: 'test', now }, 'steady', { force: true });
+    await c.upsert('steady', vs.slice(25, 28));
+    const strong = (i: number) => traced(() => c.search('steady', searchInput(vs[i].values, { k: 1 })));
+
+    expect((await strong(26)).result.results[0][0].id).toBe(vs[26].id); // reads the tail once
+    const steady = await strong(3);
+    expect(steady.result.results[0][0].id).toBe(vs[3].id);
+    // The meta item and the seq counter, in parallel; the manifest is cached, the tail unchanged.
+    expect(steady.trace.summary()).toMatchObject({ calls: 2, roundTrips: 1 });
+    expect(steady.trace.summary().ops).toEqual({ 'DynamoDB.GetItemCommand': 2 });
+
+    await c.upsert('steady', [vs[29]]);
+    const fresh = await strong(29);
+    expect(fresh.result.results[0][0].id).toBe(vs[29].id);
+    // Something new was allocated: the log and the new row are read (two more round trips).
+    expect(fresh.trace.summary().roundTrips).toBe(3);
+    expect((await strong(29)).trace.summary().roundTrips).toBe(1);
+
+    const eventual = await traced(() =>
+      c.search('steady', searchInput(vs[5].values, { k: 1, consistency: 'eventual' })),
+    );
+    expect(eventual.result.results[0][0].id).toBe(vs[5].id);
+    expect(eventual.trace.summary()).toMatchObject({ calls: 1, roundTrips: 1 });
   });
 });
