@@ -55,6 +55,8 @@ interface Row {
   requests: number;
   p50: number;
   p99: number;
+  /** p50 of the time with a storage call in flight (`Server-Timing: storage`): the emulators' share. */
+  storageMs: number;
   /** Median sequential storage round trips per request (max in `roundTripsMax`). */
   roundTrips: number;
   roundTripsMax: number;
@@ -74,7 +76,7 @@ class Client {
 
   // Bodies are read field by field below; typing them would restate the API.
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  async call(method: string, route: string, body?: unknown): Promise<{ status: number; json: any; trips: number }> {
+  async call(method: string, route: string, body?: unknown): Promise<{ status: number; json: any } & Cost> {
     const res = await fetch(`${this.url}${route}`, {
       method,
       headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
@@ -83,7 +85,13 @@ class Client {
     const text = await res.text();
     const json = text ? JSON.parse(text) : undefined;
     if (res.status >= 400) throw new Error(`${method} ${route}: ${res.status} ${text.slice(0, 300)}`);
-    return { status: res.status, json, trips: Number(res.headers.get('x-shoal-round-trips') ?? NaN) };
+    const timing = /storage;dur=([\d.]+)/.exec(res.headers.get('server-timing') ?? '');
+    return {
+      status: res.status,
+      json,
+      trips: Number(res.headers.get('x-shoal-round-trips') ?? NaN),
+      storageMs: timing ? Number(timing[1]) : NaN,
+    };
   }
 }
 
@@ -136,27 +144,44 @@ async function indexed(client: Client, name: string, rows: number): Promise<void
   throw new Error(`${name}: not indexed after 30 min`);
 }
 
-async function timed(n: number, request: (i: number) => Promise<number>): Promise<{ ms: number[]; trips: number[] }> {
+/** What the server said a request cost in storage. */
+interface Cost {
+  trips: number;
+  storageMs: number;
+}
+
+interface Timings {
+  ms: number[];
+  trips: number[];
+  storageMs: number[];
+}
+
+async function timed(n: number, request: (i: number) => Promise<Cost>): Promise<Timings> {
   for (let i = 0; i < WARMUP; i++) await request(i);
   const ms: number[] = [];
   const trips: number[] = [];
+  const storageMs: number[] = [];
   for (let i = 0; i < n; i++) {
     const t = performance.now();
-    trips.push(await request(WARMUP + i));
+    const cost = await request(WARMUP + i);
     ms.push(performance.now() - t);
+    trips.push(cost.trips);
+    storageMs.push(cost.storageMs);
   }
-  return { ms: ms.sort((a, b) => a - b), trips: trips.sort((a, b) => a - b) };
+  const sort = (xs: number[]) => xs.sort((a, b) => a - b);
+  return { ms: sort(ms), trips: sort(trips), storageMs: sort(storageMs) };
 }
 
 function row(
-  base: Omit<Row, 'p50' | 'p99' | 'roundTrips' | 'roundTripsMax' | 'requests'>,
-  m: { ms: number[]; trips: number[] },
+  base: Omit<Row, 'p50' | 'p99' | 'roundTrips' | 'roundTripsMax' | 'requests' | 'storageMs'>,
+  m: Timings,
 ): Row {
   return {
     ...base,
     requests: m.ms.length,
     p50: round(percentile(m.ms, 50)),
     p99: round(percentile(m.ms, 99)),
+    storageMs: round(percentile(m.storageMs, 50)),
     roundTrips: percentile(m.trips, 50),
     roundTripsMax: m.trips[m.trips.length - 1],
   };
@@ -196,8 +221,7 @@ async function routes(client: Client, name: string, label: string, queries: Floa
   const engine = await engineMs(name, queries);
   for (const consistency of ['eventual', 'strong'] as const) {
     const m = await timed(REQUESTS, async (i) => {
-      const r = await client.call('POST', `/v1/collections/${name}/search`, { vector: q(i), k: K, consistency });
-      return r.trips;
+      return client.call('POST', `/v1/collections/${name}/search`, { vector: q(i), k: K, consistency });
     });
     out.push(
       row(
@@ -210,12 +234,11 @@ async function routes(client: Client, name: string, label: string, queries: Floa
   const upsert = await timed(REQUESTS, async (i) => {
     const id = String(i % 10);
     const values = Array.from(queries[0]).map((_, j) => (j === 0 ? i % 10 : 0));
-    return (await client.call('POST', `/v1/collections/${name}/vectors`, { vectors: [{ id: `lat-${id}`, values }] }))
-      .trips;
+    return client.call('POST', `/v1/collections/${name}/vectors`, { vectors: [{ id: `lat-${id}`, values }] });
   });
   out.push(row({ route: 'upsert', collection: label, warm: true }, upsert));
   const get = await timed(REQUESTS, async (i) => {
-    return (await client.call('POST', `/v1/collections/${name}/vectors/get`, { ids: [String(i % 4)] })).trips;
+    return client.call('POST', `/v1/collections/${name}/vectors/get`, { ids: [String(i % 4)] });
   });
   out.push(row({ route: 'get', collection: label, warm: true }, get));
   return out;
@@ -277,6 +300,7 @@ async function main(): Promise<void> {
         requests: 1,
         p50: round(ms),
         p99: round(ms),
+        storageMs: round(r.storageMs),
         roundTrips: r.trips,
         roundTripsMax: r.trips,
         shards: r.json.stats?.shardsSearched,
@@ -294,11 +318,13 @@ async function main(): Promise<void> {
     '',
     `Machine: ${machineLine(cli.machine)}. Sequential requests over HTTP to the \`npm start\` stack (embedded ` +
       `emulators), ${WARMUP} warm-up requests per route not timed. k = ${K}, ef = ${EF}. Round trips: sequential ` +
-      'storage round trips of the request (`X-Shoal-Round-Trips`; overlapping calls count once), median / max. ' +
+      'storage round trips of the request (`X-Shoal-Round-Trips`; overlapping calls count once), median / max; ' +
+      'storage ms: p50 of the time a storage call was in flight (`Server-Timing`), the emulators’ share. ' +
       'Engine: the same searches against the head version’s shards in this process (p50).',
     '',
-    '| route | collection | consistency | warm | requests | p50 ms | p99 ms | round trips | engine ms | path − engine (p50) | shards |',
-    '|---|---|---|---|---:|---:|---:|---|---:|---:|---:|',
+    '| route | collection | consistency | warm | requests | p50 ms | p99 ms | round trips | storage ms | engine ms | ' +
+      'path − engine (p50) | shards |',
+    '|---|---|---|---|---:|---:|---:|---|---:|---:|---:|---:|',
     ...rows.map(
       (r) =>
         `| ${[
@@ -310,6 +336,7 @@ async function main(): Promise<void> {
           r.p50,
           r.p99,
           `${r.roundTrips} / ${r.roundTripsMax}`,
+          r.storageMs,
           cell(r.engineMs),
           r.engineMs === undefined ? '—' : round(r.p50 - r.engineMs),
           cell(r.shards),
