@@ -94,6 +94,9 @@ function info(meta: CollectionMeta): CollectionInfo {
 
 /** Shoal's core: the service the API functions call, on top of the storage adapters. */
 export class ShoalCore implements ShoalService {
+  /** The generation of each collection as this process last read it (a hint; always checked). */
+  private readonly generations = new Map<string, number>();
+
   constructor(private readonly deps: CoreDeps) {}
 
   async createCollection(input: CreateCollectionInput): Promise<CollectionInfo> {
@@ -258,8 +261,19 @@ export class ShoalCore implements ShoalService {
   }
 
   async getVectors(collection: string, ids: string[]): Promise<VectorOutput[]> {
+    const unique = [...new Set(ids)];
+    // Row keys carry the generation, known only from the meta item. The generation this process last
+    // saw lets the rows be read beside it (docs/architecture.md §7.6); used only if the meta item agrees,
+    // so a re-created collection costs a second read, never a stale row.
+    const seen = this.generations.get(collection);
+    const early =
+      seen === undefined
+        ? undefined
+        : this.deps.records.get(collectionKey({ name: collection, generation: seen }), unique).catch(() => undefined);
     const { meta } = await this.resolve(collection);
-    const found = await this.deps.records.get(collectionKey(meta), [...new Set(ids)]);
+    this.generations.set(meta.name, meta.generation);
+    const prefetched = meta.name === collection && meta.generation === seen ? await early : undefined;
+    const found = prefetched ?? (await this.deps.records.get(collectionKey(meta), unique));
     const out: VectorOutput[] = [];
     for (const id of ids) {
       const r = found.get(id);

@@ -13,7 +13,7 @@ import { toErrorResponse } from '../../shared/api/http-errors.js';
 import { logger } from '../../shared/log.js';
 import { metrics, recordShardCache, recordStorageTrace } from '../../shared/metrics.js';
 import { getRuntime } from '../../shared/runtime.js';
-import { traced } from '../../shared/storage/trace.js';
+import { traced, type TraceSummary } from '../../shared/storage/trace.js';
 
 type Runtime = Awaited<ReturnType<typeof getRuntime>>;
 
@@ -75,12 +75,17 @@ export async function apiHandler(event: APIGatewayProxyEventV2): Promise<APIGate
       headers: {
         ...result.headers,
         'X-Shoal-Round-Trips': String(summary.roundTrips),
-        'Server-Timing': `storage;dur=${summary.storageMs.toFixed(2)};desc="${summary.roundTrips} round trips, ${summary.calls} calls"`,
+        'Server-Timing': serverTiming(summary),
       },
     };
   } finally {
     recordShardCache(before, cache.stats());
   }
+}
+
+/** `Server-Timing` of a request's storage: its busy time, round trips and calls. */
+function serverTiming(s: TraceSummary): string {
+  return `storage;dur=${s.storageMs.toFixed(2)};desc="${s.roundTrips} round trips, ${s.calls} calls"`;
 }
 
 export const handler = middy(apiHandler).use(injectLambdaContext(logger)).use(logMetrics(metrics));

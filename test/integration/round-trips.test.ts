@@ -117,4 +117,28 @@ describe('search round trips', () => {
     expect(eventual.result.results[0][0].id).toBe(vs[5].id);
     expect(eventual.trace.summary()).toMatchObject({ calls: 1, roundTrips: 1 });
   });
+
+  it('gets rows in one round trip once the generation is known, never a re-created one’s old rows', async () => {
+    const c = core();
+    await c.createCollection({ name: 'getter', dimension: 4, metric: 'l2' });
+    const vs = vectorInputs(3, 4, 7, 'g');
+    await c.upsert('getter', vs);
+    const first = await traced(() => c.getVectors('getter', [vs[0].id]));
+    expect(first.result.map((v) => v.id)).toEqual([vs[0].id]);
+    expect(first.trace.summary().roundTrips).toBe(2);
+    const warm = await traced(() => c.getVectors('getter', [vs[1].id, 'absent']));
+    expect(warm.result.map((v) => v.id)).toEqual([vs[1].id]);
+    expect(warm.trace.summary()).toMatchObject({ calls: 2, roundTrips: 1 });
+
+    // Deleted and re-created (a new generation) by another process: this one's hint is stale.
+    const other = core();
+    await other.deleteCollection('getter');
+    await other.createCollection({ name: 'getter', dimension: 4, metric: 'l2' });
+    expect(await c.getVectors('getter', [vs[0].id, vs[1].id])).toEqual([]);
+    const moved = { ...vs[2], values: vs[0].values };
+    await other.upsert('getter', [moved]);
+    const got = await c.getVectors('getter', [vs[2].id]);
+    expect(got).toHaveLength(1);
+    expect(got[0].values).toEqual(Array.from(vs[0].values));
+  });
 });
