@@ -112,6 +112,34 @@ type DynaliteFactory = (options: {
 
 const S3rver = require('s3rver') as S3rverConstructor;
 const dynalite = require('dynalite') as DynaliteFactory;
+
+/**
+ * dynalite streams every Query and Scan from a LevelDB iterator and closes it through `iterator.return()`
+ * when the stream ends — a method abstract-level 3's iterators do not have (they have `close()`). So every
+ * Query left its iterator open until the database closed: each open iterator pins the LevelDB version it
+ * started on, compaction can then delete none of the files it replaced, and a long local run grew to
+ * 20 GB of SST files for 400k rows and slowed to a crawl (`test/integration/emulators.test.ts` counts the
+ * files). Giving the iterators the `return()` dynalite expects closes them when their query is done.
+ */
+function closeDynaliteIterators(): void {
+  const level = createRequire(require.resolve('dynalite'))('abstract-level') as Record<
+    string,
+    { prototype: { close(): Promise<void>; return?: () => Promise<void> } }
+  >;
+  for (const name of ['AbstractIterator', 'AbstractKeyIterator', 'AbstractValueIterator']) {
+    const proto = level[name]?.prototype;
+    if (proto && typeof proto.return !== 'function') {
+      Object.defineProperty(proto, 'return', {
+        value(this: { close(): Promise<void> }) {
+          return this.close();
+        },
+        configurable: true,
+        writable: true,
+      });
+    }
+  }
+}
+closeDynaliteIterators();
 /** s3rver's error type: thrown from its store, rendered as S3's XML error with the code's status. */
 const S3Error = require('s3rver/lib/models/error.js') as new (
   code: string,
