@@ -106,7 +106,7 @@ export class ShardCache {
     if (bytes) this.counters.diskHits++;
     else {
       this.counters.misses++;
-      bytes = await this.options.objects.get(ref.key);
+      bytes = await this.options.objects.get(ref.key, ref.bytes);
       if (sha256(bytes) !== ref.sha256) throw new CorruptDataError(`shard ${ref.key} fails its manifest checksum`);
       await this.writeDisk(ref, bytes);
     }

@@ -285,8 +285,11 @@ export interface RecordStore {
 export interface ObjectStore {
   /** Writes once: an existing key is left untouched (immutable objects). */
   putImmutable(key: string, bytes: Uint8Array): Promise<void>;
-  /** Throws NotFoundError when absent. */
-  get(key: string): Promise<Uint8Array>;
+  /**
+   * Throws NotFoundError when absent. With the object's `size` (known for shards), a large object may be
+   * read as parallel ranged GETs.
+   */
+  get(key: string, size?: number): Promise<Uint8Array>;
   /**
    * sha256 (hex) and size of an object, read as a stream in constant memory (model artifacts
    * can be GBs), plus the ETag of the object version that was read. Throws NotFoundError when absent.

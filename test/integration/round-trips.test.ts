@@ -4,12 +4,13 @@
  * and a refused upsert gives its early lease back (an unreleased lease would hold the builder back).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NotFoundError, ValidationError } from '../../shared/errors.js';
+import { CorruptDataError, NotFoundError, ValidationError } from '../../shared/errors.js';
 import { ShoalCore } from '../../shared/core.js';
 import { buildIndex } from '../../shared/indexing/builder.js';
 import { WAKE_DEBOUNCE_MS } from '../../shared/ingest/ingest.js';
 import { ShardCache } from '../../shared/search/shard-cache.js';
 import { TailCache } from '../../shared/search/tail-cache.js';
+import { PARALLEL_GET } from '../../shared/storage/s3-objects.js';
 import { traced } from '../../shared/storage/trace.js';
 import { searchInput, startEmulatedStack, type EmulatedStack } from '../helpers/emulated-stack.js';
 import { vectorInputs } from '../helpers/random.js';
@@ -140,5 +141,25 @@ describe('search round trips', () => {
     const got = await c.getVectors('getter', [vs[2].id]);
     expect(got).toHaveLength(1);
     expect(got[0].values).toEqual(Array.from(vs[0].values));
+  });
+});
+
+describe('cold loads', () => {
+  it('reads a large object of known size as parallel ranged GETs in one round trip', async () => {
+    const size = 2 * PARALLEL_GET.PART_BYTES + 12_345;
+    const bytes = new Uint8Array(size);
+    for (let i = 0; i < size; i += 4096) bytes[i] = (i / 4096) % 251;
+    bytes[size - 1] = 7;
+    await stack.objects.putImmutable('bench/parallel-get.bin', bytes);
+
+    const { result, trace } = await traced(() => stack.objects.get('bench/parallel-get.bin', size));
+    expect(result.byteLength).toBe(size);
+    expect(Buffer.from(result).equals(Buffer.from(bytes))).toBe(true);
+    expect(trace.summary()).toMatchObject({ calls: 3, roundTrips: 1, ops: { 'S3.GetObjectCommand': 3 } });
+    // Without a size (or below the threshold) it is one GET, as before.
+    expect((await traced(() => stack.objects.get('bench/parallel-get.bin'))).trace.summary().calls).toBe(1);
+    // A size the object does not have is caught part by part, never returned as data.
+    await expect(stack.objects.get('bench/parallel-get.bin', size + 10)).rejects.toBeInstanceOf(CorruptDataError);
+    await expect(stack.objects.get('bench/absent.bin', size)).rejects.toBeInstanceOf(NotFoundError);
   });
 });
