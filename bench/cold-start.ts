@@ -67,7 +67,8 @@ const initMs = performance.now();
 await new Promise((r) => setTimeout(r, ${LATE_NETWORK_MS}));
 const require = createRequire(bundle);
 const files = Object.keys(require.cache);
-const sdk = [...new Set(files.map((f) => /.*node_modules\\/(@aws-sdk\\/[^/]+)\\//.exec(f)?.[1]).filter(Boolean))].sort();
+const pkgOf = (f) => /.*node_modules\\/(@aws-sdk\\/[^/]+)\\//.exec(f)?.[1];
+const sdk = [...new Set(files.map(pkgOf).filter(Boolean))].sort();
 const clients = {};
 for (const pkg of sdk.filter((p) => /\\/(client-|lib-)/.test(p))) {
   const classes = Object.entries(require(pkg)).filter(([, v]) => typeof v === 'function' && v.prototype);
@@ -80,7 +81,8 @@ for (const pkg of sdk.filter((p) => /\\/(client-|lib-)/.test(p))) {
   }
 }
 const wasm = v8.queryObjects(WebAssembly.Instance, { format: 'count' });
-process.stdout.write('\\n${MARK}' + JSON.stringify({ initMs, error, sdk, clients, wasm, connects, cjsFiles: files.length }));
+const report = { initMs, error, sdk, clients, wasm, connects, cjsFiles: files.length };
+process.stdout.write('\\n${MARK}' + JSON.stringify(report));
 process.exit(0);
 `;
 
@@ -292,10 +294,10 @@ async function main(): Promise<void> {
       '',
       '| function | bundle KB | gzip KB | init ms p50 | init ms minus bare node | notes |',
       '|---|---:|---:|---:|---:|---|',
-      ...rows.map(
-        (r) =>
-          `| ${[r.function, kb(r.bundleBytes), kb(r.gzipBytes), r.initMsP50, r.initMsMinusBare, r.notes].join(' | ')} |`,
-      ),
+      ...rows.map((r) => {
+        const cells = [r.function, kb(r.bundleBytes), kb(r.gzipBytes), r.initMsP50, r.initMsMinusBare, r.notes];
+        return `| ${cells.join(' | ')} |`;
+      }),
       '',
       `Reproduce: \`${cli.command}\``,
     ].join('\n');

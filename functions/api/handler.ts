@@ -75,7 +75,9 @@ export async function apiHandler(event: APIGatewayProxyEventV2): Promise<APIGate
       headers: {
         ...result.headers,
         'X-Shoal-Round-Trips': String(summary.roundTrips),
-        'Server-Timing': `storage;dur=${summary.storageMs.toFixed(2)};desc="${summary.roundTrips} round trips, ${summary.calls} calls"`,
+        'Server-Timing':
+          `storage;dur=${summary.storageMs.toFixed(2)};` +
+          `desc="${summary.roundTrips} round trips, ${summary.calls} calls"`,
       },
     };
   } finally {
