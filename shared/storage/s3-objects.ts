@@ -20,7 +20,7 @@ import {
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { ConflictError, NotFoundError, ValidationError } from '../errors.js';
 import type { DirectUploads, ObjectStore, UploadedPart } from './types.js';
-import { StorageUnavailableError, awsErrorName, awsHttpStatus, backoffDelayMs, chunk, sleep } from './clients.js';
+import { StorageUnavailableError, awsErrorName, awsHttpStatus, backoffDelayMs, chunk, sleep } from './retry.js';
 
 /** Retries of a create-only put that S3 answered with 409 ConditionalRequestConflict. */
 const CONFLICT_ATTEMPTS = 5;
