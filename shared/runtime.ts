@@ -4,13 +4,13 @@
  * its dependencies here, so handlers stay thin and never read the environment.
  */
 import { readFileSync } from 'node:fs';
-import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import type { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { DynamoApiKeyStore } from './auth/dynamo-key-store.js';
 import { ApiKeys, type Principal } from './auth/keys.js';
-import { config, type ShoalConfig } from './config.js';
+import type { ShoalConfig } from './config.js';
 import type { ShoalCore } from './core.js';
 import { slotFailure } from './search/coordinator.js';
-import { ShardCache } from './search/shard-cache.js';
+import type { ShardCache } from './search/shard-cache.js';
 import { TailCache } from './search/tail-cache.js';
 import type { ShardSearchRequest, ShardSearchResponse } from './search/shard-searcher.js';
 import type { LifecycleService, ShoalService } from './service.js';
@@ -19,7 +19,6 @@ import { makeAwsClients } from './storage/clients.js';
 import { describeFaults } from './storage/faults.js';
 import { DynamoCatalog } from './storage/dynamo-catalog.js';
 import { DynamoRecordStore } from './storage/dynamo-records.js';
-import { S3ObjectStore } from './storage/s3-objects.js';
 import { DynamoImportJobs } from './storage/dynamo-import-jobs.js';
 import type { ImportService } from './import/service.js';
 import type { Indexer } from './indexing/indexer.js';
@@ -27,6 +26,7 @@ import { traceClient } from './storage/trace.js';
 import { DynamoPlanStore } from './storage/dynamo-plans.js';
 import { DynamoLifecycleStore } from './storage/dynamo-lifecycle.js';
 import { sqsQueueProducer } from './queue/messages.js';
+import { getSearcherRuntime, resetSearcherRuntime, type SearcherRuntime } from './searcher-runtime.js';
 import { createServices } from './services.js';
 
 export interface Runtime {
@@ -61,27 +61,29 @@ function packageVersion(): string {
   }
 }
 
-function createRuntime(cfg: ShoalConfig): Runtime {
-  const aws = makeAwsClients(cfg);
-  const catalog = new DynamoCatalog({ ddb: aws.ddb, table: cfg.catalogTable });
-  const records = new DynamoRecordStore({ ddb: aws.ddb, table: cfg.recordsTable, logTable: cfg.catalogTable });
-  const objects = new S3ObjectStore({ s3: aws.s3, bucket: cfg.bucket });
-  const cache = new ShardCache({
-    objects,
-    memoryBytes: cfg.shardCacheBytes,
-    diskDir: cfg.shardCacheDir,
-    diskBytes: cfg.shardDiskBytes,
-  });
-  const lambda = new LambdaClient({
-    region: cfg.region,
-    ...(cfg.endpoints?.lambda ? { endpoint: cfg.endpoints.lambda } : {}),
-  });
-  traceClient(lambda, 'Lambda');
-  const version = `${packageVersion()}${cfg.gitSha ? `+${cfg.gitSha}` : ''}`;
-
-  const scatter = async (slot: number, request: ShardSearchRequest): Promise<ShardSearchResponse> => {
+/**
+ * Invokes searcher slots. The Lambda SDK is imported and its client created on the first scatter: the
+ * coordinator scatters only above SHOAL_SCATTER_MIN_MB of shards, and the other roles never do, so no
+ * function pays for loading the SDK at cold start (`npm run bench:cold-start`).
+ */
+export function lambdaScatter(
+  cfg: ShoalConfig,
+): (slot: number, request: ShardSearchRequest) => Promise<ShardSearchResponse> {
+  let client: Promise<{ lambda: LambdaClient; InvokeCommand: typeof InvokeCommand }> | undefined;
+  const connect = async () => {
+    const sdk = await import('@aws-sdk/client-lambda');
+    const lambda = new sdk.LambdaClient({
+      region: cfg.region,
+      ...(cfg.endpoints?.lambda ? { endpoint: cfg.endpoints.lambda } : {}),
+    });
+    traceClient(lambda, 'Lambda');
+    return { lambda, InvokeCommand: sdk.InvokeCommand };
+  };
+  return async (slot, request) => {
+    client ??= connect();
+    const { lambda, InvokeCommand: Invoke } = await client;
     const out = await lambda.send(
-      new InvokeCommand({
+      new Invoke({
         FunctionName: cfg.shardSearchFunction.replace('{slot}', String(slot)),
         Payload: new TextEncoder().encode(JSON.stringify(request)),
       }),
@@ -90,6 +92,14 @@ function createRuntime(cfg: ShoalConfig): Runtime {
     if (out.FunctionError) throw slotFailure(slot, text);
     return JSON.parse(text) as ShardSearchResponse;
   };
+}
+
+function createRuntime({ config: cfg, objects, cache }: SearcherRuntime): Runtime {
+  const aws = makeAwsClients(cfg);
+  const catalog = new DynamoCatalog({ ddb: aws.ddb, table: cfg.catalogTable });
+  const records = new DynamoRecordStore({ ddb: aws.ddb, table: cfg.recordsTable, logTable: cfg.catalogTable });
+  const version = `${packageVersion()}${cfg.gitSha ? `+${cfg.gitSha}` : ''}`;
+  const scatter = lambdaScatter(cfg);
 
   const queues = sqsQueueProducer(aws.sqs, {
     build: cfg.buildQueueUrl,
@@ -162,7 +172,7 @@ function createRuntime(cfg: ShoalConfig): Runtime {
 let runtime: Runtime | undefined;
 
 export async function getRuntime(): Promise<Runtime> {
-  runtime ??= createRuntime(config());
+  runtime ??= createRuntime(getSearcherRuntime());
   return runtime;
 }
 
@@ -170,4 +180,5 @@ export async function getRuntime(): Promise<Runtime> {
 export function resetRuntime(): void {
   runtime?.cache.clear();
   runtime = undefined;
+  resetSearcherRuntime();
 }

@@ -29,13 +29,11 @@
  *                        first (the answer, not the request, was lost); reads are not sent.
  * faults-seed=<n>        Seed of the PRNG that draws the faults (reproducible runs).
  */
-import {
-  ConditionalCheckFailedException,
-  ProvisionedThroughputExceededException,
-  ThrottlingException,
-  type DynamoDBClient,
-} from '@aws-sdk/client-dynamodb';
-import { S3ServiceException, type S3Client } from '@aws-sdk/client-s3';
+// Types only: shared/config.ts parses SHOAL_FAULTS at every cold start, and a value import here would
+// load the DynamoDB and S3 SDKs into functions that use neither (the searcher needs S3 only). The
+// exception classes are imported when a fault fires (local stack only).
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { mulberry32 } from '../random.js';
 
 export interface Faults {
@@ -242,13 +240,19 @@ export function injectDynamoFaults(client: DynamoDBClient, faults: FaultSwitch, 
       const f = faults.faults;
       const command = context.commandName ?? '';
       if (faults.fires('ddb-throttle', f.ddbThrottle)) {
+        // Drawn before the await, so a seeded run draws in the same order as before.
+        const provisioned = faults.draw() < 0.5;
+        const { ProvisionedThroughputExceededException, ThrottlingException } = await import(
+          '@aws-sdk/client-dynamodb'
+        );
         const message = 'Rate of requests exceeds the allowed throughput (injected fault)';
-        throw faults.draw() < 0.5
+        throw provisioned
           ? new ProvisionedThroughputExceededException({ message, $metadata: ddbMetadata(400) })
           : new ThrottlingException({ message, $metadata: ddbMetadata(400) });
       }
       const conditional = DDB_WRITES.has(command) && (args.input as Item).ConditionExpression !== undefined;
       if (conditional && faults.fires('ddb-cond-fail', f.ddbCondFail)) {
+        const { ConditionalCheckFailedException } = await import('@aws-sdk/client-dynamodb');
         throw new ConditionalCheckFailedException({
           message: 'The conditional request failed (injected fault)',
           $metadata: ddbMetadata(400),
@@ -281,6 +285,7 @@ export function injectS3Faults(client: S3Client, faults: FaultSwitch): void {
       const f = faults.faults;
       const command = context.commandName ?? '';
       if (faults.fires('s3-slowdown', f.s3SlowDown)) {
+        const { S3ServiceException } = await import('@aws-sdk/client-s3');
         throw new S3ServiceException({
           name: 'SlowDown',
           $fault: 'server',

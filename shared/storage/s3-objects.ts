@@ -28,7 +28,7 @@ import {
   chunk,
   forEachLimit,
   sleep,
-} from './clients.js';
+} from './retry.js';
 
 /**
  * Large objects of known size (shards on a cold load) are read as parallel ranged GETs

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { RemovalPolicy, Size, type Duration } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction, OutputFormat, SourceMapMode } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { NodejsFunction, OutputFormat, SourceMapMode, type BundlingOptions } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 
@@ -29,6 +29,35 @@ export const ESM_REQUIRE_BANNER =
 
 /** The engine's WASM module, relative to the project root; copied beside every bundle. */
 export const ENGINE_WASM = 'engine/dist/shoal-hnsw.wasm';
+
+/**
+ * How every Shoal function is bundled; exported so `npm run bench:cold-start` bundles exactly the same
+ * way (bench/cold-start.ts maps these options onto esbuild's API as CDK maps them onto its CLI).
+ */
+export const SHOAL_BUNDLING = {
+  format: OutputFormat.ESM,
+  target: 'node22',
+  mainFields: ['module', 'main'],
+  banner: ESM_REQUIRE_BANNER,
+  minify: true,
+  sourceMap: true,
+  sourceMapMode: SourceMapMode.EXTERNAL,
+  sourcesContent: false,
+  // The nodejs22.x runtime ships the AWS SDK v3; everything else (zod, middy, Powertools,
+  // Shoal's code) is bundled into the one index.mjs.
+  externalModules: ['@aws-sdk/*'],
+  forceDockerBundling: false,
+  // Shoal's hnsw engine (engine/dist/shoal-hnsw.wasm, ~210 KB) goes beside index.mjs, where
+  // shared/engine/shoal-wasm.ts looks first. A copy, not an embed: the bundle ships the very
+  // bytes whose sha256 CI checks, and index.mjs stays free of a base64 blob to parse.
+  commandHooks: {
+    beforeBundling: () => [],
+    beforeInstall: () => [],
+    afterBundling: (inputDir: string, outputDir: string) => [
+      `cp "${path.join(inputDir, ENGINE_WASM)}" "${path.join(outputDir, path.basename(ENGINE_WASM))}"`,
+    ],
+  },
+} satisfies BundlingOptions;
 
 export interface ShoalFunctionProps {
   /** Entry file relative to the project root, e.g. `functions/api/handler.ts`. */
@@ -93,30 +122,7 @@ export class ShoalFunction extends Construct {
         NODE_OPTIONS: '--enable-source-maps',
         ...props.environment,
       },
-      bundling: {
-        format: OutputFormat.ESM,
-        target: 'node22',
-        mainFields: ['module', 'main'],
-        banner: ESM_REQUIRE_BANNER,
-        minify: true,
-        sourceMap: true,
-        sourceMapMode: SourceMapMode.EXTERNAL,
-        sourcesContent: false,
-        // The nodejs22.x runtime ships the AWS SDK v3; everything else (zod, middy, Powertools,
-        // Shoal's code) is bundled into the one index.mjs.
-        externalModules: ['@aws-sdk/*'],
-        forceDockerBundling: false,
-        // Shoal's hnsw engine (engine/dist/shoal-hnsw.wasm, ~210 KB) goes beside index.mjs, where
-        // shared/engine/shoal-wasm.ts looks first. A copy, not an embed: the bundle ships the very
-        // bytes whose sha256 CI checks, and index.mjs stays free of a base64 blob to parse.
-        commandHooks: {
-          beforeBundling: () => [],
-          beforeInstall: () => [],
-          afterBundling: (inputDir: string, outputDir: string) => [
-            `cp "${path.join(inputDir, ENGINE_WASM)}" "${path.join(outputDir, path.basename(ENGINE_WASM))}"`,
-          ],
-        },
-      },
+      bundling: SHOAL_BUNDLING,
     });
   }
 }
