@@ -18,8 +18,9 @@ import { dot, l2sq, norm } from './distance.js';
  * - `TARGET_ROWS` (default 10,000): rows per partition the automatic rule aims at
  *   (P = ceil(rows / TARGET_ROWS)). Smaller partitions = a query searches fewer rows per probe but
  *   needs more probes for the same recall, and more centroids to rank; larger = the reverse. Measured on
- *   the 1M × 128-d mixture of `bench:scale` (exact search inside the probed partitions): recall@10 0.95
- *   needs 16 of 50 partitions (32 % of the rows) at 20,000 rows each, 12 of 100 (12 %) at 10,000.
+ *   the 1M × 128-d mixture of `bench:scale` (exact search inside the probed partitions, `npm run
+ *   bench:ivf-recall`): recall@10 0.95 needs 16 of 50 partitions (32 %) at 20,000 rows each, 12 of 100
+ *   (12 %) at 10,000.
  * - `MIN_ROWS` (default 100,000): below it a collection is not partitioned unless asked
  *   (`index.partitions`). Under ~100k rows one HNSW graph per shard is already fast, and every
  *   partition boundary costs recall.

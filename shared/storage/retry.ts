@@ -33,21 +33,6 @@ export const RETRY = {
   sqs: { maxAttempts: 3, retryMode: 'standard' },
 } as const;
 
-/** Names of the errors the SDK retries as throttling or transient (besides 5xx, 429 and `$retryable`). */
-const RETRYABLE_NAMES = new Set([
-  'ProvisionedThroughputExceededException',
-  'ThrottlingException',
-  'Throttling',
-  'RequestLimitExceeded',
-  'RequestThrottled',
-  'RequestThrottledException',
-  'TooManyRequestsException',
-  'SlowDown',
-  'TimeoutError',
-  'RequestTimeout',
-  'RequestTimeoutException',
-]);
-const NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'EAI_AGAIN']);
 const THROTTLING_NAMES = new Set([
   'ProvisionedThroughputExceededException',
   'ThrottlingException',
@@ -58,6 +43,9 @@ const THROTTLING_NAMES = new Set([
   'TooManyRequestsException',
   'SlowDown',
 ]);
+/** Names of the errors the SDK retries as throttling or transient (besides 5xx, 429 and `$retryable`). */
+const RETRYABLE_NAMES = new Set([...THROTTLING_NAMES, 'TimeoutError', 'RequestTimeout', 'RequestTimeoutException']);
+const NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'EAI_AGAIN']);
 
 type SdkError = Error & { code?: unknown; $retryable?: unknown; $metadata?: { httpStatusCode?: number } };
 

@@ -85,6 +85,23 @@ describe('bench CLI (child processes)', () => {
     expect(await gitStatus()).toBe(before);
   });
 
+  it('bench:ivf-recall --json: probing every partition finds the whole exact top-10, fewer find less', async () => {
+    const run = await npmRun('bench:ivf-recall', ['--rows', '3000', '--partitions', '3,8', '--json']);
+    expect(run.code, run.stderr).toBe(0);
+    const doc = JSON.parse(run.stdout) as {
+      bench: string;
+      rows: Array<{ partitions: number; recall: Record<string, number>; smallest: number; largest: number }>;
+    };
+    expect(doc.bench).toBe('ivf-recall');
+    expect(doc.rows.map((r) => r.partitions)).toEqual([3, 8]);
+    const [three, eight] = doc.rows;
+    expect(eight.recall['8']).toBe(1);
+    expect(eight.recall['1']).toBeLessThan(eight.recall['4']);
+    expect(eight.recall['4']).toBeLessThanOrEqual(eight.recall['8']);
+    expect(three.recall['2']).toBeLessThan(1);
+    expect(eight.smallest).toBeGreaterThan(0);
+  });
+
   it('--help prints the usage on stdout (exit 0)', async () => {
     const run = await npmRun('bench:sequential', ['--help']);
     expect(run.code).toBe(0);
