@@ -12,7 +12,7 @@ import {
   sameSettings,
   servingLine,
 } from './indexing/lines.js';
-import { deleteVectors, dropEarlyLease, leaseEarly, upsertVectors } from './ingest/ingest.js';
+import { deleteVectors, dropEarlyLease, leaseEarly, upsertVectors, validateUpserts } from './ingest/ingest.js';
 import { readTail, search, strongReadDeadline, type SearchDeps } from './search/coordinator.js';
 import type { TailCap } from './ingest/backpressure.js';
 import type { ShardCache } from './search/shard-cache.js';
@@ -94,8 +94,11 @@ function info(meta: CollectionMeta): CollectionInfo {
 
 /** Shoal's core: the service the API functions call, on top of the storage adapters. */
 export class ShoalCore implements ShoalService {
-  /** The generation of each collection as this process last read it (a hint; always checked). */
-  private readonly generations = new Map<string, number>();
+  /**
+   * Each collection's meta item as this process last read it: a hint for work started before the
+   * meta item is read again (docs/architecture.md §7.6), never trusted without that read.
+   */
+  private readonly seenMeta = new Map<string, CollectionMeta>();
 
   constructor(private readonly deps: CoreDeps) {}
 
@@ -221,8 +224,13 @@ export class ShoalCore implements ShoalService {
 
   async upsert(collection: string, vectors: VectorInput[], options: UpsertOptions = {}): Promise<{ upserted: number }> {
     // The lease needs only the name: taken while the meta item is read, one round trip for both
-    // (docs/architecture.md §7.6). Every refusal below gives it back.
-    const early = vectors.length ? leaseEarly(this.deps.catalog, collection, vectors.length) : undefined;
+    // (docs/architecture.md §7.6) — when this process has seen the collection and the input fits it, so
+    // bad input and unknown names consume no seqs. A refusal after all (the meta item moved) gives it back.
+    const hint = this.seenMeta.get(collection);
+    const early =
+      vectors.length && hint && fits(hint, vectors)
+        ? leaseEarly(this.deps.catalog, collection, vectors.length)
+        : undefined;
     let meta: CollectionMeta;
     try {
       meta = await this.admitUpsert(collection, vectors, options);
@@ -230,7 +238,9 @@ export class ShoalCore implements ShoalService {
       if (early) await dropEarlyLease(this.deps.catalog, collection, early);
       throw err;
     }
-    return { upserted: await upsertVectors(this.deps, meta, vectors, early) };
+    this.seenMeta.set(collection, meta);
+    const checked = early !== undefined && hint?.dimension === meta.dimension;
+    return { upserted: await upsertVectors(this.deps, meta, vectors, early, checked) };
   }
 
   private async admitUpsert(
@@ -265,13 +275,13 @@ export class ShoalCore implements ShoalService {
     // Row keys carry the generation, known only from the meta item. The generation this process last
     // saw lets the rows be read beside it (docs/architecture.md §7.6); used only if the meta item agrees,
     // so a re-created collection costs a second read, never a stale row.
-    const seen = this.generations.get(collection);
+    const seen = this.seenMeta.get(collection)?.generation;
     const early =
       seen === undefined
         ? undefined
         : this.deps.records.get(collectionKey({ name: collection, generation: seen }), unique).catch(() => undefined);
     const { meta } = await this.resolve(collection);
-    this.generations.set(meta.name, meta.generation);
+    this.seenMeta.set(meta.name, meta);
     const prefetched = meta.name === collection && meta.generation === seen ? await early : undefined;
     const found = prefetched ?? (await this.deps.records.get(collectionKey(meta), unique));
     const out: VectorOutput[] = [];
@@ -517,5 +527,15 @@ export class ShoalCore implements ShoalService {
       const e = evals.get(m.version);
       return e ? { ...m, evaluation: e } : m;
     });
+  }
+}
+
+/** Whether upserts would pass validation against `meta` (a hint's check before leasing early). */
+function fits(meta: CollectionMeta, vectors: VectorInput[]): boolean {
+  try {
+    validateUpserts(meta, vectors);
+    return true;
+  } catch {
+    return false;
   }
 }

@@ -103,9 +103,11 @@ export async function upsertVectors(
   meta: CollectionMeta,
   vectors: VectorInput[],
   early?: EarlyLease,
+  /** The input was already validated against a meta item of the same dimension (the early lease's check). */
+  prevalidated = false,
 ): Promise<number> {
   try {
-    validateUpserts(meta, vectors);
+    if (!prevalidated) validateUpserts(meta, vectors);
   } catch (err) {
     if (early) await dropEarlyLease(deps.catalog, meta.name, early);
     throw err;
@@ -130,7 +132,8 @@ export async function upsertVectors(
   return vectors.length;
 }
 
-function validateUpserts(meta: CollectionMeta, vectors: VectorInput[]): void {
+/** Throws ValidationError naming the first field that does not fit the collection. */
+export function validateUpserts(meta: CollectionMeta, vectors: VectorInput[]): void {
   const seen = new Map<string, number>();
   vectors.forEach((v, i) => {
     if (v.values.length !== meta.dimension) {

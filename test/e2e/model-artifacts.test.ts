@@ -106,7 +106,10 @@ describe('model artifacts over HTTP', () => {
       expect((await call('POST', '/v1/models/enc/versions', { dimension: 16, metric: 'cosine' })).status).toBe(201);
       const doomed = await call('POST', '/v1/models/enc/versions/3/upload', { parts: 1 });
       const aborted = await call('POST', '/v1/models/enc/versions/3/upload/abort', { uploadId: doomed.json.uploadId });
-      expect(aborted).toEqual({ status: 200, json: { aborted: true, uploadId: doomed.json.uploadId } });
+      expect({ status: aborted.status, json: aborted.json }).toEqual({
+        status: 200,
+        json: { aborted: true, uploadId: doomed.json.uploadId },
+      });
       const gone = await call('POST', '/v1/models/enc/versions/3/upload/abort', { uploadId: doomed.json.uploadId });
       expect(gone.status).toBe(404);
       expect(gone.json.error).toMatchObject({ code: 'NOT_FOUND', field: 'uploadId' });

@@ -67,23 +67,28 @@ describe('upsert round trips', () => {
     expect(got.map((v) => v.id).sort()).toEqual([a.id, b.id].sort());
   });
 
-  it('gives the early lease back when the upsert is refused, so the builder is not held back', async () => {
+  it('leases early only for input that fits, and gives the lease back when the upsert is refused', async () => {
     const c = core();
     await c.createCollection({ name: 'refused', dimension: 4, metric: 'l2' });
     await c.upsert('refused', vectorInputs(3, 4, 2, 'ok'));
     const stable = await stack.catalog.stableSeq('refused');
+    // Bad input against the collection this process has seen: refused before any lease, no seq consumed.
     await expect(c.upsert('refused', vectorInputs(2, 5, 3, 'bad'))).rejects.toBeInstanceOf(ValidationError);
-    // The refused write's lease is gone: stable moved over its seqs (a held lease would pin it).
-    expect(await stack.catalog.stableSeq('refused')).toBe(stable + 2);
+    expect(await stack.catalog.stableSeq('refused')).toBe(stable);
     expect(await c.getVectors('refused', ['bad0', 'bad1'])).toEqual([]);
-
+    // An unknown name: nothing leased either.
     await expect(c.upsert('never-created', vectorInputs(1, 4, 4, 'x'))).rejects.toBeInstanceOf(NotFoundError);
-    await c.createCollection({ name: 'never-created', dimension: 4, metric: 'l2' });
-    // Whatever the refused write leased before the collection existed was released: nothing in flight.
-    const lease = await stack.catalog.leaseSeqs('never-created', 1, 60_000);
-    expect(await stack.catalog.stableSeq('never-created')).toBe(lease.first - 1);
-    await stack.catalog.releaseSeqs('never-created', lease);
-    expect(await stack.catalog.stableSeq('never-created')).toBe(lease.last);
+    expect(await stack.catalog.stableSeq('never-created')).toBe(0);
+
+    // Deleted by another process after this one saw it: the early lease is taken, the write refused, and
+    // the lease released — a held one would keep the re-created collection's builder waiting.
+    await core().deleteCollection('refused');
+    await expect(c.upsert('refused', vectorInputs(2, 4, 5, 'late'))).rejects.toBeInstanceOf(NotFoundError);
+    await core().createCollection({ name: 'refused', dimension: 4, metric: 'l2' });
+    const lease = await stack.catalog.leaseSeqs('refused', 1, 60_000);
+    expect(await stack.catalog.stableSeq('refused')).toBe(lease.first - 1);
+    await stack.catalog.releaseSeqs('refused', lease);
+    expect(await stack.catalog.stableSeq('refused')).toBe(lease.last);
   });
 });
 
@@ -124,21 +129,24 @@ describe('search round trips', () => {
     await c.createCollection({ name: 'getter', dimension: 4, metric: 'l2' });
     const vs = vectorInputs(3, 4, 7, 'g');
     await c.upsert('getter', vs);
-    const first = await traced(() => c.getVectors('getter', [vs[0].id]));
+    const reader = core(); // a process that has not seen the collection yet
+    const first = await traced(() => reader.getVectors('getter', [vs[0].id]));
     expect(first.result.map((v) => v.id)).toEqual([vs[0].id]);
     expect(first.trace.summary().roundTrips).toBe(2);
-    const warm = await traced(() => c.getVectors('getter', [vs[1].id, 'absent']));
+    const warm = await traced(() => reader.getVectors('getter', [vs[1].id, 'absent']));
     expect(warm.result.map((v) => v.id)).toEqual([vs[1].id]);
     expect(warm.trace.summary()).toMatchObject({ calls: 2, roundTrips: 1 });
+    // The writer saw the collection when it wrote: its first get is one round trip too.
+    expect((await traced(() => c.getVectors('getter', [vs[2].id]))).trace.summary().roundTrips).toBe(1);
 
     // Deleted and re-created (a new generation) by another process: this one's hint is stale.
     const other = core();
     await other.deleteCollection('getter');
     await other.createCollection({ name: 'getter', dimension: 4, metric: 'l2' });
-    expect(await c.getVectors('getter', [vs[0].id, vs[1].id])).toEqual([]);
+    expect(await reader.getVectors('getter', [vs[0].id, vs[1].id])).toEqual([]);
     const moved = { ...vs[2], values: vs[0].values };
     await other.upsert('getter', [moved]);
-    const got = await c.getVectors('getter', [vs[2].id]);
+    const got = await reader.getVectors('getter', [vs[2].id]);
     expect(got).toHaveLength(1);
     expect(got[0].values).toEqual(Array.from(vs[0].values));
   });
