@@ -19,8 +19,9 @@ import { dot, l2sq, norm } from './distance.js';
  *   (P = ceil(rows / TARGET_ROWS)). Smaller partitions = a query searches fewer rows per probe but
  *   needs more probes for the same recall, and more centroids to rank; larger = the reverse. Measured on
  *   the 1M × 128-d mixture of `bench:scale` (exact search inside the probed partitions, `npm run
- *   bench:ivf-recall`): recall@10 0.95 needs 16 of 50 partitions (32 %) at 20,000 rows each, 12 of 100
- *   (12 %) at 10,000.
+ *   bench:ivf-recall`): recall@10 0.95 needs 16 of 50 partitions (32 %) at 20,000 rows each, 16 of 100
+ *   (16 %) at 10,000 and 2 of 200 (1 %) at 5,000 — there P nears the mixture's 256 clusters, a property
+ *   of that dataset (and its smallest partition held 4 rows), so the default is not tuned to it.
  * - `MIN_ROWS` (default 100,000): below it a collection is not partitioned unless asked
  *   (`index.partitions`). Under ~100k rows one HNSW graph per shard is already fast, and every
  *   partition boundary costs recall.
