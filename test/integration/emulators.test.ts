@@ -34,6 +34,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import { startEmulators, type Emulators } from '../../infra/local/emulators.js';
 import { makeClientConfig } from '../../infra/local/aws-clients.js';
+import { CATALOG_TABLE } from '../../shared/storage/tables.js';
 
 const BUCKET = 'shoal-test';
 const TABLE = 'shoal-test';
@@ -232,20 +233,8 @@ describe('local AWS emulators', () => {
     // (infra/local/emulators.ts), and the data dir grew without bound under churn.
     const { ddb, doc } = clients!;
     const table = 'shoal-churn';
-    await ddb.send(
-      new CreateTableCommand({
-        TableName: table,
-        BillingMode: 'PAY_PER_REQUEST',
-        AttributeDefinitions: [
-          { AttributeName: 'pk', AttributeType: 'S' },
-          { AttributeName: 'sk', AttributeType: 'S' },
-        ],
-        KeySchema: [
-          { AttributeName: 'pk', KeyType: 'HASH' },
-          { AttributeName: 'sk', KeyType: 'RANGE' },
-        ],
-      }),
-    );
+    // Shaped as Shoal's catalog table (pk / sk), the one under the heaviest query churn.
+    await ddb.send(new CreateTableCommand({ TableName: table, ...CATALOG_TABLE }));
     await waitUntilTableExists({ client: ddb, maxWaitTime: 30 }, { TableName: table });
     const blob = 'x'.repeat(2000);
     const ldbFiles = async () => (await readdir(path.join(dataDir, 'dynamodb'))).filter((f) => f.endsWith('.ldb'));
