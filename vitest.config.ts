@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
+    include: ['test/**/*.test.ts', 'clients/typescript/test/**/*.test.ts'],
     // The WASM engine is a process-wide singleton (one heap that only grows):
     // forks keep each test file in its own process so heaps never mix.
     pool: 'forks',
