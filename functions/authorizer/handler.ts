@@ -15,13 +15,14 @@
  * `{"message":"Unauthorized"}`), not Shoal's JSON error: the authorizer cannot shape the body.
  *
  * Self-contained on purpose: it needs one environment variable, one GetItem, and must stay small
- * and fast on cold start, so its only shared/ imports are dependency-free (key layout, policy).
+ * and fast on cold start, so its only shared/ imports are dependency-free (key layout, policy, errors).
  */
 import { createHash } from 'node:crypto';
 import { DynamoDBClient, GetItemCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import type { APIGatewayRequestAuthorizerEventV2, APIGatewaySimpleAuthorizerWithContextResult } from 'aws-lambda';
 import { grantOfKeyItem, type KeyItemFields } from '../../shared/auth/key-item.js';
 import { decide, policyFor } from '../../shared/auth/policy.js';
+import { ConfigError } from '../../shared/errors.js';
 import { META_SK, apiKeyPk } from '../../shared/storage/keys.js';
 
 export interface KeyContext {
@@ -33,7 +34,9 @@ export interface KeyContext {
 type Result = APIGatewaySimpleAuthorizerWithContextResult<KeyContext | Record<string, never>>;
 
 const table = process.env.SHOAL_CATALOG_TABLE;
-if (!table) throw new Error('invalid Shoal configuration: SHOAL_CATALOG_TABLE: required');
+if (!table) {
+  throw new ConfigError('invalid Shoal configuration: SHOAL_CATALOG_TABLE: required', { field: 'SHOAL_CATALOG_TABLE' });
+}
 
 const ddb = new DynamoDBClient({});
 

@@ -17,6 +17,9 @@ import { logger } from '../../shared/log.js';
 import { parseImportMessage } from '../../shared/queue/messages.js';
 import { getRuntime } from '../../shared/runtime.js';
 
+// Configuration is validated during init: a bad deployment fails its cold start, not its first message.
+await getRuntime();
+
 async function handleRecord(record: SQSRecord, deadline: number, maxReceive: number): Promise<void> {
   const { imports } = await getRuntime();
   const work = parseImportMessage(record.body);

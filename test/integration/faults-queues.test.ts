@@ -18,7 +18,6 @@ import { ShoalError } from '../../shared/errors.js';
 import { getRuntime, resetRuntime } from '../../shared/runtime.js';
 import { SearchUnavailableError } from '../../shared/search/coordinator.js';
 import { makeAwsClients, setFaults } from '../../shared/storage/clients.js';
-import { importHandler } from '../../functions/import/handler.js';
 import { bootstrapLocalResources, type LocalResources } from '../../infra/local/bootstrap.js';
 import { makeClientConfig } from '../../infra/local/aws-clients.js';
 import { startEmulators, type Emulators } from '../../infra/local/emulators.js';
@@ -49,6 +48,7 @@ const saved = { ...process.env };
 type Handler = (event: never, context: Context) => Promise<unknown>;
 // Imported once the environment is set: these handlers build the runtime at load, as on a cold start.
 let builderHandler: (event: SQSEvent, context: Context) => Promise<{ batchItemFailures: unknown[] } | void>;
+let importHandler: (typeof import('../../functions/import/handler.js'))['importHandler'];
 let shardSearchHandler: Handler;
 /** Slots whose searcher hangs past its timeout. */
 const hanging = new Set<number>();
@@ -112,6 +112,7 @@ beforeAll(async () => {
   resetConfig();
   resetRuntime();
   builderHandler = (await import('../../functions/index-builder/handler.js')).handler as typeof builderHandler;
+  ({ importHandler } = await import('../../functions/import/handler.js'));
   shardSearchHandler = (await import('../../functions/shard-search/handler.js')).handler as Handler;
   s3 = new S3Client(makeClientConfig(e, 's3'));
   sqs = new SQSClient(makeClientConfig(e, 'sqs'));

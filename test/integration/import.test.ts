@@ -19,7 +19,6 @@ import { makeAwsClients } from '../../shared/storage/clients.js';
 import { DynamoImportJobs } from '../../shared/storage/dynamo-import-jobs.js';
 import { parseReport } from '../../shared/import/report.js';
 import { getRuntime, resetRuntime } from '../../shared/runtime.js';
-import { importHandler } from '../../functions/import/handler.js';
 import { bootstrapLocalResources, type LocalResources } from '../../infra/local/bootstrap.js';
 import { makeClientConfig } from '../../infra/local/aws-clients.js';
 import { startEmulators, type Emulators } from '../../infra/local/emulators.js';
@@ -33,6 +32,8 @@ let resources: LocalResources;
 let s3: S3Client;
 let sqs: SQSClient;
 let cacheDir: string;
+// Imported once the environment is set: the handler validates its configuration at load, as on a cold start.
+let importHandler: (typeof import('../../functions/import/handler.js'))['importHandler'];
 const saved = { ...process.env };
 
 function ctx(timeoutMs: number): Context {
@@ -110,6 +111,7 @@ beforeAll(async () => {
   });
   resetConfig();
   resetRuntime();
+  ({ importHandler } = await import('../../functions/import/handler.js'));
   s3 = new S3Client(makeClientConfig(e, 's3'));
   sqs = new SQSClient(makeClientConfig(e, 'sqs'));
   const { service } = await getRuntime();
