@@ -37,7 +37,7 @@ import {
   type QueryCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import { z } from 'zod';
-import { CorruptDataError } from '../errors.js';
+import { ConflictError, CorruptDataError } from '../errors.js';
 import { LAT_BUCKETS, joinSequential, tightens, type SequentialState } from '../lifecycle/experiment-stats.js';
 import type { ArmCounters, ArmDelta, LifecycleStore, Pointer, QueryAttribution } from '../lifecycle/types.js';
 import { latencyBucket } from '../lifecycle/experiment-stats.js';
@@ -694,13 +694,24 @@ export class DynamoLifecycleStore implements LifecycleStore {
   }
 
   async putModelVersion(mv: ModelVersion): Promise<void> {
-    await this.ddb.send(
-      new PutCommand({
-        TableName: this.table,
-        Item: { pk: modelPk(mv.name), sk: modelVersionSk(mv.version), state: mv.state, doc: JSON.stringify(mv) },
-        ConditionExpression: 'attribute_not_exists(pk)',
-      }),
+    const doc = JSON.stringify(mv);
+    const written = await conditionalWrite(
+      () =>
+        this.ddb.send(
+          new PutCommand({
+            TableName: this.table,
+            Item: { pk: modelPk(mv.name), sk: modelVersionSk(mv.version), state: mv.state, doc },
+            ConditionExpression: 'attribute_not_exists(pk)',
+          }),
+        ),
+      async (resent) => {
+        const item = await this.getItem(modelPk(mv.name), modelVersionSk(mv.version));
+        if (!item) return 'again';
+        return resent && item.doc === doc ? 'ours' : 'theirs';
+      },
     );
+    if (!written)
+      throw new ConflictError(`model ${mv.name} version ${mv.version} already exists`, { field: 'version' });
   }
 
   async getModelVersion(name: string, version: number): Promise<ModelVersion | undefined> {
@@ -731,22 +742,25 @@ export class DynamoLifecycleStore implements LifecycleStore {
   }
 
   async transitionModelVersion(mv: ModelVersion, from: ModelVersionState[]): Promise<boolean> {
-    const values = Object.fromEntries(from.map((state, i) => [`:s${i}`, state]));
-    try {
-      await this.ddb.send(
-        new PutCommand({
-          TableName: this.table,
-          Item: { pk: modelPk(mv.name), sk: modelVersionSk(mv.version), state: mv.state, doc: JSON.stringify(mv) },
-          ConditionExpression: `#state IN (${Object.keys(values).join(', ')})`,
-          ExpressionAttributeNames: { '#state': 'state' },
-          ExpressionAttributeValues: values,
-        }),
-      );
-      return true;
-    } catch (err) {
-      if (awsErrorName(err) === 'ConditionalCheckFailedException') return false;
-      throw err;
-    }
+    const values = Object.fromEntries(from.map((state, k) => [`:s${k}`, state]));
+    const doc = JSON.stringify(mv);
+    return conditionalWrite(
+      () =>
+        this.ddb.send(
+          new PutCommand({
+            TableName: this.table,
+            Item: { pk: modelPk(mv.name), sk: modelVersionSk(mv.version), state: mv.state, doc },
+            ConditionExpression: `#state IN (${Object.keys(values).join(', ')})`,
+            ExpressionAttributeNames: { '#state': 'state' },
+            ExpressionAttributeValues: values,
+          }),
+        ),
+      async (resent) => {
+        const item = await this.getItem(modelPk(mv.name), modelVersionSk(mv.version));
+        if (resent && item?.doc === doc) return 'ours';
+        return from.includes(item?.state as ModelVersionState) ? 'again' : 'theirs';
+      },
+    );
   }
 
   private async queryRegistry(pk: string): Promise<string[]> {

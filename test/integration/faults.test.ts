@@ -6,6 +6,7 @@
  * faults are cleared and the state is checked: nothing acknowledged lost, nothing half-applied,
  * nothing counted twice.
  */
+import { createHash } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ShoalError } from '../../shared/errors.js';
 import type { ShoalCore } from '../../shared/core.js';
@@ -237,6 +238,37 @@ describe('alias move and rollback', () => {
     expect((await life.getAlias(alias)).collection).toBe(expected);
     expect(await expectWholeHistory(alias)).toHaveLength(7);
   });
+});
+
+describe('model versions', () => {
+  it.each(['lost response', 'throttle'] as const)(
+    'register, upload and commit succeed once each under %s (a resent write finds its own effect)',
+    async (fault) => {
+      const model = `m-${fault.replace(' ', '-')}`;
+      const artifact = new TextEncoder().encode(`weights of ${model}`);
+      const sha256 = createHash('sha256').update(artifact).digest('hex');
+      // Denser than DDB's: every register must meet its put's lost answer a few times in 12 calls.
+      const fired = inject(fault === 'throttle' ? DDB.throttle : `ddb-lost-response=0.5,${SEED}`);
+      const registered: number[] = [];
+      for (let i = 0; i < 12; i++) {
+        // A retried register may allocate a fresh number (the first is then an orphan), never an error.
+        const mv = await asClient(() => life.registerModelVersion(model, { dimension: DIM, metric: 'l2' }, caller));
+        registered.push(mv.model.version);
+      }
+      for (const version of registered.slice(0, 6)) {
+        await asClient(() => life.uploadModelArtifact(model, version, artifact));
+        const committed = await asClient(() => life.commitModelVersion(model, version, sha256));
+        expect(committed.state).toBe('ready');
+      }
+      fired();
+      setFaults(stack.aws, {});
+      for (const [i, version] of registered.entries()) {
+        const mv = await life.getModelVersion(model, version);
+        expect(mv.state).toBe(i < 6 ? 'ready' : 'pending');
+        if (i < 6) expect(mv.artifact.sha256).toBe(sha256);
+      }
+    },
+  );
 });
 
 describe('experiment counters', () => {
