@@ -146,7 +146,11 @@ class Transport:
         `read()` returns a fresh body (bytes or a binary file object at its start) on every attempt, so a
         retried upload sends the whole file again. Returns the response headers (S3's ETag among them).
         """
-        all_headers = {"User-Agent": self.user_agent, "Content-Length": str(size), **dict(headers)}
+        all_headers = {"User-Agent": self.user_agent, "Content-Length": str(size)}
+        # urllib would label the bytes as a form otherwise; the ticket's own headers (signed ones) win.
+        if not any(k.lower() == "content-type" for k in headers):
+            all_headers["Content-Type"] = "application/octet-stream"
+        all_headers.update(headers)
         status, raw, resp_headers = self._send("PUT", url, read, all_headers, True, timeout)
         if 200 <= status < 300:
             return dict(resp_headers.items())

@@ -13,7 +13,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequ
 
 from ._convert import is_matrix, to_floats, to_ids, to_rows, to_vector_json, zip_columns
 from ._http import Transport
-from .errors import ShoalTimeoutError
+from .errors import NotFoundError, ShoalTimeoutError
 from .types import (
     Alias,
     AliasEvent,
@@ -114,9 +114,8 @@ class Client:
     def with_key(self, api_key: str) -> "Client":
         """A client for the same server and settings with another key (e.g. a read-only key just created)."""
         h = self._http
-        other = Client(h.base_url, api_key, timeout=h.timeout, max_retries=h.max_retries,
-                       backoff_base=h.backoff_base, backoff_max=h.backoff_max, user_agent=h.user_agent)
-        return other
+        return Client(h.base_url, api_key, timeout=h.timeout, max_retries=h.max_retries,
+                      backoff_base=h.backoff_base, backoff_max=h.backoff_max, user_agent=h.user_agent)
 
     def request(self, method: str, path: str, body: Any = None, query: Optional[Dict[str, Any]] = None) -> Any:
         """Any route, as parsed JSON: for calls this client has no method for yet."""
@@ -134,7 +133,8 @@ class Client:
         if event not in ("click", "convert"):
             raise ValueError('event must be "click" or "convert"')
         body = {"queryId": query_id, "id": str(id), "event": event}
-        return Feedback.from_json(self._http.request("POST", "/v1/feedback", body))
+        # Not resent after a timeout: a click the server already counted would count twice.
+        return Feedback.from_json(self._http.request("POST", "/v1/feedback", body, idempotent=False))
 
 
 class Collections:
@@ -157,7 +157,8 @@ class Collections:
             {"name": name, "dimension": dimension, "metric": metric, "index": index, "minRecall": min_recall,
              "model": model}
         )
-        created = Collection.from_json(self._http.request("POST", "/v1/collections", body))
+        # A resend after a timeout that hid a success would answer 409 for a collection that was just made.
+        created = Collection.from_json(self._http.request("POST", "/v1/collections", body, idempotent=False))
         handle = CollectionHandle(self._client, created.name)
         handle.info = created
         return handle
@@ -179,8 +180,6 @@ class Collections:
         return Collection.from_json(res)
 
     def exists(self, name: str) -> bool:
-        from .errors import NotFoundError
-
         try:
             self.get(name)
             return True
@@ -567,7 +566,9 @@ class Aliases:
     ) -> Alias:
         """Moves the alias back to its previous target in one call."""
         body = _drop_none({"reason": reason, "expectedRevision": expected_revision}) or None
-        return Alias.from_json(self._http.request("POST", f"/v1/aliases/{_q(alias)}/rollback", body))
+        # Each rollback steps back once more: never resent after a timeout.
+        path = f"/v1/aliases/{_q(alias)}/rollback"
+        return Alias.from_json(self._http.request("POST", path, body, idempotent=False))
 
 
 class Experiments:
@@ -602,11 +603,13 @@ class Experiments:
 
     def promote(self, alias: str, *, reason: Optional[str] = None, force: Optional[bool] = None) -> Experiment:
         body = _drop_none({"reason": reason, "force": force}) or None
-        return Experiment.from_json(self._http.request("POST", f"/v1/aliases/{_q(alias)}/experiment/promote", body))
+        path = f"/v1/aliases/{_q(alias)}/experiment/promote"
+        return Experiment.from_json(self._http.request("POST", path, body, idempotent=False))
 
     def abort(self, alias: str, *, reason: Optional[str] = None) -> Experiment:
         body = _drop_none({"reason": reason}) or None
-        return Experiment.from_json(self._http.request("POST", f"/v1/aliases/{_q(alias)}/experiment/abort", body))
+        path = f"/v1/aliases/{_q(alias)}/experiment/abort"
+        return Experiment.from_json(self._http.request("POST", path, body, idempotent=False))
 
 
 class Models:

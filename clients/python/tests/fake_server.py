@@ -63,7 +63,10 @@ class FakeShoal:
                     status, payload, headers = fake.handler(seen)
                 except Exception as err:  # a broken test handler shows up as a 500, not as a dropped connection
                     status, payload, headers = 500, {"error": {"code": "TEST_HANDLER", "message": repr(err)}}, {}
-                data = payload if isinstance(payload, bytes) else b"" if payload is None else json.dumps(payload).encode()
+                if isinstance(payload, bytes):
+                    data = payload
+                else:
+                    data = b"" if payload is None else json.dumps(payload).encode()
                 self.send_response(status)
                 for k, v in headers.items():
                     self.send_header(k, v)

@@ -95,7 +95,9 @@ class RetryTest(unittest.TestCase):
                     client.collection("docs").upsert([{"id": "a", "values": [1.0]}])
                 self.assertEqual(len(fake.requests), 1, status)
                 err = ctx.exception
-                self.assertEqual((err.status, err.code, err.field, err.details), (status, code, "vectors[0].values", {"n": 1}))
+                self.assertEqual(
+                    (err.status, err.code, err.field, err.details), (status, code, "vectors[0].values", {"n": 1})
+                )
                 self.assertEqual(client.sleeps, [])
 
     def test_quality_gate_is_a_conflict_and_gateway_bodies_still_get_a_code(self):
@@ -120,7 +122,8 @@ class RetryTest(unittest.TestCase):
                 client_for(fake).keys.create("n")
             self.assertEqual(len(fake.requests), 1)
         limited = (429, {"error": {"code": "RATE_LIMITED", "message": "x"}}, {"Retry-After": "0"})
-        with FakeShoal(scripted(limited, (201, {"id": "k", "name": "n", "role": "read", "key": "shoal_x"}, {}))) as fake:
+        created = (201, {"id": "k", "name": "n", "role": "read", "key": "shoal_x"}, {})
+        with FakeShoal(scripted(limited, created)) as fake:
             self.assertEqual(client_for(fake).keys.create("n").key, "shoal_x")
             self.assertEqual(len(fake.requests), 2)
 

@@ -63,7 +63,7 @@ class LiveTest(unittest.TestCase):
             pass
 
     def test_quickstart(self):
-        """README Quickstart, step for step."""
+        # README Quickstart, step for step.
         client = self.client
         docs = self.make(prefix="docs")
         self.assertEqual((docs.info.dimension, docs.info.metric), (4, "cosine"))

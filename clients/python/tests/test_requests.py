@@ -45,7 +45,8 @@ class PagingTest(unittest.TestCase):
     def test_list_stops_at_limit_and_passes_a_string_filter_as_is(self):
         def handler(seen):
             n = int(seen.query["limit"])
-            return 200, {"vectors": [{"id": f"{seen.query.get('cursor', '')}{i}"} for i in range(n)], "nextCursor": "x"}, {}
+            page = [{"id": f"{seen.query.get('cursor', '')}{i}"} for i in range(n)]
+            return 200, {"vectors": page, "nextCursor": "x"}, {}
 
         with FakeShoal(handler) as fake:
             got = list(client_for(fake).collection("docs").list(filter='year >= 2021', page_size=3, limit=5))
@@ -109,6 +110,7 @@ class ImportFileTest(unittest.TestCase):
                                                                  {"X-Amz-Signature": "s"}))
             self.assertEqual(put.body, content)
             self.assertEqual(put.headers["x-amz-meta-shoal"], "1")
+            self.assertEqual(put.headers["content-type"], "application/octet-stream")
             # The presigned URL is the credential: the API key must not travel to S3.
             self.assertNotIn("authorization", put.headers)
             self.assertEqual(start.json, {"uri": "s3://bucket/imports/docs/rows.jsonl", "maxRejectRatio": 1})
