@@ -192,8 +192,7 @@ export class ModelsApi {
   }
 
   async versions(model: string): Promise<ModelVersion[]> {
-    return (await this.http.request<{ versions: ModelVersion[] }>('GET', `/v1/models/${seg(model)}/versions`))
-      .versions;
+    return (await this.http.request<{ versions: ModelVersion[] }>('GET', `/v1/models/${seg(model)}/versions`)).versions;
   }
 
   version(model: string, version: number): Promise<ModelVersion> {

@@ -35,6 +35,8 @@ export interface ImportFileOptions extends Omit<CreateImportInput, 'uri'> {
   filename?: string;
   contentType?: string;
   onProgress?: (progress: ImportProgress) => void;
+  /** false: resolve to the job as soon as it is started (default true: follow it to its end). */
+  follow?: boolean;
   /** Job poll period, default 1 000 ms. */
   pollMs?: number;
   /** Give up following the job after this long (default 6 h, the server's own default limit). */
@@ -50,7 +52,7 @@ const CONTENT_TYPES: Record<string, string> = {
   '.npy': 'application/octet-stream',
 };
 
-/** Uploads `filePath`, starts its import and resolves to the job once it has ended (any final state). */
+/** Uploads `filePath`, starts its import and resolves to the job once it has ended (any final state; see `follow`). */
 export async function importFile(
   target: ImportTarget,
   filePath: string,
@@ -64,6 +66,7 @@ export async function importFile(
 
   const { maxRows, maxDurationSeconds, maxRejectRatio } = options;
   const job = await target.imports.create({ uri: upload.uri, maxRows, maxDurationSeconds, maxRejectRatio });
+  if (options.follow === false) return job;
   return followImport(target, job.jobId, { ...options, first: job });
 }
 

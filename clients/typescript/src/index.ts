@@ -15,7 +15,13 @@ export {
   ShoalTimeoutError,
 } from './errors.js';
 export { waitForIndex, type WaitForIndexOptions, type IndexProgress } from './wait.js';
-export { importFile, followImport, TERMINAL_IMPORT_STATES, type ImportFileOptions, type ImportProgress } from './import.js';
+export {
+  importFile,
+  followImport,
+  TERMINAL_IMPORT_STATES,
+  type ImportFileOptions,
+  type ImportProgress,
+} from './import.js';
 export { upsertAll, MAX_BODY_BYTES, MAX_BATCH_ROWS, type UpsertAllOptions } from './batch.js';
 export { parseRetryAfter, backoffMs, DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry.js';
 export type { FetchLike } from './http.js';

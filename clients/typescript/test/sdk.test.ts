@@ -71,7 +71,11 @@ describe('the README quickstart through the SDK', () => {
     const build = await docs.index();
     expect(build.queued).toBe(true);
     const seen: number[] = [];
-    const stats = await docs.waitForIndex({ timeoutMs: 60_000, pollMs: 200, onProgress: (p) => seen.push(p.stats.pending) });
+    const stats = await docs.waitForIndex({
+      timeoutMs: 60_000,
+      pollMs: 200,
+      onProgress: (p) => seen.push(p.stats.pending),
+    });
     expect(stats).toMatchObject({ pending: 0, count: 1, indexed: 1 });
     expect(stats.version).toBeGreaterThanOrEqual(1);
     expect(seen.at(-1)).toBe(0);
@@ -310,7 +314,13 @@ describe('routes landing on main (against a server that follows their contract)'
         json(res, 202, job('queued'));
       } else if (req.url === '/v1/collections/docs/imports/job1') {
         polls++;
-        json(res, 200, polls < 2 ? job('running', { rowsRead: 1 }) : job('partial', { rowsRead: 2, rowsWritten: 1, rowsRejected: 1 }));
+        json(
+          res,
+          200,
+          polls < 2
+            ? job('running', { rowsRead: 1 })
+            : job('partial', { rowsRead: 2, rowsWritten: 1, rowsRejected: 1 }),
+        );
       } else if (req.url?.startsWith('/v1/collections/docs/imports/job1/rejects')) {
         const cursor = new URL(req.url, 'http://x').searchParams.get('cursor');
         json(res, 200, {
@@ -338,8 +348,9 @@ describe('routes landing on main (against a server that follows their contract)'
       // The presigned URL carries its own signature: the API key must not travel to S3.
       expect(uploaded?.headers.authorization).toBeUndefined();
       expect(progress[0]).toEqual({ phase: 'upload', bytesSent: 0, bytesTotal: content.length });
-      expect(progress.filter((p) => p.phase === 'import').map((p) => (p.phase === 'import' ? p.job.state : '')))
-        .toEqual(['queued', 'running', 'partial']);
+      expect(
+        progress.filter((p) => p.phase === 'import').map((p) => (p.phase === 'import' ? p.job.state : '')),
+      ).toEqual(['queued', 'running', 'partial']);
 
       const rejects = [];
       for await (const r of docs.imports.rejects('job1')) rejects.push(r);
