@@ -2,6 +2,8 @@
 // The built CLI when the package was built (`npm run build`, what is published); in the repository, the
 // TypeScript sources through tsx, so there is no build step to forget.
 import { existsSync } from 'node:fs';
+import process from 'node:process';
+import { URL } from 'node:url';
 
 const dist = new URL('../dist/cli.js', import.meta.url);
 let cli;

@@ -76,22 +76,34 @@ export async function upsertAll(
 
   let parts: string[] = [];
   let size = 16;
-  for await (const row of rows) {
-    const json = vectorJson(row);
-    const rowBytes = Buffer.byteLength(json) + 1;
-    if (rowBytes + 16 > maxBytes) {
-      throw new RangeError(`row ${JSON.stringify(row.id)} alone is ${rowBytes} bytes, over the ${maxBytes}-byte body`);
-    }
-    if (parts.length > 0 && (parts.length >= batchSize || size + rowBytes > maxBytes)) {
-      await flush(parts, size);
-      parts = [];
-      size = 16;
-    }
-    parts.push(json);
-    size += rowBytes;
+  try {
+    await fillAndSend();
+  } catch (err) {
+    // The batches already sent still land (or fail) before the caller hears of the bad row.
+    await Promise.allSettled(inFlight);
+    throw err;
   }
-  if (parts.length > 0) await flush(parts, size);
   await Promise.all(inFlight);
   if (failure !== undefined) throw failure;
   return { upserted, batches };
+
+  async function fillAndSend(): Promise<void> {
+    for await (const row of rows) {
+      const json = vectorJson(row);
+      const rowBytes = Buffer.byteLength(json) + 1;
+      if (rowBytes + 16 > maxBytes) {
+        throw new RangeError(
+          `row ${JSON.stringify(row.id)} alone is ${rowBytes} bytes, over the ${maxBytes}-byte body`,
+        );
+      }
+      if (parts.length > 0 && (parts.length >= batchSize || size + rowBytes > maxBytes)) {
+        await flush(parts, size);
+        parts = [];
+        size = 16;
+      }
+      parts.push(json);
+      size += rowBytes;
+    }
+    if (parts.length > 0) await flush(parts, size);
+  }
 }
