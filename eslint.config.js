@@ -12,6 +12,7 @@ export default tseslint.config(
       '.data/',
       'bench/results/',
       'coverage/',
+      'clients/typescript/dist/',
       // A deliberate import cycle; test/unit/architecture.test.ts lints it explicitly.
       'test/fixtures/cycle/',
     ],
