@@ -311,7 +311,8 @@ export function createMilvusApi(deps: MilvusApiDeps): MilvusApi {
     const hits = (await service.search(info.name, input)).results[0] ?? [];
     if (window.limit === undefined && hits.length >= LIMITS.maxK) {
       throw new ValidationError(
-        `the filter matches ${LIMITS.maxK} or more entities; page with limit and offset (offset + limit ≤ ${LIMITS.maxK})`,
+        `the filter matches ${LIMITS.maxK} or more entities; ` +
+          `page with limit and offset (offset + limit ≤ ${LIMITS.maxK})`,
         { field: 'limit' },
       );
     }
@@ -472,7 +473,8 @@ export function createMilvusApi(deps: MilvusApiDeps): MilvusApi {
           toShoalMetric(params.metricType, 'searchParams.metricType') !== info.metric
         ) {
           throw new ValidationError(
-            `searchParams.metricType ${String(params.metricType)} does not match the collection's ${toMilvusMetric(info.metric)}`,
+            `searchParams.metricType ${String(params.metricType)} does not match ` +
+              `the collection's ${toMilvusMetric(info.metric)}`,
             { field: 'searchParams.metricType' },
           );
         }
