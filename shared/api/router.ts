@@ -12,6 +12,8 @@ import { ForbiddenError, NotFoundError, UnauthorizedError, ValidationError } fro
 import type { ImportApi } from '../import/service.js';
 import type { Caller, LifecycleService, ShoalService } from '../service.js';
 import { InvalidJsonError, MethodNotAllowedError, PayloadTooLargeError, toErrorResponse } from './http-errors.js';
+import { MILVUS_PATH_PREFIX, createMilvusApi } from './milvus/index.js';
+import type { SchemaObjects } from './milvus/store.js';
 import { parseLineName } from '../indexing/lines.js';
 import { IMPORTS_FOLDER_PATTERN, collectionOfImportKey } from '../storage/keys.js';
 import { LIMITS, jsonDepth } from '../validation.js';
@@ -68,6 +70,8 @@ export interface ApiDeps {
   lifecycle?: LifecycleService;
   /** The key id of a bearer token, when the deployment knows one (else a hash prefix of the token is used). */
   identify?: (token: string | undefined) => Promise<string | undefined> | string | undefined;
+  /** Where the Milvus REST layer keeps collection schemas (docs/milvus.md); without it, in process only. */
+  milvusSchemas?: SchemaObjects;
 }
 
 export interface ApiRequest {
@@ -744,9 +748,13 @@ export function createApi(deps: ApiDeps): Api {
     });
   }
 
+  // Milvus REST v2 (docs/milvus.md): its own wire (HTTP 200 envelopes), the same services and policy.
+  const milvus = createMilvusApi({ ...deps, ...(deps.milvusSchemas ? { objects: deps.milvusSchemas } : {}) });
+
   return {
     routes: routeKeys,
     async handle(req) {
+      if (req.path.startsWith(MILVUS_PATH_PREFIX)) return milvus.handle(req);
       // Served before the key check, and only status and version: no endpoints, no credentials
       // (unlike /v1/health, whose local extras name the emulators and their keys).
       if (isLivenessProbe(req)) {

@@ -140,6 +140,13 @@ export const PLANS_PREFIX = 'plans/';
 export const planObjectPrefix = (ck: string, planId: string): string => `${PLANS_PREFIX}${ck}/${planId}/`;
 /** What the builder writes and collects. */
 /** Centroid tables of partitioned versions: `centroids/<ck>/<sha256[:32]>.f32`. */
+/**
+ * The Milvus REST layer's schema of a collection (shared/api/milvus): one immutable object per
+ * incarnation of the collection, told apart by its creation time (`stamp`, digits only).
+ */
+export const MILVUS_SCHEMAS_PREFIX = 'milvus/';
+export const milvusSchemaKey = (collection: string, stamp: string): string =>
+  `${MILVUS_SCHEMAS_PREFIX}${collection}/${stamp}.json`;
 export const CENTROIDS_PREFIX = 'centroids/';
 export const INDEX_PREFIXES: readonly string[] = [SHARDS_PREFIX, DELETES_PREFIX, CENTROIDS_PREFIX];
 
