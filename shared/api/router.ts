@@ -401,8 +401,7 @@ export function createApi(deps: ApiDeps): Api {
     {
       segments: ['v1', 'collections', ':name', 'imports', ':jobId', 'rejects'],
       methods: {
-        GET: async (ctx) =>
-          ok(await imports().listRejects(ctx.name, ctx.params.jobId, parseRejectsQuery(ctx.query))),
+        GET: async (ctx) => ok(await imports().listRejects(ctx.name, ctx.params.jobId, parseRejectsQuery(ctx.query))),
       },
     },
     {

@@ -245,11 +245,7 @@ export class ImportService implements ImportApi {
     return this.view(out.job);
   }
 
-  async listRejects(
-    collection: string,
-    jobId: string,
-    page: { limit: number; cursor?: string },
-  ): Promise<RejectsPage> {
+  async listRejects(collection: string, jobId: string, page: { limit: number; cursor?: string }): Promise<RejectsPage> {
     await this.sdeps.catalog.getCollection(collection);
     const job = /^[0-9a-f]{24}$/.test(jobId) ? await this.sdeps.jobs.get(collection, jobId) : undefined;
     if (!job) throw this.notFound(collection, jobId);

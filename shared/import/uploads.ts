@@ -28,7 +28,8 @@ export function checkUploadFilename(filename: string): string {
   if (hasLoneSurrogate(filename)) refuse('must be valid Unicode (it contains a lone surrogate)');
   if (filename.includes('/') || filename.includes('\\')) refuse('must be a file name, without / or \\');
   const bytes = Buffer.byteLength(filename, 'utf8');
-  if (bytes > MAX_UPLOAD_FILENAME_BYTES) refuse(`must be at most ${MAX_UPLOAD_FILENAME_BYTES} UTF-8 bytes, got ${bytes}`);
+  if (bytes > MAX_UPLOAD_FILENAME_BYTES)
+    refuse(`must be at most ${MAX_UPLOAD_FILENAME_BYTES} UTF-8 bytes, got ${bytes}`);
   // An .npy file's ids sidecar must sit beside it, and every upload gets a folder of its own.
   if (isSidecar(filename)) refuse('must not be an ids sidecar (.ids.txt, .ids.jsonl): upload those with the SDK');
   if (detectFormat(filename) === undefined) refuse(`must end in an import format's extension (${SUPPORTED})`);
@@ -37,6 +38,9 @@ export function checkUploadFilename(filename: string): string {
 
 /** The per-upload folder: sortable by time, unique by its random part. */
 export function uploadFolder(now: number): string {
-  const stamp = new Date(now).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  const stamp = new Date(now)
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
   return `${stamp}-${randomBytes(6).toString('hex')}`;
 }

@@ -114,7 +114,7 @@ describe('listing vectors', () => {
     expect(reads.length).toBeGreaterThan(pages.length);
   });
 
-  it('keeps a vector rewritten between pages (it moves to the end), and refuses foreign or altered cursors', async () => {
+  it('keeps a vector rewritten between pages (it moves to the end); refuses foreign or altered cursors', async () => {
     const core = makeCore();
     const p1 = await core.listVectors('list', page({ limit: 10 }));
     const later = (await listAll(core, 'list')).flatMap((p) => p.ids).slice(50, 51)[0];

@@ -72,7 +72,10 @@ describe('upload filenames', () => {
 
   it('refuse paths, control characters, sidecars and unknown extensions, naming filename', () => {
     for (const bad of ['', 'a/b.jsonl', '..\\x.csv', 'a\nb.csv', 'rows.txt', 'rows', 'v.ids.txt', 'v.ids.jsonl']) {
-      expect(fieldOf(() => checkUploadFilename(bad)), JSON.stringify(bad)).toBe('filename');
+      expect(
+        fieldOf(() => checkUploadFilename(bad)),
+        JSON.stringify(bad),
+      ).toBe('filename');
     }
     expect(fieldOf(() => checkUploadFilename(`${'a'.repeat(300)}.csv`))).toBe('filename');
     expect(fieldOf(() => checkUploadFilename('a\ud800.csv'))).toBe('filename');
@@ -127,7 +130,9 @@ describe('query parsing', () => {
 
   it('reads limit, cursor, filter and include with their defaults', () => {
     expect(parseListVectorsQuery(q(''))).toEqual({ limit: 100, includeValues: false, includeMetadata: false });
-    const parsed = parseListVectorsQuery(q('limit=1000&cursor=abc&include=metadata,values&filter=lang%20%3D%3D%20"en"'));
+    const parsed = parseListVectorsQuery(
+      q('limit=1000&cursor=abc&include=metadata,values&filter=lang%20%3D%3D%20"en"'),
+    );
     expect(parsed).toMatchObject({ limit: 1000, cursor: 'abc', includeValues: true, includeMetadata: true });
     expect(parsed.filter).toBeDefined();
     expect(parseRejectsQuery(q('limit=7'))).toEqual({ limit: 7 });
@@ -144,7 +149,10 @@ describe('query parsing', () => {
       ['include=vectors', 'include'],
       ['filter=lang%20%3D%3D', 'filter'],
     ] as const) {
-      expect(fieldOf(() => parseListVectorsQuery(q(query))), query).toBe(field);
+      expect(
+        fieldOf(() => parseListVectorsQuery(q(query))),
+        query,
+      ).toBe(field);
     }
     expect(fieldOf(() => parseVectorId('x'.repeat(600)))).toBe('id');
   });
