@@ -123,6 +123,15 @@ describe('listing vectors', () => {
     expect(rest).toContain(later);
     expect(new Set([...p1.vectors.map((v) => v.id), ...rest]).size).toBe(248);
 
+    // The item a cursor stopped at may itself move: the next page starts after its old position all the same.
+    const p2 = await core.listVectors('list', page({ limit: 10, cursor: p1.nextCursor! }));
+    const edge = p2.vectors.at(-1)!.id;
+    await core.upsert('list', [{ id: edge, values: new Float32Array([4, 3, 2, 1]) }]);
+    const p3 = await core.listVectors('list', page({ limit: 10, cursor: p2.nextCursor! }));
+    expect(p3.vectors).toHaveLength(10);
+    expect(p3.vectors.map((v) => v.id)).not.toContain(edge);
+    expect(p2.vectors.map((v) => v.id)).not.toContain(p3.vectors[0].id);
+
     const cursor = p1.nextCursor!;
     const altered = `${cursor.slice(0, 3)}${cursor[3] === 'A' ? 'B' : 'A'}${cursor.slice(4)}`;
     for (const bad of [altered, 'garbage', `${cursor}x`]) {

@@ -8,6 +8,9 @@ import { mergeMetadata } from '../../shared/core.js';
 import { ValidationError } from '../../shared/errors.js';
 import { REPORT_PARTS_PER_PAGE, readReportPage, type RejectEntry } from '../../shared/import/report.js';
 import { checkUploadFilename, uploadFolder } from '../../shared/import/uploads.js';
+import { MemoryImportJobStore, newImportJob } from '../../shared/import/job.js';
+import { ImportService, type ImportServiceDeps } from '../../shared/import/service.js';
+import type { Catalog } from '../../shared/storage/types.js';
 import { decodeCursor, encodeCursor } from '../../shared/storage/cursor.js';
 import type { ObjectStore } from '../../shared/storage/types.js';
 
@@ -122,6 +125,47 @@ describe('report pages', () => {
     expect(gets).toHaveLength(REPORT_PARTS_PER_PAGE);
     expect(page.rejects).toHaveLength(REPORT_PARTS_PER_PAGE);
     expect(page.next).toEqual({ part: REPORT_PARTS_PER_PAGE, line: 0 });
+  });
+});
+
+describe('ImportService.listRejects', () => {
+  it("pages a running job's committed parts with a cursor that stays open until the job ends", async () => {
+    const parts: Record<string, RejectEntry[]> = {
+      p0: [
+        { line: 2, code: 'BAD_JSON', reason: 'x' },
+        { line: 5, id: 'a', code: 'BAD_ID', reason: 'y' },
+      ],
+      p1: [{ line: 9, code: 'BAD_JSON', reason: 'z' }],
+    };
+    const objects = {
+      get: async (key: string) => new TextEncoder().encode(parts[key].map((e) => JSON.stringify(e)).join('\n')),
+    } as unknown as ObjectStore;
+    const jobs = new MemoryImportJobStore();
+    const source = { collection: 'docs', generation: 1, bucket: 'b', key: 'imports/docs/r.jsonl', etag: 'e' };
+    const job = newImportJob(source, { size: 10, format: 'jsonl', createdAt: 0 });
+    await jobs.create({ ...job, state: 'running', reportParts: ['p0'], rowsRejected: 2 });
+    const catalog = { getCollection: async () => ({ name: 'docs', generation: 1 }) } as unknown as Catalog;
+    const service = new ImportService({ catalog, jobs, objects } as unknown as ImportServiceDeps);
+
+    const first = await service.listRejects('docs', job.jobId, { limit: 1 });
+    expect(first).toMatchObject({ rejects: [parts.p0[0]], rowsRejected: 2, reported: 2 });
+    const second = await service.listRejects('docs', job.jobId, { limit: 5, cursor: first.nextCursor! });
+    expect(second.rejects).toEqual([parts.p0[1]]);
+    // Running: the end of the committed parts is not the end of the report.
+    expect(second.nextCursor).not.toBeNull();
+    const j = jobs.jobs.get(`docs\u0000${job.jobId}`)!;
+    Object.assign(j, { state: 'partial', reportParts: ['p0', 'p1'], rowsRejected: 3 });
+    const third = await service.listRejects('docs', job.jobId, { limit: 5, cursor: second.nextCursor! });
+    expect(third).toEqual({ rejects: parts.p1, nextCursor: null, rowsRejected: 3, reported: 3 });
+
+    const other = newImportJob({ ...source, etag: 'f' }, { size: 1, format: 'jsonl', createdAt: 0 });
+    await jobs.create(other);
+    await expect(
+      service.listRejects('docs', other.jobId, { limit: 5, cursor: first.nextCursor! }),
+    ).rejects.toMatchObject({ field: 'cursor' });
+    await expect(service.listRejects('docs', 'f'.repeat(24), { limit: 5 })).rejects.toMatchObject({
+      field: 'jobId',
+    });
   });
 });
 
