@@ -12,7 +12,14 @@ import {
   sameSettings,
   servingLine,
 } from './indexing/lines.js';
-import { deleteVectors, dropEarlyLease, leaseEarly, upsertVectors, validateUpserts } from './ingest/ingest.js';
+import {
+  deleteVectors,
+  dropEarlyLease,
+  leaseEarly,
+  rewriteIfUnchanged,
+  upsertVectors,
+  validateUpserts,
+} from './ingest/ingest.js';
 import { readTail, search, strongReadDeadline, type SearchDeps } from './search/coordinator.js';
 import type { TailCap } from './ingest/backpressure.js';
 import type { ShardCache } from './search/shard-cache.js';
@@ -23,6 +30,9 @@ import type {
   Caller,
   CollectionInfo,
   CreateCollectionInput,
+  ListVectorsInput,
+  ListVectorsOutput,
+  MetadataPatch,
   SearchInput,
   SearchOutput,
   PromoteOutput,
@@ -38,12 +48,26 @@ import {
   type LinePromotion,
   type Manifest,
   type ObjectStore,
+  type RecordPosition,
   type RecordStore,
 } from './storage/types.js';
 import type { FilterNode } from './filter/ast.js';
+import { compileFilter, objectGetter } from './filter/compile.js';
+import { decodeCursor, encodeCursor } from './storage/cursor.js';
+import type { Metadata } from './types.js';
+import { metadataSchema } from './validation.js';
 import type { Evaluation, LineView } from './service-types.js';
 import { collectionKey } from './storage/keys.js';
 import { currentManifest } from './collections.js';
+
+/**
+ * Queries one listing page may send (each reads at most the page's `limit` items): a selective filter
+ * then returns a short page with a cursor instead of reading the whole collection in one request.
+ */
+export const LIST_MAX_QUERIES = 4;
+
+/** Read-modify-write rounds of a PATCH that keep losing to concurrent writes before it answers 409. */
+export const PATCH_ATTEMPTS = 3;
 
 export interface CoreDeps {
   catalog: Catalog;
@@ -233,7 +257,7 @@ export class ShoalCore implements ShoalService {
         : undefined;
     let meta: CollectionMeta;
     try {
-      meta = await this.admitUpsert(collection, vectors, options);
+      meta = await this.admitUpsert(collection, vectors.length, options);
     } catch (err) {
       if (early) await dropEarlyLease(this.deps.catalog, collection, early);
       throw err;
@@ -243,11 +267,7 @@ export class ShoalCore implements ShoalService {
     return { upserted: await upsertVectors(this.deps, meta, vectors, early, checked) };
   }
 
-  private async admitUpsert(
-    collection: string,
-    vectors: VectorInput[],
-    options: UpsertOptions,
-  ): Promise<CollectionMeta> {
+  private async admitUpsert(collection: string, rows: number, options: UpsertOptions): Promise<CollectionMeta> {
     const meta = await this.deps.catalog.getCollection(collection);
     const claimed = options.modelVersion;
     if (claimed && meta.model && (claimed.name !== meta.model.name || claimed.version !== meta.model.version)) {
@@ -260,7 +280,7 @@ export class ShoalCore implements ShoalService {
         },
       );
     }
-    if (vectors.length && this.deps.tailCap) {
+    if (rows && this.deps.tailCap) {
       await this.deps.tailCap.check(meta).catch(async (err: unknown) => {
         // Refused before anything is written; the builder gets a nudge to catch up.
         await this.deps.wake(meta.name).catch(() => undefined);
@@ -299,6 +319,56 @@ export class ShoalCore implements ShoalService {
   ): Promise<{ deleted: number }> {
     const meta = await this.deps.catalog.getCollection(collection);
     return { deleted: await deleteVectors(this.deps, meta, selector) };
+  }
+
+  async listVectors(collection: string, input: ListVectorsInput): Promise<ListVectorsOutput> {
+    const { meta } = await this.resolve(collection);
+    const ck = collectionKey(meta);
+    let after = input.cursor === undefined ? undefined : listPosition(ck, input.cursor);
+    const vectors: VectorOutput[] = [];
+    for (let query = 0; query < LIST_MAX_QUERIES && vectors.length < input.limit; query++) {
+      // Never more items than the page still has room for: `next` is then exactly where it stops.
+      const page = await this.deps.records.list(ck, {
+        ...(after ? { after } : {}),
+        limit: input.limit - vectors.length,
+        values: input.includeValues,
+        metadata: input.includeMetadata || input.filter !== undefined,
+      });
+      const live = page.records.filter((r) => !r.deleted);
+      const keep = input.filter
+        ? compileFilter(input.filter, objectGetter(live.map((r) => r.metadata ?? {})))
+        : () => true;
+      live.forEach((r, i) => {
+        if (!keep(i)) return;
+        const out: VectorOutput = { id: r.id };
+        if (input.includeValues && r.vector) out.values = Array.from(r.vector);
+        if (input.includeMetadata) out.metadata = r.metadata ?? {};
+        vectors.push(out);
+      });
+      after = page.next;
+      if (!after) break;
+    }
+    return { vectors, nextCursor: after ? encodeCursor(ck, { s: after.seq, i: after.id }) : null };
+  }
+
+  async patchVector(collection: string, id: string, patch: MetadataPatch): Promise<{ upserted: number }> {
+    const meta = await this.admitUpsert(collection, 1, {});
+    const ck = collectionKey(meta);
+    for (let attempt = 0; attempt < PATCH_ATTEMPTS; attempt++) {
+      const current = (await this.deps.records.get(ck, [id])).get(id);
+      if (!current || current.deleted || !current.vector) {
+        throw new NotFoundError(`vector ${JSON.stringify(id)} not found in ${JSON.stringify(collection)}`, {
+          field: 'id',
+        });
+      }
+      const metadata = mergeMetadata(current.metadata, patch);
+      const row: VectorInput = { id, values: current.vector, ...(metadata ? { metadata } : {}) };
+      if (await rewriteIfUnchanged(this.deps, meta, row, current.seq)) return { upserted: 1 };
+    }
+    throw new ConflictError(
+      `vector ${JSON.stringify(id)} kept changing under ${PATCH_ATTEMPTS} attempts to patch it; send the patch again`,
+      { field: 'id' },
+    );
   }
 
   async search(collection: string, input: SearchInput): Promise<SearchOutput> {
@@ -538,4 +608,47 @@ function fits(meta: CollectionMeta, vectors: VectorInput[]): boolean {
   } catch {
     return false;
   }
+}
+
+/** A cursor of `listVectors` back to its position (ValidationError on `cursor` when it is not one of ours). */
+function listPosition(ck: string, cursor: string): RecordPosition {
+  const raw = decodeCursor(ck, cursor);
+  if (
+    typeof raw === 'object' &&
+    raw !== null &&
+    'i' in raw &&
+    's' in raw &&
+    typeof raw.i === 'string' &&
+    typeof raw.s === 'number' &&
+    Number.isSafeInteger(raw.s) &&
+    raw.s >= 0
+  ) {
+    return { seq: raw.s, id: raw.i };
+  }
+  throw new ValidationError(
+    'cursor is not a nextCursor of this collection (it was altered, or the collection was re-created since)',
+    { field: 'cursor' },
+  );
+}
+
+/**
+ * `stored` with `patch`'s top-level keys set, and removed where the patch has null (a nested object in the
+ * patch replaces the stored value whole). Undefined when nothing is left. The result must still fit the
+ * metadata limits (a patch may push a row over 64 keys or 40 KB).
+ */
+export function mergeMetadata(stored: Metadata | undefined, patch: MetadataPatch): Metadata | undefined {
+  const merged: Metadata = { ...stored };
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === null) delete merged[key];
+    // Defined, not assigned: a `__proto__` key is data here, as JSON.parse made it.
+    else Object.defineProperty(merged, key, { value, enumerable: true, writable: true, configurable: true });
+  }
+  const checked = metadataSchema.safeParse(merged);
+  if (!checked.success) {
+    const issue = checked.error.issues[0];
+    throw new ValidationError(`metadata: the patched metadata ${issue?.message ?? 'breaks the metadata limits'}`, {
+      field: 'metadata',
+    });
+  }
+  return Object.keys(merged).length ? merged : undefined;
 }

@@ -80,6 +80,26 @@ export interface VectorOutput {
   metadata?: Metadata;
 }
 
+/** `GET .../vectors`: one page of a collection's live vectors in a stable order. */
+export interface ListVectorsInput {
+  /** 1–1000. */
+  limit: number;
+  /** The previous page's `nextCursor`. */
+  cursor?: string;
+  filter?: FilterNode;
+  includeValues: boolean;
+  includeMetadata: boolean;
+}
+
+export interface ListVectorsOutput {
+  vectors: VectorOutput[];
+  /** Null only once the listing reached the end. */
+  nextCursor: string | null;
+}
+
+/** `PATCH .../vectors/{id}`: top-level metadata keys to set; a key set to null is removed. */
+export type MetadataPatch = Metadata;
+
 export interface SearchInput {
   queries: Float32Array[];
   k: number;
@@ -167,6 +187,13 @@ export interface ShoalService {
   upsert(collection: string, vectors: VectorInput[], options?: UpsertOptions): Promise<{ upserted: number }>;
   getVectors(collection: string, ids: string[]): Promise<VectorOutput[]>;
   deleteVectors(collection: string, selector: { ids: string[] } | { filter: FilterNode }): Promise<{ deleted: number }>;
+  /** A page of live vectors in the order of their last write (docs/architecture.md §4.2). */
+  listVectors(collection: string, input: ListVectorsInput): Promise<ListVectorsOutput>;
+  /**
+   * Merges `patch` into a live vector's metadata and writes the row again (values unchanged) through the
+   * write path; NotFoundError for an absent or deleted id, ConflictError when concurrent writes keep winning.
+   */
+  patchVector(collection: string, id: string, patch: MetadataPatch): Promise<{ upserted: number }>;
 
   search(collection: string, input: SearchInput): Promise<SearchOutput>;
 

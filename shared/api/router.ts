@@ -29,7 +29,12 @@ import {
   deleteVectorsSchema,
   evaluateSchema,
   getVectorsSchema,
+  importUploadSchema,
   parseBody,
+  parseListVectorsQuery,
+  parseRejectsQuery,
+  parseVectorId,
+  patchVectorSchema,
   parseCollectionName,
   parseCreateCollection,
   parseName,
@@ -284,6 +289,7 @@ export function createApi(deps: ApiDeps): Api {
     {
       segments: ['v1', 'collections', ':name', 'vectors'],
       methods: {
+        GET: async (ctx) => ok(await service.listVectors(ctx.name, parseListVectorsQuery(ctx.query))),
         POST: async (ctx) => {
           const { vectors, modelVersion } = parseUpsert(ctx.json());
           return ok(
@@ -305,6 +311,20 @@ export function createApi(deps: ApiDeps): Api {
       segments: ['v1', 'collections', ':name', 'vectors', 'delete'],
       methods: {
         POST: async (ctx) => ok(await service.deleteVectors(ctx.name, parseBody(deleteVectorsSchema, ctx.json()))),
+      },
+    },
+    // After vectors/get and vectors/delete: the first route that matches wins, so those literals do.
+    {
+      segments: ['v1', 'collections', ':name', 'vectors', ':id'],
+      methods: {
+        PATCH: async (ctx) =>
+          ok(
+            await service.patchVector(
+              ctx.name,
+              parseVectorId(ctx.params.id),
+              parseBody(patchVectorSchema, ctx.json()).metadata,
+            ),
+          ),
       },
     },
     {
@@ -372,6 +392,20 @@ export function createApi(deps: ApiDeps): Api {
           const { job, created, resumed } = await imports().createImport(ctx.name, uri, limits);
           return ok(job, created || resumed ? 202 : 200);
         },
+      },
+    },
+    // Before imports/:jobId, so that the literal wins.
+    {
+      segments: ['v1', 'collections', ':name', 'imports', 'uploads'],
+      methods: {
+        POST: async (ctx) =>
+          ok(await imports().requestUpload(ctx.name, parseBody(importUploadSchema, ctx.json())), 201),
+      },
+    },
+    {
+      segments: ['v1', 'collections', ':name', 'imports', ':jobId', 'rejects'],
+      methods: {
+        GET: async (ctx) => ok(await imports().listRejects(ctx.name, ctx.params.jobId, parseRejectsQuery(ctx.query))),
       },
     },
     {

@@ -13,7 +13,7 @@ import { ValidationError } from '../errors.js';
 import type { FilterNode } from '../filter/ast.js';
 import { parseFilter } from '../filter/index.js';
 import { LINE_NAME } from '../indexing/lines.js';
-import type { CreateCollectionInput, SearchInput, VectorInput } from '../service.js';
+import type { CreateCollectionInput, ListVectorsInput, SearchInput, VectorInput } from '../service.js';
 import type { IndexSpec } from '../service-types.js';
 import {
   LIMITS,
@@ -659,3 +659,81 @@ export const createKeySchema = z
         : {}),
     }),
   );
+
+// ---------------------------------------------------------------------------------------
+// Listing, reject reports, import uploads, metadata patches
+// ---------------------------------------------------------------------------------------
+
+/** Items per page of the paged listings (vectors, rejects). */
+export const PAGE_LIMIT = { default: 100, max: 1000 } as const;
+
+/** `limit` of a paged listing's query string: 1–1000, default 100. */
+function pageLimit(query: URLSearchParams): number {
+  const raw = query.get('limit');
+  if (raw === null) return PAGE_LIMIT.default;
+  const n = Number(raw);
+  if (!/^[0-9]{1,7}$/.test(raw) || n < 1 || n > PAGE_LIMIT.max) {
+    throw new ValidationError(`limit must be an integer from 1 to ${PAGE_LIMIT.max}, got ${describe(raw)}`, {
+      field: 'limit',
+    });
+  }
+  return n;
+}
+
+/** `cursor` of a paged listing's query string, as received (the service decodes it). */
+function pageCursor(query: URLSearchParams): string | undefined {
+  const raw = query.get('cursor');
+  if (raw === null) return undefined;
+  if (raw === '' || raw.length > 2048) {
+    throw new ValidationError('cursor must be the nextCursor of the previous page', { field: 'cursor' });
+  }
+  return raw;
+}
+
+/** `GET /v1/collections/{name}/vectors?limit=&cursor=&filter=&include=`. */
+export function parseListVectorsQuery(query: URLSearchParams): ListVectorsInput {
+  const include = new Set<string>();
+  const rawInclude = query.get('include');
+  for (const part of rawInclude === null || rawInclude === '' ? [] : rawInclude.split(',')) {
+    const item = part.trim();
+    if (item !== 'values' && item !== 'metadata') {
+      throw new ValidationError(`include must list "values" and/or "metadata", got ${describe(item)}`, {
+        field: 'include',
+      });
+    }
+    include.add(item);
+  }
+  const rawFilter = query.get('filter');
+  const filter = rawFilter === null ? undefined : toFilter(rawFilter);
+  const cursor = pageCursor(query);
+  return {
+    limit: pageLimit(query),
+    ...(cursor !== undefined ? { cursor } : {}),
+    ...(filter !== undefined ? { filter } : {}),
+    includeValues: include.has('values'),
+    includeMetadata: include.has('metadata'),
+  };
+}
+
+/** `GET /v1/collections/{name}/imports/{jobId}/rejects?limit=&cursor=`. */
+export function parseRejectsQuery(query: URLSearchParams): { limit: number; cursor?: string } {
+  const cursor = pageCursor(query);
+  return { limit: pageLimit(query), ...(cursor !== undefined ? { cursor } : {}) };
+}
+
+/** A vector id from the path (`PATCH …/vectors/{id}`), by the same rules as ids in bodies. */
+export function parseVectorId(value: string): string {
+  return parseBody(z.strictObject({ id: idSchema }), { id: value }).id;
+}
+
+/** `PATCH /v1/collections/{name}/vectors/{id}`: top-level keys to set; null removes one. */
+export const patchVectorSchema = z.strictObject({ metadata: metadataSchema });
+
+/** A MIME type as a `content-type` header carries it (`type/subtype`, parameters allowed). */
+const CONTENT_TYPE = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*(\s*;\s*[^\s;=]+=[^\s;]+)*$/;
+
+/** `POST /v1/collections/{name}/imports/uploads` (the filename's own rules are the import service's). */
+export const importUploadSchema = z.strictObject({
+  filename: z.string().min(1).max(255),
+  contentType: z.string().max(255).regex(CONTENT_TYPE, { error: 'must be a MIME type such as text/csv' }).optional(),
+});

@@ -59,7 +59,9 @@ export const ROUTE_POLICIES: Readonly<Record<RouteKey, RoutePolicy>> = {
   'GET /v1/collections/{name}': readCol,
   'PATCH /v1/collections/{name}': adminCol,
   'DELETE /v1/collections/{name}': adminCol,
+  'GET /v1/collections/{name}/vectors': readCol,
   'POST /v1/collections/{name}/vectors': writeCol,
+  'PATCH /v1/collections/{name}/vectors/{id}': writeCol,
   'POST /v1/collections/{name}/vectors/get': readCol,
   'POST /v1/collections/{name}/vectors/delete': writeCol,
   'POST /v1/collections/{name}/search': readCol,
@@ -70,6 +72,8 @@ export const ROUTE_POLICIES: Readonly<Record<RouteKey, RoutePolicy>> = {
   'POST /v1/collections/{name}/candidates/{candidate}/promote': adminCol,
   'GET /v1/collections/{name}/imports': readCol,
   'POST /v1/collections/{name}/imports': writeCol,
+  'POST /v1/collections/{name}/imports/uploads': writeCol,
+  'GET /v1/collections/{name}/imports/{jobId}/rejects': readCol,
   'GET /v1/collections/{name}/imports/{jobId}': readCol,
   // Cancelling an import is part of writing data, like starting one.
   'DELETE /v1/collections/{name}/imports/{jobId}': writeCol,

@@ -9,6 +9,7 @@
  * for text formats, 1-based; `row` for Parquet and .npy, 0-based). At most
  * `MAX_REPORTED_REJECTS` lines are kept per job; `rowsRejected` still counts every reject.
  */
+import { CorruptDataError } from '../errors.js';
 import type { ObjectStore } from '../storage/types.js';
 import type { ImportFormat, ImportRow } from './types.js';
 import { importReportKey } from '../storage/keys.js';
@@ -60,11 +61,54 @@ export async function assembleReport(objects: ObjectStore, jobId: string, parts:
   return key;
 }
 
-/** Reads a report (or part) back as entries (tests, tools). */
+/** Reads a report (or part) back as entries (tests, tools, the rejects route). */
 export function parseReport(bytes: Uint8Array): RejectEntry[] {
   return new TextDecoder()
     .decode(bytes)
     .split('\n')
     .filter((l) => l.trim() !== '')
-    .map((l) => JSON.parse(l) as RejectEntry);
+    .map((l) => {
+      try {
+        return JSON.parse(l) as RejectEntry;
+      } catch (err) {
+        throw new CorruptDataError('a reject report line is not JSON', { cause: err });
+      }
+    });
+}
+
+/** Where a paged read of a report stands: the next entry is line `line` (0-based) of part `part`. */
+export interface ReportPosition {
+  part: number;
+  line: number;
+}
+
+/**
+ * Report parts read by one page at most: a job with many small parts (a reject or two per checkpoint)
+ * then gives a short page and a cursor rather than one GET per reject.
+ */
+export const REPORT_PARTS_PER_PAGE = 16;
+
+/**
+ * Up to `limit` entries of the report made of `parts` (in order), from `from`; `next` is the position after
+ * the last one returned (`part === parts.length` once every part was read).
+ */
+export async function readReportPage(
+  objects: ObjectStore,
+  parts: readonly string[],
+  from: ReportPosition,
+  limit: number,
+): Promise<{ rejects: RejectEntry[]; next: ReportPosition }> {
+  const rejects: RejectEntry[] = [];
+  let { part, line } = from;
+  for (let read = 0; part < parts.length && rejects.length < limit && read < REPORT_PARTS_PER_PAGE; read++) {
+    const entries = parseReport(await objects.get(parts[part]));
+    const take = entries.slice(line, line + (limit - rejects.length));
+    rejects.push(...take);
+    line += take.length;
+    if (line >= entries.length) {
+      part++;
+      line = 0;
+    }
+  }
+  return { rejects, next: { part, line } };
 }

@@ -8,6 +8,7 @@ import { logger } from '../log.js';
 import { detectFormat, isSidecar, sidecarKeys } from './formats/index.js';
 import {
   DEFAULT_IMPORT_LIMITS,
+  TERMINAL_STATES,
   jobIdFor,
   toView,
   type ImportJob,
@@ -18,7 +19,11 @@ import {
 import { runImportJob, type ImportDeps, type ImportJobMessage, type RunOutcome } from './runner.js';
 import { headObject, S3Source } from './s3-source.js';
 import { sweepDecision, sweepImports, type SweepResult } from './sweeper.js';
-import { collectionOfImportKey } from '../storage/keys.js';
+import { collectionOfImportKey, importUploadKey } from '../storage/keys.js';
+import { decodeCursor, encodeCursor } from '../storage/cursor.js';
+import { presignPutObject } from '../storage/s3-objects.js';
+import { MAX_REPORTED_REJECTS, readReportPage, type RejectEntry, type ReportPosition } from './report.js';
+import { IMPORT_UPLOAD_URL_TTL_S, checkUploadFilename, uploadFolder } from './uploads.js';
 
 /** What the HTTP API needs. */
 export interface ImportApi {
@@ -35,6 +40,33 @@ export interface ImportApi {
   getImport(collection: string, jobId: string): Promise<ImportJobView>;
   /** Ends a queued or running job as `cancelled`; ConflictError when it already ended, NotFoundError when unknown. */
   cancelImport(collection: string, jobId: string): Promise<ImportJobView>;
+  /** A page of the job's rejects, from its committed report parts (finished and running jobs alike). */
+  listRejects(collection: string, jobId: string, page: { limit: number; cursor?: string }): Promise<RejectsPage>;
+  /** A presigned PUT URL for a new file in the collection's drop folder. */
+  requestUpload(collection: string, input: { filename: string; contentType?: string }): Promise<ImportUpload>;
+}
+
+/** `GET …/imports/{jobId}/rejects`: one page of the job's reject report. */
+export interface RejectsPage {
+  /** The entries exactly as the report stores them. */
+  rejects: RejectEntry[];
+  /** Null once the job has ended and every reported reject was returned. */
+  nextCursor: string | null;
+  /** Every reject of the job (committed so far, for a running job). */
+  rowsRejected: number;
+  /** How many of them the report holds (the first MAX_REPORTED_REJECTS). */
+  reported: number;
+}
+
+/** `POST …/imports/uploads`: a presigned PUT into the collection's drop folder. */
+export interface ImportUpload {
+  uploadUrl: string;
+  method: 'PUT';
+  /** Headers the PUT must send (the signed `content-type`, when one was asked for). */
+  headers: Record<string, string>;
+  /** What to pass to `POST …/imports` once the PUT succeeded. */
+  uri: string;
+  expiresAt: string;
 }
 
 /** An object under `imports/<collection>/` named in an S3 event notification. */
@@ -213,6 +245,41 @@ export class ImportService implements ImportApi {
     return this.view(out.job);
   }
 
+  async listRejects(collection: string, jobId: string, page: { limit: number; cursor?: string }): Promise<RejectsPage> {
+    await this.sdeps.catalog.getCollection(collection);
+    const job = /^[0-9a-f]{24}$/.test(jobId) ? await this.sdeps.jobs.get(collection, jobId) : undefined;
+    if (!job) throw this.notFound(collection, jobId);
+    // The committed parts, not the assembled report: the same entries in the same order, readable while the
+    // job runs, and a page reads only the parts it needs.
+    const parts = job.reportParts.length ? job.reportParts : job.report ? [job.report] : [];
+    const scope = `rejects:${collection}:${jobId}`;
+    const from = page.cursor === undefined ? { part: 0, line: 0 } : rejectsPosition(scope, page.cursor, parts.length);
+    const { rejects, next } = await readReportPage(this.sdeps.objects, parts, from, page.limit);
+    const done = next.part >= parts.length && TERMINAL_STATES.includes(job.state);
+    return {
+      rejects,
+      nextCursor: done ? null : encodeCursor(scope, { p: next.part, l: next.line }),
+      rowsRejected: job.rowsRejected,
+      reported: Math.min(job.rowsRejected, MAX_REPORTED_REJECTS),
+    };
+  }
+
+  async requestUpload(collection: string, input: { filename: string; contentType?: string }): Promise<ImportUpload> {
+    const filename = checkUploadFilename(input.filename);
+    await this.sdeps.catalog.getCollection(collection);
+    const now = this.now();
+    const key = importUploadKey(collection, uploadFolder(now), filename);
+    const { s3, bucket } = this.sdeps;
+    const uploadUrl = await presignPutObject(s3, bucket, key, IMPORT_UPLOAD_URL_TTL_S, input.contentType);
+    return {
+      uploadUrl,
+      method: 'PUT',
+      headers: input.contentType !== undefined ? { 'content-type': input.contentType } : {},
+      uri: `s3://${bucket}/${key}`,
+      expiresAt: new Date(now + IMPORT_UPLOAD_URL_TTL_S * 1000).toISOString(),
+    };
+  }
+
   /** The sweeper's pass (the index builder's scheduled tick): re-announces jobs whose continuation was lost. */
   async sweep(): Promise<SweepResult> {
     return sweepImports({
@@ -299,3 +366,22 @@ export class ImportService implements ImportApi {
 }
 
 export type { ImportJobMessage };
+
+/** A rejects cursor back to its position (ValidationError on `cursor` when it is not one of this job's). */
+function rejectsPosition(scope: string, cursor: string, parts: number): ReportPosition {
+  const raw = decodeCursor(scope, cursor);
+  if (
+    typeof raw === 'object' &&
+    raw !== null &&
+    'p' in raw &&
+    'l' in raw &&
+    Number.isSafeInteger(raw.p) &&
+    Number.isSafeInteger(raw.l) &&
+    (raw.p as number) >= 0 &&
+    (raw.p as number) <= parts &&
+    (raw.l as number) >= 0
+  ) {
+    return { part: raw.p as number, line: raw.l as number };
+  }
+  throw new ValidationError('cursor is not a nextCursor of this import job', { field: 'cursor' });
+}

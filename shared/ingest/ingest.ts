@@ -132,6 +132,39 @@ export async function upsertVectors(
   return vectors.length;
 }
 
+/**
+ * Writes `row` as a new version of the stored record whose seq is `expectedSeq` (a read-modify-write:
+ * PATCH of a vector's metadata), under a seq lease like any upsert. False, with nothing visible written,
+ * when another write reached the record after it was read; the caller reads again. If the lease expired
+ * before its release (the builder may have moved past it), the row is written again above, conditional
+ * on this write being still the stored one.
+ */
+export async function rewriteIfUnchanged(
+  deps: IngestDeps,
+  meta: CollectionMeta,
+  row: VectorInput,
+  expectedSeq: number,
+): Promise<boolean> {
+  const ck = collectionKey(meta);
+  let expected = expectedSeq;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const lease = await deps.catalog.leaseSeqs(meta.name, 1, WRITE_LEASE_MS);
+    const record: StoredRecord = { collection: ck, id: row.id, seq: lease.first, vector: row.values, deleted: false };
+    if (row.metadata !== undefined) record.metadata = row.metadata;
+    const written = await deps.records.putIfSeq(record, expected);
+    const released = await deps.catalog.releaseSeqs(meta.name, lease);
+    if (!written) return false;
+    if (released) {
+      await wake(deps, meta.name);
+      return true;
+    }
+    expected = lease.first;
+  }
+  throw new StorageUnavailableError(`write to ${meta.name} could not complete within its sequence lease three times`, {
+    details: { collection: meta.name },
+  });
+}
+
 /** Throws ValidationError naming the first field that does not fit the collection. */
 export function validateUpserts(meta: CollectionMeta, vectors: VectorInput[]): void {
   const seen = new Map<string, number>();

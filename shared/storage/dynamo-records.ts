@@ -24,14 +24,29 @@
  *
  * The `collection` argument of every method is the collection KEY (callers build it).
  */
-import { DeleteCommand, GetCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import {
+  DeleteCommand,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+  type DynamoDBDocumentClient,
+} from '@aws-sdk/lib-dynamodb';
 import { z } from 'zod';
 import { CorruptDataError, ValidationError } from '../errors.js';
 import type { Metadata } from '../types.js';
 import { BY_SEQ_INDEX } from './tables.js';
-import type { RecordStore, StoredRecord } from './types.js';
+import type { RecordListOptions, RecordPage, RecordStore, StoredRecord } from './types.js';
 import { LOG_BUCKETS, LOG_TRIM_SK, logPk, logSk, logTrimPk, recordPk as keyOfRecord } from './keys.js';
-import { awsErrorName, batchGetFully, batchWriteFully, chunk, forEachLimit, queryPages } from './clients.js';
+import {
+  awsErrorName,
+  batchGetFully,
+  batchWriteFully,
+  chunk,
+  conditionalWrite,
+  forEachLimit,
+  queryPages,
+} from './clients.js';
 
 /** BatchWriteItem chunks written in parallel by one put(). */
 const PUT_CONCURRENCY = 8;
@@ -157,6 +172,65 @@ export class DynamoRecordStore implements RecordStore {
         if (awsErrorName(err) !== 'ConditionalCheckFailedException') throw err;
       }
     });
+  }
+
+  async list(collection: string, options: RecordListOptions): Promise<RecordPage> {
+    checkCollectionKey(collection);
+    const names: Record<string, string> = { '#pk': 'pk', '#ck': 'ck', '#id': 'id', '#seq': 'seq', '#del': 'del' };
+    if (options.values) names['#v'] = 'v';
+    if (options.metadata) names['#md'] = 'md';
+    const after = options.after;
+    const res = await this.ddb.send(
+      new QueryCommand({
+        TableName: this.table,
+        IndexName: BY_SEQ_INDEX,
+        KeyConditionExpression: '#ck = :ck',
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: { ':ck': collection },
+        ProjectionExpression: Object.keys(names).join(', '),
+        ScanIndexForward: true,
+        Limit: options.limit,
+        ...(after ? { ExclusiveStartKey: { pk: recordPk(collection, after.id), ck: collection, seq: after.seq } } : {}),
+      }),
+    );
+    const records = (res.Items ?? []).map((raw) => fromListedItem(raw, collection));
+    const last = res.LastEvaluatedKey;
+    if (!last) return { records };
+    // The key DynamoDB stopped at is the last item it read: its id is the pk after the collection key.
+    const lastPk = typeof last.pk === 'string' ? last.pk : '';
+    const prefix = recordPk(collection, '');
+    if (!lastPk.startsWith(prefix) || typeof last.seq !== 'number') {
+      throw new CorruptDataError(`bySeq query of ${collection} stopped at an unexpected key`);
+    }
+    return { records, next: { seq: last.seq, id: lastPk.slice(prefix.length) } };
+  }
+
+  async putIfSeq(record: StoredRecord, expectedSeq: number): Promise<boolean> {
+    const pk = recordPk(record.collection, record.id);
+    const item = toItem(pk, record);
+    // The log first, as in `put`: an entry whose record write fails its condition names a seq no record has.
+    await this.ddb.send(
+      new PutCommand({
+        TableName: this.logTable,
+        Item: { pk: logPk(record.collection, record.seq % LOG_BUCKETS), sk: logSk(record.seq), id: record.id },
+      }),
+    );
+    return conditionalWrite(
+      () =>
+        this.ddb.send(
+          new PutCommand({
+            TableName: this.table,
+            Item: item,
+            ConditionExpression: 'seq = :expected',
+            ExpressionAttributeValues: { ':expected': expectedSeq },
+          }),
+        ),
+      async () => {
+        const now = (await this.get(record.collection, [record.id])).get(record.id);
+        if (now?.seq === record.seq) return 'ours';
+        return now?.seq === expectedSeq ? 'again' : 'theirs';
+      },
+    );
   }
 
   /**
@@ -359,6 +433,15 @@ function toItem(pk: string, r: StoredRecord): Record<string, unknown> {
 }
 
 function fromItem(raw: Record<string, unknown>, collection: string): StoredRecord {
+  const rec = fromListedItem(raw, collection);
+  if (!rec.deleted && !rec.vector) {
+    throw new CorruptDataError(`record item ${describePk(raw)}: live record without a vector`);
+  }
+  return rec;
+}
+
+/** A listed item: like `fromItem`, but the vector and metadata may have been left out of the read. */
+function fromListedItem(raw: Record<string, unknown>, collection: string): StoredRecord {
   const parsed = itemSchema.safeParse(raw);
   if (!parsed.success) {
     throw new CorruptDataError(`malformed record item ${describePk(raw)}: ${parsed.error.issues[0]?.message ?? ''}`, {
@@ -369,7 +452,6 @@ function fromItem(raw: Record<string, unknown>, collection: string): StoredRecor
   if (item.ck !== collection || item.pk !== keyOfRecord(collection, item.id)) {
     throw new CorruptDataError(`record item ${describePk(raw)} does not belong to collection ${collection}`);
   }
-  if (!item.del && !item.v) throw new CorruptDataError(`record item ${describePk(raw)}: live record without a vector`);
   const rec: StoredRecord = { collection, id: item.id, seq: item.seq, deleted: item.del };
   if (item.v && !item.del) rec.vector = decodeVector(item.v, item.pk);
   if (item.md !== undefined) rec.metadata = decodeMetadata(item.md, item.pk);

@@ -162,6 +162,12 @@ const IMPORT_OBJECT = new RegExp(`^${IMPORTS_PREFIX}([^/]+)/(.+)$`);
 export function collectionOfImportKey(key: string): string | undefined {
   return IMPORT_OBJECT.exec(key)?.[1];
 }
+/**
+ * The key of a file uploaded through a presigned URL (`POST …/imports/uploads`): a folder of its own
+ * per upload (`<unique>`), so two uploads of one filename never replace each other.
+ */
+export const importUploadKey = (collection: string, unique: string, filename: string): string =>
+  `${IMPORTS_PREFIX}${collection}/${unique}/${filename}`;
 /** How the import folder of a collection is shown to users. */
 export const IMPORTS_FOLDER_PATTERN = `${IMPORTS_PREFIX}<collection>/`;
 

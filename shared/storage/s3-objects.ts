@@ -69,6 +69,29 @@ function presigningClient(s3: S3Client): S3Client {
   });
 }
 
+const signers = new WeakMap<S3Client, S3Client>();
+
+/**
+ * A presigned single PUT of `bucket/key` (import uploads). With `contentType` the header is signed, so
+ * the PUT must send exactly that `content-type`.
+ */
+export function presignPutObject(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  expiresInSeconds: number,
+  contentType?: string,
+): Promise<string> {
+  let signer = signers.get(s3);
+  if (!signer) signers.set(s3, (signer = presigningClient(s3)));
+  const command = new PutObjectCommand({
+    Bucket: bucket,
+    Key: key,
+    ...(contentType !== undefined ? { ContentType: contentType } : {}),
+  });
+  return getSignedUrl(signer, command, { expiresIn: expiresInSeconds });
+}
+
 /** S3 error codes of a CompleteMultipartUpload whose part list S3 refuses. */
 const BAD_PART_ERRORS = new Set(['InvalidPart', 'InvalidPartOrder', 'EntityTooSmall', 'MalformedXML']);
 

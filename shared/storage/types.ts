@@ -280,6 +280,38 @@ export interface RecordStore {
   trimLog(collection: string, bound: number): Promise<number>;
   /** Removes items physically, only where their seq is still the given one (conditional). */
   purge(collection: string, items: Array<{ id: string; seq: number }>): Promise<void>;
+  /**
+   * One page of the collection's items in bySeq GSI order (seq ascending), tombstones included, at most
+   * `limit` items from one Query; `next` is where the following page starts (absent at the end). Reads
+   * the GSI, so eventually consistent on AWS (docs/architecture.md §4.2). `values` / `metadata` false
+   * leave those attributes out of the read (a live record then has no `vector`).
+   */
+  list(collection: string, options: RecordListOptions): Promise<RecordPage>;
+  /**
+   * Writes one record (log entry first, like `put`) only if the stored record still has seq
+   * `expectedSeq`: a read-modify-write that loses to a concurrent write returns false and changes nothing
+   * visible (its log entry names a seq no record has, which readers skip).
+   */
+  putIfSeq(record: StoredRecord, expectedSeq: number): Promise<boolean>;
+}
+
+/** Where a listing stands: the last item of the previous page (its GSI key). */
+export interface RecordPosition {
+  seq: number;
+  id: string;
+}
+
+export interface RecordListOptions {
+  after?: RecordPosition;
+  /** Items read by the Query (1–1000). */
+  limit: number;
+  values: boolean;
+  metadata: boolean;
+}
+
+export interface RecordPage {
+  records: StoredRecord[];
+  next?: RecordPosition;
 }
 
 export interface ObjectStore {

@@ -152,6 +152,18 @@ class MemoryService implements ShoalService {
     return { deleted: doomed.length };
   }
 
+  // The listing and PATCH logic is tested on the real core (test/integration/gaps.test.ts); these keep the type.
+  async listVectors(collection: string): Promise<{ vectors: Array<{ id: string }>; nextCursor: null }> {
+    this.enter('listVectors', collection);
+    return { vectors: [...this.get(collection).rows.keys()].map((id) => ({ id })), nextCursor: null };
+  }
+
+  async patchVector(collection: string, id: string): Promise<{ upserted: number }> {
+    this.enter('patchVector', collection, id);
+    if (!this.get(collection).rows.has(id)) throw new NotFoundError(`vector ${id} not found`, { field: 'id' });
+    return { upserted: 1 };
+  }
+
   async search(collection: string, input: SearchInput): Promise<SearchOutput> {
     this.enter('search', collection, input);
     const c = this.get(collection);

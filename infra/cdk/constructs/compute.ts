@@ -264,6 +264,22 @@ export class Compute extends Construct {
         resources: objectArns([IMPORTS_PREFIX]),
       }),
     );
+    // `POST …/imports/uploads` presigns PUTs into the drop folders (they act with this role's permissions);
+    // `GET …/imports/{jobId}/rejects` reads the reject reports.
+    this.api.role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'PresignImportUploads',
+        actions: ['s3:PutObject'],
+        resources: objectArns([IMPORTS_PREFIX]),
+      }),
+    );
+    this.api.role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'ReadImportReports',
+        actions: ['s3:GetObject'],
+        resources: objectArns([REPORTS_PREFIX]),
+      }),
+    );
     this.api.role.addToPolicy(listBucket);
     // Model artifacts: inline puts, hashing (GetObject), the conditional copy to the committed key
     // (Get on the source + Put on the target), dropping the staging object, and — through URLs it
