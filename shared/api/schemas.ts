@@ -704,7 +704,7 @@ export function parseListVectorsQuery(query: URLSearchParams): ListVectorsInput 
     include.add(item);
   }
   const rawFilter = query.get('filter');
-  const filter = rawFilter === null ? undefined : toFilter(rawFilter);
+  const filter = rawFilter === null ? undefined : toFilter(queryFilter(rawFilter));
   const cursor = pageCursor(query);
   return {
     limit: pageLimit(query),
@@ -713,6 +713,24 @@ export function parseListVectorsQuery(query: URLSearchParams): ListVectorsInput 
     includeValues: include.has('values'),
     includeMetadata: include.has('metadata'),
   };
+}
+
+/**
+ * A filter in a query string: an expression, or a filter object as JSON (no expression starts with `{`, so
+ * the two never overlap) — the same two forms a search body takes.
+ */
+function queryFilter(raw: string): unknown {
+  if (!raw.trimStart().startsWith('{')) return raw;
+  try {
+    return JSON.parse(raw);
+  } catch (err) {
+    throw new ValidationError(
+      `filter looks like a JSON filter object but is not valid JSON: ${(err as Error).message}`,
+      {
+        field: 'filter',
+      },
+    );
+  }
 }
 
 /** `GET /v1/collections/{name}/imports/{jobId}/rejects?limit=&cursor=`. */

@@ -68,6 +68,10 @@ describe('GET /v1/collections/{name}/vectors', () => {
     const expected = vectors.filter((v) => v.metadata.lang === 'en' && v.metadata.year >= 2021).map((v) => v.id);
     expect(filtered.map((v: { id: string }) => v.id).sort()).toEqual(expected.sort());
     expect(filtered.every((v: { metadata: { lang: string } }) => v.metadata.lang === 'en')).toBe(true);
+    // The same filter as a JSON object: the form search bodies (and the Python client) use.
+    const asObject = encodeURIComponent(JSON.stringify({ lang: 'en', year: { $gte: 2021 } }));
+    const byObject = (await listAll(`limit=100&filter=${asObject}`)).flatMap((p) => p.json.vectors);
+    expect(byObject.map((v: { id: string }) => v.id).sort()).toEqual(expected.sort());
 
     await call('POST', '/v1/collections/docs/vectors/delete', { ids: ['v3'] });
     const after = (await listAll('limit=1000')).flatMap((p) => p.json.vectors.map((v: { id: string }) => v.id));
@@ -86,6 +90,7 @@ describe('GET /v1/collections/{name}/vectors', () => {
       ['limit=1001', 'limit'],
       ['include=vectors', 'include'],
       [`filter=${encodeURIComponent('lang ==')}`, 'filter'],
+      [`filter=${encodeURIComponent('{"lang":')}`, 'filter'],
     ]) {
       const res = await call('GET', `/v1/collections/docs/vectors?${query}`);
       expect(res.status, query).toBe(400);

@@ -29,16 +29,13 @@ const MUST_RUN = [
   'test_keys_create_list_revoke',
   'test_model_version_with_an_artifact',
   'test_import_of_an_object_in_s3',
-];
-
-/**
- * Tests allowed to skip: the routes landing after the client (they probe the server and run once it has them)
- * and the numpy paths on a machine without numpy.
- */
-const MAY_SKIP = new Set([
   'test_list_vectors',
   'test_patch_metadata',
   'test_import_file_and_rejects',
+];
+
+/** Tests allowed to skip: the numpy paths on a machine without numpy. */
+const MAY_SKIP = new Set([
   'test_numpy_round_trip',
   'test_upsert_and_search_take_numpy_arrays',
   'test_a_nan_in_an_array_is_named',
