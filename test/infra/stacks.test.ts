@@ -256,10 +256,15 @@ describe.each([
       ]);
       expect(asArray(models[0].Resource)).toHaveLength(1);
       expect(models[0].Condition).toBeUndefined();
-      // Writes by the api go to models/ and nowhere else, but for the import uploads it presigns (PUT only).
+      // Writes by the api go to models/ and nowhere else, but for the import uploads it presigns (PUT only) and
+      // the Milvus schema objects (milvus/ only).
       for (const st of api) {
         if (asArray(st.Action).some((a) => ['s3:PutObject', 's3:DeleteObject', 's3:AbortMultipartUpload'].includes(a)))
-          expect(st.Sid).toMatch(/^(ModelArtifacts|PresignImportUploads)$/);
+          expect(st.Sid).toMatch(/^(ModelArtifacts|PresignImportUploads|MilvusSchemas)$/);
+        if (st.Sid === 'MilvusSchemas') {
+          expect(asArray(st.Resource)).toHaveLength(1);
+          expect(JSON.stringify(st.Resource)).toContain('/milvus/*');
+        }
         if (st.Sid === 'PresignImportUploads') {
           expect(asArray(st.Action)).toEqual(['s3:PutObject']);
           expect(asArray(st.Resource)).toHaveLength(1);

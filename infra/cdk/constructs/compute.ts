@@ -39,6 +39,7 @@ import {
   DELETES_PREFIX,
   IMPORTS_PREFIX,
   INDEX_PREFIXES,
+  MILVUS_SCHEMAS_PREFIX,
   MODELS_OBJECT_PREFIX,
   PLANS_PREFIX,
   REPORTS_PREFIX,
@@ -280,6 +281,14 @@ export class Compute extends Construct {
         resources: objectArns([REPORTS_PREFIX]),
       }),
     );
+    // The Milvus REST layer keeps each collection's Milvus schema as one small object (docs/milvus.md).
+    this.api.role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'MilvusSchemas',
+        actions: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'],
+        resources: objectArns([MILVUS_SCHEMAS_PREFIX]),
+      }),
+    );
     this.api.role.addToPolicy(listBucket);
     // Model artifacts: inline puts, hashing (GetObject), the conditional copy to the committed key
     // (Get on the source + Put on the target), dropping the staging object, and — through URLs it
@@ -507,12 +516,14 @@ export class Compute extends Construct {
           reason: "Log-stream wildcard of the function's own log group only (CreateLogStream/PutLogEvents).",
         },
         {
-          pattern: /^AwsSolutions-IAM5\[Resource::.*\/(shards|deletes|centroids|plans|imports|reports|models)\/\*\]$/,
+          pattern:
+            /^AwsSolutions-IAM5\[Resource::.*\/(shards|deletes|centroids|plans|imports|reports|models|milvus|manifests)\/\*\]$/,
           reason:
             'Object-prefix wildcards of the data bucket (shards/*, deletes/*, centroids/*, plans/*, imports/*, ' +
-            'the reports/* and models/* folders): shard, bitmap, centroid-table and model-artifact keys are ' +
-            'content-addressed, build-plan objects are named by plan id, uploads, reports and model names are ' +
-            'chosen by users and jobs; none is known in advance.',
+            'the reports/*, models/*, milvus/* and manifests/* folders): shard, bitmap, centroid-table, ' +
+            'model-artifact and spilled-manifest keys are content-addressed, build-plan objects are named by plan ' +
+            'id, uploads, reports, model names and Milvus schemas are chosen by users and jobs; none is known in ' +
+            'advance.',
         },
         {
           pattern: /^AwsSolutions-IAM5\[Resource::\*\]$/,
