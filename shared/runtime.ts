@@ -96,7 +96,7 @@ export function lambdaScatter(
 
 function createRuntime({ config: cfg, objects, cache }: SearcherRuntime): Runtime {
   const aws = makeAwsClients(cfg);
-  const catalog = new DynamoCatalog({ ddb: aws.ddb, table: cfg.catalogTable });
+  const catalog = new DynamoCatalog({ ddb: aws.ddb, table: cfg.catalogTable, objects });
   const records = new DynamoRecordStore({ ddb: aws.ddb, table: cfg.recordsTable, logTable: cfg.catalogTable });
   const version = `${packageVersion()}${cfg.gitSha ? `+${cfg.gitSha}` : ''}`;
   const scatter = lambdaScatter(cfg);

@@ -8,8 +8,10 @@
  *   pk=COL#<name>  sk=PROMO#<rev>       promotion history (`doc`), written after the switch and
  *                                       again from `lastPromotion` before the next line change
  *   pk=COL#<name>  sk=SEQ               seq counter + in-flight leases (see below)
- *   pk=COL#<name>  sk=IDX#<0000000042>  manifest: `doc` (S, JSON) + `version` (N); all lines share
- *                                       the version sequence, `doc.line` says which one it extends
+ *   pk=COL#<name>  sk=IDX#<0000000042>  manifest + `version` (N), in one of three forms (see
+ *                                       MANIFEST_ITEM): `doc` (S, JSON), `docz` (B, brotli JSON) or
+ *                                       `docRef` ({key, sha256, bytes} of an S3 object); all lines
+ *                                       share the version sequence, the doc's `line` says which one
  *   pk=GEN         sk=<name>            generation counter `gen` (N), bumped by every create;
  *                                       survives deletes, so a re-created collection gets a
  *                                       higher generation than any earlier one of that name
@@ -31,7 +33,8 @@
  * Every item read is validated with zod; a malformed one throws CorruptDataError.
  * No transactions (the embedded emulator lacks them): single-item conditional writes only.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
+import { brotliCompressSync, brotliDecompressSync, constants as zlib } from 'node:zlib';
 import {
   DeleteCommand,
   GetCommand,
@@ -42,7 +45,14 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { z } from 'zod';
 import { ENGINE_NAMES, type EngineName } from '../engine/types.js';
-import { ConflictError, CorruptDataError, LimitExceededError, NotFoundError, ValidationError } from '../errors.js';
+import {
+  ConfigError,
+  ConflictError,
+  CorruptDataError,
+  LimitExceededError,
+  NotFoundError,
+  ValidationError,
+} from '../errors.js';
 import { logger } from '../log.js';
 import { METRICS, type Metric } from '../types.js';
 import {
@@ -54,10 +64,23 @@ import {
   conditionalWrite,
   queryPages,
 } from './clients.js';
-import { GEN_PK, IDX_PREFIX, META_SK, PROMO_PREFIX, SEQ_SK, colPk, idxSk as versionSk, promoSk } from './keys.js';
+import {
+  GEN_PK,
+  IDX_PREFIX,
+  META_SK,
+  PROMO_PREFIX,
+  SEQ_SK,
+  colPk,
+  collectionKey,
+  idxSk as versionSk,
+  manifestDocKey,
+  manifestDocPrefix,
+  promoSk,
+} from './keys.js';
 import {
   MAIN_LINE,
   type Catalog,
+  type ObjectStore,
   type CollectionMeta,
   type LineChange,
   type LinePromotion,
@@ -168,7 +191,23 @@ const manifestSchema = z.object({
   }),
 });
 
-const manifestItemSchema = z.object({ pk: z.string(), sk: z.string(), version: nonNegInt, doc: z.string() });
+const docRefSchema = z.object({ key: z.string().min(1), sha256: z.string().regex(/^[0-9a-f]{64}$/), bytes: nonNegInt });
+
+/** Exactly one of the three forms (MANIFEST_ITEM); items written before the other two have `doc`. */
+const manifestItemSchema = z
+  .object({
+    pk: z.string(),
+    sk: z.string(),
+    version: nonNegInt,
+    doc: z.string().optional(),
+    docz: z.instanceof(Uint8Array).optional(),
+    docRef: docRefSchema.optional(),
+  })
+  .refine((i) => [i.doc, i.docz, i.docRef].filter((f) => f !== undefined).length === 1, {
+    message: 'needs exactly one of doc, docz, docRef',
+  });
+
+type DocRef = z.output<typeof docRefSchema>;
 
 function parseItem<S extends z.ZodType>(schema: S, raw: unknown, what: string): z.output<S> {
   const parsed = schema.safeParse(raw);
@@ -189,6 +228,11 @@ function parseItem<S extends z.ZodType>(schema: S, raw: unknown, what: string): 
 export interface DynamoCatalogOptions {
   ddb: DynamoDBDocumentClient;
   table: string;
+  /**
+   * Where manifests too large for their item go (MANIFEST_ITEM). Without it such a manifest can be neither
+   * committed nor read (ConfigError); catalogs that only ever see small collections may omit it.
+   */
+  objects?: ObjectStore;
   /** Clock for lease expiry and createdAt (epoch ms); tests inject one. */
   now?: () => number;
 }
@@ -201,15 +245,50 @@ export interface DynamoCatalogOptions {
  */
 const MANIFEST_CACHE_ENTRIES = 32;
 
+/**
+ * How a manifest is stored in its item (docs/architecture.md §4.1), measured on realistic shard lists (hex
+ * hashes are most of the bytes: ≈ 310 B of JSON per shard, ≈ 410 B with a deletion bitmap):
+ * - `INLINE_BYTES` (default 16 KiB, ≈ 50 shards): JSON up to this size is stored as it is (`doc`), readable
+ *   in the console; compressing it would save a few capacity units. Higher keeps more items readable at
+ *   more read/write units each.
+ * - Above it, brotli (`docz`) at `BROTLI_QUALITY` 4: 4,096 shards (1.2 MiB of JSON) → 257 KiB in ≈ 50 ms.
+ *   gzip -9 gives 294 KiB, brotli 9 269 KiB in ≈ 0.5 s, brotli 11 216 KiB in ≈ 7 s — too slow for a
+ *   commit; decompression is a few ms for all of them. A higher quality buys ≤ 15 % at 10–100× the CPU.
+ * - `BUDGET_BYTES` (default 350 KiB): a compressed doc above it is written to S3 (`manifestDocKey`, the
+ *   same brotli bytes) and the item keeps `docRef` {key, sha256, bytes}. DynamoDB refuses items over
+ *   400 KB, key and attribute names included; the margin keeps those and any attribute added later clear
+ *   of it. Higher keeps more manifests in one read at the risk of meeting the limit. 4,096 shards with a
+ *   quarter of them carrying bitmaps already compress to ≈ 310 KiB; 16,384 shards to 1–1.5 MiB.
+ * - `MAX_JSON_BYTES` (default 64 MiB, ≈ 150,000 shards): the largest manifest committed or decompressed,
+ *   so a damaged or hostile stream cannot exhaust memory. Well above 4,096 partitions × 5 shards.
+ */
+export const MANIFEST_ITEM = {
+  INLINE_BYTES: 16 * 1024,
+  BROTLI_QUALITY: 4,
+  BUDGET_BYTES: 350 * 1024,
+  MAX_JSON_BYTES: 64 * 2 ** 20,
+};
+
+/**
+ * Spilled manifests kept per process by their sha256 — default 4. Listing and line-head lookups parse every
+ * manifest item they pass; without this each spilled one would cost an S3 GET every time. Entries are the
+ * largest manifests (≥ 1 MiB of JSON each, several MiB parsed), so few: enough for the line heads of a busy
+ * collection. The objects are immutable, so a hit is always right.
+ */
+const SPILLED_CACHE_ENTRIES = 4;
+
 export class DynamoCatalog implements Catalog {
   private readonly ddb: DynamoDBDocumentClient;
   private readonly table: string;
   private readonly now: () => number;
   private readonly manifests = new Map<string, Manifest>();
+  private readonly objects: ObjectStore | undefined;
+  private readonly spilled = new Map<string, Manifest>();
 
   constructor(opts: DynamoCatalogOptions) {
     this.ddb = opts.ddb;
     this.table = opts.table;
+    this.objects = opts.objects;
     this.now = opts.now ?? Date.now;
   }
 
@@ -291,7 +370,7 @@ export class DynamoCatalog implements Catalog {
   }
 
   async deleteCollection(name: string): Promise<void> {
-    await this.getCollection(name); // NotFoundError, and validates the item
+    const meta = await this.getCollection(name); // NotFoundError, and validates the item
     const pk = colPk(name);
     // The whole COL#<name> partition is the collection's, whichever store wrote an item there
     // (manifests, promotions, evaluations, import jobs): all of it goes. META last: an
@@ -316,6 +395,9 @@ export class DynamoCatalog implements Catalog {
         batch.map((Key) => ({ DeleteRequest: { Key } })),
       );
     }
+    // After the items that name them (an interrupted delete leaves no item pointing at a missing object), and
+    // by listing, so a retry finds what an earlier attempt left. Before META, so a retry happens at all.
+    await this.deleteSpilledManifests(collectionKey(meta));
     await this.ddb.send(new DeleteCommand({ TableName: this.table, Key: { pk, sk: SEQ_SK } }));
     await this.ddb.send(new DeleteCommand({ TableName: this.table, Key: { pk, sk: META_SK } }));
   }
@@ -528,6 +610,22 @@ export class DynamoCatalog implements Catalog {
     return res.Item ? parseItem(seqItemSchema, res.Item, `seq counter of ${collection}`) : undefined;
   }
 
+  /**
+   * Spilled manifest objects of a deleted collection generation. Best effort: they are invisible once the
+   * items are gone (the key carries the generation), and a collection must not become undeletable because
+   * its garbage could not be removed.
+   */
+  private async deleteSpilledManifests(ck: string): Promise<void> {
+    if (!this.objects) return;
+    try {
+      for await (const page of this.objects.list(manifestDocPrefix(ck))) {
+        await this.objects.delete(page.map((o) => o.key));
+      }
+    } catch (err) {
+      logger.warn('deleting spilled manifests failed', { collectionKey: ck, error: err as Error });
+    }
+  }
+
   // --- manifests ---------------------------------------------------------------------------------
 
   async commitManifest(manifest: Manifest): Promise<boolean> {
@@ -535,23 +633,128 @@ export class DynamoCatalog implements Catalog {
     if (!checked.success) {
       throw new ValidationError(`invalid manifest: ${checked.error.issues[0]?.message ?? ''}`, { field: 'manifest' });
     }
-    const doc = JSON.stringify(manifest);
-    return conditionalWrite(
+    const pk = colPk(manifest.collection);
+    const sk = idxSk(manifest.version);
+    const form = await this.manifestForm(manifest);
+    const committed = await conditionalWrite(
       () =>
         this.ddb.send(
           new PutCommand({
             TableName: this.table,
-            Item: { pk: colPk(manifest.collection), sk: idxSk(manifest.version), version: manifest.version, doc },
+            Item: { pk, sk, version: manifest.version, ...form },
             ConditionExpression: 'attribute_not_exists(pk)',
           }),
         ),
       // The same bytes under the version's key are this commit, resent (a racing builder's manifest
       // differs at least in createdAt and build stats): treating it as a lost race would disown it.
+      // A spilled doc's object is content-addressed, so the same sha256 is the same bytes.
       async () => {
-        const item = await this.getItem(colPk(manifest.collection), idxSk(manifest.version));
-        return !item ? 'again' : item.doc === doc ? 'ours' : 'theirs';
+        const item = await this.getItem(pk, sk);
+        if (!item) return 'again';
+        return sameForm(item, form) ? 'ours' : 'theirs';
       },
     );
+    if (!committed && form.docRef) {
+      // Lost the race: no item names this object (the winner's differs, so does its key). Best effort.
+      const key = form.docRef.key;
+      await this.objects?.delete([key]).catch((err: unknown) => {
+        logger.warn('deleting a losing manifest object failed', { key, error: err as Error });
+      });
+    }
+    return committed;
+  }
+
+  /**
+   * The item attributes that hold `manifest` (MANIFEST_ITEM): its JSON, brotli JSON, or a reference to that
+   * brotli JSON in S3 — written here, before the item, so a committed item never names a missing object.
+   */
+  private async manifestForm(manifest: Manifest): Promise<{ doc?: string; docz?: Uint8Array; docRef?: DocRef }> {
+    const doc = JSON.stringify(manifest);
+    const json = Buffer.from(doc, 'utf8');
+    if (json.byteLength <= MANIFEST_ITEM.INLINE_BYTES) return { doc };
+    if (json.byteLength > MANIFEST_ITEM.MAX_JSON_BYTES) {
+      throw new LimitExceededError(
+        `manifest ${manifest.version} of ${JSON.stringify(manifest.collection)} is ${json.byteLength} bytes ` +
+          `of JSON, over the ${MANIFEST_ITEM.MAX_JSON_BYTES} a manifest may have`,
+        { field: 'manifest', details: { shards: manifest.shards.length, bytes: json.byteLength } },
+      );
+    }
+    const docz = brotliCompressSync(json, {
+      params: {
+        [zlib.BROTLI_PARAM_QUALITY]: MANIFEST_ITEM.BROTLI_QUALITY,
+        [zlib.BROTLI_PARAM_SIZE_HINT]: json.byteLength,
+      },
+    });
+    if (docz.byteLength <= MANIFEST_ITEM.BUDGET_BYTES) return { docz };
+    const objects = this.requireObjects(`commit manifest ${manifest.version} of ${manifest.collection}`);
+    const sha256 = createHash('sha256').update(docz).digest('hex');
+    const key = manifestDocKey(keyOf(manifest), manifest.version, sha256.slice(0, 32));
+    await objects.putImmutable(key, docz);
+    return { docRef: { key, sha256, bytes: docz.byteLength } };
+  }
+
+  private requireObjects(what: string): ObjectStore {
+    if (!this.objects) {
+      throw new ConfigError(
+        `cannot ${what}: the manifest is too large for its catalog item and this catalog has no object store`,
+        { field: 'objects' },
+      );
+    }
+    return this.objects;
+  }
+
+  /** The manifest an item holds, whichever its form (MANIFEST_ITEM). */
+  private async toManifest(raw: Record<string, unknown>, collection: string): Promise<Manifest> {
+    const item = parseItem(manifestItemSchema, raw, 'manifest item');
+    const where = `manifest item ${item.sk} of ${collection}`;
+    let manifest: Manifest;
+    if (item.docRef) {
+      const ref = item.docRef;
+      const hit = this.spilled.get(ref.sha256);
+      if (hit) {
+        this.spilled.delete(ref.sha256);
+        this.spilled.set(ref.sha256, hit);
+        manifest = hit;
+      } else {
+        manifest = parseManifest(inflate(await this.fetchSpilled(ref, where), where), where);
+        this.spilled.set(ref.sha256, manifest);
+        if (this.spilled.size > SPILLED_CACHE_ENTRIES) this.spilled.delete(this.spilled.keys().next().value!);
+      }
+      // The object must be the one this version's key names: an item cannot borrow another collection's.
+      if (ref.key !== manifestDocKey(keyOf(manifest), manifest.version, ref.sha256.slice(0, 32))) {
+        throw new CorruptDataError(`${where} names object ${JSON.stringify(ref.key)}, not its own`);
+      }
+    } else {
+      manifest = parseManifest(item.docz ? inflate(item.docz, where) : item.doc!, where);
+    }
+    if (
+      manifest.collection !== collection ||
+      manifest.version !== item.version ||
+      item.sk !== idxSk(manifest.version)
+    ) {
+      throw new CorruptDataError(`${where} does not match its key`);
+    }
+    return manifest;
+  }
+
+  /** A spilled doc's bytes, checked against the item's sha256 and size. */
+  private async fetchSpilled(ref: DocRef, where: string): Promise<Uint8Array> {
+    let bytes: Uint8Array;
+    try {
+      bytes = await this.requireObjects(`read ${where}`).get(ref.key);
+    } catch (err) {
+      // The object is written before the item: a missing one is damage, not an absent version.
+      if (err instanceof NotFoundError)
+        throw new CorruptDataError(`${where}: its object ${JSON.stringify(ref.key)} is missing`, { cause: err });
+      throw err;
+    }
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    if (sha256 !== ref.sha256 || bytes.byteLength !== ref.bytes) {
+      throw new CorruptDataError(`${where}: object ${JSON.stringify(ref.key)} does not match its sha256`, {
+        details: { key: ref.key, expected: ref.sha256, actual: sha256, bytes: bytes.byteLength },
+      });
+    }
+    return bytes;
   }
 
   async latestManifest(collection: string, line?: string, pageSize = 8): Promise<Manifest | undefined> {
@@ -790,7 +993,7 @@ export class DynamoCatalog implements Catalog {
         field: 'version',
       });
     }
-    return toManifest(res.Item, collection);
+    return this.toManifest(res.Item, collection);
   }
 
   async listManifests(collection: string, limit?: number): Promise<Manifest[]> {
@@ -816,7 +1019,7 @@ export class DynamoCatalog implements Catalog {
       ConsistentRead: true,
       Limit: pageSize,
     })) {
-      for (const raw of page) yield toManifest(raw, collection);
+      for (const raw of page) yield await this.toManifest(raw, collection);
     }
   }
 }
@@ -869,17 +1072,32 @@ function toMeta(raw: Record<string, unknown>, expectedName?: string): Collection
   return meta;
 }
 
-function toManifest(raw: Record<string, unknown>, collection: string): Manifest {
-  const item = parseItem(manifestItemSchema, raw, 'manifest item');
+/** The generation-scoped key of a manifest's collection (its objects' folder). */
+const keyOf = (m: Manifest): string => collectionKey({ name: m.collection, generation: m.generation });
+
+/** Whether a manifest item holds exactly the form this commit wrote (its resend). */
+function sameForm(item: Record<string, unknown>, form: { doc?: string; docz?: Uint8Array; docRef?: DocRef }): boolean {
+  if (form.doc !== undefined) return item.doc === form.doc;
+  if (form.docz) return item.docz instanceof Uint8Array && Buffer.from(item.docz).equals(form.docz);
+  const ref = item.docRef as Partial<DocRef> | undefined;
+  return ref?.key === form.docRef?.key && ref?.sha256 === form.docRef?.sha256;
+}
+
+/** Brotli JSON as text; a damaged stream or one past MAX_JSON_BYTES is CorruptDataError. */
+function inflate(bytes: Uint8Array, where: string): string {
+  try {
+    return brotliDecompressSync(bytes, { maxOutputLength: MANIFEST_ITEM.MAX_JSON_BYTES }).toString('utf8');
+  } catch (err) {
+    throw new CorruptDataError(`${where}: compressed doc does not decompress`, { cause: err });
+  }
+}
+
+function parseManifest(text: string, where: string): Manifest {
   let doc: unknown;
   try {
-    doc = JSON.parse(item.doc);
+    doc = JSON.parse(text);
   } catch (err) {
-    throw new CorruptDataError(`manifest item ${item.sk} of ${collection}: doc is not valid JSON`, { cause: err });
+    throw new CorruptDataError(`${where}: doc is not valid JSON`, { cause: err });
   }
-  const manifest: Manifest = parseItem(manifestSchema, doc, `manifest ${item.sk} of ${collection}`);
-  if (manifest.collection !== collection || manifest.version !== item.version || item.sk !== idxSk(manifest.version)) {
-    throw new CorruptDataError(`manifest item ${item.sk} of ${collection} does not match its key`);
-  }
-  return manifest;
+  return parseItem(manifestSchema, doc, where);
 }

@@ -11,7 +11,7 @@
  *
  *   COL#<name>                META                 collection meta                      DynamoCatalog
  *   COL#<name>                SEQ                  seq counter + leases                 DynamoCatalog
- *   COL#<name>                IDX#<version>        manifest                             DynamoCatalog
+ *   COL#<name>                IDX#<version>        manifest (inline, brotli, or S3 ref) DynamoCatalog
  *   COL#<name>                PROMO#<rev>          promotion history                    DynamoCatalog
  *   COL#<name>                EVAL#<version>       evaluation of an index version       DynamoLifecycleStore
  *   COL#<name>                IMPORT#<jobId>       import job                           DynamoImportJobStore
@@ -156,6 +156,19 @@ export const deletesKey = (ck: string, shardId: string, hash: string): string =>
 /** The folders holding a collection generation's index objects (what garbage collection lists). */
 export const centroidsKey = (ck: string, hash: string): string => `${CENTROIDS_PREFIX}${ck}/${hash}.f32`;
 export const indexObjectPrefixes = (ck: string): string[] => INDEX_PREFIXES.map((p) => `${p}${ck}/`);
+
+/**
+ * Manifests too large for their catalog item even compressed (docs/architecture.md §4.1), as brotli JSON:
+ * `manifests/<ck>/<version, 10 digits>-<sha256[:32]>.json.br`. The hash tells racing builders' manifests of
+ * one version apart. Not an INDEX_PREFIXES folder on purpose: garbage collection keeps only recent versions'
+ * objects, but every manifest item is kept (version history), so its object must be too; they go when the
+ * collection is deleted (DynamoCatalog.deleteCollection lists the folder).
+ */
+export const MANIFESTS_PREFIX = 'manifests/';
+export const manifestDocKey = (ck: string, version: number, hash: string): string =>
+  `${MANIFESTS_PREFIX}${ck}/${padNumber(version)}-${hash}.json.br`;
+/** The folder of a collection generation's spilled manifests. */
+export const manifestDocPrefix = (ck: string): string => `${MANIFESTS_PREFIX}${ck}/`;
 
 const IMPORT_OBJECT = new RegExp(`^${IMPORTS_PREFIX}([^/]+)/(.+)$`);
 /** The collection an `imports/<collection>/...` key belongs to. */

@@ -65,12 +65,13 @@ export async function startEmulatedStack(opts: {
   const aws = makeAwsClients(cfg);
   await ensureTables(aws.ddb, { catalog: cfg.catalogTable, records: cfg.recordsTable });
   await ensureBucket(aws.s3, cfg.bucket);
+  const objects = new S3ObjectStore({ s3: aws.s3, bucket: cfg.bucket });
   return {
     emulators,
     cacheDir,
-    catalog: new DynamoCatalog({ ddb: aws.ddb, table: cfg.catalogTable, now: opts.now }),
+    catalog: new DynamoCatalog({ ddb: aws.ddb, table: cfg.catalogTable, now: opts.now, objects }),
     records: new DynamoRecordStore({ ddb: aws.ddb, table: cfg.recordsTable, logTable: cfg.catalogTable }),
-    objects: new S3ObjectStore({ s3: aws.s3, bucket: cfg.bucket }),
+    objects,
     lifecycle: new DynamoLifecycleStore({ ddb: aws.ddb, table: cfg.catalogTable }),
     aws,
     stop: async () => {
