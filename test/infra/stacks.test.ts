@@ -260,10 +260,16 @@ describe.each([
       // the Milvus schema objects (milvus/ only).
       for (const st of api) {
         if (asArray(st.Action).some((a) => ['s3:PutObject', 's3:DeleteObject', 's3:AbortMultipartUpload'].includes(a)))
-          expect(st.Sid).toMatch(/^(ModelArtifacts|PresignImportUploads|MilvusSchemas)$/);
+          expect(st.Sid).toMatch(/^(ModelArtifacts|PresignImportUploads|MilvusSchemas|ManifestObjects)$/);
         if (st.Sid === 'MilvusSchemas') {
           expect(asArray(st.Resource)).toHaveLength(1);
           expect(JSON.stringify(st.Resource)).toContain('/milvus/*');
+        }
+        // Spilled manifests: read, and deleted with their collection; never written by the api.
+        if (st.Sid === 'ManifestObjects') {
+          expect(asArray(st.Action).sort()).toEqual(['s3:DeleteObject', 's3:GetObject']);
+          expect(asArray(st.Resource)).toHaveLength(1);
+          expect(JSON.stringify(st.Resource)).toContain('/manifests/*');
         }
         if (st.Sid === 'PresignImportUploads') {
           expect(asArray(st.Action)).toEqual(['s3:PutObject']);
@@ -284,6 +290,18 @@ describe.each([
       for (const role of [stack.compute.importer.role, ...stack.compute.shardSearch.map((f) => f.role)]) {
         expect(JSON.stringify(policyOf(role))).not.toContain('/models/');
       }
+      // Spilled manifests (docs/architecture.md §4.1): the committers write them, the importer's tail cap only
+      // reads them, the shard searchers (given shard refs, never manifests) have no access.
+      const manifestActions = (role: { node: { defaultChild?: unknown } }): string[] =>
+        policyOf(role)
+          .filter((st) => JSON.stringify(st.Resource).includes('/manifests/'))
+          .flatMap((st) => asArray(st.Action))
+          .sort();
+      for (const role of [stack.compute.indexBuilder.role, stack.compute.buildWorker.role]) {
+        expect(manifestActions(role)).toEqual(['s3:DeleteObject', 's3:GetObject', 's3:PutObject']);
+      }
+      expect(manifestActions(stack.compute.importer.role)).toEqual(['s3:GetObject']);
+      for (const fn of stack.compute.shardSearch) expect(manifestActions(fn.role)).toEqual([]);
     },
   );
 
@@ -628,7 +646,7 @@ describe.each([
     expect(JSON.stringify(m.EventSourceArn)).toContain(taskQueue);
   });
 
-  it('gives the build worker plans/, shards/, centroids/ and deletes/ objects only, never the whole bucket', () => {
+  it('gives the build worker plans/, shards/, centroids/, deletes/ and manifests/ objects only, never the whole bucket', () => {
     const s = get();
     const statements = statementsOf(s, s.stacks.service.compute.buildWorker.role);
     const bucketArn = JSON.stringify(s.stacks.service.resolve(s.stacks.data.bucket.bucketArn) as unknown);
@@ -659,6 +677,7 @@ describe.each([
       '/shards/*': ['s3:GetObject', 's3:PutObject'],
       '/centroids/*': ['s3:GetObject', 's3:PutObject'],
       '/deletes/*': ['s3:GetObject'],
+      '/manifests/*': ['s3:DeleteObject', 's3:GetObject', 's3:PutObject'],
     });
   });
 

@@ -109,7 +109,7 @@ const DYNAMO_PREFIXES = [
   'H',
   'V',
 ];
-const S3_PREFIXES = ['shards', 'deletes', 'imports', 'reports', 'models'];
+const S3_PREFIXES = ['shards', 'deletes', 'imports', 'reports', 'models', 'plans', 'centroids', 'manifests', 'milvus'];
 /** A string or template literal that starts with a key prefix: `'COL#`, `` `shards/ ``, `"APIKEY#`. */
 const LAYOUT_LITERAL = new RegExp(`['"\`](?:(?:${DYNAMO_PREFIXES.join('|')})#|(?:${S3_PREFIXES.join('|')})/)`);
 

@@ -39,6 +39,7 @@ import {
   DELETES_PREFIX,
   IMPORTS_PREFIX,
   INDEX_PREFIXES,
+  MANIFESTS_PREFIX,
   MILVUS_SCHEMAS_PREFIX,
   MODELS_OBJECT_PREFIX,
   PLANS_PREFIX,
@@ -253,6 +254,17 @@ export class Compute extends Construct {
       actions: ['s3:ListBucket'],
       resources: [bucket.bucketArn],
     });
+
+    // Manifests over the item budget live in S3 (docs/architecture.md §4.1, "Manifest size"): everyone who
+    // reads manifests (search, tail cap, builders) gets them; the committers (index builder, plan tasks) write
+    // them and delete a lost race's copy; the api deletes them with their collection.
+    const manifestObjects = (sid: string, actions: string[]): iam.PolicyStatement =>
+      new iam.PolicyStatement({ sid, actions, resources: objectArns([MANIFESTS_PREFIX]) });
+    this.api.role.addToPolicy(manifestObjects('ManifestObjects', ['s3:GetObject', 's3:DeleteObject']));
+    this.importer.role.addToPolicy(manifestObjects('ReadManifestObjects', ['s3:GetObject']));
+    for (const fn of [this.indexBuilder, this.buildWorker]) {
+      fn.role.addToPolicy(manifestObjects('ManifestObjects', ['s3:GetObject', 's3:PutObject', 's3:DeleteObject']));
+    }
 
     // api: rows and catalog, shards for in-process search, import jobs, wake the builder and the importer,
     // invoke the searcher slots.
