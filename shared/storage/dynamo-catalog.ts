@@ -246,6 +246,14 @@ export interface DynamoCatalogOptions {
 const MANIFEST_CACHE_ENTRIES = 32;
 
 /**
+ * …and at most this many shard refs across the cached manifests — default 65,536 (≈ 30 MB of parsed refs):
+ * at 100M vectors one manifest lists up to 16k shards, and 32 of those would hold ~0.5 GB of a 3 GB api
+ * function. The newest manifest is always kept, however large; a smaller budget means more manifest reads
+ * (one GetItem, or a GET of a spilled one) when several large collections are searched in turn.
+ */
+const MANIFEST_CACHE_SHARDS = 65_536;
+
+/**
  * How a manifest is stored in its item (docs/architecture.md §4.1), measured on realistic shard lists (hex
  * hashes are most of the bytes: ≈ 310 B of JSON per shard, ≈ 410 B with a deletion bitmap):
  * - `INLINE_BYTES` (default 16 KiB, ≈ 50 shards): JSON up to this size is stored as it is (`doc`), readable
@@ -282,6 +290,8 @@ export class DynamoCatalog implements Catalog {
   private readonly table: string;
   private readonly now: () => number;
   private readonly manifests = new Map<string, Manifest>();
+  /** Shard refs held by `manifests` (bounded by MANIFEST_CACHE_SHARDS). */
+  private manifestShards = 0;
   private readonly objects: ObjectStore | undefined;
   private readonly spilled = new Map<string, Manifest>();
 
@@ -976,7 +986,15 @@ export class DynamoCatalog implements Catalog {
     });
     if (!m || m.generation !== generation) return undefined;
     this.manifests.set(key, m);
-    if (this.manifests.size > MANIFEST_CACHE_ENTRIES) this.manifests.delete(this.manifests.keys().next().value!);
+    this.manifestShards += m.shards.length;
+    while (
+      this.manifests.size > 1 &&
+      (this.manifests.size > MANIFEST_CACHE_ENTRIES || this.manifestShards > MANIFEST_CACHE_SHARDS)
+    ) {
+      const [oldest, evicted] = this.manifests.entries().next().value!;
+      this.manifests.delete(oldest);
+      this.manifestShards -= evicted.shards.length;
+    }
     return m;
   }
 

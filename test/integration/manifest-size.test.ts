@@ -293,6 +293,28 @@ describe('manifest size', () => {
     expect(s3Gets(listed.trace.calls)).toBe(0);
   });
 
+  it('keeps the per-process manifest cache under its shard budget (65,536 refs: four 16k-shard manifests)', async () => {
+    const { catalog } = stack;
+    const meta = await catalog.createCollection({
+      name: 'budget',
+      dimension: 768,
+      metric: 'cosine',
+      index: { engine: 'hnsw', params: {} },
+    });
+    for (let v = 1; v <= 5; v++)
+      expect(await catalog.commitManifest(manifestOf('budget', meta.generation, v, 16_384))).toBe(true);
+    const reader = freshCatalog();
+    for (let v = 1; v <= 5; v++) await reader.manifestAt('budget', meta.generation, v);
+    // Versions 2–5 fill the budget; version 1, the least recently used, went.
+    for (const v of [2, 3, 4, 5]) {
+      const again = await traced(() => reader.manifestAt('budget', meta.generation, v));
+      expect(again.trace.calls, `v${v}`).toEqual([]);
+    }
+    const evicted = await traced(() => reader.manifestAt('budget', meta.generation, 1));
+    expect(evicted.result?.version).toBe(1);
+    expect(evicted.trace.calls.length).toBeGreaterThan(0);
+  });
+
   it('deletes spilled manifests with their collection', async () => {
     const { catalog } = stack;
     const meta = await catalog.createCollection({
