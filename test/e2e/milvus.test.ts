@@ -167,6 +167,62 @@ describe('Milvus REST v2 through the SDK HttpClient', () => {
     expect(got.data.map((r) => r.bucket).sort()).toEqual([1, 2]);
   });
 
+  it('pages a query through the whole collection: offsets past the first page, over 1 000 matches', async () => {
+    const M = 'many';
+    expect((await client.createCollection({ collectionName: M, dimension: 4, metricType: 'L2' })).code).toBe(0);
+    const total = 2500;
+    for (let start = 0; start < total; start += 1000) {
+      const data = Array.from({ length: Math.min(1000, total - start) }, (_, j) => {
+        const i = start + j;
+        return { id: i, vector: [i, 1, 0, -1], g: i % 5 };
+      });
+      expect((await client.insert({ collectionName: M, data })).code).toBe(0);
+    }
+    // 2 000 rows match; the listing's pages hold 1 000 rows, so offsets past 1 000 skip whole pages.
+    const filter = 'g != 4';
+    const ids = async (offset: number, limit: number): Promise<string[]> => {
+      const res = await client.query({ collectionName: M, filter, outputFields: ['id', 'g'], limit, offset });
+      expect(res.code, res.message).toBe(0);
+      for (const r of res.data) expect(r.g).not.toBe(4);
+      return res.data.map((r) => String(r.id));
+    };
+    const wide = await ids(0, 1200);
+    expect(wide).toHaveLength(1200);
+    const beyond = await ids(1500, 100);
+    expect(beyond).toHaveLength(100);
+    const tail = await ids(1900, 500);
+    expect(tail).toHaveLength(100);
+    const middle = await ids(1200, 300);
+    const rest = await ids(1600, 300);
+    const all = [...wide, ...middle, ...beyond, ...rest, ...tail];
+    expect(new Set(all).size).toBe(2000);
+    expect(all).toEqual(await ids(0, 2000));
+    expect(await ids(2000, 10)).toEqual([]);
+
+    // Without a limit a filtered query returns every match (more than 1 000 now).
+    const every = await client.query({ collectionName: M, filter: 'g == 0 or g == 1 or g == 2', outputFields: ['g'] });
+    expect(every.code).toBe(0);
+    expect(every.data).toHaveLength(1500);
+    const count = await client.query({ collectionName: M, filter, outputFields: ['count(*)'] });
+    expect(count.data).toEqual([{ 'count(*)': 2000 }]);
+
+    // Values come back for the window only, past the first page too.
+    const withVectors = await client.query({
+      collectionName: M,
+      filter: 'g == 3',
+      outputFields: ['*'],
+      limit: 2,
+      offset: 450,
+    });
+    expect(withVectors.data).toHaveLength(2);
+    for (const r of withVectors.data) expect(r.vector).toEqual([Number(r.id), 1, 0, -1]);
+
+    const tooDeep = await client.query({ collectionName: M, filter, outputFields: ['id'], limit: 100, offset: 16_300 });
+    expect(tooDeep.code).toBe(1100);
+    expect(tooDeep.message).toMatch(/16384/);
+    expect((await client.dropCollection({ collectionName: M })).code).toBe(0);
+  }, 120_000);
+
   it('upserts (visible at once) and deletes by ids and by filter', async () => {
     const up = await client.upsert({ collectionName: C, data: [{ pk: 1, vec: row(500), bucket: 42 }] });
     expect(up).toMatchObject({ code: 0, data: { upsertCount: 1, upsertIds: ['1'] } });

@@ -133,7 +133,7 @@ export class CollectionClient implements StatsSource, ImportTarget {
     return this.http.request('POST', `${this.base}/search`, { body, idempotent: true, signal: options.signal });
   }
 
-  /** One page of the collection's vectors, in id order. */
+  /** One page of the collection's live vectors, in the order of their last write (docs/api.md). */
   listPage(options: ListVectorsOptions & Signal = {}): Promise<VectorPage> {
     return this.http.request('GET', `${this.base}/vectors`, {
       query: {

@@ -1,10 +1,8 @@
 /**
  * The `shoal` binary, spawned as a user would run it (`node bin/shoal.mjs …`, the sources through tsx),
  * against a whole local Shoal: the README quickstart with `--json`, file upserts (JSONL, CSV, .npy), the
- * table output, exit codes. The local Shoal runs in this process, so the binary is spawned asynchronously.
- *
- * To add once `GET .../vectors` and `POST .../imports/uploads` are on main: `shoal list docs --json` after
- * the deletes, and `shoal import docs rows.jsonl --json` with one bad row (job partial, one reject listed).
+ * table output, the paged listing, an import through the presigned upload with its reject summary, exit codes.
+ * The local Shoal runs in this process, so the binary is spawned asynchronously.
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -98,6 +96,7 @@ describe('shoal CLI', () => {
 
     expect(await json(['delete', 'docs', 'b'])).toEqual({ deleted: 1 });
     expect(await json(['delete', 'docs', '--filter', '{"year":{"$lt":2022}}'])).toEqual({ deleted: 1 });
+    expect(await json(['list', 'docs'])).toEqual({ vectors: [{ id: 'c' }] });
 
     const built = await json(['index', 'docs']);
     expect(built.build.queued).toBe(true);
@@ -181,6 +180,52 @@ describe('shoal CLI', () => {
     expect(byId.n7.values).toEqual([7, 7.5, -7]);
     expect(byId.c2.metadata).toEqual({ lang: 'de, at', year: '007' });
     expect(byId.j3.metadata).toEqual({ n: 3, tag: 'top' });
+  });
+
+  it('lists a collection through its pages, filtered, as JSON and as a table', async () => {
+    await json(['collections', 'create', 'listed', '--dimension', '2', '--metric', 'l2']);
+    const rows = Array.from({ length: 9 }, (_, i) => ({ id: `l${i}`, values: [i, 0], metadata: { n: i } }));
+    await json(['upsert', 'listed', '--data', JSON.stringify(rows)]);
+
+    const all = await json(['list', 'listed', '--page-size', '2', '--include', 'metadata,values']);
+    expect(all.vectors).toHaveLength(9);
+    expect(all.vectors.find((v: { id: string }) => v.id === 'l4')).toEqual({
+      id: 'l4',
+      values: [4, 0],
+      metadata: { n: 4 },
+    });
+    const filtered = await json(['list', 'listed', '--page-size', '2', '--filter', 'n >= 6']);
+    expect(filtered.vectors.map((v: { id: string }) => v.id).sort()).toEqual(['l6', 'l7', 'l8']);
+    const byObject = await json(['list', 'listed', '--filter', '{"n":{"$lt":2}}']);
+    expect(byObject.vectors.map((v: { id: string }) => v.id).sort()).toEqual(['l0', 'l1']);
+    expect((await json(['list', 'listed', '--limit', '4', '--page-size', '3'])).vectors).toHaveLength(4);
+
+    const r = await shoal(['list', 'listed', '--filter', 'n == 3']);
+    expect(r.code).toBe(0);
+    expect(r.stdout.trimEnd().split('\n')).toEqual([expect.stringMatching(/^ID\s+METADATA$/), 'l3  {"n":3}']);
+  });
+
+  it('imports a file through the presigned upload and summarizes its rejects', async () => {
+    await json(['collections', 'create', 'imp', '--dimension', '4', '--metric', 'cosine']);
+    const file = path.join(dir, 'import.jsonl');
+    const lines = Array.from({ length: 6 }, (_, i) =>
+      JSON.stringify({ id: `i${i}`, values: i === 4 ? [1, 2, 3] : [i + 1, 0, 1, 0], metadata: { i } }),
+    );
+    await writeFile(file, `${lines.join('\n')}\n`);
+    const out = await json(['import', 'imp', file]);
+    expect(out.job).toMatchObject({ state: 'partial', rowsRead: 6, rowsWritten: 5, rowsRejected: 1 });
+    expect(out.job.uri).toMatch(/^s3:\/\/[^/]+\/imports\/imp\/[^/]+\/import\.jsonl$/);
+    expect(out.rejects).toEqual([{ line: 5, id: 'i4', code: 'WRONG_DIMENSION', reason: expect.any(String) }]);
+    expect((await json(['collections', 'get', 'imp'])).stats.count).toBe(5);
+
+    const followed = await shoal(['import', 'imp', '--job', out.job.jobId]);
+    expect(followed.code).toBe(0);
+    const text = followed.stdout.trimEnd().split('\n');
+    expect(text[0]).toBe(`job ${out.job.jobId}: partial`);
+    expect(text[1]).toBe('rows read 6, written 5, rejected 1');
+    expect(text[2]).toBe('error: 1 of 6 rows were rejected (see the report)');
+    expect(text[3]).toMatch(/^LINE\/ROW\s+ID\s+CODE\s+REASON$/);
+    expect(text[4]).toMatch(/^5\s+i4\s+WRONG_DIMENSION\s+\S/);
   });
 
   it('prints search results as a table', async () => {

@@ -1,11 +1,7 @@
 /**
- * The SDK against a whole local Shoal (the README quickstart, typed errors) and against tiny `node:http`
- * servers for what the local Shoal cannot be made to do on demand (503 with Retry-After) or does not serve
- * on this branch yet (the paged vector listing, import uploads and reject pages: see the contract servers).
- *
- * To add once `GET .../vectors` and `POST .../imports/uploads` are on main: `list()` and `importFile()`
- * against the local Shoal (the quickstart collection listed after the deletes; a JSONL file with one bad row
- * imported, its reject read back through `rejects()`).
+ * The SDK against a whole local Shoal (the README quickstart, paged listing, metadata patches, `importFile`
+ * through the presigned upload into the embedded S3, typed errors) and against tiny `node:http` servers for what
+ * the local Shoal cannot be made to do on demand (503 with Retry-After, a refused connection).
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -26,7 +22,6 @@ import {
   backoffMs,
   parseRetryAfter,
   DEFAULT_RETRY_POLICY,
-  type ImportJob,
   type ImportProgress,
 } from '../src/index.js';
 
@@ -67,6 +62,9 @@ describe('the README quickstart through the SDK', () => {
 
     expect(await docs.delete({ ids: ['b'] })).toEqual({ deleted: 1 });
     expect(await docs.delete({ filter: { year: { $lt: 2022 } } })).toEqual({ deleted: 1 });
+    const listed = [];
+    for await (const v of docs.list({ include: ['metadata'] })) listed.push(v);
+    expect(listed).toEqual([{ id: 'c', metadata: { lang: 'en', year: 2024 } }]);
 
     const build = await docs.index();
     expect(build.queued).toBe(true);
@@ -128,6 +126,137 @@ describe('the README quickstart through the SDK', () => {
 
     const taken = await shoal.collections.create({ name: 'errs', dimension: 3, metric: 'l2' }).catch((e) => e);
     expect(taken).toMatchObject({ status: 409, code: 'CONFLICT' });
+  });
+
+  it('lists a collection page by page, with include and a filter string or object', async () => {
+    await shoal.collections.create({ name: 'paged', dimension: 3, metric: 'l2' });
+    const rows = Array.from({ length: 25 }, (_, i) => ({
+      id: `p${i}`,
+      values: [i, i + 0.5, -i],
+      metadata: { n: i, lang: i % 2 === 0 ? 'en' : 'de' },
+    }));
+    await shoal.collection('paged').upsert(rows);
+
+    // The global fetch, counted: every page is one GET of the real listing.
+    const gets: URL[] = [];
+    const counted = new Shoal({
+      url: local.shoal.url,
+      apiKey: local.shoal.apiKey,
+      fetch: (input, init) => {
+        if (init.method === 'GET') gets.push(new URL(input));
+        return fetch(input, init);
+      },
+    }).collection('paged');
+
+    const all = [];
+    for await (const v of counted.list({ limit: 4, include: ['metadata'] })) all.push(v);
+    expect(all.map((v) => v.id).sort()).toEqual(rows.map((r) => r.id).sort());
+    expect(all.find((v) => v.id === 'p7')).toEqual({ id: 'p7', metadata: { n: 7, lang: 'de' } });
+    expect(gets.length).toBeGreaterThanOrEqual(7);
+    const asked = new Set(gets.map((u) => `${u.searchParams.get('limit')} ${u.searchParams.get('include')}`));
+    expect([...asked]).toEqual(['4 metadata']);
+    expect(gets[0].searchParams.has('cursor')).toBe(false);
+    expect(gets.slice(1).every((u) => u.searchParams.get('cursor'))).toBe(true);
+
+    const english = [];
+    for await (const v of counted.list({ limit: 3, filter: 'lang == "en" and n >= 16', include: ['values'] })) {
+      english.push(v);
+    }
+    expect(english.map((v) => v.id).sort()).toEqual(['p16', 'p18', 'p20', 'p22', 'p24']);
+    expect(english.find((v) => v.id === 'p18')).toEqual({ id: 'p18', values: [18, 18.5, -18] });
+
+    const small = [];
+    for await (const v of counted.list({ filter: { n: { $lt: 3 } } })) small.push(v);
+    expect(small.map((v) => v.id).sort()).toEqual(['p0', 'p1', 'p2']);
+    expect(small[0]).toEqual({ id: small[0].id });
+
+    // A break stops the requests: three items of pages of two need two pages.
+    gets.length = 0;
+    let seen = 0;
+    for await (const v of counted.list({ limit: 2 })) {
+      expect(v.id).toMatch(/^p/);
+      if (++seen === 3) break;
+    }
+    expect(gets).toHaveLength(2);
+
+    const first = await counted.listPage({ limit: 10 });
+    expect(first.vectors).toHaveLength(10);
+    expect(first.nextCursor).toEqual(expect.any(String));
+    const second = await counted.listPage({ limit: 10, cursor: first.nextCursor ?? undefined });
+    expect(second.vectors.map((v) => v.id)).not.toContain(first.vectors[0].id);
+    const garbled = await counted.listPage({ cursor: 'garbage' }).catch((e: unknown) => e);
+    expect(garbled).toBeInstanceOf(ShoalValidationError);
+    expect(garbled).toMatchObject({ status: 400, field: 'cursor' });
+  });
+
+  it('patches metadata keys and leaves the values as they were', async () => {
+    await shoal.collections.create({ name: 'patched', dimension: 2, metric: 'ip' });
+    const col = shoal.collection('patched');
+    await col.upsert([{ id: 7, values: [0.25, -1], metadata: { lang: 'en', year: 2021, nested: { a: 1, b: 2 } } }]);
+    expect(await col.patch(7, { lang: null, year: 2022, nested: { a: 3 }, tag: 'new' })).toEqual({ upserted: 1 });
+    expect(await col.get(['7'])).toEqual([
+      { id: '7', values: [0.25, -1], metadata: { year: 2022, nested: { a: 3 }, tag: 'new' } },
+    ]);
+    // An id that needs percent-encoding in the path.
+    await col.upsert([{ id: 'a/b c?', values: [1, 0] }]);
+    await col.patch('a/b c?', { ok: true });
+    expect((await col.get(['a/b c?']))[0].metadata).toEqual({ ok: true });
+
+    const missing = await col.patch('nope', { a: 1 }).catch((e: unknown) => e);
+    expect(missing).toBeInstanceOf(ShoalNotFoundError);
+    expect(missing).toMatchObject({ status: 404, code: 'NOT_FOUND', field: 'id' });
+  });
+
+  it('imports a JSONL file through the presigned upload into the embedded S3 and reads its reject back', async () => {
+    await shoal.collections.create({ name: 'imported', dimension: 3, metric: 'cosine' });
+    const dir = await mkdtemp(path.join(tmpdir(), 'shoal-sdk-import-'));
+    try {
+      // Over 64 KiB, so the file is streamed to S3 in several chunks behind its content-length.
+      const lines = Array.from({ length: 1500 }, (_, i) =>
+        i === 700
+          ? JSON.stringify({ id: `r${i}`, values: [1, 2] })
+          : JSON.stringify({ id: `r${i}`, values: [i + 1, 1, -1], metadata: { i, note: 'x'.repeat(20) } }),
+      );
+      const content = `${lines.join('\n')}\n`;
+      expect(Buffer.byteLength(content)).toBeGreaterThan(64 * 1024);
+      const file = path.join(dir, 'rows.jsonl');
+      await writeFile(file, content);
+
+      const sent: Array<{ url: string; headers: Record<string, string> }> = [];
+      const docs = new Shoal({
+        url: local.shoal.url,
+        apiKey: local.shoal.apiKey,
+        fetch: (input, init) => {
+          sent.push({ url: input, headers: { ...(init.headers as Record<string, string>) } });
+          return fetch(input, init);
+        },
+      }).collection('imported');
+      const progress: ImportProgress[] = [];
+      const job = await docs.importFile(file, { maxRejectRatio: 1, pollMs: 100, onProgress: (p) => progress.push(p) });
+      expect(job).toMatchObject({ state: 'partial', rowsRead: 1500, rowsWritten: 1499, rowsRejected: 1 });
+
+      const put = sent.find((s) => !s.url.startsWith(local.shoal.url));
+      expect(put?.url).toContain('X-Amz-Signature=');
+      expect(put?.headers['content-length']).toBe(String(Buffer.byteLength(content)));
+      // The presigned URL carries its own signature: the API key must not travel to S3.
+      expect(put?.headers.authorization).toBeUndefined();
+      const uploads = progress.flatMap((p) => (p.phase === 'upload' ? [p.bytesSent] : []));
+      expect(uploads[0]).toBe(0);
+      expect(uploads.at(-1)).toBe(Buffer.byteLength(content));
+      expect(uploads.length).toBeGreaterThan(2);
+      expect(progress.at(-1)).toMatchObject({ phase: 'import', job: { state: 'partial' } });
+
+      const rejects = [];
+      for await (const r of docs.imports.rejects(job.jobId)) rejects.push(r);
+      expect(rejects).toEqual([{ line: 701, id: 'r700', code: 'WRONG_DIMENSION', reason: expect.any(String) }]);
+      const page = await docs.imports.rejectsPage(job.jobId, { limit: 1 });
+      expect(page).toMatchObject({ rowsRejected: 1, reported: 1, nextCursor: null });
+
+      expect((await docs.get(['r0', 'r700', 'r1499'])).map((v) => v.id)).toEqual(['r0', 'r1499']);
+      expect((await docs.stats()).count).toBe(1499);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 
@@ -242,129 +371,5 @@ describe('retries', () => {
     expect(backoffMs(3, policy)).toBe(1998);
     expect(backoffMs(20, policy)).toBe(19_980);
     expect(backoffMs(0, { ...policy, random: () => 0 }, 700)).toBe(700);
-  });
-});
-
-describe('routes landing on main (against a server that follows their contract)', () => {
-  it('lists vectors page by page through the cursor, with filter and include in the query', async () => {
-    const ids = Array.from({ length: 7 }, (_, i) => `v${i}`);
-    const queries: URLSearchParams[] = [];
-    const server = await serve((req, res) => {
-      const u = new URL(req.url ?? '/', 'http://x');
-      queries.push(u.searchParams);
-      const limit = Number(u.searchParams.get('limit') ?? 100);
-      const from = Number(u.searchParams.get('cursor') ?? 0);
-      const page = ids.slice(from, from + limit).map((id) => ({ id, metadata: { n: Number(id.slice(1)) } }));
-      const next = from + limit < ids.length ? String(from + limit) : null;
-      json(res, 200, { vectors: page, nextCursor: next });
-    });
-    try {
-      const docs = new Shoal({ url: server.url, apiKey: 'k' }).collection('docs');
-      const got: string[] = [];
-      for await (const v of docs.list({ limit: 3, filter: { n: { $gte: 0 } }, include: ['metadata'] })) got.push(v.id);
-      expect(got).toEqual(ids);
-      expect(queries).toHaveLength(3);
-      expect(queries.map((q) => q.get('cursor'))).toEqual([null, '3', '6']);
-      expect(queries[0].get('filter')).toBe('{"n":{"$gte":0}}');
-      expect(queries[0].get('include')).toBe('metadata');
-
-      queries.length = 0;
-      for await (const v of docs.list({ limit: 2 })) if (v.id === 'v2') break;
-      expect(queries).toHaveLength(2);
-    } finally {
-      await server.close();
-    }
-  });
-
-  it('importFile uploads to the presigned URL, starts the job, follows it and pages its rejects', async () => {
-    const dir = await mkdtemp(path.join(tmpdir(), 'shoal-sdk-import-'));
-    const file = path.join(dir, 'rows.jsonl');
-    const content = '{"id":"a","values":[1,2]}\n{"id":"b","values":[1]}\n';
-    await writeFile(file, content);
-    const seen: string[] = [];
-    let uploaded: { body: string; headers: IncomingMessage['headers'] } | undefined;
-    let polls = 0;
-    const job = (state: string, extra: Partial<ImportJob> = {}) => ({
-      jobId: 'job1',
-      collection: 'docs',
-      uri: 's3://bucket/imports/docs/rows.jsonl',
-      state,
-      rowsRead: 0,
-      rowsWritten: 0,
-      rowsRejected: 0,
-      ...extra,
-    });
-    const server = await serve((req, res, body) => {
-      seen.push(`${req.method} ${req.url}`);
-      if (req.url === '/v1/collections/docs/imports/uploads') {
-        expect(JSON.parse(body)).toEqual({ filename: 'rows.jsonl', contentType: 'application/x-ndjson' });
-        expect(req.headers.authorization).toBe('Bearer k');
-        json(res, 201, {
-          uploadUrl: `http://${req.headers.host}/s3/imports/docs/rows.jsonl?X-Amz-Signature=abc`,
-          method: 'PUT',
-          headers: { 'x-amz-meta-shoal': 'yes' },
-          uri: 's3://bucket/imports/docs/rows.jsonl',
-          expiresAt: new Date(Date.now() + 60_000).toISOString(),
-        });
-      } else if (req.url?.startsWith('/s3/')) {
-        uploaded = { body, headers: req.headers };
-        res.writeHead(200).end();
-      } else if (req.url === '/v1/collections/docs/imports' && req.method === 'POST') {
-        expect(JSON.parse(body)).toEqual({ uri: 's3://bucket/imports/docs/rows.jsonl', maxRejectRatio: 1 });
-        json(res, 202, job('queued'));
-      } else if (req.url === '/v1/collections/docs/imports/job1') {
-        polls++;
-        json(
-          res,
-          200,
-          polls < 2
-            ? job('running', { rowsRead: 1 })
-            : job('partial', { rowsRead: 2, rowsWritten: 1, rowsRejected: 1 }),
-        );
-      } else if (req.url?.startsWith('/v1/collections/docs/imports/job1/rejects')) {
-        const cursor = new URL(req.url, 'http://x').searchParams.get('cursor');
-        json(res, 200, {
-          rejects: cursor ? [] : [{ line: 2, id: 'b', code: 'WRONG_DIMENSION', reason: '1 values, want 2' }],
-          nextCursor: cursor ? null : 'c2',
-          rowsRejected: 1,
-          reported: 1,
-        });
-      } else if (req.method === 'PATCH' && req.url === '/v1/collections/docs/vectors/a') {
-        json(res, 200, { upserted: 1, patchBody: JSON.parse(body) });
-      } else json(res, 404, { error: { code: 'NOT_FOUND', message: req.url } });
-    });
-    try {
-      const docs = new Shoal({ url: server.url, apiKey: 'k' }).collection('docs');
-      const progress: ImportProgress[] = [];
-      const final = await docs.importFile(file, {
-        maxRejectRatio: 1,
-        pollMs: 10,
-        onProgress: (p) => progress.push(p),
-      });
-      expect(final).toMatchObject({ state: 'partial', rowsWritten: 1, rowsRejected: 1 });
-      expect(uploaded?.body).toBe(content);
-      expect(uploaded?.headers['content-length']).toBe(String(Buffer.byteLength(content)));
-      expect(uploaded?.headers['x-amz-meta-shoal']).toBe('yes');
-      // The presigned URL carries its own signature: the API key must not travel to S3.
-      expect(uploaded?.headers.authorization).toBeUndefined();
-      expect(progress[0]).toEqual({ phase: 'upload', bytesSent: 0, bytesTotal: content.length });
-      expect(
-        progress.filter((p) => p.phase === 'import').map((p) => (p.phase === 'import' ? p.job.state : '')),
-      ).toEqual(['queued', 'running', 'partial']);
-
-      const rejects = [];
-      for await (const r of docs.imports.rejects('job1')) rejects.push(r);
-      expect(rejects).toEqual([{ line: 2, id: 'b', code: 'WRONG_DIMENSION', reason: '1 values, want 2' }]);
-      expect(seen.filter((s) => s.includes('/rejects'))).toEqual([
-        'GET /v1/collections/docs/imports/job1/rejects',
-        'GET /v1/collections/docs/imports/job1/rejects?cursor=c2',
-      ]);
-
-      const patched = await docs.patch('a', { lang: null, year: 2020 });
-      expect(patched).toEqual({ upserted: 1, patchBody: { metadata: { lang: null, year: 2020 } } });
-    } finally {
-      await server.close();
-      await rm(dir, { recursive: true, force: true });
-    }
   });
 });

@@ -26,6 +26,7 @@ import {
   parseCollectionName,
   parseName,
   parseUpsert,
+  PAGE_LIMIT,
   searchSchema,
 } from '../schemas.js';
 import { MILVUS_CODES, MilvusUnsupportedError, toMilvusError, type NotFoundKind } from './errors.js';
@@ -63,6 +64,18 @@ export const DEFAULT_PARTITION = '_default';
 const MAX_BODY_BYTES = 6 * 1024 * 1024;
 /** Milvus's default `limit` for search when none is sent. */
 const DEFAULT_SEARCH_LIMIT = 100;
+/**
+ * Milvus's own bound on a query's `offset + limit` (`quotaAndLimits.limits.maxQueryResultWindow`, default
+ * 16384; docs/milvus.md): the matches one query may skip and return.
+ */
+export const MAX_QUERY_WINDOW = 16_384;
+/**
+ * Listing pages one query or `count(*)` may read. A page reads at most 4 × 1 000 rows, so at most 256 000 rows
+ * per request: a few seconds of DynamoDB Queries, well inside API Gateway's 29 s.
+ */
+export const MAX_QUERY_PAGES = 64;
+/** Rows one full listing page may read at most (docs/api.md: 4 × its limit). */
+const ROWS_PER_PAGE = 4 * PAGE_LIMIT.max;
 
 export interface MilvusRequest {
   method: string;
@@ -87,6 +100,11 @@ export interface MilvusApiDeps {
   /** Where schemas are kept (the runtime's object store); without it, in this process only. */
   objects?: SchemaObjects;
   schemas?: SchemaStore;
+  /**
+   * The token buckets of rate-limited keys. Pass the v1 router's own, so that a key's requests to both
+   * APIs draw on one limit; without it this API keeps buckets of its own (a key then gets each limit apart).
+   */
+  limiter?: RateLimiter;
 }
 
 export interface MilvusApi {
@@ -200,7 +218,7 @@ function newInt64Id(): string {
 export function createMilvusApi(deps: MilvusApiDeps): MilvusApi {
   const { service } = deps;
   const schemas = deps.schemas ?? (deps.objects ? objectSchemaStore(deps.objects) : memorySchemaStore());
-  const limiter = new RateLimiter();
+  const limiter = deps.limiter ?? new RateLimiter();
   const lifecycle = (): LifecycleService => {
     if (!deps.lifecycle) throw new MilvusUnsupportedError('aliases are not enabled on this deployment');
     return deps.lifecycle;
@@ -270,12 +288,12 @@ export function createMilvusApi(deps: MilvusApiDeps): MilvusApi {
   }
 
   /**
-   * Query (no vector): id lookups when the filter names primary keys, else a strong filtered search from a
-   * fixed probe, which returns every match when at most k match (docs/api.md, search), in a stable order
-   * for limit/offset paging.
+   * Query (no vector): id lookups when the filter names primary keys, else the paged listing (`listVectors`,
+   * the v1 `GET …/vectors`), in the order of the rows' last writes. `offset` is skipped by reading pages, so
+   * the work is bounded twice: `offset + limit` ≤ MAX_QUERY_WINDOW matches, and at most MAX_QUERY_PAGES pages
+   * read (a filter that matches too few rows for the window within them is refused rather than scanning on).
    */
   async function query(
-    ctx: Ctx,
     info: CollectionInfo,
     schema: MilvusSchema,
     filter: FilterNode | undefined,
@@ -296,27 +314,92 @@ export function createMilvusApi(deps: MilvusApiDeps): MilvusApi {
     if (!filter && window.limit === undefined) {
       throw new ValidationError('a query without a filter needs a limit', { field: 'limit' });
     }
-    const k = window.limit === undefined ? LIMITS.maxK : window.offset + window.limit;
-    if (k > LIMITS.maxK) {
-      throw new ValidationError(`offset + limit must be at most ${LIMITS.maxK} (got ${k})`, { field: 'limit' });
+    // Without a limit the window is every match up to Milvus's bound, from `offset` on.
+    const end = window.limit === undefined ? MAX_QUERY_WINDOW : window.offset + window.limit;
+    if (end > MAX_QUERY_WINDOW) {
+      throw new ValidationError(`offset + limit must be at most ${MAX_QUERY_WINDOW} (got ${end})`, { field: 'limit' });
     }
-    const probe = Array.from({ length: info.dimension }, (_, i) => (i === 0 ? 1 : 0));
-    const { input } = parseBody(searchSchema, {
-      vector: probe,
-      k,
-      include: withValues ? ['metadata', 'values'] : ['metadata'],
-      consistency: 'strong',
-    });
-    if (filter) input.filter = filter;
-    const hits = (await service.search(info.name, input)).results[0] ?? [];
-    if (window.limit === undefined && hits.length >= LIMITS.maxK) {
+    // Without a limit one match past the window tells "every match" from "too many to return".
+    const want = window.limit === undefined ? end + 1 : end;
+    const matches: VectorOutput[] = [];
+    const seen = new Set<string>();
+    let cursor: string | undefined;
+    let pages = 0;
+    do {
+      if (pages === MAX_QUERY_PAGES) {
+        throw new ValidationError(
+          `a query reads at most ${MAX_QUERY_PAGES * ROWS_PER_PAGE} rows, and they held ${matches.length} ` +
+            `matches of the filter, fewer than offset + limit (${end}); page ` +
+            `GET /v1/collections/${info.name}/vectors?filter=… instead (its cursor carries on where a page stops)`,
+          { field: 'filter' },
+        );
+      }
+      // Full pages always: a page reads at most 4 × its limit rows, so a short one would starve a selective
+      // filter. Values are read only for the window, below; metadata holds every scalar field.
+      const page = await service.listVectors(info.name, {
+        limit: PAGE_LIMIT.max,
+        ...(cursor !== undefined ? { cursor } : {}),
+        ...(filter ? { filter } : {}),
+        includeValues: false,
+        includeMetadata: true,
+      });
+      pages++;
+      // A row rewritten while the pages are read moves past the cursor and may come twice (docs/api.md).
+      for (const v of page.vectors) {
+        if (seen.has(v.id)) continue;
+        seen.add(v.id);
+        matches.push(v);
+      }
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor !== undefined && matches.length < want);
+    if (window.limit === undefined && matches.length > end) {
       throw new ValidationError(
-        `the filter matches ${LIMITS.maxK} or more entities; ` +
-          `page with limit and offset (offset + limit ≤ ${LIMITS.maxK})`,
+        `the filter matches more than ${MAX_QUERY_WINDOW} entities; page with limit and offset ` +
+          `(offset + limit ≤ ${MAX_QUERY_WINDOW})`,
         { field: 'limit' },
       );
     }
-    return hits.slice(window.offset);
+    const rows = matches.slice(window.offset, end);
+    return withValues ? withVectorValues(info.name, rows) : rows;
+  }
+
+  /** `rows` with their values, by id lookups (rows deleted since the listing read them are left out). */
+  async function withVectorValues(collection: string, rows: VectorOutput[]): Promise<VectorOutput[]> {
+    const out: VectorOutput[] = [];
+    for (let i = 0; i < rows.length; i += LIMITS.maxBatch) {
+      out.push(
+        ...(await service.getVectors(
+          collection,
+          rows.slice(i, i + LIMITS.maxBatch).map((r) => r.id),
+        )),
+      );
+    }
+    return out;
+  }
+
+  /** `count(*)` of a filter: every page of the listing, within the same page budget as a query. */
+  async function countMatches(info: CollectionInfo, filter: FilterNode): Promise<number> {
+    const seen = new Set<string>();
+    let cursor: string | undefined;
+    for (let pages = 0; ; pages++) {
+      if (pages === MAX_QUERY_PAGES) {
+        throw new ValidationError(
+          `count(*) with a filter reads at most ${MAX_QUERY_PAGES * ROWS_PER_PAGE} rows, and the collection ` +
+            `has more; count by paging GET /v1/collections/${info.name}/vectors?filter=…`,
+          { field: 'filter' },
+        );
+      }
+      const page = await service.listVectors(info.name, {
+        limit: PAGE_LIMIT.max,
+        ...(cursor !== undefined ? { cursor } : {}),
+        filter,
+        includeValues: false,
+        includeMetadata: false,
+      });
+      for (const v of page.vectors) seen.add(v.id);
+      if (page.nextCursor === null) return seen.size;
+      cursor = page.nextCursor;
+    }
   }
 
   const actions: Record<string, Action> = {
@@ -426,20 +509,22 @@ export function createMilvusApi(deps: MilvusApiDeps): MilvusApi {
     },
     'entities/query': {
       run: async (ctx) => {
-        const { info, schema } = await collectionTarget(ctx, 'POST /v1/collections/{name}/search');
+        const { info, schema } = await collectionTarget(ctx, 'GET /v1/collections/{name}/vectors');
         const filter = filterOf(ctx);
-        const limit = optInt(ctx.body, 'limit', 1, LIMITS.maxK);
-        const offset = optInt(ctx.body, 'offset', 0, LIMITS.maxK) ?? 0;
+        const limit = optInt(ctx.body, 'limit', 1, MAX_QUERY_WINDOW);
+        const offset = optInt(ctx.body, 'offset', 0, MAX_QUERY_WINDOW) ?? 0;
         const fields = Array.isArray(ctx.body.outputFields) ? ctx.body.outputFields : [];
         if (fields.length === 1 && fields[0] === 'count(*)') {
           if (!filter) return [{ 'count(*)': info.stats?.count ?? 0 }];
-          return [
-            { 'count(*)': (await query(ctx, info, schema, filter, { offset: 0, limit: undefined }, false)).length },
-          ];
+          const ids = idsOfFilter(schema, filter);
+          const count = ids
+            ? (await query(info, schema, filter, { offset: 0, limit: undefined }, false)).length
+            : await countMatches(info, filter);
+          return [{ 'count(*)': count }];
         }
         const select = selectFields(schema, ctx.body.outputFields);
         const withValues = select.all || select.names.has(schema.vector.name);
-        const rows = await query(ctx, info, schema, filter, { offset, limit }, withValues);
+        const rows = await query(info, schema, filter, { offset, limit }, withValues);
         return rows.map((v) => vectorToRow(schema, v, select, ctx.int64AsNumber));
       },
     },

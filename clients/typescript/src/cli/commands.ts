@@ -412,20 +412,24 @@ const list: Command = {
     const name = need(args, 0, 'collection');
     noMore(args, 1);
     const max = int(values, 'limit', 1) ?? Infinity;
+    // The API lists ids only by default; a table of bare ids says little, so people get the metadata too.
+    const include = includeArg(values) ?? (ctx.json ? undefined : ['metadata']);
     const vectors: Vector[] = [];
     for await (const v of ctx.shoal.collection(name).list({
       filter: filterArg(str(values, 'filter')),
-      include: includeArg(values),
+      include,
       limit: int(values, 'page-size', 1),
     })) {
       vectors.push(v);
       if (vectors.length >= max) break;
     }
+    const withMetadata = include?.includes('metadata') === true;
+    const withValues = include?.includes('values') === true;
     done(ctx, { vectors }, () =>
       table(
         ctx.io,
-        ['ID', 'METADATA', 'VALUES'],
-        vectors.map((v) => [v.id, v.metadata, v.values]),
+        ['ID', ...(withMetadata ? ['METADATA'] : []), ...(withValues ? ['VALUES'] : [])],
+        vectors.map((v) => [v.id, ...(withMetadata ? [v.metadata] : []), ...(withValues ? [v.values] : [])]),
       ),
     );
   },
