@@ -783,7 +783,7 @@ export function createApi(deps: ApiDeps): Api {
   }
 
   // Milvus REST v2 (docs/milvus.md): its own wire (HTTP 200 envelopes), the same services and policy.
-  const milvus = createMilvusApi({ ...deps, ...(deps.milvusSchemas ? { objects: deps.milvusSchemas } : {}) });
+  const milvus = createMilvusApi({ ...deps, limiter, ...(deps.milvusSchemas ? { objects: deps.milvusSchemas } : {}) });
 
   return {
     routes: routeKeys,

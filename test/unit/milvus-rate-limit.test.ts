@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import type { Principal } from '../../shared/auth/keys.js';
 import { RateLimiter } from '../../shared/auth/rate-limit.js';
 import { createMilvusApi, type MilvusApi } from '../../shared/api/milvus/index.js';
+import { createApi } from '../../shared/api/router.js';
 import { MILVUS_CODES } from '../../shared/api/milvus/errors.js';
 import type { ShoalService } from '../../shared/service.js';
 
@@ -48,5 +49,20 @@ describe('createMilvusApi limiter', () => {
     // Past the limiter, users/list is a feature Shoal does not have (code 10), not a rate limit.
     expect(await code(own)).toBe(MILVUS_CODES.unimplemented);
     expect(await code(own)).toBe(MILVUS_CODES.rateLimit);
+  });
+});
+
+describe('the router', () => {
+  it('hands its limiter to the Milvus layer: a v1 request spends the bucket a Milvus request then lacks', async () => {
+    const router = createApi({ service: UNREACHED, authorize: () => PRINCIPAL, version: 'test' });
+    const health = await router.handle({ method: 'GET', path: '/v1/health', headers: { authorization: 'Bearer k' } });
+    expect(health.statusCode).toBe(200);
+    const res = await router.handle({
+      method: 'POST',
+      path: '/v2/vectordb/users/list',
+      headers: { authorization: 'Bearer k' },
+      body: '{}',
+    });
+    expect((JSON.parse(res.body) as { code: number }).code).toBe(MILVUS_CODES.rateLimit);
   });
 });
