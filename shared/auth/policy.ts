@@ -36,6 +36,12 @@ export interface RoutePolicy {
 /** `METHOD /path/{param}`: the API Gateway route-key form (`infra/cdk/constructs/api.ts` V1_ROUTES). */
 export type RouteKey = `${string} /${string}`;
 
+/** `{method, path}` of a route key. */
+export function splitRouteKey(key: RouteKey): { method: string; path: string } {
+  const space = key.indexOf(' ');
+  return { method: key.slice(0, space), path: key.slice(space + 1) };
+}
+
 const read: RoutePolicy = { role: 'read' };
 const write: RoutePolicy = { role: 'write' };
 const admin: RoutePolicy = { role: 'admin' };
@@ -47,11 +53,15 @@ const readAlias: RoutePolicy = { role: 'read', collection: 'alias' };
 const adminAlias: RoutePolicy = { role: 'admin', collection: 'alias' };
 
 /**
- * Every route the router serves (test/unit/keys-policy.test.ts fails on one missing or left over).
+ * Every route the router serves behind a key, and what it needs: the light half of the route table
+ * (`shared/api/routes.ts` holds the rest: schemas, summaries, handlers). The router, the OpenAPI document,
+ * the CDK routes (`infra/cdk/constructs/api.ts`) and the route list in docs/api.md all come from this one
+ * list; test/unit/routes-table.test.ts proves they are one set.
+ *
  * Reads are every GET plus the POSTs that only read (search, vectors/get); writes change vectors or start
  * imports; everything that changes configuration, lifecycle state or keys is admin.
  */
-export const ROUTE_POLICIES: Readonly<Record<RouteKey, RoutePolicy>> = {
+export const ROUTE_POLICIES = {
   'GET /v1/health': read,
   // A scoped key sees only its own collections in the list (the router filters it).
   'GET /v1/collections': read,
@@ -110,7 +120,18 @@ export const ROUTE_POLICIES: Readonly<Record<RouteKey, RoutePolicy>> = {
   'GET /v1/keys': admin,
   'POST /v1/keys': admin,
   'DELETE /v1/keys/{id}': admin,
-};
+} as const satisfies Record<RouteKey, RoutePolicy>;
+
+/** A route served behind a key. */
+export type ApiRouteKey = keyof typeof ROUTE_POLICIES;
+
+/**
+ * Routes served without a key (no authorizer on API Gateway, answered before the key check): the liveness
+ * probe, which answers status and version only, and the OpenAPI document, the API's public description.
+ */
+export const PUBLIC_ROUTE_KEYS = ['GET /healthz', 'GET /v1/openapi.json'] as const satisfies readonly RouteKey[];
+
+export type PublicRouteKey = (typeof PUBLIC_ROUTE_KEYS)[number];
 
 /** The caller as the policy sees it: its role and, for a scoped key, the names it may touch. */
 export interface Grant {
@@ -146,9 +167,9 @@ export function grantCovers(grant: Grant, name: string): boolean {
   return grant.collections === undefined || grant.collections.includes(name);
 }
 
-const templates = Object.keys(ROUTE_POLICIES).map((key) => {
-  const space = key.indexOf(' ');
-  return { key: key as RouteKey, method: key.slice(0, space), segments: key.slice(space + 2).split('/') };
+const templates = (Object.keys(ROUTE_POLICIES) as ApiRouteKey[]).map((key) => {
+  const { method, path } = splitRouteKey(key);
+  return { key, method, segments: path.slice(1).split('/') };
 });
 
 /**
@@ -159,7 +180,7 @@ const templates = Object.keys(ROUTE_POLICIES).map((key) => {
 export function policyFor(
   method: string,
   rawPath: string,
-): { key: RouteKey; policy: RoutePolicy; params: Record<string, string> } | undefined {
+): { key: ApiRouteKey; policy: RoutePolicy; params: Record<string, string> } | undefined {
   const q = rawPath.indexOf('?');
   let p = q === -1 ? rawPath : rawPath.slice(0, q);
   if (p.length > 1 && p.endsWith('/')) p = p.slice(0, -1);

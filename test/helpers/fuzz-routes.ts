@@ -1,15 +1,15 @@
 /**
- * Generators of hostile HTTP requests for every route of the API v1 (shared/api/router.ts), one set
+ * Generators of hostile HTTP requests for every route of the API v1 (shared/api/routes.ts), one set
  * shared by the vitest property (test/integration/fuzz-routes.test.ts) and `npm run fuzz`.
  *
- * The route list is read from the router's source, so a new route is fuzzed (with arbitrary bodies)
+ * The route list is the router's own table, so a new route is fuzzed (with arbitrary bodies)
  * the day it lands; `BODY_SPECS` adds, per route, a generator of valid bodies built from its zod schema
  * (shared/api/schemas.ts), which `nearValid` then breaks in exactly one place. Path parameters come
  * mostly from the fixtures the harness creates (collection `fz`, alias `fa`, model `fm` …) so
  * near-valid requests reach the service and storage code, where 5xx bugs hide.
  */
 import fc from 'fast-check';
-import { readRepoFile } from './repo.js';
+import { ROUTES } from '../../shared/api/routes.js';
 
 // ---------------------------------------------------------------------------------------
 // Fixtures the harness creates (test/helpers/fuzz-harness.ts) and the generators aim at
@@ -39,17 +39,18 @@ export interface RouteInfo {
 }
 
 /**
- * The routes of shared/api/router.ts: every `segments: [...]` literal and the methods of its block.
- * Reading the source (instead of a second hand-kept list) keeps the fuzzer complete as routes are added.
+ * The routes of the router's table (shared/api/routes.ts), grouped by path, methods in table order.
+ * Reading the table (instead of a second hand-kept list) keeps the fuzzer complete as routes are added.
  */
-export function routerRoutes(source = readRepoFile('shared/api/router.ts')): RouteInfo[] {
-  const blocks = source.split(/segments:\s*\[/).slice(1);
-  return blocks.map((block) => {
-    const end = block.indexOf(']');
-    const segments = [...block.slice(0, end).matchAll(/'([^']*)'/g)].map((m) => m[1]);
-    const methods = [...new Set([...block.matchAll(/\b(GET|POST|PUT|PATCH|DELETE)\s*:/g)].map((m) => m[1]))];
-    return { path: `/${segments.join('/')}`, methods };
-  });
+export function routerRoutes(): RouteInfo[] {
+  const byPath = new Map<string, RouteInfo>();
+  for (const r of ROUTES) {
+    const path = r.path.replace(/\{(\w+)\}/g, ':$1');
+    const info = byPath.get(path) ?? { path, methods: [] };
+    info.methods.push(r.method);
+    byPath.set(path, info);
+  }
+  return [...byPath.values()];
 }
 
 /** `METHOD /path/template`: the key of the per-route tables. */

@@ -7,6 +7,13 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startLocalShoal, type LocalShoal, type StartLocalShoalOptions } from '../../infra/local/shoal.js';
+import { openApiValidator } from './openapi-validate.js';
+
+/**
+ * Opt-in (`SHOAL_OPENAPI_VALIDATE=1`): every response `call` gets is checked against the OpenAPI document
+ * (test/helpers/openapi-validate.ts), and a mismatch fails the call.
+ */
+const VALIDATE = process.env.SHOAL_OPENAPI_VALIDATE === '1';
 
 export interface HttpShoal {
   /** The running shoal (a new one after `restart`). */
@@ -67,7 +74,12 @@ export async function startHttpShoal(
         body: body === undefined ? undefined : JSON.stringify(body),
       });
       const text = await res.text();
-      return { status: res.status, json: text ? JSON.parse(text) : undefined, headers: res.headers };
+      const json = text ? JSON.parse(text) : undefined;
+      if (VALIDATE) {
+        const problems = openApiValidator().check(method, route, res.status, json);
+        if (problems.length) throw new Error(`response does not match docs/openapi.json:\n${problems.join('\n')}`);
+      }
+      return { status: res.status, json, headers: res.headers };
     },
     async restart() {
       await shoal.stop();

@@ -1,7 +1,8 @@
 /**
- * The HTTP API (payload format 2.0): every v1 route of `shared/api/router.ts` as an explicit route
- * (so API Gateway's detailed metrics give latency per route), plus `$default` so that anything else
- * still reaches the router and gets its JSON 404/405. All routes share one Lambda integration (the
+ * The HTTP API (payload format 2.0): every route of the route table (`ROUTE_POLICIES` and
+ * `PUBLIC_ROUTE_KEYS` in shared/auth/policy.ts, served by shared/api/router.ts) as an explicit route (so
+ * API Gateway's detailed metrics give latency per route), plus `$default` so that anything else still
+ * reaches the router and gets its JSON 404/405. All routes share one Lambda integration (the
  * api function serves them all) and one REQUEST authorizer over hashed API keys, their roles and
  * collection scopes, cached 5 minutes per key, method and path.
  */
@@ -14,72 +15,42 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { acknowledge } from '../nag.js';
 import { Construct } from 'constructs';
+import {
+  PUBLIC_ROUTE_KEYS,
+  ROUTE_POLICIES,
+  splitRouteKey,
+  type PublicRouteKey,
+  type RouteKey,
+} from '../../../shared/auth/policy.js';
+import { MILVUS_ROUTES } from '../../../shared/api/milvus/index.js';
 import { AUTHORIZER_CACHE_TTL, type ShoalSettings } from '../settings.js';
 
-/**
- * Routes without the API-key authorizer: only the liveness probe (`LIVENESS_PATH` in shared/api/router.ts),
- * which answers status and version and nothing else, so load balancers and uptime checks need no key.
- */
-export const PUBLIC_ROUTES: ReadonlyArray<{ method: apigwv2.HttpMethod; path: string }> = [
-  { method: apigwv2.HttpMethod.GET, path: '/healthz' },
-];
+const asRoute = (key: RouteKey): { method: apigwv2.HttpMethod; path: string } => {
+  const { method, path } = splitRouteKey(key);
+  return { method: method as apigwv2.HttpMethod, path };
+};
 
-/** The v1 routes (shared/api/router.ts; test/infra checks the two agree). `{name}` is the collection. */
-export const V1_ROUTES: ReadonlyArray<{ method: apigwv2.HttpMethod; path: string }> = [
-  { method: apigwv2.HttpMethod.GET, path: '/v1/health' },
-  { method: apigwv2.HttpMethod.GET, path: '/v1/collections' },
-  { method: apigwv2.HttpMethod.POST, path: '/v1/collections' },
-  { method: apigwv2.HttpMethod.GET, path: '/v1/collections/{name}' },
-  { method: apigwv2.HttpMethod.DELETE, path: '/v1/collections/{name}' },
-  { method: apigwv2.HttpMethod.GET, path: '/v1/collections/{name}/vectors' },
-  { method: apigwv2.HttpMethod.POST, path: '/v1/collections/{name}/vectors' },
-  { method: apigwv2.HttpMethod.PATCH, path: '/v1/collections/{name}/vectors/{id}' },
-  { method: apigwv2.HttpMethod.POST, path: '/v1/collections/{name}/vectors/get' },
-  { method: apigwv2.HttpMethod.POST, path: '/v1/collections/{name}/vectors/delete' },
-  { method: apigwv2.HttpMethod.POST, path: '/v1/collections/{name}/search' },
-  { method: apigwv2.HttpMethod.POST, path: '/v1/collections/{name}/index' },
-  { method: apigwv2.HttpMethod.GET, path: '/v1/collections/{name}/candidates' },
-  { method: apigwv2.HttpMethod.GET, path: '/v1/collections/{name}/candidates/{candidate}' },
-  { method: apigwv2.HttpMethod.DELETE, path: '/v1/collections/{name}/candidates/{candidate}' },
-  { method: apigwv2.HttpMethod.POST, path: '/v1/collections/{name}/candidates/{candidate}/promote' },
-  { method: apigwv2.HttpMethod.GET, path: '/v1/collections/{name}/imports' },
-  { method: apigwv2.HttpMethod.POST, path: '/v1/collections/{name}/imports' },
-  { method: apigwv2.HttpMethod.POST, path: '/v1/collections/{name}/imports/uploads' },
-  { method: apigwv2.HttpMethod.GET, path: '/v1/collections/{name}/imports/{jobId}/rejects' },
-  { method: apigwv2.HttpMethod.GET, path: '/v1/collections/{name}/imports/{jobId}' },
-  { method: apigwv2.HttpMethod.DELETE, path: '/v1/collections/{name}/imports/{jobId}' },
-  { method: apigwv2.HttpMethod.GET, path: '/v1/collections/{name}/versions' },
-  { method: apigwv2.HttpMethod.PATCH, path: '/v1/collections/{name}' },
-  { method: apigwv2.HttpMethod.POST, path: '/v1/collections/{name}/versions/{v}/evaluate' },
-  { method: apigwv2.HttpMethod.POST, path: '/v1/collections/{name}/versions/{v}/tune' },
-  { method: apigwv2.HttpMethod.GET, path: '/v1/aliases' },
-  { method: apigwv2.HttpMethod.GET, path: '/v1/aliases/{alias}' },
-  { method: apigwv2.HttpMethod.PUT, path: '/v1/aliases/{alias}' },
-  { method: apigwv2.HttpMethod.DELETE, path: '/v1/aliases/{alias}' },
-  { method: apigwv2.HttpMethod.GET, path: '/v1/aliases/{alias}/history' },
-  { method: apigwv2.HttpMethod.POST, path: '/v1/aliases/{alias}/rollback' },
-  { method: apigwv2.HttpMethod.GET, path: '/v1/aliases/{alias}/experiment' },
-  { method: apigwv2.HttpMethod.POST, path: '/v1/aliases/{alias}/experiment' },
-  { method: apigwv2.HttpMethod.POST, path: '/v1/aliases/{alias}/experiment/promote' },
-  { method: apigwv2.HttpMethod.POST, path: '/v1/aliases/{alias}/experiment/abort' },
-  { method: apigwv2.HttpMethod.POST, path: '/v1/feedback' },
-  { method: apigwv2.HttpMethod.GET, path: '/v1/models' },
-  { method: apigwv2.HttpMethod.GET, path: '/v1/models/{model}' },
-  { method: apigwv2.HttpMethod.GET, path: '/v1/models/{model}/versions' },
-  { method: apigwv2.HttpMethod.POST, path: '/v1/models/{model}/versions' },
-  { method: apigwv2.HttpMethod.GET, path: '/v1/models/{model}/versions/{v}' },
-  { method: apigwv2.HttpMethod.PUT, path: '/v1/models/{model}/versions/{v}/artifact' },
-  { method: apigwv2.HttpMethod.POST, path: '/v1/models/{model}/versions/{v}/commit' },
-  { method: apigwv2.HttpMethod.POST, path: '/v1/models/{model}/versions/{v}/upload' },
-  { method: apigwv2.HttpMethod.POST, path: '/v1/models/{model}/versions/{v}/upload/abort' },
-  { method: apigwv2.HttpMethod.GET, path: '/v1/models/{model}/compare' },
-  { method: apigwv2.HttpMethod.GET, path: '/v1/models/{model}/aliases/{alias}' },
-  { method: apigwv2.HttpMethod.PUT, path: '/v1/models/{model}/aliases/{alias}' },
-  { method: apigwv2.HttpMethod.GET, path: '/v1/models/{model}/aliases/{alias}/history' },
-  { method: apigwv2.HttpMethod.GET, path: '/v1/keys' },
-  { method: apigwv2.HttpMethod.POST, path: '/v1/keys' },
-  { method: apigwv2.HttpMethod.DELETE, path: '/v1/keys/{id}' },
-];
+/**
+ * Routes without the API-key authorizer (`PUBLIC_ROUTE_KEYS` in shared/auth/policy.ts): the liveness probe,
+ * which answers status and version and nothing else, so load balancers and uptime checks need no key, and
+ * the OpenAPI document, the API's public description.
+ */
+export const PUBLIC_ROUTES: ReadonlyArray<{ method: apigwv2.HttpMethod; path: string }> =
+  PUBLIC_ROUTE_KEYS.map(asRoute);
+
+/**
+ * The v1 routes behind the authorizer: the keys of the route table's policies (`ROUTE_POLICIES` in
+ * shared/auth/policy.ts, the table the router serves and the authorizer applies), imported, not restated.
+ * `{name}` is the collection.
+ */
+export const V1_ROUTES: ReadonlyArray<{ method: apigwv2.HttpMethod; path: string }> = (
+  Object.keys(ROUTE_POLICIES) as RouteKey[]
+).map(asRoute);
+
+const PUBLIC_ROUTE_REASONS: Record<PublicRouteKey, string> = {
+  'GET /healthz': 'Liveness probe: answers {status, version} only, never data, endpoints or credentials.',
+  'GET /v1/openapi.json': 'The OpenAPI document: the public description of the API, never data or credentials.',
+};
 
 /**
  * What API Gateway caches the authorizer's answer by. The answer depends on the route and the collection
@@ -131,17 +102,30 @@ export class Api extends Construct {
     for (const route of V1_ROUTES) {
       this.httpApi.addRoutes({ path: route.path, methods: [route.method], integration });
     }
-    for (const route of PUBLIC_ROUTES) {
+    for (const key of PUBLIC_ROUTE_KEYS) {
+      const route = asRoute(key);
       const [publicRoute] = this.httpApi.addRoutes({
         path: route.path,
         methods: [route.method],
         integration,
         authorizer: new apigwv2.HttpNoneAuthorizer(),
       });
+      acknowledge(publicRoute, 'AwsSolutions-APIG4', PUBLIC_ROUTE_REASONS[key]);
+    }
+    // Milvus REST v2 (docs/milvus.md): authenticated in the function, which answers a bad key with Milvus's
+    // HTTP 200 envelope (code 1800); an authorizer's bare 401/403 would reach Milvus clients as a transport error.
+    for (const m of MILVUS_ROUTES) {
+      const [milvusRoute] = this.httpApi.addRoutes({
+        path: m.path,
+        methods: [m.method as apigwv2.HttpMethod],
+        integration,
+        authorizer: new apigwv2.HttpNoneAuthorizer(),
+      });
       acknowledge(
-        publicRoute,
+        milvusRoute,
         'AwsSolutions-APIG4',
-        'Liveness probe: answers {status, version} only, never data, endpoints or credentials.',
+        'Milvus REST v2: the api function checks the bearer key in process (same key store and route policies ' +
+          "as the authorizer) and must answer refusals in Milvus's own envelope.",
       );
     }
     // $default (authorized) also catches OPTIONS; this route lets CORS preflights through without a key.

@@ -7,7 +7,7 @@
  */
 import { createHash, randomInt, randomUUID } from 'node:crypto';
 import type { Principal } from '../../auth/keys.js';
-import { ROUTE_POLICIES, decide, grantCovers, type RouteKey } from '../../auth/policy.js';
+import { ROUTE_POLICIES, decide, grantCovers, type RouteKey, type RoutePolicy } from '../../auth/policy.js';
 import { RateLimiter } from '../../auth/rate-limit.js';
 import { ForbiddenError, NotFoundError, UnauthorizedError, ValidationError } from '../../errors.js';
 import type { FilterNode } from '../../filter/ast.js';
@@ -772,7 +772,7 @@ export function createMilvusApi(deps: MilvusApiDeps): MilvusApi {
       int64AsNumber: header(req.headers, 'accept-type-allow-int64')?.trim().toLowerCase() !== 'false',
       caller: async () => ({ actor: principal.keyId ?? (await deps.identify?.(token)) ?? principal.actor }),
       allow(route, name) {
-        const policy = ROUTE_POLICIES[route] ?? { role: 'admin' as const };
+        const policy = (ROUTE_POLICIES as Record<RouteKey, RoutePolicy>)[route] ?? { role: 'admin' as const };
         const params: Record<string, string> = name === undefined ? {} : { name, alias: name };
         const decision = decide(principal, policy, params);
         if (!decision.allowed) throw new ForbiddenError(decision.reason);
