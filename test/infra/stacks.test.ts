@@ -650,7 +650,7 @@ describe.each([
     expect(JSON.stringify(m.EventSourceArn)).toContain(taskQueue);
   });
 
-  it('gives the build worker plans/, shards/, centroids/, deletes/ and manifests/ objects only, never the whole bucket', () => {
+  it('gives the build worker plans/, shards/, centroids/, deletes/, manifests/ objects only, not the bucket', () => {
     const s = get();
     const statements = statementsOf(s, s.stacks.service.compute.buildWorker.role);
     const bucketArn = JSON.stringify(s.stacks.service.resolve(s.stacks.data.bucket.bucketArn) as unknown);

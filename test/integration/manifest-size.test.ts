@@ -293,7 +293,7 @@ describe('manifest size', () => {
     expect(s3Gets(listed.trace.calls)).toBe(0);
   });
 
-  it('keeps the per-process manifest cache under its shard budget (65,536 refs: four 16k-shard manifests)', async () => {
+  it('keeps the per-process manifest cache under its shard budget (65,536 refs: four of 16k shards)', async () => {
     const { catalog } = stack;
     const meta = await catalog.createCollection({
       name: 'budget',

@@ -109,6 +109,19 @@ export function shardSearchFunctionTemplate(settings: ShoalSettings): string {
   return `${settings.prefix}-shard-search-{slot}`;
 }
 
+/** Data-bucket folders some role is granted `<folder>/*` on (acknowledged for cdk-nag IAM5 below). */
+const OBJECT_WILDCARD_FOLDERS = [
+  'shards',
+  'deletes',
+  'centroids',
+  'plans',
+  'imports',
+  'reports',
+  'models',
+  'milvus',
+  'manifests',
+];
+
 export class Compute extends Construct {
   readonly api: ShoalFunction;
   readonly indexBuilder: ShoalFunction;
@@ -528,8 +541,7 @@ export class Compute extends Construct {
           reason: "Log-stream wildcard of the function's own log group only (CreateLogStream/PutLogEvents).",
         },
         {
-          pattern:
-            /^AwsSolutions-IAM5\[Resource::.*\/(shards|deletes|centroids|plans|imports|reports|models|milvus|manifests)\/\*\]$/,
+          pattern: new RegExp(`^AwsSolutions-IAM5\\[Resource::.*/(${OBJECT_WILDCARD_FOLDERS.join('|')})/\\*\\]$`),
           reason:
             'Object-prefix wildcards of the data bucket (shards/*, deletes/*, centroids/*, plans/*, imports/*, ' +
             'the reports/*, models/*, milvus/* and manifests/* folders): shard, bitmap, centroid-table, ' +
