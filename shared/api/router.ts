@@ -12,6 +12,7 @@ import { ForbiddenError, NotFoundError, UnauthorizedError, ValidationError } fro
 import type { ImportApi } from '../import/service.js';
 import type { Caller, LifecycleService, ShoalService } from '../service.js';
 import { InvalidJsonError, MethodNotAllowedError, PayloadTooLargeError, toErrorResponse } from './http-errors.js';
+import { consoleResponse } from './console.js';
 import { MILVUS_PATH_PREFIX, createMilvusApi } from './milvus/index.js';
 import type { SchemaObjects } from './milvus/store.js';
 import { parseLineName } from '../indexing/lines.js';
@@ -789,6 +790,7 @@ export function createApi(deps: ApiDeps): Api {
     routes: routeKeys,
     async handle(req) {
       if (req.path.startsWith(MILVUS_PATH_PREFIX)) return milvus.handle(req);
+      if (req.path === '/console' || req.path.startsWith('/console/')) return (await consoleResponse(req))!;
       // Served before the key check, and only status and version: no endpoints, no credentials
       // (unlike /v1/health, whose local extras name the emulators and their keys).
       if (isLivenessProbe(req)) {
