@@ -22,7 +22,8 @@ export function Chart({ label, options, data, height = 260, shapeKey }: ChartPro
     const el = box.current;
     if (!el) return;
     const width = Math.max(320, el.clientWidth || 640);
-    plot.current = new uPlot({ ...options, width, height }, data, el);
+    // A static legend by default: the canvas's box never changes height under the cursor.
+    plot.current = new uPlot({ legend: { live: false }, ...options, width, height }, data, el);
     return () => {
       plot.current?.destroy();
       plot.current = null;

@@ -68,7 +68,7 @@ async function open(hash: string): Promise<void> {
 
 async function seed(): Promise<void> {
   const docs = sdk.collection('docs');
-  await sdk.collections.create({ name: 'docs', dimension: DIM, metric: 'cosine', index: { m: 8, efConstruction: 64 } });
+  await sdk.collections.create({ name: 'docs', dimension: DIM, metric: 'cosine', index: { m: 4, efConstruction: 16 } });
   await docs.upsert(rows(1));
   await docs.index();
   await docs.waitForIndex({ timeoutMs: 60_000, pollMs: 200 });
@@ -284,6 +284,14 @@ describe.skipIf(!HAVE_CHROMIUM)('web console in chromium', () => {
     await rejects.waitFor();
     await page.getByText('6 rejected, 6 in the report').waitFor();
     expect(await page.getByRole('cell', { name: 'line 8', exact: true }).count()).toBe(1);
+    await page.getByLabel('Per page').selectOption('5');
+    await expect.poll(() => page.getByRole('cell', { name: /^line \d+$/ }).count()).toBe(5);
+    await page.getByRole('button', { name: 'Next page' }).click();
+    await page.getByRole('cell', { name: 'line 258', exact: true }).waitFor();
+    expect(await page.getByRole('cell', { name: /^line \d+$/ }).count()).toBe(1);
+    expect(await page.getByRole('button', { name: 'Next page' }).isDisabled()).toBe(true);
+    await page.getByRole('button', { name: 'Previous page' }).click();
+    await page.getByRole('cell', { name: 'line 8', exact: true }).waitFor();
     await shot('imports');
   });
 
@@ -307,11 +315,18 @@ describe.skipIf(!HAVE_CHROMIUM)('web console in chromium', () => {
 
   it('tunes a version and charts recall against ef with the chosen point', async () => {
     await open('#/tuning/docs/1');
-    await page.getByLabel('Target recall').fill('0.9');
+    await page.getByLabel('Target recall').fill('0.999');
     await page.getByRole('button', { name: 'Run tune' }).click();
     const table = page.getByRole('table', { name: /Tuning table/ });
-    await table.waitFor({ timeout: 60_000 });
+    await table.or(page.getByRole('alert')).waitFor({ timeout: 50_000 });
+    expect(await page.getByRole('alert').count(), await page.getByRole('alert').allTextContents().then(String)).toBe(0);
     await table.getByText('✓ chosen').waitFor();
+    // The ladder climbs ef until the target is met: several rungs (m = 4 is a weak graph), the last one chosen.
+    const body = table.locator('tbody tr');
+    expect(await body.count()).toBeGreaterThan(2);
+    const last = await body.last().getByRole('cell').allTextContents();
+    expect(last[0]).toMatch(/^\d+ ✓ chosen$/);
+    expect(Number(last[1])).toBeGreaterThanOrEqual(0.999);
     await page
       .getByRole('img', { name: /Recall against ef; chosen ef \d+/ })
       .locator('canvas')

@@ -117,9 +117,10 @@ function Rejects({ name, jobId }: { name: string; jobId: string }) {
   // Cursors of the pages seen so far: "previous" goes back without the API having to page backwards.
   const [cursors, setCursors] = useState<Array<string | undefined>>([undefined]);
   const cursor = cursors[cursors.length - 1];
+  const [limit, setLimit] = useState(20);
   const page = useLoad(
-    (c) => c.collection(name).imports.rejectsPage(jobId, { limit: 20, cursor }),
-    [name, jobId, cursor],
+    (c) => c.collection(name).imports.rejectsPage(jobId, { limit, cursor }),
+    [name, jobId, cursor, limit],
   );
   const p = page.data;
   return (
@@ -154,6 +155,22 @@ function Rejects({ name, jobId }: { name: string; jobId: string }) {
         </tbody>
       </table>
       <div class="pager">
+        <label class="inline">
+          Per page{' '}
+          <select
+            value={String(limit)}
+            onChange={(e) => {
+              setLimit(Number((e.currentTarget as HTMLSelectElement).value));
+              setCursors([undefined]);
+            }}
+          >
+            {[5, 20, 100].map((n) => (
+              <option key={n} value={String(n)}>
+                {n}
+              </option>
+            ))}
+          </select>
+        </label>
         <button disabled={cursors.length < 2} onClick={() => setCursors(cursors.slice(0, -1))}>
           Previous page
         </button>{' '}

@@ -39,7 +39,7 @@ export function tuningChart(t: Tuning) {
   data.push(efs.map(() => t.targetRecall));
   const low = Math.min(t.targetRecall, ...t.table.map((r) => r.recall));
   const options: Omit<uPlot.Options, 'width' | 'height'> = {
-    scales: { x: { time: false, distr: 3, log: 2 }, y: { range: [Math.max(0, low - 0.05), 1] } },
+    scales: { x: { time: false, distr: 3, log: 2 }, y: { range: [Math.max(0, low - 0.05), 1.005] } },
     axes: [{ label: 'ef (log₂)' }, { label: `recall@${t.k}`, values: (_u, s) => s.map((v) => v.toFixed(2)), size: 56 }],
     series,
   };
@@ -159,7 +159,7 @@ function Tuner({ name, version }: { name: string; version?: number }) {
           Target recall
           <input
             type="number"
-            step="0.01"
+            step="any"
             min={0}
             max={1}
             value={target}
