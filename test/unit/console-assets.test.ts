@@ -58,7 +58,7 @@ describe('consoleResponse', () => {
     expect((await consoleResponse(get('/console/app.css')))?.headers['Content-Type']).toBe('text/css; charset=utf-8');
   });
 
-  it('answers 304 to a matching If-None-Match, 404 to an unknown asset, 405 to a write, nothing off /console', async () => {
+  it('answers 304 to a matching If-None-Match, 404 to unknown assets, 405 to writes, nothing elsewhere', async () => {
     const first = await consoleResponse(get('/console/app.js'));
     const etag = first?.headers.ETag ?? '';
     const again = await consoleResponse(get('/console/app.js', { 'If-None-Match': `"other", ${etag}` }));
