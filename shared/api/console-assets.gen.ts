@@ -22,7 +22,7 @@ export const CONSOLE_ASSETS: Record<string, ConsoleAssetFile> = {
   },
   'app.js': {
     contentType: 'text/javascript; charset=utf-8',
-    etag: '"ABTbXoKv3m-Hq_OW6cvxt8-0znr"',
+    etag: '"zskcaLw3C8eEzLOulXB3ohr7LvS"',
     body: [
       'var Wu=Object.create;var Ns=Object.defineProperty;var Gu=Object.getOwnPropertyDescriptor;var Ku=Ob',
       'ject.getOwnPropertyNames;var Yu=Object.getPrototypeOf,Ju=Object.prototype.hasOwnProperty;var Ur=(e',
@@ -416,7 +416,7 @@ export const CONSOLE_ASSETS: Record<string, ConsoleAssetFile> = {
       'ength} lines`,children:[o.map((g,m)=>s("text",{x:Sr+m*Al-6,y:14,class:"lane",children:[g,g===t',
       '?" (serving)":""]},g)),c.map(g=>s("path",{class:"edge",d:Tc(g.from,g.to)},g.key)),i.map(g=',
       '>{let m=a.get(g.version),y=`v${g.version} ${g.stats?.kind??""}`;return s("g",{class:`node kind',
-      '-${g.stats?.kind??"unknown"}${n===g.version?" selected":""}`,tabIndex:0,role:"button","ar',
+      '-${g.stats?.kind??"unknown"}${n===g.version?" selected":""}`,tabindex:0,role:"button","ar',
       'ia-pressed":n===g.version,"aria-label":`version ${g.version}, ${g.stats?.kind}, parent ${g.pare',
       'nt}, watermark ${g.watermark}`,onClick:()=>r(g.version),onKeyDown:_=>(_.key==="Enter"||_.key===',
       '" ")&&(_.preventDefault(),r(g.version)),children:[s("circle",{cx:m.x,cy:m.y,r:9}),s("text",{',

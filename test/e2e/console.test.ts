@@ -27,6 +27,10 @@ const DIM = 8;
 const N = 200;
 const TIMEOUT = 30_000;
 // Runs in the page; the root program has no DOM types, hence the lookup through globalThis.
+type Doc = { document: { activeElement: { textContent: string | null; id: string } | null } };
+const ACTIVE_TEXT = () => (globalThis as unknown as Doc).document.activeElement?.textContent?.trim();
+const ACTIVE_ID = () => (globalThis as unknown as Doc).document.activeElement?.id;
+const CLS = () => (globalThis as unknown as { __cls: number }).__cls;
 const KEY_IN_STORAGE = () =>
   (globalThis as unknown as { sessionStorage: { getItem(k: string): string | null } }).sessionStorage.getItem(
     'shoal.console.apiKey',
@@ -44,6 +48,7 @@ let browser: Browser;
 let page: Page;
 let tmp: string;
 const pageErrors: string[] = [];
+const foreignRequests: string[] = [];
 let importJobId = '';
 
 const rows = (seed: number, n = N) => {
@@ -132,9 +137,22 @@ describe.skipIf(!HAVE_CHROMIUM)('web console in chromium', () => {
     await seed();
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
     const context = await browser.newContext({ viewport: { width: 1280, height: 860 }, colorScheme: 'light' });
+    // Cumulative layout shift of each document, as Chrome measures it (shifts right after input excluded).
+    await context.addInitScript(() => {
+      const w = globalThis as unknown as { __cls: number; PerformanceObserver: typeof PerformanceObserver };
+      w.__cls = 0;
+      new w.PerformanceObserver((list) => {
+        for (const e of list.getEntries() as unknown as Array<{ value: number; hadRecentInput: boolean }>) {
+          if (!e.hadRecentInput) w.__cls += e.value;
+        }
+      }).observe({ type: 'layout-shift' as 'mark', buffered: true });
+    });
     page = await context.newPage();
     page.setDefaultTimeout(TIMEOUT);
     page.on('pageerror', (err) => pageErrors.push(err.message));
+    page.on('request', (req) => {
+      if (new URL(req.url()).origin !== new URL(server.shoal.url).origin) foreignRequests.push(req.url());
+    });
     page.on('response', (res) => {
       if (res.status() >= 400) pageErrors.push(`${res.status()} ${res.request().method()} ${res.url()}`);
     });
@@ -160,6 +178,11 @@ describe.skipIf(!HAVE_CHROMIUM)('web console in chromium', () => {
     // A reload keeps the key for the tab.
     await page.reload();
     await page.getByRole('heading', { name: 'Collections', level: 1 }).waitFor();
+    // Keyboard: the first Tab lands on the skip link, which moves focus to the page's content.
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(ACTIVE_TEXT)).toBe('Skip to content');
+    await page.keyboard.press('Enter');
+    expect(await page.evaluate(ACTIVE_ID)).toBe('main');
   });
 
   it('lists collections with stats, creates one, upserts into it, deletes one after a typed confirmation', async () => {
@@ -227,7 +250,10 @@ describe.skipIf(!HAVE_CHROMIUM)('web console in chromium', () => {
     await open('#/collections/docs');
     const graph = page.getByRole('group', { name: /Lineage of \d+ index versions on 2 lines/ });
     await graph.waitFor();
-    expect(await graph.getByRole('button', { name: /^version 1, initial/ }).count()).toBe(1);
+    // Lineage nodes work from the keyboard: focus one, press Enter, its details open.
+    await graph.getByRole('button', { name: /^version 1, initial/ }).focus();
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: 'Version 1', exact: true }).waitFor();
     await graph
       .getByRole('button', { name: /candidate/ })
       .first()
@@ -347,9 +373,13 @@ describe.skipIf(!HAVE_CHROMIUM)('web console in chromium', () => {
   });
 
   it('forgets the key on request, and raised no error in the page throughout', async () => {
+    // No layout shift worth the name while the pages filled in (0.1 is Chrome's "good" CLS bound).
+    expect(await page.evaluate(CLS)).toBeLessThan(0.1);
     await page.getByRole('button', { name: 'Forget key' }).click();
     await page.getByLabel('API key').waitFor();
     expect(await page.evaluate(KEY_IN_STORAGE)).toBeNull();
+    // Nothing but this origin: no CDN font, script or stylesheet.
+    expect(foreignRequests).toEqual([]);
     // Only the three refusals the tests provoked on purpose.
     expect(pageErrors.map((e) => e.replace(server.shoal.url, ''))).toEqual([
       '400 POST /v1/collections/docs/search',

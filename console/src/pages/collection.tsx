@@ -73,7 +73,8 @@ function Lineage({
             <g
               key={v.version}
               class={`node kind-${v.stats?.kind ?? 'unknown'}${selected === v.version ? ' selected' : ''}`}
-              tabIndex={0}
+              // Lower case: Preact sets SVG attributes verbatim, and SVG ignores `tabIndex`.
+              tabindex={0}
               role="button"
               aria-pressed={selected === v.version}
               aria-label={`version ${v.version}, ${v.stats?.kind}, parent ${v.parent}, watermark ${v.watermark}`}
