@@ -81,7 +81,10 @@ export function useLoad<T>(
 }
 
 export function errorText(err: unknown): string {
-  if (err instanceof ShoalApiError) return `${err.code}: ${err.message}`;
+  if (err instanceof ShoalApiError) {
+    const field = err.field && !err.message.includes(err.field) ? ` (field: ${err.field})` : '';
+    return `${err.code}: ${err.message}${field}`;
+  }
   if (err instanceof Error) return err.message;
   return String(err);
 }

@@ -194,12 +194,31 @@ describe.skipIf(!HAVE_CHROMIUM)('web console in chromium', () => {
     await page.getByLabel('Dimension').fill('3');
     await page.getByRole('button', { name: 'Create' }).click();
     await page.getByRole('row', { name: /^scratch / }).waitFor();
-    await sdk.collection('scratch').upsert([
-      { id: 'x', values: [1, 0, 0], metadata: { tag: 'first' } },
-      { id: 'y', values: [0, 1, 0], metadata: { tag: 'second' } },
-    ]);
-    await page.getByRole('button', { name: 'Refresh' }).click();
-    await expect.poll(() => page.getByRole('row', { name: /^scratch / }).textContent()).toMatch(/3 \/ cosine202/);
+
+    // Upsert in the collection's page (a wrong dimension is refused, naming the row), then search the rows.
+    await page.getByRole('link', { name: 'scratch', exact: true }).click();
+    const vectors = page.getByLabel(/^Vectors/);
+    await vectors.fill('{"id": "bad", "values": [1, 0]}');
+    await page.getByRole('button', { name: 'Upsert', exact: true }).click();
+    await page.getByRole('alert').filter({ hasText: 'vectors[0].values' }).waitFor();
+    await vectors.fill(
+      '{"id": "x", "values": [1, 0, 0], "metadata": {"tag": "first"}}\n' +
+        '{"id": "y", "values": [0, 1, 0], "metadata": {"tag": "second"}}\n' +
+        '{"id": "z", "values": [0.9, 0.1, 0], "metadata": {"tag": "third"}}',
+    );
+    await page.getByRole('button', { name: 'Upsert', exact: true }).click();
+    await page.getByRole('status').getByText('upserted 3 vectors in 1 request').waitFor();
+    await page.getByRole('main').getByRole('link', { name: 'Search', exact: true }).click();
+    await page.getByRole('radio', { name: 'pasted values' }).check();
+    await page.getByLabel(/^Values/).fill('0.95, 0.05, 0');
+    await page.getByRole('button', { name: 'Search', exact: true }).click();
+    const hits = page.getByRole('table').filter({ hasText: 'score' });
+    await hits.getByText('3 results').waitFor();
+    const ids = await hits.locator('tbody th').allTextContents();
+    expect(ids).toEqual(['x', 'z', 'y']);
+
+    await open('#/collections');
+    await expect.poll(() => page.getByRole('row', { name: /^scratch / }).textContent()).toMatch(/3 \/ cosine303/);
     await shot('collections');
 
     await page.getByRole('button', { name: 'Delete scratch' }).click();
@@ -247,6 +266,12 @@ describe.skipIf(!HAVE_CHROMIUM)('web console in chromium', () => {
     await expect
       .poll(async () => (await sdk.collection('docs').candidates.get('wide')).head !== null, { timeout: 60_000 })
       .toBe(true);
+    // Both lines take in the late rows too (a delta on main, a second version of wide): a four-node lineage.
+    await sdk.collection('docs').index();
+    await sdk.collection('docs').waitForIndex({ timeoutMs: 60_000, pollMs: 200 });
+    await expect
+      .poll(async () => (await sdk.collection('docs').candidates.get('wide')).lagSeq, { timeout: 60_000 })
+      .toBe(0);
     await open('#/collections/docs');
     const graph = page.getByRole('group', { name: /Lineage of \d+ index versions on 2 lines/ });
     await graph.waitFor();
@@ -380,8 +405,9 @@ describe.skipIf(!HAVE_CHROMIUM)('web console in chromium', () => {
     expect(await page.evaluate(KEY_IN_STORAGE)).toBeNull();
     // Nothing but this origin: no CDN font, script or stylesheet.
     expect(foreignRequests).toEqual([]);
-    // Only the three refusals the tests provoked on purpose.
+    // Only the refusals the tests provoked on purpose.
     expect(pageErrors.map((e) => e.replace(server.shoal.url, ''))).toEqual([
+      '400 POST /v1/collections/scratch/vectors',
       '400 POST /v1/collections/docs/search',
       '409 POST /v1/collections/docs/candidates/wide/promote',
       '409 POST /v1/aliases/live/rollback',

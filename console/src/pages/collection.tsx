@@ -1,7 +1,7 @@
 /** Collection detail: index versions as a lineage graph, candidate lines, promotion behind the quality gate. */
 import { useState } from 'preact/hooks';
 import { ShoalApiError } from '../../../clients/typescript/src/index.js';
-import type { LineView, Manifest } from '../../../clients/typescript/src/index.js';
+import type { LineView, Manifest, VectorInput } from '../../../clients/typescript/src/index.js';
 import { fmtBytes, fmtNum, fmtTime, useClient, useLoad } from '../api.js';
 import { href } from '../router.js';
 import { ErrorBox, Json, KeyValues, Page } from '../ui.js';
@@ -228,7 +228,7 @@ function Candidates({ name, onChanged }: { name: string; onChanged: () => void }
               <td>
                 <Json value={l.index} />
               </td>
-              <td class="num">{l.head ? `v${l.head.version}` : 'building'}</td>
+              <td class="num">{l.head ? `v${l.head.version}` : l.serving ? 'none yet' : 'building'}</td>
               <td class="num">{fmtNum(l.lagSeq)}</td>
               <td>
                 {l.evaluation
@@ -267,6 +267,76 @@ function Candidates({ name, onChanged }: { name: string; onChanged: () => void }
         </>
       ) : null}
     </div>
+  );
+}
+
+/** Vectors as a JSON array or one JSON object a line: `{"id", "values", "metadata"?}`. */
+export function parseVectors(text: string): VectorInput[] {
+  const trimmed = text.trim();
+  if (!trimmed) throw new Error('no vectors given');
+  const items: unknown[] = trimmed.startsWith('[')
+    ? (JSON.parse(trimmed) as unknown[])
+    : trimmed.split(/\n+/).map((line, i) => {
+        try {
+          return JSON.parse(line) as unknown;
+        } catch (err) {
+          throw new Error(`line ${i + 1}: ${(err as Error).message}`);
+        }
+      });
+  return items as VectorInput[];
+}
+
+function UpsertForm({ name, onDone }: { name: string; onDone: () => void }) {
+  const client = useClient();
+  const [text, setText] = useState('');
+  const [status, setStatus] = useState('');
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+  return (
+    <form
+      class="card"
+      aria-label="Upsert vectors"
+      onSubmit={async (e) => {
+        e.preventDefault();
+        setBusy(true);
+        setError(null);
+        setStatus('');
+        try {
+          // The API checks every row (dimension, ids, metadata limits) and names the offending field. Batches
+          // of 1 000 rows by hand: the SDK's upsertAll measures bodies with Node's Buffer, absent in browsers.
+          const vectors = parseVectors(text);
+          let upserted = 0;
+          let batches = 0;
+          for (let i = 0; i < vectors.length; i += 1000, batches++) {
+            upserted += (await client.collection(name).upsert(vectors.slice(i, i + 1000))).upserted;
+          }
+          setStatus(`upserted ${upserted} vectors in ${batches} request${batches === 1 ? '' : 's'}`);
+          setText('');
+          onDone();
+        } catch (err) {
+          setError(err);
+        } finally {
+          setBusy(false);
+        }
+      }}
+    >
+      <h2>Upsert vectors</h2>
+      <label>
+        Vectors (a JSON array, or one JSON object a line)
+        <textarea
+          class="mono"
+          rows={4}
+          value={text}
+          placeholder='{"id": "a", "values": [0.1, 0.2, 0.3], "metadata": {"lang": "en"}}'
+          onInput={(e) => setText((e.currentTarget as HTMLTextAreaElement).value)}
+        />
+      </label>
+      <button type="submit" disabled={busy || !text.trim()}>
+        Upsert
+      </button>{' '}
+      <span role="status">{status}</span>
+      <ErrorBox error={error} />
+    </form>
   );
 }
 
@@ -381,6 +451,7 @@ export function CollectionDetail({ name }: { name: string }) {
         {chosen ? <VersionDetails name={name} manifest={chosen} onChanged={reloadAll} /> : <div />}
       </div>
       <Candidates name={name} onChanged={reloadAll} />
+      <UpsertForm name={name} onDone={reloadAll} />
     </Page>
   );
 }
