@@ -12,6 +12,7 @@ import { App, type Stack } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { AUTHORIZER_IDENTITY_SOURCES, PUBLIC_ROUTES, V1_ROUTES } from '../../infra/cdk/constructs/api.js';
+import { CONSOLE_ROUTES } from '../../shared/api/console.js';
 import { MILVUS_ROUTES } from '../../shared/api/milvus/index.js';
 import { OPENAPI_PATH } from '../../shared/api/openapi.js';
 import { LIVENESS_PATH } from '../../shared/api/router.js';
@@ -725,16 +726,17 @@ describe.each([
     const open = PUBLIC_ROUTES.map((r) => `${r.method} ${r.path}`);
     expect(open).toEqual(['GET /healthz', 'GET /v1/openapi.json']);
     // Milvus REST v2 authenticates in the function, answering refusals in Milvus's envelope (docs/milvus.md).
-    const milvus = MILVUS_ROUTES.map((r) => `${r.method} ${r.path}`);
-    expect(milvus).toEqual(['POST /v2/vectordb/{proxy+}']);
+    // So do the console's static pages (the key is entered in the page and sent with each API call).
+    const keyless = [...MILVUS_ROUTES.map((r) => `${r.method} ${r.path}`), ...CONSOLE_ROUTES];
+    expect(keyless).toEqual(['POST /v2/vectordb/{proxy+}', 'GET /console', 'GET /console/{proxy+}']);
     expect(keys).toEqual(
-      [...V1_ROUTES.map((r) => `${r.method} ${r.path}`), ...open, ...milvus, '$default', 'OPTIONS /{proxy+}'].sort(),
+      [...V1_ROUTES.map((r) => `${r.method} ${r.path}`), ...open, ...keyless, '$default', 'OPTIONS /{proxy+}'].sort(),
     );
     for (const r of routes) {
       if (
         r.RouteKey === 'OPTIONS /{proxy+}' ||
         open.includes(String(r.RouteKey)) ||
-        milvus.includes(String(r.RouteKey))
+        keyless.includes(String(r.RouteKey))
       ) {
         expect(r.AuthorizationType, String(r.RouteKey)).toBe('NONE');
         expect(r.AuthorizerId, String(r.RouteKey)).toBeUndefined();

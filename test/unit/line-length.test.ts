@@ -9,8 +9,8 @@ import { readRepoFile, trackedFiles } from '../helpers/repo.js';
 const MAX = 120;
 
 describe('line length', () => {
-  it(`has no line over ${MAX} characters in tracked .ts, .js, .mjs, .cpp and .sh files`, () => {
-    const files = trackedFiles(['ts', 'js', 'mjs', 'cpp', 'sh']);
+  it(`has no line over ${MAX} characters in tracked .ts, .tsx, .js, .mjs, .cpp and .sh files`, () => {
+    const files = trackedFiles(['ts', 'tsx', 'js', 'mjs', 'cpp', 'sh']);
     expect(files.length).toBeGreaterThan(50);
     const offenders = files.flatMap((f) =>
       readRepoFile(f)

@@ -4,6 +4,7 @@
  * docs/openapi.json and docs/api.md are what `npm run openapi` writes; the authorizer's bundle carries none
  * of the table's schemas or handlers.
  */
+import { CONSOLE_ROUTES } from '../../shared/api/console.js';
 import { MILVUS_ROUTES } from '../../shared/api/milvus/index.js';
 import path from 'node:path';
 import { App, Stack } from 'aws-cdk-lib';
@@ -76,8 +77,13 @@ function synthesizedRoutes(): { keyed: string[]; open: string[] } {
   const routes = Object.values(Template.fromStack(stack).findResources('AWS::ApiGatewayV2::Route')).map(
     (r) => r.Properties as { RouteKey: string; AuthorizationType?: string },
   );
-  // Besides v1: the catch-all, CORS preflights and the Milvus REST v2 API (its own wire, docs/milvus.md).
-  const other = new Set(['$default', 'OPTIONS /{proxy+}', ...MILVUS_ROUTES.map((r) => `${r.method} ${r.path}`)]);
+  // Besides v1: the catch-all, CORS preflights, the Milvus REST v2 API (its own wire, docs/milvus.md), the console.
+  const other = new Set<string>([
+    '$default',
+    'OPTIONS /{proxy+}',
+    ...MILVUS_ROUTES.map((r) => `${r.method} ${r.path}`),
+    ...CONSOLE_ROUTES,
+  ]);
   const real = routes.filter((r) => !other.has(r.RouteKey));
   return {
     keyed: real.filter((r) => r.AuthorizationType === 'CUSTOM').map((r) => r.RouteKey),

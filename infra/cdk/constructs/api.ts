@@ -22,6 +22,7 @@ import {
   type PublicRouteKey,
   type RouteKey,
 } from '../../../shared/auth/policy.js';
+import { CONSOLE_ROUTES } from '../../../shared/api/console.js';
 import { MILVUS_ROUTES } from '../../../shared/api/milvus/index.js';
 import { AUTHORIZER_CACHE_TTL, type ShoalSettings } from '../settings.js';
 
@@ -126,6 +127,22 @@ export class Api extends Construct {
         'AwsSolutions-APIG4',
         'Milvus REST v2: the api function checks the bearer key in process (same key store and route policies ' +
           "as the authorizer) and must answer refusals in Milvus's own envelope.",
+      );
+    }
+    // The console's static pages (docs/console.md): public assets; every API call they make carries a key.
+    for (const key of CONSOLE_ROUTES) {
+      const route = asRoute(key);
+      const [consoleRoute] = this.httpApi.addRoutes({
+        path: route.path,
+        methods: [route.method],
+        integration,
+        authorizer: new apigwv2.HttpNoneAuthorizer(),
+      });
+      acknowledge(
+        consoleRoute,
+        'AwsSolutions-APIG4',
+        'The console: static HTML, script and style built into the function, no data; the page asks for a key ' +
+          'and sends it with every API call, which the authorizer checks.',
       );
     }
     // $default (authorized) also catches OPTIONS; this route lets CORS preflights through without a key.
