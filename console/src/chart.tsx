@@ -22,8 +22,17 @@ export function Chart({ label, options, data, height = 260, shapeKey }: ChartPro
     const el = box.current;
     if (!el) return;
     const width = Math.max(320, el.clientWidth || 640);
+    // The axes are drawn on the canvas, so the scales are mirrored as data-x-min… attributes: the only way a
+    // test (or anyone inspecting the page) can tell a sensible range from one of years.
+    const exposeScale = (u: uPlot, key: string) => {
+      const sc = u.scales[key];
+      if (key !== 'x' && key !== 'y') return;
+      el.setAttribute(`data-${key}-min`, String(sc.min));
+      el.setAttribute(`data-${key}-max`, String(sc.max));
+    };
+    const hooks = { ...options.hooks, setScale: [...(options.hooks?.setScale ?? []), exposeScale] };
     // A static legend by default: the canvas's box never changes height under the cursor.
-    plot.current = new uPlot({ legend: { live: false }, ...options, width, height }, data, el);
+    plot.current = new uPlot({ legend: { live: false }, ...options, hooks, width, height }, data, el);
     return () => {
       plot.current?.destroy();
       plot.current = null;
@@ -34,6 +43,53 @@ export function Chart({ label, options, data, height = 260, shapeKey }: ChartPro
     plot.current?.setData(data);
   }, [data]);
   return <div ref={box} class="chart" role="img" aria-label={label} style={{ minHeight: `${height + 40}px` }} />;
+}
+
+/**
+ * An x range from the data itself, at least `minPad` either side and 5 % of the span otherwise. uPlot's own
+ * choice for a single x value on a time scale is 86 400 / ms seconds past it, about 2.7 years with second
+ * timestamps; the min and max it passes in can therefore not be trusted, and a chart using this range must
+ * not offer drag-to-zoom (a zoom would arrive through the same arguments and be undone).
+ */
+export function paddedRange(minPad: number): uPlot.Range.Function {
+  return (u, min, max) => {
+    const xs = (u.data[0] as Array<number | null>).filter((v): v is number => v !== null && Number.isFinite(v));
+    if (!xs.length) return [min, max];
+    const lo = Math.min(...xs);
+    const hi = Math.max(...xs);
+    const pad = Math.max(minPad, (hi - lo) * 0.05);
+    return [lo - pad, hi + pad];
+  };
+}
+
+/**
+ * A draw hook for horizontal reference lines (a threshold, a target) across the whole plot, labelled at the
+ * right end. A series of constant values would do only from two x values on: with one point it draws nothing.
+ */
+export function referenceLines(lines: Array<{ value: number; label: string; color: string }>): (u: uPlot) => void {
+  return (u) => {
+    const { ctx, bbox } = u;
+    const dpr = devicePixelRatio || 1;
+    ctx.save();
+    ctx.lineWidth = dpr;
+    ctx.setLineDash([4 * dpr, 4 * dpr]);
+    ctx.font = `${12 * dpr}px system-ui, sans-serif`;
+    ctx.textAlign = 'right';
+    for (const line of lines) {
+      const y = Math.round(u.valToPos(line.value, 'y', true));
+      ctx.strokeStyle = line.color;
+      ctx.fillStyle = line.color;
+      ctx.beginPath();
+      ctx.moveTo(bbox.left, y);
+      ctx.lineTo(bbox.left + bbox.width, y);
+      ctx.stroke();
+      // The label goes on the side of the line with more room, so a line near an edge keeps it inside the plot.
+      const upper = y < bbox.top + bbox.height / 2;
+      ctx.textBaseline = upper ? 'top' : 'bottom';
+      ctx.fillText(line.label, bbox.left + bbox.width - 4 * dpr, y + (upper ? 3 : -3) * dpr);
+    }
+    ctx.restore();
+  };
 }
 
 /** Colours that read on light and dark backgrounds. */

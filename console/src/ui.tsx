@@ -1,5 +1,5 @@
 /** Small shared pieces: errors, progress bars, the collection picker, key/value lists. */
-import type { ComponentChildren } from 'preact';
+import { Fragment, type ComponentChildren } from 'preact';
 import { ShoalApiError } from '../../clients/typescript/src/index.js';
 import { errorText, useLoad } from './api.js';
 import { href, navigate } from './router.js';
@@ -94,5 +94,20 @@ export function KeyValues({ items }: { items: Array<[string, ComponentChildren]>
 
 export function Json({ value }: { value: unknown }) {
   if (value === undefined || value === null) return <span class="muted">—</span>;
-  return <code class="json">{JSON.stringify(value)}</code>;
+  if (typeof value !== 'object' || Array.isArray(value)) return <code class="json">{JSON.stringify(value)}</code>;
+  // A break opportunity after each member: a narrow column wraps between members, not inside a key.
+  const members = Object.entries(value).filter(([, v]) => v !== undefined);
+  return (
+    <code class="json">
+      {'{'}
+      {members.map(([k, v], i) => (
+        <Fragment key={k}>
+          {i ? ',' : ''}
+          {i ? <wbr /> : null}
+          {`${JSON.stringify(k)}:${JSON.stringify(v)}`}
+        </Fragment>
+      ))}
+      {'}'}
+    </code>
+  );
 }

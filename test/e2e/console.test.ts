@@ -351,6 +351,47 @@ describe.skipIf(!HAVE_CHROMIUM)('web console in chromium', () => {
     await page.getByRole('heading', { name: 'Experiment on products' }).waitFor();
     const chart = page.getByRole('img', { name: /Click-through and conversion rates/ });
     await chart.locator('canvas').waitFor();
+    // The alias list is a column, one alias a line (not run together like the section links at the top).
+    const [live, products] = await page
+      .getByRole('navigation', { name: 'Aliases with experiments' })
+      .getByRole('listitem')
+      .evaluateAll((els) => els.map((e) => (e as unknown as { offsetTop: number }).offsetTop));
+    expect(products).toBeGreaterThan(live);
+
+    // The p-value history: one look, then looks seconds apart; the time axis spans minutes, not years.
+    const pChart = page.getByRole('img', { name: /Sequential test p-value/ });
+    const scale = async (key: 'x' | 'y') => {
+      const [min, max] = [await pChart.getAttribute(`data-${key}-min`), await pChart.getAttribute(`data-${key}-max`)];
+      return [Number(min), Number(max)];
+    };
+    await expect.poll(() => pChart.getAttribute('data-x-max')).not.toBeNull();
+    const now = Date.now() / 1000;
+    const [x0, x1] = await scale('x');
+    // A minute either side of the look, which was taken moments ago.
+    expect(x1 - x0).toBeGreaterThanOrEqual(120);
+    expect(x1 - x0).toBeLessThan(3600);
+    expect(x0).toBeLessThan(now - 30);
+    expect(x1).toBeGreaterThan(now);
+    expect(await scale('y')).toEqual([0, 1]);
+    const { experiment } = await sdk.experiments.results('products');
+    const earlier = [
+      { t: now - 40, click: 0.5, convert: 0.7 },
+      { t: now - 25, click: 0.3, convert: 0.65 },
+    ];
+    await page.evaluate(
+      ([item, looks]) =>
+        (globalThis as unknown as { sessionStorage: { setItem(k: string, v: string): void } }).sessionStorage.setItem(
+          item,
+          looks,
+        ),
+      [`shoal.console.looks.${experiment.id}`, JSON.stringify(earlier)],
+    );
+    await page.reload();
+    await page.getByRole('img', { name: /p-value at each of 3 looks/ }).waitFor();
+    await expect.poll(async () => (await scale('x'))[0]).toBeLessThanOrEqual(now - 40 - 60);
+    const [from, to] = await scale('x');
+    expect(to - from).toBeLessThan(3600);
+    expect(to).toBeGreaterThan(Date.now() / 1000);
     await shot('experiments');
     // uPlot's legend names both arms.
     expect(await chart.locator('.u-legend').textContent()).toMatch(/champion.*challenger/);

@@ -103,7 +103,7 @@ function VersionDetails({ name, manifest, onChanged }: { name: string; manifest:
   const e = manifest.evaluation;
   return (
     <div class="card" aria-label={`Version ${manifest.version}`}>
-      <h3>Version {manifest.version}</h3>
+      <h2>Version {manifest.version}</h2>
       <KeyValues
         items={[
           ['line', manifest.line ?? 'main'],

@@ -3,7 +3,7 @@ import { useMemo, useState } from 'preact/hooks';
 import type uPlot from 'uplot';
 import type { ArmResult, ExperimentResults, Proportion, RateTest } from '../../../clients/typescript/src/index.js';
 import { fmtNum, fmtTime, useClient, useLoad } from '../api.js';
-import { Chart, COLORS, intervalBars } from '../chart.js';
+import { Chart, COLORS, intervalBars, paddedRange, referenceLines } from '../chart.js';
 import { href } from '../router.js';
 import { ErrorBox, KeyValues, Page } from '../ui.js';
 import { targetText } from './aliases.js';
@@ -106,13 +106,19 @@ function RatesChart({ results }: { results: ExperimentResults }) {
       ],
       series: [
         { label: 'x' },
-        { label: 'champion', stroke: COLORS.champion, fill: COLORS.champion, paths: () => null, points: { size: 10 } },
+        {
+          label: 'champion',
+          stroke: COLORS.champion,
+          fill: COLORS.champion,
+          paths: () => null,
+          points: { size: 10, fill: COLORS.champion },
+        },
         {
           label: 'challenger',
           stroke: COLORS.challenger,
           fill: COLORS.challenger,
           paths: () => null,
-          points: { size: 10 },
+          points: { size: 10, fill: COLORS.challenger },
         },
       ],
       cursor: { show: false },
@@ -134,29 +140,24 @@ function RatesChart({ results }: { results: ExperimentResults }) {
   );
 }
 
+const ALPHA = 0.05;
+
 function PValueChart({ looks }: { looks: Look[] }) {
-  const data: uPlot.AlignedData = [
-    looks.map((l) => l.t),
-    looks.map((l) => l.click),
-    looks.map((l) => l.convert),
-    looks.map(() => 0.05),
-  ];
+  const data: uPlot.AlignedData = [looks.map((l) => l.t), looks.map((l) => l.click), looks.map((l) => l.convert)];
   const options: Omit<uPlot.Options, 'width' | 'height'> = {
-    // A first look alone would get a range of years around it from uPlot; a minute either side reads better.
-    scales: {
-      x: { range: (_u, min, max) => (max - min < 60 ? [min - 60, max + 60] : [min, max]) },
-      y: { range: [0, 1] },
-    },
+    // Looks seconds apart (or a single one) would otherwise get a time axis of years.
+    scales: { x: { range: paddedRange(60) }, y: { range: [0, 1] } },
     series: [
       {},
       { label: 'p (clicks)', stroke: COLORS.champion, width: 2, points: { show: true } },
       { label: 'p (conversions)', stroke: COLORS.challenger, width: 2, points: { show: true } },
-      { label: 'α = 0.05', stroke: COLORS.neutral, dash: [4, 4] },
     ],
+    cursor: { drag: { x: false, y: false, setScale: false } },
+    hooks: { draw: [referenceLines([{ value: ALPHA, label: `α = ${ALPHA}`, color: COLORS.neutral }])] },
   };
   return (
     <Chart
-      label="Sequential test p-value at each look"
+      label={`Sequential test p-value at each of ${looks.length} looks, against α = ${ALPHA}`}
       options={options}
       data={data}
       shapeKey={String(looks.length)}

@@ -27,7 +27,9 @@ function Jobs({ name, jobId }: { name: string; jobId?: string }) {
       <StartImport name={name} onStarted={jobs.reload} />
       <ErrorBox error={jobs.error} />
       <table class="data">
-        <caption>{jobs.data ? `${jobs.data.length} import jobs` : 'Loading…'}</caption>
+        <caption>
+          {jobs.data ? `${jobs.data.length} import job${jobs.data.length === 1 ? '' : 's'}` : 'Loading…'}
+        </caption>
         <thead>
           <tr>
             <th scope="col">job</th>

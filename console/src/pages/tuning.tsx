@@ -3,7 +3,7 @@ import { useMemo, useState } from 'preact/hooks';
 import type uPlot from 'uplot';
 import type { Evaluation } from '../../../clients/typescript/src/index.js';
 import { fmtNum, useClient, useLoad } from '../api.js';
-import { Chart, COLORS } from '../chart.js';
+import { Chart, COLORS, referenceLines } from '../chart.js';
 import { href, navigate } from '../router.js';
 import { CollectionPicker, ErrorBox, Page } from '../ui.js';
 
@@ -35,13 +35,15 @@ export function tuningChart(t: Tuning) {
         : null,
     ),
   );
-  series.push({ label: `target ${t.targetRecall}`, stroke: COLORS.neutral, dash: [4, 4] });
-  data.push(efs.map(() => t.targetRecall));
   const low = Math.min(t.targetRecall, ...t.table.map((r) => r.recall));
   const options: Omit<uPlot.Options, 'width' | 'height'> = {
     scales: { x: { time: false, distr: 3, log: 2 }, y: { range: [Math.max(0, low - 0.05), 1.005] } },
     axes: [{ label: 'ef (log₂)' }, { label: `recall@${t.k}`, values: (_u, s) => s.map((v) => v.toFixed(2)), size: 56 }],
     series,
+    // The target as a line across the plot even when the ladder stopped at its first rung (a single ef).
+    hooks: {
+      draw: [referenceLines([{ value: t.targetRecall, label: `target ${t.targetRecall}`, color: COLORS.neutral }])],
+    },
   };
   return { data: data as uPlot.AlignedData, options, key: JSON.stringify(t.table) + t.chosenEf + t.chosenNprobe };
 }
