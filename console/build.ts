@@ -13,7 +13,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import { build, type Plugin } from 'esbuild';
+import { build } from 'esbuild';
 import { format, resolveConfig } from 'prettier';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -24,24 +24,6 @@ export interface ConsoleAsset {
   contentType: string;
   body: string;
 }
-
-/**
- * The SDK's `importFile` reads local files with node:fs; the console never calls it, but the SDK's
- * entry imports it. These stand-ins keep the bundle for browsers and fail loudly if ever reached.
- */
-const nodeStubs: Plugin = {
-  name: 'node-stubs',
-  setup(b) {
-    b.onResolve({ filter: /^node:/ }, (args) => ({ path: args.path, namespace: 'node-stub' }));
-    b.onLoad({ filter: /.*/, namespace: 'node-stub' }, (args) => ({
-      contents:
-        'const unavailable = () => { throw new Error(' +
-        JSON.stringify(`${args.path} is not available in the browser`) +
-        '); };\nmodule.exports = new Proxy({}, { get: () => unavailable });',
-      loader: 'js',
-    }));
-  },
-};
 
 /** The three files the console is made of, built in memory. */
 export async function buildAssets(): Promise<ConsoleAsset[]> {
@@ -58,7 +40,6 @@ export async function buildAssets(): Promise<ConsoleAsset[]> {
     write: false,
     legalComments: 'none',
     charset: 'utf8',
-    plugins: [nodeStubs],
     logLevel: 'silent',
   });
   const byExt = (ext: string): string => {

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Shoal } from '../../clients/typescript/src/index.js';
+import { Shoal } from '../../clients/typescript/src/node.js';
 import { startHttpShoal, type HttpShoal } from '../helpers/local-http.js';
 import { mulberry32, randomVectors } from '../helpers/random.js';
 import { ROOT } from '../helpers/repo.js';

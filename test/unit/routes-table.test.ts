@@ -1,8 +1,8 @@
 /**
  * Routes as data (shared/api/routes.ts): the router, the policy table the authorizer applies, the OpenAPI
  * document, the CDK routes and the route list of docs/api.md are one set of routes; the committed
- * docs/openapi.json and docs/api.md are what `npm run openapi` writes; the authorizer's bundle carries none
- * of the table's schemas or handlers.
+ * docs/openapi.json, docs/api.md and the SDK's api-types.gen.ts are what `npm run openapi` writes; the
+ * authorizer's bundle carries none of the table's schemas or handlers.
  */
 import { CONSOLE_ROUTES } from '../../shared/api/console.js';
 import { MILVUS_ROUTES } from '../../shared/api/milvus/index.js';
@@ -12,7 +12,14 @@ import { Template } from 'aws-cdk-lib/assertions';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { build, type Metafile } from 'esbuild';
 import { describe, expect, it } from 'vitest';
-import { API_DOC_FILE, OPENAPI_FILE, ROUTES_BEGIN, ROUTES_END, generatedFiles } from '../../infra/openapi.js';
+import {
+  API_DOC_FILE,
+  API_TYPES_FILE,
+  OPENAPI_FILE,
+  ROUTES_BEGIN,
+  ROUTES_END,
+  generatedFiles,
+} from '../../infra/openapi.js';
 import { Api as ApiConstruct, PUBLIC_ROUTES as CDK_PUBLIC_ROUTES, V1_ROUTES } from '../../infra/cdk/constructs/api.js';
 import { PROJECT_ROOT, SHOAL_BUNDLING } from '../../infra/cdk/constructs/shoal-function.js';
 import { OPENAPI_PATH, buildOpenApi } from '../../shared/api/openapi.js';
@@ -175,11 +182,14 @@ describe('one set of routes', () => {
 });
 
 describe('generated files', () => {
-  it.each([OPENAPI_FILE, API_DOC_FILE])('%s is up to date (else run `npm run openapi`)', (file) => {
-    const want = generatedFiles()[file];
-    const have = readRepoFile(file);
-    expect(have === want, `${file} differs from what the route table generates: run \`npm run openapi\``).toBe(true);
-  });
+  it.each([OPENAPI_FILE, API_DOC_FILE, API_TYPES_FILE])(
+    '%s is up to date (else run `npm run openapi`)',
+    async (file) => {
+      const want = (await generatedFiles())[file];
+      const have = readRepoFile(file);
+      expect(have === want, `${file} differs from what the route table generates: run \`npm run openapi\``).toBe(true);
+    },
+  );
 });
 
 describe('the authorizer bundle', () => {

@@ -8,6 +8,9 @@ import type { UpsertResult, VectorInput } from './types.js';
 export const MAX_BODY_BYTES = 6 * 1024 * 1024 - 4096;
 export const MAX_BATCH_ROWS = 1000;
 
+// TextEncoder, not Buffer: the SDK also runs in browsers (the console bundles it).
+const utf8 = new TextEncoder();
+
 /**
  * One vector as JSON. Float32Array values are written with 9 significant digits, which round-trip
  * every float32 exactly and are about half the length of the doubles `Array.from` would print.
@@ -90,7 +93,7 @@ export async function upsertAll(
   async function fillAndSend(): Promise<void> {
     for await (const row of rows) {
       const json = vectorJson(row);
-      const rowBytes = Buffer.byteLength(json) + 1;
+      const rowBytes = utf8.encode(json).byteLength + 1;
       if (rowBytes + 16 > maxBytes) {
         throw new RangeError(
           `row ${JSON.stringify(row.id)} alone is ${rowBytes} bytes, over the ${maxBytes}-byte body`,

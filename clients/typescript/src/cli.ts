@@ -4,7 +4,7 @@
  * same from the bin and from a test.
  */
 import { parseArgs } from 'node:util';
-import { Shoal } from './client.js';
+import { Shoal } from './node.js';
 import { ShoalApiError, ShoalError } from './errors.js';
 import { COMMANDS, type Command } from './cli/commands.js';
 import { resolveConfig } from './cli/config.js';

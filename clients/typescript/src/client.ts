@@ -10,6 +10,7 @@ import type { RetryPolicy } from './retry.js';
 import type {
   Alias,
   AliasMove,
+  Api,
   ApiKey,
   Collection,
   CommitModelInput,
@@ -22,14 +23,15 @@ import type {
   Health,
   Model,
   ModelAlias,
+  ModelAliasInput,
+  ModelAliasMove,
   ModelComparison,
+  ModelSummary,
   ModelUploadInput,
   ModelVersion,
-  MultipartUpload,
   PutAliasInput,
   RegisterModelInput,
   RegisteredModel,
-  SingleUpload,
   StartExperimentInput,
 } from './types.js';
 
@@ -55,8 +57,8 @@ export class Shoal {
   readonly experiments: ExperimentsApi;
   readonly models: ModelsApi;
   readonly keys: KeysApi;
-  private readonly http: Transport;
-  private readonly uploadFetch: FetchLike;
+  protected readonly http: Transport;
+  protected readonly uploadFetch: FetchLike;
 
   constructor(options: ShoalOptions) {
     if (!options?.url) throw new TypeError('Shoal: `url` is required');
@@ -105,7 +107,7 @@ export class CollectionsApi {
   }
 
   async list(): Promise<Collection[]> {
-    return (await this.http.request<{ collections: Collection[] }>('GET', '/v1/collections')).collections;
+    return (await this.http.request<Api.ListCollectionsResponse>('GET', '/v1/collections')).collections;
   }
 
   /** With `stats`. */
@@ -114,11 +116,11 @@ export class CollectionsApi {
   }
 
   /** The alias quality gate (`minRecall`; null removes it). */
-  update(name: string, patch: { minRecall: number | null }): Promise<Collection> {
+  update(name: string, patch: Api.UpdateCollectionRequest): Promise<Collection> {
     return this.http.request('PATCH', `/v1/collections/${seg(name)}`, { body: patch });
   }
 
-  delete(name: string): Promise<{ deleted: true }> {
+  delete(name: string): Promise<Api.Deleted> {
     return this.http.request('DELETE', `/v1/collections/${seg(name)}`);
   }
 }
@@ -136,24 +138,24 @@ export class AliasesApi {
   }
 
   async list(): Promise<Alias[]> {
-    return (await this.http.request<{ aliases: Alias[] }>('GET', '/v1/aliases')).aliases;
+    return (await this.http.request<Api.ListAliasesResponse>('GET', '/v1/aliases')).aliases;
   }
 
   get(alias: string): Promise<Alias> {
     return this.http.request('GET', `/v1/aliases/${seg(alias)}`);
   }
 
-  delete(alias: string, options: { expectedRevision?: number } = {}): Promise<{ deleted: true }> {
+  delete(alias: string, options: { expectedRevision?: number } = {}): Promise<Api.Deleted> {
     return this.http.request('DELETE', `/v1/aliases/${seg(alias)}`, { query: { ...options } });
   }
 
   /** Newest first. */
   async history(alias: string): Promise<AliasMove[]> {
-    return (await this.http.request<{ history: AliasMove[] }>('GET', `/v1/aliases/${seg(alias)}/history`)).history;
+    return (await this.http.request<Api.GetAliasHistoryResponse>('GET', `/v1/aliases/${seg(alias)}/history`)).history;
   }
 
   /** Back to the previous target (not retried: a second rollback would go back further). */
-  rollback(alias: string, input: { reason?: string; expectedRevision?: number } = {}): Promise<Alias> {
+  rollback(alias: string, input: Api.RollbackAliasRequest = {}): Promise<Alias> {
     return this.http.request('POST', `/v1/aliases/${seg(alias)}/rollback`, { body: input });
   }
 }
@@ -171,11 +173,11 @@ export class ExperimentsApi {
     return this.http.request('GET', `/v1/aliases/${seg(alias)}/experiment`);
   }
 
-  promote(alias: string, input: { reason?: string; force?: boolean } = {}): Promise<ExperimentResults> {
+  promote(alias: string, input: Api.PromoteExperimentRequest = {}): Promise<ExperimentResults> {
     return this.http.request('POST', `/v1/aliases/${seg(alias)}/experiment/promote`, { body: input });
   }
 
-  abort(alias: string, input: { reason?: string } = {}): Promise<ExperimentResults> {
+  abort(alias: string, input: Api.AbortExperimentRequest = {}): Promise<ExperimentResults> {
     return this.http.request('POST', `/v1/aliases/${seg(alias)}/experiment/abort`, { body: input });
   }
 }
@@ -183,16 +185,19 @@ export class ExperimentsApi {
 export class ModelsApi {
   constructor(private readonly http: Transport) {}
 
-  async list(): Promise<Model[]> {
-    return (await this.http.request<{ models: Model[] }>('GET', '/v1/models')).models;
+  /** Each model's version count and latest version; `get(model)` has the versions themselves. */
+  async list(): Promise<ModelSummary[]> {
+    return (await this.http.request<Api.ListModelsResponse>('GET', '/v1/models')).models;
   }
 
+  /** Every version of the model and its aliases. */
   get(model: string): Promise<Model> {
     return this.http.request('GET', `/v1/models/${seg(model)}`);
   }
 
   async versions(model: string): Promise<ModelVersion[]> {
-    return (await this.http.request<{ versions: ModelVersion[] }>('GET', `/v1/models/${seg(model)}/versions`)).versions;
+    const path = `/v1/models/${seg(model)}/versions`;
+    return (await this.http.request<Api.ListModelVersionsResponse>('GET', path)).versions;
   }
 
   version(model: string, version: number): Promise<ModelVersion> {
@@ -205,14 +210,14 @@ export class ModelsApi {
   }
 
   /** A fresh presigned PUT, or multipart part URLs with `parts`. */
-  requestUpload(model: string, version: number, input: ModelUploadInput = {}): Promise<SingleUpload | MultipartUpload> {
+  requestUpload(model: string, version: number, input: ModelUploadInput = {}): Promise<Api.RequestModelUploadResponse> {
     return this.http.request('POST', `/v1/models/${seg(model)}/versions/${seg(version)}/upload`, {
       body: input,
       idempotent: input.uploadId !== undefined || input.parts === undefined,
     });
   }
 
-  abortUpload(model: string, version: number, uploadId: string): Promise<{ aborted: true; uploadId: string }> {
+  abortUpload(model: string, version: number, uploadId: string): Promise<Api.AbortModelUploadResponse> {
     return this.http.request('POST', `/v1/models/${seg(model)}/versions/${seg(version)}/upload/abort`, {
       body: { uploadId },
       idempotent: true,
@@ -238,11 +243,7 @@ export class ModelsApi {
     return this.http.request('GET', `/v1/models/${seg(model)}/compare`, { query: { a, b } });
   }
 
-  setAlias(
-    model: string,
-    alias: string,
-    input: { version: number; expectedRevision?: number; reason?: string },
-  ): Promise<ModelAlias> {
+  setAlias(model: string, alias: string, input: ModelAliasInput): Promise<ModelAlias> {
     return this.http.request('PUT', `/v1/models/${seg(model)}/aliases/${seg(alias)}`, { body: input });
   }
 
@@ -250,9 +251,9 @@ export class ModelsApi {
     return this.http.request('GET', `/v1/models/${seg(model)}/aliases/${seg(alias)}`);
   }
 
-  async aliasHistory(model: string, alias: string): Promise<AliasMove[]> {
+  async aliasHistory(model: string, alias: string): Promise<ModelAliasMove[]> {
     const path = `/v1/models/${seg(model)}/aliases/${seg(alias)}/history`;
-    return (await this.http.request<{ history: AliasMove[] }>('GET', path)).history;
+    return (await this.http.request<Api.GetModelAliasHistoryResponse>('GET', path)).history;
   }
 }
 
@@ -266,10 +267,10 @@ export class KeysApi {
   }
 
   async list(): Promise<ApiKey[]> {
-    return (await this.http.request<{ keys: ApiKey[] }>('GET', '/v1/keys')).keys;
+    return (await this.http.request<Api.ListKeysResponse>('GET', '/v1/keys')).keys;
   }
 
-  revoke(id: string): Promise<{ deleted: true }> {
+  revoke(id: string): Promise<Api.Deleted> {
     return this.http.request('DELETE', `/v1/keys/${seg(id)}`);
   }
 }

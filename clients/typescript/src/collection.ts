@@ -6,9 +6,10 @@
  */
 import { upsertAll, vectorJson, type UpsertAllOptions } from './batch.js';
 import { seg, type FetchLike, type Transport } from './http.js';
-import { followImport, importFile, type ImportFileOptions, type ImportTarget } from './import.js';
+import { followImport, importData, type ImportFileOptions, type ImportSource, type ImportTarget } from './import.js';
 import { paginate } from './paging.js';
 import type {
+  Api,
   BuildRequest,
   BuildResult,
   CandidateList,
@@ -108,7 +109,7 @@ export class CollectionClient implements StatsSource, ImportTarget {
   }
 
   async get(ids: Array<string | number>, options: Signal = {}): Promise<Vector[]> {
-    const out = await this.http.request<{ vectors: Vector[] }>('POST', `${this.base}/vectors/get`, {
+    const out = await this.http.request<Api.GetVectorsResponse>('POST', `${this.base}/vectors/get`, {
       body: { ids },
       idempotent: true,
       signal: options.signal,
@@ -171,7 +172,7 @@ export class CollectionClient implements StatsSource, ImportTarget {
 
   /** Newest first. */
   async versions(options: Signal = {}): Promise<Manifest[]> {
-    return (await this.http.request<{ versions: Manifest[] }>('GET', `${this.base}/versions`, options)).versions;
+    return (await this.http.request<Api.ListVersionsResponse>('GET', `${this.base}/versions`, options)).versions;
   }
 
   evaluate(version: number, input: EvaluateInput = {}, options: Signal = {}): Promise<Evaluation> {
@@ -183,9 +184,12 @@ export class CollectionClient implements StatsSource, ImportTarget {
     return this.http.request('POST', `${this.base}/versions/${seg(version)}/tune`, { body: input, ...options });
   }
 
-  /** Uploads a local file under the import prefix, starts its import and follows the job to its end. */
-  importFile(filePath: string, options: ImportFileOptions = {}): Promise<ImportJob> {
-    return importFile(this, filePath, options);
+  /**
+   * Uploads bytes (a browser `File` is a Blob) as `filename` under the import prefix, starts their import and
+   * follows the job to its end. A local file by path: `importFile` of `@shoal/client/node`.
+   */
+  importData(source: ImportSource, options: ImportFileOptions & { filename: string }): Promise<ImportJob> {
+    return importData(this, source, options);
   }
 
   /** Follows an existing import job to its end. */
@@ -213,7 +217,7 @@ export class ImportsApi {
 
   /** Newest first, up to 100. */
   async list(): Promise<ImportJob[]> {
-    return (await this.http.request<{ jobs: ImportJob[] }>('GET', `${this.base}/imports`)).jobs;
+    return (await this.http.request<Api.ListImportsResponse>('GET', `${this.base}/imports`)).jobs;
   }
 
   get(jobId: string): Promise<ImportJob> {
@@ -251,11 +255,11 @@ export class CandidatesApi {
     return this.http.request('GET', `${this.base}/candidates/${seg(candidate)}`);
   }
 
-  delete(candidate: string): Promise<{ deleted: true }> {
+  delete(candidate: string): Promise<Api.Deleted> {
     return this.http.request('DELETE', `${this.base}/candidates/${seg(candidate)}`);
   }
 
-  promote(candidate: string, input: { force?: boolean; reason?: string } = {}): Promise<PromoteCandidateResult> {
+  promote(candidate: string, input: Api.PromoteCandidateRequest = {}): Promise<PromoteCandidateResult> {
     return this.http.request('POST', `${this.base}/candidates/${seg(candidate)}/promote`, { body: input });
   }
 }

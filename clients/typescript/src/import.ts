@@ -1,12 +1,9 @@
 /**
- * `importFile`: a local file into a collection through the bulk-import pipeline (docs/imports.md) — ask for
- * a presigned upload under the import prefix, PUT the bytes straight to S3 (they never pass through the
- * API's 6 MB limit), start the job for that object, and follow it to the end.
+ * Importing bytes into a collection through the bulk-import pipeline (docs/imports.md): ask for a presigned
+ * upload under the import prefix, PUT the bytes straight to S3 (they never pass through the API's 6 MB limit),
+ * start the job for that object, and follow it to the end. Browser-safe: the bytes come as a Blob, a
+ * Uint8Array or a sized stream; reading a local file by path is `importFile` of `@shoal/client/node`.
  */
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
-import path from 'node:path';
-import { Readable, Transform } from 'node:stream';
 import { ShoalApiError, ShoalTimeoutError } from './errors.js';
 import type { FetchLike } from './http.js';
 import { sleep } from './retry.js';
@@ -14,7 +11,7 @@ import type { CreateImportInput, ImportJob, ImportState, ImportUpload, UploadReq
 
 export const TERMINAL_IMPORT_STATES: readonly ImportState[] = ['succeeded', 'partial', 'failed', 'cancelled'];
 
-/** What `importFile` needs of a collection handle. */
+/** What `importData` and `importFile` need of a collection handle. */
 export interface ImportTarget {
   readonly name: string;
   readonly imports: {
@@ -44,6 +41,12 @@ export interface ImportFileOptions extends Omit<CreateImportInput, 'uri'> {
   signal?: AbortSignal;
 }
 
+/**
+ * The bytes to import. A stream needs its size: S3 refuses chunked uploads to a presigned PUT, so the length
+ * is sent up front (streaming request bodies need Node's fetch; browsers take a Blob or a Uint8Array).
+ */
+export type ImportSource = Blob | Uint8Array | { stream: ReadableStream<Uint8Array>; size: number };
+
 const CONTENT_TYPES: Record<string, string> = {
   '.jsonl': 'application/x-ndjson',
   '.csv': 'text/csv',
@@ -52,17 +55,21 @@ const CONTENT_TYPES: Record<string, string> = {
   '.npy': 'application/octet-stream',
 };
 
-/** Uploads `filePath`, starts its import and resolves to the job once it has ended (any final state; see `follow`). */
-export async function importFile(
+const extension = (filename: string): string => /\.[^./]*$/.exec(filename)?.[0].toLowerCase() ?? '';
+
+/**
+ * Uploads `source` as `options.filename` (its extension picks the format), starts its import and resolves to
+ * the job once it has ended (any final state; see `follow`).
+ */
+export async function importData(
   target: ImportTarget,
-  filePath: string,
-  options: ImportFileOptions = {},
+  source: ImportSource,
+  options: ImportFileOptions & { filename: string },
 ): Promise<ImportJob> {
-  const { size } = await stat(filePath);
-  const filename = options.filename ?? path.basename(filePath);
-  const contentType = options.contentType ?? CONTENT_TYPES[path.extname(filename).toLowerCase()];
+  const { filename } = options;
+  const contentType = options.contentType ?? CONTENT_TYPES[extension(filename)];
   const upload = await target.imports.requestUpload(contentType ? { filename, contentType } : { filename });
-  await putFile(target.uploadFetch, upload, filePath, size, options);
+  await putBytes(target.uploadFetch, upload, source, options);
 
   const { maxRows, maxDurationSeconds, maxRejectRatio } = options;
   const job = await target.imports.create({ uri: upload.uri, maxRows, maxDurationSeconds, maxRejectRatio });
@@ -91,40 +98,53 @@ export async function followImport(
   }
 }
 
-async function putFile(
+async function putBytes(
   fetchImpl: FetchLike,
   upload: ImportUpload,
-  filePath: string,
-  size: number,
-  options: ImportFileOptions,
+  source: ImportSource,
+  options: ImportFileOptions & { filename: string },
 ): Promise<void> {
-  let sent = 0;
-  options.onProgress?.({ phase: 'upload', bytesSent: 0, bytesTotal: size });
-  const counter = new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      sent += chunk.length;
-      options.onProgress?.({ phase: 'upload', bytesSent: sent, bytesTotal: size });
-      done(null, chunk);
-    },
-  });
-  const stream = createReadStream(filePath).pipe(counter);
-  // S3 refuses chunked uploads to a presigned PUT: the length is sent up front and the body streamed.
-  const response = await fetchImpl(upload.uploadUrl, {
-    method: upload.method ?? 'PUT',
-    headers: { ...upload.headers, 'content-length': String(size) },
-    body: Readable.toWeb(stream) as ReadableStream<Uint8Array>,
-    duplex: 'half',
-    signal: options.signal,
-  } as RequestInit);
+  const progress = (bytesSent: number, bytesTotal: number) =>
+    options.onProgress?.({ phase: 'upload', bytesSent, bytesTotal });
+  let init: RequestInit;
+  let size: number;
+  const whole = source instanceof Blob || source instanceof Uint8Array;
+  if (whole) {
+    // fetch sets the length itself (browsers refuse a content-length header); no progress mid-body then.
+    size = source instanceof Blob ? source.size : source.byteLength;
+    // TypeScript's BodyInit takes only ArrayBuffer-backed views; a SharedArrayBuffer-backed one is the caller's risk.
+    const body = source as Blob | Uint8Array<ArrayBuffer>;
+    init = { method: upload.method, headers: upload.headers, body, signal: options.signal };
+  } else {
+    size = source.size;
+    let sent = 0;
+    const counter = new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        sent += chunk.byteLength;
+        progress(sent, size);
+        controller.enqueue(chunk);
+      },
+    });
+    init = {
+      method: upload.method,
+      headers: { ...upload.headers, 'content-length': String(size) },
+      body: source.stream.pipeThrough(counter),
+      duplex: 'half',
+      signal: options.signal,
+    } as RequestInit;
+  }
+  progress(0, size);
+  const response = await fetchImpl(upload.uploadUrl, init);
   if (!response.ok) {
     const text = await response.text();
     throw new ShoalApiError({
       status: response.status,
       code: 'UPLOAD_FAILED',
-      message: `PUT of ${filePath} to the presigned URL answered ${response.status}: ${text.slice(0, 300)}`,
+      message: `PUT of ${options.filename} to the presigned URL answered ${response.status}: ${text.slice(0, 300)}`,
       method: 'PUT',
       path: new URL(upload.uploadUrl).pathname,
     });
   }
   await response.arrayBuffer().catch(() => undefined);
+  if (whole) progress(size, size);
 }

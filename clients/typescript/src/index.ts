@@ -1,4 +1,4 @@
-/** `@shoal/client`: the TypeScript SDK of Shoal (docs/typescript.md). */
+/** `@shoal/client`: the TypeScript SDK of Shoal (docs/typescript.md); no `node:` imports (`./node.ts` has them). */
 export { Shoal, CollectionsApi, AliasesApi, ExperimentsApi, ModelsApi, KeysApi, type ShoalOptions } from './client.js';
 export { CollectionClient, ImportsApi, CandidatesApi } from './collection.js';
 export {
@@ -16,11 +16,13 @@ export {
 } from './errors.js';
 export { waitForIndex, type WaitForIndexOptions, type IndexProgress } from './wait.js';
 export {
-  importFile,
+  importData,
   followImport,
   TERMINAL_IMPORT_STATES,
   type ImportFileOptions,
   type ImportProgress,
+  type ImportSource,
+  type ImportTarget,
 } from './import.js';
 export { upsertAll, MAX_BODY_BYTES, MAX_BATCH_ROWS, type UpsertAllOptions } from './batch.js';
 export { parseRetryAfter, backoffMs, DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry.js';

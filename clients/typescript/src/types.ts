@@ -1,15 +1,21 @@
 /**
- * Request and response shapes of the Shoal HTTP API v1, written from docs/api.md and the server's schemas.
- * Every type the SDK exposes lives in this one file so that it can later be generated from the OpenAPI
- * document without touching the rest of the package; the package never imports the server's code.
+ * The SDK's names for the Shoal HTTP API v1's request and response shapes. The shapes themselves come from
+ * the OpenAPI document (`api-types.gen.ts`, written by `npm run openapi`), so the SDK cannot drift from the
+ * server; this file only names them, and widens inputs where the SDK accepts more than JSON carries
+ * (`ArrayLike<number>` vectors, sent as arrays). test/types.test-d.ts checks every method against the
+ * document. The package never imports the server's code.
  */
+import type * as Api from './api-types.gen.js';
 
-export type Metric = 'cosine' | 'l2' | 'ip';
-export type Engine = 'hnsw' | 'flat';
-export type Role = 'read' | 'write' | 'admin';
-export type Consistency = 'strong' | 'eventual';
+export type * as Api from './api-types.gen.js';
+export type { Operations } from './api-types.gen.js';
 
-/** A JSON value as metadata holds it. */
+export type Metric = Api.Collection['metric'];
+export type Engine = Api.IndexSpec['engine'];
+export type Role = Api.ApiKey['role'];
+export type Consistency = NonNullable<Api.SearchRequest['consistency']>;
+
+/** A JSON value as metadata holds it (what the SDK accepts; answers carry `Record<string, unknown>`). */
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 export type Metadata = Record<string, JsonValue>;
 
@@ -17,151 +23,62 @@ export type Metadata = Record<string, JsonValue>;
  * A filter: a Milvus-style expression (`lang == "en" and year >= 2021`) or a JSON filter object
  * (`{"year": {"$lt": 2022}}`).
  */
-export type Filter = string | Record<string, unknown>;
+export type Filter = NonNullable<Api.SearchRequest['filter']>;
 
-export interface IndexSpec {
-  engine?: Engine;
-  m?: number;
-  efConstruction?: number;
-  efSearch?: number;
-  seed?: number;
-  partitions?: number;
-  nprobe?: number;
-}
-
-export interface ModelRef {
-  name: string;
-  version: number;
-}
+/** Index settings a request may give (a collection's or line's `index` in answers is `Api.IndexSpec`). */
+export type IndexSpec = NonNullable<Api.CreateCollectionRequest['index']>;
+export type ModelRef = NonNullable<Api.CreateCollectionRequest['model']>;
 
 // --- Collections ----------------------------------------------------------------------
 
-export interface CreateCollectionInput {
-  name: string;
-  dimension: number;
-  metric: Metric;
-  index?: IndexSpec;
-  minRecall?: number;
-  model?: ModelRef;
-}
-
-export interface CollectionStats {
-  /** Live vectors (indexed and pending, minus deletes). */
-  count: number;
-  /** Live rows in the current index version. */
-  indexed: number;
-  /** Distinct ids whose newest write is newer than the index watermark. */
-  pending: number;
-  shards: number;
-  partitions?: number;
-  /** 0 before the first build. */
-  version: number;
-  /** Every write with seq ≤ watermark is indexed. */
-  watermark: number;
-}
-
-export interface Collection {
-  name: string;
-  dimension: number;
-  metric: Metric;
-  index: IndexSpec & { engine: Engine };
-  createdAt: string;
-  /** Present on `GET /v1/collections/{name}`. */
-  stats?: CollectionStats;
-  minRecall?: number;
-  model?: ModelRef;
-  alias?: { name: string; version?: number; revision: number };
-  indexLine?: string;
-  candidates?: string[];
-}
+export type CreateCollectionInput = Api.CreateCollectionRequest;
+export type CollectionStats = Api.CollectionStats;
+export type Collection = Api.Collection;
 
 // --- Vectors --------------------------------------------------------------------------
 
-export interface VectorInput {
-  /** Strings of 1–512 UTF-8 bytes, or non-negative safe integers (kept as their decimal string). */
-  id: string | number;
+type UpsertRow = Api.UpsertVectorsRequest['vectors'][number];
+
+export interface VectorInput extends Omit<UpsertRow, 'values' | 'metadata'> {
+  /** Any array-like of numbers; a Float32Array is sent with 9 significant digits. */
   values: ArrayLike<number>;
   metadata?: Metadata;
 }
 
-export interface Vector {
-  id: string;
-  values?: number[];
-  metadata?: Metadata;
-}
+export type Vector = Api.GetVectorsResponse['vectors'][number];
+export type UpsertOptions = Pick<Api.UpsertVectorsRequest, 'modelVersion'>;
+export type UpsertResult = Api.UpsertVectorsResponse;
 
-export interface UpsertOptions {
-  /** The model version that produced the vectors; must equal the collection's binding. */
-  modelVersion?: ModelRef;
-}
+/** Exactly one of `ids` and `filter` (the server refuses both or neither). */
+export type DeleteSelector =
+  | Required<Pick<Api.DeleteVectorsRequest, 'ids'>>
+  | Required<Pick<Api.DeleteVectorsRequest, 'filter'>>;
+export type DeleteResult = Api.DeleteVectorsResponse;
 
-export interface UpsertResult {
-  upserted: number;
-}
+export type Include = NonNullable<Api.SearchRequest['include']>[number];
 
-export type DeleteSelector = { ids: Array<string | number> } | { filter: Filter };
+type SearchOptions = Omit<Api.SearchRequest, 'vector' | 'vectors'>;
 
-export interface DeleteResult {
-  deleted: number;
-}
-
-export type Include = 'metadata' | 'values';
-
-interface SearchOptionsBase {
-  /** 1–1000, default 10. */
-  k?: number;
-  filter?: Filter;
-  ef?: number;
-  nprobe?: number;
-  /** `strong` (default) also reads the writes not yet indexed. */
-  consistency?: Consistency;
-  include?: Include[];
-  /** Through an alias with a split experiment: the same key always gets the same arm. */
-  stickyKey?: string;
-}
-
-export interface SearchInput extends SearchOptionsBase {
+export interface SearchInput extends SearchOptions {
   vector: ArrayLike<number>;
 }
 
-export interface SearchManyInput extends SearchOptionsBase {
+export interface SearchManyInput extends SearchOptions {
   /** Up to 100 queries. */
   vectors: ArrayLike<number>[];
 }
 
-export interface SearchHit {
-  id: string;
-  score: number;
-  metadata?: Metadata;
-  values?: number[];
-}
+export type SearchHit = Api.SearchHit;
+export type ServedBy = Api.SearchResult['servedBy'];
+export type SearchStats = Api.SearchResult['stats'];
 
-export interface ServedBy {
-  collection: string;
-  version: number;
-  line?: string;
-  alias?: string;
-  arm?: 'champion' | 'challenger';
-  experiment?: string;
-}
-
-export interface SearchStats {
-  shardsSearched: number;
-  shardsTotal: number;
-  partitionsProbed?: number;
-  partitionsTotal?: number;
-  nprobe?: number;
-}
-
-export interface SearchResult<R = SearchHit[]> {
-  /** Best first; for `searchMany` one list per query. */
+/** `search` answers one list of hits, `searchMany` one list per query; the document allows either. */
+export type SearchResult<R extends Api.SearchResult['results'] = SearchHit[]> = Omit<Api.SearchResult, 'results'> & {
+  /** Best first. */
   results: R;
-  servedBy: ServedBy;
-  /** Set on every search through an alias; `feedback()` refers to it. */
-  queryId?: string;
-  stats: SearchStats;
-}
+};
 
+/** The query of `GET …/vectors` (query parameters are not in the generated types). */
 export interface ListVectorsOptions {
   /** Page size, 1–1000 (the server's default is 100). */
   limit?: number;
@@ -170,480 +87,91 @@ export interface ListVectorsOptions {
   include?: Include[];
 }
 
-export interface VectorPage {
-  vectors: Vector[];
-  nextCursor: string | null;
-}
+export type VectorPage = Api.ListVectorsResponse;
 
 // --- Index builds, versions, candidate lines ------------------------------------------
 
-export interface BuildRequest {
-  /** New settings start a candidate index line beside the serving one. */
-  index?: IndexSpec;
-  candidate?: string;
-}
+export type BuildRequest = Api.BuildIndexRequest;
+export type BuildResult = Api.BuildOutput;
+export type BuildKind = NonNullable<Api.BuildOutput['kind']>;
+export type LineView = Api.LineView;
+export type LineHead = NonNullable<Api.LineView['head']>;
+export type ShardRef = Api.ShardRef;
+export type Manifest = Api.Manifest;
+export type LinePromotion = Api.LinePromotion;
+export type CandidateList = Api.ListLinesResponse;
+export type PromoteCandidateResult = Api.PromoteCandidateResponse;
 
-export interface LineHead {
-  version: number;
-  watermark: number;
-  liveRows: number;
-  shards: number;
-  bytes: number;
-  createdAt: string;
-  parent: number;
-}
-
-export interface LineView {
-  line: string;
-  serving: boolean;
-  index: IndexSpec & { engine: Engine };
-  createdAt?: string;
-  createdBy?: string;
-  head: LineHead | null;
-  lagSeq: number;
-  evaluation?: { version: number; recall: number; k: number; ef?: number; latencyMs: { p50: number; p95: number } };
-}
-
-export interface BuildResult {
-  version: number;
-  built?: boolean;
-  queued?: boolean;
-  kind?: BuildKind;
-  shards: number;
-  watermark: number;
-  reason?: string;
-  candidate?: LineView;
-}
-
-export type BuildKind = 'initial' | 'delta' | 'compaction' | 'deletes' | 'candidate';
-
-export interface ShardRef {
-  key: string;
-  sha256?: string;
-  rows?: number;
-  liveRows?: number;
-  [field: string]: unknown;
-}
-
-export interface Manifest {
-  collection: string;
-  version: number;
-  line?: string;
-  parent: number;
-  watermark: number;
-  engine: Engine;
-  params: Record<string, unknown>;
-  shards: ShardRef[];
-  createdAt: string;
-  codeVersion: string;
-  model?: ModelRef;
-  stats: { rows: number; liveRows: number; bytes: number; buildMs: number; kind: BuildKind };
-  evaluation?: Evaluation;
-  [field: string]: unknown;
-}
-
-export interface LinePromotion {
-  rev: number;
-  from: string;
-  to: string;
-  version: number;
-  at: string;
-  by: string;
-  reason?: string;
-  forced?: boolean;
-}
-
-export interface CandidateList {
-  serving: LineView;
-  candidates: LineView[];
-  promotions: LinePromotion[];
-}
-
-export interface PromoteCandidateResult {
-  collection: string;
-  serving: LineView;
-  previous: string;
-  forced: boolean;
-  reason?: string;
-}
-
-export interface EvaluateInput {
+export interface EvaluateInput extends Omit<Api.EvaluateVersionRequest, 'queries'> {
   queries?: ArrayLike<number>[];
-  sample?: number;
-  k?: number;
-  ef?: number;
-  nprobe?: number;
 }
 
-export interface TuneInput {
-  targetRecall: number;
-  k?: number;
-  graph?: { sample?: number; candidate?: boolean | string };
-}
-
-export interface Evaluation {
-  collection: string;
-  version: number;
-  k: number;
-  ef?: number;
-  nprobe?: number;
-  queries: number;
-  source: 'sample' | 'supplied';
-  recall: number;
-  latencyMs: { p50: number; p95: number; mean: number };
-  rows: number;
-  evaluatedAt: string;
-  by?: string;
-  tuning?: {
-    targetRecall: number;
-    k: number;
-    chosenEf?: number;
-    chosenNprobe?: number;
-    table: Array<{ ef: number; nprobe?: number; recall: number; p50: number; p95: number }>;
-    graph?: Record<string, unknown>;
-  };
-  [field: string]: unknown;
-}
+export type TuneInput = Api.TuneVersionRequest;
+export type Evaluation = Api.Evaluation;
 
 // --- Imports --------------------------------------------------------------------------
 
-export type ImportState = 'queued' | 'running' | 'succeeded' | 'partial' | 'failed' | 'cancelled';
-export type ImportFormat = 'jsonl' | 'jsonl.gz' | 'csv' | 'csv.gz' | 'parquet' | 'npy';
-
-export interface ImportLimits {
-  maxRows: number;
-  maxDurationSeconds: number;
-  maxRejectRatio: number;
-  rejectRatioMinRows: number;
-}
-
-export interface CreateImportInput {
-  uri: string;
-  maxRows?: number;
-  maxDurationSeconds?: number;
-  maxRejectRatio?: number;
-}
-
-export interface ImportJob {
-  jobId: string;
-  collection: string;
-  uri: string;
-  format: ImportFormat | null;
-  state: ImportState;
-  rowsRead: number;
-  rowsWritten: number;
-  rowsRejected: number;
-  bytesRead: number;
-  bytesTotal: number;
-  percent: number;
-  createdAt: string;
-  startedAt: string | null;
-  finishedAt: string | null;
-  error: string | null;
-  reason: string | null;
-  report: string | null;
-  limits: ImportLimits;
-  requeues: number;
-}
-
-export interface ImportReject {
-  /** 1-based physical line (text formats). */
-  line?: number;
-  /** 0-based row (Parquet, .npy). */
-  row?: number;
-  id?: string;
-  code: string;
-  reason: string;
-}
-
-export interface RejectPage {
-  rejects: ImportReject[];
-  nextCursor: string | null;
-  rowsRejected: number;
-  /** Rejects kept in the report (at most 100 000 per job; `rowsRejected` counts them all). */
-  reported: number;
-}
-
-export interface UploadRequestInput {
-  filename: string;
-  contentType?: string;
-}
-
-export interface ImportUpload {
-  uploadUrl: string;
-  method: 'PUT';
-  /** Headers the PUT must carry. */
-  headers: Record<string, string>;
-  /** What to pass to `POST .../imports`. */
-  uri: string;
-  expiresAt: string;
-}
+export type ImportJob = Api.ImportJob;
+export type ImportState = Api.ImportJob['state'];
+export type ImportFormat = NonNullable<Api.ImportJob['format']>;
+export type ImportLimits = Api.ImportJob['limits'];
+export type CreateImportInput = Api.CreateImportRequest;
+export type RejectPage = Api.ListImportRejectsResponse;
+export type ImportReject = RejectPage['rejects'][number];
+export type UploadRequestInput = Api.RequestImportUploadRequest;
+export type ImportUpload = Api.RequestImportUploadResponse;
 
 // --- Aliases and experiments ----------------------------------------------------------
 
-export interface AliasTarget {
-  collection: string;
-  version?: number;
-  line?: string;
-}
+export type AliasTarget = Api.AliasTarget;
+export type PutAliasInput = Api.PutAliasRequest;
+export type Alias = Api.Alias;
+export type AliasMove = Api.GetAliasHistoryResponse['history'][number];
+export type MoveAction = AliasMove['action'];
 
-export interface PutAliasInput extends AliasTarget {
-  expectedRevision?: number;
-  reason?: string;
-  force?: boolean;
-}
+export type ExperimentSummary = Api.ExperimentSummary;
+export type ExperimentResults = Api.ExperimentResults;
+export type Experiment = ExperimentResults['experiment'];
+export type ExperimentMode = Experiment['mode'];
+export type ExperimentState = Experiment['state'];
+export type Guardrails = Experiment['guardrails'];
+export type StartExperimentInput = Api.StartExperimentRequest;
+export type ArmResult = Api.ArmResult;
+export type Proportion = Api.Proportion;
+export type RateTest = Api.RateTest;
+export type Verdict = RateTest['verdict'];
 
-export interface ExperimentSummary {
-  id: string;
-  mode: ExperimentMode;
-  weight: number;
-  state: ExperimentState;
-  champion: AliasTarget;
-  challenger: AliasTarget;
-  createdAt: string;
-}
-
-export interface Alias {
-  name: string;
-  collection: string;
-  /** Pinned version, or null for the latest. */
-  version: number | null;
-  line?: string;
-  revision: number;
-  createdAt: string;
-  updatedAt: string;
-  experiment: ExperimentSummary | null;
-}
-
-export type MoveAction = 'create' | 'move' | 'rollback' | 'promote';
-
-export interface AliasMove<T = AliasTarget> {
-  revision: number;
-  at: string;
-  by: string;
-  action: MoveAction;
-  from: T | null;
-  to: T;
-  reason?: string;
-  forced?: boolean;
-}
-
-export type ExperimentMode = 'split' | 'shadow';
-export type ExperimentState = 'running' | 'promoted' | 'aborted';
-export type Verdict = 'challenger' | 'champion' | 'inconclusive';
-
-export interface Guardrails {
-  maxErrorRateDelta: number;
-  maxP95Ratio: number;
-  minSamples: number;
-}
-
-export interface StartExperimentInput {
-  challenger: AliasTarget;
-  mode: ExperimentMode;
-  weight?: number;
-  overlapSample?: number;
-  tau2?: number;
-  guardrails?: Partial<Guardrails>;
-}
-
-export interface Experiment extends ExperimentSummary {
-  alias: string;
-  guardrails: Guardrails;
-  overlapSample: number;
-  tau2?: number;
-  createdBy: string;
-  endedAt?: string;
-  endedBy?: string;
-  reason?: string;
-}
-
-export interface Proportion {
-  successes: number;
-  trials: number;
-  rate: number | null;
-  /** Wilson 95 % interval. */
-  ci95: [number, number] | null;
-}
-
-export interface ArmResult {
-  target: AliasTarget;
-  requests: number;
-  errors: number;
-  errorRate: number | null;
-  latencyMs: { p50: number | null; p95: number | null; mean: number | null };
-  overlapAtK: { mean: number | null; samples: number };
-  clicks: number;
-  converts: number;
-  clickRate: Proportion;
-  convertRate: Proportion;
-}
-
-export interface RateTest {
-  difference: number | null;
-  fixedHorizon: { z: number; p: number; validity: string } | null;
-  sequential: { p: number; ci95: [number, number]; tau2: number; minTrials: number };
-  significant: boolean;
-  verdict: Verdict;
-}
-
-export interface ExperimentResults {
-  experiment: Experiment;
-  arms: { champion: ArmResult; challenger: ArmResult };
-  overlapAtK: { mean: number | null; samples: number };
-  /** Null in shadow mode. */
-  tests: { click: RateTest | null; convert: RateTest | null };
-}
-
-export type FeedbackEvent = 'click' | 'convert';
-
-export interface FeedbackInput {
-  queryId: string;
-  id: string;
-  event: FeedbackEvent;
-}
-
-export type FeedbackResult =
-  | { attributed: true; experiment: string; alias: string; arm: 'champion' | 'challenger' }
-  | { attributed: false };
+export type FeedbackInput = Api.SendFeedbackRequest;
+export type FeedbackEvent = FeedbackInput['event'];
+/** `experiment`, `alias` and `arm` are set when `attributed` is true. */
+export type FeedbackResult = Api.SendFeedbackResponse;
 
 // --- Models ---------------------------------------------------------------------------
 
-export interface RegisterModelInput {
-  dimension: number;
-  metric: Metric;
-  framework?: string;
-  description?: string;
-  params?: Record<string, unknown>;
-  metrics?: Record<string, number>;
-  tags?: Record<string, string>;
-  /** Inline artifact, base64 (≤ 4 MB); larger artifacts go to the presigned URL. */
-  artifact?: string;
-}
-
-export interface ModelVersion {
-  name: string;
-  version: number;
-  state: 'pending' | 'verifying' | 'ready';
-  dimension: number;
-  metric: Metric;
-  framework?: string;
-  description?: string;
-  params: Record<string, unknown>;
-  metrics: Record<string, number>;
-  tags: Record<string, string>;
-  artifact: { key: string; sha256?: string; bytes?: number };
-  createdAt: string;
-  createdBy: string;
-  committedAt?: string;
-  verification?: { sha256: string; bytes: number; requestedAt: string; error?: string; finishedAt?: string };
-}
-
-export interface SingleUpload {
-  method: 'PUT';
-  url: string;
-  expiresAt: string;
-  headers: Record<string, string>;
-  maxBytes: number;
-}
-
-export interface MultipartUpload {
-  method: 'PUT';
-  uploadId: string;
-  parts: Array<{ partNumber: number; url: string }>;
-  expiresAt: string;
-  headers: Record<string, string>;
-  minPartBytes: number;
-  maxBytes: number;
-}
-
-export interface RegisteredModel {
-  model: ModelVersion;
-  upload: SingleUpload & {
-    uploaded: boolean;
-    paths: { upload: string; commit: string; inline: string };
-    maxInlineBytes: number;
-  };
-}
-
-export interface ModelUploadInput {
-  parts?: number;
-  firstPart?: number;
-  uploadId?: string;
-  expiresIn?: number;
-}
-
-export interface CommitModelInput {
-  sha256: string;
-  uploadId?: string;
-  parts?: Array<{ partNumber: number; etag: string }>;
-}
-
-export interface Model {
-  name: string;
-  versions: ModelVersion[];
-  [field: string]: unknown;
-}
-
-export interface ModelComparison {
-  name: string;
-  a: number;
-  b: number;
-  dimension: { a: number; b: number } | null;
-  metric: { a: Metric; b: Metric } | null;
-  params: Record<string, { a: unknown; b: unknown }>;
-  metrics: Record<string, { a: number | null; b: number | null; delta: number | null }>;
-  tags: Record<string, { a: string | null; b: string | null }>;
-}
-
-export interface ModelAlias {
-  name: string;
-  model: string;
-  version: number;
-  revision: number;
-  [field: string]: unknown;
-}
+export type RegisterModelInput = Api.RegisterModelVersionRequest;
+export type ModelVersion = Api.ModelVersion;
+export type SingleUpload = Api.SingleUpload;
+export type MultipartUpload = Api.MultipartUpload;
+export type RegisteredModel = Api.RegisterModelVersionResponse;
+export type ModelUploadInput = Api.RequestModelUploadRequest;
+export type CommitModelInput = Api.CommitModelVersionRequest;
+/** One model of `models.list()`: its version count and latest version number, not the versions. */
+export type ModelSummary = Api.ListModelsResponse['models'][number];
+/** `models.get()`: every version and the model's aliases. */
+export type Model = Api.GetModelResponse;
+export type ModelComparison = Api.CompareModelVersionsResponse;
+export type ModelAlias = Api.ModelAlias;
+export type ModelAliasInput = Api.PutModelAliasRequest;
+export type ModelAliasMove = Api.GetModelAliasHistoryResponse['history'][number];
 
 // --- Keys and health ------------------------------------------------------------------
 
-export interface RateLimit {
-  perSecond: number;
-  burst?: number;
-}
-
-export interface CreateKeyInput {
-  name: string;
-  role: Role;
-  collections?: string[];
-  /** ISO 8601, in the future. */
-  expiresAt?: string;
-  rateLimit?: RateLimit;
-}
-
-export interface ApiKey {
-  id: string;
-  name: string;
-  role: Role;
-  collections?: string[];
-  createdBy: string;
-  createdAt: string;
-  expiresAt?: string;
-  rateLimit?: RateLimit;
-  lastUsedAt?: string;
-}
-
-export interface CreatedKey extends ApiKey {
-  /** The secret (`shoal_…`), shown this once. */
-  key: string;
-}
-
-export interface Health {
-  status: 'ok';
-  version: string;
-  local?: { s3Endpoint: string; bucket: string; region: string; accessKeyId: string; secretAccessKey: string };
-}
+export type CreateKeyInput = Api.CreateKeyRequest;
+export type RateLimit = NonNullable<CreateKeyInput['rateLimit']>;
+export type ApiKey = Api.ApiKey;
+export type CreatedKey = Api.CreatedKey;
+/** Local mode (`npm start`) adds `local`: the embedded S3's endpoint and credentials. */
+export type Health = Api.GetHealthResponse;
 
 /** The error body every API error has. */
-export interface ApiErrorBody {
-  error: { code: string; message: string; field?: string; details?: Record<string, unknown> };
-}
+export type ApiErrorBody = Api.Error;

@@ -23,7 +23,7 @@ import {
   parseRetryAfter,
   DEFAULT_RETRY_POLICY,
   type ImportProgress,
-} from '../src/index.js';
+} from '../src/node.js';
 
 describe('the README quickstart through the SDK', () => {
   let local: HttpShoal;

@@ -3,7 +3,7 @@
  * or one JSON document (`--json`, scripts); docs/cli.md shows every one.
  */
 import { access } from 'node:fs/promises';
-import type { Shoal } from '../client.js';
+import type { Shoal } from '../node.js';
 import type { ImportProgress } from '../import.js';
 import type { Filter, ImportJob, ImportReject, Include, IndexSpec, Metric, Role, Vector } from '../types.js';
 import { openRows } from './files.js';
