@@ -9,7 +9,8 @@ import { Compute } from '../constructs/compute.js';
 import { Monitoring } from '../constructs/monitoring.js';
 import type { ShoalSettings } from '../settings.js';
 import type { DataStack } from './data-stack.js';
-import { APIKEY_PREFIX, META_SK } from '../../../shared/storage/keys.js';
+import { KEY_TOKEN_PREFIX } from '../../../shared/auth/keys.js';
+import { APIKEYS_PK, APIKEY_PREFIX, META_SK } from '../../../shared/storage/keys.js';
 
 export interface ServiceStackProps extends StackProps {
   settings: ShoalSettings;
@@ -67,18 +68,32 @@ export class ServiceStack extends Stack {
         `?region=${this.region}#dashboards:name=${settings.prefix}`,
     });
     // The key is generated and hashed locally; only its sha256 reaches DynamoDB (the authorizer hashes the bearer
-    // token the same way).
+    // token the same way). Written as `POST /v1/keys` writes an admin key (shared/auth/dynamo-key-store.ts): the
+    // registry entry first, then the key item, both create-only, so `GET /v1/keys` lists it and
+    // `DELETE /v1/keys/{id}` revokes it.
+    const fields =
+      `\\"name\\":{\\"S\\":\\"bootstrap admin\\"},\\"role\\":{\\"S\\":\\"admin\\"},` +
+      `\\"createdBy\\":{\\"S\\":\\"cdk-output\\"},\\"createdAt\\":{\\"S\\":\\"$NOW\\"}`;
+    const putItem = (item: string): string[] => [
+      `aws dynamodb put-item --region ${this.region} --table-name `,
+      data.catalogTable.tableName,
+      ` --condition-expression "attribute_not_exists(pk)" --item "{${item},${fields}}"`,
+    ];
     new CfnOutput(this, 'CreateApiKeyCommand', {
-      description: 'Creates an API key: prints it once; only its sha256 is stored in the catalog',
+      description: 'Creates an admin API key: prints it once; only its sha256 is stored in the catalog',
       value: Fn.join('', [
-        'KEY=$(openssl rand -base64 32 | tr "+/" "-_" | tr -d "="); ',
+        `KEY=${KEY_TOKEN_PREFIX}$(openssl rand -base64 32 | tr "+/" "-_" | tr -d "="); `,
         'HASH=$(printf %s "$KEY" | openssl dgst -sha256 -r | cut -d" " -f1); ',
-        `aws dynamodb put-item --region ${this.region} --table-name `,
-        data.catalogTable.tableName,
-        ` --condition-expression "attribute_not_exists(pk)" --item "{\\"pk\\":{\\"S\\":\\"${APIKEY_PREFIX}$HASH\\"},` +
-          `\\"sk\\":{\\"S\\":\\"${META_SK}\\"},\\"keyId\\":{\\"S\\":\\"key-$(date +%s)\\"},` +
-          `\\"createdAt\\":{\\"S\\":\\"$(date -u +%FT%TZ)\\"}}" `,
-        '&& echo "API key: $KEY"',
+        'ID=key_$(openssl rand -hex 8); NOW=$(date -u +%FT%TZ); ',
+        ...putItem(
+          `\\"pk\\":{\\"S\\":\\"${APIKEYS_PK}\\"},\\"sk\\":{\\"S\\":\\"$ID\\"},\\"hash\\":{\\"S\\":\\"$HASH\\"}`,
+        ),
+        ' && ',
+        ...putItem(
+          `\\"pk\\":{\\"S\\":\\"${APIKEY_PREFIX}$HASH\\"},\\"sk\\":{\\"S\\":\\"${META_SK}\\"},` +
+            `\\"keyId\\":{\\"S\\":\\"$ID\\"}`,
+        ),
+        ' && echo "API key: $KEY (id $ID)"',
       ]),
     });
   }
