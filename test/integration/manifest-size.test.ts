@@ -5,6 +5,7 @@
  * against dynalite, which refuses items over 400 KB as DynamoDB does.
  */
 import { createHash } from 'node:crypto';
+import { brotliCompressSync, constants as zlib } from 'node:zlib';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
@@ -132,6 +133,23 @@ afterAll(async () => {
 });
 
 describe('manifest size', () => {
+  // The sizes docs/architecture.md §4.1 quotes, measured on the builder-shaped manifests above and printed.
+  it.each([
+    [4_096, 0, 'compressed'],
+    [4_096, 4, 'compressed'],
+    [4_096, 1, 'spilled'],
+    [16_384, 0, 'spilled'],
+  ] as const)('sizes %i shards (every %i-th with a bitmap; 0 = none): %s', (shards, bitmapEvery, form) => {
+    const json = Buffer.from(JSON.stringify(manifestOf('sizes', 1, 1, shards, bitmapEvery ? { bitmapEvery } : {})));
+    const br = brotliCompressSync(json, { params: { [zlib.BROTLI_PARAM_QUALITY]: MANIFEST_ITEM.BROTLI_QUALITY } });
+    process.stdout.write(
+      `manifest ${shards} shards, bitmaps 1/${bitmapEvery || '∞'}: JSON ${(json.length / 1024).toFixed(0)} KiB, ` +
+        `brotli q${MANIFEST_ITEM.BROTLI_QUALITY} ${(br.length / 1024).toFixed(0)} KiB\n`,
+    );
+    expect(json.length).toBeGreaterThan(MANIFEST_ITEM.INLINE_BYTES);
+    expect(br.length > MANIFEST_ITEM.BUDGET_BYTES ? 'spilled' : 'compressed').toBe(form);
+  });
+
   it('is bounded by the item limit: dynalite refuses a 4,096-shard manifest stored inline', async () => {
     const m = manifestOf('inline-limit', 1, 1, 4_096);
     const doc = JSON.stringify(m);
