@@ -189,6 +189,19 @@ const schema = z.object({
    * on the next tick regardless.
    */
   SHOAL_IMPORT_SWEEP_STALE_S: int(DEFAULT_SWEEP_STALE_MS / 1000, 1, 86_400),
+  /**
+   * Which ONNX runtime runs embedding functions (docs/models.md): `node` (default; onnxruntime-node's
+   * prebuilt native library, ~3× the throughput of `wasm` in `npm run bench:models`) or `wasm`
+   * (onnxruntime-web's WebAssembly backend: no native code, any platform, slower).
+   */
+  SHOAL_ONNX_RUNTIME: z.enum(['node', 'wasm']).default('node'),
+  /**
+   * Model bytes kept loaded per process, in MiB. Default: a quarter of the Lambda function's memory
+   * (AWS_LAMBDA_FUNCTION_MEMORY_SIZE), 512 MiB elsewhere. More keeps more model versions warm (a migration
+   * runs two); less leaves more to shards and requests. A model larger than it is refused (413).
+   */
+  SHOAL_MODEL_MEMORY_MB: int(0, 0, 10_240),
+  AWS_LAMBDA_FUNCTION_MEMORY_SIZE: int(0, 0, 10_240),
 });
 
 export interface ShoalConfig {
@@ -225,6 +238,9 @@ export interface ShoalConfig {
   /** Import limits of jobs whose request sets none. */
   importLimits: ImportLimits;
   importSweepStaleMs: number;
+  onnxRuntime: 'node' | 'wasm';
+  /** Model bytes kept loaded per process (SHOAL_MODEL_MEMORY_MB, or its default). */
+  modelMemoryBytes: number;
 }
 
 export function parseConfig(env: Record<string, string | undefined>): ShoalConfig {
@@ -286,6 +302,11 @@ export function parseConfig(env: Record<string, string | undefined>): ShoalConfi
       rejectRatioMinRows: e.SHOAL_IMPORT_REJECT_RATIO_MIN_ROWS,
     },
     importSweepStaleMs: e.SHOAL_IMPORT_SWEEP_STALE_S * 1000,
+    onnxRuntime: e.SHOAL_ONNX_RUNTIME,
+    modelMemoryBytes:
+      (e.SHOAL_MODEL_MEMORY_MB ||
+        (e.AWS_LAMBDA_FUNCTION_MEMORY_SIZE ? Math.floor(e.AWS_LAMBDA_FUNCTION_MEMORY_SIZE / 4) : 512)) *
+      2 ** 20,
   };
 }
 

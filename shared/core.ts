@@ -30,6 +30,7 @@ import type {
   Caller,
   CollectionInfo,
   CreateCollectionInput,
+  InputRow,
   ListVectorsInput,
   ListVectorsOutput,
   MetadataPatch,
@@ -45,6 +46,7 @@ import {
   MAIN_LINE,
   type Catalog,
   type CollectionMeta,
+  type EmbeddingBinding,
   type LinePromotion,
   type Manifest,
   type ObjectStore,
@@ -54,7 +56,9 @@ import {
 import type { FilterNode } from './filter/ast.js';
 import { compileFilter, objectGetter } from './filter/compile.js';
 import { decodeCursor, encodeCursor } from './storage/cursor.js';
-import type { Metadata } from './types.js';
+import type { Metadata, Metric } from './types.js';
+import type { Embedder } from './models/embedder.js';
+import { storeInputs } from './models/inputs.js';
 import { metadataSchema } from './validation.js';
 import type { Evaluation, LineView } from './service-types.js';
 import { collectionKey } from './storage/keys.js';
@@ -91,6 +95,8 @@ export interface CoreDeps {
   tailCap?: TailCap;
   /** Time a strong read may spend reading the tail (default DEFAULT_STRONG_READ_BUDGET_MS). */
   strongReadBudgetMs?: number;
+  /** Runs collections' embedding functions (docs/models.md); without it, collections take vectors only. */
+  embedder?: Embedder;
 }
 
 /** A read endpoint's `{name}` resolved: the collection, plus the alias and pinned version it came through. */
@@ -111,6 +117,7 @@ function info(meta: CollectionMeta): CollectionInfo {
   };
   if (meta.minRecall !== undefined) out.minRecall = meta.minRecall;
   if (meta.model !== undefined) out.model = meta.model;
+  if (meta.embedding !== undefined) out.embedding = meta.embedding;
   if (meta.index.line !== undefined && meta.index.line !== MAIN_LINE) out.indexLine = meta.index.line;
   if (meta.candidates) out.candidates = Object.keys(meta.candidates).sort();
   return out;
@@ -126,9 +133,10 @@ export class ShoalCore implements ShoalService {
 
   constructor(private readonly deps: CoreDeps) {}
 
-  async createCollection(input: CreateCollectionInput): Promise<CollectionInfo> {
-    const settings = indexSettings(input.index ?? {});
+  async createCollection(request: CreateCollectionInput): Promise<CollectionInfo> {
+    const settings = indexSettings(request.index ?? {});
     const lifecycle = this.deps.lifecycle;
+    const { input, embedding } = await this.bindEmbedding(request);
     if (lifecycle && (await lifecycle.getPointer('alias', input.name))) {
       throw new ConflictError(
         `${JSON.stringify(input.name)} is an alias; collections and aliases share one namespace`,
@@ -166,8 +174,101 @@ export class ShoalCore implements ShoalService {
       index: settings,
       ...(input.minRecall !== undefined ? { minRecall: input.minRecall } : {}),
       ...(input.model !== undefined ? { model: input.model } : {}),
+      ...(embedding !== undefined ? { embedding } : {}),
     });
     return { ...info(meta), stats: { count: 0, indexed: 0, pending: 0, shards: 0, version: 0, watermark: 0 } };
+  }
+
+  /**
+   * A create request with `embedding`: the model version is resolved and checked (docs/models.md), the
+   * collection bound to it, and dimension and metric default to the version's (and must match it if sent).
+   */
+  private async bindEmbedding(
+    request: CreateCollectionInput,
+  ): Promise<{ input: CreateCollectionInput & { dimension: number; metric: Metric }; embedding?: EmbeddingBinding }> {
+    if (!request.embedding) {
+      if (request.dimension === undefined || request.metric === undefined) {
+        throw new ValidationError('is required (unless an embedding function gives it)', {
+          field: request.dimension === undefined ? 'dimension' : 'metric',
+        });
+      }
+      return { input: { ...request, dimension: request.dimension, metric: request.metric } };
+    }
+    if (!this.deps.embedder) {
+      throw new ValidationError('this deployment has no model runtime; embed outside and send values', {
+        field: 'embedding',
+      });
+    }
+    if (request.model) {
+      throw new ValidationError('send either "model" or "embedding" (an embedding function binds its model)', {
+        field: 'model',
+      });
+    }
+    const { binding, version } = await this.deps.embedder.bind(request.embedding);
+    for (const key of ['dimension', 'metric'] as const) {
+      if (request[key] !== undefined && request[key] !== version[key]) {
+        throw new ValidationError(
+          `${key} ${request[key]} does not match model ${version.name} v${version.version} (${version[key]})`,
+          { field: key },
+        );
+      }
+    }
+    return {
+      input: {
+        ...request,
+        dimension: version.dimension,
+        metric: version.metric,
+        model: { name: version.name, version: version.version },
+      },
+      embedding: binding,
+    };
+  }
+
+  /** Raw inputs → vectors with the collection's embedding function; refused on a collection without one. */
+  private async embedRows(
+    meta: CollectionMeta,
+    rows: Float32Array[],
+    fieldOf: (i: number) => string,
+  ): Promise<Float32Array[]> {
+    if (!meta.embedding || !this.deps.embedder) {
+      throw new ValidationError(
+        `collection ${JSON.stringify(meta.name)} has no embedding function; send vectors (values) instead`,
+        { field: fieldOf(0) },
+      );
+    }
+    return this.deps.embedder.embed(meta.embedding, rows, fieldOf);
+  }
+
+  /** A search sent as raw inputs, embedded for the collection about to be searched (each arm its own). */
+  private async embedQueries(meta: CollectionMeta, input: SearchInput): Promise<SearchInput> {
+    if (!input.inputs) return input;
+    const queries = await this.embedRows(meta, input.inputs, (i) => `inputs[${i}]`);
+    const { inputs: _raw, ...rest } = input;
+    return { ...rest, queries };
+  }
+
+  async upsertInputs(collection: string, rows: InputRow[]): Promise<{ upserted: number }> {
+    const meta = await this.deps.catalog.getCollection(collection);
+    const values = await this.embedRows(
+      meta,
+      rows.map((r) => r.input),
+      (i) => `vectors[${i}].inputs`,
+    );
+    // The inputs first: a record never names an object that is not there. A batch whose records then
+    // fail leaves an unreferenced object, collected with the collection's generation.
+    const refs = await storeInputs(
+      this.deps.objects,
+      collectionKey(meta),
+      rows.map((r) => r.input),
+      meta.embedding!.inputLength,
+    );
+    const vectors: VectorInput[] = rows.map((r, i) => ({
+      id: r.id,
+      values: values[i]!,
+      inputRef: refs[i]!,
+      ...(r.metadata !== undefined ? { metadata: r.metadata } : {}),
+    }));
+    return this.upsert(collection, vectors, { modelVersion: meta.model });
   }
 
   async listCollections(): Promise<CollectionInfo[]> {
@@ -362,7 +463,12 @@ export class ShoalCore implements ShoalService {
         });
       }
       const metadata = mergeMetadata(current.metadata, patch);
-      const row: VectorInput = { id, values: current.vector, ...(metadata ? { metadata } : {}) };
+      const row: VectorInput = {
+        id,
+        values: current.vector,
+        ...(metadata ? { metadata } : {}),
+        ...(current.input !== undefined ? { inputRef: current.input } : {}),
+      };
       if (await rewriteIfUnchanged(this.deps, meta, row, current.seq)) return { upserted: 1 };
     }
     throw new ConflictError(
@@ -381,7 +487,8 @@ export class ShoalCore implements ShoalService {
     const { meta, version, line, alias } = await this.resolve(collection);
     const lifecycle = this.deps.lifecycle;
     if (!alias || !lifecycle) {
-      return search(this.deps, meta, input, { version, line, alias: alias?.name, ...(alias ? {} : { seq }) });
+      const embedded = await this.embedQueries(meta, input);
+      return search(this.deps, meta, embedded, { version, line, alias: alias?.name, ...(alias ? {} : { seq }) });
     }
     // Through an alias: a running experiment may route to (or mirror on) the challenger.
     return searchThroughAlias(
@@ -391,7 +498,12 @@ export class ShoalCore implements ShoalService {
         random: this.deps.experimentRandom,
         prepare: async (target) => {
           const m = target.collection === meta.name ? meta : await this.deps.catalog.getCollection(target.collection);
-          return (q) => search(this.deps, m, q, { version: target.version, line: target.line, alias: alias.name });
+          return async (q) =>
+            search(this.deps, m, await this.embedQueries(m, q), {
+              version: target.version,
+              line: target.line,
+              alias: alias.name,
+            });
         },
       },
       alias.name,

@@ -27,6 +27,7 @@ import { DynamoPlanStore } from './storage/dynamo-plans.js';
 import { DynamoLifecycleStore } from './storage/dynamo-lifecycle.js';
 import { sqsQueueProducer } from './queue/messages.js';
 import { getSearcherRuntime, resetSearcherRuntime, type SearcherRuntime } from './searcher-runtime.js';
+import { ModelRuntime } from './models/runtime.js';
 import { createServices } from './services.js';
 
 export interface Runtime {
@@ -123,6 +124,8 @@ function createRuntime({ config: cfg, objects, cache }: SearcherRuntime): Runtim
     artifactSyncVerifyBytes: cfg.artifactSyncVerifyBytes,
     tailCapBytes: cfg.tailCapBytes,
     strongReadBudgetMs: cfg.strongReadBudgetMs,
+    // Nothing loads until a collection embeds or an ONNX version is committed (the runtime imports lazily).
+    models: new ModelRuntime({ runtime: cfg.onnxRuntime, maxLoadedBytes: cfg.modelMemoryBytes }),
     ...(cfg.buildTaskQueueUrl
       ? {
           plans: {

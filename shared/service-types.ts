@@ -150,6 +150,40 @@ export interface GraphTrial {
 
 // --- Model registry --------------------------------------------------------------------
 
+/** What `embedding` at collection creation asks for. */
+export interface EmbeddingRequest {
+  model: string;
+  version?: number;
+  alias?: string;
+  /** Names of the tensors to feed and read (required only when the model has several). */
+  input?: string;
+  output?: string;
+}
+
+
+/** Element types of model tensors Shoal recognises (ONNX TensorProto.DataType names). */
+export type ModelDtype = 'float32' | 'uint8' | 'int8' | 'int32' | 'int64' | 'string' | 'bool' | 'float16' | 'float64';
+
+/** One graph input or output: a dimension is a number, or a symbol (`"batch"`) when left free. */
+export interface ModelTensorInfo {
+  name: string;
+  dtype: ModelDtype | 'unknown';
+  shape: Array<number | string>;
+}
+
+/** What a model takes and gives, read from the artifact at commit (shared/models/onnx.ts). */
+export interface ModelSignature {
+  irVersion: number;
+  opsets: Array<{ domain: string; version: number }>;
+  producer?: string;
+  inputs: ModelTensorInfo[];
+  outputs: ModelTensorInfo[];
+  /** Operator types used by the graph (sorted, distinct): what a runtime must support. */
+  ops: string[];
+  /** Parameters stored in the graph (initializers): a rough size of the model. */
+  parameters: number;
+}
+
 /**
  * pending (artifact may be uploaded) → ready (verified, immutable). Artifacts too large to hash
  * inside an API request go pending → verifying (hashed by the builder function) → ready, or
@@ -164,6 +198,13 @@ export interface ModelVersion {
   dimension: number;
   metric: Metric;
   framework?: string;
+  /**
+   * The artifact's format when Shoal can run it: `onnx` makes the version usable as a collection's
+   * embedding function (docs/models.md). Checked at commit: the model must load, and its signature is stored.
+   */
+  format?: 'onnx';
+  /** Inputs and outputs of an `onnx` version, read at commit. */
+  signature?: ModelSignature;
   description?: string;
   params: Record<string, unknown>;
   metrics: Record<string, number>;

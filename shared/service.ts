@@ -5,11 +5,12 @@
  * the core (`shared/core.ts`) implements it on the storage adapters.
  */
 import type { FilterNode } from './filter/ast.js';
-import type { LinePromotion, Manifest } from './storage/types.js';
+import type { EmbeddingBinding, LinePromotion, Manifest } from './storage/types.js';
 import type { Metadata, Metric } from './types.js';
 import type {
   AliasTarget,
   CompletedUpload as CompletedModelUpload,
+  EmbeddingRequest,
   Evaluation,
   ExperimentResults,
   ExperimentSummary,
@@ -27,13 +28,16 @@ import type {
 
 export interface CreateCollectionInput {
   name: string;
-  dimension: number;
-  metric: Metric;
+  /** Required unless `embedding` is set (then it defaults to the model version's). */
+  dimension?: number;
+  metric?: Metric;
   index?: Partial<IndexSpec>;
   /** Quality gate for aliases (0–1). */
   minRecall?: number;
   /** Bind the collection to an embedding-model version (dimension and metric must match it). */
   model?: { name: string; version: number };
+  /** Run an ONNX model version on raw inputs (docs/models.md); dimension and metric default to the model's. */
+  embedding?: EmbeddingRequest;
 }
 
 export interface CollectionStats {
@@ -60,6 +64,7 @@ export interface CollectionInfo {
   stats?: CollectionStats;
   minRecall?: number;
   model?: { name: string; version: number };
+  embedding?: EmbeddingBinding;
   /** Set when the collection was reached through an alias. */
   alias?: { name: string; version?: number; revision: number };
   /** The serving index line, when it is not `main` (a candidate was promoted). */
@@ -71,6 +76,15 @@ export interface CollectionInfo {
 export interface VectorInput {
   id: string;
   values: Float32Array;
+  metadata?: Metadata;
+  /** The raw model input the values were embedded from (`StoredRecord.input`), when Shoal embedded them. */
+  inputRef?: string;
+}
+
+/** A row for a collection with an embedding function: its raw model input instead of values. */
+export interface InputRow {
+  id: string;
+  input: Float32Array;
   metadata?: Metadata;
 }
 
@@ -101,7 +115,10 @@ export interface ListVectorsOutput {
 export type MetadataPatch = Metadata;
 
 export interface SearchInput {
+  /** Query vectors; empty when `inputs` are sent instead. */
   queries: Float32Array[];
+  /** Raw model inputs, embedded by the searched collection's embedding function (per arm through an alias). */
+  inputs?: Float32Array[];
   k: number;
   filter?: FilterNode;
   ef?: number;
@@ -185,6 +202,8 @@ export interface ShoalService {
   deleteCollection(name: string): Promise<void>;
 
   upsert(collection: string, vectors: VectorInput[], options?: UpsertOptions): Promise<{ upserted: number }>;
+  /** Upserts raw inputs into a collection with an embedding function: embedded, kept in S3, written as vectors. */
+  upsertInputs(collection: string, rows: InputRow[]): Promise<{ upserted: number }>;
   getVectors(collection: string, ids: string[]): Promise<VectorOutput[]>;
   deleteVectors(collection: string, selector: { ids: string[] } | { filter: FilterNode }): Promise<{ deleted: number }>;
   /** A page of live vectors in the order of their last write (docs/architecture.md §4.2). */
@@ -283,6 +302,8 @@ export interface RegisterModelInput {
   dimension: number;
   metric: Metric;
   framework?: string;
+  /** `onnx`: Shoal validates the artifact at commit and can run it as an embedding function. */
+  format?: 'onnx';
   description?: string;
   params?: Record<string, unknown>;
   metrics?: Record<string, number>;

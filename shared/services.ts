@@ -9,6 +9,8 @@ import { ShoalCore, type CoreDeps } from './core.js';
 import type { ImportJobStore, ImportLimits } from './import/job.js';
 import { ImportService } from './import/service.js';
 import { Indexer } from './indexing/indexer.js';
+import { Embedder } from './models/embedder.js';
+import type { ModelRuntime } from './models/runtime.js';
 import type { BuilderDeps } from './indexing/builder.js';
 import type { LifecycleStore } from './lifecycle/types.js';
 import { LifecycleCore } from './lifecycle/service.js';
@@ -44,6 +46,8 @@ export interface ServicesDeps {
   strongReadBudgetMs?: number;
   /** Build plans over builder workers (the build-task queue is configured); absent = builds in process. */
   plans?: BuilderDeps['plans'];
+  /** Runs ONNX models (embedding functions, commit-time validation); absent = collections take vectors only. */
+  models?: ModelRuntime;
   /** Bulk imports; without them, `imports` is undefined. */
   imports?: {
     s3: S3Client;
@@ -79,11 +83,15 @@ export function createServices(deps: ServicesDeps): Services {
     ...(deps.now ? { now: deps.now } : {}),
     ...(deps.plans ? { plans: deps.plans } : {}),
   };
+  const embedder = deps.models
+    ? new Embedder({ store: deps.lifecycleStore, objects, runtime: deps.models })
+    : undefined;
   const tailCap = deps.tailCapBytes ? new TailCap(catalog, deps.tailCapBytes, deps.now) : undefined;
   const core = new ShoalCore({
     ...builderDeps,
     slots: deps.slots,
     wake,
+    ...(embedder ? { embedder } : {}),
     ...(tailCap ? { tailCap } : {}),
     ...(deps.strongReadBudgetMs !== undefined ? { strongReadBudgetMs: deps.strongReadBudgetMs } : {}),
     ...(deps.scatter ? { scatter: deps.scatter } : {}),
@@ -97,6 +105,7 @@ export function createServices(deps: ServicesDeps): Services {
     cache,
     store: deps.lifecycleStore,
     getCollection: (n) => core.getCollection(n),
+    ...(embedder ? { embedder } : {}),
     ...(deps.artifactSyncVerifyBytes !== undefined
       ? {
           verifyArtifacts: {

@@ -96,6 +96,21 @@ export const idSchema = z.unknown().transform((value, ctx): string => {
   return value;
 });
 
+/** Finite float32 numbers, 1 – `max` of them, as a Float32Array (vectors, raw model inputs). */
+export const float32ArraySchema = (max: number) =>
+  z.unknown().transform((value, ctx): Float32Array => {
+    if (!Array.isArray(value)) return fail(ctx, `must be an array of numbers, got ${describe(value)}`);
+    if (value.length === 0) return fail(ctx, 'must have at least 1 item');
+    if (value.length > max) return fail(ctx, `must have at most ${max} items, got ${value.length}`);
+    return toFloat32(value, ctx);
+  });
+
+/**
+ * Raw model inputs of a collection with an embedding function (docs/models.md): up to 65,536 values per
+ * row (MAX_INPUT_VALUES in shared/models/embedder.ts; the model fixes the exact count).
+ */
+export const inputsSchema = float32ArraySchema(65_536);
+
 /**
  * Vector components: a non-empty array (≤ 4096) of finite numbers that stay finite as
  * float32. Whether the length matches the collection's dimension is the service's check.
@@ -106,6 +121,10 @@ export const valuesSchema = z.unknown().transform((value, ctx): Float32Array => 
   if (value.length > LIMITS.maxDimension) {
     return fail(ctx, `must have at most ${LIMITS.maxDimension} items, got ${value.length}`);
   }
+  return toFloat32(value, ctx);
+});
+
+function toFloat32(value: unknown[], ctx: Ctx): Float32Array {
   const out = new Float32Array(value.length);
   for (let i = 0; i < value.length; i++) {
     const v: unknown = value[i];
@@ -116,7 +135,7 @@ export const valuesSchema = z.unknown().transform((value, ctx): Float32Array => 
     out[i] = v;
   }
   return out;
-});
+}
 
 /** Walks a metadata value; returns an error (with a relative path) or undefined. */
 function checkJson(

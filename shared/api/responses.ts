@@ -112,6 +112,17 @@ function define() {
     stats: collectionStats.optional(),
     minRecall: z.number().optional(),
     model: modelRef.optional(),
+    /** The embedding function: the ONNX model version Shoal runs on raw inputs (docs/models.md). */
+    embedding: z
+      .object({
+        model: z.string(),
+        version: int(),
+        alias: z.string().optional(),
+        input: z.string(),
+        output: z.string(),
+        inputLength: int(),
+      })
+      .optional(),
     /** Set when `{name}` was an alias. */
     alias: z.object({ name: z.string(), version: int().optional(), revision: int() }).optional(),
     indexLine: z.string().optional(),
@@ -514,6 +525,11 @@ function define() {
   // ---------------------------------------------------------------------------------------
   // Models
 
+  const tensorInfo = z.object({
+    name: z.string(),
+    dtype: z.string(),
+    shape: z.array(z.union([z.number().int(), z.string()])),
+  });
   const modelVersion = z.object({
     name: z.string(),
     version: int(),
@@ -521,6 +537,19 @@ function define() {
     dimension: int(),
     metric,
     framework: z.string().optional(),
+    format: z.literal('onnx').optional(),
+    /** Read from an `onnx` artifact at commit. */
+    signature: z
+      .object({
+        irVersion: int(),
+        opsets: z.array(z.object({ domain: z.string(), version: int() })),
+        producer: z.string().optional(),
+        inputs: z.array(tensorInfo),
+        outputs: z.array(tensorInfo),
+        ops: z.array(z.string()),
+        parameters: count(),
+      })
+      .optional(),
     description: z.string().optional(),
     params: jsonObject,
     metrics: z.record(z.string(), z.number()),

@@ -322,7 +322,10 @@ const createCollectionBody: BodySpec<ReturnType<typeof S.parseCreateCollection>>
 /** `POST /v1/collections/{name}/vectors`: the vectors, and an optional `modelVersion` claim. */
 const upsertBody: BodySpec<ReturnType<typeof S.parseUpsert>> = {
   schema: once(() =>
-    z.strictObject({ ...S.upsertSchema.in.shape, modelVersion: S.createCollectionLifecycleSchema.shape.model }),
+    z.strictObject({
+      ...S.upsertDocumentSchema.shape,
+      modelVersion: S.createCollectionLifecycleSchema.shape.model,
+    }),
   ),
   optional: false,
   parse: (json) => S.parseUpsert(json),
@@ -421,12 +424,15 @@ export const ROUTES: readonly Route[] = [
     body: upsertBody,
     responses: { 200: 'upserted' },
     errors: ['NOT_FOUND', 'MODEL_MISMATCH', 'BACKPRESSURE'],
-    handler: async ({ use, params, body: { vectors, modelVersion } }) =>
-      ok(
+    handler: async ({ use, params, body }) => {
+      if ('inputs' in body) return ok(await use.service.upsertInputs(params.name, body.inputs));
+      const { vectors, modelVersion } = body;
+      return ok(
         modelVersion
           ? await use.service.upsert(params.name, vectors, { modelVersion })
           : await use.service.upsert(params.name, vectors),
-      ),
+      );
+    },
   }),
   route({
     key: 'POST /v1/collections/{name}/vectors/get',

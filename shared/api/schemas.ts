@@ -13,7 +13,7 @@ import { ValidationError } from '../errors.js';
 import type { FilterNode } from '../filter/ast.js';
 import { parseFilter } from '../filter/index.js';
 import { LINE_NAME } from '../indexing/lines.js';
-import type { CreateCollectionInput, ListVectorsInput, SearchInput, VectorInput } from '../service.js';
+import type { CreateCollectionInput, InputRow, ListVectorsInput, SearchInput, VectorInput } from '../service.js';
 import type { IndexSpec } from '../service-types.js';
 import {
   LIMITS,
@@ -22,6 +22,7 @@ import {
   hasControlCharacter,
   hasLoneSurrogate,
   idSchema,
+  inputsSchema,
   metadataSchema,
   valuesSchema,
   type Ctx,
@@ -193,12 +194,15 @@ const indexSpecSchema = z
 export const createCollectionSchema = z
   .strictObject({
     name: z.string().regex(LIMITS.collectionName, { error: `must match ${LIMITS.collectionName.source}` }),
-    dimension: intIn(1, LIMITS.maxDimension),
-    metric: z.enum(['cosine', 'l2', 'ip']),
+    /** Required unless `embedding` gives it (the core checks; the document says so). */
+    dimension: intIn(1, LIMITS.maxDimension).optional(),
+    metric: z.enum(['cosine', 'l2', 'ip']).optional(),
     index: indexSpecSchema.optional(),
   })
   .transform((body): CreateCollectionInput => {
-    const out: CreateCollectionInput = { name: body.name, dimension: body.dimension, metric: body.metric };
+    const out: CreateCollectionInput = { name: body.name };
+    if (body.dimension !== undefined) out.dimension = body.dimension;
+    if (body.metric !== undefined) out.metric = body.metric;
     if (body.index) out.index = body.index;
     return out;
   });
@@ -213,6 +217,39 @@ const vectorSchema = z.strictObject({
   id: idSchema,
   values: valuesSchema,
   metadata: metadataSchema.optional(),
+});
+
+const inputRowSchema = z.strictObject({
+  id: idSchema,
+  inputs: inputsSchema,
+  metadata: metadataSchema.optional(),
+});
+
+/** `POST /v1/collections/{name}/vectors` with raw model inputs (a collection with an embedding function). */
+export const upsertInputsSchema = z
+  .strictObject({ vectors: z.array(inputRowSchema).min(1).max(LIMITS.maxBatch) })
+  .transform((body, ctx): InputRow[] => {
+    if (
+      !checkUnique(
+        body.vectors.map((v) => v.id),
+        ctx,
+        (i) => ['vectors', i, 'id'],
+      )
+    )
+      return z.NEVER;
+    return body.vectors.map((v) => ({
+      id: v.id,
+      input: v.inputs,
+      ...(v.metadata !== undefined ? { metadata: v.metadata } : {}),
+    }));
+  });
+
+/** The upsert body as the document describes it: each row carries `values` or (embedding functions) `inputs`. */
+export const upsertDocumentSchema = z.strictObject({
+  vectors: z
+    .array(z.union([vectorSchema, inputRowSchema]))
+    .min(1)
+    .max(LIMITS.maxBatch),
 });
 
 /** `POST /v1/collections/{name}/vectors`. */
@@ -271,6 +308,9 @@ export const searchSchema = z
   .strictObject({
     vector: valuesSchema.optional(),
     vectors: z.array(valuesSchema).min(1).max(LIMITS.maxQueries).optional(),
+    /** Raw model input(s) for a collection with an embedding function: embedded, then searched. */
+    input: inputsSchema.optional(),
+    inputs: z.array(inputsSchema).min(1).max(LIMITS.maxQueries).optional(),
     k: intIn(1, LIMITS.maxK).default(LIMITS.defaultK),
     filter: z.unknown().optional(),
     ef: intIn(1, LIMITS.maxEf).optional(),
@@ -283,18 +323,20 @@ export const searchSchema = z
     stickyKey: z.string().min(1).max(256).optional(),
   })
   .transform((body, ctx): ParsedSearch => {
-    if ((body.vector === undefined) === (body.vectors === undefined)) {
+    const sent = (['vector', 'vectors', 'input', 'inputs'] as const).filter((key) => body[key] !== undefined);
+    if (sent.length !== 1) {
       return fail(
         ctx,
-        body.vector === undefined
-          ? 'must contain exactly one of "vector" and "vectors"'
-          : 'must not be combined with "vector" (send exactly one)',
-        body.vector === undefined ? [] : ['vectors'],
+        sent.length === 0
+          ? 'must contain exactly one of "vector", "vectors", "input" and "inputs"'
+          : `must not be combined with "${sent[0]}" (send exactly one)`,
+        sent.length === 0 ? [] : [sent[1]!],
       );
     }
     const include = new Set(body.include ?? []);
+    const raw = body.input !== undefined ? [body.input] : body.inputs;
     const input: SearchInput = {
-      queries: body.vector !== undefined ? [body.vector] : (body.vectors as Float32Array[]),
+      queries: body.vector !== undefined ? [body.vector] : (body.vectors ?? []),
       k: body.k,
       consistency: body.consistency,
       includeMetadata: include.has('metadata'),
@@ -305,7 +347,8 @@ export const searchSchema = z
     if (body.ef !== undefined) input.ef = body.ef;
     if (body.nprobe !== undefined) input.nprobe = body.nprobe;
     if (body.stickyKey !== undefined) input.stickyKey = body.stickyKey;
-    return { input, single: body.vector !== undefined };
+    if (raw !== undefined) input.inputs = raw;
+    return { input, single: body.vector !== undefined || body.input !== undefined };
   });
 
 /** A collection name taken from the path (validated like the create body's `name`). */
@@ -412,29 +455,48 @@ const minRecallSchema = z
 export const patchCollectionSchema = z.strictObject({ minRecall: minRecallSchema.nullable() });
 
 /** Create-collection fields of the lifecycle, accepted next to the data-path ones. */
+export const embeddingRequestSchema = z
+  .strictObject({
+    model: nameRule,
+    version: versionNumber.optional(),
+    alias: nameRule.optional(),
+    input: z.string().min(1).max(256).optional(),
+    output: z.string().min(1).max(256).optional(),
+  })
+  .refine((e) => (e.version === undefined) !== (e.alias === undefined), {
+    error: 'must name exactly one of "version" and "alias"',
+  });
+
 export const createCollectionLifecycleSchema = z.object({
   minRecall: minRecallSchema.optional(),
   model: modelRef.optional(),
+  embedding: embeddingRequestSchema.optional(),
 });
 
 /** `POST /v1/collections` with the lifecycle fields (`minRecall`, `model`). */
 export function parseCreateCollection(body: unknown): CreateCollectionInput {
   const isObj = typeof body === 'object' && body !== null && !Array.isArray(body);
   if (!isObj) return parseBody(createCollectionSchema, body);
-  const { minRecall, model, ...rest } = body as Record<string, unknown>;
+  const { minRecall, model, embedding, ...rest } = body as Record<string, unknown>;
   const out = parseBody(createCollectionSchema, rest);
-  const extra = parseBody(createCollectionLifecycleSchema, { minRecall, model });
+  const extra = parseBody(createCollectionLifecycleSchema, { minRecall, model, embedding });
   if (extra.minRecall !== undefined) out.minRecall = extra.minRecall;
   if (extra.model !== undefined) out.model = extra.model;
+  if (extra.embedding !== undefined) out.embedding = extra.embedding;
   return out;
 }
 
 /** `POST /v1/collections/{name}/vectors` with an optional `modelVersion` claim. */
-export function parseUpsert(body: unknown): {
-  vectors: VectorInput[];
-  modelVersion?: { name: string; version: number };
-} {
+export function parseUpsert(
+  body: unknown,
+): { vectors: VectorInput[]; modelVersion?: { name: string; version: number } } | { inputs: InputRow[] } {
   const isObj = typeof body === 'object' && body !== null && !Array.isArray(body);
+  const rows = isObj ? (body as { vectors?: unknown }).vectors : undefined;
+  const first: unknown = Array.isArray(rows) ? rows[0] : undefined;
+  // Rows of raw inputs: the collection's embedding function names the model, so no claim goes with them.
+  if (typeof first === 'object' && first !== null && 'inputs' in first) {
+    return { inputs: parseBody(upsertInputsSchema, body) };
+  }
   if (!isObj || !('modelVersion' in body)) return { vectors: parseBody(upsertSchema, body) };
   const { modelVersion, ...rest } = body as Record<string, unknown>;
   const vectors = parseBody(upsertSchema, rest);
@@ -495,6 +557,8 @@ export const registerModelSchema = z.strictObject({
   dimension: intIn(1, LIMITS.maxDimension),
   metric: z.enum(['cosine', 'l2', 'ip']),
   framework: z.string().max(200).optional(),
+  /** `onnx`: validated at commit (it must load) and usable as an embedding function (docs/models.md). */
+  format: z.literal('onnx').optional(),
   description: z.string().max(4000).optional(),
   params: freeFormObject.optional(),
   metrics: boundedMap(z.number()).optional(),

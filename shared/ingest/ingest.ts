@@ -124,6 +124,7 @@ export async function upsertVectors(
       vector: vectors[i].values,
       metadata: vectors[i].metadata,
       deleted: false,
+      ...(vectors[i].inputRef !== undefined ? { input: vectors[i].inputRef } : {}),
     }),
     vectors.length,
     early,
@@ -151,6 +152,7 @@ export async function rewriteIfUnchanged(
     const lease = await deps.catalog.leaseSeqs(meta.name, 1, WRITE_LEASE_MS);
     const record: StoredRecord = { collection: ck, id: row.id, seq: lease.first, vector: row.values, deleted: false };
     if (row.metadata !== undefined) record.metadata = row.metadata;
+    if (row.inputRef !== undefined) record.input = row.inputRef;
     const written = await deps.records.putIfSeq(record, expected);
     const released = await deps.catalog.releaseSeqs(meta.name, lease);
     if (!written) return false;

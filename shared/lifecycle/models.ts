@@ -14,12 +14,21 @@
  * object in between hash and copy. (Recording an S3 VersionId instead would also pin the bytes,
  * but needs bucket versioning — the local S3 has none — and leaves the served key overwritable.)
  */
+import { createHash } from 'node:crypto';
 import { ConflictError, LimitExceededError, NotFoundError, ValidationError } from '../errors.js';
 import { logger } from '../log.js';
 import type { ModelComparison, RegisterModelInput } from '../service.js';
 import type { DirectUploads, ObjectStore } from '../storage/types.js';
 import type { LifecycleStore } from './types.js';
-import type { CompletedUpload, ModelVersion, MultipartUpload, SingleUpload, UploadRequest } from '../service-types.js';
+import type {
+  CompletedUpload,
+  ModelSignature,
+  ModelVersion,
+  MultipartUpload,
+  SingleUpload,
+  UploadRequest,
+} from '../service-types.js';
+import { MAX_ONNX_ARTIFACT_BYTES, type Embedder } from '../models/embedder.js';
 import { committedArtifactKey, modelArtifactKey } from '../storage/keys.js';
 
 export const MAX_INLINE_ARTIFACT_BYTES = 4 * 1024 * 1024;
@@ -56,6 +65,8 @@ export interface ModelDeps {
   store: LifecycleStore;
   objects: ObjectStore & DirectUploads;
   now: () => number;
+  /** Validates and loads `onnx` artifacts at commit; without it such versions cannot be committed. */
+  embedder?: Embedder;
   /** Asynchronous verification of large artifacts; without it every commit hashes in the request. */
   verifyAsync?: { maxSyncBytes: number; enqueue: (name: string, version: number) => Promise<void> };
 }
@@ -112,6 +123,7 @@ export async function registerModelVersion(
     createdBy: by,
   };
   if (input.framework !== undefined) mv.framework = input.framework;
+  if (input.format !== undefined) mv.format = input.format;
   if (input.description !== undefined) mv.description = input.description;
   // The object first: a version item whose artifact failed to upload simply stays pending.
   if (input.artifact) await deps.objects.putImmutable(mv.artifact.key, input.artifact);
@@ -336,6 +348,7 @@ async function verifyAndCommit(deps: ModelDeps, mv: ModelVersion, expected: stri
     });
   }
   checkArtifactSize(staged.bytes);
+  const signature = mv.format === 'onnx' ? await validateOnnx(deps, mv, staging, staged) : undefined;
   const key = committedArtifactKey(name, version, staged.sha256);
   try {
     // Only the object version that was hashed; ConflictError if an upload replaced it meanwhile.
@@ -348,6 +361,7 @@ async function verifyAndCommit(deps: ModelDeps, mv: ModelVersion, expected: stri
     ...mv,
     state: 'ready',
     artifact: { key, sha256: staged.sha256, bytes: staged.bytes },
+    ...(signature ? { signature } : {}),
     committedAt: new Date(deps.now()).toISOString(),
     ...(verification
       ? {
@@ -373,6 +387,43 @@ async function verifyAndCommit(deps: ModelDeps, mv: ModelVersion, expected: stri
       logger.warn('model staging object not deleted', { model: name, version, error: err as Error }),
     );
   return ready;
+}
+
+/**
+ * An `onnx` version commits only if the model loads (docs/models.md): its bytes are read, hashed again (the
+ * staging object could have been replaced since it was hashed; then this commit loses, as a changed ETag
+ * would make the copy lose), parsed and loaded; the signature goes into the committed version.
+ */
+async function validateOnnx(
+  deps: ModelDeps,
+  mv: ModelVersion,
+  staging: string,
+  staged: { sha256: string; bytes: number },
+): Promise<ModelSignature> {
+  const { sha256 } = staged;
+  if (!deps.embedder) {
+    throw new ValidationError('this deployment cannot run ONNX models (no model runtime configured)', {
+      field: 'format',
+    });
+  }
+  if (staged.bytes > MAX_ONNX_ARTIFACT_BYTES) {
+    throw new ValidationError(`ONNX artifacts are limited to ${MAX_ONNX_ARTIFACT_BYTES} bytes`, { field: 'artifact' });
+  }
+  const bytes = await deps.objects.get(staging);
+  if (createHash('sha256').update(bytes).digest('hex') !== sha256) {
+    throw new ConflictError(`the artifact of model ${mv.name} version ${mv.version} changed while it was committed`, {
+      field: 'artifact',
+    });
+  }
+  const signature = await deps.embedder.validateArtifact(bytes, sha256);
+  if (!signature.outputs.some((o) => o.dtype === 'float32' && o.shape.at(-1) === mv.dimension)) {
+    throw new ValidationError(
+      `no float32 output of the model ends in the version's dimension ${mv.dimension} ` +
+        `(outputs: ${signature.outputs.map((o) => `${o.name} [${o.shape.join(', ')}]`).join('; ')})`,
+      { field: 'dimension' },
+    );
+  }
+  return signature;
 }
 
 export function compareVersions(a: ModelVersion, b: ModelVersion): ModelComparison {

@@ -85,6 +85,8 @@ export interface LifecycleDeps {
   getCollection: (name: string) => Promise<CollectionInfo>;
   /** Large artifacts are verified by the builder function: the size above which, and how to ask it. */
   verifyArtifacts?: ModelDeps['verifyAsync'];
+  /** Validates `onnx` artifacts at commit (docs/models.md). */
+  embedder?: ModelDeps['embedder'];
   /** Starts a candidate index line (the core's buildIndex with settings); graph tuning uses it. */
   startCandidate?: (
     collection: string,
@@ -113,6 +115,7 @@ export class LifecycleCore implements LifecycleService {
       objects: deps.objects,
       now,
       ...(deps.verifyArtifacts ? { verifyAsync: deps.verifyArtifacts } : {}),
+      ...(deps.embedder ? { embedder: deps.embedder } : {}),
     };
     this.experiments = { store: deps.store, now };
   }

@@ -7,6 +7,7 @@
  * protobuf dependency and its code generator.
  */
 import { ValidationError } from '../errors.js';
+import type { ModelDtype, ModelSignature, ModelTensorInfo } from '../service-types.js';
 
 /** ONNX TensorProto.DataType values Shoal can feed or read. */
 export const ONNX_DTYPES = {
@@ -20,29 +21,14 @@ export const ONNX_DTYPES = {
   float16: 10,
   float64: 11,
 } as const;
-export type OnnxDtype = keyof typeof ONNX_DTYPES;
+export type OnnxDtype = keyof typeof ONNX_DTYPES & ModelDtype;
 const DTYPE_BY_CODE = new Map<number, OnnxDtype>(
   Object.entries(ONNX_DTYPES).map(([name, code]) => [code, name as OnnxDtype]),
 );
 
-/** One graph input or output: a dimension is a number, or a symbol (`"batch"`) when left free. */
-export interface OnnxTensorInfo {
-  name: string;
-  dtype: OnnxDtype | 'unknown';
-  shape: Array<number | string>;
-}
-
-export interface OnnxSignature {
-  irVersion: number;
-  opsets: Array<{ domain: string; version: number }>;
-  producer?: string;
-  inputs: OnnxTensorInfo[];
-  outputs: OnnxTensorInfo[];
-  /** Operator types used by the graph (sorted, distinct): what a runtime must support. */
-  ops: string[];
-  /** Parameters stored in the graph (initializers): a rough size of the model. */
-  parameters: number;
-}
+/** One graph input or output (the API's type, so stored signatures and the reader agree). */
+export type OnnxTensorInfo = ModelTensorInfo;
+export type OnnxSignature = ModelSignature;
 
 // --- wire format ------------------------------------------------------------------------------
 

@@ -253,7 +253,12 @@ export class ModelRuntime {
    * Embeds rows of `io.inputLength` floats each, in batches of `batchRows`; returns one vector per
    * row. A non-finite output (a model that overflows on some input) is refused, naming the row.
    */
-  async embed(session: OrtSession, io: EmbeddingIO, rows: Float32Array[], field = 'inputs'): Promise<Float32Array[]> {
+  async embed(
+    session: OrtSession,
+    io: EmbeddingIO,
+    rows: Float32Array[],
+    fieldOf: (i: number) => string = (i) => `inputs[${i}]`,
+  ): Promise<Float32Array[]> {
     const ort = await runtimeModule(this.options.runtime);
     const out: Float32Array[] = [];
     const fixedBatch = typeof io.input.shape[0] === 'number' ? io.input.shape[0] : undefined;
@@ -275,7 +280,7 @@ export class ModelRuntime {
         for (let j = 0; j < v.length; j++) {
           if (!Number.isFinite(v[j]!)) {
             throw new ValidationError(`the model's output for row ${start + i} is not finite`, {
-              field: `${field}[${start + i}]`,
+              field: fieldOf(start + i),
             });
           }
         }

@@ -123,6 +123,16 @@ const metaItemSchema = z.object({
   generation: z.number().int().positive(),
   minRecall: z.number().min(0).max(1).optional(),
   model: z.object({ name: z.string(), version: z.number().int().positive() }).optional(),
+  embedding: z
+    .object({
+      model: z.string(),
+      version: z.number().int().positive(),
+      alias: z.string().optional(),
+      input: z.string(),
+      output: z.string(),
+      inputLength: z.number().int().positive(),
+    })
+    .optional(),
   heads: z.record(z.string(), nonNegInt).optional(),
 });
 
@@ -330,6 +340,7 @@ export class DynamoCatalog implements Catalog {
     };
     if (input.minRecall !== undefined) meta.minRecall = input.minRecall;
     if (input.model !== undefined) meta.model = { name: input.model.name, version: input.model.version };
+    if (input.embedding !== undefined) meta.embedding = { ...input.embedding };
     const created = await conditionalWrite(
       () =>
         this.ddb.send(
@@ -1085,6 +1096,7 @@ function toMeta(raw: Record<string, unknown>, expectedName?: string): Collection
   };
   if (item.minRecall !== undefined) meta.minRecall = item.minRecall;
   if (item.model !== undefined) meta.model = item.model;
+  if (item.embedding !== undefined) meta.embedding = item.embedding;
   if (item.candidates !== undefined && Object.keys(item.candidates).length) meta.candidates = item.candidates;
   if (item.heads !== undefined && Object.keys(item.heads).length) meta.heads = item.heads;
   return meta;

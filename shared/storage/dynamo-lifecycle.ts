@@ -80,6 +80,7 @@ import type {
   ModelVersion,
   ModelVersionState,
   PointerMove,
+  ModelTensorInfo,
 } from '../service-types.js';
 
 const nonNegInt = z.number().int().nonnegative();
@@ -165,6 +166,11 @@ const evaluationSchema = z.object({
     })
     .optional(),
 });
+const tensorInfoSchema = z.object({
+  name: z.string(),
+  dtype: z.string() as z.ZodType<ModelTensorInfo['dtype']>,
+  shape: z.array(z.union([z.number(), z.string()])),
+});
 const modelVersionSchema = z.object({
   name: z.string(),
   version: z.number().int().positive(),
@@ -172,6 +178,18 @@ const modelVersionSchema = z.object({
   dimension: z.number().int().positive(),
   metric: z.enum(['cosine', 'l2', 'ip']),
   framework: z.string().optional(),
+  format: z.literal('onnx').optional(),
+  signature: z
+    .object({
+      irVersion: z.number(),
+      opsets: z.array(z.object({ domain: z.string(), version: z.number() })),
+      producer: z.string().optional(),
+      inputs: z.array(tensorInfoSchema),
+      outputs: z.array(tensorInfoSchema),
+      ops: z.array(z.string()),
+      parameters: z.number(),
+    })
+    .optional(),
   description: z.string().optional(),
   params: z.record(z.string(), z.unknown()),
   metrics: z.record(z.string(), z.number()),

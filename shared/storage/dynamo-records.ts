@@ -7,6 +7,7 @@
  *   v   (B)    vector, float32 little-endian; absent on tombstones
  *   md  (S)    metadata as JSON; absent when there is none
  *   del (BOOL) tombstone flag
+ *   in  (S)    raw model input reference `<sha256>/<row>` (docs/models.md); absent when none
  * plus the collection's write log in the Catalog table (docs/architecture.md §6.1):
  *   pk = LOG#<ck>#<seq % LOG_BUCKETS>, sk = <seq, 16 digits>, id   — which id each seq wrote.
  *
@@ -74,6 +75,7 @@ const itemSchema = z.object({
   v: z.instanceof(Uint8Array).optional(),
   md: z.string().optional(),
   del: z.boolean(),
+  in: z.string().optional(),
 });
 
 const logEntrySchema = z.object({ sk: z.string().regex(/^\d{16}$/), id: z.string() });
@@ -179,6 +181,7 @@ export class DynamoRecordStore implements RecordStore {
     const names: Record<string, string> = { '#pk': 'pk', '#ck': 'ck', '#id': 'id', '#seq': 'seq', '#del': 'del' };
     if (options.values) names['#v'] = 'v';
     if (options.metadata) names['#md'] = 'md';
+    if (options.inputs) names['#in'] = 'in';
     const after = options.after;
     const res = await this.ddb.send(
       new QueryCommand({
@@ -429,6 +432,7 @@ function toItem(pk: string, r: StoredRecord): Record<string, unknown> {
     v: r.deleted || !r.vector ? undefined : encodeVector(r.vector),
     md: r.metadata === undefined ? undefined : JSON.stringify(r.metadata),
     del: r.deleted,
+    in: r.deleted ? undefined : r.input,
   };
 }
 
@@ -455,6 +459,7 @@ function fromListedItem(raw: Record<string, unknown>, collection: string): Store
   const rec: StoredRecord = { collection, id: item.id, seq: item.seq, deleted: item.del };
   if (item.v && !item.del) rec.vector = decodeVector(item.v, item.pk);
   if (item.md !== undefined) rec.metadata = decodeMetadata(item.md, item.pk);
+  if (item.in !== undefined && !item.del) rec.input = item.in;
   return rec;
 }
 

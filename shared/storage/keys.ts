@@ -148,6 +148,13 @@ export const MILVUS_SCHEMAS_PREFIX = 'milvus/';
 export const milvusSchemaKey = (collection: string, stamp: string): string =>
   `${MILVUS_SCHEMAS_PREFIX}${collection}/${stamp}.json`;
 export const CENTROIDS_PREFIX = 'centroids/';
+/**
+ * Raw model inputs of collections with an embedding function (docs/models.md), kept so a later model version
+ * can re-embed them: `inputs/<ck>/<sha256>.f32`, one object per upsert batch, content-addressed (a retried
+ * batch writes the same key, which `putImmutable` leaves alone). A record names its row as `<sha256>/<row>`.
+ */
+export const INPUTS_PREFIX = 'inputs/';
+export const inputsKey = (ck: string, hash: string): string => `${INPUTS_PREFIX}${ck}/${hash}.f32`;
 export const INDEX_PREFIXES: readonly string[] = [SHARDS_PREFIX, DELETES_PREFIX, CENTROIDS_PREFIX];
 
 export const shardKey = (ck: string, hash: string): string => `${SHARDS_PREFIX}${ck}/${hash}.shard`;

@@ -27,6 +27,21 @@ export interface CandidateLine extends IndexSettings {
   createdBy?: string;
 }
 
+/**
+ * A collection's embedding function: the model version it runs (an alias is resolved at creation and
+ * recorded, never followed: vectors of two versions must not mix) and the tensors it feeds and reads.
+ */
+export interface EmbeddingBinding {
+  model: string;
+  version: number;
+  /** The model alias the version was resolved from, for the record. */
+  alias?: string;
+  input: string;
+  output: string;
+  /** Values per raw input row. */
+  inputLength: number;
+}
+
 export interface CollectionMeta {
   name: string;
   dimension: number;
@@ -49,6 +64,8 @@ export interface CollectionMeta {
   minRecall?: number;
   /** The embedding model version the vectors come from (lifecycle, docs/architecture.md §8.2). */
   model?: { name: string; version: number };
+  /** The collection's embedding function (docs/architecture.md §8.9): Shoal runs `model` on raw inputs. */
+  embedding?: EmbeddingBinding;
   /**
    * Head version of each built line, set by the builder after its commit (docs/architecture.md §7.6): a
    * reader fetches that manifest by number (cached: versions are immutable) instead of querying for the
@@ -70,6 +87,8 @@ export interface StoredRecord {
   metadata?: Metadata;
   /** True when this item records a delete. */
   deleted: boolean;
+  /** Where the row's raw model input is kept (`<sha256>/<row>` of an `inputs/` object), if it came as one. */
+  input?: string;
 }
 
 /** A block of sequence numbers [first, last] reserved by one write request. */
@@ -307,6 +326,8 @@ export interface RecordListOptions {
   limit: number;
   values: boolean;
   metadata: boolean;
+  /** Also read each row's raw-input reference (`StoredRecord.input`). */
+  inputs?: boolean;
 }
 
 export interface RecordPage {

@@ -74,13 +74,17 @@ class MemoryService implements ShoalService {
     const { engine = 'hnsw', ...params } = (input.index ?? {}) as { engine?: 'hnsw' | 'flat' } & Record<string, number>;
     const info: CollectionInfo = {
       name: input.name,
-      dimension: input.dimension,
-      metric: input.metric,
+      dimension: input.dimension!,
+      metric: input.metric!,
       index: { engine, ...params } as CollectionInfo['index'],
       createdAt: '2026-01-01T00:00:00.000Z',
     };
     this.collections.set(input.name, { info, rows: new Map(), versions: [], pending: 0 });
     return info;
+  }
+
+  async upsertInputs(): Promise<{ upserted: number }> {
+    throw new ValidationError('this test service has no embedding functions', { field: 'vectors[0].inputs' });
   }
 
   async listCollections(): Promise<CollectionInfo[]> {

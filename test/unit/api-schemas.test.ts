@@ -322,7 +322,8 @@ describe('search', () => {
   });
 
   it('vector and vectors are exclusive', () => {
-    invalid(searchSchema, { k: 3 }, undefined, /exactly one of "vector" and "vectors"/);
+    invalid(searchSchema, { k: 3 }, undefined, /exactly one of "vector", "vectors", "input" and "inputs"/);
+    invalid(searchSchema, { input: [1], inputs: [[1]] }, 'inputs', /must not be combined with "input"/);
     invalid(searchSchema, { vector: [1], vectors: [[1]] }, 'vectors', /must not be combined/);
     invalid(searchSchema, { vectors: [] }, 'vectors', /at least 1/);
     invalid(searchSchema, { vectors: Array.from({ length: 101 }, () => [1]) }, 'vectors', /at most 100/);

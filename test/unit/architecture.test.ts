@@ -109,7 +109,18 @@ const DYNAMO_PREFIXES = [
   'H',
   'V',
 ];
-const S3_PREFIXES = ['shards', 'deletes', 'imports', 'reports', 'models', 'plans', 'centroids', 'manifests', 'milvus'];
+const S3_PREFIXES = [
+  'shards',
+  'deletes',
+  'imports',
+  'reports',
+  'models',
+  'plans',
+  'centroids',
+  'manifests',
+  'milvus',
+  'inputs',
+];
 /** A string or template literal that starts with a key prefix: `'COL#`, `` `shards/ ``, `"APIKEY#`. */
 const LAYOUT_LITERAL = new RegExp(`['"\`](?:(?:${DYNAMO_PREFIXES.join('|')})#|(?:${S3_PREFIXES.join('|')})/)`);
 

@@ -55,6 +55,14 @@ export type Collection = {
     name: string;
     version: number;
   };
+  embedding?: {
+    model: string;
+    version: number;
+    alias?: string;
+    input: string;
+    output: string;
+    inputLength: number;
+  };
   alias?: {
     name: string;
     version?: number;
@@ -424,6 +432,27 @@ export type ModelVersion = {
   dimension: number;
   metric: 'cosine' | 'l2' | 'ip';
   framework?: string;
+  format?: 'onnx';
+  signature?: {
+    irVersion: number;
+    opsets: {
+      domain: string;
+      version: number;
+    }[];
+    producer?: string;
+    inputs: {
+      name: string;
+      dtype: string;
+      shape: (number | string)[];
+    }[];
+    outputs: {
+      name: string;
+      dtype: string;
+      shape: (number | string)[];
+    }[];
+    ops: string[];
+    parameters: number;
+  };
   description?: string;
   params: Record<string, unknown>;
   metrics: Record<string, number>;
@@ -528,8 +557,8 @@ export type ListCollectionsResponse = {
 
 export type CreateCollectionRequest = {
   name: string;
-  dimension: number;
-  metric: 'cosine' | 'l2' | 'ip';
+  dimension?: number;
+  metric?: 'cosine' | 'l2' | 'ip';
   index?: {
     engine?: 'hnsw' | 'flat';
     m?: number;
@@ -542,6 +571,13 @@ export type CreateCollectionRequest = {
   model?: {
     name: string;
     version: number;
+  };
+  embedding?: {
+    model: string;
+    version?: number;
+    alias?: string;
+    input?: string;
+    output?: string;
   };
 };
 
@@ -559,14 +595,23 @@ export type ListVectorsResponse = {
 };
 
 export type UpsertVectorsRequest = {
-  vectors: {
-    /** A string, or a non-negative safe integer (kept as its decimal string). */
-    id: string | number;
-    /** Finite numbers representable as float32, as many as the dimension. */
-    values: number[];
-    /** A JSON object: ≤ 40 KB serialized, ≤ 64 top-level keys, nesting ≤ 8. */
-    metadata?: Record<string, unknown>;
-  }[];
+  vectors: (
+    | {
+        /** A string, or a non-negative safe integer (kept as its decimal string). */
+        id: string | number;
+        /** Finite numbers representable as float32, as many as the dimension. */
+        values: number[];
+        /** A JSON object: ≤ 40 KB serialized, ≤ 64 top-level keys, nesting ≤ 8. */
+        metadata?: Record<string, unknown>;
+      }
+    | {
+        /** A string, or a non-negative safe integer (kept as its decimal string). */
+        id: string | number;
+        inputs: unknown;
+        /** A JSON object: ≤ 40 KB serialized, ≤ 64 top-level keys, nesting ≤ 8. */
+        metadata?: Record<string, unknown>;
+      }
+  )[];
   modelVersion?: {
     name: string;
     version: number;
@@ -608,6 +653,8 @@ export type SearchRequest = {
   /** Finite numbers representable as float32, as many as the dimension. */
   vector?: number[];
   vectors?: number[][];
+  input?: unknown;
+  inputs?: unknown[];
   /** @default 10 */
   k?: number;
   /** A Milvus-style expression string or a JSON filter object (docs/architecture.md §5.4). */
@@ -808,6 +855,7 @@ export type RegisterModelVersionRequest = {
   dimension: number;
   metric: 'cosine' | 'l2' | 'ip';
   framework?: string;
+  format?: 'onnx';
   description?: string;
   params?: Record<string, unknown>;
   metrics?: Record<string, number>;

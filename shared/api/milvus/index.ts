@@ -25,7 +25,7 @@ import {
   parseBody,
   parseCollectionName,
   parseName,
-  parseUpsert,
+  upsertSchema,
   PAGE_LIMIT,
   searchSchema,
 } from '../schemas.js';
@@ -261,7 +261,7 @@ export function createMilvusApi(deps: MilvusApiDeps): MilvusApi {
     const newId = autoIds ? (schema.pk.type === 'Int64' ? newInt64Id : () => randomUUID()) : undefined;
     const rows = data.map((row, i) => rowToVector(schema, row, `data[${i}]`, newId));
     // The v1 upsert's own validation (values, metadata limits, repeated ids): one rule set for both APIs.
-    return parseUpsert({ vectors: rows }).vectors;
+    return parseBody(upsertSchema, { vectors: rows });
   }
 
   async function write(ctx: Ctx, kind: 'insert' | 'upsert'): Promise<unknown> {

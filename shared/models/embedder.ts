@@ -1,0 +1,164 @@
+/**
+ * Embedding functions (docs/models.md, docs/architecture.md §8.9): a collection bound to an ONNX model
+ * version gets raw inputs, Shoal runs the model and stores the vectors. This module checks a version can
+ * serve as one, binds it to a collection, and runs it — model versions read once per process (a ready
+ * version is immutable), sessions cached by artifact sha256 in the ModelRuntime.
+ */
+import { ValidationError } from '../errors.js';
+import type { LifecycleStore } from '../lifecycle/types.js';
+import type { EmbeddingRequest, ModelAliasTarget, ModelVersion } from '../service-types.js';
+
+export type { EmbeddingRequest };
+import type { EmbeddingBinding, ObjectStore } from '../storage/types.js';
+import { readOnnxSignature, type OnnxSignature } from './onnx.js';
+import { embeddingIO, type ModelRuntime } from './runtime.js';
+
+/**
+ * Raw input values per row Shoal accepts (256 KiB of float32). Large enough for a 3 × 128 × 128 image
+ * or a long feature vector; a row beyond it is cheaper to embed outside and upsert as `values`.
+ */
+export const MAX_INPUT_VALUES = 65_536;
+
+/**
+ * Largest ONNX artifact Shoal validates and serves (1 GiB). A session holds about the artifact's size
+ * in memory, and validation reads it whole; larger models belong on an inference service, not in a
+ * search function's memory.
+ */
+export const MAX_ONNX_ARTIFACT_BYTES = 1024 ** 3;
+
+export interface EmbedderDeps {
+  store: LifecycleStore;
+  objects: ObjectStore;
+  runtime: ModelRuntime;
+}
+
+export class Embedder {
+  private readonly versions = new Map<string, ModelVersion>();
+
+  constructor(private readonly deps: EmbedderDeps) {}
+
+  get runtimeName(): string {
+    return this.deps.runtime.options.runtime;
+  }
+
+  /**
+   * Commit-time check of an ONNX artifact: it parses, a runtime loads it, its signature is returned.
+   * ValidationError (`artifact`) otherwise: the version then stays uncommitted.
+   */
+  async validateArtifact(bytes: Uint8Array, sha256: string): Promise<OnnxSignature> {
+    if (bytes.byteLength > MAX_ONNX_ARTIFACT_BYTES) {
+      throw new ValidationError(
+        `ONNX artifacts are limited to ${MAX_ONNX_ARTIFACT_BYTES} bytes; this one has ${bytes.byteLength}`,
+        { field: 'artifact' },
+      );
+    }
+    const signature = readOnnxSignature(bytes);
+    try {
+      await this.deps.runtime.session(sha256, bytes.byteLength, async () => bytes);
+    } catch (err) {
+      throw new ValidationError(`the ONNX model does not load: ${(err as Error).message}`, {
+        field: 'artifact',
+        cause: err,
+      });
+    }
+    return signature;
+  }
+
+  /** Resolves and checks `embedding` of a new collection → the binding to store. */
+  async bind(request: EmbeddingRequest): Promise<{ binding: EmbeddingBinding; version: ModelVersion }> {
+    let version = request.version;
+    if (request.alias !== undefined) {
+      const pointer = await this.deps.store.getPointer(`model:${request.model}`, request.alias);
+      if (!pointer) {
+        throw new ValidationError(`model ${request.model} has no alias ${JSON.stringify(request.alias)}`, {
+          field: 'embedding.alias',
+        });
+      }
+      version = (pointer.target as ModelAliasTarget).version;
+    }
+    if (version === undefined) {
+      throw new ValidationError('must name a model version or alias', { field: 'embedding' });
+    }
+    const mv = await this.deps.store.getModelVersion(request.model, version);
+    if (!mv) {
+      throw new ValidationError(`model ${request.model} version ${version} not found`, { field: 'embedding.version' });
+    }
+    if (mv.state !== 'ready') {
+      throw new ValidationError(`model ${request.model} version ${version} is not committed yet`, {
+        field: 'embedding.version',
+      });
+    }
+    if (mv.format !== 'onnx' || !mv.signature) {
+      throw new ValidationError(
+        `model ${request.model} version ${version} is not an ONNX model (register it with format "onnx")`,
+        { field: 'embedding.model' },
+      );
+    }
+    const io = embeddingIO(mv.signature, mv.dimension, 'embedding', {
+      ...(request.input !== undefined ? { input: request.input } : {}),
+      ...(request.output !== undefined ? { output: request.output } : {}),
+    });
+    if (io.inputLength > MAX_INPUT_VALUES) {
+      throw new ValidationError(
+        `the model takes ${io.inputLength} values per row; embedding functions take at most ${MAX_INPUT_VALUES}`,
+        { field: 'embedding.model' },
+      );
+    }
+    this.versions.set(`${mv.name}@${mv.version}`, mv);
+    return {
+      binding: {
+        model: mv.name,
+        version: mv.version,
+        ...(request.alias !== undefined ? { alias: request.alias } : {}),
+        input: io.input.name,
+        output: io.output.name,
+        inputLength: io.inputLength,
+      },
+      version: mv,
+    };
+  }
+
+  private async version(binding: EmbeddingBinding): Promise<ModelVersion> {
+    const key = `${binding.model}@${binding.version}`;
+    const cached = this.versions.get(key);
+    if (cached) return cached;
+    const mv = await this.deps.store.getModelVersion(binding.model, binding.version);
+    if (!mv || mv.state !== 'ready' || !mv.signature || !mv.artifact.sha256) {
+      // Committed versions are immutable and never deleted; this is a damaged catalog, not bad input.
+      throw new Error(`embedding model ${key} is missing or not ready`);
+    }
+    this.versions.set(key, mv);
+    return mv;
+  }
+
+  /**
+   * Checks each row has the binding's input length (ValidationError naming `fieldOf(i)`), then runs
+   * the model: one vector per row, in order.
+   */
+  async embed(
+    binding: EmbeddingBinding,
+    rows: Float32Array[],
+    fieldOf: (i: number) => string = (i) => `inputs[${i}]`,
+  ): Promise<Float32Array[]> {
+    rows.forEach((row, i) => {
+      if (row.length !== binding.inputLength) {
+        throw new ValidationError(
+          `must have ${binding.inputLength} values (the input of model ${binding.model} v${binding.version}), ` +
+            `got ${row.length}`,
+          { field: fieldOf(i) },
+        );
+      }
+    });
+    if (rows.length === 0) return [];
+    const mv = await this.version(binding);
+    const artifact = mv.artifact as { key: string; sha256: string; bytes: number };
+    const session = await this.deps.runtime.session(artifact.sha256, artifact.bytes, () =>
+      this.deps.objects.get(artifact.key, artifact.bytes),
+    );
+    const io = embeddingIO(mv.signature!, mv.dimension, 'embedding', {
+      input: binding.input,
+      output: binding.output,
+    });
+    return this.deps.runtime.embed(session, io, rows, fieldOf);
+  }
+}

@@ -1,0 +1,154 @@
+/**
+ * Embedding functions end to end over HTTP (docs/models.md): an ONNX model registered with `format: onnx`
+ * is validated at commit (a junk artifact is refused), a collection bound to it takes raw `inputs` on
+ * upsert and search, and a search with `inputs` returns the ids a search with the same embeddings
+ * computed outside returns. Bad input names its field.
+ */
+import { createHash } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { linearProjectionModel, readOnnxSignature } from '../../shared/models/onnx.js';
+import { ModelRuntime, embeddingIO } from '../../shared/models/runtime.js';
+import { mulberry32 } from '../../shared/random.js';
+import { startHttpShoal, type HttpShoal } from '../helpers/local-http.js';
+
+let server: HttpShoal;
+const call: HttpShoal['call'] = (...args) => server.call(...args);
+
+const D = 64;
+const K = 16;
+const rand = mulberry32(16);
+const weights = Float32Array.from({ length: D * K }, () => rand() - 0.5);
+const mean = Float32Array.from({ length: D }, () => rand());
+const model = linearProjectionModel({ inputDim: D, outputDim: K, weights, mean, normalize: true });
+/** Raw inputs from 4 clusters, so neighbours are meaningful. */
+const rows = Array.from({ length: 400 }, (_, i) =>
+  Array.from({ length: D }, (_, d) => (i % 4 === d % 4 ? 1 : 0) + rand() * 0.5),
+);
+
+async function register(name: string, bytes: Uint8Array, dimension: number): Promise<number> {
+  const reg = await call('POST', `/v1/models/${name}/versions`, {
+    dimension,
+    metric: 'cosine',
+    format: 'onnx',
+    artifact: Buffer.from(bytes).toString('base64'),
+  });
+  expect(reg.status).toBe(201);
+  return reg.json.model.version;
+}
+
+const sha = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
+
+beforeAll(async () => {
+  server = await startHttpShoal('models');
+}, 120_000);
+
+afterAll(async () => {
+  await server?.stop();
+});
+
+describe('ONNX model versions', () => {
+  it('commits a model that loads, storing its signature; refuses one that does not', async () => {
+    const v = await register('pca', model, K);
+    const committed = await call('POST', `/v1/models/pca/versions/${v}/commit`, { sha256: sha(model) });
+    expect(committed.status).toBe(200);
+    expect(committed.json.state).toBe('ready');
+    expect(committed.json.format).toBe('onnx');
+    expect(committed.json.signature.inputs).toEqual([{ name: 'input', dtype: 'float32', shape: ['batch', D] }]);
+    expect(committed.json.signature.outputs).toEqual([{ name: 'embedding', dtype: 'float32', shape: ['batch', K] }]);
+
+    const junk = new TextEncoder().encode('not a model at all');
+    const j = await register('junk', junk, K);
+    const refused = await call('POST', `/v1/models/junk/versions/${j}/commit`, { sha256: sha(junk) });
+    expect(refused.status).toBe(400);
+    expect(refused.json.error).toMatchObject({ code: 'VALIDATION_ERROR', field: 'artifact' });
+    expect((await call('GET', `/v1/models/junk/versions/${j}`)).json.state).toBe('pending');
+
+    // A model whose output is not the registered dimension: refused naming `dimension`.
+    const w = await register('wrongdim', model, K + 1);
+    const wrong = await call('POST', `/v1/models/wrongdim/versions/${w}/commit`, { sha256: sha(model) });
+    expect(wrong.status).toBe(400);
+    expect(wrong.json.error.field).toBe('dimension');
+  });
+});
+
+describe('a collection with an embedding function', () => {
+  it('is created from the model version (dimension and metric from it)', async () => {
+    const res = await call('POST', '/v1/collections', { name: 'pixels', embedding: { model: 'pca', version: 1 } });
+    expect(res.status).toBe(201);
+    expect(res.json).toMatchObject({
+      dimension: K,
+      metric: 'cosine',
+      model: { name: 'pca', version: 1 },
+      embedding: { model: 'pca', version: 1, input: 'input', output: 'embedding', inputLength: D },
+    });
+    const bad = [
+      [{ name: 'x1', embedding: { model: 'pca', version: 1 }, dimension: K + 1 }, 'dimension'],
+      [{ name: 'x2', embedding: { model: 'pca', version: 1 }, model: { name: 'pca', version: 1 } }, 'model'],
+      [{ name: 'x3', embedding: { model: 'pca', version: 9 } }, 'embedding.version'],
+      [{ name: 'x4', embedding: { model: 'pca' } }, 'embedding'],
+      [{ name: 'x5', embedding: { model: 'pca', version: 1, input: 'pixels' } }, 'embedding'],
+      [{ name: 'x6' }, 'dimension'],
+    ] as const;
+    for (const [body, field] of bad) {
+      const r = await call('POST', '/v1/collections', body);
+      expect(r.status, JSON.stringify(body)).toBe(400);
+      expect(r.json.error.field, JSON.stringify(body)).toBe(field);
+    }
+  });
+
+  it('embeds inputs on upsert and search; the ids equal a search with the embeddings computed outside', async () => {
+    for (let i = 0; i < rows.length; i += 200) {
+      const vectors = rows.slice(i, i + 200).map((inputs, j) => ({
+        id: `r${i + j}`,
+        inputs,
+        metadata: { label: (i + j) % 4 },
+      }));
+      const up = await call('POST', '/v1/collections/pixels/vectors', { vectors });
+      expect(up.status).toBe(200);
+      expect(up.json.upserted).toBe(vectors.length);
+    }
+    // The same model run here: what a user embedding outside would send as vectors.
+    const runtime = new ModelRuntime({ runtime: 'node', maxLoadedBytes: 1 << 24 });
+    const session = await runtime.session('outside', model.length, async () => model);
+    const io = embeddingIO(readOnnxSignature(model), K, 'embedding');
+    const queries = rows.slice(0, 20).map((r) => Float32Array.from(r.map((x) => x + 0.05)));
+    const outside = await runtime.embed(session, io, queries);
+    const byInputs = await call('POST', '/v1/collections/pixels/search', {
+      inputs: queries.map((q) => Array.from(q)),
+      k: 10,
+      include: ['metadata'],
+    });
+    expect(byInputs.status).toBe(200);
+    const byVectors = await call('POST', '/v1/collections/pixels/search', {
+      vectors: outside.map((v) => Array.from(v)),
+      k: 10,
+    });
+    expect(byVectors.status).toBe(200);
+    const ids = (r: { results: Array<Array<{ id: string }>> }) => r.results.map((hits) => hits.map((h) => h.id));
+    expect(ids(byInputs.json)).toEqual(ids(byVectors.json));
+    // Same cluster: the neighbours of a cluster-0 input are cluster-0 rows.
+    expect(byInputs.json.results[0].every((h: { metadata: { label: number } }) => h.metadata.label === 0)).toBe(true);
+    const single = await call('POST', '/v1/collections/pixels/search', { input: Array.from(queries[0]!), k: 3 });
+    expect(single.json.results.map((h: { id: string }) => h.id)).toEqual(ids(byInputs.json)[0]!.slice(0, 3));
+  });
+
+  it('names the field of bad inputs and refuses inputs where no model runs', async () => {
+    const short = await call('POST', '/v1/collections/pixels/vectors', {
+      vectors: [
+        { id: 'ok', inputs: rows[0] },
+        { id: 'short', inputs: [1, 2, 3] },
+      ],
+    });
+    expect(short.status).toBe(400);
+    expect(short.json.error.field).toBe('vectors[1].inputs');
+    const both = await call('POST', '/v1/collections/pixels/search', { input: rows[0], vector: [1], k: 1 });
+    expect(both.status).toBe(400);
+    expect((await call('POST', '/v1/collections', { name: 'plain', dimension: K, metric: 'l2' })).status).toBe(201);
+    const plain = await call('POST', '/v1/collections/plain/search', { inputs: [rows[0]], k: 1 });
+    expect(plain.status).toBe(400);
+    expect(plain.json.error.field).toBe('inputs[0]');
+    const plainUp = await call('POST', '/v1/collections/plain/vectors', { vectors: [{ id: 'a', inputs: rows[0] }] });
+    expect(plainUp.status).toBe(400);
+    expect(plainUp.json.error.field).toBe('vectors[0].inputs');
+  });
+});
