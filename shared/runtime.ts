@@ -27,6 +27,8 @@ import { DynamoPlanStore } from './storage/dynamo-plans.js';
 import { DynamoLifecycleStore } from './storage/dynamo-lifecycle.js';
 import { sqsQueueProducer } from './queue/messages.js';
 import { getSearcherRuntime, resetSearcherRuntime, type SearcherRuntime } from './searcher-runtime.js';
+import type { MigrationService } from './models/migration.js';
+import { DynamoMigrationStore } from './storage/dynamo-migrations.js';
 import { ModelRuntime } from './models/runtime.js';
 import { createServices } from './services.js';
 
@@ -40,6 +42,8 @@ export interface Runtime {
   imports: ImportService;
   /** Aliases, evaluation, model registry (docs/architecture.md §8). */
   lifecycle: LifecycleService;
+  /** Re-embedding migrations (API routes and the import function). */
+  migrations: MigrationService;
   cache: ShardCache;
   objects: ObjectStore;
   /** Who a bearer token belongs to (role, scope, rate limit), or undefined for no valid key. */
@@ -107,7 +111,7 @@ function createRuntime({ config: cfg, objects, cache }: SearcherRuntime): Runtim
     import: cfg.importQueueUrl,
     buildTask: cfg.buildTaskQueueUrl,
   });
-  const { core, indexer, lifecycle, imports } = createServices({
+  const { core, indexer, lifecycle, imports, migrations } = createServices({
     catalog,
     records,
     objects,
@@ -126,6 +130,7 @@ function createRuntime({ config: cfg, objects, cache }: SearcherRuntime): Runtim
     strongReadBudgetMs: cfg.strongReadBudgetMs,
     // Nothing loads until a collection embeds or an ONNX version is committed (the runtime imports lazily).
     models: new ModelRuntime({ runtime: cfg.onnxRuntime, maxLoadedBytes: cfg.modelMemoryBytes }),
+    migrationStore: new DynamoMigrationStore({ ddb: aws.ddb, table: cfg.catalogTable }),
     ...(cfg.buildTaskQueueUrl
       ? {
           plans: {
@@ -159,6 +164,8 @@ function createRuntime({ config: cfg, objects, cache }: SearcherRuntime): Runtim
     // Always wired here (the `imports` deps above); optional only for services built without S3.
     imports: imports as ImportService,
     lifecycle,
+    // Always wired here (models and a migration store above).
+    migrations: migrations as MigrationService,
     identify: async (token) => (await keys.authenticate(token))?.keyId,
     cache,
     objects,

@@ -160,7 +160,6 @@ export interface EmbeddingRequest {
   output?: string;
 }
 
-
 /** Element types of model tensors Shoal recognises (ONNX TensorProto.DataType names). */
 export type ModelDtype = 'float32' | 'uint8' | 'int8' | 'int32' | 'int64' | 'string' | 'bool' | 'float16' | 'float64';
 

@@ -10,6 +10,7 @@ import type { ImportJobStore, ImportLimits } from './import/job.js';
 import { ImportService } from './import/service.js';
 import { Indexer } from './indexing/indexer.js';
 import { Embedder } from './models/embedder.js';
+import { MigrationService, type MigrationStore } from './models/migration.js';
 import type { ModelRuntime } from './models/runtime.js';
 import type { BuilderDeps } from './indexing/builder.js';
 import type { LifecycleStore } from './lifecycle/types.js';
@@ -48,6 +49,8 @@ export interface ServicesDeps {
   plans?: BuilderDeps['plans'];
   /** Runs ONNX models (embedding functions, commit-time validation); absent = collections take vectors only. */
   models?: ModelRuntime;
+  /** Where migration jobs live (with `models`, enables migrations). */
+  migrationStore?: MigrationStore;
   /** Bulk imports; without them, `imports` is undefined. */
   imports?: {
     s3: S3Client;
@@ -63,6 +66,8 @@ export interface ServicesDeps {
 
 export interface Services {
   core: ShoalCore;
+  /** Re-embedding migrations; present when the deployment runs models. */
+  migrations?: MigrationService;
   indexer: Indexer;
   lifecycle: LifecycleCore;
   imports?: ImportService;
@@ -135,5 +140,28 @@ export function createServices(deps: ServicesDeps): Services {
         ...(imp.sweepStaleMs !== undefined ? { sweepStaleMs: imp.sweepStaleMs } : {}),
       })
     : undefined;
-  return { core, indexer, lifecycle, ...(imports ? { imports } : {}) };
+  const migrations =
+    embedder && deps.migrationStore
+      ? new MigrationService({
+          store: deps.migrationStore,
+          catalog,
+          records,
+          objects,
+          embedder,
+          service: core,
+          // Steps run on the import function (long timeout), continued like an import's.
+          ...(imp?.enqueue
+            ? {
+                enqueue: (collection: string, migrationId: string, delaySeconds?: number) =>
+                  queues.send(
+                    'import',
+                    { type: 'migrate', collection, migrationId },
+                    delaySeconds ? { delaySeconds } : undefined,
+                  ),
+              }
+            : {}),
+          ...(deps.now ? { now: deps.now } : {}),
+        })
+      : undefined;
+  return { core, indexer, lifecycle, ...(imports ? { imports } : {}), ...(migrations ? { migrations } : {}) };
 }

@@ -34,6 +34,7 @@ async function loadApi(): Promise<Api> {
       version: runtime.version,
       imports: runtime.imports,
       lifecycle: runtime.lifecycle,
+      migrations: runtime.migrations,
       identify: (token) => runtime.identify(token),
       keys: runtime.keys,
       milvusSchemas: runtime.objects,

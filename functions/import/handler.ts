@@ -2,7 +2,8 @@
  * Import function: an SQS batch handler (ReportBatchItemFailures) on the import queue. A message
  * is either an S3 event notification (`Records[].s3`, keys URL-encoded with `+` for spaces, as S3
  * sends them), an explicit job from the API (`{"type":"import"}`) or a continuation
- * (`{"type":"continue"}`); the schemas are in `shared/queue/messages.ts`. Each job runs until the
+ * (`{"type":"continue"}`), or a re-embedding migration's step (`{"type":"migrate"}`); the schemas are in
+ * `shared/queue/messages.ts`. Each job runs until the
  * invocation's remaining time minus a safety margin, then checkpoints and re-enqueues itself. A
  * message that keeps failing is retried by SQS; on its last receive (`ApproximateReceiveCount` ≥
  * `SHOAL_IMPORT_MAX_RECEIVE`) the job is marked failed with the reason before the message moves to
@@ -21,7 +22,7 @@ import { getRuntime } from '../../shared/runtime.js';
 await getRuntime();
 
 async function handleRecord(record: SQSRecord, deadline: number, maxReceive: number): Promise<void> {
-  const { imports } = await getRuntime();
+  const { imports, migrations } = await getRuntime();
   const work = parseImportMessage(record.body);
   const receiveCount = Number(record.attributes.ApproximateReceiveCount ?? '1');
   if (!work) {
@@ -34,7 +35,9 @@ async function handleRecord(record: SQSRecord, deadline: number, maxReceive: num
   }
   for (const item of work) {
     try {
-      if (item.kind === 'object') {
+      if (item.kind === 'migration') {
+        await migrations.run(item.collection, item.migrationId, deadline);
+      } else if (item.kind === 'object') {
         // An S3 event: head the object only when the event lacks an ETag (s3:ObjectCreated:Copy).
         await imports.onObjectCreated(item.obj.etag ? item.obj : await imports.complete(item.obj), deadline);
       } else {
@@ -43,7 +46,11 @@ async function handleRecord(record: SQSRecord, deadline: number, maxReceive: num
     } catch (err) {
       const reason = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
       logger.error('import message failed', { messageId: record.messageId, receiveCount, maxReceive, error: reason });
-      if (receiveCount >= maxReceive) {
+      if (receiveCount >= maxReceive && item.kind === 'migration') {
+        await migrations
+          .fail(item.collection, item.migrationId, `gave up after ${receiveCount} attempts: ${reason}`)
+          .catch(() => undefined);
+      } else if (receiveCount >= maxReceive && item.kind !== 'migration') {
         const target = item.kind === 'job' ? item : await imports.jobIdOf(item.obj);
         if (target)
           await imports

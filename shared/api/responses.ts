@@ -389,6 +389,37 @@ function define() {
   });
 
   const importJobList = z.object({ jobs: z.array(importJob) });
+
+  const modelVersionRef = z.object({ model: z.string(), version: int() });
+  /** A re-embedding migration (docs/models.md). */
+  const migration = z.object({
+    id: z.string(),
+    source: z.string(),
+    target: z.string(),
+    from: modelVersionRef,
+    to: modelVersionRef,
+    state: z.enum(['queued', 'running', 'evaluating', 'done', 'failed', 'cancelled']),
+    phase: z.enum(['copy', 'catch-up', 'evaluate', 'finished']),
+    settings: z.object({ k: int(), sample: int(), labelField: z.string().optional(), seed: int() }),
+    createdAt: isoTime(),
+    updatedAt: isoTime(),
+    createdBy: z.string(),
+    progress: z.object({ rowsRead: count(), embedded: count(), rejected: count(), deleted: count(), steps: count() }),
+    rejects: z.array(z.object({ id: z.string(), reason: z.string() })),
+    report: z
+      .object({
+        k: int(),
+        queries: count(),
+        overlapAtK: z.number(),
+        labelAgreement: z
+          .object({ field: z.string(), rows: count(), source: z.number(), target: z.number() })
+          .optional(),
+      })
+      .optional(),
+    error: z.string().optional(),
+  });
+  const migrationResult = z.object({ migration });
+  const migrationList = z.object({ migrations: z.array(migration) });
   /** `GET …/imports/{jobId}/rejects`: entries as the report stores them (line for text formats, row else). */
   const rejectPage = z.object({
     rejects: z.array(
@@ -686,6 +717,9 @@ function define() {
     versionList,
     importJob,
     importJobList,
+    migration,
+    migrationResult,
+    migrationList,
     rejectPage,
     importUpload,
     aliasTarget,
@@ -747,6 +781,7 @@ export const RESPONSE_COMPONENTS = {
   Manifest: 'manifest',
   ShardRef: 'shardRef',
   ImportJob: 'importJob',
+  Migration: 'migration',
   Alias: 'alias',
   AliasTarget: 'aliasTarget',
   ExperimentSummary: 'experimentSummary',

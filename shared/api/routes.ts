@@ -15,6 +15,7 @@ import { PUBLIC_ROUTE_KEYS, ROUTE_POLICIES, grantCovers, splitRouteKey } from '.
 import type { ApiRouteKey, PublicRouteKey, RoutePolicy } from '../auth/policy.js';
 import { ForbiddenError, NotFoundError } from '../errors.js';
 import type { ImportApi } from '../import/service.js';
+import { migrationView, type MigrationService } from '../models/migration.js';
 import { LINE_NAME, parseLineName } from '../indexing/lines.js';
 import type { Caller, LifecycleService, ShoalService } from '../service.js';
 import { IMPORTS_FOLDER_PATTERN, collectionOfImportKey } from '../storage/keys.js';
@@ -40,6 +41,8 @@ export interface ApiDeps {
   imports?: ImportApi;
   /** Aliases, evaluation, models; without it those routes answer 404. */
   lifecycle?: LifecycleService;
+  /** Re-embedding migrations; without it those routes answer 404. */
+  migrations?: MigrationApi;
   /** The key id of a bearer token, when the deployment knows one (else a hash prefix of the token is used). */
   identify?: (token: string | undefined) => Promise<string | undefined> | string | undefined;
   /** Where the Milvus REST layer keeps collection schemas (docs/milvus.md); without it, in process only. */
@@ -54,7 +57,10 @@ export interface Uses {
   readonly lifecycle: LifecycleService;
   readonly imports: ImportApi;
   readonly keys: KeyAdmin;
+  readonly migrations: MigrationApi;
 }
+
+export type MigrationApi = Pick<MigrationService, 'start' | 'get' | 'list' | 'cancel'>;
 
 export function usesOf(deps: ApiDeps): Uses {
   return {
@@ -70,6 +76,10 @@ export function usesOf(deps: ApiDeps): Uses {
     get keys() {
       if (!deps.keys) throw new NotFoundError('key management is not enabled on this deployment');
       return deps.keys;
+    },
+    get migrations() {
+      if (!deps.migrations) throw new NotFoundError('migrations are not enabled on this deployment (no model runtime)');
+      return deps.migrations;
     },
   };
 }
@@ -119,7 +129,7 @@ export const PATH_PARAMS = {
   model: param((v) => S.parseName(v, 'model'), NAME_RULE, 'A model in the registry.'),
   v: param((v) => S.parseVersion(v), { type: 'integer', minimum: 1 }, 'A version number.'),
   candidate: param(parseLineName, { type: 'string', pattern: LINE_NAME.source }, 'A candidate index line.'),
-  jobId: param((v) => v, { type: 'string' }, 'An import job id.'),
+  jobId: param((v) => v, { type: 'string' }, 'An import or migration job id.'),
   id: param((v) => v, { type: 'string' }, 'An API key id (`key_…`), or a vector id (checked by its route).'),
 } as const;
 
@@ -218,7 +228,7 @@ interface RouteSpec<K extends ApiRouteKey, Q extends Record<string, QuerySchema>
   description?: string;
   tag: Tag;
   /** Checked after the collection name and before the other parameters: 404 when the deployment lacks it. */
-  needs?: 'lifecycle' | 'keys' | 'imports';
+  needs?: 'lifecycle' | 'keys' | 'imports' | 'migrations';
   /** Served only when the deployment has it (else the path answers 405 for this method). */
   onlyWith?: 'lifecycle';
   /** The body is checked before `needs` and the other path parameters (this route's order since v1). */
@@ -246,7 +256,7 @@ export interface Route {
   summary: string;
   description?: string;
   tag: Tag;
-  needs?: 'lifecycle' | 'keys' | 'imports';
+  needs?: 'lifecycle' | 'keys' | 'imports' | 'migrations';
   onlyWith?: 'lifecycle';
   bodyFirst?: true;
   /** Path parameter names, in path order. */
@@ -606,6 +616,51 @@ export const ROUTES: readonly Route[] = [
     responses: { 200: 'importJob' },
     errors: ['NOT_FOUND', 'CONFLICT'],
     handler: async ({ use, params }) => ok(await use.imports.cancelImport(params.name, params.jobId)),
+  }),
+  // --- migrations (docs/models.md) ---
+  route({
+    key: 'POST /v1/collections/{name}/migrations',
+    operationId: 'createMigration',
+    summary: 'Re-embed a collection into a new one bound to another model version (a job; 202)',
+    tag: 'models',
+    needs: 'migrations',
+    body: body(S.createMigrationSchema),
+    responses: { 202: 'migrationResult' },
+    errors: ['NOT_FOUND', 'CONFLICT'],
+    handler: async ({ use, params, body, caller }) => {
+      const job = await use.migrations.start(params.name, body, (await caller()).actor);
+      return ok({ migration: migrationView(job) }, 202);
+    },
+  }),
+  route({
+    key: 'GET /v1/collections/{name}/migrations',
+    operationId: 'listMigrations',
+    summary: "A collection's migrations, newest first",
+    tag: 'models',
+    needs: 'migrations',
+    responses: { 200: 'migrationList' },
+    errors: ['NOT_FOUND'],
+    handler: async ({ use, params }) => ok({ migrations: (await use.migrations.list(params.name)).map(migrationView) }),
+  }),
+  route({
+    key: 'GET /v1/collections/{name}/migrations/{jobId}',
+    operationId: 'getMigration',
+    summary: 'A migration: state, progress, rejects and (when done) the comparison report',
+    tag: 'models',
+    needs: 'migrations',
+    responses: { 200: 'migration' },
+    errors: ['NOT_FOUND'],
+    handler: async ({ use, params }) => ok(migrationView(await use.migrations.get(params.name, params.jobId))),
+  }),
+  route({
+    key: 'DELETE /v1/collections/{name}/migrations/{jobId}',
+    operationId: 'cancelMigration',
+    summary: 'Cancel a migration (the target keeps the rows written so far)',
+    tag: 'models',
+    needs: 'migrations',
+    responses: { 200: 'migration' },
+    errors: ['NOT_FOUND'],
+    handler: async ({ use, params }) => ok(migrationView(await use.migrations.cancel(params.name, params.jobId))),
   }),
   // --- versions, evaluation, tuning ---
   route({

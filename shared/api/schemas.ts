@@ -552,6 +552,19 @@ function boundedMap<T extends z.ZodType>(value: T) {
   });
 }
 
+/** `POST /v1/collections/{name}/migrations` (docs/models.md): re-embed into a new collection with another version. */
+export const createMigrationSchema = z.strictObject({
+  to: z
+    .strictObject({ model: nameRule, version: versionNumber.optional(), alias: nameRule.optional() })
+    .refine((t) => (t.version === undefined) !== (t.alias === undefined), {
+      error: 'must name exactly one of "version" and "alias"',
+    }),
+  target: nameRule.optional(),
+  labelField: z.string().min(1).max(256).optional(),
+  k: intIn(1, 100).optional(),
+  sample: intIn(1, 1000).optional(),
+});
+
 /** `POST /v1/models/{name}/versions`. */
 export const registerModelSchema = z.strictObject({
   dimension: intIn(1, LIMITS.maxDimension),

@@ -87,6 +87,11 @@ export const ROUTE_POLICIES = {
   'GET /v1/collections/{name}/imports/{jobId}': readCol,
   // Cancelling an import is part of writing data, like starting one.
   'DELETE /v1/collections/{name}/imports/{jobId}': writeCol,
+  // A migration creates its target collection: the same unscoped admin right as POST /v1/collections.
+  'POST /v1/collections/{name}/migrations': admin,
+  'GET /v1/collections/{name}/migrations': readCol,
+  'GET /v1/collections/{name}/migrations/{jobId}': readCol,
+  'DELETE /v1/collections/{name}/migrations/{jobId}': adminCol,
   'GET /v1/collections/{name}/versions': readCol,
   'POST /v1/collections/{name}/versions/{v}/evaluate': adminCol,
   'POST /v1/collections/{name}/versions/{v}/tune': adminCol,

@@ -5,7 +5,8 @@
  *   build queue:  `{collection}` (a wake-up, one per write batch; duplicates and losses harmless),
  *                 `{collection, force: true}` (build regardless of the batching policy),
  *                 `{kind: 'verify-artifact', model, version}` (hash a large model artifact).
- *   import queue: `{type: 'import' | 'continue', collection, jobId}` (an explicit job, a job's
+ *   import queue: `{type: 'migrate', collection, migrationId}` (a re-embedding migration's next step),
+ *                 `{type: 'import' | 'continue', collection, jobId}` (an explicit job, a job's
  *                 continuation), S3 event notifications for `imports/` (and S3's test event).
  *   build-task queue: `{kind: 'build-task', collection, line, planId, stage, task}` (one task of a
  *                 build plan, docs/architecture.md §6.5; duplicates and redeliveries harmless).
@@ -61,7 +62,13 @@ const S3TestEvent = z.looseObject({ Event: z.literal('s3:TestEvent') });
 /** Any notification's outer shape: each record is then checked on its own (deletes are skipped). */
 const NotificationEnvelope = z.object({ Records: z.array(z.looseObject({ eventName: z.unknown() })) });
 
-export const ImportQueueMessage = z.union([ImportJobMessageSchema, S3EventNotification]);
+export const MigrationMessageSchema = z.object({
+  type: z.literal('migrate'),
+  collection: z.string(),
+  migrationId: z.string(),
+});
+
+export const ImportQueueMessage = z.union([ImportJobMessageSchema, MigrationMessageSchema, S3EventNotification]);
 export type ImportQueueMessage = z.infer<typeof ImportQueueMessage>;
 
 export interface QueueMessages {
@@ -134,7 +141,10 @@ export function parseBuildTaskMessage(body: string): BuildTaskMessage | undefine
 }
 
 /** `etag` without quotes, '' when the event carries none (s3:ObjectCreated:Copy). */
-export type ImportWork = { kind: 'object'; obj: S3ObjectRef } | { kind: 'job'; collection: string; jobId: string };
+export type ImportWork =
+  | { kind: 'object'; obj: S3ObjectRef }
+  | { kind: 'job'; collection: string; jobId: string }
+  | { kind: 'migration'; collection: string; migrationId: string };
 
 /** S3 encodes keys in notifications like a form: `+` is a space, the rest percent-encoded. */
 function decodeS3Key(key: string): string {
@@ -146,6 +156,10 @@ export function parseImportMessage(body: string): ImportWork[] | undefined {
   const msg = json(body);
   const job = ImportJobMessageSchema.safeParse(msg);
   if (job.success) return [{ kind: 'job', collection: job.data.collection, jobId: job.data.jobId }];
+  const migration = MigrationMessageSchema.safeParse(msg);
+  if (migration.success) {
+    return [{ kind: 'migration', collection: migration.data.collection, migrationId: migration.data.migrationId }];
+  }
   if (S3TestEvent.safeParse(msg).success) return [];
   const envelope = NotificationEnvelope.safeParse(msg);
   if (!envelope.success) return undefined;

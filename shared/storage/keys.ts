@@ -15,6 +15,7 @@
  *   COL#<name>                PROMO#<rev>          promotion history                    DynamoCatalog
  *   COL#<name>                EVAL#<version>       evaluation of an index version       DynamoLifecycleStore
  *   COL#<name>                IMPORT#<jobId>       import job                           DynamoImportJobStore
+ *   COL#<name>                MIGRATION#<id>       re-embedding migration (JSON doc)    DynamoMigrationStore
  *   GEN                       <name>               generation counter                   DynamoCatalog
  *   ALIAS#<name>              META / H#<rev>       alias and its moves                  DynamoLifecycleStore
  *   ALIAS#<name>              EXPERIMENT           the alias's experiment               DynamoLifecycleStore
@@ -65,6 +66,7 @@ export const APIKEY_PREFIX = 'APIKEY#';
 export const LOG_PREFIX = 'LOG#';
 export const LOG_TRIM_SK = 'TRIM';
 export const PLAN_PREFIX = 'PLAN#';
+export const MIGRATION_PREFIX = 'MIGRATION#';
 
 /** Ten digits: versions, revisions and promotion numbers sort as strings in numeric order. */
 export function padNumber(n: number): string {
@@ -76,6 +78,7 @@ export const idxSk = (version: number): string => `${IDX_PREFIX}${padNumber(vers
 export const promoSk = (rev: number): string => `${PROMO_PREFIX}${padNumber(rev)}`;
 export const evalSk = (version: number): string => `${EVAL_PREFIX}${padNumber(version)}`;
 export const importSk = (jobId: string): string => `${IMPORT_PREFIX}${jobId}`;
+export const migrationSk = (id: string): string => `${MIGRATION_PREFIX}${id}`;
 export const aliasPk = (name: string): string => `${ALIAS_PREFIX}${name}`;
 export const modelAliasPk = (model: string, alias: string): string => `${MODEL_ALIAS_PREFIX}${model}#${alias}`;
 export const modelAliasRegistryPk = (model: string): string => `${MODEL_ALIASES_PREFIX}${model}`;

@@ -98,6 +98,7 @@ const DYNAMO_PREFIXES = [
   'PROMO',
   'EVAL',
   'IMPORT',
+  'MIGRATION',
   'ALIAS',
   'MALIAS',
   'MALIASES',

@@ -318,6 +318,54 @@ export type ImportJob = {
   requeues: number;
 };
 
+export type Migration = {
+  id: string;
+  source: string;
+  target: string;
+  from: {
+    model: string;
+    version: number;
+  };
+  to: {
+    model: string;
+    version: number;
+  };
+  state: 'queued' | 'running' | 'evaluating' | 'done' | 'failed' | 'cancelled';
+  phase: 'copy' | 'catch-up' | 'evaluate' | 'finished';
+  settings: {
+    k: number;
+    sample: number;
+    labelField?: string;
+    seed: number;
+  };
+  createdAt: string;
+  updatedAt: string;
+  createdBy: string;
+  progress: {
+    rowsRead: number;
+    embedded: number;
+    rejected: number;
+    deleted: number;
+    steps: number;
+  };
+  rejects: {
+    id: string;
+    reason: string;
+  }[];
+  report?: {
+    k: number;
+    queries: number;
+    overlapAtK: number;
+    labelAgreement?: {
+      field: string;
+      rows: number;
+      source: number;
+      target: number;
+    };
+  };
+  error?: string;
+};
+
 export type Alias = {
   name: string;
   collection: string;
@@ -735,6 +783,26 @@ export type ListImportRejectsResponse = {
   reported: number;
 };
 
+export type CreateMigrationRequest = {
+  to: {
+    model: string;
+    version?: number;
+    alias?: string;
+  };
+  target?: string;
+  labelField?: string;
+  k?: number;
+  sample?: number;
+};
+
+export type CreateMigrationResponse = {
+  migration: Migration;
+};
+
+export type ListMigrationsResponse = {
+  migrations: Migration[];
+};
+
 export type ListVersionsResponse = {
   versions: Manifest[];
 };
@@ -1117,6 +1185,26 @@ export type Operations = {
   cancelImport: {
     body: never;
     response: ImportJob;
+  };
+  /** Re-embed a collection into a new one bound to another model version (a job; 202) */
+  createMigration: {
+    body: CreateMigrationRequest;
+    response: CreateMigrationResponse;
+  };
+  /** A collection's migrations, newest first */
+  listMigrations: {
+    body: never;
+    response: ListMigrationsResponse;
+  };
+  /** A migration: state, progress, rejects and (when done) the comparison report */
+  getMigration: {
+    body: never;
+    response: Migration;
+  };
+  /** Cancel a migration (the target keeps the rows written so far) */
+  cancelMigration: {
+    body: never;
+    response: Migration;
   };
   /** Index versions (manifests), newest first */
   listVersions: {

@@ -37,6 +37,11 @@ import type {
   UploadRequestInput,
   UpsertOptions,
   UpsertResult,
+  InputRowInput,
+  SearchByInputInput,
+  SearchManyByInputInput,
+  Migration,
+  CreateMigrationInput,
   Vector,
   VectorInput,
   VectorPage,
@@ -60,6 +65,7 @@ function toNumbers(values: ArrayLike<number>): number[] {
 export class CollectionClient implements StatsSource, ImportTarget {
   readonly imports: ImportsApi;
   readonly candidates: CandidatesApi;
+  readonly migrations: MigrationsApi;
   private readonly base: string;
 
   constructor(
@@ -70,6 +76,7 @@ export class CollectionClient implements StatsSource, ImportTarget {
     this.base = `/v1/collections/${seg(name)}`;
     this.imports = new ImportsApi(http, this.base);
     this.candidates = new CandidatesApi(http, this.base);
+    this.migrations = new MigrationsApi(http, this.base);
   }
 
   /** The collection with `stats` (`count`, `indexed`, `pending`, `shards`, `version`, `watermark`). */
@@ -98,6 +105,33 @@ export class CollectionClient implements StatsSource, ImportTarget {
     const send = (rawBody: string): Promise<UpsertResult> =>
       this.http.request('POST', `${this.base}/vectors`, { rawBody, idempotent: true, signal: options.signal });
     return upsertAll(send, vectors, options);
+  }
+
+  /**
+   * Up to 1 000 rows of raw model input into a collection with an embedding function: Shoal runs the model,
+   * keeps the inputs (for later migrations) and stores the vectors (docs/models.md).
+   */
+  upsertInputs(rows: InputRowInput[], options: Signal = {}): Promise<UpsertResult> {
+    const body = {
+      vectors: rows.map((r) => ({
+        id: r.id,
+        inputs: toNumbers(r.inputs),
+        ...(r.metadata !== undefined ? { metadata: r.metadata } : {}),
+      })),
+    };
+    return this.http.request('POST', `${this.base}/vectors`, { body, idempotent: true, signal: options.signal });
+  }
+
+  /** A search by raw model input, embedded by the collection's (or, through an alias, each arm's) model. */
+  searchByInput(input: SearchByInputInput, options: Signal = {}): Promise<SearchResult> {
+    const body = { ...input, input: toNumbers(input.input) };
+    return this.http.request('POST', `${this.base}/search`, { body, idempotent: true, signal: options.signal });
+  }
+
+  /** Up to 100 queries by raw model input; one result list per query. */
+  searchManyByInput(input: SearchManyByInputInput, options: Signal = {}): Promise<SearchResult<SearchHit[][]>> {
+    const body = { ...input, inputs: input.inputs.map(toNumbers) };
+    return this.http.request('POST', `${this.base}/search`, { body, idempotent: true, signal: options.signal });
   }
 
   /** Sets metadata keys of one vector (`null` removes a key); its values stay. */
@@ -261,5 +295,52 @@ export class CandidatesApi {
 
   promote(candidate: string, input: Api.PromoteCandidateRequest = {}): Promise<PromoteCandidateResult> {
     return this.http.request('POST', `${this.base}/candidates/${seg(candidate)}/promote`, { body: input });
+  }
+}
+
+/** Re-embedding migrations of a collection to another model version (docs/models.md). */
+export class MigrationsApi {
+  constructor(
+    private readonly http: Transport,
+    private readonly base: string,
+  ) {}
+
+  /** Starts one: creates the target collection and a job (not retried: a second call starts a second job). */
+  async start(input: CreateMigrationInput, options: Signal = {}): Promise<Migration> {
+    const out = await this.http.request<Api.CreateMigrationResponse>('POST', `${this.base}/migrations`, {
+      body: input,
+      signal: options.signal,
+    });
+    return out.migration;
+  }
+
+  async list(options: Signal = {}): Promise<Migration[]> {
+    return (await this.http.request<Api.ListMigrationsResponse>('GET', `${this.base}/migrations`, options)).migrations;
+  }
+
+  get(id: string, options: Signal = {}): Promise<Migration> {
+    return this.http.request('GET', `${this.base}/migrations/${seg(id)}`, options);
+  }
+
+  cancel(id: string, options: Signal = {}): Promise<Migration> {
+    return this.http.request('DELETE', `${this.base}/migrations/${seg(id)}`, { idempotent: true, ...options });
+  }
+
+  /**
+   * Polls a migration until it ends (`done`, `failed`, `cancelled`), reporting each state; rejects with a
+   * TypeError after `timeoutMs` (default 10 minutes).
+   */
+  async wait(
+    id: string,
+    options: Signal & { intervalMs?: number; timeoutMs?: number; onProgress?: (m: Migration) => void } = {},
+  ): Promise<Migration> {
+    const until = Date.now() + (options.timeoutMs ?? 600_000);
+    for (;;) {
+      const m = await this.get(id, options);
+      options.onProgress?.(m);
+      if (m.state === 'done' || m.state === 'failed' || m.state === 'cancelled') return m;
+      if (Date.now() > until) throw new TypeError(`migration ${id} still ${m.state} after ${options.timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, options.intervalMs ?? 500));
+    }
   }
 }

@@ -1,6 +1,6 @@
 /** `@shoal/client`: the TypeScript SDK of Shoal (docs/typescript.md); no `node:` imports (`./node.ts` has them). */
 export { Shoal, CollectionsApi, AliasesApi, ExperimentsApi, ModelsApi, KeysApi, type ShoalOptions } from './client.js';
-export { CollectionClient, ImportsApi, CandidatesApi } from './collection.js';
+export { CollectionClient, ImportsApi, CandidatesApi, MigrationsApi } from './collection.js';
 export {
   ShoalError,
   ShoalApiError,

@@ -57,7 +57,7 @@ export type DeleteResult = Api.DeleteVectorsResponse;
 
 export type Include = NonNullable<Api.SearchRequest['include']>[number];
 
-type SearchOptions = Omit<Api.SearchRequest, 'vector' | 'vectors'>;
+type SearchOptions = Omit<Api.SearchRequest, 'vector' | 'vectors' | 'input' | 'inputs'>;
 
 export interface SearchInput extends SearchOptions {
   vector: ArrayLike<number>;
@@ -145,6 +145,30 @@ export type FeedbackInput = Api.SendFeedbackRequest;
 export type FeedbackEvent = FeedbackInput['event'];
 /** `experiment`, `alias` and `arm` are set when `attributed` is true. */
 export type FeedbackResult = Api.SendFeedbackResponse;
+
+// --- Embedding functions and migrations (docs/models.md) ------------------------------
+
+/** A row of raw model input for a collection with an embedding function. */
+export interface InputRowInput {
+  id: string | number;
+  /** The model's input for this row (its flattened tensor), any array-like of numbers. */
+  inputs: ArrayLike<number>;
+  metadata?: Metadata;
+}
+
+export interface SearchByInputInput extends SearchOptions {
+  input: ArrayLike<number>;
+}
+
+export interface SearchManyByInputInput extends SearchOptions {
+  /** Up to 100 queries. */
+  inputs: ArrayLike<number>[];
+}
+
+export type Migration = Api.Migration;
+export type MigrationState = Api.Migration['state'];
+export type MigrationReport = NonNullable<Api.Migration['report']>;
+export type CreateMigrationInput = Api.CreateMigrationRequest;
 
 // --- Models ---------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ import type {
   ExperimentsApi,
   ImportsApi,
   KeysApi,
+  MigrationsApi,
   ModelsApi,
   Shoal,
 } from '../src/index.js';
@@ -77,6 +78,11 @@ export type ResponseChecks = Checked<{
   getImport: Same<Result<ImportsApi['get']>, Response<'getImport'>>;
   cancelImport: Same<Result<ImportsApi['cancel']>, Response<'cancelImport'>>;
 
+  createMigration: Same<Result<MigrationsApi['start']>, Items<Response<'createMigration'>, 'migration'>>;
+  listMigrations: Same<Result<MigrationsApi['list']>, Items<Response<'listMigrations'>, 'migrations'>>;
+  getMigration: Same<Result<MigrationsApi['get']>, Response<'getMigration'>>;
+  cancelMigration: Same<Result<MigrationsApi['cancel']>, Response<'cancelMigration'>>;
+
   listAliases: Same<Result<AliasesApi['list']>, Items<Response<'listAliases'>, 'aliases'>>;
   getAlias: Same<Result<AliasesApi['get']>, Response<'getAlias'>>;
   putAlias: Same<Result<AliasesApi['set']>, Response<'putAlias'>>;
@@ -117,6 +123,7 @@ export type BodyChecks = CheckedSome<{
   tuneVersion: Same<Input<CollectionClient['tune'], 1>, Body<'tuneVersion'>>;
   promoteCandidate: Same<Input<CandidatesApi['promote'], 1>, Body<'promoteCandidate'>>;
   createImport: Same<Input<ImportsApi['create']>, Body<'createImport'>>;
+  createMigration: Same<Input<MigrationsApi['start']>, Body<'createMigration'>>;
   requestImportUpload: Same<Input<ImportsApi['requestUpload']>, Body<'requestImportUpload'>>;
   putAlias: Same<Input<AliasesApi['set'], 1>, Body<'putAlias'>>;
   rollbackAlias: Same<Input<AliasesApi['rollback'], 1>, Body<'rollbackAlias'>>;
