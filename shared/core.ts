@@ -59,6 +59,7 @@ import { metadataSchema } from './validation.js';
 import type { Evaluation, LineView } from './service-types.js';
 import { collectionKey } from './storage/keys.js';
 import { currentManifest } from './collections.js';
+import type { DriftMonitor } from './models/drift-monitor.js';
 
 /**
  * Queries one listing page may send (each reads at most the page's `limit` items): a selective filter
@@ -91,6 +92,8 @@ export interface CoreDeps {
   tailCap?: TailCap;
   /** Time a strong read may spend reading the tail (default DEFAULT_STRONG_READ_BUDGET_MS). */
   strongReadBudgetMs?: number;
+  /** Embedding drift monitoring (docs/architecture.md §8.8): sees every searched query and upserted vector. */
+  drift?: DriftMonitor;
 }
 
 /** A read endpoint's `{name}` resolved: the collection, plus the alias and pinned version it came through. */
@@ -264,7 +267,15 @@ export class ShoalCore implements ShoalService {
     }
     this.seenMeta.set(collection, meta);
     const checked = early !== undefined && hint?.dimension === meta.dimension;
-    return { upserted: await upsertVectors(this.deps, meta, vectors, early, checked) };
+    const upserted = await upsertVectors(this.deps, meta, vectors, early, checked);
+    this.deps.drift?.observe(
+      meta,
+      'ingest',
+      vectors.map((v) => v.values),
+    );
+    // Awaited (Lambda may freeze right after the response); a no-op until the flush interval passed.
+    await this.deps.drift?.maybeFlush();
+    return { upserted };
   }
 
   private async admitUpsert(collection: string, rows: number, options: UpsertOptions): Promise<CollectionMeta> {
@@ -380,8 +391,17 @@ export class ShoalCore implements ShoalService {
         : undefined;
     const { meta, version, line, alias } = await this.resolve(collection);
     const lifecycle = this.deps.lifecycle;
+    const drift = this.deps.drift;
     if (!alias || !lifecycle) {
-      return search(this.deps, meta, input, { version, line, alias: alias?.name, ...(alias ? {} : { seq }) });
+      const out = await search(this.deps, meta, input, {
+        version,
+        line,
+        alias: alias?.name,
+        ...(alias ? {} : { seq }),
+      });
+      drift?.observe(meta, 'query', input.queries);
+      await drift?.maybeFlush();
+      return out;
     }
     // Through an alias: a running experiment may route to (or mirror on) the challenger.
     return searchThroughAlias(
@@ -391,13 +411,22 @@ export class ShoalCore implements ShoalService {
         random: this.deps.experimentRandom,
         prepare: async (target) => {
           const m = target.collection === meta.name ? meta : await this.deps.catalog.getCollection(target.collection);
-          return (q) => search(this.deps, m, q, { version: target.version, line: target.line, alias: alias.name });
+          return async (q) => {
+            const out = await search(this.deps, m, q, {
+              version: target.version,
+              line: target.line,
+              alias: alias.name,
+            });
+            // The collection actually searched (both arms of a shadow experiment see the query).
+            drift?.observe(m, 'query', q.queries);
+            return out;
+          };
         },
       },
       alias.name,
       alias.target,
       input,
-    );
+    ).finally(() => drift?.maybeFlush());
   }
 
   /**

@@ -25,6 +25,8 @@ import type { Indexer } from './indexing/indexer.js';
 import { traceClient } from './storage/trace.js';
 import { DynamoPlanStore } from './storage/dynamo-plans.js';
 import { DynamoLifecycleStore } from './storage/dynamo-lifecycle.js';
+import { DynamoDriftStore } from './storage/dynamo-drift.js';
+import { DriftMonitor, driftApi, type DriftApi } from './models/drift-monitor.js';
 import { sqsQueueProducer } from './queue/messages.js';
 import { getSearcherRuntime, resetSearcherRuntime, type SearcherRuntime } from './searcher-runtime.js';
 import { createServices } from './services.js';
@@ -47,6 +49,8 @@ export interface Runtime {
   identify(token: string | undefined): Promise<string | undefined>;
   /** API keys: checks and management (`/v1/keys`). */
   keys: ApiKeys;
+  /** Embedding drift reports and reference resets (docs/architecture.md §8.8). */
+  drift: DriftApi;
   healthExtra(): Record<string, unknown>;
   version: string;
 }
@@ -106,6 +110,12 @@ function createRuntime({ config: cfg, objects, cache }: SearcherRuntime): Runtim
     import: cfg.importQueueUrl,
     buildTask: cfg.buildTaskQueueUrl,
   });
+  // One per process: its in-memory windows add up every request this container serves.
+  const drift = new DriftMonitor({
+    store: new DynamoDriftStore({ ddb: aws.ddb, table: cfg.catalogTable }),
+    records,
+    flushIntervalMs: cfg.driftFlushMs,
+  });
   const { core, indexer, lifecycle, imports } = createServices({
     catalog,
     records,
@@ -123,6 +133,7 @@ function createRuntime({ config: cfg, objects, cache }: SearcherRuntime): Runtim
     artifactSyncVerifyBytes: cfg.artifactSyncVerifyBytes,
     tailCapBytes: cfg.tailCapBytes,
     strongReadBudgetMs: cfg.strongReadBudgetMs,
+    drift,
     ...(cfg.buildTaskQueueUrl
       ? {
           plans: {
@@ -162,6 +173,7 @@ function createRuntime({ config: cfg, objects, cache }: SearcherRuntime): Runtim
     version,
     authorize: (token) => keys.authenticate(token),
     keys,
+    drift: driftApi(core, drift),
     healthExtra: () => ({
       ...(cfg.localInfo ? { local: cfg.localInfo } : {}),
       ...(describeFaults(cfg.faults).length ? { faults: describeFaults(cfg.faults) } : {}),

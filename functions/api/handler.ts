@@ -36,6 +36,7 @@ async function loadApi(): Promise<Api> {
       lifecycle: runtime.lifecycle,
       identify: (token) => runtime.identify(token),
       keys: runtime.keys,
+      drift: runtime.drift,
       milvusSchemas: runtime.objects,
     });
     apis.set(runtime, api);

@@ -106,6 +106,7 @@ const DYNAMO_PREFIXES = [
   'QUERY',
   'MODEL',
   'APIKEY',
+  'DRIFT',
   'H',
   'V',
 ];
