@@ -321,7 +321,8 @@ export class DriftMonitor {
         ref = written ? built : await this.opts.store.getReference(meta.name, model);
         if (!ref) return;
       }
-      state.ready = ready(ref);
+      // A reset in this process while the load was in flight wrote a newer one: keep it.
+      if (!state.ready || Date.parse(state.ready.ref.createdAt) <= Date.parse(ref.createdAt)) state.ready = ready(ref);
       state.loadedAt = this.now();
     } catch (err) {
       state.retryAt = this.now() + DRIFT_RETRY_MS;

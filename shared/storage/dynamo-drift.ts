@@ -10,7 +10,7 @@
  *                                                            `ns`, `c<j>`, `cs`), `ttl` (epoch s)
  *
  * The projection directions are not stored: they are regenerated from the seed. A window flush is one
- * UpdateItem: `ADD` of the non-zero counters (at most 217, each aliased `#<n> :<n>`, ≈ 2 KB of expression,
+ * UpdateItem: `ADD` of the non-zero counters (at most 215, each aliased `#<n> :<n>`, ≈ 2 KB of expression,
  * under DynamoDB's 4 KB limit) and the TTL, returning the totals so the metric follows the whole hour.
  */
 import { GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
@@ -108,25 +108,7 @@ export class DynamoDriftStore implements DriftStore {
   }
 
   async addWindow(key: WindowKey, window: DriftWindow, ttlSeconds: number): Promise<DriftWindow> {
-    const counters = Object.entries(windowCounters(window));
-    const names: Record<string, string> = { '#t': 'ttl' };
-    const values: Record<string, number> = { ':t': ttlSeconds };
-    const adds = counters.map(([name, value], i) => {
-      const id = i.toString(36);
-      names[`#${id}`] = name;
-      values[`:${id}`] = value;
-      return `#${id} :${id}`;
-    });
-    const res = await this.ddb.send(
-      new UpdateCommand({
-        TableName: this.table,
-        Key: { pk: colPk(key.collection), sk: driftWindowSk(key.model, key.kind, key.hour, key.ref) },
-        UpdateExpression: `ADD ${adds.join(', ')} SET #t = if_not_exists(#t, :t)`,
-        ExpressionAttributeNames: names,
-        ExpressionAttributeValues: values,
-        ReturnValues: 'ALL_NEW',
-      }),
-    );
+    const res = await this.ddb.send(new UpdateCommand(windowUpdate(this.table, key, window, ttlSeconds)));
     return windowFromCounters(res.Attributes ?? {});
   }
 
@@ -159,4 +141,25 @@ export class DynamoDriftStore implements DriftStore {
     }
     return out;
   }
+}
+
+/** The UpdateItem of one window flush: `ADD` of the non-zero counters, the TTL set once, totals returned. */
+export function windowUpdate(table: string, key: WindowKey, window: DriftWindow, ttlSeconds: number) {
+  // Counters are aliased by their index in base 36 (at most 2 characters), so never as `#ttl`.
+  const names: Record<string, string> = { '#ttl': 'ttl' };
+  const values: Record<string, number> = { ':ttl': ttlSeconds };
+  const adds = Object.entries(windowCounters(window)).map(([name, value], i) => {
+    const id = i.toString(36);
+    names[`#${id}`] = name;
+    values[`:${id}`] = value;
+    return `#${id} :${id}`;
+  });
+  return {
+    TableName: table,
+    Key: { pk: colPk(key.collection), sk: driftWindowSk(key.model, key.kind, key.hour, key.ref) },
+    UpdateExpression: `ADD ${adds.join(', ')} SET #ttl = if_not_exists(#ttl, :ttl)`,
+    ExpressionAttributeNames: names,
+    ExpressionAttributeValues: values,
+    ReturnValues: 'ALL_NEW' as const,
+  };
 }

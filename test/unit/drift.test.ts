@@ -290,7 +290,7 @@ describe('DriftMonitor', () => {
   beforeEach(() => vi.stubEnv('POWERTOOLS_METRICS_DISABLED', 'true'));
   afterEach(() => vi.unstubAllEnvs());
 
-  it('counts vectors before a reference as unreferenced, builds one in the background, then reports drift', async () => {
+  it('counts vectors before a reference as unreferenced, builds one in the background, reports drift', async () => {
     const store = new MemoryDriftStore();
     let now = Date.parse('2026-11-30T09:10:00.000Z');
     const monitor = new DriftMonitor({
