@@ -20,6 +20,7 @@ import {
   buildReference,
   driftSeed,
   emptyWindow,
+  hourStartMs,
   modelKey,
   observeVector,
   ready,
@@ -47,6 +48,11 @@ export const DRIFT_SAMPLE_ROWS = 2_000;
  * per build. Builds are rare: once per collection and model, and on a reset.
  */
 export const DRIFT_SCAN_ROWS = 10_000;
+/**
+ * …and at most this many bytes of vectors (default 16 MiB: 10,000 rows up to 419 dimensions, 1,024 rows at
+ * 4,096), so a reset inside an API request stays a few seconds of reads at any dimension.
+ */
+export const DRIFT_SCAN_BYTES = 16 * 2 ** 20;
 /** A collection with fewer live rows gets no reference yet (its deciles would be noise); retried later. */
 export const DRIFT_MIN_REFERENCE_ROWS = 100;
 /** Wait before retrying a reference that could not be built (too few rows, or a failure). */
@@ -202,7 +208,7 @@ export class DriftMonitor {
       batch.map(async ({ key, window }) => {
         if (window.count === 0) return;
         try {
-          const ttl = Math.floor(Date.parse(`${key.hour}:00:00.000Z`) / 1000) + DRIFT_WINDOW_TTL_DAYS * 86_400;
+          const ttl = Math.floor(hourStartMs(key.hour) / 1000) + DRIFT_WINDOW_TTL_DAYS * 86_400;
           const total = await this.opts.store.addWindow(key, window, ttl);
           const r = this.refs.get(refKey(key.collection, key.model))?.ready;
           if (!r || referenceRevision(r.ref) !== key.ref) return;
@@ -282,18 +288,17 @@ export class DriftMonitor {
     const ref = await this.build(meta, model);
     if (!ref) return null;
     await this.opts.store.putReference(meta.name, model, ref, false);
-    this.refs.set(refKey(meta.name, model), { ready: ready(ref), loadedAt: this.now(), retryAt: 0 });
+    // The same state object a background load in flight holds: it sees this newer reference and keeps it.
+    const state = this.state(refKey(meta.name, model));
+    state.ready = ready(ref);
+    state.loadedAt = this.now();
+    state.retryAt = 0;
     return { rows: ref.rows, createdAt: ref.createdAt };
   }
 
   /** The in-memory reference, or undefined while it loads; starts loading when missing or stale. */
   private reference(meta: CollectionMeta, model: string): ReadyReference | undefined {
-    const k = refKey(meta.name, model);
-    let state = this.refs.get(k);
-    if (!state) {
-      state = { loadedAt: 0, retryAt: 0 };
-      this.refs.set(k, state);
-    }
+    const state = this.state(refKey(meta.name, model));
     const r = state.ready;
     const fits = r && r.ref.generation === meta.generation && r.ref.dimension === meta.dimension;
     const now = this.now();
@@ -305,6 +310,15 @@ export class DriftMonitor {
       });
     }
     return fits ? r : undefined;
+  }
+
+  private state(k: string): RefState {
+    let state = this.refs.get(k);
+    if (!state) {
+      state = { loadedAt: 0, retryAt: 0 };
+      this.refs.set(k, state);
+    }
+    return state;
   }
 
   private async load(meta: CollectionMeta, model: string, state: RefState): Promise<void> {
@@ -338,13 +352,17 @@ export class DriftMonitor {
     const sample: Float32Array[] = [];
     let seen = 0;
     let after: RecordPosition | undefined;
-    while (seen < DRIFT_SCAN_ROWS) {
+    const scan = Math.min(DRIFT_SCAN_ROWS, Math.floor(DRIFT_SCAN_BYTES / (4 * meta.dimension)));
+    // Items read, tombstones included: a listing of mostly deletes must not read on and on.
+    let read = 0;
+    while (read < scan) {
       const page = await this.opts.records.list(ck, {
         ...(after ? { after } : {}),
-        limit: Math.min(1000, DRIFT_SCAN_ROWS - seen),
+        limit: Math.min(1000, scan - read),
         values: true,
         metadata: false,
       });
+      read += page.records.length;
       for (const r of page.records) {
         if (r.deleted || !r.vector || r.vector.length !== meta.dimension) continue;
         seen++;

@@ -26,7 +26,7 @@ import {
   type DriftReference,
   type DriftWindow,
 } from '../models/drift.js';
-import { awsErrorName, queryPages } from './clients.js';
+import { atMostOnce, awsErrorName, queryPages } from './clients.js';
 import { decodeVector, encodeVector } from './dynamo-records.js';
 import { colPk, driftRefSk, driftWindowPrefix, driftWindowSk } from './keys.js';
 
@@ -108,7 +108,8 @@ export class DynamoDriftStore implements DriftStore {
   }
 
   async addWindow(key: WindowKey, window: DriftWindow, ttlSeconds: number): Promise<DriftWindow> {
-    const res = await this.ddb.send(new UpdateCommand(windowUpdate(this.table, key, window, ttlSeconds)));
+    // ADD is not idempotent: a resend after a lost response would count the window twice.
+    const res = await this.ddb.send(atMostOnce(new UpdateCommand(windowUpdate(this.table, key, window, ttlSeconds))));
     return windowFromCounters(res.Attributes ?? {});
   }
 

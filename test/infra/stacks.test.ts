@@ -884,6 +884,7 @@ describe.each([
       'build-task queue',
       'build-task DLQ',
       'Build workers',
+      'EmbeddingDriftPSI',
     ]) {
       expect(body, needle).toContain(needle);
     }

@@ -31,6 +31,8 @@ import {
   type DriftWindow,
 } from '../../shared/models/drift.js';
 import { DriftMonitor, type DriftStore, type WindowKey } from '../../shared/models/drift-monitor.js';
+import { parseConfig } from '../../shared/config.js';
+import { ConfigError } from '../../shared/errors.js';
 import { recordDrift } from '../../shared/metrics.js';
 import { mulberry32 } from '../../shared/random.js';
 import type { CollectionMeta, RecordPage, RecordStore, StoredRecord } from '../../shared/storage/types.js';
@@ -270,7 +272,7 @@ function recordStore(rows: Float32Array[]): RecordStore {
     const from = options.after ? options.after.seq : 0;
     const records: StoredRecord[] = rows
       .slice(from, from + options.limit)
-      .map((vector, i) => ({ collection, id: `r${from + i}`, seq: from + i + 1, vector }));
+      .map((vector, i) => ({ collection, id: `r${from + i}`, seq: from + i + 1, vector, deleted: false }));
     const end = from + records.length;
     return { records, ...(end < rows.length ? { next: { seq: end, id: `r${end - 1}` } } : {}) };
   };
@@ -355,5 +357,23 @@ describe('DriftMonitor', () => {
     const small = new DriftMonitor({ store: new MemoryDriftStore(), records: recordStore(clustered(50, 1)) });
     expect(await small.resetReference(meta)).toBeNull();
     expect((await small.report(meta)).status).toBe('unreferenced');
+  });
+});
+
+describe('SHOAL_DRIFT_FLUSH_MS', () => {
+  const env = {
+    SHOAL_BUCKET: 'drift',
+    SHOAL_CATALOG_TABLE: 'catalog',
+    SHOAL_RECORDS_TABLE: 'records',
+    SHOAL_BUILD_QUEUE_URL: 'http://localhost:1/000000000000/build',
+  };
+
+  it('defaults to 10 s, takes 0 (every request flushes), and names itself when malformed', () => {
+    expect(parseConfig(env).driftFlushMs).toBe(10_000);
+    expect(parseConfig({ ...env, SHOAL_DRIFT_FLUSH_MS: '0' }).driftFlushMs).toBe(0);
+    for (const bad of ['-1', '1.5', 'soon', '3600001']) {
+      expect(() => parseConfig({ ...env, SHOAL_DRIFT_FLUSH_MS: bad }), bad).toThrow(ConfigError);
+      expect(() => parseConfig({ ...env, SHOAL_DRIFT_FLUSH_MS: bad }), bad).toThrow(/SHOAL_DRIFT_FLUSH_MS/);
+    }
   });
 });

@@ -479,6 +479,20 @@ export class Monitoring extends Construct {
     );
     this.dashboard.addWidgets(
       new cw.GraphWidget({
+        title: 'Embedding drift (PSI, max over collections)',
+        left: [
+          queryDrift.with({ label: 'queries' }),
+          queryDrift.with({
+            dimensionsMap: { service: serviceName(settings, 'api'), Kind: 'ingest' },
+            label: 'upserts',
+          }),
+        ],
+        leftAnnotations: [{ value: PSI_ALERT, label: 'alert' }],
+        width: 24,
+      }),
+    );
+    this.dashboard.addWidgets(
+      new cw.GraphWidget({
         title: 'Function duration p99 (ms)',
         left: allFunctions.map((f) => f.fn.metricDuration({ period: MINUTE, statistic: 'p99', label: f.node.id })),
         width: 12,
