@@ -93,9 +93,17 @@ describe('drift over HTTP', () => {
 
   it('reads through an alias, and refuses bad parameters naming them', async () => {
     expect((await call('PUT', '/v1/aliases/drifty-live', { collection: 'drifty' })).status).toBe(201);
-    const viaAlias = await call('GET', '/v1/collections/drifty-live/drift?kind=query');
+    const counted = async () => {
+      const res = await call('GET', '/v1/collections/drifty-live/drift?kind=query&hours=2');
+      expect(res.status).toBe(200);
+      expect(res.json.collection).toBe('drifty');
+      return (res.json.windows as Array<{ count: number }>).reduce((a, w) => a + w.count, 0);
+    };
+    // Searches through the alias count on the collection they searched.
+    const before = await counted();
+    const viaAlias = await call('POST', '/v1/collections/drifty-live/search', { vectors: clustered(10, 4), k: 1 });
     expect(viaAlias.status).toBe(200);
-    expect(viaAlias.json.collection).toBe('drifty');
+    expect(await counted()).toBe(before + 10);
     const aliasReset = await call('POST', '/v1/collections/drifty-live/drift/reference');
     expect(aliasReset.status).toBe(400);
     expect(aliasReset.json.error.field).toBe('name');
