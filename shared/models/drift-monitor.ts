@@ -59,7 +59,7 @@ export const DRIFT_MIN_REFERENCE_ROWS = 100;
 export const DRIFT_RETRY_MS = 60_000;
 /**
  * How long a container trusts its copy of a reference (default 5 min) before reading it again: a reset in
- * another container reaches this one within it. Shorter = faster pickup, one more GetItem (up to ~170 KB
+ * another container reaches this one within it. Shorter = faster pickup, one more GetItem (up to ~135 KB
  * at 4,096 dimensions) per collection per container per period.
  */
 export const DRIFT_REFERENCE_TTL_MS = 5 * 60_000;
