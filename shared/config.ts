@@ -161,6 +161,13 @@ const schema = z.object({
    */
   SHOAL_STRONG_READ_BUDGET_MS: int(10_000, 1, 600_000),
   /**
+   * How often each api container adds its drift counters to the catalog and emits the drift metrics (default
+   * 10 000 ms; docs/drift.md). One UpdateItem per collection × model × kind with traffic per interval per
+   * container: shorter = fresher drift reports and metrics, more writes; longer = fewer writes, more counts lost
+   * with a container that dies before flushing. 0 = every request flushes (tests).
+   */
+  SHOAL_DRIFT_FLUSH_MS: int(10_000, 0, 3_600_000),
+  /**
    * Default per-job row limit of imports (50 000 000): a job reading more rows fails `ROW_LIMIT`. Higher
    * admits bigger single files; lower stops a gzip bomb of tiny rows sooner. A request's `maxRows` overrides it.
    */
@@ -235,6 +242,8 @@ export interface ShoalConfig {
   shardDiskBytes: number;
   tailCapBytes: number;
   strongReadBudgetMs: number;
+  /** Drift counters' flush interval (docs/drift.md). */
+  driftFlushMs: number;
   /** Import limits of jobs whose request sets none. */
   importLimits: ImportLimits;
   importSweepStaleMs: number;
@@ -295,6 +304,7 @@ export function parseConfig(env: Record<string, string | undefined>): ShoalConfi
     shardDiskBytes: e.SHOAL_SHARD_DISK_MB * 2 ** 20,
     tailCapBytes: e.SHOAL_TAIL_CAP_MB * 2 ** 20,
     strongReadBudgetMs: e.SHOAL_STRONG_READ_BUDGET_MS,
+    driftFlushMs: e.SHOAL_DRIFT_FLUSH_MS,
     importLimits: {
       maxRows: e.SHOAL_IMPORT_MAX_ROWS,
       maxDurationSeconds: e.SHOAL_IMPORT_MAX_DURATION_S,

@@ -63,6 +63,7 @@ import { metadataSchema } from './validation.js';
 import type { Evaluation, LineView } from './service-types.js';
 import { collectionKey } from './storage/keys.js';
 import { currentManifest } from './collections.js';
+import type { DriftMonitor } from './models/drift-monitor.js';
 
 /**
  * Queries one listing page may send (each reads at most the page's `limit` items): a selective filter
@@ -97,6 +98,8 @@ export interface CoreDeps {
   strongReadBudgetMs?: number;
   /** Runs collections' embedding functions (docs/models.md); without it, collections take vectors only. */
   embedder?: Embedder;
+  /** Embedding drift monitoring (docs/architecture.md §8.8): sees every searched query and upserted vector. */
+  drift?: DriftMonitor;
 }
 
 /** A read endpoint's `{name}` resolved: the collection, plus the alias and pinned version it came through. */
@@ -365,7 +368,15 @@ export class ShoalCore implements ShoalService {
     }
     this.seenMeta.set(collection, meta);
     const checked = early !== undefined && hint?.dimension === meta.dimension;
-    return { upserted: await upsertVectors(this.deps, meta, vectors, early, checked) };
+    const upserted = await upsertVectors(this.deps, meta, vectors, early, checked);
+    this.deps.drift?.observe(
+      meta,
+      'ingest',
+      vectors.map((v) => v.values),
+    );
+    // Awaited (Lambda may freeze right after the response); a no-op until the flush interval passed.
+    await this.deps.drift?.maybeFlush();
+    return { upserted };
   }
 
   private async admitUpsert(collection: string, rows: number, options: UpsertOptions): Promise<CollectionMeta> {
@@ -486,9 +497,18 @@ export class ShoalCore implements ShoalService {
         : undefined;
     const { meta, version, line, alias } = await this.resolve(collection);
     const lifecycle = this.deps.lifecycle;
+    const drift = this.deps.drift;
     if (!alias || !lifecycle) {
       const embedded = await this.embedQueries(meta, input);
-      return search(this.deps, meta, embedded, { version, line, alias: alias?.name, ...(alias ? {} : { seq }) });
+      const out = await search(this.deps, meta, embedded, {
+        version,
+        line,
+        alias: alias?.name,
+        ...(alias ? {} : { seq }),
+      });
+      drift?.observe(meta, 'query', embedded.queries);
+      await drift?.maybeFlush();
+      return out;
     }
     // Through an alias: a running experiment may route to (or mirror on) the challenger.
     return searchThroughAlias(
@@ -498,18 +518,23 @@ export class ShoalCore implements ShoalService {
         random: this.deps.experimentRandom,
         prepare: async (target) => {
           const m = target.collection === meta.name ? meta : await this.deps.catalog.getCollection(target.collection);
-          return async (q) =>
-            search(this.deps, m, await this.embedQueries(m, q), {
+          return async (raw) => {
+            const q = await this.embedQueries(m, raw);
+            const out = await search(this.deps, m, q, {
               version: target.version,
               line: target.line,
               alias: alias.name,
             });
+            // The collection actually searched (both arms of a shadow experiment see the query).
+            drift?.observe(m, 'query', q.queries);
+            return out;
+          };
         },
       },
       alias.name,
       alias.target,
       input,
-    );
+    ).finally(() => drift?.maybeFlush());
   }
 
   /**

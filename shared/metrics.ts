@@ -44,3 +44,21 @@ export function recordStorageTrace(summary: TraceSummary): void {
   metrics.addMetric('StorageCalls', MetricUnit.Count, summary.calls);
   metrics.addMetric('StorageMs', MetricUnit.Milliseconds, summary.storageMs);
 }
+
+/**
+ * Embedding drift of one collection's hour window after a flush (docs/drift.md): `EmbeddingDriftPSI` (the
+ * status-driving PSI; left out while the window has too few vectors to mean anything) and
+ * `EmbeddingsObserved` (vectors in this flush). Two dimension sets: `[Collection, Kind]` for per-collection
+ * graphs, `[Kind]` for the alarm, which must not depend on collection names. Emitted at once on its own
+ * EMF line: the request's buffered metrics must not take these dimensions.
+ */
+export function recordDrift(input: { collection: string; kind: string; psi?: number; observed: number }): void {
+  const emit = (name: string, unit: (typeof MetricUnit)[keyof typeof MetricUnit], value: number) => {
+    const single = metrics.singleMetric();
+    single.addDimensions({ Collection: input.collection, Kind: input.kind });
+    single.addDimensions({ Kind: input.kind });
+    single.addMetric(name, unit, value);
+  };
+  if (input.psi !== undefined) emit('EmbeddingDriftPSI', MetricUnit.NoUnit, input.psi);
+  if (input.observed > 0) emit('EmbeddingsObserved', MetricUnit.Count, input.observed);
+}

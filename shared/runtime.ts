@@ -25,6 +25,8 @@ import type { Indexer } from './indexing/indexer.js';
 import { traceClient } from './storage/trace.js';
 import { DynamoPlanStore } from './storage/dynamo-plans.js';
 import { DynamoLifecycleStore } from './storage/dynamo-lifecycle.js';
+import { DynamoDriftStore } from './storage/dynamo-drift.js';
+import { DriftMonitor, driftApi, type DriftApi } from './models/drift-monitor.js';
 import { sqsQueueProducer } from './queue/messages.js';
 import { getSearcherRuntime, resetSearcherRuntime, type SearcherRuntime } from './searcher-runtime.js';
 import type { MigrationService } from './models/migration.js';
@@ -52,6 +54,8 @@ export interface Runtime {
   identify(token: string | undefined): Promise<string | undefined>;
   /** API keys: checks and management (`/v1/keys`). */
   keys: ApiKeys;
+  /** Embedding drift reports and reference resets (docs/architecture.md §8.8). */
+  drift: DriftApi;
   healthExtra(): Record<string, unknown>;
   version: string;
 }
@@ -111,6 +115,12 @@ function createRuntime({ config: cfg, objects, cache }: SearcherRuntime): Runtim
     import: cfg.importQueueUrl,
     buildTask: cfg.buildTaskQueueUrl,
   });
+  // One per process: its in-memory windows add up every request this container serves.
+  const drift = new DriftMonitor({
+    store: new DynamoDriftStore({ ddb: aws.ddb, table: cfg.catalogTable }),
+    records,
+    flushIntervalMs: cfg.driftFlushMs,
+  });
   const { core, indexer, lifecycle, imports, migrations } = createServices({
     catalog,
     records,
@@ -131,6 +141,7 @@ function createRuntime({ config: cfg, objects, cache }: SearcherRuntime): Runtim
     // Nothing loads until a collection embeds or an ONNX version is committed (the runtime imports lazily).
     models: new ModelRuntime({ runtime: cfg.onnxRuntime, maxLoadedBytes: cfg.modelMemoryBytes }),
     migrationStore: new DynamoMigrationStore({ ddb: aws.ddb, table: cfg.catalogTable }),
+    drift,
     ...(cfg.buildTaskQueueUrl
       ? {
           plans: {
@@ -172,6 +183,7 @@ function createRuntime({ config: cfg, objects, cache }: SearcherRuntime): Runtim
     version,
     authorize: (token) => keys.authenticate(token),
     keys,
+    drift: driftApi(core, drift),
     healthExtra: () => ({
       ...(cfg.localInfo ? { local: cfg.localInfo } : {}),
       ...(describeFaults(cfg.faults).length ? { faults: describeFaults(cfg.faults) } : {}),

@@ -18,6 +18,7 @@ import { LifecycleCore } from './lifecycle/service.js';
 import type { QueueProducer } from './queue/messages.js';
 import type { ShardCache } from './search/shard-cache.js';
 import type { Catalog, DirectUploads, ObjectStore, RecordStore } from './storage/types.js';
+import type { DriftMonitor } from './models/drift-monitor.js';
 
 export interface ServicesDeps {
   catalog: Catalog;
@@ -45,6 +46,8 @@ export interface ServicesDeps {
   tailCapBytes?: number;
   /** Time a strong read may spend reading the tail. */
   strongReadBudgetMs?: number;
+  /** Embedding drift monitoring (docs/architecture.md §8.8): one per process; absent = not monitored. */
+  drift?: DriftMonitor;
   /** Build plans over builder workers (the build-task queue is configured); absent = builds in process. */
   plans?: BuilderDeps['plans'];
   /** Runs ONNX models (embedding functions, commit-time validation); absent = collections take vectors only. */
@@ -102,6 +105,7 @@ export function createServices(deps: ServicesDeps): Services {
     ...(deps.scatter ? { scatter: deps.scatter } : {}),
     ...(deps.scatterMinBytes !== undefined ? { scatterMinBytes: deps.scatterMinBytes } : {}),
     ...(deps.tails ? { tails: deps.tails } : {}),
+    ...(deps.drift ? { drift: deps.drift } : {}),
   });
   const indexer = new Indexer(builderDeps);
   const lifecycle = new LifecycleCore({

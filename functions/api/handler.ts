@@ -37,6 +37,7 @@ async function loadApi(): Promise<Api> {
       migrations: runtime.migrations,
       identify: (token) => runtime.identify(token),
       keys: runtime.keys,
+      drift: runtime.drift,
       milvusSchemas: runtime.objects,
     });
     apis.set(runtime, api);

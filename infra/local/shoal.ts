@@ -253,6 +253,8 @@ export async function startLocalShoal(opts: StartLocalShoalOptions): Promise<Loc
     setEnv('SHOAL_LAMBDA_ENDPOINT', lambda.endpoint);
     setEnv('SHOAL_SHARD_SEARCH_FUNCTION', LOCAL_NAMES.shardSearchFunction);
     setEnv('SHOAL_SHARD_CACHE_DIR', path.join(dataDir, 'shard-cache'));
+    // One process serves every request locally: drift reports are fresh within a second.
+    setEnv('SHOAL_DRIFT_FLUSH_MS', process.env.SHOAL_DRIFT_FLUSH_MS ?? '1000');
     // Keep a key list from the environment intact; otherwise accept the resolved key.
     if (!process.env.SHOAL_API_KEY?.split(',').some((k) => k.trim() === apiKey)) setEnv('SHOAL_API_KEY', apiKey);
     setEnv(

@@ -670,6 +670,36 @@ function define() {
   });
 
   // ---------------------------------------------------------------------------------------
+  // Embedding drift (docs/drift.md)
+
+  const driftWindow = z.object({
+    kind: z.enum(['query', 'ingest']),
+    /** Start of the hour. */
+    start: isoTime(),
+    count: count(),
+    meanNorm: z.number(),
+    /** Mean PSI over the random projections. */
+    psi: z.number(),
+    psiMax: z.number(),
+    normPsi: z.number(),
+    centroidPsi: z.number(),
+    meanShift: z.number(),
+    status: z.enum(['ok', 'warn', 'alert', 'insufficient']),
+  });
+  const driftReferenceInfo = z.object({ rows: count(), createdAt: isoTime() }).nullable();
+  const driftReport = z.object({
+    collection: z.string(),
+    model: modelRef.nullable(),
+    reference: driftReferenceInfo,
+    unreferenced: count(),
+    windows: z.array(driftWindow),
+    current: z.object({ query: driftWindow.nullable(), ingest: driftWindow.nullable() }),
+    status: z.enum(['ok', 'warn', 'alert', 'insufficient', 'unreferenced']),
+  });
+  /** `reference` null: the collection has too few live rows for one yet. */
+  const driftReference = z.object({ collection: z.string(), reference: driftReferenceInfo });
+
+  // ---------------------------------------------------------------------------------------
   // API keys
 
   const keyFields = {
@@ -747,6 +777,9 @@ function define() {
     apiKey,
     createdKey,
     keyList,
+    driftWindow,
+    driftReport,
+    driftReference,
   };
 }
 
@@ -795,4 +828,5 @@ export const RESPONSE_COMPONENTS = {
   ModelAlias: 'modelAlias',
   ApiKey: 'apiKey',
   CreatedKey: 'createdKey',
+  DriftWindow: 'driftWindow',
 } as const satisfies Record<string, ResponseName>;

@@ -13,7 +13,8 @@ import { z } from 'zod';
 import type { KeyAdmin, Principal } from '../auth/keys.js';
 import { PUBLIC_ROUTE_KEYS, ROUTE_POLICIES, grantCovers, splitRouteKey } from '../auth/policy.js';
 import type { ApiRouteKey, PublicRouteKey, RoutePolicy } from '../auth/policy.js';
-import { ForbiddenError, NotFoundError } from '../errors.js';
+import { ForbiddenError, NotFoundError, ValidationError } from '../errors.js';
+import type { DriftApi } from '../models/drift-monitor.js';
 import type { ImportApi } from '../import/service.js';
 import { migrationView, type MigrationService } from '../models/migration.js';
 import { LINE_NAME, parseLineName } from '../indexing/lines.js';
@@ -47,6 +48,8 @@ export interface ApiDeps {
   identify?: (token: string | undefined) => Promise<string | undefined> | string | undefined;
   /** Where the Milvus REST layer keeps collection schemas (docs/milvus.md); without it, in process only. */
   milvusSchemas?: SchemaObjects;
+  /** Embedding drift (docs/drift.md); without it the drift routes answer 404. */
+  drift?: DriftApi;
 }
 
 export type AuthResult = Principal | boolean | undefined;
@@ -58,6 +61,7 @@ export interface Uses {
   readonly imports: ImportApi;
   readonly keys: KeyAdmin;
   readonly migrations: MigrationApi;
+  readonly drift: DriftApi;
 }
 
 export type MigrationApi = Pick<MigrationService, 'start' | 'get' | 'list' | 'cancel'>;
@@ -80,6 +84,10 @@ export function usesOf(deps: ApiDeps): Uses {
     get migrations() {
       if (!deps.migrations) throw new NotFoundError('migrations are not enabled on this deployment (no model runtime)');
       return deps.migrations;
+    },
+    get drift() {
+      if (!deps.drift) throw new NotFoundError('drift monitoring is not enabled on this deployment');
+      return deps.drift;
     },
   };
 }
@@ -152,6 +160,19 @@ const PAGE_QUERY = {
   limit: rawQuery({ type: 'integer', minimum: 1, maximum: 1000 }, 'Page size, 1–1000 (default 100).'),
   cursor: rawQuery({ type: 'string' }, "The previous page's `nextCursor`, as it was."),
 };
+
+function parseDriftKind(v: string): 'query' | 'ingest' {
+  if (v === 'query' || v === 'ingest') return v;
+  throw new ValidationError(`kind must be query or ingest, got ${JSON.stringify(v.slice(0, 40))}`, { field: 'kind' });
+}
+
+function parseIntIn(v: string, field: string, min: number, max: number): number {
+  const n = /^\d+$/.test(v) ? Number(v) : NaN;
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new ValidationError(`${field} must be an integer in [${min}, ${max}]`, { field });
+  }
+  return n;
+}
 
 const versionQuery = (field: string, description: string) =>
   param((v) => S.parseVersion(v, field), { type: 'integer', minimum: 1 }, description);
@@ -228,7 +249,7 @@ interface RouteSpec<K extends ApiRouteKey, Q extends Record<string, QuerySchema>
   description?: string;
   tag: Tag;
   /** Checked after the collection name and before the other parameters: 404 when the deployment lacks it. */
-  needs?: 'lifecycle' | 'keys' | 'imports' | 'migrations';
+  needs?: 'lifecycle' | 'keys' | 'imports' | 'migrations' | 'drift';
   /** Served only when the deployment has it (else the path answers 405 for this method). */
   onlyWith?: 'lifecycle';
   /** The body is checked before `needs` and the other path parameters (this route's order since v1). */
@@ -256,7 +277,7 @@ export interface Route {
   summary: string;
   description?: string;
   tag: Tag;
-  needs?: 'lifecycle' | 'keys' | 'imports' | 'migrations';
+  needs?: 'lifecycle' | 'keys' | 'imports' | 'migrations' | 'drift';
   onlyWith?: 'lifecycle';
   bodyFirst?: true;
   /** Path parameter names, in path order. */
@@ -695,6 +716,45 @@ export const ROUTES: readonly Route[] = [
     errors: ['NOT_FOUND', 'CONFLICT', 'LIMIT_EXCEEDED'],
     handler: async ({ use, params, body, caller }) =>
       ok(await use.lifecycle.tuneVersion(params.name, params.v, body, await caller())),
+  }),
+  // --- embedding drift ---
+  route({
+    key: 'GET /v1/collections/{name}/drift',
+    operationId: 'getDrift',
+    summary: 'Embedding drift of queries and upserts against the reference, per hour (docs/drift.md)',
+    tag: 'index',
+    needs: 'drift',
+    query: {
+      kind: optionalParam(
+        parseDriftKind,
+        { type: 'string', enum: ['query', 'ingest'] },
+        'Only the windows of this kind (default both).',
+      ),
+      hours: optionalParam(
+        (v) => parseIntIn(v, 'hours', 1, 168),
+        { type: 'integer', minimum: 1, maximum: 168 },
+        'Hours of windows back from now, 1–168 (default 24).',
+      ),
+    },
+    responses: { 200: 'driftReport' },
+    errors: ['NOT_FOUND'],
+    handler: async ({ use, params, query }) =>
+      ok(
+        await use.drift.report(params.name, {
+          ...(query.kind !== undefined ? { kind: query.kind } : {}),
+          ...(query.hours !== undefined ? { hours: query.hours } : {}),
+        }),
+      ),
+  }),
+  route({
+    key: 'POST /v1/collections/{name}/drift/reference',
+    operationId: 'resetDriftReference',
+    summary: "Rebuild the drift reference from the collection's current rows (accept a new distribution)",
+    tag: 'index',
+    needs: 'drift',
+    responses: { 200: 'driftReference' },
+    errors: ['NOT_FOUND'],
+    handler: async ({ use, params }) => ok(await use.drift.resetReference(params.name)),
   }),
   // --- aliases ---
   route({

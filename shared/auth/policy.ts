@@ -95,6 +95,9 @@ export const ROUTE_POLICIES = {
   'GET /v1/collections/{name}/versions': readCol,
   'POST /v1/collections/{name}/versions/{v}/evaluate': adminCol,
   'POST /v1/collections/{name}/versions/{v}/tune': adminCol,
+  'GET /v1/collections/{name}/drift': readCol,
+  // Accepting a new distribution changes what alarms compare with: admin, like index builds.
+  'POST /v1/collections/{name}/drift/reference': adminCol,
   // A scoped key sees only the aliases in its scope in the list (the router filters it).
   'GET /v1/aliases': read,
   'GET /v1/aliases/{alias}': readAlias,

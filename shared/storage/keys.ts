@@ -16,6 +16,9 @@
  *   COL#<name>                EVAL#<version>       evaluation of an index version       DynamoLifecycleStore
  *   COL#<name>                IMPORT#<jobId>       import job                           DynamoImportJobStore
  *   COL#<name>                MIGRATION#<id>       re-embedding migration (JSON doc)    DynamoMigrationStore
+ *   COL#<name>                DRIFT#REF#<modelKey> drift reference (edges, centroids)   DynamoDriftStore
+ *   COL#<name>                DRIFT#<modelKey>#<kind>#<hour>#<ref>
+ *                                                  drift window counters (ADD, TTL)     DynamoDriftStore
  *   GEN                       <name>               generation counter                   DynamoCatalog
  *   ALIAS#<name>              META / H#<rev>       alias and its moves                  DynamoLifecycleStore
  *   ALIAS#<name>              EXPERIMENT           the alias's experiment               DynamoLifecycleStore
@@ -67,6 +70,8 @@ export const LOG_PREFIX = 'LOG#';
 export const LOG_TRIM_SK = 'TRIM';
 export const PLAN_PREFIX = 'PLAN#';
 export const MIGRATION_PREFIX = 'MIGRATION#';
+export const DRIFT_PREFIX = 'DRIFT#';
+export const DRIFT_REF_PREFIX = 'DRIFT#REF#';
 
 /** Ten digits: versions, revisions and promotion numbers sort as strings in numeric order. */
 export function padNumber(n: number): string {
@@ -90,6 +95,19 @@ export const modelPk = (name: string): string => `${MODEL_PREFIX}${name}`;
 /** A line's active build plan (docs/architecture.md §6.5), in the collection's partition: `PLAN#<line>`. */
 export const planSk = (line: string): string => `${PLAN_PREFIX}${line}`;
 export const modelVersionSk = (version: number): string => `${MODEL_VERSION_PREFIX}${padNumber(version)}`;
+/**
+ * Drift monitoring (docs/architecture.md §8.8), in the collection's partition so dropping the collection drops
+ * it. `modelKey` is `<model>@<version>` or `none` (never `REF`: a bound key has an `@`).
+ */
+export const driftRefSk = (modelKey: string): string => `${DRIFT_REF_PREFIX}${modelKey}`;
+/** Everything after it is `<hour>#<ref>`: the windows of one model key and kind sort by hour. */
+export const driftWindowPrefix = (modelKey: string, kind: string): string => `${DRIFT_PREFIX}${modelKey}#${kind}#`;
+/**
+ * One hour's counters of one kind (`query` | `ingest`), binned against reference `ref` (its revision): windows
+ * binned against an earlier reference are never added to, or compared with, a newer one.
+ */
+export const driftWindowSk = (modelKey: string, kind: string, hour: string, ref: string): string =>
+  `${driftWindowPrefix(modelKey, kind)}${hour}#${ref}`;
 /** The key item of an API key, by the hex sha256 of the bearer token. */
 export const apiKeyPk = (sha256Hex: string): string => `${APIKEY_PREFIX}${sha256Hex}`;
 /** The registry entry of an API key, by key id (pk = APIKEYS_PK). */

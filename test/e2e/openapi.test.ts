@@ -1,8 +1,8 @@
 /**
  * The OpenAPI document against a whole local Shoal over HTTP: a journey through every operation —
  * collections, vectors, search (single and batch), builds, versions, candidate lines, evaluation and
- * tuning, aliases, experiments and feedback, models and their uploads, keys, imports — plus the errors
- * (400, 401, 404, 405, 409). Every response is validated against the document the server serves at
+ * tuning, embedding drift, aliases, experiments and feedback, models and their uploads, keys, imports —
+ * plus the errors (400, 401, 404, 405, 409). Every response is validated against the document the server serves at
  * `GET /v1/openapi.json` (strictly: no undescribed field, no undeclared status), and every operation
  * must have answered at least one success.
  */
@@ -186,6 +186,14 @@ describe('the OpenAPI document over HTTP', () => {
     });
     expect(tuned.status).toBe(200);
     expect((await call('GET', '/v1/collections/docs/versions')).json.versions[0]).toHaveProperty('evaluation');
+
+    // --- embedding drift ---
+    const reference = await call('POST', '/v1/collections/docs/drift/reference');
+    expect(reference.json).toMatchObject({ collection: 'docs', reference: { rows: N - 2 } });
+    expect((await call('POST', '/v1/collections/docs/search', { vectors: [vec(), vec()], k: 1 })).status).toBe(200);
+    const drift = await call('GET', '/v1/collections/docs/drift?kind=query&hours=2');
+    expect(drift.json).toMatchObject({ collection: 'docs', current: { query: { count: 2, status: 'insufficient' } } });
+    expect((await call('GET', '/v1/collections/docs/drift?hours=0')).status).toBe(400);
 
     // --- aliases, experiments, feedback ---
     expect((await call('PUT', '/v1/aliases/prod', { collection: 'docs', reason: 'launch' })).status).toBe(201);

@@ -25,6 +25,7 @@ import {
   buildWorkerMaxConcurrency,
 } from '../../infra/cdk/constructs/compute.js';
 import { BUILD_TASK_AGE_ALARM_SECONDS } from '../../infra/cdk/constructs/monitoring.js';
+import { PSI_ALERT } from '../../shared/models/drift.js';
 import { nagFindings } from '../../infra/cdk/nag.js';
 import {
   BUILDER_EVENT_SOURCE,
@@ -790,6 +791,7 @@ describe.each([
       'build-task-queue-age',
       'build-worker-errors',
       'build-worker-throttles',
+      'embedding-drift',
     ]) {
       expect(
         names.some((n) => n.includes(suffix)),
@@ -844,6 +846,28 @@ describe.each([
     expect(throttles?.DatapointsToAlarm as number).toBeGreaterThan((throttles?.EvaluationPeriods as number) / 2);
     // The account-limit throttle alarm leaves the reserved worker out.
     expect(JSON.stringify(alarm('function-throttles'))).not.toContain(worker.Ref);
+    // Embedding drift: the collection-free dimension set (service, Kind=query) the api's EMF lines carry
+    // (shared/metrics.ts recordDrift), 3 of 3 quarter hours above PSI_ALERT, on the alarm topic.
+    const drift = alarm('embedding-drift');
+    expect(drift).toMatchObject({
+      Namespace: 'Shoal',
+      MetricName: 'EmbeddingDriftPSI',
+      Statistic: 'Maximum',
+      Period: 900,
+      Threshold: PSI_ALERT,
+      ComparisonOperator: 'GreaterThanThreshold',
+      EvaluationPeriods: 3,
+      DatapointsToAlarm: 3,
+      TreatMissingData: 'notBreaching',
+    });
+    expect(PSI_ALERT).toBe(0.25);
+    expect(drift?.Dimensions).toEqual([
+      { Name: 'Kind', Value: 'query' },
+      { Name: 'service', Value: `${s.stacks.settings.prefix}-api` },
+    ]);
+    const topic = { Ref: logicalIdOf(service, service.monitoring.topic) };
+    expect(drift?.AlarmActions).toEqual([topic]);
+    expect(drift?.OKActions).toEqual([topic]);
     s.service.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
     s.service.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
     s.service.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
@@ -860,6 +884,7 @@ describe.each([
       'build-task queue',
       'build-task DLQ',
       'Build workers',
+      'EmbeddingDriftPSI',
     ]) {
       expect(body, needle).toContain(needle);
     }

@@ -107,6 +107,7 @@ const DYNAMO_PREFIXES = [
   'QUERY',
   'MODEL',
   'APIKEY',
+  'DRIFT',
   'H',
   'V',
 ];

@@ -581,6 +581,19 @@ export type CreatedKey = {
   key: string;
 };
 
+export type DriftWindow = {
+  kind: 'query' | 'ingest';
+  start: string;
+  count: number;
+  meanNorm: number;
+  psi: number;
+  psiMax: number;
+  normPsi: number;
+  centroidPsi: number;
+  meanShift: number;
+  status: 'ok' | 'warn' | 'alert' | 'insufficient';
+};
+
 export type LivenessResponse = {
   status: 'ok';
   version: string;
@@ -825,6 +838,33 @@ export type TuneVersionRequest = {
     sample?: number;
     candidate?: boolean | string;
   };
+};
+
+export type GetDriftResponse = {
+  collection: string;
+  model: {
+    name: string;
+    version: number;
+  } | null;
+  reference: {
+    rows: number;
+    createdAt: string;
+  } | null;
+  unreferenced: number;
+  windows: DriftWindow[];
+  current: {
+    query: DriftWindow | null;
+    ingest: DriftWindow | null;
+  };
+  status: 'ok' | 'warn' | 'alert' | 'insufficient' | 'unreferenced';
+};
+
+export type ResetDriftReferenceResponse = {
+  collection: string;
+  reference: {
+    rows: number;
+    createdAt: string;
+  } | null;
 };
 
 export type ListAliasesResponse = {
@@ -1220,6 +1260,16 @@ export type Operations = {
   tuneVersion: {
     body: TuneVersionRequest;
     response: Evaluation;
+  };
+  /** Embedding drift of queries and upserts against the reference, per hour (docs/drift.md) */
+  getDrift: {
+    body: never;
+    response: GetDriftResponse;
+  };
+  /** Rebuild the drift reference from the collection's current rows (accept a new distribution) */
+  resetDriftReference: {
+    body: never;
+    response: ResetDriftReferenceResponse;
   };
   /** List aliases (a scoped key sees its own) */
   listAliases: {

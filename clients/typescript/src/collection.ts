@@ -17,6 +17,9 @@ import type {
   CreateImportInput,
   DeleteResult,
   DeleteSelector,
+  DriftOptions,
+  DriftReferenceResult,
+  DriftReport,
   EvaluateInput,
   Evaluation,
   Filter,
@@ -216,6 +219,17 @@ export class CollectionClient implements StatsSource, ImportTarget {
 
   tune(version: number, input: TuneInput, options: Signal = {}): Promise<Evaluation> {
     return this.http.request('POST', `${this.base}/versions/${seg(version)}/tune`, { body: input, ...options });
+  }
+
+  /** Embedding drift of queries and upserts against the collection's reference, per hour window. */
+  drift(options: DriftOptions & Signal = {}): Promise<DriftReport> {
+    const { signal, ...query } = options;
+    return this.http.request('GET', `${this.base}/drift`, { query: { ...query }, ...(signal ? { signal } : {}) });
+  }
+
+  /** Rebuilds the drift reference from the current rows (after an intended change of the distribution). */
+  resetDriftReference(options: Signal = {}): Promise<DriftReferenceResult> {
+    return this.http.request('POST', `${this.base}/drift/reference`, options);
   }
 
   /**

@@ -109,6 +109,18 @@ export interface EvaluateInput extends Omit<Api.EvaluateVersionRequest, 'queries
 export type TuneInput = Api.TuneVersionRequest;
 export type Evaluation = Api.Evaluation;
 
+// --- Embedding drift (docs/drift.md) -------------------------------------------------
+
+export type DriftReport = Api.GetDriftResponse;
+export type DriftWindow = Api.DriftWindow;
+export type DriftReferenceResult = Api.ResetDriftReferenceResponse;
+export interface DriftOptions {
+  /** Only the windows of this kind (default both). */
+  kind?: DriftWindow['kind'];
+  /** Hours back from now, 1–168 (default 24). */
+  hours?: number;
+}
+
 // --- Imports --------------------------------------------------------------------------
 
 export type ImportJob = Api.ImportJob;

@@ -65,6 +65,8 @@ export type ResponseChecks = Checked<{
   listVersions: Same<Result<CollectionClient['versions']>, Items<Response<'listVersions'>, 'versions'>>;
   evaluateVersion: Same<Result<CollectionClient['evaluate']>, Response<'evaluateVersion'>>;
   tuneVersion: Same<Result<CollectionClient['tune']>, Response<'tuneVersion'>>;
+  getDrift: Same<Result<CollectionClient['drift']>, Response<'getDrift'>>;
+  resetDriftReference: Same<Result<CollectionClient['resetDriftReference']>, Response<'resetDriftReference'>>;
 
   listLines: Same<Result<CandidatesApi['list']>, Response<'listLines'>>;
   getCandidate: Same<Result<CandidatesApi['get']>, Response<'getCandidate'>>;

@@ -15,6 +15,7 @@ import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { serviceName, type FunctionRole, type ShoalSettings } from '../settings.js';
 import { V1_ROUTES } from './api.js';
+import { PSI_ALERT } from '../../../shared/models/drift.js';
 import type { ShoalFunction } from './shoal-function.js';
 
 /** The EMF metrics the dashboard and alarms read (namespace `Shoal`, dimension `service`). */
@@ -25,7 +26,16 @@ export const SHOAL_METRICS = {
   /** shard-search and api (in-process search): shard loads served from memory / disk / S3. */
   cacheHit: 'ShardCacheHit',
   cacheMiss: 'ShardCacheMiss',
+  /**
+   * api, per drift flush: the PSI of a collection's hour window (dimension sets [Collection, Kind] and [Kind],
+   * plus `service`); docs/drift.md.
+   */
+  embeddingDrift: 'EmbeddingDriftPSI',
+  embeddingsObserved: 'EmbeddingsObserved',
 } as const;
+
+/** The drift alarm's period: three of them above PSI_ALERT (45 minutes of shifted queries) page. */
+const DRIFT_ALARM_PERIOD = Duration.minutes(15);
 
 export interface MonitoringProps {
   settings: ShoalSettings;
@@ -257,6 +267,30 @@ export class Monitoring extends Construct {
         treatMissingData: cw.TreatMissingData.NOT_BREACHING,
       }),
     );
+    // Queries only: ingest drift is expected during a migration or backfill, query drift means the clients'
+    // embeddings no longer match the collection's (another model version, a preprocessing change).
+    const queryDrift = new cw.Metric({
+      namespace: SHOAL_METRICS.namespace,
+      metricName: SHOAL_METRICS.embeddingDrift,
+      dimensionsMap: { service: serviceName(settings, 'api'), Kind: 'query' },
+      statistic: 'Maximum',
+      period: DRIFT_ALARM_PERIOD,
+    });
+    add(
+      'EmbeddingDrift',
+      new cw.Alarm(this, 'EmbeddingDrift', {
+        alarmName: `${settings.prefix}-embedding-drift`,
+        alarmDescription:
+          `Query embeddings drifted from a collection's reference (PSI > ${PSI_ALERT}) for 45 minutes ` +
+          '(docs/operations.md#embedding-drift, docs/drift.md).',
+        metric: queryDrift,
+        threshold: PSI_ALERT,
+        comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 3,
+        datapointsToAlarm: 3,
+        treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+      }),
+    );
     const allFunctions = [
       functions.api,
       functions.indexBuilder,
@@ -441,6 +475,20 @@ export class Monitoring extends Construct {
         left: [worker.metricErrors({ period: FIVE_MINUTES, statistic: 'Sum', label: 'errors (5 min)' })],
         right: [worker.metricDuration({ period: MINUTE, statistic: 'p99', label: 'duration p99' })],
         width: 8,
+      }),
+    );
+    this.dashboard.addWidgets(
+      new cw.GraphWidget({
+        title: 'Embedding drift (PSI, max over collections)',
+        left: [
+          queryDrift.with({ label: 'queries' }),
+          queryDrift.with({
+            dimensionsMap: { service: serviceName(settings, 'api'), Kind: 'ingest' },
+            label: 'upserts',
+          }),
+        ],
+        leftAnnotations: [{ value: PSI_ALERT, label: 'alert' }],
+        width: 24,
       }),
     );
     this.dashboard.addWidgets(
