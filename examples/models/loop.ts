@@ -90,7 +90,10 @@ const K = 10;
 const UPSERT_BATCH = 250;
 /** Inputs per search request (the API's maximum is 100). */
 const SEARCH_BATCH = 100;
-/** Searches in flight during the experiment: enough to keep a local stack busy, few enough to be polite to a deployed one. */
+/**
+ * Searches in flight during the experiment (4): enough to keep a local stack busy, few enough to be
+ * polite to a deployed one.
+ */
 const EXPERIMENT_CONCURRENCY = 4;
 const LATE_ROWS = 20;
 

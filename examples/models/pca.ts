@@ -5,8 +5,9 @@
  * k×k projected matrix), so the components come out sorted by the variance they explain.
  *
  * Cost at 784-d: the covariance is one pass of n·d²/2 multiply-adds over at most `maxRows` rows (the
- * bulk of the time, shared by every k through `covariance`); each iteration is d²·(k+p). The export is a `linearProjectionModel` (`(x − mean)·W`, optionally L2-normalised), which
- * any ONNX runtime, and a Shoal collection's embedding function, runs.
+ * bulk of the time, shared by every k through `covariance`); each iteration is d²·(k+p). The export
+ * is a `linearProjectionModel` (`(x − mean)·W`, optionally L2-normalised), which any ONNX runtime,
+ * and a Shoal collection's embedding function, runs.
  */
 import { linearProjectionModel } from '../../shared/models/onnx.js';
 import { mulberry32, sampleRows } from '../../shared/random.js';
