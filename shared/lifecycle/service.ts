@@ -495,8 +495,15 @@ export class LifecycleCore implements LifecycleService {
         });
       throw err;
     });
-    // The same query vector goes to either arm: the embeddings must be interchangeable in shape.
-    if (challenger.dimension !== champion.dimension || challenger.metric !== champion.metric) {
+    // The same query goes to either arm. As a vector it must fit both; as raw inputs each arm embeds it
+    // with its own embedding function (docs/architecture.md §8.9), so two collections whose functions
+    // take the same input compare even when their embeddings differ (a new model version's usual case).
+    const sameShape = challenger.dimension === champion.dimension && challenger.metric === champion.metric;
+    const sameInputs =
+      champion.embedding !== undefined &&
+      challenger.embedding !== undefined &&
+      champion.embedding.inputLength === challenger.embedding.inputLength;
+    if (!sameShape && !sameInputs) {
       throw new ValidationError(
         `the challenger ${challenger.name} (${challenger.dimension}-d ${challenger.metric}) ` +
           `must have the champion ${champion.name}'s dimension and metric ` +

@@ -152,3 +152,39 @@ describe('a collection with an embedding function', () => {
     expect(plainUp.json.error.field).toBe('vectors[0].inputs');
   });
 });
+
+describe('an experiment between collections of two model versions', () => {
+  it('may differ in dimension when both embed the same inputs; each arm embeds the query itself', async () => {
+    const K8 = 8;
+    const narrow = linearProjectionModel({ inputDim: D, outputDim: K8, weights: weights.slice(0, D * K8), mean });
+    const v = await register('pca', narrow, K8);
+    expect((await call('POST', `/v1/models/pca/versions/${v}/commit`, { sha256: sha(narrow) })).status).toBe(200);
+    const created = await call('POST', '/v1/collections', { name: 'pixels8', embedding: { model: 'pca', version: v } });
+    expect(created.status).toBe(201);
+    const up = await call('POST', '/v1/collections/pixels8/vectors', {
+      vectors: rows.slice(0, 100).map((inputs, i) => ({ id: `r${i}`, inputs })),
+    });
+    expect(up.status).toBe(200);
+    expect((await call('PUT', '/v1/aliases/px', { collection: 'pixels' })).status).toBe(201);
+    // A plain collection of another dimension cannot be an arm: a vector would fit only one side.
+    const plain = await call('POST', '/v1/aliases/px/experiment', {
+      challenger: { collection: 'plain' },
+      mode: 'split',
+    });
+    expect(plain.status).toBe(400);
+    expect(plain.json.error.field).toBe('challenger.collection');
+    const started = await call('POST', '/v1/aliases/px/experiment', {
+      challenger: { collection: 'pixels8' },
+      mode: 'split',
+    });
+    expect(started.status, JSON.stringify(started.json)).toBeLessThan(300);
+    const arms = new Set<string>();
+    for (let i = 0; i < 20; i++) {
+      const out = await call('POST', '/v1/collections/px/search', { input: rows[i], k: 3, stickyKey: `u${i}` });
+      expect(out.status).toBe(200);
+      expect(out.json.results).toHaveLength(3);
+      arms.add(out.json.servedBy.collection);
+    }
+    expect(arms).toEqual(new Set(['pixels', 'pixels8']));
+  });
+});

@@ -102,6 +102,36 @@ describe('bench CLI (child processes)', () => {
     expect(eight.smallest).toBeGreaterThan(0);
   });
 
+  it('bench:models --quick --json: both runtimes × both models, and the migration or null', async () => {
+    const before = await gitStatus();
+    const run = await npmRun('bench:models', ['--quick', '--json']);
+    expect(run.code, run.stderr).toBe(0);
+    const doc = JSON.parse(run.stdout) as {
+      bench: string;
+      quick: boolean;
+      machine: { cpu: string; cores: number; node: string };
+      rows: Array<{ model: string; runtime: string; batch: number; rowsPerSec: number; msPerBatch: number }>;
+      migration: { rows: number; seconds: number; rowsPerSec: number } | null;
+    };
+    expect(doc).toMatchObject({ bench: 'models', quick: true });
+    expect(doc.rows.map((r) => `${r.model}/${r.runtime}`)).toEqual([
+      'PCA-32/node',
+      'PCA-128/node',
+      'PCA-32/wasm',
+      'PCA-128/wasm',
+    ]);
+    for (const r of doc.rows) {
+      expect(r.batch).toBe(256);
+      expect(r.rowsPerSec).toBeGreaterThan(0);
+      expect(r.msPerBatch).toBeGreaterThan(0);
+      expect(r).toHaveProperty('loadMs');
+    }
+    // Null on a stack without the migration API (the bench says so on stderr), else the migrated rows.
+    if (doc.migration === null) expect(run.stderr).toContain('migration API not available');
+    else expect(doc.migration).toMatchObject({ rows: 2000, rowsPerSec: expect.any(Number) });
+    expect(await gitStatus()).toBe(before);
+  });
+
   it('--help prints the usage on stdout (exit 0)', async () => {
     const run = await npmRun('bench:sequential', ['--help']);
     expect(run.code).toBe(0);
