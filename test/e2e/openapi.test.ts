@@ -1,7 +1,8 @@
 /**
  * The OpenAPI document against a whole local Shoal over HTTP: a journey through every operation —
  * collections, vectors, search (single and batch), builds, versions, candidate lines, evaluation and
- * tuning, embedding drift, aliases, experiments and feedback, models and their uploads, keys, imports —
+ * tuning, embedding drift, aliases, experiments and feedback, models and their uploads, embedding functions
+ * and migrations, keys, imports —
  * plus the errors (400, 401, 404, 405, 409). Every response is validated against the document the server serves at
  * `GET /v1/openapi.json` (strictly: no undescribed field, no undeclared status), and every operation
  * must have answered at least one success.
@@ -11,6 +12,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { linearProjectionModel } from '../../shared/models/onnx.js';
 import { mulberry32 } from '../helpers/random.js';
 import { createOpenApiValidator, type OpenApiValidator } from '../helpers/openapi-validate.js';
 import { startHttpShoal, type HttpShoal } from '../helpers/local-http.js';
@@ -281,6 +283,37 @@ describe('the OpenAPI document over HTTP', () => {
     expect((await call('GET', '/v1/models/proj/aliases/prod')).json.version).toBe(2);
     expect((await call('GET', '/v1/models/proj/aliases/prod/history')).json.history).toHaveLength(2);
     expect((await call('GET', '/v1/models/nope')).status).toBe(404);
+
+    // --- embedding functions and migrations ---
+    for (const [version, out] of [
+      [1, 3],
+      [2, 5],
+    ] as const) {
+      const onnx = linearProjectionModel({ inputDim: 6, outputDim: out, weights: new Float32Array(6 * out).fill(0.5) });
+      const r = await call('POST', '/v1/models/enc/versions', {
+        dimension: out,
+        metric: 'l2',
+        format: 'onnx',
+        artifact: Buffer.from(onnx).toString('base64'),
+      });
+      expect(r.json.model.version).toBe(version);
+      const sha256 = createHash('sha256').update(onnx).digest('hex');
+      expect(
+        (await call('POST', `/v1/models/enc/versions/${version}/commit`, { sha256 })).json.signature,
+      ).toBeDefined();
+    }
+    const fn = await call('POST', '/v1/collections', { name: 'enc1', embedding: { model: 'enc', version: 1 } });
+    expect(fn.json.embedding).toMatchObject({ model: 'enc', version: 1, inputLength: 6 });
+    const rows = Array.from({ length: 20 }, (_, i) => ({ id: `e${i}`, inputs: [i, 1, 2, 3, 4, i % 3] }));
+    expect((await call('POST', '/v1/collections/enc1/vectors', { vectors: rows })).json.upserted).toBe(20);
+    expect((await call('POST', '/v1/collections/enc1/search', { input: [1, 1, 2, 3, 4, 1], k: 2 })).status).toBe(200);
+    const mig = await call('POST', '/v1/collections/enc1/migrations', { to: { model: 'enc', version: 2 } });
+    expect(mig.status).toBe(202);
+    expect((await call('GET', '/v1/collections/enc1/migrations')).json.migrations).toHaveLength(1);
+    expect((await call('GET', `/v1/collections/enc1/migrations/${mig.json.migration.id}`)).json.target).toBe(
+      'enc1-enc-v2',
+    );
+    expect((await call('DELETE', `/v1/collections/enc1/migrations/${mig.json.migration.id}`)).status).toBe(200);
 
     // --- keys ---
     const key = await call('POST', '/v1/keys', {

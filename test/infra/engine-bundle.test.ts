@@ -14,6 +14,8 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ENGINE_WASM, PROJECT_ROOT, ShoalFunction } from '../../infra/cdk/constructs/shoal-function.js';
 
+const ARM64_BINDING = 'node_modules/onnxruntime-node/bin/napi-v6/linux/arm64/onnxruntime_binding.node';
+
 describe('ShoalFunction bundles the hnsw WASM engine', () => {
   let outdir: string;
   let assetDir: string;
@@ -63,5 +65,64 @@ describe('ShoalFunction bundles the hnsw WASM engine', () => {
     } finally {
       if (previous !== undefined) process.env.SHOAL_HNSW_WASM = previous;
     }
+  });
+});
+
+describe('ShoalFunction with models ships onnxruntime-node for arm64 only', () => {
+  let outdir: string;
+  const assets = new Map<string, string>();
+
+  beforeAll(() => {
+    outdir = mkdtempSync(path.join(tmpdir(), 'shoal-model-bundle-'));
+    const app = new App({ outdir });
+    const stack = new Stack(app, 'ModelBundle');
+    for (const [id, models] of [
+      ['WithModels', true],
+      ['Plain', false],
+    ] as const) {
+      new ShoalFunction(stack, id, {
+        entry: 'test/infra/fixtures/engine-entry.ts',
+        description: `model bundle test ${id}`,
+        memoryMb: 512,
+        timeout: Duration.seconds(10),
+        environment: {},
+        logRetention: logs.RetentionDays.ONE_DAY,
+        removalPolicy: RemovalPolicy.DESTROY,
+        models,
+      });
+    }
+    const assembly = app.synth();
+    for (const d of readdirSync(assembly.directory).filter((x) => x.startsWith('asset.'))) {
+      const dir = path.join(assembly.directory, d);
+      if (existsSync(path.join(dir, 'index.mjs')))
+        assets.set(existsSync(path.join(dir, 'node_modules')) ? 'models' : 'plain', dir);
+    }
+  }, 120_000);
+
+  afterAll(() => {
+    if (outdir) rmSync(outdir, { recursive: true, force: true });
+  });
+
+  it('copies the runtime, its dependency and the arm64 library beside the bundle; nothing else', () => {
+    const dir = assets.get('models')!;
+    expect(dir).toBeDefined();
+    for (const f of [
+      ARM64_BINDING,
+      'node_modules/onnxruntime-node/dist/index.js',
+      'node_modules/onnxruntime-common/dist',
+    ]) {
+      expect(existsSync(path.join(dir, f)), f).toBe(true);
+    }
+    expect(existsSync(path.join(dir, 'node_modules/onnxruntime-node/bin/napi-v6/linux/x64'))).toBe(false);
+    expect(existsSync(path.join(dir, 'node_modules/onnxruntime-web'))).toBe(false);
+    // The library is the package's own bytes.
+    const shipped = readFileSync(path.join(dir, ARM64_BINDING));
+    expect(shipped.equals(readFileSync(path.join(PROJECT_ROOT, ARM64_BINDING)))).toBe(true);
+  });
+
+  it('leaves the runtime out of functions that run no model', () => {
+    const dir = assets.get('plain');
+    expect(dir).toBeDefined();
+    expect(existsSync(path.join(dir!, 'node_modules'))).toBe(false);
   });
 });

@@ -266,7 +266,15 @@ describe.each([
       // the Milvus schema objects (milvus/ only).
       for (const st of api) {
         if (asArray(st.Action).some((a) => ['s3:PutObject', 's3:DeleteObject', 's3:AbortMultipartUpload'].includes(a)))
-          expect(st.Sid).toMatch(/^(ModelArtifacts|PresignImportUploads|MilvusSchemas|ManifestObjects)$/);
+          expect(st.Sid).toMatch(
+            /^(ModelArtifacts|PresignImportUploads|MilvusSchemas|ManifestObjects|RawModelInputs)$/,
+          );
+        // Embedding functions keep raw inputs (docs/models.md): inputs/ only, get and put, never delete.
+        if (st.Sid === 'RawModelInputs') {
+          expect(asArray(st.Action).sort()).toEqual(['s3:GetObject', 's3:PutObject']);
+          expect(asArray(st.Resource)).toHaveLength(1);
+          expect(JSON.stringify(st.Resource)).toContain('/inputs/*');
+        }
         if (st.Sid === 'MilvusSchemas') {
           expect(asArray(st.Resource)).toHaveLength(1);
           expect(JSON.stringify(st.Resource)).toContain('/milvus/*');
@@ -293,9 +301,20 @@ describe.each([
       expect(asArray(builderModels[0].Action).sort()).toEqual(['s3:DeleteObject', 's3:GetObject', 's3:PutObject']);
       expect(asArray(builderModels[0].Resource)).toHaveLength(1);
       expect(JSON.stringify(builderModels[0].Resource)).toContain('/models/*');
-      for (const role of [stack.compute.importer.role, ...stack.compute.shardSearch.map((f) => f.role)]) {
+      for (const role of stack.compute.shardSearch.map((f) => f.role)) {
         expect(JSON.stringify(policyOf(role))).not.toContain('/models/');
+        expect(JSON.stringify(policyOf(role))).not.toContain('/inputs/');
       }
+      // The importer runs migrations: it reads models (never writes them) and reads and writes raw inputs.
+      const importer = policyOf(stack.compute.importer.role);
+      const importerModels = importer.filter((st) => JSON.stringify(st.Resource).includes('/models/'));
+      expect(importerModels.map((st) => [st.Sid, asArray(st.Action)])).toEqual([
+        ['MigrationModelsAndInputs', ['s3:GetObject']],
+      ]);
+      const importerInputs = importer.filter((st) => JSON.stringify(st.Resource).includes('/inputs/'));
+      expect(importerInputs.map((st) => [st.Sid, asArray(st.Action).sort()])).toEqual([
+        ['MigrationRawInputs', ['s3:GetObject', 's3:PutObject']],
+      ]);
       // Spilled manifests (docs/architecture.md §4.1): the committers write them, the importer's tail cap only
       // reads them, the shard searchers (given shard refs, never manifests) have no access.
       const manifestActions = (role: { node: { defaultChild?: unknown } }): string[] =>

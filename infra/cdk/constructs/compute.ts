@@ -42,6 +42,7 @@ import {
   MANIFESTS_PREFIX,
   MILVUS_SCHEMAS_PREFIX,
   MODELS_OBJECT_PREFIX,
+  INPUTS_PREFIX,
   PLANS_PREFIX,
   REPORTS_PREFIX,
   SHARDS_PREFIX,
@@ -120,7 +121,11 @@ const OBJECT_WILDCARD_FOLDERS = [
   'models',
   'milvus',
   'manifests',
+  'inputs',
 ];
+
+/** The functions that run ONNX models and so ship onnxruntime-node (docs/models.md). */
+const MODEL_ROLES: ReadonlySet<FunctionRole> = new Set<FunctionRole>(['api', 'importer', 'indexBuilder']);
 
 export class Compute extends Construct {
   readonly api: ShoalFunction;
@@ -189,6 +194,8 @@ export class Compute extends Construct {
         removalPolicy,
         ...(extra?.functionName ? { functionName: extra.functionName } : {}),
         ...(extra?.reservedConcurrency !== undefined ? { reservedConcurrency: extra.reservedConcurrency } : {}),
+        // Embedding functions (api), migrations (import) and checks of large ONNX artifacts (builder).
+        models: MODEL_ROLES.has(role),
       });
     };
 
@@ -324,6 +331,15 @@ export class Compute extends Construct {
         sid: 'ModelArtifacts',
         actions: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject', 's3:AbortMultipartUpload'],
         resources: objectArns([MODELS_OBJECT_PREFIX]),
+      }),
+    );
+    // Embedding functions keep each upsert batch's raw model inputs (docs/models.md); the model itself is read
+    // through ModelArtifacts above.
+    this.api.role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'RawModelInputs',
+        actions: ['s3:GetObject', 's3:PutObject'],
+        resources: objectArns([INPUTS_PREFIX]),
       }),
     );
     this.api.role.addToPolicy(
@@ -492,6 +508,30 @@ export class Compute extends Construct {
       }),
     );
     this.importer.role.addToPolicy(listBucket);
+    // Re-embedding migrations (docs/models.md) run here: they read the model, the source's raw inputs and
+    // write the target's, and search both collections for the comparison report (shards, searcher slots).
+    this.importer.role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'MigrationModelsAndInputs',
+        actions: ['s3:GetObject'],
+        resources: objectArns([MODELS_OBJECT_PREFIX]),
+      }),
+    );
+    this.importer.role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'MigrationRawInputs',
+        actions: ['s3:GetObject', 's3:PutObject'],
+        resources: objectArns([INPUTS_PREFIX]),
+      }),
+    );
+    this.importer.role.addToPolicy(readIndexObjects);
+    this.importer.role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'MigrationSearchSlots',
+        actions: ['lambda:InvokeFunction'],
+        resources: this.shardSearch.map((f) => f.fn.functionArn),
+      }),
+    );
     this.importer.role.addToPolicy(
       new iam.PolicyStatement({
         sid: 'WakeBuilderAndContinue',

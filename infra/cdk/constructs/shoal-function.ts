@@ -27,6 +27,22 @@ export const ESM_REQUIRE_BANNER =
   'const __filename = __shoalFileURLToPath(import.meta.url);' +
   'const __dirname = __shoalDirname(__filename);';
 
+/** Loaded at run time from `node_modules` beside the bundle, never bundled (native code, WASM beside them). */
+export const ONNX_MODULES = ['onnxruntime-node', 'onnxruntime-web'];
+
+/**
+ * What of onnxruntime-node a function that runs models ships (docs/models.md): its JavaScript, its
+ * dependency onnxruntime-common, and the prebuilt library for Lambda's arm64 only (≈ 25 MB of the package's
+ * ≈ 250 MB across platforms). The package's install script only fetches GPU providers; it never runs.
+ */
+export const ONNX_NODE_FILES = [
+  'node_modules/onnxruntime-node/package.json',
+  'node_modules/onnxruntime-node/dist',
+  'node_modules/onnxruntime-node/bin/napi-v6/linux/arm64',
+  'node_modules/onnxruntime-common/package.json',
+  'node_modules/onnxruntime-common/dist',
+];
+
 /** The engine's WASM module, relative to the project root; copied beside every bundle. */
 export const ENGINE_WASM = 'engine/dist/shoal-hnsw.wasm';
 
@@ -44,8 +60,9 @@ export const SHOAL_BUNDLING = {
   sourceMapMode: SourceMapMode.EXTERNAL,
   sourcesContent: false,
   // The nodejs22.x runtime ships the AWS SDK v3; everything else (zod, middy, Powertools,
-  // Shoal's code) is bundled into the one index.mjs.
-  externalModules: ['@aws-sdk/*'],
+  // Shoal's code) is bundled into the one index.mjs — except the ONNX runtimes, which load native or WASM
+  // files beside their own modules: the functions that run models get them copied (MODEL_BUNDLING).
+  externalModules: ['@aws-sdk/*', ...ONNX_MODULES],
   forceDockerBundling: false,
   // Shoal's hnsw engine (engine/dist/shoal-hnsw.wasm, ~210 KB) goes beside index.mjs, where
   // shared/engine/shoal-wasm.ts looks first. A copy, not an embed: the bundle ships the very
@@ -55,6 +72,22 @@ export const SHOAL_BUNDLING = {
     beforeInstall: () => [],
     afterBundling: (inputDir: string, outputDir: string) => [
       `cp "${path.join(inputDir, ENGINE_WASM)}" "${path.join(outputDir, path.basename(ENGINE_WASM))}"`,
+    ],
+  },
+} satisfies BundlingOptions;
+
+/** SHOAL_BUNDLING plus onnxruntime-node under the bundle's node_modules (the api, import and builder functions). */
+export const MODEL_BUNDLING = {
+  ...SHOAL_BUNDLING,
+  commandHooks: {
+    ...SHOAL_BUNDLING.commandHooks,
+    afterBundling: (inputDir: string, outputDir: string) => [
+      ...SHOAL_BUNDLING.commandHooks.afterBundling(inputDir, outputDir),
+      ...ONNX_NODE_FILES.map(
+        (file) =>
+          `mkdir -p "${path.join(outputDir, path.dirname(file))}" && ` +
+          `cp -R "${path.join(inputDir, file)}" "${path.join(outputDir, file)}"`,
+      ),
     ],
   },
 } satisfies BundlingOptions;
@@ -74,6 +107,8 @@ export interface ShoalFunctionProps {
   removalPolicy: RemovalPolicy;
   /** Reserved concurrency: both a guaranteed share of the account's concurrency and a ceiling. */
   reservedConcurrency?: number;
+  /** Runs ONNX models (embedding functions, migrations, artifact checks): ships onnxruntime-node. */
+  models?: boolean;
 }
 
 export class ShoalFunction extends Construct {
@@ -122,7 +157,7 @@ export class ShoalFunction extends Construct {
         NODE_OPTIONS: '--enable-source-maps',
         ...props.environment,
       },
-      bundling: SHOAL_BUNDLING,
+      bundling: props.models ? MODEL_BUNDLING : SHOAL_BUNDLING,
     });
   }
 }
