@@ -10,6 +10,8 @@ import type { ImportJobStore, ImportLimits } from './import/job.js';
 import { ImportService } from './import/service.js';
 import { Indexer } from './indexing/indexer.js';
 import { Embedder } from './models/embedder.js';
+import { storeInputs } from './models/inputs.js';
+import { collectionKey } from './storage/keys.js';
 import { MigrationService, type MigrationStore } from './models/migration.js';
 import type { ModelRuntime } from './models/runtime.js';
 import type { BuilderDeps } from './indexing/builder.js';
@@ -17,7 +19,7 @@ import type { LifecycleStore } from './lifecycle/types.js';
 import { LifecycleCore } from './lifecycle/service.js';
 import type { QueueProducer } from './queue/messages.js';
 import type { ShardCache } from './search/shard-cache.js';
-import type { Catalog, DirectUploads, ObjectStore, RecordStore } from './storage/types.js';
+import type { Catalog, CollectionMeta, DirectUploads, ObjectStore, RecordStore } from './storage/types.js';
 import type { DriftMonitor } from './models/drift-monitor.js';
 
 export interface ServicesDeps {
@@ -140,6 +142,16 @@ export function createServices(deps: ServicesDeps): Services {
         ingest: { catalog, records, wake: (collection) => wake(collection) },
         enqueue: imp.enqueue ? (message, options) => queues.send('import', message, options) : undefined,
         ...(tailCap ? { tailCap } : {}),
+        ...(embedder
+          ? {
+              // JSONL rows of raw inputs: embedded per batch and kept like an API upsert's (docs/models.md).
+              embedInputs: async (meta: CollectionMeta, inputs: Float32Array[]) => {
+                const values = await embedder.embed(meta.embedding!, inputs, (i) => `inputs[${i}]`);
+                const refs = await storeInputs(objects, collectionKey(meta), inputs, meta.embedding!.inputLength);
+                return { values, refs };
+              },
+            }
+          : {}),
         ...(imp.limits ? { limits: imp.limits } : {}),
         ...(imp.sweepStaleMs !== undefined ? { sweepStaleMs: imp.sweepStaleMs } : {}),
       })

@@ -71,6 +71,11 @@ export interface ImportDeps {
   now?: () => number;
   /** Limits of jobs that carry none (created before limits existed). Default `DEFAULT_IMPORT_LIMITS`. */
   limits?: ImportLimits;
+  /**
+   * Embeds a batch's raw inputs with the collection's embedding function and keeps them (docs/models.md):
+   * vectors and raw-input references, in order. Absent: raw rows are embedded nowhere (the job fails them).
+   */
+  embedInputs?: (meta: CollectionMeta, inputs: Float32Array[]) => Promise<{ values: Float32Array[]; refs: string[] }>;
   /** Rows per upsert call (default 500). */
   batchRows?: number;
   /** Upsert calls in flight (default 4). */
@@ -228,7 +233,7 @@ async function runClaimed(
   let rejects: RejectEntry[] = [];
   // The next batch, by id: a repeated id replaces the earlier row in place (the later row wins, as
   // it would in file order), so a file of one id repeated stays one growing batch, not one write per row.
-  let batch = new Map<string, VectorInput>();
+  let batch = new Map<string, VectorInput & { raw?: true }>();
   let superseded = 0; // rows of `batch` replaced by a later row with the same id (count as written)
   // Ids of the batches in flight: a row repeating one waits for them, so its write gets the later seq.
   let inFlightIds = new Set<string>();
@@ -247,6 +252,21 @@ async function runClaimed(
       written += r.value;
     }
   };
+  /** Raw-input rows of a batch embedded in one call (the batching a model wants); value rows as they are. */
+  const embedRaw = async (rows: Array<VectorInput & { raw?: true }>): Promise<VectorInput[]> => {
+    const raw = rows.filter((r) => r.raw);
+    if (!raw.length) return rows;
+    if (!deps.embedInputs) throw new Error('raw inputs reached an import without a model runtime');
+    const { values, refs } = await deps.embedInputs(
+      meta,
+      raw.map((r) => r.values),
+    );
+    const embedded = new Map(raw.map((r, i) => [r.id, { values: values[i]!, inputRef: refs[i]! }]));
+    return rows.map(({ raw: _raw, ...r }) => {
+      const e = embedded.get(r.id);
+      return e ? { ...r, ...e } : r;
+    });
+  };
   const flush = async (): Promise<void> => {
     if (!batch.size) return;
     await ownJob();
@@ -255,7 +275,11 @@ async function runClaimed(
     batch = new Map();
     superseded = 0;
     for (const v of vectors) inFlightIds.add(v.id);
-    inFlight.push(upsertVectors(ingest, meta, vectors).then((n) => n + extra));
+    inFlight.push(
+      embedRaw(vectors)
+        .then((ready) => upsertVectors(ingest, meta, ready))
+        .then((n) => n + extra),
+    );
     if (inFlight.length >= concurrency) written += await inFlight.shift()!;
   };
   const drain = async (): Promise<void> => {
@@ -346,7 +370,12 @@ async function runClaimed(
     source = await deps.openSource(job);
     ids = job.format === 'npy' ? await deps.findSidecar(job) : undefined;
     const from = progress.checkpoint.rows > 0 ? progress.checkpoint : undefined;
-    const reader = openReader(job.format, source, { dimension: meta.dimension, from, ids });
+    const reader = openReader(job.format, source, {
+      dimension: meta.dimension,
+      ...(meta.embedding ? { inputLength: meta.embedding.inputLength } : {}),
+      from,
+      ids,
+    });
     for await (const row of reader) {
       if (progress.rowsRead + read >= limits.maxRows) {
         limitHit = {
@@ -366,12 +395,12 @@ async function runClaimed(
         const repeat = batch.has(row.id);
         if (!repeat && inFlightIds.has(row.id)) await settleInFlight();
         if (repeat) superseded++;
-        batch.set(
-          row.id,
-          row.metadata
-            ? { id: row.id, values: row.values, metadata: row.metadata }
-            : { id: row.id, values: row.values },
-        );
+        batch.set(row.id, {
+          id: row.id,
+          values: row.values,
+          ...(row.metadata ? { metadata: row.metadata } : {}),
+          ...(row.raw ? { raw: true } : {}),
+        });
         if (batch.size >= batchRows) await flush();
       }
       pos = { checkpoint: row.next, bytesRead: row.bytesRead };

@@ -46,7 +46,9 @@ export type RejectCode =
   | 'BAD_VECTOR'
   | 'WRONG_DIMENSION'
   | 'NOT_FINITE'
-  | 'BAD_METADATA';
+  | 'BAD_METADATA'
+  /** A JSONL row of raw `inputs` for a collection without an embedding function (docs/models.md). */
+  | 'NO_EMBEDDING_FUNCTION';
 
 export interface RowError {
   code: RejectCode;
@@ -63,6 +65,8 @@ export interface ImportRow {
   rowNumber: number;
   id?: string;
   values?: Float32Array;
+  /** `values` are the row's raw model input (JSONL `inputs`), to be embedded by the collection's function. */
+  raw?: true;
   metadata?: Metadata;
   error?: RowError;
   next: Checkpoint;
@@ -72,6 +76,8 @@ export interface ImportRow {
 export interface ReaderOptions {
   /** The collection's dimension: rows of another length are rejected (or the file, when its header says so). */
   dimension: number;
+  /** Raw values per row of the collection's embedding function, when it has one (JSONL `inputs` rows). */
+  inputLength?: number;
   /** Resume here (default: the beginning). */
   from?: Checkpoint;
 }

@@ -132,6 +132,28 @@ describe('a collection with an embedding function', () => {
     expect(single.json.results.map((h: { id: string }) => h.id)).toEqual(ids(byInputs.json)[0]!.slice(0, 3));
   });
 
+  it('imports a JSONL file of raw inputs: embedded per batch, the same vectors as the API writes', async () => {
+    const up = await call('POST', '/v1/collections/pixels/imports/uploads', { filename: 'raw.jsonl' });
+    expect(up.status).toBe(201);
+    const lines = rows.slice(0, 120).map((inputs, i) => JSON.stringify({ id: `f${i}`, inputs, label: i % 4 }));
+    lines.push(JSON.stringify({ id: 'short', inputs: [1, 2] }));
+    const put = await fetch(up.json.uploadUrl, { method: 'PUT', body: lines.join('\n'), headers: up.json.headers });
+    expect(put.status).toBe(200);
+    const started = await call('POST', '/v1/collections/pixels/imports', { uri: up.json.uri });
+    let job = started.json;
+    for (const until = Date.now() + 45_000; !['succeeded', 'partial', 'failed'].includes(job.state); ) {
+      expect(Date.now()).toBeLessThan(until);
+      await new Promise((r) => setTimeout(r, 100));
+      job = (await call('GET', `/v1/collections/pixels/imports/${started.json.jobId}`)).json;
+    }
+    expect(job).toMatchObject({ state: 'partial', rowsWritten: 120, rowsRejected: 1 });
+    // f7 was imported from the same raw input as r7: the same model, the same vector.
+    const got = await call('POST', '/v1/collections/pixels/vectors/get', { ids: ['r7', 'f7'] });
+    const [a, b] = ['r7', 'f7'].map((id) => got.json.vectors.find((v: { id: string }) => v.id === id));
+    expect(b.metadata).toEqual({ label: 3 });
+    b.values.forEach((x: number, i: number) => expect(x).toBeCloseTo(a.values[i], 6));
+  });
+
   it('names the field of bad inputs and refuses inputs where no model runs', async () => {
     const short = await call('POST', '/v1/collections/pixels/vectors', {
       vectors: [

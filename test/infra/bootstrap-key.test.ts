@@ -80,5 +80,6 @@ describe('the CreateApiKeyCommand output', () => {
     expect(
       await new ApiKeys({ store: new DynamoApiKeyStore({ ddb: stack.aws.ddb, table: 'catalog' }) }).authenticate(key),
     ).toBeUndefined();
-  });
+    // Synthesizes the whole service stack and runs a shell: seconds alone, far more beside a busy suite.
+  }, 90_000);
 });

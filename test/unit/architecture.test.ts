@@ -167,7 +167,11 @@ describe('storage layouts', () => {
   });
 
   it('spells DynamoDB key prefixes and S3 prefixes only in shared/storage/keys.ts', () => {
-    const files = ['shared', 'functions', 'infra'].flatMap(sourceFiles).filter((f) => f !== KEYS_MODULE);
+    // Generated modules are left out: the console's bundle embeds the SDK's minified API paths
+    // (`/v1/models/…`), which are routes, not storage keys.
+    const files = ['shared', 'functions', 'infra']
+      .flatMap(sourceFiles)
+      .filter((f) => f !== KEYS_MODULE && !f.endsWith('.gen.ts'));
     expect(files.length).toBeGreaterThan(50);
     const found = files.flatMap((f) => layoutLiterals(f, readFileSync(join(ROOT, f), 'utf8')));
     expect(found).toEqual([]);

@@ -1,5 +1,6 @@
 /**
- * JSONL: one JSON object per line, `{"id", "values" | "vector", "metadata"}`. Other top-level
+ * JSONL: one JSON object per line, `{"id", "values" | "vector" | "inputs", "metadata"}` (`inputs`: raw model
+ * input for a collection with an embedding function, docs/models.md). Other top-level
  * fields are merged into the metadata (the `metadata` object wins on a name clash). Blank lines
  * are skipped. Rows are numbered by physical line (1-based).
  */
@@ -45,13 +46,25 @@ export async function* readJsonl(
       yield rejectRow(base, { code: 'BAD_JSON', message: 'line is not a JSON object' });
       continue;
     }
-    const { id, values, vector, metadata, ...rest } = obj as Record<string, unknown>;
+    const { id, values, vector, inputs, metadata, ...rest } = obj as Record<string, unknown>;
     let meta: unknown = metadata;
     if (Object.keys(rest).length) {
       meta =
         metadata !== undefined && (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata))
           ? metadata
           : { ...rest, ...(metadata as object | undefined) };
+    }
+    if (inputs !== undefined && values === undefined && vector === undefined) {
+      if (opts.inputLength === undefined) {
+        yield rejectRow(base, {
+          code: 'NO_EMBEDDING_FUNCTION',
+          message: 'row has "inputs" but the collection has no embedding function; send "values"',
+        });
+        continue;
+      }
+      const row = makeRow(base, id, inputs, meta, opts.inputLength);
+      yield row.error ? row : { ...row, raw: true };
+      continue;
     }
     yield makeRow(base, id, values ?? vector, meta, opts.dimension);
   }
