@@ -37,6 +37,12 @@ const TERMINAL: ReadonlySet<MigrationState> = new Set(['done', 'failed', 'cancel
  * often (less work repeated after a crash) and stay well inside a step's deadline.
  */
 export const MIGRATION_BATCH_ROWS = 256;
+/**
+ * Seq ranges of the rows the copy applied, kept so the catch-up skips them (default cap 8,192 ranges, ≈ 150 KB
+ * of the job item at worst). A bulk-loaded collection's seqs are one range; rewrites and deletes make gaps.
+ * Past the cap the set is dropped and the catch-up re-embeds what the write log still holds: correct, slower.
+ */
+export const MIGRATION_MAX_COPIED_RANGES = 8192;
 /** Rejects kept on the job item (the count is exact; the item stays far below DynamoDB's 400 KB). */
 export const MIGRATION_MAX_REJECTS = 100;
 /** Default evaluation queries (sampled rows of the source) and neighbours compared. */
@@ -75,6 +81,11 @@ export interface MigrationJob {
   lastSeq: number;
   /** Where the next catch-up read starts: 0 (the whole retained log), then the last seq a read saw. */
   catchUpFrom?: number;
+  /**
+   * Sorted inclusive seq ranges the copy applied: a log record with one of these seqs is the very write the
+   * copy embedded, so the catch-up skips it. Absent once it outgrew MIGRATION_MAX_COPIED_RANGES.
+   */
+  copied?: Array<[number, number]>;
   /** Reservoir of evaluation rows (seeded), and how many rows it has seen. */
   samples: Array<{ id: string; ref: string; label?: string }>;
   seen: number;
@@ -86,11 +97,21 @@ export interface MigrationJob {
 /** The job as the API shows it. */
 export type MigrationView = Omit<
   MigrationJob,
-  'cursor' | 'lastSeq' | 'catchUpFrom' | 'samples' | 'seen' | 'rev' | 'lease'
+  'cursor' | 'lastSeq' | 'catchUpFrom' | 'copied' | 'samples' | 'seen' | 'rev' | 'lease'
 >;
 
 export function migrationView(job: MigrationJob): MigrationView {
-  const { cursor: _c, lastSeq: _l, catchUpFrom: _f, samples: _s, seen: _n, rev: _r, lease: _e, ...view } = job;
+  const {
+    cursor: _c,
+    lastSeq: _l,
+    catchUpFrom: _f,
+    copied: _p,
+    samples: _s,
+    seen: _n,
+    rev: _r,
+    lease: _e,
+    ...view
+  } = job;
   return view;
 }
 
@@ -199,6 +220,7 @@ export class MigrationService {
       progress: { rowsRead: 0, embedded: 0, rejected: 0, deleted: 0, steps: 0 },
       rejects: [],
       lastSeq: 0,
+      copied: [],
       samples: [],
       seen: 0,
       rev: 1,
@@ -320,6 +342,7 @@ export class MigrationService {
         ...(job.cursor ? { after: job.cursor } : {}),
       });
       const next = await this.apply(job, meta, target, page.records);
+      next.copied = addSeqs(job.copied, page.records);
       // The position the Query stopped at, not the last record returned: a page the lagging GSI shows empty
       // still moves on.
       if (page.next) next.cursor = page.next;
@@ -336,8 +359,9 @@ export class MigrationService {
       let next = job;
       let seen = from;
       for await (const batch of this.deps.records.tail(ck, from)) {
-        next = await this.apply(next, meta, target, batch);
         for (const r of batch) seen = Math.max(seen, r.seq);
+        const fresh = job.copied ? batch.filter((r) => !hasSeq(job.copied!, r.seq)) : batch;
+        if (fresh.length) next = await this.apply(next, meta, target, fresh);
       }
       if (seen > from) return { ...next, catchUpFrom: seen };
       return { ...next, phase: 'evaluate', state: 'evaluating' };
@@ -497,6 +521,36 @@ export class MigrationService {
 }
 
 const round = (x: number): number => Math.round(x * 10_000) / 10_000;
+
+/** The copy's seq ranges with a page's records added (pages come in seq order); undefined past the cap. */
+function addSeqs(
+  ranges: Array<[number, number]> | undefined,
+  records: StoredRecord[],
+): Array<[number, number]> | undefined {
+  if (!ranges) return undefined;
+  const out = ranges.map((r) => [r[0], r[1]] as [number, number]);
+  for (const { seq } of [...records].sort((a, b) => a.seq - b.seq)) {
+    const last = out.at(-1);
+    if (last && seq >= last[0] && seq <= last[1] + 1) last[1] = Math.max(last[1], seq);
+    else out.push([seq, seq]);
+    if (out.length > MIGRATION_MAX_COPIED_RANGES) return undefined;
+  }
+  return out;
+}
+
+/** Binary search of sorted, disjoint inclusive ranges. */
+export function hasSeq(ranges: ReadonlyArray<readonly [number, number]>, seq: number): boolean {
+  let lo = 0;
+  let hi = ranges.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const [a, b] = ranges[mid]!;
+    if (seq < a) hi = mid - 1;
+    else if (seq > b) lo = mid + 1;
+    else return true;
+  }
+  return false;
+}
 
 /** The most frequent defined label (ties: the one seen first, i.e. the nearer neighbour's). */
 function majority(labels: Array<string | undefined>): string | undefined {
