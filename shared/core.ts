@@ -32,6 +32,7 @@ import type {
   CreateCollectionInput,
   InputRow,
   ListVectorsInput,
+  RawInput,
   ListVectorsOutput,
   MetadataPatch,
   SearchInput,
@@ -230,7 +231,7 @@ export class ShoalCore implements ShoalService {
   /** Raw inputs → vectors with the collection's embedding function; refused on a collection without one. */
   private async embedRows(
     meta: CollectionMeta,
-    rows: Float32Array[],
+    rows: RawInput[],
     fieldOf: (i: number) => string,
   ): Promise<Float32Array[]> {
     if (!meta.embedding || !this.deps.embedder) {

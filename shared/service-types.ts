@@ -160,6 +160,24 @@ export interface EmbeddingRequest {
   output?: string;
 }
 
+/**
+ * A WordPiece tokenizer shipped with a model version (docs/models.md): the version then takes text as its raw
+ * input. Defaults: `lowercase` true, `unknown` "[UNK]", `pad` "[PAD]", `continuation` "##"; `cls`/`sep`
+ * frame the tokens when set. Every named token must be in `vocab` (ids are vocabulary positions).
+ */
+export interface TokenizerSpec {
+  type: 'wordpiece';
+  vocab: string[];
+  /** Tokens fed per text (cut or padded to it); the model's id input takes this many. */
+  maxLength: number;
+  lowercase?: boolean;
+  unknown?: string;
+  pad?: string;
+  cls?: string;
+  sep?: string;
+  continuation?: string;
+}
+
 /** Element types of model tensors Shoal recognises (ONNX TensorProto.DataType names). */
 export type ModelDtype = 'float32' | 'uint8' | 'int8' | 'int32' | 'int64' | 'string' | 'bool' | 'float16' | 'float64';
 
@@ -204,6 +222,8 @@ export interface ModelVersion {
   format?: 'onnx';
   /** Inputs and outputs of an `onnx` version, read at commit. */
   signature?: ModelSignature;
+  /** Text models: how a string becomes the model's token ids (docs/models.md). */
+  tokenizer?: TokenizerSpec;
   description?: string;
   params: Record<string, unknown>;
   metrics: Record<string, number>;

@@ -11,6 +11,7 @@ import type {
   AliasTarget,
   CompletedUpload as CompletedModelUpload,
   EmbeddingRequest,
+  TokenizerSpec,
   Evaluation,
   ExperimentResults,
   ExperimentSummary,
@@ -81,10 +82,14 @@ export interface VectorInput {
   inputRef?: string;
 }
 
+/** A raw model input: a tensor model's values, or a text model's string. */
+export type RawInput = Float32Array | string;
+
 /** A row for a collection with an embedding function: its raw model input instead of values. */
 export interface InputRow {
   id: string;
-  input: Float32Array;
+  /** Numbers for a tensor model, a string for a text model (one with a tokenizer). */
+  input: RawInput;
   metadata?: Metadata;
 }
 
@@ -118,7 +123,7 @@ export interface SearchInput {
   /** Query vectors; empty when `inputs` are sent instead. */
   queries: Float32Array[];
   /** Raw model inputs, embedded by the searched collection's embedding function (per arm through an alias). */
-  inputs?: Float32Array[];
+  inputs?: RawInput[];
   k: number;
   filter?: FilterNode;
   ef?: number;
@@ -304,6 +309,8 @@ export interface RegisterModelInput {
   framework?: string;
   /** `onnx`: Shoal validates the artifact at commit and can run it as an embedding function. */
   format?: 'onnx';
+  /** A text model's tokenizer (with `format: "onnx"`): its raw inputs are then strings. */
+  tokenizer?: TokenizerSpec;
   description?: string;
   params?: Record<string, unknown>;
   metrics?: Record<string, number>;

@@ -96,20 +96,22 @@ export const idSchema = z.unknown().transform((value, ctx): string => {
   return value;
 });
 
-/** Finite float32 numbers, 1 – `max` of them, as a Float32Array (vectors, raw model inputs). */
-export const float32ArraySchema = (max: number) =>
-  z.unknown().transform((value, ctx): Float32Array => {
-    if (!Array.isArray(value)) return fail(ctx, `must be an array of numbers, got ${describe(value)}`);
-    if (value.length === 0) return fail(ctx, 'must have at least 1 item');
-    if (value.length > max) return fail(ctx, `must have at most ${max} items, got ${value.length}`);
-    return toFloat32(value, ctx);
-  });
-
 /**
- * Raw model inputs of a collection with an embedding function (docs/models.md): up to 65,536 values per
- * row (MAX_INPUT_VALUES in shared/models/embedder.ts; the model fixes the exact count).
+ * A raw model input (docs/models.md): 1–65,536 finite float32 numbers for a tensor model (MAX_INPUT_VALUES in
+ * shared/models/embedder.ts), or a string of 1–20,000 characters for a text model (MAX_TEXT_CHARS in
+ * shared/models/tokenizer.ts). Which one the collection takes is the core's check.
  */
-export const inputsSchema = float32ArraySchema(65_536);
+export const rawInputSchema = z.unknown().transform((value, ctx): Float32Array | string => {
+  if (typeof value === 'string') {
+    if (value.length === 0 || value.length > 20_000) return fail(ctx, 'must be a text of 1–20,000 characters');
+    if (hasLoneSurrogate(value)) return fail(ctx, 'must be valid Unicode (it contains a lone surrogate)');
+    return value;
+  }
+  if (!Array.isArray(value)) return fail(ctx, `must be an array of numbers or a string, got ${describe(value)}`);
+  if (value.length === 0) return fail(ctx, 'must have at least 1 item');
+  if (value.length > 65_536) return fail(ctx, `must have at most 65536 items, got ${value.length}`);
+  return toFloat32(value, ctx);
+});
 
 /**
  * Vector components: a non-empty array (≤ 4096) of finite numbers that stay finite as

@@ -5,7 +5,7 @@
  * (no key) and committed as docs/openapi.json by `npm run openapi` (a test keeps the two equal).
  */
 import { z } from 'zod';
-import { LIMITS, idSchema, metadataSchema, valuesSchema } from '../validation.js';
+import { LIMITS, idSchema, metadataSchema, rawInputSchema, valuesSchema } from '../validation.js';
 import * as R from './responses.js';
 import type { ErrorCode } from './responses.js';
 import {
@@ -57,6 +57,14 @@ function describeOpaque(ctx: { zodSchema: unknown; jsonSchema: Json; path: (stri
       minItems: 1,
       maxItems: LIMITS.maxDimension,
       description: 'Finite numbers representable as float32, as many as the dimension.',
+    });
+  } else if (ctx.zodSchema === rawInputSchema) {
+    Object.assign(ctx.jsonSchema, {
+      anyOf: [
+        { type: 'array', items: { type: 'number' }, minItems: 1, maxItems: 65_536 },
+        { type: 'string', minLength: 1, maxLength: 20_000 },
+      ],
+      description: "A raw model input: the model's input tensor flattened, or a text for a model with a tokenizer.",
     });
   } else if (ctx.zodSchema === idSchema) {
     Object.assign(ctx.jsonSchema, {

@@ -121,6 +121,8 @@ function define() {
         input: z.string(),
         output: z.string(),
         inputLength: int(),
+        /** Text models: raw inputs are strings, tokenized into `input` (and `mask`). */
+        text: z.object({ mask: z.string().optional() }).optional(),
       })
       .optional(),
     /** Set when `{name}` was an alias. */
@@ -569,6 +571,19 @@ function define() {
     metric,
     framework: z.string().optional(),
     format: z.literal('onnx').optional(),
+    tokenizer: z
+      .object({
+        type: z.literal('wordpiece'),
+        vocab: z.array(z.string()),
+        maxLength: int(),
+        lowercase: z.boolean().optional(),
+        unknown: z.string().optional(),
+        pad: z.string().optional(),
+        cls: z.string().optional(),
+        sep: z.string().optional(),
+        continuation: z.string().optional(),
+      })
+      .optional(),
     /** Read from an `onnx` artifact at commit. */
     signature: z
       .object({

@@ -22,8 +22,8 @@ import {
   hasControlCharacter,
   hasLoneSurrogate,
   idSchema,
-  inputsSchema,
   metadataSchema,
+  rawInputSchema,
   valuesSchema,
   type Ctx,
 } from '../validation.js';
@@ -221,7 +221,7 @@ const vectorSchema = z.strictObject({
 
 const inputRowSchema = z.strictObject({
   id: idSchema,
-  inputs: inputsSchema,
+  inputs: rawInputSchema,
   metadata: metadataSchema.optional(),
 });
 
@@ -309,8 +309,8 @@ export const searchSchema = z
     vector: valuesSchema.optional(),
     vectors: z.array(valuesSchema).min(1).max(LIMITS.maxQueries).optional(),
     /** Raw model input(s) for a collection with an embedding function: embedded, then searched. */
-    input: inputsSchema.optional(),
-    inputs: z.array(inputsSchema).min(1).max(LIMITS.maxQueries).optional(),
+    input: rawInputSchema.optional(),
+    inputs: z.array(rawInputSchema).min(1).max(LIMITS.maxQueries).optional(),
     k: intIn(1, LIMITS.maxK).default(LIMITS.defaultK),
     filter: z.unknown().optional(),
     ef: intIn(1, LIMITS.maxEf).optional(),
@@ -572,6 +572,20 @@ export const registerModelSchema = z.strictObject({
   framework: z.string().max(200).optional(),
   /** `onnx`: validated at commit (it must load) and usable as an embedding function (docs/models.md). */
   format: z.literal('onnx').optional(),
+  /** A text model's WordPiece tokenizer (docs/models.md); checked further at registration. */
+  tokenizer: z
+    .strictObject({
+      type: z.literal('wordpiece'),
+      vocab: z.array(z.string().min(1).max(100)).min(2).max(50_000),
+      maxLength: intIn(1, 2048),
+      lowercase: z.boolean().optional(),
+      unknown: z.string().min(1).max(100).optional(),
+      pad: z.string().min(1).max(100).optional(),
+      cls: z.string().min(1).max(100).optional(),
+      sep: z.string().min(1).max(100).optional(),
+      continuation: z.string().max(10).optional(),
+    })
+    .optional(),
   description: z.string().max(4000).optional(),
   params: freeFormObject.optional(),
   metrics: boundedMap(z.number()).optional(),

@@ -29,6 +29,8 @@ import type {
   UploadRequest,
 } from '../service-types.js';
 import { MAX_ONNX_ARTIFACT_BYTES, type Embedder } from '../models/embedder.js';
+import { textEmbeddingIO } from '../models/runtime.js';
+import { checkTokenizer } from '../models/tokenizer.js';
 import { committedArtifactKey, modelArtifactKey } from '../storage/keys.js';
 
 export const MAX_INLINE_ARTIFACT_BYTES = 4 * 1024 * 1024;
@@ -124,6 +126,15 @@ export async function registerModelVersion(
   };
   if (input.framework !== undefined) mv.framework = input.framework;
   if (input.format !== undefined) mv.format = input.format;
+  if (input.tokenizer !== undefined) {
+    if (input.format !== 'onnx') {
+      throw new ValidationError('a tokenizer goes with format "onnx" (Shoal runs it before the model)', {
+        field: 'tokenizer',
+      });
+    }
+    checkTokenizer(input.tokenizer);
+    mv.tokenizer = input.tokenizer;
+  }
   if (input.description !== undefined) mv.description = input.description;
   // The object first: a version item whose artifact failed to upload simply stays pending.
   if (input.artifact) await deps.objects.putImmutable(mv.artifact.key, input.artifact);
@@ -416,6 +427,8 @@ async function validateOnnx(
     });
   }
   const signature = await deps.embedder.validateArtifact(bytes, sha256);
+  // A text model: its inputs must take what the tokenizer gives (ids, and a mask if it has a second input).
+  if (mv.tokenizer) textEmbeddingIO(signature, mv.dimension, mv.tokenizer.maxLength, 'tokenizer');
   if (!signature.outputs.some((o) => o.dtype === 'float32' && o.shape.at(-1) === mv.dimension)) {
     throw new ValidationError(
       `no float32 output of the model ends in the version's dimension ${mv.dimension} ` +

@@ -502,7 +502,8 @@ export class LifecycleCore implements LifecycleService {
     const sameInputs =
       champion.embedding !== undefined &&
       challenger.embedding !== undefined &&
-      champion.embedding.inputLength === challenger.embedding.inputLength;
+      (champion.embedding.text !== undefined) === (challenger.embedding.text !== undefined) &&
+      (champion.embedding.text !== undefined || champion.embedding.inputLength === challenger.embedding.inputLength);
     if (!sameShape && !sameInputs) {
       throw new ValidationError(
         `the challenger ${challenger.name} (${challenger.dimension}-d ${challenger.metric}) ` +

@@ -11,7 +11,9 @@ import type { EmbeddingRequest, ModelAliasTarget, ModelVersion } from '../servic
 export type { EmbeddingRequest };
 import type { EmbeddingBinding, ObjectStore } from '../storage/types.js';
 import { readOnnxSignature, type OnnxSignature } from './onnx.js';
-import { embeddingIO, type ModelRuntime } from './runtime.js';
+import { embeddingIO, textEmbeddingIO, type ModelRuntime } from './runtime.js';
+import { MAX_TEXT_CHARS, Tokenizer } from './tokenizer.js';
+import type { RawInput } from '../service.js';
 
 /**
  * Raw input values per row Shoal accepts (256 KiB of float32). Large enough for a 3 × 128 × 128 image
@@ -94,10 +96,27 @@ export class Embedder {
         { field: 'embedding.model' },
       );
     }
-    const io = embeddingIO(mv.signature, mv.dimension, 'embedding', {
+    const names = {
       ...(request.input !== undefined ? { input: request.input } : {}),
       ...(request.output !== undefined ? { output: request.output } : {}),
-    });
+    };
+    if (mv.tokenizer) {
+      const text = textEmbeddingIO(mv.signature, mv.dimension, mv.tokenizer.maxLength, 'embedding', names);
+      this.versions.set(`${mv.name}@${mv.version}`, mv);
+      return {
+        binding: {
+          model: mv.name,
+          version: mv.version,
+          ...(request.alias !== undefined ? { alias: request.alias } : {}),
+          input: text.ids.name,
+          output: text.output.name,
+          inputLength: text.maxLength,
+          text: text.mask ? { mask: text.mask.name } : {},
+        },
+        version: mv,
+      };
+    }
+    const io = embeddingIO(mv.signature, mv.dimension, 'embedding', names);
     if (io.inputLength > MAX_INPUT_VALUES) {
       throw new ValidationError(
         `the model takes ${io.inputLength} values per row; embedding functions take at most ${MAX_INPUT_VALUES}`,
@@ -137,10 +156,28 @@ export class Embedder {
    */
   async embed(
     binding: EmbeddingBinding,
-    rows: Float32Array[],
+    rows: RawInput[],
     fieldOf: (i: number) => string = (i) => `inputs[${i}]`,
   ): Promise<Float32Array[]> {
     rows.forEach((row, i) => {
+      if (binding.text && typeof row !== 'string') {
+        throw new ValidationError(`must be a string (model ${binding.model} v${binding.version} takes text)`, {
+          field: fieldOf(i),
+        });
+      }
+      if (typeof row === 'string') {
+        if (!binding.text) {
+          throw new ValidationError(
+            `must be an array of ${binding.inputLength} numbers (model ${binding.model} v${binding.version} ` +
+              'takes a tensor, not text)',
+            { field: fieldOf(i) },
+          );
+        }
+        if (row.length === 0 || row.length > MAX_TEXT_CHARS) {
+          throw new ValidationError(`must have 1–${MAX_TEXT_CHARS} characters`, { field: fieldOf(i) });
+        }
+        return;
+      }
       if (row.length !== binding.inputLength) {
         throw new ValidationError(
           `must have ${binding.inputLength} values (the input of model ${binding.model} v${binding.version}), ` +
@@ -155,10 +192,35 @@ export class Embedder {
     const session = await this.deps.runtime.session(artifact.sha256, artifact.bytes, () =>
       this.deps.objects.get(artifact.key, artifact.bytes),
     );
+    if (binding.text) {
+      const io = textEmbeddingIO(mv.signature!, mv.dimension, binding.inputLength, 'embedding', {
+        input: binding.input,
+        output: binding.output,
+      });
+      const tokenizer = this.tokenizer(mv);
+      return this.deps.runtime.embedText(
+        session,
+        io,
+        (rows as string[]).map((t) => tokenizer.encode(t)),
+        fieldOf,
+      );
+    }
     const io = embeddingIO(mv.signature!, mv.dimension, 'embedding', {
       input: binding.input,
       output: binding.output,
     });
-    return this.deps.runtime.embed(session, io, rows, fieldOf);
+    return this.deps.runtime.embed(session, io, rows as Float32Array[], fieldOf);
+  }
+
+  private readonly tokenizers = new Map<string, Tokenizer>();
+
+  private tokenizer(mv: ModelVersion): Tokenizer {
+    const key = `${mv.name}@${mv.version}`;
+    let t = this.tokenizers.get(key);
+    if (!t) {
+      t = new Tokenizer(mv.tokenizer!);
+      this.tokenizers.set(key, t);
+    }
+    return t;
   }
 }

@@ -19,7 +19,14 @@
  * every write acknowledged on the source before the catch-up read.
  */
 import { randomUUID } from 'node:crypto';
-import { ConflictError, LimitExceededError, NotFoundError, RetryLaterError, ValidationError } from '../errors.js';
+import {
+  ConflictError,
+  LimitExceededError,
+  NotFoundError,
+  RetryLaterError,
+  TailBudgetError,
+  ValidationError,
+} from '../errors.js';
 import { logger } from '../log.js';
 import { mulberry32 } from '../random.js';
 import type { InputRow, SearchOutput, ShoalService, VectorInput } from '../service.js';
@@ -47,6 +54,8 @@ export const MIGRATION_MAX_COPIED_RANGES = 8192;
 export const MIGRATION_MAX_REJECTS = 100;
 /** Default evaluation queries (sampled rows of the source) and neighbours compared. */
 export const DEFAULT_MIGRATION_SAMPLE = 200;
+/** Delay before an evaluation whose strong searches ran out of tail budget tries again (a delta build's time). */
+export const EVALUATION_RETRY_S = 30;
 export const DEFAULT_MIGRATION_K = 10;
 
 export interface MigrationReport {
@@ -277,7 +286,13 @@ export class MigrationService {
   async run(source: string, id: string, deadline: number): Promise<MigrationJob | undefined> {
     let job = await this.deps.store.get(source, id);
     if (!job || TERMINAL.has(job.state)) return job;
-    if (job.lease && job.lease.until > this.now()) return job; // another worker holds it
+    if (job.lease && job.lease.until > this.now()) {
+      // Another worker holds it (a duplicate message, or a redelivery while a dead worker's lease runs): look
+      // again once the lease lapses, so a job never waits on a message that was consumed here.
+      const wait = Math.min(900, Math.max(1, Math.ceil((job.lease.until - this.now()) / 1000)));
+      await this.deps.enqueue?.(source, id, wait);
+      return job;
+    }
     const claimed: MigrationJob = {
       ...job,
       state: job.phase === 'evaluate' ? 'evaluating' : 'running',
@@ -311,6 +326,11 @@ export class MigrationService {
       if (err instanceof RetryLaterError) {
         // The target's unindexed tail is over its cap: pause until the builder catches up.
         return this.continueLater(job, Math.max(1, err.retryAfterSeconds));
+      }
+      if (err instanceof TailBudgetError) {
+        // The evaluation's strong searches could not read a large fresh target's tail in budget: let the
+        // builder index it first.
+        return this.continueLater(job, EVALUATION_RETRY_S);
       }
       if (err instanceof ValidationError || err instanceof NotFoundError || err instanceof LimitExceededError) {
         const failed: MigrationJob = { ...job, state: 'failed', error: err.message, rev: job.rev + 1 };
@@ -409,13 +429,12 @@ export class MigrationService {
     const rows: InputRow[] = [];
     withInput.forEach((r, i) => {
       const input = inputs[i];
+      const fn = target.embedding!;
       if (!input) reject(r.id, 'raw input missing or damaged in S3');
-      else if (input.length !== target.embedding!.inputLength) {
-        reject(
-          r.id,
-          `raw input has ${input.length} values; ${job.to.model} v${job.to.version} takes ` +
-            `${target.embedding!.inputLength}`,
-        );
+      else if (fn.text ? typeof input !== 'string' : typeof input === 'string' || input.length !== fn.inputLength) {
+        const has = typeof input === 'string' ? 'is text' : `has ${input.length} values`;
+        const takes = fn.text ? 'text' : `${fn.inputLength} values`;
+        reject(r.id, `raw input ${has}; ${job.to.model} v${job.to.version} takes ${takes}`);
       } else rows.push({ id: r.id, input, ...(r.metadata !== undefined ? { metadata: r.metadata } : {}) });
     });
     if (!rows.length) return next;

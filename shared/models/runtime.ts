@@ -164,6 +164,59 @@ export function embeddingIO(
   return { input, output, inputLength, dimension: outDim };
 }
 
+/** A text model's tensors: int64 token ids `[batch, maxLength]`, and the attention mask when it takes one. */
+export interface TextEmbeddingIO {
+  ids: OnnxTensorInfo;
+  mask?: OnnxTensorInfo;
+  output: OnnxTensorInfo;
+  maxLength: number;
+  dimension: number;
+}
+
+/**
+ * Picks a text model's inputs: int64 token ids (the named input, else the int64 input whose name does not
+ * mention a mask) and, when the model has a second int64 input, the attention mask. Their length must be
+ * symbolic or `maxLength`; the output as for tensors.
+ */
+export function textEmbeddingIO(
+  signature: OnnxSignature,
+  dimension: number,
+  maxLength: number,
+  field: string,
+  names: { input?: string; output?: string } = {},
+): TextEmbeddingIO {
+  const ints = signature.inputs.filter((t) => t.dtype === 'int64');
+  const ids =
+    names.input !== undefined ? ints.find((t) => t.name === names.input) : ints.find((t) => !/mask/i.test(t.name));
+  if (!ids) {
+    throw new ValidationError('a model with a tokenizer needs an int64 input of token ids', {
+      field,
+      details: { inputs: signature.inputs.map((t) => `${t.name}: ${t.dtype}`) },
+    });
+  }
+  const mask = ints.find((t) => t !== ids);
+  if (signature.inputs.length > 1 + (mask ? 1 : 0)) {
+    throw new ValidationError('a text model may take token ids and an attention mask, nothing else', { field });
+  }
+  for (const t of [ids, ...(mask ? [mask] : [])]) {
+    const len = t.shape[1];
+    if (t.shape.length !== 2 || (typeof len === 'number' && len !== maxLength)) {
+      throw new ValidationError(
+        `the model's input ${JSON.stringify(t.name)} has shape [${t.shape.join(', ')}]; the tokenizer gives ` +
+          `[batch, ${maxLength}]`,
+        { field },
+      );
+    }
+  }
+  // The output check is the tensor one's (its input side does not apply to text).
+  const probe: OnnxSignature = {
+    ...signature,
+    inputs: [{ name: ids.name, dtype: 'float32', shape: ['batch', 1] }],
+  };
+  const { output } = embeddingIO(probe, dimension, field, names.output !== undefined ? { output: names.output } : {});
+  return { ids, ...(mask ? { mask } : {}), output, maxLength, dimension };
+}
+
 interface CachedSession {
   session: OrtSession;
   bytes: number;
@@ -247,6 +300,44 @@ export class ModelRuntime {
         await e.session.release().catch(() => undefined);
       });
     }
+  }
+
+  /** Embeds tokenized texts (ids and masks of `io.maxLength` each), in batches of `batchRows`. */
+  async embedText(
+    session: OrtSession,
+    io: TextEmbeddingIO,
+    rows: Array<{ ids: BigInt64Array; mask: BigInt64Array }>,
+    fieldOf: (i: number) => string = (i) => `inputs[${i}]`,
+  ): Promise<Float32Array[]> {
+    const ort = await runtimeModule(this.options.runtime);
+    const out: Float32Array[] = [];
+    const L = io.maxLength;
+    for (let start = 0; start < rows.length; start += this.batchRows) {
+      const batch = rows.slice(start, start + this.batchRows);
+      const ids = new BigInt64Array(batch.length * L);
+      const mask = new BigInt64Array(batch.length * L);
+      batch.forEach((r, i) => {
+        ids.set(r.ids, i * L);
+        mask.set(r.mask, i * L);
+      });
+      const feeds: Record<string, OrtTensor> = { [io.ids.name]: new ort.Tensor('int64', ids, [batch.length, L]) };
+      if (io.mask) feeds[io.mask.name] = new ort.Tensor('int64', mask, [batch.length, L]);
+      const result = await session.run(feeds);
+      const tensor = result[io.output.name];
+      if (!tensor || !(tensor.data instanceof Float32Array)) {
+        throw new Error(`model produced no float32 output ${JSON.stringify(io.output.name)}`);
+      }
+      for (let i = 0; i < batch.length; i++) {
+        const v = tensor.data.slice(i * io.dimension, (i + 1) * io.dimension);
+        if (v.some((x) => !Number.isFinite(x))) {
+          throw new ValidationError(`the model's output for row ${start + i} is not finite`, {
+            field: fieldOf(start + i),
+          });
+        }
+        out.push(v);
+      }
+    }
+    return out;
   }
 
   /**

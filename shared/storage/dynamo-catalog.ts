@@ -131,6 +131,7 @@ const metaItemSchema = z.object({
       input: z.string(),
       output: z.string(),
       inputLength: z.number().int().positive(),
+      text: z.object({ mask: z.string().optional() }).optional(),
     })
     .optional(),
   heads: z.record(z.string(), nonNegInt).optional(),

@@ -179,6 +179,19 @@ const modelVersionSchema = z.object({
   metric: z.enum(['cosine', 'l2', 'ip']),
   framework: z.string().optional(),
   format: z.literal('onnx').optional(),
+  tokenizer: z
+    .object({
+      type: z.literal('wordpiece'),
+      vocab: z.array(z.string()),
+      maxLength: z.number().int().positive(),
+      lowercase: z.boolean().optional(),
+      unknown: z.string().optional(),
+      pad: z.string().optional(),
+      cls: z.string().optional(),
+      sep: z.string().optional(),
+      continuation: z.string().optional(),
+    })
+    .optional(),
   signature: z
     .object({
       irVersion: z.number(),

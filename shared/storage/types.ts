@@ -38,8 +38,10 @@ export interface EmbeddingBinding {
   alias?: string;
   input: string;
   output: string;
-  /** Values per raw input row. */
+  /** Values per raw input row (text models: tokens per text). */
   inputLength: number;
+  /** Text models: the raw inputs are strings, tokenized into `input` (ids) and `mask` (attention) tensors. */
+  text?: { mask?: string };
 }
 
 export interface CollectionMeta {

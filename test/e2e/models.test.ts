@@ -6,7 +6,8 @@
  */
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { linearProjectionModel, readOnnxSignature } from '../../shared/models/onnx.js';
+import { linearProjectionModel, readOnnxSignature, writeOnnxModel } from '../../shared/models/onnx.js';
+import { Tokenizer } from '../../shared/models/tokenizer.js';
 import { ModelRuntime, embeddingIO } from '../../shared/models/runtime.js';
 import { mulberry32 } from '../../shared/random.js';
 import { startHttpShoal, type HttpShoal } from '../helpers/local-http.js';
@@ -195,9 +196,11 @@ describe('an experiment between collections of two model versions', () => {
     });
     expect(plain.status).toBe(400);
     expect(plain.json.error.field).toBe('challenger.collection');
+    // Half the traffic each way: 20 sticky keys all on one arm is then a 2 × 2⁻²⁰ event.
     const started = await call('POST', '/v1/aliases/px/experiment', {
       challenger: { collection: 'pixels8' },
       mode: 'split',
+      weight: 50,
     });
     expect(started.status, JSON.stringify(started.json)).toBeLessThan(300);
     const arms = new Set<string>();
@@ -208,5 +211,99 @@ describe('an experiment between collections of two model versions', () => {
       arms.add(out.json.servedBy.collection);
     }
     expect(arms).toEqual(new Set(['pixels', 'pixels8']));
+  });
+});
+
+describe('a text model (a version with a tokenizer)', () => {
+  const vocab = ['[PAD]', '[UNK]', 'red', 'blue', 'green', 'shoe', '##s', 'shirt', 'hat', 'fast', 'slow', 'car'];
+  const tokenizer = { type: 'wordpiece' as const, vocab, maxLength: 6 };
+  const K = 8;
+  const r = mulberry32(99);
+  // Token embeddings (the pad row zero, so padding adds nothing); the model: mean over tokens, L2-normalised.
+  const table = Float32Array.from({ length: vocab.length * K }, (_, i) => (i < K ? 0 : r() - 0.5));
+  const textModel = writeOnnxModel({
+    name: 'bag-of-pieces',
+    inputs: [{ name: 'input_ids', dtype: 'int64', shape: ['batch', 6] }],
+    outputs: [{ name: 'embedding', dtype: 'float32', shape: ['batch', K] }],
+    nodes: [
+      { op: 'Gather', inputs: ['E', 'input_ids'], outputs: ['tokens'] },
+      { op: 'ReduceMean', inputs: ['tokens'], outputs: ['pooled'], attributes: { axes: [1], keepdims: 0 } },
+      { op: 'LpNormalization', inputs: ['pooled'], outputs: ['embedding'], attributes: { axis: -1, p: 2 } },
+    ],
+    initializers: [{ name: 'E', dims: [vocab.length, K], data: table }],
+  });
+  /** The same model computed here: what a client embedding outside would send. */
+  const outside = (text: string): number[] => {
+    const { ids } = new Tokenizer(tokenizer).encode(text);
+    const v = new Array<number>(K).fill(0);
+    for (const id of ids) for (let k = 0; k < K; k++) v[k]! += table[Number(id) * K + k]! / ids.length;
+    const n = Math.hypot(...v);
+    return v.map((x) => x / n);
+  };
+  const texts = ['red shoes', 'blue shoes', 'red shirt', 'green hat', 'fast car', 'slow car', 'blue hat', 'red car'];
+
+  it('takes strings on upsert and search; the ids equal a search with the embeddings computed outside', async () => {
+    const reg = await call('POST', '/v1/models/words/versions', {
+      dimension: K,
+      metric: 'cosine',
+      format: 'onnx',
+      tokenizer,
+      artifact: Buffer.from(textModel).toString('base64'),
+    });
+    expect(reg.status).toBe(201);
+    const v = reg.json.model.version;
+    const committed = await call('POST', `/v1/models/words/versions/${v}/commit`, { sha256: sha(textModel) });
+    expect(committed.json).toMatchObject({ state: 'ready', tokenizer: { maxLength: 6 } });
+    const created = await call('POST', '/v1/collections', {
+      name: 'captions',
+      embedding: { model: 'words', version: v },
+    });
+    expect(created.json.embedding).toMatchObject({ input: 'input_ids', inputLength: 6, text: {} });
+    const up = await call('POST', '/v1/collections/captions/vectors', {
+      vectors: texts.map((t, i) => ({ id: `t${i}`, inputs: t, metadata: { text: t } })),
+    });
+    expect(up.json.upserted).toBe(texts.length);
+    const queries = ['red shoe', 'Slow cars!', 'green'];
+    const byText = await call('POST', '/v1/collections/captions/search', { inputs: queries, k: 4 });
+    const byVector = await call('POST', '/v1/collections/captions/search', { vectors: queries.map(outside), k: 4 });
+    const ids = (res: { json: { results: Array<Array<{ id: string }>> } }) =>
+      res.json.results.map((hits) => hits.map((h) => h.id));
+    expect(ids(byText)).toEqual(ids(byVector));
+    expect(ids(byText)[0]![0]).toBe('t0');
+
+    // Text where numbers are expected, and numbers where text is: 400 naming the field.
+    const wrong = await call('POST', '/v1/collections/captions/vectors', { vectors: [{ id: 'x', inputs: [1, 2] }] });
+    expect(wrong.status).toBe(400);
+    expect(wrong.json.error.field).toBe('vectors[0].inputs');
+    const textInPixels = await call('POST', '/v1/collections/pixels/search', { input: 'red shoes', k: 1 });
+    expect(textInPixels.status).toBe(400);
+    expect(textInPixels.json.error.field).toBe('inputs[0]');
+  });
+
+  it('refuses a tokenizer that does not fit the model or itself', async () => {
+    const badVocab = await call('POST', '/v1/models/words/versions', {
+      dimension: K,
+      metric: 'cosine',
+      format: 'onnx',
+      tokenizer: { ...tokenizer, cls: '<s>' },
+    });
+    expect(badVocab.status).toBe(400);
+    expect(badVocab.json.error.field).toBe('tokenizer.cls');
+    // A tensor model registered with a tokenizer: its float input takes no token ids.
+    const reg = await call('POST', '/v1/models/words/versions', {
+      dimension: K,
+      metric: 'cosine',
+      format: 'onnx',
+      tokenizer,
+      artifact: Buffer.from(
+        linearProjectionModel({ inputDim: 6, outputDim: K, weights: new Float32Array(6 * K) }),
+      ).toString('base64'),
+    });
+    const bytes = linearProjectionModel({ inputDim: 6, outputDim: K, weights: new Float32Array(6 * K) });
+    const commit = await call('POST', `/v1/models/words/versions/${reg.json.model.version}/commit`, {
+      sha256: sha(bytes),
+    });
+    expect(commit.status).toBe(400);
+    expect(commit.json.error.field).toBe('tokenizer');
   });
 });

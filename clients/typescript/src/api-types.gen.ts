@@ -62,6 +62,9 @@ export type Collection = {
     input: string;
     output: string;
     inputLength: number;
+    text?: {
+      mask?: string;
+    };
   };
   alias?: {
     name: string;
@@ -481,6 +484,17 @@ export type ModelVersion = {
   metric: 'cosine' | 'l2' | 'ip';
   framework?: string;
   format?: 'onnx';
+  tokenizer?: {
+    type: 'wordpiece';
+    vocab: string[];
+    maxLength: number;
+    lowercase?: boolean;
+    unknown?: string;
+    pad?: string;
+    cls?: string;
+    sep?: string;
+    continuation?: string;
+  };
   signature?: {
     irVersion: number;
     opsets: {
@@ -668,7 +682,11 @@ export type UpsertVectorsRequest = {
     | {
         /** A string, or a non-negative safe integer (kept as its decimal string). */
         id: string | number;
-        inputs: unknown;
+        /**
+         * A raw model input: the model's input tensor flattened, or a text for a model with a
+         * tokenizer.
+         */
+        inputs: number[] | string;
         /** A JSON object: ≤ 40 KB serialized, ≤ 64 top-level keys, nesting ≤ 8. */
         metadata?: Record<string, unknown>;
       }
@@ -714,8 +732,12 @@ export type SearchRequest = {
   /** Finite numbers representable as float32, as many as the dimension. */
   vector?: number[];
   vectors?: number[][];
-  input?: unknown;
-  inputs?: unknown[];
+  /**
+   * A raw model input: the model's input tensor flattened, or a text for a model with a
+   * tokenizer.
+   */
+  input?: number[] | string;
+  inputs?: (number[] | string)[];
   /** @default 10 */
   k?: number;
   /** A Milvus-style expression string or a JSON filter object (docs/architecture.md §5.4). */
@@ -964,6 +986,17 @@ export type RegisterModelVersionRequest = {
   metric: 'cosine' | 'l2' | 'ip';
   framework?: string;
   format?: 'onnx';
+  tokenizer?: {
+    type: 'wordpiece';
+    vocab: string[];
+    maxLength: number;
+    lowercase?: boolean;
+    unknown?: string;
+    pad?: string;
+    cls?: string;
+    sep?: string;
+    continuation?: string;
+  };
   description?: string;
   params?: Record<string, unknown>;
   metrics?: Record<string, number>;

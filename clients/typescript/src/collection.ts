@@ -65,6 +65,11 @@ function toNumbers(values: ArrayLike<number>): number[] {
   return Array.from(values);
 }
 
+/** A text goes as it is; numbers as a plain array. */
+function rawInput(value: ArrayLike<number> | string): number[] | string {
+  return typeof value === 'string' ? value : toNumbers(value);
+}
+
 export class CollectionClient implements StatsSource, ImportTarget {
   readonly imports: ImportsApi;
   readonly candidates: CandidatesApi;
@@ -118,7 +123,7 @@ export class CollectionClient implements StatsSource, ImportTarget {
     const body = {
       vectors: rows.map((r) => ({
         id: r.id,
-        inputs: toNumbers(r.inputs),
+        inputs: rawInput(r.inputs),
         ...(r.metadata !== undefined ? { metadata: r.metadata } : {}),
       })),
     };
@@ -127,13 +132,13 @@ export class CollectionClient implements StatsSource, ImportTarget {
 
   /** A search by raw model input, embedded by the collection's (or, through an alias, each arm's) model. */
   searchByInput(input: SearchByInputInput, options: Signal = {}): Promise<SearchResult> {
-    const body = { ...input, input: toNumbers(input.input) };
+    const body = { ...input, input: rawInput(input.input) };
     return this.http.request('POST', `${this.base}/search`, { body, idempotent: true, signal: options.signal });
   }
 
   /** Up to 100 queries by raw model input; one result list per query. */
   searchManyByInput(input: SearchManyByInputInput, options: Signal = {}): Promise<SearchResult<SearchHit[][]>> {
-    const body = { ...input, inputs: input.inputs.map(toNumbers) };
+    const body = { ...input, inputs: input.inputs.map(rawInput) };
     return this.http.request('POST', `${this.base}/search`, { body, idempotent: true, signal: options.signal });
   }
 

@@ -163,18 +163,18 @@ export type FeedbackResult = Api.SendFeedbackResponse;
 /** A row of raw model input for a collection with an embedding function. */
 export interface InputRowInput {
   id: string | number;
-  /** The model's input for this row (its flattened tensor), any array-like of numbers. */
-  inputs: ArrayLike<number>;
+  /** The model's input for this row: its flattened tensor (any array-like of numbers), or a text for a text model. */
+  inputs: ArrayLike<number> | string;
   metadata?: Metadata;
 }
 
 export interface SearchByInputInput extends SearchOptions {
-  input: ArrayLike<number>;
+  input: ArrayLike<number> | string;
 }
 
 export interface SearchManyByInputInput extends SearchOptions {
   /** Up to 100 queries. */
-  inputs: ArrayLike<number>[];
+  inputs: Array<ArrayLike<number> | string>;
 }
 
 export type Migration = Api.Migration;
