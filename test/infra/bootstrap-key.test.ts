@@ -62,7 +62,9 @@ afterAll(async () => {
 
 describe('the CreateApiKeyCommand output', () => {
   it('creates a registered admin key that authenticates, is listed and is revoked by its id', async () => {
-    const out = await run(commandFor('catalog'));
+    // The stand-in by its path, not by PATH lookup: a machine with the real AWS CLI installed (this one has one
+    // under pyenv) must never send the command to AWS, whatever a busy test run did to the environment.
+    const out = await run(commandFor('catalog').replaceAll('aws dynamodb', `"${path.join(bin, 'aws')}" dynamodb`));
     expect(out.stderr).toBe('');
     expect(out.code).toBe(0);
     const [, key, id] = /^API key: (shoal_\S+) \(id (key_[0-9a-f]{16})\)$/m.exec(out.stdout) ?? [];
