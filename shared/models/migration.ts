@@ -309,7 +309,7 @@ export class MigrationService {
       if (!target.embedding) throw new ValidationError(`target ${job.target} lost its embedding function`);
       while (job.phase !== 'finished') {
         if (this.now() >= deadline) return await this.continueLater(job);
-        const next = await this.step(job, meta, target);
+        const next = await this.step(job, meta, target, deadline);
         const saved: MigrationJob = { ...next, rev: job.rev + 1, updatedAt: this.iso() };
         if (!(await this.deps.store.replace(saved, job.rev))) {
           // Cancelled (or taken over after our lease lapsed): stop without writing more.
@@ -351,7 +351,12 @@ export class MigrationService {
   }
 
   /** One unit of work of the job's phase; returns the job to checkpoint. */
-  private async step(job: MigrationJob, meta: CollectionMeta, target: CollectionMeta): Promise<MigrationJob> {
+  private async step(
+    job: MigrationJob,
+    meta: CollectionMeta,
+    target: CollectionMeta,
+    deadline: number,
+  ): Promise<MigrationJob> {
     const ck = collectionKey(meta);
     if (job.phase === 'copy') {
       const page = await this.deps.records.list(ck, {
@@ -382,6 +387,8 @@ export class MigrationService {
         for (const r of batch) seen = Math.max(seen, r.seq);
         const fresh = job.copied ? batch.filter((r) => !hasSeq(job.copied!, r.seq)) : batch;
         if (fresh.length) next = await this.apply(next, meta, target, fresh);
+        // A long log is read over several steps: batches come in seq order, so the next read resumes here.
+        if (this.now() >= deadline) return { ...next, catchUpFrom: seen };
       }
       if (seen > from) return { ...next, catchUpFrom: seen };
       return { ...next, phase: 'evaluate', state: 'evaluating' };

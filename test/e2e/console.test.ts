@@ -295,6 +295,21 @@ describe.skipIf(!HAVE_CHROMIUM)('web console in chromium', () => {
     await sdk.collections.update('docs', { minRecall: null });
   });
 
+  it('shows embedding drift and resets its reference', async () => {
+    await open('#/collections/docs');
+    const card = page.locator('[aria-label="Embedding drift"]');
+    await card.getByText('Embedding drift', { exact: false }).first().waitFor();
+    await card.getByRole('button', { name: 'Reset reference to the current rows' }).click();
+    const rowsNow = (await sdk.collection('docs').stats()).count;
+    await card.getByText(new RegExp(`^${rowsNow.toLocaleString('en-US')} rows, `)).waitFor();
+    // Searches fill the current hour's query window, which the card lists on its next load.
+    for (let i = 0; i < 3; i++) await sdk.collection('docs').search({ vector: rows(31, 3)[i]!.values, k: 3 });
+    // Away and back: the card loads again (it polls every 30 s otherwise).
+    await open('#/collections');
+    await open('#/collections/docs');
+    await card.getByRole('row', { name: /query/ }).first().waitFor();
+  });
+
   it('rolls an alias back from its timeline, with the revision check', async () => {
     await open('#/aliases/live');
     const timeline = page.getByRole('list', { name: 'History of live' });

@@ -386,6 +386,98 @@ function StartCandidate({ name, onStarted }: { name: string; onStarted: () => vo
   );
 }
 
+const DRIFT_HOURS = 24;
+
+/**
+ * Embedding drift (docs/drift.md): the status, the reference it compares with, and the hour windows of
+ * queries and upserts with their PSI — what the `EmbeddingDriftPSI` alarm fires on. Polls every 30 s.
+ */
+function Drift({ name }: { name: string }) {
+  const client = useClient();
+  const report = useLoad((c) => c.collection(name).drift({ hours: DRIFT_HOURS }), [name], { pollMs: 30_000 });
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+  const d = report.data;
+  const windows = [...(d?.windows ?? [])].sort((a, b) => (a.start < b.start ? 1 : a.start > b.start ? -1 : 0));
+  return (
+    <div class="card scroll-x" aria-label="Embedding drift">
+      <h2>Embedding drift {d ? <span class={`badge drift-${d.status}`}>{d.status}</span> : null}</h2>
+      <ErrorBox error={report.error ?? error} />
+      {d ? (
+        <KeyValues
+          items={[
+            ['model', d.model ? `${d.model.name} v${d.model.version}` : 'none'],
+            [
+              'reference',
+              d.reference ? `${fmtNum(d.reference.rows)} rows, ${fmtTime(d.reference.createdAt)}` : 'none yet',
+            ],
+            ['unreferenced vectors', fmtNum(d.unreferenced)],
+          ]}
+        />
+      ) : (
+        <p class="muted">Loading…</p>
+      )}
+      {windows.length ? (
+        <table>
+          <caption class="muted">
+            Hour windows of the last {DRIFT_HOURS} h, newest first. PSI above 0.1 warns, above 0.25 alerts.
+          </caption>
+          <thead>
+            <tr>
+              <th>hour</th>
+              <th>kind</th>
+              <th>vectors</th>
+              <th>PSI mean / max</th>
+              <th>norm PSI</th>
+              <th>centroid PSI</th>
+              <th>mean shift</th>
+              <th>status</th>
+            </tr>
+          </thead>
+          <tbody>
+            {windows.map((w) => (
+              <tr key={`${w.kind}-${w.start}`}>
+                <td>{fmtTime(w.start)}</td>
+                <td>{w.kind}</td>
+                <td>{fmtNum(w.count)}</td>
+                <td>
+                  {w.psi.toFixed(3)} / {w.psiMax.toFixed(3)}
+                </td>
+                <td>{w.normPsi.toFixed(3)}</td>
+                <td>{w.centroidPsi.toFixed(3)}</td>
+                <td>{w.meanShift.toFixed(2)}</td>
+                <td>
+                  <span class={`badge drift-${w.status}`}>{w.status}</span>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      ) : d ? (
+        <p class="muted">No window yet: searches and upserts fill the current hour.</p>
+      ) : null}
+      <button
+        disabled={busy}
+        onClick={async () => {
+          setBusy(true);
+          setError(null);
+          try {
+            // After an intended change of the data: the current rows become what "no drift" means.
+            await client.collection(name).resetDriftReference();
+            report.reload();
+          } catch (err) {
+            setError(err);
+          } finally {
+            setBusy(false);
+          }
+        }}
+      >
+        Reset reference to the current rows
+      </button>
+    </div>
+  );
+}
+
 export function CollectionDetail({ name }: { name: string }) {
   const client = useClient();
   const info = useLoad((c) => c.collection(name).info(), [name]);
@@ -437,6 +529,14 @@ export function CollectionDetail({ name }: { name: string }) {
           ['watermark', fmtNum(s?.watermark)],
           ['minRecall', info.data?.minRecall ?? '—'],
           ['model', info.data?.model ? `${info.data.model.name} v${info.data.model.version}` : '—'],
+          [
+            'embedding function',
+            info.data?.embedding
+              ? `${info.data.embedding.model} v${info.data.embedding.version} (${
+                  info.data.embedding.text ? 'text' : `${fmtNum(info.data.embedding.inputLength)} values`
+                } in)`
+              : '—',
+          ],
         ]}
       />
       <div class="split">
@@ -451,6 +551,7 @@ export function CollectionDetail({ name }: { name: string }) {
         {chosen ? <VersionDetails name={name} manifest={chosen} onChanged={reloadAll} /> : <div />}
       </div>
       <Candidates name={name} onChanged={reloadAll} />
+      <Drift name={name} />
       <UpsertForm name={name} onDone={reloadAll} />
     </Page>
   );
