@@ -5,7 +5,7 @@
  */
 import { exactTopKBatch } from '../shared/engine/distance.js';
 import type { VectorView } from '../shared/engine/types.js';
-import { mulberry32 } from '../shared/random.js';
+import { mulberry32, normals } from '../shared/random.js';
 
 export interface MixtureSpec {
   dim: number;
@@ -17,22 +17,7 @@ export interface MixtureSpec {
   seed: number;
 }
 
-/** Standard normals from a seeded uniform source (Box–Muller; the second value of each pair is kept). */
-export function normals(rand: () => number): () => number {
-  let spare: number | undefined;
-  return () => {
-    if (spare !== undefined) {
-      const s = spare;
-      spare = undefined;
-      return s;
-    }
-    // 1 − u keeps log() away from 0: mulberry32 returns [0, 1).
-    const r = Math.sqrt(-2 * Math.log(1 - rand()));
-    const theta = 2 * Math.PI * rand();
-    spare = r * Math.sin(theta);
-    return r * Math.cos(theta);
-  };
-}
+export { normals };
 
 export class GaussianMixture {
   readonly centres: Float32Array;

@@ -32,7 +32,6 @@ import type {
   CreateCollectionInput,
   InputRow,
   ListVectorsInput,
-  RawInput,
   ListVectorsOutput,
   MetadataPatch,
   SearchInput,
@@ -59,7 +58,6 @@ import { compileFilter, objectGetter } from './filter/compile.js';
 import { decodeCursor, encodeCursor } from './storage/cursor.js';
 import type { Metadata, Metric } from './types.js';
 import type { Embedder } from './models/embedder.js';
-import { storeInputs } from './models/inputs.js';
 import { metadataSchema } from './validation.js';
 import type { Evaluation, LineView } from './service-types.js';
 import { collectionKey } from './storage/keys.js';
@@ -229,49 +227,30 @@ export class ShoalCore implements ShoalService {
   }
 
   /** Raw inputs → vectors with the collection's embedding function; refused on a collection without one. */
-  private async embedRows(
-    meta: CollectionMeta,
-    rows: RawInput[],
-    fieldOf: (i: number) => string,
-  ): Promise<Float32Array[]> {
+  /** The collection's embedding function and the embedder; ValidationError on `field` when it has none. */
+  private embedding(meta: CollectionMeta, field: string): { binding: EmbeddingBinding; embedder: Embedder } {
     if (!meta.embedding || !this.deps.embedder) {
       throw new ValidationError(
         `collection ${JSON.stringify(meta.name)} has no embedding function; send vectors (values) instead`,
-        { field: fieldOf(0) },
+        { field },
       );
     }
-    return this.deps.embedder.embed(meta.embedding, rows, fieldOf);
+    return { binding: meta.embedding, embedder: this.deps.embedder };
   }
 
   /** A search sent as raw inputs, embedded for the collection about to be searched (each arm its own). */
   private async embedQueries(meta: CollectionMeta, input: SearchInput): Promise<SearchInput> {
     if (!input.inputs) return input;
-    const queries = await this.embedRows(meta, input.inputs, (i) => `inputs[${i}]`);
+    const { binding, embedder } = this.embedding(meta, 'inputs[0]');
+    const queries = await embedder.embed(binding, input.inputs, (i) => `inputs[${i}]`);
     const { inputs: _raw, ...rest } = input;
     return { ...rest, queries };
   }
 
   async upsertInputs(collection: string, rows: InputRow[]): Promise<{ upserted: number }> {
     const meta = await this.deps.catalog.getCollection(collection);
-    const values = await this.embedRows(
-      meta,
-      rows.map((r) => r.input),
-      (i) => `vectors[${i}].inputs`,
-    );
-    // The inputs first: a record never names an object that is not there. A batch whose records then
-    // fail leaves an unreferenced object, collected with the collection's generation.
-    const refs = await storeInputs(
-      this.deps.objects,
-      collectionKey(meta),
-      rows.map((r) => r.input),
-      meta.embedding!.inputLength,
-    );
-    const vectors: VectorInput[] = rows.map((r, i) => ({
-      id: r.id,
-      values: values[i]!,
-      inputRef: refs[i]!,
-      ...(r.metadata !== undefined ? { metadata: r.metadata } : {}),
-    }));
+    const { binding, embedder } = this.embedding(meta, 'vectors[0].inputs');
+    const vectors = await embedder.toVectors({ binding, ck: collectionKey(meta) }, rows, (i) => `vectors[${i}].inputs`);
     return this.upsert(collection, vectors, { modelVersion: meta.model });
   }
 

@@ -25,3 +25,20 @@ export function sampleRows(count: number, n: number, seed: number): number[] {
   }
   return rows.slice(0, take);
 }
+
+/** Standard normals from a seeded uniform source (Box–Muller; the second value of each pair is kept). */
+export function normals(rand: () => number): () => number {
+  let spare: number | undefined;
+  return () => {
+    if (spare !== undefined) {
+      const s = spare;
+      spare = undefined;
+      return s;
+    }
+    // 1 − u keeps log() away from 0: mulberry32 returns [0, 1).
+    const r = Math.sqrt(-2 * Math.log(1 - rand()));
+    const theta = 2 * Math.PI * rand();
+    spare = r * Math.sin(theta);
+    return r * Math.cos(theta);
+  };
+}

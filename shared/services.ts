@@ -10,7 +10,7 @@ import type { ImportJobStore, ImportLimits } from './import/job.js';
 import { ImportService } from './import/service.js';
 import { Indexer } from './indexing/indexer.js';
 import { Embedder } from './models/embedder.js';
-import { storeInputs } from './models/inputs.js';
+import type { InputRow } from './service.js';
 import { collectionKey } from './storage/keys.js';
 import { MigrationService, type MigrationStore } from './models/migration.js';
 import type { ModelRuntime } from './models/runtime.js';
@@ -145,11 +145,8 @@ export function createServices(deps: ServicesDeps): Services {
         ...(embedder
           ? {
               // JSONL rows of raw inputs: embedded per batch and kept like an API upsert's (docs/models.md).
-              embedInputs: async (meta: CollectionMeta, inputs: Float32Array[]) => {
-                const values = await embedder.embed(meta.embedding!, inputs, (i) => `inputs[${i}]`);
-                const refs = await storeInputs(objects, collectionKey(meta), inputs, meta.embedding!.inputLength);
-                return { values, refs };
-              },
+              embedInputs: (meta: CollectionMeta, rows: InputRow[]) =>
+                embedder.toVectors({ binding: meta.embedding!, ck: collectionKey(meta) }, rows),
             }
           : {}),
         ...(imp.limits ? { limits: imp.limits } : {}),

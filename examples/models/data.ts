@@ -8,7 +8,7 @@
  * Everything comes from one seed (mulberry32): the same seed gives the same images, so the example's
  * accuracies and the tests are reproducible.
  */
-import { mulberry32 } from '../../shared/random.js';
+import { mulberry32, normals } from '../../shared/random.js';
 
 export const IMAGE_SIDE = 28;
 export const IMAGE_PIXELS = IMAGE_SIDE * IMAGE_SIDE;
@@ -186,26 +186,10 @@ const TEMPLATES: Array<(j: Jitter) => Shape> = [
   },
 ];
 
-/** Standard normal samples from a uniform source (Box–Muller; the second value is kept for the next call). */
-function gaussian(rnd: () => number): () => number {
-  let spare: number | undefined;
-  return () => {
-    if (spare !== undefined) {
-      const s = spare;
-      spare = undefined;
-      return s;
-    }
-    const r = Math.sqrt(-2 * Math.log(1 - rnd()));
-    const t = 2 * Math.PI * rnd();
-    spare = r * Math.sin(t);
-    return r * Math.cos(t);
-  };
-}
-
 /** `count` images, classes in a seeded random order (about count/10 each). */
 export function fashionData(count: number, options: FashionOptions = {}): FashionData {
   const rnd = mulberry32(options.seed ?? 1);
-  const normal = gaussian(rnd);
+  const normal = normals(rnd);
   const noise = options.noise ?? 0.08;
   const maxShift = options.maxShift ?? 2;
   const buffer = new Float32Array(count * IMAGE_PIXELS);

@@ -23,7 +23,7 @@ import { NotFoundError } from '../errors.js';
 import type { TailCap } from '../ingest/backpressure.js';
 import { upsertVectors, type IngestDeps } from '../ingest/ingest.js';
 import { logger } from '../log.js';
-import type { VectorInput } from '../service.js';
+import type { InputRow, VectorInput } from '../service.js';
 import type { Catalog, CollectionMeta, ObjectStore } from '../storage/types.js';
 import { openReader } from './formats/index.js';
 import {
@@ -75,7 +75,7 @@ export interface ImportDeps {
    * Embeds a batch's raw inputs with the collection's embedding function and keeps them (docs/models.md):
    * vectors and raw-input references, in order. Absent: raw rows are embedded nowhere (the job fails them).
    */
-  embedInputs?: (meta: CollectionMeta, inputs: Float32Array[]) => Promise<{ values: Float32Array[]; refs: string[] }>;
+  embedInputs?: (meta: CollectionMeta, rows: InputRow[]) => Promise<VectorInput[]>;
   /** Rows per upsert call (default 500). */
   batchRows?: number;
   /** Upsert calls in flight (default 4). */
@@ -257,15 +257,12 @@ async function runClaimed(
     const raw = rows.filter((r) => r.raw);
     if (!raw.length) return rows;
     if (!deps.embedInputs) throw new Error('raw inputs reached an import without a model runtime');
-    const { values, refs } = await deps.embedInputs(
+    const embedded = await deps.embedInputs(
       meta,
-      raw.map((r) => r.values),
+      raw.map((r) => ({ id: r.id, input: r.values, ...(r.metadata ? { metadata: r.metadata } : {}) })),
     );
-    const embedded = new Map(raw.map((r, i) => [r.id, { values: values[i]!, inputRef: refs[i]! }]));
-    return rows.map(({ raw: _raw, ...r }) => {
-      const e = embedded.get(r.id);
-      return e ? { ...r, ...e } : r;
-    });
+    const byId = new Map(embedded.map((v) => [v.id, v]));
+    return rows.map(({ raw: _raw, ...r }) => byId.get(r.id) ?? r);
   };
   const flush = async (): Promise<void> => {
     if (!batch.size) return;

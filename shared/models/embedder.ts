@@ -13,7 +13,8 @@ import type { EmbeddingBinding, ObjectStore } from '../storage/types.js';
 import { readOnnxSignature, type OnnxSignature } from './onnx.js';
 import { embeddingIO, textEmbeddingIO, type ModelRuntime } from './runtime.js';
 import { MAX_TEXT_CHARS, Tokenizer } from './tokenizer.js';
-import type { RawInput } from '../service.js';
+import type { InputRow, RawInput, VectorInput } from '../service.js';
+import { storeInputs } from './inputs.js';
 
 /**
  * Raw input values per row Shoal accepts (256 KiB of float32). Large enough for a 3 × 128 × 128 image
@@ -100,28 +101,24 @@ export class Embedder {
       ...(request.input !== undefined ? { input: request.input } : {}),
       ...(request.output !== undefined ? { output: request.output } : {}),
     };
+    let io: Pick<EmbeddingBinding, 'input' | 'output' | 'inputLength' | 'text'>;
     if (mv.tokenizer) {
       const text = textEmbeddingIO(mv.signature, mv.dimension, mv.tokenizer.maxLength, 'embedding', names);
-      this.versions.set(`${mv.name}@${mv.version}`, mv);
-      return {
-        binding: {
-          model: mv.name,
-          version: mv.version,
-          ...(request.alias !== undefined ? { alias: request.alias } : {}),
-          input: text.ids.name,
-          output: text.output.name,
-          inputLength: text.maxLength,
-          text: text.mask ? { mask: text.mask.name } : {},
-        },
-        version: mv,
+      io = {
+        input: text.ids.name,
+        output: text.output.name,
+        inputLength: text.maxLength,
+        text: text.mask ? { mask: text.mask.name } : {},
       };
-    }
-    const io = embeddingIO(mv.signature, mv.dimension, 'embedding', names);
-    if (io.inputLength > MAX_INPUT_VALUES) {
-      throw new ValidationError(
-        `the model takes ${io.inputLength} values per row; embedding functions take at most ${MAX_INPUT_VALUES}`,
-        { field: 'embedding.model' },
-      );
+    } else {
+      const tensor = embeddingIO(mv.signature, mv.dimension, 'embedding', names);
+      if (tensor.inputLength > MAX_INPUT_VALUES) {
+        throw new ValidationError(
+          `the model takes ${tensor.inputLength} values per row; embedding functions take at most ${MAX_INPUT_VALUES}`,
+          { field: 'embedding.model' },
+        );
+      }
+      io = { input: tensor.input.name, output: tensor.output.name, inputLength: tensor.inputLength };
     }
     this.versions.set(`${mv.name}@${mv.version}`, mv);
     return {
@@ -129,9 +126,7 @@ export class Embedder {
         model: mv.name,
         version: mv.version,
         ...(request.alias !== undefined ? { alias: request.alias } : {}),
-        input: io.input.name,
-        output: io.output.name,
-        inputLength: io.inputLength,
+        ...io,
       },
       version: mv,
     };
@@ -210,6 +205,27 @@ export class Embedder {
       output: binding.output,
     });
     return this.deps.runtime.embed(session, io, rows as Float32Array[], fieldOf);
+  }
+
+  /**
+   * Rows of raw inputs → vectors ready for the write path: embedded, and their inputs kept first (a record never
+   * names an object that is not there; a batch whose records then fail leaves an unreferenced object, collected
+   * with the collection's generation). The API's upserts, imports and migrations all write through here.
+   */
+  async toVectors(
+    target: { binding: EmbeddingBinding; ck: string },
+    rows: InputRow[],
+    fieldOf?: (i: number) => string,
+  ): Promise<VectorInput[]> {
+    const inputs = rows.map((r) => r.input);
+    const values = await this.embed(target.binding, inputs, fieldOf);
+    const refs = await storeInputs(this.deps.objects, target.ck, inputs, target.binding.inputLength);
+    return rows.map((r, i) => ({
+      id: r.id,
+      values: values[i]!,
+      inputRef: refs[i]!,
+      ...(r.metadata !== undefined ? { metadata: r.metadata } : {}),
+    }));
   }
 
   private readonly tokenizers = new Map<string, Tokenizer>();

@@ -29,11 +29,11 @@ import {
 } from '../errors.js';
 import { logger } from '../log.js';
 import { mulberry32 } from '../random.js';
-import type { InputRow, SearchOutput, ShoalService, VectorInput } from '../service.js';
+import type { InputRow, SearchOutput, ShoalService } from '../service.js';
 import { collectionKey } from '../storage/keys.js';
 import type { Catalog, CollectionMeta, ObjectStore, RecordStore, StoredRecord } from '../storage/types.js';
 import type { Embedder, EmbeddingRequest } from './embedder.js';
-import { loadInputs, storeInputs } from './inputs.js';
+import { loadInputs } from './inputs.js';
 
 export type MigrationState = 'queued' | 'running' | 'evaluating' | 'done' | 'failed' | 'cancelled';
 const TERMINAL: ReadonlySet<MigrationState> = new Set(['done', 'failed', 'cancelled']);
@@ -445,23 +445,11 @@ export class MigrationService {
       } else rows.push({ id: r.id, input, ...(r.metadata !== undefined ? { metadata: r.metadata } : {}) });
     });
     if (!rows.length) return next;
-    const values = await this.deps.embedder.embed(
-      target.embedding!,
-      rows.map((r) => r.input),
+    const vectors = await this.deps.embedder.toVectors(
+      { binding: target.embedding!, ck: collectionKey(target) },
+      rows,
       (i) => `rows[${rows[i]?.id ?? i}]`,
     );
-    const refs = await storeInputs(
-      this.deps.objects,
-      collectionKey(target),
-      rows.map((r) => r.input),
-      target.embedding!.inputLength,
-    );
-    const vectors: VectorInput[] = rows.map((r, i) => ({
-      id: r.id,
-      values: values[i]!,
-      inputRef: refs[i]!,
-      ...(r.metadata !== undefined ? { metadata: r.metadata } : {}),
-    }));
     await this.deps.service.upsert(job.target, vectors, {
       modelVersion: { name: job.to.model, version: job.to.version },
     });
