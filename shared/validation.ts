@@ -15,6 +15,13 @@ export const LIMITS = {
   /** Collection names: `^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$`. */
   collectionName: /^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$/,
   maxDimension: 4096,
+  /**
+   * Raw model input values per row (256 KiB of float32): a 3 × 128 × 128 image or a long feature vector fits;
+   * a larger row is cheaper to embed outside and upsert as values (docs/models.md).
+   */
+  maxInputValues: 65_536,
+  /** Characters of one text input of a text model; longer texts are refused, never cut before tokenizing. */
+  maxTextChars: 20_000,
   /** Vectors per upsert, ids per get/delete. */
   maxBatch: 1000,
   /** UTF-8 bytes of a string id. */
@@ -97,19 +104,23 @@ export const idSchema = z.unknown().transform((value, ctx): string => {
 });
 
 /**
- * A raw model input (docs/models.md): 1–65,536 finite float32 numbers for a tensor model (MAX_INPUT_VALUES in
- * shared/models/embedder.ts), or a string of 1–20,000 characters for a text model (MAX_TEXT_CHARS in
- * shared/models/tokenizer.ts). Which one the collection takes is the core's check.
+ * A raw model input (docs/models.md): 1–`LIMITS.maxInputValues` finite float32 numbers for a tensor model, or
+ * a string of 1–`LIMITS.maxTextChars` characters for a text model. Which one the collection takes is the
+ * core's check.
  */
 export const rawInputSchema = z.unknown().transform((value, ctx): Float32Array | string => {
   if (typeof value === 'string') {
-    if (value.length === 0 || value.length > 20_000) return fail(ctx, 'must be a text of 1–20,000 characters');
+    if (value.length === 0 || value.length > LIMITS.maxTextChars) {
+      return fail(ctx, `must be a text of 1–${LIMITS.maxTextChars} characters`);
+    }
     if (hasLoneSurrogate(value)) return fail(ctx, 'must be valid Unicode (it contains a lone surrogate)');
     return value;
   }
   if (!Array.isArray(value)) return fail(ctx, `must be an array of numbers or a string, got ${describe(value)}`);
   if (value.length === 0) return fail(ctx, 'must have at least 1 item');
-  if (value.length > 65_536) return fail(ctx, `must have at most 65536 items, got ${value.length}`);
+  if (value.length > LIMITS.maxInputValues) {
+    return fail(ctx, `must have at most ${LIMITS.maxInputValues} items, got ${value.length}`);
+  }
   return toFloat32(value, ctx);
 });
 

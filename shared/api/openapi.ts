@@ -61,8 +61,8 @@ function describeOpaque(ctx: { zodSchema: unknown; jsonSchema: Json; path: (stri
   } else if (ctx.zodSchema === rawInputSchema) {
     Object.assign(ctx.jsonSchema, {
       anyOf: [
-        { type: 'array', items: { type: 'number' }, minItems: 1, maxItems: 65_536 },
-        { type: 'string', minLength: 1, maxLength: 20_000 },
+        { type: 'array', items: { type: 'number' }, minItems: 1, maxItems: LIMITS.maxInputValues },
+        { type: 'string', minLength: 1, maxLength: LIMITS.maxTextChars },
       ],
       description: "A raw model input: the model's input tensor flattened, or a text for a model with a tokenizer.",
     });

@@ -5,6 +5,7 @@
  * version is immutable), sessions cached by artifact sha256 in the ModelRuntime.
  */
 import { ValidationError } from '../errors.js';
+import { LIMITS } from '../validation.js';
 import type { LifecycleStore } from '../lifecycle/types.js';
 import type { EmbeddingRequest, ModelAliasTarget, ModelVersion } from '../service-types.js';
 
@@ -16,11 +17,8 @@ import { MAX_TEXT_CHARS, Tokenizer } from './tokenizer.js';
 import type { InputRow, RawInput, VectorInput } from '../service.js';
 import { storeInputs } from './inputs.js';
 
-/**
- * Raw input values per row Shoal accepts (256 KiB of float32). Large enough for a 3 × 128 × 128 image
- * or a long feature vector; a row beyond it is cheaper to embed outside and upsert as `values`.
- */
-export const MAX_INPUT_VALUES = 65_536;
+/** Raw input values per row (`LIMITS.maxInputValues`, shared with the request schemas). */
+export const MAX_INPUT_VALUES = LIMITS.maxInputValues;
 
 /**
  * Largest ONNX artifact Shoal validates and serves (1 GiB). A session holds about the artifact's size

@@ -10,6 +10,7 @@
  * tokens, cut or padded to `maxLength`. The attention mask is 1 on tokens, 0 on padding.
  */
 import { ValidationError } from '../errors.js';
+import { LIMITS } from '../validation.js';
 import type { TokenizerSpec } from '../service-types.js';
 
 export type { TokenizerSpec };
@@ -18,8 +19,8 @@ export type { TokenizerSpec };
 export const MAX_VOCAB = 50_000;
 /** Serialized size of a definition: it is stored in the model version's catalog item (400 KB in all). */
 export const MAX_TOKENIZER_BYTES = 300 * 1024;
-/** Characters of one text input. Longer texts are refused rather than silently cut before tokenizing. */
-export const MAX_TEXT_CHARS = 20_000;
+/** Characters of one text input (`LIMITS.maxTextChars`, shared with the request schemas). */
+export const MAX_TEXT_CHARS = LIMITS.maxTextChars;
 
 /** Checks a definition (field `tokenizer…`); returns it with defaults filled in. */
 export function checkTokenizer(spec: TokenizerSpec): Required<Omit<TokenizerSpec, 'cls' | 'sep'>> & TokenizerSpec {
