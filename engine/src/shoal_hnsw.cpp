@@ -11,6 +11,7 @@
 #include <malloc.h>
 #include <wasm_simd128.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -21,59 +22,76 @@
 
 namespace {
 
-// ---- Distance kernels: 8 floats per step in two accumulators, then 4, then scalar tails. ----
+// ---- Distance kernels ----
+//
+// One arithmetic for every distance the engine computes, whether alone or in a batch: per vector two
+// accumulators over 8-float steps, then one 4-float step, a horizontal sum, scalar tails. The batched
+// form (N vectors against one query) interleaves N independent streams, so their cache misses overlap:
+// WebAssembly has no prefetch instruction, and a graph walk's cost is mostly waiting for neighbour
+// vectors. Every vector's result is bit-identical to the single kernel, so batching never changes a
+// graph or an answer.
 
 inline float hsum(v128_t v) {
   return wasm_f32x4_extract_lane(v, 0) + wasm_f32x4_extract_lane(v, 1) + wasm_f32x4_extract_lane(v, 2) +
          wasm_f32x4_extract_lane(v, 3);
 }
 
-float l2_sqr(const void* pa, const void* pb, const void* pdim) {
-  const float* a = static_cast<const float*>(pa);
-  const float* b = static_cast<const float*>(pb);
-  const size_t d = *static_cast<const size_t*>(pdim);
-  v128_t s0 = wasm_f32x4_splat(0.0f);
-  v128_t s1 = wasm_f32x4_splat(0.0f);
-  size_t i = 0;
-  for (; i + 8 <= d; i += 8) {
-    v128_t d0 = wasm_f32x4_sub(wasm_v128_load(a + i), wasm_v128_load(b + i));
-    v128_t d1 = wasm_f32x4_sub(wasm_v128_load(a + i + 4), wasm_v128_load(b + i + 4));
-    s0 = wasm_f32x4_add(s0, wasm_f32x4_mul(d0, d0));
-    s1 = wasm_f32x4_add(s1, wasm_f32x4_mul(d1, d1));
+template <bool L2>
+inline v128_t term(v128_t q, v128_t x) {
+  if (L2) {
+    const v128_t t = wasm_f32x4_sub(q, x);
+    return wasm_f32x4_mul(t, t);
   }
-  if (i + 4 <= d) {
-    v128_t d0 = wasm_f32x4_sub(wasm_v128_load(a + i), wasm_v128_load(b + i));
-    s0 = wasm_f32x4_add(s0, wasm_f32x4_mul(d0, d0));
-    i += 4;
-  }
-  float r = hsum(wasm_f32x4_add(s0, s1));
-  for (; i < d; i++) {
-    const float t = a[i] - b[i];
-    r += t * t;
-  }
-  return r;
+  return wasm_f32x4_mul(q, x);
 }
 
-float dot(const float* a, const float* b, size_t d) {
-  v128_t s0 = wasm_f32x4_splat(0.0f);
-  v128_t s1 = wasm_f32x4_splat(0.0f);
+/** Distances from q to v[0..N): l2 squared, or hnswlib's inner-product distance 1 − q·v. */
+template <int N, bool L2>
+inline void distances(const float* q, const float* const* v, size_t d, float* out) {
+  v128_t s0[N], s1[N];
+  for (int n = 0; n < N; n++) s0[n] = s1[n] = wasm_f32x4_splat(0.0f);
   size_t i = 0;
   for (; i + 8 <= d; i += 8) {
-    s0 = wasm_f32x4_add(s0, wasm_f32x4_mul(wasm_v128_load(a + i), wasm_v128_load(b + i)));
-    s1 = wasm_f32x4_add(s1, wasm_f32x4_mul(wasm_v128_load(a + i + 4), wasm_v128_load(b + i + 4)));
+    const v128_t q0 = wasm_v128_load(q + i);
+    const v128_t q1 = wasm_v128_load(q + i + 4);
+    for (int n = 0; n < N; n++) {
+      s0[n] = wasm_f32x4_add(s0[n], term<L2>(q0, wasm_v128_load(v[n] + i)));
+      s1[n] = wasm_f32x4_add(s1[n], term<L2>(q1, wasm_v128_load(v[n] + i + 4)));
+    }
   }
-  if (i + 4 <= d) {
-    s0 = wasm_f32x4_add(s0, wasm_f32x4_mul(wasm_v128_load(a + i), wasm_v128_load(b + i)));
+  const bool four = i + 4 <= d;
+  if (four) {
+    const v128_t q0 = wasm_v128_load(q + i);
+    for (int n = 0; n < N; n++) s0[n] = wasm_f32x4_add(s0[n], term<L2>(q0, wasm_v128_load(v[n] + i)));
     i += 4;
   }
-  float r = hsum(wasm_f32x4_add(s0, s1));
-  for (; i < d; i++) r += a[i] * b[i];
+  for (int n = 0; n < N; n++) {
+    float r = hsum(wasm_f32x4_add(s0[n], s1[n]));
+    for (size_t j = i; j < d; j++) {
+      if (L2) {
+        const float t = q[j] - v[n][j];
+        r += t * t;
+      } else {
+        r += q[j] * v[n][j];
+      }
+    }
+    out[n] = L2 ? r : 1.0f - r;
+  }
+}
+
+float l2_sqr(const void* pa, const void* pb, const void* pdim) {
+  const float* b = static_cast<const float*>(pb);
+  float r;
+  distances<1, true>(static_cast<const float*>(pa), &b, *static_cast<const size_t*>(pdim), &r);
   return r;
 }
 
 // hnswlib's inner-product distance: 1 − a·b (cosine = the same over normalised vectors).
 float ip_distance(const void* pa, const void* pb, const void* pdim) {
-  return 1.0f - dot(static_cast<const float*>(pa), static_cast<const float*>(pb), *static_cast<const size_t*>(pdim));
+  const float* b = static_cast<const float*>(pb);
+  float r;
+  distances<1, false>(static_cast<const float*>(pa), &b, *static_cast<const size_t*>(pdim), &r);
+  return r;
 }
 
 class SimdSpace : public hnswlib::SpaceInterface<float> {
@@ -87,6 +105,428 @@ class SimdSpace : public hnswlib::SpaceInterface<float> {
   size_t dim_;
   bool l2_;
 };
+
+// ---- The graph walk: hnswlib's algorithms, with each node's unvisited neighbours measured in batches ----
+//
+// hnswlib measures a node's neighbours one at a time and, natively, prefetches the next one's vector. Here
+// a node's unvisited neighbours are gathered first and measured BATCH at a time (distances<BATCH>), then
+// applied in list order with hnswlib's own conditions, so every search and every insert takes exactly the
+// path hnswlib would: same graphs, same answers, fewer stalls. Single-threaded (the module has no
+// threads), so hnswlib's per-node locks are skipped.
+
+using Hnsw = hnswlib::HierarchicalNSW<float>;
+using hnswlib::tableint;
+using Pair = std::pair<float, tableint>;
+using MaxHeap = std::priority_queue<Pair, std::vector<Pair>, Hnsw::CompareByFirst>;
+
+/**
+ * A max-heap by distance with hnswlib's priority_queue semantics (std::push_heap / std::pop_heap), plus
+ * replace_top: a full result set admitting a closer hit drops its worst in one sift instead of a push and
+ * a pop. The kept set is the same; only which of two equally distant hits goes first can differ.
+ */
+class TopHeap {
+ public:
+  explicit TopHeap(size_t reserve) { c_.reserve(reserve + 1); }
+  bool empty() const { return c_.empty(); }
+  size_t size() const { return c_.size(); }
+  const Pair& top() const { return c_.front(); }
+  void emplace(float d, tableint id) {
+    c_.emplace_back(d, id);
+    std::push_heap(c_.begin(), c_.end(), Hnsw::CompareByFirst());
+  }
+  void pop() {
+    std::pop_heap(c_.begin(), c_.end(), Hnsw::CompareByFirst());
+    c_.pop_back();
+  }
+  void replace_top(float d, tableint id) {
+    const size_t n = c_.size();
+    size_t i = 0;
+    for (;;) {
+      const size_t l = 2 * i + 1;
+      if (l >= n) break;
+      const size_t m = l + 1 < n && c_[l].first < c_[l + 1].first ? l + 1 : l;
+      if (!(d < c_[m].first)) break;
+      c_[i] = c_[m];
+      i = m;
+    }
+    c_[i] = Pair(d, id);
+  }
+
+ private:
+  std::vector<Pair> c_;
+};
+
+/** Vectors measured together: 4 streams of misses in flight; more spill registers at 8 accumulators each. */
+#ifndef SHOAL_BATCH
+#define SHOAL_BATCH 4
+#endif
+constexpr int BATCH = SHOAL_BATCH;
+
+/** Reused per index: no allocation per visited node. Sized for the longest link list (maxM0). */
+struct WalkScratch {
+  std::vector<tableint> id_buf;
+  std::vector<float> dist_buf;
+  tableint* ids = nullptr;
+  float* dist = nullptr;
+  size_t capacity = 0;
+  void ensure(size_t n) {
+    if (n <= capacity) return;
+    id_buf.resize(n);
+    dist_buf.resize(n);
+    ids = id_buf.data();
+    dist = dist_buf.data();
+    capacity = n;
+  }
+};
+
+template <bool L2>
+struct Walk {
+  const Hnsw& h;
+  const size_t dim;
+  WalkScratch& s;
+
+  const float* vec(tableint id) const { return reinterpret_cast<const float*>(h.getDataByInternalId(id)); }
+
+  float one(const float* q, tableint id) const {
+    const float* v = vec(id);
+    float r;
+    distances<1, L2>(q, &v, dim, &r);
+    return r;
+  }
+
+  /** out[i] = distance from q to ids[i], i < n. */
+  void measure(const float* q, const tableint* ids, size_t n, float* out) const {
+    const float* v[BATCH];
+    size_t i = 0;
+    for (; i + BATCH <= n; i += BATCH) {
+      for (int b = 0; b < BATCH; b++) v[b] = vec(ids[i + b]);
+      distances<BATCH, L2>(q, v, dim, out + i);
+    }
+    for (; i + 2 <= n; i += 2) {
+      v[0] = vec(ids[i]);
+      v[1] = vec(ids[i + 1]);
+      distances<2, L2>(q, v, dim, out + i);
+    }
+    if (i < n) {
+      v[0] = vec(ids[i]);
+      distances<1, L2>(q, v, dim, out + i);
+    }
+  }
+
+  /** s.dist[i] = distance from q to s.ids[i], i < n. */
+  void measure(const float* q, size_t n) const { measure(q, s.ids, n, s.dist); }
+
+  /**
+   * hnswlib's getNeighborsByHeuristic2: keep a candidate (closest first) only if no kept one is closer to
+   * it than the query is. Each candidate is measured against the kept ones BATCH at a time, in order,
+   * stopping after the batch that rejects it (at most BATCH − 1 distances more than hnswlib computes).
+   */
+  void select(MaxHeap& top, size_t m) const {
+    if (top.size() < m) return;
+    std::priority_queue<Pair> closest;  // (−distance, id): ties go to the larger id, as in hnswlib
+    while (!top.empty()) {
+      closest.emplace(-top.top().first, top.top().second);
+      top.pop();
+    }
+    Pair kept[1024];
+    tableint kept_ids[1024];
+    size_t count = 0;
+    float d[BATCH];
+    while (!closest.empty() && count < m) {
+      const Pair candidate = closest.top();
+      closest.pop();
+      const float to_query = -candidate.first;
+      const float* cv = vec(candidate.second);
+      bool good = true;
+      for (size_t i = 0; good && i < count; i += BATCH) {
+        const size_t n = std::min<size_t>(BATCH, count - i);
+        measure(cv, kept_ids + i, n, d);
+        for (size_t j = 0; j < n; j++) {
+          if (d[j] < to_query) {
+            good = false;
+            break;
+          }
+        }
+      }
+      if (good) {
+        kept[count] = candidate;
+        kept_ids[count] = candidate.second;
+        count++;
+      }
+    }
+    for (size_t i = 0; i < count; i++) top.emplace(-kept[i].first, kept[i].second);
+  }
+
+  /** Copies a link list (count, then ids) to s.ids; returns the count. */
+  size_t gather(hnswlib::linklistsizeint* list) const {
+    const size_t n = h.getListCount(list);
+    if (n > s.capacity) throw std::runtime_error("Index seems to be corrupted: a link list is longer than maxM0");
+    std::memcpy(s.ids, list + 1, n * sizeof(tableint));
+    return n;
+  }
+
+  /** Greedy descent through the upper layers (hnswlib's searchKnn / addPoint prologue). */
+  tableint descend(const float* q, tableint node, float& node_dist, int from_level, int to_level) const {
+    for (int level = from_level; level > to_level; level--) {
+      bool changed = true;
+      while (changed) {
+        changed = false;
+        const size_t n = gather(h.get_linklist(node, level));
+        for (size_t i = 0; i < n; i++) {
+          if (s.ids[i] > h.max_elements_) throw std::runtime_error("cand error");
+        }
+        measure(q, n);
+        for (size_t i = 0; i < n; i++) {
+          if (s.dist[i] < node_dist) {
+            node_dist = s.dist[i];
+            node = s.ids[i];
+            changed = true;
+          }
+        }
+      }
+    }
+    return node;
+  }
+
+  /** Unvisited neighbours of a link list into s.ids (marking them visited); returns their count. */
+  size_t unvisited(hnswlib::linklistsizeint* list, hnswlib::vl_type* visited, hnswlib::vl_type tag) const {
+    const size_t n = h.getListCount(list);
+    if (n > s.capacity) throw std::runtime_error("Index seems to be corrupted: a link list is longer than maxM0");
+    const tableint* ids = list + 1;
+    size_t m = 0;
+    for (size_t j = 0; j < n; j++) {
+      const tableint id = ids[j];
+      if (visited[id] == tag) continue;
+      visited[id] = tag;
+      s.ids[m++] = id;
+    }
+    return m;
+  }
+
+  /**
+   * hnswlib's searchBaseLayerST on layer 0: bare (no deletes, no filter) or with both, and the same
+   * stopping rules for each.
+   */
+  template <bool BARE>
+  TopHeap search0(tableint ep, const float* q, size_t ef, hnswlib::BaseFilterFunctor* allowed) const {
+    hnswlib::VisitedList* vl = h.visited_list_pool_->getFreeVisitedList();
+    hnswlib::vl_type* visited = vl->mass;
+    const hnswlib::vl_type tag = vl->curV;
+    TopHeap top(ef);
+    MaxHeap candidates;
+    const auto admits = [&](tableint id) {
+      return BARE || (!h.isMarkedDeleted(id) && (!allowed || (*allowed)(h.getExternalLabel(id))));
+    };
+    float lower;
+    if (admits(ep)) {
+      const float d = one(q, ep);
+      lower = d;
+      top.emplace(d, ep);
+      candidates.emplace(-d, ep);
+    } else {
+      lower = std::numeric_limits<float>::max();
+      candidates.emplace(-lower, ep);
+    }
+    visited[ep] = tag;
+    while (!candidates.empty()) {
+      const Pair current = candidates.top();
+      const float cd = -current.first;
+      if (BARE ? cd > lower : (cd > lower && top.size() == ef)) break;
+      candidates.pop();
+      const size_t n = unvisited(h.get_linklist0(current.second), visited, tag);
+      measure(q, n);
+      for (size_t i = 0; i < n; i++) {
+        const float d = s.dist[i];
+        if (!(top.size() < ef || lower > d)) continue;
+        const tableint id = s.ids[i];
+        candidates.emplace(-d, id);
+        if (admits(id)) {
+          if (top.size() < ef) {
+            top.emplace(d, id);
+          } else {
+            top.replace_top(d, id);  // lower > d here: the worst leaves
+          }
+        }
+        if (!top.empty()) lower = top.top().first;
+      }
+    }
+    h.visited_list_pool_->releaseVisitedList(vl);
+    return top;
+  }
+
+  /** hnswlib's searchBaseLayer (the insert's search on one layer, ef = efConstruction). */
+  MaxHeap search_layer(tableint ep, const float* q, int layer) const {
+    hnswlib::VisitedList* vl = h.visited_list_pool_->getFreeVisitedList();
+    hnswlib::vl_type* visited = vl->mass;
+    const hnswlib::vl_type tag = vl->curV;
+    const size_t ef = h.ef_construction_;
+    MaxHeap top;
+    MaxHeap candidates;
+    float lower;
+    if (!h.isMarkedDeleted(ep)) {
+      const float d = one(q, ep);
+      top.emplace(d, ep);
+      lower = d;
+      candidates.emplace(-d, ep);
+    } else {
+      lower = std::numeric_limits<float>::max();
+      candidates.emplace(-lower, ep);
+    }
+    visited[ep] = tag;
+    while (!candidates.empty()) {
+      const Pair current = candidates.top();
+      if (-current.first > lower && top.size() == ef) break;
+      candidates.pop();
+      const tableint node = current.second;
+      hnswlib::linklistsizeint* list = layer == 0 ? h.get_linklist0(node) : h.get_linklist(node, layer);
+      const size_t n = unvisited(list, visited, tag);
+      measure(q, n);
+      for (size_t i = 0; i < n; i++) {
+        const float d = s.dist[i];
+        if (!(top.size() < ef || lower > d)) continue;
+        const tableint id = s.ids[i];
+        candidates.emplace(-d, id);
+        if (!h.isMarkedDeleted(id)) top.emplace(d, id);
+        if (top.size() > ef) top.pop();
+        if (!top.empty()) lower = top.top().first;
+      }
+    }
+    h.visited_list_pool_->releaseVisitedList(vl);
+    return top;
+  }
+};
+
+/** hnswlib's mutuallyConnectNewElement for a new element (no update): the rebuilt lists measured in batches. */
+template <bool L2>
+tableint connect(Hnsw& h, const Walk<L2>& w, tableint cur, MaxHeap& top, int level) {
+  const size_t max_links = level ? h.maxM_ : h.maxM0_;
+  w.select(top, h.M_);
+  if (top.size() > h.M_) throw std::runtime_error("Should be not be more than M_ candidates returned by the heuristic");
+  tableint selected[512];
+  size_t count = 0;
+  while (!top.empty()) {
+    selected[count++] = top.top().second;
+    top.pop();
+  }
+  const tableint next = selected[count - 1];
+  hnswlib::linklistsizeint* own = level == 0 ? h.get_linklist0(cur) : h.get_linklist(cur, level);
+  if (*own) throw std::runtime_error("The newly inserted element should have blank link list");
+  h.setListCount(own, static_cast<unsigned short>(count));
+  tableint* links = own + 1;
+  for (size_t i = 0; i < count; i++) {
+    if (links[i]) throw std::runtime_error("Possible memory corruption");
+    if (level > h.element_levels_[selected[i]]) {
+      throw std::runtime_error("Trying to make a link on a non-existent level");
+    }
+    links[i] = selected[i];
+  }
+  for (size_t i = 0; i < count; i++) {
+    const tableint other = selected[i];
+    hnswlib::linklistsizeint* list = level == 0 ? h.get_linklist0(other) : h.get_linklist(other, level);
+    const size_t size = h.getListCount(list);
+    if (size > max_links) throw std::runtime_error("Bad value of sz_link_list_other");
+    if (other == cur) throw std::runtime_error("Trying to connect an element to itself");
+    if (level > h.element_levels_[other]) throw std::runtime_error("Trying to make a link on a non-existent level");
+    tableint* theirs = list + 1;
+    if (size < max_links) {
+      theirs[size] = cur;
+      h.setListCount(list, static_cast<unsigned short>(size + 1));
+      continue;
+    }
+    // Full: keep the best max_links of its links plus the new element, by the same heuristic. Distances
+    // are symmetric bit for bit ((a−b)² and a·b do not depend on the order), so measuring from `other`
+    // gives hnswlib's values.
+    const float* other_vec = w.vec(other);
+    MaxHeap candidates;
+    candidates.emplace(w.one(w.vec(cur), other), cur);
+    std::memcpy(w.s.ids, theirs, size * sizeof(tableint));
+    w.measure(other_vec, size);
+    for (size_t j = 0; j < size; j++) candidates.emplace(w.s.dist[j], w.s.ids[j]);
+    w.select(candidates, max_links);
+    unsigned short kept = 0;
+    while (!candidates.empty()) {
+      theirs[kept++] = candidates.top().second;
+      candidates.pop();
+    }
+    h.setListCount(list, kept);
+  }
+  return next;
+}
+
+/** hnswlib's addPoint for a label the index does not hold yet (an existing label takes hnswlib's update path). */
+template <bool L2>
+void insert(Hnsw& h, WalkScratch& scratch, size_t dim, const float* v, hnswlib::labeltype label) {
+  if (h.label_lookup_.find(label) != h.label_lookup_.end()) {
+    h.addPoint(v, label, false);
+    return;
+  }
+  if (h.cur_element_count >= h.max_elements_) {
+    throw std::runtime_error("The number of elements exceeds the specified limit");
+  }
+  if (h.maxM0_ > 1024) throw std::runtime_error("M above 512 is not supported");  // select()'s stack arrays
+  const auto cur = static_cast<tableint>(h.cur_element_count);
+  h.cur_element_count++;
+  h.label_lookup_[label] = cur;
+  const int level = h.getRandomLevel(h.mult_);
+  h.element_levels_[cur] = level;
+  const int max_level = h.maxlevel_;
+  const tableint entry = h.enterpoint_node_;
+  std::memset(h.data_level0_memory_ + cur * h.size_data_per_element_ + h.offsetLevel0_, 0, h.size_data_per_element_);
+  std::memcpy(h.getExternalLabeLp(cur), &label, sizeof(label));
+  std::memcpy(h.getDataByInternalId(cur), v, h.data_size_);
+  if (level) {
+    h.linkLists_[cur] = static_cast<char*>(std::malloc(h.size_links_per_element_ * level + 1));
+    if (!h.linkLists_[cur]) throw std::runtime_error("Not enough memory: addPoint failed to allocate linklist");
+    std::memset(h.linkLists_[cur], 0, h.size_links_per_element_ * level + 1);
+  }
+  if (static_cast<int>(entry) != -1) {
+    scratch.ensure(std::max(h.maxM0_, h.maxM_));
+    const Walk<L2> w{h, dim, scratch};
+    tableint node = entry;
+    if (level < max_level) {
+      float d = w.one(v, node);
+      node = w.descend(v, node, d, max_level, level);
+    }
+    const bool entry_deleted = h.isMarkedDeleted(entry);
+    for (int l = std::min(level, max_level); l >= 0; l--) {
+      MaxHeap top = w.search_layer(node, v, l);
+      if (entry_deleted) {
+        top.emplace(w.one(v, entry), entry);
+        if (top.size() > h.ef_construction_) top.pop();
+      }
+      node = connect<L2>(h, w, cur, top, l);
+    }
+  } else {
+    h.enterpoint_node_ = 0;
+    h.maxlevel_ = level;
+  }
+  if (level > max_level) {
+    h.enterpoint_node_ = cur;
+    h.maxlevel_ = level;
+  }
+}
+
+/** hnswlib's searchKnn: worst hit on top. */
+template <bool L2>
+std::priority_queue<std::pair<float, hnswlib::labeltype>> knn(const Hnsw& h, WalkScratch& scratch, size_t dim,
+                                                              const float* q, size_t k,
+                                                              hnswlib::BaseFilterFunctor* allowed) {
+  std::priority_queue<std::pair<float, hnswlib::labeltype>> result;
+  if (h.cur_element_count == 0) return result;
+  scratch.ensure(std::max(h.maxM0_, h.maxM_));
+  const Walk<L2> w{h, dim, scratch};
+  float d = w.one(q, h.enterpoint_node_);
+  const tableint node = w.descend(q, h.enterpoint_node_, d, h.maxlevel_, 0);
+  const size_t ef = std::max(h.ef_, k);
+  TopHeap top = !h.num_deleted_ && !allowed ? w.template search0<true>(node, q, ef, nullptr)
+                                            : w.template search0<false>(node, q, ef, allowed);
+  while (top.size() > k) top.pop();
+  while (!top.empty()) {
+    result.emplace(top.top().first, h.getExternalLabel(top.top().second));
+    top.pop();
+  }
+  return result;
+}
 
 // ---- Errors ----
 
@@ -138,6 +578,7 @@ struct Index {
   SimdSpace simd;
   std::vector<float> scratch;  // a normalised copy of the current vector (cosine)
   hnswlib::HierarchicalNSW<float>* hnsw = nullptr;
+  WalkScratch walk;
 
   // The vector hnswlib should see: cosine vectors are normalised like hnswlib's bindings do.
   const float* prepare(const float* v) {
@@ -248,32 +689,52 @@ API void shoal_destroy(Index* index) {
   delete index;
 }
 
-/** Adds `count` row-major vectors labelled first_label.. ; returns how many were added, or -1. */
-API int shoal_add(Index* index, const float* vectors, int count, int first_label) {
+/**
+ * Adds `count` row-major vectors labelled first_label.. ; returns how many were added, or -1.
+ * `reference` != 0 takes hnswlib's own addPoint instead of the batched walk (tests prove the two build
+ * byte-identical indexes).
+ */
+API int shoal_add_with(Index* index, const float* vectors, int count, int first_label, int reference) {
   GUARD_BEGIN
   int added = 0;
   for (; added < count; added++) {
-    const float* v = vectors + static_cast<size_t>(added) * index->dim;
-    index->hnsw->addPoint(index->prepare(v), static_cast<hnswlib::labeltype>(first_label + added), false);
+    const float* v = index->prepare(vectors + static_cast<size_t>(added) * index->dim);
+    const auto label = static_cast<hnswlib::labeltype>(first_label + added);
+    if (reference) {
+      index->hnsw->addPoint(v, label, false);
+    } else if (index->space == SPACE_L2) {
+      insert<true>(*index->hnsw, index->walk, index->dim, v, label);
+    } else {
+      insert<false>(*index->hnsw, index->walk, index->dim, v, label);
+    }
   }
   return added;
   GUARD_END(-1)
+}
+
+API int shoal_add(Index* index, const float* vectors, int count, int first_label) {
+  return shoal_add_with(index, vectors, count, first_label, 0);
 }
 
 /**
  * Searches `nq` row-major queries. For query q, up to k hits go to labels[q*k..] / distances[q*k..]
  * best first, and their number to counts[q]. `allowed` (nullable) is a bitmap over labels
  * (bit r of byte r>>3): only labels with a set bit below `allowed_rows` are returned.
+ * `reference` != 0 takes hnswlib's own searchKnn instead of the batched walk (for tests).
  * Returns 0, or -1 on error.
  */
-API int shoal_search(Index* index, const float* queries, int nq, int k, int ef, const uint8_t* allowed,
-                     int allowed_rows, int* labels, float* distances, int* counts) {
+API int shoal_search_with(Index* index, const float* queries, int nq, int k, int ef, const uint8_t* allowed,
+                          int allowed_rows, int* labels, float* distances, int* counts, int reference) {
   GUARD_BEGIN
   index->hnsw->setEf(static_cast<size_t>(ef));
   BitmapFilter filter(allowed, allowed ? static_cast<size_t>(allowed_rows) : 0);
+  hnswlib::BaseFilterFunctor* f = allowed ? &filter : nullptr;
+  const auto kk = static_cast<size_t>(k);
   for (int q = 0; q < nq; q++) {
     const float* v = index->prepare(queries + static_cast<size_t>(q) * index->dim);
-    auto result = index->hnsw->searchKnn(v, static_cast<size_t>(k), allowed ? &filter : nullptr);
+    auto result = reference                    ? index->hnsw->searchKnn(v, kk, f)
+                  : index->space == SPACE_L2 ? knn<true>(*index->hnsw, index->walk, index->dim, v, kk, f)
+                                             : knn<false>(*index->hnsw, index->walk, index->dim, v, kk, f);
     int n = static_cast<int>(result.size());
     counts[q] = n;
     // The priority queue pops worst first.
@@ -285,6 +746,11 @@ API int shoal_search(Index* index, const float* queries, int nq, int k, int ef, 
   }
   return 0;
   GUARD_END(-1)
+}
+
+API int shoal_search(Index* index, const float* queries, int nq, int k, int ef, const uint8_t* allowed,
+                     int allowed_rows, int* labels, float* distances, int* counts) {
+  return shoal_search_with(index, queries, nq, k, ef, allowed, allowed_rows, labels, distances, counts, 0);
 }
 
 namespace {

@@ -56,6 +56,8 @@ export interface ShoalWasmExports {
   shoal_create(space: number, dim: number, maxElements: number, m: number, efC: number, seed: number): number;
   shoal_destroy(index: number): void;
   shoal_add(index: number, vectors: number, count: number, firstLabel: number): number;
+  /** shoal_add, or with `reference` = 1 hnswlib's own addPoint (tests compare the two). */
+  shoal_add_with(index: number, vectors: number, count: number, firstLabel: number, reference: number): number;
   shoal_search(
     index: number,
     queries: number,
@@ -67,6 +69,20 @@ export interface ShoalWasmExports {
     labels: number,
     distances: number,
     counts: number,
+  ): number;
+  /** shoal_search, or with `reference` = 1 hnswlib's own searchKnn (tests compare the two). */
+  shoal_search_with(
+    index: number,
+    queries: number,
+    nq: number,
+    k: number,
+    ef: number,
+    allowed: number,
+    allowedRows: number,
+    labels: number,
+    distances: number,
+    counts: number,
+    reference: number,
   ): number;
   shoal_header_bytes(): number;
   shoal_level0(index: number): number;
