@@ -117,25 +117,25 @@ class SimdSpace : public hnswlib::SpaceInterface<float> {
 using Hnsw = hnswlib::HierarchicalNSW<float>;
 using hnswlib::tableint;
 using Pair = std::pair<float, tableint>;
-using MaxHeap = std::priority_queue<Pair, std::vector<Pair>, Hnsw::CompareByFirst>;
-
 /**
- * A max-heap by distance with hnswlib's priority_queue semantics (std::push_heap / std::pop_heap), plus
- * replace_top: a full result set admitting a closer hit drops its worst in one sift instead of a push and
- * a pop. The kept set is the same; only which of two equally distant hits goes first can differ.
+ * A binary heap with std::priority_queue's exact semantics (std::push_heap / std::pop_heap on a vector),
+ * kept in the index's scratch so a walk allocates nothing; plus replace_top for max-heaps by distance: a
+ * full result set admitting a closer hit drops its worst in one sift instead of a push and a pop (the kept
+ * set is the same; only which of two equally distant hits goes first can differ).
  */
-class TopHeap {
+template <typename Compare>
+class Heap {
  public:
-  explicit TopHeap(size_t reserve) { c_.reserve(reserve + 1); }
+  void clear() { c_.clear(); }
   bool empty() const { return c_.empty(); }
   size_t size() const { return c_.size(); }
   const Pair& top() const { return c_.front(); }
   void emplace(float d, tableint id) {
     c_.emplace_back(d, id);
-    std::push_heap(c_.begin(), c_.end(), Hnsw::CompareByFirst());
+    std::push_heap(c_.begin(), c_.end(), Compare());
   }
   void pop() {
-    std::pop_heap(c_.begin(), c_.end(), Hnsw::CompareByFirst());
+    std::pop_heap(c_.begin(), c_.end(), Compare());
     c_.pop_back();
   }
   void replace_top(float d, tableint id) {
@@ -156,6 +156,9 @@ class TopHeap {
   std::vector<Pair> c_;
 };
 
+/** Max-heap by distance (hnswlib's CompareByFirst: ties in any order). */
+using MaxHeap = Heap<Hnsw::CompareByFirst>;
+
 /** Vectors measured together: 4 streams of misses in flight; more spill registers at 8 accumulators each. */
 #ifndef SHOAL_BATCH
 #define SHOAL_BATCH 4
@@ -164,6 +167,10 @@ constexpr int BATCH = SHOAL_BATCH;
 
 /** Reused per index: no allocation per visited node. Sized for the longest link list (maxM0). */
 struct WalkScratch {
+  MaxHeap top;         // a layer search's result
+  MaxHeap candidates;  // its frontier, (−distance, id)
+  MaxHeap pruned;      // a full neighbour list being re-pruned
+  Heap<std::less<Pair>> closest;  // select()'s order: (−distance, id), ties to the larger id as in hnswlib
   std::vector<tableint> id_buf;
   std::vector<float> dist_buf;
   tableint* ids = nullptr;
@@ -223,7 +230,8 @@ struct Walk {
    */
   void select(MaxHeap& top, size_t m) const {
     if (top.size() < m) return;
-    std::priority_queue<Pair> closest;  // (−distance, id): ties go to the larger id, as in hnswlib
+    auto& closest = s.closest;
+    closest.clear();
     while (!top.empty()) {
       closest.emplace(-top.top().first, top.top().second);
       top.pop();
@@ -308,12 +316,14 @@ struct Walk {
    * stopping rules for each.
    */
   template <bool BARE>
-  TopHeap search0(tableint ep, const float* q, size_t ef, hnswlib::BaseFilterFunctor* allowed) const {
+  MaxHeap& search0(tableint ep, const float* q, size_t ef, hnswlib::BaseFilterFunctor* allowed) const {
     hnswlib::VisitedList* vl = h.visited_list_pool_->getFreeVisitedList();
     hnswlib::vl_type* visited = vl->mass;
     const hnswlib::vl_type tag = vl->curV;
-    TopHeap top(ef);
-    MaxHeap candidates;
+    MaxHeap& top = s.top;
+    MaxHeap& candidates = s.candidates;
+    top.clear();
+    candidates.clear();
     const auto admits = [&](tableint id) {
       return BARE || (!h.isMarkedDeleted(id) && (!allowed || (*allowed)(h.getExternalLabel(id))));
     };
@@ -355,13 +365,15 @@ struct Walk {
   }
 
   /** hnswlib's searchBaseLayer (the insert's search on one layer, ef = efConstruction). */
-  MaxHeap search_layer(tableint ep, const float* q, int layer) const {
+  MaxHeap& search_layer(tableint ep, const float* q, int layer) const {
     hnswlib::VisitedList* vl = h.visited_list_pool_->getFreeVisitedList();
     hnswlib::vl_type* visited = vl->mass;
     const hnswlib::vl_type tag = vl->curV;
     const size_t ef = h.ef_construction_;
-    MaxHeap top;
-    MaxHeap candidates;
+    MaxHeap& top = s.top;
+    MaxHeap& candidates = s.candidates;
+    top.clear();
+    candidates.clear();
     float lower;
     if (!h.isMarkedDeleted(ep)) {
       const float d = one(q, ep);
@@ -437,7 +449,8 @@ tableint connect(Hnsw& h, const Walk<L2>& w, tableint cur, MaxHeap& top, int lev
     // are symmetric bit for bit ((a−b)² and a·b do not depend on the order), so measuring from `other`
     // gives hnswlib's values.
     const float* other_vec = w.vec(other);
-    MaxHeap candidates;
+    MaxHeap& candidates = w.s.pruned;
+    candidates.clear();
     candidates.emplace(w.one(w.vec(cur), other), cur);
     std::memcpy(w.s.ids, theirs, size * sizeof(tableint));
     w.measure(other_vec, size);
@@ -489,7 +502,7 @@ void insert(Hnsw& h, WalkScratch& scratch, size_t dim, const float* v, hnswlib::
     }
     const bool entry_deleted = h.isMarkedDeleted(entry);
     for (int l = std::min(level, max_level); l >= 0; l--) {
-      MaxHeap top = w.search_layer(node, v, l);
+      MaxHeap& top = w.search_layer(node, v, l);
       if (entry_deleted) {
         top.emplace(w.one(v, entry), entry);
         if (top.size() > h.ef_construction_) top.pop();
@@ -518,7 +531,7 @@ std::priority_queue<std::pair<float, hnswlib::labeltype>> knn(const Hnsw& h, Wal
   float d = w.one(q, h.enterpoint_node_);
   const tableint node = w.descend(q, h.enterpoint_node_, d, h.maxlevel_, 0);
   const size_t ef = std::max(h.ef_, k);
-  TopHeap top = !h.num_deleted_ && !allowed ? w.template search0<true>(node, q, ef, nullptr)
+  MaxHeap& top = !h.num_deleted_ && !allowed ? w.template search0<true>(node, q, ef, nullptr)
                                             : w.template search0<false>(node, q, ef, allowed);
   while (top.size() > k) top.pop();
   while (!top.empty()) {
