@@ -45,6 +45,13 @@ import { dot, l2sq, norm } from './distance.js';
  *   shards per probe.
  * - `MAX_PARTITIONS` (default 4,096): the centroid table of a query is ranked in full per query
  *   (4,096 × 768-d ≈ 3 M multiply-adds, ~2 ms); beyond that a coarse index over centroids would be due.
+ * - `TWO_LEVEL_MIN_PARTITIONS` (default 256): from this many partitions on, k-means is two-level — ⌈√P⌉
+ *   coarse centroids, then each coarse cluster's rows split by their own k-means into a share of the P
+ *   fine centroids proportional to their count. Flat Lloyd costs sample × P × dim per iteration, and the
+ *   sample grows with P (SAMPLE_PER_PARTITION), so it is quadratic in P (at 4,096 × 768-d: ~18 core-hours);
+ *   two-level costs sample × (√P + P/√P) × dim, ~32× less at 4,096. The price: a fine centroid only sees
+ *   rows of its coarse cluster, so partitions along coarse boundaries are a little less balanced. Lower =
+ *   cheaper training of mid-sized tables, higher = flat (slightly better) centroids for longer.
  */
 export const IVF_POLICY = {
   TARGET_ROWS: 10_000,
@@ -58,6 +65,7 @@ export const IVF_POLICY = {
   RELAYOUT_GROWTH: 4,
   MAX_SHARDS_PER_PARTITION: 4,
   MAX_PARTITIONS: 4096,
+  TWO_LEVEL_MIN_PARTITIONS: 256,
 };
 
 /**
@@ -122,9 +130,8 @@ function nearest(c: Centroids, kind: 'l2' | 'dot', data: Float32Array, off: numb
 }
 
 /**
- * Trains `k` centroids on `count` rows (k-means++ seeding, then Lloyd iterations). Empty clusters
- * are re-seeded from the row farthest from its centroid, so every partition starts non-empty.
- * `data` is not modified.
+ * Trains `k` centroids on `count` rows: flat k-means below `twoLevelMin` (IVF_POLICY.TWO_LEVEL_MIN_PARTITIONS)
+ * centroids, two-level above it (see the policy). Deterministic for a seed; `data` is not modified.
  */
 export function trainCentroids(
   data: Float32Array,
@@ -134,11 +141,101 @@ export function trainCentroids(
   metric: Metric,
   seed: number,
   iterations = IVF_POLICY.ITERATIONS,
+  twoLevelMin = IVF_POLICY.TWO_LEVEL_MIN_PARTITIONS,
 ): Centroids {
   if (!Number.isInteger(k) || k < 1)
     throw new ValidationError(`partitions must be ≥ 1, got ${k}`, { field: 'index.partitions' });
   if (count < k)
     throw new ValidationError(`cannot train ${k} partitions on ${count} rows`, { field: 'index.partitions' });
+  return k >= twoLevelMin
+    ? trainTwoLevel(data, count, dim, k, metric, seed, iterations)
+    : trainFlat(data, count, dim, k, metric, seed, iterations);
+}
+
+/**
+ * Two-level k-means: ⌈√k⌉ coarse centroids over all rows, then inside each coarse cluster a flat k-means
+ * with that cluster's share of the k centroids (largest remainder, at least one, at most its row count).
+ * Fine centroids are listed coarse cluster by coarse cluster.
+ */
+function trainTwoLevel(
+  data: Float32Array,
+  count: number,
+  dim: number,
+  k: number,
+  metric: Metric,
+  seed: number,
+  iterations: number,
+): Centroids {
+  const coarse = trainFlat(data, count, dim, Math.ceil(Math.sqrt(k)), metric, seed, iterations);
+  const kind = similarityMetric(metric);
+  const members: number[][] = Array.from({ length: coarse.count }, () => []);
+  for (let r = 0; r < count; r++) members[nearest(coarse, kind, data, r * dim)].push(r);
+  const shares = allocate(
+    members.map((m) => m.length),
+    k,
+  );
+  const out: Centroids = { count: k, dim, data: new Float32Array(k * dim) };
+  let next = 0;
+  members.forEach((rows, c) => {
+    if (shares[c] === 0) return;
+    const sub = new Float32Array(rows.length * dim);
+    rows.forEach((r, i) => sub.set(data.subarray(r * dim, (r + 1) * dim), i * dim));
+    const fine = trainFlat(sub, rows.length, dim, shares[c], metric, seed + 1 + c, iterations);
+    out.data.set(fine.data, next * dim);
+    next += fine.count;
+  });
+  return out;
+}
+
+/**
+ * `total` split over groups in proportion to `sizes` (largest remainder), each share ≤ its size and ≥ 1
+ * for a non-empty group while there is enough to go round. Σ sizes ≥ total.
+ */
+export function allocate(sizes: readonly number[], total: number): number[] {
+  const sum = sizes.reduce((a, b) => a + b, 0);
+  const exact = sizes.map((n) => (n * total) / sum);
+  const out = exact.map((x, i) => Math.min(sizes[i], Math.max(sizes[i] > 0 ? 1 : 0, Math.floor(x))));
+  let left = total - out.reduce((a, b) => a + b, 0);
+  // Hand out (or take back) one at a time, largest remainder first; ties to the lower index.
+  const order = exact.map((x, i) => ({ i, rem: x - Math.floor(x) })).sort((a, b) => b.rem - a.rem || a.i - b.i);
+  while (left > 0) {
+    const before = left;
+    for (const { i } of order) {
+      if (left === 0) break;
+      if (out[i] < sizes[i]) {
+        out[i]++;
+        left--;
+      }
+    }
+    if (left === before) break;
+  }
+  while (left < 0) {
+    const before = left;
+    for (const { i } of [...order].reverse()) {
+      if (left === 0) break;
+      if (out[i] > 1) {
+        out[i]--;
+        left++;
+      }
+    }
+    if (left === before) break;
+  }
+  return out;
+}
+
+/**
+ * Flat k-means (k-means++ seeding, then Lloyd iterations). Empty clusters are re-seeded from the row
+ * farthest from its centroid, so every partition starts non-empty.
+ */
+function trainFlat(
+  data: Float32Array,
+  count: number,
+  dim: number,
+  k: number,
+  metric: Metric,
+  seed: number,
+  iterations: number,
+): Centroids {
   const kind = similarityMetric(metric);
   const rows = metric === 'cosine' ? data.slice(0, count * dim) : data.subarray(0, count * dim);
   if (metric === 'cosine') normalizeInPlace(rows, count, dim);

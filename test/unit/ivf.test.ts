@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   IVF_POLICY,
+  allocate,
   assignPartition,
   decodeCentroids,
   defaultNprobe,
@@ -106,5 +107,54 @@ describe('partition counts', () => {
     expect(defaultNprobe(16)).toBe(4);
     expect(defaultNprobe(50)).toBe(5);
     expect(defaultNprobe(1000)).toBe(100);
+  });
+
+  it('splits a budget in proportion, each share within its group and non-empty groups served', () => {
+    expect(allocate([10, 10, 10, 10], 8)).toEqual([2, 2, 2, 2]);
+    expect(allocate([100, 1, 0, 3], 10)).toEqual([8, 1, 0, 1]);
+    expect(allocate([2, 50], 10)).toEqual([1, 9]);
+    const rnd = mulberry32(4);
+    for (let t = 0; t < 200; t++) {
+      const sizes = Array.from({ length: 1 + Math.floor(rnd() * 20) }, () => Math.floor(rnd() * 30));
+      const sum = sizes.reduce((a, b) => a + b, 0);
+      const nonEmpty = sizes.filter((n) => n > 0).length;
+      if (sum === 0) continue;
+      const total = nonEmpty + Math.floor(rnd() * (sum - nonEmpty + 1));
+      const out = allocate(sizes, total);
+      expect(out.reduce((a, b) => a + b, 0)).toBe(total);
+      out.forEach((n, i) => {
+        expect(n).toBeLessThanOrEqual(sizes[i]);
+        if (sizes[i] > 0) expect(n).toBeGreaterThanOrEqual(1);
+      });
+    }
+  });
+
+  it('trains large tables two-level: k distinct centroids, each serving rows, nearly as tight as flat k-means', () => {
+    // 64 blobs in 8-d, trained as 64 partitions: flat, and two-level (forced from 16 partitions on).
+    const rnd = mulberry32(11);
+    const centres = Array.from({ length: 64 }, () => Array.from({ length: 8 }, () => rnd() * 20));
+    const data = blobs(centres, 40, 12);
+    const rows = 64 * 40;
+    const flat = trainCentroids(data, rows, 8, 64, 'l2', 3);
+    const twoLevel = trainCentroids(data, rows, 8, 64, 'l2', 3, IVF_POLICY.ITERATIONS, 16);
+    const inertia = (c: typeof flat) => {
+      let sum = 0;
+      const used = new Set<number>();
+      for (let r = 0; r < rows; r++) {
+        const v = data.subarray(r * 8, (r + 1) * 8);
+        const p = assignPartition(c, 'l2', v);
+        used.add(p);
+        for (let d = 0; d < 8; d++) sum += (v[d] - c.data[p * 8 + d]) ** 2;
+      }
+      return { sum: sum / rows, used: used.size };
+    };
+    const f = inertia(flat);
+    const t = inertia(twoLevel);
+    expect(twoLevel.count).toBe(64);
+    expect(twoLevel.data).not.toEqual(flat.data);
+    expect(t.used).toBeGreaterThanOrEqual(60);
+    expect(t.sum).toBeLessThan(Math.max(f.sum * 3, 0.05));
+    // Deterministic for a seed, like flat training.
+    expect(trainCentroids(data, rows, 8, 64, 'l2', 3, IVF_POLICY.ITERATIONS, 16).data).toEqual(twoLevel.data);
   });
 });
