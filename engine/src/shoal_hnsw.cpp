@@ -119,9 +119,7 @@ using hnswlib::tableint;
 using Pair = std::pair<float, tableint>;
 /**
  * A binary heap with std::priority_queue's exact semantics (std::push_heap / std::pop_heap on a vector),
- * kept in the index's scratch so a walk allocates nothing; plus replace_top for max-heaps by distance: a
- * full result set admitting a closer hit drops its worst in one sift instead of a push and a pop (the kept
- * set is the same; only which of two equally distant hits goes first can differ).
+ * kept in the index's scratch so a walk allocates nothing.
  */
 template <typename Compare>
 class Heap {
@@ -137,19 +135,6 @@ class Heap {
   void pop() {
     std::pop_heap(c_.begin(), c_.end(), Compare());
     c_.pop_back();
-  }
-  void replace_top(float d, tableint id) {
-    const size_t n = c_.size();
-    size_t i = 0;
-    for (;;) {
-      const size_t l = 2 * i + 1;
-      if (l >= n) break;
-      const size_t m = l + 1 < n && c_[l].first < c_[l + 1].first ? l + 1 : l;
-      if (!(d < c_[m].first)) break;
-      c_[i] = c_[m];
-      i = m;
-    }
-    c_[i] = Pair(d, id);
   }
 
  private:
@@ -350,13 +335,11 @@ struct Walk {
         if (!(top.size() < ef || lower > d)) continue;
         const tableint id = s.ids[i];
         candidates.emplace(-d, id);
-        if (admits(id)) {
-          if (top.size() < ef) {
-            top.emplace(d, id);
-          } else {
-            top.replace_top(d, id);  // lower > d here: the worst leaves
-          }
-        }
+        // A push then a pop, as hnswlib does: replacing the root in one sift would keep the same distances
+        // but, between hits at exactly equal distance (common on integer data like SIFT), not always
+        // the same ids.
+        if (admits(id)) top.emplace(d, id);
+        while (top.size() > ef) top.pop();
         if (!top.empty()) lower = top.top().first;
       }
     }

@@ -14,11 +14,12 @@ const K = 10;
 
 function data(seed: number, rows: number): Float32Array {
   const rnd = mulberry32(seed);
-  // Clustered, so the graph has hubs and full neighbour lists get re-pruned.
+  // Clustered, so the graph has hubs and full neighbour lists get re-pruned; small integers (like SIFT's),
+  // so many distances tie exactly and the order of equal hits is tested too.
   const out = new Float32Array(rows * DIM);
   for (let r = 0; r < rows; r++) {
     const c = r % 7;
-    for (let d = 0; d < DIM; d++) out[r * DIM + d] = c * 0.3 + (rnd() - 0.5) * (d % 3 === c % 3 ? 2 : 0.5);
+    for (let d = 0; d < DIM; d++) out[r * DIM + d] = Math.round(c * 1.2 + (rnd() - 0.5) * (d % 3 === c % 3 ? 8 : 2));
   }
   return out;
 }
