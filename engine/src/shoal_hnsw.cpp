@@ -117,6 +117,7 @@ class SimdSpace : public hnswlib::SpaceInterface<float> {
 using Hnsw = hnswlib::HierarchicalNSW<float>;
 using hnswlib::tableint;
 using Pair = std::pair<float, tableint>;
+
 /**
  * A binary heap with std::priority_queue's exact semantics (std::push_heap / std::pop_heap on a vector),
  * kept in the index's scratch so a walk allocates nothing.
@@ -144,7 +145,11 @@ class Heap {
 /** Max-heap by distance (hnswlib's CompareByFirst: ties in any order). */
 using MaxHeap = Heap<Hnsw::CompareByFirst>;
 
-/** Vectors measured together: 4 streams of misses in flight; more spill registers at 8 accumulators each. */
+/**
+ * Vectors measured together (default 4, -DSHOAL_BATCH=n to try others): more = more cache misses in flight
+ * per node; at 8 the 16 accumulators spill registers, at 2 fewer misses overlap (both were slower in an
+ * ad-hoc A/B on SIFT, GloVe and MNIST).
+ */
 #ifndef SHOAL_BATCH
 #define SHOAL_BATCH 4
 #endif
