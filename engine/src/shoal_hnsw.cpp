@@ -137,6 +137,8 @@ class Heap {
     std::pop_heap(c_.begin(), c_.end(), Compare());
     c_.pop_back();
   }
+  /** The elements in heap order (not sorted). */
+  const std::vector<Pair>& items() const { return c_; }
 
  private:
   std::vector<Pair> c_;
@@ -160,7 +162,7 @@ struct WalkScratch {
   MaxHeap top;         // a layer search's result
   MaxHeap candidates;  // its frontier, (−distance, id)
   MaxHeap pruned;      // a full neighbour list being re-pruned
-  Heap<std::less<Pair>> closest;  // select()'s order: (−distance, id), ties to the larger id as in hnswlib
+  std::vector<Pair> order;  // select()'s candidates, closest first
   std::vector<tableint> id_buf;
   std::vector<float> dist_buf;
   tableint* ids = nullptr;
@@ -220,19 +222,19 @@ struct Walk {
    */
   void select(MaxHeap& top, size_t m) const {
     if (top.size() < m) return;
-    auto& closest = s.closest;
-    closest.clear();
-    while (!top.empty()) {
-      closest.emplace(-top.top().first, top.top().second);
-      top.pop();
-    }
+    // hnswlib pops a std::priority_queue of (−distance, id): the total order of the pairs, so sorting them
+    // gives the same sequence — closest first, equal distances to the larger id — in one pass.
+    auto& order = s.order;
+    order.clear();
+    for (const Pair& p : top.items()) order.emplace_back(-p.first, p.second);
+    top.clear();
+    std::sort(order.begin(), order.end(), std::greater<Pair>());
     Pair kept[1024];
     tableint kept_ids[1024];
     size_t count = 0;
     float d[BATCH];
-    while (!closest.empty() && count < m) {
-      const Pair candidate = closest.top();
-      closest.pop();
+    for (size_t next = 0; next < order.size() && count < m;) {
+      const Pair candidate = order[next++];
       const float to_query = -candidate.first;
       const float* cv = vec(candidate.second);
       bool good = true;
@@ -353,6 +355,8 @@ struct Walk {
   }
 
   /** hnswlib's searchBaseLayer (the insert's search on one layer, ef = efConstruction). */
+  /** DELETES: the index holds deleted elements (else hnswlib's per-candidate deleted check is skipped). */
+  template <bool DELETES>
   MaxHeap& search_layer(tableint ep, const float* q, int layer) const {
     hnswlib::VisitedList* vl = h.visited_list_pool_->getFreeVisitedList();
     hnswlib::vl_type* visited = vl->mass;
@@ -363,7 +367,7 @@ struct Walk {
     top.clear();
     candidates.clear();
     float lower;
-    if (!h.isMarkedDeleted(ep)) {
+    if (!DELETES || !h.isMarkedDeleted(ep)) {
       const float d = one(q, ep);
       top.emplace(d, ep);
       lower = d;
@@ -386,7 +390,7 @@ struct Walk {
         if (!(top.size() < ef || lower > d)) continue;
         const tableint id = s.ids[i];
         candidates.emplace(-d, id);
-        if (!h.isMarkedDeleted(id)) top.emplace(d, id);
+        if (!DELETES || !h.isMarkedDeleted(id)) top.emplace(d, id);
         if (top.size() > ef) top.pop();
         if (!top.empty()) lower = top.top().first;
       }
@@ -490,7 +494,8 @@ void insert(Hnsw& h, WalkScratch& scratch, size_t dim, const float* v, hnswlib::
     }
     const bool entry_deleted = h.isMarkedDeleted(entry);
     for (int l = std::min(level, max_level); l >= 0; l--) {
-      MaxHeap& top = w.search_layer(node, v, l);
+      MaxHeap& top = h.num_deleted_ ? w.template search_layer<true>(node, v, l)
+                                    : w.template search_layer<false>(node, v, l);
       if (entry_deleted) {
         top.emplace(w.one(v, entry), entry);
         if (top.size() > h.ef_construction_) top.pop();
