@@ -607,8 +607,10 @@ async function buildLine(
     // A layout too large for this invocation goes to the builder workers (read nothing here).
     const estimate = (current?.stats.liveRows ?? 0) + Math.max(0, stable - from);
     const want = partitionsFor(estimate, meta.index.params.partitions, ivfPolicy(deps));
-    const minRows = { ...PLAN_POLICY, ...deps.plans.policy }.MIN_ROWS;
-    if ((!current?.partitions || outgrown(current, estimate, deps)) && want > 1 && estimate >= minRows) {
+    const planPolicy = { ...PLAN_POLICY, ...deps.plans.policy };
+    // An outgrown head is laid out again (in process when small), never patched by a delta plan.
+    const relayout = !current?.partitions || outgrown(current, estimate, deps);
+    if (relayout && want > 1 && estimate >= planPolicy.MIN_ROWS) {
       const started = await startLayoutPlan(planTaskDeps(deps), meta, {
         line,
         head: current,
@@ -619,7 +621,7 @@ async function buildLine(
         kind: current ? 'compaction' : 'initial',
       });
       if (started) return { ...none, built: false, reason: 'planned', ...base };
-    } else if (current?.partitions && stable - from >= { ...PLAN_POLICY, ...deps.plans.policy }.DELTA_MIN_ROWS) {
+    } else if (current?.partitions && !relayout && stable - from >= planPolicy.DELTA_MIN_ROWS) {
       // A large delta on a partitioned head: one build task per partition on the workers (merges of
       // sparse partitions are left to the next in-process delta).
       const started = await startDeltaPlan(planTaskDeps(deps), meta, {

@@ -338,6 +338,24 @@ describe('delta plans', () => {
     expect(await planObjects()).toEqual([]);
   }, 240_000);
 
+  it('lays an outgrown head out again instead of patching it with a delta plan', async () => {
+    // Prepare: 400 rows in 4 partitions; 600 more make it 2.5× its layout's rows, past RELAYOUT_GROWTH 2.
+    const ivf = { RELAYOUT_GROWTH: 2 };
+    await core.createCollection({ name: 'og', dimension: 128, metric: 'l2', index: { partitions: 4 } });
+    await upsertAll(['og'], rows(0, 400));
+    await buildIndex(deps({ plans: false, ivf }), 'og', { force: true });
+    await upsertAll(['og'], rows(400, 1000));
+
+    // Act
+    const built = await buildIndex(deps({ ivf }), 'og', { force: true });
+
+    // Assess: below the layout plan's MIN_ROWS the re-layout runs in process; no delta plan was made.
+    expect(built).toMatchObject({ built: true, kind: 'compaction', version: 2 });
+    expect(await store.get('og', 'main')).toBeUndefined();
+    expect(await receive()).toEqual([]);
+    expect((await head('og')).partitions).toMatchObject({ count: 4, fairShare: 250 });
+  }, 120_000);
+
   it('keeps a delta below DELTA_MIN_ROWS in process', async () => {
     // Prepare
     await upsertAll(['crashy'], rows(3000, 3000 + policy.DELTA_MIN_ROWS - 1));
