@@ -14,11 +14,13 @@ import {
   PLAN_POLICY,
   checkPlan,
   encodeRows,
+  startDeltaPlan,
   startLayoutPlan,
   type BuildStores,
   type ManifestInput,
   type PlanDeps,
   type PlanRow,
+  type PartitionSplit,
   type PlanTaskDeps,
 } from './plan.js';
 import { NotFoundError } from '../errors.js';
@@ -261,11 +263,94 @@ async function layoutRows(
 }
 
 /**
+ * Sets the deletion bits of the rows of `ids` that `ref` still holds live: a new content-addressed bitmap
+ * object (`deletesKey`), or the ref unchanged. The builder's step 1 and a delta plan's build tasks both
+ * call it, so an id deleted in process and one deleted by a plan leave byte-identical bitmaps.
+ */
+async function markDeleted(
+  deps: BuilderDeps,
+  meta: CollectionMeta,
+  ref: ShardRef,
+  ids: ReadonlySet<string>,
+): Promise<{ ref: ShardRef; removed: number }> {
+  const [shard, oldBits] = await Promise.all([deps.cache.shard(ref), deps.cache.bitmap(ref)]);
+  let bits: Uint8Array | undefined;
+  let removed = 0;
+  for (const id of ids) {
+    const row = shard.rowOf(id);
+    if (row === undefined || isSet(oldBits, row)) continue;
+    bits ??= oldBits ? oldBits.slice() : new Uint8Array(Math.ceil(shard.count / 8));
+    setBit(bits, row);
+    removed++;
+  }
+  if (!bits) return { ref, removed: 0 };
+  const hash = sha256(bits);
+  const key = deletesKey(collectionKey(meta), ref.id, hash.slice(0, 32));
+  await deps.objects.putImmutable(key, bits);
+  return {
+    ref: { ...ref, live: ref.live - removed, deletes: { key, count: ref.count - ref.live + removed, sha256: hash } },
+    removed,
+  };
+}
+
+/**
+ * Whether a partition that a delta just grew by `added` rows to `live` live rows splits: past SPLIT_FACTOR ×
+ * max(fair share, SPLIT_MIN_ROWS). Untouched partitions never split (they were looked at when they grew).
+ */
+function splitDue(deps: BuilderDeps, live: number, added: number, fairShare: number): boolean {
+  const policy = ivfPolicy(deps);
+  return added > 0 && live > policy.SPLIT_FACTOR * Math.max(Math.max(fairShare, 1), policy.SPLIT_MIN_ROWS);
+}
+
+/**
+ * Splits one partition's rows in two by seeded 2-means: the halves' shards (the first keeps partition
+ * `first`, the second is labelled `second`) and both centroids. Undefined when the rows do not split
+ * (identical rows: nothing to split along).
+ */
+async function splitPartition(
+  deps: BuilderDeps,
+  meta: CollectionMeta,
+  rows: Row[],
+  at: { first: number; second: number; seed: number },
+): Promise<PartitionSplit | undefined> {
+  const dim = meta.dimension;
+  const two = trainCentroids(packVectors(rows, dim), rows.length, dim, 2, meta.metric, at.seed);
+  const halves = groupByPartition(two, meta.metric, rows);
+  if (halves.size < 2) return undefined;
+  return {
+    first: await writeShards(deps, meta, halves.get(0)!, 'split', at.first),
+    second: await writeShards(deps, meta, halves.get(1)!, 'split', at.second),
+    centroids: [two.data.slice(0, dim), two.data.slice(dim, 2 * dim)],
+  };
+}
+
+/**
+ * Per-partition compaction, tiered as in an LSM tree: past MAX_SHARDS_PER_PARTITION shards (or with a shard
+ * mostly deleted), a partition's smaller shards merge among themselves while together they hold fewer live
+ * rows than its largest shard; the whole partition is rewritten only once they outweigh it, or when the
+ * largest is the sparse one. So a row is rebuilt O(log(rows)) times, where rewriting the partition every few
+ * deltas would rebuild the whole collection every few deltas (each delta touches nearly every partition).
+ * Returns the shards to merge into one set, or undefined.
+ */
+function compactionPick(deps: BuilderDeps, shards: ShardRef[]): ShardRef[] | undefined {
+  const rewriteFraction = { ...BUILD_POLICY, ...deps.policy }.REWRITE_DELETED_FRACTION;
+  const isSparse = (r: ShardRef) => r.count > 0 && 1 - r.live / r.count > rewriteFraction;
+  if (shards.length <= ivfPolicy(deps).MAX_SHARDS_PER_PARTITION && !shards.some(isSparse)) return undefined;
+  const [largest, ...rest] = [...shards].sort((a, b) => b.count - a.count);
+  const restLive = rest.reduce((n, r) => n + r.live, 0);
+  const merge = !isSparse(largest) && restLive < largest.live ? rest : shards;
+  if (merge.length === 1 && !isSparse(merge[0])) return undefined;
+  return merge;
+}
+
+/**
  * A delta on a partitioned version: new rows go to their nearest partition as delta shards; then
  * only the partitions this delta touched are looked at — one that grew past SPLIT_FACTOR × its
  * fair share splits in two (2-means over its own rows), one that deletes left under MERGE_FRACTION
  * dissolves into its neighbours, one with too many or too sparse shards is compacted. No other
- * partition's rows are read or moved: there is no global rebuild in the steady state.
+ * partition's rows are read or moved: there is no global rebuild in the steady state. A delta plan's
+ * build tasks (plan.ts) take the same steps per partition through splitDue / splitPartition /
+ * compactionPick, all but the merges.
  */
 async function applyPartitioned(
   deps: BuilderDeps,
@@ -277,7 +362,6 @@ async function applyPartitioned(
   seed: number,
 ): Promise<Layout & { reshaped: boolean; compacted: boolean }> {
   const policy = ivfPolicy(deps);
-  const rewriteFraction = { ...BUILD_POLICY, ...deps.policy }.REWRITE_DELETED_FRACTION;
   let centroids = await deps.cache.centroids(table);
   const groups = groupByPartition(centroids, meta.metric, upserts);
   let out = [...refs, ...(await writePartitions(deps, meta, groups, 'delta'))];
@@ -289,31 +373,17 @@ async function applyPartitioned(
 
   // Splits: only partitions that just grew.
   for (const p of [...groups.keys()].sort((a, b) => a - b)) {
-    if (liveOf(p) <= policy.SPLIT_FACTOR * Math.max(fair, policy.SPLIT_MIN_ROWS)) continue;
+    if (!splitDue(deps, liveOf(p), groups.get(p)!.length, table.fairShare)) continue;
     const old = shardsOf(p);
-    const rows = await liveRows(deps, old);
-    const two = trainCentroids(
-      packVectors(rows, meta.dimension),
-      rows.length,
-      meta.dimension,
-      2,
-      meta.metric,
-      seed + p,
-    );
-    const halves = groupByPartition(two, meta.metric, rows);
-    if (halves.size < 2) continue; // identical rows: nothing to split along
     const next = centroids.count;
-    centroids = withSplit(
-      centroids,
-      p,
-      two.data.subarray(0, meta.dimension),
-      two.data.subarray(meta.dimension, 2 * meta.dimension),
-    );
-    out = [
-      ...out.filter((r) => !old.includes(r)),
-      ...(await writeShards(deps, meta, halves.get(0)!, 'split', p)),
-      ...(await writeShards(deps, meta, halves.get(1)!, 'split', next)),
-    ];
+    const split = await splitPartition(deps, meta, await liveRows(deps, old), {
+      first: p,
+      second: next,
+      seed: seed + p,
+    });
+    if (!split) continue;
+    centroids = withSplit(centroids, p, ...split.centroids);
+    out = [...out.filter((r) => !old.includes(r)), ...split.first, ...split.second];
     reshaped = true;
   }
 
@@ -330,19 +400,9 @@ async function applyPartitioned(
     reshaped = true;
   }
 
-  // Per-partition compaction, tiered as in an LSM tree: past MAX_SHARDS_PER_PARTITION shards (or with a shard
-  // mostly deleted), a partition's smaller shards merge among themselves while together they hold fewer live
-  // rows than its largest shard; the whole partition is rewritten only once they outweigh it, or when the
-  // largest is the sparse one. So a row is rebuilt O(log(rows)) times, where rewriting the partition every few
-  // deltas would rebuild the whole collection every few deltas (each delta touches nearly every partition).
   for (let p = 0; p < centroids.count; p++) {
-    const mine = shardsOf(p);
-    const isSparse = (r: ShardRef) => r.count > 0 && 1 - r.live / r.count > rewriteFraction;
-    if (mine.length <= policy.MAX_SHARDS_PER_PARTITION && !mine.some(isSparse)) continue;
-    const [largest, ...rest] = [...mine].sort((a, b) => b.count - a.count);
-    const restLive = rest.reduce((n, r) => n + r.live, 0);
-    const merge = !isSparse(largest) && restLive < largest.live ? rest : mine;
-    if (merge.length === 1 && !isSparse(merge[0])) continue;
+    const merge = compactionPick(deps, shardsOf(p));
+    if (!merge) continue;
     const rows = await liveRows(deps, merge);
     out = [...out.filter((r) => !merge.includes(r)), ...(await writeShards(deps, meta, rows, 'compaction', p))];
     compacted = true;
@@ -547,8 +607,10 @@ async function buildLine(
     // A layout too large for this invocation goes to the builder workers (read nothing here).
     const estimate = (current?.stats.liveRows ?? 0) + Math.max(0, stable - from);
     const want = partitionsFor(estimate, meta.index.params.partitions, ivfPolicy(deps));
-    const minRows = { ...PLAN_POLICY, ...deps.plans.policy }.MIN_ROWS;
-    if ((!current?.partitions || outgrown(current, estimate, deps)) && want > 1 && estimate >= minRows) {
+    const planPolicy = { ...PLAN_POLICY, ...deps.plans.policy };
+    // An outgrown head is laid out again (in process when small), never patched by a delta plan.
+    const relayout = !current?.partitions || outgrown(current, estimate, deps);
+    if (relayout && want > 1 && estimate >= planPolicy.MIN_ROWS) {
       const started = await startLayoutPlan(planTaskDeps(deps), meta, {
         line,
         head: current,
@@ -557,6 +619,17 @@ async function buildLine(
         partitions: want,
         seed: meta.generation * 7919 + version,
         kind: current ? 'compaction' : 'initial',
+      });
+      if (started) return { ...none, built: false, reason: 'planned', ...base };
+    } else if (current?.partitions && !relayout && stable - from >= planPolicy.DELTA_MIN_ROWS) {
+      // A large delta on a partitioned head: one build task per partition on the workers (merges of
+      // sparse partitions are left to the next in-process delta).
+      const started = await startDeltaPlan(planTaskDeps(deps), meta, {
+        line,
+        head: current,
+        from,
+        upTo: stable,
+        seed: meta.generation * 7919 + version,
       });
       if (started) return { ...none, built: false, reason: 'planned', ...base };
     }
@@ -580,29 +653,9 @@ async function buildLine(
   const updated: ShardRef[] = [];
   const shrunk = new Set<number>();
   for (const ref of refs) {
-    const [shard, oldBits] = await Promise.all([deps.cache.shard(ref), deps.cache.bitmap(ref)]);
-    let bits: Uint8Array | undefined;
-    let removed = 0;
-    for (const id of tailIds) {
-      const row = shard.rowOf(id);
-      if (row === undefined || isSet(oldBits, row)) continue;
-      bits ??= oldBits ? oldBits.slice() : new Uint8Array(Math.ceil(shard.count / 8));
-      setBit(bits, row);
-      removed++;
-    }
-    if (!bits) {
-      updated.push(ref);
-      continue;
-    }
-    if (ref.partition !== undefined) shrunk.add(ref.partition);
-    const hash = sha256(bits);
-    const key = deletesKey(ck, ref.id, hash.slice(0, 32));
-    await deps.objects.putImmutable(key, bits);
-    updated.push({
-      ...ref,
-      live: ref.live - removed,
-      deletes: { key, count: ref.count - ref.live + removed, sha256: hash },
-    });
+    const marked = await markDeleted(deps, meta, ref, tailIds);
+    if (marked.removed && ref.partition !== undefined) shrunk.add(ref.partition);
+    updated.push(marked.ref);
   }
   refs = updated.filter((r) => r.live > 0);
 
@@ -704,6 +757,11 @@ export function planTaskDeps(deps: BuilderDeps): PlanTaskDeps {
     writeShards: (meta, rows, kind, partition) => writeShards(deps, meta, rows, kind, partition),
     writeCentroids: (meta, c, fairShare) => writeCentroids(deps, meta, c, fairShare),
     newManifest: (meta, m) => newManifest(deps, meta, m),
+    markDeleted: (meta, ref, ids) => markDeleted(deps, meta, ref, ids),
+    liveRows: (refs) => liveRows(deps, refs),
+    splitDue: (live, added, fairShare) => splitDue(deps, live, added, fairShare),
+    splitPartition: (meta, rows, at) => splitPartition(deps, meta, rows, at),
+    compactionPick: (shards) => compactionPick(deps, shards),
   };
 }
 

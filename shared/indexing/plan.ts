@@ -17,9 +17,15 @@
  * more than its own rows. While a plan is in flight the line's regular builds wait; the builder's
  * tick re-sends a stalled stage's unfinished tasks and abandons a plan that stays stalled (its
  * objects deleted, the layout started over).
+ *
+ * A *delta plan* (`mode: 'delta'`) applies a large tail to a partitioned head with the head's centroids:
+ * scan (tail only, no sample) → assign → one build task per partition of the head (its deletion bitmaps,
+ * its new rows as a delta shard or a split, its tiered compaction — the builder's own steps) → commit.
+ * Merges of sparse partitions are not planned: they need rows of several partitions at once, and stay with
+ * the in-process delta.
  */
 import { randomUUID } from 'node:crypto';
-import { IVF_POLICY, groupByPartition, trainCentroids, type Centroids } from '../engine/ivf.js';
+import { IVF_POLICY, groupByPartition, trainCentroids, withSplit, type Centroids } from '../engine/ivf.js';
 import { logger } from '../log.js';
 import type { QueueProducer } from '../queue/messages.js';
 import { mulberry32 } from '../random.js';
@@ -54,6 +60,12 @@ import type { Metadata } from '../types.js';
  *   timeout. The rate is one core's HNSW build rate at 784-d measured by `npm run bench:engine` (m 16,
  *   efConstruction 200; build cost grows about linearly with dim). A partition larger than that is built
  *   by several tasks (several shards). Higher = fewer, longer tasks; too high risks the worker's timeout.
+ * - `DELTA_MIN_ROWS` (default 20,000): a delta on a partitioned head whose tail spans at least this many
+ *   seqs runs as a delta plan (one build task per partition on the workers); smaller deltas run in the
+ *   builder invocation. Lower = big deltas finish sooner on parallel workers, but every plan pays queue
+ *   hops, S3 round trips and a task per partition (each re-reading the tail's ids) however small the
+ *   delta; higher = one invocation carries more delta work (at 1M rows a 100k-row delta that splits ~20
+ *   partitions took 361 s in process).
  */
 export const PLAN_POLICY = {
   MIN_ROWS: 50_000,
@@ -62,6 +74,7 @@ export const PLAN_POLICY = {
   MAX_REDRIVES: 3,
   BUILD_RATE_768: 950,
   TASK_SECONDS: 300,
+  DELTA_MIN_ROWS: 20_000,
 };
 
 /** One scan task's input. */
@@ -72,6 +85,11 @@ export interface PlanSpec {
   collection: string;
   generation: number;
   line: string;
+  /**
+   * 'layout' lays every row out anew (absent in plans stored before delta plans); 'delta' applies the tail
+   * to the base version's partitions with its centroids (state.centroids from the start, no train stage).
+   */
+  mode?: 'layout' | 'delta';
   /** The line's head the layout replaces (0 = none), and the watermark the plan reads up to. */
   baseVersion: number;
   upTo: number;
@@ -88,10 +106,26 @@ export interface PlanSpec {
 export interface PlanState {
   /** Row chunks the scan stage wrote (assign tasks, by number). */
   chunks?: string[];
-  /** From the train stage. */
+  /** From the train stage (a delta plan's: the base version's table, fixed at planning). */
   centroids?: PartitionTable;
   /** Build tasks, by number: one partition's chunks each, sized by the build rate (PLAN_POLICY). */
   buildTasks?: Array<{ partition: number; chunks: string[] }>;
+}
+
+/** A partition split in two: the halves' shards and their centroids (the first half keeps the index). */
+export interface PartitionSplit {
+  first: ShardRef[];
+  second: ShardRef[];
+  centroids: [Float32Array, Float32Array];
+}
+
+/** A delta plan's build task result (`build/<task>.json`): the partition's refs, and its split if any. */
+interface DeltaResult {
+  partition: number;
+  refs: ShardRef[];
+  added: number;
+  compacted: boolean;
+  split?: { refs: ShardRef[]; centroids: [number[], number[]] };
 }
 
 export interface BuildTaskMessage {
@@ -129,6 +163,26 @@ export interface PlanTaskDeps extends BuildStores {
   writeCentroids(meta: CollectionMeta, c: Centroids, fairShare: number): Promise<PartitionTable>;
   /** Builds the manifest of a finished plan (the builder's newManifest). */
   newManifest(meta: CollectionMeta, m: ManifestInput): Manifest;
+  // A delta plan's build task takes the in-process delta's steps (the builder's own functions), so the two
+  // paths cannot drift apart.
+  /** Sets the deletion bits of `ids` on one shard (the builder's step 1). */
+  markDeleted(
+    meta: CollectionMeta,
+    ref: ShardRef,
+    ids: ReadonlySet<string>,
+  ): Promise<{ ref: ShardRef; removed: number }>;
+  /** Live rows of shards. */
+  liveRows(refs: ShardRef[]): Promise<PlanRow[]>;
+  /** Whether a partition grown by `added` rows to `live` splits. */
+  splitDue(live: number, added: number, fairShare: number): boolean;
+  /** 2-means split of a partition's rows; undefined when they do not split. */
+  splitPartition(
+    meta: CollectionMeta,
+    rows: PlanRow[],
+    at: { first: number; second: number; seed: number },
+  ): Promise<PartitionSplit | undefined>;
+  /** The shards of one partition tiered compaction merges, or undefined. */
+  compactionPick(shards: ShardRef[]): ShardRef[] | undefined;
 }
 
 export interface ManifestInput {
@@ -221,7 +275,6 @@ export async function startLayoutPlan(
     kind: Manifest['stats']['kind'];
   },
 ): Promise<BuildPlan | undefined> {
-  const plans = deps.plans!;
   const policy = policyOf(deps);
   const sources: ScanSource[] = [];
   // Seq ranges of ≤ CHUNK_ROWS writes: each id falls in exactly one (the range of its newest seq).
@@ -234,6 +287,7 @@ export async function startLayoutPlan(
     collection: meta.name,
     generation: meta.generation,
     line: input.line,
+    mode: 'layout',
     baseVersion: input.head?.version ?? 0,
     upTo: input.upTo,
     partitions: input.partitions,
@@ -243,26 +297,64 @@ export async function startLayoutPlan(
     index: meta.index,
     startedAt: now,
   };
-  const plan = {
+  return createPlan(deps, spec, {});
+}
+
+/**
+ * Starts a delta plan: the tail (from, upTo] applied to the partitioned `head` with its centroids, one
+ * build task per partition. False when the line has a plan already.
+ */
+export async function startDeltaPlan(
+  deps: PlanTaskDeps,
+  meta: CollectionMeta,
+  input: { line: string; head: Manifest; from: number; upTo: number; seed: number },
+): Promise<BuildPlan | undefined> {
+  const policy = policyOf(deps);
+  const sources: ScanSource[] = [];
+  for (let after = input.from; after < input.upTo; after += policy.CHUNK_ROWS) {
+    sources.push({ kind: 'tail', after, upTo: Math.min(input.upTo, after + policy.CHUNK_ROWS) });
+  }
+  const spec: PlanSpec = {
     collection: meta.name,
+    generation: meta.generation,
     line: input.line,
+    mode: 'delta',
+    baseVersion: input.head.version,
+    upTo: input.upTo,
+    partitions: input.head.partitions!.count,
+    seed: input.seed,
+    sources,
+    kind: 'delta',
+    index: meta.index,
+    startedAt: nowOf(deps),
+  };
+  return createPlan(deps, spec, { centroids: input.head.partitions });
+}
+
+async function createPlan(deps: PlanTaskDeps, spec: PlanSpec, state: PlanState): Promise<BuildPlan | undefined> {
+  const plans = deps.plans!;
+  const now = spec.startedAt;
+  const plan = {
+    collection: spec.collection,
+    line: spec.line,
     planId: `${now.toString(36)}-${randomUUID().slice(0, 8)}`,
     stage: 'scan' as const,
-    tasks: sources.length,
+    tasks: spec.sources.length,
     createdAt: now,
     updatedAt: now,
     spec: JSON.stringify(spec),
-    state: JSON.stringify({} satisfies PlanState),
+    state: JSON.stringify(state),
   };
   if (!(await plans.store.create(plan))) return undefined;
   logger.info('build plan started', {
-    collection: meta.name,
-    line: input.line,
+    collection: spec.collection,
+    line: spec.line,
     planId: plan.planId,
-    partitions: input.partitions,
-    scanTasks: sources.length,
+    mode: spec.mode,
+    partitions: spec.partitions,
+    scanTasks: spec.sources.length,
   });
-  await sendTasks(plans, plan, range(sources.length));
+  await sendTasks(plans, plan, range(spec.sources.length));
   return { ...plan, done: [], redrives: 0 };
 }
 
@@ -317,7 +409,8 @@ export async function runBuildTask(deps: PlanTaskDeps, msg: BuildTaskMessage): P
       await assignTask(deps, lineMeta, spec, state, prefix, msg.task);
       break;
     case 'build':
-      await buildTask(deps, lineMeta, state, prefix, msg.task);
+      if (spec.mode === 'delta') await deltaBuildTask(deps, lineMeta, spec, state, prefix, msg.task);
+      else await buildTask(deps, lineMeta, state, prefix, msg.task);
       break;
     case 'commit':
       await commitTask(deps, lineMeta, spec, state, prefix, plan);
@@ -341,8 +434,9 @@ async function advance(deps: PlanTaskDeps, plan: BuildPlan, spec: PlanSpec, stat
         for (const o of page) if (o.key.endsWith('.rows')) chunks.push(o.key);
       }
       nextState.chunks = chunks.sort();
-      next = 'train';
-      tasks = 1;
+      // A delta plan routes with the base version's centroids: nothing to train.
+      next = spec.mode === 'delta' ? 'assign' : 'train';
+      tasks = next === 'assign' ? nextState.chunks.length : 1;
       break;
     }
     case 'train':
@@ -350,7 +444,8 @@ async function advance(deps: PlanTaskDeps, plan: BuildPlan, spec: PlanSpec, stat
       tasks = state.chunks?.length ?? 0;
       break;
     case 'assign':
-      nextState.buildTasks = await planBuildTasks(deps, spec, prefix);
+      nextState.buildTasks =
+        spec.mode === 'delta' ? await planDeltaTasks(deps, spec, prefix) : await planBuildTasks(deps, spec, prefix);
       next = 'build';
       tasks = nextState.buildTasks.length;
       break;
@@ -397,12 +492,13 @@ async function scanTask(deps: PlanTaskDeps, meta: CollectionMeta, spec: PlanSpec
       });
     }
   }
+  if (rows.length) await writeChunk(deps, meta, chunkKey(prefix, 'scan', String(task).padStart(6, '0')), rows);
+  if (spec.mode === 'delta') return;
   // A seeded sample for training, sized by this task's share of the rows.
   const want = Math.ceil((IVF_POLICY.SAMPLE_PER_PARTITION * spec.partitions) / Math.max(1, spec.sources.length)) * 2;
   const rnd = mulberry32(spec.seed + task);
   const sample = rows.length <= want ? rows : rows.filter(() => rnd() < want / rows.length);
   await writeChunk(deps, meta, `${prefix}scan/${task}.sample`, sample);
-  if (rows.length) await writeChunk(deps, meta, chunkKey(prefix, 'scan', String(task).padStart(6, '0')), rows);
 }
 
 async function trainTask(deps: PlanTaskDeps, meta: CollectionMeta, spec: PlanSpec, prefix: string) {
@@ -434,16 +530,52 @@ async function assignTask(
   const fromShard = spec.sources[Number(name)]?.kind === 'shard';
   if (fromShard) {
     // Rows of the old head that the tail rewrote or deleted are not part of the new layout.
-    const superseded = new Set<string>();
-    for (let t = 0; t < spec.sources.length; t++) {
-      if (spec.sources[t].kind !== 'tail') continue;
-      const ids = JSON.parse(new TextDecoder().decode(await deps.objects.get(`${prefix}scan/${t}.ids`))) as string[];
-      for (const id of ids) superseded.add(id);
-    }
+    const superseded = await tailIds(deps, spec, prefix);
     rows = rows.filter((r) => !superseded.has(r.id));
   }
   for (const [p, list] of groupByPartition(centroids, meta.metric, rows))
     await writeChunk(deps, meta, chunkKey(prefix, `assign/p${p}`, name), list);
+}
+
+/** Every id the plan's tail wrote (upserts and deletes): their rows in the base version are superseded. */
+async function tailIds(deps: PlanTaskDeps, spec: PlanSpec, prefix: string): Promise<Set<string>> {
+  const out = new Set<string>();
+  for (let t = 0; t < spec.sources.length; t++) {
+    if (spec.sources[t].kind !== 'tail') continue;
+    const ids = JSON.parse(new TextDecoder().decode(await deps.objects.get(`${prefix}scan/${t}.ids`))) as string[];
+    for (const id of ids) out.add(id);
+  }
+  return out;
+}
+
+/** Assign chunks by partition, each partition's in name order. */
+async function assignChunks(
+  deps: PlanTaskDeps,
+  prefix: string,
+): Promise<Map<number, Array<{ key: string; size: number }>>> {
+  const byPartition = new Map<number, Array<{ key: string; size: number }>>();
+  for await (const page of deps.objects.list(`${prefix}assign/`)) {
+    for (const o of page) {
+      const p = Number(/assign\/p(\d+)\//.exec(o.key)?.[1]);
+      if (!Number.isInteger(p)) continue;
+      byPartition.set(p, [...(byPartition.get(p) ?? []), { key: o.key, size: o.size }]);
+    }
+  }
+  for (const list of byPartition.values()) list.sort((a, b) => a.key.localeCompare(b.key));
+  return byPartition;
+}
+
+/**
+ * A delta plan's build tasks: one per partition of the base version — every one, not only those with new
+ * rows, because the rows the tail superseded may sit in any partition's shards.
+ */
+async function planDeltaTasks(
+  deps: PlanTaskDeps,
+  spec: PlanSpec,
+  prefix: string,
+): Promise<Array<{ partition: number; chunks: string[] }>> {
+  const byPartition = await assignChunks(deps, prefix);
+  return range(spec.partitions).map((p) => ({ partition: p, chunks: (byPartition.get(p) ?? []).map((c) => c.key) }));
 }
 
 /**
@@ -458,26 +590,20 @@ async function planBuildTasks(
   const policy = policyOf(deps);
   const dim = (await deps.catalog.getCollection(spec.collection)).dimension;
   const maxRows = Math.max(1, Math.floor(((policy.BUILD_RATE_768 * 768) / dim) * policy.TASK_SECONDS));
-  const byPartition = new Map<number, Array<{ key: string; rows: number }>>();
-  for await (const page of deps.objects.list(`${prefix}assign/`)) {
-    for (const o of page) {
-      const p = Number(/assign\/p(\d+)\//.exec(o.key)?.[1]);
-      if (!Number.isInteger(p)) continue;
-      byPartition.set(p, [...(byPartition.get(p) ?? []), { key: o.key, rows: Math.ceil(o.size / (dim * 4)) }]);
-    }
-  }
+  const byPartition = await assignChunks(deps, prefix);
   const tasks: Array<{ partition: number; chunks: string[] }> = [];
   for (const p of [...byPartition.keys()].sort((a, b) => a - b)) {
     let current: { partition: number; chunks: string[] } | undefined;
     let rows = 0;
-    for (const chunk of byPartition.get(p)!.sort((a, b) => a.key.localeCompare(b.key))) {
-      if (!current || rows + chunk.rows > maxRows) {
+    for (const chunk of byPartition.get(p)!) {
+      const chunkRows = Math.ceil(chunk.size / (dim * 4));
+      if (!current || rows + chunkRows > maxRows) {
         current = { partition: p, chunks: [] };
         tasks.push(current);
         rows = 0;
       }
       current.chunks.push(chunk.key);
-      rows += chunk.rows;
+      rows += chunkRows;
     }
   }
   return tasks;
@@ -492,6 +618,92 @@ async function buildTask(deps: PlanTaskDeps, meta: CollectionMeta, state: PlanSt
   await deps.objects.putImmutable(`${prefix}build/${task}.json`, new TextEncoder().encode(JSON.stringify(refs)));
 }
 
+/**
+ * One partition of a delta plan, the in-process delta's steps for it: deletion bits for the ids the tail
+ * wrote on the base version's shards of the partition (a shard left without live rows is dropped), then its
+ * new rows either split the partition (2-means over its live rows and the new ones) or become a delta shard
+ * followed by tiered compaction. Reads only this partition's shards and new rows.
+ */
+async function deltaBuildTask(
+  deps: PlanTaskDeps,
+  meta: CollectionMeta,
+  spec: PlanSpec,
+  state: PlanState,
+  prefix: string,
+  task: number,
+) {
+  const { partition: p, chunks } = state.buildTasks![task];
+  const base = await deps.catalog.getManifest(spec.collection, spec.baseVersion);
+  const ids = await tailIds(deps, spec, prefix);
+  const kept: ShardRef[] = [];
+  for (const ref of base.shards.filter((r) => r.partition === p)) {
+    const marked = await deps.markDeleted(meta, ref, ids);
+    if (marked.ref.live > 0) kept.push(marked.ref);
+  }
+  const rows: PlanRow[] = [];
+  for (const key of chunks) rows.push(...(await readChunk(deps, key)));
+  rows.sort((a, b) => a.seq - b.seq);
+  const live = kept.reduce((n, r) => n + r.live, 0);
+  let result: DeltaResult | undefined;
+  if (deps.splitDue(live + rows.length, rows.length, state.centroids!.fairShare)) {
+    const all = [...(await deps.liveRows(kept)), ...rows];
+    const split = await deps.splitPartition(meta, all, { first: p, second: p, seed: spec.seed + p });
+    if (split) {
+      const [a, b] = split.centroids;
+      result = {
+        partition: p,
+        refs: split.first,
+        added: rows.length,
+        compacted: true,
+        split: { refs: split.second, centroids: [Array.from(a), Array.from(b)] },
+      };
+    }
+  }
+  if (!result) {
+    let refs = [...kept, ...(await deps.writeShards(meta, rows, 'delta', p))];
+    const merge = deps.compactionPick(refs);
+    if (merge) {
+      const merged = await deps.writeShards(meta, await deps.liveRows(merge), 'compaction', p);
+      refs = [...refs.filter((r) => !merge.includes(r)), ...merged];
+    }
+    result = { partition: p, refs, added: rows.length, compacted: merge !== undefined };
+  }
+  await deps.objects.putImmutable(`${prefix}build/${task}.json`, new TextEncoder().encode(JSON.stringify(result)));
+}
+
+/**
+ * A delta plan's manifest contents from its build results: partitions in order, the j-th split's second
+ * half appended as partition `table.count + j` (withSplit's order); the centroid table is only rewritten
+ * when something split.
+ */
+async function assembleDelta(deps: PlanTaskDeps, state: PlanState, prefix: string) {
+  const table = state.centroids!;
+  const results: DeltaResult[] = [];
+  for (let task = 0; task < (state.buildTasks?.length ?? 0); task++) {
+    results.push(JSON.parse(new TextDecoder().decode(await deps.objects.get(`${prefix}build/${task}.json`))));
+  }
+  const splits = results.filter((r) => r.split);
+  const refs = [
+    ...results.flatMap((r) => r.refs),
+    ...splits.flatMap((r, j) => r.split!.refs.map((ref) => ({ ...ref, partition: table.count + j }))),
+  ];
+  const kind: Manifest['stats']['kind'] = results.some((r) => r.compacted)
+    ? 'compaction'
+    : results.some((r) => r.added > 0)
+      ? 'delta'
+      : 'deletes';
+  const partitions = async (meta: CollectionMeta): Promise<PartitionTable> => {
+    if (!splits.length) return table;
+    let c = await deps.cache.centroids(table);
+    for (const r of splits) {
+      const [a, b] = r.split!.centroids;
+      c = withSplit(c, r.partition, Float32Array.from(a), Float32Array.from(b));
+    }
+    return deps.writeCentroids(meta, c, table.fairShare);
+  };
+  return { refs, kind, partitions };
+}
+
 async function commitTask(
   deps: PlanTaskDeps,
   meta: CollectionMeta,
@@ -500,8 +712,9 @@ async function commitTask(
   prefix: string,
   plan: BuildPlan,
 ) {
-  const refs: ShardRef[] = [];
-  for (let task = 0; task < (state.buildTasks?.length ?? 0); task++) {
+  const delta = spec.mode === 'delta' ? await assembleDelta(deps, state, prefix) : undefined;
+  const refs: ShardRef[] = delta?.refs ?? [];
+  for (let task = 0; !delta && task < (state.buildTasks?.length ?? 0); task++) {
     refs.push(
       ...(JSON.parse(new TextDecoder().decode(await deps.objects.get(`${prefix}build/${task}.json`))) as ShardRef[]),
     );
@@ -516,10 +729,10 @@ async function commitTask(
       parent: spec.baseVersion,
       watermark: spec.upTo,
       refs,
-      partitions: state.centroids,
+      partitions: delta ? await delta.partitions(meta) : state.centroids,
       now: nowOf(deps),
       started: performance.now() - (nowOf(deps) - spec.startedAt),
-      kind: spec.kind,
+      kind: delta?.kind ?? spec.kind,
     });
     const committed = await deps.catalog.commitManifest(manifest);
     // Readers find the head through this pointer (docs/architecture.md §7.6); if this fails or the
@@ -533,7 +746,13 @@ async function commitTask(
       shards: refs.length,
     });
     // Lost: another commit took the version number (a candidate line's); the next tick plans again.
-  } else if (head?.watermark === spec.upTo && head.partitions?.key === state.centroids?.key) {
+  } else if (
+    head?.watermark === spec.upTo &&
+    (delta
+      ? // A delta may keep the centroid table; its shard set (content-addressed, from create-only results) is its own.
+        head.parent === spec.baseVersion && sameShards(head.shards, refs)
+      : head.partitions?.key === state.centroids?.key)
+  ) {
     // A redelivered commit task: this plan's manifest is the head already.
     logger.info('build plan already committed', { collection: meta.name, planId: plan.planId, head: headVersion });
   } else {
@@ -547,6 +766,11 @@ async function commitTask(
     });
   }
   await endPlan(deps, plan, prefix);
+}
+
+function sameShards(a: ShardRef[], b: ShardRef[]): boolean {
+  const ids = new Set(a.map((r) => `${r.id}/${r.deletes?.key ?? ''}`));
+  return a.length === b.length && b.every((r) => ids.has(`${r.id}/${r.deletes?.key ?? ''}`));
 }
 
 /**
