@@ -25,6 +25,7 @@
  * the in-process delta.
  */
 import { randomUUID } from 'node:crypto';
+import { NotFoundError } from '../errors.js';
 import { IVF_POLICY, groupByPartition, trainCentroids, withSplit, type Centroids } from '../engine/ivf.js';
 import { logger } from '../log.js';
 import type { QueueProducer } from '../queue/messages.js';
@@ -471,15 +472,24 @@ async function scanTask(deps: PlanTaskDeps, meta: CollectionMeta, spec: PlanSpec
   const source = spec.sources[task];
   const rows: PlanRow[] = [];
   const ids: string[] = [];
+  const tombstones: Array<{ id: string; seq: number }> = [];
   if (source.kind === 'tail') {
     for await (const batch of deps.records.tail(collectionKey(meta), source.after, source.upTo)) {
       for (const r of batch) {
         ids.push(r.id);
-        if (!r.deleted && r.vector) rows.push({ id: r.id, seq: r.seq, vector: r.vector, metadata: r.metadata });
+        if (r.deleted) tombstones.push({ id: r.id, seq: r.seq });
+        else if (r.vector) rows.push({ id: r.id, seq: r.seq, vector: r.vector, metadata: r.metadata });
       }
     }
     // Ids the tail wrote (upserts and deletes): their rows in old shards are superseded.
     await deps.objects.putImmutable(`${prefix}scan/${task}.ids`, new TextEncoder().encode(JSON.stringify(ids)));
+    // Deletes, for the commit to purge once the new version covers them (as the builder does after a build).
+    if (tombstones.length) {
+      await deps.objects.putImmutable(
+        `${prefix}scan/${task}.tombstones`,
+        new TextEncoder().encode(JSON.stringify(tombstones)),
+      );
+    }
   } else {
     const [shard, bits] = await Promise.all([deps.cache.shard(source.ref), deps.cache.bitmap(source.ref)]);
     for (let row = 0; row < shard.count; row++) {
@@ -737,7 +747,10 @@ async function commitTask(
     const committed = await deps.catalog.commitManifest(manifest);
     // Readers find the head through this pointer (docs/architecture.md §7.6); if this fails or the
     // worker dies first, the builder's next run (the tick) moves it.
-    if (committed) await deps.catalog.setHead(meta.name, meta.generation, spec.line, manifest.version);
+    if (committed) {
+      await deps.catalog.setHead(meta.name, meta.generation, spec.line, manifest.version);
+      await purgeTombstones(deps, meta, spec, prefix);
+    }
     logger.info(committed ? 'build plan committed' : 'build plan lost the commit race', {
       collection: meta.name,
       planId: plan.planId,
@@ -771,6 +784,31 @@ async function commitTask(
 function sameShards(a: ShardRef[], b: ShardRef[]): boolean {
   const ids = new Set(a.map((r) => `${r.id}/${r.deletes?.key ?? ''}`));
   return a.length === b.length && b.every((r) => ids.has(`${r.id}/${r.deletes?.key ?? ''}`));
+}
+
+/**
+ * Purges the tombstones the plan's tail held, now that the committed version (pointed at) covers them:
+ * its bitmaps hide those rows, so the delete items are no longer needed (the builder purges its own tails
+ * the same way). Only when the collection has no candidate lines: a lagging candidate still needs them,
+ * and the builder's bound over every line's watermark is not known here; then they stay as inert items.
+ */
+async function purgeTombstones(deps: PlanTaskDeps, meta: CollectionMeta, spec: PlanSpec, prefix: string) {
+  if (Object.keys(meta.candidates ?? {}).length > 0) return;
+  const items: Array<{ id: string; seq: number }> = [];
+  for (let t = 0; t < spec.sources.length; t++) {
+    if (spec.sources[t].kind !== 'tail') continue;
+    const bytes = await deps.objects.get(`${prefix}scan/${t}.tombstones`).catch((err: unknown) => {
+      if (err instanceof NotFoundError) return undefined;
+      throw err;
+    });
+    if (bytes) items.push(...(JSON.parse(new TextDecoder().decode(bytes)) as Array<{ id: string; seq: number }>));
+  }
+  if (!items.length) return;
+  await deps.records
+    .purge(collectionKey(meta), items)
+    .catch((err: unknown) =>
+      logger.warn('purging tombstones failed (harmless)', { collection: meta.name, error: err as Error }),
+    );
 }
 
 /**

@@ -15,7 +15,7 @@ import { parseBuildTaskMessage, sqsQueueProducer } from '../../shared/queue/mess
 import { ShardCache } from '../../shared/search/shard-cache.js';
 import type { VectorInput } from '../../shared/service.js';
 import { DynamoPlanStore, type PlanStage } from '../../shared/storage/dynamo-plans.js';
-import { PLANS_PREFIX } from '../../shared/storage/keys.js';
+import { PLANS_PREFIX, collectionKey } from '../../shared/storage/keys.js';
 import type { Manifest, ObjectStore } from '../../shared/storage/types.js';
 import type { ShoalCore } from '../../shared/core.js';
 import { lifecycleCores, searchInput, startEmulatedStack, type EmulatedStack } from '../helpers/emulated-stack.js';
@@ -220,6 +220,9 @@ describe('delta plans', () => {
       await core.deleteVectors(name, { ids: gone });
     }
 
+    const dpKey = collectionKey(await stack.catalog.getCollection('dp'));
+    expect([...(await stack.records.get(dpKey, gone)).values()].every((r) => r.deleted)).toBe(true);
+
     // Act
     expect(await buildIndex(deps(), 'dp', { force: true })).toMatchObject({ reason: 'planned' });
     await drain(deps());
@@ -235,6 +238,8 @@ describe('delta plans', () => {
     for (const id of gone) expect(await nearestId('dp', row(Number(id)), 4)).not.toBe(id);
     for (const m of moved) expect(await nearestId('dp', m.values, 4)).toBe(m.id);
     for (let i = 0; i < 10; i++) expect(await nearestId('dp', row(i), 4)).not.toBe(String(i));
+    // The commit purged the tail's tombstones (the bitmaps hold the deletes now), as the builder does.
+    expect((await stack.records.get(dpKey, gone)).size).toBe(0);
   }, 240_000);
 
   it('splits partitions inside the plan: the j-th split appends partition count + j, as in process', async () => {
