@@ -15,23 +15,26 @@ import { dot, l2sq, norm } from './distance.js';
 
 /**
  * Tuning knobs of partitioned collections. Each trades build work against search work:
- * - `TARGET_ROWS` (default 10,000): rows per partition the automatic rule aims at
- *   (P = ceil(rows / TARGET_ROWS)). Smaller partitions = a query searches fewer rows per probe but
- *   needs more probes for the same recall, and more centroids to rank; larger = the reverse. Measured on
- *   the 1M × 128-d mixture of `bench:scale` (exact search inside the probed partitions, `npm run
- *   bench:ivf-recall`): recall@10 0.95 needs 16 of 50 partitions (32 %) at 20,000 rows each, 16 of 100
- *   (16 %) at 10,000 and 2 of 200 (1 %) at 5,000 — there P nears the mixture's 256 clusters, a property
- *   of that dataset (and its smallest partition held 4 rows), so the default is not tuned to it.
+ * - `TARGET_ROWS` (default 5,000): rows per partition the automatic rule aims at
+ *   (P = ceil(rows / TARGET_ROWS)). Smaller partitions = a query searches fewer rows per probe and a
+ *   smaller share of the collection for the same recall, but more shards (objects, manifest entries, one
+ *   task each in a delta plan) and more centroids to rank; larger = the reverse. Measured on the 1M ×
+ *   128-d mixture of `bench:scale` (exact search inside the probed partitions, `npm run bench:ivf-recall`):
+ *   recall@10 0.95 needs 16 of 50 partitions (32 %) at 20,000 rows each, 16 of 100 (16 %) at 10,000 and
+ *   2 of 200 (1 %) at 5,000; on MNIST, 1,875-row partitions need 3 of 32 (`bench:scale`). IVF practice
+ *   (FAISS, Milvus: 4–16 × √N lists) partitions far finer still; 5,000 keeps a partition one HNSW shard
+ *   worth building while P stays ≤ 4,096 up to 20M rows.
  * - `MIN_ROWS` (default 100,000): below it a collection is not partitioned unless asked
  *   (`index.partitions`). Under ~100k rows one HNSW graph per shard is already fast, and every
  *   partition boundary costs recall.
  * - `SAMPLE_PER_PARTITION` (default 256): k-means trains on this many sampled rows per
  *   centroid (FAISS's guidance is 30–256). More = better centroids, training time grows linearly.
  * - `ITERATIONS` (default 12): Lloyd iterations; assignments rarely move after ~10.
- * - `SPLIT_FACTOR` (default 2) and `SPLIT_MIN_ROWS` (default 10,000): a partition whose live rows exceed
+ * - `SPLIT_FACTOR` (default 2) and `SPLIT_MIN_ROWS` (default 5,000): a partition whose live rows exceed
  *   SPLIT_FACTOR × max(its fair share — rows at layout / P —, SPLIT_MIN_ROWS) is split in two by 2-means
  *   over its own rows (only its rows move). Lower = more even partitions, more split work. The floor
- *   keeps a collection laid out small (a forced P on its first 1,000 rows) from splitting on every delta.
+ *   keeps a collection laid out small (a forced P on its first 1,000 rows) from splitting on every delta;
+ *   it equals TARGET_ROWS so a grown collection's partitions stay between one and two targets.
  * - `MERGE_FRACTION` (default 0.125): a partition whose live rows fall under this fraction of the
  *   fair share is dissolved into its neighbours (its rows move to their next-nearest centroids).
  * - `LAYOUT_MIN_ROWS_PER_PARTITION` (default 32): a forced P is laid out once there are this many rows
@@ -54,12 +57,12 @@ import { dot, l2sq, norm } from './distance.js';
  *   cheaper training of mid-sized tables, higher = flat (slightly better) centroids for longer.
  */
 export const IVF_POLICY = {
-  TARGET_ROWS: 10_000,
+  TARGET_ROWS: 5_000,
   MIN_ROWS: 100_000,
   SAMPLE_PER_PARTITION: 256,
   ITERATIONS: 12,
   SPLIT_FACTOR: 2,
-  SPLIT_MIN_ROWS: 10_000,
+  SPLIT_MIN_ROWS: 5_000,
   MERGE_FRACTION: 0.125,
   LAYOUT_MIN_ROWS_PER_PARTITION: 32,
   RELAYOUT_GROWTH: 4,

@@ -97,7 +97,7 @@ describe('k-means partitions', () => {
 describe('partition counts', () => {
   it('leaves small collections unpartitioned, sizes large ones by the target, and obeys a forced count', () => {
     expect(partitionsFor(IVF_POLICY.MIN_ROWS - 1, undefined)).toBe(0);
-    expect(partitionsFor(1_000_000, undefined)).toBe(100);
+    expect(partitionsFor(1_000_000, undefined)).toBe(200);
     expect(partitionsFor(10, 32)).toBe(32);
     expect(partitionsFor(1e12, undefined)).toBe(IVF_POLICY.MAX_PARTITIONS);
   });
