@@ -621,7 +621,15 @@ async function buildLine(
         kind: current ? 'compaction' : 'initial',
       });
       if (started) return { ...none, built: false, reason: 'planned', ...base };
-    } else if (current?.partitions && !relayout && stable - from >= planPolicy.DELTA_MIN_ROWS) {
+    } else if (
+      current?.partitions &&
+      !relayout &&
+      stable - from >= planPolicy.DELTA_MIN_ROWS &&
+      // Whether a delta is due at all is the builder's policy, planned or not (DELTA_MIN_ROWS / MAX_AGE).
+      (options.force ||
+        stable - from >= policy.DELTA_MIN_ROWS ||
+        now - Date.parse(current.createdAt) >= policy.DELTA_MAX_AGE_MS)
+    ) {
       // A large delta on a partitioned head: one build task per partition on the workers (merges of
       // sparse partitions are left to the next in-process delta).
       const started = await startDeltaPlan(planTaskDeps(deps), meta, {

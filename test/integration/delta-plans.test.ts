@@ -374,4 +374,22 @@ describe('delta plans', () => {
     expect(await receive()).toEqual([]);
     expect((await head('crashy')).stats.liveRows).toBe(2997 + policy.DELTA_MIN_ROWS - 1);
   }, 120_000);
+
+  it("waits like an in-process delta: a tail over the plan's minimum is not planned before the builder's", async () => {
+    // Prepare: the builder's own policy (SHOAL_BUILD_DELTA_MIN_ROWS) asks for far more rows than the tail
+    // holds, and the head is fresh — an unforced run must wait, planned or not.
+    await upsertAll(['crashy'], rows(4000, 4000 + policy.DELTA_MIN_ROWS));
+    const waiting = { ...deps(), policy: { DELTA_MIN_ROWS: 1e7, DELTA_MAX_AGE_MS: 86_400_000 } };
+
+    // Act
+    const unforced = await buildIndex(waiting, 'crashy');
+
+    // Assess
+    expect(unforced).toMatchObject({ built: false, reason: 'waiting-for-more' });
+    expect(await store.get('crashy', 'main')).toBeUndefined();
+    expect(await receive()).toEqual([]);
+    // Forced, the same tail is planned.
+    expect(await buildIndex(waiting, 'crashy', { force: true })).toMatchObject({ reason: 'planned' });
+    await drain(deps());
+  }, 120_000);
 });
