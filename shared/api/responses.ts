@@ -328,7 +328,14 @@ function define() {
     params: z.record(z.string(), z.number()),
     shards: z.array(shardRef),
     partitions: z
-      .object({ count: count(), dim: int(), key: z.string(), sha256: z.string(), fairShare: z.number() })
+      .object({
+        count: count(),
+        dim: int(),
+        key: z.string(),
+        sha256: z.string(),
+        fairShare: z.number(),
+        layoutRows: count().optional(),
+      })
       .optional(),
     createdAt: isoTime(),
     codeVersion: z.string(),

@@ -14,6 +14,7 @@ import {
   PLAN_POLICY,
   checkPlan,
   encodeRows,
+  layoutRowsOf,
   startDeltaPlan,
   startLayoutPlan,
   type BuildStores,
@@ -187,7 +188,9 @@ async function liveRows(deps: BuilderDeps, refs: ShardRef[]): Promise<Row[]> {
  */
 function outgrown(head: Manifest, rows: number, deps: BuilderDeps): boolean {
   const table = head.partitions;
-  return !!table && rows >= ivfPolicy(deps).RELAYOUT_GROWTH * table.fairShare * table.count;
+  // Splits add partitions without adding a layout: measured against the rows laid out, not fairShare × count
+  // (which grows with every split, so a collection that grew by splits alone was never laid out again).
+  return !!table && rows >= ivfPolicy(deps).RELAYOUT_GROWTH * layoutRowsOf(table);
 }
 
 /** A version's shard set, and its centroid table when partitioned. */
@@ -205,12 +208,13 @@ async function writeCentroids(
   meta: CollectionMeta,
   c: Centroids,
   fairShare: number,
+  layoutRows: number,
 ): Promise<PartitionTable> {
   const bytes = encodeCentroids(c);
   const hash = sha256(bytes);
   const key = centroidsKey(collectionKey(meta), hash.slice(0, 32));
   await deps.objects.putImmutable(key, bytes);
-  return { count: c.count, dim: c.dim, key, sha256: hash, fairShare };
+  return { count: c.count, dim: c.dim, key, sha256: hash, fairShare, layoutRows };
 }
 
 /** Rows packed row-major, for k-means. */
@@ -258,7 +262,7 @@ async function layoutRows(
   const sample = new Float32Array(picks.length * dim);
   picks.forEach((r, i) => sample.set(rows[r].vector, i * dim));
   const centroids = trainCentroids(sample, picks.length, dim, want, meta.metric, seed, policy.ITERATIONS);
-  const partitions = await writeCentroids(deps, meta, centroids, Math.ceil(rows.length / want));
+  const partitions = await writeCentroids(deps, meta, centroids, Math.ceil(rows.length / want), rows.length);
   return { refs: await writePartitions(deps, meta, groupByPartition(centroids, meta.metric, rows), kind), partitions };
 }
 
@@ -407,7 +411,9 @@ async function applyPartitioned(
     out = [...out.filter((r) => !merge.includes(r)), ...(await writeShards(deps, meta, rows, 'compaction', p))];
     compacted = true;
   }
-  const partitions = reshaped ? await writeCentroids(deps, meta, centroids, table.fairShare) : table;
+  const partitions = reshaped
+    ? await writeCentroids(deps, meta, centroids, table.fairShare, layoutRowsOf(table))
+    : table;
   return { refs: out, partitions, reshaped, compacted };
 }
 
@@ -763,7 +769,7 @@ export function planTaskDeps(deps: BuilderDeps): PlanTaskDeps {
   return {
     ...deps,
     writeShards: (meta, rows, kind, partition) => writeShards(deps, meta, rows, kind, partition),
-    writeCentroids: (meta, c, fairShare) => writeCentroids(deps, meta, c, fairShare),
+    writeCentroids: (meta, c, fairShare, layoutRows) => writeCentroids(deps, meta, c, fairShare, layoutRows),
     newManifest: (meta, m) => newManifest(deps, meta, m),
     markDeleted: (meta, ref, ids) => markDeleted(deps, meta, ref, ids),
     liveRows: (refs) => liveRows(deps, refs),

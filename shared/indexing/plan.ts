@@ -161,7 +161,7 @@ export interface PlanTaskDeps extends BuildStores {
   /** Writes a partition's rows as shards (the builder's writeShards). */
   writeShards(meta: CollectionMeta, rows: PlanRow[], kind: string, partition?: number): Promise<ShardRef[]>;
   /** Writes a centroid table (the builder's writeCentroids). */
-  writeCentroids(meta: CollectionMeta, c: Centroids, fairShare: number): Promise<PartitionTable>;
+  writeCentroids(meta: CollectionMeta, c: Centroids, fairShare: number, layoutRows: number): Promise<PartitionTable>;
   /** Builds the manifest of a finished plan (the builder's newManifest). */
   newManifest(meta: CollectionMeta, m: ManifestInput): Manifest;
   // A delta plan's build task takes the in-process delta's steps (the builder's own functions), so the two
@@ -203,6 +203,11 @@ export interface PlanRow {
   seq: number;
   vector: Float32Array;
   metadata?: Metadata;
+}
+
+/** Rows the table's layout laid out (tables from before `layoutRows`: fairShare × count). */
+export function layoutRowsOf(table: PartitionTable): number {
+  return table.layoutRows ?? table.fairShare * table.count;
 }
 
 const policyOf = (deps: PlanTaskDeps) => ({ ...PLAN_POLICY, ...deps.plans?.policy });
@@ -522,7 +527,7 @@ async function trainTask(deps: PlanTaskDeps, meta: CollectionMeta, spec: PlanSpe
   const centroids = trainCentroids(data, sample.length, dim, k, meta.metric, spec.seed);
   let rows = 0;
   for (const s of spec.sources) rows += s.kind === 'tail' ? s.upTo - s.after : s.ref.live;
-  return deps.writeCentroids(meta, centroids, Math.max(1, Math.ceil(rows / k)));
+  return deps.writeCentroids(meta, centroids, Math.max(1, Math.ceil(rows / k)), rows);
 }
 
 async function assignTask(
@@ -709,7 +714,7 @@ async function assembleDelta(deps: PlanTaskDeps, state: PlanState, prefix: strin
       const [a, b] = r.split!.centroids;
       c = withSplit(c, r.partition, Float32Array.from(a), Float32Array.from(b));
     }
-    return deps.writeCentroids(meta, c, table.fairShare);
+    return deps.writeCentroids(meta, c, table.fairShare, layoutRowsOf(table));
   };
   return { refs, kind, partitions };
 }

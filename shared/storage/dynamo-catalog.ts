@@ -177,6 +177,7 @@ const partitionTableSchema = z.object({
   key: z.string(),
   sha256: z.string(),
   fairShare: z.number().int().positive(),
+  layoutRows: z.number().int().nonnegative().optional(),
 });
 
 const manifestSchema = z.object({

@@ -132,6 +132,11 @@ export interface PartitionTable {
   sha256: string;
   /** Live rows per partition at the layout (re)train: the fair share splits and merges are measured against. */
   fairShare: number;
+  /**
+   * Rows laid out by the last (re)train; splits and merges keep it. A re-layout is due at RELAYOUT_GROWTH× of it.
+   * Absent on tables written before it existed: fairShare × count stands in (which splits inflate).
+   */
+  layoutRows?: number;
 }
 
 export interface Manifest {

@@ -213,6 +213,35 @@ describe('partition maintenance', () => {
     expect(deleted.some((k) => k === v3.partitions!.key || k === v2.partitions!.key)).toBe(false);
   }, 180_000);
 
+  it('lays a collection out again at RELAYOUT_GROWTH × the rows of its layout, however many partitions splits added', async () => {
+    // Prepare: 4 forced partitions over 400 rows (layoutRows 400), then a crowd that splits one (5 partitions).
+    const policy = { SPLIT_FACTOR: 2, SPLIT_MIN_ROWS: 0, MERGE_FRACTION: 0, RELAYOUT_GROWTH: 4 };
+    await core.createCollection({ name: 'regrow', dimension: sift.dim, metric: 'l2', index: { partitions: 4 } });
+    await upsertAll('regrow', rows(sift, 0, 400));
+    await buildIndex(builder(policy), 'regrow', { force: true });
+    const [v1] = await stack.catalog.listManifests('regrow', 1);
+    expect(v1.partitions).toMatchObject({ count: 4, fairShare: 100, layoutRows: 400 });
+    const centroids = await builder().cache.centroids(v1.partitions!);
+    const target = assignPartition(centroids, 'l2', row(sift, 0));
+    const crowd = rows(sift, 400, sift.baseCount, 'c')
+      .filter((r) => assignPartition(centroids, 'l2', r.values) === target)
+      .slice(0, 300);
+    await upsertAll('regrow', crowd);
+    await buildIndex(builder(policy), 'regrow', { force: true });
+    const [v2] = await stack.catalog.listManifests('regrow', 1);
+    expect(v2.partitions).toMatchObject({ count: 5, fairShare: 100, layoutRows: 400 });
+
+    // Act: 900 more rows make 1,600 = 4 × 400 (fairShare × count × 4 would be 2,000: not yet).
+    await upsertAll('regrow', rows(sift, 3000, 3900, 'g'));
+    const built = await buildIndex(builder(policy), 'regrow', { force: true });
+
+    // Assess: a fresh k-means layout (the forced 4 partitions again), measured from its own rows.
+    expect(built).toMatchObject({ built: true, kind: 'compaction' });
+    const [v3] = await stack.catalog.listManifests('regrow', 1);
+    expect(v3.stats.liveRows).toBe(1600);
+    expect(v3.partitions).toMatchObject({ count: 4, fairShare: 400, layoutRows: 1600 });
+  }, 180_000);
+
   it('compacts a partition tiered: small deltas merge among themselves until they outweigh the largest', async () => {
     const policy = { MAX_SHARDS_PER_PARTITION: 3, SPLIT_MIN_ROWS: 1e9 };
     await core.createCollection({ name: 'tiers', dimension: sift.dim, metric: 'l2', index: { partitions: 2 } });

@@ -248,6 +248,7 @@ export type Manifest = {
     key: string;
     sha256: string;
     fairShare: number;
+    layoutRows?: number;
   };
   createdAt: string;
   codeVersion: string;
