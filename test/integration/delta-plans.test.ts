@@ -4,20 +4,20 @@
  * visibility), taken by two concurrent "workers". Each result is compared with a twin collection that
  * builds the same writes in process: the same rows in the same partitions, the same splits, the same recall.
  */
-import { CreateQueueCommand, DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { CreateQueueCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { assignPartition, type IVF_POLICY } from '../../shared/engine/ivf.js';
 import { buildIndex, planTaskDeps, type BuilderDeps } from '../../shared/indexing/builder.js';
-import { runBuildTask, type BuildTaskMessage } from '../../shared/indexing/plan.js';
 import { loadDataset, type Dataset } from '../../shared/io/datasets.js';
 import { logger } from '../../shared/log.js';
-import { parseBuildTaskMessage, sqsQueueProducer } from '../../shared/queue/messages.js';
+import { sqsQueueProducer } from '../../shared/queue/messages.js';
 import { ShardCache } from '../../shared/search/shard-cache.js';
 import type { VectorInput } from '../../shared/service.js';
 import { DynamoPlanStore, type PlanStage } from '../../shared/storage/dynamo-plans.js';
-import { PLANS_PREFIX, collectionKey } from '../../shared/storage/keys.js';
+import { collectionKey } from '../../shared/storage/keys.js';
 import type { Manifest, ObjectStore } from '../../shared/storage/types.js';
 import type { ShoalCore } from '../../shared/core.js';
+import { planWorkers, type PlanWorkers } from '../helpers/plan-workers.js';
 import { lifecycleCores, searchInput, startEmulatedStack, type EmulatedStack } from '../helpers/emulated-stack.js';
 
 let stack: EmulatedStack;
@@ -58,51 +58,18 @@ function deps(opts: { objects?: ObjectStore; plans?: boolean; ivf?: Partial<type
   };
 }
 
-async function receive(): Promise<Array<{ msg: BuildTaskMessage; handle: string }>> {
-  const out = await stack.aws.sqs.send(
-    new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 1, WaitTimeSeconds: 1 }),
-  );
-  return (out.Messages ?? []).map((m) => ({ msg: parseBuildTaskMessage(m.Body!)!, handle: m.ReceiptHandle! }));
-}
+let workers: PlanWorkers;
+const receive = () => workers.receive();
+const planObjects = () => workers.planObjects(stack.objects);
 
 /** Distinct tasks per stage of the last drain (a message may come twice: 1 s visibility). */
 let lastTasks = new Map<PlanStage, number>();
 
-/**
- * Two workers take messages until the queue stays empty: a task that throws is not deleted (SQS
- * redelivers it after the 1 s visibility timeout). Returns the messages each stage received.
- */
+/** Two workers until the queue stays empty (test/helpers/plan-workers.ts); the messages each stage received. */
 async function drain(workerDeps: BuilderDeps): Promise<Map<PlanStage, number>> {
-  const seen = new Map<PlanStage, number>();
-  const tasks = new Map<PlanStage, Set<number>>();
-  let idle = 0;
-  const worker = async (): Promise<void> => {
-    while (idle < 3) {
-      const [got] = await receive();
-      if (!got) {
-        idle++;
-        continue;
-      }
-      idle = 0;
-      seen.set(got.msg.stage, (seen.get(got.msg.stage) ?? 0) + 1);
-      tasks.set(got.msg.stage, (tasks.get(got.msg.stage) ?? new Set()).add(got.msg.task));
-      try {
-        await runBuildTask(planTaskDeps(workerDeps), got.msg);
-        await stack.aws.sqs.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: got.handle }));
-      } catch {
-        // The worker "died": the message comes back.
-      }
-    }
-  };
-  await Promise.all([worker(), worker()]);
-  lastTasks = new Map([...tasks].map(([stage, set]) => [stage, set.size]));
-  return seen;
-}
-
-async function planObjects(): Promise<string[]> {
-  const keys: string[] = [];
-  for await (const page of stack.objects.list(PLANS_PREFIX)) keys.push(...page.map((o) => o.key));
-  return keys;
+  const drained = await workers.drain(() => planTaskDeps(workerDeps));
+  lastTasks = drained.tasks;
+  return drained.seen;
 }
 
 async function head(collection: string): Promise<Manifest> {
@@ -159,6 +126,7 @@ beforeAll(async () => {
     new CreateQueueCommand({ QueueName: 'build-task', Attributes: { VisibilityTimeout: '1' } }),
   );
   queueUrl = q.QueueUrl!;
+  workers = planWorkers(stack.aws.sqs, queueUrl);
   store = new DynamoPlanStore({ ddb: stack.aws.ddb, table: 'catalog' });
 }, 60_000);
 
