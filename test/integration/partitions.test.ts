@@ -213,7 +213,7 @@ describe('partition maintenance', () => {
     expect(deleted.some((k) => k === v3.partitions!.key || k === v2.partitions!.key)).toBe(false);
   }, 180_000);
 
-  it('lays a collection out again at RELAYOUT_GROWTH × the rows of its layout, however many partitions splits added', async () => {
+  it('lays out again at RELAYOUT_GROWTH × the rows of its layout, however many partitions splits added', async () => {
     // Prepare: 4 forced partitions over 400 rows (layoutRows 400), then a crowd that splits one (5 partitions).
     const policy = { SPLIT_FACTOR: 2, SPLIT_MIN_ROWS: 0, MERGE_FRACTION: 0, RELAYOUT_GROWTH: 4 };
     await core.createCollection({ name: 'regrow', dimension: sift.dim, metric: 'l2', index: { partitions: 4 } });
