@@ -631,10 +631,8 @@ async function buildLine(
       current?.partitions &&
       !relayout &&
       stable - from >= planPolicy.DELTA_MIN_ROWS &&
-      // Whether a delta is due at all is the builder's policy, planned or not (DELTA_MIN_ROWS / MAX_AGE).
-      (options.force ||
-        stable - from >= policy.DELTA_MIN_ROWS ||
-        now - Date.parse(current.createdAt) >= policy.DELTA_MAX_AGE_MS)
+      // Whether a delta is due at all is the builder's policy, planned or not.
+      (options.force || deltaDue(policy, stable - from, current.createdAt, now))
     ) {
       // A large delta on a partitioned head: one build task per partition on the workers (merges of
       // sparse partitions are left to the next in-process delta).
@@ -656,8 +654,7 @@ async function buildLine(
     refs.some((r) => r.count > 0 && 1 - r.live / r.count > policy.REWRITE_DELETED_FRACTION);
   if (tail.length === 0 && !needsCompaction) return { ...none, built: false, reason: 'up-to-date', ...base };
   // Pending writes are at most as old as the last version (or the collection, before one).
-  const fresh = now - Date.parse(current?.createdAt ?? meta.createdAt) < policy.DELTA_MAX_AGE_MS;
-  if (!options.force && !needsCompaction && tail.length < policy.DELTA_MIN_ROWS && fresh) {
+  if (!options.force && !needsCompaction && !deltaDue(policy, tail.length, current?.createdAt ?? meta.createdAt, now)) {
     return { ...none, built: false, reason: 'waiting-for-more', ...base };
   }
   const started = performance.now();
@@ -762,6 +759,14 @@ async function buildLine(
     shards: refs.length,
     watermark: manifest.watermark,
   };
+}
+
+/**
+ * Whether an unforced delta of `pending` rows is worth building now (BUILD_POLICY): enough rows, or the head
+ * (the collection, before one) is older than DELTA_MAX_AGE_MS, the staleness bound of eventual reads.
+ */
+function deltaDue(policy: typeof BUILD_POLICY, pending: number, headCreatedAt: string, now: number): boolean {
+  return pending >= policy.DELTA_MIN_ROWS || now - Date.parse(headCreatedAt) >= policy.DELTA_MAX_AGE_MS;
 }
 
 /** The builder's own steps, as build-plan tasks use them (plan.ts does not import this module). */
