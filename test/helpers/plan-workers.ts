@@ -2,7 +2,7 @@
  * Builder workers for build-plan tests: messages taken from a real (emulated) build-task queue and run by
  * `runBuildTask`, the way the build-worker function does, with SQS redelivering what a "dead" worker left.
  */
-import { DeleteMessageCommand, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { CreateQueueCommand, DeleteMessageCommand, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { runBuildTask, type BuildTaskMessage, type PlanTaskDeps } from '../../shared/indexing/plan.js';
 import { parseBuildTaskMessage } from '../../shared/queue/messages.js';
 import type { PlanStage } from '../../shared/storage/dynamo-plans.js';
@@ -69,4 +69,10 @@ export function planWorkers(sqs: SQSClient, queueUrl: string): PlanWorkers {
       return keys;
     },
   };
+}
+
+/** A build-task queue with a 1 s visibility timeout (redelivery within a test) and its workers. */
+export async function planQueue(sqs: SQSClient): Promise<{ queueUrl: string; workers: PlanWorkers }> {
+  const q = await sqs.send(new CreateQueueCommand({ QueueName: 'build-task', Attributes: { VisibilityTimeout: '1' } }));
+  return { queueUrl: q.QueueUrl!, workers: planWorkers(sqs, q.QueueUrl!) };
 }

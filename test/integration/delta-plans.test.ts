@@ -4,7 +4,6 @@
  * visibility), taken by two concurrent "workers". Each result is compared with a twin collection that
  * builds the same writes in process: the same rows in the same partitions, the same splits, the same recall.
  */
-import { CreateQueueCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { assignPartition, type IVF_POLICY } from '../../shared/engine/ivf.js';
 import { buildIndex, planTaskDeps, type BuilderDeps } from '../../shared/indexing/builder.js';
@@ -17,7 +16,7 @@ import { DynamoPlanStore, type PlanStage } from '../../shared/storage/dynamo-pla
 import { collectionKey } from '../../shared/storage/keys.js';
 import type { Manifest, ObjectStore } from '../../shared/storage/types.js';
 import type { ShoalCore } from '../../shared/core.js';
-import { planWorkers, type PlanWorkers } from '../helpers/plan-workers.js';
+import { planQueue, type PlanWorkers } from '../helpers/plan-workers.js';
 import { lifecycleCores, searchInput, startEmulatedStack, type EmulatedStack } from '../helpers/emulated-stack.js';
 
 let stack: EmulatedStack;
@@ -122,11 +121,7 @@ beforeAll(async () => {
   stack = await startEmulatedStack({ bucket: 'shoal-delta-plans', now });
   ({ core } = lifecycleCores(stack, now));
   sift = loadDataset('sift5k', { maxQueries: 50 });
-  const q = await stack.aws.sqs.send(
-    new CreateQueueCommand({ QueueName: 'build-task', Attributes: { VisibilityTimeout: '1' } }),
-  );
-  queueUrl = q.QueueUrl!;
-  workers = planWorkers(stack.aws.sqs, queueUrl);
+  ({ queueUrl, workers } = await planQueue(stack.aws.sqs));
   store = new DynamoPlanStore({ ddb: stack.aws.ddb, table: 'catalog' });
 }, 60_000);
 

@@ -5,7 +5,7 @@
  * re-layout of an unpartitioned head with deletes and updates in the tail, and a stalled plan
  * redriven, then abandoned and its objects removed.
  */
-import { CreateQueueCommand, DeleteMessageCommand } from '@aws-sdk/client-sqs';
+import { DeleteMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildIndex, type BuilderDeps } from '../../shared/indexing/builder.js';
 import { runBuildTask } from '../../shared/indexing/plan.js';
@@ -17,7 +17,7 @@ import type { VectorInput } from '../../shared/service.js';
 import { DynamoPlanStore, type PlanStage } from '../../shared/storage/dynamo-plans.js';
 import type { ObjectStore } from '../../shared/storage/types.js';
 import type { ShoalCore } from '../../shared/core.js';
-import { planWorkers, type PlanWorkers } from '../helpers/plan-workers.js';
+import { planQueue, type PlanWorkers } from '../helpers/plan-workers.js';
 import { lifecycleCores, searchInput, startEmulatedStack, type EmulatedStack } from '../helpers/emulated-stack.js';
 
 let stack: EmulatedStack;
@@ -84,11 +84,7 @@ beforeAll(async () => {
   stack = await startEmulatedStack({ bucket: 'shoal-plans', now });
   ({ core } = lifecycleCores(stack, now));
   sift = loadDataset('sift5k', { maxQueries: 50 });
-  const q = await stack.aws.sqs.send(
-    new CreateQueueCommand({ QueueName: 'build-task', Attributes: { VisibilityTimeout: '1' } }),
-  );
-  queueUrl = q.QueueUrl!;
-  workers = planWorkers(stack.aws.sqs, queueUrl);
+  ({ queueUrl, workers } = await planQueue(stack.aws.sqs));
   store = new DynamoPlanStore({ ddb: stack.aws.ddb, table: 'catalog' });
 }, 60_000);
 
@@ -128,21 +124,9 @@ describe('build plans', () => {
     // over 285 rows) is a task of its own, where the default rate builds each partition in one task.
     const slow = { ...deps(), plans: { ...deps().plans!, policy: { ...policy, TASK_SECONDS: 0.05 } } };
     expect(await buildIndex(slow, 'big', { force: true })).toMatchObject({ reason: 'planned' });
-    const seen = new Map<number, number>();
-    let idle = 0;
-    while (idle < 3) {
-      const [got] = await receive();
-      if (!got) {
-        idle++;
-        continue;
-      }
-      idle = 0;
-      if (got.msg.stage === 'build') seen.set(got.msg.task, 1);
-      await runBuildTask(planTaskDeps(slow), got.msg);
-      await stack.aws.sqs.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: got.handle }));
-    }
+    const { tasks } = await workers.drain(() => planTaskDeps(slow));
     const [manifest] = await stack.catalog.listManifests('big', 1);
-    expect(seen.size).toBe(6);
+    expect(tasks.get('build')).toBe(6);
     expect(manifest.shards).toHaveLength(6);
     expect(new Set(manifest.shards.map((s) => s.partition))).toEqual(new Set([0, 1]));
     expect(manifest.stats.liveRows).toBe(1500);
