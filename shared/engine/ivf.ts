@@ -40,9 +40,13 @@ import { dot, l2sq, norm } from './distance.js';
  * - `LAYOUT_MIN_ROWS_PER_PARTITION` (default 32): a forced P is laid out once there are this many rows
  *   per partition; before that the collection stays unpartitioned. Centroids trained on fewer rows
  *   route poorly, and splits alone would not repair them.
- * - `RELAYOUT_GROWTH` (default 4): a partitioned collection that has grown this many times past its
+ * - `RELAYOUT_GROWTH` (default 2): a partitioned collection that has grown this many times past its
  *   layout's rows is laid out again (new k-means, P by the rule or the forced count). Geometric, so the
- *   rewrites add up to a constant factor of the rows; lower = fresher centroids, more rewrites.
+ *   rewrites add up to a constant factor of the rows (≤ 2× the rows at 2, ≤ 1.33× at 4); lower = fresher
+ *   centroids, more rewrites. Splits between layouts keep partitions small but cannot move rows across
+ *   partitions, so routing decays with growth: on the 1M mixture (`npm run bench:ivf-recall`), recall@10
+ *   0.95 needs 16 of 184 partitions (9 %) laid out at 500,000 rows — the worst case at 2 — but 32 of 185
+ *   (17 %) laid out at 250,000, the worst case at 4.
  * - `MAX_SHARDS_PER_PARTITION` (default 4): shards a partition accumulates before its smaller ones are
  *   merged (tiered per-partition compaction, never a global rebuild). Higher = less rebuild work, more
  *   shards per probe.
@@ -65,7 +69,7 @@ export const IVF_POLICY = {
   SPLIT_MIN_ROWS: 5_000,
   MERGE_FRACTION: 0.125,
   LAYOUT_MIN_ROWS_PER_PARTITION: 32,
-  RELAYOUT_GROWTH: 4,
+  RELAYOUT_GROWTH: 2,
   MAX_SHARDS_PER_PARTITION: 4,
   MAX_PARTITIONS: 4096,
   TWO_LEVEL_MIN_PARTITIONS: 256,

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { MAX_SHARD_HEAP_BYTES, estimateHnswHeapBytes } from '../engine/hnsw.js';
 import {
   IVF_POLICY,
@@ -97,8 +98,11 @@ export interface BuildResult {
   kind?: Manifest['stats']['kind'];
   shards: number;
   watermark: number;
-  /** Why nothing was built, when built = false ('planned': a build plan's workers are building it). */
-  reason?: 'up-to-date' | 'waiting-for-more' | 'lost-race' | 'planned';
+  /**
+   * Why nothing was built, when built = false ('planned': a build plan's workers are building it; 'busy':
+   * another builder invocation holds the line's lease and is building it).
+   */
+  reason?: 'up-to-date' | 'waiting-for-more' | 'lost-race' | 'planned' | 'busy';
   /** The index line (set on candidate results). */
   line?: string;
 }
@@ -535,7 +539,51 @@ function logBuild(collection: string, outcomes: LineOutcome[], ms: number): void
   });
 }
 
+/**
+ * Builds one line under its build lease when plans are on (a plan, or an in-process build, owns the line
+ * while it works; a second invocation finds it busy instead of building the same rows to lose at commit).
+ * The lease is taken before the heads are read, so the holder decides on the head no one else is moving.
+ */
 async function buildLine(
+  deps: BuilderDeps,
+  spec: LineSpec,
+  stable: number,
+  servingHead: Manifest | undefined,
+  options: { force?: boolean },
+): Promise<LineOutcome> {
+  if (!deps.plans || !spec.serving) return buildLineHeld(deps, spec, stable, servingHead, options);
+  const { meta, line } = spec;
+  const owner = randomUUID();
+  const leaseMs = { ...PLAN_POLICY, ...deps.plans.policy }.LINE_LEASE_MS;
+  if (!(await deps.plans.store.claimLine(meta.name, line, owner, deps.now?.() ?? Date.now(), leaseMs))) {
+    const head = await deps.catalog.latestManifest(meta.name, line);
+    const current = head && head.generation === meta.generation ? head : undefined;
+    return {
+      line,
+      head: current,
+      tombstones: [],
+      built: false,
+      reason: 'busy',
+      version: current?.version ?? 0,
+      shards: current?.shards.length ?? 0,
+      watermark: current?.watermark ?? 0,
+    };
+  }
+  try {
+    return await buildLineHeld(deps, spec, stable, servingHead, options);
+  } finally {
+    await deps.plans.store
+      .releaseLine(meta.name, line, owner)
+      .catch((err: unknown) =>
+        logger.warn('releasing a build lease failed; it expires by itself', {
+          collection: meta.name,
+          error: err as Error,
+        }),
+      );
+  }
+}
+
+async function buildLineHeld(
   deps: BuilderDeps,
   spec: LineSpec,
   stable: number,

@@ -67,6 +67,9 @@ import type { Metadata } from '../types.js';
  *   hops, S3 round trips and a task per partition (each re-reading the tail's ids) however small the
  *   delta; higher = one invocation carries more delta work (at 1M rows a 100k-row delta that splits ~20
  *   partitions took 361 s in process).
+ * - `LINE_LEASE_MS` (default 16 min): how long a builder invocation's lease on a line lasts (see
+ *   DynamoPlanStore.claimLine). It must outlast the index-builder function's 15 min timeout, so a live
+ *   holder never loses it; a holder that died blocks the line's builds at most this long.
  */
 export const PLAN_POLICY = {
   MIN_ROWS: 50_000,
@@ -76,6 +79,7 @@ export const PLAN_POLICY = {
   BUILD_RATE_768: 950,
   TASK_SECONDS: 300,
   DELTA_MIN_ROWS: 20_000,
+  LINE_LEASE_MS: 16 * 60_000,
 };
 
 /** One scan task's input. */

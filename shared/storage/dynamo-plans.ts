@@ -4,6 +4,11 @@
  * progress is a string set of finished task numbers: adding one is idempotent, so a duplicate or
  * redelivered task message cannot count twice, and the stage advances by one conditional update
  * that only one finisher can win.
+ *
+ * Beside it, `sk=BUILDING#<line>` is the line's build lease: the builder invocation that decides how to
+ * bring the line up to date (build in process, or start a plan) holds it until it is done, so two
+ * invocations (the schedule's tick and a queued build, say) never build the same line at once — the
+ * loser's work would only be thrown away at its commit.
  */
 import {
   DeleteCommand,
@@ -15,7 +20,7 @@ import {
 import { z } from 'zod';
 import { CorruptDataError } from '../errors.js';
 import { awsErrorName } from './clients.js';
-import { colPk, planSk } from './keys.js';
+import { buildLeaseSk, colPk, planSk } from './keys.js';
 
 export const PLAN_STAGES = ['scan', 'train', 'assign', 'build', 'commit'] as const;
 export type PlanStage = (typeof PLAN_STAGES)[number];
@@ -187,6 +192,44 @@ export class DynamoPlanStore {
           Key: this.key(p.collection, p.line),
           ConditionExpression: 'planId = :id',
           ExpressionAttributeValues: { ':id': p.planId },
+        }),
+      );
+    } catch (err) {
+      if (!conditionFailed(err)) throw err;
+    }
+  }
+
+  /**
+   * Takes the line's build lease for `owner` until `now + ttlMs`; false while another owner's lease runs.
+   * An expired lease is taken over: its holder outlived its function's timeout, so it is dead.
+   */
+  async claimLine(collection: string, line: string, owner: string, now: number, ttlMs: number): Promise<boolean> {
+    try {
+      await this.opts.ddb.send(
+        new PutCommand({
+          TableName: this.opts.table,
+          Item: { pk: colPk(collection), sk: buildLeaseSk(line), owner, expiresAt: now + ttlMs },
+          ConditionExpression: 'attribute_not_exists(pk) OR expiresAt < :now',
+          ExpressionAttributeValues: { ':now': now },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (conditionFailed(err)) return false;
+      throw err;
+    }
+  }
+
+  /** Gives the lease back; a no-op when it expired and someone else holds it now. */
+  async releaseLine(collection: string, line: string, owner: string): Promise<void> {
+    try {
+      await this.opts.ddb.send(
+        new DeleteCommand({
+          TableName: this.opts.table,
+          Key: { pk: colPk(collection), sk: buildLeaseSk(line) },
+          ConditionExpression: '#owner = :owner',
+          ExpressionAttributeNames: { '#owner': 'owner' },
+          ExpressionAttributeValues: { ':owner': owner },
         }),
       );
     } catch (err) {

@@ -69,6 +69,7 @@ export const APIKEY_PREFIX = 'APIKEY#';
 export const LOG_PREFIX = 'LOG#';
 export const LOG_TRIM_SK = 'TRIM';
 export const PLAN_PREFIX = 'PLAN#';
+export const BUILD_LEASE_PREFIX = 'BUILDING#';
 export const MIGRATION_PREFIX = 'MIGRATION#';
 export const DRIFT_PREFIX = 'DRIFT#';
 export const DRIFT_REF_PREFIX = 'DRIFT#REF#';
@@ -94,6 +95,8 @@ export const queryPk = (queryId: string): string => `${QUERY_PREFIX}${queryId}`;
 export const modelPk = (name: string): string => `${MODEL_PREFIX}${name}`;
 /** A line's active build plan (docs/architecture.md §6.5), in the collection's partition: `PLAN#<line>`. */
 export const planSk = (line: string): string => `${PLAN_PREFIX}${line}`;
+/** Who is building a line right now (plan.ts claimLine), beside its plan: `BUILDING#<line>`. */
+export const buildLeaseSk = (line: string): string => `${BUILD_LEASE_PREFIX}${line}`;
 export const modelVersionSk = (version: number): string => `${MODEL_VERSION_PREFIX}${padNumber(version)}`;
 /**
  * Drift monitoring (docs/architecture.md §8.8), in the collection's partition so dropping the collection drops

@@ -248,4 +248,30 @@ describe('build plans', () => {
     await drain();
     expect((await stack.catalog.listManifests('stall', 1))[0].stats.liveRows).toBe(1500);
   }, 180_000);
+
+  it("builds a line in one invocation at a time: a second finds it busy, a dead holder's lease expires", async () => {
+    await core.createCollection({ name: 'lease', dimension: 128, metric: 'l2' });
+    await upsertAll('lease', rows(0, 300));
+    // Two invocations at once (the tick and a queued build): one builds, the other reads the head and leaves.
+    const both = await Promise.all([
+      buildIndex(deps(), 'lease', { force: true }),
+      buildIndex(deps(), 'lease', { force: true }),
+    ]);
+    expect(both.map((r) => r.reason ?? 'built').sort()).toEqual(['built', 'busy']);
+    expect(both.find((r) => r.built)).toMatchObject({ version: 1 });
+    // Released after the build: the next one builds.
+    await upsertAll('lease', rows(300, 400));
+    expect(await buildIndex(deps(), 'lease', { force: true })).toMatchObject({ built: true, version: 2 });
+    // A holder that died keeps the line until its lease runs out, then it is taken over.
+    expect(await store.claimLine('lease', 'main', 'dead', clock, 60_000)).toBe(true);
+    await upsertAll('lease', rows(400, 500));
+    expect(await buildIndex(deps(), 'lease', { force: true })).toMatchObject({ built: false, reason: 'busy' });
+    clock += 61_000;
+    expect(await buildIndex(deps(), 'lease', { force: true })).toMatchObject({ built: true, version: 3 });
+    // The dead holder's late release does not free the new holder's lease.
+    expect(await store.claimLine('lease', 'main', 'live', clock, 60_000)).toBe(true);
+    await store.releaseLine('lease', 'main', 'dead');
+    expect(await store.claimLine('lease', 'main', 'other', clock, 60_000)).toBe(false);
+    await store.releaseLine('lease', 'main', 'live');
+  });
 });
