@@ -13,6 +13,7 @@ import {
   SetQueueAttributesCommand,
   SQSClient,
 } from '@aws-sdk/client-sqs';
+import { dropBuildLeases } from '../../shared/storage/dynamo-plans.js';
 import { ensureBucket, ensureTables } from '../../shared/storage/tables.js';
 import { QUEUE_SETTINGS_PLAIN } from '../cdk/settings.js';
 import { makeClientConfig } from './aws-clients.js';
@@ -73,7 +74,11 @@ export async function bootstrapLocalResources(opts: {
     const taskName = names.buildTaskQueue ?? 'shoal-build-task';
     const [, , build, imp, task] = await Promise.all([
       ensureBucket(s3, names.bucket),
-      ensureTables(ddb, { catalog: names.catalogTable, records: names.recordsTable }),
+      ensureTables(ddb, { catalog: names.catalogTable, records: names.recordsTable }).then(() =>
+        // Every builder invocation of the previous run of this data dir is dead, as AWS's would be once
+        // their leases expire: without this, a stop in the middle of a build holds the line up to 16 min.
+        dropBuildLeases(ddb, names.catalogTable),
+      ),
       ensureQueueWithDlq(sqs, buildName, QUEUE_SETTINGS.build),
       ensureQueueWithDlq(sqs, importName, QUEUE_SETTINGS.import),
       ensureQueueWithDlq(sqs, taskName, QUEUE_SETTINGS.buildTask),

@@ -10,6 +10,7 @@
  * invocations (the schedule's tick and a queued build, say) never build the same line at once — the
  * loser's work would only be thrown away at its commit.
  */
+import { DeleteItemCommand, ScanCommand, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   DeleteCommand,
   GetCommand,
@@ -20,7 +21,7 @@ import {
 import { z } from 'zod';
 import { CorruptDataError } from '../errors.js';
 import { awsErrorName } from './clients.js';
-import { buildLeaseSk, colPk, planSk } from './keys.js';
+import { BUILD_LEASE_PREFIX, buildLeaseSk, colPk, planSk } from './keys.js';
 
 export const PLAN_STAGES = ['scan', 'train', 'assign', 'build', 'commit'] as const;
 export type PlanStage = (typeof PLAN_STAGES)[number];
@@ -236,4 +237,30 @@ export class DynamoPlanStore {
       if (!conditionFailed(err)) throw err;
     }
   }
+}
+
+/**
+ * Removes every build lease of the table. Only for the local stack's start: one process owns its data dir,
+ * so a lease found then belongs to an invocation of a run that has ended (on AWS leases expire instead).
+ */
+export async function dropBuildLeases(ddb: DynamoDBClient, table: string): Promise<number> {
+  let dropped = 0;
+  let start: Record<string, AttributeValue> | undefined;
+  do {
+    const page = await ddb.send(
+      new ScanCommand({
+        TableName: table,
+        FilterExpression: 'begins_with(sk, :lease)',
+        ExpressionAttributeValues: { ':lease': { S: BUILD_LEASE_PREFIX } },
+        ProjectionExpression: 'pk, sk',
+        ExclusiveStartKey: start,
+      }),
+    );
+    for (const key of page.Items ?? []) {
+      await ddb.send(new DeleteItemCommand({ TableName: table, Key: { pk: key.pk, sk: key.sk } }));
+      dropped++;
+    }
+    start = page.LastEvaluatedKey;
+  } while (start);
+  return dropped;
 }

@@ -14,7 +14,7 @@ import { loadDataset, type Dataset } from '../../shared/io/datasets.js';
 import { sqsQueueProducer } from '../../shared/queue/messages.js';
 import { ShardCache } from '../../shared/search/shard-cache.js';
 import type { VectorInput } from '../../shared/service.js';
-import { DynamoPlanStore, type PlanStage } from '../../shared/storage/dynamo-plans.js';
+import { DynamoPlanStore, dropBuildLeases, type PlanStage } from '../../shared/storage/dynamo-plans.js';
 import type { ObjectStore } from '../../shared/storage/types.js';
 import type { ShoalCore } from '../../shared/core.js';
 import { planQueue, type PlanWorkers } from '../helpers/plan-workers.js';
@@ -273,5 +273,12 @@ describe('build plans', () => {
     await store.releaseLine('lease', 'main', 'dead');
     expect(await store.claimLine('lease', 'main', 'other', clock, 60_000)).toBe(false);
     await store.releaseLine('lease', 'main', 'live');
+    // A local restart drops the leases of the ended run (its invocations are all dead), and only them.
+    expect(await store.claimLine('lease', 'main', 'ended run', clock, 60_000)).toBe(true);
+    expect(await dropBuildLeases(stack.aws.ddb, 'catalog')).toBe(1);
+    expect(await store.claimLine('lease', 'main', 'new run', clock, 60_000)).toBe(true);
+    expect(await store.get('lease', 'main')).toBeUndefined();
+    expect(await core.getCollection('lease')).toMatchObject({ name: 'lease' });
+    await store.releaseLine('lease', 'main', 'new run');
   });
 });
