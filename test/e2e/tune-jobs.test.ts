@@ -103,7 +103,7 @@ describe('tune jobs over HTTP', () => {
     expect(missing.json.error).toMatchObject({ code: 'NOT_FOUND', field: 'jobId' });
   });
 
-  it('runs an async tune on the builder: 202 queued, then succeeded with the evaluation and tuned defaults', async () => {
+  it('runs an async tune on the builder: 202 queued, then succeeded with the evaluation and defaults', async () => {
     const started = await call('POST', `/v1/collections/items/versions/${version}/tune`, {
       targetRecall: 0.9,
       k: 10,
