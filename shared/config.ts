@@ -122,6 +122,12 @@ const schema = z.object({
    * DEFAULT_SYNC_VERIFY_BYTES in shared/lifecycle/models.ts for the trade-off.
    */
   SHOAL_ARTIFACT_SYNC_VERIFY_MB: int(256, 0, 5120),
+  /**
+   * The largest version a synchronous tune takes, in live rows at its default 100 queries (default
+   * 200,000; rows × sample ≤ this × 100). Larger ones answer 422 ASYNC_REQUIRED: send `async: true`. See
+   * TUNE_SYNC_MAX_ROWS in shared/lifecycle/service.ts.
+   */
+  SHOAL_TUNE_SYNC_MAX_ROWS: int(200_000, 1, 100_000_000),
   /** Plain API keys accepted by the local gateway (AWS uses the hashed keys in the catalog). */
   SHOAL_API_KEY: csv,
   /**
@@ -229,6 +235,7 @@ export interface ShoalConfig {
   buildDeltaMinRows: number;
   buildDeltaMaxAgeMs: number;
   artifactSyncVerifyBytes: number;
+  tuneSyncMaxRows: number;
   localInfo?: Record<string, unknown>;
   gitSha?: string;
   /** Injected faults (local mode only). */
@@ -292,6 +299,7 @@ export function parseConfig(env: Record<string, string | undefined>): ShoalConfi
     buildDeltaMinRows: e.SHOAL_BUILD_DELTA_MIN_ROWS,
     buildDeltaMaxAgeMs: e.SHOAL_BUILD_DELTA_MAX_AGE_S * 1000,
     artifactSyncVerifyBytes: e.SHOAL_ARTIFACT_SYNC_VERIFY_MB * 2 ** 20,
+    tuneSyncMaxRows: e.SHOAL_TUNE_SYNC_MAX_ROWS,
     localInfo: e.SHOAL_LOCAL_INFO,
     gitSha: e.SHOAL_GIT_SHA,
     faults: e.SHOAL_FAULTS,

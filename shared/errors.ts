@@ -118,6 +118,16 @@ export class LimitExceededError extends ShoalError {
 }
 
 /**
+ * The request is valid but too large to answer within the API's time (30 s): the message names the
+ * request field that runs it asynchronously instead (e.g. a synchronous tune of a large version: send
+ * `async: true`). Nothing was stored.
+ */
+export class AsyncRequiredError extends ShoalError {
+  readonly code = 'ASYNC_REQUIRED';
+  readonly statusCode = 422;
+}
+
+/**
  * A stored object (shard file, bitmap, manifest) failed validation: bad magic, unknown
  * format version, truncated, checksum mismatch. Never served as garbage results.
  */

@@ -136,6 +136,8 @@ function createRuntime({ config: cfg, objects, cache }: SearcherRuntime): Runtim
     policy: { DELTA_MIN_ROWS: cfg.buildDeltaMinRows, DELTA_MAX_AGE_MS: cfg.buildDeltaMaxAgeMs },
     // Large artifacts are hashed by the builder function (15 min), not inside a 30 s API request.
     artifactSyncVerifyBytes: cfg.artifactSyncVerifyBytes,
+    // Tunes of large versions run as tune jobs on the builder function; this is where the API stops.
+    tuneSyncMaxRows: cfg.tuneSyncMaxRows,
     tailCapBytes: cfg.tailCapBytes,
     strongReadBudgetMs: cfg.strongReadBudgetMs,
     // Nothing loads until a collection embeds or an ONNX version is committed (the runtime imports lazily).

@@ -127,6 +127,39 @@ export interface Evaluation {
   };
 }
 
+/** What an asynchronous tune job runs: the tune request as validated, without `async`. */
+export interface TuneJobInput {
+  targetRecall: number;
+  k: number;
+  /** Held-out queries sampled from the version (default 100). */
+  sample: number;
+  graph?: { sample?: number; candidate?: boolean | string };
+}
+
+export type TuneJobStatus = 'queued' | 'running' | 'succeeded' | 'failed';
+
+/**
+ * An asynchronous tune (`POST …/tune {async: true}`, docs/architecture.md §8.7), run by the index-builder
+ * function; kept 7 days (DynamoDB TTL).
+ */
+export interface TuneJob {
+  id: string;
+  collection: string;
+  version: number;
+  status: TuneJobStatus;
+  createdAt: string;
+  updatedAt: string;
+  /** Rows of the sweep table measured so far; `of`: the most the sweep can measure (it stops at the target). */
+  progress: { measured: number; of?: number };
+  input: TuneJobInput;
+  /** Who asked (the evaluation's `by`). */
+  by?: string;
+  /** Once `succeeded`: the stored evaluation, as the synchronous tune answers it. */
+  evaluation?: Evaluation;
+  /** Once `failed`: the typed error's code and message. */
+  error?: { code: string; message: string };
+}
+
 export interface GraphTrial {
   m: number;
   efConstruction: number;

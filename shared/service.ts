@@ -25,6 +25,7 @@ import type {
   SingleUpload as SingleModelUpload,
   StartExperimentInput,
   UploadRequest as ModelUploadRequest,
+  TuneJob,
 } from './service-types.js';
 
 export interface CreateCollectionInput {
@@ -245,6 +246,10 @@ export interface ShoalService {
 export interface TuneInput {
   targetRecall: number;
   k: number;
+  /** Held-out queries sampled from the version (20–2000, default 100): more = a steadier recall, more time. */
+  sample?: number;
+  /** Run as a tune job on the index-builder function (202 with the job) instead of inside the request. */
+  async?: boolean;
   /**
    * Also sweep m × efConstruction on a sample of the version's rows (trial graphs built in
    * memory); `candidate` starts a candidate line with the recommendation (true = default name).
@@ -344,7 +349,13 @@ export interface LifecycleService {
   ): Promise<AliasView>;
 
   evaluateVersion(collection: string, version: number, input: EvaluateInput, caller: Caller): Promise<Evaluation>;
+  /** Synchronous: refused (422 ASYNC_REQUIRED) when the version is too large for the API's time. */
   tuneVersion(collection: string, version: number, input: TuneInput, caller: Caller): Promise<Evaluation>;
+  /** Creates a queued tune job and asks the index-builder function to run it. */
+  startTuneJob(collection: string, version: number, input: TuneInput, caller: Caller): Promise<TuneJob>;
+  getTuneJob(collection: string, jobId: string): Promise<TuneJob>;
+  /** The index-builder function's entry for `tune` messages (idempotent for finished jobs). */
+  runTuneJob(collection: string, jobId: string): Promise<TuneJob | undefined>;
   updateCollection(name: string, patch: { minRecall?: number | null }): Promise<CollectionInfo>;
 
   registerModelVersion(

@@ -44,6 +44,8 @@ export interface ServicesDeps {
   now?: () => number;
   /** Artifacts above this many bytes are verified by the builder function, not inside the request. */
   artifactSyncVerifyBytes?: number;
+  /** The largest synchronous tune in live rows at the default sample (default TUNE_SYNC_MAX_ROWS). */
+  tuneSyncMaxRows?: number;
   /** Cap on each collection's unindexed tail in bytes of vector data (0 or undefined = none). */
   tailCapBytes?: number;
   /** Time a strong read may spend reading the tail. */
@@ -126,6 +128,10 @@ export function createServices(deps: ServicesDeps): Services {
           },
         }
       : {}),
+    // Tune jobs run on the index-builder function (15 min), like artifact verification.
+    enqueueTune: (collection: string, version: number, jobId: string) =>
+      queues.send('build', { kind: 'tune', collection, version, jobId }),
+    ...(deps.tuneSyncMaxRows !== undefined ? { tuneSyncMaxRows: deps.tuneSyncMaxRows } : {}),
     startCandidate: async (c, index, candidate, caller) =>
       (await core.buildIndex(c, { index, ...(candidate !== undefined ? { candidate } : {}) }, caller)).candidate!,
     ...(deps.now ? { now: deps.now } : {}),

@@ -30,6 +30,7 @@ export const ERROR_STATUS = {
   OBJECT_CHANGED: 409,
   PAYLOAD_TOO_LARGE: 413,
   LIMIT_EXCEEDED: 413,
+  ASYNC_REQUIRED: 422,
   RATE_LIMITED: 429,
   BACKPRESSURE: 429,
   INTERNAL: 500,
@@ -300,6 +301,29 @@ function define() {
           .optional(),
       })
       .optional(),
+  });
+
+  /** An asynchronous tune (`POST …/tune {async: true}`), run by the index-builder function. */
+  const tuneJob = z.object({
+    id: z.string(),
+    collection: z.string(),
+    version: count(),
+    status: z.enum(['queued', 'running', 'succeeded', 'failed']),
+    createdAt: isoTime(),
+    updatedAt: isoTime(),
+    /** Rows of the sweep table measured so far; `of`: the most the sweep can measure (it stops at the target). */
+    progress: z.object({ measured: count(), of: count().optional() }),
+    input: z.object({
+      targetRecall: z.number(),
+      k: int(),
+      sample: int(),
+      graph: z
+        .object({ sample: int().optional(), candidate: z.union([z.boolean(), z.string()]).optional() })
+        .optional(),
+    }),
+    by: z.string().optional(),
+    evaluation: evaluation.optional(),
+    error: z.object({ code: z.string(), message: z.string() }).optional(),
   });
 
   const shardRef = z.object({
@@ -764,6 +788,7 @@ function define() {
     promoteCandidateResult,
     graphTrial,
     evaluation,
+    tuneJob,
     shardRef,
     manifest,
     versionList,
@@ -832,6 +857,7 @@ export const RESPONSE_COMPONENTS = {
   LineView: 'lineView',
   LinePromotion: 'linePromotion',
   Evaluation: 'evaluation',
+  TuneJob: 'tuneJob',
   GraphTrial: 'graphTrial',
   Manifest: 'manifest',
   ShardRef: 'shardRef',

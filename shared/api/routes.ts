@@ -137,7 +137,7 @@ export const PATH_PARAMS = {
   model: param((v) => S.parseName(v, 'model'), NAME_RULE, 'A model in the registry.'),
   v: param((v) => S.parseVersion(v), { type: 'integer', minimum: 1 }, 'A version number.'),
   candidate: param(parseLineName, { type: 'string', pattern: LINE_NAME.source }, 'A candidate index line.'),
-  jobId: param((v) => v, { type: 'string' }, 'An import or migration job id.'),
+  jobId: param((v) => v, { type: 'string' }, 'An import, migration or tune job id.'),
   id: param((v) => v, { type: 'string' }, 'An API key id (`key_…`), or a vector id (checked by its route).'),
 } as const;
 
@@ -708,14 +708,26 @@ export const ROUTES: readonly Route[] = [
   route({
     key: 'POST /v1/collections/{name}/versions/{v}/tune',
     operationId: 'tuneVersion',
-    summary: "Sweep efSearch (and nprobe) to a target recall; set the line's defaults",
+    summary: "Sweep efSearch (and nprobe) to a target recall; set the line's defaults (async: a tune job, 202)",
     tag: 'index',
     needs: 'lifecycle',
     body: body(S.tuneSchema),
-    responses: { 200: 'evaluation' },
-    errors: ['NOT_FOUND', 'CONFLICT', 'LIMIT_EXCEEDED'],
+    responses: { 200: 'evaluation', 202: 'tuneJob' },
+    errors: ['NOT_FOUND', 'CONFLICT', 'LIMIT_EXCEEDED', 'ASYNC_REQUIRED'],
     handler: async ({ use, params, body, caller }) =>
-      ok(await use.lifecycle.tuneVersion(params.name, params.v, body, await caller())),
+      body.async
+        ? ok(await use.lifecycle.startTuneJob(params.name, params.v, body, await caller()), 202)
+        : ok(await use.lifecycle.tuneVersion(params.name, params.v, body, await caller())),
+  }),
+  route({
+    key: 'GET /v1/collections/{name}/tune-jobs/{jobId}',
+    operationId: 'getTuneJob',
+    summary: 'An asynchronous tune job: status, progress and (once succeeded) the evaluation',
+    tag: 'index',
+    needs: 'lifecycle',
+    responses: { 200: 'tuneJob' },
+    errors: ['NOT_FOUND'],
+    handler: async ({ use, params }) => ok(await use.lifecycle.getTuneJob(params.name, params.jobId)),
   }),
   // --- embedding drift ---
   route({

@@ -517,6 +517,13 @@ export const evaluateSchema = z.strictObject({
 export const tuneSchema = z.strictObject({
   targetRecall: z.number().gt(0).max(1),
   k: intIn(1, 100).default(10),
+  /**
+   * Held-out queries sampled from the version (default 100): more give a less noisy recall estimate
+   * (the standard error shrinks with √sample) and take proportionally more time.
+   */
+  sample: intIn(20, 2000).default(100),
+  /** Run as a tune job on the index-builder function: 202 with the job (`GET …/tune-jobs/{jobId}`). */
+  async: z.boolean().default(false),
   graph: z
     .strictObject({
       sample: intIn(100, 20_000).optional(),

@@ -95,6 +95,8 @@ export const ROUTE_POLICIES = {
   'GET /v1/collections/{name}/versions': readCol,
   'POST /v1/collections/{name}/versions/{v}/evaluate': adminCol,
   'POST /v1/collections/{name}/versions/{v}/tune': adminCol,
+  // Reading a tune job reads an evaluation in the making: the read right of `GET …/versions`.
+  'GET /v1/collections/{name}/tune-jobs/{jobId}': readCol,
   'GET /v1/collections/{name}/drift': readCol,
   // Accepting a new distribution changes what alarms compare with: admin, like index builds.
   'POST /v1/collections/{name}/drift/reference': adminCol,

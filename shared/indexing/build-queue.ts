@@ -12,7 +12,7 @@ import type { Indexer } from './indexer.js';
 
 export interface BuildQueueDeps {
   indexer: Pick<Indexer, 'buildNow' | 'maybeBuild'>;
-  lifecycle: Pick<LifecycleService, 'verifyModelArtifact'>;
+  lifecycle: Pick<LifecycleService, 'verifyModelArtifact' | 'runTuneJob'>;
 }
 
 export async function consumeBuildMessages(
@@ -52,6 +52,23 @@ export async function consumeBuildMessages(
       return;
     }
     if (msg.kind === 'build') return build(msg.collection);
+    if (msg.kind === 'tune') {
+      // A finished job is left alone; errors of the tune end the job `failed` (runTuneJob). What still
+      // throws (storage unavailable) fails the record: the redelivery runs the job again.
+      try {
+        const job = await lifecycle.runTuneJob(msg.collection, msg.jobId);
+        if (!job) logger.warn('tune job not found', { collection: msg.collection, jobId: msg.jobId });
+        else logger.info('tune job', { collection: msg.collection, jobId: msg.jobId, status: job.status });
+      } catch (err) {
+        logger.error('running a tune job failed', {
+          collection: msg.collection,
+          jobId: msg.jobId,
+          error: err as Error,
+        });
+        throw err;
+      }
+      return;
+    }
     try {
       await lifecycle.verifyModelArtifact(msg.model, msg.version);
     } catch (err) {

@@ -221,6 +221,21 @@ export const TUNE_NPROBES = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 
  */
 export const TUNE_CEILING_EF = 128;
 
+/** The nprobe values swept on a version of `total` partitions. */
+function tuneNprobes(total: number): number[] {
+  return [...TUNE_NPROBES.filter((n) => n < total), total];
+}
+
+/**
+ * The most rows the (nprobe, ef) sweep of a version can measure (it stops at the first meeting the
+ * target): every nprobe once at the ceiling ef, plus the ef steps below the ceiling at one of them.
+ */
+export function tuneSweepSize(manifest: Manifest, k: number): number {
+  if (!manifest.partitions) return TUNE_EFS.length;
+  const efs = manifest.engine === 'hnsw' ? TUNE_EFS.filter((e) => e < Math.max(TUNE_CEILING_EF, k)).length : 0;
+  return tuneNprobes(manifest.partitions.count).length + efs;
+}
+
 export interface TuneRow {
   ef: number;
   nprobe?: number;
@@ -241,6 +256,7 @@ export async function sweepPartitioned(
   prepared: PreparedQueries,
   k: number,
   targetRecall: number,
+  onRow?: (row: TuneRow, table: readonly TuneRow[]) => Promise<void> | void,
 ): Promise<{ table: TuneRow[]; chosen?: TuneRow }> {
   const total = corpus.manifest.partitions!.count;
   const hnsw = corpus.manifest.engine === 'hnsw';
@@ -250,9 +266,10 @@ export async function sweepPartitioned(
     const m = await measure(deps, corpus, prepared, k, hnsw ? ef : undefined, nprobe);
     const row = { ef, nprobe, recall: m.recall, p50: m.latencyMs.p50, p95: m.latencyMs.p95 };
     table.push(row);
+    await onRow?.(row, table);
     return row;
   };
-  const nprobes = [...TUNE_NPROBES.filter((n) => n < total), total];
+  const nprobes = tuneNprobes(total);
   for (const nprobe of nprobes) {
     const ceiling = await run(nprobe, ceilingEf);
     if (ceiling.recall < targetRecall) continue;

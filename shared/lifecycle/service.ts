@@ -3,7 +3,9 @@
  * adapters: aliases (moves, history, rollback, quality gates), evaluation and tuning of
  * index versions, and the model registry with model aliases.
  */
-import { ConflictError, NotFoundError, ValidationError } from '../errors.js';
+import { randomUUID } from 'node:crypto';
+import { AsyncRequiredError, ConflictError, NotFoundError, ShoalError, ValidationError } from '../errors.js';
+import { logger } from '../log.js';
 import type { ShardCache } from '../search/shard-cache.js';
 import type {
   AliasView,
@@ -22,6 +24,7 @@ import {
   GRAPH_SAMPLE_ROWS,
   TUNE_EFS,
   sweepPartitioned,
+  tuneSweepSize,
   type TuneRow,
   evaluateVersion,
   loadVersion,
@@ -71,9 +74,50 @@ import type {
   PointerMove,
   SingleUpload,
   StartExperimentInput,
+  TuneJob,
+  TuneJobInput,
   UploadRequest,
 } from '../service-types.js';
-import { defaultEf } from '../collections.js';
+import { defaultEf, manifestFor } from '../collections.js';
+
+/** Held-out queries a tune samples from the version when the request does not say (`sample`). */
+export const DEFAULT_TUNE_SAMPLE = 100;
+
+/**
+ * The largest version a synchronous tune takes, in live rows at DEFAULT_TUNE_SAMPLE queries (200,000); with
+ * `sample` queries the limit is rows × sample ≤ 200,000 × 100. The exact side scans every row once per
+ * query and the sweep then runs up to ~35 × `sample` searches: at 200,000 × 128-d that is ~10–20 s of the
+ * API's 30 s on Lambda. Past it the request is refused with 422 ASYNC_REQUIRED (send `async: true`: the
+ * index-builder function runs it as a tune job, 15 min). Injectable (`LifecycleDeps.tuneSyncMaxRows`,
+ * env `SHOAL_TUNE_SYNC_MAX_ROWS`) so tests need not load 200,000 rows.
+ */
+export const TUNE_SYNC_MAX_ROWS = 200_000;
+
+/** Tune jobs expire 7 days after their creation (DynamoDB TTL), like other transient items. */
+export const TUNE_JOB_TTL_SECONDS = 7 * 24 * 3600;
+
+/** A running tune job writes its progress at most this often. */
+export const TUNE_PROGRESS_INTERVAL_MS = 1000;
+
+type TuneProgress = (measured: number, of: number) => Promise<void>;
+
+/** The tune request as a job runs it: `sample` defaulted, `async` dropped. */
+function tuneJobInput(input: TuneInput): TuneJobInput {
+  return {
+    targetRecall: input.targetRecall,
+    k: input.k,
+    sample: input.sample ?? DEFAULT_TUNE_SAMPLE,
+    ...(input.graph ? { graph: input.graph } : {}),
+  };
+}
+
+/** A finished job's `error`: the typed error's code; the message only when it may be shown. */
+function jobError(err: unknown): { code: string; message: string } {
+  if (err instanceof ShoalError) {
+    return { code: err.code, message: err.expose ? err.message : "internal error (see the index builder's logs)" };
+  }
+  return { code: 'INTERNAL', message: "internal error (see the index builder's logs)" };
+}
 
 export interface LifecycleDeps {
   catalog: Catalog;
@@ -94,6 +138,10 @@ export interface LifecycleDeps {
     name: string | undefined,
     caller: Caller,
   ) => Promise<LineView>;
+  /** Asks the index-builder function to run a tune job (a `tune` build-queue message); absent = no async tunes. */
+  enqueueTune?: (collection: string, version: number, jobId: string) => Promise<void>;
+  /** The largest synchronous tune, in live rows at the default sample (default TUNE_SYNC_MAX_ROWS). */
+  tuneSyncMaxRows?: number;
   now?: () => number;
 }
 
@@ -237,9 +285,120 @@ export class LifecycleCore implements LifecycleService {
    * evaluation item, and makes the cheapest ef that meets `targetRecall` the default efSearch of
    * the version's line (used by searches that send no `ef`). With `graph`, also sweeps
    * m × efConstruction on a sample (graph changes need a rebuild: the recommendation can start
-   * a candidate line, which serves only once promoted).
+   * a candidate line, which serves only once promoted). Inside the request: a version too large for
+   * the API's time is refused (422 ASYNC_REQUIRED) before anything is read or stored.
    */
   async tuneVersion(collection: string, version: number, input: TuneInput, caller: Caller): Promise<Evaluation> {
+    await this.assertSyncTune(collection, version, input.sample ?? DEFAULT_TUNE_SAMPLE);
+    return this.runTune(collection, version, tuneJobInput(input), caller.actor);
+  }
+
+  /** Refuses a synchronous tune whose live rows × queries exceed what the API's 30 s can take. */
+  private async assertSyncTune(collection: string, version: number, sample: number): Promise<void> {
+    const meta = await this.deps.catalog.getCollection(collection);
+    const manifest = await manifestFor(this.deps.catalog, meta, version);
+    if (!manifest) return; // loadVersion answers the 404
+    const rows = manifest.shards.reduce((n, s) => n + s.live, 0);
+    const maxRows = this.deps.tuneSyncMaxRows ?? TUNE_SYNC_MAX_ROWS;
+    if (rows * sample <= maxRows * DEFAULT_TUNE_SAMPLE) return;
+    throw new AsyncRequiredError(
+      `version ${manifest.version} of ${JSON.stringify(meta.name)} holds ${rows} live rows: a tune with ` +
+        `${sample} queries takes longer than the API's 30 s (the limit is ${maxRows} rows at ` +
+        `${DEFAULT_TUNE_SAMPLE} queries); send \`async: true\` to run it as a tune job ` +
+        `(GET /v1/collections/{name}/tune-jobs/{jobId} follows it)`,
+      { field: 'async', details: { rows, sample, maxRows } },
+    );
+  }
+
+  async startTuneJob(collection: string, version: number, input: TuneInput, caller: Caller): Promise<TuneJob> {
+    const enqueue = this.deps.enqueueTune;
+    if (!enqueue)
+      throw new ValidationError('asynchronous tunes are not available on this deployment (no build queue)', {
+        field: 'async',
+      });
+    const meta = await this.deps.catalog.getCollection(collection);
+    const at = new Date((this.deps.now ?? Date.now)()).toISOString();
+    const job: TuneJob = {
+      id: randomUUID(),
+      collection: meta.name,
+      version,
+      status: 'queued',
+      createdAt: at,
+      updatedAt: at,
+      progress: { measured: 0 },
+      input: tuneJobInput(input),
+      by: caller.actor,
+    };
+    await this.deps.store.createTuneJob(job, TUNE_JOB_TTL_SECONDS);
+    try {
+      await enqueue(job.collection, version, job.id);
+    } catch (err) {
+      // Nobody would ever run it: end it now rather than leave it queued until it expires.
+      const failed: TuneJob = { ...job, status: 'failed', error: jobError(err) };
+      await this.deps.store.updateTuneJob(failed, TUNE_JOB_TTL_SECONDS).catch(() => false);
+      throw err;
+    }
+    return job;
+  }
+
+  async getTuneJob(collection: string, jobId: string): Promise<TuneJob> {
+    const job = await this.deps.store.getTuneJob(collection, jobId);
+    if (!job)
+      throw new NotFoundError(`tune job ${JSON.stringify(jobId)} of ${JSON.stringify(collection)} not found`, {
+        field: 'jobId',
+      });
+    return job;
+  }
+
+  /**
+   * Runs a tune job (the index-builder function, on its `tune` message): the synchronous tune's logic,
+   * with the job's progress written at most once per TUNE_PROGRESS_INTERVAL_MS. A job already finished is
+   * left alone (a redelivered message); a `running` one is run again (the previous attempt died; the
+   * result is deterministic). Errors end the job `failed` with the typed error's code. Undefined when the
+   * job is gone (expired, or its collection dropped).
+   */
+  async runTuneJob(collection: string, jobId: string): Promise<TuneJob | undefined> {
+    const now = this.deps.now ?? Date.now;
+    const store = this.deps.store;
+    const job = await store.getTuneJob(collection, jobId);
+    if (!job || job.status === 'succeeded' || job.status === 'failed') return job;
+    let current: TuneJob = {
+      ...job,
+      status: 'running',
+      updatedAt: new Date(now()).toISOString(),
+      progress: { measured: 0 },
+    };
+    if (!(await store.updateTuneJob(current, TUNE_JOB_TTL_SECONDS))) return store.getTuneJob(collection, jobId);
+    let written = now();
+    const progress: TuneProgress = async (measured, of) => {
+      current = { ...current, progress: { measured, of } };
+      const t = now();
+      if (t - written < TUNE_PROGRESS_INTERVAL_MS) return;
+      written = t;
+      current = { ...current, updatedAt: new Date(t).toISOString() };
+      await store.updateTuneJob(current, TUNE_JOB_TTL_SECONDS);
+    };
+    let done: TuneJob;
+    try {
+      const evaluation = await this.runTune(collection, job.version, job.input, job.by ?? 'tune-job', progress);
+      done = { ...current, status: 'succeeded', evaluation };
+    } catch (err) {
+      logger.warn('tune job failed', { collection, jobId, error: err as Error });
+      done = { ...current, status: 'failed', error: jobError(err) };
+    }
+    done.updatedAt = new Date(now()).toISOString();
+    if (!(await store.updateTuneJob(done, TUNE_JOB_TTL_SECONDS))) return store.getTuneJob(collection, jobId);
+    return done;
+  }
+
+  /** The tune itself (synchronous request or tune job): sweep, store the evaluation, set the line's defaults. */
+  private async runTune(
+    collection: string,
+    version: number,
+    input: TuneJobInput,
+    actor: string,
+    progress?: TuneProgress,
+  ): Promise<Evaluation> {
     const corpus = await loadVersion(this.evals, collection, version);
     let graph: NonNullable<Evaluation['tuning']>['graph'];
     if (input.graph) {
@@ -277,17 +436,21 @@ export class LifecycleCore implements LifecycleService {
             efSearch: defaultEf(corpus.meta, corpus.manifest) ?? Math.max(64, r.ef),
           },
           typeof input.graph.candidate === 'string' ? input.graph.candidate : undefined,
-          caller,
+          { actor },
         );
         graph.candidate = line.line;
       }
     }
-    const prepared = prepareQueries(corpus, { sample: 100, k: input.k });
+    const prepared = prepareQueries(corpus, { sample: input.sample, k: input.k });
     const table: TuneRow[] = [];
+    const of = tuneSweepSize(corpus.manifest, input.k);
+    await progress?.(0, of);
     let chosen: { ef: number; nprobe?: number; recall: number; latencyMs: Evaluation['latencyMs'] } | undefined;
     if (corpus.manifest.partitions) {
       // Partitioned: (nprobe, ef) pairs, the fewest partitions first.
-      const sweep = await sweepPartitioned(this.evals, corpus, prepared, input.k, input.targetRecall);
+      const sweep = await sweepPartitioned(this.evals, corpus, prepared, input.k, input.targetRecall, (_, rows) =>
+        progress?.(rows.length, of),
+      );
       table.push(...sweep.table);
       const c = sweep.chosen;
       if (c)
@@ -296,6 +459,7 @@ export class LifecycleCore implements LifecycleService {
       for (const ef of TUNE_EFS) {
         const m = await measure(this.evals, corpus, prepared, input.k, Math.max(ef, input.k));
         table.push({ ef, recall: m.recall, p50: m.latencyMs.p50, p95: m.latencyMs.p95 });
+        await progress?.(table.length, of);
         if (m.recall >= input.targetRecall) {
           chosen = { ef, recall: m.recall, latencyMs: m.latencyMs };
           break;
@@ -316,7 +480,7 @@ export class LifecycleCore implements LifecycleService {
       latencyMs: chosen?.latencyMs ?? { p50: last.p50, p95: last.p95, mean: last.p50 },
       rows: corpus.ids.length,
       evaluatedAt: new Date((this.deps.now ?? Date.now)()).toISOString(),
-      by: caller.actor,
+      by: actor,
       tuning: {
         targetRecall: input.targetRecall,
         k: input.k,

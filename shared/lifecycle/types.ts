@@ -17,6 +17,7 @@ import type {
   ModelVersionState,
   PointerMove,
   PointerTarget,
+  TuneJob,
 } from '../service-types.js';
 
 /**
@@ -119,6 +120,16 @@ export interface LifecycleStore {
   putEvaluation(evaluation: Evaluation): Promise<void>;
   getEvaluation(collection: string, version: number): Promise<Evaluation | undefined>;
   listEvaluations(collection: string): Promise<Evaluation[]>;
+
+  // --- tune jobs (asynchronous tunes, run by the index-builder function) ---
+  /** Conditional put (the job must not exist); the item expires after ttlSeconds (DynamoDB TTL `ttl`). */
+  createTuneJob(job: TuneJob, ttlSeconds: number): Promise<void>;
+  getTuneJob(collection: string, jobId: string): Promise<TuneJob | undefined>;
+  /**
+   * Replaces the job while it exists and is not finished (`succeeded` / `failed`), keeping its TTL. False
+   * (writing nothing) when it is gone or already finished: a finished job never changes again.
+   */
+  updateTuneJob(job: TuneJob, ttlSeconds: number): Promise<boolean>;
 
   // --- models ---
   /** Atomic counter: the next version number of a model. */

@@ -4,7 +4,8 @@
  *
  *   build queue:  `{collection}` (a wake-up, one per write batch; duplicates and losses harmless),
  *                 `{collection, force: true}` (build regardless of the batching policy),
- *                 `{kind: 'verify-artifact', model, version}` (hash a large model artifact).
+ *                 `{kind: 'verify-artifact', model, version}` (hash a large model artifact),
+ *                 `{kind: 'tune', collection, version, jobId}` (run an asynchronous tune job).
  *   import queue: `{type: 'migrate', collection, migrationId}` (a re-embedding migration's next step),
  *                 `{type: 'import' | 'continue', collection, jobId}` (an explicit job, a job's
  *                 continuation), S3 event notifications for `imports/` (and S3's test event).
@@ -29,7 +30,13 @@ export const VerifyArtifactMessage = z.object({
   model: z.string(),
   version: z.number().int().min(Number.MIN_SAFE_INTEGER).max(Number.MAX_SAFE_INTEGER),
 });
-export const BuildQueueMessage = z.union([VerifyArtifactMessage, BuildMessage]);
+export const TuneMessage = z.object({
+  kind: z.literal('tune'),
+  collection: z.string(),
+  version: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+  jobId: z.string(),
+});
+export const BuildQueueMessage = z.union([VerifyArtifactMessage, TuneMessage, BuildMessage]);
 export type BuildQueueMessage = z.infer<typeof BuildQueueMessage>;
 
 export const BuildTaskMessageSchema = z.object({
@@ -123,13 +130,14 @@ function json(body: string): unknown {
 
 export type BuildWork =
   | { kind: 'build'; collection: string; force: boolean }
-  | { kind: 'verify-artifact'; model: string; version: number };
+  | { kind: 'verify-artifact'; model: string; version: number }
+  | { kind: 'tune'; collection: string; version: number; jobId: string };
 
 /** A build-queue message body; undefined when malformed. */
 export function parseBuildMessage(body: string): BuildWork | undefined {
   const m = BuildQueueMessage.safeParse(json(body));
   if (!m.success) return undefined;
-  return m.data.kind === 'verify-artifact'
+  return m.data.kind === 'verify-artifact' || m.data.kind === 'tune'
     ? m.data
     : { kind: 'build', collection: m.data.collection, force: m.data.force === true };
 }

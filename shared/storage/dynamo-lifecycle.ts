@@ -7,6 +7,8 @@
  *   pk=MALIAS#<model>#<alias>    sk=META / H#…           model aliases, same scheme
  *   pk=MALIASES#<model>          sk=<alias>              registry of a model's aliases
  *   pk=COL#<name>                sk=EVAL#<version, 10 digits> evaluation of an index version
+ *   pk=COL#<name>                sk=TUNE#<jobId>         asynchronous tune job: `doc` + `status`,
+ *                                                        `ttl` (epoch s, DynamoDB TTL)
  *   pk=MODEL#<name>              sk=COUNTER              version counter `next` (N, atomic ADD)
  *   pk=MODEL#<name>              sk=V#<version, 10 digits> model version: `doc` + `state`
  *   pk=MODELS                    sk=<name>               registry of model names
@@ -71,6 +73,7 @@ import {
   modelPk,
   modelVersionSk,
   queryPk,
+  tuneJobSk,
 } from './keys.js';
 import type {
   Arm,
@@ -81,6 +84,7 @@ import type {
   ModelVersionState,
   PointerMove,
   ModelTensorInfo,
+  TuneJob,
 } from '../service-types.js';
 
 const nonNegInt = z.number().int().nonnegative();
@@ -165,6 +169,26 @@ const evaluationSchema = z.object({
         .optional(),
     })
     .optional(),
+});
+const tuneJobSchema = z.object({
+  id: z.string(),
+  collection: z.string(),
+  version: nonNegInt,
+  status: z.enum(['queued', 'running', 'succeeded', 'failed']),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  progress: z.object({ measured: nonNegInt, of: nonNegInt.optional() }),
+  input: z.object({
+    targetRecall: z.number(),
+    k: z.number().int().positive(),
+    sample: z.number().int().positive(),
+    graph: z
+      .object({ sample: z.number().int().optional(), candidate: z.union([z.boolean(), z.string()]).optional() })
+      .optional(),
+  }),
+  by: z.string().optional(),
+  evaluation: evaluationSchema.optional(),
+  error: z.object({ code: z.string(), message: z.string() }).optional(),
 });
 const tensorInfoSchema = z.object({
   name: z.string(),
@@ -703,6 +727,61 @@ export class DynamoLifecycleStore implements LifecycleStore {
       out.push(parseDoc(evaluationSchema, raw, 'evaluation') as Evaluation);
     }
     return out;
+  }
+
+  // --- tune jobs ------------------------------------------------------------------------------
+
+  private tuneJobItem(job: TuneJob, ttlSeconds: number): Record<string, unknown> {
+    return {
+      pk: colPk(job.collection),
+      sk: tuneJobSk(job.id),
+      status: job.status,
+      doc: JSON.stringify(job),
+      ttl: Math.floor(Date.parse(job.createdAt) / 1000) + ttlSeconds,
+    };
+  }
+
+  async createTuneJob(job: TuneJob, ttlSeconds: number): Promise<void> {
+    const item = this.tuneJobItem(job, ttlSeconds);
+    const written = await conditionalWrite(
+      () =>
+        this.ddb.send(
+          new PutCommand({ TableName: this.table, Item: item, ConditionExpression: 'attribute_not_exists(pk)' }),
+        ),
+      async (resent) => {
+        const stored = await this.getItem(item.pk as string, item.sk as string);
+        if (!stored) return 'again';
+        return resent && stored.doc === item.doc ? 'ours' : 'theirs';
+      },
+    );
+    if (!written) throw new ConflictError(`tune job ${job.id} already exists`, { field: 'jobId' });
+  }
+
+  async getTuneJob(collection: string, jobId: string): Promise<TuneJob | undefined> {
+    const item = await this.getItem(colPk(collection), tuneJobSk(jobId));
+    return item ? (parseDoc(tuneJobSchema, item, 'tune job') as TuneJob) : undefined;
+  }
+
+  async updateTuneJob(job: TuneJob, ttlSeconds: number): Promise<boolean> {
+    // The TTL counts from the job's creation, so every write of it carries the same one.
+    const item = this.tuneJobItem(job, ttlSeconds);
+    return conditionalWrite(
+      () =>
+        this.ddb.send(
+          new PutCommand({
+            TableName: this.table,
+            Item: item,
+            ConditionExpression: 'attribute_exists(pk) AND NOT (#status IN (:succeeded, :failed))',
+            ExpressionAttributeNames: { '#status': 'status' },
+            ExpressionAttributeValues: { ':succeeded': 'succeeded', ':failed': 'failed' },
+          }),
+        ),
+      async (resent) => {
+        const stored = await this.getItem(item.pk as string, item.sk as string);
+        if (resent && stored?.doc === item.doc) return 'ours';
+        return stored && stored.status !== 'succeeded' && stored.status !== 'failed' ? 'again' : 'theirs';
+      },
+    );
   }
 
   // --- models ---------------------------------------------------------------------------------

@@ -16,6 +16,7 @@
  *   COL#<name>                EVAL#<version>       evaluation of an index version       DynamoLifecycleStore
  *   COL#<name>                IMPORT#<jobId>       import job                           DynamoImportJobStore
  *   COL#<name>                MIGRATION#<id>       re-embedding migration (JSON doc)    DynamoMigrationStore
+ *   COL#<name>                TUNE#<jobId>         asynchronous tune job (JSON doc, TTL) DynamoLifecycleStore
  *   COL#<name>                DRIFT#REF#<modelKey> drift reference (edges, centroids)   DynamoDriftStore
  *   COL#<name>                DRIFT#<modelKey>#<kind>#<hour>#<ref>
  *                                                  drift window counters (ADD, TTL)     DynamoDriftStore
@@ -71,6 +72,7 @@ export const LOG_TRIM_SK = 'TRIM';
 export const PLAN_PREFIX = 'PLAN#';
 export const BUILD_LEASE_PREFIX = 'BUILDING#';
 export const MIGRATION_PREFIX = 'MIGRATION#';
+export const TUNE_JOB_PREFIX = 'TUNE#';
 export const DRIFT_PREFIX = 'DRIFT#';
 export const DRIFT_REF_PREFIX = 'DRIFT#REF#';
 
@@ -85,6 +87,8 @@ export const promoSk = (rev: number): string => `${PROMO_PREFIX}${padNumber(rev)
 export const evalSk = (version: number): string => `${EVAL_PREFIX}${padNumber(version)}`;
 export const importSk = (jobId: string): string => `${IMPORT_PREFIX}${jobId}`;
 export const migrationSk = (id: string): string => `${MIGRATION_PREFIX}${id}`;
+/** An asynchronous tune job (docs/architecture.md §8.7), in the collection's partition: `TUNE#<jobId>`. */
+export const tuneJobSk = (jobId: string): string => `${TUNE_JOB_PREFIX}${jobId}`;
 export const aliasPk = (name: string): string => `${ALIAS_PREFIX}${name}`;
 export const modelAliasPk = (model: string, alias: string): string => `${MODEL_ALIAS_PREFIX}${model}#${alias}`;
 export const modelAliasRegistryPk = (model: string): string => `${MODEL_ALIASES_PREFIX}${model}`;

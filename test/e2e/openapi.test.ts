@@ -188,6 +188,15 @@ describe('the OpenAPI document over HTTP', () => {
     });
     expect(tuned.status).toBe(200);
     expect((await call('GET', '/v1/collections/docs/versions')).json.versions[0]).toHaveProperty('evaluation');
+    const tuneJob = await call('POST', `/v1/collections/docs/versions/${versions[0].version}/tune`, {
+      targetRecall: 0.5,
+      k: 5,
+      sample: 20,
+      async: true,
+    });
+    expect(tuneJob).toMatchObject({ status: 202, json: { status: 'queued' } });
+    const tuneDone = await until(`/v1/collections/docs/tune-jobs/${tuneJob.json.id}`, (j) => j.status === 'succeeded');
+    expect(tuneDone.json.evaluation).toMatchObject({ queries: 20 });
 
     // --- embedding drift ---
     const reference = await call('POST', '/v1/collections/docs/drift/reference');

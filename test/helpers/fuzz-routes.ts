@@ -442,6 +442,7 @@ export const BODY_SPECS: Record<RouteKey, fc.Arbitrary<unknown>> = {
     {
       targetRecall: fc.double({ min: 0.01, max: 1, noNaN: true }),
       k: fc.integer({ min: 1, max: 20 }),
+      sample: fc.integer({ min: 20, max: 50 }),
       graph: fc.record(
         {
           sample: fc.integer({ min: 100, max: 300 }),

@@ -412,12 +412,29 @@ describe('lifecycle bodies', () => {
   });
 
   it('tune: graph sweep options', () => {
-    expect(parseBody(tuneSchema, { targetRecall: 0.9 })).toEqual({ targetRecall: 0.9, k: 10 });
+    expect(parseBody(tuneSchema, { targetRecall: 0.9 })).toEqual({
+      targetRecall: 0.9,
+      k: 10,
+      sample: 100,
+      async: false,
+    });
     expect(parseBody(tuneSchema, { targetRecall: 0.9, graph: { sample: 500, candidate: 'wide' } })).toMatchObject({
       graph: { sample: 500, candidate: 'wide' },
     });
     invalid(tuneSchema, { targetRecall: 0.9, graph: { sample: 10 } }, 'graph.sample');
     invalid(tuneSchema, { targetRecall: 0.9, graph: { m: 16 } }, 'graph.m');
+  });
+
+  it('tune: async and sample (held-out queries, 20–2000)', () => {
+    expect(parseBody(tuneSchema, { targetRecall: 0.9, async: true, sample: 2000 })).toEqual({
+      targetRecall: 0.9,
+      k: 10,
+      sample: 2000,
+      async: true,
+    });
+    expect(parseBody(tuneSchema, { targetRecall: 0.9, sample: 20 }).sample).toBe(20);
+    for (const sample of [19, 2001, 50.5, '100', null]) invalid(tuneSchema, { targetRecall: 0.9, sample }, 'sample');
+    for (const async of ['true', 1, null]) invalid(tuneSchema, { targetRecall: 0.9, async }, 'async');
   });
 
   it("index builds: optional body, candidate settings validated like a collection's", () => {

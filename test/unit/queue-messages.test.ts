@@ -18,7 +18,7 @@ const buildEvent = (bodies: string[]) => sqsEvent(bodies, { queue: 'shoal-build'
 const built: BuildResult = { version: 1, built: true, shards: 1, watermark: 1 };
 
 describe('build queue messages', () => {
-  it('parses wake-ups, forced builds and artifact verifications; anything else is malformed', () => {
+  it('parses wake-ups, forced builds, artifact verifications and tune jobs; anything else is malformed', () => {
     expect(parseBuildMessage('{"collection":"a"}')).toEqual({ kind: 'build', collection: 'a', force: false });
     expect(parseBuildMessage('{"collection":"a","force":true}')).toEqual({
       kind: 'build',
@@ -30,7 +30,19 @@ describe('build queue messages', () => {
       model: 'm',
       version: 3,
     });
-    for (const bad of ['not json', '{}', '{"collection":5}', '{"kind":"verify-artifact","model":"m","version":1.5}'])
+    expect(parseBuildMessage('{"kind":"tune","collection":"c","version":2,"jobId":"j"}')).toEqual({
+      kind: 'tune',
+      collection: 'c',
+      version: 2,
+      jobId: 'j',
+    });
+    for (const bad of [
+      'not json',
+      '{}',
+      '{"collection":5}',
+      '{"kind":"verify-artifact","model":"m","version":1.5}',
+      '{"kind":"tune","collection":"c","version":2}',
+    ])
       expect(parseBuildMessage(bad)).toBeUndefined();
   });
 });
@@ -100,10 +112,16 @@ describe('the build queue consumer', () => {
         },
       };
       const verified: string[] = [];
+      const tuned: string[] = [];
       const lifecycle = {
         verifyModelArtifact: async (model: string, version: number) => {
           verified.push(`${model}@${version}`);
           if (model === 'bad') throw new Error('digest mismatch');
+          return undefined;
+        },
+        runTuneJob: async (collection: string, jobId: string) => {
+          tuned.push(`${collection}/${jobId}`);
+          if (jobId === 'flaky') throw new Error('storage unavailable');
           return undefined;
         },
       };
@@ -117,13 +135,16 @@ describe('the build queue consumer', () => {
           '{"collection":"gone"}', // m5: a deleted collection, done
           '{"kind":"verify-artifact","model":"bad","version":2}', // m6
           '{"kind":"verify-artifact","model":"ok","version":1}', // m7
+          '{"kind":"tune","collection":"a","version":1,"jobId":"j1"}', // m8
+          '{"kind":"tune","collection":"a","version":1,"jobId":"flaky"}', // m9: comes back, runs again
         ]),
         context,
         { indexer, lifecycle },
       );
       expect(calls).toEqual(['now:a', 'now:broken', 'maybe:gone']);
       expect(verified).toEqual(['bad@2', 'ok@1']);
-      expect(res.batchItemFailures.map((f) => f.itemIdentifier).sort()).toEqual(['m1', 'm4', 'm6']);
+      expect(tuned).toEqual(['a/j1', 'a/flaky']);
+      expect(res.batchItemFailures.map((f) => f.itemIdentifier).sort()).toEqual(['m1', 'm4', 'm6', 'm9']);
     },
   );
 
@@ -133,7 +154,7 @@ describe('the build queue consumer', () => {
     };
     const res = await consumeBuildMessages(buildEvent(['{"collection":"a"}', '{"collection":"b"}']), context, {
       indexer: { buildNow: failing, maybeBuild: failing },
-      lifecycle: { verifyModelArtifact: async () => undefined },
+      lifecycle: { verifyModelArtifact: async () => undefined, runTuneJob: async () => undefined },
     });
     expect(res.batchItemFailures.map((f) => f.itemIdentifier)).toEqual(['m0', 'm1']);
   });

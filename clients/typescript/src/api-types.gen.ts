@@ -18,6 +18,7 @@ export type Error = {
       | 'OBJECT_CHANGED'
       | 'PAYLOAD_TOO_LARGE'
       | 'LIMIT_EXCEEDED'
+      | 'ASYNC_REQUIRED'
       | 'RATE_LIMITED'
       | 'BACKPRESSURE'
       | 'INTERNAL'
@@ -215,6 +216,34 @@ export type Evaluation = {
       };
       candidate?: string;
     };
+  };
+};
+
+export type TuneJob = {
+  id: string;
+  collection: string;
+  version: number;
+  status: 'queued' | 'running' | 'succeeded' | 'failed';
+  createdAt: string;
+  updatedAt: string;
+  progress: {
+    measured: number;
+    of?: number;
+  };
+  input: {
+    targetRecall: number;
+    k: number;
+    sample: number;
+    graph?: {
+      sample?: number;
+      candidate?: boolean | string;
+    };
+  };
+  by?: string;
+  evaluation?: Evaluation;
+  error?: {
+    code: string;
+    message: string;
   };
 };
 
@@ -857,6 +886,10 @@ export type TuneVersionRequest = {
   targetRecall: number;
   /** @default 10 */
   k?: number;
+  /** @default 100 */
+  sample?: number;
+  /** @default false */
+  async?: boolean;
   graph?: {
     sample?: number;
     candidate?: boolean | string;
@@ -1290,10 +1323,18 @@ export type Operations = {
     body: EvaluateVersionRequest;
     response: Evaluation;
   };
-  /** Sweep efSearch (and nprobe) to a target recall; set the line's defaults */
+  /**
+   * Sweep efSearch (and nprobe) to a target recall; set the line's defaults (async: a tune
+   * job, 202)
+   */
   tuneVersion: {
     body: TuneVersionRequest;
-    response: Evaluation;
+    response: Evaluation | TuneJob;
+  };
+  /** An asynchronous tune job: status, progress and (once succeeded) the evaluation */
+  getTuneJob: {
+    body: never;
+    response: TuneJob;
   };
   /** Embedding drift of queries and upserts against the reference, per hour (docs/drift.md) */
   getDrift: {

@@ -37,6 +37,7 @@ import type {
   SearchManyInput,
   SearchResult,
   TuneInput,
+  TuneJob,
   UploadRequestInput,
   UpsertOptions,
   UpsertResult,
@@ -49,7 +50,14 @@ import type {
   VectorInput,
   VectorPage,
 } from './types.js';
-import { waitForIndex, type StatsSource, type WaitForIndexOptions } from './wait.js';
+import {
+  waitForIndex,
+  waitForTune,
+  type StatsSource,
+  type TuneJobSource,
+  type WaitForIndexOptions,
+  type WaitForTuneOptions,
+} from './wait.js';
 import type { CollectionStats } from './types.js';
 
 interface Signal {
@@ -70,7 +78,7 @@ function rawInput(value: ArrayLike<number> | string): number[] | string {
   return typeof value === 'string' ? value : toNumbers(value);
 }
 
-export class CollectionClient implements StatsSource, ImportTarget {
+export class CollectionClient implements StatsSource, ImportTarget, TuneJobSource {
   readonly imports: ImportsApi;
   readonly candidates: CandidatesApi;
   readonly migrations: MigrationsApi;
@@ -222,8 +230,26 @@ export class CollectionClient implements StatsSource, ImportTarget {
     return this.http.request('POST', `${this.base}/versions/${seg(version)}/evaluate`, { body, ...options });
   }
 
-  tune(version: number, input: TuneInput, options: Signal = {}): Promise<Evaluation> {
+  /**
+   * Sweeps efSearch (and nprobe) to `targetRecall` and sets the line's defaults. Inside the request it answers
+   * the evaluation (a version too large for the API's 30 s is a 422 `ASYNC_REQUIRED`); with `async: true` it
+   * answers the queued tune job at once (follow it with `waitForTune`).
+   */
+  tune(version: number, input: TuneInput & { async: true }, options?: Signal): Promise<TuneJob>;
+  tune(version: number, input: TuneInput & { async?: false }, options?: Signal): Promise<Evaluation>;
+  tune(version: number, input: TuneInput, options?: Signal): Promise<Evaluation | TuneJob>;
+  tune(version: number, input: TuneInput, options: Signal = {}): Promise<Evaluation | TuneJob> {
     return this.http.request('POST', `${this.base}/versions/${seg(version)}/tune`, { body: input, ...options });
+  }
+
+  /** A tune job: status, progress (sweep rows measured) and, once succeeded, the evaluation. */
+  tuneJob(jobId: string, options: Signal = {}): Promise<TuneJob> {
+    return this.http.request('GET', `${this.base}/tune-jobs/${seg(jobId)}`, options);
+  }
+
+  /** Polls a tune job until it is `succeeded` or `failed` (ShoalTimeoutError after `timeoutMs`, default 15 min). */
+  waitForTune(jobId: string, options: WaitForTuneOptions = {}): Promise<TuneJob> {
+    return waitForTune(this, jobId, options);
   }
 
   /** Embedding drift of queries and upserts against the collection's reference, per hour window. */

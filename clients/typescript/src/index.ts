@@ -14,7 +14,13 @@ export {
   ShoalNetworkError,
   ShoalTimeoutError,
 } from './errors.js';
-export { waitForIndex, type WaitForIndexOptions, type IndexProgress } from './wait.js';
+export {
+  waitForIndex,
+  waitForTune,
+  type WaitForIndexOptions,
+  type IndexProgress,
+  type WaitForTuneOptions,
+} from './wait.js';
 export {
   importData,
   followImport,

@@ -108,6 +108,9 @@ export interface EvaluateInput extends Omit<Api.EvaluateVersionRequest, 'queries
 
 export type TuneInput = Api.TuneVersionRequest;
 export type Evaluation = Api.Evaluation;
+/** An asynchronous tune (`tune(v, {async: true, …})`), run by the index-builder function. */
+export type TuneJob = Api.TuneJob;
+export type TuneJobStatus = Api.TuneJob['status'];
 
 // --- Embedding drift (docs/drift.md) -------------------------------------------------
 

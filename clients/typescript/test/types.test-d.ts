@@ -65,6 +65,10 @@ export type ResponseChecks = Checked<{
   listVersions: Same<Result<CollectionClient['versions']>, Items<Response<'listVersions'>, 'versions'>>;
   evaluateVersion: Same<Result<CollectionClient['evaluate']>, Response<'evaluateVersion'>>;
   tuneVersion: Same<Result<CollectionClient['tune']>, Response<'tuneVersion'>>;
+  getTuneJob: Both<
+    Same<Result<CollectionClient['tuneJob']>, Response<'getTuneJob'>>,
+    Same<Result<CollectionClient['waitForTune']>, Response<'getTuneJob'>>
+  >;
   getDrift: Same<Result<CollectionClient['drift']>, Response<'getDrift'>>;
   resetDriftReference: Same<Result<CollectionClient['resetDriftReference']>, Response<'resetDriftReference'>>;
 
