@@ -355,7 +355,7 @@ export interface LifecycleService {
   startTuneJob(collection: string, version: number, input: TuneInput, caller: Caller): Promise<TuneJob>;
   getTuneJob(collection: string, jobId: string): Promise<TuneJob>;
   /** The index-builder function's entry for `tune` messages (idempotent for finished jobs). */
-  runTuneJob(collection: string, jobId: string): Promise<TuneJob | undefined>;
+  runTuneJob(collection: string, jobId: string, opts?: { deadline?: number }): Promise<TuneJob | undefined>;
   updateCollection(name: string, patch: { minRecall?: number | null }): Promise<CollectionInfo>;
 
   registerModelVersion(

@@ -10,6 +10,12 @@ import { logger } from '../log.js';
 import { parseBuildMessage, parseBuildTaskMessage, type BuildWork } from '../queue/messages.js';
 import type { Indexer } from './indexer.js';
 
+/**
+ * Time a tune job keeps before the invocation's end to record that it ran out of time (60 s): above the
+ * longest single step between its checks (one sweep setting of `sample` queries, or writing the job).
+ */
+export const TUNE_SAFETY_MARGIN_MS = 60_000;
+
 export interface BuildQueueDeps {
   indexer: Pick<Indexer, 'buildNow' | 'maybeBuild'>;
   lifecycle: Pick<LifecycleService, 'verifyModelArtifact' | 'runTuneJob'>;
@@ -56,7 +62,8 @@ export async function consumeBuildMessages(
       // A finished job is left alone; errors of the tune end the job `failed` (runTuneJob). What still
       // throws (storage unavailable) fails the record: the redelivery runs the job again.
       try {
-        const job = await lifecycle.runTuneJob(msg.collection, msg.jobId);
+        const deadline = Date.now() + context.getRemainingTimeInMillis() - TUNE_SAFETY_MARGIN_MS;
+        const job = await lifecycle.runTuneJob(msg.collection, msg.jobId, { deadline });
         if (!job) logger.warn('tune job not found', { collection: msg.collection, jobId: msg.jobId });
         else logger.info('tune job', { collection: msg.collection, jobId: msg.jobId, status: job.status });
       } catch (err) {

@@ -4,7 +4,14 @@
  * index versions, and the model registry with model aliases.
  */
 import { randomUUID } from 'node:crypto';
-import { AsyncRequiredError, ConflictError, NotFoundError, ShoalError, ValidationError } from '../errors.js';
+import {
+  AsyncRequiredError,
+  ConflictError,
+  LimitExceededError,
+  NotFoundError,
+  ShoalError,
+  ValidationError,
+} from '../errors.js';
 import { logger } from '../log.js';
 import type { ShardCache } from '../search/shard-cache.js';
 import type {
@@ -356,8 +363,13 @@ export class LifecycleCore implements LifecycleService {
    * left alone (a redelivered message); a `running` one is run again (the previous attempt died; the
    * result is deterministic). Errors end the job `failed` with the typed error's code. Undefined when the
    * job is gone (expired, or its collection dropped).
+   *
+   * `deadline` (epoch ms): the invocation's end less a margin. A tune still measuring then ends `failed`
+   * with LIMIT_EXCEEDED (fewer `sample` queries, or a lower target, fit) instead of dying with the
+   * function: a killed attempt would leave the job `running` and its message would come back only after
+   * the build queue's visibility timeout, to die the same way.
    */
-  async runTuneJob(collection: string, jobId: string): Promise<TuneJob | undefined> {
+  async runTuneJob(collection: string, jobId: string, opts: { deadline?: number } = {}): Promise<TuneJob | undefined> {
     const now = this.deps.now ?? Date.now;
     const store = this.deps.store;
     const job = await store.getTuneJob(collection, jobId);
@@ -373,6 +385,13 @@ export class LifecycleCore implements LifecycleService {
     const progress: TuneProgress = async (measured, of) => {
       current = { ...current, progress: { measured, of } };
       const t = now();
+      if (opts.deadline !== undefined && t > opts.deadline)
+        throw new LimitExceededError(
+          `the tune of version ${job.version} did not finish within the index builder's time ` +
+            `(${measured} of at most ${of} settings measured with ${job.input.sample} queries); ` +
+            'start it again with a smaller `sample`',
+          { field: 'sample', details: { measured, of, sample: job.input.sample } },
+        );
       if (t - written < TUNE_PROGRESS_INTERVAL_MS) return;
       written = t;
       current = { ...current, updatedAt: new Date(t).toISOString() };

@@ -97,4 +97,23 @@ describe('tune jobs', () => {
     expect(await life.getTuneJob('small', queued.id)).toEqual(done);
     await expect(life.getTuneJob('small', 'nope')).rejects.toMatchObject({ code: 'NOT_FOUND', field: 'jobId' });
   });
+
+  it("ends a job that runs out of its invocation's time failed with LIMIT_EXCEEDED, settings untouched", async () => {
+    const before = (await core.getCollection('small')).index.efSearch;
+    const evaluated = await stack.lifecycle.getEvaluation('small', 1);
+    const job = await life.startTuneJob(
+      'small',
+      1,
+      { targetRecall: 0.99, k: 10, sample: 50, async: true },
+      {
+        actor: 'al',
+      },
+    );
+    const failed = (await life.runTuneJob('small', job.id, { deadline: 0 }))!;
+    expect(failed).toMatchObject({ status: 'failed', error: { code: 'LIMIT_EXCEEDED' } });
+    expect(failed.error!.message).toMatch(/smaller `sample`/);
+    expect(failed.evaluation).toBeUndefined();
+    expect((await core.getCollection('small')).index.efSearch).toBe(before);
+    expect(await stack.lifecycle.getEvaluation('small', 1)).toEqual(evaluated);
+  });
 });
