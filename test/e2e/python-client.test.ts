@@ -32,6 +32,7 @@ const MUST_RUN = [
   'test_list_vectors',
   'test_patch_metadata',
   'test_import_file_and_rejects',
+  'test_tune_in_the_request_and_as_a_job',
 ];
 
 /** Tests allowed to skip: the numpy paths on a machine without numpy. */

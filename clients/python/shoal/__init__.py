@@ -9,9 +9,11 @@ __version__ = "0.1.0"
 from .client import Aliases, Client, CollectionHandle, Collections, Experiments, Keys, Models  # noqa: E402
 from .errors import (  # noqa: E402
     ApiError,
+    AsyncRequiredError,
     AuthError,
     ConflictError,
     ForbiddenError,
+    JobFailedError,
     MethodNotAllowedError,
     NotFoundError,
     PayloadTooLargeError,
@@ -69,6 +71,8 @@ __all__ = [
     "RateLimitedError",
     "UnavailableError",
     "ServerError",
+    "AsyncRequiredError",
+    "JobFailedError",
     "Alias",
     "AliasEvent",
     "ApiKey",

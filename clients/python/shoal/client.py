@@ -13,7 +13,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequ
 
 from ._convert import is_matrix, to_floats, to_ids, to_rows, to_vector_json, zip_columns
 from ._http import Transport
-from .errors import NotFoundError, ShoalTimeoutError
+from .errors import JobFailedError, NotFoundError, ShoalTimeoutError
 from .types import (
     Alias,
     AliasEvent,
@@ -413,6 +413,65 @@ class CollectionHandle:
     def evaluate(self, version: int, **body: Any) -> Json:
         """Recall and latency of `version` (`queries`, `sample`, `k`, `ef`: docs/api.md, Evaluation)."""
         return self._http.request("POST", f"{self._path}/versions/{int(version)}/evaluate", body or None)
+
+    def tune(
+        self,
+        version: int,
+        target_recall: float,
+        *,
+        k: Optional[int] = None,
+        sample: Optional[int] = None,
+        graph: Optional[Json] = None,
+    ) -> Json:
+        """Sweeps (nprobe, ef) of `version` for `target_recall` inside the request and makes the cheapest
+        setting meeting it the line's default; returns the evaluation. A version too large for the API's time
+        raises `AsyncRequiredError` (code `ASYNC_REQUIRED`): use `start_tune` then."""
+        body = _drop_none({"targetRecall": target_recall, "k": k, "sample": sample, "graph": graph})
+        return self._http.request("POST", f"{self._path}/versions/{int(version)}/tune", body)
+
+    def start_tune(
+        self,
+        version: int,
+        target_recall: float,
+        *,
+        k: Optional[int] = None,
+        sample: Optional[int] = None,
+        graph: Optional[Json] = None,
+    ) -> Json:
+        """The same tune as a tune job on the index builder (any version size); returns the job (`id`,
+        `status`, `progress`). Follow it with `tune_job` or `wait_for_tune`."""
+        body = _drop_none(
+            {"targetRecall": target_recall, "k": k, "sample": sample, "graph": graph, "async": True}
+        )
+        return self._http.request("POST", f"{self._path}/versions/{int(version)}/tune", body)
+
+    def tune_job(self, job_id: str) -> Json:
+        """A tune job: `status` (queued, running, succeeded, failed), `progress`, and once succeeded its
+        `evaluation` (once failed its `error`: `{code, message}`)."""
+        return self._http.request("GET", f"{self._path}/tune-jobs/{_q(job_id)}")
+
+    def wait_for_tune(
+        self,
+        job_id: str,
+        timeout: float = 3600.0,
+        on_progress: Optional[Callable[[Json], None]] = None,
+        poll_interval: float = 1.0,
+    ) -> Json:
+        """Polls a tune job until it succeeds (returns it) or fails (raises `JobFailedError` with the job's error
+        code). Raises `ShoalTimeoutError` past `timeout`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            job = self.tune_job(job_id)
+            if on_progress is not None:
+                on_progress(job)
+            if job.get("status") == "succeeded":
+                return job
+            if job.get("status") == "failed":
+                err = job.get("error") or {}
+                raise JobFailedError(str(err.get("code", "INTERNAL")), str(err.get("message", "tune job failed")), job)
+            if time.monotonic() >= deadline:
+                raise ShoalTimeoutError(f"tune job {job_id} still {job.get('status')} after {timeout:g} s")
+            time.sleep(min(poll_interval, max(0.0, deadline - time.monotonic())))
 
     # -- imports
 

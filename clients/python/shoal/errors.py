@@ -94,6 +94,21 @@ class UnavailableError(ApiError):
     """503: storage or a searcher kept failing, or a strong read ran out of its budget; retry later."""
 
 
+class AsyncRequiredError(ApiError):
+    """422 `ASYNC_REQUIRED`: valid, but too large to answer within the API's time; `field` names the request
+    option that runs it as a job instead (a tune: `start_tune`)."""
+
+
+class JobFailedError(ShoalError):
+    """A job this client waited for ended `failed`: `code` and `message` are the job's error, `job` the job."""
+
+    def __init__(self, code: str, message: str, job: Dict[str, Any]) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.job = job
+
+
 class ServerError(ApiError):
     """Any other 5xx: the server's fault; details are in its logs."""
 
@@ -128,6 +143,8 @@ _DEFAULT_CODES: Dict[int, str] = {
 def error_class(status: int, code: str) -> Type[ApiError]:
     if code == "QUALITY_GATE":
         return QualityGateError
+    if code == "ASYNC_REQUIRED":
+        return AsyncRequiredError
     cls = _BY_STATUS.get(status)
     if cls is not None:
         return cls

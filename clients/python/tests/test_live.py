@@ -8,6 +8,7 @@ the suite can run again against the same server.
 from __future__ import annotations
 
 import os
+import random
 import sys
 import time
 import unittest
@@ -112,6 +113,36 @@ class LiveTest(unittest.TestCase):
         err = ctx.exception
         self.assertEqual((err.status, err.code), (403, "FORBIDDEN"))
         self.assertIsInstance(err, shoal.ApiError)
+
+    def test_tune_in_the_request_and_as_a_job(self):
+        docs = self.make(dimension=8, metric="l2", prefix="tune")
+        rnd = random.Random(7)
+        ids = [f"v{i}" for i in range(300)]
+        docs.upsert(ids, [[rnd.uniform(-1, 1) for _ in range(8)] for _ in ids])
+        docs.build_index()
+        version = docs.wait_for_index(timeout=120).version
+
+        evaluation = self.client.collection(docs.name).tune(version, 0.9, sample=50)
+        self.assertEqual((evaluation["version"], evaluation["queries"]), (version, 50))
+        self.assertGreaterEqual(evaluation["recall"], 0.9)
+        self.assertIn("chosenEf", evaluation["tuning"])
+
+        job = docs.start_tune(version, 0.95, k=5, sample=40)
+        self.assertEqual((job["status"], job["input"]["sample"]), ("queued", 40))
+        polls = []
+        done = docs.wait_for_tune(job["id"], timeout=120, on_progress=polls.append, poll_interval=0.2)
+        self.assertEqual(done["status"], "succeeded")
+        self.assertEqual((done["evaluation"]["k"], done["evaluation"]["queries"]), (5, 40))
+        self.assertEqual(polls[-1], done)
+        self.assertEqual(docs.tune_job(job["id"]), done)
+
+        missing = docs.start_tune(999, 0.9)
+        with self.assertRaises(shoal.JobFailedError) as ctx:
+            docs.wait_for_tune(missing["id"], timeout=120, poll_interval=0.2)
+        self.assertEqual((ctx.exception.code, ctx.exception.job["status"]), ("NOT_FOUND", "failed"))
+        with self.assertRaises(shoal.NotFoundError) as nf:
+            docs.tune_job("no-such-job")
+        self.assertEqual(nf.exception.field, "jobId")
 
     def test_typed_errors(self):
         docs = self.make()

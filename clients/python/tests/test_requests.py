@@ -136,6 +136,24 @@ class ImportFileTest(unittest.TestCase):
 
 
 class WriteTest(unittest.TestCase):
+    def test_a_large_tune_raises_async_required_and_start_tune_sends_async(self):
+        def handler(seen):
+            if seen.json.get("async"):
+                return 202, {"id": "j1", "status": "queued", "progress": {"measured": 0}}, {}
+            err = {"code": "ASYNC_REQUIRED", "message": "send `async: true`", "field": "async"}
+            return 422, {"error": err}, {}
+
+        with FakeShoal(handler) as fake:
+            docs = client_for(fake).collection("docs")
+            with self.assertRaises(shoal.AsyncRequiredError) as ctx:
+                docs.tune(3, 0.95)
+            self.assertEqual((ctx.exception.status, ctx.exception.field), (422, "async"))
+            self.assertEqual(docs.start_tune(3, 0.95, sample=500)["id"], "j1")
+            first, second = fake.requests
+            self.assertEqual((first.method, first.path), ("POST", "/v1/collections/docs/versions/3/tune"))
+            self.assertEqual(first.json, {"targetRecall": 0.95})
+            self.assertEqual(second.json, {"targetRecall": 0.95, "sample": 500, "async": True})
+
     def test_patch_sends_the_metadata_merge(self):
         with FakeShoal(lambda seen: (200, {"upserted": 1}, {})) as fake:
             res = client_for(fake).collection("docs").patch("id/1", {"lang": "fr", "draft": None})
