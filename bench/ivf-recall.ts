@@ -40,7 +40,7 @@ const cli = parseCli({
     {
       flag: '--grown-from',
       arg: 'L,L,…',
-      help: 'also: laid out at L rows, grown to all by splits (default 250000,500000; 50000,100000 with --quick)',
+      help: 'also: laid out at L rows, grown to all by splits (default: a quarter and half of the rows)',
     },
   ],
 });
@@ -50,7 +50,11 @@ const PARTITIONS = (cli.value('--partitions') ?? (cli.quick ? '10,20,50' : '50,1
   const n = Number(p);
   return Number.isInteger(n) && n > 0 ? n : cli.fail(`--partitions: ${p} is not a positive integer`);
 });
-const GROWN_FROM = (cli.value('--grown-from') ?? (cli.quick ? '50000,100000' : '250000,500000')).split(',').map((l) => {
+// By default the worst layouts RELAYOUT_GROWTH 4 and 2 leave at ROWS: laid out at a quarter and at half of it.
+const GROWN_FROM = (
+  cli.value('--grown-from')?.split(',') ??
+  [ROWS / 4, ROWS / 2].map(Math.floor).filter((l) => l >= IVF_POLICY.TARGET_ROWS)
+).map((l) => {
   const n = Number(l);
   return Number.isInteger(n) && n >= IVF_POLICY.TARGET_ROWS && n <= ROWS
     ? n

@@ -24,7 +24,7 @@
  * Merges of sparse partitions are not planned: they need rows of several partitions at once, and stay with
  * the in-process delta.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { NotFoundError } from '../errors.js';
 import { IVF_POLICY, groupByPartition, trainCentroids, withSplit, type Centroids } from '../engine/ivf.js';
 import { logger } from '../log.js';
@@ -67,6 +67,10 @@ import type { Metadata } from '../types.js';
  *   hops, S3 round trips and a task per partition (each re-reading the tail's ids) however small the
  *   delta; higher = one invocation carries more delta work (at 1M rows a 100k-row delta that splits ~20
  *   partitions took 361 s in process).
+ * - `INLINE_MAX_BYTES` (default 64 KiB): a plan's spec or state JSON larger than this goes to an object the
+ *   plan item names (`{"$object": key}`): a layout over thousands of shards, or its build tasks' chunk lists,
+ *   would pass DynamoDB's 400 KB item limit (a 590k-row re-layout's state was ~3 MB). Smaller stay inline,
+ *   saving each task a GET; lower = smaller items, more GETs.
  * - `LINE_LEASE_MS` (default 16 min): how long a builder invocation's lease on a line lasts (see
  *   DynamoPlanStore.claimLine). It must outlast the index-builder function's 15 min timeout, so a live
  *   holder never loses it; a holder that died blocks the line's builds at most this long.
@@ -80,10 +84,24 @@ export const PLAN_POLICY = {
   TASK_SECONDS: 300,
   DELTA_MIN_ROWS: 20_000,
   LINE_LEASE_MS: 16 * 60_000,
+  INLINE_MAX_BYTES: 64 * 1024,
 };
 
 /** One scan task's input. */
-export type ScanSource = { kind: 'tail'; after: number; upTo: number } | { kind: 'shard'; ref: ShardRef };
+/**
+ * One scan task's input: a seq range of the tail, or old shards read whole — grouped up to CHUNK_ROWS live
+ * rows (`shards`; `shard` is one, in plans stored before grouping). Grouping keeps the objects a layout
+ * writes at tasks × partitions: one task per small shard made 299 × 119 assign chunks at 590k rows.
+ */
+export type ScanSource =
+  | { kind: 'tail'; after: number; upTo: number }
+  | { kind: 'shard'; ref: ShardRef }
+  | { kind: 'shards'; refs: ShardRef[] };
+
+/** The old shards a scan source reads (none for a tail range). */
+function shardsOf(source: ScanSource): ShardRef[] {
+  return source.kind === 'shard' ? [source.ref] : source.kind === 'shards' ? source.refs : [];
+}
 
 /** What a plan builds, fixed when it is made. */
 export interface PlanSpec {
@@ -291,7 +309,18 @@ export async function startLayoutPlan(
   for (let after = input.from; after < input.upTo; after += policy.CHUNK_ROWS) {
     sources.push({ kind: 'tail', after, upTo: Math.min(input.upTo, after + policy.CHUNK_ROWS) });
   }
-  for (const ref of input.head?.shards ?? []) sources.push({ kind: 'shard', ref });
+  let group: ShardRef[] = [];
+  let groupRows = 0;
+  for (const ref of input.head?.shards ?? []) {
+    if (group.length && groupRows + ref.live > policy.CHUNK_ROWS) {
+      sources.push({ kind: 'shards', refs: group });
+      group = [];
+      groupRows = 0;
+    }
+    group.push(ref);
+    groupRows += ref.live;
+  }
+  if (group.length) sources.push({ kind: 'shards', refs: group });
   const now = nowOf(deps);
   const spec: PlanSpec = {
     collection: meta.name,
@@ -344,16 +373,18 @@ export async function startDeltaPlan(
 async function createPlan(deps: PlanTaskDeps, spec: PlanSpec, state: PlanState): Promise<BuildPlan | undefined> {
   const plans = deps.plans!;
   const now = spec.startedAt;
+  const planId = `${now.toString(36)}-${randomUUID().slice(0, 8)}`;
+  const prefix = planObjectPrefix(collectionKey({ name: spec.collection, generation: spec.generation }), planId);
   const plan = {
     collection: spec.collection,
     line: spec.line,
-    planId: `${now.toString(36)}-${randomUUID().slice(0, 8)}`,
+    planId,
     stage: 'scan' as const,
     tasks: spec.sources.length,
     createdAt: now,
     updatedAt: now,
-    spec: JSON.stringify(spec),
-    state: JSON.stringify(state),
+    spec: await storeJson(deps, prefix, spec),
+    state: await storeJson(deps, prefix, state),
   };
   if (!(await plans.store.create(plan))) return undefined;
   logger.info('build plan started', {
@@ -370,6 +401,26 @@ async function createPlan(deps: PlanTaskDeps, spec: PlanSpec, state: PlanState):
 
 function range(n: number): number[] {
   return Array.from({ length: n }, (_, i) => i);
+}
+
+/** Where a plan's spilled spec and state live, under its prefix (deleted last by endPlan). */
+const DOCS_DIR = 'docs/';
+
+/** A spec or state as the plan item stores it: inline, or content-addressed in the plan's objects. */
+async function storeJson(deps: PlanTaskDeps, prefix: string, value: PlanSpec | PlanState): Promise<string> {
+  const json = JSON.stringify(value);
+  if (Buffer.byteLength(json) <= policyOf(deps).INLINE_MAX_BYTES) return json;
+  const bytes = new TextEncoder().encode(json);
+  const key = `${prefix}${DOCS_DIR}${createHash('sha256').update(bytes).digest('hex').slice(0, 32)}.json`;
+  await deps.objects.putImmutable(key, bytes);
+  return JSON.stringify({ $object: key });
+}
+
+async function loadJson<T extends PlanSpec | PlanState>(deps: PlanTaskDeps, stored: string): Promise<T> {
+  const value = JSON.parse(stored) as T | { $object?: unknown };
+  if (typeof (value as { $object?: unknown }).$object !== 'string') return value as T;
+  const key = (value as { $object: string }).$object;
+  return JSON.parse(new TextDecoder().decode(await deps.objects.get(key))) as T;
 }
 
 async function sendTasks(
@@ -399,8 +450,8 @@ export async function runBuildTask(deps: PlanTaskDeps, msg: BuildTaskMessage): P
   const plans = deps.plans!;
   const plan = await plans.store.get(msg.collection, msg.line);
   if (!plan || plan.planId !== msg.planId || plan.stage !== msg.stage || plan.done.includes(msg.task)) return 'stale';
-  const spec = JSON.parse(plan.spec) as PlanSpec;
-  const state = JSON.parse(plan.state) as PlanState;
+  const spec = await loadJson<PlanSpec>(deps, plan.spec);
+  const state = await loadJson<PlanState>(deps, plan.state);
   const meta = await deps.catalog.getCollection(spec.collection);
   if (meta.generation !== spec.generation) {
     await plans.store.remove(plan);
@@ -466,7 +517,8 @@ async function advance(deps: PlanTaskDeps, plan: BuildPlan, spec: PlanSpec, stat
     default:
       return;
   }
-  if (!(await plans.store.advance(plan, plan.stage, next, tasks, JSON.stringify(nextState), nowOf(deps)))) return;
+  const stored = await storeJson(deps, prefix, nextState);
+  if (!(await plans.store.advance(plan, plan.stage, next, tasks, stored, nowOf(deps)))) return;
   logger.info('build plan stage', { collection: spec.collection, planId: plan.planId, stage: next, tasks });
   if (tasks === 0) {
     // Nothing to assign (an empty layout): straight on.
@@ -500,15 +552,17 @@ async function scanTask(deps: PlanTaskDeps, meta: CollectionMeta, spec: PlanSpec
       );
     }
   } else {
-    const [shard, bits] = await Promise.all([deps.cache.shard(source.ref), deps.cache.bitmap(source.ref)]);
-    for (let row = 0; row < shard.count; row++) {
-      if (bits && (bits[row >>> 3] & (1 << (row & 7))) !== 0) continue;
-      rows.push({
-        id: shard.ids[row],
-        seq: shard.seqs[row],
-        vector: shard.vectorOf(row).slice(),
-        metadata: shard.metadataOf(row),
-      });
+    for (const ref of shardsOf(source)) {
+      const [shard, bits] = await Promise.all([deps.cache.shard(ref), deps.cache.bitmap(ref)]);
+      for (let row = 0; row < shard.count; row++) {
+        if (bits && (bits[row >>> 3] & (1 << (row & 7))) !== 0) continue;
+        rows.push({
+          id: shard.ids[row],
+          seq: shard.seqs[row],
+          vector: shard.vectorOf(row).slice(),
+          metadata: shard.metadataOf(row),
+        });
+      }
     }
   }
   if (rows.length) await writeChunk(deps, meta, chunkKey(prefix, 'scan', String(task).padStart(6, '0')), rows);
@@ -530,7 +584,8 @@ async function trainTask(deps: PlanTaskDeps, meta: CollectionMeta, spec: PlanSpe
   sample.forEach((r, i) => data.set(r.vector, i * dim));
   const centroids = trainCentroids(data, sample.length, dim, k, meta.metric, spec.seed);
   let rows = 0;
-  for (const s of spec.sources) rows += s.kind === 'tail' ? s.upTo - s.after : s.ref.live;
+  for (const s of spec.sources)
+    rows += s.kind === 'tail' ? s.upTo - s.after : shardsOf(s).reduce((n, r) => n + r.live, 0);
   return deps.writeCentroids(meta, centroids, Math.max(1, Math.ceil(rows / k)), rows);
 }
 
@@ -546,7 +601,7 @@ async function assignTask(
   const centroids = await deps.cache.centroids(state.centroids!);
   let rows = await readChunk(deps, key);
   const name = key.slice(`${prefix}scan/`.length, -'.rows'.length);
-  const fromShard = spec.sources[Number(name)]?.kind === 'shard';
+  const fromShard = shardsOf(spec.sources[Number(name)] ?? { kind: 'tail', after: 0, upTo: 0 }).length > 0;
   if (fromShard) {
     // Rows of the old head that the tail rewrote or deleted are not part of the new layout.
     const superseded = await tailIds(deps, spec, prefix);
@@ -826,10 +881,16 @@ async function purgeTombstones(deps: PlanTaskDeps, meta: CollectionMeta, spec: P
  * `collectGarbage` (plan objects of no live plan, past the grace period).
  */
 async function endPlan(deps: PlanTaskDeps, plan: BuildPlan, prefix: string): Promise<void> {
+  // The spec and state objects last, after the item: while the item names them they must be readable.
+  const docs: string[] = [];
   for await (const page of deps.objects.list(prefix)) {
-    if (page.length) await deps.objects.delete(page.map((o) => o.key));
+    const keys = page.map((o) => o.key);
+    docs.push(...keys.filter((k) => k.startsWith(`${prefix}${DOCS_DIR}`)));
+    const rest = keys.filter((k) => !k.startsWith(`${prefix}${DOCS_DIR}`));
+    if (rest.length) await deps.objects.delete(rest);
   }
   await deps.plans!.store.remove(plan);
+  if (docs.length) await deps.objects.delete(docs);
 }
 
 /**
@@ -841,7 +902,7 @@ export async function checkPlan(deps: PlanTaskDeps, plan: BuildPlan): Promise<'r
   const policy = policyOf(deps);
   const now = nowOf(deps);
   if (now - plan.updatedAt < policy.STALL_MS) return 'running';
-  const spec = JSON.parse(plan.spec) as PlanSpec;
+  const spec = await loadJson<PlanSpec>(deps, plan.spec);
   if (plan.redrives >= policy.MAX_REDRIVES) {
     logger.warn('build plan abandoned', { collection: plan.collection, planId: plan.planId, stage: plan.stage });
     await endPlan(

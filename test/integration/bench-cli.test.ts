@@ -86,15 +86,31 @@ describe('bench CLI (child processes)', () => {
   });
 
   it('bench:ivf-recall --json: probing every partition finds the whole exact top-10, fewer find less', async () => {
-    const run = await npmRun('bench:ivf-recall', ['--rows', '3000', '--partitions', '3,8', '--json']);
+    const args = ['--rows', '24000', '--partitions', '3,8', '--grown-from', '6000', '--json'];
+    const run = await npmRun('bench:ivf-recall', args);
     expect(run.code, run.stderr).toBe(0);
     const doc = JSON.parse(run.stdout) as {
       bench: string;
-      rows: Array<{ partitions: number; recall: Record<string, number>; smallest: number; largest: number }>;
+      rows: Array<{
+        layoutRows: number;
+        splits: number;
+        partitions: number;
+        recall: Record<string, number>;
+        smallest: number;
+        largest: number;
+      }>;
     };
     expect(doc.bench).toBe('ivf-recall');
-    expect(doc.rows.map((r) => r.partitions)).toEqual([3, 8]);
-    const [three, eight] = doc.rows;
+    expect(doc.rows.map((r) => [r.layoutRows, r.partitions])).toEqual([
+      [24000, 3],
+      [24000, 8],
+      [6000, 2 + doc.rows[2].splits],
+    ]);
+    const [three, eight, grown] = doc.rows;
+    // Laid out on 6,000 rows (2 partitions), grown 4× by splits: no partition past 2 × 5,000 rows.
+    expect(grown.splits).toBeGreaterThan(0);
+    expect(grown.largest).toBeLessThanOrEqual(10_000);
+    expect(grown.recall['1']).toBeLessThan(grown.recall['2']);
     expect(eight.recall['8']).toBe(1);
     expect(eight.recall['1']).toBeLessThan(eight.recall['4']);
     expect(eight.recall['4']).toBeLessThanOrEqual(eight.recall['8']);

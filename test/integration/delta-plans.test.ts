@@ -50,7 +50,8 @@ function deps(opts: { objects?: ObjectStore; plans?: boolean; ivf?: Partial<type
     cache: new ShardCache({ objects: stack.objects, memoryBytes: 256 * 2 ** 20 }),
     codeVersion: 'test',
     now,
-    ivfPolicy: opts.ivf ?? {},
+    // The collections here grow past 2× their layout's rows while deltas are tested: no re-layout unless asked.
+    ivfPolicy: { RELAYOUT_GROWTH: 4, ...opts.ivf },
     ...(opts.plans === false
       ? {}
       : { plans: { store, queues: sqsQueueProducer(stack.aws.sqs, { buildTask: queueUrl }), policy } }),

@@ -27,7 +27,15 @@ let queueUrl: string;
 let store: DynamoPlanStore;
 let clock = Date.now();
 const now = (): number => clock;
-const policy = { MIN_ROWS: 1000, CHUNK_ROWS: 700, STALL_MS: 60_000, MAX_REDRIVES: 2 };
+// INLINE_MAX_BYTES this low spills most specs and states to objects: every test here runs through that path.
+const policy = { MIN_ROWS: 1000, CHUNK_ROWS: 700, STALL_MS: 60_000, MAX_REDRIVES: 2, INLINE_MAX_BYTES: 512 };
+
+/** A plan item's spec or state, read through its object when it was spilled. */
+async function doc(stored: string): Promise<Record<string, unknown>> {
+  const value = JSON.parse(stored) as Record<string, unknown>;
+  if (typeof value.$object !== 'string') return value;
+  return JSON.parse(new TextDecoder().decode(await stack.objects.get(value.$object))) as Record<string, unknown>;
+}
 
 function row(i: number): Float32Array {
   return sift.base.slice(i * sift.dim, (i + 1) * sift.dim);
@@ -180,10 +188,14 @@ describe('build plans', () => {
 
   it('re-lays out an unpartitioned head: old shards scanned, rows the tail rewrote or deleted left out', async () => {
     await core.createCollection({ name: 'grow', dimension: 128, metric: 'l2' });
-    await upsertAll('grow', rows(0, 600));
-    await buildIndex(deps(stack.objects, false), 'grow', { force: true });
-    const [v1] = await stack.catalog.listManifests('grow', 1);
-    expect(v1.partitions).toBeUndefined();
+    // Three unpartitioned versions: v3 holds three 200-row shards.
+    for (const from of [0, 200, 400]) {
+      await upsertAll('grow', rows(from, from + 200));
+      await buildIndex(deps(stack.objects, false), 'grow', { force: true });
+    }
+    const [v3] = await stack.catalog.listManifests('grow', 1);
+    expect(v3).toMatchObject({ version: 3, shards: [{}, {}, {}] });
+    expect(v3.partitions).toBeUndefined();
     await upsertAll('grow', rows(600, 2100));
     const moved = rows(3000, 3010).map((r, i) => ({ ...r, id: String(i) }));
     await core.upsert('grow', moved);
@@ -192,10 +204,22 @@ describe('build plans', () => {
     const relayout = { ...deps(), ivfPolicy: { MIN_ROWS: 1000, TARGET_ROWS: 400 } };
     expect(await buildIndex(relayout, 'grow', { force: true })).toMatchObject({ reason: 'planned' });
     const plan = (await store.get('grow', 'main'))!;
-    expect(JSON.parse(plan.spec)).toMatchObject({ baseVersion: 1, kind: 'compaction', partitions: 6 });
+    // The spec names the old shards (in groups up to CHUNK_ROWS), so it passed INLINE_MAX_BYTES: an object.
+    expect(JSON.parse(plan.spec)).toEqual({ $object: expect.stringMatching(/docs\/[0-9a-f]{32}\.json$/) });
+    const spec = await doc(plan.spec);
+    expect(spec).toMatchObject({ baseVersion: 3, kind: 'compaction', partitions: 6 });
+    // The three old shards (600 live rows ≤ CHUNK_ROWS) are one scan task.
+    const sources = spec.sources as Array<{ kind: string; refs?: unknown[] }>;
+    expect(sources.map((s) => [s.kind, s.refs?.length])).toEqual([
+      ['tail', undefined],
+      ['tail', undefined],
+      ['tail', undefined],
+      ['shards', 3],
+    ]);
     await drain();
-    const [v2] = await stack.catalog.listManifests('grow', 1);
-    expect(v2).toMatchObject({ version: 2, parent: 1, partitions: { count: 6 }, stats: { liveRows: 2090 } });
+    const [v4] = await stack.catalog.listManifests('grow', 1);
+    expect(v4).toMatchObject({ version: 4, parent: 3, partitions: { count: 6 }, stats: { liveRows: 2090 } });
+    expect(await planObjects()).toEqual([]);
     for (const id of gone) {
       const out = await core.search('grow', searchInput(row(Number(id)), { k: 1, consistency: 'eventual', nprobe: 6 }));
       expect(out.results[0][0].id).not.toBe(id);
