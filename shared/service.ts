@@ -181,7 +181,7 @@ export interface BuildOutput {
   kind?: Manifest['stats']['kind'];
   shards: number;
   watermark: number;
-  /** Why nothing was built: up-to-date, waiting-for-more, lost-race, planned (a build plan's workers have it). */
+  /** Why nothing was built: up-to-date, waiting-for-more, lost-race, planned (a build plan's workers have it), busy. */
   reason?: string;
   /** The candidate line this request created (a build with new index settings). */
   candidate?: LineView;

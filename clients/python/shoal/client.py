@@ -426,8 +426,7 @@ class CollectionHandle:
         """Sweeps (nprobe, ef) of `version` for `target_recall` inside the request and makes the cheapest
         setting meeting it the line's default; returns the evaluation. A version too large for the API's time
         raises `AsyncRequiredError` (code `ASYNC_REQUIRED`): use `start_tune` then."""
-        body = _drop_none({"targetRecall": target_recall, "k": k, "sample": sample, "graph": graph})
-        return self._http.request("POST", f"{self._path}/versions/{int(version)}/tune", body)
+        return self._tune(version, {"targetRecall": target_recall, "k": k, "sample": sample, "graph": graph})
 
     def start_tune(
         self,
@@ -440,10 +439,11 @@ class CollectionHandle:
     ) -> Json:
         """The same tune as a tune job on the index builder (any version size); returns the job (`id`,
         `status`, `progress`). Follow it with `tune_job` or `wait_for_tune`."""
-        body = _drop_none(
-            {"targetRecall": target_recall, "k": k, "sample": sample, "graph": graph, "async": True}
-        )
-        return self._http.request("POST", f"{self._path}/versions/{int(version)}/tune", body)
+        body = {"targetRecall": target_recall, "k": k, "sample": sample, "graph": graph, "async": True}
+        return self._tune(version, body)
+
+    def _tune(self, version: int, body: Json) -> Json:
+        return self._http.request("POST", f"{self._path}/versions/{int(version)}/tune", _drop_none(body))
 
     def tune_job(self, job_id: str) -> Json:
         """A tune job: `status` (queued, running, succeeded, failed), `progress`, and once succeeded its
