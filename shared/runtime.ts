@@ -56,6 +56,8 @@ export interface Runtime {
   keys: ApiKeys;
   /** Embedding drift reports and reference resets (docs/architecture.md §8.8). */
   drift: DriftApi;
+  /** The builder's hand-off of tune jobs to the build workers (absent without a build-task queue). */
+  forwardTune?: (work: { kind: 'tune'; collection: string; version: number; jobId: string }) => Promise<void>;
   healthExtra(): Record<string, unknown>;
   version: string;
 }
@@ -186,6 +188,7 @@ function createRuntime({ config: cfg, objects, cache }: SearcherRuntime): Runtim
     authorize: (token) => keys.authenticate(token),
     keys,
     drift: driftApi(core, drift),
+    ...(cfg.buildTaskQueueUrl ? { forwardTune: (work) => queues.send('buildTask', work) } : {}),
     healthExtra: () => ({
       ...(cfg.localInfo ? { local: cfg.localInfo } : {}),
       ...(describeFaults(cfg.faults).length ? { faults: describeFaults(cfg.faults) } : {}),

@@ -522,7 +522,7 @@ export const tuneSchema = z.strictObject({
    * (the standard error shrinks with √sample) and take proportionally more time.
    */
   sample: intIn(20, 2000).default(100),
-  /** Run as a tune job on the index-builder function: 202 with the job (`GET …/tune-jobs/{jobId}`). */
+  /** Run as a tune job on a build worker (15 min): 202 with the job (`GET …/tune-jobs/{jobId}`). */
   async: z.boolean().default(false),
   graph: z
     .strictObject({

@@ -7,7 +7,7 @@ import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda'
 import { NotFoundError } from '../errors.js';
 import type { LifecycleService } from '../service.js';
 import { logger } from '../log.js';
-import { parseBuildMessage, parseBuildTaskMessage, type BuildWork } from '../queue/messages.js';
+import { parseBuildMessage, parseBuildTaskQueueMessage, type BuildWork } from '../queue/messages.js';
 import type { Indexer } from './indexer.js';
 
 /**
@@ -16,15 +16,43 @@ import type { Indexer } from './indexer.js';
  */
 export const TUNE_SAFETY_MARGIN_MS = 60_000;
 
+type TuneWork = Extract<BuildWork, { kind: 'tune' }>;
+
 export interface BuildQueueDeps {
   indexer: Pick<Indexer, 'buildNow' | 'maybeBuild'>;
   lifecycle: Pick<LifecycleService, 'verifyModelArtifact' | 'runTuneJob'>;
+  /**
+   * Hands a tune job to the build workers (the build-task queue): their 15 min fit a tune of 1M rows, the
+   * builder's 5 min do not. Absent (no build-task queue): the builder runs it itself.
+   */
+  forwardTune?: (work: TuneWork) => Promise<void>;
+}
+
+/**
+ * Runs a tune job until 60 s before the invocation ends (then it fails with LIMIT_EXCEEDED). A finished
+ * job is left alone; errors of the tune end the job `failed` (runTuneJob). What still throws (storage
+ * unavailable) fails the record: the redelivery runs the job again.
+ */
+async function runTune(
+  lifecycle: Pick<LifecycleService, 'runTuneJob'>,
+  msg: TuneWork,
+  context: Context,
+): Promise<void> {
+  try {
+    const deadline = Date.now() + context.getRemainingTimeInMillis() - TUNE_SAFETY_MARGIN_MS;
+    const job = await lifecycle.runTuneJob(msg.collection, msg.jobId, { deadline });
+    if (!job) logger.warn('tune job not found', { collection: msg.collection, jobId: msg.jobId });
+    else logger.info('tune job', { collection: msg.collection, jobId: msg.jobId, status: job.status });
+  } catch (err) {
+    logger.error('running a tune job failed', { collection: msg.collection, jobId: msg.jobId, error: err as Error });
+    throw err;
+  }
 }
 
 export async function consumeBuildMessages(
   event: SQSEvent,
   context: Context,
-  { indexer, lifecycle }: BuildQueueDeps,
+  { indexer, lifecycle, forwardTune }: BuildQueueDeps,
 ): Promise<SQSBatchResponse> {
   const work = new Map<string, BuildWork | undefined>(
     event.Records.map((r) => [r.messageId, parseBuildMessage(r.body)]),
@@ -58,24 +86,7 @@ export async function consumeBuildMessages(
       return;
     }
     if (msg.kind === 'build') return build(msg.collection);
-    if (msg.kind === 'tune') {
-      // A finished job is left alone; errors of the tune end the job `failed` (runTuneJob). What still
-      // throws (storage unavailable) fails the record: the redelivery runs the job again.
-      try {
-        const deadline = Date.now() + context.getRemainingTimeInMillis() - TUNE_SAFETY_MARGIN_MS;
-        const job = await lifecycle.runTuneJob(msg.collection, msg.jobId, { deadline });
-        if (!job) logger.warn('tune job not found', { collection: msg.collection, jobId: msg.jobId });
-        else logger.info('tune job', { collection: msg.collection, jobId: msg.jobId, status: job.status });
-      } catch (err) {
-        logger.error('running a tune job failed', {
-          collection: msg.collection,
-          jobId: msg.jobId,
-          error: err as Error,
-        });
-        throw err;
-      }
-      return;
-    }
+    if (msg.kind === 'tune') return forwardTune ? forwardTune(msg) : runTune(lifecycle, msg, context);
     try {
       await lifecycle.verifyModelArtifact(msg.model, msg.version);
     } catch (err) {
@@ -97,21 +108,22 @@ export async function consumeBuildMessages(
 }
 
 /**
- * The build-task queue's consumer (the build-worker function): one plan task per record (batch size 1
+ * The build-task queue's consumer (the build-worker function): one plan task or tune job per record (batch size 1
  * on AWS: a task may take minutes). A failed task comes back after the visibility timeout, and after
  * maxReceiveCount lands in the DLQ; the plan's stall check re-sends it meanwhile if needed.
  */
 export async function consumeBuildTasks(
   event: SQSEvent,
   context: Context,
-  { indexer }: { indexer: Pick<Indexer, 'runTask'> },
+  { indexer, lifecycle }: { indexer: Pick<Indexer, 'runTask'>; lifecycle: Pick<LifecycleService, 'runTuneJob'> },
 ): Promise<SQSBatchResponse> {
   const handle = async (record: SQSRecord): Promise<void> => {
-    const msg = parseBuildTaskMessage(record.body);
+    const msg = parseBuildTaskQueueMessage(record.body);
     if (!msg) {
       logger.error('dropping malformed build-task message', { messageId: record.messageId });
       return;
     }
+    if (msg.kind === 'tune') return runTune(lifecycle, msg, context);
     try {
       await indexer.runTask(msg);
     } catch (err) {

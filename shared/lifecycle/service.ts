@@ -387,7 +387,7 @@ export class LifecycleCore implements LifecycleService {
       const t = now();
       if (opts.deadline !== undefined && t > opts.deadline)
         throw new LimitExceededError(
-          `the tune of version ${job.version} did not finish within the index builder's time ` +
+          `the tune of version ${job.version} did not finish within the build worker's time ` +
             `(${measured} of at most ${of} settings measured with ${job.input.sample} queries); ` +
             'start it again with a smaller `sample`',
           { field: 'sample', details: { measured, of, sample: job.input.sample } },

@@ -5,7 +5,8 @@
  *   build queue:  `{collection}` (a wake-up, one per write batch; duplicates and losses harmless),
  *                 `{collection, force: true}` (build regardless of the batching policy),
  *                 `{kind: 'verify-artifact', model, version}` (hash a large model artifact),
- *                 `{kind: 'tune', collection, version, jobId}` (run an asynchronous tune job).
+ *                 `{kind: 'tune', collection, version, jobId}` (an asynchronous tune job: the builder hands it
+ *                 on to the build-task queue, whose workers have 15 min).
  *   import queue: `{type: 'migrate', collection, migrationId}` (a re-embedding migration's next step),
  *                 `{type: 'import' | 'continue', collection, jobId}` (an explicit job, a job's
  *                 continuation), S3 event notifications for `imports/` (and S3's test event).
@@ -78,17 +79,21 @@ export const MigrationMessageSchema = z.object({
 export const ImportQueueMessage = z.union([ImportJobMessageSchema, MigrationMessageSchema, S3EventNotification]);
 export type ImportQueueMessage = z.infer<typeof ImportQueueMessage>;
 
+/** The build-task queue carries plan tasks and tune jobs (both long: the build worker's 15 min). */
+export const BuildTaskQueueMessage = z.union([BuildTaskMessageSchema, TuneMessage]);
+export type BuildTaskQueueMessage = z.infer<typeof BuildTaskQueueMessage>;
+
 export interface QueueMessages {
   build: BuildQueueMessage;
   import: ImportQueueMessage;
-  buildTask: BuildTaskMessage;
+  buildTask: BuildTaskQueueMessage;
 }
 export type QueueName = keyof QueueMessages;
 
 const SCHEMAS: { [Q in QueueName]: z.ZodType<QueueMessages[Q]> } = {
   build: BuildQueueMessage,
   import: ImportQueueMessage,
-  buildTask: BuildTaskMessageSchema,
+  buildTask: BuildTaskQueueMessage,
 };
 
 /** Sends a queue's messages; validated before sending, so a bad message fails its sender, not a consumer. */
@@ -142,9 +147,15 @@ export function parseBuildMessage(body: string): BuildWork | undefined {
     : { kind: 'build', collection: m.data.collection, force: m.data.force === true };
 }
 
-/** A build-task message body; undefined when malformed. */
+/** A plan task's message body; undefined when malformed (or a tune job). */
 export function parseBuildTaskMessage(body: string): BuildTaskMessage | undefined {
   const m = BuildTaskMessageSchema.safeParse(json(body));
+  return m.success ? m.data : undefined;
+}
+
+/** A build-task queue message body: a plan task or a tune job; undefined when malformed. */
+export function parseBuildTaskQueueMessage(body: string): BuildTaskQueueMessage | undefined {
+  const m = BuildTaskQueueMessage.safeParse(json(body));
   return m.success ? m.data : undefined;
 }
 

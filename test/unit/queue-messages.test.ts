@@ -6,7 +6,7 @@ import type { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { describe, expect, it } from 'vitest';
 import { makeLambdaContext } from '../../infra/local/lambda-emulator.js';
 import { NotFoundError } from '../../shared/errors.js';
-import { consumeBuildMessages } from '../../shared/indexing/build-queue.js';
+import { consumeBuildMessages, consumeBuildTasks } from '../../shared/indexing/build-queue.js';
 import { parseBuildMessage, parseImportMessage, sqsQueueProducer } from '../../shared/queue/messages.js';
 import type { BuildResult } from '../../shared/indexing/builder.js';
 import { sqsEvent } from '../helpers/sqs.js';
@@ -157,5 +157,43 @@ describe('the build queue consumer', () => {
       lifecycle: { verifyModelArtifact: async () => undefined, runTuneJob: async () => undefined },
     });
     expect(res.batchItemFailures.map((f) => f.itemIdentifier)).toEqual(['m0', 'm1']);
+  });
+
+  it('hands tune jobs to the build workers, which run them beside plan tasks', async () => {
+    const tune = '{"kind":"tune","collection":"a","version":1,"jobId":"j1"}';
+    const forwarded: unknown[] = [];
+    const never = async (): Promise<never> => {
+      throw new Error('the builder must not run a tune it can forward');
+    };
+    const res = await consumeBuildMessages(buildEvent([tune]), context, {
+      indexer: { buildNow: async () => built, maybeBuild: async () => built },
+      lifecycle: { verifyModelArtifact: async () => undefined, runTuneJob: never },
+      forwardTune: async (work) => void forwarded.push(work),
+    });
+    expect(res.batchItemFailures).toEqual([]);
+    expect(forwarded).toEqual([{ kind: 'tune', collection: 'a', version: 1, jobId: 'j1' }]);
+
+    const ran: Array<{ jobId: string; deadline?: number }> = [];
+    const tasks: unknown[] = [];
+    const task = '{"kind":"build-task","collection":"a","line":"main","planId":"p","stage":"scan","task":0}';
+    const worker = await consumeBuildTasks(sqsEvent([tune, task, 'garbage'], { queue: 'shoal-build-task' }), context, {
+      indexer: {
+        runTask: async (msg) => {
+          tasks.push(msg);
+          return 'done' as const;
+        },
+      },
+      lifecycle: {
+        runTuneJob: async (_c: string, jobId: string, opts?: { deadline?: number }) => {
+          ran.push({ jobId, deadline: opts?.deadline });
+          return undefined;
+        },
+      },
+    });
+    expect(worker.batchItemFailures).toEqual([]);
+    expect(ran.map((r) => r.jobId)).toEqual(['j1']);
+    // The deadline leaves TUNE_SAFETY_MARGIN_MS of the invocation's time (60 s here, so it is now or past).
+    expect(ran[0].deadline).toBeLessThanOrEqual(Date.now());
+    expect(tasks).toEqual([{ kind: 'build-task', collection: 'a', line: 'main', planId: 'p', stage: 'scan', task: 0 }]);
   });
 });

@@ -437,7 +437,7 @@ class CollectionHandle:
         sample: Optional[int] = None,
         graph: Optional[Json] = None,
     ) -> Json:
-        """The same tune as a tune job on the index builder (any version size); returns the job (`id`,
+        """The same tune as a tune job on a build worker (any version size); returns the job (`id`,
         `status`, `progress`). Follow it with `tune_job` or `wait_for_tune`."""
         body = {"targetRecall": target_recall, "k": k, "sample": sample, "graph": graph, "async": True}
         return self._tune(version, body)
