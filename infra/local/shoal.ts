@@ -28,7 +28,7 @@ import type {
 import { resetConfig } from '../../shared/config.js';
 import { sqsQueueProducer } from '../../shared/queue/messages.js';
 import { makeClientConfig } from './aws-clients.js';
-import { FUNCTION_TIMEOUT_SECONDS } from '../cdk/settings.js';
+import { FUNCTION_SIZING, FUNCTION_TIMEOUT_SECONDS, shardCacheMb } from '../cdk/settings.js';
 import { bootstrapLocalResources, type LocalResources } from './bootstrap.js';
 import { startEmulators, type EmulatorEndpoints, type S3EventNotification } from './emulators.js';
 import { formatRequestLog, startGateway } from './gateway.js';
@@ -253,6 +253,11 @@ export async function startLocalShoal(opts: StartLocalShoalOptions): Promise<Loc
     setEnv('SHOAL_LAMBDA_ENDPOINT', lambda.endpoint);
     setEnv('SHOAL_SHARD_SEARCH_FUNCTION', LOCAL_NAMES.shardSearchFunction);
     setEnv('SHOAL_SHARD_CACHE_DIR', path.join(dataDir, 'shard-cache'));
+    // The api function's cache on AWS (half its memory, as the stack sets it), unless the caller chose one.
+    setEnv(
+      'SHOAL_SHARD_CACHE_MB',
+      process.env.SHOAL_SHARD_CACHE_MB ?? String(shardCacheMb(FUNCTION_SIZING.api.memoryMb)),
+    );
     // One process serves every request locally: drift reports are fresh within a second.
     setEnv('SHOAL_DRIFT_FLUSH_MS', process.env.SHOAL_DRIFT_FLUSH_MS ?? '1000');
     // Keep a key list from the environment intact; otherwise accept the resolved key.
