@@ -10,7 +10,7 @@
  * invocations (the schedule's tick and a queued build, say) never build the same line at once — the
  * loser's work would only be thrown away at its commit.
  */
-import { DeleteItemCommand, ScanCommand, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DeleteItemCommand, QueryCommand, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   DeleteCommand,
   GetCommand,
@@ -21,7 +21,7 @@ import {
 import { z } from 'zod';
 import { CorruptDataError } from '../errors.js';
 import { awsErrorName } from './clients.js';
-import { BUILD_LEASE_PREFIX, buildLeaseSk, colPk, planSk } from './keys.js';
+import { BUILD_LEASE_PREFIX, GEN_PK, buildLeaseSk, colPk, planSk } from './keys.js';
 
 export const PLAN_STAGES = ['scan', 'train', 'assign', 'build', 'commit'] as const;
 export type PlanStage = (typeof PLAN_STAGES)[number];
@@ -242,25 +242,41 @@ export class DynamoPlanStore {
 /**
  * Removes every build lease of the table. Only for the local stack's start: one process owns its data dir,
  * so a lease found then belongs to an invocation of a run that has ended (on AWS leases expire instead).
+ * Reads the generation registry (every collection name ever created) and each collection's `BUILDING#`
+ * items: a few queries, never a scan of the table and its write log.
  */
 export async function dropBuildLeases(ddb: DynamoDBClient, table: string): Promise<number> {
+  const names: string[] = [];
+  for await (const item of queryAll(ddb, table, GEN_PK)) names.push(item.sk.S ?? '');
   let dropped = 0;
+  for (const name of names) {
+    for await (const key of queryAll(ddb, table, colPk(name), BUILD_LEASE_PREFIX)) {
+      await ddb.send(new DeleteItemCommand({ TableName: table, Key: { pk: key.pk, sk: key.sk } }));
+      dropped++;
+    }
+  }
+  return dropped;
+}
+
+/** The keys of a partition's items (whose sort key starts with `prefix`), page by page. */
+async function* queryAll(
+  ddb: DynamoDBClient,
+  table: string,
+  pk: string,
+  prefix?: string,
+): AsyncGenerator<Record<string, AttributeValue>> {
   let start: Record<string, AttributeValue> | undefined;
   do {
     const page = await ddb.send(
-      new ScanCommand({
+      new QueryCommand({
         TableName: table,
-        FilterExpression: 'begins_with(sk, :lease)',
-        ExpressionAttributeValues: { ':lease': { S: BUILD_LEASE_PREFIX } },
+        KeyConditionExpression: prefix ? 'pk = :pk AND begins_with(sk, :prefix)' : 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': { S: pk }, ...(prefix ? { ':prefix': { S: prefix } } : {}) },
         ProjectionExpression: 'pk, sk',
         ExclusiveStartKey: start,
       }),
     );
-    for (const key of page.Items ?? []) {
-      await ddb.send(new DeleteItemCommand({ TableName: table, Key: { pk: key.pk, sk: key.sk } }));
-      dropped++;
-    }
+    yield* page.Items ?? [];
     start = page.LastEvaluatedKey;
   } while (start);
-  return dropped;
 }
