@@ -572,14 +572,12 @@ async function buildLine(
   try {
     return await buildLineHeld(deps, spec, stable, servingHead, options);
   } finally {
-    await deps.plans.store
-      .releaseLine(meta.name, line, owner)
-      .catch((err: unknown) =>
-        logger.warn('releasing a build lease failed; it expires by itself', {
-          collection: meta.name,
-          error: err as Error,
-        }),
-      );
+    await deps.plans.store.releaseLine(meta.name, line, owner).catch((err: unknown) =>
+      logger.warn('releasing a build lease failed; it expires by itself', {
+        collection: meta.name,
+        error: err as Error,
+      }),
+    );
   }
 }
 
