@@ -69,7 +69,8 @@ import type { Metadata } from '../types.js';
  *   partitions took 361 s in process).
  * - `INLINE_MAX_BYTES` (default 64 KiB): a plan's spec or state JSON larger than this goes to an object the
  *   plan item names (`{"$object": key}`): a layout over thousands of shards, or its build tasks' chunk lists,
- *   would pass DynamoDB's 400 KB item limit (a 590k-row re-layout's state was ~3 MB). Smaller stay inline,
+ *   would pass DynamoDB's 400 KB item limit (a 590k-row re-layout's state, 299 × 119 chunk keys: ~3 MB by
+ *   estimate). Smaller stay inline,
  *   saving each task a GET; lower = smaller items, more GETs.
  * - `LINE_LEASE_MS` (default 16 min): how long a builder invocation's lease on a line lasts (see
  *   DynamoPlanStore.claimLine). It must outlast the index-builder function's 15 min timeout, so a live
@@ -416,11 +417,25 @@ async function storeJson(deps: PlanTaskDeps, prefix: string, value: PlanSpec | P
   return JSON.stringify({ $object: key });
 }
 
+/**
+ * Spilled specs and states this process read, by key: content-addressed, so never stale. Every task of a
+ * stage reads the same two, and a warm worker runs many tasks; a few entries cover the plans in flight.
+ * Kept as text, parsed per task, so a task that changes its copy changes nobody else's.
+ */
+const spilled = new Map<string, string>();
+const SPILLED_ENTRIES = 8;
+
 async function loadJson<T extends PlanSpec | PlanState>(deps: PlanTaskDeps, stored: string): Promise<T> {
   const value = JSON.parse(stored) as T | { $object?: unknown };
   if (typeof (value as { $object?: unknown }).$object !== 'string') return value as T;
   const key = (value as { $object: string }).$object;
-  return JSON.parse(new TextDecoder().decode(await deps.objects.get(key))) as T;
+  let text = spilled.get(key);
+  if (text === undefined) {
+    text = new TextDecoder().decode(await deps.objects.get(key));
+    if (spilled.size >= SPILLED_ENTRIES) spilled.delete(spilled.keys().next().value!);
+    spilled.set(key, text);
+  }
+  return JSON.parse(text) as T;
 }
 
 async function sendTasks(
