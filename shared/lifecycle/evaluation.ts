@@ -1,15 +1,15 @@
 /**
  * Evaluation of an index version (docs/architecture.md §8.7): recall@k of the version's own search against
  * exact search over the very same live rows, plus the search latency (p50/p95, one query at
- * a time, in process, warm shards). Queries are the caller's, or drawn from the data: a seeded
- * sample of the version's rows, each moved off its row (offRowQueries) so it is not a node of the graph.
+ * a time, in process, warm shards). Queries are the caller's, or held out from the data: a
+ * seeded sample of the version's rows, each query's own id removed from both result lists.
  *
  * Runs in the calling process (the API function): the exact side scans every live row once
  * per query, so it suits collections up to a few hundred thousand rows within the API's 30 s.
  */
-import { exactTopKBatch, l2sq, norm } from '../engine/distance.js';
+import { exactTopK } from '../engine/distance.js';
 import { getEngine } from '../engine/registry.js';
-import { mulberry32, normals, sampleRows } from '../random.js';
+import { sampleRows } from '../random.js';
 import { NotFoundError, ValidationError } from '../errors.js';
 import type { ShardCache } from '../search/shard-cache.js';
 import { searchShards } from '../search/shard-searcher.js';
@@ -80,55 +80,11 @@ export interface MeasureResult {
 
 export interface PreparedQueries {
   queries: Float32Array[];
-  /** An id removed from both lists (none today: sampled queries are moved off their rows instead). */
+  /** The query's own id when it was sampled from the data (removed from both lists). */
   self: Array<string | undefined>;
-  /** Exact top-k ids per query. */
+  /** Exact top-k ids per query (self removed). */
   truth: string[][];
   source: 'sample' | 'supplied';
-}
-
-/**
- * Queries for sampled rows, each moved off its row by a seeded random offset as long as the row's
- * distance to its nearest other row. A row of the index is an optimistic query: the graph walk reaches
- * its node and then reads its neighbours off its own links, and a tune on such queries chose settings
- * 0.006–0.02 recall below the target on fresh queries (bench:scale, 2026-11-30). Off its node, a query
- * sits from the data about as far as a fresh one from the same distribution, and the row it came from
- * is simply one of the answers. Cosine rows are offset on the unit sphere's scale (normalised first);
- * a row with an exact duplicate borrows the sample's median distance.
- */
-function offRowQueries(corpus: VersionCorpus, rows: number[], seed: number): Float32Array[] {
-  const { meta, ids, data } = corpus;
-  const dim = meta.dimension;
-  const cosine = meta.metric === 'cosine';
-  const base = new Float32Array(rows.length * dim);
-  rows.forEach((r, i) => {
-    const v = data.subarray(r * dim, (r + 1) * dim);
-    const n = cosine ? norm(v, 0, dim) : 1;
-    for (let d = 0; d < dim; d++) base[i * dim + d] = n > 0 ? v[d] / n : v[d];
-  });
-  // Nearest other row by the collection's metric; the offset is its Euclidean distance (on the scale the
-  // metric compares vectors at).
-  const view = { data, offset: 0, stride: dim, dim, count: ids.length, normalized: false };
-  const near = exactTopKBatch(view, meta.metric, base, rows.length, 2);
-  const radius = rows.map((r, i) => {
-    const other = near[i].find((h) => h.row !== r);
-    if (!other) return 0;
-    const o = data.subarray(other.row * dim, (other.row + 1) * dim);
-    const on = cosine ? norm(o, 0, dim) : 1;
-    const unit = on > 0 ? Float32Array.from(o, (x) => x / on) : o;
-    return Math.sqrt(l2sq(base, i * dim, unit, 0, dim));
-  });
-  const positive = radius.filter((x) => x > 0).sort((a, b) => a - b);
-  const fallback = positive.length ? positive[positive.length >> 1] : 0;
-  const gauss = normals(mulberry32(seed ^ 0x5eed));
-  return rows.map((_, i) => {
-    const q = base.slice(i * dim, (i + 1) * dim);
-    const r = radius[i] > 0 ? radius[i] : fallback;
-    const u = Float32Array.from({ length: dim }, () => gauss());
-    const len = norm(u, 0, dim);
-    if (r > 0 && len > 0) for (let d = 0; d < dim; d++) q[d] += (r * u[d]) / len;
-    return q;
-  });
 }
 
 export function prepareQueries(
@@ -154,17 +110,18 @@ export function prepareQueries(
       throw new ValidationError('the version holds fewer than 2 rows; supply queries to evaluate it', {
         field: 'sample',
       });
-    const seed = corpus.manifest.version * 7919 + corpus.meta.generation;
-    const rows = sampleRows(ids.length, input.sample, seed);
-    queries = offRowQueries(corpus, rows, seed);
-    self = rows.map(() => undefined);
+    const rows = sampleRows(ids.length, input.sample, corpus.manifest.version * 7919 + corpus.meta.generation);
+    queries = rows.map((r) => data.slice(r * dim, (r + 1) * dim));
+    self = rows.map((r) => ids[r]);
   }
   const view = { data, offset: 0, stride: dim, dim, count: ids.length, normalized: false };
-  const flat = new Float32Array(queries.length * dim);
-  queries.forEach((q, i) => flat.set(q, i * dim));
-  const truth = exactTopKBatch(view, meta.metric, flat, queries.length, input.k).map((hits) =>
-    hits.map((h) => ids[h.row]),
-  );
+  const truth = queries.map((q, i) => {
+    const hits = exactTopK(view, meta.metric, q, input.k + (self[i] !== undefined ? 1 : 0));
+    return hits
+      .map((h) => ids[h.row])
+      .filter((id) => id !== self[i])
+      .slice(0, input.k);
+  });
   return { queries, self, truth, source };
 }
 
