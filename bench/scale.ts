@@ -24,6 +24,7 @@ import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { makeClientConfig } from '../infra/local/aws-clients.js';
 import { startLocalShoal, type LocalShoal } from '../infra/local/shoal.js';
 import { loadDataset } from '../shared/io/datasets.js';
+import { TUNE_JOB_MAX_QUERY_FLOATS } from '../shared/lifecycle/service.js';
 import { machineLine, parseCli } from './cli.js';
 import { Progress } from './progress.js';
 import { GaussianMixture, exactTopRows, npyFile } from './synthetic.js';
@@ -66,8 +67,11 @@ const NPROBES = [1, 2, 4, 8, 16, 32];
  */
 const SWEEP_EF = 64;
 const TARGET_RECALL = 0.95;
-/** Held-out queries the tune job samples from the collection (the API's default is 100). */
-const TUNE_SAMPLE = 500;
+/**
+ * Fresh queries the tune job is given (not the measured ones, not rows of the collection: rows overstate
+ * recall), capped by the job's TUNE_JOB_MAX_QUERY_FLOATS (104 at MNIST's 784-d).
+ */
+const TUNE_QUERIES = 500;
 const API_KEY = 'bench-key';
 const UPSERT_BATCH = 1000;
 /** Not timed: the first searches after a build load the shards into the searchers' caches. */
@@ -158,6 +162,8 @@ interface Workload {
   nq: number;
   /** nq × K exact neighbour rows; the import gives row i the id "i". */
   truth: Int32Array;
+  /** Queries for the tune job (row-major), drawn like `queries` but disjoint from them. */
+  tuneQueries: Float32Array;
 }
 
 interface SearchPass {
@@ -555,9 +561,11 @@ function row(dataset: string, nprobe: number | null, partitions: number | null, 
 
 /**
  * Tunes as a tune job on the builder (the API's 30 s cannot hold a 1M-row sweep), polled until it ends.
- * TUNE_SAMPLE held-out queries: a recall estimate tight enough that the bench's own queries see the target.
+ * Up to TUNE_QUERIES fresh queries: a recall estimate tight enough that the bench's own queries see the target.
  */
-async function tune(name: string, version: number): Promise<Tuned> {
+async function tune(w: Workload, version: number): Promise<Tuned> {
+  const name = w.name;
+  const n = Math.min(w.tuneQueries.length / w.dim, Math.floor(TUNE_JOB_MAX_QUERY_FLOATS / w.dim));
   const t = performance.now();
   const failed = (error: string): Tuned => ({
     nprobe: null,
@@ -568,7 +576,7 @@ async function tune(name: string, version: number): Promise<Tuned> {
   const started = await call('POST', `/v1/collections/${name}/versions/${version}/tune`, {
     targetRecall: TARGET_RECALL,
     k: K,
-    sample: TUNE_SAMPLE,
+    queries: Array.from({ length: n }, (_, q) => Array.from(w.tuneQueries.subarray(q * w.dim, (q + 1) * w.dim))),
     async: true,
   });
   if (started.status !== 202) return failed(`${started.status} ${started.text.slice(0, 300)}`);
@@ -619,7 +627,7 @@ async function runDataset(
   }
 
   step(`${w.name}: tune (target recall ${TARGET_RECALL})`);
-  const tuned = await tune(w.name, loaded.stats.version);
+  const tuned = await tune(w, loaded.stats.version);
   if (tuned.error) notes.push(`${w.name}: tune failed: ${tuned.error}`);
   const tunedN = tuned.nprobe;
   if (tunedN !== null && !perNprobe.some((r) => r.nprobe === tunedN)) {
@@ -815,7 +823,9 @@ async function main(): Promise<void> {
   for (let q = 0; q < QUERIES; q++)
     for (let i = 0; i < K; i++) if (baseLabels[truth[q * K + i]] === queryLabels[q]) own++;
   const ownClusterFraction = own / (QUERIES * K);
-  const synthetic: Workload = { name: 'synthetic', dim: DIM, vectors: ROWS, queries, nq: QUERIES, truth };
+  const tuneQueries = new Float32Array(TUNE_QUERIES * DIM);
+  mixture.sample(tuneQueries, TUNE_QUERIES, 2);
+  const synthetic: Workload = { name: 'synthetic', dim: DIM, vectors: ROWS, queries, nq: QUERIES, truth, tuneQueries };
 
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'shoal-bench-scale-'));
   // The data dir reaches gigabytes (every version's shards stay within the collector's 1 h grace): an
@@ -835,25 +845,28 @@ async function main(): Promise<void> {
     result = await runDataset(stack.shoal, synthetic, synthNpy.bytes, FORCED_PARTITIONS, notes, step);
 
     if (MNIST) {
-      const ds = loadDataset('mnist', { maxBase: MNIST_ROWS, maxQueries: QUERIES });
+      // The test images after the measured ones are the tune job's queries.
+      const ds = loadDataset('mnist', { maxBase: MNIST_ROWS, maxQueries: QUERIES + TUNE_QUERIES });
+      const measured = ds.queries.subarray(0, QUERIES * ds.dim);
+      const tuneQ = ds.queries.subarray(QUERIES * ds.dim);
       const npy = npyFile(ds.baseCount, ds.dim);
       npy.data.set(ds.base);
       let mnistTruth: Int32Array;
       if (ds.groundTruth && ds.gtK) {
-        mnistTruth = new Int32Array(ds.queryCount * K);
-        for (let q = 0; q < ds.queryCount; q++)
-          mnistTruth.set(ds.groundTruth.subarray(q * ds.gtK, q * ds.gtK + K), q * K);
+        mnistTruth = new Int32Array(QUERIES * K);
+        for (let q = 0; q < QUERIES; q++) mnistTruth.set(ds.groundTruth.subarray(q * ds.gtK, q * ds.gtK + K), q * K);
       } else {
         // A cut base voids the shipped ground truth (it ranks all 60k rows).
-        mnistTruth = exactTopRows(ds.base, ds.baseCount, ds.dim, ds.queries, ds.queryCount, K);
+        mnistTruth = exactTopRows(ds.base, ds.baseCount, ds.dim, measured, QUERIES, K);
       }
       const w: Workload = {
         name: 'mnist',
         dim: ds.dim,
         vectors: ds.baseCount,
-        queries: ds.queries,
-        nq: ds.queryCount,
+        queries: measured,
+        nq: QUERIES,
         truth: mnistTruth,
+        tuneQueries: tuneQ,
       };
       mnist = await runDataset(stack.shoal, w, npy.bytes, 32, notes, step);
     }
@@ -975,8 +988,10 @@ function report(o: Outcome): void {
     'Ingest = rows / (import job created → `succeeded`); indexed after = import done → `pending` 0 and `indexed` =' +
       ' rows. Build rows/s per worker = rows in shards new to each version / Σ `stats.buildMs` (one builder run per' +
       ' version; compactions count again). Tuned = a tune job (`async: true`) for recall@10 ' +
-      `${TARGET_RECALL} on ${TUNE_SAMPLE} held-out rows of the collection; recall@10 tuned is measured on the` +
-      " bench's own queries.",
+      `${TARGET_RECALL} on fresh queries sent with it (synthetic: ${TUNE_QUERIES} new draws from the mixture; MNIST:` +
+      ` the ${Math.floor(TUNE_JOB_MAX_QUERY_FLOATS / 784)} test images after the measured ones, the job's cap` +
+      ' at 784-d);' +
+      " recall@10 tuned is measured on the bench's own queries.",
     '',
     '| dataset | rows | dim | partitions | shards | ingest rows/s | import s | indexed after s |' +
       ' build rows/s per worker | tuned nprobe | tuned ef | recall@10 tuned |',

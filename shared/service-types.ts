@@ -131,8 +131,10 @@ export interface Evaluation {
 export interface TuneJobInput {
   targetRecall: number;
   k: number;
-  /** Held-out queries sampled from the version (default 100). */
+  /** Held-out queries sampled from the version (default 100); with `queries`, how many were supplied. */
   sample: number;
+  /** True when the caller supplied the queries (kept beside the job, read by the worker). */
+  queries?: boolean;
   graph?: { sample?: number; candidate?: boolean | string };
 }
 

@@ -248,6 +248,8 @@ export interface TuneInput {
   k: number;
   /** Held-out queries sampled from the version (20–2000, default 100): more = a steadier recall, more time. */
   sample?: number;
+  /** The caller's own queries instead of `sample` (20–2000; tune jobs: at most TUNE_JOB_MAX_QUERY_FLOATS). */
+  queries?: Float32Array[];
   /** Run as a tune job on the index-builder function (202 with the job) instead of inside the request. */
   async?: boolean;
   /**

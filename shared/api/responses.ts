@@ -316,7 +316,9 @@ function define() {
     input: z.object({
       targetRecall: z.number(),
       k: int(),
+      /** Queries drawn from the version, or (with `queries: true`) how many the caller supplied. */
       sample: int(),
+      queries: z.boolean().optional(),
       graph: z
         .object({ sample: int().optional(), candidate: z.union([z.boolean(), z.string()]).optional() })
         .optional(),

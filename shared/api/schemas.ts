@@ -514,23 +514,33 @@ export const evaluateSchema = z.strictObject({
 });
 
 /** `POST /v1/collections/{name}/versions/{v}/tune`. */
-export const tuneSchema = z.strictObject({
-  targetRecall: z.number().gt(0).max(1),
-  k: intIn(1, 100).default(10),
-  /**
-   * Held-out queries sampled from the version (default 100): more give a less noisy recall estimate
-   * (the standard error shrinks with √sample) and take proportionally more time.
-   */
-  sample: intIn(20, 2000).default(100),
-  /** Run as a tune job on a build worker (15 min): 202 with the job (`GET …/tune-jobs/{jobId}`). */
-  async: z.boolean().default(false),
-  graph: z
-    .strictObject({
-      sample: intIn(100, 20_000).optional(),
-      candidate: z.union([z.boolean(), z.string()]).optional(),
-    })
-    .optional(),
-});
+export const tuneSchema = z
+  .strictObject({
+    targetRecall: z.number().gt(0).max(1),
+    k: intIn(1, 100).default(10),
+    /**
+     * Held-out queries sampled from the version (default 100): more give a less noisy recall estimate
+     * (the standard error shrinks with √sample) and take proportionally more time.
+     */
+    sample: intIn(20, 2000).optional(),
+    /**
+     * The caller's own queries (20–2000), e.g. from its query log, instead of `sample`: sampled rows are
+     * members of the index and overstate recall a little (docs/lifecycle.md); real queries do not.
+     */
+    queries: z.array(valuesSchema).min(20).max(2000).optional(),
+    /** Run as a tune job on a build worker (15 min): 202 with the job (`GET …/tune-jobs/{jobId}`). */
+    async: z.boolean().default(false),
+    graph: z
+      .strictObject({
+        sample: intIn(100, 20_000).optional(),
+        candidate: z.union([z.boolean(), z.string()]).optional(),
+      })
+      .optional(),
+  })
+  .superRefine((b, ctx) => {
+    if (b.queries && b.sample !== undefined)
+      ctx.addIssue({ code: 'custom', message: 'send `queries` or `sample`, not both', path: ['sample'] });
+  });
 
 const base64Artifact = z.string().transform((value, ctx): Uint8Array => {
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(value)) return fail(ctx, 'must be base64');

@@ -25,7 +25,13 @@ import type {
   RegisterModelInput,
   TuneInput,
 } from '../service.js';
-import { MAIN_LINE, type Catalog, type DirectUploads, type ObjectStore } from '../storage/types.js';
+import {
+  MAIN_LINE,
+  type Catalog,
+  type CollectionMeta,
+  type DirectUploads,
+  type ObjectStore,
+} from '../storage/types.js';
 import { aliasView, checkAliasTarget, movePointer, pointerHistory, type PointerDeps } from './aliases.js';
 import {
   GRAPH_SAMPLE_ROWS,
@@ -108,14 +114,33 @@ export const TUNE_PROGRESS_INTERVAL_MS = 1000;
 
 type TuneProgress = (measured: number, of: number) => Promise<void>;
 
-/** The tune request as a job runs it: `sample` defaulted, `async` dropped. */
+/**
+ * The most query floats (queries × dimension) a tune job carries: 81,920 (320 KiB, e.g. 640 queries at
+ * 128-d or 106 at 768-d). They are kept in one DynamoDB item beside the job, under its 400 KB limit; a
+ * synchronous tune takes up to 2,000 queries of any dimension the request body holds.
+ */
+export const TUNE_JOB_MAX_QUERY_FLOATS = 81_920;
+
+/** The tune request as a job runs it: `sample` defaulted (or the supplied queries counted), `async` dropped. */
 function tuneJobInput(input: TuneInput): TuneJobInput {
   return {
     targetRecall: input.targetRecall,
     k: input.k,
-    sample: input.sample ?? DEFAULT_TUNE_SAMPLE,
+    sample: input.queries?.length ?? input.sample ?? DEFAULT_TUNE_SAMPLE,
+    ...(input.queries ? { queries: true } : {}),
     ...(input.graph ? { graph: input.graph } : {}),
   };
+}
+
+/** Supplied tune queries checked against the collection's dimension, before anything is read or stored. */
+function tuneQueries(queries: Float32Array[] | undefined, dimension: number): Float32Array[] | undefined {
+  queries?.forEach((q, i) => {
+    if (q.length !== dimension)
+      throw new ValidationError(`query ${i} has ${q.length} dimensions; the collection has ${dimension}`, {
+        field: `queries[${i}]`,
+      });
+  });
+  return queries;
 }
 
 /** A finished job's `error`: the typed error's code; the message only when it may be shown. */
@@ -296,13 +321,14 @@ export class LifecycleCore implements LifecycleService {
    * the API's time is refused (422 ASYNC_REQUIRED) before anything is read or stored.
    */
   async tuneVersion(collection: string, version: number, input: TuneInput, caller: Caller): Promise<Evaluation> {
-    await this.assertSyncTune(collection, version, input.sample ?? DEFAULT_TUNE_SAMPLE);
-    return this.runTune(collection, version, tuneJobInput(input), caller.actor);
+    const meta = await this.deps.catalog.getCollection(collection);
+    const queries = tuneQueries(input.queries, meta.dimension);
+    await this.assertSyncTune(meta, version, queries?.length ?? input.sample ?? DEFAULT_TUNE_SAMPLE);
+    return this.runTune(collection, version, tuneJobInput(input), caller.actor, undefined, queries);
   }
 
   /** Refuses a synchronous tune whose live rows × queries exceed what the API's 30 s can take. */
-  private async assertSyncTune(collection: string, version: number, sample: number): Promise<void> {
-    const meta = await this.deps.catalog.getCollection(collection);
+  private async assertSyncTune(meta: CollectionMeta, version: number, sample: number): Promise<void> {
     const manifest = await manifestFor(this.deps.catalog, meta, version);
     if (!manifest) return; // loadVersion answers the 404
     const rows = manifest.shards.reduce((n, s) => n + s.live, 0);
@@ -324,6 +350,14 @@ export class LifecycleCore implements LifecycleService {
         field: 'async',
       });
     const meta = await this.deps.catalog.getCollection(collection);
+    const queries = tuneQueries(input.queries, meta.dimension);
+    if (queries && queries.length * meta.dimension > TUNE_JOB_MAX_QUERY_FLOATS)
+      throw new ValidationError(
+        `a tune job carries at most ${TUNE_JOB_MAX_QUERY_FLOATS} query floats (queries × dimension); ` +
+          `${queries.length} × ${meta.dimension} is more: send at most ` +
+          `${Math.floor(TUNE_JOB_MAX_QUERY_FLOATS / meta.dimension)} queries`,
+        { field: 'queries', details: { queries: queries.length, dimension: meta.dimension } },
+      );
     const at = new Date((this.deps.now ?? Date.now)()).toISOString();
     const job: TuneJob = {
       id: randomUUID(),
@@ -336,6 +370,13 @@ export class LifecycleCore implements LifecycleService {
       input: tuneJobInput(input),
       by: caller.actor,
     };
+    if (queries) {
+      const flat = new Float32Array(queries.length * meta.dimension);
+      queries.forEach((q, i) => flat.set(q, i * meta.dimension));
+      // Before the job: a worker that sees the job finds its queries. A job that is then never created
+      // leaves an item that expires with the job's TTL.
+      await this.deps.store.putTuneQueries(job, flat, TUNE_JOB_TTL_SECONDS);
+    }
     await this.deps.store.createTuneJob(job, TUNE_JOB_TTL_SECONDS);
     try {
       await enqueue(job.collection, version, job.id);
@@ -399,7 +440,22 @@ export class LifecycleCore implements LifecycleService {
     };
     let done: TuneJob;
     try {
-      const evaluation = await this.runTune(collection, job.version, job.input, job.by ?? 'tune-job', progress);
+      let queries: Float32Array[] | undefined;
+      if (job.input.queries) {
+        const flat = await store.getTuneQueries(collection, jobId);
+        if (!flat)
+          throw new NotFoundError(`the queries of tune job ${JSON.stringify(jobId)} are gone`, { field: 'queries' });
+        const dim = flat.length / job.input.sample;
+        queries = Array.from({ length: job.input.sample }, (_, i) => flat.slice(i * dim, (i + 1) * dim));
+      }
+      const evaluation = await this.runTune(
+        collection,
+        job.version,
+        job.input,
+        job.by ?? 'tune-job',
+        progress,
+        queries,
+      );
       done = { ...current, status: 'succeeded', evaluation };
     } catch (err) {
       logger.warn('tune job failed', { collection, jobId, error: err as Error });
@@ -407,6 +463,8 @@ export class LifecycleCore implements LifecycleService {
     }
     done.updatedAt = new Date(now()).toISOString();
     if (!(await store.updateTuneJob(done, TUNE_JOB_TTL_SECONDS))) return store.getTuneJob(collection, jobId);
+    // Finished for good: its queries are not needed again (the TTL would take them within 7 days anyway).
+    if (job.input.queries) await store.deleteTuneQueries(collection, jobId).catch(() => undefined);
     return done;
   }
 
@@ -417,6 +475,7 @@ export class LifecycleCore implements LifecycleService {
     input: TuneJobInput,
     actor: string,
     progress?: TuneProgress,
+    queries?: Float32Array[],
   ): Promise<Evaluation> {
     const corpus = await loadVersion(this.evals, collection, version);
     let graph: NonNullable<Evaluation['tuning']>['graph'];
@@ -460,13 +519,13 @@ export class LifecycleCore implements LifecycleService {
         graph.candidate = line.line;
       }
     }
-    const prepared = prepareQueries(corpus, { sample: input.sample, k: input.k });
+    const prepared = prepareQueries(corpus, { queries, sample: input.sample, k: input.k });
     const table: TuneRow[] = [];
     const of = tuneSweepSize(corpus.manifest, input.k);
     await progress?.(0, of);
     let chosen: { ef: number; nprobe?: number; recall: number; latencyMs: Evaluation['latencyMs'] } | undefined;
     if (corpus.manifest.partitions) {
-      // Partitioned: (nprobe, ef) pairs, the fewest partitions first.
+      // Partitioned: (nprobe, ef) pairs, the fewest partitions that meet the target.
       const sweep = await sweepPartitioned(this.evals, corpus, prepared, input.k, input.targetRecall, (_, rows) =>
         progress?.(rows.length, of),
       );

@@ -130,6 +130,10 @@ export interface LifecycleStore {
    * (writing nothing) when it is gone or already finished: a finished job never changes again.
    */
   updateTuneJob(job: TuneJob, ttlSeconds: number): Promise<boolean>;
+  /** A job's supplied queries (float32, row-major), its own item with the job's TTL; written before the job. */
+  putTuneQueries(job: TuneJob, data: Float32Array, ttlSeconds: number): Promise<void>;
+  getTuneQueries(collection: string, jobId: string): Promise<Float32Array | undefined>;
+  deleteTuneQueries(collection: string, jobId: string): Promise<void>;
 
   // --- models ---
   /** Atomic counter: the next version number of a model. */

@@ -74,6 +74,7 @@ import {
   modelVersionSk,
   queryPk,
   tuneJobSk,
+  tuneQueriesSk,
 } from './keys.js';
 import type {
   Arm,
@@ -182,6 +183,7 @@ const tuneJobSchema = z.object({
     targetRecall: z.number(),
     k: z.number().int().positive(),
     sample: z.number().int().positive(),
+    queries: z.boolean().optional(),
     graph: z
       .object({ sample: z.number().int().optional(), candidate: z.union([z.boolean(), z.string()]).optional() })
       .optional(),
@@ -781,6 +783,34 @@ export class DynamoLifecycleStore implements LifecycleStore {
         if (resent && stored?.doc === item.doc) return 'ours';
         return stored && stored.status !== 'succeeded' && stored.status !== 'failed' ? 'again' : 'theirs';
       },
+    );
+  }
+
+  async putTuneQueries(job: TuneJob, data: Float32Array, ttlSeconds: number): Promise<void> {
+    await this.ddb.send(
+      new PutCommand({
+        TableName: this.table,
+        Item: {
+          pk: colPk(job.collection),
+          sk: tuneQueriesSk(job.id),
+          data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+          ttl: Math.floor(Date.parse(job.createdAt) / 1000) + ttlSeconds,
+        },
+      }),
+    );
+  }
+
+  async getTuneQueries(collection: string, jobId: string): Promise<Float32Array | undefined> {
+    const item = await this.getItem(colPk(collection), tuneQueriesSk(jobId));
+    if (!item) return undefined;
+    const bytes = item.data as Uint8Array;
+    // Copied: the unmarshalled bytes need not be 4-byte aligned.
+    return new Float32Array(new Uint8Array(bytes).buffer);
+  }
+
+  async deleteTuneQueries(collection: string, jobId: string): Promise<void> {
+    await this.ddb.send(
+      new DeleteCommand({ TableName: this.table, Key: { pk: colPk(collection), sk: tuneQueriesSk(jobId) } }),
     );
   }
 

@@ -73,6 +73,8 @@ export const PLAN_PREFIX = 'PLAN#';
 export const BUILD_LEASE_PREFIX = 'BUILDING#';
 export const MIGRATION_PREFIX = 'MIGRATION#';
 export const TUNE_JOB_PREFIX = 'TUNE#';
+/** A tune job's supplied queries (float32 bytes), beside the job item so its progress writes stay small. */
+export const TUNE_QUERIES_PREFIX = 'TUNEQ#';
 export const DRIFT_PREFIX = 'DRIFT#';
 export const DRIFT_REF_PREFIX = 'DRIFT#REF#';
 
@@ -89,6 +91,7 @@ export const importSk = (jobId: string): string => `${IMPORT_PREFIX}${jobId}`;
 export const migrationSk = (id: string): string => `${MIGRATION_PREFIX}${id}`;
 /** An asynchronous tune job (docs/architecture.md §8.7), in the collection's partition: `TUNE#<jobId>`. */
 export const tuneJobSk = (jobId: string): string => `${TUNE_JOB_PREFIX}${jobId}`;
+export const tuneQueriesSk = (jobId: string): string => `${TUNE_QUERIES_PREFIX}${jobId}`;
 export const aliasPk = (name: string): string => `${ALIAS_PREFIX}${name}`;
 export const modelAliasPk = (model: string, alias: string): string => `${MODEL_ALIAS_PREFIX}${model}#${alias}`;
 export const modelAliasRegistryPk = (model: string): string => `${MODEL_ALIASES_PREFIX}${model}`;

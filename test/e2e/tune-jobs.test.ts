@@ -6,7 +6,9 @@
  * stores and the tuned nprobe/efSearch set on the collection; a redelivered message for a finished job changes
  * nothing; a job for a version that does not exist ends `failed` with NOT_FOUND.
  */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetQueueAttributesCommand, SQSClient, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeClientConfig } from '../../infra/local/aws-clients.js';
 import { Shoal } from '../../clients/typescript/src/node.js';
@@ -160,6 +162,58 @@ describe('tune jobs over HTTP', () => {
     sqs.destroy();
     expect((await call('GET', `/v1/collections/items/tune-jobs/${job.id}`)).json).toEqual(job);
     expect((await call('GET', '/v1/collections/items/versions')).json.versions[0].evaluation).toEqual(ev);
+  }, 30_000);
+
+  it("tunes on the caller's queries, in the request and as a job whose queries go when it ends", async () => {
+    // Fresh draws around the same centres: not rows of the index.
+    const rng = mulberry32(99);
+    const fresh = rows(0, 30).map((r) => r.values.map((x) => x + (rng() - 0.5) * 0.5));
+    const tune = (body: object) => call('POST', `/v1/collections/items/versions/${version}/tune`, body);
+    // 3,000 rows × 30 queries is under the sync limit (1,000 rows × 100 queries here).
+    const sync = await tune({ targetRecall: 0.9, queries: fresh });
+    expect(sync.status).toBe(200);
+    expect(sync.json).toMatchObject({ source: 'supplied', queries: 30, rows: ROWS });
+    expect(sync.json.recall).toBeGreaterThanOrEqual(0.9);
+
+    const started = await tune({ targetRecall: 0.9, queries: fresh, async: true });
+    expect(started.status).toBe(202);
+    expect(started.json.input).toEqual({ targetRecall: 0.9, k: 10, sample: 30, queries: true });
+    const job = await shoal.collection('items').waitForTune(started.json.id, { intervalMs: 100, timeoutMs: 15_000 });
+    expect(job).toMatchObject({ status: 'succeeded', evaluation: { source: 'supplied', queries: 30 } });
+    // The same queries and version: the same sweep as the synchronous tune.
+    expect(job.evaluation!.tuning!.table.map((r) => [r.nprobe, r.ef, r.recall])).toEqual(
+      sync.json.tuning.table.map((r: { nprobe: number; ef: number; recall: number }) => [r.nprobe, r.ef, r.recall]),
+    );
+    const ddb = DynamoDBDocumentClient.from(new DynamoDBClient(makeClientConfig(server.shoal.endpoints, 'dynamodb')));
+    const kept = await ddb.send(
+      new GetCommand({
+        TableName: server.shoal.resources.catalogTable,
+        Key: { pk: 'COL#items', sk: `TUNEQ#${job.id}` },
+      }),
+    );
+    expect(kept.Item).toBeUndefined();
+    ddb.destroy();
+
+    for (const [body, field] of [
+      [{ targetRecall: 0.9, queries: fresh, sample: 40 }, 'sample'],
+      [{ targetRecall: 0.9, queries: fresh.map((q, i) => (i === 3 ? q.slice(1) : q)) }, 'queries[3]'],
+      [{ targetRecall: 0.9, queries: fresh.slice(0, 10) }, 'queries'],
+    ] as const) {
+      const res = await tune(body);
+      expect(res.status).toBe(400);
+      expect(res.json.error).toMatchObject({ code: 'VALIDATION_ERROR', field });
+    }
+    // A job's queries live in one DynamoDB item: at most 81,920 floats (1,300 × 64 is more), refused up front.
+    expect((await call('POST', '/v1/collections', { name: 'wide', dimension: 64, metric: 'l2' })).status).toBe(201);
+    const wide = Array.from({ length: 1300 }, (_, i) => Array.from({ length: 64 }, (_, d) => (i * d) % 7));
+    const big = await call('POST', '/v1/collections/wide/versions/1/tune', {
+      targetRecall: 0.9,
+      queries: wide,
+      async: true,
+    });
+    expect(big.status).toBe(400);
+    expect(big.json.error).toMatchObject({ code: 'VALIDATION_ERROR', field: 'queries' });
+    expect(big.json.error.message).toContain('at most 1280 queries');
   }, 30_000);
 
   it('ends a job whose version does not exist failed with NOT_FOUND', async () => {

@@ -10,6 +10,7 @@ import { loadDataset, type Dataset } from '../../shared/io/datasets.js';
 import { ShardCache } from '../../shared/search/shard-cache.js';
 import type { VectorInput } from '../../shared/service.js';
 import { assignPartition, type IVF_POLICY } from '../../shared/engine/ivf.js';
+import { TUNE_CEILING_EF } from '../../shared/lifecycle/evaluation.js';
 import { lifecycleCores, searchInput, startEmulatedStack, type EmulatedStack } from '../helpers/emulated-stack.js';
 import type { ShoalCore } from '../../shared/core.js';
 import type { LifecycleCore } from '../../shared/lifecycle/service.js';
@@ -109,6 +110,11 @@ describe('a partitioned collection on real data (SIFT 4,500 × 128)', () => {
     expect(chosen).toBeGreaterThanOrEqual(1);
     expect(chosen).toBeLessThanOrEqual(16);
     expect(tuned.tuning!.table.every((r) => r.nprobe !== undefined)).toBe(true);
+    // The sweep bisects between grid steps: at the ceiling ef every smaller nprobe measured missed the
+    // target, and the grid's 8 → 12 gap, when crossed, was split (10 measured).
+    const ceiling = tuned.tuning!.table.filter((r) => r.ef === TUNE_CEILING_EF);
+    for (const r of ceiling) expect(r.recall >= 0.97).toBe(r.nprobe! >= chosen);
+    if (chosen > 8 && chosen <= 12) expect(ceiling.map((r) => r.nprobe)).toContain(10);
     expect((await core.getCollection('sift')).index).toMatchObject({
       nprobe: chosen,
       efSearch: tuned.tuning!.chosenEf,

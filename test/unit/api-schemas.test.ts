@@ -412,12 +412,14 @@ describe('lifecycle bodies', () => {
   });
 
   it('tune: graph sweep options', () => {
+    // `sample` has no schema default: the service's (DEFAULT_TUNE_SAMPLE, 100) applies when no `queries` came.
     expect(parseBody(tuneSchema, { targetRecall: 0.9 })).toEqual({
       targetRecall: 0.9,
       k: 10,
-      sample: 100,
       async: false,
     });
+    invalid(tuneSchema, { targetRecall: 0.9, sample: 50, queries: Array.from({ length: 20 }, () => [1, 2]) }, 'sample');
+    invalid(tuneSchema, { targetRecall: 0.9, queries: [[1, 2]] }, 'queries');
     expect(parseBody(tuneSchema, { targetRecall: 0.9, graph: { sample: 500, candidate: 'wide' } })).toMatchObject({
       graph: { sample: 500, candidate: 'wide' },
     });

@@ -51,6 +51,11 @@ def _drop_none(d: Json) -> Json:
     return {k: v for k, v in d.items() if v is not None}
 
 
+def _rows(vectors: Optional[Sequence[Sequence[float]]]) -> Optional[List[List[float]]]:
+    """Vectors as JSON lists (any sequence of numbers, e.g. NumPy rows)."""
+    return None if vectors is None else [[float(x) for x in v] for v in vectors]
+
+
 def _include(include: Union[None, str, Sequence[str]]) -> Optional[List[str]]:
     if include is None:
         return None
@@ -421,12 +426,15 @@ class CollectionHandle:
         *,
         k: Optional[int] = None,
         sample: Optional[int] = None,
+        queries: Optional[Sequence[Sequence[float]]] = None,
         graph: Optional[Json] = None,
     ) -> Json:
         """Sweeps (nprobe, ef) of `version` for `target_recall` inside the request and makes the cheapest
-        setting meeting it the line's default; returns the evaluation. A version too large for the API's time
-        raises `AsyncRequiredError` (code `ASYNC_REQUIRED`): use `start_tune` then."""
-        return self._tune(version, {"targetRecall": target_recall, "k": k, "sample": sample, "graph": graph})
+        setting meeting it the line's default; returns the evaluation. `queries` (20–2000, e.g. from your query
+        log) instead of `sample`: sampled rows overstate recall a little. A version too large for the API's
+        time raises `AsyncRequiredError` (code `ASYNC_REQUIRED`): use `start_tune` then."""
+        body = {"targetRecall": target_recall, "k": k, "sample": sample, "queries": _rows(queries), "graph": graph}
+        return self._tune(version, body)
 
     def start_tune(
         self,
@@ -435,11 +443,20 @@ class CollectionHandle:
         *,
         k: Optional[int] = None,
         sample: Optional[int] = None,
+        queries: Optional[Sequence[Sequence[float]]] = None,
         graph: Optional[Json] = None,
     ) -> Json:
         """The same tune as a tune job on a build worker (any version size); returns the job (`id`,
-        `status`, `progress`). Follow it with `tune_job` or `wait_for_tune`."""
-        body = {"targetRecall": target_recall, "k": k, "sample": sample, "graph": graph, "async": True}
+        `status`, `progress`). Follow it with `tune_job` or `wait_for_tune`. A job carries at most 81,920
+        query floats (len(queries) × dimension)."""
+        body = {
+            "targetRecall": target_recall,
+            "k": k,
+            "sample": sample,
+            "queries": _rows(queries),
+            "graph": graph,
+            "async": True,
+        }
         return self._tune(version, body)
 
     def _tune(self, version: int, body: Json) -> Json:

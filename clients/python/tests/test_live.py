@@ -136,6 +136,18 @@ class LiveTest(unittest.TestCase):
         self.assertEqual(polls[-1], done)
         self.assertEqual(docs.tune_job(job["id"]), done)
 
+        # The caller's own queries (fresh draws, not rows of the index), in the request and as a job.
+        fresh = [[rnd.uniform(-1, 1) for _ in range(8)] for _ in range(30)]
+        supplied = docs.tune(version, 0.9, queries=fresh)
+        self.assertEqual((supplied["source"], supplied["queries"]), ("supplied", 30))
+        job = docs.start_tune(version, 0.9, queries=fresh)
+        self.assertEqual(job["input"], {"targetRecall": 0.9, "k": 10, "sample": 30, "queries": True})
+        done = docs.wait_for_tune(job["id"], timeout=120, poll_interval=0.2)
+        self.assertEqual((done["evaluation"]["source"], done["evaluation"]["queries"]), ("supplied", 30))
+        with self.assertRaises(shoal.ValidationError) as both:
+            docs.tune(version, 0.9, sample=40, queries=fresh)
+        self.assertEqual(both.exception.field, "sample")
+
         missing = docs.start_tune(999, 0.9)
         with self.assertRaises(shoal.JobFailedError) as ctx:
             docs.wait_for_tune(missing["id"], timeout=120, poll_interval=0.2)

@@ -234,6 +234,7 @@ export type TuneJob = {
     targetRecall: number;
     k: number;
     sample: number;
+    queries?: boolean;
     graph?: {
       sample?: number;
       candidate?: boolean | string;
@@ -886,8 +887,8 @@ export type TuneVersionRequest = {
   targetRecall: number;
   /** @default 10 */
   k?: number;
-  /** @default 100 */
   sample?: number;
+  queries?: number[][];
   /** @default false */
   async?: boolean;
   graph?: {
