@@ -55,6 +55,8 @@ export interface CollectionStats {
   /** Current index version (0 before the first build). */
   version: number;
   watermark: number;
+  /** Present (false) when `count` is an upper bound: the tail's ids could not all be checked in time. */
+  countExact?: false;
 }
 
 export interface CollectionInfo {

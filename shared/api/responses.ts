@@ -102,6 +102,8 @@ function define() {
     partitions: count().optional(),
     version: count(),
     watermark: count(),
+    /** Present (false) when `count` is an upper bound: the tail's ids could not all be checked within 1 s. */
+    countExact: z.literal(false).optional(),
   });
 
   const collection = z.object({

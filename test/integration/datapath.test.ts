@@ -31,7 +31,9 @@ let wakes: string[];
 let clock = Date.now();
 
 /** A core and an indexer over the same dependencies (no lifecycle store: names are collections only). */
-function makeServices(overrides: { catalog?: Catalog } & Partial<Pick<CoreDeps, 'tails' | 'slots' | 'scatter'>> = {}): {
+function makeServices(
+  overrides: { catalog?: Catalog } & Partial<Pick<CoreDeps, 'tails' | 'slots' | 'scatter' | 'countBudgetMs'>> = {},
+): {
   core: ShoalCore;
   indexer: Indexer;
 } {
@@ -43,6 +45,7 @@ function makeServices(overrides: { catalog?: Catalog } & Partial<Pick<CoreDeps, 
     slots: overrides.slots ?? 1,
     ...(overrides.scatter ? { scatter: overrides.scatter, scatterMinBytes: 0 } : {}),
     tails: overrides.tails ?? new TailCache(overrides.catalog ?? catalog, records),
+    ...(overrides.countBudgetMs !== undefined ? { countBudgetMs: overrides.countBudgetMs } : {}),
     codeVersion: 'test',
     now: () => clock,
     wake: async (c) => {
@@ -118,6 +121,26 @@ describe('write path and strong reads', () => {
       expect(await core.getVectors('mut', ['v10', 'v1'])).toHaveLength(1);
     }
     expect((await core.getCollection('mut')).stats).toMatchObject({ count: 20, pending: 0 });
+  });
+
+  it('counts live rows across tail and shards exactly within its budget, else as a flagged upper bound', async () => {
+    const { core, indexer } = makeServices();
+    await core.createCollection({ name: 'counted', dimension: 8, metric: 'l2' });
+    const vs = vectors(30, 8, 5);
+    await core.upsert('counted', vs.slice(0, 15));
+    await indexer.buildNow('counted');
+    await core.upsert('counted', vs.slice(15));
+    await indexer.buildNow('counted');
+    // Tail: 5 indexed ids rewritten, 3 new ids, 4 indexed ids deleted (one in each shard), 1 unknown id deleted.
+    await core.upsert('counted', [...vs.slice(0, 5), ...vectors(3, 8, 6, 'new')]);
+    await core.deleteVectors('counted', { ids: ['v10', 'v11', 'v20', 'v21', 'nope'] });
+    const exact = (await core.getCollection('counted')).stats!;
+    expect(exact).toMatchObject({ count: 29, indexed: 30, shards: 2 });
+    expect(exact.pending).toBeGreaterThanOrEqual(12);
+    expect(exact).not.toHaveProperty('countExact');
+    // No time to look: every tail upsert counts as new, no delete as of a live row.
+    const hurried = (await makeServices({ countBudgetMs: -1 }).core.getCollection('counted')).stats;
+    expect(hurried).toMatchObject({ count: 38, countExact: false });
   });
 
   it('sees a slow write that lands after later writes were already read (tail cache + leases)', async () => {

@@ -84,6 +84,7 @@ export type CollectionStats = {
   partitions?: number;
   version: number;
   watermark: number;
+  countExact?: false;
 };
 
 export type SearchResult = {
