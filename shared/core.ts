@@ -333,7 +333,7 @@ export class ShoalCore implements ShoalService {
     if (!tail.length) return { count, exact: true };
     const now = this.deps.now ?? Date.now;
     const deadline = now() + (this.deps.countBudgetMs ?? COUNT_BUDGET_MS);
-    let unknown = new Set(tail.map((r) => r.id));
+    const unknown = new Set(tail.map((r) => r.id));
     const live = new Set<string>();
     let exact = true;
     for (const ref of manifest?.shards ?? []) {
@@ -343,14 +343,13 @@ export class ShoalCore implements ShoalService {
         break;
       }
       const [shard, bits] = await Promise.all([this.deps.cache.shard(ref), this.deps.cache.bitmap(ref)]);
-      let found = 0;
       for (const id of unknown) {
         const row = shard.rowOf(id);
         if (row === undefined || (bits && (bits[row >>> 3] & (1 << (row & 7))) !== 0)) continue;
         live.add(id);
-        found++;
+        // Deleting the current entry keeps a Set's iteration going with the next one.
+        unknown.delete(id);
       }
-      if (found) unknown = new Set([...unknown].filter((id) => !live.has(id)));
     }
     for (const r of tail) {
       if (r.deleted && live.has(r.id)) count--;

@@ -87,6 +87,17 @@ export interface PreparedQueries {
   source: 'sample' | 'supplied';
 }
 
+/** Supplied evaluation or tune queries, checked against the collection's dimension (400 on `queries[i]`). */
+export function checkQueries(queries: Float32Array[], dimension: number): Float32Array[] {
+  queries.forEach((q, i) => {
+    if (q.length !== dimension)
+      throw new ValidationError(`query ${i} has ${q.length} dimensions; collection has ${dimension}`, {
+        field: `queries[${i}]`,
+      });
+  });
+  return queries;
+}
+
 export function prepareQueries(
   corpus: VersionCorpus,
   input: { queries?: Float32Array[]; sample: number; k: number },
@@ -97,13 +108,7 @@ export function prepareQueries(
   let self: Array<string | undefined>;
   const source = input.queries?.length ? 'supplied' : 'sample';
   if (input.queries?.length) {
-    input.queries.forEach((q, i) => {
-      if (q.length !== dim)
-        throw new ValidationError(`query ${i} has ${q.length} dimensions; collection has ${dim}`, {
-          field: `queries[${i}]`,
-        });
-    });
-    queries = input.queries;
+    queries = checkQueries(input.queries, dim);
     self = queries.map(() => undefined);
   } else {
     if (ids.length < 2)

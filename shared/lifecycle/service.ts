@@ -35,6 +35,7 @@ import {
 import { aliasView, checkAliasTarget, movePointer, pointerHistory, type PointerDeps } from './aliases.js';
 import {
   GRAPH_SAMPLE_ROWS,
+  checkQueries,
   TUNE_EFS,
   sweepPartitioned,
   tuneSweepSize,
@@ -130,17 +131,6 @@ function tuneJobInput(input: TuneInput): TuneJobInput {
     ...(input.queries ? { queries: true } : {}),
     ...(input.graph ? { graph: input.graph } : {}),
   };
-}
-
-/** Supplied tune queries checked against the collection's dimension, before anything is read or stored. */
-function tuneQueries(queries: Float32Array[] | undefined, dimension: number): Float32Array[] | undefined {
-  queries?.forEach((q, i) => {
-    if (q.length !== dimension)
-      throw new ValidationError(`query ${i} has ${q.length} dimensions; the collection has ${dimension}`, {
-        field: `queries[${i}]`,
-      });
-  });
-  return queries;
 }
 
 /** A finished job's `error`: the typed error's code; the message only when it may be shown. */
@@ -322,7 +312,7 @@ export class LifecycleCore implements LifecycleService {
    */
   async tuneVersion(collection: string, version: number, input: TuneInput, caller: Caller): Promise<Evaluation> {
     const meta = await this.deps.catalog.getCollection(collection);
-    const queries = tuneQueries(input.queries, meta.dimension);
+    const queries = input.queries && checkQueries(input.queries, meta.dimension);
     await this.assertSyncTune(meta, version, queries?.length ?? input.sample ?? DEFAULT_TUNE_SAMPLE);
     return this.runTune(collection, version, tuneJobInput(input), caller.actor, undefined, queries);
   }
@@ -350,7 +340,7 @@ export class LifecycleCore implements LifecycleService {
         field: 'async',
       });
     const meta = await this.deps.catalog.getCollection(collection);
-    const queries = tuneQueries(input.queries, meta.dimension);
+    const queries = input.queries && checkQueries(input.queries, meta.dimension);
     if (queries && queries.length * meta.dimension > TUNE_JOB_MAX_QUERY_FLOATS)
       throw new ValidationError(
         `a tune job carries at most ${TUNE_JOB_MAX_QUERY_FLOATS} query floats (queries × dimension); ` +
