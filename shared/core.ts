@@ -127,7 +127,6 @@ function info(meta: CollectionMeta): CollectionInfo {
   return out;
 }
 
-/** Shoal's core: the service the API functions call, on top of the storage adapters. */
 /**
  * Time a collection's stats may spend checking tail ids against the index for the live count (1 s): an
  * exact count costs tail rows × shards id lookups. Past it the count is an upper bound (`countExact:
@@ -135,6 +134,7 @@ function info(meta: CollectionMeta): CollectionInfo {
  */
 export const COUNT_BUDGET_MS = 1_000;
 
+/** Shoal's core: the service the API functions call, on top of the storage adapters. */
 export class ShoalCore implements ShoalService {
   /**
    * Each collection's meta item as this process last read it: a hint for work started before the

@@ -245,7 +245,7 @@ function tuneNprobes(total: number): number[] {
 export function tuneSweepSize(manifest: Manifest, k: number): number {
   if (!manifest.partitions) return TUNE_EFS.length;
   const efs = manifest.engine === 'hnsw' ? TUNE_EFS.filter((e) => e < Math.max(TUNE_CEILING_EF, k)).length : 0;
-  // The bisection between two grid steps halves a gap of at most a third of the upper step each time.
+  // The bisection between two grid steps adds at most log2 of the widest gap it can fall into.
   const nprobes = tuneNprobes(manifest.partitions.count);
   const widest = Math.max(...nprobes.map((n, i) => n - (nprobes[i - 1] ?? 0)));
   return nprobes.length + Math.ceil(Math.log2(Math.max(1, widest))) + efs;
