@@ -17,7 +17,7 @@ trap 'rm -rf "$out"' EXIT
 # STANDALONE_WASM: no Emscripten JS glue; the module imports only a few WASI stubs and
 # emscripten_notify_memory_growth, and shared/engine/shoal-wasm.ts instantiates it.
 emcc src/shoal_hnsw.cpp -o "$out/shoal-hnsw.wasm" \
-  -std=c++17 -O3 -msimd128 -fwasm-exceptions -fno-rtti -DNDEBUG \
+  -std=c++17 -O3 -msimd128 -mbulk-memory -fwasm-exceptions -fno-rtti -DNDEBUG \
   -ffile-prefix-map="$PWD"=. \
   --no-entry -sSTANDALONE_WASM=1 -sFILESYSTEM=0 -sALLOW_MEMORY_GROWTH=1 -sMAXIMUM_MEMORY=4GB \
   -sINITIAL_MEMORY=16MB -sTOTAL_STACK=1MB -sEXPORTED_FUNCTIONS=_malloc,_free
