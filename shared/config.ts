@@ -19,13 +19,13 @@ const csv = z
       : [],
   );
 
-const int = (def: number, min: number, max: number) =>
+const int = <D extends number | undefined>(def: D, min: number, max: number) =>
   z
     .string()
     .optional()
     .transform((s, ctx) => {
       if (s === undefined || s === '') return def;
-      const n = Number(s);
+      const n: number = Number(s);
       if (!Number.isInteger(n) || n < min || n > max) {
         ctx.addIssue({ code: 'custom', message: `must be an integer in [${min}, ${max}]` });
         return z.NEVER;
@@ -108,10 +108,15 @@ const schema = z.object({
       return faults;
     }),
   /**
-   * Below this many shard bytes per version the coordinator searches the shards itself
-   * (default 64 MiB): an invoke round trip costs more than scanning small shards. 0 = always scatter.
+   * Below this many shard bytes per search the coordinator searches the shards itself; above, it
+   * scatters them over the searcher slots. Default: half of SHOAL_SHARD_CACHE_MB (884 MiB on the
+   * 1,769 MB api function → 442 MiB, e.g. 60k × 784 or 130k × 768 rows). Why so high: a searcher
+   * invoke is a round trip of ~10 ms on AWS and locally more than the whole in-process search of
+   * 10 shards of 6,000 × 784 (4.5 ms), so scattering pays only for shard sets that would crowd the
+   * coordinator's cache (or need more CPU than one function has). Lower = more scatter (more
+   * invokes, less memory per api container); 0 = always scatter.
    */
-  SHOAL_SCATTER_MIN_MB: int(64, 0, 1_000_000),
+  SHOAL_SCATTER_MIN_MB: int(undefined, 0, 1_000_000),
   /** Unindexed writes that trigger a delta shard (default 1000): lower = fresher shards, more of them. */
   SHOAL_BUILD_DELTA_MIN_ROWS: int(1000, 1, 10_000_000),
   /** Age of the last index version after which any pending write triggers a build (default 60 s). */
@@ -295,7 +300,7 @@ export function parseConfig(env: Record<string, string | undefined>): ShoalConfi
         }
       : undefined,
     shardSearchFunction: e.SHOAL_SHARD_SEARCH_FUNCTION,
-    scatterMinBytes: e.SHOAL_SCATTER_MIN_MB * 2 ** 20,
+    scatterMinBytes: (e.SHOAL_SCATTER_MIN_MB ?? Math.floor(e.SHOAL_SHARD_CACHE_MB / 2)) * 2 ** 20,
     buildDeltaMinRows: e.SHOAL_BUILD_DELTA_MIN_ROWS,
     buildDeltaMaxAgeMs: e.SHOAL_BUILD_DELTA_MAX_AGE_S * 1000,
     artifactSyncVerifyBytes: e.SHOAL_ARTIFACT_SYNC_VERIFY_MB * 2 ** 20,

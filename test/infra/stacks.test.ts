@@ -170,6 +170,12 @@ describe.each([
       expect(env.SHOAL_SHARD_SEARCH_FUNCTION).toBe(template);
       expect(env.SHOAL_SEARCH_SLOTS).toBe(String(s.slots));
     }
+    // The api searches in process up to half its shard cache (1,769 MB → 884 MiB cache → 442 MiB) and
+    // scatters above: an invoke costs more than searching a few hundred MB of shards itself.
+    const apiEnv = (fns[logicalIdOf(stack, compute.api.fn)].Properties as { Environment: { Variables: Json } })
+      .Environment.Variables;
+    expect(apiEnv.SHOAL_SHARD_CACHE_MB).toBe('884');
+    expect(apiEnv.SHOAL_SCATTER_MIN_MB).toBe('442');
   });
 
   it('scopes the authorizer to GetItem on API-key items of the catalog', () => {

@@ -158,7 +158,8 @@ export class Compute extends Construct {
         SHOAL_IMPORT_SAFETY_MARGIN_S: String(IMPORT_SAFETY_MARGIN_S),
         // The job is marked failed on the receive that would send its message to the DLQ.
         SHOAL_IMPORT_MAX_RECEIVE: String(QUEUE_SETTINGS.maxReceiveCount),
-        SHOAL_SCATTER_MIN_MB: '64',
+        // Search in process up to half the shard cache; scatter only bigger shard sets (shared/config.ts).
+        SHOAL_SCATTER_MIN_MB: String(Math.floor(shardCacheMb(sizing.memoryMb) / 2)),
         SHOAL_SHARD_SEARCH_FUNCTION: template,
         SHOAL_SEARCH_SLOTS: String(settings.searchSlots),
         SHOAL_SHARD_CACHE_MB: String(shardCacheMb(sizing.memoryMb)),
