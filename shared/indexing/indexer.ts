@@ -4,7 +4,9 @@
  * API's services never build in-process.
  */
 import type { Alias, LifecycleStore } from '../lifecycle/types.js';
+import { ConflictError } from '../errors.js';
 import { logger } from '../log.js';
+import { sleep } from '../storage/retry.js';
 import { currentManifest } from '../collections.js';
 import type { BuildOutput } from '../service.js';
 import { buildIndex, collectGarbage, planTaskDeps, type BuildResult, type BuilderDeps } from './builder.js';
@@ -27,13 +29,39 @@ function output(b: BuildResult): BuildOutput {
   };
 }
 
+/**
+ * How long a forced build waits for a busy line (default 20 s, well inside the builder function's
+ * 5 minutes) before it throws for redelivery; first wait 50 ms, doubling to at most 1 s. An in-process
+ * build of a line holds it for seconds at most; a longer one is a big build whose plan workers build it.
+ */
+export const FORCED_BUSY_WAIT_MS = 20_000;
+const FORCED_BUSY_FIRST_MS = 50;
+const FORCED_BUSY_MAX_STEP_MS = 1_000;
+
 export class Indexer {
   constructor(private readonly deps: IndexerDeps) {}
 
-  /** Builds in this process, now (a forced build: the builder function's path, and tests). */
+  /**
+   * Builds in this process, now (a forced build: the builder function's path, and tests). A forced build
+   * that finds the serving line busy — another invocation holds its build lease, often a policy build of
+   * an upsert's wake-up that then decides there is too little to build — waits for the lease and asks
+   * again: answering 'busy' would drop the request (the queue consumer deletes its message), leaving the
+   * rows unindexed until the scheduled tick. Past FORCED_BUSY_WAIT_MS it throws ConflictError, and the
+   * queue redelivers the message.
+   */
   async buildNow(collection: string): Promise<BuildOutput> {
-    const r = await buildIndex(this.deps, collection, { force: true });
-    return { ...output(r), ...(r.candidates ? { candidates: r.candidates.map(output) } : {}) };
+    const started = Date.now();
+    for (let wait = FORCED_BUSY_FIRST_MS; ; wait = Math.min(wait * 2, FORCED_BUSY_MAX_STEP_MS)) {
+      const r = await buildIndex(this.deps, collection, { force: true });
+      if (r.reason !== 'busy')
+        return { ...output(r), ...(r.candidates ? { candidates: r.candidates.map(output) } : {}) };
+      if (Date.now() - started + wait > FORCED_BUSY_WAIT_MS) {
+        throw new ConflictError(`${collection}: another builder holds the index line; the forced build is retried`, {
+          details: { collection, waitedMs: Date.now() - started },
+        });
+      }
+      await sleep(wait);
+    }
   }
 
   /** One task of a build plan (the builder worker's body; docs/architecture.md §6.5). */

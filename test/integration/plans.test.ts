@@ -8,6 +8,7 @@
 import { DeleteMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildIndex, type BuilderDeps } from '../../shared/indexing/builder.js';
+import { Indexer } from '../../shared/indexing/indexer.js';
 import { runBuildTask } from '../../shared/indexing/plan.js';
 import { planTaskDeps } from '../../shared/indexing/builder.js';
 import { loadDataset, type Dataset } from '../../shared/io/datasets.js';
@@ -304,5 +305,17 @@ describe('build plans', () => {
     expect(await store.get('lease', 'main')).toBeUndefined();
     expect(await core.getCollection('lease')).toMatchObject({ name: 'lease' });
     await store.releaseLine('lease', 'main', 'new run');
+  });
+
+  it('a forced build (POST …/index) waits for a line another invocation holds instead of dropping the request', async () => {
+    await core.createCollection({ name: 'waits', dimension: 128, metric: 'l2' });
+    await upsertAll('waits', rows(0, 300));
+    // A policy build of an upsert's wake-up holds the line (and will decide there is too little to build).
+    expect(await store.claimLine('waits', 'main', 'policy build', clock, 60_000)).toBe(true);
+    const forced = new Indexer(deps()).buildNow('waits');
+    await new Promise((r) => setTimeout(r, 300));
+    await store.releaseLine('waits', 'main', 'policy build');
+    // The forced request still builds every row written before it.
+    expect(await forced).toMatchObject({ built: true, version: 1, watermark: 300 });
   });
 });
