@@ -19,6 +19,7 @@ import {
   rewriteIfUnchanged,
   upsertVectors,
   validateUpserts,
+  writeLeaseIds,
 } from './ingest/ingest.js';
 import { readTail, search, strongReadDeadline, type SearchDeps } from './search/coordinator.js';
 import type { TailCap } from './ingest/backpressure.js';
@@ -371,7 +372,7 @@ export class ShoalCore implements ShoalService {
     const hint = this.seenMeta.get(collection);
     const early =
       vectors.length && hint && fits(hint, vectors)
-        ? leaseEarly(this.deps.catalog, collection, vectors.length)
+        ? leaseEarly(this.deps.catalog, collection, vectors.length, writeLeaseIds(vectors))
         : undefined;
     let meta: CollectionMeta;
     try {

@@ -26,6 +26,7 @@ import type {
   SQSEvent,
 } from 'aws-lambda';
 import { resetConfig } from '../../shared/config.js';
+import { settled } from '../../shared/ingest/ingest.js';
 import { sqsQueueProducer } from '../../shared/queue/messages.js';
 import { makeClientConfig } from './aws-clients.js';
 import { FUNCTION_SIZING, FUNCTION_TIMEOUT_SECONDS, shardCacheMb } from '../cdk/settings.js';
@@ -207,6 +208,8 @@ export async function startLocalShoal(opts: StartLocalShoalOptions): Promise<Loc
     setEnv('SHOAL_LOG_FORMAT', process.env.SHOAL_LOG_FORMAT ?? 'pretty');
     const emulators = await startEmulators({ dataDir, silent: true, ports: { s3: opts.s3Port ?? 0 } });
     stops.push({ name: 'emulators', stop: () => emulators.stop() });
+    // Stopped just before the emulators: acknowledged writes' leases settle while DynamoDB is still up.
+    stops.push({ name: 'write-lease settling', stop: () => settled() });
     const { endpoints } = emulators;
 
     const resources = await bootstrapLocalResources({

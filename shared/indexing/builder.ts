@@ -472,6 +472,9 @@ export async function buildIndex(
 ): Promise<BuildResult & { candidates?: BuildResult[] }> {
   const started = performance.now();
   const meta = await deps.catalog.getCollection(name);
+  // Write leases whose records landed (or that expired) move to the log first: until then they hold the
+  // stable seq back, and a writer that crashed or froze after its acknowledgment never settles its own.
+  await deps.catalog.settleWrites(name, deps.records.writeLog(collectionKey(meta)));
   const stable = await deps.catalog.stableSeq(name);
   const outcomes: LineOutcome[] = [];
   let servingHead: Manifest | undefined;

@@ -25,15 +25,64 @@ export const WRITE_LEASE_MS = 5 * 60_000;
 export const WAKE_DEBOUNCE_MS = 1000;
 
 /**
+ * Small upserts (default ≤ 25 rows whose ids total ≤ 2 KiB) take a **write lease**: the counter item names
+ * the id of each leased seq, so it is the write's log entry while in flight, and the write is acknowledged
+ * once its records land — two round trips (meta ‖ lease, records) instead of four (… log, records,
+ * release). The lease is settled afterwards (log entries, then removed from the counter item) by the writer
+ * in the background, or by the builder before it reads the stable seq (docs/architecture.md §6.1). Larger
+ * writes log themselves as before: their ids would crowd the 400 KB counter item, and a batch pays the two
+ * extra round trips once for many rows. Larger limits = more upserts on the fast path, a bigger counter
+ * item while leases are unsettled.
+ */
+export const WRITE_LEASE_MAX_ROWS = 25;
+export const WRITE_LEASE_MAX_ID_BYTES = 2048;
+
+/**
+ * A write is acknowledged on its write lease only this long before the lease's expiry (default 60 s:
+ * twice the clock skew the catalog allows between containers). The builder settles an expired write lease
+ * without checking its records, so records that land later than this are settled the slow way: log
+ * entries, then a release that proves the lease was still there.
+ */
+export const WRITE_ACK_MARGIN_MS = 60_000;
+
+/** The ids a write lease for these upserts names (one per seq), or undefined when it takes a plain lease. */
+export function writeLeaseIds(vectors: readonly { id: string }[]): string[] | undefined {
+  if (vectors.length === 0 || vectors.length > WRITE_LEASE_MAX_ROWS) return undefined;
+  let bytes = 0;
+  for (const v of vectors) bytes += Buffer.byteLength(v.id);
+  return bytes <= WRITE_LEASE_MAX_ID_BYTES ? vectors.map((v) => v.id) : undefined;
+}
+
+/** Background settlements of this process's write leases (awaited by `settled()`: shutdown and tests). */
+const settling = new Set<Promise<void>>();
+
+/** Resolves when every write lease this process acknowledged has been settled (or failed to, logged). */
+export async function settled(): Promise<void> {
+  while (settling.size) await Promise.all([...settling]);
+}
+
+function settleInBackground(deps: IngestDeps, meta: CollectionMeta, lease: SeqLease): void {
+  const p = deps.catalog
+    .settleWrites(meta.name, deps.records.writeLog(collectionKey(meta)), lease)
+    .then(
+      () => undefined,
+      // The builder settles it before its next build: nothing is lost, indexing waits a little.
+      (err: unknown) => logger.warn('settling a write lease failed; the builder will', { error: err as Error }),
+    )
+    .finally(() => settling.delete(p));
+  settling.add(p);
+}
+
+/**
  * A lease taken before the collection is known (`leaseEarly`): the write path reads the meta item and
  * leases in parallel, one round trip for both. Settled, never rejected: a failed early lease is retried
  * by the write itself.
  */
 export type EarlyLease = Promise<SeqLease | undefined>;
 
-/** Starts leasing `n` seqs of `collection` now; pair with `write…` or `dropEarlyLease`. */
-export function leaseEarly(catalog: Catalog, collection: string, n: number): EarlyLease {
-  return catalog.leaseSeqs(collection, n, WRITE_LEASE_MS).catch((err: unknown) => {
+/** Starts leasing `n` seqs of `collection` now (a write lease with `ids`); pair with `write…` or `dropEarlyLease`. */
+export function leaseEarly(catalog: Catalog, collection: string, n: number, ids?: string[]): EarlyLease {
+  return catalog.leaseSeqs(collection, n, WRITE_LEASE_MS, ids).catch((err: unknown) => {
     logger.debug('early seq lease failed; the write leases again', { collection, error: err as Error });
     return undefined;
   });
@@ -65,11 +114,25 @@ async function writeWithLease(
   make: (seq: number, i: number) => StoredRecord,
   n: number,
   early?: EarlyLease,
+  /** One id per record: take a write lease (writeLeaseIds). */
+  ids?: string[],
 ): Promise<void> {
   for (let attempt = 0; attempt < 3; attempt++) {
     const taken = attempt === 0 && early ? await early : undefined;
-    const lease = taken ?? (await deps.catalog.leaseSeqs(meta.name, n, WRITE_LEASE_MS));
+    const lease = taken ?? (await deps.catalog.leaseSeqs(meta.name, n, WRITE_LEASE_MS, attempt === 0 ? ids : undefined));
     const records = Array.from({ length: n }, (_, i) => make(lease.first + i, i));
+    if (lease.ids) {
+      // The lease is the log entry until settled, and it blocks the stable seq until then.
+      await deps.records.put(records, { logged: false });
+      if (Date.now() < lease.expiresAt - WRITE_ACK_MARGIN_MS) {
+        settleInBackground(deps, meta, lease);
+        return;
+      }
+      // Slow enough that the builder may have settled the lease as expired: log, then prove it was ours.
+      await deps.records.writeLog(collectionKey(meta)).append(records.map((r) => ({ seq: r.seq, id: r.id })));
+      if (await deps.catalog.releaseSeqs(meta.name, lease)) return;
+      continue;
+    }
     await deps.records.put(records);
     if (await deps.catalog.releaseSeqs(meta.name, lease)) return;
   }
@@ -128,6 +191,7 @@ export async function upsertVectors(
     }),
     vectors.length,
     early,
+    writeLeaseIds(vectors),
   );
   await wake(deps, meta.name);
   return vectors.length;

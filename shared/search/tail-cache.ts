@@ -65,6 +65,24 @@ export function tailSnapshot(records: StoredRecord[], dim: number, metric?: Metr
   return { records, newest, packed: () => (packed ??= packTail(records, dim, metric)) };
 }
 
+/**
+ * How far a read that just finished has seen every write: to `stable`, or — when write leases hold it
+ * back — to the first write lease whose records it does not hold yet (each id at or above its seq), at
+ * most the stable seq plain leases allow. Every other seq up to there was logged before the counter item
+ * was read, and the log was read after it. So a steady strong read stays one round trip while an
+ * acknowledged write's lease waits to be settled.
+ */
+function resolvedUpTo(state: SeqState, entry: Entry): number {
+  const { stable, pending, stableBesideWrites } = state;
+  if (!pending?.length || stableBesideWrites === undefined) return stable;
+  let upTo = stableBesideWrites;
+  for (const p of pending) {
+    const landed = p.ids.every((id, i) => (entry.records.get(id)?.seq ?? -1) >= p.first + i);
+    if (!landed) upTo = Math.min(upTo, p.first - 1);
+  }
+  return Math.max(stable, upTo);
+}
+
 interface Entry {
   watermark: number;
   /** The current state's snapshot; dropped whenever a read changes the records. */
@@ -119,12 +137,14 @@ export class TailCache {
     this.entries.set(ck, entry);
     if (this.entries.size > this.maxCollections) this.entries.delete(this.entries.keys().next().value as string);
 
-    const { stable, allocated } = (await prefetched) ?? (await this.catalog.seqState(meta.name));
+    const state = (await prefetched) ?? (await this.catalog.seqState(meta.name));
+    const { stable, allocated, pending = [] } = state;
     if (allocated > entry.readUpTo) {
       let through = entry.readUpTo;
       const current = entry;
       try {
-        for await (const batch of this.records.tail(ck, entry.readUpTo, undefined, (seq) => (through = seq))) {
+        const batches = this.records.tail(ck, entry.readUpTo, undefined, (seq) => (through = seq), pending);
+        for await (const batch of batches) {
           for (const r of batch) {
             const known = entry.records.get(r.id);
             if (!known || known.seq < r.seq) {
@@ -140,7 +160,7 @@ export class TailCache {
         current.readUpTo = Math.max(current.readUpTo, Math.min(through, stable));
         throw err;
       }
-      entry.readUpTo = Math.max(entry.readUpTo, stable);
+      entry.readUpTo = Math.max(entry.readUpTo, resolvedUpTo(state, entry));
     }
     return (entry.snapshot ??= tailSnapshot([...entry.records.values()], meta.dimension, meta.metric));
   }

@@ -85,8 +85,10 @@ import {
   type LineChange,
   type LinePromotion,
   type Manifest,
+  type PendingWrite,
   type SeqLease,
   type SeqState,
+  type WriteLog,
 } from './types.js';
 
 /** Expired leases removed per UpdateItem by dropExpiredLeases (keeps expressions small). */
@@ -155,7 +157,21 @@ const seqItemSchema = z.object({
   next: nonNegInt.optional(),
   leases: z.record(z.string(), nonNegInt).optional(),
   expiry: z.record(z.string(), z.number()).optional(),
+  /** Write leases: the ids their seqs write (docs/architecture.md §6.1). */
+  ids: z.record(z.string(), z.array(z.string())).optional(),
 });
+
+/** The write leases of a counter item (those that name their ids), lowest seq first. */
+function pendingWrites(seq: z.output<typeof seqItemSchema> | undefined): PendingWrite[] {
+  if (!seq?.ids) return [];
+  const out: PendingWrite[] = [];
+  for (const [token, ids] of Object.entries(seq.ids)) {
+    const first = seq.leases?.[token];
+    if (first === undefined) continue;
+    out.push({ token, first, ids, expiresAt: seq.expiry?.[token] ?? Infinity });
+  }
+  return out.sort((a, b) => a.first - b.first);
+}
 
 const shardRefSchema = z.object({
   id: z.string(),
@@ -479,11 +495,12 @@ export class DynamoCatalog implements Catalog {
 
   // --- seq leases --------------------------------------------------------------------------------
 
-  async leaseSeqs(collection: string, n: number, leaseMs: number): Promise<SeqLease> {
+  async leaseSeqs(collection: string, n: number, leaseMs: number, ids?: string[]): Promise<SeqLease> {
     if (!Number.isSafeInteger(n) || n < 1)
       throw new ValidationError('lease size must be a positive integer', { field: 'n' });
     if (!Number.isFinite(leaseMs) || leaseMs <= 0)
       throw new ValidationError('lease duration must be positive', { field: 'leaseMs' });
+    if (ids && ids.length !== n) throw new ValidationError('a write lease names one id per seq', { field: 'ids' });
     const token = randomUUID();
     const expiresAt = this.now() + leaseMs;
     const lease = (): UpdateCommand =>
@@ -493,10 +510,17 @@ export class DynamoCatalog implements Catalog {
         // Both right-hand sides read `next` as it was before this update.
         UpdateExpression:
           'SET #next = if_not_exists(#next, :zero) + :n, ' +
-          'leases.#t = if_not_exists(#next, :zero) + :one, expiry.#t = :exp',
-        ConditionExpression: 'attribute_exists(leases) AND attribute_exists(expiry)',
+          'leases.#t = if_not_exists(#next, :zero) + :one, expiry.#t = :exp' +
+          (ids ? ', ids.#t = :ids' : ''),
+        ConditionExpression: 'attribute_exists(leases) AND attribute_exists(expiry)' + (ids ? ' AND attribute_exists(ids)' : ''),
         ExpressionAttributeNames: { '#next': 'next', '#t': token },
-        ExpressionAttributeValues: { ':zero': 0, ':n': n, ':one': 1, ':exp': expiresAt },
+        ExpressionAttributeValues: {
+          ':zero': 0,
+          ':n': n,
+          ':one': 1,
+          ':exp': expiresAt,
+          ...(ids ? { ':ids': ids } : {}),
+        },
         ReturnValues: 'UPDATED_NEW',
       });
     let res: UpdateCommandOutput | undefined;
@@ -504,6 +528,10 @@ export class DynamoCatalog implements Catalog {
       try {
         res = await this.ddb.send(lease());
       } catch (err) {
+        // The counter item is full of unsettled write leases (400 KB): lease plainly, the write logs itself.
+        if (ids && awsErrorName(err) === 'ValidationException' && /size/i.test((err as Error).message)) {
+          return this.leaseSeqs(collection, n, leaseMs);
+        }
         // Retries bounded: only a concurrent deleteCollection can remove the maps again.
         if (awsErrorName(err) !== 'ConditionalCheckFailedException') throw err;
         if (attempt >= 2) {
@@ -517,7 +545,9 @@ export class DynamoCatalog implements Catalog {
           new UpdateCommand({
             TableName: this.table,
             Key: { pk: colPk(collection), sk: SEQ_SK },
-            UpdateExpression: 'SET leases = if_not_exists(leases, :empty), expiry = if_not_exists(expiry, :empty)',
+            UpdateExpression:
+              'SET leases = if_not_exists(leases, :empty), expiry = if_not_exists(expiry, :empty), ' +
+              'ids = if_not_exists(ids, :empty)',
             ExpressionAttributeValues: { ':empty': {} },
           }),
         );
@@ -533,7 +563,48 @@ export class DynamoCatalog implements Catalog {
     if (first === undefined || last - first + 1 !== n) {
       throw new CorruptDataError(`seq counter of ${collection}: lease [${first}, ${last}] does not span ${n} seqs`);
     }
-    return { first, last, token, expiresAt };
+    return { first, last, token, expiresAt, ...(ids ? { ids } : {}) };
+  }
+
+  async settleWrites(collection: string, log: WriteLog, only?: SeqLease): Promise<number> {
+    let leases: PendingWrite[];
+    if (only) {
+      if (!only.ids) return 0;
+      leases = [{ token: only.token, first: only.first, ids: only.ids, expiresAt: only.expiresAt }];
+    } else {
+      const pending = pendingWrites(await this.readSeqItem(collection));
+      if (!pending.length) return 0;
+      const now = this.now();
+      const ids = [...new Set(pending.flatMap((p) => p.ids))];
+      const seqs = await log.seqs(ids);
+      // Durable: every id has a record at or above its seq (a later write of the id counts: it landed after).
+      // Expired: its writer no longer acknowledges it (it acknowledges only 2 × LEASE_SKEW_MS before the
+      // expiry), so whatever it wrote is in the records already or never will be acknowledged.
+      leases = pending.filter(
+        (p) => p.expiresAt <= now || p.ids.every((id, i) => (seqs.get(id) ?? -1) >= p.first + i),
+      );
+    }
+    let settled = 0;
+    for (const p of leases) {
+      // The entries first: a reader that no longer finds the lease finds them.
+      await log.append(p.ids.map((id, i) => ({ seq: p.first + i, id })));
+      try {
+        await this.ddb.send(
+          new UpdateCommand({
+            TableName: this.table,
+            Key: { pk: colPk(collection), sk: SEQ_SK },
+            UpdateExpression: 'REMOVE leases.#t, expiry.#t, ids.#t',
+            ConditionExpression: 'attribute_exists(leases.#t)',
+            ExpressionAttributeNames: { '#t': p.token },
+          }),
+        );
+        settled++;
+      } catch (err) {
+        // Settled meanwhile by someone else (the writer, another builder): done either way.
+        if (awsErrorName(err) !== 'ConditionalCheckFailedException') throw err;
+      }
+    }
+    return settled;
   }
 
   async releaseSeqs(collection: string, lease: SeqLease): Promise<boolean> {
@@ -543,7 +614,8 @@ export class DynamoCatalog implements Catalog {
           new UpdateCommand({
             TableName: this.table,
             Key: { pk: colPk(collection), sk: SEQ_SK },
-            UpdateExpression: 'REMOVE leases.#t, expiry.#t',
+            // A write lease names its ids too (and then the `ids` map exists).
+            UpdateExpression: lease.ids ? 'REMOVE leases.#t, expiry.#t, ids.#t' : 'REMOVE leases.#t, expiry.#t',
             ConditionExpression: 'attribute_exists(leases.#t)',
             ExpressionAttributeNames: { '#t': lease.token },
           }),
@@ -569,14 +641,27 @@ export class DynamoCatalog implements Catalog {
     if (!seq) return { stable: 0, allocated: 0 };
     const now = this.now();
     let lowest = Infinity;
+    let lowestPlain = Infinity;
     for (const [token, first] of Object.entries(seq.leases ?? {})) {
+      // A write lease blocks until settled, expired or not: its acknowledged records may have no log entries yet.
+      if (seq.ids?.[token]) {
+        lowest = Math.min(lowest, first);
+        continue;
+      }
       const expiresAt = seq.expiry?.[token];
       // A lease without an expiry is treated as live: never report seqs that may not be durable.
       if (expiresAt !== undefined && expiresAt <= now) continue;
       lowest = Math.min(lowest, first);
+      lowestPlain = Math.min(lowestPlain, first);
     }
     const next = seq.next ?? 0;
-    return { stable: lowest === Infinity ? next : Math.min(next, lowest - 1), allocated: next };
+    const below = (first: number) => (first === Infinity ? next : Math.min(next, first - 1));
+    const pending = pendingWrites(seq);
+    return {
+      stable: below(lowest),
+      allocated: next,
+      ...(pending.length ? { pending, stableBesideWrites: below(lowestPlain) } : {}),
+    };
   }
 
   /**
@@ -587,7 +672,8 @@ export class DynamoCatalog implements Catalog {
     const seq = await this.readSeqItem(collection);
     if (!seq?.expiry) return 0;
     const now = this.now();
-    const expired = Object.entries(seq.expiry).filter(([, at]) => at <= now);
+    // Write leases are settled (their log entries written), never dropped: see settleWrites.
+    const expired = Object.entries(seq.expiry).filter(([token, at]) => at <= now && !seq.ids?.[token]);
     let dropped = 0;
     for (const batch of chunk(expired, DROP_BATCH)) {
       const names: Record<string, string> = {};

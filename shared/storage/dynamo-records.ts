@@ -37,7 +37,14 @@ import { z } from 'zod';
 import { CorruptDataError, ValidationError } from '../errors.js';
 import type { Metadata } from '../types.js';
 import { BY_SEQ_INDEX } from './tables.js';
-import type { RecordListOptions, RecordPage, RecordStore, StoredRecord } from './types.js';
+import type {
+  PendingWrite,
+  RecordListOptions,
+  RecordPage,
+  RecordStore,
+  StoredRecord,
+  WriteLog,
+} from './types.js';
 import { LOG_BUCKETS, LOG_TRIM_SK, logPk, logSk, logTrimPk, recordPk as keyOfRecord } from './keys.js';
 import {
   awsErrorName,
@@ -108,7 +115,7 @@ export class DynamoRecordStore implements RecordStore {
     this.now = opts.now ?? Date.now;
   }
 
-  async put(records: StoredRecord[]): Promise<void> {
+  async put(records: StoredRecord[], options: { logged?: boolean } = {}): Promise<void> {
     // BatchWriteItem rejects two requests for one key: keep the newest write per (collection, id).
     const newest = new Map<string, StoredRecord>();
     for (const r of records) {
@@ -118,12 +125,26 @@ export class DynamoRecordStore implements RecordStore {
     }
     const requests = [...newest.entries()].map(([pk, r]) => ({ PutRequest: { Item: toItem(pk, r) } }));
     // The log first (see the header): an entry without its record is skipped by readers, a
-    // record without its entry would be visible to `get` but never to a tail read.
-    const entries = [...newest.values()].map((r) => ({
+    // record without its entry would be visible to `get` but never to a tail read. Unlogged: the
+    // records' write lease names their seqs in the counter item until it is settled.
+    if (options.logged !== false) await this.appendLog([...newest.values()]);
+    await forEachLimit(chunk(requests, 25), PUT_CONCURRENCY, (batch) => batchWriteFully(this.ddb, this.table, batch));
+  }
+
+  writeLog(collection: string): WriteLog {
+    checkCollectionKey(collection);
+    return {
+      collection,
+      append: (entries) => this.appendLog(entries.map((e) => ({ collection, ...e }))),
+      seqs: async (ids) => new Map([...(await this.get(collection, ids))].map(([id, r]) => [id, r.seq])),
+    };
+  }
+
+  private async appendLog(entries: Array<{ collection: string; seq: number; id: string }>): Promise<void> {
+    const requests = entries.map((r) => ({
       PutRequest: { Item: { pk: logPk(r.collection, r.seq % LOG_BUCKETS), sk: logSk(r.seq), id: r.id } },
     }));
-    await forEachLimit(chunk(entries, 25), PUT_CONCURRENCY, (batch) => batchWriteFully(this.ddb, this.logTable, batch));
-    await forEachLimit(chunk(requests, 25), PUT_CONCURRENCY, (batch) => batchWriteFully(this.ddb, this.table, batch));
+    await forEachLimit(chunk(requests, 25), PUT_CONCURRENCY, (batch) => batchWriteFully(this.ddb, this.logTable, batch));
   }
 
   async get(collection: string, ids: string[]): Promise<Map<string, StoredRecord>> {
@@ -143,10 +164,11 @@ export class DynamoRecordStore implements RecordStore {
     afterSeq: number,
     upToSeq?: number,
     progress?: (seq: number) => void,
+    pending?: readonly PendingWrite[],
   ): AsyncIterable<StoredRecord[]> {
     checkCollectionKey(collection);
     if (upToSeq !== undefined && upToSeq <= afterSeq) return emptyIterable();
-    return this.resolveLog(collection, afterSeq, upToSeq, progress);
+    return this.resolveLog(collection, afterSeq, upToSeq, progress, pending);
   }
 
   /**
@@ -336,8 +358,18 @@ export class DynamoRecordStore implements RecordStore {
     afterSeq: number,
     upToSeq?: number,
     progress?: (seq: number) => void,
+    pending: readonly PendingWrite[] = [],
   ): AsyncGenerator<StoredRecord[]> {
-    const entries = [...(await this.readLog(collection, afterSeq, upToSeq))].sort((a, b) => a[1] - b[1]);
+    const named = await this.readLog(collection, afterSeq, upToSeq);
+    // Write leases not settled yet are log entries kept in the counter item: the same rule applies.
+    for (const p of pending) {
+      p.ids.forEach((id, i) => {
+        const seq = p.first + i;
+        if (seq <= afterSeq || (upToSeq !== undefined && seq > upToSeq)) return;
+        if ((named.get(id) ?? -1) < seq) named.set(id, seq);
+      });
+    }
+    const entries = [...named].sort((a, b) => a[1] - b[1]);
     const batches = chunk(entries, 100);
     for (let i = 0; i < batches.length; i += GET_CONCURRENCY) {
       const pages = await Promise.all(

@@ -99,7 +99,21 @@ export interface SeqLease {
   last: number;
   /** Opaque token that identifies the lease for release(). */
   token: string;
-  /** Epoch ms after which the builder may ignore this lease. */
+  /** Epoch ms after which the builder may ignore this lease (a lease without `ids`). */
+  expiresAt: number;
+  /**
+   * A write lease (`leaseSeqs(…, ids)`): the id each seq writes, first to last, kept in the counter item
+   * itself, so the lease is its own write-log entry while in flight (docs/architecture.md §6.1).
+   */
+  ids?: string[];
+}
+
+/** A write lease still in the counter item: in flight, or written and not yet moved to the log. */
+export interface PendingWrite {
+  token: string;
+  first: number;
+  /** The id seq first + i wrote. */
+  ids: string[];
   expiresAt: number;
 }
 
@@ -175,6 +189,16 @@ export interface SeqState {
   stable: number;
   /** The last seq allocated (0 before the first write); stable ≤ allocated. */
   allocated: number;
+  /**
+   * Write leases still in the counter item (none: absent). A reader resolves their seqs through the ids
+   * they name; the log has no entries for them until they are settled (Catalog.settleWrites).
+   */
+  pending?: PendingWrite[];
+  /**
+   * The stable seq if every pending write lease had landed (plain leases alone block it; absent when
+   * there are no pending write leases): a reader holding those leases' records has read up to here.
+   */
+  stableBesideWrites?: number;
 }
 
 export interface Catalog {
@@ -197,8 +221,25 @@ export interface Catalog {
     settings: { minRecall?: number | null; efSearch?: number; nprobe?: number; candidate?: string },
   ): Promise<void>;
 
-  /** Reserves n consecutive seqs (atomic counter) and registers them as in flight. */
-  leaseSeqs(collection: string, n: number, leaseMs: number): Promise<SeqLease>;
+  /**
+   * Reserves n consecutive seqs (atomic counter) and registers them as in flight. With `ids` (one per
+   * seq), a write lease: the counter item names what each seq writes until the lease is settled, and the
+   * lease never expires by itself — it blocks the stable seq until settled (settleWrites), so a write
+   * acknowledged without its log entries can never be indexed past.
+   */
+  leaseSeqs(collection: string, n: number, leaseMs: number, ids?: string[]): Promise<SeqLease>;
+  /**
+   * Settles write leases: writes their log entries (through `log`), then removes them from the counter
+   * item. A lease is settled when every id it names has a record at or above its seq (durable), or when
+   * it expired (its writer no longer acknowledges it; the log entries are written anyway, and a reader
+   * keeps only records whose seq is in range). `only` settles just that lease (its writer, after the
+   * records landed: no record check). Returns how many were settled.
+   */
+  settleWrites(
+    collection: string,
+    log: WriteLog,
+    only?: SeqLease,
+  ): Promise<number>;
   /** Marks a lease done (its records are durable). Returns false if the lease had already expired and been dropped. */
   releaseSeqs(collection: string, lease: SeqLease): Promise<boolean>;
   /**
@@ -275,9 +316,25 @@ export interface LinePromotion {
   forced: boolean;
 }
 
+/** The write log of one collection key, as settleWrites needs it. */
+export interface WriteLog {
+  /** The collection key the records live under. */
+  collection: string;
+  /** Log entries (seq → id), idempotent. */
+  append(entries: Array<{ seq: number; id: string }>): Promise<void>;
+  /** The current seq of each id (absent: no record). */
+  seqs(ids: string[]): Promise<Map<string, number>>;
+}
+
 export interface RecordStore {
-  /** Writes items (BatchWriteItem, retrying UnprocessedItems with backoff until all are written). */
-  put(records: StoredRecord[]): Promise<void>;
+  /**
+   * Writes items (BatchWriteItem, retrying UnprocessedItems with backoff until all are written): the log
+   * entries first, then the records. With `logged: false` only the records: their seqs are named by a
+   * write lease (Catalog.leaseSeqs with ids) until it is settled.
+   */
+  put(records: StoredRecord[], options?: { logged?: boolean }): Promise<void>;
+  /** This store's write log of a collection key (Catalog.settleWrites). */
+  writeLog(collection: string): WriteLog;
   /** Strongly consistent; missing ids are absent from the result. */
   get(collection: string, ids: string[]): Promise<Map<string, StoredRecord>>;
   /**
@@ -293,6 +350,8 @@ export interface RecordStore {
     afterSeq: number,
     upToSeq?: number,
     progress?: (seq: number) => void,
+    /** Write leases not yet in the log (SeqState.pending): their seqs are read as if logged. */
+    pending?: readonly PendingWrite[],
   ): AsyncIterable<StoredRecord[]>;
   /**
    * Every item of a collection (for delete-by-filter); an id may come more than once and

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { parseConfig } from '../../shared/config.js';
 import type { ShoalCore } from '../../shared/core.js';
 import type { Indexer } from '../../shared/indexing/indexer.js';
+import { settled } from '../../shared/ingest/ingest.js';
 import type { LifecycleCore } from '../../shared/lifecycle/service.js';
 import type { QueueProducer } from '../../shared/queue/messages.js';
 import { createServices } from '../../shared/services.js';
@@ -75,6 +76,7 @@ export async function startEmulatedStack(opts: {
     lifecycle: new DynamoLifecycleStore({ ddb: aws.ddb, table: cfg.catalogTable }),
     aws,
     stop: async () => {
+      await settled();
       await emulators.stop();
       await rm(cacheDir, { recursive: true, force: true });
     },

@@ -9,6 +9,7 @@ import { PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { parseFilter } from '../../shared/filter/index.js';
 import type { ShoalCore } from '../../shared/core.js';
 import type { Indexer } from '../../shared/indexing/indexer.js';
+import { settled } from '../../shared/ingest/ingest.js';
 import { parseConfig } from '../../shared/config.js';
 import { DynamoRecordStore, LOG_TRIM_GRACE_MS } from '../../shared/storage/dynamo-records.js';
 import { parseFaults, describeFaults } from '../../shared/storage/faults.js';
@@ -173,6 +174,45 @@ describe('write log', () => {
     expect(got.map((v) => v.id)).toEqual(['a0']);
     expect(found.results[0].map((h) => h.id)).toEqual(['a0']);
     expect(deleted.deleted).toBe(0);
+  });
+
+  it('never indexes past an acknowledged write whose writer died before settling its write lease', async () => {
+    // Prepare: a write acknowledged on its write lease (the records landed), then the writer froze for good:
+    // no log entries, the lease never removed — and it has expired (1 ms).
+    await core.createCollection({ name: 'unsettled', dimension: 4, metric: 'l2' });
+    const vs = vectorInputs(3, 4, 8, 'u');
+    await core.upsert('unsettled', [vs[0]]);
+    await settled();
+    const meta = await stack.catalog.getCollection('unsettled');
+    const ck = collectionKey(meta);
+    const ids = [vs[1].id, vs[2].id];
+    const lease = await stack.catalog.leaseSeqs('unsettled', 2, 1, ids);
+    await stack.records.put(
+      ids.map((id, i) => ({ collection: ck, id, seq: lease.first + i, vector: vs[i + 1].values, deleted: false })),
+      { logged: false },
+    );
+    // …and a write lease whose writer died before its records landed: nothing of it may appear.
+    const ghost = await stack.catalog.leaseSeqs('unsettled', 1, 1, ['ghost']);
+    await new Promise((r) => setTimeout(r, 5));
+
+    // Assess: the expired write leases still hold the stable seq (a plain lease would not), the log has
+    // nothing, yet a strong read sees the acknowledged rows through the counter item.
+    const state = await stack.catalog.seqState('unsettled');
+    expect(state.stable).toBe(lease.first - 1);
+    expect(state.pending?.map((p) => p.ids)).toEqual([ids, ['ghost']]);
+    expect((await collect(stack.records.tail(ck, lease.first - 1))).length).toBe(0);
+    const strong = await core.search('unsettled', searchInput(vs[2].values, { k: 3, consistency: 'strong' }));
+    expect(strong.results[0].map((h) => h.id).sort()).toEqual([vs[0].id, ...ids].sort());
+
+    // Act: the builder settles both (their log entries, then the leases removed) before reading the stable seq.
+    const built = await indexer.buildNow('unsettled');
+
+    // Assess: every acknowledged row is indexed, the ghost is not, and nothing holds the stable seq back.
+    expect(built).toMatchObject({ built: true, watermark: ghost.last });
+    expect(await stack.catalog.seqState('unsettled')).toEqual({ stable: ghost.last, allocated: ghost.last });
+    const eventual = await core.search('unsettled', searchInput(vs[2].values, { k: 5, consistency: 'eventual' }));
+    expect(eventual.results[0].map((h) => h.id).sort()).toEqual([vs[0].id, ...ids].sort());
+    expect((await core.getCollection('unsettled')).stats?.count).toBe(3);
   });
 
   it('leaves a record rewritten above the bound to a later tail', async () => {

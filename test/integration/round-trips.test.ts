@@ -7,9 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CorruptDataError, NotFoundError, ValidationError } from '../../shared/errors.js';
 import { ShoalCore } from '../../shared/core.js';
 import { buildIndex } from '../../shared/indexing/builder.js';
-import { WAKE_DEBOUNCE_MS } from '../../shared/ingest/ingest.js';
+import { WAKE_DEBOUNCE_MS, settled } from '../../shared/ingest/ingest.js';
 import { ShardCache } from '../../shared/search/shard-cache.js';
 import { TailCache } from '../../shared/search/tail-cache.js';
+import { collectionKey } from '../../shared/storage/keys.js';
 import { PARALLEL_GET } from '../../shared/storage/s3-objects.js';
 import { traced } from '../../shared/storage/trace.js';
 import { searchInput, startEmulatedStack, type EmulatedStack } from '../helpers/emulated-stack.js';
@@ -51,15 +52,34 @@ describe('upsert round trips', () => {
     wakes = [];
     // The collection's first write also creates its seq counter's lease maps (two more calls, once).
     await c.upsert('rt', [a]);
+    await settled();
+    const before = await stack.catalog.seqState('rt');
     const second = await traced(() => c.upsert('rt', [b]));
-    // meta ‖ lease, log entry, row, release; the wake-up is debounced (and the test's own function anyway).
-    expect(second.trace.summary()).toMatchObject({ calls: 5, roundTrips: 4 });
+    // meta ‖ write lease (it names the id: the write's log entry until settled), the row; the wake-up is
+    // debounced (and the test's own function anyway). Settling (log entry, lease removed) follows, untraced.
+    expect(second.trace.summary()).toMatchObject({ calls: 3, roundTrips: 2 });
     expect(second.trace.summary().ops).toEqual({
       'DynamoDB.GetItemCommand': 1,
-      'DynamoDB.UpdateItemCommand': 2,
-      'DynamoDB.BatchWriteItemCommand': 2,
+      'DynamoDB.UpdateItemCommand': 1,
+      'DynamoDB.BatchWriteItemCommand': 1,
     });
     expect(wakes).toEqual(['rt']);
+    // Acknowledged: durable and visible to `get` and to a tail read at once, whether settled yet or not.
+    const ck = collectionKey(await stack.catalog.getCollection('rt'));
+    const state = await stack.catalog.seqState('rt');
+    const tail = [];
+    for await (const batch of stack.records.tail(ck, before.allocated, undefined, undefined, state.pending)) {
+      tail.push(...batch);
+    }
+    expect(tail.map((r) => r.id)).toEqual([b.id]);
+    await settled();
+    expect(await stack.catalog.seqState('rt')).toEqual({
+      stable: before.allocated + 1,
+      allocated: before.allocated + 1,
+    });
+    const logged = [];
+    for await (const batch of stack.records.tail(ck, before.allocated)) logged.push(...batch);
+    expect(logged.map((r) => r.id)).toEqual([b.id]);
     await new Promise((r) => setTimeout(r, WAKE_DEBOUNCE_MS + 50));
     await c.upsert('rt', [b]);
     expect(wakes).toEqual(['rt', 'rt']);
@@ -71,6 +91,7 @@ describe('upsert round trips', () => {
     const c = core();
     await c.createCollection({ name: 'refused', dimension: 4, metric: 'l2' });
     await c.upsert('refused', vectorInputs(3, 4, 2, 'ok'));
+    await settled();
     const stable = await stack.catalog.stableSeq('refused');
     // Bad input against the collection this process has seen: refused before any lease, no seq consumed.
     await expect(c.upsert('refused', vectorInputs(2, 5, 3, 'bad'))).rejects.toBeInstanceOf(ValidationError);
