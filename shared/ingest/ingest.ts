@@ -119,7 +119,8 @@ async function writeWithLease(
 ): Promise<void> {
   for (let attempt = 0; attempt < 3; attempt++) {
     const taken = attempt === 0 && early ? await early : undefined;
-    const lease = taken ?? (await deps.catalog.leaseSeqs(meta.name, n, WRITE_LEASE_MS, attempt === 0 ? ids : undefined));
+    const lease =
+      taken ?? (await deps.catalog.leaseSeqs(meta.name, n, WRITE_LEASE_MS, attempt === 0 ? ids : undefined));
     const records = Array.from({ length: n }, (_, i) => make(lease.first + i, i));
     if (lease.ids) {
       // The lease is the log entry until settled, and it blocks the stable seq until then.

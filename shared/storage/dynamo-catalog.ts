@@ -512,7 +512,8 @@ export class DynamoCatalog implements Catalog {
           'SET #next = if_not_exists(#next, :zero) + :n, ' +
           'leases.#t = if_not_exists(#next, :zero) + :one, expiry.#t = :exp' +
           (ids ? ', ids.#t = :ids' : ''),
-        ConditionExpression: 'attribute_exists(leases) AND attribute_exists(expiry)' + (ids ? ' AND attribute_exists(ids)' : ''),
+        ConditionExpression:
+          'attribute_exists(leases) AND attribute_exists(expiry)' + (ids ? ' AND attribute_exists(ids)' : ''),
         ExpressionAttributeNames: { '#next': 'next', '#t': token },
         ExpressionAttributeValues: {
           ':zero': 0,
@@ -580,9 +581,7 @@ export class DynamoCatalog implements Catalog {
       // Durable: every id has a record at or above its seq (a later write of the id counts: it landed after).
       // Expired: its writer no longer acknowledges it (it acknowledges only 2 × LEASE_SKEW_MS before the
       // expiry), so whatever it wrote is in the records already or never will be acknowledged.
-      leases = pending.filter(
-        (p) => p.expiresAt <= now || p.ids.every((id, i) => (seqs.get(id) ?? -1) >= p.first + i),
-      );
+      leases = pending.filter((p) => p.expiresAt <= now || p.ids.every((id, i) => (seqs.get(id) ?? -1) >= p.first + i));
     }
     let settled = 0;
     for (const p of leases) {

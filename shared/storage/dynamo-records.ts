@@ -37,14 +37,7 @@ import { z } from 'zod';
 import { CorruptDataError, ValidationError } from '../errors.js';
 import type { Metadata } from '../types.js';
 import { BY_SEQ_INDEX } from './tables.js';
-import type {
-  PendingWrite,
-  RecordListOptions,
-  RecordPage,
-  RecordStore,
-  StoredRecord,
-  WriteLog,
-} from './types.js';
+import type { PendingWrite, RecordListOptions, RecordPage, RecordStore, StoredRecord, WriteLog } from './types.js';
 import { LOG_BUCKETS, LOG_TRIM_SK, logPk, logSk, logTrimPk, recordPk as keyOfRecord } from './keys.js';
 import {
   awsErrorName,
@@ -144,7 +137,9 @@ export class DynamoRecordStore implements RecordStore {
     const requests = entries.map((r) => ({
       PutRequest: { Item: { pk: logPk(r.collection, r.seq % LOG_BUCKETS), sk: logSk(r.seq), id: r.id } },
     }));
-    await forEachLimit(chunk(requests, 25), PUT_CONCURRENCY, (batch) => batchWriteFully(this.ddb, this.logTable, batch));
+    await forEachLimit(chunk(requests, 25), PUT_CONCURRENCY, (batch) =>
+      batchWriteFully(this.ddb, this.logTable, batch),
+    );
   }
 
   async get(collection: string, ids: string[]): Promise<Map<string, StoredRecord>> {

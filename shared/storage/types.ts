@@ -235,11 +235,7 @@ export interface Catalog {
    * keeps only records whose seq is in range). `only` settles just that lease (its writer, after the
    * records landed: no record check). Returns how many were settled.
    */
-  settleWrites(
-    collection: string,
-    log: WriteLog,
-    only?: SeqLease,
-  ): Promise<number>;
+  settleWrites(collection: string, log: WriteLog, only?: SeqLease): Promise<number>;
   /** Marks a lease done (its records are durable). Returns false if the lease had already expired and been dropped. */
   releaseSeqs(collection: string, lease: SeqLease): Promise<boolean>;
   /**
