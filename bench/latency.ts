@@ -416,7 +416,8 @@ async function main(): Promise<void> {
     `Machine: ${machineLine(cli.machine)}. Sequential requests over HTTP to the \`npm start\` stack (embedded ` +
       `emulators) from node:http with a keep-alive agent, after ${WARMUP} untimed requests per route; ` +
       `p50 fetch: the same requests through \`fetch\` (undici). k = ${K}, ef = ${EF}. ` +
-      'Budget: the issue-17 target for a warm search, engine + 2 ms (eventual) or + 3 ms (strong). Round trips: sequential ' +
+      'Budget: the issue-17 target for a warm search, engine + 2 ms (eventual) or + 3 ms (strong). ' +
+      'Round trips: sequential ' +
       'storage round trips of the request (`X-Shoal-Round-Trips`; overlapping calls count once), median / max; ' +
       'storage ms: p50 of the time a storage call was in flight (`Server-Timing`), the emulators’ share. ' +
       'Engine: the same searches against the head version’s shards in this process (p50).',

@@ -307,7 +307,7 @@ describe('build plans', () => {
     await store.releaseLine('lease', 'main', 'new run');
   });
 
-  it('a forced build (POST …/index) waits for a line another invocation holds instead of dropping the request', async () => {
+  it('a forced build (POST …/index) waits for a line another builder holds instead of dropping it', async () => {
     await core.createCollection({ name: 'waits', dimension: 128, metric: 'l2' });
     await upsertAll('waits', rows(0, 300));
     // A policy build of an upsert's wake-up holds the line (and will decide there is too little to build).
