@@ -291,7 +291,7 @@ export class ShoalCore implements ShoalService {
     // The same incremental tail read as strong search, when this process keeps one.
     const tail = this.deps.tails
       ? (await this.deps.tails.read(meta, watermark, strongReadDeadline(this.deps))).records
-      : await readTail(this.deps.records, meta, watermark, strongReadDeadline(this.deps));
+      : await readTail(this.deps, meta, watermark, strongReadDeadline(this.deps));
     const { count, exact } = await this.liveCount(manifest, tail);
     const aliasInfo = alias
       ? {

@@ -274,7 +274,9 @@ export async function deleteVectors(
     targets = [...found.values()].filter((r) => !r.deleted).map((r) => r.id);
   } else {
     const matched = new Set<string>();
-    for await (const batch of deps.records.scan(ck)) {
+    // The counter item first: its write leases name acknowledged rows the log may not have yet.
+    const { pending } = await deps.catalog.seqState(meta.name);
+    for await (const batch of deps.records.scan(ck, pending)) {
       for (const r of batch) if (!r.deleted && matchesMetadata(selector.filter, r.metadata)) matched.add(r.id);
     }
     // The scan may be stale (the GSI lags on AWS): only rows that still match when read

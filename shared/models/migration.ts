@@ -383,7 +383,9 @@ export class MigrationService {
       const from = job.catchUpFrom ?? 0;
       let next = job;
       let seen = from;
-      for await (const batch of this.deps.records.tail(ck, from)) {
+      // The counter item first: its pending write leases name acknowledged writes not yet in the log.
+      const { pending } = await this.deps.catalog.seqState(meta.name);
+      for await (const batch of this.deps.records.tail(ck, from, undefined, undefined, pending)) {
         for (const r of batch) seen = Math.max(seen, r.seq);
         const fresh = job.copied ? batch.filter((r) => !hasSeq(job.copied!, r.seq)) : batch;
         if (fresh.length) next = await this.apply(next, meta, target, fresh);

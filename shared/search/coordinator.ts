@@ -130,14 +130,21 @@ export function slotOf(ref: ShardRef, slots: number): number {
   return createHash('sha1').update(ref.id).digest().readUInt32BE(0) % slots;
 }
 
+/**
+ * Every write after `after`, strongly: the counter item first (its pending write leases name writes not
+ * yet in the log), then the log. In that order: a lease settled in between had its entries logged before
+ * it left the counter item, so one of the two reads finds each write.
+ */
 export async function readTail(
-  records: RecordStore,
+  deps: { records: RecordStore; catalog: Pick<Catalog, 'seqState'> },
   meta: CollectionMeta,
   after: number,
   deadline?: TailDeadline,
+  prefetched?: Promise<SeqState | undefined>,
 ): Promise<StoredRecord[]> {
+  const { pending } = (await prefetched) ?? (await deps.catalog.seqState(meta.name));
   const out: StoredRecord[] = [];
-  for await (const batch of records.tail(collectionKey(meta), after)) {
+  for await (const batch of deps.records.tail(collectionKey(meta), after, undefined, undefined, pending)) {
     out.push(...batch);
     checkTailDeadline(deadline, meta, out.length);
   }
@@ -206,7 +213,7 @@ export async function search(
       : deps.tails
         ? await deps.tails.read(meta, watermark, strongReadDeadline(deps), target.seq)
         : tailSnapshot(
-            await readTail(deps.records, meta, watermark, strongReadDeadline(deps)),
+            await readTail(deps, meta, watermark, strongReadDeadline(deps), target.seq),
             meta.dimension,
             meta.metric,
           );

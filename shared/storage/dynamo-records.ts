@@ -168,12 +168,13 @@ export class DynamoRecordStore implements RecordStore {
 
   /**
    * The bySeq GSI (cheap: one Query, records included), completed with the log after the trim
-   * point, whose entries cover every write of the last LOG_TRIM_GRACE_MS at least: a write the
-   * lagging GSI does not show yet is read from the log. An id may come twice (GSI and log).
+   * point, whose entries cover every write of the last LOG_TRIM_GRACE_MS at least, and with the
+   * pending write leases (read by the caller before this): a write the lagging GSI does not show yet
+   * is read from the log or its lease. An id may come twice (GSI and log).
    */
-  async *scan(collection: string): AsyncIterable<StoredRecord[]> {
+  async *scan(collection: string, pending?: readonly PendingWrite[]): AsyncIterable<StoredRecord[]> {
     yield* this.queryBySeq(collection, 'ck = :ck', {});
-    yield* this.resolveLog(collection, (await this.readTrim(collection)).trimmed ?? 0, undefined);
+    yield* this.resolveLog(collection, (await this.readTrim(collection)).trimmed ?? 0, undefined, undefined, pending);
   }
   async purge(collection: string, items: Array<{ id: string; seq: number }>): Promise<void> {
     await forEachLimit(items, PURGE_CONCURRENCY, async ({ id, seq }) => {

@@ -353,7 +353,7 @@ export interface RecordStore {
    * Every item of a collection (for delete-by-filter); an id may come more than once and
    * an item may be stale, so callers re-read what they act on with `get`.
    */
-  scan(collection: string): AsyncIterable<StoredRecord[]>;
+  scan(collection: string, pending?: readonly PendingWrite[]): AsyncIterable<StoredRecord[]>;
   /**
    * Lets the write log go below `bound` (the lowest watermark of every index line), after a
    * grace period that lets in-flight readers of older manifests finish. Returns entries deleted.

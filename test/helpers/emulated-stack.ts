@@ -93,6 +93,8 @@ export const noQueues: QueueProducer = { send: async () => {} };
 export function lifecycleCores(
   stack: EmulatedStack,
   now: () => number,
+  /** `tails: false`: no tail cache, every strong read reads the whole tail (readTail). */
+  options: { tails?: boolean } = {},
 ): { core: ShoalCore; life: LifecycleCore; indexer: Indexer } {
   const { catalog, records, objects, lifecycle: lifecycleStore } = stack;
   const cache = new ShardCache({
@@ -109,7 +111,7 @@ export function lifecycleCores(
     lifecycleStore,
     queues: noQueues,
     slots: 1,
-    tails: new TailCache(catalog, records),
+    ...(options.tails === false ? {} : { tails: new TailCache(catalog, records) }),
     codeVersion: 'test',
     now,
   });

@@ -203,6 +203,11 @@ describe('write log', () => {
     expect((await collect(stack.records.tail(ck, lease.first - 1))).length).toBe(0);
     const strong = await core.search('unsettled', searchInput(vs[2].values, { k: 3, consistency: 'strong' }));
     expect(strong.results[0].map((h) => h.id).sort()).toEqual([vs[0].id, ...ids].sort());
+    // …as does a process without a tail cache (the whole tail read per request), and its count.
+    const plain = lifecycleCores(stack, clock, { tails: false }).core;
+    const read = await plain.search('unsettled', searchInput(vs[2].values, { k: 3, consistency: 'strong' }));
+    expect(read.results[0].map((h) => h.id).sort()).toEqual([vs[0].id, ...ids].sort());
+    expect((await plain.getCollection('unsettled')).stats?.count).toBe(3);
 
     // Act: the builder settles both (their log entries, then the leases removed) before reading the stable seq.
     const built = await indexer.buildNow('unsettled');
