@@ -127,7 +127,6 @@ export class DynamoRecordStore implements RecordStore {
   writeLog(collection: string): WriteLog {
     checkCollectionKey(collection);
     return {
-      collection,
       append: (entries) => this.appendLog(entries.map((e) => ({ collection, ...e }))),
       seqs: async (ids) => new Map([...(await this.get(collection, ids))].map(([id, r]) => [id, r.seq])),
     };

@@ -314,8 +314,6 @@ export interface LinePromotion {
 
 /** The write log of one collection key, as settleWrites needs it. */
 export interface WriteLog {
-  /** The collection key the records live under. */
-  collection: string;
   /** Log entries (seq → id), idempotent. */
   append(entries: Array<{ seq: number; id: string }>): Promise<void>;
   /** The current seq of each id (absent: no record). */
