@@ -588,15 +588,7 @@ export class DynamoCatalog implements Catalog {
       // The entries first: a reader that no longer finds the lease finds them.
       await log.append(p.ids.map((id, i) => ({ seq: p.first + i, id })));
       try {
-        await this.ddb.send(
-          new UpdateCommand({
-            TableName: this.table,
-            Key: { pk: colPk(collection), sk: SEQ_SK },
-            UpdateExpression: 'REMOVE leases.#t, expiry.#t, ids.#t',
-            ConditionExpression: 'attribute_exists(leases.#t)',
-            ExpressionAttributeNames: { '#t': p.token },
-          }),
-        );
+        await this.ddb.send(this.leaseRemoval(collection, p.token, true));
         settled++;
       } catch (err) {
         // Settled meanwhile by someone else (the writer, another builder): done either way.
@@ -606,19 +598,21 @@ export class DynamoCatalog implements Catalog {
     return settled;
   }
 
+  /** Removes a lease from the counter item if it is still there; a write lease's ids go with it. */
+  private leaseRemoval(collection: string, token: string, writeLease: boolean): UpdateCommand {
+    return new UpdateCommand({
+      TableName: this.table,
+      Key: { pk: colPk(collection), sk: SEQ_SK },
+      // Only a write lease may name `ids.#t`: a counter item without write leases may lack the map.
+      UpdateExpression: writeLease ? 'REMOVE leases.#t, expiry.#t, ids.#t' : 'REMOVE leases.#t, expiry.#t',
+      ConditionExpression: 'attribute_exists(leases.#t)',
+      ExpressionAttributeNames: { '#t': token },
+    });
+  }
+
   async releaseSeqs(collection: string, lease: SeqLease): Promise<boolean> {
     return conditionalWrite(
-      () =>
-        this.ddb.send(
-          new UpdateCommand({
-            TableName: this.table,
-            Key: { pk: colPk(collection), sk: SEQ_SK },
-            // A write lease names its ids too (and then the `ids` map exists).
-            UpdateExpression: lease.ids ? 'REMOVE leases.#t, expiry.#t, ids.#t' : 'REMOVE leases.#t, expiry.#t',
-            ConditionExpression: 'attribute_exists(leases.#t)',
-            ExpressionAttributeNames: { '#t': lease.token },
-          }),
-        ),
+      () => this.ddb.send(this.leaseRemoval(collection, lease.token, lease.ids !== undefined)),
       // A lease is gone because an earlier send of this release ran (its response lost), because it
       // expired and dropExpiredLeases removed it, or because it was released before this call. Only
       // a resent release can be the first; before the expiry (less a margin for clock skew between
