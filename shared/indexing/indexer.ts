@@ -31,8 +31,11 @@ function output(b: BuildResult): BuildOutput {
 
 /**
  * How long a forced build waits for a busy line (default 20 s, well inside the builder function's
- * 5 minutes) before it throws for redelivery; first wait 50 ms, doubling to at most 1 s. An in-process
- * build of a line holds it for seconds at most; a longer one is a big build whose plan workers build it.
+ * 5 minutes) before it throws for redelivery; first wait 50 ms, doubling to at most 1 s. The usual holder
+ * is a policy build that decides in milliseconds not to build; a long in-process build outlasts the wait,
+ * and then the message comes back after the queue's visibility timeout — by which time the scheduled
+ * tick has built the rows by policy (≥ 1,000 rows or 60 s of age). Longer = fewer redeliveries, a builder
+ * invocation held longer.
  */
 export const FORCED_BUSY_WAIT_MS = 20_000;
 const FORCED_BUSY_FIRST_MS = 50;
