@@ -344,8 +344,7 @@ const warmedUp = new Set<EngineRunner>();
 /**
  * The build rate is a steady-state figure (a builder builds shard after shard in one process), so each
  * engine first builds a small index untimed: V8 compiles WebAssembly in tiers, and without this the first
- * timed build, whichever engine ran first, also paid for optimising the module's hot functions (~15 % of
- * a 5k-row build in Shoal's case).
+ * timed build, whichever engine ran first, also paid for optimising the module's hot functions.
  */
 async function warmUp(r: EngineRunner, d: Data): Promise<void> {
   if (warmedUp.has(r)) return;

@@ -6,8 +6,8 @@
  *   (`X-Shoal-Round-Trips`, docs/architecture.md §7.6). The client is node:http with a keep-alive
  *   agent (what the AWS SDK and most servers use); the same requests through `fetch` (undici) are
  *   timed too and reported beside (`p50Fetch`). Warm means warm: V8 optimises the request path
- *   over the first thousand or so requests (p50 falls from ~2.3 ms after 600 to ~1.5 ms after 4,000 on
- *   the tiny collection), so each route first runs `--warmup` untimed requests (default 2,000). Request
+ *   over the first thousand or so requests (compare `--warmup 20` with the default), so each route
+ *   first runs `--warmup` untimed requests (default 2,000). Request
  *   bodies are serialised before the clock starts (encoding them is the client's work);
  * - engine: the same searches straight against the head version's shards in process (the shard
  *   cache, the hnsw engine, ef 64): what the request path adds is the difference;

@@ -30,8 +30,8 @@ namespace {
 // (N vectors against one query) interleaves N independent streams, so their cache misses overlap:
 // WebAssembly has no prefetch instruction, and a graph walk's cost is mostly waiting for neighbour
 // vectors. Every vector's result is bit-identical to the single kernel, so batching never changes a
-// graph or an answer. On 50-d data (GloVe) the tails and the horizontal sums were a third of a distance;
-// the SIMD tail and the transposed sum of four (below) cost a few instructions instead.
+// graph or an answer. The SIMD tail and the transposed sum of four (below) matter most at low dimension
+// (GloVe's 50: six 8-float steps, then the tail and the sums).
 
 /** The lanes' sum in one fixed order, (v0 + v2) + (v1 + v3): the order sum4 uses for each of its four. */
 inline float hsum(v128_t v) {
@@ -242,8 +242,8 @@ struct Walk {
   void select(MaxHeap& top, size_t m) const {
     if (top.size() < m) return;
     // hnswlib pops a std::priority_queue of (−distance, id): the total order of the pairs, so popping a
-    // max-heap of them gives the same sequence — closest first, equal distances to the larger id. A heap
-    // (not a sort) because the walk usually stops after a fraction of the ef_construction candidates.
+    // max-heap of them gives the same sequence — closest first, equal distances to the larger id. A heap,
+    // not a sort: the walk stops once m are kept, so candidates it never reaches are never ordered.
     auto& order = s.order;
     order.clear();
     for (const Pair& p : top.items()) order.emplace_back(-p.first, p.second);

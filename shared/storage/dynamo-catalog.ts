@@ -571,7 +571,7 @@ export class DynamoCatalog implements Catalog {
     let leases: PendingWrite[];
     if (only) {
       if (!only.ids) return 0;
-      leases = [{ token: only.token, first: only.first, ids: only.ids, expiresAt: only.expiresAt }];
+      leases = [{ ...only, ids: only.ids }];
     } else {
       const pending = pendingWrites(await this.readSeqItem(collection));
       if (!pending.length) return 0;

@@ -99,7 +99,10 @@ export interface SeqLease {
   last: number;
   /** Opaque token that identifies the lease for release(). */
   token: string;
-  /** Epoch ms after which the builder may ignore this lease (a lease without `ids`). */
+  /**
+   * Epoch ms after which the builder may ignore a plain lease, or settle a write lease without checking
+   * its records (its writer acknowledges only well before it).
+   */
   expiresAt: number;
   /**
    * A write lease (`leaseSeqs(…, ids)`): the id each seq writes, first to last, kept in the counter item
@@ -109,13 +112,7 @@ export interface SeqLease {
 }
 
 /** A write lease still in the counter item: in flight, or written and not yet moved to the log. */
-export interface PendingWrite {
-  token: string;
-  first: number;
-  /** The id seq first + i wrote. */
-  ids: string[];
-  expiresAt: number;
-}
+export type PendingWrite = Pick<SeqLease, 'token' | 'first' | 'expiresAt'> & Required<Pick<SeqLease, 'ids'>>;
 
 export interface ShardRef {
   /** Content-addressed id (sha256 of the shard bytes, hex, first 32 chars). */
@@ -223,9 +220,9 @@ export interface Catalog {
 
   /**
    * Reserves n consecutive seqs (atomic counter) and registers them as in flight. With `ids` (one per
-   * seq), a write lease: the counter item names what each seq writes until the lease is settled, and the
-   * lease never expires by itself — it blocks the stable seq until settled (settleWrites), so a write
-   * acknowledged without its log entries can never be indexed past.
+   * seq), a write lease: the counter item names what each seq writes until the lease is settled, and it
+   * blocks the stable seq until settled (settleWrites), expired or not, so a write acknowledged without
+   * its log entries can never be indexed past.
    */
   leaseSeqs(collection: string, n: number, leaseMs: number, ids?: string[]): Promise<SeqLease>;
   /**
