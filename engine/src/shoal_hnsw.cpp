@@ -137,9 +137,80 @@ using Hnsw = hnswlib::HierarchicalNSW<float>;
 using hnswlib::tableint;
 using Pair = std::pair<float, tableint>;
 
+// libc++'s heap algorithms (LLVM 14's __sift_up and __sift_down, as emscripten 3.1.6 ships them) step for
+// step, so every push and pop moves the same elements to the same places as std::push_heap / std::pop_heap
+// and equal keys come out in the same order; only the choice of the larger child is made without a branch.
+// That choice is a coin flip no branch predictor learns, and a walk pops a heap for every node it expands.
+template <typename Less>
+void sift_up(Pair* first, size_t len, Less less) {
+  if (len <= 1) return;
+  Pair* last = first + len - 1;
+  size_t parent = (len - 2) / 2;
+  Pair* ptr = first + parent;
+  if (!less(*ptr, *last)) return;
+  const Pair t = *last;
+  do {
+    *last = *ptr;
+    last = ptr;
+    if (parent == 0) break;
+    parent = (parent - 1) / 2;
+    ptr = first + parent;
+  } while (less(*ptr, t));
+  *last = t;
+}
+
+/** Sifts first[start] down a heap of len. Reads first[len] (never uses it): the caller keeps one slot spare. */
+template <typename Less>
+void sift_down(Pair* first, size_t len, size_t start, Less less) {
+  if (len < 2 || (len - 2) / 2 < start) return;
+  const size_t last_parent = (len - 2) / 2;
+  size_t child = 2 * start + 1;
+  Pair* ci = first + child;
+  bool right = (child + 1 < len) & less(ci[0], ci[1]);
+  child += right;
+  ci += right;
+  Pair* at = first + start;
+  if (less(*ci, *at)) return;
+  const Pair top = *at;
+  do {
+    *at = *ci;
+    at = ci;
+    if (last_parent < child) break;
+    child = 2 * child + 1;
+    ci = first + child;
+    right = (child + 1 < len) & less(ci[0], ci[1]);
+    child += right;
+    ci += right;
+  } while (!less(*ci, top));
+  *at = top;
+}
+
+/** std::pop_heap on [first, first + len): the top moves to first[len − 1]. */
+template <typename Less>
+void pop_heap(Pair* first, size_t len, Less less) {
+  if (len > 1) {
+    std::swap(first[0], first[len - 1]);
+    sift_down(first, len - 1, 0, less);
+  }
+}
+
+/** std::make_heap. */
+template <typename Less>
+void make_heap(Pair* first, size_t len, Less less) {
+  if (len < 2) return;
+  for (size_t start = (len - 2) / 2 + 1; start-- > 0;) sift_down(first, len, start, less);
+}
+
+/** std::less<Pair>'s very comparisons, without a branch. */
+struct PairLess {
+  bool operator()(const Pair& a, const Pair& b) const {
+    return (a.first < b.first) | (!(b.first < a.first) & (a.second < b.second));
+  }
+};
+
 /**
- * A binary heap with std::priority_queue's exact semantics (std::push_heap / std::pop_heap on a vector),
- * kept in the index's scratch so a walk allocates nothing.
+ * A binary heap with std::priority_queue's exact semantics (the algorithms above on a vector), kept in the
+ * index's scratch so a walk allocates nothing.
  */
 template <typename Compare>
 class Heap {
@@ -150,10 +221,11 @@ class Heap {
   const Pair& top() const { return c_.front(); }
   void emplace(float d, tableint id) {
     c_.emplace_back(d, id);
-    std::push_heap(c_.begin(), c_.end(), Compare());
+    sift_up(c_.data(), c_.size(), Compare());
   }
   void pop() {
-    std::pop_heap(c_.begin(), c_.end(), Compare());
+    // pop_heap's sift reads one slot past the shrunken heap: the popped element, still in the vector.
+    pop_heap(c_.data(), c_.size(), Compare());
     c_.pop_back();
   }
   /** The elements in heap order (not sorted). */
@@ -248,14 +320,17 @@ struct Walk {
     order.clear();
     for (const Pair& p : top.items()) order.emplace_back(-p.first, p.second);
     top.clear();
-    std::make_heap(order.begin(), order.end(), std::less<Pair>());
+    // One spare slot: sift_down reads one element past the heap.
+    order.emplace_back(0.0f, 0);
+    order.pop_back();
+    make_heap(order.data(), order.size(), PairLess());
     Pair kept[1024];
     tableint kept_ids[1024];
     size_t count = 0;
     float d[BATCH];
-    for (auto end = order.end(); end != order.begin() && count < m; --end) {
-      std::pop_heap(order.begin(), end, std::less<Pair>());
-      const Pair candidate = *(end - 1);
+    for (size_t len = order.size(); len > 0 && count < m; --len) {
+      pop_heap(order.data(), len, PairLess());
+      const Pair candidate = order[len - 1];
       const float to_query = -candidate.first;
       const float* cv = vec(candidate.second);
       bool good = true;
@@ -315,11 +390,13 @@ struct Walk {
     if (n > s.capacity) throw std::runtime_error("Index seems to be corrupted: a link list is longer than maxM0");
     const tableint* ids = list + 1;
     size_t m = 0;
+    // Without a branch: late in a walk most neighbours are visited already, unpredictably which. The id is
+    // written either way and kept by advancing the count.
     for (size_t j = 0; j < n; j++) {
       const tableint id = ids[j];
-      if (visited[id] == tag) continue;
+      s.ids[m] = id;
+      m += visited[id] != tag;
       visited[id] = tag;
-      s.ids[m++] = id;
     }
     return m;
   }

@@ -420,7 +420,7 @@ async function searchShardSet(
   request: Omit<ShardSearchRequest, 'shards' | 'queries'> & { queries: Float32Array[] },
   supersede?: Supersede,
 ): Promise<Candidate[][]> {
-  const queries = request.queries.map((q) => Array.from(q));
+  const queries = request.queries;
   const { k, metric } = request;
   const parts = partsOf(deps, shards);
   let ids: string[] | undefined;
@@ -480,9 +480,10 @@ function partsOf(deps: SearchDeps, shards: ShardRef[]): Part[] {
 async function searchPart(
   deps: SearchDeps,
   part: Part,
-  request: Omit<ShardSearchRequest, 'shards'>,
+  request: Omit<ShardSearchRequest, 'shards' | 'queries'> & { queries: Float32Array[] },
 ): Promise<Candidate[][]> {
   const req = { ...request, shards: part.shards };
   if (part.slot === undefined || !deps.scatter) return (await searchShards(deps.cache, req)).results;
-  return (await callSlot(deps.scatter, part.slot, req)).results;
+  // A slot's request crosses a Lambda invoke as JSON: plain arrays.
+  return (await callSlot(deps.scatter, part.slot, { ...req, queries: req.queries.map((q) => Array.from(q)) })).results;
 }

@@ -24,8 +24,12 @@ export interface ShardSearchResponse {
 }
 
 /** Searches some shards of one index version: the body of the shard-search function. */
-export async function searchShards(cache: ShardCache, req: ShardSearchRequest): Promise<ShardSearchResponse> {
-  const queries = req.queries.map((q) => Float32Array.from(q));
+export async function searchShards(
+  cache: ShardCache,
+  // In process, the coordinator passes its Float32Array queries as they are (no copy through number[]).
+  req: Omit<ShardSearchRequest, 'queries'> & { queries: ArrayLike<number>[] },
+): Promise<ShardSearchResponse> {
+  const queries = req.queries.map((q) => (q instanceof Float32Array ? q : Float32Array.from(q)));
   const before = cache.stats();
   const perShard = await Promise.all(
     req.shards.map(async (ref) => {
