@@ -308,8 +308,9 @@ struct Walk {
 
   /**
    * hnswlib's getNeighborsByHeuristic2: keep a candidate (closest first) only if no kept one is closer to
-   * it than the query is. Each candidate is measured against the kept ones BATCH at a time, in order,
-   * stopping after the batch that rejects it (at most BATCH − 1 distances more than hnswlib computes).
+   * it than the query is. Each candidate is measured against the kept ones one at a time, as hnswlib does:
+   * most candidates are rejected by one of the first few kept, and the kept vectors are in cache, so
+   * measuring them in batches (as the walk does its neighbours) computed twice the distances for nothing.
    */
   void select(MaxHeap& top, size_t m) const {
     if (top.size() < m) return;
@@ -325,30 +326,20 @@ struct Walk {
     order.pop_back();
     make_heap(order.data(), order.size(), PairLess());
     Pair kept[1024];
-    tableint kept_ids[1024];
     size_t count = 0;
-    float d[BATCH];
     for (size_t len = order.size(); len > 0 && count < m; --len) {
       pop_heap(order.data(), len, PairLess());
       const Pair candidate = order[len - 1];
       const float to_query = -candidate.first;
       const float* cv = vec(candidate.second);
       bool good = true;
-      for (size_t i = 0; good && i < count; i += BATCH) {
-        const size_t n = std::min<size_t>(BATCH, count - i);
-        measure(cv, kept_ids + i, n, d);
-        for (size_t j = 0; j < n; j++) {
-          if (d[j] < to_query) {
-            good = false;
-            break;
-          }
+      for (size_t i = 0; i < count; i++) {
+        if (one(cv, kept[i].second) < to_query) {
+          good = false;
+          break;
         }
       }
-      if (good) {
-        kept[count] = candidate;
-        kept_ids[count] = candidate.second;
-        count++;
-      }
+      if (good) kept[count++] = candidate;
     }
     for (size_t i = 0; i < count; i++) top.emplace(-kept[i].first, kept[i].second);
   }
