@@ -510,17 +510,24 @@ export class ShoalCore implements ShoalService {
       input.consistency === 'strong'
         ? this.deps.catalog.seqState(collection).catch((): undefined => undefined)
         : undefined;
+    const speculation = this.speculate(collection, input);
     const { meta, version, line, alias } = await this.resolve(collection);
     const lifecycle = this.deps.lifecycle;
     const drift = this.deps.drift;
+    if (!alias) this.seenMeta.set(collection, meta);
     if (!alias || !lifecycle) {
       const embedded = await this.embedQueries(meta, input);
-      const out = await search(this.deps, meta, embedded, {
-        version,
-        line,
-        alias: alias?.name,
-        ...(alias ? {} : { seq }),
-      });
+      // The speculative answer stands only if the meta item just read is the one it was computed from.
+      const early =
+        speculation && !alias && speculation.from === JSON.stringify(meta) ? await speculation.out : undefined;
+      const out =
+        early ??
+        (await search(this.deps, meta, embedded, {
+          version,
+          line,
+          alias: alias?.name,
+          ...(alias ? {} : { seq }),
+        }));
       drift?.observe(meta, 'query', embedded.queries);
       await drift?.maybeFlush();
       return out;
@@ -550,6 +557,28 @@ export class ShoalCore implements ShoalService {
       alias.target,
       input,
     ).finally(() => drift?.maybeFlush());
+  }
+
+  /**
+   * An eventual search by collection name, started from the meta item this process last saw while the
+   * meta item is read again (docs/architecture.md §7.6): the shards are searched during the read instead
+   * of after it. Everything an eventual search reads besides the meta item is immutable (the manifest of
+   * a version, its shards), so the answer is the one the read would give if the item is unchanged, and
+   * `search` uses it only then (an alias move, a new head version, changed settings: searched again).
+   * Started on the next turn of the event loop, after the SDK has sent the read. A failure is dropped:
+   * the search after the read reports it.
+   */
+  private speculate(
+    collection: string,
+    input: SearchInput,
+  ): { from: string; out: Promise<SearchOutput | undefined> } | undefined {
+    if (input.consistency === 'strong' || input.inputs) return undefined;
+    const seen = this.seenMeta.get(collection);
+    if (!seen || seen.name !== collection) return undefined;
+    const out = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => search(this.deps, seen, input, {}))
+      .catch((): undefined => undefined);
+    return { from: JSON.stringify(seen), out };
   }
 
   /**

@@ -1,7 +1,8 @@
 /**
  * Embedded AWS emulators for the local runtime (`npm start`) and integration tests.
  *
- * All three run inside the current Node process, bound to 127.0.0.1, and speak the real AWS wire
+ * All three run inside the current Node process, bound to 127.0.0.1 (DynamoDB in its own worker thread,
+ * `dynalite-thread.mjs`, so its work never holds the API's event loop), and speak the real AWS wire
  * protocols, so Shoal's handlers use the real `@aws-sdk/*` v3 clients with only the endpoint changed
  * (see `aws-clients.ts`):
  * - S3       -> s3rver   (REST/XML; objects on disk under `<dataDir>/s3`)
@@ -15,6 +16,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
+import { Worker } from 'node:worker_threads';
 import path from 'node:path';
 import { buildApp } from 'fauxqs';
 
@@ -101,45 +103,8 @@ type S3rverConstructor = new (options: {
   allowMismatchedSignatures?: boolean;
 }) => S3rverInstance;
 
-type DynaliteFactory = (options: {
-  path?: string;
-  verbose?: boolean;
-  debug?: boolean;
-  createTableMs?: number;
-  deleteTableMs?: number;
-  updateTableMs?: number;
-}) => http.Server;
-
 const S3rver = require('s3rver') as S3rverConstructor;
-const dynalite = require('dynalite') as DynaliteFactory;
 
-/**
- * dynalite streams every Query and Scan from a LevelDB iterator and closes it through `iterator.return()`
- * when the stream ends — a method abstract-level 3's iterators do not have (they have `close()`). So every
- * Query left its iterator open until the database closed: each open iterator pins the LevelDB version it
- * started on, compaction can then delete none of the files it replaced, and a long local run grew to
- * 20 GB of SST files for 400k rows and slowed to a crawl (`test/integration/emulators.test.ts` counts the
- * files). Giving the iterators the `return()` dynalite expects closes them when their query is done.
- */
-function closeDynaliteIterators(): void {
-  const level = createRequire(require.resolve('dynalite'))('abstract-level') as Record<
-    string,
-    { prototype: { close(): Promise<void>; return?: () => Promise<void> } }
-  >;
-  for (const name of ['AbstractIterator', 'AbstractKeyIterator', 'AbstractValueIterator']) {
-    const proto = level[name]?.prototype;
-    if (proto && typeof proto.return !== 'function') {
-      Object.defineProperty(proto, 'return', {
-        value(this: { close(): Promise<void> }) {
-          return this.close();
-        },
-        configurable: true,
-        writable: true,
-      });
-    }
-  }
-}
-closeDynaliteIterators();
 /** s3rver's error type: thrown from its store, rendered as S3's XML error with the code's status. */
 const S3Error = require('s3rver/lib/models/error.js') as new (
   code: string,
@@ -185,17 +150,9 @@ export async function startEmulators(opts: StartEmulatorsOptions = {}): Promise<
       dynamoPath = path.join(opts.dataDir, 'dynamodb');
       await mkdir(dynamoPath, { recursive: true });
     }
-    const dynamoServer = dynalite({
-      path: dynamoPath,
-      verbose: !silent,
-      // Tables become ACTIVE immediately instead of after 500 ms.
-      createTableMs: 0,
-      deleteTableMs: 0,
-      updateTableMs: 0,
-    });
-    const dynamoPort = await listen(dynamoServer, opts.ports?.dynamodb ?? 0);
-    // dynalite's patched close() also closes the LevelDB store (releases its LOCK file).
-    cleanups.push(() => closeServer(dynamoServer));
+    const dynamo = await startDynaliteThread({ path: dynamoPath, verbose: !silent, port: opts.ports?.dynamodb ?? 0 });
+    cleanups.push(dynamo.stop);
+    const dynamoPort = dynamo.port;
 
     // --- SQS (fauxqs): built directly (not startFauxqs, which binds 0.0.0.0). Queue URLs read
     // http://sqs.<region>.localhost:<port>/000000000000/<name>; SDK clients with an explicit endpoint
@@ -472,6 +429,41 @@ function listen(server: http.Server, port: number): Promise<number> {
       resolve((server.address() as AddressInfo).port);
     });
   });
+}
+
+/** dynalite in its worker thread (dynalite-thread.mjs): resolves once it listens. */
+async function startDynaliteThread(options: {
+  path?: string;
+  verbose: boolean;
+  port: number;
+}): Promise<{ port: number; stop: () => Promise<void> }> {
+  const worker = new Worker(new URL('./dynalite-thread.mjs', import.meta.url), {
+    workerData: { ...options, host: HOST },
+  });
+  type Reply = { port: number } | { error: string } | { stopped: true };
+  const port = await new Promise<number>((resolve, reject) => {
+    const onMessage = (msg: Reply) => {
+      worker.off('exit', onExit);
+      if ('port' in msg) resolve(msg.port);
+      else reject(new Error(`dynalite did not start: ${'error' in msg ? msg.error : 'stopped'}`));
+    };
+    const onExit = (code: number) => reject(new Error(`the dynalite thread exited (code ${code}) before listening`));
+    worker.once('message', onMessage);
+    worker.once('exit', onExit);
+    worker.once('error', reject);
+  });
+  const stop = async (): Promise<void> => {
+    const closed = new Promise<void>((resolve, reject) => {
+      worker.once('message', (msg: Reply) =>
+        'error' in msg ? reject(new Error(`dynalite did not close: ${msg.error}`)) : resolve(),
+      );
+      worker.once('exit', () => resolve());
+    });
+    worker.postMessage('stop');
+    await closed;
+    await worker.terminate();
+  };
+  return { port, stop };
 }
 
 function closeServer(server: http.Server): Promise<void> {

@@ -145,6 +145,59 @@ describe('search round trips', () => {
     expect(eventual.trace.summary()).toMatchObject({ calls: 1, roundTrips: 1 });
   });
 
+  it('searches an eventual query’s shards during the meta read, and never answers from a moved item', async () => {
+    const cache = new ShardCache({ objects: stack.objects, memoryBytes: 64 * 2 ** 20 });
+    let lookups = 0;
+    const shard = cache.shard.bind(cache);
+    cache.shard = (ref) => {
+      lookups++;
+      return shard(ref);
+    };
+    const c = new ShoalCore({
+      catalog: stack.catalog,
+      records: stack.records,
+      objects: stack.objects,
+      cache,
+      slots: 1,
+      codeVersion: 'test',
+      now,
+      wake: async () => undefined,
+    });
+    await c.createCollection({ name: 'spec', dimension: 8, metric: 'l2' });
+    const vs = vectorInputs(40, 8, 9, 'p');
+    await c.upsert('spec', vs.slice(0, 25));
+    const builder = { ...stack, cache: new ShardCache({ objects: stack.objects, memoryBytes: 64 * 2 ** 20 }) };
+    await buildIndex({ ...builder, codeVersion: 'test', now }, 'spec', { force: true });
+    const eventual = async (i: number) => {
+      lookups = 0;
+      const out = await traced(() => c.search('spec', searchInput(vs[i].values, { k: 1, consistency: 'eventual' })));
+      return { ...out, lookups };
+    };
+    await eventual(1); // reads and caches the manifest
+    const warm = await eventual(2);
+    expect(warm.result.results[0][0].id).toBe(vs[2].id);
+    expect(warm.result.servedBy.version).toBe(1);
+    // One search of the one shard: the speculative one, kept because the meta item had not moved.
+    expect(warm.lookups).toBe(1);
+    expect(warm.trace.summary()).toMatchObject({ calls: 1, roundTrips: 1 });
+
+    // A new head version moves the meta item: the speculative answer (version 1) is dropped.
+    await c.upsert('spec', vs.slice(25, 40));
+    await buildIndex({ ...builder, codeVersion: 'test', now }, 'spec', { force: true });
+    const moved = await eventual(33);
+    expect(moved.result.servedBy.version).toBe(2);
+    expect(moved.result.results[0][0].id).toBe(vs[33].id);
+    // Version 1's shard speculatively, then version 2's shards after the read.
+    expect(moved.lookups).toBe(1 + moved.result.stats.shardsSearched);
+    const settled = await eventual(34);
+    expect(settled.lookups).toBe(settled.result.stats.shardsSearched);
+
+    // Strong reads never speculate (their tail is read after the meta item).
+    lookups = 0;
+    const strong = await c.search('spec', searchInput(vs[35].values, { k: 1 }));
+    expect(lookups).toBe(strong.stats.shardsSearched);
+  });
+
   it('gets rows in one round trip once the generation is known, never a re-created one’s old rows', async () => {
     const c = core();
     await c.createCollection({ name: 'getter', dimension: 4, metric: 'l2' });
