@@ -310,7 +310,7 @@ struct Walk {
    * hnswlib's getNeighborsByHeuristic2: keep a candidate (closest first) only if no kept one is closer to
    * it than the query is. Each candidate is measured against the kept ones one at a time, as hnswlib does:
    * most candidates are rejected by one of the first few kept, and the kept vectors are in cache, so
-   * measuring them in batches (as the walk does its neighbours) computed twice the distances for nothing.
+   * measuring them in batches (as the walk does its neighbours) mostly added distances hnswlib never needs.
    */
   void select(MaxHeap& top, size_t m) const {
     if (top.size() < m) return;
