@@ -273,7 +273,13 @@ async function timed(
     await request(WARMUP + i, 'fetch');
     fetchMs.push(performance.now() - t);
   }
-  return { ms: sort(ms), fetchMs: sort(fetchMs), trips: sort(trips), storageMs: sort(storageMs), engineMs: sort(engineMs) };
+  return {
+    ms: sort(ms),
+    fetchMs: sort(fetchMs),
+    trips: sort(trips),
+    storageMs: sort(storageMs),
+    engineMs: sort(engineMs),
+  };
 }
 
 function row(
