@@ -363,8 +363,8 @@ async function routes(client: Client, name: string, label: string, queries: Floa
 
 async function main(): Promise<void> {
   // One build per collection, when its rows are all in (`indexed`), not one per batch as they arrive: the
-  // builder's policy would cut them into shards by timing (7–12 shards for the 60k collection in runs
-  // of the same code), and the shard count moves both the engine time and the request path's.
+  // builder's policy would cut them into shards by timing (7–12 shards for the 60k collection over five
+  // runs on one machine), and the shard count moves both the engine time and the request path's.
   process.env.SHOAL_BUILD_DELTA_MIN_ROWS ??= '10000000';
   process.env.SHOAL_BUILD_DELTA_MAX_AGE_S ??= '86400';
   process.env.SHOAL_TAIL_CAP_MB ??= '0';

@@ -62,8 +62,8 @@ const REGION = 'us-east-1';
 const CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;
 const READY_TIMEOUT_MS = 10_000;
 
-// s3rver and dynalite are CommonJS without type declarations: load them through require and describe
-// the small surface used here.
+// s3rver is CommonJS without type declarations: load it through require and describe the small surface
+// used here (dynalite is loaded by its thread, dynalite-thread.mjs).
 const require = createRequire(import.meta.url);
 
 /** The slice of a Koa context (s3rver is a Koa app) that the shims below use. */
