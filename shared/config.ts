@@ -117,6 +117,46 @@ const schema = z.object({
    * invokes, less memory per api container); 0 = always scatter.
    */
   SHOAL_SCATTER_MIN_MB: int(undefined, 0, 1_000_000),
+  /**
+   * Resident search nodes (docs/architecture.md §7.7): the URL of a slot's node, `{slot}` replaced by the
+   * slot number (e.g. `http://slot-{slot}.search.shoal.internal:7300`; without `{slot}` one node serves every
+   * slot). Set, the coordinator sends each slot's part to its node over keep-alive HTTP (~1 ms in a VPC)
+   * instead of invoking the slot's Lambda (~10 ms, and a search waits for the slowest of its invokes); a
+   * node that does not answer falls back to the Lambda. Unset (default): Lambdas only, nothing resident.
+   */
+  SHOAL_SEARCH_NODES: z
+    .string()
+    .optional()
+    .refine((s) => s === undefined || s === '' || /^https?:\/\/[^\s]+$/.test(s.replaceAll('{slot}', '0')), {
+      message: 'must be an http(s) URL, optionally with {slot}',
+    }),
+  /**
+   * How long a part may take on a node before it goes to the slot's Lambda instead (default 5000 ms).
+   * Lower = a stalled node costs less, but a node loading large shards cold may be abandoned mid-load
+   * and the part paid twice; higher = fewer double loads, longer stalls when a node hangs.
+   */
+  SHOAL_SEARCH_NODE_TIMEOUT_MS: int(5000, 50, 60_000),
+  /** A search node's listening port (default 7300). */
+  SHOAL_SEARCH_NODE_PORT: int(7300, 0, 65_535),
+  /** Slots a search node serves, e.g. `0,3,5-7` (default: every slot); others get 421 and go to their Lambda. */
+  SHOAL_SEARCH_NODE_SLOTS: z
+    .string()
+    .optional()
+    .transform((s, ctx) => {
+      if (s === undefined || s.trim() === '') return undefined;
+      const slots = new Set<number>();
+      for (const part of s.split(',')) {
+        const m = /^\s*(\d{1,4})\s*(?:-\s*(\d{1,4})\s*)?$/.exec(part);
+        const from = m ? Number(m[1]) : NaN;
+        const to = m?.[2] !== undefined ? Number(m[2]) : from;
+        if (!m || to < from) {
+          ctx.addIssue({ code: 'custom', message: `"${part.trim()}": must be a slot or a range like 3-7` });
+          return z.NEVER;
+        }
+        for (let slot = from; slot <= to; slot++) slots.add(slot);
+      }
+      return slots as ReadonlySet<number>;
+    }),
   /** Unindexed writes that trigger a delta shard (default 1000): lower = fresher shards, more of them. */
   SHOAL_BUILD_DELTA_MIN_ROWS: int(1000, 1, 10_000_000),
   /** Age of the last index version after which any pending write triggers a build (default 60 s). */
@@ -237,6 +277,11 @@ export interface ShoalConfig {
   endpoints?: { s3?: string; dynamodb?: string; sqs?: string; lambda?: string };
   shardSearchFunction: string;
   scatterMinBytes: number;
+  /** Resident search nodes' URL template (SHOAL_SEARCH_NODES); undefined = Lambdas only. */
+  searchNodes?: string;
+  searchNodeTimeoutMs: number;
+  /** A node process: its port and the slots it serves (undefined = all). */
+  searchNode: { port: number; slots?: ReadonlySet<number> };
   buildDeltaMinRows: number;
   buildDeltaMaxAgeMs: number;
   artifactSyncVerifyBytes: number;
@@ -301,6 +346,9 @@ export function parseConfig(env: Record<string, string | undefined>): ShoalConfi
       : undefined,
     shardSearchFunction: e.SHOAL_SHARD_SEARCH_FUNCTION,
     scatterMinBytes: (e.SHOAL_SCATTER_MIN_MB ?? Math.floor(e.SHOAL_SHARD_CACHE_MB / 2)) * 2 ** 20,
+    searchNodes: e.SHOAL_SEARCH_NODES || undefined,
+    searchNodeTimeoutMs: e.SHOAL_SEARCH_NODE_TIMEOUT_MS,
+    searchNode: { port: e.SHOAL_SEARCH_NODE_PORT, slots: e.SHOAL_SEARCH_NODE_SLOTS },
     buildDeltaMinRows: e.SHOAL_BUILD_DELTA_MIN_ROWS,
     buildDeltaMaxAgeMs: e.SHOAL_BUILD_DELTA_MAX_AGE_S * 1000,
     artifactSyncVerifyBytes: e.SHOAL_ARTIFACT_SYNC_VERIFY_MB * 2 ** 20,

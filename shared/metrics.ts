@@ -62,3 +62,8 @@ export function recordDrift(input: { collection: string; kind: string; psi?: num
   if (input.psi !== undefined) emit('EmbeddingDriftPSI', MetricUnit.NoUnit, input.psi);
   if (input.observed > 0) emit('EmbeddingsObserved', MetricUnit.Count, input.observed);
 }
+
+/** A slot part a search node did not answer, searched by the slot's Lambda instead (docs/architecture.md §7.7). */
+export function recordSearchNodeFallback(): void {
+  metrics.addMetric('SearchNodeFallback', MetricUnit.Count, 1);
+}

@@ -10,6 +10,7 @@ import { ApiKeys, type Principal } from './auth/keys.js';
 import type { ShoalConfig } from './config.js';
 import type { ShoalCore } from './core.js';
 import { slotFailure } from './search/coordinator.js';
+import { nodeScatter } from './search/node-scatter.js';
 import type { ShardCache } from './search/shard-cache.js';
 import { TailCache } from './search/tail-cache.js';
 import type { ShardSearchRequest, ShardSearchResponse } from './search/shard-searcher.js';
@@ -33,6 +34,8 @@ import type { MigrationService } from './models/migration.js';
 import { DynamoMigrationStore } from './storage/dynamo-migrations.js';
 import { ModelRuntime } from './models/runtime.js';
 import { createServices } from './services.js';
+import { logger } from './log.js';
+import { recordSearchNodeFallback } from './metrics.js';
 
 export interface Runtime {
   config: ShoalConfig;
@@ -110,7 +113,17 @@ function createRuntime({ config: cfg, objects, cache }: SearcherRuntime): Runtim
   const catalog = new DynamoCatalog({ ddb: aws.ddb, table: cfg.catalogTable, objects });
   const records = new DynamoRecordStore({ ddb: aws.ddb, table: cfg.recordsTable, logTable: cfg.catalogTable });
   const version = `${packageVersion()}${cfg.gitSha ? `+${cfg.gitSha}` : ''}`;
-  const scatter = lambdaScatter(cfg);
+  const scatter = cfg.searchNodes
+    ? nodeScatter({
+        nodes: cfg.searchNodes,
+        timeoutMs: cfg.searchNodeTimeoutMs,
+        fallback: lambdaScatter(cfg),
+        onFallback: (slot, reason) => {
+          logger.warn('search node unavailable: slot searched by its Lambda', { slot, reason });
+          recordSearchNodeFallback();
+        },
+      })
+    : lambdaScatter(cfg);
 
   const queues = sqsQueueProducer(aws.sqs, {
     build: cfg.buildQueueUrl,

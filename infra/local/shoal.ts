@@ -35,6 +35,7 @@ import { startEmulators, type EmulatorEndpoints, type S3EventNotification } from
 import { formatRequestLog, startGateway } from './gateway.js';
 import { makeLambdaContext, startLambdaEmulator } from './lambda-emulator.js';
 import { startSchedule, tickPeriodMs } from './scheduler.js';
+import { startSearchNodeThread } from './search-node-thread.js';
 import { BuilderThread } from './builder-thread.js';
 import { startSqsPoller } from './sqs-poller.js';
 import { IMPORTS_FOLDER_PATTERN, IMPORTS_PREFIX } from '../../shared/storage/keys.js';
@@ -110,6 +111,11 @@ export interface StartLocalShoalOptions {
    * Default: stdout, unless `silent`.
    */
   requestLog?: ((line: string) => void) | false;
+  /**
+   * Run a resident search node (its own thread) and send searcher parts to it instead of the slot functions
+   * (docs/architecture.md §7.7). Default: env `SHOAL_LOCAL_SEARCH_NODES=1`.
+   */
+  searchNodes?: boolean;
 }
 
 export interface LocalShoalEndpoints extends EmulatorEndpoints {
@@ -276,6 +282,14 @@ export async function startLocalShoal(opts: StartLocalShoalOptions): Promise<Loc
         importPrefix: IMPORTS_FOLDER_PATTERN,
       }),
     );
+    if (opts.searchNodes ?? process.env.SHOAL_LOCAL_SEARCH_NODES === '1') {
+      // One resident node for every slot, in its own thread with its own cache (a Fargate task on AWS);
+      // the api sends slot parts to it instead of invoking the slot functions (docs/architecture.md §7.7).
+      const node = await startSearchNodeThread({ SHOAL_SHARD_CACHE_DIR: path.join(dataDir, 'shard-cache-node') });
+      stops.push({ name: 'search node', stop: () => node.stop() });
+      setEnv('SHOAL_SEARCH_NODES', node.url);
+      log(`[shoal] search node at ${node.url} (every slot; the slot functions are its fallback)`);
+    }
     resetConfig();
 
     const [logModule, runtimeModule, apiModule, shardSearchModule, importModule] = await Promise.all([

@@ -26,3 +26,39 @@ describe('SHOAL_SCATTER_MIN_MB', () => {
     }
   });
 });
+
+describe('search node settings', () => {
+  it('are off by default: Lambdas only, a node on 7300 serving every slot', () => {
+    const cfg = parseConfig(env);
+    expect(cfg.searchNodes).toBeUndefined();
+    expect(cfg.searchNodeTimeoutMs).toBe(5000);
+    expect(cfg.searchNode).toEqual({ port: 7300, slots: undefined });
+  });
+
+  it('take a URL template and slot lists with ranges', () => {
+    const cfg = parseConfig({
+      ...env,
+      SHOAL_SEARCH_NODES: 'http://slot-{slot}.search.shoal.internal:7300',
+      SHOAL_SEARCH_NODE_SLOTS: '0, 3,5-7',
+      SHOAL_SEARCH_NODE_TIMEOUT_MS: '250',
+    });
+    expect(cfg.searchNodes).toBe('http://slot-{slot}.search.shoal.internal:7300');
+    expect([...(cfg.searchNode.slots ?? [])]).toEqual([0, 3, 5, 6, 7]);
+    expect(cfg.searchNodeTimeoutMs).toBe(250);
+  });
+
+  it('name the variable and the rule when malformed', () => {
+    const bad: Record<string, string>[] = [
+      { SHOAL_SEARCH_NODES: 'slot-{slot}:7300' },
+      { SHOAL_SEARCH_NODE_SLOTS: '7-3' },
+      { SHOAL_SEARCH_NODE_SLOTS: 'a' },
+      { SHOAL_SEARCH_NODE_TIMEOUT_MS: '10' },
+      { SHOAL_SEARCH_NODE_PORT: '70000' },
+    ];
+    for (const b of bad) {
+      const name = Object.keys(b)[0];
+      expect(() => parseConfig({ ...env, ...b }), name).toThrow(ConfigError);
+      expect(() => parseConfig({ ...env, ...b }), name).toThrow(new RegExp(name));
+    }
+  });
+});
