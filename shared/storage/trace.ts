@@ -2,8 +2,8 @@
  * Per-request trace of storage calls (docs/architecture.md §7.6): every DynamoDB, S3, SQS and Lambda
  * call a request makes (and each part sent to a resident search node, §7.7), with its duration, and the
  * number of **sequential round trips** — what a request pays on AWS, where each round trip is a network
- * hop of a few milliseconds however fast the emulator answers locally. Calls that overlap in time (issued in parallel) count as one round trip;
- * a call issued after another finished counts again.
+ * hop of a few milliseconds however fast the emulator answers locally. Calls that overlap in time (issued
+ * in parallel) count as one round trip; a call issued after another finished counts again.
  *
  * The trace rides on AsyncLocalStorage, so the storage adapters need no parameter for it: the
  * clients' middleware records into whatever trace the calling request opened (`traced`). Calls
