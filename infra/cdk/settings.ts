@@ -31,6 +31,17 @@ export interface ShoalSettings {
    * read and S3 request rate at once, and that many fewer concurrent executions for the account.
    */
   buildWorkers: number;
+  /**
+   * Resident search nodes (context `searchNodes=true`; docs/architecture.md §7.7): one Fargate service per
+   * searcher slot in a VPC the api function joins, reached over HTTP instead of a Lambda invoke (~1 ms
+   * instead of ~10 ms per slot, which is what takes a 10M × 768 search under 15 ms: docs/operations.md
+   * §6). Off by default: they cost money while idle (a task per slot, VPC interface endpoints) and the
+   * api function then runs in the VPC. `cpu` in Fargate units (1024 = 1 vCPU, default 1024; the engine is
+   * single-threaded per part, so more vCPU serves more concurrent searches, not a faster one), `memoryMiB`
+   * (default 4096: the node's shard cache is half, so a slot's shards should fit in it), `perSlot` tasks per
+   * slot (default 1; the slot's Lambda answers while a task restarts).
+   */
+  searchNodes?: { cpu: number; memoryMiB: number; perSlot: number };
 }
 
 /**
@@ -126,6 +137,12 @@ function intIn(node: Node, key: string, def: number, min: number, max: number): 
   return n;
 }
 
+function searchNodesOn(node: Node): boolean {
+  const raw = str(node, 'searchNodes') ?? 'false';
+  if (raw !== 'true' && raw !== 'false') throw new Error(`context searchNodes=${raw}: must be true or false`);
+  return raw === 'true';
+}
+
 export function readSettings(node: Node): ShoalSettings {
   const stageRaw = str(node, 'stage') ?? 'dev';
   if (stageRaw !== 'dev' && stageRaw !== 'prod') throw new Error(`context stage=${stageRaw}: must be dev or prod`);
@@ -152,6 +169,15 @@ export function readSettings(node: Node): ShoalSettings {
     // ≥ 2: an SQS event source's maximum concurrency cannot go below 2, and it must not exceed the reservation.
     buildWorkers: intIn(node, 'buildWorkers', 10, 2, 1000),
     logRetentionDays: prod ? 90 : 14,
+    ...(searchNodesOn(node)
+      ? {
+          searchNodes: {
+            cpu: intIn(node, 'searchNodeCpu', 1024, 256, 16_384),
+            memoryMiB: intIn(node, 'searchNodeMemoryMiB', 4096, 512, 122_880),
+            perSlot: intIn(node, 'searchNodesPerSlot', 1, 1, 10),
+          },
+        }
+      : {}),
   };
 }
 

@@ -1,10 +1,10 @@
 /**
- * Every function validates its configuration during init, so a bad deployment fails its cold start (visible
+ * Every function (and the search node's process) validates its configuration during init, so a bad deployment fails its cold start (visible
  * as an init error on the first invocation) instead of a request or a queue message later. Each handler is
  * loaded in a fresh Node process, as Lambda does, with no Shoal variables set.
  */
 import { spawn } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../infra/cdk/constructs/shoal-function.js';
@@ -12,7 +12,9 @@ import { PROJECT_ROOT } from '../../infra/cdk/constructs/shoal-function.js';
 const FUNCTIONS = readdirSync(path.join(PROJECT_ROOT, 'functions'));
 
 function load(fn: string): Promise<{ code: number | null; stderr: string }> {
-  const entry = path.join(PROJECT_ROOT, 'functions', fn, 'handler.ts');
+  // A Lambda's handler module, or a long-lived process's entry (the search node's main.ts).
+  const dir = path.join(PROJECT_ROOT, 'functions', fn);
+  const entry = path.join(dir, existsSync(path.join(dir, 'handler.ts')) ? 'handler.ts' : 'main.ts');
   const child = spawn(
     process.execPath,
     ['--import', 'tsx', '--input-type=module', '-e', `await import(${JSON.stringify(entry)})`],
@@ -26,7 +28,15 @@ function load(fn: string): Promise<{ code: number | null; stderr: string }> {
 
 describe('functions validate their configuration at init', () => {
   it('covers every function in functions/', () => {
-    expect(FUNCTIONS.sort()).toEqual(['api', 'authorizer', 'build-worker', 'import', 'index-builder', 'shard-search']);
+    expect(FUNCTIONS.sort()).toEqual([
+      'api',
+      'authorizer',
+      'build-worker',
+      'import',
+      'index-builder',
+      'search-node',
+      'shard-search',
+    ]);
   });
 
   it.each(FUNCTIONS)(

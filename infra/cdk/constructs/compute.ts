@@ -23,6 +23,7 @@
  */
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -60,7 +61,8 @@ import {
   type FunctionRole,
   type ShoalSettings,
 } from '../settings.js';
-import { ShoalFunction } from './shoal-function.js';
+import { SearchNodes, searchNodeUrlTemplate } from './search-nodes.js';
+import { ShoalFunction, type ShoalFunctionProps } from './shoal-function.js';
 
 export interface ComputeProps {
   settings: ShoalSettings;
@@ -134,6 +136,8 @@ export class Compute extends Construct {
   readonly shardSearch: ShoalFunction[];
   readonly importer: ShoalFunction;
   readonly authorizer: ShoalFunction;
+  /** Resident search nodes and their VPC (context `searchNodes=true`), else undefined. */
+  readonly searchNodes?: SearchNodes;
   /** Every Shoal-config function (not the authorizer), by role. */
   readonly all: Record<string, ShoalFunction>;
 
@@ -144,6 +148,14 @@ export class Compute extends Construct {
     const logRetention = prod ? logs.RetentionDays.THREE_MONTHS : logs.RetentionDays.TWO_WEEKS;
     const removalPolicy = prod ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
     const template = shardSearchFunctionTemplate(settings);
+    const nodeSettings = settings.searchNodes;
+    if (nodeSettings) {
+      this.searchNodes = new SearchNodes(this, 'SearchNodes', {
+        settings: { ...settings, searchNodes: nodeSettings },
+        logRetention,
+        removalPolicy,
+      });
+    }
 
     // shared/config.ts: every function parses the whole schema at its first request (and fails the
     // cold start on a missing or malformed variable), so each gets the required set.
@@ -181,7 +193,12 @@ export class Compute extends Construct {
       role: FunctionRole,
       entry: string,
       description: string,
-      extra?: { functionName?: string; environment?: Record<string, string>; reservedConcurrency?: number },
+      extra?: {
+        functionName?: string;
+        environment?: Record<string, string>;
+        reservedConcurrency?: number;
+        vpc?: ShoalFunctionProps['vpc'];
+      },
     ) => {
       const sizing = FUNCTION_SIZING[role];
       return new ShoalFunction(this, idPart, {
@@ -195,12 +212,30 @@ export class Compute extends Construct {
         removalPolicy,
         ...(extra?.functionName ? { functionName: extra.functionName } : {}),
         ...(extra?.reservedConcurrency !== undefined ? { reservedConcurrency: extra.reservedConcurrency } : {}),
+        ...(extra?.vpc ? { vpc: extra.vpc } : {}),
         // Embedding functions (api), migrations (import) and checks of large ONNX artifacts (builder).
         models: MODEL_ROLES.has(role),
       });
     };
 
-    this.api = make('Api', 'api', 'functions/api/handler.ts', 'Shoal HTTP API v1 (all routes) and search coordinator');
+    const nodes = this.searchNodes;
+    this.api = make(
+      'Api',
+      'api',
+      'functions/api/handler.ts',
+      'Shoal HTTP API v1 (all routes) and search coordinator',
+      nodes
+        ? {
+            // Slot parts go to the resident nodes, the slot functions only when a node does not answer.
+            environment: { ...baseEnv('api'), SHOAL_SEARCH_NODES: searchNodeUrlTemplate(settings) },
+            vpc: {
+              vpc: nodes.vpc,
+              securityGroups: [nodes.apiSecurityGroup],
+              subnets: { subnetType: ec2.SubnetType.PRIVATE_ISOLATED },
+            },
+          }
+        : undefined,
+    );
     // The planner and its workers share the build-task queue; without its URL every build runs in the
     // builder invocation (shared/config.ts), so only these two get it.
     const withBuildTasks = (role: FunctionRole) => ({
@@ -231,6 +266,7 @@ export class Compute extends Construct {
         }),
       );
     }
+    nodes?.addSlots(settings.searchSlots, baseEnv('shardSearch'));
     this.importer = make(
       'Import',
       'importer',
@@ -550,6 +586,8 @@ export class Compute extends Construct {
 
     // shard-search: shards and bitmaps, nothing else.
     for (const f of this.shardSearch) f.role.addToPolicy(readIndexObjects);
+    // search nodes: the same, and nothing else (their execution roles pull the image and write logs).
+    nodes?.taskRole.addToPolicy(readIndexObjects);
 
     // authorizer: one GetItem on API-key items.
     this.authorizer.role.addToPolicy(
@@ -593,8 +631,9 @@ export class Compute extends Construct {
         {
           pattern: /^AwsSolutions-IAM5\[Resource::\*\]$/,
           reason:
-            'X-Ray PutTraceSegments/PutTelemetryRecords (active tracing) support no resource-level permissions; ' +
-            'the only statement with Resource "*".',
+            'X-Ray PutTraceSegments/PutTelemetryRecords (active tracing) and, for the api function in the search ' +
+            "nodes' VPC, Lambda's network-interface actions support no resource-level permissions; the only " +
+            'statements with Resource "*".',
         },
       ]);
       acknowledge(

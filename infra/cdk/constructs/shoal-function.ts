@@ -6,6 +6,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RemovalPolicy, Size, type Duration } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat, SourceMapMode, type BundlingOptions } from 'aws-cdk-lib/aws-lambda-nodejs';
@@ -109,6 +110,8 @@ export interface ShoalFunctionProps {
   reservedConcurrency?: number;
   /** Runs ONNX models (embedding functions, migrations, artifact checks): ships onnxruntime-node. */
   models?: boolean;
+  /** Attached to a VPC (the api function when search nodes are deployed: it reaches them there). */
+  vpc?: { vpc: ec2.IVpc; securityGroups: ec2.ISecurityGroup[]; subnets: ec2.SubnetSelection };
 }
 
 export class ShoalFunction extends Construct {
@@ -135,6 +138,25 @@ export class ShoalFunction extends Construct {
       }),
     );
 
+    if (props.vpc) {
+      // What AWSLambdaVPCAccessExecutionRole grants (CDK adds it only to roles it creates): Lambda attaches
+      // the function's network interfaces with its execution role. EC2 scopes none of these to a resource.
+      this.role.addToPolicy(
+        new iam.PolicyStatement({
+          sid: 'VpcNetworkInterfaces',
+          actions: [
+            'ec2:CreateNetworkInterface',
+            'ec2:DescribeNetworkInterfaces',
+            'ec2:DescribeSubnets',
+            'ec2:DeleteNetworkInterface',
+            'ec2:AssignPrivateIpAddresses',
+            'ec2:UnassignPrivateIpAddresses',
+          ],
+          resources: ['*'],
+        }),
+      );
+    }
+
     this.fn = new NodejsFunction(this, 'Function', {
       entry: path.join(PROJECT_ROOT, props.entry),
       handler: 'handler',
@@ -149,6 +171,9 @@ export class ShoalFunction extends Construct {
       ephemeralStorageSize: Size.mebibytes(props.ephemeralMb ?? 512),
       ...(props.reservedConcurrency !== undefined ? { reservedConcurrentExecutions: props.reservedConcurrency } : {}),
       role: this.role,
+      ...(props.vpc
+        ? { vpc: props.vpc.vpc, securityGroups: props.vpc.securityGroups, vpcSubnets: props.vpc.subnets }
+        : {}),
       logGroup: this.logGroup,
       loggingFormat: lambda.LoggingFormat.JSON,
       tracing: lambda.Tracing.ACTIVE,
