@@ -21,10 +21,11 @@
  * each built once, after all its rows are in (the 60k collection is one shard). To build them as the
  * rows arrive instead, as the builder's default policy does (a timing-dependent shard count), run
  * with the defaults set: `SHOAL_BUILD_DELTA_MIN_ROWS=1000 SHOAL_BUILD_DELTA_MAX_AGE_S=60
- * SHOAL_TAIL_CAP_MB=64`. To build them as the
- * rows arrive instead, as the builder's default policy does (a timing-dependent shard count), run
- * with the defaults set: `SHOAL_BUILD_DELTA_MIN_ROWS=1000 SHOAL_BUILD_DELTA_MAX_AGE_S=60
  * SHOAL_TAIL_CAP_MB=64`.
+ * - scattered: the 60k collection's eventual search again, forced through a searcher slot
+ *   (`SHOAL_SCATTER_MIN_MB=0`): once through the slot's Lambda (the local Lambda Invoke API), once through
+ *   a resident search node (`SHOAL_LOCAL_SEARCH_NODES=1`, docs/architecture.md §7.7), so the two hops'
+ *   local cost stands beside the in-process row (`via`).
  *
  *   npm run bench:latency
  *   npm run bench:latency -- --quick
@@ -89,6 +90,8 @@ interface Row {
   /** The same searches back to back in a loop of their own (p50): the engine with its caches warm. */
   engineLoopMs?: number;
   shards?: number;
+  /** How the shards were searched: in the api's process (default), or scattered to a slot's Lambda or node. */
+  via?: 'in process' | 'slot Lambda' | 'search node';
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -333,22 +336,35 @@ async function engineOf(name: string, queries: Float32Array[]): Promise<Engine> 
 
 const sort = (xs: number[]) => xs.sort((a, b) => a - b);
 
+function restoreEnv(name: string, value: string | undefined): void {
+  if (value === undefined) delete process.env[name];
+  else process.env[name] = value;
+}
+
+/** Warm searches of one consistency, each followed by the same search straight on the engine. */
+async function searches(
+  client: Client,
+  name: string,
+  label: string,
+  queries: Float32Array[],
+  consistency: 'eventual' | 'strong',
+  via: NonNullable<Row['via']>,
+): Promise<Row> {
+  const engine = await engineOf(name, queries);
+  const bodies = queries.map((v) => new Prepared({ vector: Array.from(v), k: K, consistency }));
+  const m = await timed(
+    REQUESTS,
+    async (i, how) => client.call('POST', `/v1/collections/${name}/search`, bodies[i % bodies.length], how),
+    (i) => engine.search(queries[i % queries.length]),
+  );
+  const base = { route: 'search', collection: label, consistency, warm: true, shards: engine.shards, via } as const;
+  return { ...row(base, m), engineMs: round(percentile(m.engineMs, 50), 3), engineLoopMs: engine.loopMs };
+}
+
 async function routes(client: Client, name: string, label: string, queries: Float32Array[]): Promise<Row[]> {
   const out: Row[] = [];
-  const engine = await engineOf(name, queries);
   for (const consistency of ['eventual', 'strong'] as const) {
-    const bodies = queries.map((v) => new Prepared({ vector: Array.from(v), k: K, consistency }));
-    const m = await timed(
-      REQUESTS,
-      async (i, via) => client.call('POST', `/v1/collections/${name}/search`, bodies[i % bodies.length], via),
-      (i) => engine.search(queries[i % queries.length]),
-    );
-    const base = { route: 'search', collection: label, consistency, warm: true, shards: engine.shards } as const;
-    out.push({
-      ...row(base, m),
-      engineMs: round(percentile(m.engineMs, 50), 3),
-      engineLoopMs: engine.loopMs,
-    });
+    out.push(await searches(client, name, label, queries, consistency, 'in process'));
   }
   // Ten ids rewritten in turn with their own vectors: the data and the answers stay the same.
   const writes = Array.from(
@@ -371,7 +387,6 @@ async function main(): Promise<void> {
   // One build per collection, when its rows are all in (`indexed`), not one per batch as they arrive: the
   // builder's policy would cut them into shards by timing (7–12 shards for the 60k collection over five
   // runs on one machine), and the shard count moves both the engine time and the request path's. Values
-  // set in the environment win (the header says how to get the policy's layout back). Values
   // set in the environment win (the header says how to get the policy's layout back).
   process.env.SHOAL_BUILD_DELTA_MIN_ROWS ??= '10000000';
   process.env.SHOAL_BUILD_DELTA_MAX_AGE_S ??= '86400';
@@ -380,7 +395,7 @@ async function main(): Promise<void> {
   const start = (): Promise<LocalShoal> =>
     startLocalShoal({ dataDir, port: 0, silent: true, requestLog: false, tickMs: 3_600_000, apiKey: API_KEY });
   let shoal = await start();
-  const progress = new Progress(6);
+  const progress = new Progress(7);
   const rows: Row[] = [];
   let client: Client | undefined;
   try {
@@ -407,6 +422,24 @@ async function main(): Promise<void> {
     progress.step(`${label}: warm routes`);
     rows.push(...(await routes(client, 'mnist', label, mq)));
 
+    // The same collection forced through a slot: its Lambda, then a resident node (restarts on the same data).
+    for (const via of ['slot Lambda', 'search node'] as const) {
+      progress.step(`${label}: eventual search scattered to a ${via}`);
+      await shoal.stop();
+      const saved = { scatter: process.env.SHOAL_SCATTER_MIN_MB, nodes: process.env.SHOAL_LOCAL_SEARCH_NODES };
+      process.env.SHOAL_SCATTER_MIN_MB = '0';
+      process.env.SHOAL_LOCAL_SEARCH_NODES = via === 'search node' ? '1' : '0';
+      try {
+        shoal = await start();
+      } finally {
+        restoreEnv('SHOAL_SCATTER_MIN_MB', saved.scatter);
+        restoreEnv('SHOAL_LOCAL_SEARCH_NODES', saved.nodes);
+      }
+      client.close();
+      client = new Client(shoal.url);
+      rows.push(await searches(client, 'mnist', label, mq, 'eventual', via));
+    }
+
     progress.step(
       `cold: ${COLD_PARTITIONS} partitions of MNIST ${COLD_ROWS.toLocaleString('en-US')}, first search after a restart`,
     );
@@ -429,6 +462,7 @@ async function main(): Promise<void> {
         route: 'search',
         collection: `cold ${COLD_PARTITIONS}-partition ${COLD_ROWS / 1000}k`,
         consistency: 'eventual',
+        via: 'in process',
         warm: false,
         requests: 1,
         p50: round(ms),
@@ -464,17 +498,20 @@ async function main(): Promise<void> {
       'storage ms: p50 of the time a storage call was in flight (`Server-Timing`), the emulators’ share. ' +
       'Engine: the same query against the head version’s shards in this process, timed right after each ' +
       'timed request, so under the same machine state (p50); engine loop: the same queries back to back in a ' +
-      'loop of their own, caches warm (p50).',
+      'loop of their own, caches warm (p50). Via: where the shards were searched — in the api’s process, or ' +
+      'scattered (`SHOAL_SCATTER_MIN_MB=0`) to the slot’s Lambda through the local Invoke API or to a resident ' +
+      'search node over HTTP (its own thread, docs/architecture.md §7.7).',
     '',
-    '| route | collection | consistency | warm | requests | p50 ms | p99 ms | p50 fetch | round trips | storage ms | ' +
-      'engine ms | engine loop ms | path − engine (p50) | budget | shards |',
-    '|---|---|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---|---:|',
+    '| route | collection | consistency | via | warm | requests | p50 ms | p99 ms | p50 fetch | round trips | ' +
+      'storage ms | engine ms | engine loop ms | path − engine (p50) | budget | shards |',
+    '|---|---|---|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---|---:|',
     ...rows.map(
       (r) =>
         `| ${[
           r.route,
           r.collection,
           cell(r.consistency),
+          cell(r.via),
           r.warm ? 'warm' : 'cold',
           r.requests,
           r.p50,

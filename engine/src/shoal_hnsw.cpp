@@ -848,6 +848,38 @@ API int shoal_search(Index* index, const float* queries, int nq, int k, int ef, 
   return shoal_search_with(index, queries, nq, k, ef, allowed, allowed_rows, labels, distances, counts, 0);
 }
 
+/**
+ * out[i] = distance from query to rows[i] (n rows of dim floats, no index): l2 squared for SPACE_L2, else
+ * 1 − dot (cosine ranks the same over any query norm when the rows are normalised). An exact scan with the
+ * graph walk's kernels, BATCH rows at a time: the coordinator ranks a partitioned version's centroids with it.
+ */
+API int shoal_scan(int space, int dim, const float* rows, int n, const float* query, float* out) {
+  if (!valid_space(space) || dim <= 0 || n < 0) {
+    set_error(INVALID, "invalid scan parameters");
+    return -1;
+  }
+  const size_t d = static_cast<size_t>(dim);
+  const float* v[BATCH];
+  int i = 0;
+  for (; i + BATCH <= n; i += BATCH) {
+    for (int b = 0; b < BATCH; b++) v[b] = rows + static_cast<size_t>(i + b) * d;
+    if (space == SPACE_L2) {
+      distances<BATCH, true>(query, v, d, out + i);
+    } else {
+      distances<BATCH, false>(query, v, d, out + i);
+    }
+  }
+  for (; i < n; i++) {
+    v[0] = rows + static_cast<size_t>(i) * d;
+    if (space == SPACE_L2) {
+      distances<1, true>(query, v, d, out + i);
+    } else {
+      distances<1, false>(query, v, d, out + i);
+    }
+  }
+  return 0;
+}
+
 namespace {
 
 constexpr size_t HEADER_BYTES = 6 * sizeof(size_t) + sizeof(int) + sizeof(hnswlib::tableint) + 3 * sizeof(size_t) +

@@ -98,6 +98,8 @@ export interface ShoalWasmExports {
   shoal_mark_deleted(index: number, label: number): number;
   shoal_unmark_deleted(index: number, label: number): number;
   shoal_count(index: number): number;
+  /** Exact distances from one query to n rows (no index): l2 squared, or 1 − dot. */
+  shoal_scan(space: number, dim: number, rows: number, n: number, query: number, out: number): number;
   shoal_deleted_count(index: number): number;
   shoal_max_elements(index: number): number;
   shoal_index_bytes(index: number): number;

@@ -13,7 +13,8 @@ import {
   type StoredRecord,
   type SeqState,
 } from '../storage/types.js';
-import { defaultNprobe, nearestPartitions } from '../engine/ivf.js';
+import { centroidRanker } from '../engine/centroid-ranker.js';
+import { defaultNprobe } from '../engine/ivf.js';
 import { isSuperseded, mergeTopK, type Candidate, type NewestWrites } from './merge.js';
 import type { ShardCache } from './shard-cache.js';
 import {
@@ -327,7 +328,8 @@ async function routeQueries(
   }
   // Shards without a partition (none today) would be searched by every query.
   const always = byPartition.get(-1) ?? [];
-  const orders = input.queries.map((q) => nearestPartitions(centroids, meta.metric, q, centroids.count));
+  const ranker = await centroidRanker();
+  const orders = input.queries.map((q) => ranker.nearest(centroids, meta.metric, q, centroids.count));
   return {
     nprobe: Math.min(centroids.count, input.nprobe ?? defaultNprobeOf(meta, manifest)),
     total: centroids.count,

@@ -1,7 +1,8 @@
 /**
- * Every function (and the search node's process) validates its configuration during init, so a bad deployment fails its cold start (visible
- * as an init error on the first invocation) instead of a request or a queue message later. Each handler is
- * loaded in a fresh Node process, as Lambda does, with no Shoal variables set.
+ * Every function (and the search node's process) validates its configuration during init, so a bad
+ * deployment fails its cold start (visible as an init error on the first invocation) instead of a request or
+ * a queue message later. Each handler is loaded in a fresh Node process, as Lambda does, with no Shoal
+ * variables set.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
