@@ -6,12 +6,12 @@
  * task role reads what the searcher Lambdas read and nothing else; cdk-nag has no unacknowledged finding.
  * Without the context, none of it exists and the api function stays out of any VPC.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { SEARCH_NODE_PORT } from '../../infra/cdk/constructs/search-nodes.js';
+import { SEARCH_NODE_PORT, SEARCH_NODE_SCATTER_MIN_MB } from '../../infra/cdk/constructs/search-nodes.js';
 import { PROJECT_ROOT } from '../../infra/cdk/constructs/shoal-function.js';
 import { nagFindings } from '../../infra/cdk/nag.js';
 import { createShoal, type ShoalStacks } from '../../infra/cdk/shoal.js';
@@ -97,6 +97,8 @@ describe('search nodes (searchNodes=true)', () => {
     const api = of(t, 'AWS::Lambda::Function').find(([id]) => id === idOf(stacks, compute.api.fn))![1];
     const env = (api.Properties.Environment as { Variables: Json }).Variables;
     expect(env.SHOAL_SEARCH_NODES).toBe(`http://slot-{slot}.search.shoal-dev.internal:${SEARCH_NODE_PORT}`);
+    // A part costs a hop of ~1 ms on the nodes, not an invoke: the api scatters from a few shards up.
+    expect(env.SHOAL_SCATTER_MIN_MB).toBe(String(SEARCH_NODE_SCATTER_MIN_MB));
     const apiSg = idOf(stacks, compute.searchNodes!.apiSecurityGroup);
     const nodeSg = idOf(stacks, compute.searchNodes!.nodeSecurityGroup);
     expect(api.Properties.VpcConfig).toMatchObject({ SecurityGroupIds: [{ 'Fn::GetAtt': [apiSg, 'GroupId'] }] });
@@ -187,10 +189,16 @@ describe('search nodes (searchNodes=true)', () => {
     const assembly = nodes.app.synth();
     const manifest = JSON.parse(
       readFileSync(path.join(assembly.directory, `${nodes.stacks.service.artifactId}.assets.json`), 'utf8'),
-    ) as { dockerImages: Record<string, { source: { dockerFile?: string; platform?: string } }> };
+    ) as { dockerImages: Record<string, { source: { directory: string; dockerFile?: string; platform?: string } }> };
     const images = Object.values(manifest.dockerImages);
     expect(images).toHaveLength(1);
     expect(images[0].source).toMatchObject({ dockerFile: 'infra/search-node/Dockerfile', platform: 'linux/arm64' });
+    // The build context has what the Dockerfile copies and bundles, and none of the local bulk.
+    const context = path.join(assembly.directory, images[0].source.directory);
+    for (const file of ['package-lock.json', 'engine/dist/shoal-hnsw.wasm', 'functions/search-node/main.ts']) {
+      expect(existsSync(path.join(context, file)), file).toBe(true);
+    }
+    for (const dir of ['node_modules', '.git', '.data']) expect(existsSync(path.join(context, dir)), dir).toBe(false);
   });
 
   it('pass cdk-nag with no unacknowledged finding', () => {

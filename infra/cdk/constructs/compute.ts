@@ -61,7 +61,7 @@ import {
   type FunctionRole,
   type ShoalSettings,
 } from '../settings.js';
-import { SearchNodes, searchNodeUrlTemplate } from './search-nodes.js';
+import { SEARCH_NODE_SCATTER_MIN_MB, SearchNodes, searchNodeUrlTemplate } from './search-nodes.js';
 import { ShoalFunction, type ShoalFunctionProps } from './shoal-function.js';
 
 export interface ComputeProps {
@@ -226,8 +226,14 @@ export class Compute extends Construct {
       'Shoal HTTP API v1 (all routes) and search coordinator',
       nodes
         ? {
-            // Slot parts go to the resident nodes, the slot functions only when a node does not answer.
-            environment: { ...baseEnv('api'), SHOAL_SEARCH_NODES: searchNodeUrlTemplate(settings) },
+            // Slot parts go to the resident nodes, the slot functions only when a node does not answer. A part
+            // then costs ~1 ms, about one 768-d shard's search, so scattering pays from a few shards up, not
+            // from the ~400 MiB that justify a ~10 ms invoke.
+            environment: {
+              ...baseEnv('api'),
+              SHOAL_SEARCH_NODES: searchNodeUrlTemplate(settings),
+              SHOAL_SCATTER_MIN_MB: String(SEARCH_NODE_SCATTER_MIN_MB),
+            },
             vpc: {
               vpc: nodes.vpc,
               securityGroups: [nodes.apiSecurityGroup],

@@ -26,6 +26,13 @@ import { PROJECT_ROOT } from './shoal-function.js';
 /** The port a node listens on (SHOAL_SEARCH_NODE_PORT). */
 export const SEARCH_NODE_PORT = 7300;
 
+/**
+ * The api's SHOAL_SCATTER_MIN_MB with search nodes (default 32 MiB, two 768-d shards of 5,000 rows): below it
+ * the api searches in process. Lower = more parts on the nodes (each ~1 ms of hop, in parallel), higher =
+ * more shards searched one after another in the api.
+ */
+export const SEARCH_NODE_SCATTER_MIN_MB = 32;
+
 /** Paths of the repository the image build never needs (the Docker build context is the repository root). */
 export const SEARCH_NODE_IMAGE_EXCLUDE = [
   'node_modules',
