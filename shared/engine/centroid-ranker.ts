@@ -2,7 +2,7 @@
  * Ranks a partitioned version's centroids for a query (docs/architecture.md §5.6) with the engine's SIMD
  * kernels (`shoal_scan`) instead of JavaScript: every search of a partitioned version scores all P
  * centroids before it searches a shard, 1.5 M multiply-adds at P = 2,000 × 768-d, which JavaScript's
- * scalar loops take ~1.9 ms for on this machine and the WASM kernels 0.54 ms (`npm run bench:routing`). Same
+ * scalar loops take ~1.8 ms for on this machine and the WASM kernels 0.53 ms (`npm run bench:routing`). Same
  * order as `nearestPartitions` up to float rounding: the two sum in different orders, so rows at distances
  * equal to the last bits may swap.
  *
