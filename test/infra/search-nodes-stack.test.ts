@@ -9,9 +9,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { App } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
+import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { SEARCH_NODE_PORT, SEARCH_NODE_SCATTER_MIN_MB } from '../../infra/cdk/constructs/search-nodes.js';
+import { SEARCH_NODE_FALLBACK_ALARM } from '../../infra/cdk/constructs/monitoring.js';
 import { PROJECT_ROOT } from '../../infra/cdk/constructs/shoal-function.js';
 import { nagFindings } from '../../infra/cdk/nag.js';
 import { createShoal, type ShoalStacks } from '../../infra/cdk/shoal.js';
@@ -201,6 +202,21 @@ describe('search nodes (searchNodes=true)', () => {
     for (const dir of ['node_modules', '.git', '.data']) expect(existsSync(path.join(context, dir)), dir).toBe(false);
   });
 
+  it('page when parts keep falling back to the slot Lambdas', () => {
+    nodes.t.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      AlarmName: 'shoal-dev-search-node-fallbacks',
+      MetricName: 'SearchNodeFallback',
+      Namespace: 'Shoal',
+      Dimensions: [{ Name: 'service', Value: 'shoal-dev-api' }],
+      Statistic: 'Sum',
+      Period: 60,
+      Threshold: SEARCH_NODE_FALLBACK_ALARM.perMinute,
+      EvaluationPeriods: SEARCH_NODE_FALLBACK_ALARM.minutes,
+      ComparisonOperator: 'GreaterThanThreshold',
+      AlarmActions: [Match.anyValue()],
+    });
+  });
+
   it('pass cdk-nag with no unacknowledged finding', () => {
     expect(nagFindings(nodes.app).map((f) => f.ruleName)).toEqual([]);
   });
@@ -212,6 +228,8 @@ describe('without searchNodes', () => {
     for (const type of ['AWS::EC2::VPC', 'AWS::ECS::Cluster', 'AWS::ECS::Service', 'AWS::EC2::VPCEndpoint']) {
       expect(of(t, type), type).toHaveLength(0);
     }
+    const alarms = of(t, 'AWS::CloudWatch::Alarm').map(([, a]) => String(a.Properties.AlarmName));
+    expect(alarms.some((n) => n.includes('search-node'))).toBe(false);
     const api = of(t, 'AWS::Lambda::Function').find(([id]) => id === idOf(stacks, stacks.service.compute.api.fn))!;
     expect(api[1].Properties.VpcConfig).toBeUndefined();
     expect((api[1].Properties.Environment as { Variables: Json }).Variables.SHOAL_SEARCH_NODES).toBeUndefined();

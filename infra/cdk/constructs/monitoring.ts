@@ -32,7 +32,16 @@ export const SHOAL_METRICS = {
    */
   embeddingDrift: 'EmbeddingDriftPSI',
   embeddingsObserved: 'EmbeddingsObserved',
+  /** api, per slot part a search node did not answer (sent to the slot's Lambda instead; docs/architecture.md §7.7). */
+  searchNodeFallback: 'SearchNodeFallback',
 } as const;
+
+/**
+ * Search-node fallbacks per minute that page when sustained for 10 minutes (with `searchNodes=true`): a node
+ * restarting or draining sends parts to its Lambda for seconds; ten minutes of it is a node that is gone,
+ * and the searches it should serve pay an invoke each (correct answers, ~10 ms slower).
+ */
+export const SEARCH_NODE_FALLBACK_ALARM = { perMinute: 10, minutes: 10 } as const;
 
 /** The drift alarm's period: three of them above PSI_ALERT (45 minutes of shifted queries) page. */
 const DRIFT_ALARM_PERIOD = Duration.minutes(15);
@@ -291,6 +300,23 @@ export class Monitoring extends Construct {
         treatMissingData: cw.TreatMissingData.NOT_BREACHING,
       }),
     );
+    if (settings.searchNodes) {
+      add(
+        'SearchNodeFallbacks',
+        new cw.Alarm(this, 'SearchNodeFallbacks', {
+          alarmName: `${settings.prefix}-search-node-fallbacks`,
+          alarmDescription:
+            `More than ${SEARCH_NODE_FALLBACK_ALARM.perMinute} slot parts a minute went to the slot Lambdas ` +
+            `instead of the search nodes for ${SEARCH_NODE_FALLBACK_ALARM.minutes} minutes ` +
+            '(docs/operations.md#search-node-fallbacks).',
+          metric: shoalMetric(SHOAL_METRICS.searchNodeFallback, 'api', 'Sum'),
+          threshold: SEARCH_NODE_FALLBACK_ALARM.perMinute,
+          comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+          evaluationPeriods: SEARCH_NODE_FALLBACK_ALARM.minutes,
+          treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+        }),
+      );
+    }
     const allFunctions = [
       functions.api,
       functions.indexBuilder,
