@@ -73,11 +73,17 @@ describe('search nodes (searchNodes=true)', () => {
         Environment: Array<{ Name: string; Value: unknown }>;
         PortMappings: Array<{ ContainerPort: number }>;
         LogConfiguration: { LogDriver: string };
+        ReadonlyRootFilesystem: boolean;
+        MountPoints: unknown[];
         HealthCheck: { Command: string[] };
       }>;
       const env = Object.fromEntries(container.Environment.map((e) => [e.Name, e.Value]));
       expect(container.PortMappings).toEqual([expect.objectContaining({ ContainerPort: SEARCH_NODE_PORT })]);
       expect(container.LogConfiguration.LogDriver).toBe('awslogs');
+      // Read-only root; the disk cache writes to a task volume.
+      expect(container.ReadonlyRootFilesystem).toBe(true);
+      expect(container.MountPoints).toEqual([{ ContainerPath: '/tmp', SourceVolume: 'tmp', ReadOnly: false }]);
+      expect(env.SHOAL_SHARD_CACHE_DIR).toMatch(/^\/tmp\//);
       expect(container.HealthCheck.Command.join(' ')).toContain(`127.0.0.1:${SEARCH_NODE_PORT}/health`);
       expect(env).toMatchObject({ SHOAL_SEARCH_NODE_PORT: String(SEARCH_NODE_PORT), SHOAL_SHARD_CACHE_MB: '1536' });
       // The node's own configuration parses (tokens stand in for the names CloudFormation fills in).

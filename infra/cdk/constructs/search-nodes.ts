@@ -178,7 +178,9 @@ export class SearchNodes extends Construct {
           operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
         },
       });
-      task.addContainer('node', {
+      // The root file system is read-only; the shard cache's disk tier writes to a task volume at /tmp.
+      task.addVolume({ name: 'tmp' });
+      const container = task.addContainer('node', {
         image: this.image,
         environment: {
           ...environment,
@@ -205,8 +207,9 @@ export class SearchNodes extends Construct {
         },
         // SIGTERM drains (503 to new parts, which go to the Lambda); in-flight parts finish well within this.
         stopTimeout: Duration.seconds(30),
-        readonlyRootFilesystem: false,
+        readonlyRootFilesystem: true,
       });
+      container.addMountPoints({ containerPath: '/tmp', sourceVolume: 'tmp', readOnly: false });
       if (task.executionRole) {
         acknowledgeFindings(task.executionRole, [
           {
