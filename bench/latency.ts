@@ -349,8 +349,8 @@ async function searches(
   queries: Float32Array[],
   consistency: 'eventual' | 'strong',
   via: NonNullable<Row['via']>,
+  engine: Engine,
 ): Promise<Row> {
-  const engine = await engineOf(name, queries);
   const bodies = queries.map((v) => new Prepared({ vector: Array.from(v), k: K, consistency }));
   const m = await timed(
     REQUESTS,
@@ -363,8 +363,9 @@ async function searches(
 
 async function routes(client: Client, name: string, label: string, queries: Float32Array[]): Promise<Row[]> {
   const out: Row[] = [];
+  const engine = await engineOf(name, queries);
   for (const consistency of ['eventual', 'strong'] as const) {
-    out.push(await searches(client, name, label, queries, consistency, 'in process'));
+    out.push(await searches(client, name, label, queries, consistency, 'in process', engine));
   }
   // Ten ids rewritten in turn with their own vectors: the data and the answers stay the same.
   const writes = Array.from(
@@ -437,7 +438,7 @@ async function main(): Promise<void> {
       }
       client.close();
       client = new Client(shoal.url);
-      rows.push(await searches(client, 'mnist', label, mq, 'eventual', via));
+      rows.push(await searches(client, 'mnist', label, mq, 'eventual', via, await engineOf('mnist', mq)));
     }
 
     progress.step(

@@ -35,6 +35,9 @@ const int = <D extends number | undefined>(def: D, min: number, max: number) =>
 
 const url = z.string().url().optional();
 
+/** The port a search node listens on unless SHOAL_SEARCH_NODE_PORT says otherwise (the CDK's too). */
+export const DEFAULT_SEARCH_NODE_PORT = 7300;
+
 /** A number in [0, 1] (a ratio), or the default when unset. */
 const ratio = (def: number) =>
   z
@@ -137,7 +140,7 @@ const schema = z.object({
    */
   SHOAL_SEARCH_NODE_TIMEOUT_MS: int(5000, 50, 60_000),
   /** A search node's listening port (default 7300). */
-  SHOAL_SEARCH_NODE_PORT: int(7300, 0, 65_535),
+  SHOAL_SEARCH_NODE_PORT: int(DEFAULT_SEARCH_NODE_PORT, 0, 65_535),
   /** Slots a search node serves, e.g. `0,3,5-7` (default: every slot); others get 421 and go to their Lambda. */
   SHOAL_SEARCH_NODE_SLOTS: z
     .string()

@@ -19,12 +19,13 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as servicediscovery from 'aws-cdk-lib/aws-servicediscovery';
 import { Construct } from 'constructs';
+import { DEFAULT_SEARCH_NODE_PORT } from '../../../shared/config.js';
 import { acknowledge, acknowledgeFindings } from '../nag.js';
 import { shardCacheMb, type ShoalSettings } from '../settings.js';
 import { PROJECT_ROOT } from './shoal-function.js';
 
-/** The port a node listens on (SHOAL_SEARCH_NODE_PORT). */
-export const SEARCH_NODE_PORT = 7300;
+/** The port a node listens on (SHOAL_SEARCH_NODE_PORT's default). */
+export const SEARCH_NODE_PORT = DEFAULT_SEARCH_NODE_PORT;
 
 /**
  * The api's SHOAL_SCATTER_MIN_MB with search nodes (default 32 MiB, two 768-d shards of 5,000 rows): below it
