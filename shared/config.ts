@@ -139,6 +139,12 @@ const schema = z.object({
    * and the part paid twice; higher = fewer double loads, longer stalls when a node hangs.
    */
   SHOAL_SEARCH_NODE_TIMEOUT_MS: int(5000, 50, 60_000),
+  /**
+   * Threads a search node searches its shards on (default 1): each its own WASM heap and shard cache of
+   * SHOAL_SHARD_CACHE_MB, a request's shards split between them. More = a slot's shards searched in parallel
+   * (one per vCPU pays) and more shards resident per node, at a thread's memory each.
+   */
+  SHOAL_SEARCH_NODE_THREADS: int(1, 1, 64),
   /** A search node's listening port (default 7300). */
   SHOAL_SEARCH_NODE_PORT: int(DEFAULT_SEARCH_NODE_PORT, 0, 65_535),
   /** Slots a search node serves, e.g. `0,3,5-7` (default: every slot); others get 421 and go to their Lambda. */
@@ -283,8 +289,8 @@ export interface ShoalConfig {
   /** Resident search nodes' URL template (SHOAL_SEARCH_NODES); undefined = Lambdas only. */
   searchNodes?: string;
   searchNodeTimeoutMs: number;
-  /** A node process: its port and the slots it serves (undefined = all). */
-  searchNode: { port: number; slots?: ReadonlySet<number> };
+  /** A node process: its port, the slots it serves (undefined = all), its search threads. */
+  searchNode: { port: number; slots?: ReadonlySet<number>; threads: number };
   buildDeltaMinRows: number;
   buildDeltaMaxAgeMs: number;
   artifactSyncVerifyBytes: number;
@@ -351,7 +357,11 @@ export function parseConfig(env: Record<string, string | undefined>): ShoalConfi
     scatterMinBytes: (e.SHOAL_SCATTER_MIN_MB ?? Math.floor(e.SHOAL_SHARD_CACHE_MB / 2)) * 2 ** 20,
     searchNodes: e.SHOAL_SEARCH_NODES || undefined,
     searchNodeTimeoutMs: e.SHOAL_SEARCH_NODE_TIMEOUT_MS,
-    searchNode: { port: e.SHOAL_SEARCH_NODE_PORT, slots: e.SHOAL_SEARCH_NODE_SLOTS },
+    searchNode: {
+      port: e.SHOAL_SEARCH_NODE_PORT,
+      slots: e.SHOAL_SEARCH_NODE_SLOTS,
+      threads: e.SHOAL_SEARCH_NODE_THREADS,
+    },
     buildDeltaMinRows: e.SHOAL_BUILD_DELTA_MIN_ROWS,
     buildDeltaMaxAgeMs: e.SHOAL_BUILD_DELTA_MAX_AGE_S * 1000,
     artifactSyncVerifyBytes: e.SHOAL_ARTIFACT_SYNC_VERIFY_MB * 2 ** 20,

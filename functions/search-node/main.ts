@@ -6,11 +6,13 @@
  */
 import { logger } from '../../shared/log.js';
 import { getSearcherRuntime } from '../../shared/searcher-runtime.js';
+import { threadPool } from './pool.js';
 import { startSearchNode } from './server.js';
 
 const { config, cache } = getSearcherRuntime();
 const node = await startSearchNode({
-  cache,
+  // One thread searches in this process; more are a pool, each with its own heap and cache.
+  ...(config.searchNode.threads > 1 ? { searcher: threadPool(config.searchNode.threads) } : { cache }),
   slots: config.searchNode.slots,
   port: config.searchNode.port,
   host: '0.0.0.0',
@@ -19,7 +21,8 @@ const node = await startSearchNode({
 logger.info('search node listening', {
   url: node.url,
   slots: config.searchNode.slots ? [...config.searchNode.slots] : 'all',
-  cacheBytes: config.shardCacheBytes,
+  threads: config.searchNode.threads,
+  cacheBytesPerThread: config.shardCacheBytes,
 });
 
 let stopping = false;

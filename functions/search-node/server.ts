@@ -11,7 +11,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ShardCache } from '../../shared/search/shard-cache.js';
-import { searchShards, type ShardSearchRequest } from '../../shared/search/shard-searcher.js';
+import type { ShardSearchRequest } from '../../shared/search/shard-searcher.js';
+import { inProcessSearcher, type PartSearcher } from './pool.js';
 
 /** Lambda's synchronous payload limit: a part the Lambda would refuse is refused here too. */
 export const MAX_REQUEST_BYTES = 6 * 1024 * 1024;
@@ -19,7 +20,9 @@ export const MAX_REQUEST_BYTES = 6 * 1024 * 1024;
 const SLOT_PATH = /^\/v1\/slots\/(\d{1,5})\/search$/;
 
 export interface SearchNodeOptions {
-  cache: ShardCache;
+  /** What searches the parts: the node's thread with this cache, or `searcher` (a thread pool, pool.ts). */
+  cache?: ShardCache;
+  searcher?: PartSearcher;
   /** Slots this node serves; undefined = every slot (one node for the whole collection). */
   slots?: ReadonlySet<number>;
   /** Told about each searcher failure (the process logs it). */
@@ -63,14 +66,21 @@ function parseRequest(text: string): ShardSearchRequest | string {
   return r as ShardSearchRequest;
 }
 
+function searcherOf(opts: SearchNodeOptions): PartSearcher {
+  if (opts.searcher) return opts.searcher;
+  if (!opts.cache) throw new Error('a search node needs a cache or a searcher');
+  return inProcessSearcher(opts.cache);
+}
+
 export function createSearchNodeHandler(opts: SearchNodeOptions, draining: () => boolean) {
+  const searcher = searcherOf(opts);
   return (req: http.IncomingMessage, res: http.ServerResponse): void => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method === 'GET' && path === '/health') {
       send(res, draining() ? 503 : 200, {
         status: draining() ? 'draining' : 'ok',
         slots: opts.slots ? [...opts.slots].sort((a, b) => a - b) : 'all',
-        cache: opts.cache.stats(),
+        cache: searcher.stats(),
       });
       return;
     }
@@ -107,7 +117,7 @@ export function createSearchNodeHandler(opts: SearchNodeOptions, draining: () =>
         send(res, 400, failure('InvalidRequest', parsed));
         return;
       }
-      searchShards(opts.cache, parsed).then(
+      searcher.search(parsed).then(
         (out) => send(res, 200, out),
         (err: unknown) => {
           opts.onError?.(err, slot);
@@ -122,7 +132,8 @@ export function createSearchNodeHandler(opts: SearchNodeOptions, draining: () =>
 /** Starts a node listening on host:port (port 0 = ephemeral). */
 export async function startSearchNode(opts: SearchNodeOptions & { port?: number; host?: string }): Promise<SearchNode> {
   let draining = false;
-  const server = http.createServer(createSearchNodeHandler(opts, () => draining));
+  const searcher = searcherOf(opts);
+  const server = http.createServer(createSearchNodeHandler({ ...opts, searcher }, () => draining));
   // Longer than the callers' keep-alive idle time, so the node never closes a socket a caller is about to
   // reuse (the race that surfaces as ECONNRESET on the first request after a pause).
   server.keepAliveTimeout = 65_000;
@@ -141,6 +152,7 @@ export async function startSearchNode(opts: SearchNodeOptions & { port?: number;
         server.close(() => resolve());
         server.closeIdleConnections();
       });
+      await searcher.stop();
     },
   };
 }

@@ -6,12 +6,14 @@
 import { parentPort } from 'node:worker_threads';
 import { logger } from '../../shared/log.js';
 import { getSearcherRuntime } from '../../shared/searcher-runtime.js';
+import { threadPool } from './pool.js';
 import { startSearchNode } from './server.js';
 
 try {
   const { config, cache } = getSearcherRuntime();
   const node = await startSearchNode({
-    cache,
+    // One thread searches in this process; more are a pool, each with its own heap and cache.
+    ...(config.searchNode.threads > 1 ? { searcher: threadPool(config.searchNode.threads) } : { cache }),
     slots: config.searchNode.slots,
     port: config.searchNode.port,
     onError: (err, slot) => logger.error('search node: slot search failed', { slot, err }),

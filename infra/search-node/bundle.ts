@@ -1,8 +1,8 @@
 /**
- * Bundles the search node (functions/search-node/main.ts) into `<out>/main.mjs` with the engine's WASM
- * beside it: what the container image runs (infra/search-node/Dockerfile calls this) and what
- * test/infra/search-node-bundle.test.ts starts. Unlike the Lambda bundles the AWS SDK is bundled too: a
- * plain Node image ships no SDK.
+ * Bundles the search node (functions/search-node/main.ts) into `<out>/main.mjs`, its search threads into
+ * `<out>/search-worker.mjs`, with the engine's WASM beside them: what the container image runs
+ * (infra/search-node/Dockerfile calls this) and what test/infra/search-node-bundle.test.ts starts. Unlike
+ * the Lambda bundles the AWS SDK is bundled too: a plain Node image ships no SDK.
  *
  *   npx tsx infra/search-node/bundle.ts [outDir]   (default dist/search-node)
  */
@@ -13,9 +13,13 @@ import { ENGINE_WASM, ESM_REQUIRE_BANNER, PROJECT_ROOT } from '../cdk/constructs
 
 export async function bundleSearchNode(outDir: string): Promise<string> {
   mkdirSync(outDir, { recursive: true });
-  const outfile = path.join(outDir, 'main.mjs');
   await build({
-    entryPoints: [path.join(PROJECT_ROOT, 'functions/search-node/main.ts')],
+    // The node and its search threads' code (functions/search-node/pool.ts starts search-worker.mjs beside main.mjs).
+    entryPoints: {
+      main: path.join(PROJECT_ROOT, 'functions/search-node/main.ts'),
+      'search-worker': path.join(PROJECT_ROOT, 'functions/search-node/search-worker.ts'),
+    },
+    outExtension: { '.js': '.mjs' },
     bundle: true,
     platform: 'node',
     target: 'node22',
@@ -25,11 +29,11 @@ export async function bundleSearchNode(outDir: string): Promise<string> {
     minify: true,
     sourcemap: 'external',
     sourcesContent: false,
-    outfile,
+    outdir: outDir,
     logLevel: 'warning',
   });
   copyFileSync(path.join(PROJECT_ROOT, ENGINE_WASM), path.join(outDir, path.basename(ENGINE_WASM)));
-  return outfile;
+  return path.join(outDir, 'main.mjs');
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -1,7 +1,8 @@
 /**
  * The search node's container program (infra/search-node/bundle.ts, what the Dockerfile runs): bundled,
- * started as its own process against the emulators with the environment the CDK gives its task, it serves
- * a shard search over HTTP with the in-process answer, and drains on SIGTERM (ECS stopping the task).
+ * started as its own process against the emulators with the environment the CDK gives its task (here with
+ * two search threads), it serves a shard search over HTTP with the in-process answer, and drains on SIGTERM
+ * (ECS stopping the task).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -61,6 +62,8 @@ beforeAll(async () => {
       SHOAL_BUILD_QUEUE_URL: `${endpoints.sqs}/000000000000/build`,
       SHOAL_S3_ENDPOINT: endpoints.s3,
       SHOAL_SEARCH_NODE_PORT: '0',
+      // Two search threads: the bundle must start search-worker.mjs beside main.mjs.
+      SHOAL_SEARCH_NODE_THREADS: '2',
       SHOAL_SHARD_CACHE_MB: '64',
       SHOAL_SHARD_CACHE_DIR: path.join(outDir, 'cache'),
       SHOAL_LOG_FORMAT: 'json',

@@ -85,7 +85,11 @@ describe('search nodes (searchNodes=true)', () => {
       expect(container.MountPoints).toEqual([{ ContainerPath: '/tmp', SourceVolume: 'tmp', ReadOnly: false }]);
       expect(env.SHOAL_SHARD_CACHE_DIR).toMatch(/^\/tmp\//);
       expect(container.HealthCheck.Command.join(' ')).toContain(`127.0.0.1:${SEARCH_NODE_PORT}/health`);
-      expect(env).toMatchObject({ SHOAL_SEARCH_NODE_PORT: String(SEARCH_NODE_PORT), SHOAL_SHARD_CACHE_MB: '1536' });
+      expect(env).toMatchObject({
+        SHOAL_SEARCH_NODE_PORT: String(SEARCH_NODE_PORT),
+        SHOAL_SEARCH_NODE_THREADS: '1',
+        SHOAL_SHARD_CACHE_MB: '1536',
+      });
       // The node's own configuration parses (tokens stand in for the names CloudFormation fills in).
       const concrete = Object.fromEntries(
         Object.entries(env).map(([k, v]) => [k, typeof v === 'string' ? v : k.endsWith('_URL') ? 'https://q' : 'tok']),
@@ -225,6 +229,26 @@ describe('search nodes (searchNodes=true)', () => {
 
   it('pass cdk-nag with no unacknowledged finding', () => {
     expect(nagFindings(nodes.app).map((f) => f.ruleName)).toEqual([]);
+  });
+});
+
+describe('search nodes with more vCPUs', () => {
+  it('search on a thread per vCPU, each thread with its share of the memory', () => {
+    const { t } = synth({
+      stage: 'dev',
+      searchSlots: 1,
+      searchNodes: 'true',
+      searchNodeCpu: '4096',
+      searchNodeMemoryMiB: '8192',
+    });
+    const [[, task]] = of(t, 'AWS::ECS::TaskDefinition');
+    const env = Object.fromEntries(
+      (
+        task.Properties.ContainerDefinitions as Array<{ Environment: Array<{ Name: string; Value: unknown }> }>
+      )[0].Environment.map((e) => [e.Name, e.Value]),
+    );
+    expect(task.Properties).toMatchObject({ Cpu: '4096', Memory: '8192' });
+    expect(env).toMatchObject({ SHOAL_SEARCH_NODE_THREADS: '4', SHOAL_SHARD_CACHE_MB: '1024' });
   });
 });
 

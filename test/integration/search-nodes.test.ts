@@ -6,11 +6,12 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { threadOf, threadPool } from '../../functions/search-node/pool.js';
 import { startSearchNode, type SearchNode } from '../../functions/search-node/server.js';
 import { ShoalCore } from '../../shared/core.js';
 import { EngineError } from '../../shared/errors.js';
 import { Indexer } from '../../shared/indexing/indexer.js';
-import { SearchUnavailableError } from '../../shared/search/coordinator.js';
+import { SearchUnavailableError, slotOf } from '../../shared/search/coordinator.js';
 import { nodeScatter, slotPath, type Scatter } from '../../shared/search/node-scatter.js';
 import { ShardCache } from '../../shared/search/shard-cache.js';
 import { searchShards } from '../../shared/search/shard-searcher.js';
@@ -178,6 +179,49 @@ describe('search nodes', () => {
     expect(failed).toBeInstanceOf(EngineError);
     expect((failed as EngineError).message).toContain('NotFoundError');
     expect(lambda.calls).toEqual([]);
+  });
+
+  it('search a part on several threads, each with its own cache, with the one-thread answer', async () => {
+    const head = await stack.catalog.latestManifest('nodes');
+    const shards = head!.shards;
+    expect(shards.length).toBeGreaterThan(1);
+    // Enough threads that the shards spread over more than one (ids are content hashes, so the spread varies
+    // run to run; with 2 threads all of 4 shards land on one an eighth of the time).
+    const threads = [2, 3, 4, 5].find((t) => new Set(shards.map((r) => threadOf(r, t))).size > 1)!;
+    expect(threads).toBeDefined();
+    // Each thread builds its own searcher runtime from this environment (as the node's process has it).
+    const { endpoints } = stack.emulators;
+    const pool = threadPool(threads, {
+      ...process.env,
+      AWS_REGION: endpoints.region,
+      SHOAL_BUCKET: 'shoal-search-nodes',
+      SHOAL_CATALOG_TABLE: 'catalog',
+      SHOAL_RECORDS_TABLE: 'records',
+      SHOAL_BUILD_QUEUE_URL: `${endpoints.sqs}/000000000000/build`,
+      SHOAL_S3_ENDPOINT: endpoints.s3,
+      SHOAL_SHARD_CACHE_MB: '64',
+    });
+    const n = await startSearchNode({ searcher: pool });
+    nodes.push(n);
+    const scatter = nodeScatter({ nodes: n.url, timeoutMs: 10_000 });
+    for (const i of [5, 250]) {
+      const request = { metric: 'l2' as const, shards, queries: [Array.from(vectors[i].values)], k: 10 };
+      const local = await searchShards(cache(), request);
+      const remote = await scatter(0, request);
+      expect(remote.results).toEqual(local.results);
+      expect(remote.results[0][0].id).toBe(`n${i}`);
+    }
+    const health = (await (await fetch(`${n.url}/health`)).json()) as { cache: { misses: number; hits: number } };
+    expect(health.cache.misses).toBe(shards.length);
+    expect(health.cache.hits).toBe(shards.length);
+  });
+
+  it("spread one slot's shards over a node's threads (the slot hash does not decide the thread)", () => {
+    const ids = Array.from({ length: 4000 }, (_, i) => ({ id: `shard-${i}` }));
+    const slot0 = ids.filter((r) => slotOf({ ...r } as never, 64) === 0);
+    expect(slot0.length).toBeGreaterThan(30);
+    const perThread = [0, 1].map((t) => slot0.filter((r) => threadOf(r, 2) === t).length);
+    expect(Math.min(...perThread)).toBeGreaterThan(slot0.length / 4);
   });
 
   it('refuse malformed parts with 400 naming the field', async () => {

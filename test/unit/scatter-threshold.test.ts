@@ -28,11 +28,12 @@ describe('SHOAL_SCATTER_MIN_MB', () => {
 });
 
 describe('search node settings', () => {
-  it('are off by default: Lambdas only, a node on 7300 serving every slot', () => {
+  it('are off by default: Lambdas only, a node on 7300 serving every slot on one thread', () => {
     const cfg = parseConfig(env);
     expect(cfg.searchNodes).toBeUndefined();
     expect(cfg.searchNodeTimeoutMs).toBe(5000);
-    expect(cfg.searchNode).toEqual({ port: 7300, slots: undefined });
+    expect(cfg.searchNode).toEqual({ port: 7300, slots: undefined, threads: 1 });
+    expect(parseConfig({ ...env, SHOAL_SEARCH_NODE_THREADS: '4' }).searchNode.threads).toBe(4);
   });
 
   it('take a URL template and slot lists with ranges', () => {
@@ -54,6 +55,7 @@ describe('search node settings', () => {
       { SHOAL_SEARCH_NODE_SLOTS: 'a' },
       { SHOAL_SEARCH_NODE_TIMEOUT_MS: '10' },
       { SHOAL_SEARCH_NODE_PORT: '70000' },
+      { SHOAL_SEARCH_NODE_THREADS: '0' },
     ];
     for (const b of bad) {
       const name = Object.keys(b)[0];

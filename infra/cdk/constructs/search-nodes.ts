@@ -51,6 +51,11 @@ export function searchNodeNamespace(settings: ShoalSettings): string {
   return `search.${settings.prefix}.internal`;
 }
 
+/** Search threads of a node task of `cpu` Fargate units: one per whole vCPU. */
+export function searchNodeThreads(cpu: number): number {
+  return Math.max(1, Math.floor(cpu / 1024));
+}
+
 /** SHOAL_SEARCH_NODES: the URL template of a slot's node. */
 export function searchNodeUrlTemplate(settings: ShoalSettings): string {
   return `http://slot-{slot}.${searchNodeNamespace(settings)}:${SEARCH_NODE_PORT}`;
@@ -169,6 +174,8 @@ export class SearchNodes extends Construct {
   addSlots(slots: number, environment: Record<string, string>): void {
     const { settings } = this.props;
     const { cpu, memoryMiB, perSlot } = settings.searchNodes;
+    // A search thread per vCPU (each its own WASM heap and cache), sharing the task's memory.
+    const threads = searchNodeThreads(cpu);
     for (let slot = 0; slot < slots; slot++) {
       const task = new ecs.FargateTaskDefinition(this, `Slot${slot}Task`, {
         cpu,
@@ -187,10 +194,10 @@ export class SearchNodes extends Construct {
           ...environment,
           SHOAL_SEARCH_NODE_PORT: String(SEARCH_NODE_PORT),
           SHOAL_SEARCH_NODE_SLOTS: String(slot),
-          // Half the task's memory, as the searcher Lambdas keep half theirs, within the 1,536 MiB one process's
-          // WASM heap holds (docs/architecture.md §5.3): a larger task serves more concurrent parts, not more
-          // shards; more shards per search need more slots.
-          SHOAL_SHARD_CACHE_MB: String(shardCacheMb(memoryMiB)),
+          SHOAL_SEARCH_NODE_THREADS: String(threads),
+          // Per thread: half its share of the task's memory, as the searcher Lambdas keep half theirs, within
+          // the 1,536 MiB one WASM heap holds (docs/architecture.md §5.3).
+          SHOAL_SHARD_CACHE_MB: String(shardCacheMb(Math.floor(memoryMiB / threads))),
           SHOAL_SHARD_CACHE_DIR: '/tmp/shoal-shards',
           SHOAL_SHARD_DISK_MB: '4096',
         },
