@@ -42,11 +42,17 @@ interface Reply {
 
 const ZERO: ShardCacheStats = { hits: 0, diskHits: 0, misses: 0, evictions: 0, residentBytes: 0, resident: 0 };
 
-/** Where a thread's code is: beside the bundle (search-worker.mjs), or the .ts source through tsx. */
+/**
+ * Where a thread's code is: beside the bundle (search-worker.mjs), or, running from source (tests, `npm
+ * start`), the .ts module through the local stack's worker entry, which registers tsx first.
+ */
 function workerScript(): { url: URL; workerData?: unknown } {
   const self = import.meta.url;
   if (!self.endsWith('.ts')) return { url: new URL('./search-worker.mjs', self) };
-  return { url: new URL('./worker-entry.mjs', self), workerData: { module: new URL('./search-worker.ts', self).href } };
+  return {
+    url: new URL('../../infra/local/worker-entry.mjs', self),
+    workerData: { module: new URL('./search-worker.ts', self).href },
+  };
 }
 
 class Thread {
