@@ -205,6 +205,30 @@ export const DEFAULT_INPUTS = {
     source: 'API Gateway + meta/manifest Query + metadata reads',
   },
   apiMemoryMb: { value: FUNCTION_SIZING.api.memoryMb, unit: 'MB', kind: 'design', source: 'FUNCTION_SIZING.api (CDK)' },
+  rankMaddsPerSec: {
+    value: (2000 * 784) / 0.526e-3,
+    unit: 'mult-adds/s',
+    kind: 'measured',
+    source: 'routing-2026-12-01: the engine SIMD ranker, 0.526 ms for 2,000 × 784-d centroids',
+  },
+
+  // --- warm request latency on AWS (docs/operations.md §6, "Request latency on AWS") ---
+  apiGatewayMs: { value: 6, unit: 'ms', kind: 'assumption', source: 'HTTP API + Lambda integration, p50 ([L1])' },
+  getItemMs: { value: 3, unit: 'ms', kind: 'assumption', source: 'DynamoDB GetItem in region, p50 ([L2])' },
+  lambdaWaveMs: {
+    value: 20,
+    unit: 'ms',
+    kind: 'assumption',
+    source: 'slowest of ~25 parallel invokes (10 ms p50, 25 ms p99 each; no AWS figure)',
+  },
+  nodeWaveMs: {
+    value: 2,
+    unit: 'ms',
+    kind: 'assumption',
+    source: 'slowest of ~60 keep-alive HTTP exchanges in a VPC (cross-AZ RTT 0.5–1.5 ms, [L5] [L6])',
+  },
+  respondMs: { value: 1, unit: 'ms', kind: 'assumption', source: 'merge, JSON, metadata attach' },
+  nodeSlots: { value: 64, unit: 'slots', kind: 'design', source: '-c searchNodes=true -c searchSlots=64' },
   rruPerQuery: { value: 50, unit: 'RRU', kind: 'assumption', source: `${OPS} §5` },
 
   // --- prices, us-east-1, the table of docs/operations.md §5 ---
@@ -498,8 +522,9 @@ function queryOf(x: Inputs, w: Workload, s: Shape, fraction: number): Query {
   // Shards hash onto slots uniformly: the expected number of distinct slots a query touches.
   const slotsInvoked = slotsForWarm * (1 - (1 - 1 / slotsForWarm) ** shardsProbed);
   const shardsPerSlot = shardsProbed / slotsInvoked;
-  // The api scores the query against every centroid (exact scan), then picks nprobe partitions.
-  const centroidProbeMs = ((s.partitions * w.dim) / e.maddsPerSec) * 1000;
+  // The api scores the query against every centroid (an exact scan on the engine's SIMD ranker), then picks
+  // nprobe partitions.
+  const centroidProbeMs = ((s.partitions * w.dim) / (v(x, 'rankMaddsPerSec') * v(x, 'lambdaCoreVsBenchCore'))) * 1000;
   const slotSearchMs = shardsPerSlot * e.shardSearchMs;
   const fixedMs = v(x, 'coordinatorOverheadMs') + centroidProbeMs + v(x, 'invokeOverheadMs') + v(x, 'mergeMs');
   const warmMs = fixedMs + slotSearchMs;
@@ -566,6 +591,76 @@ function monthlyOf(x: Inputs, w: Workload, s: Shape, low: Query, high: Query, qu
   };
 }
 
+/**
+ * The median of the fullest bin's count when `balls` land uniformly on `bins` (shards hashed onto slots, or
+ * onto slot × thread): exact, by dynamic programming over the bins — P(every bin ≤ m) as each bin in turn
+ * takes a binomial share of the balls left — so the model stays a pure function of its inputs.
+ */
+export function medianFullestBin(balls: number, bins: number): number {
+  const n = Math.round(balls);
+  if (bins <= 1 || n === 0) return n;
+  const logFact = [0];
+  for (let i = 1; i <= n; i++) logFact.push(logFact[i - 1] + Math.log(i));
+  const pmf = (k: number, j: number, p: number) =>
+    Math.exp(logFact[k] - logFact[j] - logFact[k - j] + j * Math.log(p) + (k - j) * Math.log1p(-p));
+  for (let m = Math.ceil(n / bins); m <= n; m++) {
+    // h[k] = P(the remaining bins each get ≤ m | k balls left for them); the last bin takes all k.
+    let h: number[] = Array.from({ length: n + 1 }, (_, k) => (k <= m ? 1 : 0));
+    for (let left = 2; left <= bins; left++) {
+      const p = 1 / left;
+      const next = new Array<number>(n + 1).fill(0);
+      for (let k = 0; k <= n; k++) {
+        for (let j = 0; j <= Math.min(m, k); j++) next[k] += pmf(k, j, p) * h[k - j];
+      }
+      h = next;
+    }
+    if (h[n] >= 0.5) return m;
+  }
+  return n;
+}
+
+/** Warm p50 of an eventual search, API Gateway to answer, on one way of searching the probed shards. */
+export interface Latency {
+  path: string;
+  nprobeFraction: number;
+  shardsProbed: number;
+  /** Slots × threads the probed shards hash onto. */
+  searchers: number;
+  /** The median fullest searcher's shards: the part the request waits for. */
+  fullest: number;
+  routingMs: number;
+  waveMs: number;
+  engineMs: number;
+  eventualMs: number;
+  strongMs: number;
+}
+
+function latencyOf(x: Inputs, w: Workload, q: Query, path: 'lambda' | 'nodes', threads: number): Latency {
+  const e = engineAt(x, w.dim);
+  const slots = path === 'lambda' ? Math.min(q.slotsForWarm, v(x, 'maxSearchSlots')) : v(x, 'nodeSlots');
+  const searchers = slots * threads;
+  const fullest = medianFullestBin(q.shardsProbed, searchers);
+  const waveMs = v(x, path === 'lambda' ? 'lambdaWaveMs' : 'nodeWaveMs');
+  const engineMs = fullest * e.shardSearchMs;
+  // An eventual search overlaps the meta GetItem with the rest (speculation); a strong one reads it first.
+  const work = q.centroidProbeMs + waveMs + engineMs;
+  return {
+    path:
+      path === 'lambda'
+        ? `${slots} slot Lambda${slots === 1 ? '' : 's'}`
+        : `search nodes, ${slots} slots × ${threads} thread${threads === 1 ? '' : 's'}`,
+    nprobeFraction: q.nprobeFraction,
+    shardsProbed: q.shardsProbed,
+    searchers,
+    fullest,
+    routingMs: q.centroidProbeMs,
+    waveMs,
+    engineMs,
+    eventualMs: v(x, 'apiGatewayMs') + Math.max(v(x, 'getItemMs'), work) + v(x, 'respondMs'),
+    strongMs: v(x, 'apiGatewayMs') + v(x, 'getItemMs') + work + v(x, 'respondMs'),
+  };
+}
+
 export interface WorkloadResult {
   workload: Workload;
   shape: Shape;
@@ -576,6 +671,8 @@ export interface WorkloadResult {
   floorWallS: number;
   queries: Query[];
   monthly: Monthly[];
+  /** Warm search latency on AWS: the slot Lambdas, and search nodes with one and two threads. */
+  latency: Latency[];
   flags: string[];
 }
 
@@ -593,6 +690,9 @@ export function model(x: Inputs, w: Workload): WorkloadResult {
   const floorWallS = at(SCENARIO.maxWorkersSearched).wallS;
   const queries = [v(x, 'nprobeFractionLow'), v(x, 'nprobeFractionHigh')].map((f) => queryOf(x, w, s, f));
   const monthly = SCENARIO.queriesPerMonth.map((q) => monthlyOf(x, w, s, queries[0], queries[1], q));
+  const latency = (['lambda', 'nodes1', 'nodes2'] as const).flatMap((way) =>
+    queries.map((q) => latencyOf(x, w, q, way === 'lambda' ? 'lambda' : 'nodes', way === 'nodes2' ? 2 : 1)),
+  );
 
   const flags: string[] = [];
   const min = (sec: number) => `${fmt(sec / 60, 1)} min`;
@@ -644,6 +744,7 @@ export function model(x: Inputs, w: Workload): WorkloadResult {
     floorWallS,
     queries,
     monthly,
+    latency,
     flags,
   };
 }
@@ -797,6 +898,45 @@ export function markdown(x: Inputs, results: WorkloadResult[]): string {
         ];
       }),
       ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+    ),
+    '',
+  );
+
+  out.push(
+    '#### Warm search latency on AWS, p50 (API Gateway to answer; docs/operations.md §6, "Request latency on AWS")',
+    '',
+  );
+  out.push(
+    table(
+      [
+        'workload',
+        'searched by',
+        'nprobe',
+        'shards probed',
+        'searchers',
+        'fullest (median)',
+        'routing ms',
+        'wave ms',
+        'engine ms',
+        'eventual ms',
+        'strong ms',
+      ],
+      results.flatMap((r) =>
+        r.latency.map((l) => [
+          r.workload.label,
+          l.path,
+          `${fmt(l.nprobeFraction * 100)} %`,
+          fmt(l.shardsProbed),
+          fmt(l.searchers),
+          fmt(l.fullest),
+          fmt(l.routingMs, 1),
+          fmt(l.waveMs, 1),
+          fmt(l.engineMs, 1),
+          fmt(l.eventualMs, 1),
+          fmt(l.strongMs, 1),
+        ]),
+      ),
+      ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
     ),
     '',
   );
