@@ -141,14 +141,14 @@ using Pair = std::pair<float, tableint>;
 // step, so every push and pop moves the same elements to the same places as std::push_heap / std::pop_heap
 // and equal keys come out in the same order; only the choice of the larger child is made without a branch.
 // That choice is a coin flip no branch predictor learns, and a walk pops a heap for every node it expands.
-template <typename Less>
-void sift_up(Pair* first, size_t len, Less less) {
+template <typename T, typename Less>
+void sift_up(T* first, size_t len, Less less) {
   if (len <= 1) return;
-  Pair* last = first + len - 1;
+  T* last = first + len - 1;
   size_t parent = (len - 2) / 2;
-  Pair* ptr = first + parent;
+  T* ptr = first + parent;
   if (!less(*ptr, *last)) return;
-  const Pair t = *last;
+  const T t = *last;
   do {
     *last = *ptr;
     last = ptr;
@@ -160,18 +160,18 @@ void sift_up(Pair* first, size_t len, Less less) {
 }
 
 /** Sifts first[start] down a heap of len. Reads first[len] (never uses it): the caller keeps one slot spare. */
-template <typename Less>
-void sift_down(Pair* first, size_t len, size_t start, Less less) {
+template <typename T, typename Less>
+void sift_down(T* first, size_t len, size_t start, Less less) {
   if (len < 2 || (len - 2) / 2 < start) return;
   const size_t last_parent = (len - 2) / 2;
   size_t child = 2 * start + 1;
-  Pair* ci = first + child;
+  T* ci = first + child;
   bool right = (child + 1 < len) & less(ci[0], ci[1]);
   child += right;
   ci += right;
-  Pair* at = first + start;
+  T* at = first + start;
   if (less(*ci, *at)) return;
-  const Pair top = *at;
+  const T top = *at;
   do {
     *at = *ci;
     at = ci;
@@ -186,8 +186,8 @@ void sift_down(Pair* first, size_t len, size_t start, Less less) {
 }
 
 /** std::pop_heap on [first, first + len): the top moves to first[len − 1]. */
-template <typename Less>
-void pop_heap(Pair* first, size_t len, Less less) {
+template <typename T, typename Less>
+void pop_heap(T* first, size_t len, Less less) {
   if (len > 1) {
     std::swap(first[0], first[len - 1]);
     sift_down(first, len - 1, 0, less);
@@ -195,48 +195,73 @@ void pop_heap(Pair* first, size_t len, Less less) {
 }
 
 /** std::make_heap. */
-template <typename Less>
-void make_heap(Pair* first, size_t len, Less less) {
+template <typename T, typename Less>
+void make_heap(T* first, size_t len, Less less) {
   if (len < 2) return;
   for (size_t start = (len - 2) / 2 + 1; start-- > 0;) sift_down(first, len, start, less);
 }
 
-/** std::less<Pair>'s very comparisons, without a branch. */
-struct PairLess {
-  bool operator()(const Pair& a, const Pair& b) const {
-    return (a.first < b.first) | (!(b.first < a.first) & (a.second < b.second));
-  }
+// A heap element is one 64-bit word, (ordered(distance) << 32) | id: one load or store moves it, and an
+// integer compare orders two (a pair of float and id took two of each, and a float compare). ordered() is
+// monotone, so comparing the high words is hnswlib's CompareByFirst and comparing whole words is
+// std::less<std::pair<float, id>>: the same algorithms with the same answers to every comparison move the
+// same elements to the same places, so the packing changes no graph and no tie order.
+
+/** A float's bits made monotone: a < b as floats (no NaN; −0 = +0) iff ordered(a) < ordered(b). */
+inline uint32_t ordered(float f) {
+  const float c = f + 0.0f;  // −0 → +0: the float order has one zero
+  uint32_t bits;
+  std::memcpy(&bits, &c, sizeof bits);
+  return (bits & 0x80000000u) ? ~bits : (bits | 0x80000000u);
+}
+
+inline float unordered(uint32_t u) {
+  const uint32_t bits = (u & 0x80000000u) ? (u & 0x7fffffffu) : ~u;
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+inline uint64_t pack(float d, tableint id) { return (uint64_t{ordered(d)} << 32) | id; }
+inline float first_of(uint64_t e) { return unordered(static_cast<uint32_t>(e >> 32)); }
+inline tableint id_of(uint64_t e) { return static_cast<tableint>(e); }
+
+/** hnswlib's CompareByFirst: the distance alone (ties in the order the heap algorithm leaves them). */
+struct FirstLess {
+  bool operator()(uint64_t a, uint64_t b) const { return (a >> 32) < (b >> 32); }
+};
+
+/** std::less<std::pair<float, tableint>>: the distance, then the id. */
+struct WordLess {
+  bool operator()(uint64_t a, uint64_t b) const { return a < b; }
 };
 
 /**
- * A binary heap with std::priority_queue's exact semantics (the algorithms above on a vector), kept in the
- * index's scratch so a walk allocates nothing.
+ * A binary heap with std::priority_queue<std::pair<float, tableint>, …, CompareByFirst>'s exact semantics
+ * (the algorithms above on a vector of packed elements), kept in the index's scratch so a walk allocates
+ * nothing.
  */
-template <typename Compare>
-class Heap {
+class MaxHeap {
  public:
   void clear() { c_.clear(); }
   bool empty() const { return c_.empty(); }
   size_t size() const { return c_.size(); }
-  const Pair& top() const { return c_.front(); }
+  Pair top() const { return Pair(first_of(c_.front()), id_of(c_.front())); }
   void emplace(float d, tableint id) {
-    c_.emplace_back(d, id);
-    sift_up(c_.data(), c_.size(), Compare());
+    c_.push_back(pack(d, id));
+    sift_up(c_.data(), c_.size(), FirstLess());
   }
   void pop() {
     // pop_heap's sift reads one slot past the shrunken heap: the popped element, still in the vector.
-    pop_heap(c_.data(), c_.size(), Compare());
+    pop_heap(c_.data(), c_.size(), FirstLess());
     c_.pop_back();
   }
-  /** The elements in heap order (not sorted). */
-  const std::vector<Pair>& items() const { return c_; }
+  /** The packed elements in heap order (not sorted). */
+  const std::vector<uint64_t>& items() const { return c_; }
 
  private:
-  std::vector<Pair> c_;
+  std::vector<uint64_t> c_;
 };
-
-/** Max-heap by distance (hnswlib's CompareByFirst: ties in any order). */
-using MaxHeap = Heap<Hnsw::CompareByFirst>;
 
 /**
  * Vectors measured together (default 4, -DSHOAL_BATCH=n to try others): more = more cache misses in flight
@@ -253,7 +278,7 @@ struct WalkScratch {
   MaxHeap top;         // a layer search's result
   MaxHeap candidates;  // its frontier, (−distance, id)
   MaxHeap pruned;      // a full neighbour list being re-pruned
-  std::vector<Pair> order;  // select()'s candidates, closest first
+  std::vector<uint64_t> order;  // select()'s candidates, packed (−distance, id): closest first
   std::vector<tableint> id_buf;
   std::vector<float> dist_buf;
   tableint* ids = nullptr;
@@ -319,17 +344,17 @@ struct Walk {
     // not a sort: the walk stops once m are kept, so candidates it never reaches are never ordered.
     auto& order = s.order;
     order.clear();
-    for (const Pair& p : top.items()) order.emplace_back(-p.first, p.second);
+    for (const uint64_t e : top.items()) order.push_back(pack(-first_of(e), id_of(e)));
     top.clear();
     // One spare slot: sift_down reads one element past the heap.
-    order.emplace_back(0.0f, 0);
+    order.push_back(0);
     order.pop_back();
-    make_heap(order.data(), order.size(), PairLess());
+    make_heap(order.data(), order.size(), WordLess());
     Pair kept[1024];
     size_t count = 0;
     for (size_t len = order.size(); len > 0 && count < m; --len) {
-      pop_heap(order.data(), len, PairLess());
-      const Pair candidate = order[len - 1];
+      pop_heap(order.data(), len, WordLess());
+      const Pair candidate(first_of(order[len - 1]), id_of(order[len - 1]));
       const float to_query = -candidate.first;
       const float* cv = vec(candidate.second);
       bool good = true;
