@@ -341,8 +341,8 @@ struct Walk {
     if (top.size() < m) return;
     // hnswlib pops a std::priority_queue of (−distance, id): the total order of the pairs, so popping a
     // max-heap of them gives the same sequence — closest first, equal distances to the larger id. A heap,
-    // not a sort: the walk stops once m are kept, so candidates it never reaches are never ordered (on GloVe
-    // it reads ~190 of ~191 per insert, and std::sort of the words was no faster).
+    // not a sort: the walk stops once m are kept, so candidates it never reaches are never ordered (when it
+    // keeps fewer than m it reads them all; std::sort of the words was no faster then either).
     auto& order = s.order;
     order.clear();
     for (const uint64_t e : top.items()) order.push_back(pack(-first_of(e), id_of(e)));
