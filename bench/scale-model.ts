@@ -690,9 +690,12 @@ export function model(x: Inputs, w: Workload): WorkloadResult {
   const floorWallS = at(SCENARIO.maxWorkersSearched).wallS;
   const queries = [v(x, 'nprobeFractionLow'), v(x, 'nprobeFractionHigh')].map((f) => queryOf(x, w, s, f));
   const monthly = SCENARIO.queriesPerMonth.map((q) => monthlyOf(x, w, s, queries[0], queries[1], q));
-  const latency = (['lambda', 'nodes1', 'nodes2'] as const).flatMap((way) =>
-    queries.map((q) => latencyOf(x, w, q, way === 'lambda' ? 'lambda' : 'nodes', way === 'nodes2' ? 2 : 1)),
-  );
+  const ways = [
+    ['lambda', 1],
+    ['nodes', 1],
+    ['nodes', 2],
+  ] as const;
+  const latency = ways.flatMap(([path, threads]) => queries.map((q) => latencyOf(x, w, q, path, threads)));
 
   const flags: string[] = [];
   const min = (sec: number) => `${fmt(sec / 60, 1)} min`;

@@ -5,19 +5,9 @@
  * get 503 and go to their Lambdas, in-flight parts are answered, then the process exits.
  */
 import { logger } from '../../shared/log.js';
-import { getSearcherRuntime } from '../../shared/searcher-runtime.js';
-import { threadPool } from './pool.js';
-import { startSearchNode } from './server.js';
+import { startConfiguredSearchNode } from './from-config.js';
 
-const { config, cache } = getSearcherRuntime();
-const node = await startSearchNode({
-  // One thread searches in this process; more are a pool, each with its own heap and cache.
-  ...(config.searchNode.threads > 1 ? { searcher: threadPool(config.searchNode.threads) } : { cache }),
-  slots: config.searchNode.slots,
-  port: config.searchNode.port,
-  host: '0.0.0.0',
-  onError: (err, slot) => logger.error('slot search failed', { slot, err }),
-});
+const { node, config } = await startConfiguredSearchNode('0.0.0.0');
 logger.info('search node listening', {
   url: node.url,
   slots: config.searchNode.slots ? [...config.searchNode.slots] : 'all',

@@ -4,20 +4,10 @@
  * the api's cache nor its thread. Reports `{ url }` once listening, or `{ error }` when it cannot start.
  */
 import { parentPort } from 'node:worker_threads';
-import { logger } from '../../shared/log.js';
-import { getSearcherRuntime } from '../../shared/searcher-runtime.js';
-import { threadPool } from './pool.js';
-import { startSearchNode } from './server.js';
+import { startConfiguredSearchNode } from './from-config.js';
 
 try {
-  const { config, cache } = getSearcherRuntime();
-  const node = await startSearchNode({
-    // One thread searches in this process; more are a pool, each with its own heap and cache.
-    ...(config.searchNode.threads > 1 ? { searcher: threadPool(config.searchNode.threads) } : { cache }),
-    slots: config.searchNode.slots,
-    port: config.searchNode.port,
-    onError: (err, slot) => logger.error('search node: slot search failed', { slot, err }),
-  });
+  const { node } = await startConfiguredSearchNode();
   parentPort?.on('message', (msg: { stop?: boolean }) => {
     if (msg.stop) void node.stop().then(() => parentPort?.postMessage({ stopped: true }));
   });

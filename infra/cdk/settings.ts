@@ -36,8 +36,9 @@ export interface ShoalSettings {
    * searcher slot in a VPC the api function joins, reached over HTTP instead of a Lambda invoke (~1 ms
    * instead of ~10 ms per slot, which is what takes a 10M × 768 search under 15 ms: docs/operations.md
    * §6). Off by default: they cost money while idle (a task per slot, VPC interface endpoints) and the
-   * api function then runs in the VPC. `cpu` in Fargate units (1024 = 1 vCPU, default 1024; the engine is
-   * single-threaded per part, so more vCPU serves more concurrent searches, not a faster one), `memoryMiB`
+   * api function then runs in the VPC. `cpu` in Fargate units (1024 = 1 vCPU, default 1024; a node searches
+   * on one thread per whole vCPU, splitting a part's shards between them, so more vCPU is a faster part and
+   * more resident shards, at a thread's memory each), `memoryMiB`
    * (default 4096: the node's shard cache is half, so a slot's shards should fit in it), `perSlot` tasks per
    * slot (default 1; the slot's Lambda answers while a task restarts).
    */
