@@ -194,18 +194,12 @@ void pop_heap(T* first, size_t len, Less less) {
   }
 }
 
-/** std::make_heap. */
-template <typename T, typename Less>
-void make_heap(T* first, size_t len, Less less) {
-  if (len < 2) return;
-  for (size_t start = (len - 2) / 2 + 1; start-- > 0;) sift_down(first, len, start, less);
-}
-
 // A heap element is one 64-bit word, (ordered(distance) << 32) | id: one load or store moves it, and an
 // integer compare orders two (a pair of float and id took two of each, and a float compare). ordered() is
 // monotone, so comparing the high words is hnswlib's CompareByFirst and comparing whole words is
-// std::less<std::pair<float, id>>: the same algorithms with the same answers to every comparison move the
-// same elements to the same places, so the packing changes no graph and no tie order.
+// std::less<std::pair<float, id>> (the heuristic's candidate order): the same algorithms with the same
+// answers to every comparison move the same elements to the same places, so the packing changes no graph
+// and no tie order.
 
 /** A float's bits made monotone: a < b as floats (no NaN; −0 = +0) iff ordered(a) < ordered(b). */
 inline uint32_t ordered(float f) {
@@ -229,11 +223,6 @@ inline tableint id_of(uint64_t e) { return static_cast<tableint>(e); }
 /** hnswlib's CompareByFirst: the distance alone (ties in the order the heap algorithm leaves them). */
 struct FirstLess {
   bool operator()(uint64_t a, uint64_t b) const { return (a >> 32) < (b >> 32); }
-};
-
-/** std::less<std::pair<float, tableint>>: the distance, then the id. */
-struct WordLess {
-  bool operator()(uint64_t a, uint64_t b) const { return a < b; }
 };
 
 /**
@@ -278,7 +267,9 @@ struct WalkScratch {
   MaxHeap top;         // a layer search's result
   MaxHeap candidates;  // its frontier, (−distance, id)
   MaxHeap pruned;      // a full neighbour list being re-pruned
-  std::vector<uint64_t> order;  // select()'s candidates, packed (−distance, id): closest first
+  std::vector<uint64_t> undecided;  // select()'s candidates not yet kept or rejected, packed (−distance, id)
+  std::vector<tableint> undecided_ids;
+  std::vector<float> undecided_dist;
   std::vector<tableint> id_buf;
   std::vector<float> dist_buf;
   tableint* ids = nullptr;
@@ -332,40 +323,61 @@ struct Walk {
   void measure(const float* q, size_t n) const { measure(q, s.ids, n, s.dist); }
 
   /**
-   * hnswlib's getNeighborsByHeuristic2: keep a candidate (closest first) only if no kept one is closer to
-   * it than the query is. Each candidate is measured against the kept ones one at a time, as hnswlib does:
-   * most candidates are rejected by one of the first few kept, and the kept vectors are in cache, so
-   * measuring them in batches (as the walk does its neighbours) mostly added distances hnswlib never needs.
+   * hnswlib's getNeighborsByHeuristic2: taking candidates closest first, keep one only if no kept one is
+   * closer to it than the query is — computed the other way round, with the same answer. The closest
+   * candidate is always kept; then the new kept one is measured against every candidate still undecided,
+   * in batches, and those it is closer to than the query are rejected; the closest survivor is the next
+   * kept one (every candidate closer than it was kept or rejected already). Each candidate is still
+   * measured against the kept ones closer than itself until the first that rejects it, as in hnswlib, and
+   * the result stops at m the same way, so the same neighbours are kept in the same order (when m are kept
+   * early, candidates hnswlib never reached were measured too; most inserts keep fewer than m). hnswlib instead
+   * pops the candidates in order from a heap: nearly all of them (an insert keeps a few of its ~efConstruction
+   * candidates and reads almost every one), so a full heapsort of scattered loads and branches, with each
+   * rejection a lone distance waiting on the one before. Here the order is never materialised and the
+   * distances run four streams at a time.
    */
   void select(MaxHeap& top, size_t m) const {
     if (top.size() < m) return;
-    // hnswlib pops a std::priority_queue of (−distance, id): the total order of the pairs, so popping a
-    // max-heap of them gives the same sequence — closest first, equal distances to the larger id. A heap,
-    // not a sort: the walk stops once m are kept, so candidates it never reaches are never ordered (when it
-    // keeps fewer than m it reads them all; std::sort of the words was no faster then either).
-    auto& order = s.order;
-    order.clear();
-    for (const uint64_t e : top.items()) order.push_back(pack(-first_of(e), id_of(e)));
+    // Packed (−distance, id), so the largest word is the next candidate hnswlib would pop: closest first,
+    // equal distances to the larger id (the total order of its (−distance, id) pairs).
+    auto& left = s.undecided;
+    left.clear();
+    for (const uint64_t e : top.items()) left.push_back(pack(-first_of(e), id_of(e)));
     top.clear();
-    // One spare slot: sift_down reads one element past the heap.
-    order.push_back(0);
-    order.pop_back();
-    make_heap(order.data(), order.size(), WordLess());
+    size_t n = left.size();
+    if (s.undecided_ids.size() < n) {
+      s.undecided_ids.resize(n);
+      s.undecided_dist.resize(n);
+    }
+    uint64_t* c = left.data();
+    tableint* ids = s.undecided_ids.data();
+    float* dist = s.undecided_dist.data();
     Pair kept[1024];
     size_t count = 0;
-    for (size_t len = order.size(); len > 0 && count < m; --len) {
-      pop_heap(order.data(), len, WordLess());
-      const Pair candidate(first_of(order[len - 1]), id_of(order[len - 1]));
-      const float to_query = -candidate.first;
-      const float* cv = vec(candidate.second);
-      bool good = true;
-      for (size_t i = 0; i < count; i++) {
-        if (one(cv, kept[i].second) < to_query) {
-          good = false;
-          break;
-        }
+    size_t next = 0;
+    for (size_t i = 1; i < n; i++) next = c[i] > c[next] ? i : next;
+    while (n > 0 && count < m) {
+      const uint64_t k = c[next];
+      c[next] = c[--n];
+      kept[count++] = Pair(first_of(k), id_of(k));
+      if (count == m || n == 0) break;
+      for (size_t i = 0; i < n; i++) ids[i] = id_of(c[i]);
+      // dist(kept, candidate) = dist(candidate, kept) bit for bit: (a−b)² and a·b do not depend on the order.
+      measure(vec(id_of(k)), ids, n, dist);
+      // Compact the survivors and find the closest of them in the same pass, without a branch per candidate.
+      size_t w = 0;
+      uint64_t closest = 0;
+      next = 0;
+      for (size_t i = 0; i < n; i++) {
+        const uint64_t e = c[i];
+        const bool survives = !(dist[i] < -first_of(e));
+        c[w] = e;
+        const bool closer = survives & (e > closest);
+        next = closer ? w : next;
+        closest = closer ? e : closest;
+        w += survives;
       }
-      if (good) kept[count++] = candidate;
+      n = w;
     }
     for (size_t i = 0; i < count; i++) top.emplace(-kept[i].first, kept[i].second);
   }
