@@ -712,6 +712,7 @@ struct Index {
   std::vector<float> scratch;  // a normalised copy of the current vector (cosine)
   hnswlib::HierarchicalNSW<float>* hnsw = nullptr;
   WalkScratch walk;
+  std::vector<uint64_t> exact_best;  // shoal_exact's top k
 
   // The vector hnswlib should see: cosine vectors are normalised like hnswlib's bindings do.
   const float* prepare(const float* v) {
@@ -884,6 +885,85 @@ API int shoal_search_with(Index* index, const float* queries, int nq, int k, int
 API int shoal_search(Index* index, const float* queries, int nq, int k, int ef, const uint8_t* allowed,
                      int allowed_rows, int* labels, float* distances, int* counts) {
   return shoal_search_with(index, queries, nq, k, ef, allowed, allowed_rows, labels, distances, counts, 0);
+}
+
+/**
+ * Exact top k of one query over the index's own vectors (level 0, where the graph reads them): every row, or
+ * only rows[0..n) when rows is not null (a filter's matches; internal ids, which are rows in a shard). The
+ * graph's kernels, BATCH rows at a time, so an exact plan's distances are the graph's distances bit for bit.
+ * Writes up to k (row, distance) pairs closest first, equal distances to the lower row; returns their count.
+ */
+API int shoal_exact(Index* index, const float* query, const int* rows, int n, int k, int* labels, float* dists) {
+  GUARD_BEGIN
+  const Hnsw& h = *index->hnsw;
+  const size_t count = h.cur_element_count;
+  const size_t total = rows ? static_cast<size_t>(n) : count;
+  if (n < 0 || k < 0) {
+    set_error(INVALID, "invalid exact-search parameters");
+    return -1;
+  }
+  if (rows) {
+    for (size_t i = 0; i < total; i++) {
+      if (rows[i] < 0 || static_cast<size_t>(rows[i]) >= count) {
+        set_error(INVALID, "exact search: row out of range");
+        return -1;
+      }
+    }
+  }
+  const float* q = index->prepare(query);
+  const size_t want = std::min(static_cast<size_t>(k), total);
+  if (want == 0) return 0;
+  // The k best so far as a max-heap of packed (distance, row) words: the worst (farthest, then highest row)
+  // on top, so a tie at the boundary keeps the lower row. One spare slot: sift_down reads one past the end.
+  std::vector<uint64_t>& best = index->exact_best;
+  best.assign(want + 1, 0);
+  size_t size = 0;
+  const auto less = [](uint64_t a, uint64_t b) { return a < b; };
+  const auto offer = [&](float d, size_t row) {
+    // NaN (no finite vector is stored, but never trust bytes) ranks last, as +inf does.
+    const uint64_t e = pack(d == d ? d : std::numeric_limits<float>::infinity(), static_cast<tableint>(row));
+    if (size < want) {
+      best[size++] = e;
+      sift_up(best.data(), size, less);
+    } else if (e < best[0]) {
+      best[0] = e;
+      sift_down(best.data(), size, 0, less);
+    }
+  };
+  const bool l2 = index->space == SPACE_L2;
+  const float* v[BATCH];
+  float out[BATCH];
+  size_t i = 0;
+  const auto row_at = [&](size_t j) { return rows ? static_cast<size_t>(rows[j]) : j; };
+  for (; i + BATCH <= total; i += BATCH) {
+    for (int b = 0; b < BATCH; b++) v[b] = reinterpret_cast<const float*>(h.getDataByInternalId(row_at(i + b)));
+    if (l2) {
+      distances<BATCH, true>(q, v, index->dim, out);
+    } else {
+      distances<BATCH, false>(q, v, index->dim, out);
+    }
+    for (int b = 0; b < BATCH; b++) offer(out[b], row_at(i + b));
+  }
+  for (; i < total; i++) {
+    v[0] = reinterpret_cast<const float*>(h.getDataByInternalId(row_at(i)));
+    if (l2) {
+      distances<1, true>(q, v, index->dim, out);
+    } else {
+      distances<1, false>(q, v, index->dim, out);
+    }
+    offer(out[0], row_at(i));
+  }
+  // Ascending: pop the worst to the back, one at a time.
+  for (size_t len = size; len > 1; len--) {
+    std::swap(best[0], best[len - 1]);
+    sift_down(best.data(), len - 1, 0, less);
+  }
+  for (size_t j = 0; j < size; j++) {
+    labels[j] = static_cast<int>(id_of(best[j]));
+    dists[j] = first_of(best[j]);
+  }
+  return static_cast<int>(size);
+  GUARD_END(-1)
 }
 
 /**

@@ -98,6 +98,11 @@ export interface ShoalWasmExports {
   shoal_mark_deleted(index: number, label: number): number;
   shoal_unmark_deleted(index: number, label: number): number;
   shoal_count(index: number): number;
+  /**
+   * Exact top k of one query over an index's own vectors: all rows (rows = 0) or rows[0..n). Writes up to
+   * k (row, distance) pairs closest first, ties to the lower row; returns their count, or −1.
+   */
+  shoal_exact(index: number, query: number, rows: number, n: number, k: number, labels: number, out: number): number;
   /** Exact distances from one query to n rows (no index): l2 squared, or 1 − dot. */
   shoal_scan(space: number, dim: number, rows: number, n: number, query: number, out: number): number;
   shoal_deleted_count(index: number): number;

@@ -59,6 +59,11 @@ export interface LoadedIndex {
   search(query: Float32Array, options: SearchOptions): RowHit[];
   /** Exact access to the stored vectors, for exact scans over small filtered subsets. */
   vectors(): VectorView;
+  /**
+   * Exact top k over every row, or only `rows`, computed by the engine itself (best first, ties to the lower
+   * row). Engines without it are scanned by `exactTopK` over `vectors()`.
+   */
+  exact?(query: Float32Array, k: number, rows?: Int32Array): RowHit[];
   /** Frees engine memory (WASM heap). The index must not be used afterwards. */
   dispose(): void;
 }

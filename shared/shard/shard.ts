@@ -11,17 +11,18 @@ import { decodeShard, encodeShard } from './format.js';
 /**
  * Filtered-search planning knobs, calibrated by `probe`-style sweeps on SIFT (128-d),
  * GloVe (50-d) and MNIST (784-d) and checked by `npm run bench:engine`:
- * - `GRAPH_ROWS_PER_EF` (default 5): a filtered HNSW query with selectivity s costs
- *   about as much as an exact scan of GRAPH_ROWS_PER_EF · ef / s rows (measured 3.4–7
- *   on all three datasets with the allowed-rows bitmap read inside the WASM — 7–10 when
- *   hnswlib-wasm called a JS closure per candidate — independent of dimension, because
- *   both sides pay per distance). Exact search wins below that many matching rows. Raise
- *   it to prefer the exact plan (perfect recall, more CPU on big shards); lower it to
- *   prefer the graph.
+ * - `GRAPH_ROWS_PER_EF` (default 15): a filtered HNSW query with selectivity s costs
+ *   about as much as an exact scan of GRAPH_ROWS_PER_EF · ef / s rows. Measured with both
+ *   plans in the WASM (the allowed-rows bitmap read by the graph walk, the exact scan by
+ *   the engine's SIMD kernels): ~15 on MNIST (784-d), above 17 on SIFT (128-d) and 28 on
+ *   GloVe (50-d), where a graph hop's bookkeeping outweighs its distances; the smallest
+ *   is the default. (It was 5 when the exact scan ran in JS, ~7× slower per row.) Exact
+ *   search wins below that many matching rows. Raise it to prefer the exact plan (perfect
+ *   recall, more CPU on big shards); lower it to prefer the graph.
  * - `EXACT_MIN_ROWS` (default 1000): below this many matches a scan is always chosen.
  * - `MAX_FILTERED_EF` (default 1024): ceiling for the raised ef of selective graph queries.
  */
-export const FILTER_PLAN = { GRAPH_ROWS_PER_EF: 5, EXACT_MIN_ROWS: 1000, MAX_FILTERED_EF: 1024 };
+export const FILTER_PLAN = { GRAPH_ROWS_PER_EF: 15, EXACT_MIN_ROWS: 1000, MAX_FILTERED_EF: 1024 };
 
 export interface ShardBuildInput {
   engine: EngineName;
@@ -192,7 +193,7 @@ export class Shard {
       matches <= (FILTER_PLAN.GRAPH_ROWS_PER_EF * ef) / selectivity;
     if (exact) {
       this.lastPlan = { kind: 'exact', matches };
-      return exactTopK(this.index.vectors(), this.metric, query, k, { rows });
+      return this.exactRows(query, k, rows);
     }
     // Selective filters leave fewer matching neighbours per hop; a wider beam keeps recall.
     const filteredEf = Math.min(Math.max(ef, Math.ceil(ef / Math.sqrt(selectivity))), FILTER_PLAN.MAX_FILTERED_EF);
@@ -210,6 +211,12 @@ export class Shard {
     }
     // The graph could not reach k matches (disconnected by the filter): keep the promise exactly.
     this.lastPlan = { kind: 'graph-then-exact', matches, ef: filteredEf };
+    return this.exactRows(query, k, rows);
+  }
+
+  /** The engine's own exact scan (the hnsw engine's runs in the WASM, SIMD), else a JS scan of its vectors. */
+  private exactRows(query: Float32Array, k: number, rows: Int32Array): RowHit[] {
+    if (this.index.exact) return this.index.exact(query, k, rows);
     return exactTopK(this.index.vectors(), this.metric, query, k, { rows });
   }
 

@@ -111,6 +111,50 @@ describe('hnswEngine', () => {
     index.dispose();
   });
 
+  it.each(METRICS)(
+    "exact(): the WASM scan returns exactTopK's rows and scores (%s), all rows or a subset",
+    async (metric) => {
+      // Prepare
+      const dim = 13; // 8 + 4 + 1: every kernel tail
+      const count = 400;
+      const vectors = randomVectors(mulberry32(17), count, dim);
+      const { bytes, params } = await hnswEngine.build({ dim, count, metric, vectors, params: {} });
+      const index = await hnswEngine.load(bytes, { dim, count, metric, params });
+      const subset = Int32Array.from({ length: 150 }, (_, i) => (i * 7) % count);
+      for (let q = 0; q < 10; q++) {
+        const query = randomVectors(mulberry32(100 + q), 1, dim);
+        for (const rows of [undefined, subset]) {
+          // Act
+          const got = index.exact!(query, 10, rows);
+          // Assess: the same rows in the same order; scores equal to float32 precision.
+          const want = exactTopK(index.vectors(), metric, query, 10, rows ? { rows } : undefined);
+          expect(got.map((h) => h.row)).toEqual(want.map((h) => h.row));
+          got.forEach((h, i) => expect(h.score).toBeCloseTo(want[i].score, 5));
+        }
+      }
+      index.dispose();
+    },
+  );
+
+  it('exact(): ties go to the lower row, k above the rows returns them all, and a bad row is refused', async () => {
+    // Prepare: small integers, so many l2 distances tie exactly (and are exact in float32 and float64).
+    const dim = 3;
+    const count = 64;
+    const vectors = Float32Array.from({ length: count * dim }, (_, i) => Math.floor(i / dim) % 4);
+    const { bytes, params } = await hnswEngine.build({ dim, count, metric: 'l2', vectors, params: {} });
+    const index = await hnswEngine.load(bytes, { dim, count, metric: 'l2', params });
+    const query = new Float32Array([1, 1, 1]);
+    // Act / Assess: rows 1, 5, 9, … hold (1, 1, 1); the lowest five win.
+    expect(index.exact!(query, 5)).toEqual([1, 5, 9, 13, 17].map((row) => ({ row, score: 0 })));
+    expect(index.exact!(query, 5)).toEqual(exactTopK(index.vectors(), 'l2', query, 5));
+    const rows = Int32Array.from([40, 2, 33]);
+    expect(index.exact!(query, 10, rows).map((h) => h.row)).toEqual([33, 2, 40]);
+    expect(index.exact!(query, 10, new Int32Array(0))).toEqual([]);
+    expect(() => index.exact!(query, 3, Int32Array.from([0, count]))).toThrow(ValidationError);
+    expect(() => index.exact!(new Float32Array(2), 3)).toThrow(ValidationError);
+    index.dispose();
+  });
+
   it('two loads of the same bytes answer identically (deterministic build with a fixed seed)', async () => {
     const dim = 8;
     const count = 300;
