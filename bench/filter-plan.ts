@@ -20,6 +20,12 @@ const cli = parseCli({
   quick: 'sift5k only',
 });
 const Q = 50;
+/**
+ * Timed passes of the Q queries per plan; the fastest counts (default 3). One pass of 50 queries on a plan
+ * that takes ~0.1 ms is one sample of this shared machine's state: single passes swung up to 3× between
+ * neighbouring selectivities. More passes steady the table at the cost of run time.
+ */
+const PASSES = 3;
 const SELECTIVITIES = [0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5];
 const DATASETS = (
   [
@@ -67,12 +73,16 @@ for (const [name, maxBase] of DATASETS) {
     const measure = (force: Partial<typeof FILTER_PLAN>) => {
       Object.assign(FILTER_PLAN, saved, force);
       let recall = 0;
-      const t = performance.now();
-      for (let i = 0; i < Q; i++) {
-        const hits = shard.search(q(i), { k: 10, ef: 64, filter });
-        recall += hits.filter((h) => truth[i].has(h.id)).length / Math.max(1, truth[i].size);
+      let best = Infinity;
+      for (let pass = 0; pass < PASSES; pass++) {
+        const t = performance.now();
+        for (let i = 0; i < Q; i++) {
+          const hits = shard.search(q(i), { k: 10, ef: 64, filter });
+          if (pass === 0) recall += hits.filter((h) => truth[i].has(h.id)).length / Math.max(1, truth[i].size);
+        }
+        best = Math.min(best, performance.now() - t);
       }
-      return { qps: (Q * 1000) / (performance.now() - t), recall: recall / Q };
+      return { qps: (Q * 1000) / best, recall: recall / Q };
     };
     const exact = measure({ EXACT_MIN_ROWS: Number.MAX_SAFE_INTEGER });
     const graph = measure({ EXACT_MIN_ROWS: 0, GRAPH_ROWS_PER_EF: 0 });
@@ -99,7 +109,8 @@ const lines = [
   `# Filtered-search plans — ${cli.started.toISOString()}`,
   '',
   `Machine: ${machineLine(cli.machine)}. Command: \`${cli.command}\`.`,
-  `${Q} queries, k=10, ef=64; filter \`r < s·100000\` (r uniform); each plan forced in turn.`,
+  `${Q} queries, k=10, ef=64; filter \`r < s·100000\` (r uniform); each plan forced in turn, ` +
+    `QPS the best of ${PASSES} passes.`,
   '',
   '| dataset | rows | selectivity | matches | exact QPS | exact recall | graph QPS | graph recall | planner picks |',
   '|---|---:|---:|---:|---:|---:|---:|---:|---|',
@@ -114,6 +125,7 @@ cli.out({
   markdown: lines.join('\n'),
   parameters: {
     queries: Q,
+    passes: PASSES,
     k: 10,
     ef: 64,
     selectivities: SELECTIVITIES,

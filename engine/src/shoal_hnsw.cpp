@@ -895,13 +895,13 @@ API int shoal_search(Index* index, const float* queries, int nq, int k, int ef, 
  */
 API int shoal_exact(Index* index, const float* query, const int* rows, int n, int k, int* labels, float* dists) {
   GUARD_BEGIN
-  const Hnsw& h = *index->hnsw;
-  const size_t count = h.cur_element_count;
-  const size_t total = rows ? static_cast<size_t>(n) : count;
   if (n < 0 || k < 0) {
     set_error(INVALID, "invalid exact-search parameters");
     return -1;
   }
+  const Hnsw& h = *index->hnsw;
+  const size_t count = h.cur_element_count;
+  const size_t total = rows ? static_cast<size_t>(n) : count;
   if (rows) {
     for (size_t i = 0; i < total; i++) {
       if (rows[i] < 0 || static_cast<size_t>(rows[i]) >= count) {
