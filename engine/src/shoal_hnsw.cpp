@@ -890,7 +890,7 @@ API int shoal_search(Index* index, const float* queries, int nq, int k, int ef, 
 /**
  * Exact top k of one query over the index's own vectors (level 0, where the graph reads them): every row, or
  * only rows[0..n) when rows is not null (a filter's matches; internal ids, which are rows in a shard). The
- * graph's kernels, BATCH rows at a time, so an exact plan's distances are the graph's distances bit for bit.
+ * graph walk's batched measure, so an exact plan's distances are the graph's distances bit for bit.
  * Writes up to k (row, distance) pairs closest first, equal distances to the lower row; returns their count.
  */
 API int shoal_exact(Index* index, const float* query, const int* rows, int n, int k, int* labels, float* dists) {
@@ -930,28 +930,19 @@ API int shoal_exact(Index* index, const float* query, const int* rows, int n, in
       sift_down(best.data(), size, 0, less);
     }
   };
-  const bool l2 = index->space == SPACE_L2;
-  const float* v[BATCH];
-  float out[BATCH];
-  size_t i = 0;
-  const auto row_at = [&](size_t j) { return rows ? static_cast<size_t>(rows[j]) : j; };
-  for (; i + BATCH <= total; i += BATCH) {
-    for (int b = 0; b < BATCH; b++) v[b] = reinterpret_cast<const float*>(h.getDataByInternalId(row_at(i + b)));
-    if (l2) {
-      distances<BATCH, true>(q, v, index->dim, out);
+  // The walk's batched measure, a chunk of rows at a time.
+  constexpr size_t CHUNK = 256;
+  tableint ids[CHUNK];
+  float out[CHUNK];
+  for (size_t i = 0; i < total; i += CHUNK) {
+    const size_t len = std::min(CHUNK, total - i);
+    for (size_t j = 0; j < len; j++) ids[j] = static_cast<tableint>(rows ? static_cast<size_t>(rows[i + j]) : i + j);
+    if (index->space == SPACE_L2) {
+      Walk<true>{h, index->dim, index->walk}.measure(q, ids, len, out);
     } else {
-      distances<BATCH, false>(q, v, index->dim, out);
+      Walk<false>{h, index->dim, index->walk}.measure(q, ids, len, out);
     }
-    for (int b = 0; b < BATCH; b++) offer(out[b], row_at(i + b));
-  }
-  for (; i < total; i++) {
-    v[0] = reinterpret_cast<const float*>(h.getDataByInternalId(row_at(i)));
-    if (l2) {
-      distances<1, true>(q, v, index->dim, out);
-    } else {
-      distances<1, false>(q, v, index->dim, out);
-    }
-    offer(out[0], row_at(i));
+    for (size_t j = 0; j < len; j++) offer(out[j], ids[j]);
   }
   // Ascending: pop the worst to the back, one at a time.
   for (size_t len = size; len > 1; len--) {

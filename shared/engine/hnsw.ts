@@ -189,9 +189,13 @@ class HnswIndex implements LoadedIndex {
       s.counts,
     );
     if (rc !== 0) throw w.failure('hnsw search failed');
-    const n = w.i32(s.counts, 1)[0];
-    const labels = w.i32(s.labels, n);
-    const distances = w.f32(s.distances, n);
+    return this.hits(w.i32(s.counts, 1)[0]);
+  }
+
+  /** The first n (row, distance) pairs of the result buffers, as hits. */
+  private hits(n: number): RowHit[] {
+    const labels = this.wasm.i32(this.scratch.labels, n);
+    const distances = this.wasm.f32(this.scratch.distances, n);
     const hits = new Array<RowHit>(n);
     for (let i = 0; i < n; i++) hits[i] = { row: labels[i], score: this.toScore(distances[i]) };
     return hits;
@@ -225,11 +229,7 @@ class HnswIndex implements LoadedIndex {
     }
     const n = w.x.shoal_exact(this.handle, s.query, rowsPtr, rows ? rows.length : 0, want, s.labels, s.distances);
     if (n < 0) throw w.failure('hnsw exact search failed');
-    const labels = w.i32(s.labels, n);
-    const distances = w.f32(s.distances, n);
-    const hits = new Array<RowHit>(n);
-    for (let i = 0; i < n; i++) hits[i] = { row: labels[i], score: this.toScore(distances[i]) };
-    return hits;
+    return this.hits(n);
   }
 
   /**

@@ -9,16 +9,17 @@ import { decodeColumns, encodeColumns, type ColumnSet } from './columns.js';
 import { decodeShard, encodeShard } from './format.js';
 
 /**
- * Filtered-search planning knobs, calibrated by `probe`-style sweeps on SIFT (128-d),
- * GloVe (50-d) and MNIST (784-d) and checked by `npm run bench:engine`:
+ * Filtered-search planning knobs, calibrated by `npm run bench:filter-plan` (each plan
+ * forced per selectivity on SIFT 128-d, GloVe 50-d and MNIST 784-d) and checked by
+ * `npm run bench:engine`:
  * - `GRAPH_ROWS_PER_EF` (default 15): a filtered HNSW query with selectivity s costs
  *   about as much as an exact scan of GRAPH_ROWS_PER_EF · ef / s rows. Measured with both
  *   plans in the WASM (the allowed-rows bitmap read by the graph walk, the exact scan by
- *   the engine's SIMD kernels): ~15 on MNIST (784-d), above 17 on SIFT (128-d) and 28 on
- *   GloVe (50-d), where a graph hop's bookkeeping outweighs its distances; the smallest
- *   is the default. (It was 5 when the exact scan ran in JS, ~7× slower per row.) Exact
- *   search wins below that many matching rows. Raise it to prefer the exact plan (perfect
- *   recall, more CPU on big shards); lower it to prefer the graph.
+ *   the engine's SIMD kernels): between 13 and 29 on MNIST (the sweep's steps), ~17 on
+ *   SIFT, above 28 on GloVe, where a graph hop's bookkeeping outweighs its distances; the
+ *   default sits at the low end. (It was 5 while the exact scan ran in JS, several times
+ *   slower.) Exact search wins below that many matching rows. Raise it to prefer the exact
+ *   plan (perfect recall, more CPU on big shards); lower it to prefer the graph.
  * - `EXACT_MIN_ROWS` (default 1000): below this many matches a scan is always chosen.
  * - `MAX_FILTERED_EF` (default 1024): ceiling for the raised ef of selective graph queries.
  */
