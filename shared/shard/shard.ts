@@ -12,18 +12,19 @@ import { decodeShard, encodeShard } from './format.js';
  * Filtered-search planning knobs, calibrated by `npm run bench:filter-plan` (each plan
  * forced per selectivity on SIFT 128-d, GloVe 50-d and MNIST 784-d) and checked by
  * `npm run bench:engine`:
- * - `GRAPH_ROWS_PER_EF` (default 15): a filtered HNSW query with selectivity s costs
+ * - `GRAPH_ROWS_PER_EF` (default 20): a filtered HNSW query with selectivity s costs
  *   about as much as an exact scan of GRAPH_ROWS_PER_EF · ef / s rows. Measured with both
  *   plans in the WASM (the allowed-rows bitmap read by the graph walk, the exact scan by
- *   the engine's SIMD kernels): between 13 and 29 on MNIST (the sweep's steps), ~17 on
- *   SIFT, above 28 on GloVe, where a graph hop's bookkeeping outweighs its distances; the
- *   default sits at the low end. (It was 5 while the exact scan ran in JS, several times
- *   slower.) Exact search wins below that many matching rows. Raise it to prefer the exact
- *   plan (perfect recall, more CPU on big shards); lower it to prefer the graph.
+ *   the engine's SIMD kernels): ~20 on MNIST (between the sweep's steps at 13 and 29), 17
+ *   or more on SIFT, above 28 on GloVe, where a graph hop's bookkeeping outweighs its
+ *   distances; the default is MNIST's, the lowest. (It was 5 while the exact scan ran in
+ *   JS, several times slower.) Exact search wins below that many matching rows. Raise it
+ *   to prefer the exact plan (perfect recall, more CPU on big shards); lower it to prefer
+ *   the graph.
  * - `EXACT_MIN_ROWS` (default 1000): below this many matches a scan is always chosen.
  * - `MAX_FILTERED_EF` (default 1024): ceiling for the raised ef of selective graph queries.
  */
-export const FILTER_PLAN = { GRAPH_ROWS_PER_EF: 15, EXACT_MIN_ROWS: 1000, MAX_FILTERED_EF: 1024 };
+export const FILTER_PLAN = { GRAPH_ROWS_PER_EF: 20, EXACT_MIN_ROWS: 1000, MAX_FILTERED_EF: 1024 };
 
 export interface ShardBuildInput {
   engine: EngineName;
