@@ -945,10 +945,7 @@ API int shoal_exact(Index* index, const float* query, const int* rows, int n, in
     for (size_t j = 0; j < len; j++) offer(out[j], ids[j]);
   }
   // Ascending: pop the worst to the back, one at a time.
-  for (size_t len = size; len > 1; len--) {
-    std::swap(best[0], best[len - 1]);
-    sift_down(best.data(), len - 1, 0, less);
-  }
+  for (size_t len = size; len > 1; len--) pop_heap(best.data(), len, less);
   for (size_t j = 0; j < size; j++) {
     labels[j] = static_cast<int>(id_of(best[j]));
     dists[j] = first_of(best[j]);

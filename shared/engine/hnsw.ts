@@ -73,18 +73,20 @@ export function resolveHnswParams(params?: EngineParams): EngineParams {
 /** Rows copied into the WASM heap per `shoal_add` call while building (then the event loop may run). */
 const BUILD_BATCH_ROWS = 64;
 
-/** Heap scratch of one index: the query, the results, and the allowed-rows bitmap. */
+/** A heap buffer that grows (never shrinks) to the largest size asked of it. */
+interface Grown {
+  ptr: number;
+  bytes: number;
+}
+
+/** Heap scratch of one index: the query, the results, the allowed-rows bitmap and an exact scan's rows. */
 interface Scratch {
   query: number;
-  labels: number;
-  distances: number;
   counts: number;
-  k: number;
-  bits: number;
-  bitsBytes: number;
-  /** shoal_exact's row list. */
-  rows: number;
-  rowsLength: number;
+  labels: Grown;
+  distances: Grown;
+  bits: Grown;
+  rows: Grown;
 }
 
 class HnswIndex implements LoadedIndex {
@@ -112,54 +114,45 @@ class HnswIndex implements LoadedIndex {
     this.level0 = wasm.x.shoal_level0(handle) >>> 0;
     if (this.level0 % 4 !== 0) throw new EngineError('hnsw level 0 is not 4-byte aligned');
     this.view = this.heapView();
-    this.scratch = {
-      query: 0,
-      labels: 0,
-      distances: 0,
-      counts: 0,
-      k: 0,
-      bits: 0,
-      bitsBytes: 0,
-      rows: 0,
-      rowsLength: 0,
-    };
+    const none = (): Grown => ({ ptr: 0, bytes: 0 });
+    this.scratch = { query: 0, counts: 0, labels: none(), distances: none(), bits: none(), rows: none() };
     this.scratch.query = wasm.alloc(dim * 4, 'hnsw query buffer');
     this.scratch.counts = wasm.alloc(4, 'hnsw query buffer');
   }
 
+  /** The buffer's pointer, reallocated first if it holds fewer than `bytes`. */
+  private reserve(b: Grown, bytes: number, what: string): number {
+    if (b.bytes < bytes) {
+      this.wasm.free(b.ptr);
+      // Cleared before allocating: if that throws, dispose() has nothing to free twice.
+      b.ptr = b.bytes = 0;
+      b.ptr = this.wasm.alloc(bytes, what);
+      b.bytes = bytes;
+    }
+    return b.ptr;
+  }
+
   private ensureK(k: number): void {
-    const s = this.scratch;
-    if (s.k >= k) return;
-    this.wasm.free(s.labels);
-    this.wasm.free(s.distances);
-    s.labels = s.distances = s.k = 0;
-    s.labels = this.wasm.alloc(k * 4, 'hnsw result buffer');
-    s.distances = this.wasm.alloc(k * 4, 'hnsw result buffer');
-    s.k = k;
+    this.reserve(this.scratch.labels, k * 4, 'hnsw result buffer');
+    this.reserve(this.scratch.distances, k * 4, 'hnsw result buffer');
   }
 
   /** Copies the allowed-rows bitmap into the heap (bit r of byte r>>3 = row r may be returned). */
   private putBits(options: SearchOptions): number {
-    const s = this.scratch;
     const bytes = (this.count + 7) >>> 3;
-    if (s.bitsBytes < bytes) {
-      this.wasm.free(s.bits);
-      s.bits = s.bitsBytes = 0;
-      s.bits = this.wasm.alloc(bytes, 'hnsw filter bitmap');
-      s.bitsBytes = bytes;
-    }
+    const ptr = this.reserve(this.scratch.bits, bytes, 'hnsw filter bitmap');
     const heap = this.wasm.heap();
     if (options.allowedBits) {
       if (options.allowedBits.length < bytes) throw new ValidationError('allowedBits must cover every row');
-      heap.set(options.allowedBits.subarray(0, bytes), s.bits);
+      heap.set(options.allowedBits.subarray(0, bytes), ptr);
     } else {
       // A per-row callback is evaluated once per row here, never from inside the WASM.
       const allow = options.allow!;
-      const bits = heap.subarray(s.bits, s.bits + bytes);
+      const bits = heap.subarray(ptr, ptr + bytes);
       bits.fill(0);
       for (let row = 0; row < this.count; row++) if (allow(row)) bits[row >>> 3] |= 1 << (row & 7);
     }
-    return s.bits;
+    return ptr;
   }
 
   search(query: Float32Array, options: SearchOptions): RowHit[] {
@@ -184,8 +177,8 @@ class HnswIndex implements LoadedIndex {
       ef,
       bits,
       filtered ? this.count : 0,
-      s.labels,
-      s.distances,
+      s.labels.ptr,
+      s.distances.ptr,
       s.counts,
     );
     if (rc !== 0) throw w.failure('hnsw search failed');
@@ -194,8 +187,8 @@ class HnswIndex implements LoadedIndex {
 
   /** The first n (row, distance) pairs of the result buffers, as hits. */
   private hits(n: number): RowHit[] {
-    const labels = this.wasm.i32(this.scratch.labels, n);
-    const distances = this.wasm.f32(this.scratch.distances, n);
+    const labels = this.wasm.i32(this.scratch.labels.ptr, n);
+    const distances = this.wasm.f32(this.scratch.distances.ptr, n);
     const hits = new Array<RowHit>(n);
     for (let i = 0; i < n; i++) hits[i] = { row: labels[i], score: this.toScore(distances[i]) };
     return hits;
@@ -218,16 +211,18 @@ class HnswIndex implements LoadedIndex {
     w.f32(s.query, this.dim).set(query);
     let rowsPtr = 0;
     if (rows) {
-      if (s.rowsLength < rows.length) {
-        w.free(s.rows);
-        s.rows = s.rowsLength = 0;
-        s.rows = w.alloc(rows.length * 4, 'hnsw exact-search rows');
-        s.rowsLength = rows.length;
-      }
-      w.i32(s.rows, rows.length).set(rows);
-      rowsPtr = s.rows;
+      rowsPtr = this.reserve(s.rows, rows.length * 4, 'hnsw exact-search rows');
+      w.i32(rowsPtr, rows.length).set(rows);
     }
-    const n = w.x.shoal_exact(this.handle, s.query, rowsPtr, rows ? rows.length : 0, want, s.labels, s.distances);
+    const n = w.x.shoal_exact(
+      this.handle,
+      s.query,
+      rowsPtr,
+      rows ? rows.length : 0,
+      want,
+      s.labels.ptr,
+      s.distances.ptr,
+    );
     if (n < 0) throw w.failure('hnsw exact search failed');
     return this.hits(n);
   }
@@ -258,7 +253,7 @@ class HnswIndex implements LoadedIndex {
     if (this.disposed) return;
     this.disposed = true;
     const s = this.scratch;
-    for (const ptr of [s.query, s.labels, s.distances, s.counts, s.bits, s.rows]) this.wasm.free(ptr);
+    for (const ptr of [s.query, s.counts, s.labels.ptr, s.distances.ptr, s.bits.ptr, s.rows.ptr]) this.wasm.free(ptr);
     this.wasm.x.shoal_destroy(this.handle);
     this.handle = 0;
   }
